@@ -77,6 +77,8 @@ export class Progress {
   pendingSnapshot = 0;
   /** Bytes of the pending snapshot the follower has acknowledged. */
   snapshotAckedBytes = 0;
+  /** snapshotAckedBytes at the previous heartbeat answer: unchanged means the stream stalled. */
+  snapshotAckedAtLastBeat = -1;
   /** Heard from this peer since the last check-quorum round. */
   recentActive = false;
   /** Ticks since we last heard from this peer (for status()). */
@@ -97,6 +99,7 @@ export class Progress {
     this.probeSent = false;
     this.pendingSnapshot = 0;
     this.snapshotAckedBytes = 0;
+    this.snapshotAckedAtLastBeat = -1;
     this.state = state;
     this.inflights.reset();
   }

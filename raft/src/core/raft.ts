@@ -629,14 +629,17 @@ export class Raft {
   }
 
   private handleReadIndex(m: Message): void {
-    if (this.conf().voters.length === 1 && this.isVoter(this.id)) {
-      this.respondReadIndex(m, this.log.committed);
-      return;
-    }
     // §6.4: until this leader commits an entry of its term, its commit index may be
-    // behind the last leader's, so a read served at it could be stale.
+    // behind the last leader's, so a read served at it could be stale. This holds for
+    // a single voter too (checked before the shortcut below): a voter left alone by a
+    // leader that removed itself does not know that leader's last commit index
+    // (raft-8-client-reads.test.ts, "a single-voter leader also holds ReadIndex").
     if (!this.committedEntryInCurrentTerm() && !this.cfg.unsafe?.readIndexBeforeOwnTermCommit) {
       if (this.pendingReadIndexMessages.length < this.cfg.maxPendingReads) this.pendingReadIndexMessages.push(m);
+      return;
+    }
+    if (this.conf().voters.length === 1 && this.isVoter(this.id)) {
+      this.respondReadIndex(m, this.log.committed);
       return;
     }
     if (this.readOnly.option === ReadOnlyOption.LeaseBased) {
@@ -663,7 +666,7 @@ export class Raft {
         this.handleReadIndex(m);
         return;
       case MessageType.TransferLeader:
-        this.handleTransferLeader(m.from);
+        this.handleTransferLeader(transferTarget(m));
         return;
       default:
         break;
@@ -726,7 +729,11 @@ export class Raft {
       if (this.role !== StateRole.Leader) return; // stepped down (removed)
       this.bcastAppend();
     } else if (oldPaused) {
-      this.sendAppend(m.from, false);
+      // The follower was paused, so it may have missed the latest commit index: send
+      // it even with no new entries (etcd does the same). With sendIfEmpty=false this
+      // branch was a no-op and the follower learned the commit only at the next
+      // heartbeat (raft-5.3-replication.test.ts, "learns the new commit index...").
+      this.sendAppend(m.from, true);
     }
     // Keep the pipeline full.
     while (this.sendAppend(m.from, false)) {
@@ -741,8 +748,11 @@ export class Raft {
     pr.probeSent = false;
     if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.state === ProgressState.Snapshot) {
-      // Retransmit the chunk the follower is waiting for (it may have been lost).
-      this.sendSnapshotChunk(m.from, pr, this.log.snapshot());
+      // Retransmit only when no chunk was acknowledged for a whole heartbeat
+      // interval (it was lost); otherwise the acknowledgements drive the stream and
+      // a resend per heartbeat would only pile up duplicates on a slow link.
+      if (pr.snapshotAckedBytes === pr.snapshotAckedAtLastBeat) this.sendSnapshotChunk(m.from, pr, this.log.snapshot());
+      pr.snapshotAckedAtLastBeat = pr.snapshotAckedBytes;
     } else if (pr.match < this.log.lastIndex()) {
       this.sendAppend(m.from, true);
     }
@@ -768,8 +778,14 @@ export class Raft {
       this.sendSnapshotChunk(m.from, pr, snap);
       return;
     }
-    pr.snapshotAckedBytes = Math.min(m.rejectHint, snap.data.byteLength);
-    if (pr.snapshotAckedBytes < snap.data.byteLength) this.sendSnapshotChunk(m.from, pr, snap);
+    const acked = Math.min(m.rejectHint, snap.data.byteLength);
+    // Acknowledgements only move forward, except a reset to 0: the follower lost
+    // its partial copy (it restarted) and needs the stream from the start. A stale,
+    // reordered acknowledgement must not rewind the stream.
+    if (acked <= pr.snapshotAckedBytes && acked !== 0) return;
+    if (acked === pr.snapshotAckedBytes) return;
+    pr.snapshotAckedBytes = acked;
+    if (acked < snap.data.byteLength) this.sendSnapshotChunk(m.from, pr, snap);
   }
 
   private handleTransferLeader(target: NodeId): void {
@@ -848,16 +864,18 @@ export class Raft {
         this.handleSnapshotChunk(m);
         return;
       case MessageType.TransferLeader:
-        if (this.lead === NONE) return;
-        this.msgs.push({ ...m, to: this.lead });
+        // Forward once, as ourselves: a message's `from` is always its real sender.
+        if (this.lead === NONE || (m.from !== NONE && m.from !== this.id)) return;
+        this.msgs.push({ ...m, from: this.id, to: this.lead });
         return;
       case MessageType.TimeoutNow:
         // §3.10: the leader asks us to campaign now, skipping pre-vote.
         this.hup(true);
         return;
       case MessageType.ReadIndex:
-        if (this.lead === NONE) return;
-        this.msgs.push({ ...m, from: m.from === NONE ? this.id : m.from, to: this.lead });
+        // Only our own reads are forwarded (one hop): the answer comes back to us.
+        if (this.lead === NONE || (m.from !== NONE && m.from !== this.id)) return;
+        this.msgs.push({ ...m, from: this.id, to: this.lead });
         return;
       case MessageType.ReadIndexResp:
         this.readStates.push({ index: m.index, context: m.context ?? new Uint8Array(0) });
@@ -986,4 +1004,9 @@ function isTransferContext(ctx: Uint8Array): boolean {
   if (ctx.byteLength !== TRANSFER_CONTEXT.byteLength) return false;
   for (let i = 0; i < ctx.byteLength; i++) if (ctx[i] !== TRANSFER_CONTEXT[i]) return false;
   return true;
+}
+
+/** The target of a TransferLeader request: in its context (empty: the most caught-up voter). */
+function transferTarget(m: Message): NodeId {
+  return m.context && m.context.byteLength > 0 ? Buffer.from(m.context).toString('utf8') : NONE;
 }

@@ -114,7 +114,8 @@ export class RawNode {
 
   /** Asks the leader to hand leadership to `to` (or the most caught-up voter when omitted). */
   transferLeader(to: NodeId = NONE): void {
-    this.raft.step(message({ type: MessageType.TransferLeader, from: to }));
+    // The target travels in the context: `from` is always the real sender.
+    this.raft.step(message({ type: MessageType.TransferLeader, from: NONE, ...(to ? { context: Buffer.from(to, 'utf8') } : {}) }));
   }
 
   reportUnreachable(id: NodeId): void {
