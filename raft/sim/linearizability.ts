@@ -82,6 +82,8 @@
  * reported as 'illegal').
  */
 
+import { Prng } from './prng.js';
+
 export interface Operation<I, O> {
   /** Client (process) id, informational only. */
   client: number;
@@ -155,17 +157,6 @@ type PartitionOutcome =
   | { kind: 'cache-full' }
   | { kind: 'illegal'; prefix: number[]; blocked: number; stateAfterPrefix: string };
 
-/** Deterministic 32-bit PRNG (mulberry32) for the Zobrist keys. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 function validate<I, O>(ops: readonly Operation<I, O>[]): void {
   for (let i = 0; i < ops.length; i++) {
@@ -253,7 +244,8 @@ function checkPartition<S, I, O>(
 
   // Linearized set as a bitset, plus a 64-bit Zobrist hash (two 32-bit halves, XOR of
   // per-op random keys) of its required part, maintained incrementally.
-  const rand = mulberry32(0x9e3779b9 ^ n);
+  const prng = new Prng(0x9e3779b9 ^ n);
+  const rand = () => prng.nextUint32();
   const z1 = new Int32Array(n);
   const z2 = new Int32Array(n);
   for (let i = 0; i < n; i++) {

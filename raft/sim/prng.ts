@@ -8,12 +8,17 @@ export class Prng {
     this.state = seed >>> 0 || 0x9e3779b9;
   }
 
-  /** Uniform in [0, 1). */
-  next(): number {
+  /** Uniform 32-bit unsigned integer. */
+  nextUint32(): number {
     let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return (t ^ (t >>> 14)) >>> 0;
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    return this.nextUint32() / 4294967296;
   }
 
   /** Uniform integer in [lo, hi]. */
@@ -42,4 +47,10 @@ export class Prng {
   fork(): Prng {
     return new Prng(Math.floor(this.next() * 4294967296));
   }
+}
+
+/** A seeded () => [0, 1) function, for code that wants a plain random source. */
+export function seededRandom(seed: number): () => number {
+  const p = new Prng(seed);
+  return () => p.next();
 }

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { seededRandom } from '../sim/prng.js';
 import fc from 'fast-check';
 
 import { checkOperations, type Model } from '../sim/linearizability.js';
@@ -38,17 +39,6 @@ function assertIllegal(ops: KvOperation[]): string {
   return r.info;
 }
 
-/** Deterministic PRNG for generated histories. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A real concurrent execution against an in-memory KV: clients interleave call /
@@ -62,7 +52,7 @@ function concurrentHistory(
   nClients: number,
   pUnknown = 0,
 ): KvOperation[] {
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   const pick = (k: number): number => Math.floor(rnd() * k);
   const store = new Map<string, string>();
   type Phase = { phase: 'idle' } | { phase: 'called' | 'applied'; op: KvOperation };
@@ -490,7 +480,7 @@ describe('linearizability checker: properties', () => {
     const plain: Model<KvState, KvInput, KvOutput> = { ...kvModel, isUnconstrained: undefined };
     const seen = { ok: 0, illegal: 0 };
     for (let seed = 1; seed <= 400; seed++) {
-      const rnd = prng(seed * 7919);
+      const rnd = seededRandom(seed * 7919);
       const h = concurrentHistory(seed, 10 + Math.floor(rnd() * 60), 1 + Math.floor(rnd() * 2), 2 + Math.floor(rnd() * 4), rnd() * 0.3);
       for (let k = Math.floor(rnd() * 3); k > 0; k--) {
         const o = h[Math.floor(rnd() * h.length)]!;

@@ -7,6 +7,7 @@
 //   - a paused follower not told the new commit index: raft-5.3-replication.test.ts
 
 import assert from 'node:assert/strict';
+import { seededRandom } from '../sim/prng.js';
 import { describe, it } from 'node:test';
 import { EntryType, message, MessageType, StateRole, type Entry, type Message } from '../src/core/types.js';
 import { bytes, Cluster, type TestNode } from './helpers/cluster.js';
@@ -159,7 +160,7 @@ describe('regressions', () => {
       };
       for (const seed of [1, 2, 3, 4]) {
         leadersByTerm.clear();
-        const rng = mulberry32(seed);
+        const rng = seededRandom(seed);
         const pick = <T>(xs: T[]): T => xs[Math.floor(rng() * xs.length)]!;
         const c = new Cluster({ size: 5, config: { maxSizePerMsgBytes: 64, maxInflightMsgs: 4 } });
         c.observers.push(check);
@@ -208,14 +209,3 @@ describe('regressions', () => {
   });
 });
 
-/** A small seeded PRNG (public domain), so the schedule is identical on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

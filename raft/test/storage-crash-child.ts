@@ -11,6 +11,7 @@
 //    some point and checks what survived.
 
 import { createHash } from 'node:crypto';
+import { seededRandom } from '../sim/prng.js';
 import { pathToFileURL } from 'node:url';
 import { EntryType, type ConfState, type Entry, type HardState, type Snapshot } from '../src/core/types.js';
 import { LevelStorage } from '../src/storage/level-storage.js';
@@ -28,17 +29,6 @@ export interface CrashScript {
   digests: string[];
 }
 
-/** mulberry32: tiny, seedable, and identical in parent and child. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A hash over everything a reader exposes, so "equal digest" means "identical state". */
 export function stateDigest(r: LogReader): string {
@@ -59,7 +49,7 @@ export function stateDigest(r: LogReader): string {
 }
 
 export function crashScript(seed: number, steps: number): CrashScript {
-  const rand = rng(seed);
+  const rand = seededRandom(seed);
   const int = (n: number): number => Math.floor(rand() * n); // 0 .. n-1
   const bytes = (maxBytes: number): Uint8Array => Uint8Array.from({ length: int(maxBytes + 1) }, () => int(256));
   const nodes = ['n1', 'n2', 'n3'];
