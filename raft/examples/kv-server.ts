@@ -101,9 +101,13 @@ async function main(): Promise<void> {
   const self = peers.get(a.id);
   if (!self) throw new Error(`--id ${a.id} is not in --peers`);
   const storage = await LevelStorage.open(a.data, { bootstrapConf: { voters: [...peers.keys()], learners: [] } });
-  const transport = new TcpTransport({ self: a.id, clusterId: 'kv-example', secret: a.secret, listen: self, peers });
+  // JSON log lines on stderr, one per event (elections, snapshots, peer trouble).
+  const log = (line: { level: string; msg: string }) => {
+    if (line.level !== 'debug') process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), node: a.id, ...line })}\n`);
+  };
+  const transport = new TcpTransport({ self: a.id, clusterId: 'kv-example', secret: a.secret, listen: self, peers, log });
   const kv = new KvMachine();
-  const node = await RaftNode.start({ id: a.id, storage, transport, stateMachine: kv, tickMs: Number(a['tick-ms']) });
+  const node = await RaftNode.start({ id: a.id, storage, transport, stateMachine: kv, tickMs: Number(a['tick-ms']), log });
 
   const httpAddr = parseAddress(a.http, '--http');
   const server = http.createServer((req, res) => {

@@ -77,6 +77,7 @@ describe('RaftNode on a 3-node loopback cluster', () => {
     await leader.node.addLearner('n4');
     await c.waitFor(() => n4.node.status().appliedIndex >= leader.node.status().commitIndex, 'n4 to catch up');
     assert.equal(n4.fsm.get('k0'), leader.fsm.get('k0'));
+    assert.ok(n4.storage.snapshot().meta.index > 1, 'the leader had compacted its log, so n4 must have installed a snapshot');
     await leader.node.promoteLearner('n4');
     assert.deepEqual([...leader.node.status().voters].sort(), ['n1', 'n2', 'n3', 'n4']);
     const victim = [...c.members.keys()].find((id) => id !== leader.id && id !== 'n4')!;

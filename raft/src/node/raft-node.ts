@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import { assert } from '../core/assert.js';
 import { DEFAULT_CONFIG, ProposalDroppedError, type RaftConfig } from '../core/raft.js';
 import { RawNode, type RaftStatus, type Ready } from '../core/raw-node.js';
-import { ConfChangeType, EntryType, MessageType, NONE, StateRole, type Entry, type Message, type NodeId, type Snapshot } from '../core/types.js';
+import { ConfChangeType, EntryType, MessageType, NONE, StateRole, type Entry, type HardState, type Message, type NodeId, type Snapshot } from '../core/types.js';
 import type { Storage } from '../storage/storage.js';
 import type { Transport, TransportStats } from '../transport/transport.js';
 import type { Logger } from '../transport/tcp-transport.js';
@@ -35,7 +35,11 @@ export interface RaftNodeOptions<Result> {
   tickMs?: number;
   electionTicks?: number;
   heartbeatTicks?: number;
-  /** Snapshot the state machine every this many applied entries. */
+  /**
+   * Snapshot the state machine once this many entries were applied since the last
+   * snapshot AND their payload is at least as large as that snapshot: the cost of
+   * serializing the state stays proportional to the log it lets us drop.
+   */
   snapshotEveryEntries?: number;
   /** Keep this many entries behind a snapshot so slightly lagging followers need no snapshot. */
   compactTrailingEntries?: number;
@@ -186,10 +190,18 @@ export class RaftNode<Result = unknown> extends EventEmitter {
 
   private applied: number;
   private lastSnapshotIndex: number;
+  private lastSnapshotBytes: number;
+  /** Payload bytes applied since the last snapshot. */
+  private appliedBytesSinceSnapshot = 0;
   private pendingSnapshot: Snapshot | undefined;
   private leader: NodeId = NONE;
   private role: StateRole = StateRole.Follower;
   private leaderChanges = 0;
+  /** A commit-only hard state not written yet (see handleReady). */
+  private unsavedHardState: HardState | undefined;
+  /** Term and vote as last written, to tell a commit-only hard-state change. */
+  private persistedTerm: number;
+  private persistedVote: NodeId;
 
   private constructor(o: RaftNodeOptions<Result>) {
     super();
@@ -222,6 +234,10 @@ export class RaftNode<Result = unknown> extends EventEmitter {
     this.fsm.restore(snap.data);
     this.applied = snap.meta.index;
     this.lastSnapshotIndex = snap.meta.index;
+    this.lastSnapshotBytes = snap.data.byteLength;
+    const hs = o.storage.initialState().hardState;
+    this.persistedTerm = hs.term;
+    this.persistedVote = hs.vote;
   }
 
   /** Builds the node on an opened storage and a not yet started transport, and starts it. */
@@ -358,6 +374,10 @@ export class RaftNode<Result = unknown> extends EventEmitter {
     this.stopped = reason;
     if (this.ticker) clearInterval(this.ticker);
     await this.loopDone;
+    // Persist the latest commit index so a clean restart does not have to relearn it.
+    const hs = this.unsavedHardState;
+    this.unsavedHardState = undefined;
+    if (hs) await this.storage.save({ entries: [], hardState: hs, sync: false }).catch(() => {});
     this.failAll(new NodeStoppedError(reason));
     await this.transport.close();
   }
@@ -507,12 +527,27 @@ export class RaftNode<Result = unknown> extends EventEmitter {
     for (const m of rd.messages) (acknowledgesNothing(m.type) ? early : late).push(m);
     if (early.length > 0) this.transport.send(early);
 
-    if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
+    // Write (and fsync) only what acknowledgements depend on: entries, a snapshot,
+    // term or vote. A change of the commit index alone is not written now: Raft
+    // treats it as volatile (a restart relearns it), and writing it would put a
+    // disk round trip between commit and apply on every write. It rides along
+    // with the next write, and is flushed on stop.
+    const hs = rd.hardState ?? this.unsavedHardState;
+    const mustWrite =
+      rd.entries.length > 0 || rd.snapshot !== undefined || (hs !== undefined && (hs.term !== this.persistedTerm || hs.vote !== this.persistedVote));
+    if (mustWrite) {
       await this.storage.save({
         entries: rd.entries,
-        ...(rd.hardState ? { hardState: rd.hardState } : {}),
+        ...(hs ? { hardState: hs } : {}),
         ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
       });
+      if (hs) {
+        this.persistedTerm = hs.term;
+        this.persistedVote = hs.vote;
+      }
+      this.unsavedHardState = undefined;
+    } else if (hs) {
+      this.unsavedHardState = hs;
     }
     if (late.length > 0) this.transport.send(late);
 
@@ -545,6 +580,8 @@ export class RaftNode<Result = unknown> extends EventEmitter {
     }
     this.applied = snap.meta.index;
     this.lastSnapshotIndex = snap.meta.index;
+    this.lastSnapshotBytes = snap.data.byteLength;
+    this.appliedBytesSinceSnapshot = 0;
     this.pendingSnapshot = undefined;
     this.log({ level: 'info', msg: 'restored snapshot from leader', index: snap.meta.index, term: snap.meta.term, bytes: snap.data.byteLength });
   }
@@ -556,6 +593,7 @@ export class RaftNode<Result = unknown> extends EventEmitter {
       let result: Result | undefined;
       if (e.type === EntryType.Normal && e.data.byteLength > 0) result = this.fsm.apply(e.data, e.index, e.term);
       this.applied = e.index;
+      this.appliedBytesSinceSnapshot += e.data.byteLength;
       const p = this.proposals.get(e.index);
       if (p) {
         this.proposals.delete(e.index);
@@ -612,12 +650,18 @@ export class RaftNode<Result = unknown> extends EventEmitter {
       this.raw.compacted(p.meta.index);
       this.log({ level: 'debug', msg: 'compacted log', index: p.meta.index, bytes: p.data.byteLength });
     }
-    if (!this.pendingSnapshot && this.applied >= this.lastSnapshotIndex + this.opts.snapshotEveryEntries) {
+    if (
+      !this.pendingSnapshot &&
+      this.applied >= this.lastSnapshotIndex + this.opts.snapshotEveryEntries &&
+      this.appliedBytesSinceSnapshot >= this.lastSnapshotBytes
+    ) {
       const index = this.applied;
       const term = this.raw.raft.log.term(index);
       if (term === undefined) return;
       this.pendingSnapshot = { meta: { index, term, conf: this.raw.confAt(index) }, data: this.fsm.snapshot() };
       this.lastSnapshotIndex = index;
+      this.lastSnapshotBytes = this.pendingSnapshot.data.byteLength;
+      this.appliedBytesSinceSnapshot = 0;
     }
   }
 

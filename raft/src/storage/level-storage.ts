@@ -11,6 +11,7 @@
 // or an entry this node already promised away, which is worse than refusing to start.
 
 import { Level } from 'level';
+import { assert } from '../core/assert.js';
 import { type ConfState, type Entry, type HardState, type Snapshot } from '../core/types.js';
 import {
   ENTRY_KEY_PREFIX,
@@ -144,7 +145,9 @@ export class LevelStorage implements Storage {
     return this.serialize(async () => {
       const ops = this.planSave(update);
       if (ops.length === 0) return;
-      await this.write(ops);
+      const onlyCommit = update.entries.length === 0 && !update.snapshot;
+      assert(update.sync !== false || onlyCommit, 'save: only a commit-only update may skip fsync');
+      await this.write(ops, update.sync !== false);
       this.cache.applyUpdate(update);
     });
   }
@@ -237,10 +240,10 @@ export class LevelStorage implements Storage {
     return out;
   }
 
-  private async write(ops: BatchOp[]): Promise<void> {
+  private async write(ops: BatchOp[], sync = true): Promise<void> {
     try {
       // sync: fsync before resolving; without it a power loss could drop an acknowledged write.
-      await this.db.batch(ops, { sync: true });
+      await this.db.batch(ops, { sync });
     } catch (err) {
       this.failure = err;
       throw err;

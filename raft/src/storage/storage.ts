@@ -58,6 +58,13 @@ export interface StorageUpdate {
   entries: Entry[];
   /** A snapshot received from the leader; replaces the whole log up to its index. */
   snapshot?: Snapshot;
+  /**
+   * Whether to fsync before resolving (default true). Only a write that changes
+   * nothing but the commit index may skip it: the commit index is volatile state
+   * in Raft (a restart may recover an older one and relearn it), while entries,
+   * term and vote must be on disk before anything that depends on them is sent.
+   */
+  sync?: boolean;
 }
 
 export interface Storage extends LogReader {
