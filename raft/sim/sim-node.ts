@@ -4,7 +4,7 @@
 
 import { RawNode, type Ready } from '../src/core/raw-node.js';
 import { DEFAULT_CONFIG, type RaftConfig } from '../src/core/raft.js';
-import { EntryType, NONE, type ConfState, type Entry, type Message, type NodeId, type Snapshot } from '../src/core/types.js';
+import { acknowledgesNothing, EntryType, NONE, type ConfState, type Entry, type Message, type NodeId, type Snapshot } from '../src/core/types.js';
 import { MemoryStorage } from '../src/storage/memory-storage.js';
 import type { LogReader } from '../src/storage/storage.js';
 import { decodeKvCommand, KvStateMachine, type KvResult } from './kv-fsm.js';
@@ -29,6 +29,8 @@ export interface NodeHooks {
   onRestoreSnapshot(node: SimNode, snapshot: Snapshot): void;
   send(messages: Message[]): void;
   onReadState(node: SimNode, context: Uint8Array, index: number): void;
+  /** The node crashed in the middle of a write (crashDuringNextWrite); the harness restarts it. */
+  onCrashedMidWrite(node: SimNode): void;
 }
 
 export class SimNode {
@@ -39,6 +41,8 @@ export class SimNode {
   applied = 0;
   private pendingSnapshot: Snapshot | undefined;
   private lastSnapshotIndex = 0;
+  /** Fault injection: crash after the early sends of the next Ready, before its write lands. */
+  crashDuringNextWrite = false;
   /** Readiness of reads: context hex -> index, waiting for applied >= index. */
   readonly waitingReads: { context: Uint8Array; index: number }[] = [];
 
@@ -78,20 +82,30 @@ export class SimNode {
   process(): void {
     const raw = this.raw;
     if (!raw) return;
-    for (let rounds = 0; raw.hasReady(); rounds++) {
+    for (let rounds = 0; this.raw === raw && raw.hasReady(); rounds++) {
       if (rounds > 10_000) throw new Error(`node ${this.id}: Ready loop did not settle`);
       this.handleReady(raw, raw.ready());
     }
   }
 
   private handleReady(raw: RawNode, rd: Ready): void {
-    // 1. Persist (the simulated fsync), before anything that depends on it.
+    // 1. As RaftNode does: messages that acknowledge nothing go out before the write...
+    const early = rd.messages.filter((m) => acknowledgesNothing(m.type));
+    const late = rd.messages.filter((m) => !acknowledgesNothing(m.type));
+    if (early.length > 0) this.hooks.send(early);
+    // ...and a crash can strike while the write is in flight: nothing of it lands.
+    if (this.crashDuringNextWrite && (rd.entries.length > 0 || rd.hardState || rd.snapshot)) {
+      this.crashDuringNextWrite = false;
+      this.hooks.onCrashedMidWrite(this);
+      return;
+    }
+    // 2. Persist (the simulated fsync), before anything that depends on it.
     const hardState = rd.hardState && this.opts.unsafeForgetVote ? { ...rd.hardState, vote: NONE } : rd.hardState;
     this.storage.applyUpdate({ entries: rd.entries, ...(hardState ? { hardState } : {}), ...(rd.snapshot ? { snapshot: rd.snapshot } : {}) });
     if (rd.entries.length > 0) this.hooks.onPersist(this, rd.entries[0]!.index);
     if (rd.softState?.role === 'leader') this.hooks.onBecameLeader(this, raw.raft.term);
-    // 2. Send.
-    if (rd.messages.length > 0) this.hooks.send(rd.messages);
+    // 3. Send what depended on the write.
+    if (late.length > 0) this.hooks.send(late);
     // 3. Apply.
     if (rd.snapshot) {
       this.fsm.restore(rd.snapshot.data);

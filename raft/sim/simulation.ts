@@ -22,6 +22,7 @@ export type FaultKind =
   | 'crash'
   | 'restart'
   | 'bounce'
+  | 'crash-mid-write'
   | 'transfer'
   | 'membership'
   | 'net';
@@ -78,6 +79,7 @@ export const DEFAULT_SIM_OPTIONS: Omit<SimOptions, 'seed'> = {
     crash: 1,
     restart: 2,
     bounce: 1,
+    'crash-mid-write': 1,
     transfer: 1,
     membership: 1,
     net: 1,
@@ -209,6 +211,13 @@ export class Simulation {
         onRestoreSnapshot: (n) => this.failPendingUpTo(n),
         send: (ms) => this.send(ms),
         onReadState: (n, ctx) => this.onReadState(n, ctx),
+        onCrashedMidWrite: (n) => {
+          this.crash(n);
+          this.trace(`${n.id} crashed in the middle of a write`);
+          this.events.push(this.nowMs + this.faultRng.int(0, 30), () => {
+            if (!n.raw) n.start();
+          });
+        },
       });
       this.nodes.push(node);
       this.byId.set(id, node);
@@ -483,6 +492,14 @@ export class Simulation {
           if (!n.raw) n.start();
         });
         this.trace(`bounce ${n.id}`);
+        return;
+      }
+      case 'crash-mid-write': {
+        // Prefer the leader: it is the node that sends before its write is durable.
+        const target = this.leader() ?? this.nodes.find((n) => n.raw);
+        if (!target) return;
+        target.crashDuringNextWrite = true;
+        this.trace(`${target.id} will crash during its next write`);
         return;
       }
       case 'restart': {

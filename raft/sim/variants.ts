@@ -20,6 +20,7 @@ const weights = (w: Partial<SimOptions['faultWeights']>): SimOptions['faultWeigh
   crash: 0,
   restart: 0,
   bounce: 0,
+  'crash-mid-write': 0,
   transfer: 0,
   membership: 0,
   net: 0,
@@ -42,7 +43,7 @@ export const SCENARIOS: Record<string, Scenario> = {
     apply: (o) => ({
       ...o,
       faultEveryMs: 40,
-      faultWeights: weights({ 'isolate-leader': 3, heal: 2, transfer: 2, restart: 1, bounce: 6, net: 1, partition: 2 }),
+      faultWeights: weights({ 'isolate-leader': 3, heal: 2, transfer: 2, restart: 1, bounce: 6, 'crash-mid-write': 3, net: 1, partition: 2 }),
     }),
   },
   'transfer-storm': {

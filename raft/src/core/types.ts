@@ -159,6 +159,26 @@ export function isLocalMessage(type: MessageType): boolean {
   return type === MessageType.Hup || type === MessageType.Beat || type === MessageType.Unreachable;
 }
 
+/**
+ * Messages whose meaning depends on nothing this node has yet to persist: a
+ * leader's appends, heartbeats, snapshot chunks and TimeoutNow, and forwarded or
+ * answered reads. They may be sent while the Ready's write is in flight (Raft
+ * dissertation §10.2.1: a leader writes its log in parallel with replicating it,
+ * and counts itself for commit only once the write is durable). Everything else
+ * (votes, acknowledgements) must wait for the write.
+ */
+export function acknowledgesNothing(type: MessageType): boolean {
+  return (
+    type === MessageType.App ||
+    type === MessageType.Heartbeat ||
+    type === MessageType.Snap ||
+    type === MessageType.TimeoutNow ||
+    type === MessageType.ReadIndex ||
+    type === MessageType.ReadIndexResp ||
+    type === MessageType.TransferLeader
+  );
+}
+
 export function isResponseMessage(type: MessageType): boolean {
   return (
     type === MessageType.AppResp ||

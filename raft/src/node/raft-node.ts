@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import { assert } from '../core/assert.js';
 import { DEFAULT_CONFIG, ProposalDroppedError, type RaftConfig } from '../core/raft.js';
 import { RawNode, type RaftStatus, type Ready } from '../core/raw-node.js';
-import { ConfChangeType, EntryType, MessageType, NONE, StateRole, type Entry, type HardState, type Message, type NodeId, type Snapshot } from '../core/types.js';
+import { acknowledgesNothing, ConfChangeType, EntryType, NONE, StateRole, type Entry, type HardState, type Message, type NodeId, type Snapshot } from '../core/types.js';
 import type { Storage } from '../storage/storage.js';
 import type { Transport, TransportStats } from '../transport/transport.js';
 import type { Logger } from '../transport/tcp-transport.js';
@@ -518,10 +518,8 @@ export class RaftNode<Result = unknown> extends EventEmitter {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    // Messages that acknowledge nothing (a leader's appends and heartbeats, forwarded
-    // reads) may go out while we persist (Raft dissertation §10.2.1: the leader
-    // writes its log in parallel with replicating it; it counts itself for commit
-    // only once its write is durable). Votes and acknowledgements wait for the disk.
+    // A leader's appends go out while its own write is in flight; votes and
+    // acknowledgements wait for the disk (see acknowledgesNothing).
     const early: Message[] = [];
     const late: Message[] = [];
     for (const m of rd.messages) (acknowledgesNothing(m.type) ? early : late).push(m);
@@ -692,16 +690,4 @@ export class RaftNode<Result = unknown> extends EventEmitter {
     if (this.listenerCount('fatal') > 0) this.emit('fatal', err);
     else throw err;
   }
-}
-
-function acknowledgesNothing(t: MessageType): boolean {
-  return (
-    t === MessageType.App ||
-    t === MessageType.Heartbeat ||
-    t === MessageType.Snap ||
-    t === MessageType.TimeoutNow ||
-    t === MessageType.ReadIndex ||
-    t === MessageType.ReadIndexResp ||
-    t === MessageType.TransferLeader
-  );
 }
