@@ -1,5 +1,9 @@
-// `npm start`: will run a local 3-node cluster (`ogel up`). Until the daemon exists
-// it says so plainly and fails, rather than pretending to start something.
-console.error('ogel: the daemon and the local cluster (`ogel up`) are not built yet; only the raft/ library exists so far.');
-console.error('ogel: try `npm test` or `npm run sim -- --seeds 100`.');
-process.exit(1);
+// `npm start`: runs `ogel up`, the local 3-node cluster. Until the daemon exists,
+// `ogel up` says so plainly and fails rather than pretend to start something.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const r = spawnSync(process.execPath, [cli, 'up', ...process.argv.slice(2)], { stdio: 'inherit' });
+if (r.status !== 0) console.error('npm start: meanwhile, `npm test` and `npm run sim -- --seeds 100` show what exists.');
+process.exit(r.status ?? 1);
