@@ -1,0 +1,303 @@
+// Canonical encodings of commands and snapshots (msgpack via msgpackr), and version
+// migration.
+//
+// Canonical: object keys are sorted, undefined fields dropped, -0 written as 0, and
+// keyed collections written as arrays sorted by id. Equal states therefore give
+// byte-identical snapshots, whatever order their commands arrived in (I2).
+//
+// Versions: a command carries `v`, a snapshot `format`. Decoding an older version
+// migrates it step by step to the current one; a newer one is refused with an error
+// naming both versions. The migration tables are empty while only version 1
+// exists; when a version 2 arrives, version 1 keeps decoding through them (the
+// frozen fixtures in test/codec.test.ts guard that).
+
+import { Packr, Unpackr } from 'msgpackr';
+import { validateCommand, type Command } from './commands.js';
+import { InvariantError, SnapshotFormatError, UnsupportedVersionError, reject, type Rejection } from './errors.js';
+import { FieldError, Fields, isPlainObject, items } from './fields.js';
+import { checkState } from './invariants.js';
+import {
+  BACKUP_STATES,
+  COMPUTE_STATES,
+  LIMITS,
+  PG_ROLES,
+  TENANT_STATES,
+  initialState,
+  sortedValues,
+  type Backup,
+  type ClusterState,
+  type Compute,
+  type HistoryEntry,
+  type Member,
+  type PgNode,
+  type Tenant,
+  type WalSegment,
+} from './state.js';
+
+/** The snapshot format this build writes, and the newest it reads. */
+export const SNAPSHOT_FORMAT_VERSION = 1;
+
+/** SNAPSHOT_MIGRATIONS[i] turns a plain snapshot of format i + 1 into format i + 2. */
+const SNAPSHOT_MIGRATIONS: readonly ((s: Record<string, unknown>) => Record<string, unknown>)[] = [];
+
+if (SNAPSHOT_MIGRATIONS.length !== SNAPSHOT_FORMAT_VERSION - 1) {
+  throw new InvariantError('the snapshot format was bumped without its migration');
+}
+
+// useRecords: false keeps the bytes plain msgpack, independent of msgpackr's
+// structure-sharing state, readable by any msgpack implementation.
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+/** A value in canonical form: sorted keys, no undefined, no -0. Throws on anything not encodable. */
+export function canonicalize(v: unknown): unknown {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new InvariantError(`cannot encode the number ${v}`);
+    return v === 0 ? 0 : v;
+  }
+  if (Array.isArray(v)) return v.map(canonicalize);
+  if (isPlainObject(v)) {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+      const x = v[k];
+      if (x !== undefined) out[k] = canonicalize(x);
+    }
+    return out;
+  }
+  throw new InvariantError(`cannot encode ${v instanceof Map ? 'a Map (convert it with toPlain)' : typeof v} canonically`);
+}
+
+/** Canonical msgpack bytes of a plain value (a copy: msgpackr reuses its buffer). */
+export function canonicalBytes(v: unknown): Uint8Array {
+  return new Uint8Array(packr.pack(canonicalize(v)));
+}
+
+// --- commands -------------------------------------------------------------------------
+
+/** Canonical bytes of a command, for proposing. Validate it first (validateCommand). */
+export function encodeCommand(c: Command): Uint8Array {
+  return canonicalBytes(c);
+}
+
+/**
+ * Decodes and validates (which migrates) a command from the log. Never throws: undecodable
+ * or invalid bytes give an 'invalid_command' Rejection, a newer version an
+ * 'unsupported_version' one (which ClusterStateMachine turns into a stop).
+ */
+export function decodeCommand(bytes: Uint8Array): Command | Rejection {
+  let raw: unknown;
+  try {
+    raw = unpackr.unpack(bytes);
+  } catch (e) {
+    return reject('invalid_command', `not a msgpack-encoded command (${bytes.byteLength} bytes): ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return validateCommand(raw);
+}
+
+// --- snapshots ------------------------------------------------------------------------
+
+/** The state as plain, JSON-friendly data: collections as arrays sorted by id. */
+export interface PlainState {
+  readonly members: Member[];
+  readonly postgres: Omit<ClusterState['postgres'], 'nodes'> & { readonly nodes: PgNode[] };
+  readonly tenants: Tenant[];
+  readonly backups: Backup[];
+  readonly walSegments: WalSegment[];
+  readonly computes: Compute[];
+  readonly maintenance: ClusterState['maintenance'];
+}
+
+export function toPlain(s: ClusterState): PlainState {
+  return {
+    members: sortedValues(s.members),
+    postgres: { ...s.postgres, nodes: sortedValues(s.postgres.nodes) },
+    tenants: sortedValues(s.tenants),
+    backups: sortedValues(s.backups),
+    walSegments: sortedValues(s.walSegments),
+    computes: sortedValues(s.computes),
+    maintenance: s.maintenance,
+  };
+}
+
+/** Canonical snapshot bytes: equal states give equal bytes. */
+export function encodeSnapshot(s: ClusterState): Uint8Array {
+  return canonicalBytes({ format: SNAPSHOT_FORMAT_VERSION, ...toPlain(s) });
+}
+
+/**
+ * Decodes (and migrates) a snapshot; empty bytes mean the initial state. Throws
+ * UnsupportedVersionError for a newer format and SnapshotFormatError for anything
+ * malformed or violating an invariant.
+ */
+export function decodeSnapshot(bytes: Uint8Array): ClusterState {
+  if (bytes.byteLength === 0) return initialState();
+  let raw: unknown;
+  try {
+    raw = unpackr.unpack(bytes);
+  } catch (e) {
+    throw new SnapshotFormatError(`snapshot (${bytes.byteLength} bytes) is not valid msgpack: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!isPlainObject(raw)) throw new SnapshotFormatError('snapshot is not a msgpack map');
+  const format = raw['format'];
+  if (typeof format !== 'number' || !Number.isSafeInteger(format) || format < 1) {
+    throw new SnapshotFormatError(`snapshot format is ${JSON.stringify(format)}; expected a version from 1 to ${SNAPSHOT_FORMAT_VERSION}`);
+  }
+  if (format > SNAPSHOT_FORMAT_VERSION) {
+    throw new UnsupportedVersionError(
+      `snapshot format ${format} is newer than this build reads (formats 1..${SNAPSHOT_FORMAT_VERSION}); upgrade ogel on this node`,
+    );
+  }
+  let plain: Record<string, unknown> = raw;
+  for (let from = format; from < SNAPSHOT_FORMAT_VERSION; from++) plain = SNAPSHOT_MIGRATIONS[from - 1]!(plain);
+  let state: ClusterState;
+  try {
+    state = readState(plain);
+  } catch (e) {
+    if (e instanceof FieldError) throw new SnapshotFormatError(`snapshot ${e.message}`);
+    throw e;
+  }
+  try {
+    checkState(state);
+  } catch (e) {
+    if (e instanceof InvariantError) throw new SnapshotFormatError(`snapshot is inconsistent: ${e.message}`);
+    throw e;
+  }
+  return state;
+}
+
+const TEXT = { maxChars: LIMITS.textChars };
+const NAT = Number.MAX_SAFE_INTEGER;
+
+function toMap<V>(list: V[], key: (v: V) => string, path: string): ReadonlyMap<string, V> {
+  const m = new Map<string, V>();
+  for (const v of list) {
+    const k = key(v);
+    if (m.has(k)) throw new FieldError(path, `lists ${JSON.stringify(k)} twice`);
+    m.set(k, v);
+  }
+  return m;
+}
+
+function readState(v: unknown): ClusterState {
+  const f = Fields.of(v, '', ['format', 'members', 'postgres', 'tenants', 'backups', 'walSegments', 'computes', 'maintenance']);
+  const pg = f.obj('postgres', ['nodes', 'primary', 'generation', 'lease', 'syncStandbys', 'syncQuorum', 'history', 'failoverBlocked']);
+  const mt = f.obj('maintenance', ['paused', 'reason', 'atMs']);
+  return {
+    members: toMap(items(f.array('members', LIMITS.members), 'members', readMember), (m) => m.id, 'members'),
+    postgres: {
+      nodes: toMap(items(pg.array('nodes', LIMITS.members), 'postgres.nodes', readPgNode), (n) => n.node, 'postgres.nodes'),
+      primary: pg.nullable('primary', (k) => pg.id(k)),
+      generation: pg.int('generation', 0, NAT),
+      lease: pg.nullable('lease', (k) => {
+        const l = pg.obj(k, ['holder', 'generation', 'durationMs', 'renewalSeq']);
+        return { holder: l.id('holder'), generation: l.int('generation', 1, NAT), durationMs: l.int('durationMs', 1, NAT), renewalSeq: l.int('renewalSeq', 0, NAT) };
+      }),
+      syncStandbys: items(pg.array('syncStandbys', LIMITS.members), 'postgres.syncStandbys', (x, p) => Fields.of({ id: x }, p, ['id']).id('id')),
+      syncQuorum: pg.int('syncQuorum', 0, LIMITS.members),
+      history: items(pg.array('history', LIMITS.history), 'postgres.history', readHistory),
+      failoverBlocked: pg.nullable('failoverBlocked', (k) => {
+        const b = pg.obj(k, ['reason', 'atMs']);
+        return { reason: b.text('reason', TEXT), atMs: b.timeMs('atMs') };
+      }),
+    },
+    tenants: toMap(items(f.array('tenants', LIMITS.tenants), 'tenants', readTenant), (t) => t.id, 'tenants'),
+    backups: toMap(items(f.array('backups', LIMITS.backups), 'backups', readBackup), (b) => b.id, 'backups'),
+    walSegments: toMap(items(f.array('walSegments', LIMITS.walSegments), 'walSegments', readWal), (w) => w.name, 'walSegments'),
+    computes: toMap(items(f.array('computes', LIMITS.computes), 'computes', readCompute), (c) => c.id, 'computes'),
+    maintenance: { paused: mt.bool('paused'), reason: mt.nullable('reason', (k) => mt.text(k, TEXT)), atMs: mt.nullable('atMs', (k) => mt.timeMs(k)) },
+  };
+}
+
+function readMember(v: unknown, path: string): Member {
+  const f = Fields.of(v, path, ['id', 'addresses', 'health', 'addedAtMs']);
+  const a = f.obj('addresses', ['raft', 'api', 'proxy', 'postgres']);
+  const h = f.obj('health', ['healthy', 'reportedAtMs', 'detail']);
+  return {
+    id: f.id('id'),
+    addresses: { raft: a.address('raft'), api: a.address('api'), proxy: a.address('proxy'), postgres: a.address('postgres') },
+    health: { healthy: h.bool('healthy'), reportedAtMs: h.timeMs('reportedAtMs'), detail: h.nullable('detail', (k) => h.text(k, TEXT)) },
+    addedAtMs: f.timeMs('addedAtMs'),
+  };
+}
+
+function readPgNode(v: unknown, path: string): PgNode {
+  const f = Fields.of(v, path, ['node', 'role', 'reportedRole', 'timeline', 'lsn', 'reportedAtMs']);
+  const l = f.obj('lsn', ['received', 'flushed', 'replayed']);
+  return {
+    node: f.id('node'),
+    role: f.oneOf('role', PG_ROLES),
+    reportedRole: f.oneOf('reportedRole', PG_ROLES),
+    timeline: f.int('timeline', 0, 0xffffffff),
+    lsn: { received: l.lsn('received'), flushed: l.lsn('flushed'), replayed: l.lsn('replayed') },
+    reportedAtMs: f.nullable('reportedAtMs', (k) => f.timeMs(k)),
+  };
+}
+
+function readHistory(v: unknown, path: string): HistoryEntry {
+  const f = Fields.of(v, path, ['generation', 'node', 'reason', 'lsn', 'atMs']);
+  return { generation: f.int('generation', 1, NAT), node: f.id('node'), reason: f.text('reason', TEXT), lsn: f.lsn('lsn'), atMs: f.timeMs('atMs') };
+}
+
+function readTenant(v: unknown, path: string): Tenant {
+  const f = Fields.of(v, path, ['id', 'name', 'database', 'role', 'limits', 'state', 'placement', 'scram', 'createdAtMs', 'deletedAtMs']);
+  const l = f.obj('limits', ['maxConnections', 'rateLimitPerSec']);
+  const s = f.obj('scram', ['iterations', 'salt', 'storedKey', 'serverKey']);
+  return {
+    id: f.id('id'),
+    name: f.pgIdent('name'),
+    database: f.pgIdent('database'),
+    role: f.pgIdent('role'),
+    limits: { maxConnections: l.int('maxConnections', 1, NAT), rateLimitPerSec: l.int('rateLimitPerSec', 1, NAT) },
+    state: f.oneOf('state', TENANT_STATES),
+    placement: f.nullable('placement', (k) => f.id(k)),
+    scram: { iterations: s.int('iterations', 1, NAT), salt: s.base64('salt', 1, 1024), storedKey: s.base64('storedKey', 32, 32), serverKey: s.base64('serverKey', 32, 32) },
+    createdAtMs: f.timeMs('createdAtMs'),
+    deletedAtMs: f.nullable('deletedAtMs', (k) => f.timeMs(k)),
+  };
+}
+
+function readBackup(v: unknown, path: string): Backup {
+  const f = Fields.of(v, path, ['id', 'timeline', 'startLsn', 'endLsn', 'sizeBytes', 'checksum', 'objectKey', 'state', 'atMs', 'finishedAtMs']);
+  return {
+    id: f.id('id'),
+    timeline: f.int('timeline', 1, 0xffffffff),
+    startLsn: f.lsn('startLsn'),
+    endLsn: f.nullable('endLsn', (k) => f.lsn(k)),
+    sizeBytes: f.int('sizeBytes', 0, NAT),
+    checksum: f.nullable('checksum', (k) => f.checksum(k)),
+    objectKey: f.objectKey('objectKey'),
+    state: f.oneOf('state', BACKUP_STATES),
+    atMs: f.timeMs('atMs'),
+    finishedAtMs: f.nullable('finishedAtMs', (k) => f.timeMs(k)),
+  };
+}
+
+function readWal(v: unknown, path: string): WalSegment {
+  const f = Fields.of(v, path, ['name', 'timeline', 'startLsn', 'endLsn', 'sizeBytes', 'checksum', 'objectKey', 'atMs']);
+  return {
+    name: f.walName('name'),
+    timeline: f.int('timeline', 1, 0xffffffff),
+    startLsn: f.lsn('startLsn'),
+    endLsn: f.lsn('endLsn'),
+    sizeBytes: f.int('sizeBytes', 0, NAT),
+    checksum: f.checksum('checksum'),
+    objectKey: f.objectKey('objectKey'),
+    atMs: f.timeMs('atMs'),
+  };
+}
+
+function readCompute(v: unknown, path: string): Compute {
+  const f = Fields.of(v, path, ['id', 'tenantId', 'branchOf', 'sourceSnapshot', 'sourceLsn', 'state', 'address', 'lastActivityMs', 'createdAtMs']);
+  return {
+    id: f.id('id'),
+    tenantId: f.nullable('tenantId', (k) => f.id(k)),
+    branchOf: f.nullable('branchOf', (k) => f.id(k)),
+    sourceSnapshot: f.nullable('sourceSnapshot', (k) => f.id(k)),
+    sourceLsn: f.nullable('sourceLsn', (k) => f.lsn(k)),
+    state: f.oneOf('state', COMPUTE_STATES),
+    address: f.nullable('address', (k) => f.address(k)),
+    lastActivityMs: f.timeMs('lastActivityMs'),
+    createdAtMs: f.timeMs('createdAtMs'),
+  };
+}

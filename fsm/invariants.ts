@@ -1,0 +1,110 @@
+// Internal invariants. A violation is a bug in this package (or a corrupt
+// snapshot), never bad input: throw InvariantError and stop rather than replicate a
+// corrupt state.
+//
+// checkStep runs after every successful apply and costs O(members); checkState is
+// the full check, run on restore and by the tests after every step.
+
+import { invariant } from './errors.js';
+import type { Command } from './commands.js';
+import { LIMITS, type ClusterState } from './state.js';
+
+/** Generation, primary, lease, sync set and history (O(members + history)). */
+export function checkPostgres(s: ClusterState): void {
+  const pg = s.postgres;
+  invariant(Number.isSafeInteger(pg.generation) && pg.generation >= 0, () => `generation ${pg.generation} is not a non-negative integer`);
+  invariant(pg.nodes.size === s.members.size, () => `${pg.nodes.size} postgres nodes for ${s.members.size} members`);
+  let primaries = 0;
+  for (const [id, n] of pg.nodes) {
+    invariant(n.node === id && s.members.has(id), () => `postgres node ${id} is not a member`);
+    if (n.role === 'primary') {
+      primaries++;
+      invariant(pg.primary === id, () => `node ${id} has role primary but the primary is ${pg.primary}`);
+    }
+  }
+  invariant((pg.primary === null) === (pg.lease === null), () => `primary ${pg.primary} with lease ${JSON.stringify(pg.lease)}: a primary exists exactly when a lease does`);
+  if (pg.primary !== null) {
+    invariant(s.members.has(pg.primary), () => `primary ${pg.primary} is not a member`);
+    invariant(primaries === 1, () => `${primaries} nodes have role primary`);
+    invariant(pg.generation >= 1, 'a primary exists in generation 0');
+  } else {
+    invariant(primaries === 0, () => `${primaries} nodes have role primary but there is no primary`);
+  }
+  if (pg.lease !== null) {
+    invariant(pg.lease.generation === pg.generation, () => `lease generation ${pg.lease!.generation} != generation ${pg.generation}`);
+    invariant(pg.lease.holder === pg.primary, () => `lease holder ${pg.lease!.holder} is not the primary ${pg.primary}`);
+    invariant(Number.isSafeInteger(pg.lease.renewalSeq) && pg.lease.renewalSeq >= 0, 'lease renewalSeq is not a non-negative integer');
+  }
+  for (let i = 0; i < pg.syncStandbys.length; i++) {
+    const id = pg.syncStandbys[i]!;
+    invariant(s.members.has(id), () => `sync standby ${id} is not a member`);
+    invariant(id !== pg.primary, () => `sync standby ${id} is the primary`);
+    invariant(i === 0 || pg.syncStandbys[i - 1]! < id, 'sync standbys are not sorted and distinct');
+  }
+  invariant(
+    pg.syncStandbys.length === 0 ? pg.syncQuorum === 0 : pg.syncQuorum >= 1 && pg.syncQuorum <= pg.syncStandbys.length,
+    () => `sync quorum ${pg.syncQuorum} for ${pg.syncStandbys.length} standbys`,
+  );
+  invariant(pg.history.length <= LIMITS.history, () => `history has ${pg.history.length} entries (limit ${LIMITS.history})`);
+  for (let i = 1; i < pg.history.length; i++) {
+    invariant(pg.history[i - 1]!.generation < pg.history[i]!.generation, 'history generations are not strictly increasing: two promotions in one generation');
+  }
+  const last = pg.history[pg.history.length - 1];
+  invariant(
+    last === undefined ? pg.generation === 0 : last.generation === pg.generation,
+    () => `the last promotion is generation ${last?.generation} but the generation is ${pg.generation}`,
+  );
+}
+
+/** After a successful apply of `c`: cheap checks that relate the two states. */
+export function checkStep(prev: ClusterState, next: ClusterState, c: Command): void {
+  const g0 = prev.postgres.generation;
+  const g1 = next.postgres.generation;
+  invariant(g1 >= g0, () => `${c.type} lowered the generation from ${g0} to ${g1}`);
+  invariant(g1 === g0 || (c.type === 'pg.promote' && g1 === g0 + 1), () => `${c.type} moved the generation from ${g0} to ${g1}`);
+  if (c.type === 'pg.promote') invariant(g1 === g0 + 1, () => `pg.promote left the generation at ${g1}`);
+  checkPostgres(next);
+  invariant(next.members.size <= LIMITS.members, 'too many members');
+  invariant(next.tenants.size <= LIMITS.tenants, 'too many tenants');
+  invariant(next.backups.size <= LIMITS.backups, 'too many backups');
+  invariant(next.walSegments.size <= LIMITS.walSegments, 'too many WAL segments');
+  invariant(next.computes.size <= LIMITS.computes, 'too many computes');
+}
+
+/** Every invariant of a state (O(size)). */
+export function checkState(s: ClusterState): void {
+  checkPostgres(s);
+  invariant(s.members.size <= LIMITS.members, 'too many members');
+  invariant(s.tenants.size <= LIMITS.tenants, 'too many tenants');
+  invariant(s.backups.size <= LIMITS.backups, 'too many backups');
+  invariant(s.walSegments.size <= LIMITS.walSegments, 'too many WAL segments');
+  invariant(s.computes.size <= LIMITS.computes, 'too many computes');
+  for (const [id, m] of s.members) invariant(m.id === id, () => `member keyed ${id} has id ${m.id}`);
+  const live = { name: new Map<string, string>(), database: new Map<string, string>(), role: new Map<string, string>() };
+  for (const [id, t] of s.tenants) {
+    invariant(t.id === id, () => `tenant keyed ${id} has id ${t.id}`);
+    invariant((t.state === 'deleted') === (t.deletedAtMs !== null), () => `tenant ${id} is ${t.state} with deletedAtMs ${t.deletedAtMs}`);
+    // A deleted tenant keeps its last placement even if that member was removed since.
+    if (t.state === 'deleted') continue;
+    invariant(t.placement === null || s.members.has(t.placement), () => `tenant ${id} is placed on ${t.placement}, not a member`);
+    for (const k of ['name', 'database', 'role'] as const) {
+      const other = live[k].get(t[k]);
+      invariant(other === undefined, () => `tenants ${other} and ${id} share the ${k} ${t[k]}`);
+      live[k].set(t[k], id);
+    }
+  }
+  for (const [id, b] of s.backups) {
+    invariant(b.id === id, () => `backup keyed ${id} has id ${b.id}`);
+    invariant(b.state !== 'complete' || (b.endLsn !== null && b.checksum !== null), () => `complete backup ${id} lacks endLsn or checksum`);
+    invariant((b.state === 'running') === (b.finishedAtMs === null), () => `backup ${id} is ${b.state} with finishedAtMs ${b.finishedAtMs}`);
+  }
+  for (const [name, w] of s.walSegments) invariant(w.name === name, () => `WAL segment keyed ${name} has name ${w.name}`);
+  for (const [id, c] of s.computes) {
+    invariant(c.id === id, () => `compute keyed ${id} has id ${c.id}`);
+    invariant((c.tenantId === null) !== (c.branchOf === null), () => `compute ${id} needs exactly one of tenantId and branchOf`);
+    const tenant = c.tenantId ?? c.branchOf;
+    invariant(tenant !== null && s.tenants.has(tenant), () => `compute ${id} refers to tenant ${tenant}, which does not exist`);
+    invariant(c.sourceSnapshot === null || s.backups.has(c.sourceSnapshot), () => `compute ${id} refers to backup ${c.sourceSnapshot}, which does not exist`);
+    invariant(c.state !== 'running' || c.address !== null, () => `compute ${id} is running without an address`);
+  }
+}

@@ -1,0 +1,271 @@
+// The cluster state: the single source of truth for who may write (generation and
+// lease), who the tenants are and where they live, and what snapshots and computes
+// exist.
+//
+// The state is immutable: apply() returns a new state that shares the parts it did
+// not change, so a rejected command trivially leaves the old state as it was.
+// Collections are Maps keyed by id (typed lookups, no prototype keys). Their
+// iteration order depends on arrival order, so nothing that is stored or encoded may
+// depend on it: the snapshot codec sorts by id.
+
+import type { Lsn } from './lsn.js';
+
+export type NodeId = string;
+export type TenantId = string;
+export type BackupId = string;
+export type ComputeId = string;
+
+/** Bounds on every collection (TIGER_STYLE: put a limit on everything). */
+export const LIMITS = {
+  members: 32,
+  tenants: 10_000, // including deleted ones until tenant.purge
+  backups: 1_000,
+  walSegments: 50_000,
+  computes: 10_000,
+  /** Promotion history keeps the newest entries only. */
+  history: 1_000,
+  /** wal.delete names at most this many segments per command. */
+  walDeleteBatch: 1_000,
+  /** Free text (reasons, details). */
+  textChars: 1_000,
+} as const;
+
+export const PG_ROLES = ['primary', 'standby', 'fenced', 'recloning', 'absent'] as const;
+export type PgRole = (typeof PG_ROLES)[number];
+
+export interface MemberAddresses {
+  /** host:port of the Raft peer transport. */
+  readonly raft: string;
+  readonly api: string;
+  readonly proxy: string;
+  readonly postgres: string;
+}
+
+export interface MemberHealth {
+  readonly healthy: boolean;
+  /** The reporter's time (member.add's time until the first report). */
+  readonly reportedAtMs: number;
+  readonly detail: string | null;
+}
+
+export interface Member {
+  readonly id: NodeId;
+  readonly addresses: MemberAddresses;
+  readonly health: MemberHealth;
+  readonly addedAtMs: number;
+}
+
+export interface LsnPositions {
+  readonly received: Lsn;
+  readonly flushed: Lsn;
+  readonly replayed: Lsn;
+}
+
+/** One node's Postgres. Exists exactly for every member. */
+export interface PgNode {
+  readonly node: NodeId;
+  /**
+   * The role the cluster wants (level-triggered: the node's agent converges to it).
+   * Changed only by pg.promote, pg.fence, pg.setRole and lease.release.
+   */
+  readonly role: PgRole;
+  /** What the node's agent last observed (pg.report); 'absent' until the first report. */
+  readonly reportedRole: PgRole;
+  /** Reported timeline; 0 until the first report. */
+  readonly timeline: number;
+  /** Reported LSNs; '0/0' until the first report. */
+  readonly lsn: LsnPositions;
+  /** The agent's time of its last report; null until the first report. */
+  readonly reportedAtMs: number | null;
+}
+
+/**
+ * The primary's lease (I5). A duration, never an instant: the holder measures it from
+ * when it sent the renewal, everyone else from when they saw it committed (a change
+ * of renewalSeq). No wall-clock time is stored here on purpose.
+ */
+export interface Lease {
+  readonly holder: NodeId;
+  readonly generation: number;
+  readonly durationMs: number;
+  /** Raised by every committed lease.renew; 0 right after the promotion. */
+  readonly renewalSeq: number;
+}
+
+/** One promotion, like a line of `patronictl history`. */
+export interface HistoryEntry {
+  readonly generation: number;
+  readonly node: NodeId;
+  readonly reason: string;
+  /** The promoted node's LSN at promotion, as the proposer measured it. */
+  readonly lsn: Lsn;
+  readonly atMs: number;
+}
+
+export interface FailoverBlocked {
+  readonly reason: string;
+  readonly atMs: number;
+}
+
+export interface PostgresState {
+  readonly nodes: ReadonlyMap<NodeId, PgNode>;
+  /** The node allowed to accept writes in this generation; null when there is none. */
+  readonly primary: NodeId | null;
+  /** The fencing token: raised by exactly 1 by every promotion; 0 = never promoted. */
+  readonly generation: number;
+  /** Exists exactly when primary does, held by it, for the current generation. */
+  readonly lease: Lease | null;
+  /** `ANY syncQuorum (syncStandbys...)`; sorted, never contains the primary. */
+  readonly syncStandbys: readonly NodeId[];
+  /** The k of ANY k: 1..syncStandbys.length, or 0 (asynchronous) when the set is empty. */
+  readonly syncQuorum: number;
+  /** Promotions, oldest first; only the newest LIMITS.history are kept. */
+  readonly history: readonly HistoryEntry[];
+  /** Set by the failover controller when automatic failover must refuse; shown by status. */
+  readonly failoverBlocked: FailoverBlocked | null;
+}
+
+export const TENANT_STATES = ['active', 'suspended', 'deleted'] as const;
+export type TenantState = (typeof TENANT_STATES)[number];
+
+export interface TenantLimits {
+  readonly maxConnections: number;
+  readonly rateLimitPerSec: number;
+}
+
+/** A SCRAM-SHA-256 verifier (RFC 7677), as Postgres stores it. Never a password. */
+export interface ScramVerifier {
+  readonly iterations: number;
+  /** base64 */
+  readonly salt: string;
+  /** base64 of 32 bytes */
+  readonly storedKey: string;
+  /** base64 of 32 bytes */
+  readonly serverKey: string;
+}
+
+export interface Tenant {
+  readonly id: TenantId;
+  /** Unique among tenants that are not deleted. */
+  readonly name: string;
+  /** Postgres database name; unique among tenants that are not deleted. */
+  readonly database: string;
+  /** Postgres role name; unique among tenants that are not deleted. */
+  readonly role: string;
+  readonly limits: TenantLimits;
+  readonly state: TenantState;
+  readonly placement: NodeId | null;
+  readonly scram: ScramVerifier;
+  readonly createdAtMs: number;
+  readonly deletedAtMs: number | null;
+}
+
+export const BACKUP_STATES = ['running', 'complete', 'failed'] as const;
+export type BackupState = (typeof BACKUP_STATES)[number];
+
+export interface Backup {
+  readonly id: BackupId;
+  readonly timeline: number;
+  readonly startLsn: Lsn;
+  /** Known once the backup is complete. */
+  readonly endLsn: Lsn | null;
+  readonly sizeBytes: number;
+  /** 'algorithm:hex', e.g. 'sha256:...'; known once complete. */
+  readonly checksum: string | null;
+  readonly objectKey: string;
+  readonly state: BackupState;
+  /** When it was recorded (started). */
+  readonly atMs: number;
+  /** When it reached complete or failed. */
+  readonly finishedAtMs: number | null;
+}
+
+export interface WalSegment {
+  /** 24 uppercase hex digits (timeline, log, segment), optionally '.partial'. */
+  readonly name: string;
+  readonly timeline: number;
+  readonly startLsn: Lsn;
+  readonly endLsn: Lsn;
+  readonly sizeBytes: number;
+  readonly checksum: string;
+  readonly objectKey: string;
+  readonly atMs: number;
+}
+
+export const COMPUTE_STATES = ['starting', 'running', 'suspending', 'suspended', 'failed'] as const;
+export type ComputeState = (typeof COMPUTE_STATES)[number];
+
+export interface Compute {
+  readonly id: ComputeId;
+  /** The tenant it serves; exactly one of tenantId and branchOf is set. */
+  readonly tenantId: TenantId | null;
+  /** A branch: the tenant whose data it starts from. */
+  readonly branchOf: TenantId | null;
+  /** A complete backup it starts from, or null. */
+  readonly sourceSnapshot: BackupId | null;
+  /** Recovery target, or null for the latest. */
+  readonly sourceLsn: Lsn | null;
+  readonly state: ComputeState;
+  /** host:port; set while running. */
+  readonly address: string | null;
+  /** Never decreases (compute.update keeps the maximum). */
+  readonly lastActivityMs: number;
+  readonly createdAtMs: number;
+}
+
+export interface Maintenance {
+  /** No automatic failover while paused (pg.promote with automatic: true is refused). */
+  readonly paused: boolean;
+  readonly reason: string | null;
+  readonly atMs: number | null;
+}
+
+export interface ClusterState {
+  readonly members: ReadonlyMap<NodeId, Member>;
+  readonly postgres: PostgresState;
+  readonly tenants: ReadonlyMap<TenantId, Tenant>;
+  readonly backups: ReadonlyMap<BackupId, Backup>;
+  readonly walSegments: ReadonlyMap<string, WalSegment>;
+  readonly computes: ReadonlyMap<ComputeId, Compute>;
+  readonly maintenance: Maintenance;
+}
+
+export function initialState(): ClusterState {
+  return {
+    members: new Map(),
+    postgres: {
+      nodes: new Map(),
+      primary: null,
+      generation: 0,
+      lease: null,
+      syncStandbys: [],
+      syncQuorum: 0,
+      history: [],
+      failoverBlocked: null,
+    },
+    tenants: new Map(),
+    backups: new Map(),
+    walSegments: new Map(),
+    computes: new Map(),
+    maintenance: { paused: false, reason: null, atMs: null },
+  };
+}
+
+/** A copy of `m` with `key` set to `value` (the original is not touched). */
+export function mapWith<K, V>(m: ReadonlyMap<K, V>, key: K, value: V): ReadonlyMap<K, V> {
+  const out = new Map(m);
+  out.set(key, value);
+  return out;
+}
+
+/** A copy of `m` without `keys`. */
+export function mapWithout<K, V>(m: ReadonlyMap<K, V>, ...keys: K[]): ReadonlyMap<K, V> {
+  const out = new Map(m);
+  for (const k of keys) out.delete(k);
+  return out;
+}
+
+/** Values sorted by key: the only order in which a Map may be observed where order could leak. */
+export function sortedValues<V>(m: ReadonlyMap<string, V>): V[] {
+  return [...m.keys()].sort().map((k) => m.get(k)!);
+}

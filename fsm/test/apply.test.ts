@@ -1,0 +1,287 @@
+// apply(): each command's effect and its rejections against the state (code, clear
+// message, state untouched).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { apply } from '../apply.js';
+import { InvariantError } from '../errors.js';
+import { checkState } from '../invariants.js';
+import { initialState, LIMITS, mapWith, type ClusterState } from '../state.js';
+import { C, clusterOf3, expectReject, run } from './helpers.js';
+
+function ok(state: ClusterState, c: Parameters<typeof apply>[1]) {
+  const out = apply(state, c);
+  assert.equal(out.result.ok, true, JSON.stringify(out.result));
+  checkState(out.state);
+  return out;
+}
+
+test('a malformed command is rejected by apply too, with the same state object', () => {
+  const s = clusterOf3();
+  expectReject(s, C.promote({ generation: 'two' }), 'invalid_command', 'generation', '"two"');
+  expectReject(s, { v: 3 } as never, 'unsupported_version', 'version 3');
+});
+
+test('member.add: creates member and postgres node; refuses duplicates, reused addresses, and past the limit', () => {
+  const s = run([C.memberAdd('n1', 1)]);
+  const m = s.members.get('n1')!;
+  assert.deepEqual(m.health, { healthy: false, reportedAtMs: 1_700_000_000_000, detail: 'no health report yet' });
+  assert.equal(s.postgres.nodes.get('n1')!.role, 'absent');
+  assert.equal(s.postgres.nodes.get('n1')!.reportedAtMs, null);
+  expectReject(s, C.memberAdd('n1', 9), 'member_exists', '"n1"', 'already exists');
+  expectReject(s, { ...C.memberAdd('n2', 2), addresses: { raft: '10.0.0.2:7000', api: '10.0.0.2:8080', proxy: '10.0.0.2:6432', postgres: '10.0.0.1:5432' } }, 'address_taken', 'addresses.postgres', '"10.0.0.1:5432"', 'member "n1"');
+  let full = initialState();
+  for (let i = 0; i < LIMITS.members; i++) full = run([C.memberAdd(`m${i}`, i)], full);
+  expectReject(full, C.memberAdd('n99', 99), 'limit_reached', `${LIMITS.members} members`);
+});
+
+test('member.remove: refuses the primary, a sync standby and a member with tenants placed on it', () => {
+  let s = clusterOf3();
+  expectReject(s, C.memberRemove({ id: 'n9' }), 'unknown_member', '"n9"', 'n1, n2, n3');
+  expectReject(s, C.memberRemove({ id: 'n1' }), 'member_in_use', 'primary of generation 1');
+  expectReject(s, C.memberRemove({ id: 'n2' }), 'member_in_use', 'synchronous standby', 'pg.syncStandbys');
+  s = run([C.syncStandbys({ nodes: ['n3'], quorum: 1 }), C.tenantCreate(), C.tenantPlace({ node: 'n2' })], s);
+  expectReject(s, C.memberRemove({ id: 'n2' }), 'member_in_use', '1 tenant(s)', '"t1"', 'tenant.place');
+  s = run([C.tenantPlace({ node: null }), C.memberRemove({ id: 'n2' })], s);
+  assert.equal(s.members.has('n2'), false);
+  assert.equal(s.postgres.nodes.has('n2'), false);
+  checkState(s);
+});
+
+test('member.health and pg.report record observations of a member only', () => {
+  let s = clusterOf3();
+  expectReject(s, C.memberHealth({ id: 'n7' }), 'unknown_member', '"n7"');
+  expectReject(s, C.pgReport({ node: 'n7' }), 'unknown_member', 'node', '"n7"');
+  s = run([C.memberHealth({ id: 'n2', healthy: false, detail: 'postgres not running', atMs: 5 }), C.pgReport({ node: 'n2', role: 'standby', timeline: 3, atMs: 6 })], s);
+  assert.deepEqual(s.members.get('n2')!.health, { healthy: false, reportedAtMs: 5, detail: 'postgres not running' });
+  const n2 = s.postgres.nodes.get('n2')!;
+  assert.equal(n2.reportedRole, 'standby');
+  assert.equal(n2.role, 'absent', 'a report does not change the wanted role');
+  assert.equal(n2.timeline, 3);
+  assert.equal(n2.reportedAtMs, 6);
+});
+
+test('pg.promote: generation + 1 exactly; sets primary, lease, history; fences the old primary; clears failoverBlocked', () => {
+  let s = clusterOf3();
+  assert.equal(s.postgres.primary, 'n1');
+  assert.deepEqual(s.postgres.lease, { holder: 'n1', generation: 1, durationMs: 3000, renewalSeq: 0 });
+  expectReject(s, C.promote({ node: 'n2', generation: 1 }), 'stale_generation', 'current generation is 1', 'must carry 2');
+  expectReject(s, C.promote({ node: 'n2', generation: 3 }), 'stale_generation', 'must carry 2');
+  expectReject(s, C.promote({ node: 'n9', generation: 2 }), 'unknown_member', '"n9"');
+  s = run([C.failoverBlocked({ reason: 'n3 unreachable' })], s);
+  const out = ok(s, C.promote({ node: 'n2', generation: 2, reason: 'failover: n1 unreachable', lsn: '0/5000000', leaseDurationMs: 2000, automatic: true, atMs: 42 }));
+  assert.deepEqual(out.result, { ok: true, type: 'pg.promote', generation: 2 });
+  const pg = out.state.postgres;
+  assert.equal(pg.primary, 'n2');
+  assert.equal(pg.generation, 2);
+  assert.deepEqual(pg.lease, { holder: 'n2', generation: 2, durationMs: 2000, renewalSeq: 0 });
+  assert.equal(pg.nodes.get('n1')!.role, 'fenced');
+  assert.equal(pg.nodes.get('n2')!.role, 'primary');
+  assert.deepEqual(pg.syncStandbys, ['n3'], 'the new primary leaves the sync set');
+  assert.equal(pg.syncQuorum, 1);
+  assert.equal(pg.failoverBlocked, null);
+  assert.deepEqual(pg.history.at(-1), { generation: 2, node: 'n2', reason: 'failover: n1 unreachable', lsn: '0/5000000', atMs: 42 });
+});
+
+test('pg.promote: refuses a recloning node, and an automatic promotion while paused (manual is allowed)', () => {
+  let s = run([C.setRole({ node: 'n3', role: 'recloning' })], clusterOf3());
+  expectReject(s, C.promote({ node: 'n3', generation: 2 }), 'not_promotable', '"n3"', 'recloning');
+  s = run([C.maintenance({ paused: true, reason: 'upgrading n2' })], s);
+  expectReject(s, C.promote({ node: 'n2', generation: 2, automatic: true }), 'maintenance_paused', 'upgrading n2', 'automatic: false');
+  ok(s, C.promote({ node: 'n2', generation: 2, automatic: false }));
+});
+
+test('pg.promote: history keeps only the newest entries', () => {
+  let s = run([C.memberAdd('n1', 1), C.memberAdd('n2', 2)]);
+  const n = LIMITS.history + 5;
+  for (let g = 1; g <= n; g++) s = apply(s, C.promote({ node: g % 2 ? 'n1' : 'n2', generation: g })).state;
+  assert.equal(s.postgres.history.length, LIMITS.history);
+  assert.equal(s.postgres.history[0]!.generation, 6);
+  assert.equal(s.postgres.history.at(-1)!.generation, n);
+  checkState(s);
+});
+
+test('pg.setRole: current generation only; never the primary; never "primary"', () => {
+  const s = clusterOf3();
+  expectReject(s, C.setRole({ generation: 0 }), 'stale_generation', '0 is stale', 'current generation is 1');
+  expectReject(s, C.setRole({ generation: 5 }), 'stale_generation', 'ahead');
+  expectReject(s, C.setRole({ node: 'n1' }), 'is_primary', '"n1"', 'pg.fence');
+  expectReject(s, C.setRole({ node: 'n8' }), 'unknown_member', '"n8"');
+  const out = ok(s, C.setRole({ node: 'n2', role: 'standby' }));
+  assert.equal(out.state.postgres.nodes.get('n2')!.role, 'standby');
+});
+
+test('pg.fence: fencing the primary removes primary and lease, keeps the generation', () => {
+  const s = clusterOf3();
+  expectReject(s, C.fence({ generation: 0 }), 'stale_generation');
+  const out = ok(s, C.fence({ node: 'n1' }));
+  assert.equal(out.state.postgres.primary, null);
+  assert.equal(out.state.postgres.lease, null);
+  assert.equal(out.state.postgres.generation, 1);
+  assert.equal(out.state.postgres.nodes.get('n1')!.role, 'fenced');
+  const other = ok(s, C.fence({ node: 'n3' }));
+  assert.equal(other.state.postgres.primary, 'n1');
+  assert.equal(other.state.postgres.nodes.get('n3')!.role, 'fenced');
+});
+
+test('lease.renew: holder and generation must match, seq must increase', () => {
+  let s = clusterOf3();
+  expectReject(s, C.renew({ holder: 'n2' }), 'not_lease_holder', '"n2"', '"n1" holds it');
+  expectReject(s, C.renew({ generation: 0 }), 'stale_generation');
+  const out = ok(s, C.renew({ seq: 5 }));
+  assert.deepEqual(out.result, { ok: true, type: 'lease.renew', generation: 1, renewalSeq: 5 });
+  s = out.state;
+  expectReject(s, C.renew({ seq: 5 }), 'stale_renewal', 'seq: 5', 'last renewal 5');
+  expectReject(s, C.renew({ seq: 4 }), 'stale_renewal');
+  ok(s, C.renew({ seq: 6 }));
+  s = run([C.fence({ node: 'n1' })], s);
+  expectReject(s, C.renew({ seq: 7 }), 'no_lease', 'pg.promote');
+  s = run([C.promote({ node: 'n2', generation: 2 })], s);
+  expectReject(s, C.renew({ holder: 'n1', generation: 1, seq: 7 }), 'stale_generation', 'current generation is 2');
+});
+
+test('lease.release: the holder gives up lease and primary; a promotion follows', () => {
+  const s = clusterOf3();
+  expectReject(s, C.release({ holder: 'n3' }), 'not_lease_holder', '"n3"');
+  expectReject(s, C.release({ generation: 2 }), 'stale_generation');
+  const out = ok(s, C.release());
+  assert.equal(out.state.postgres.lease, null);
+  assert.equal(out.state.postgres.primary, null);
+  assert.equal(out.state.postgres.nodes.get('n1')!.role, 'fenced');
+  expectReject(out.state, C.release(), 'no_lease');
+  ok(out.state, C.promote({ node: 'n2', generation: 2, reason: 'switchover' }));
+});
+
+test('pg.syncStandbys: members only, never the primary', () => {
+  const s = clusterOf3();
+  expectReject(s, C.syncStandbys({ nodes: ['n2', 'n5'] }), 'unknown_member', '"n5"');
+  expectReject(s, C.syncStandbys({ nodes: ['n1', 'n2'] }), 'is_primary', '"n1"');
+  expectReject(s, C.syncStandbys({ generation: 0 }), 'stale_generation');
+  const out = ok(s, C.syncStandbys({ nodes: [], quorum: 0 }));
+  assert.deepEqual(out.state.postgres.syncStandbys, []);
+  assert.equal(out.state.postgres.syncQuorum, 0);
+});
+
+test('pg.failoverBlocked: set and clear, current generation only', () => {
+  const s = clusterOf3();
+  expectReject(s, C.failoverBlocked({ generation: 0 }), 'stale_generation');
+  const set = ok(s, C.failoverBlocked({ reason: 'n1 and n3 unreachable', atMs: 9 }));
+  assert.deepEqual(set.state.postgres.failoverBlocked, { reason: 'n1 and n3 unreachable', atMs: 9 });
+  assert.equal(ok(set.state, C.failoverBlocked({ reason: null })).state.postgres.failoverBlocked, null);
+});
+
+test('tenant.create: unique id, name, database and role among live tenants; names freed by delete', () => {
+  let s = run([C.tenantCreate()]);
+  const t = s.tenants.get('t1')!;
+  assert.equal(t.state, 'active');
+  assert.equal(t.placement, null);
+  assert.equal(JSON.stringify(t).includes('password'), false);
+  expectReject(s, C.tenantCreate(), 'tenant_exists', '"t1"');
+  expectReject(s, C.tenantCreate({ id: 't2' }), 'name_taken', 'name: "acme"', 'tenant "t1"');
+  expectReject(s, C.tenantCreate({ id: 't2', name: 'acme2' }), 'name_taken', 'database: "acme_db"');
+  expectReject(s, C.tenantCreate({ id: 't2', name: 'acme2', database: 'acme2_db' }), 'name_taken', 'role: "acme_owner"');
+  s = run([C.tenantDelete()], s);
+  expectReject(s, C.tenantCreate(), 'tenant_exists', 'deleted tenant', 'tenant.purge');
+  s = run([C.tenantCreate({ id: 't2' })], s);
+  assert.equal(s.tenants.get('t2')!.name, 'acme');
+  checkState(s);
+});
+
+test('tenant.delete / setState / place / purge', () => {
+  let s = run([C.memberAdd('n1', 1), C.tenantCreate()]);
+  expectReject(s, C.tenantDelete({ id: 't9' }), 'unknown_tenant', '"t9"');
+  expectReject(s, C.tenantPlace({ node: 'n4' }), 'unknown_member', '"n4"');
+  expectReject(s, C.tenantPurge(), 'tenant_not_deleted', 'active', 'tenant.delete');
+  s = run([C.tenantPlace(), C.tenantSetState({ state: 'suspended' })], s);
+  assert.equal(s.tenants.get('t1')!.placement, 'n1');
+  assert.equal(s.tenants.get('t1')!.state, 'suspended');
+  s = run([C.tenantDelete({ atMs: 77 })], s);
+  assert.equal(s.tenants.get('t1')!.state, 'deleted');
+  assert.equal(s.tenants.get('t1')!.deletedAtMs, 77);
+  expectReject(s, C.tenantDelete(), 'tenant_deleted', 'was deleted');
+  expectReject(s, C.tenantSetState({ state: 'active' }), 'tenant_deleted');
+  expectReject(s, C.tenantPlace(), 'tenant_deleted');
+  s = run([C.tenantPurge()], s);
+  assert.equal(s.tenants.has('t1'), false);
+});
+
+test('backup.record / update / delete', () => {
+  let s = run([C.backupRecord()]);
+  expectReject(s, C.backupRecord(), 'backup_exists', '"b1"', 'backup.update');
+  expectReject(s, C.backupUpdate({ id: 'b2' }), 'unknown_backup', '"b2"');
+  expectReject(s, C.backupUpdate({ endLsn: undefined, checksum: undefined }), 'invalid_value', 'endLsn: required to complete');
+  expectReject(s, C.backupUpdate({ endLsn: '0/1' }), 'invalid_value', 'before the backup\'s startLsn 0/2000028');
+  s = run([C.backupUpdate({ state: 'running', sizeBytes: 100 }), C.backupUpdate({ atMs: 50 })], s);
+  const b = s.backups.get('b1')!;
+  assert.equal(b.state, 'complete');
+  assert.equal(b.endLsn, '0/2000100');
+  assert.equal(b.finishedAtMs, 50);
+  expectReject(s, C.backupUpdate({ state: 'failed' }), 'invalid_transition', 'already "complete"', 'final');
+  s = run([C.tenantCreate(), C.computeCreate({ sourceSnapshot: 'b1' })], s);
+  expectReject(s, C.backupDelete(), 'backup_in_use', 'compute "c1"');
+  s = run([C.computeUpdate({ state: 'failed', address: undefined }), C.computeDelete(), C.backupDelete()], s);
+  assert.equal(s.backups.size, 0);
+});
+
+test('wal.record is idempotent for an identical segment and refuses a different one; wal.delete', () => {
+  let s = run([C.walRecord()]);
+  const again = ok(s, C.walRecord({ atMs: 99 }));
+  assert.equal(again.state, s);
+  assert.deepEqual(again.result, { ok: true, type: 'wal.record', generation: 0, existed: true });
+  expectReject(s, C.walRecord({ checksum: 'sha256:' + 'ee'.repeat(32), sizeBytes: 1 }), 'wal_segment_conflict', 'different checksum, sizeBytes', 'immutable');
+  expectReject(s, C.walDelete({ names: ['000000010000000000000002', '000000010000000000000003'] }), 'unknown_wal_segment', '000000010000000000000003', 'nothing was deleted');
+  s = run([C.walDelete()], s);
+  assert.equal(s.walSegments.size, 0);
+});
+
+test('compute.create: needs a live tenant and a complete backup whose end is at or before sourceLsn', () => {
+  let s = run([C.tenantCreate(), C.backupRecord()]);
+  expectReject(s, C.computeCreate({ tenantId: 't9' }), 'unknown_tenant', 'tenantId: no tenant has id "t9"');
+  expectReject(s, C.computeCreate({ tenantId: null, branchOf: 't9' }), 'unknown_tenant', 'branchOf');
+  expectReject(s, C.computeCreate({ sourceSnapshot: 'b9' }), 'unknown_backup', '"b9"');
+  expectReject(s, C.computeCreate({ sourceSnapshot: 'b1' }), 'invalid_value', '"running"', 'complete backup');
+  s = run([C.backupUpdate()], s);
+  expectReject(s, C.computeCreate({ sourceSnapshot: 'b1', sourceLsn: '0/2000050' }), 'invalid_value', '0/2000050 is before the end of backup "b1" (0/2000100)');
+  s = run([C.computeCreate({ sourceSnapshot: 'b1', sourceLsn: '0/2000100', atMs: 10 })], s);
+  const c = s.computes.get('c1')!;
+  assert.equal(c.state, 'starting');
+  assert.equal(c.address, null);
+  assert.equal(c.lastActivityMs, 10);
+  expectReject(s, C.computeCreate(), 'compute_exists', '"c1"');
+  s = run([C.tenantSetState({ state: 'suspended' })], s);
+  expectReject(s, C.computeCreate({ id: 'c2' }), 'tenant_not_active', 'suspended');
+  ok(s, C.computeCreate({ id: 'c2', tenantId: null, branchOf: 't1' }));
+  s = run([C.tenantDelete()], s);
+  expectReject(s, C.computeCreate({ id: 'c2' }), 'tenant_deleted');
+  expectReject(s, C.tenantPurge(), 'tenant_in_use', 'compute "c1"');
+});
+
+test('compute.update: legal transitions, address while running, lastActivityMs never decreases; compute.delete', () => {
+  let s = run([C.tenantCreate(), C.computeCreate({ atMs: 100 })]);
+  expectReject(s, C.computeUpdate({ id: 'c9' }), 'unknown_compute', '"c9"');
+  expectReject(s, C.computeUpdate({ address: undefined }), 'invalid_value', 'needs an address');
+  expectReject(s, C.computeUpdate({ state: 'suspended', address: undefined }), 'invalid_transition', 'from "starting" to "suspended"', '"running", "suspending", "failed"');
+  expectReject(s, C.computeDelete(), 'compute_active', '"starting"');
+  s = run([C.computeUpdate({ lastActivityMs: 500 })], s);
+  assert.equal(s.computes.get('c1')!.address, '10.0.1.5:5432');
+  s = run([C.computeUpdate({ state: undefined, address: undefined, lastActivityMs: 200 })], s);
+  assert.equal(s.computes.get('c1')!.lastActivityMs, 500);
+  s = run([C.computeUpdate({ state: 'suspending', address: undefined })], s);
+  assert.equal(s.computes.get('c1')!.address, null, 'leaving running clears the address');
+  s = run([C.computeUpdate({ state: 'suspended', address: undefined }), C.computeDelete()], s);
+  assert.equal(s.computes.size, 0);
+});
+
+test('maintenance.set pauses and resumes', () => {
+  const s = run([C.maintenance({ atMs: 3 })]);
+  assert.deepEqual(s.maintenance, { paused: true, reason: 'upgrading n2', atMs: 3 });
+  assert.deepEqual(run([C.maintenance({ paused: false, reason: null, atMs: 4 })], s).maintenance, { paused: false, reason: null, atMs: 4 });
+});
+
+test('a state that breaks an invariant makes apply crash with InvariantError (programmer error)', () => {
+  const s = clusterOf3();
+  // Simulate a bug: n2 wanted as primary too while n1 is the primary.
+  const broken: ClusterState = { ...s, postgres: { ...s.postgres, nodes: mapWith(s.postgres.nodes, 'n2', { ...s.postgres.nodes.get('n2')!, role: 'primary' }) } };
+  assert.throws(() => apply(broken, C.renew()), InvariantError);
+  assert.throws(() => checkState(broken), /n2 has role primary but the primary is n1/);
+});

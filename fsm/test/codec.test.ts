@@ -1,0 +1,158 @@
+// Codec: round trips, canonical bytes, version refusal, frozen version-1 fixtures,
+// and clear errors for corrupt snapshots.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Packr } from 'msgpackr';
+import { COMMAND_VERSION, validateCommand } from '../commands.js';
+import { SNAPSHOT_FORMAT_VERSION, canonicalBytes, decodeCommand, decodeSnapshot, encodeCommand, encodeSnapshot, toPlain } from '../codec.js';
+import { InvariantError, SnapshotFormatError, UnsupportedVersionError, isRejection } from '../errors.js';
+import { ClusterStateMachine } from '../machine.js';
+import { initialState } from '../state.js';
+import { C, clusterOf3, hex, run } from './helpers.js';
+import { PROMOTE_V1, PROMOTE_V1_HEX, SNAPSHOT_V1_BASE64, SNAPSHOT_V1_COMMANDS } from './fixtures.js';
+
+const raw = new Packr({ useRecords: false });
+const pack = (v: unknown): Uint8Array => new Uint8Array(raw.pack(v));
+
+test('commands round trip through encode/decode', () => {
+  for (const c of [C.memberAdd('n1', 1), C.promote(), C.tenantCreate(), C.syncStandbys(), C.computeUpdate({ address: null, state: 'failed' }), C.walDelete()]) {
+    assert.deepEqual(decodeCommand(encodeCommand(c)), c);
+  }
+});
+
+test('command encoding is canonical: key order and undefined fields do not matter', () => {
+  const a = C.promote();
+  const reversed = Object.fromEntries(Object.entries(a).reverse());
+  assert.deepEqual(encodeCommand(reversed as typeof a), encodeCommand(a));
+  assert.deepEqual(canonicalBytes({ b: 1, a: { d: [1, { z: 0, y: -0 }], c: undefined } }), canonicalBytes({ a: { d: [1, { y: 0, z: 0 }] }, b: 1 }));
+  assert.throws(() => canonicalBytes({ m: new Map() }), InvariantError);
+  assert.throws(() => canonicalBytes({ n: NaN }), InvariantError);
+});
+
+test('decodeCommand never throws on garbage and says what is wrong', () => {
+  const cases: [Uint8Array, RegExp][] = [
+    [new Uint8Array([0xc1]), /must be an object .*got a C1Type object/],
+    [new Uint8Array([]), /not a msgpack-encoded command/],
+    [new Uint8Array([...encodeCommand(C.promote()), 0x00]), /not a msgpack-encoded command/],
+    [pack(42), /must be an object/],
+    [pack({ v: 1, type: 'pg.promote' }), /atMs: missing/],
+    [pack({ ...C.promote(), generation: 2n ** 60n }), /generation: .*64-bit integer/],
+  ];
+  for (const [bytes, re] of cases) {
+    const r = decodeCommand(bytes);
+    assert.ok(isRejection(r));
+    assert.equal(r.error.code, 'invalid_command');
+    assert.match(r.error.message, re);
+  }
+});
+
+test('a command of a newer version is refused by name; the state machine stops rather than diverge', () => {
+  const bytes = pack({ ...C.renew(), v: COMMAND_VERSION + 1 });
+  const r = decodeCommand(bytes);
+  assert.ok(isRejection(r));
+  assert.equal(r.error.code, 'unsupported_version');
+  assert.match(r.error.message, new RegExp(`version ${COMMAND_VERSION + 1} is newer than this build understands \\(versions 1\\.\\.${COMMAND_VERSION}\\)`));
+  const m = new ClusterStateMachine({ initial: clusterOf3() });
+  const before = m.snapshot();
+  assert.throws(() => m.apply(bytes, 17, 3), (e: unknown) => e instanceof UnsupportedVersionError && /log entry 17 \(term 3\)/.test(e.message));
+  assert.deepEqual(m.snapshot(), before);
+});
+
+test('snapshots round trip and restore gives byte-identical snapshots', () => {
+  const s = run(SNAPSHOT_V1_COMMANDS);
+  const bytes = encodeSnapshot(s);
+  const back = decodeSnapshot(bytes);
+  assert.deepEqual(toPlain(back), toPlain(s));
+  assert.equal(hex(encodeSnapshot(back)), hex(bytes));
+  assert.deepEqual(decodeSnapshot(new Uint8Array()), initialState());
+  assert.deepEqual(encodeSnapshot(decodeSnapshot(encodeSnapshot(initialState()))), encodeSnapshot(initialState()));
+});
+
+test('snapshot encoding is canonical: the same state reached in a different order gives the same bytes', () => {
+  const a = run([C.memberAdd('n1', 1), C.memberAdd('n2', 2), C.memberAdd('n3', 3), C.tenantCreate(), C.tenantCreate({ id: 't2', name: 'b', database: 'b', role: 'b' })]);
+  const b = run([C.tenantCreate({ id: 't2', name: 'b', database: 'b', role: 'b' }), C.memberAdd('n3', 3), C.memberAdd('n2', 2), C.tenantCreate(), C.memberAdd('n1', 1)]);
+  assert.notDeepEqual([...a.members.keys()], [...b.members.keys()], 'the Maps really are in different orders');
+  assert.deepEqual(encodeSnapshot(a), encodeSnapshot(b));
+});
+
+test('a snapshot of a newer format is refused, naming both versions', () => {
+  const plain = { ...toPlain(clusterOf3()), format: SNAPSHOT_FORMAT_VERSION + 1 };
+  assert.throws(
+    () => decodeSnapshot(canonicalBytes(plain)),
+    (e: unknown) =>
+      e instanceof UnsupportedVersionError &&
+      e.message.includes(`snapshot format ${SNAPSHOT_FORMAT_VERSION + 1} is newer than this build reads (formats 1..${SNAPSHOT_FORMAT_VERSION})`),
+  );
+  const m = new ClusterStateMachine({ initial: clusterOf3() });
+  const before = m.snapshot();
+  assert.throws(() => m.restore(canonicalBytes(plain)), UnsupportedVersionError);
+  assert.deepEqual(m.snapshot(), before, 'a refused restore leaves the state as it was');
+});
+
+test('corrupt snapshots fail with SnapshotFormatError naming the problem', () => {
+  const plain = toPlain(clusterOf3());
+  const cases: [unknown, RegExp][] = [
+    [{ ...plain, format: 0 }, /format is 0; expected a version from 1/],
+    [{ ...plain }, /format is undefined/],
+    [{ ...plain, format: 1, members: 'x' }, /snapshot members: "x" is not valid/],
+    [{ ...plain, format: 1, extra: 1 }, /snapshot extra: unknown field/],
+    [{ ...plain, format: 1, members: [plain.members[0], plain.members[0], plain.members[1]] }, /members: lists "n1" twice/],
+    [{ ...plain, format: 1, postgres: { ...plain.postgres, generation: 0 } }, /inconsistent: .*primary exists in generation 0|inconsistent/],
+    [{ ...plain, format: 1, postgres: { ...plain.postgres, primary: 'n2' } }, /inconsistent: .*n1 has role primary but the primary is n2/],
+    [{ ...plain, format: 1, postgres: { ...plain.postgres, nodes: plain.postgres.nodes.map((n) => ({ ...n, lsn: { ...n.lsn, flushed: 'nope' } })) } }, /postgres\.nodes\[0\]\.lsn\.flushed: "nope"/],
+  ];
+  for (const [p, re] of cases) assert.throws(() => decodeSnapshot(pack(p)), (e: unknown) => e instanceof SnapshotFormatError && re.test(e.message), String(re));
+  assert.throws(() => decodeSnapshot(new Uint8Array([0xc1, 0x00])), SnapshotFormatError);
+  assert.throws(() => decodeSnapshot(pack([1, 2])), /not a msgpack map/);
+});
+
+test('frozen v1 snapshot fixture still decodes (and, while the format is 1, re-encodes to the same bytes)', () => {
+  const bytes = new Uint8Array(Buffer.from(SNAPSHOT_V1_BASE64, 'base64'));
+  const s = decodeSnapshot(bytes);
+  assert.deepEqual([...s.members.keys()].sort(), ['n1', 'n2', 'n3']);
+  assert.equal(s.members.get('n3')!.health.detail, 'disk 91% full');
+  assert.equal(s.members.get('n2')!.addresses.postgres, '10.0.0.2:5432');
+  const pg = s.postgres;
+  assert.equal(pg.primary, 'n2');
+  assert.equal(pg.generation, 2);
+  assert.deepEqual(pg.lease, { holder: 'n2', generation: 2, durationMs: 5000, renewalSeq: 0 });
+  assert.deepEqual(pg.syncStandbys, ['n3']);
+  assert.equal(pg.syncQuorum, 1);
+  assert.equal(pg.nodes.get('n1')!.role, 'fenced');
+  assert.deepEqual(pg.nodes.get('n2')!.lsn, { received: 'FFFFFFFF/FFFFFFFF', flushed: '16/B374D848', replayed: '0/3000100' });
+  assert.deepEqual(pg.history.map((h) => [h.generation, h.node, h.reason, h.lsn]), [
+    [1, 'n1', 'bootstrap', '0/3000148'],
+    [2, 'n2', 'switchover to n2', '16/B374D848'],
+  ]);
+  assert.deepEqual(pg.failoverBlocked, { reason: 'n1 and n3 unreachable', atMs: 7000 });
+  assert.equal(s.tenants.get('t1')!.placement, 'n2');
+  assert.equal(s.tenants.get('t0')!.state, 'deleted');
+  assert.equal(s.tenants.get('t1')!.scram.iterations, 4096);
+  assert.equal(s.backups.get('b1')!.state, 'complete');
+  assert.equal(s.walSegments.get('000000010000000000000002')!.sizeBytes, 16 * 1024 * 1024);
+  assert.equal(s.computes.get('c1')!.lastActivityMs, 6500);
+  assert.deepEqual(s.maintenance, { paused: true, reason: 'upgrading n3', atMs: 8000 });
+  const m = new ClusterStateMachine();
+  m.restore(bytes);
+  assert.equal(m.state.postgres.generation, 2);
+  if (SNAPSHOT_FORMAT_VERSION === 1) {
+    assert.equal(hex(encodeSnapshot(s)), hex(bytes), 'format 1 encodes this state to exactly the frozen bytes');
+    assert.equal(hex(encodeSnapshot(run(SNAPSHOT_V1_COMMANDS))), hex(bytes), 'format 1 replays the fixture commands to exactly the frozen bytes');
+  }
+});
+
+test('frozen v1 command fixture still decodes to the same command', () => {
+  const bytes = new Uint8Array(Buffer.from(PROMOTE_V1_HEX, 'hex'));
+  const c = decodeCommand(bytes);
+  assert.ok(!isRejection(c), JSON.stringify(c));
+  assert.ok(c.type === 'pg.promote');
+  assert.deepEqual(
+    { node: c.node, generation: c.generation, reason: c.reason, lsn: c.lsn, leaseDurationMs: c.leaseDurationMs, automatic: c.automatic, atMs: c.atMs },
+    { node: 'n2', generation: 7, reason: 'failover: n1 unreachable', lsn: '1/A0', leaseDurationMs: 2500, automatic: true, atMs: 1_750_000_000_123 },
+  );
+  if (COMMAND_VERSION === 1) {
+    assert.deepEqual(c, validateCommand(PROMOTE_V1));
+    assert.equal(hex(encodeCommand(PROMOTE_V1)), PROMOTE_V1_HEX);
+  }
+});

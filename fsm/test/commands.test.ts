@@ -1,0 +1,177 @@
+// validateCommand: every command's shape errors name the field, the value and what
+// would be valid.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { COMMAND_TYPES, validateCommand } from '../commands.js';
+import { isRejection } from '../errors.js';
+import { C, SCRAM } from './helpers.js';
+
+function expectInvalid(x: unknown, field: string | undefined, ...mentions: string[]): void {
+  const r = validateCommand(x);
+  assert.ok(isRejection(r), `expected a rejection for ${JSON.stringify(x)}`);
+  assert.equal(r.error.code, 'invalid_command', r.error.message);
+  assert.equal(r.error.field, field, r.error.message);
+  for (const m of mentions) assert.ok(r.error.message.includes(m), `${JSON.stringify(r.error.message)} should mention ${JSON.stringify(m)}`);
+}
+
+test('every builder in the helpers is a valid command, and every command type has one', () => {
+  const built = [
+    C.memberAdd('n1', 1), C.memberRemove(), C.memberHealth(), C.pgReport(), C.promote(), C.setRole(), C.fence(), C.renew(),
+    C.release(), C.syncStandbys(), C.failoverBlocked(), C.tenantCreate(), C.tenantDelete(), C.tenantPurge(), C.tenantSetState(),
+    C.tenantPlace(), C.backupRecord(), C.backupUpdate(), C.backupDelete(), C.walRecord(), C.walDelete(), C.computeCreate(),
+    C.computeUpdate(), C.computeDelete(), C.maintenance(),
+  ];
+  for (const c of built) assert.deepEqual(validateCommand(c), c, c.type);
+  assert.deepEqual(new Set(built.map((c) => c.type)), new Set(COMMAND_TYPES));
+});
+
+test('envelope: object, version, type, atMs, unknown fields', () => {
+  expectInvalid('hello', undefined, 'must be an object', '"hello"');
+  expectInvalid(null, undefined, 'null');
+  expectInvalid([1], undefined, 'an array');
+  expectInvalid({ type: 'member.remove', atMs: 1, id: 'n1' }, 'v', 'missing', 'command version 1');
+  expectInvalid({ ...C.memberRemove(), v: 0 }, 'v', '0', 'command version 1');
+  expectInvalid({ ...C.memberRemove(), v: '1' }, 'v', '"1"');
+  const newer = validateCommand({ ...C.memberRemove(), v: 2 });
+  assert.ok(isRejection(newer));
+  assert.equal(newer.error.code, 'unsupported_version');
+  assert.match(newer.error.message, /version 2 is newer .*versions 1\.\.1/);
+  expectInvalid({ v: 1, type: 'member.explode', atMs: 1 }, 'type', '"member.explode"', 'member.add', 'tenant.create');
+  expectInvalid({ v: 1, type: 'toString', atMs: 1 }, 'type', '"toString"');
+  expectInvalid({ ...C.memberRemove(), atMs: -1 }, 'atMs', '-1', 'milliseconds since the epoch');
+  expectInvalid({ ...C.memberRemove(), atMs: 1.5 }, 'atMs', '1.5');
+  expectInvalid({ ...C.memberRemove(), atMs: undefined }, 'atMs', 'missing');
+  expectInvalid({ ...C.memberRemove(), force: true }, 'force', 'unknown field', 'expected only v, type, atMs, id');
+  // Inherited properties are not fields.
+  const proto = Object.create({ id: 'n1' }) as Record<string, unknown>;
+  Object.assign(proto, { v: 1, type: 'member.remove', atMs: 1 });
+  expectInvalid(proto, undefined, 'must be an object');
+});
+
+test('normalization: LSNs canonical, sets sorted, nullable fields explicit', () => {
+  const r = validateCommand({ ...C.pgReport(), lsn: { received: '00000000/0300014a', flushed: '0/300014A', replayed: '0/0' } });
+  assert.ok(!isRejection(r) && r.type === 'pg.report');
+  assert.deepEqual(r.lsn, { received: '0/300014A', flushed: '0/300014A', replayed: '0/0' });
+  const s = validateCommand({ ...C.syncStandbys(), nodes: ['n3', 'n2'] });
+  assert.ok(!isRejection(s) && s.type === 'pg.syncStandbys');
+  assert.deepEqual(s.nodes, ['n2', 'n3']);
+  const h = validateCommand({ v: 1, type: 'member.health', atMs: 5, id: 'n1', healthy: false });
+  assert.ok(!isRejection(h) && h.type === 'member.health');
+  assert.equal(h.detail, null);
+  const minusZero = validateCommand({ ...C.memberRemove(), atMs: -0 });
+  assert.ok(!isRejection(minusZero));
+  assert.ok(Object.is(minusZero.atMs, 0));
+});
+
+test('member.add / member.remove / member.health', () => {
+  expectInvalid({ ...C.memberAdd('n1', 1), id: 'N1' }, 'id', '"N1"', 'a-z');
+  expectInvalid({ ...C.memberAdd('n1', 1), id: '__proto__' }, 'id', '"__proto__"');
+  expectInvalid({ ...C.memberAdd('n1', 1), id: 'x'.repeat(64) }, 'id', '1-63 characters');
+  expectInvalid({ ...C.memberAdd('n1', 1), addresses: { raft: '10.0.0.1:7000' } }, 'addresses.api', 'missing', 'host:port');
+  expectInvalid({ ...C.memberAdd('n1', 1), addresses: { raft: '10.0.0.1', api: 'a:1', proxy: 'b:1', postgres: 'c:1' } }, 'addresses.raft', '"10.0.0.1"', 'host:port');
+  expectInvalid({ ...C.memberAdd('n1', 1), addresses: { raft: 'h:70000', api: 'a:1', proxy: 'b:1', postgres: 'c:1' } }, 'addresses.raft', '1..65535');
+  expectInvalid({ ...C.memberAdd('n1', 1), addresses: { raft: 'h:1', api: 'h:1', proxy: 'b:1', postgres: 'c:1' } }, 'addresses.api', 'also addresses.raft');
+  assert.ok(!isRejection(validateCommand({ ...C.memberAdd('n1', 1), addresses: { raft: '[::1]:7000', api: 'n1.railway.internal:8080', proxy: '127.0.0.1:6432', postgres: 'db-1:5432' } })));
+  expectInvalid(C.memberRemove({ id: 7 }), 'id', '7');
+  expectInvalid(C.memberHealth({ healthy: 'yes' }), 'healthy', '"yes"', 'true or false');
+  expectInvalid(C.memberHealth({ detail: 'bad\nline' }), 'detail', 'control characters');
+  expectInvalid(C.memberHealth({ detail: 'x'.repeat(1001) }), 'detail', '1-1000 characters');
+  expectInvalid(C.memberHealth({ detail: 'lone \ud800 surrogate' }), 'detail');
+});
+
+test('pg.report / pg.promote / pg.setRole / pg.fence', () => {
+  expectInvalid(C.pgReport({ role: 'leader' }), 'role', '"leader"', '"primary", "standby", "fenced", "recloning", "absent"');
+  expectInvalid(C.pgReport({ timeline: -1 }), 'timeline', '-1', '0 to 4294967295');
+  expectInvalid(C.pgReport({ lsn: { received: '0/1', flushed: '3000148', replayed: '0/1' } }), 'lsn.flushed', '"3000148"', 'LSN like "0/3000148"');
+  expectInvalid(C.pgReport({ lsn: { received: '0/1', flushed: '0/1' } }), 'lsn.replayed', 'missing');
+  expectInvalid(C.promote({ generation: 0 }), 'generation', '0', 'current generation + 1');
+  expectInvalid(C.promote({ leaseDurationMs: 3 }), 'leaseDurationMs', '3', '100 to 600000 ms');
+  expectInvalid(C.promote({ automatic: undefined }), 'automatic', 'missing');
+  expectInvalid(C.promote({ reason: '' }), 'reason', '""', '1-1000 characters');
+  expectInvalid(C.promote({ lsn: 12 }), 'lsn', '12');
+  expectInvalid(C.setRole({ role: 'primary' }), 'role', 'pg.promote', 'raises the generation');
+  expectInvalid(C.setRole({ role: 'replica' }), 'role', '"replica"', '"standby"');
+  expectInvalid(C.setRole({ generation: undefined }), 'generation', 'missing', 'fencing token');
+  expectInvalid(C.fence({ node: '' }), 'node', '""');
+  expectInvalid(C.fence({ reason: undefined }), 'reason', 'missing');
+});
+
+test('lease.renew / lease.release / pg.syncStandbys / pg.failoverBlocked', () => {
+  expectInvalid(C.renew({ seq: 0 }), 'seq', '0', '1 to');
+  expectInvalid(C.renew({ holder: null }), 'holder', 'null');
+  expectInvalid(C.release({ generation: 1.5 }), 'generation', '1.5');
+  expectInvalid(C.syncStandbys({ nodes: ['n2', 'n2'], quorum: 1 }), 'nodes', '"n2" twice');
+  expectInvalid(C.syncStandbys({ nodes: ['n2', 'N3'] }), 'nodes[1]', '"N3"');
+  expectInvalid(C.syncStandbys({ nodes: ['n2', 'n3'], quorum: 3 }), 'quorum', '3', '1 to 2', 'ANY k');
+  expectInvalid(C.syncStandbys({ nodes: ['n2'], quorum: 0 }), 'quorum', '0', '1 to 1');
+  expectInvalid(C.syncStandbys({ nodes: [], quorum: 1 }), 'quorum', '0 to 0', 'asynchronous');
+  expectInvalid(C.syncStandbys({ nodes: 'n2' }), 'nodes', '"n2"', 'an array');
+  expectInvalid(C.syncStandbys({ nodes: Array.from({ length: 33 }, (_, i) => `n${i}`) }), 'nodes', '33 items', 'at most 32');
+  expectInvalid(C.failoverBlocked({ reason: 5 }), 'reason', '5');
+  assert.ok(!isRejection(validateCommand(C.failoverBlocked({ reason: null }))));
+});
+
+test('tenant.create: identifiers, reserved names, limits, SCRAM verifier only', () => {
+  expectInvalid(C.tenantCreate({ password: 'hunter2' }), 'password', 'never accepted', 'SCRAM-SHA-256 verifier');
+  expectInvalid(C.tenantCreate({ scram: { ...SCRAM, password: 'hunter2' } }), 'scram.password', 'never accepted');
+  expectInvalid(C.tenantCreate({ name: 'Acme' }), 'name', '"Acme"', 'Postgres identifier');
+  expectInvalid(C.tenantCreate({ name: '1acme' }), 'name', 'not starting with a digit');
+  expectInvalid(C.tenantCreate({ name: 'a'.repeat(64) }), 'name', '1-63 characters');
+  expectInvalid(C.tenantCreate({ name: 'acme-co' }), 'name', '"acme-co"');
+  expectInvalid(C.tenantCreate({ database: 'template1' }), 'database', '"template1"', 'reserved');
+  expectInvalid(C.tenantCreate({ role: 'pg_monitor' }), 'role', '"pg_monitor"', 'reserved by Postgres');
+  expectInvalid(C.tenantCreate({ role: 'public' }), 'role', '"public"');
+  expectInvalid(C.tenantCreate({ limits: { maxConnections: 0, rateLimitPerSec: 1 } }), 'limits.maxConnections', '0', '1 to 10000');
+  expectInvalid(C.tenantCreate({ limits: { maxConnections: 5 } }), 'limits.rateLimitPerSec', 'missing');
+  expectInvalid(C.tenantCreate({ scram: { ...SCRAM, iterations: 1000 } }), 'scram.iterations', '1000', '4096 to');
+  expectInvalid(C.tenantCreate({ scram: { ...SCRAM, storedKey: 'not base64!' } }), 'scram.storedKey', 'base64 of 32 bytes');
+  expectInvalid(C.tenantCreate({ scram: { ...SCRAM, serverKey: Buffer.alloc(31).toString('base64') } }), 'scram.serverKey', '32 bytes');
+  expectInvalid(C.tenantCreate({ scram: { ...SCRAM, salt: 'AAA=' } }), 'scram.salt', '8-64 bytes');
+  expectInvalid(C.tenantCreate({ scram: 'SCRAM-SHA-256$4096:...' }), 'scram', 'expected an object');
+});
+
+test('tenant.delete / purge / setState / place', () => {
+  expectInvalid(C.tenantDelete({ id: undefined }), 'id', 'missing');
+  expectInvalid(C.tenantPurge({ id: 'T1' }), 'id', '"T1"');
+  expectInvalid(C.tenantSetState({ state: 'deleted' }), 'state', 'tenant.delete', '"active" or "suspended"');
+  expectInvalid(C.tenantSetState({ state: 'paused' }), 'state', '"paused"');
+  expectInvalid(C.tenantPlace({ node: 3 }), 'node', '3');
+  assert.ok(!isRejection(validateCommand(C.tenantPlace({ node: null }))));
+});
+
+test('backup.record / update / delete, wal.record / delete', () => {
+  expectInvalid(C.backupRecord({ state: 'done' }), 'state', '"done"', '"running", "complete", "failed"');
+  expectInvalid(C.backupRecord({ state: 'complete', endLsn: '0/3000000' }), 'checksum', 'required when state is "complete"');
+  expectInvalid(C.backupRecord({ endLsn: '0/1' }), 'endLsn', '0/1 is before startLsn 0/2000028');
+  expectInvalid(C.backupRecord({ objectKey: '/etc/passwd' }), 'objectKey', 'relative');
+  expectInvalid(C.backupRecord({ objectKey: 'backups/../../x' }), 'objectKey', "'..'");
+  expectInvalid(C.backupRecord({ objectKey: 'a b' }), 'objectKey', '"a b"');
+  expectInvalid(C.backupRecord({ timeline: 0 }), 'timeline', '0', '1 to');
+  expectInvalid(C.backupUpdate({ checksum: 'md5' }), 'checksum', '"md5"', 'algorithm:hex');
+  expectInvalid(C.backupUpdate({ sizeBytes: -5 }), 'sizeBytes', '-5');
+  expectInvalid(C.backupDelete({ id: '' }), 'id', '""');
+  expectInvalid(C.walRecord({ name: '000000010000000000000002.gz' }), 'name', '24 uppercase hex digits');
+  expectInvalid(C.walRecord({ timeline: 2 }), 'timeline', '2 does not match', 'timeline 1');
+  expectInvalid(C.walRecord({ endLsn: '0/1000000' }), 'endLsn', 'before startLsn');
+  expectInvalid(C.walDelete({ names: [] }), 'names', 'is empty');
+  expectInvalid(C.walDelete({ names: ['x'] }), 'names[0]', '"x"');
+  assert.ok(!isRejection(validateCommand(C.walRecord({ name: '000000010000000000000002.partial' }))));
+});
+
+test('compute.create / update / delete, maintenance.set', () => {
+  expectInvalid(C.computeCreate({ tenantId: null }), 'tenantId', 'neither', 'exactly one');
+  expectInvalid(C.computeCreate({ branchOf: 't2' }), 'tenantId', 'both');
+  expectInvalid(C.computeCreate({ sourceLsn: 'latest' }), 'sourceLsn', '"latest"');
+  expectInvalid({ v: 1, type: 'compute.update', atMs: 1, id: 'c1' }, undefined, 'changes nothing', 'state, address, lastActivityMs');
+  expectInvalid(C.computeUpdate({ state: 'stopped' }), 'state', '"stopped"', '"suspended"');
+  expectInvalid(C.computeUpdate({ address: 'nowhere' }), 'address', '"nowhere"');
+  assert.ok(!isRejection(validateCommand(C.computeUpdate({ state: 'suspending', address: null }))));
+  expectInvalid(C.computeDelete({ id: [] }), 'id', 'an array');
+  expectInvalid(C.maintenance({ paused: 1 }), 'paused', '1', 'true or false');
+});
+
+test('validateCommand never throws, whatever it is given', () => {
+  const weird: unknown[] = [undefined, 0, NaN, Infinity, 1n, Symbol('s'), () => 1, new Map(), new Date(0), new Uint8Array(3), { v: 1n }, { v: 1, type: {} }, { v: 1, type: 'tenant.create', atMs: 1, limits: [] }];
+  for (const w of weird) assert.ok(isRejection(validateCommand(w)));
+});

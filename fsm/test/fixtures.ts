@@ -1,0 +1,74 @@
+// Frozen version-1 encodings. NEVER regenerate these bytes: they are what a
+// version-1 daemon wrote, and every later build must keep reading them. When the
+// format changes, add new fixtures next to them instead.
+
+import type { Command } from '../commands.js';
+import { C } from './helpers.js';
+
+/** The commands that produced SNAPSHOT_V1_BASE64 with version 1 (for reference, and for the check that version 1 still encodes them to the same bytes). */
+export const SNAPSHOT_V1_COMMANDS: Command[] = [
+  C.memberAdd('n2', 2, 1000),
+  C.memberAdd('n1', 1, 1001),
+  C.memberAdd('n3', 3, 1002),
+  C.promote({ atMs: 2000 }),
+  C.syncStandbys({ atMs: 2001 }),
+  C.renew({ seq: 3, atMs: 2002 }),
+  C.pgReport({ node: 'n2', atMs: 2003, lsn: { received: 'FFFFFFFF/FFFFFFFF', flushed: '16/B374D848', replayed: '0/3000100' } }),
+  C.memberHealth({ id: 'n3', healthy: false, detail: 'disk 91% full', atMs: 2004 }),
+  C.promote({ node: 'n2', generation: 2, reason: 'switchover to n2', lsn: '16/B374D848', leaseDurationMs: 5000, automatic: false, atMs: 3000 }),
+  C.tenantCreate({ atMs: 4000 }),
+  C.tenantCreate({ id: 't0', name: 'globex', database: 'globex', role: 'globex', atMs: 4001 }),
+  C.tenantPlace({ node: 'n2', atMs: 4002 }),
+  C.tenantDelete({ id: 't0', atMs: 4003 }),
+  C.backupRecord({ atMs: 5000 }),
+  C.backupUpdate({ atMs: 5001 }),
+  C.walRecord({ atMs: 5002 }),
+  C.computeCreate({ sourceSnapshot: 'b1', sourceLsn: '0/2000100', atMs: 6000 }),
+  C.computeUpdate({ lastActivityMs: 6500, atMs: 6001 }),
+  C.failoverBlocked({ reason: 'n1 and n3 unreachable', generation: 2, atMs: 7000 }),
+  C.maintenance({ reason: 'upgrading n3', atMs: 8000 }),
+];
+
+/** encodeSnapshot after SNAPSHOT_V1_COMMANDS, written by snapshot format 1 (base64). */
+export const SNAPSHOT_V1_BASE64 = [
+  'iKdiYWNrdXBzkYqkYXRNc80TiKhjaGVja3N1bdlHc2hhMjU2OmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJh',
+  'YmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWKmZW5kTHNuqTAvMjAwMDEwMKxmaW5pc2hlZEF0TXPNE4miaWSiYjGpb2Jq',
+  'ZWN0S2V5s2JhY2t1cHMvYjEvYmFzZS50YXKpc2l6ZUJ5dGVzzgtTK4Coc3RhcnRMc26pMC8yMDAwMDI4pXN0YXRlqGNvbXBs',
+  'ZXRlqHRpbWVsaW5lAahjb21wdXRlc5GJp2FkZHJlc3OtMTAuMC4xLjU6NTQzMqhicmFuY2hPZsCrY3JlYXRlZEF0TXPNF3Ci',
+  'aWSiYzGubGFzdEFjdGl2aXR5TXPNGWSpc291cmNlTHNuqTAvMjAwMDEwMK5zb3VyY2VTbmFwc2hvdKJiMaVzdGF0ZadydW5u',
+  'aW5nqHRlbmFudElkonQxpmZvcm1hdAGrbWFpbnRlbmFuY2WDpGF0TXPNH0CmcGF1c2Vkw6ZyZWFzb26sdXBncmFkaW5nIG4z',
+  'p21lbWJlcnOThKlhZGRlZEF0TXPNA+mpYWRkcmVzc2VzhKNhcGmtMTAuMC4wLjE6ODA4MKhwb3N0Z3Jlc60xMC4wLjAuMTo1',
+  'NDMypXByb3h5rTEwLjAuMC4xOjY0MzKkcmFmdK0xMC4wLjAuMTo3MDAwpmhlYWx0aIOmZGV0YWlstG5vIGhlYWx0aCByZXBv',
+  'cnQgeWV0p2hlYWx0aHnCrHJlcG9ydGVkQXRNc80D6aJpZKJuMYSpYWRkZWRBdE1zzQPoqWFkZHJlc3Nlc4SjYXBprTEwLjAu',
+  'MC4yOjgwODCocG9zdGdyZXOtMTAuMC4wLjI6NTQzMqVwcm94ea0xMC4wLjAuMjo2NDMypHJhZnStMTAuMC4wLjI6NzAwMKZo',
+  'ZWFsdGiDpmRldGFpbLRubyBoZWFsdGggcmVwb3J0IHlldKdoZWFsdGh5wqxyZXBvcnRlZEF0TXPNA+iiaWSibjKEqWFkZGVk',
+  'QXRNc80D6qlhZGRyZXNzZXOEo2Fwaa0xMC4wLjAuMzo4MDgwqHBvc3RncmVzrTEwLjAuMC4zOjU0MzKlcHJveHmtMTAuMC4w',
+  'LjM6NjQzMqRyYWZ0rTEwLjAuMC4zOjcwMDCmaGVhbHRog6ZkZXRhaWytZGlzayA5MSUgZnVsbKdoZWFsdGh5wqxyZXBvcnRl',
+  'ZEF0TXPNB9SiaWSibjOocG9zdGdyZXOIr2ZhaWxvdmVyQmxvY2tlZIKkYXRNc80bWKZyZWFzb261bjEgYW5kIG4zIHVucmVh',
+  'Y2hhYmxlqmdlbmVyYXRpb24Cp2hpc3RvcnmShaRhdE1zzQfQqmdlbmVyYXRpb24Bo2xzbqkwLzMwMDAxNDikbm9kZaJuMaZy',
+  'ZWFzb26pYm9vdHN0cmFwhaRhdE1zzQu4qmdlbmVyYXRpb24Co2xzbqsxNi9CMzc0RDg0OKRub2Rlom4ypnJlYXNvbrBzd2l0',
+  'Y2hvdmVyIHRvIG4ypWxlYXNlhKpkdXJhdGlvbk1zzROIqmdlbmVyYXRpb24CpmhvbGRlcqJuMqpyZW5ld2FsU2VxAKVub2Rl',
+  'c5OGo2xzboOnZmx1c2hlZKMwLzCocmVjZWl2ZWSjMC8wqHJlcGxheWVkozAvMKRub2Rlom4xrHJlcG9ydGVkQXRNc8CscmVw',
+  'b3J0ZWRSb2xlpmFic2VudKRyb2xlpmZlbmNlZKh0aW1lbGluZQCGo2xzboOnZmx1c2hlZKsxNi9CMzc0RDg0OKhyZWNlaXZl',
+  'ZLFGRkZGRkZGRi9GRkZGRkZGRqhyZXBsYXllZKkwLzMwMDAxMDCkbm9kZaJuMqxyZXBvcnRlZEF0TXPNB9OscmVwb3J0ZWRS',
+  'b2xlp3N0YW5kYnmkcm9sZadwcmltYXJ5qHRpbWVsaW5lAYajbHNug6dmbHVzaGVkozAvMKhyZWNlaXZlZKMwLzCocmVwbGF5',
+  'ZWSjMC8wpG5vZGWibjOscmVwb3J0ZWRBdE1zwKxyZXBvcnRlZFJvbGWmYWJzZW50pHJvbGWmYWJzZW50qHRpbWVsaW5lAKdw',
+  'cmltYXJ5om4yqnN5bmNRdW9ydW0BrHN5bmNTdGFuZGJ5c5GibjOndGVuYW50c5KKq2NyZWF0ZWRBdE1zzQ+hqGRhdGFiYXNl',
+  'pmdsb2JleKtkZWxldGVkQXRNc80Po6JpZKJ0MKZsaW1pdHOCrm1heENvbm5lY3Rpb25zFK9yYXRlTGltaXRQZXJTZWPNAfSk',
+  'bmFtZaZnbG9iZXipcGxhY2VtZW50wKRyb2xlpmdsb2JleKVzY3JhbYSqaXRlcmF0aW9uc80QAKRzYWx0uEJ3Y0hCd2NIQndj',
+  'SEJ3Y0hCd2NIQnc9PalzZXJ2ZXJLZXnZLEFnSUNBZ0lDQWdJQ0FnSUNBZ0lDQWdJQ0FnSUNBZ0lDQWdJQ0FnSUNBZ0k9qXN0',
+  'b3JlZEtledksQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRT2lc3RhdGWnZGVsZXRlZIqrY3Jl',
+  'YXRlZEF0TXPND6CoZGF0YWJhc2WnYWNtZV9kYqtkZWxldGVkQXRNc8CiaWSidDGmbGltaXRzgq5tYXhDb25uZWN0aW9ucxSv',
+  'cmF0ZUxpbWl0UGVyU2VjzQH0pG5hbWWkYWNtZalwbGFjZW1lbnSibjKkcm9sZaphY21lX293bmVypXNjcmFthKppdGVyYXRp',
+  'b25zzRAApHNhbHS4QndjSEJ3Y0hCd2NIQndjSEJ3Y0hCdz09qXNlcnZlcktledksQWdJQ0FnSUNBZ0lDQWdJQ0FnSUNBZ0lD',
+  'QWdJQ0FnSUNBZ0lDQWdJQ0FnST2pc3RvcmVkS2V52SxBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVC',
+  'QVFFPaVzdGF0ZaZhY3RpdmWrd2FsU2VnbWVudHORiKRhdE1zzROKqGNoZWNrc3Vt2UdzaGEyNTY6Y2RjZGNkY2RjZGNkY2Rj',
+  'ZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZKZlbmRMc26pMC8zMDAwMDAwpG5hbWW4',
+  'MDAwMDAwMDEwMDAwMDAwMDAwMDAwMDAyqW9iamVjdEtlebx3YWwvMDAwMDAwMDEwMDAwMDAwMDAwMDAwMDAyqXNpemVCeXRl',
+  'c84BAAAAqHN0YXJ0THNuqTAvMjAwMDAwMKh0aW1lbGluZQE=',
+].join('');
+
+/** encodeCommand of a version-1 pg.promote. */
+export const PROMOTE_V1_HEX =
+  '89a461744d73cb427977420dc7b000a96175746f6d61746963c3aa67656e65726174696f6e07af6c656173654475726174696f6e4d73cd09c4a36c736ea4312f4130a46e6f6465a26e32a6726561736f6eb86661696c6f7665723a206e3120756e726561636861626c65a474797065aa70672e70726f6d6f7465a17601';
+export const PROMOTE_V1: Command = C.promote({ node: 'n2', generation: 7, reason: 'failover: n1 unreachable', lsn: '1/A0', leaseDurationMs: 2500, automatic: true, atMs: 1_750_000_000_123 });
