@@ -1,0 +1,29 @@
+// cluster.yml: loading, validation, defaults, and configs ogel writes itself.
+// See cluster.example.yml at the repository root for every field.
+
+export { ConfigError, formatProblem, type ConfigProblem } from './errors.js';
+export {
+  DEFAULTS,
+  MAX_NODES,
+  MIN_SECRET_BYTES,
+  type Config,
+  type ConfigDefaults,
+  type LogLevel,
+  type NodeConfig,
+  type PoolMode,
+  type PostgresParameterValue,
+  type SyncMode,
+} from './schema.js';
+export { getNode, loadConfig, MAX_CONFIG_BYTES, parseConfig, validateConfig } from './validate.js';
+export {
+  advertisedAddress,
+  configToYaml,
+  defaultConfig,
+  listenAddress,
+  localClusterConfig,
+  nodeDataDir,
+  redactConfig,
+  type LocalClusterOptions,
+} from './render.js';
+export { ADDRESS_ROLES, formatHostPort, LOCAL_BASE_PORT, localPort, parseHostPort, type AddressRole, type HostPort } from './address.js';
+export { ENV_CLUSTER_SECRET, ENV_TOKEN } from './env.js';

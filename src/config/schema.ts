@@ -1,0 +1,277 @@
+// The shape of cluster.yml: field types, ranges and defaults. Cross-field rules
+// (unique ids and addresses, tick ratios, quorum sizes) live in validate.ts,
+// because zod skips a container's checks once one of its children fails and we
+// report every problem at once.
+
+import { z } from 'zod';
+import { isValidHost, isWildcardHost, parseHostPort } from './address.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type SyncMode = 'quorum' | 'async';
+export type PoolMode = 'transaction' | 'session';
+export type PostgresParameterValue = string | number | boolean;
+
+export interface NodeConfig {
+  /** Like n1: lowercase letters, digits and dashes, starting with a letter, at most 32 characters. */
+  id: string;
+  /** Advertised HOST:PORT of the Raft peer transport. */
+  raft: string;
+  /** Advertised HOST:PORT of the HTTP admin API. */
+  api: string;
+  /** Advertised HOST:PORT of the Postgres proxy. */
+  proxy: string;
+  /** Advertised HOST:PORT of this node's own Postgres. */
+  postgres: string;
+  /** Address to bind all four listeners to (e.g. '::'); unset: the host of each advertised address. */
+  listenHost?: string;
+  /** Failover priority: among equally advanced standbys the higher one is promoted. */
+  priority: number;
+}
+
+export interface Config {
+  cluster: {
+    name: string;
+    /** Shared secret for peer authentication (HMAC); at least 16 bytes. */
+    secret: string;
+    /** Each node keeps its data under <dataDir>/<nodeId>. */
+    dataDir: string;
+  };
+  nodes: NodeConfig[];
+  raft: {
+    tickMs: number;
+    electionTicks: number;
+    heartbeatTicks: number;
+    snapshotEveryEntries: number;
+  };
+  api: {
+    /** Bearer token for the admin API. */
+    token: string;
+    forwardTimeoutMs: number;
+  };
+  log: { level: LogLevel };
+  postgres: {
+    /** Directory with initdb, pg_ctl and postgres; unset: the embedded PostgreSQL 17 package. */
+    binDir?: string;
+    syncMode: SyncMode;
+    /** k in synchronous_standby_names = 'ANY k (...)'. */
+    syncQuorum: number;
+    /** Extra postgresql.conf settings. */
+    parameters: Record<string, PostgresParameterValue>;
+    leaseMs: number;
+    failover: { enabled: boolean };
+  };
+  proxy: {
+    maxClientConnections: number;
+    poolMode: PoolMode;
+    defaultPoolSize: number;
+    /** How long new transactions wait for a primary during failover; 0: fail at once. */
+    holdTimeoutMs: number;
+  };
+  /** Not errors, but worth a line in the log (even node count, async replication, ...). */
+  warnings: string[];
+}
+
+/** Every field that has a default, with that default. */
+export interface ConfigDefaults {
+  cluster: Omit<Config['cluster'], 'secret'>;
+  node: Pick<NodeConfig, 'priority'>;
+  raft: Config['raft'];
+  api: Omit<Config['api'], 'token'>;
+  log: Config['log'];
+  postgres: Omit<Config['postgres'], 'binDir'>;
+  proxy: Config['proxy'];
+}
+
+export const DEFAULTS: ConfigDefaults = deepFreeze({
+  cluster: { name: 'ogel', dataDir: './.ogel/data' },
+  node: { priority: 0 },
+  raft: { tickMs: 20, electionTicks: 10, heartbeatTicks: 1, snapshotEveryEntries: 10_000 },
+  api: { forwardTimeoutMs: 5000 },
+  log: { level: 'info' },
+  postgres: { syncMode: 'quorum', syncQuorum: 1, parameters: {}, leaseMs: 3000, failover: { enabled: true } },
+  proxy: { maxClientConnections: 1000, poolMode: 'transaction', defaultPoolSize: 20, holdTimeoutMs: 10_000 },
+});
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+export const MAX_NODES = 7;
+export const MIN_SECRET_BYTES = 16;
+export const NODE_ID = /^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
+export const CLUSTER_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
+/** Fields whose values never appear in messages or `ogel config show`. */
+export const SECRET_PATHS: ReadonlySet<string> = new Set(['cluster.secret', 'api.token']);
+
+/** Extra data on our custom issues; turned into a hint where the path is known. */
+export interface IssueParams {
+  hint?: string;
+  /** An address failed to parse; the hint suggests a fix keeping this host. */
+  addressHost?: string;
+}
+
+type Ctx = z.core.$RefinementCtx<string>;
+function problem(ctx: Ctx, message: string, params: IssueParams = {}): void {
+  ctx.addIssue({ code: 'custom', message, params: { ...params } });
+}
+
+const int = (min: number, max: number) => z.int().min(min).max(max);
+
+const pathText = z.string().superRefine((v, ctx) => {
+  if (v === '') problem(ctx, 'must not be empty');
+  else if (v.includes('\0')) problem(ctx, 'must not contain a NUL character');
+});
+
+const address = z.string().superRefine((v, ctx) => {
+  const a = parseHostPort(v);
+  if (!a.ok) {
+    problem(ctx, `${JSON.stringify(v)} is not HOST:PORT (${a.reason})`, a.host === undefined || isWildcardHost(a.host) ? {} : { addressHost: a.host });
+  } else if (isWildcardHost(a.host)) {
+    problem(ctx, `${JSON.stringify(v)} is a wildcard address that peers and clients cannot connect to`, {
+      hint: `advertise an address others can reach, and set listenHost: '${a.host}' on this node to bind every interface`,
+    });
+  }
+});
+
+const nodeSchema = z.strictObject({
+  id: z.string().superRefine((v, ctx) => {
+    if (!NODE_ID.test(v)) {
+      problem(ctx, `${JSON.stringify(v)} is not a node id (lowercase letters, digits and dashes, starting with a letter, at most 32 characters)`, {
+        hint: 'use e.g. n1',
+      });
+    }
+  }),
+  raft: address,
+  api: address,
+  proxy: address,
+  postgres: address,
+  listenHost: z
+    .string()
+    .superRefine((v, ctx) => {
+      if (/^\[.*\]$/.test(v)) problem(ctx, `${JSON.stringify(v)} has brackets`, { hint: `write it without them: ${v.slice(1, -1)}` });
+      else if (!isValidHost(v)) problem(ctx, `${JSON.stringify(v)} is not a host name or IP address`, { hint: "use e.g. '::' or '0.0.0.0' to bind every interface" });
+    })
+    .optional(),
+  priority: int(0, 1000).default(DEFAULTS.node.priority),
+});
+
+const clusterSchema = z.strictObject({
+  name: z
+    .string()
+    .superRefine((v, ctx) => {
+      if (!CLUSTER_NAME.test(v)) problem(ctx, `${JSON.stringify(v)} is not a cluster name (letters, digits, '-' and '_', at most 63 characters)`, { hint: 'use e.g. ogel' });
+    })
+    .default(DEFAULTS.cluster.name),
+  secret: z.string().superRefine((v, ctx) => {
+    const bytes = Buffer.byteLength(v, 'utf8');
+    if (bytes < MIN_SECRET_BYTES) {
+      problem(ctx, `must be at least ${MIN_SECRET_BYTES} bytes, got ${bytes}`, { hint: 'generate one with: openssl rand -hex 32' });
+    } else if (bytes > 4096) problem(ctx, `must be at most 4096 bytes, got ${bytes}`);
+  }),
+  dataDir: pathText.default(DEFAULTS.cluster.dataDir),
+});
+
+const raftSchema = z.strictObject({
+  tickMs: int(1, 10_000).default(DEFAULTS.raft.tickMs),
+  electionTicks: int(1, 10_000).default(DEFAULTS.raft.electionTicks),
+  heartbeatTicks: int(1, 10_000).default(DEFAULTS.raft.heartbeatTicks),
+  snapshotEveryEntries: int(1, 1_000_000_000).default(DEFAULTS.raft.snapshotEveryEntries),
+});
+
+const apiSchema = z.strictObject({
+  token: z.string().superRefine((v, ctx) => {
+    if (v === '') problem(ctx, 'must not be empty', { hint: 'generate one with: openssl rand -hex 24' });
+    // It travels in an HTTP header: printable ASCII, no spaces.
+    else if (!/^[\x21-\x7e]+$/.test(v)) problem(ctx, 'must be printable ASCII without spaces (it is sent in an HTTP header)', { hint: 'generate one with: openssl rand -hex 24' });
+    else if (v.length > 1024) problem(ctx, `must be at most 1024 characters, got ${v.length}`);
+  }),
+  forwardTimeoutMs: int(1, 600_000).default(DEFAULTS.api.forwardTimeoutMs),
+});
+
+const logSchema = z.strictObject({
+  level: z.enum(['debug', 'info', 'warn', 'error']).default(DEFAULTS.log.level),
+});
+
+const postgresSchema = z.strictObject({
+  binDir: pathText.optional(),
+  syncMode: z.enum(['quorum', 'async']).default(DEFAULTS.postgres.syncMode),
+  syncQuorum: int(1, MAX_NODES - 1).default(DEFAULTS.postgres.syncQuorum),
+  // Names and values are checked in validate.ts, one problem per parameter.
+  parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).prefault({}),
+  leaseMs: int(100, 600_000).default(DEFAULTS.postgres.leaseMs),
+  failover: z.strictObject({ enabled: z.boolean().default(DEFAULTS.postgres.failover.enabled) }).prefault({}),
+});
+
+const proxySchema = z.strictObject({
+  maxClientConnections: int(1, 1_000_000).default(DEFAULTS.proxy.maxClientConnections),
+  poolMode: z.enum(['transaction', 'session']).default(DEFAULTS.proxy.poolMode),
+  defaultPoolSize: int(1, 10_000).default(DEFAULTS.proxy.defaultPoolSize),
+  holdTimeoutMs: int(0, 600_000).default(DEFAULTS.proxy.holdTimeoutMs),
+});
+
+/** Sections with a required field: validate.ts adds them as {} when absent, so
+ * the problem names the field (cluster.secret), not the section. */
+export const SECTIONS_WITH_REQUIRED_FIELDS = ['cluster', 'api'] as const;
+
+export const configSchema = z.strictObject({
+  cluster: clusterSchema,
+  // The count (1..7) is checked in validate.ts: a length check here would make
+  // zod skip the nodes themselves, hiding their problems.
+  nodes: z.array(nodeSchema),
+  raft: raftSchema.prefault({}),
+  api: apiSchema,
+  log: logSchema.prefault({}),
+  postgres: postgresSchema.prefault({}),
+  proxy: proxySchema.prefault({}),
+});
+
+// The hand-written Config above is the documented contract; this fails to
+// compile if the schema drifts from it.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const schemaMatchesConfig: Same<z.output<typeof configSchema>, Omit<Config, 'warnings'>> = true;
+void schemaMatchesConfig;
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s: z.ZodType = schema;
+  for (;;) {
+    if (s instanceof z.ZodDefault || s instanceof z.ZodPrefault || s instanceof z.ZodOptional) s = s.unwrap() as z.ZodType;
+    else return s;
+  }
+}
+
+function schemaAt(path: readonly (string | number)[]): z.ZodType | undefined {
+  let s = unwrap(configSchema);
+  for (const seg of path) {
+    if (s instanceof z.ZodObject) {
+      const next = (s.shape as Record<string, z.ZodType>)[String(seg)];
+      if (next === undefined) return undefined;
+      s = unwrap(next);
+    } else if (s instanceof z.ZodArray) {
+      s = unwrap(s.element as z.ZodType);
+    } else if (s instanceof z.ZodRecord) {
+      s = unwrap(s.valueType as z.ZodType);
+    } else {
+      return undefined;
+    }
+  }
+  return s;
+}
+
+/** The field names the schema knows at `path` (for "did you mean"). */
+export function knownFieldsAt(path: readonly (string | number)[]): string[] {
+  const s = schemaAt(path);
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+}
+
+/** What kind of scalar the field at `path` holds (used to type substituted values). */
+export function fieldKindAt(path: readonly (string | number)[]): 'string' | 'integer' | 'number' | 'boolean' | 'other' {
+  const s = schemaAt(path);
+  if (s instanceof z.ZodString) return 'string';
+  if (s instanceof z.ZodNumber) return s.format === 'safeint' || s.format === 'int32' ? 'integer' : 'number';
+  if (s instanceof z.ZodBoolean) return 'boolean';
+  return 'other';
+}
