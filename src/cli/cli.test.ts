@@ -1,0 +1,398 @@
+// The ogel CLI, run as a process against a fake admin API (fake-admin-api.ts)
+// that answers as docs/admin-api.md says. Each test gets its own fake cluster, so
+// tests run concurrently.
+
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { FakeCluster } from './fake-admin-api.js';
+
+const CLI = fileURLToPath(new URL('./main.js', import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'ogel-cli-test-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI with a clean environment (no OGEL_*), in an empty directory by default. */
+function ogel(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<Run> {
+  const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', ...opts.env };
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? scratch, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.end();
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function withCluster(fn: (c: FakeCluster) => Promise<void>): Promise<void> {
+  const c = await FakeCluster.start();
+  try {
+    await fn(c);
+  } finally {
+    await c.close();
+  }
+}
+
+/** A URL where nothing listens: bind an ephemeral port, then free it. */
+async function deadUrl(): Promise<string> {
+  const s = net.createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
+/** A server that accepts connections and never answers. */
+async function silentServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const s = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as net.AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const sock of sockets) sock.destroy();
+        s.close(() => resolve());
+      }),
+  };
+}
+
+function auth(c: FakeCluster, ...urls: string[]): string[] {
+  return ['--api', (urls.length > 0 ? urls : c.urls).join(','), '--token', c.token];
+}
+
+describe('ogel CLI', { concurrency: true }, () => {
+  test('--version, help, and no arguments', async () => {
+    const v = await ogel(['--version']);
+    assert.equal(v.code, 0);
+    assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
+    const h = await ogel(['help', 'tenants', 'create']);
+    assert.equal(h.code, 0);
+    assert.match(h.stdout, /Usage: ogel tenants create NAME/);
+    assert.match(h.stdout, /--max-connections N/);
+    assert.match(h.stdout, /Examples:/);
+    const h2 = await ogel(['status', '-h']);
+    assert.equal(h2.code, 0);
+    assert.match(h2.stdout, /--json/);
+    assert.match(h2.stdout, /--timeout-ms N/);
+    const none = await ogel([]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /Usage: ogel <command>/);
+  });
+
+  test('status renders the table: columns, leader, placeholders', async () => {
+    await withCluster(async (c) => {
+      const r = await ogel(['status', ...auth(c)]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, '');
+      const lines = r.stdout.trimEnd().split('\n');
+      assert.match(lines[0] ?? '', /^Cluster: ogel\s+Leader: n1\s+Term: 4\s+\(answered by n1\)$/);
+      assert.ok(!r.stdout.includes('Maintenance mode'));
+      assert.ok(!r.stdout.includes('Automatic failover blocked'));
+      const header = lines.find((l) => l.startsWith('| Member'));
+      assert.equal(header, '| Member | Raft role | Term | Lag (entries) | Last contact | Postgres role | Generation | Lease |');
+      const row = (id: string): string[] =>
+        (lines.find((l) => l.startsWith(`| ${id} `)) ?? '').split('|').slice(1, -1).map((s) => s.trim());
+      assert.deepEqual(row('n1'), ['n1', 'leader', '4', '0', '-', '-', '-', '-']);
+      assert.deepEqual(row('n2'), ['n2', 'follower', '4', '1', '10 ms', '-', '-', '-']);
+      assert.deepEqual(row('n3'), ['n3', 'follower', '4', '2', '20 ms', '-', '-', '-']);
+      // Every table line has the same width (aligned).
+      const tableLines = lines.filter((l) => l.startsWith('|') || l.startsWith('+'));
+      assert.equal(new Set(tableLines.map((l) => l.length)).size, 1);
+    });
+  });
+
+  test('status shows maintenance, failover block, postgres roles and lease', async () => {
+    await withCluster(async (c) => {
+      c.maintenance = { paused: true, reason: 'kernel upgrade' };
+      c.postgres = {
+        generation: 7,
+        primary: 'n1',
+        lease: { holder: 'n1', generation: 7, durationMs: 2000 },
+        nodes: { n1: { role: 'primary' }, n2: { role: 'standby' }, n3: { role: 'fenced' } },
+        failoverBlocked: 'n1 and n3 are unreachable; the latest commit may exist only on n3',
+      };
+      const r = await ogel(['status', ...auth(c)]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^Maintenance mode: on \(kernel upgrade\)$/m);
+      assert.match(r.stdout, /^Automatic failover blocked: n1 and n3 are unreachable; the latest commit may exist only on n3$/m);
+      assert.match(r.stdout, /^\| n1 +\| leader +\| +4 \| +0 \| +- \| primary +\| +7 \| 2\.0 s, gen 7 \|$/m);
+      assert.match(r.stdout, /^\| n3 .*\| fenced +\| +- \| - +\|$/m);
+    });
+  });
+
+  test('status --json prints exactly the API JSON and nothing else', async () => {
+    await withCluster(async (c) => {
+      const r = await ogel(['status', '--json', ...auth(c, c.urls[1] ?? '')]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, '');
+      assert.deepEqual(JSON.parse(r.stdout), c.statusBody('n2', false));
+      assert.equal(r.stdout, JSON.stringify(c.statusBody('n2', false), null, 2) + '\n');
+      const stale = await ogel(['status', '--stale', '--json', ...auth(c)]);
+      assert.equal((JSON.parse(stale.stdout) as { stale: boolean }).stale, true);
+      assert.ok(c.requests.some((q) => q.url === '/v1/status?stale=true'));
+    });
+  });
+
+  test('transfer-leadership prints the move and its duration', async () => {
+    await withCluster(async (c) => {
+      const r = await ogel(['transfer-leadership', '--to', 'n3', ...auth(c)]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'leadership moved n1 -> n3 in 41 ms\n');
+      assert.equal(c.leader, 'n3');
+      const j = await ogel(['transfer-leadership', '--json', ...auth(c)]);
+      assert.equal(j.code, 0, j.stderr);
+      assert.deepEqual(JSON.parse(j.stdout), { from: 'n3', to: 'n1', durationMs: 41 });
+      const posted = c.requests.filter((q) => q.url === '/v1/leadership/transfer').map((q) => q.body);
+      assert.deepEqual(posted, [{ to: 'n3' }, {}]);
+    });
+  });
+
+  test('endpoint failover: the first URL is dead, the second answers', async () => {
+    await withCluster(async (c) => {
+      const dead = await deadUrl();
+      const r = await ogel(['status', ...auth(c, dead, c.urls[1] ?? '')]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /answered by n2/);
+      // Writes fail over on connection errors too (nothing was sent).
+      const w = await ogel(['transfer-leadership', '--to', 'n2', ...auth(c, dead, c.urls[2] ?? '')]);
+      assert.equal(w.code, 0, w.stderr);
+      assert.equal(w.stdout, 'leadership moved n1 -> n2 in 41 ms\n');
+    });
+  });
+
+  test('failover on timeouts for reads; a write with an unknown outcome is not repeated', async () => {
+    await withCluster(async (c) => {
+      const silent = await silentServer();
+      try {
+        const r = await ogel(['status', '--timeout-ms', '1000', ...auth(c, silent.url, c.urls[2] ?? '')]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /answered by n3/);
+        const w = await ogel(['transfer-leadership', '--to', 'n3', '--timeout-ms', '1000', ...auth(c, silent.url, c.urls[2] ?? '')]);
+        assert.equal(w.code, 1);
+        assert.equal(w.stderr.split('\n')[0], `ogel: ${silent.url}: timed out after 1000 ms after the request was sent; the outcome is unknown (it may still take effect)`);
+        assert.match(w.stderr, /^hint: check with 'ogel status' before retrying$/m);
+        assert.equal(c.requests.filter((q) => q.url === '/v1/leadership/transfer').length, 0);
+      } finally {
+        await silent.close();
+      }
+    });
+  });
+
+  test('503 no_leader moves on to the next node, even for writes', async () => {
+    await withCluster(async (c) => {
+      c.node('n1').noLeader = true;
+      const r = await ogel(['transfer-leadership', '--to', 'n2', ...auth(c)]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'leadership moved n1 -> n2 in 41 ms\n');
+      // Alone, the node's 503 is reported with its hint.
+      const only = await ogel(['status', ...auth(c, c.urls[0] ?? '')]);
+      assert.equal(only.code, 1);
+      assert.equal(only.stderr, 'ogel: n1 sees no Raft leader\nhint: try another node, or use ?stale=true for a local read\n');
+    });
+  });
+
+  test('no endpoint reachable: names each failure and suggests ogel up', async () => {
+    const a = await deadUrl();
+    const b = await deadUrl();
+    const r = await ogel(['status', '--api', `${a},${b}`]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, `ogel: no admin API reachable: ${a} (connection refused), ${b} (connection refused); is the cluster running? start it with 'ogel up'\n`);
+  });
+
+  test('401: wrong token and missing token', async () => {
+    await withCluster(async (c) => {
+      const wrong = await ogel(['status', '--api', c.urls[0] ?? '', '--token', 'nope']);
+      assert.equal(wrong.code, 1);
+      assert.equal(wrong.stderr, 'ogel: the API rejected the token (401); pass --token or set OGEL_TOKEN\n');
+      const missing = await ogel(['tenants', 'list', '--api', c.urls[0] ?? '']);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /^ogel: the API rejected the token \(401\); pass --token or set OGEL_TOKEN\nhint: no token was found/);
+      // A 4xx is final: the other endpoints were not tried.
+      const all = await ogel(['status', '--api', c.urls.join(','), '--token', 'nope']);
+      assert.equal(all.code, 1);
+      assert.deepEqual(new Set(c.requests.filter((q) => q.authorization === 'Bearer nope').map((q) => q.node)), new Set(['n1']));
+    });
+  });
+
+  test('API errors print the message and the hint', async () => {
+    await withCluster(async (c) => {
+      const r = await ogel(['transfer-leadership', '--to', 'n9', ...auth(c)]);
+      assert.equal(r.code, 1);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr, `ogel: field 'to': expected a node id, got "n9"\nhint: known nodes: n1, n2, n3\n`);
+      const created = await ogel(['tenants', 'create', 'acme', ...auth(c)]);
+      assert.equal(created.code, 0, created.stderr);
+      const taken = await ogel(['tenants', 'create', 'acme', ...auth(c)]);
+      assert.equal(taken.code, 1);
+      assert.equal(taken.stderr, "ogel: tenant name 'acme' is taken\nhint: pick another name\n");
+      const gone = await ogel(['members', 'remove', 'n7', ...auth(c)]);
+      assert.equal(gone.code, 1);
+      assert.equal(gone.stderr, 'ogel: no member n7\nhint: known nodes: n1, n2, n3\n');
+    });
+  });
+
+  test('usage errors exit 2 with a clear message and print nothing on stdout', async () => {
+    const cases: [string[], RegExp][] = [
+      [['stauts'], /^ogel: unknown command 'stauts'; did you mean 'status'\?\n/],
+      [['tenants', 'frobnicate'], /^ogel: tenants: unknown command 'ogel tenants frobnicate' \(commands: create, list, get, delete\)\n/],
+      [['status', '--verbose'], /^ogel: status: unknown flag '--verbose'\nhint: run 'ogel status --help' for usage\n$/],
+      [['tenants', 'create', 'acme', '--max-connections', 'abc'], /^ogel: tenants create: --max-connections: expected a whole number from 1 to 100000, got 'abc'\n/],
+      [['status', '--timeout-ms', '-5'], /^ogel: status: --timeout-ms needs a value/],
+      [['status', '--timeout-ms', '0'], /^ogel: status: --timeout-ms: expected a whole number from 1 to 3600000, got '0'\n/],
+      [['transfer-leadership', '--to'], /^ogel: transfer-leadership: --to needs a value \(--to NODE\)/],
+      [['tenants', 'create'], /^ogel: tenants create: missing NAME\n/],
+      [['status', 'extra'], /^ogel: status: unexpected argument 'extra': 'ogel status' takes no arguments\n/],
+      [['members', 'add', '--id', 'n4', '--raft', 'nowhere'], /^ogel: members add: --raft: expected HOST:PORT, got 'nowhere'\n/],
+      [['status', '--api', 'ftp://x'], /^ogel: status: --api: 'ftp:\/\/x' must be an http:\/\/ or https:\/\/ URL\n/],
+      [['--json', 'status'], /^ogel: unknown flag '--json' before the command/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => ogel(args)));
+    for (const [i, r] of runs.entries()) {
+      const [args, re] = cases[i]!;
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '', args.join(' '));
+      assert.match(r.stderr, re, args.join(' '));
+      assert.ok(!/\n\s+at /.test(r.stderr), `no stack trace for ${args.join(' ')}`);
+    }
+  });
+
+  test('tenants delete refuses without --yes when stdin is not a TTY', async () => {
+    await withCluster(async (c) => {
+      assert.equal((await ogel(['tenants', 'create', 'acme', ...auth(c)])).code, 0);
+      const r = await ogel(['tenants', 'delete', 'acme', ...auth(c)]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /^ogel: tenants delete: refusing to delete tenant 'acme' without confirmation: stdin is not a terminal; pass --yes\n/);
+      assert.ok(c.tenants.has('acme'));
+      assert.equal(c.requests.filter((q) => q.method === 'DELETE').length, 0);
+      const y = await ogel(['tenants', 'delete', 'acme', '--yes', ...auth(c)]);
+      assert.equal(y.code, 0, y.stderr);
+      assert.equal(y.stdout, 'Deleted tenant acme\n');
+      assert.ok(!c.tenants.has('acme'));
+    });
+  });
+
+  test('tenants create, list and get; --json is the API answer', async () => {
+    await withCluster(async (c) => {
+      const r = await ogel(['tenants', 'create', 'acme', '--max-connections', '5', ...auth(c)]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^Created tenant acme \(database acme, role acme\)\nPassword: generated-secret .*\nURL: postgresql:\/\/acme:generated-secret@127\.0\.0\.1:6432\/acme\n$/);
+      assert.deepEqual(c.requests.find((q) => q.method === 'POST')?.body, { name: 'acme', limits: { maxConnections: 5 } });
+      const j = await ogel(['tenants', 'create', 'beta', '--password', 'pw', '--json', ...auth(c)]);
+      assert.equal((JSON.parse(j.stdout) as { tenant: { name: string } }).tenant.name, 'beta');
+      const list = await ogel(['tenants', 'list', ...auth(c)]);
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(list.stdout, /^\| Name +\| Database +\| Role +\| State +\| Max connections \| Placement \| Created \(UTC\) +\|$/m);
+      assert.match(list.stdout, /^\| acme +\| acme +\| acme +\| active +\| +5 \| - +\| 2025-11-21 04:40:00Z \|$/m);
+      const lj = await ogel(['tenants', 'list', '--json', ...auth(c)]);
+      assert.deepEqual(JSON.parse(lj.stdout), { tenants: [...c.tenants.values()] });
+      const missing = await ogel(['tenants', 'get', 'nope', ...auth(c)]);
+      assert.equal(missing.code, 1);
+      assert.equal(missing.stderr, "ogel: no tenant named 'nope'\nhint: list tenants with 'ogel tenants list'\n");
+    });
+  });
+
+  test('members list, add and remove; history; config show', async () => {
+    await withCluster(async (c) => {
+      const add = await ogel([
+        'members', 'add', '--id', 'n4', '--raft', '127.0.0.1:7004', '--api', '127.0.0.1:8004', '--proxy', '127.0.0.1:6435', '--postgres', '127.0.0.1:5436',
+        '--endpoint', c.urls[1] ?? '', '--token', c.token,
+      ]);
+      assert.equal(add.code, 0, add.stderr);
+      assert.equal(add.stdout, 'added member n4 (voter)\n');
+      const list = await ogel(['members', 'list', ...auth(c)]);
+      assert.match(list.stdout, /^\| n4 +\| follower +\| yes +\| 127\.0\.0\.1:7004 \| 127\.0\.0\.1:8004 +\| 127\.0\.0\.1:6435 \| 127\.0\.0\.1:5436 \| yes +\|$/m);
+      const rm = await ogel(['members', 'remove', 'n4', ...auth(c)]);
+      assert.equal(rm.stdout, 'removed member n4\n');
+      const h = await ogel(['history', ...auth(c)]);
+      assert.match(h.stdout, /^\| +1 \| n1 +\| bootstrap \| 0\/3000148 \| 2025-11-21 04:40:00Z \|$/m);
+      const cfg = await ogel(['config', 'show', ...auth(c)]);
+      assert.equal(cfg.code, 0, cfg.stderr);
+      assert.equal((JSON.parse(cfg.stdout) as { api: { token: string } }).api.token, '<redacted>');
+    });
+  });
+
+  test('pause --wait polls every node until each reports the flag; resume --wait', async () => {
+    await withCluster(async (c) => {
+      c.node('n3').applyDelayMs = 300;
+      const start = Date.now();
+      // Only n1 is given: the other nodes are found through the members' API addresses.
+      const r = await ogel(['pause', '--reason', 'upgrade', '--wait', ...auth(c, c.urls[0] ?? '')]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(Date.now() - start >= 300, 'waited for n3');
+      assert.match(r.stdout, /^Maintenance mode: on \(upgrade\)\nAll 3 nodes \(n1, n2, n3\) report maintenance mode on \(waited \d+ ms\)\n$/);
+      assert.ok(c.requests.some((q) => q.node === 'n3' && q.url === '/v1/status?stale=true'));
+      const j = await ogel(['resume', '--wait', '--json', ...auth(c)]);
+      assert.equal(j.code, 0, j.stderr);
+      assert.deepEqual(JSON.parse(j.stdout), { paused: false });
+      assert.equal(c.node('n3').maintenance.paused, false);
+      // A node that never applies it: the wait ends with a clear error.
+      c.node('n3').applyDelayMs = 0;
+      c.node('n2').applyDelayMs = 60_000;
+      const t = await ogel(['pause', '--wait', '--timeout-ms', '1000', ...auth(c)]);
+      assert.equal(t.code, 1);
+      assert.match(t.stderr, /^ogel: timed out after 1000 ms waiting for every node to report maintenance mode on: n2 \(still reports off\)\n/);
+    });
+  });
+
+  test('discovery: OGEL_API and OGEL_TOKEN; flags win over the environment', async () => {
+    await withCluster(async (c) => {
+      const dead = await deadUrl();
+      const env = { OGEL_API: `${dead},${c.urls[2] ?? ''}`, OGEL_TOKEN: c.token };
+      const r = await ogel(['status'], { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /answered by n3/);
+      const f = await ogel(['status', '--api', c.urls[1] ?? ''], { env });
+      assert.match(f.stdout, /answered by n2/);
+      const t = await ogel(['status', '--token', 'wrong'], { env });
+      assert.equal(t.code, 1);
+      assert.match(t.stderr, /rejected the token \(401\)/);
+    });
+  });
+
+  test('discovery: ./.ogel/cluster.json and OGEL_STATE_FILE', async () => {
+    await withCluster(async (c) => {
+      const dir = mkdtempSync(join(scratch, 'state-'));
+      mkdirSync(join(dir, '.ogel'));
+      writeFileSync(join(dir, '.ogel', 'cluster.json'), JSON.stringify({ apis: [c.urls[1]], token: c.token }));
+      const r = await ogel(['status'], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /answered by n2/);
+      const other = join(dir, 'elsewhere.json');
+      writeFileSync(other, JSON.stringify({ apis: [c.urls[2]], token: c.token }));
+      const e = await ogel(['status'], { env: { OGEL_STATE_FILE: other } });
+      assert.equal(e.code, 0, e.stderr);
+      assert.match(e.stdout, /answered by n3/);
+      // The state file's token goes only to the state file's own endpoints.
+      const foreign = await ogel(['status', '--api', c.urls[0] ?? ''], { cwd: dir });
+      assert.equal(foreign.code, 1);
+      assert.ok(c.requests.some((q) => q.node === 'n1' && q.authorization === undefined));
+      const bad = join(dir, 'bad.json');
+      writeFileSync(bad, '{"apis": "nope"}');
+      const b = await ogel(['status'], { env: { OGEL_STATE_FILE: bad } });
+      assert.equal(b.code, 1);
+      assert.equal(b.stderr, `ogel: state file ${bad}: field 'apis' must be a list of URLs\n`);
+      const none = await ogel(['status'], { cwd: mkdtempSync(join(scratch, 'empty-')) });
+      assert.equal(none.code, 1);
+      assert.match(none.stderr, /^ogel: no admin API address: none given with --api or OGEL_API, and no local cluster state file\nhint: .*'ogel up'/);
+    });
+  });
+});

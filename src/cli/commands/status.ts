@@ -1,0 +1,25 @@
+import type { CommandSpec } from '../args.js';
+import { renderStatusTable } from '../table.js';
+import { clientFor, printJson } from './common.js';
+
+export const status: CommandSpec = {
+  path: ['status'],
+  summary: 'show the cluster: members, Raft progress, Postgres roles, generation, lease',
+  usage: 'status [--stale] [flags]',
+  flags: {
+    stale: { type: 'boolean', help: "answer from the node's local state (works without a quorum; may be behind)" },
+  },
+  positionals: { names: [], min: 0, max: 0 },
+  api: true,
+  details:
+    'Raft progress (lag, last contact) is the leader\'s view. Postgres role, generation and\n' +
+    "lease show '-' until the daemon reports them.",
+  examples: ['ogel status', 'ogel status --json', 'ogel status --stale --api http://127.0.0.1:8002'],
+  async run(ctx, args) {
+    const client = clientFor(ctx, args);
+    const s = await client.status({ stale: args.bool('stale') });
+    if (args.bool('json')) printJson(ctx, s);
+    else ctx.io.stdout(renderStatusTable(s));
+    return 0;
+  },
+};
