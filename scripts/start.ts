@@ -1,9 +1,12 @@
-// `npm start`: runs `ogel up`, the local 3-node cluster. Until the daemon exists,
-// `ogel up` says so plainly and fails rather than pretend to start something.
-import { spawnSync } from 'node:child_process';
+// `npm start`: `ogel up`, a local cluster on this machine (see src/local/up.ts).
+// Arguments after `npm start --` are passed on, e.g. `npm start -- --nodes 5`.
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-const r = spawnSync(process.execPath, [cli, 'up', ...process.argv.slice(2)], { stdio: 'inherit' });
-if (r.status !== 0) console.error('npm start: meanwhile, `npm test` and `npm run sim -- --seeds 100` show what exists.');
-process.exit(r.status ?? 1);
+const child = spawn(process.execPath, [cli, 'up', ...process.argv.slice(2)], { stdio: 'inherit' });
+// Ctrl-C reaches the child through the terminal's process group; a SIGTERM sent
+// to this process alone is passed on, so the cluster always stops cleanly.
+process.on('SIGTERM', () => child.kill('SIGTERM'));
+process.on('SIGINT', () => {});
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

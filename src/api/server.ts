@@ -1,0 +1,303 @@
+// The admin API server (docs/admin-api.md). Routes are thin: they validate the
+// request and call the backend (the daemon). A write that reaches a follower is
+// forwarded once to the leader's API; reads are answered locally (linearizable
+// through a ReadIndex barrier unless ?stale=true).
+
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { request } from 'undici';
+import { NotLeaderError, RequestTimeoutError } from '../../raft/src/node/raft-node.js';
+import type { Logger } from '../log.js';
+import {
+  ApiError,
+  checkBearer,
+  expectObject,
+  optionalInt,
+  optionalString,
+  readJsonBody,
+  rejectUnknownFields,
+  requiredString,
+  Router,
+  sendError,
+  sendJson,
+  type RequestContext,
+} from './http.js';
+
+export interface MemberAddresses {
+  raft: string;
+  api: string;
+  proxy: string;
+  postgres: string;
+}
+
+export interface TenantLimits {
+  maxConnections: number;
+  rateLimitPerSec: number;
+}
+
+/** What the API needs from the daemon. Write methods throw NotLeaderError on a follower. */
+export interface ApiBackend {
+  readonly nodeId: string;
+  status(stale: boolean): Promise<unknown>;
+  isLeader(): boolean;
+  /** Base URL of the leader's admin API, if a leader is known. */
+  leaderApiUrl(): string | undefined;
+  transferLeadership(to: string | undefined): Promise<{ from: string; to: string; durationMs: number }>;
+  listMembers(): Promise<unknown[]>;
+  addMember(id: string, addresses: MemberAddresses): Promise<unknown>;
+  removeMember(id: string): Promise<void>;
+  setPaused(paused: boolean, reason: string | undefined): Promise<{ paused: boolean; reason: string | null }>;
+  history(): Promise<unknown[]>;
+  listTenants(): Promise<unknown[]>;
+  getTenant(name: string): Promise<unknown | undefined>;
+  createTenant(name: string, password: string | undefined, limits: Partial<TenantLimits>): Promise<{ tenant: unknown; password: string; url: string }>;
+  deleteTenant(name: string): Promise<boolean>;
+  config(): unknown;
+  metrics(): Promise<string>;
+  health(): { role: string; term: number; primary: boolean; replicaLagBytes: number | null };
+  /** Counts a request for the metrics. */
+  countRequest(route: string, status: number): void;
+}
+
+export interface ApiServerOptions {
+  host: string;
+  port: number;
+  token: string;
+  forwardTimeoutMs: number;
+  backend: ApiBackend;
+  log: Logger;
+}
+
+const FORWARDED_HEADER = 'x-ogel-forwarded-by';
+const ADDRESS_HINT = 'HOST:PORT, e.g. 127.0.0.1:8004';
+
+export class ApiServer {
+  private readonly server: http.Server;
+  private readonly router = new Router();
+
+  constructor(private readonly o: ApiServerOptions) {
+    this.routes();
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 30_000;
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.o.port, this.o.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = this.server.address();
+    return typeof a === 'object' && a ? a.port : this.o.port;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeIdleConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private routes(): void {
+    const b = this.o.backend;
+    const r = this.router;
+    // Health: no token (load balancers), Patroni-style status codes.
+    r.add('GET', '/health', false, ({ res }) => sendJson(res, 200, { node: b.nodeId, status: 'ok', ...b.health() }));
+    r.add('GET', '/leader', false, ({ res }) => {
+      const h = b.health();
+      sendJson(res, b.isLeader() ? 200 : 503, { node: b.nodeId, role: h.role, term: h.term });
+    });
+    r.add('GET', '/primary', false, ({ res }) => {
+      const h = b.health();
+      sendJson(res, h.primary ? 200 : 503, { node: b.nodeId, primary: h.primary });
+    });
+    r.add('GET', '/replica', false, ({ res, url }) => {
+      const lagParam = url.searchParams.get('lag');
+      const lagMax = lagParam === null ? Number.POSITIVE_INFINITY : Number(lagParam);
+      if (!Number.isFinite(lagMax) && lagParam !== null) {
+        throw new ApiError(400, 'invalid_query', `lag: expected a number of bytes, got ${JSON.stringify(lagParam)}`, 'e.g. /replica?lag=1048576');
+      }
+      const h = b.health();
+      const ok = h.replicaLagBytes !== null && h.replicaLagBytes <= lagMax;
+      sendJson(res, ok ? 200 : 503, { node: b.nodeId, replica: h.replicaLagBytes !== null, lagBytes: h.replicaLagBytes });
+    });
+    r.add('GET', '/metrics', false, async ({ res }) => {
+      const text = await b.metrics();
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(text);
+    });
+
+    r.add('GET', '/v1/status', true, async (ctx) => {
+      const stale = parseStale(ctx.url);
+      // Per-peer Raft progress (match index, lag, last contact) is known only to the
+      // leader, so a follower has the leader answer; if the leader cannot be
+      // reached, the local view is better than nothing.
+      const leader = b.leaderApiUrl();
+      if (!stale && !b.isLeader() && leader && ctx.req.headers[FORWARDED_HEADER] === undefined) {
+        try {
+          await this.forward(ctx, leader, undefined);
+          return;
+        } catch {
+          /* fall through to the local answer */
+        }
+      }
+      sendJson(ctx.res, 200, await b.status(stale));
+    });
+    r.add('POST', '/v1/leadership/transfer', true, async ({ req, res }) => {
+      const body = expectObject(await readJsonBody(req));
+      rejectUnknownFields(body, ['to']);
+      sendJson(res, 200, await b.transferLeadership(optionalString(body, 'to')));
+    });
+    r.add('GET', '/v1/members', true, async ({ res }) => sendJson(res, 200, { members: await b.listMembers() }));
+    r.add('POST', '/v1/members', true, async (ctx) => {
+      const body = expectObject(await readJsonBody(ctx.req));
+      rejectUnknownFields(body, ['id', 'raft', 'api', 'proxy', 'postgres']);
+      const id = requiredString(body, 'id', 'a node id like n4');
+      const addresses = {
+        raft: requiredString(body, 'raft', ADDRESS_HINT),
+        api: requiredString(body, 'api', ADDRESS_HINT),
+        proxy: requiredString(body, 'proxy', ADDRESS_HINT),
+        postgres: requiredString(body, 'postgres', ADDRESS_HINT),
+      };
+      for (const [k, v] of Object.entries(addresses)) checkAddress(k, v);
+      await this.write(ctx, body, async () => sendJson(ctx.res, 200, { member: await b.addMember(id, addresses) }));
+    });
+    r.add('DELETE', '/v1/members/:id', true, async (ctx) => {
+      await this.write(ctx, undefined, async () => {
+        await b.removeMember(ctx.params.id!);
+        sendJson(ctx.res, 200, { removed: ctx.params.id });
+      });
+    });
+    r.add('POST', '/v1/pause', true, async (ctx) => {
+      const body = expectObject(await readJsonBody(ctx.req));
+      rejectUnknownFields(body, ['reason']);
+      await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.setPaused(true, optionalString(body, 'reason'))));
+    });
+    r.add('POST', '/v1/resume', true, async (ctx) => {
+      const body = expectObject(await readJsonBody(ctx.req));
+      rejectUnknownFields(body, []);
+      await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.setPaused(false, undefined)));
+    });
+    r.add('GET', '/v1/history', true, async ({ res }) => sendJson(res, 200, { history: await b.history() }));
+    r.add('GET', '/v1/config', true, ({ res }) => sendJson(res, 200, b.config()));
+    r.add('GET', '/v1/tenants', true, async ({ res }) => sendJson(res, 200, { tenants: await b.listTenants() }));
+    r.add('GET', '/v1/tenants/:name', true, async ({ res, params }) => {
+      const t = await b.getTenant(params.name!);
+      if (t === undefined) throw new ApiError(404, 'not_found', `no tenant named '${params.name}'`, "list them with 'ogel tenants list'");
+      sendJson(res, 200, { tenant: t });
+    });
+    r.add('POST', '/v1/tenants', true, async (ctx) => {
+      const body = expectObject(await readJsonBody(ctx.req));
+      rejectUnknownFields(body, ['name', 'password', 'limits']);
+      const name = requiredString(body, 'name', 'a tenant name: lowercase letters, digits and _, at most 63');
+      // The name is also the tenant's database and role, so it must be a plain Postgres identifier.
+      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) {
+        throw new ApiError(
+          400,
+          'invalid_body',
+          `field 'name': ${JSON.stringify(name)} is not a valid tenant name`,
+          'use 1-63 characters of a-z, 0-9 and _, not starting with a digit (it becomes the database and role name)',
+        );
+      }
+      const password = optionalString(body, 'password');
+      if (password !== undefined && password.length < 8) {
+        throw new ApiError(400, 'invalid_body', 'field \'password\': at least 8 characters', 'or omit it and a password is generated');
+      }
+      const limitsObj = body.limits === undefined ? {} : expectObject(body.limits, "field 'limits'");
+      rejectUnknownFields(limitsObj, ['maxConnections', 'rateLimitPerSec']);
+      const limits: Partial<TenantLimits> = {};
+      const mc = optionalInt(limitsObj, 'maxConnections', 1, 100_000);
+      const rl = optionalInt(limitsObj, 'rateLimitPerSec', 0, 10_000_000);
+      if (mc !== undefined) limits.maxConnections = mc;
+      if (rl !== undefined) limits.rateLimitPerSec = rl;
+      await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.createTenant(name, password, limits)));
+    });
+    r.add('DELETE', '/v1/tenants/:name', true, async (ctx) => {
+      await this.write(ctx, undefined, async () => {
+        if (!(await b.deleteTenant(ctx.params.name!))) {
+          throw new ApiError(404, 'not_found', `no tenant named '${ctx.params.name}'`, "list them with 'ogel tenants list'");
+        }
+        sendJson(ctx.res, 200, { deleted: ctx.params.name });
+      });
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let routeName = 'unknown';
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const m = this.router.match(req.method ?? 'GET', url.pathname);
+      if (m instanceof ApiError) throw m;
+      routeName = `${m.route.method} ${m.route.pattern}`;
+      if (m.route.auth) checkBearer(req, this.o.token);
+      await m.route.handler({ req, res, url, params: m.params });
+    } catch (e) {
+      const err = toApiError(e);
+      if (err.status >= 500) this.o.log({ level: 'warn', msg: 'api request failed', route: routeName, status: err.status, error: err.message });
+      if (!res.headersSent) sendError(res, err);
+      else res.destroy();
+    } finally {
+      this.o.backend.countRequest(routeName, res.statusCode);
+    }
+  }
+
+  /** Runs a write; on a follower, forwards the request to the leader instead (once). */
+  private async write(ctx: RequestContext, body: unknown, run: () => Promise<void>): Promise<void> {
+    try {
+      await run();
+    } catch (e) {
+      if (!(e instanceof NotLeaderError)) throw e;
+      const by = ctx.req.headers[FORWARDED_HEADER];
+      const leader = this.o.backend.leaderApiUrl();
+      if (by !== undefined || leader === undefined) {
+        throw new ApiError(503, 'no_leader', 'no Raft leader is available to take this write', 'retry in a moment; `ogel status` shows the cluster');
+      }
+      await this.forward(ctx, leader, body);
+    }
+  }
+
+  private async forward(ctx: RequestContext, leaderUrl: string, body: unknown): Promise<void> {
+    const target = new URL(ctx.url.pathname + ctx.url.search, leaderUrl);
+    let answer;
+    try {
+      answer = await request(target, {
+        method: (ctx.req.method ?? 'POST') as 'POST',
+        headers: {
+          authorization: ctx.req.headers.authorization ?? '',
+          'content-type': 'application/json',
+          [FORWARDED_HEADER]: this.o.backend.nodeId,
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        headersTimeout: this.o.forwardTimeoutMs,
+        bodyTimeout: this.o.forwardTimeoutMs,
+      });
+    } catch (e) {
+      throw new ApiError(503, 'unavailable', `forwarding to the leader at ${leaderUrl} failed: ${(e as Error).message}`, 'retry in a moment');
+    }
+    const text = await answer.body.text();
+    ctx.res.writeHead(answer.statusCode, { 'content-type': 'application/json' });
+    ctx.res.end(text);
+  }
+}
+
+function parseStale(url: URL): boolean {
+  const v = url.searchParams.get('stale');
+  if (v === null || v === 'false' || v === '0') return false;
+  if (v === 'true' || v === '1' || v === '') return true;
+  throw new ApiError(400, 'invalid_query', `stale: expected true or false, got ${JSON.stringify(v)}`);
+}
+
+function checkAddress(field: string, v: string): void {
+  const i = v.lastIndexOf(':');
+  const port = Number(v.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new ApiError(400, 'invalid_body', `field '${field}': ${JSON.stringify(v)} is not HOST:PORT`, ADDRESS_HINT);
+  }
+}
+
+function toApiError(e: unknown): ApiError {
+  if (e instanceof ApiError) return e;
+  if (e instanceof NotLeaderError) return new ApiError(503, 'no_leader', e.message, 'retry in a moment');
+  if (e instanceof RequestTimeoutError) return new ApiError(503, 'unavailable', e.message, 'the outcome of a write is unknown; check with a read before retrying');
+  const err = e as Error;
+  return new ApiError(500, 'internal', err.message ?? String(e));
+}

@@ -1,0 +1,261 @@
+// The daemon's side of the admin API: reads come from the state machine (after a
+// ReadIndex barrier unless stale), writes are commands proposed through Raft.
+
+import { randomUUID } from 'node:crypto';
+import type { RaftNode } from '../../raft/src/node/raft-node.js';
+import { NotLeaderError } from '../../raft/src/node/raft-node.js';
+import type { ApplyOk, ApplyResult, Command, Member, Tenant } from '../../fsm/index.js';
+import { encodeCommand, TENANT_LIMITS, type ClusterStateMachine } from '../../fsm/index.js';
+import { makeScramVerifier, generatePassword } from '../auth/scram.js';
+import { redactConfig, type Config, type NodeConfig } from '../config/index.js';
+import { ApiError } from '../api/http.js';
+import type { ApiBackend, MemberAddresses, TenantLimits } from '../api/server.js';
+import type { Logger } from '../log.js';
+import type { DaemonMetrics } from './metrics.js';
+
+/** FSM rejections that mean "your request is malformed" rather than "it conflicts with the state". */
+const BAD_REQUEST_CODES = new Set(['invalid_command', 'invalid_value']);
+const NOT_FOUND_CODES = new Set(['unknown_member', 'unknown_tenant', 'unknown_backup', 'unknown_compute', 'unknown_wal_segment']);
+const LEARNER_CATCH_UP_MS_MAX = 30_000;
+
+export class DaemonBackend implements ApiBackend {
+  readonly nodeId: string;
+
+  constructor(
+    private readonly cfg: Config,
+    private readonly self: NodeConfig,
+    private readonly raft: RaftNode<ApplyResult>,
+    private readonly fsm: ClusterStateMachine,
+    private readonly daemonMetrics: DaemonMetrics,
+    private readonly log: Logger,
+  ) {
+    this.nodeId = self.id;
+  }
+
+  /** Proposes a command on the leader; an FSM rejection becomes a 400/404/409 with its message. */
+  async propose(cmd: Command): Promise<ApplyOk> {
+    const end = this.daemonMetrics.proposalSeconds.startTimer();
+    const { result } = await this.raft.propose(encodeCommand(cmd));
+    end();
+    if (result.ok) return result;
+    const e = result.error;
+    const status = BAD_REQUEST_CODES.has(e.code) ? 400 : NOT_FOUND_CODES.has(e.code) ? 404 : 409;
+    throw new ApiError(status, status === 400 ? 'invalid_body' : status === 404 ? 'not_found' : 'conflict', e.message);
+  }
+
+  private async barrier(stale: boolean): Promise<void> {
+    if (!stale) await this.raft.read();
+  }
+
+  isLeader(): boolean {
+    return this.raft.isLeader();
+  }
+
+  leaderApiUrl(): string | undefined {
+    const leader = this.raft.leaderId();
+    if (!leader) return undefined;
+    const api = this.fsm.state.members.get(leader)?.addresses.api ?? this.cfg.nodes.find((n) => n.id === leader)?.api;
+    return api ? `http://${api}` : undefined;
+  }
+
+  async status(stale: boolean): Promise<unknown> {
+    await this.barrier(stale);
+    const rs = this.raft.status();
+    const s = this.fsm.state;
+    const progress = new Map(rs.peers.map((p) => [p.id, p]));
+    const ids = new Set([...s.members.keys(), ...rs.voters, ...rs.learners]);
+    const members = [...ids].sort().map((id) => {
+      const m = s.members.get(id);
+      const p = progress.get(id);
+      const role = id === rs.leader ? 'leader' : rs.learners.includes(id) ? 'learner' : rs.voters.includes(id) ? 'follower' : 'removed';
+      return {
+        id,
+        addresses: m?.addresses ?? addressesFromConfig(this.cfg.nodes.find((n) => n.id === id)),
+        raft: {
+          role,
+          voter: rs.voters.includes(id),
+          matchIndex: p?.matchIndex ?? null,
+          lagEntries: p?.lagEntries ?? null,
+          lastContactMs: p ? p.lastContactMs : null,
+        },
+        health: m?.health ?? null,
+      };
+    });
+    const pg = s.postgres;
+    return {
+      cluster: this.cfg.cluster.name,
+      node: this.nodeId,
+      leader: rs.leader || null,
+      term: rs.term,
+      commitIndex: rs.commitIndex,
+      appliedIndex: rs.appliedIndex,
+      stale,
+      members,
+      postgres: {
+        generation: pg.generation,
+        primary: pg.primary,
+        lease: pg.lease,
+        nodes: Object.fromEntries([...pg.nodes].sort(([a], [b]) => (a < b ? -1 : 1))),
+        syncStandbys: pg.syncStandbys,
+        syncQuorum: pg.syncQuorum,
+        failoverBlocked: pg.failoverBlocked,
+      },
+      maintenance: { paused: s.maintenance.paused, reason: s.maintenance.reason },
+    };
+  }
+
+  async transferLeadership(to: string | undefined): Promise<{ from: string; to: string; durationMs: number }> {
+    const rs = this.raft.status();
+    if (to !== undefined && !rs.voters.includes(to)) {
+      throw new ApiError(400, 'invalid_body', `field 'to': ${JSON.stringify(to)} is not a voting member`, `voters: ${rs.voters.join(', ')}`);
+    }
+    const from = rs.leader;
+    if (!from) throw new NotLeaderError('');
+    const started = performance.now();
+    const leader = await this.raft.transferLeadership(to ?? '', 5_000);
+    return { from, to: leader, durationMs: Math.round(performance.now() - started) };
+  }
+
+  async listMembers(): Promise<unknown[]> {
+    return ((await this.status(false)) as { members: unknown[] }).members;
+  }
+
+  async addMember(id: string, addresses: MemberAddresses): Promise<unknown> {
+    if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
+    await this.propose({ v: 1, type: 'member.add', id, addresses, atMs: Date.now() });
+    // Raft membership: a learner first, promoted only once it has caught up, so the
+    // quorum never includes a node that cannot vote usefully yet.
+    await this.raft.addLearner(id);
+    const deadline = Date.now() + LEARNER_CATCH_UP_MS_MAX;
+    for (;;) {
+      const rs = this.raft.status();
+      const p = rs.peers.find((x) => x.id === id);
+      if (p && p.matchIndex >= rs.commitIndex) break;
+      if (Date.now() > deadline) {
+        throw new ApiError(
+          503,
+          'unavailable',
+          `${id} was added as a learner but has not caught up within ${LEARNER_CATCH_UP_MS_MAX} ms, so it was not promoted`,
+          `check that 'ogel daemon --node ${id} --join' runs and reaches ${addresses.raft}; then retry`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await this.raft.promoteLearner(id);
+    this.log({ level: 'info', msg: 'member added', id, addresses });
+    return this.fsm.state.members.get(id);
+  }
+
+  async removeMember(id: string): Promise<void> {
+    if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
+    const rs = this.raft.status();
+    const known = this.fsm.state.members.has(id) || rs.voters.includes(id) || rs.learners.includes(id);
+    if (!known) throw new ApiError(404, 'not_found', `no member named '${id}'`, `members: ${[...this.fsm.state.members.keys()].join(', ')}`);
+    if (rs.voters.includes(id) || rs.learners.includes(id)) await this.raft.removeNode(id);
+    if (this.fsm.state.members.has(id)) {
+      // The leader may have removed itself: then it is no longer leader, and the
+      // record is removed by the new leader's membership controller.
+      if (this.raft.isLeader()) await this.propose({ v: 1, type: 'member.remove', id, atMs: Date.now() });
+    }
+    this.log({ level: 'info', msg: 'member removed', id });
+  }
+
+  async setPaused(paused: boolean, reason: string | undefined): Promise<{ paused: boolean; reason: string | null }> {
+    await this.propose({ v: 1, type: 'maintenance.set', paused, reason: paused ? (reason ?? null) : null, atMs: Date.now() });
+    const m = this.fsm.state.maintenance;
+    return { paused: m.paused, reason: m.reason };
+  }
+
+  async history(): Promise<unknown[]> {
+    await this.barrier(false);
+    return [...this.fsm.state.postgres.history];
+  }
+
+  async listTenants(): Promise<unknown[]> {
+    await this.barrier(false);
+    return [...this.fsm.state.tenants.values()].filter((t) => t.state !== 'deleted').map(tenantView);
+  }
+
+  async getTenant(name: string): Promise<unknown | undefined> {
+    await this.barrier(false);
+    const t = this.findTenant(name);
+    return t && tenantView(t);
+  }
+
+  async createTenant(name: string, password: string | undefined, limits: Partial<TenantLimits>): Promise<{ tenant: unknown; password: string; url: string }> {
+    if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
+    const pw = password ?? generatePassword();
+    const id = randomUUID();
+    await this.propose({
+      v: 1,
+      type: 'tenant.create',
+      id,
+      name,
+      database: name,
+      role: name,
+      limits: {
+        maxConnections: limits.maxConnections ?? this.cfg.proxy.defaultPoolSize * 5,
+        // The state machine requires a positive rate; its maximum means "no limit".
+        rateLimitPerSec: limits.rateLimitPerSec ?? TENANT_LIMITS.rateLimitPerSec.max,
+      },
+      scram: makeScramVerifier(pw),
+      atMs: Date.now(),
+    });
+    const t = this.fsm.state.tenants.get(id)!;
+    this.log({ level: 'info', msg: 'tenant created', tenant: name, id });
+    return { tenant: tenantView(t), password: pw, url: `postgresql://${name}:${encodeURIComponent(pw)}@${this.self.proxy}/${name}` };
+  }
+
+  async deleteTenant(name: string): Promise<boolean> {
+    if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
+    const t = this.findTenant(name);
+    if (!t) return false;
+    await this.propose({ v: 1, type: 'tenant.delete', id: t.id, atMs: Date.now() });
+    this.log({ level: 'info', msg: 'tenant deleted', tenant: name, id: t.id });
+    return true;
+  }
+
+  private findTenant(name: string): Tenant | undefined {
+    for (const t of this.fsm.state.tenants.values()) if (t.name === name && t.state !== 'deleted') return t;
+    return undefined;
+  }
+
+  config(): unknown {
+    return redactConfig(this.cfg);
+  }
+
+  metrics(): Promise<string> {
+    return this.daemonMetrics.text();
+  }
+
+  health(): { role: string; term: number; primary: boolean; replicaLagBytes: number | null } {
+    const rs = this.raft.status();
+    // Postgres supervision arrives with the Postgres nodes: until then this node
+    // never claims to be a primary or a replica.
+    return { role: rs.role, term: rs.term, primary: false, replicaLagBytes: null };
+  }
+
+  countRequest(route: string, status: number): void {
+    this.daemonMetrics.apiRequests.inc({ route, status: String(status) });
+  }
+}
+
+function tenantView(t: Tenant): Record<string, unknown> {
+  // Never the SCRAM verifier: it is a password equivalent for offline guessing.
+  return {
+    id: t.id,
+    name: t.name,
+    database: t.database,
+    role: t.role,
+    state: t.state,
+    limits: t.limits,
+    placement: t.placement,
+    createdAtMs: t.createdAtMs,
+  };
+}
+
+function addressesFromConfig(n: NodeConfig | undefined): MemberAddresses | null {
+  return n ? { raft: n.raft, api: n.api, proxy: n.proxy, postgres: n.postgres } : null;
+}
+
+export type { Member };

@@ -1,0 +1,104 @@
+// `ogel daemon --config cluster.yml --node n1 [--bootstrap | --join]`: runs one
+// node until SIGTERM or SIGINT, then stops gracefully (a leader hands over
+// leadership first). Exit codes: 0 after a clean stop, 1 on a runtime failure,
+// 2 on a usage or config error.
+
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/index.js';
+import { jsonLogger } from '../log.js';
+import { Daemon, type BootstrapMode } from './daemon.js';
+
+const HELP = `Usage: ogel daemon --config FILE --node ID [--bootstrap | --join]
+
+Runs one node of an OgelBase cluster: its Raft member, the state machine, the
+leader-only controllers and the admin API. Logs are JSON lines on stdout.
+
+Options:
+  --config FILE   the cluster config (see cluster.example.yml); env OGEL_CONFIG
+  --node ID       which of the config's nodes this is; env OGEL_NODE_ID
+  --bootstrap     start a new cluster from the config's nodes; refuses if this
+                  node already has data (the default bootstraps only when the
+                  data directory is empty, and otherwise restarts from it)
+  --join          never bootstrap: wait to be added with 'ogel members add'
+  -h, --help      this text
+
+Examples:
+  ogel daemon --config cluster.yml --node n1
+  OGEL_NODE_ID=n2 ogel daemon --config /etc/ogel/cluster.yml`;
+
+export async function runDaemonCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string' },
+        node: { type: 'string' },
+        bootstrap: { type: 'boolean', default: false },
+        join: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`ogel daemon: ${(e as Error).message}\n${HELP}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const configPath = values.config ?? process.env.OGEL_CONFIG;
+  const nodeId = values.node ?? process.env.OGEL_NODE_ID;
+  if (!configPath || !nodeId) {
+    process.stderr.write(`ogel daemon: ${!configPath ? '--config (or OGEL_CONFIG)' : '--node (or OGEL_NODE_ID)'} is required\n${HELP}\n`);
+    return 2;
+  }
+  if (values.bootstrap && values.join) {
+    process.stderr.write('ogel daemon: --bootstrap and --join contradict each other; pass at most one\n');
+    return 2;
+  }
+  let config;
+  try {
+    config = loadConfig(configPath);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (!config.nodes.some((n) => n.id === nodeId)) {
+    process.stderr.write(`ogel daemon: --node ${nodeId} is not in ${configPath} (nodes: ${config.nodes.map((n) => n.id).join(', ')})\n`);
+    return 2;
+  }
+  const log = jsonLogger(config.log.level, { node: nodeId });
+  for (const w of config.warnings) log({ level: 'warn', msg: 'config warning', warning: w });
+  const bootstrap: BootstrapMode = values.bootstrap ? 'force' : values.join ? 'join' : 'auto';
+
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start({ config, nodeId, bootstrap, log });
+  } catch (e) {
+    process.stderr.write(`ogel daemon: ${(e as Error).message}\n`);
+    return 1;
+  }
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log({ level: 'info', msg: 'stopping', signal });
+      daemon.stop().then(
+        () => resolve(typeof process.exitCode === 'number' ? process.exitCode : 0),
+        (e: Error) => {
+          log({ level: 'error', msg: 'error while stopping', error: e.message });
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,171 @@
+// The ogel daemon: wires storage, transport, Raft, the cluster state machine, the
+// leader-only controllers and the admin API for one node of the cluster.
+
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { RaftNode } from '../../raft/src/node/raft-node.js';
+import { LevelStorage } from '../../raft/src/storage/level-storage.js';
+import { TcpTransport } from '../../raft/src/transport/tcp-transport.js';
+import type { PeerAddress } from '../../raft/src/transport/transport.js';
+import { ClusterStateMachine, type ApplyResult, type ClusterState, type Command } from '../../fsm/index.js';
+import type { Config, NodeConfig } from '../config/index.js';
+import { ApiServer } from '../api/server.js';
+import { ControllerManager } from '../controllers/manager.js';
+import { MembershipController } from '../controllers/membership.js';
+import type { Logger } from '../log.js';
+import { withFields } from '../log.js';
+import { DaemonBackend } from './backend.js';
+import { DaemonMetrics } from './metrics.js';
+
+export type BootstrapMode = 'auto' | 'force' | 'join';
+
+export interface DaemonOptions {
+  config: Config;
+  nodeId: string;
+  /**
+   * auto: bootstrap a new cluster from the config's nodes if the data directory is
+   * empty, else restart from it. force: bootstrap, refusing existing data. join:
+   * never bootstrap; wait to be added by the cluster (ogel members add).
+   */
+  bootstrap: BootstrapMode;
+  log: Logger;
+}
+
+export function parseAddress(s: string): PeerAddress {
+  const i = s.lastIndexOf(':');
+  return { host: s.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(s.slice(i + 1)) };
+}
+
+export class Daemon {
+  private constructor(
+    readonly self: NodeConfig,
+    readonly storage: LevelStorage,
+    readonly raft: RaftNode<ApplyResult>,
+    readonly fsm: ClusterStateMachine,
+    readonly api: ApiServer,
+    readonly controllers: ControllerManager,
+    private readonly transport: TcpTransport,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(o: DaemonOptions): Promise<Daemon> {
+    const { config } = o;
+    const self = config.nodes.find((n) => n.id === o.nodeId);
+    if (!self) throw new Error(`node '${o.nodeId}' is not in the config (nodes: ${config.nodes.map((n) => n.id).join(', ')})`);
+    const log = o.log;
+    const dataDir = resolve(config.cluster.dataDir, self.id);
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const storage = await LevelStorage.open(join(dataDir, 'raft'));
+    try {
+      if (o.bootstrap === 'force' && !storage.isEmpty()) {
+        throw new Error(
+          `refusing to bootstrap: ${join(dataDir, 'raft')} already holds this node's Raft state; ` +
+            'restart without --bootstrap to rejoin the cluster, or remove the directory to start a new cluster (this destroys its data)',
+        );
+      }
+      if (o.bootstrap !== 'join' && storage.isEmpty()) {
+        await storage.bootstrap({ voters: config.nodes.map((n) => n.id), learners: [] });
+        log({ level: 'info', msg: 'bootstrapped a new cluster', voters: config.nodes.map((n) => n.id) });
+      }
+    } catch (e) {
+      await storage.close();
+      throw e;
+    }
+
+    const raftAddr = parseAddress(self.raft);
+    const transport = new TcpTransport({
+      self: self.id,
+      clusterId: config.cluster.name,
+      secret: config.cluster.secret,
+      listen: { host: self.listenHost ?? raftAddr.host, port: raftAddr.port },
+      peers: new Map(config.nodes.filter((n) => n.id !== self.id).map((n) => [n.id, parseAddress(n.raft)])),
+      log: withFields(log, { component: 'raft-transport' }),
+    });
+    // Raft peers follow the members the state machine knows, so members added at
+    // runtime become reachable; the config's nodes are always kept as a floor.
+    let transportRef: TcpTransport | undefined;
+    const syncPeers = (state: ClusterState) => {
+      if (!transportRef) return;
+      const peers = new Map<string, PeerAddress>();
+      for (const n of config.nodes) if (n.id !== self.id) peers.set(n.id, parseAddress(n.raft));
+      for (const m of state.members.values()) if (m.id !== self.id) peers.set(m.id, parseAddress(m.addresses.raft));
+      transportRef.setPeers(peers);
+    };
+    const fsm = new ClusterStateMachine({
+      onApplied: (e) => {
+        if (e.result.ok && (e.command?.type === 'member.add' || e.command?.type === 'member.remove')) syncPeers(e.state);
+      },
+      onRestored: (state) => syncPeers(state),
+    });
+    let raft: RaftNode<ApplyResult>;
+    try {
+      raft = await RaftNode.start<ApplyResult>({
+        id: self.id,
+        storage,
+        transport,
+        stateMachine: fsm,
+        tickMs: config.raft.tickMs,
+        electionTicks: config.raft.electionTicks,
+        heartbeatTicks: config.raft.heartbeatTicks,
+        snapshotEveryEntries: config.raft.snapshotEveryEntries,
+        log: withFields(log, { component: 'raft' }),
+      });
+    } catch (e) {
+      await storage.close();
+      throw e;
+    }
+
+    const metrics = new DaemonMetrics(raft);
+    const backend = new DaemonBackend(config, self, raft, fsm, metrics, withFields(log, { component: 'api' }));
+    const controllers = new ControllerManager(
+      [new MembershipController(config, raft, fsm, (cmd: Command) => backend.propose(cmd))],
+      withFields(log, { component: 'controllers' }),
+    );
+    raft.on('leader', (c: { role: string }) => void controllers.setLeader(c.role === 'leader'));
+    transportRef = transport;
+    syncPeers(fsm.state); // the snapshot restored at start came before transportRef was set
+    raft.on('fatal', (e: Error) => {
+      log({ level: 'error', msg: 'raft stopped on a fatal error; exiting', error: e.message });
+      process.exitCode = 1;
+      process.kill(process.pid, 'SIGTERM');
+    });
+
+    const apiAddr = parseAddress(self.api);
+    const api = new ApiServer({
+      host: self.listenHost ?? apiAddr.host,
+      port: apiAddr.port,
+      token: config.api.token,
+      forwardTimeoutMs: config.api.forwardTimeoutMs,
+      backend,
+      log: withFields(log, { component: 'api' }),
+    });
+    try {
+      await api.listen();
+    } catch (e) {
+      await raft.stop('api failed to start');
+      await storage.close();
+      throw new Error(`cannot listen on ${self.api} for the admin API: ${(e as Error).message}`);
+    }
+    log({ level: 'info', msg: 'daemon started', node: self.id, raft: self.raft, api: self.api });
+    return new Daemon(self, storage, raft, fsm, api, controllers, transport, log);
+  }
+
+  /** Graceful stop: a leader hands over leadership first, so the cluster does not wait out an election timeout. */
+  async stop(): Promise<void> {
+    if (this.raft.isLeader()) {
+      const started = performance.now();
+      try {
+        const to = await this.raft.transferLeadership(undefined, 2_000);
+        this.log({ level: 'info', msg: 'transferred leadership before shutdown', to, durationMs: Math.round(performance.now() - started) });
+      } catch (e) {
+        this.log({ level: 'warn', msg: 'could not transfer leadership before shutdown', error: (e as Error).message });
+      }
+    }
+    await this.controllers.stop();
+    await this.api.close();
+    await this.raft.stop('shutdown');
+    await this.storage.close();
+    void this.transport;
+    this.log({ level: 'info', msg: 'daemon stopped' });
+  }
+}

@@ -1,0 +1,265 @@
+// `ogel up` (= `npm start`): a whole local cluster on this machine. Three daemon
+// processes on loopback, config and data under ./.ogel/ (configurable), the status
+// table, the admin URL and token; then it supervises them until Ctrl-C, which
+// stops every daemon gracefully. Running it again resumes the same cluster.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+import { AdminClient, renderStatusTable } from '../cli/index.js';
+import type { Status } from '../cli/types.js';
+import { configToYaml, ConfigError, loadConfig, localClusterConfig, type Config } from '../config/index.js';
+
+const HELP = `Usage: ogel up [--dir DIR] [--nodes N] [--base-port PORT] [--json]
+
+Starts a local OgelBase cluster: N daemons (default 3) on 127.0.0.1, with their
+config and data under DIR (default ./.ogel). Prints the status table, the admin
+API URLs and the token, then keeps the cluster running until Ctrl-C, which stops
+every daemon gracefully. Running it again resumes the same cluster from DIR.
+
+Options:
+  --dir DIR         state directory (default ./.ogel): cluster.yml, data/, logs/
+  --nodes N         nodes of a new cluster, 1 to 7 (default 3; ignored on resume)
+  --base-port PORT  ports of a new cluster: raft PORT+1.., api PORT+101..,
+                    proxy PORT+201.., postgres PORT+301.. (default 7000)
+  --json            print the cluster's status as JSON once it is up
+  -h, --help        this text
+
+Then, in another terminal: ogel status, ogel transfer-leadership, ogel tenants create NAME`;
+
+const READY_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 15_000;
+/** A daemon that dies is restarted, but not more often than this in a minute. */
+const RESTARTS_PER_MINUTE_MAX = 5;
+
+interface Child {
+  id: string;
+  proc: ChildProcess | undefined;
+  log: WriteStream;
+  restarts: number[];
+}
+
+export async function runUp(argv: string[]): Promise<number> {
+  let a;
+  try {
+    a = parseArgs({
+      args: argv,
+      options: {
+        dir: { type: 'string', default: '.ogel' },
+        nodes: { type: 'string' },
+        'base-port': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`ogel up: ${(e as Error).message}\n\n${HELP}\n`);
+    return 2;
+  }
+  if (a.help) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const nodes = a.nodes === undefined ? 3 : Number(a.nodes);
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 7) {
+    process.stderr.write(`ogel up: --nodes must be an integer from 1 to 7, got '${a.nodes}'\n`);
+    return 2;
+  }
+  const basePort = a['base-port'] === undefined ? 7000 : Number(a['base-port']);
+  if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 65535 - 400) {
+    process.stderr.write(`ogel up: --base-port must be an integer from 1024 to 65135, got '${a['base-port']}'\n`);
+    return 2;
+  }
+  const dir = resolve(a.dir);
+  const progress = (msg: string) => process.stderr.write(`ogel up: ${msg}\n`);
+
+  // Config: reuse the cluster in DIR, or create one.
+  const configPath = join(dir, 'cluster.yml');
+  let config: Config;
+  try {
+    if (existsSync(configPath)) {
+      config = loadConfig(configPath);
+      progress(`resuming the cluster in ${dir} (${config.nodes.length} nodes)`);
+    } else {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      config = localClusterConfig({
+        dataDir: join(dir, 'data'),
+        basePort,
+        nodes,
+        secret: randomBytes(24).toString('hex'),
+        token: randomBytes(24).toString('hex'),
+      });
+      writeFileSync(configPath, configToYaml(config, { comment: 'Written by `ogel up`. Edit it, then run `ogel up` again.' }), { mode: 0o600 });
+      progress(`created a new ${nodes}-node cluster in ${dir}`);
+    }
+  } catch (e) {
+    process.stderr.write(`${e instanceof ConfigError ? e.message : `ogel up: ${(e as Error).message}`}\n`);
+    return 2;
+  }
+
+  const statePath = join(dir, 'cluster.json');
+  const other = runningUp(statePath);
+  if (other !== undefined) {
+    process.stderr.write(`ogel up: the cluster in ${dir} is already running (ogel up, pid ${other}); use 'ogel status', or stop that one first\n`);
+    return 1;
+  }
+  const apis = config.nodes.map((n) => `http://${n.api}`);
+  writeFileSync(statePath, JSON.stringify({ apis, token: config.api.token, pid: process.pid, config: configPath }, null, 2), { mode: 0o600 });
+
+  const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  const children = new Map<string, Child>();
+  let stopping = false;
+
+  const start = (id: string) => {
+    const c = children.get(id)!;
+    const proc = spawn(process.execPath, [cli, 'daemon', '--config', configPath, '--node', id], { stdio: ['ignore', 'pipe', 'pipe'] });
+    c.proc = proc;
+    proc.stdout!.pipe(c.log, { end: false });
+    proc.stderr!.pipe(c.log, { end: false });
+    proc.on('exit', (code, signal) => {
+      if (stopping) return;
+      const now = Date.now();
+      c.restarts = c.restarts.filter((t) => now - t < 60_000);
+      const logPath = join(dir, 'logs', `${id}.log`);
+      progress(`${id} exited (${signal ?? `code ${code}`}); last lines of ${logPath}:\n${tail(logPath, 8)}`);
+      if (c.restarts.length >= RESTARTS_PER_MINUTE_MAX) {
+        progress(`${id} died ${RESTARTS_PER_MINUTE_MAX} times within a minute; not restarting it (the others keep running)`);
+        return;
+      }
+      c.restarts.push(now);
+      progress(`restarting ${id}`);
+      start(id);
+    });
+  };
+  for (const n of config.nodes) {
+    children.set(n.id, { id: n.id, proc: undefined, log: createWriteStream(join(dir, 'logs', `${n.id}.log`), { flags: 'a' }), restarts: [] });
+    start(n.id);
+  }
+
+  const stopAll = async (): Promise<void> => {
+    stopping = true;
+    await Promise.all(
+      [...children.values()].map(async (c) => {
+        const p = c.proc;
+        if (!p || p.exitCode !== null || p.signalCode !== null) return;
+        const exited = new Promise<void>((r) => p.once('exit', () => r()));
+        p.kill('SIGTERM');
+        const t = setTimeout(() => p.kill('SIGKILL'), STOP_TIMEOUT_MS);
+        await exited;
+        clearTimeout(t);
+      }),
+    );
+    for (const c of children.values()) c.log.end();
+    writeFileSync(statePath, JSON.stringify({ apis, token: config.api.token, pid: null, config: configPath }, null, 2), { mode: 0o600 });
+  };
+
+  let interrupted = false;
+  const onSignal = () => {
+    if (interrupted) return;
+    interrupted = true;
+    progress('stopping the cluster (each daemon hands over leadership and exits)...');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  // Readiness: every daemon answers /health, then a leader is known.
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const client = new AdminClient({ endpoints: apis, token: config.api.token, timeoutMs: 2_000 });
+  let status: Status | undefined;
+  for (const n of config.nodes) {
+    while (!interrupted && !(await healthy(`http://${n.api}`))) {
+      if (Date.now() > deadline) return fail(`${n.id} did not become healthy within ${READY_TIMEOUT_MS / 1000} s`, dir, n.id, stopAll);
+      await sleep(50);
+    }
+    if (!interrupted) progress(`${n.id} is up (api http://${n.api})`);
+  }
+  // Ready means: a leader, and every node recorded by the state machine and
+  // reachable from the leader (the membership controller's first rounds).
+  const ready = (s: Status | undefined) =>
+    s?.leader != null && config.nodes.every((n) => s.members.some((m) => m.id === n.id && m.health?.healthy === true));
+  while (!interrupted && !ready(status)) {
+    try {
+      status = await client.request<Status>('GET', '/v1/status');
+    } catch {
+      /* not yet */
+    }
+    if (ready(status)) break;
+    if (Date.now() > deadline) return fail(`no leader was elected within ${READY_TIMEOUT_MS / 1000} s`, dir, config.nodes[0]!.id, stopAll);
+    await sleep(100);
+  }
+  if (interrupted) {
+    await stopAll();
+    return 0;
+  }
+
+  if (a.json) {
+    process.stdout.write(`${JSON.stringify({ status, apis, token: config.api.token, config: configPath }, null, 2)}\n`);
+  } else {
+    process.stdout.write(`\n${renderStatusTable(status!)}\n\n`);
+    process.stdout.write(`Admin API:  ${apis.join('  ')}\n`);
+    process.stdout.write(`Token:      ${config.api.token}\n`);
+    process.stdout.write(`Config:     ${configPath}   Logs: ${join(dir, 'logs')}\n`);
+    process.stdout.write(`\nThe ogel CLI finds this cluster from ${statePath}: try 'npx ogel status' in another terminal.\n`);
+    process.stdout.write('Postgres nodes are not supervised yet: the cluster runs the control plane only.\n');
+    process.stdout.write('Press Ctrl-C to stop the cluster.\n');
+  }
+
+  await new Promise<void>((r) => {
+    const check = setInterval(() => {
+      if (interrupted) {
+        clearInterval(check);
+        r();
+      }
+    }, 100);
+  });
+  await stopAll();
+  progress('stopped; run `ogel up` again to resume this cluster');
+  return 0;
+}
+
+async function fail(msg: string, dir: string, id: string, stopAll: () => Promise<void>): Promise<number> {
+  process.stderr.write(`ogel up: ${msg}; last lines of ${join(dir, 'logs', `${id}.log`)}:\n${tail(join(dir, 'logs', `${id}.log`), 12)}\n`);
+  await stopAll();
+  return 1;
+}
+
+async function healthy(base: string): Promise<boolean> {
+  try {
+    const r = await request(`${base}/health`, { headersTimeout: 1_000, bodyTimeout: 1_000 });
+    await r.body.dump();
+    return r.statusCode === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** The pid of another live `ogel up` on this state directory, if any. */
+function runningUp(statePath: string): number | undefined {
+  try {
+    const s = JSON.parse(readFileSync(statePath, 'utf8')) as { pid?: number | null };
+    if (typeof s.pid !== 'number' || s.pid === process.pid) return undefined;
+    process.kill(s.pid, 0); // throws if no such process
+    return s.pid;
+  } catch {
+    return undefined;
+  }
+}
+
+function tail(path: string, lines: number): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => `  ${l}`).join('\n');
+  } catch {
+    return '  (no log)';
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

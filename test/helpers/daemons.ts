@@ -1,0 +1,190 @@
+// Real `ogel daemon` processes on loopback for integration tests: a cluster.yml
+// with ephemeral ports, one process per node, readiness by polling /health, kill
+// by PID, restart on the same data directory.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { request } from 'undici';
+
+export const CLI = resolve('dist/src/cli/main.js');
+export const TOKEN = 'test-token-0123456789abcdef';
+const SECRET = 'test-cluster-secret-0123456789';
+
+export interface DaemonNode {
+  id: string;
+  raftPort: number;
+  apiPort: number;
+  proxyPort: number;
+  postgresPort: number;
+  proc?: ChildProcess;
+  log: string[];
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolvePort(port));
+    });
+  });
+}
+
+export class DaemonCluster {
+  readonly nodes = new Map<string, DaemonNode>();
+
+  private constructor(
+    readonly dir: string,
+    readonly configPath: string,
+  ) {}
+
+  static async create(ids = ['n1', 'n2', 'n3'], extraYaml = ''): Promise<DaemonCluster> {
+    const dir = await mkdtemp(join(tmpdir(), 'ogel-daemons-'));
+    const c = new DaemonCluster(dir, join(dir, 'cluster.yml'));
+    for (const id of ids) {
+      c.nodes.set(id, { id, raftPort: await freePort(), apiPort: await freePort(), proxyPort: await freePort(), postgresPort: await freePort(), log: [] });
+    }
+    const nodesYaml = [...c.nodes.values()]
+      .map((n) => `  - id: ${n.id}\n    raft: 127.0.0.1:${n.raftPort}\n    api: 127.0.0.1:${n.apiPort}\n    proxy: 127.0.0.1:${n.proxyPort}\n    postgres: 127.0.0.1:${n.postgresPort}`)
+      .join('\n');
+    const yaml = `cluster:\n  name: test\n  secret: ${SECRET}\n  dataDir: ${join(dir, 'data')}\nnodes:\n${nodesYaml}\nraft:\n  tickMs: 10\napi:\n  token: ${TOKEN}\nlog:\n  level: info\n${extraYaml}`;
+    await writeFile(c.configPath, yaml);
+    return c;
+  }
+
+  apiUrl(id: string): string {
+    return `http://127.0.0.1:${this.nodes.get(id)!.apiPort}`;
+  }
+
+  apis(): string {
+    return [...this.nodes.keys()].map((id) => this.apiUrl(id)).join(',');
+  }
+
+  /** Starts (or restarts) a node's daemon and waits for /health. */
+  async start(id: string, extraArgs: string[] = []): Promise<void> {
+    const n = this.nodes.get(id)!;
+    const proc = spawn(process.execPath, [CLI, 'daemon', '--config', this.configPath, '--node', id, ...extraArgs], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    n.proc = proc;
+    const keep = (chunk: Buffer) => {
+      n.log.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      if (n.log.length > 2_000) n.log.splice(0, n.log.length - 2_000);
+    };
+    proc.stdout!.on('data', keep);
+    proc.stderr!.on('data', keep);
+    await this.waitFor(async () => (await this.get(id, '/health')).status === 200, `${id} /health`, 10_000, () => {
+      if (proc.exitCode !== null) throw new Error(`${id} exited with ${proc.exitCode}:\n${n.log.slice(-20).join('\n')}`);
+    });
+  }
+
+  async startAll(): Promise<void> {
+    await Promise.all([...this.nodes.keys()].map((id) => this.start(id)));
+  }
+
+  /** kill -9 by PID, and wait until the process is gone. */
+  async kill9(id: string): Promise<void> {
+    const proc = this.nodes.get(id)!.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    process.kill(proc.pid!, 'SIGKILL');
+    await exited;
+  }
+
+  /** SIGTERM, and wait for a clean exit. Returns the exit code. */
+  async terminate(id: string, timeoutMs = 10_000): Promise<number | null> {
+    const proc = this.nodes.get(id)!.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return proc?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    process.kill(proc.pid!, 'SIGTERM');
+    const t = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+    const code = await exited;
+    clearTimeout(t);
+    return code;
+  }
+
+  async get(id: string, path: string, token: string | null = TOKEN): Promise<{ status: number; body: unknown }> {
+    try {
+      const r = await request(this.apiUrl(id) + path, {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+        headersTimeout: 5_000,
+        bodyTimeout: 5_000,
+      });
+      const text = await r.body.text();
+      return { status: r.statusCode, body: text ? (JSON.parse(text) as unknown) : undefined };
+    } catch {
+      return { status: 0, body: undefined };
+    }
+  }
+
+  async send(id: string, method: 'POST' | 'DELETE', path: string, body?: unknown, token: string | null = TOKEN): Promise<{ status: number; body: unknown }> {
+    const r = await request(this.apiUrl(id) + path, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      headersTimeout: 10_000,
+      bodyTimeout: 10_000,
+    });
+    const text = await r.body.text();
+    return { status: r.statusCode, body: text ? (JSON.parse(text) as unknown) : undefined };
+  }
+
+  /** The leader every live node agrees on. */
+  async waitForLeader(timeoutMs = 10_000, not?: string): Promise<string> {
+    let leader = '';
+    await this.waitFor(
+      async () => {
+        const seen = new Set<string>();
+        for (const [id, n] of this.nodes) {
+          if (!n.proc || n.proc.exitCode !== null || n.proc.signalCode !== null) continue;
+          const r = await this.get(id, '/v1/status?stale=true');
+          const l = (r.body as { leader?: string } | undefined)?.leader;
+          if (r.status !== 200 || !l) return false;
+          seen.add(l);
+        }
+        if (seen.size !== 1) return false;
+        leader = [...seen][0]!;
+        return leader !== not;
+      },
+      'an agreed leader',
+      timeoutMs,
+    );
+    return leader;
+  }
+
+  async waitFor(cond: () => Promise<boolean>, what: string, timeoutMs: number, check?: () => void): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      check?.();
+      if (await cond()) return;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Runs the compiled CLI and returns its exit code and output. */
+  async cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return runCli(args, { OGEL_API: this.apis(), OGEL_TOKEN: TOKEN, ...env });
+  }
+
+  async destroy(): Promise<void> {
+    for (const id of this.nodes.keys()) await this.kill9(id);
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolveRun) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    p.on('close', (code) => resolveRun({ code, stdout, stderr }));
+  });
+}
