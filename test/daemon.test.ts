@@ -144,6 +144,29 @@ describe('ogel daemon: a 3-node cluster of real processes', () => {
     }
   });
 
+  it('members add: a node started with --join is added as a learner, catches up, is promoted; members remove takes it out', async () => {
+    const n4 = await c.addNodeConfig('n4');
+    await c.start('n4', ['--join']);
+    const add = await c.cli([
+      'members', 'add', '--id', 'n4',
+      '--raft', `127.0.0.1:${n4.raftPort}`, '--api', `127.0.0.1:${n4.apiPort}`,
+      '--proxy', `127.0.0.1:${n4.proxyPort}`, '--postgres', `127.0.0.1:${n4.postgresPort}`, '--json',
+    ]);
+    assert.equal(add.code, 0, add.stderr);
+    const leader = await c.waitForLeader();
+    let s = (await c.get(leader, '/v1/status')).body as StatusBody;
+    const m4 = s.members.find((m) => m.id === 'n4');
+    assert.equal(m4?.raft.role, 'follower', JSON.stringify(m4));
+    const joined = (await c.get('n4', '/v1/status?stale=true')).body as StatusBody;
+    assert.equal(joined.leader, leader, 'n4 follows the leader');
+    const rm = await c.cli(['members', 'remove', 'n4', '--json']);
+    assert.equal(rm.code, 0, rm.stderr);
+    s = (await c.get(await c.waitForLeader(), '/v1/status')).body as StatusBody;
+    assert.ok(!s.members.some((m) => m.id === 'n4' && m.raft.role !== 'removed'), JSON.stringify(s.members));
+    await c.kill9('n4');
+    c.nodes.delete('n4');
+  });
+
   it('a leader stopped with SIGTERM hands over leadership before it exits', async () => {
     const leader = await c.waitForLeader();
     const code = await c.terminate(leader);

@@ -3,7 +3,7 @@
 // by PID, restart on the same data directory.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -57,6 +57,27 @@ export class DaemonCluster {
     return c;
   }
 
+  /**
+   * Adds a node that is not in the cluster's config: it gets its own config file
+   * listing the cluster plus itself (the running nodes' config stays as it was, so
+   * they never treat it as a bootstrap voter). Start it with start(id, ['--join']).
+   */
+  async addNodeConfig(id: string): Promise<DaemonNode> {
+    const n: DaemonNode = { id, raftPort: await freePort(), apiPort: await freePort(), proxyPort: await freePort(), postgresPort: await freePort(), log: [] };
+    this.nodes.set(id, n);
+    this.extraConfigs.add(id);
+    const text = await readFile(this.configPath, 'utf8');
+    const entry = `  - id: ${id}\n    raft: 127.0.0.1:${n.raftPort}\n    api: 127.0.0.1:${n.apiPort}\n    proxy: 127.0.0.1:${n.proxyPort}\n    postgres: 127.0.0.1:${n.postgresPort}\n`;
+    await writeFile(this.configFor(id), text.replace('\nraft:\n', `\n${entry}raft:\n`));
+    return n;
+  }
+
+  private configFor(id: string): string {
+    return this.extraConfigs.has(id) ? join(this.dir, `cluster-${id}.yml`) : this.configPath;
+  }
+
+  private readonly extraConfigs = new Set<string>();
+
   apiUrl(id: string): string {
     return `http://127.0.0.1:${this.nodes.get(id)!.apiPort}`;
   }
@@ -68,7 +89,7 @@ export class DaemonCluster {
   /** Starts (or restarts) a node's daemon and waits for /health. */
   async start(id: string, extraArgs: string[] = []): Promise<void> {
     const n = this.nodes.get(id)!;
-    const proc = spawn(process.execPath, [CLI, 'daemon', '--config', this.configPath, '--node', id, ...extraArgs], {
+    const proc = spawn(process.execPath, [CLI, 'daemon', '--config', this.configFor(id), '--node', id, ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     n.proc = proc;
