@@ -215,6 +215,26 @@ const handlers: { [T in CommandType]: Handler<T> } = {
         'automatic',
       );
     }
+    // I3/I5: while another node holds a lease, promote only past the exact renewal
+    // the proposer saw lapse. A later renewal means the holder's own clock restarted
+    // after the proposer's did, so the holder may still be accepting writes.
+    const lease = pg.lease;
+    if (lease !== null && lease.holder !== c.node) {
+      if (c.lapsedLease === null) {
+        return reject(
+          'stale_renewal',
+          `lapsedLease: null, but ${q(lease.holder)} holds the lease of generation ${lease.generation} (renewal ${lease.renewalSeq}); name the renewal you observed lapsing, or have the holder release it (switchover)`,
+          'lapsedLease',
+        );
+      }
+      if (c.lapsedLease.holder !== lease.holder || c.lapsedLease.renewalSeq !== lease.renewalSeq) {
+        return reject(
+          'stale_renewal',
+          `lapsedLease: observed ${q(c.lapsedLease.holder)} renewal ${c.lapsedLease.renewalSeq}, but the lease is ${q(lease.holder)} renewal ${lease.renewalSeq}: it was renewed after the observation, so it has not lapsed (observe it again)`,
+          'lapsedLease',
+        );
+      }
+    }
     let nodes = pg.primary !== null && pg.primary !== c.node ? setRole(pg.nodes, pg.primary, 'fenced') : pg.nodes;
     nodes = setRole(nodes, c.node, 'primary');
     const syncStandbys = pg.syncStandbys.filter((id) => id !== c.node);

@@ -81,6 +81,13 @@ export interface PgPromote extends Base<'pg.promote'> {
   readonly leaseDurationMs: number;
   /** True when the failover controller decided it; refused while maintenance is paused. */
   readonly automatic: boolean;
+  /**
+   * While another node holds a lease, the lease the proposer observed lapsing: its
+   * holder and renewal sequence. A renewal committed after that observation voids
+   * the promotion (I3, I5): the proposer's clock started at the old renewal, the
+   * holder's at the new one, so the holder may still be writing.
+   */
+  readonly lapsedLease: { readonly holder: NodeId; readonly renewalSeq: number } | null;
 }
 /** Sets the wanted role of a node that is not the primary (not 'primary': use pg.promote). */
 export interface PgSetRole extends Base<'pg.setRole'> {
@@ -332,7 +339,7 @@ const parsers: { [T in CommandType]: Parser<T> } = {
     };
   },
   'pg.promote': (x) => {
-    const f = fieldsOf(x, ['node', 'generation', 'reason', 'lsn', 'leaseDurationMs', 'automatic']);
+    const f = fieldsOf(x, ['node', 'generation', 'reason', 'lsn', 'leaseDurationMs', 'automatic', 'lapsedLease']);
     return {
       ...base(f, 'pg.promote'),
       node: f.id('node'),
@@ -341,6 +348,11 @@ const parsers: { [T in CommandType]: Parser<T> } = {
       lsn: f.lsn('lsn'),
       leaseDurationMs: f.int('leaseDurationMs', LEASE_DURATION_MS.min, LEASE_DURATION_MS.max, 'ms'),
       automatic: f.bool('automatic'),
+      // Absent in commands written before the field existed: read as null.
+      lapsedLease: f.nullable('lapsedLease', (k) => {
+        const l = f.obj(k, ['holder', 'renewalSeq']);
+        return { holder: l.id('holder'), renewalSeq: l.int('renewalSeq', 0, Number.MAX_SAFE_INTEGER) };
+      }),
     };
   },
   'pg.setRole': (x) => {

@@ -69,7 +69,12 @@ test('pg.promote: generation + 1 exactly; sets primary, lease, history; fences t
   expectReject(s, C.promote({ node: 'n2', generation: 3 }), 'stale_generation', 'must carry 2');
   expectReject(s, C.promote({ node: 'n9', generation: 2 }), 'unknown_member', '"n9"');
   s = run([C.failoverBlocked({ reason: 'n3 unreachable' })], s);
-  const out = ok(s, C.promote({ node: 'n2', generation: 2, reason: 'failover: n1 unreachable', lsn: '0/5000000', leaseDurationMs: 2000, automatic: true, atMs: 42 }));
+  // n1 holds the lease: a promotion must name the renewal it saw lapse, exactly.
+  const failover = { node: 'n2', generation: 2, reason: 'failover: n1 unreachable', lsn: '0/5000000', leaseDurationMs: 2000, automatic: true, atMs: 42 };
+  expectReject(s, C.promote(failover), 'stale_renewal', 'lapsedLease: null', '"n1" holds the lease');
+  s = run([C.renew({ seq: 1 })], s);
+  expectReject(s, C.promote({ ...failover, lapsedLease: { holder: 'n1', renewalSeq: 0 } }), 'stale_renewal', 'renewed after the observation');
+  const out = ok(s, C.promote({ ...failover, lapsedLease: { holder: 'n1', renewalSeq: 1 } }));
   assert.deepEqual(out.result, { ok: true, type: 'pg.promote', generation: 2 });
   const pg = out.state.postgres;
   assert.equal(pg.primary, 'n2');
@@ -87,14 +92,18 @@ test('pg.promote: refuses a recloning node, and an automatic promotion while pau
   let s = run([C.setRole({ node: 'n3', role: 'recloning' })], clusterOf3());
   expectReject(s, C.promote({ node: 'n3', generation: 2 }), 'not_promotable', '"n3"', 'recloning');
   s = run([C.maintenance({ paused: true, reason: 'upgrading n2' })], s);
-  expectReject(s, C.promote({ node: 'n2', generation: 2, automatic: true }), 'maintenance_paused', 'upgrading n2', 'automatic: false');
-  ok(s, C.promote({ node: 'n2', generation: 2, automatic: false }));
+  const lapsedLease = { holder: 'n1', renewalSeq: 0 };
+  expectReject(s, C.promote({ node: 'n2', generation: 2, automatic: true, lapsedLease }), 'maintenance_paused', 'upgrading n2', 'automatic: false');
+  ok(s, C.promote({ node: 'n2', generation: 2, automatic: false, lapsedLease }));
 });
 
 test('pg.promote: history keeps only the newest entries', () => {
   let s = run([C.memberAdd('n1', 1), C.memberAdd('n2', 2)]);
   const n = LIMITS.history + 5;
-  for (let g = 1; g <= n; g++) s = apply(s, C.promote({ node: g % 2 ? 'n1' : 'n2', generation: g })).state;
+  for (let g = 1; g <= n; g++) {
+    const lease = s.postgres.lease;
+    s = apply(s, C.promote({ node: g % 2 ? 'n1' : 'n2', generation: g, lapsedLease: lease && { holder: lease.holder, renewalSeq: lease.renewalSeq } })).state;
+  }
   assert.equal(s.postgres.history.length, LIMITS.history);
   assert.equal(s.postgres.history[0]!.generation, 6);
   assert.equal(s.postgres.history.at(-1)!.generation, n);

@@ -15,7 +15,7 @@ export const SNAPSHOT_V1_COMMANDS: Command[] = [
   C.renew({ seq: 3, atMs: 2002 }),
   C.pgReport({ node: 'n2', atMs: 2003, lsn: { received: 'FFFFFFFF/FFFFFFFF', flushed: '16/B374D848', replayed: '0/3000100' } }),
   C.memberHealth({ id: 'n3', healthy: false, detail: 'disk 91% full', atMs: 2004 }),
-  C.promote({ node: 'n2', generation: 2, reason: 'switchover to n2', lsn: '16/B374D848', leaseDurationMs: 5000, automatic: false, atMs: 3000 }),
+  C.promote({ node: 'n2', generation: 2, reason: 'switchover to n2', lsn: '16/B374D848', leaseDurationMs: 5000, automatic: false, atMs: 3000, lapsedLease: { holder: 'n1', renewalSeq: 3 } }),
   C.tenantCreate({ atMs: 4000 }),
   C.tenantCreate({ id: 't0', name: 'globex', database: 'globex', role: 'globex', atMs: 4001 }),
   C.tenantPlace({ node: 'n2', atMs: 4002 }),
@@ -71,4 +71,7 @@ export const SNAPSHOT_V1_BASE64 = [
 /** encodeCommand of a version-1 pg.promote. */
 export const PROMOTE_V1_HEX =
   '89a461744d73cb427977420dc7b000a96175746f6d61746963c3aa67656e65726174696f6e07af6c656173654475726174696f6e4d73cd09c4a36c736ea4312f4130a46e6f6465a26e32a6726561736f6eb86661696c6f7665723a206e3120756e726561636861626c65a474797065aa70672e70726f6d6f7465a17601';
-export const PROMOTE_V1: Command = C.promote({ node: 'n2', generation: 7, reason: 'failover: n1 unreachable', lsn: '1/A0', leaseDurationMs: 2500, automatic: true, atMs: 1_750_000_000_123 });
+// Written before pg.promote had lapsedLease: the bytes lack the field, and decoding
+// them must give lapsedLease: null.
+const { lapsedLease: _absentInV1, ...promoteAsWritten } = C.promote({ node: 'n2', generation: 7, reason: 'failover: n1 unreachable', lsn: '1/A0', leaseDurationMs: 2500, automatic: true, atMs: 1_750_000_000_123 });
+export const PROMOTE_V1 = promoteAsWritten as unknown as Command;

@@ -85,6 +85,12 @@ const BUILDERS: Record<string, Builder> = {
       lsn: lsn(r[3]!, r[4]!),
       leaseDurationMs: 1000 + (r[5]! % 5) * 500,
       automatic: r[6]! % 2 === 0,
+      // Mostly the lease as it is (a lapse observed on the current renewal), sometimes
+      // none or a stale renewal, which apply must refuse while another node holds it.
+      lapsedLease:
+        s.postgres.lease === null || r[3]! % 5 === 0
+          ? null
+          : { holder: s.postgres.lease.holder, renewalSeq: s.postgres.lease.renewalSeq + (r[3]! % 5 === 1 ? 1 : 0) },
     };
   },
   'pg.setRole': (s, r) => ({ node: existingOr(s.members, MEMBERS, r[0]!), role: pick(['standby', 'fenced', 'recloning', 'absent'], r[1]!), generation: generation(s, r[2]!) }),

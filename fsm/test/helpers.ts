@@ -34,7 +34,7 @@ export const C = {
   memberRemove: make('member.remove', { atMs: T0, id: 'n1' }),
   memberHealth: make('member.health', { atMs: T0, id: 'n1', healthy: true, detail: null }),
   pgReport: make('pg.report', { atMs: T0, node: 'n1', role: 'standby', timeline: 1, lsn: { received: '0/3000148', flushed: '0/3000148', replayed: '0/3000100' } }),
-  promote: make('pg.promote', { atMs: T0, node: 'n1', generation: 1, reason: 'bootstrap', lsn: '0/3000148', leaseDurationMs: 3000, automatic: false }),
+  promote: make('pg.promote', { atMs: T0, node: 'n1', generation: 1, reason: 'bootstrap', lsn: '0/3000148', leaseDurationMs: 3000, automatic: false, lapsedLease: null }),
   setRole: make('pg.setRole', { atMs: T0, node: 'n2', role: 'standby', generation: 1 }),
   fence: make('pg.fence', { atMs: T0, node: 'n1', generation: 1, reason: 'lease lapsed' }),
   renew: make('lease.renew', { atMs: T0, holder: 'n1', generation: 1, seq: 1 }),
