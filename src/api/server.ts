@@ -52,6 +52,8 @@ export interface ApiBackend {
   createTenant(name: string, password: string | undefined, limits: Partial<TenantLimits>): Promise<{ tenant: unknown; password: string; url: string }>;
   deleteTenant(name: string): Promise<boolean>;
   config(): unknown;
+  /** Proposes a state-machine command sent by another daemon's agent (validated again here). */
+  proposeCommand(body: unknown): Promise<unknown>;
   metrics(): Promise<string>;
   health(): { role: string; term: number; primary: boolean; replicaLagBytes: number | null };
   /** Counts a request for the metrics. */
@@ -176,6 +178,12 @@ export class ApiServer {
       const body = expectObject(await readJsonBody(ctx.req));
       rejectUnknownFields(body, []);
       await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.setPaused(false, undefined)));
+    });
+    // Agents on every node report their Postgres and renew the primary's lease
+    // through this: only the leader can propose, so a follower forwards it.
+    r.add('POST', '/v1/internal/commands', true, async (ctx) => {
+      const body = await readJsonBody(ctx.req);
+      await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.proposeCommand(body)));
     });
     r.add('GET', '/v1/history', true, async ({ res }) => sendJson(res, 200, { history: await b.history() }));
     r.add('GET', '/v1/config', true, ({ res }) => sendJson(res, 200, b.config()));

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { RaftNode } from '../../raft/src/node/raft-node.js';
 import { NotLeaderError } from '../../raft/src/node/raft-node.js';
 import type { ApplyOk, ApplyResult, Command, Member, Tenant } from '../../fsm/index.js';
-import { encodeCommand, TENANT_LIMITS, type ClusterStateMachine } from '../../fsm/index.js';
+import { encodeCommand, isRejection, TENANT_LIMITS, validateCommand, type ClusterStateMachine } from '../../fsm/index.js';
 import { makeScramVerifier, generatePassword } from '../auth/scram.js';
 import { redactConfig, type Config, type NodeConfig } from '../config/index.js';
 import { ApiError } from '../api/http.js';
@@ -222,6 +222,16 @@ export class DaemonBackend implements ApiBackend {
 
   config(): unknown {
     return redactConfig(this.cfg);
+  }
+
+  async proposeCommand(body: unknown): Promise<unknown> {
+    if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
+    // Never trust another node's bytes: the same validation the state machine applies.
+    const cmd = validateCommand(body);
+    if (isRejection(cmd)) throw new ApiError(400, 'invalid_body', cmd.error.message);
+    const { result } = await this.raft.propose(encodeCommand(cmd));
+    // An FSM rejection is an answer, not a transport failure: the agent decides.
+    return result;
   }
 
   metrics(): Promise<string> {

@@ -1,0 +1,35 @@
+// Proposes state-machine commands from any node: directly on the Raft leader, else
+// through the leader's admin API (POST /v1/internal/commands). Agents use it to
+// report their Postgres and to renew the primary's lease. The answer is the state
+// machine's result; a transport failure is an error whose outcome is unknown.
+
+import { request } from 'undici';
+import type { RaftNode } from '../../raft/src/node/raft-node.js';
+import { NotLeaderError } from '../../raft/src/node/raft-node.js';
+import { encodeCommand, type ApplyResult, type Command, type ClusterStateMachine } from '../../fsm/index.js';
+import type { Config } from '../config/index.js';
+
+export class LeaderProposer {
+  constructor(
+    private readonly raft: RaftNode<ApplyResult>,
+    private readonly fsm: ClusterStateMachine,
+    private readonly config: Config,
+  ) {}
+
+  async propose(cmd: Command, timeoutMs = 5_000): Promise<ApplyResult> {
+    if (this.raft.isLeader()) return (await this.raft.propose(encodeCommand(cmd), timeoutMs)).result;
+    const leader = this.raft.leaderId();
+    const api = leader ? (this.fsm.state.members.get(leader)?.addresses.api ?? this.config.nodes.find((n) => n.id === leader)?.api) : undefined;
+    if (!api) throw new NotLeaderError(leader);
+    const r = await request(`http://${api}/v1/internal/commands`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.config.api.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(cmd),
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    const text = await r.body.text();
+    if (r.statusCode !== 200) throw new Error(`proposing ${cmd.type} through ${leader} failed: HTTP ${r.statusCode} ${text.slice(0, 200)}`);
+    return JSON.parse(text) as ApplyResult;
+  }
+}
