@@ -1,0 +1,769 @@
+// One local PostgreSQL data directory and the postmaster ogel runs on it.
+//
+// We spawn `postgres -D <dir>` directly (not pg_ctl: it polls every 100 ms and
+// detaches the server from us). The postmaster is our child, so its exit is an
+// event we see at once: crash detection costs nothing. Readiness is a
+// `SELECT 1` over the unix socket, tried every 10 ms. Every wait is bounded by
+// a timeout named in ms; every error carries the server's last log lines.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { normalizeLsn, type Lsn } from '../../fsm/lsn.js';
+import type { Logger } from '../log.js';
+import { resolvePostgresBinaries, type PgBinaries } from './binaries.js';
+import { assertReachable, ensurePostgresUser, isRoot, prepareDir, writeFileAtomic, type OsUser } from './os-user.js';
+import { connectSocket, quoteIdent, quoteLiteral, socketClientConfig, sqlState, SUPERUSER, type SocketTarget } from './query.js';
+import {
+  OGEL_CONF_FILE,
+  randomReplicationPassword,
+  renderOgelConf,
+  renderPgHba,
+  REPLICATION_ROLE,
+  withIncludeLine,
+  writeReplicationPassword,
+  type HbaInput,
+  type OgelConfInput,
+} from './settings.js';
+
+export type StopMode = 'smart' | 'fast' | 'immediate';
+
+/** Postgres's shutdown modes are signals to the postmaster. */
+export const STOP_SIGNALS: Readonly<Record<StopMode, NodeJS.Signals>> = { smart: 'SIGTERM', fast: 'SIGINT', immediate: 'SIGQUIT' };
+
+export const DEFAULT_START_TIMEOUT_MS = 30_000;
+export const DEFAULT_STOP_TIMEOUT_MS: Readonly<Record<StopMode, number>> = { smart: 60_000, fast: 30_000, immediate: 10_000 };
+export const DEFAULT_PROMOTE_TIMEOUT_MS = 30_000;
+export const DEFAULT_FENCE_TIMEOUT_MS = 10_000;
+export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
+const READY_POLL_MS = 10;
+const PROMOTE_POLL_MS = 5;
+const EXIT_OUTPUT_GRACE_MS = 50;
+const STATUS_TIMEOUT_MS = 5000;
+
+export interface ExitInfo {
+  pid: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** 'stopped': ended by our stop(); 'crashed': anything else (a crash, a kill, someone else's shutdown). */
+  reason: 'stopped' | 'crashed';
+  stopMode?: StopMode;
+  /** stop() timed out and sent SIGKILL. */
+  killed: boolean;
+  /** The server's last log lines when it exited. */
+  logTail: string[];
+}
+
+export interface PgStatus {
+  inRecovery: boolean;
+  /**
+   * Primary: the timeline of the current WAL insert position. Standby: the
+   * newest of the last restartpoint's timeline, the WAL receiver's timeline and
+   * the minimum-recovery timeline.
+   */
+  timeline: number;
+  /** pg_lsn text (fsm/lsn.ts). Primary: current, flushed. Standby: received, flushed, replayed. */
+  lsn: { current?: Lsn; received?: Lsn; flushed?: Lsn; replayed?: Lsn };
+  /** The standby's WAL receiver, when one runs. */
+  walReceiver?: { status: string; timeline?: number; flushed?: Lsn; senderHost?: string; senderPort?: number; slotName?: string };
+}
+
+export interface PostgresInstanceOptions {
+  dataDir: string;
+  /** The port in ogel.conf; also names the unix socket (.s.PGSQL.<port>). */
+  port: number;
+  /** Default: resolvePostgresBinaries(). */
+  binaries?: PgBinaries;
+  /** Default: ensurePostgresUser() (the current user when not root). */
+  user?: OsUser;
+  logger?: Logger;
+  /** Server log lines kept for error messages; default 200. */
+  logLinesMax?: number;
+}
+
+export type InstanceSettings = Omit<OgelConfInput, 'port' | 'socketDir'> & HbaInput;
+
+export interface InitPrimaryOptions extends PostgresInstanceOptions {
+  settings: InstanceSettings;
+  /** Default: a random one. Use deriveReplicationPassword(cluster secret, name) so every node agrees. */
+  replicationPassword?: string;
+  /** initdb --no-sync and no fsync in the bootstrap: faster, not crash-safe. Tests only. */
+  noSync?: boolean;
+  timeoutMs?: number;
+}
+
+export class PostgresStartError extends Error {
+  override name = 'PostgresStartError';
+  constructor(
+    message: string,
+    readonly logTail: string[],
+  ) {
+    super(logTail.length > 0 ? `${message}\n--- last postgres log lines ---\n${logTail.join('\n')}` : message);
+  }
+}
+
+export class PostgresStateError extends Error {
+  override name = 'PostgresStateError';
+}
+
+/** A bounded buffer of the last N log lines. */
+export class LogRing {
+  private readonly buf: string[] = [];
+  /** Lines ever pushed: a mark for since(). */
+  total = 0;
+  constructor(readonly max: number) {
+    if (!(max >= 1)) throw new RangeError('LogRing needs room for at least one line');
+  }
+  push(line: string): void {
+    this.buf.push(line.length > 2000 ? `${line.slice(0, 2000)}…` : line);
+    this.total++;
+    if (this.buf.length > this.max) this.buf.splice(0, this.buf.length - this.max);
+  }
+  lines(n = this.max): string[] {
+    return n <= 0 ? [] : this.buf.slice(-n);
+  }
+  /** The last `n` lines pushed after `mark` (a value of `total`). */
+  since(mark: number, n = this.max): string[] {
+    return this.lines(Math.min(n, this.total - mark));
+  }
+}
+
+// Last resort against leaks: if this process exits with postmasters still
+// running (an uncaught exception, process.exit in a test), ask them to shut down
+// immediately. A SIGKILL of this process cannot be caught; see findOrphan().
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function track(child: ChildProcess): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const c of live) {
+        try {
+          c.kill('SIGQUIT');
+        } catch {
+          // already gone
+        }
+      }
+    });
+  }
+  live.add(child);
+}
+
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function spawnEnv(bins: PgBinaries): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', LANG: 'C', ...bins.env };
+  if (process.env.TZ !== undefined) env.TZ = process.env.TZ;
+  return env;
+}
+
+interface Run {
+  child: ChildProcess;
+  pid: number;
+  /** LogRing mark when this run started: its own lines come after. */
+  logMark: number;
+  exit?: ExitInfo;
+  exited: Promise<ExitInfo>;
+}
+
+/**
+ * One local Postgres data directory. Events: 'exit' (ExitInfo) whenever the
+ * postmaster ends, 'log' (line) for each server log line.
+ */
+export class PostgresInstance extends EventEmitter {
+  readonly dataDir: string;
+  readonly port: number;
+  readonly binaries: PgBinaries;
+  readonly user: OsUser;
+  private readonly logger: Logger | undefined;
+  private readonly log: LogRing;
+  private run: Run | undefined;
+  private stopping: StopMode | undefined;
+  private pool: pg.Pool | undefined;
+  private readonly poolPids = new Set<number>();
+
+  constructor(opts: PostgresInstanceOptions) {
+    super();
+    this.dataDir = resolve(opts.dataDir);
+    if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) throw new RangeError(`port must be 1-65535, got ${opts.port}`);
+    this.port = opts.port;
+    this.binaries = opts.binaries ?? resolvePostgresBinaries();
+    this.user = opts.user ?? ensurePostgresUser();
+    this.logger = opts.logger;
+    this.log = new LogRing(opts.logLinesMax ?? 200);
+  }
+
+  /**
+   * initdb a new primary (data checksums, UTF8, C locale, local trust, host
+   * SCRAM) as the Postgres OS user, create the replication role, and write
+   * ogel's config files. Does not start it. Refuses a non-empty directory.
+   */
+  static async initPrimary(opts: InitPrimaryOptions): Promise<PostgresInstance> {
+    const inst = new PostgresInstance(opts);
+    const dir = inst.dataDir;
+    const timeoutMs = opts.timeoutMs ?? 120_000;
+    if (existsSync(dir) && readdirSync(dir).length > 0) {
+      throw new PostgresStateError(
+        existsSync(join(dir, 'PG_VERSION')) ? `${dir} already holds a Postgres data directory; refusing to initdb over it` : `${dir} is not empty; initdb needs an empty or missing directory`,
+      );
+    }
+    prepareDir(dir, inst.user);
+    assertReachable(inst.binaries.initdb, inst.user);
+
+    const initdb = inst.runAsPostgres(
+      inst.binaries.initdb,
+      ['-D', dir, '-U', SUPERUSER, '--data-checksums', '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-instructions', ...(opts.noSync ? ['--no-sync'] : [])],
+      '',
+      timeoutMs,
+    );
+    if (initdb.status !== 0) throw new PostgresStartError(`initdb ${dir} failed (${initdb.how})`, tail(initdb.output));
+
+    // The replication role, in single-user mode: no listener, no port to pick yet.
+    const password = opts.replicationPassword ?? randomReplicationPassword();
+    writeReplicationPassword(dir, password, inst.user);
+    const sql = `CREATE ROLE ${quoteIdent(REPLICATION_ROLE)} WITH LOGIN REPLICATION PASSWORD ${quoteLiteral(password)};\n`;
+    const single = inst.runAsPostgres(
+      inst.binaries.postgres,
+      ['--single', '-D', dir, '-c', 'exit_on_error=on', '-c', 'log_min_messages=warning', ...(opts.noSync ? ['-c', 'fsync=off'] : []), 'postgres'],
+      sql,
+      timeoutMs,
+    );
+    if (single.status !== 0 || /\b(ERROR|FATAL|PANIC):/.test(single.output)) {
+      throw new PostgresStartError(`creating the ${REPLICATION_ROLE} role in ${dir} failed (${single.how})`, tail(single.output.replaceAll(password, '***')));
+    }
+    inst.writeConfig(opts.settings);
+    return inst;
+  }
+
+  private runAsPostgres(file: string, args: string[], input: string, timeoutMs: number): { status: number | null; output: string; how: string } {
+    // Synchronous on purpose: initdb and single-user mode are one-off setup steps.
+    const r = spawnSync(file, args, {
+      cwd: '/',
+      env: spawnEnv(this.binaries),
+      input,
+      encoding: 'utf8',
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
+      ...(isRoot() ? { uid: this.user.uid, gid: this.user.gid } : {}),
+    });
+    const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+    const how = r.error ? `${r.error.message}${(r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `: no exit within ${timeoutMs} ms, killed` : ''}` : r.signal ? `killed by ${r.signal}` : `exit code ${r.status}`;
+    return { status: r.error ? null : r.status, output, how };
+  }
+
+  /**
+   * Writes ogel.conf and pg_hba.conf atomically, and appends the include line
+   * to postgresql.conf once. Reloads a running server; a changed port or
+   * listen address takes a restart.
+   */
+  writeConfig(settings: InstanceSettings): void {
+    const conf = renderOgelConf({ ...settings, port: this.port, socketDir: this.dataDir });
+    const hba = renderPgHba(settings);
+    const mainConf = join(this.dataDir, 'postgresql.conf');
+    const before = existsSync(mainConf) ? readFileSync(mainConf, 'utf8') : '';
+    const after = withIncludeLine(before);
+    writeFileAtomic(join(this.dataDir, OGEL_CONF_FILE), conf, this.user);
+    writeFileAtomic(join(this.dataDir, 'pg_hba.conf'), hba, this.user);
+    if (after !== before) writeFileAtomic(mainConf, after, this.user);
+    if (this.isRunning()) this.reload();
+  }
+
+  // -------------------------------------------------------------------------
+  // Process supervision
+
+  get pid(): number | undefined {
+    return this.run && !this.run.exit ? this.run.pid : undefined;
+  }
+
+  isRunning(): boolean {
+    return this.run !== undefined && this.run.exit === undefined;
+  }
+
+  /** The current (or last) postmaster's exit; throws if start() was never called. */
+  get exited(): Promise<ExitInfo> {
+    if (!this.run) throw new PostgresStateError('exited: this instance was never started');
+    return this.run.exited;
+  }
+
+  /** The server's last log lines (stdout and stderr), oldest first. */
+  logTail(n?: number): string[] {
+    return this.log.lines(n);
+  }
+
+  get socketTarget(): SocketTarget {
+    return { socketDir: this.dataDir, port: this.port };
+  }
+
+  /** pg client options for the superuser over the unix socket. */
+  clientConfig(): pg.ClientConfig {
+    return socketClientConfig(this.socketTarget);
+  }
+
+  /**
+   * A postmaster left running on this data dir by an earlier process (ours was
+   * SIGKILLed): its PID, or undefined. Checked by postmaster.pid, the process's
+   * command and its working directory (the postmaster chdirs to the data dir).
+   */
+  findOrphan(): number | undefined {
+    const pidFile = join(this.dataDir, 'postmaster.pid');
+    if (!existsSync(pidFile)) return undefined;
+    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === this.pid || !pidAlive(pid)) return undefined;
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!cmd.includes('postgres')) return undefined;
+      return realpathSync(readlinkSync(`/proc/${pid}/cwd`)) === realpathSync(this.dataDir) ? pid : undefined;
+    } catch {
+      // Without /proc (or permission) we cannot tell; assume it is one.
+      return pid;
+    }
+  }
+
+  /** Stops an orphan postmaster (see findOrphan); SIGKILL after `timeoutMs`. Returns its PID, if there was one. */
+  async stopOrphan(mode: StopMode = 'fast', timeoutMs = DEFAULT_STOP_TIMEOUT_MS[mode]): Promise<number | undefined> {
+    const pid = this.findOrphan();
+    if (pid === undefined) return undefined;
+    this.logger?.({ level: 'warn', msg: 'stopping a postmaster left by an earlier process', pid, mode, dataDir: this.dataDir });
+    process.kill(pid, STOP_SIGNALS[mode]);
+    const deadline = performance.now() + timeoutMs;
+    while (pidAlive(pid)) {
+      if (performance.now() > deadline) {
+        this.logger?.({ level: 'warn', msg: `orphan postmaster did not exit within ${timeoutMs} ms of ${STOP_SIGNALS[mode]}; sending SIGKILL`, pid });
+        process.kill(pid, 'SIGKILL');
+        break;
+      }
+      await delay(READY_POLL_MS);
+    }
+    return pid;
+  }
+
+  /**
+   * Spawns `postgres -D <dataDir>` as the Postgres OS user and, unless
+   * `wait: false`, resolves once it answers `SELECT 1` over the unix socket.
+   * Throws PostgresStartError (with the last log lines) when it exits early or
+   * is not ready within `timeoutMs` (then it is killed).
+   */
+  async start(opts: { timeoutMs?: number; wait?: boolean } = {}): Promise<void> {
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    if (this.isRunning()) throw new PostgresStateError(`postgres is already running on ${this.dataDir} (pid ${this.pid})`);
+    const versionFile = join(this.dataDir, 'PG_VERSION');
+    if (!existsSync(versionFile)) throw new PostgresStateError(`${this.dataDir} holds no Postgres data directory (no PG_VERSION): initialise it first (initPrimary or a base backup)`);
+    const major = Number(readFileSync(versionFile, 'utf8').trim());
+    if (major !== this.binaries.version.major) {
+      throw new PostgresStateError(`${this.dataDir} was created by PostgreSQL ${major}, but the binaries in ${this.binaries.binDir} are ${this.binaries.version.full}`);
+    }
+    const orphan = this.findOrphan();
+    if (orphan !== undefined) {
+      throw new PostgresStateError(`another postmaster (pid ${orphan}) is already running on ${this.dataDir}, probably left by an earlier ogel process; stop it first (stopOrphan(), or kill -INT ${orphan})`);
+    }
+    assertReachable(this.dataDir, this.user);
+    assertReachable(this.binaries.postgres, this.user);
+
+    this.stopping = undefined;
+    const logMark = this.log.total;
+    const child = spawn(this.binaries.postgres, ['-D', this.dataDir], {
+      cwd: '/',
+      env: spawnEnv(this.binaries),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(isRoot() ? { uid: this.user.uid, gid: this.user.gid } : {}),
+    });
+    let resolveExit!: (e: ExitInfo) => void;
+    const run: Run = { child, pid: child.pid ?? -1, logMark, exited: new Promise<ExitInfo>((r) => (resolveExit = r)) };
+    this.run = run;
+    const finish = (code: number | null, signal: NodeJS.Signals | null, killed: boolean) => {
+      if (run.exit) return;
+      live.delete(child);
+      const stopMode = this.run === run ? this.stopping : undefined;
+      run.exit = {
+        pid: run.pid,
+        code,
+        signal,
+        reason: stopMode !== undefined ? 'stopped' : 'crashed',
+        ...(stopMode !== undefined ? { stopMode } : {}),
+        killed,
+        logTail: this.log.since(run.logMark, 30),
+      };
+      if (this.run === run) this.dropPool();
+      if (run.exit.reason === 'crashed') this.logger?.({ level: 'error', msg: 'postgres exited unexpectedly', pid: run.pid, code, signal, dataDir: this.dataDir });
+      resolveExit(run.exit);
+      this.emit('exit', run.exit);
+    };
+    // 'exit' can come before the last stderr lines (the FATAL one) are read:
+    // finish on 'close' (all output read), or 50 ms after 'exit' when orphaned
+    // backends still hold the pipe after a SIGKILL.
+    child.on('exit', (code, signal) => {
+      const killed = this.killedBy === run;
+      const timer = setTimeout(() => finish(code, signal, killed), EXIT_OUTPUT_GRACE_MS);
+      child.once('close', () => {
+        clearTimeout(timer);
+        finish(code, signal, killed);
+      });
+    });
+    child.on('error', (err) => {
+      this.log.push(`spawn ${this.binaries.postgres}: ${err.message}`);
+      finish(null, null, false);
+    });
+    if (child.pid === undefined) {
+      // spawn failed synchronously (ENOENT, EACCES); 'error' follows.
+      const exit = await run.exited;
+      throw new PostgresStartError(`could not spawn ${this.binaries.postgres}`, exit.logTail);
+    }
+    track(child);
+    this.pipeLines(child.stdout!);
+    this.pipeLines(child.stderr!);
+    if (opts.wait === false) return;
+    await this.waitReady(timeoutMs);
+  }
+
+  private pipeLines(stream: NodeJS.ReadableStream): void {
+    let partial = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop() ?? '';
+      if (partial.length > 8192) partial = partial.slice(0, 8192);
+      for (const line of parts) this.onLogLine(line);
+    });
+    stream.on('end', () => {
+      if (partial) this.onLogLine(partial);
+      partial = '';
+    });
+  }
+
+  private onLogLine(line: string): void {
+    if (line === '') return;
+    this.log.push(line);
+    this.emit('log', line);
+    if (this.logger) {
+      const level = /\b(PANIC|FATAL|ERROR):/.test(line) ? 'error' : /\bWARNING:/.test(line) ? 'warn' : 'debug';
+      this.logger({ level, msg: 'postgres', line, port: this.port });
+    }
+  }
+
+  /**
+   * Resolves once the server answers `SELECT 1` on the unix socket, trying
+   * every 10 ms. Throws if it exits first or `timeoutMs` passes (then kills it).
+   */
+  async waitReady(timeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<void> {
+    const run = this.run;
+    if (!run) throw new PostgresStateError('waitReady: not started');
+    const deadline = performance.now() + timeoutMs;
+    let lastError = 'no attempt yet';
+    for (;;) {
+      if (run.exit) throw this.earlyExitError(run.exit);
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) break;
+      try {
+        const client = await connectSocket(this.socketTarget, { timeoutMs: Math.max(50, Math.ceil(remaining)) });
+        try {
+          await client.query('SELECT 1');
+          return;
+        } finally {
+          await client.end().catch(() => {});
+        }
+      } catch (err) {
+        lastError = (err as Error).message;
+        const state = sqlState(err);
+        const code = (err as NodeJS.ErrnoException).code;
+        // Not up yet: no socket, refused, or "the database system is starting up".
+        const transient = state === '57P03' || code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'ECONNRESET' || state === undefined;
+        if (!transient && !run.exit) {
+          throw new PostgresStartError(`postgres on ${this.dataDir} is up but refused ogel's connection over the unix socket: ${lastError}`, this.log.since(run.logMark, 30));
+        }
+      }
+      await Promise.race([delay(READY_POLL_MS), run.exited]);
+    }
+    const tailLines = this.log.since(run.logMark, 30);
+    await this.kill(run);
+    throw new PostgresStartError(`postgres on ${this.dataDir} was not ready within ${timeoutMs} ms (last attempt: ${lastError}); killed it`, tailLines);
+  }
+
+  private earlyExitError(exit: ExitInfo): PostgresStartError {
+    const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
+    // The cause is usually a "could not ..." LOG line just before the FATAL one
+    // (e.g. could not bind IPv4 address "127.0.0.1": Address already in use).
+    const key = exit.logTail
+      .filter((l) => /\b(FATAL|PANIC|ERROR):|\bcould not\b/.test(l) && !/not yet accepting connections|is starting up/.test(l))
+      .slice(-3)
+      .map((l) => l.replace(/^.*?\b(LOG|WARNING|FATAL|PANIC|ERROR):\s*/, (_m, lvl: string) => (lvl === 'LOG' || lvl === 'WARNING' ? '' : `${lvl}: `)));
+    return new PostgresStartError(`postgres on ${this.dataDir} (port ${this.port}) exited during startup (${how})${key.length > 0 ? `: ${key.join('; ')}` : ''}`, exit.logTail);
+  }
+
+  private killedBy: Run | undefined;
+  private async kill(run: Run): Promise<void> {
+    if (run.exit) return;
+    this.killedBy = run;
+    this.stopping ??= 'immediate';
+    run.child.kill('SIGKILL');
+    await run.exited;
+  }
+
+  /**
+   * Stops the postmaster: smart (SIGTERM: waits for clients), fast (SIGINT:
+   * aborts sessions, clean shutdown checkpoint), immediate (SIGQUIT: no
+   * checkpoint, crash recovery on next start). After `timeoutMs` it sends
+   * SIGKILL and says so (ExitInfo.killed, and a warning in the log).
+   * Resolves with the exit; a no-op returning the last exit when not running.
+   */
+  async stop(mode: StopMode = 'fast', opts: { timeoutMs?: number } = {}): Promise<ExitInfo | undefined> {
+    const run = this.run;
+    if (!run) return undefined;
+    if (run.exit) return run.exit;
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS[mode];
+    this.stopping = mode;
+    // A smart shutdown waits for every session, including our pool's.
+    const pool = this.dropPool();
+    if (pool && mode === 'smart') await Promise.race([pool, delay(Math.min(1000, timeoutMs))]);
+    try {
+      run.child.kill(STOP_SIGNALS[mode]);
+    } catch {
+      // exited meanwhile
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([run.exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.logger?.({ level: 'warn', msg: `postgres did not stop within ${timeoutMs} ms of ${STOP_SIGNALS[mode]} (${mode}); sending SIGKILL`, pid: run.pid, dataDir: this.dataDir });
+      await this.kill(run);
+    }
+    return run.exit ?? (await run.exited);
+  }
+
+  /** Re-reads the config files (SIGHUP to the postmaster). */
+  reload(): void {
+    const run = this.requireRunning('reload');
+    run.child.kill('SIGHUP');
+  }
+
+  private requireRunning(what: string): Run {
+    if (!this.run || this.run.exit) throw new PostgresStateError(`${what}: postgres is not running on ${this.dataDir}`);
+    return this.run;
+  }
+
+  // -------------------------------------------------------------------------
+  // Queries
+
+  private getPool(): pg.Pool {
+    this.requireRunning('query');
+    if (!this.pool) {
+      const pool = new pg.Pool({ ...this.clientConfig(), max: 2, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5000 });
+      // An idle client killed by the server (shutdown, crash): drop it quietly; the next query reconnects.
+      pool.on('error', () => {});
+      pool.on('connect', (client) => {
+        const pid = (client as unknown as { processID?: number }).processID;
+        if (typeof pid === 'number') {
+          this.poolPids.add(pid);
+          client.on('end', () => this.poolPids.delete(pid));
+        }
+      });
+      this.pool = pool;
+    }
+    return this.pool;
+  }
+
+  /** Closes the pool; returns the promise of its end (not awaited by fast and immediate stops). */
+  private dropPool(): Promise<void> | undefined {
+    const pool = this.pool;
+    if (!pool) return undefined;
+    this.pool = undefined;
+    this.poolPids.clear();
+    return pool.end().catch(() => {});
+  }
+
+  /**
+   * SQL as the superuser, over a pool of at most 2 unix-socket connections.
+   * The call fails after `timeoutMs` (client side; the connection is dropped).
+   */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[], opts: { timeoutMs?: number } = {}): Promise<pg.QueryResult<R>> {
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+    const client = await this.getPool().connect();
+    const pid = (client as unknown as { processID?: number }).processID;
+    try {
+      const r = await client.query<R>({ text: sql, values: params, query_timeout: timeoutMs } as pg.QueryConfig);
+      client.release();
+      return r;
+    } catch (err) {
+      // An SQL error leaves the connection usable; anything else (timeout, lost connection) drops it.
+      const serverError = sqlState(err) !== undefined;
+      client.release(serverError ? undefined : (err as Error));
+      if (!serverError && /timeout/i.test((err as Error).message)) {
+        // The server is still running it: end that session too.
+        if (pid !== undefined) this.terminateBackend(pid);
+        throw new PostgresStateError(`query timed out after ${timeoutMs} ms on ${this.dataDir}: ${sql.replace(/\s+/g, ' ').trim().slice(0, 120)}`);
+      }
+      throw err;
+    }
+  }
+
+  private terminateBackend(pid: number): void {
+    void (async () => {
+      const c = await connectSocket(this.socketTarget, { timeoutMs: 5000 });
+      try {
+        await c.query({ text: 'SELECT pg_terminate_backend($1)', values: [pid], query_timeout: 5000 } as pg.QueryConfig);
+      } finally {
+        await c.end().catch(() => {});
+      }
+    })().catch(() => {});
+  }
+
+  async status(): Promise<PgStatus> {
+    const r = await this.query<{
+      in_recovery: boolean;
+      checkpoint_tli: number;
+      min_recovery_tli: number | null;
+      current_tli: number | null;
+      current: string | null;
+      flushed: string | null;
+      received: string | null;
+      replayed: string | null;
+      wr_status: string | null;
+      wr_tli: number | null;
+      wr_flushed: string | null;
+      wr_host: string | null;
+      wr_port: number | null;
+      wr_slot: string | null;
+    }>(`
+      SELECT s.in_recovery,
+             (SELECT timeline_id FROM pg_control_checkpoint()) AS checkpoint_tli,
+             (SELECT min_recovery_end_timeline FROM pg_control_recovery()) AS min_recovery_tli,
+             CASE WHEN s.in_recovery THEN NULL ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS current_tli,
+             CASE WHEN s.in_recovery THEN NULL ELSE pg_current_wal_lsn()::text END AS current,
+             CASE WHEN s.in_recovery THEN NULL ELSE pg_current_wal_flush_lsn()::text END AS flushed,
+             pg_last_wal_receive_lsn()::text AS received,
+             pg_last_wal_replay_lsn()::text AS replayed,
+             w.status AS wr_status, w.received_tli AS wr_tli, w.flushed_lsn::text AS wr_flushed,
+             w.sender_host AS wr_host, w.sender_port AS wr_port, w.slot_name AS wr_slot
+        FROM (SELECT pg_is_in_recovery() AS in_recovery) s
+        LEFT JOIN pg_stat_wal_receiver w ON true`,
+      [],
+      { timeoutMs: STATUS_TIMEOUT_MS },
+    );
+    const row = r.rows[0];
+    if (!row) throw new PostgresStateError('status: no row');
+    const lsn = (v: string | null | undefined): Lsn | undefined => (v == null ? undefined : (normalizeLsn(v) ?? undefined));
+    const out: PgStatus = { inRecovery: row.in_recovery, timeline: 0, lsn: {} };
+    if (!row.in_recovery) {
+      out.timeline = row.current_tli ?? row.checkpoint_tli;
+      const current = lsn(row.current);
+      const flushed = lsn(row.flushed);
+      if (current) out.lsn.current = current;
+      if (flushed) out.lsn.flushed = flushed;
+    } else {
+      out.timeline = Math.max(row.checkpoint_tli, row.min_recovery_tli ?? 0, row.wr_tli ?? 0);
+      const received = lsn(row.received);
+      const replayed = lsn(row.replayed);
+      // While the receiver runs, its flushed_lsn; once stopped,
+      // pg_last_wal_receive_lsn() is the same position (received and synced).
+      const flushed = lsn(row.wr_flushed) ?? received;
+      if (received) out.lsn.received = received;
+      if (flushed) out.lsn.flushed = flushed;
+      if (replayed) out.lsn.replayed = replayed;
+    }
+    if (row.wr_status !== null) {
+      const wrFlushed = lsn(row.wr_flushed);
+      out.walReceiver = {
+        status: row.wr_status,
+        ...(row.wr_tli !== null ? { timeline: row.wr_tli } : {}),
+        ...(wrFlushed ? { flushed: wrFlushed } : {}),
+        ...(row.wr_host !== null ? { senderHost: row.wr_host } : {}),
+        ...(row.wr_port !== null ? { senderPort: row.wr_port } : {}),
+        ...(row.wr_slot !== null ? { slotName: row.wr_slot } : {}),
+      };
+    }
+    return out;
+  }
+
+  /**
+   * Promotes a standby: pg_promote(false) (returns at once), then polls
+   * pg_is_in_recovery() every 5 ms until false (about 29 ms here). Refuses on a
+   * server that is not in recovery. Resolves with the time taken.
+   */
+  async promote(opts: { timeoutMs?: number } = {}): Promise<{ ms: number }> {
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_PROMOTE_TIMEOUT_MS;
+    const t0 = performance.now();
+    const inRecovery = async () => (await this.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]?.r === true;
+    if (!(await inRecovery())) throw new PostgresStateError(`promote refused: postgres on ${this.dataDir} is not in recovery (it is already a primary)`);
+    const sent = await this.query<{ ok: boolean }>('SELECT pg_promote(false) AS ok');
+    if (sent.rows[0]?.ok !== true) throw new PostgresStateError(`promote: pg_promote(false) on ${this.dataDir} could not signal the postmaster`);
+    for (;;) {
+      if (!(await inRecovery())) return { ms: performance.now() - t0 };
+      if (performance.now() - t0 > timeoutMs) throw new PostgresStateError(`promote: ${this.dataDir} still in recovery ${timeoutMs} ms after pg_promote`);
+      await delay(PROMOTE_POLL_MS);
+    }
+  }
+
+  /**
+   * A SOFT fence (on) or its removal (off): ALTER SYSTEM SET
+   * default_transaction_read_only, reload, wait until new sessions see it, then
+   * (on) terminate every client backend except our own pool's. Replication
+   * (walsenders) is left alone. Soft: a client can still ask for a read-write
+   * transaction explicitly (SET default_transaction_read_only = off, BEGIN READ
+   * WRITE). The hard fence is stop(). The setting is persisted in
+   * postgresql.auto.conf, so it survives a restart until removed.
+   */
+  async setReadOnly(on: boolean, opts: { timeoutMs?: number } = {}): Promise<{ terminated: number }> {
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_FENCE_TIMEOUT_MS;
+    const t0 = performance.now();
+    await this.query(on ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
+    await this.query('SELECT pg_reload_conf()');
+    // pg_reload_conf only signals the postmaster; a fresh session sees the new
+    // value once the postmaster has reloaded, and by then it has signalled every backend.
+    const want = on ? 'on' : 'off';
+    for (;;) {
+      if ((await this.readOnlyDefault()) === want) break;
+      if (performance.now() - t0 > timeoutMs) throw new PostgresStateError(`setReadOnly(${on}): new sessions still show default_transaction_read_only != ${want} after ${timeoutMs} ms`);
+      await delay(READY_POLL_MS);
+    }
+    if (!on) return { terminated: 0 };
+    // pg_terminate_backend(pid, timeout) waits in 100 ms steps; poll every 5 ms instead.
+    const r = await this.query<{ pids: number[] | null }>(
+      `SELECT array_agg(pid) FILTER (WHERE pg_terminate_backend(pid)) AS pids
+         FROM pg_stat_activity
+        WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND NOT (pid = ANY($1::int[]))`,
+      [[...this.poolPids]],
+    );
+    const pids = r.rows[0]?.pids ?? [];
+    for (;;) {
+      const left = await this.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[])', [pids]);
+      if ((left.rows[0]?.n ?? 0) === 0) break;
+      if (performance.now() - t0 > timeoutMs) {
+        throw new PostgresStateError(`setReadOnly(true): ${left.rows[0]?.n} terminated session(s) still running after ${timeoutMs} ms; the fence is not complete (stop() is the hard fence)`);
+      }
+      await delay(PROMOTE_POLL_MS);
+    }
+    return { terminated: pids.length };
+  }
+
+  /** default_transaction_read_only as a new session sees it ('on' while fenced). */
+  async readOnlyDefault(): Promise<'on' | 'off'> {
+    const client = await connectSocket(this.socketTarget);
+    try {
+      const r = await client.query<{ default_transaction_read_only: string }>('SHOW default_transaction_read_only');
+      return r.rows[0]?.default_transaction_read_only === 'on' ? 'on' : 'off';
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  /** Removes the data directory; refuses while the server runs. */
+  destroy(): void {
+    if (this.isRunning() || this.findOrphan() !== undefined) throw new PostgresStateError(`destroy: postgres is running on ${this.dataDir}; stop it first`);
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+function tail(output: string, n = 20): string[] {
+  return output.split('\n').filter((l) => l.trim() !== '').slice(-n);
+}

@@ -1,0 +1,97 @@
+// Helpers for tests that need a real Postgres: a free port, and a temporary
+// primary that is always cleaned up (stopped and removed).
+
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PostgresInstance, type InstanceSettings, type StopMode } from './instance.js';
+
+/** An ephemeral TCP port that was free a moment ago (bind port 0, close). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+/**
+ * A fresh temporary directory under os.tmpdir(), traversable by the Postgres
+ * OS user (mkdtemp makes it 0700, owned by us: as root that would lock the
+ * Postgres user out). Put data dirs inside it.
+ */
+export function makeTempRoot(prefix = 'ogel-pg-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o711);
+  return dir;
+}
+
+export interface TempPrimary {
+  pg: PostgresInstance;
+  /** The temp root; the data dir is <root>/data. */
+  root: string;
+  dataDir: string;
+  port: number;
+  /** Stops (immediate unless told) and removes everything. Idempotent; safe after failures. */
+  cleanup(mode?: StopMode): Promise<void>;
+}
+
+export interface TempPrimaryOptions {
+  nodeId?: string;
+  /** Other node ids (for synchronous_standby_names); default none (async). */
+  peerNodeIds?: string[];
+  settings?: Partial<InstanceSettings>;
+  /** Start it (default true). */
+  start?: boolean;
+  replicationPassword?: string;
+}
+
+/**
+ * initdb + start a primary on 127.0.0.1:<free port> in a temp dir. Small
+ * memory settings so several can run at once. Always call cleanup(), e.g.
+ * `t.after(() => p.cleanup())` or in a finally.
+ */
+export async function makeTempPrimary(opts: TempPrimaryOptions = {}): Promise<TempPrimary> {
+  const root = makeTempRoot();
+  const dataDir = join(root, 'data');
+  let pgi: PostgresInstance | undefined;
+  let port = 0;
+  const cleanup = async (mode: StopMode = 'immediate') => {
+    try {
+      if (pgi?.isRunning()) await pgi.stop(mode, { timeoutMs: 10_000 });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  };
+  try {
+    port = await freePort();
+    const peers = opts.peerNodeIds ?? [];
+    pgi = await PostgresInstance.initPrimary({
+      dataDir,
+      port,
+      noSync: true,
+      ...(opts.replicationPassword ? { replicationPassword: opts.replicationPassword } : {}),
+      settings: {
+        nodeId: opts.nodeId ?? 'n1',
+        listenAddresses: ['127.0.0.1'],
+        syncMode: peers.length > 0 ? 'quorum' : 'async',
+        syncQuorum: 1,
+        peerNodeIds: peers,
+        replicationHosts: ['127.0.0.1'],
+        parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false, ...opts.settings?.parameters },
+        ...opts.settings,
+      },
+    });
+    if (opts.start !== false) await pgi.start({ timeoutMs: 15_000 });
+  } catch (err) {
+    await cleanup().catch(() => {});
+    throw err;
+  }
+  return { pg: pgi, root, dataDir, port, cleanup };
+}
