@@ -1,0 +1,587 @@
+// The agent: runs on every node and brings its local Postgres to the role the
+// replicated state machine wants. Level-triggered and idempotent: every pass
+// reads the whole wanted state (fsm/) and the whole observed state (the data
+// dir, the postmaster, pg_is_in_recovery()) and takes the one next step, so a
+// pass that fails or an agent that restarts at any point simply converges on
+// a later pass.
+//
+// Two loops:
+// - reconcile (every RECONCILE_INTERVAL_MS and on poke()): data dir, start,
+//   report, the ogel schema. Slow steps (initdb, a base backup) live here.
+// - lease (every LEASE_TICK_MS, at most leaseMs/20): renewals and the fence
+//   (I3, I5). It never waits behind a slow reconcile step for the renewal, and
+//   fence/unfence take the same Postgres lock as reconcile steps, so the two
+//   never race on the server's state.
+//
+// Scope today: bootstrap (first primary, standbys cloned by a base backup) and
+// the steady state (lease, fence, reports). Re-roling a node (promote a
+// standby, turn an old primary into a standby, re-clone) is the failover work;
+// the agent fences an old primary and waits.
+//
+// The admin password: the `postgres` superuser gets
+// deriveReplicationPassword(cluster.secret, cluster.name + ':admin') once, when
+// the first primary is bootstrapped (see adminPassword()); after that it is the
+// operator's, and ogel does not reset it.
+
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { ApplyResult, ClusterState, Command, Lsn } from '../../fsm/index.js';
+import { parseHostPort, type Config } from '../config/index.js';
+import type { Logger } from '../log.js';
+import { resolvePostgresBinaries, type PgBinaries } from './binaries.js';
+import { PostgresInstance, type PgStatus } from './instance.js';
+import { LeaseHolder, leaseTiming, monotonicMs, type MonotonicMs } from './lease.js';
+import { assertReachable, ensurePostgresUser, isRoot, type OsUser } from './os-user.js';
+import { quoteLiteral } from './query.js';
+import { deriveReplicationPassword, REPLICATION_ROLE, settingsFromConfig, slotNameFor } from './settings.js';
+import { createStandby } from './standby.js';
+
+export const RECONCILE_INTERVAL_MS = 100;
+export const REPORT_INTERVAL_MS = 1000;
+export const BACKOFF_MIN_MS = 100;
+export const BACKOFF_MAX_MS = 2000;
+const LEASE_TICK_MAX_MS = 50;
+const LEASE_TICK_MIN_MS = 5;
+const ZERO_LSN = '0/0' as Lsn;
+
+/** The superuser's password ogel sets at bootstrap (`ogel up` prints a connection string with it). */
+export function adminPassword(config: Pick<Config, 'cluster'>): string {
+  return deriveReplicationPassword(config.cluster.secret, `${config.cluster.name}:admin`);
+}
+
+/** The replication role's password: every node derives the same one. */
+export function replicationPassword(config: Pick<Config, 'cluster'>): string {
+  return deriveReplicationPassword(config.cluster.secret, config.cluster.name);
+}
+
+export class AgentError extends Error {
+  override name = 'AgentError';
+}
+
+export type WantedRole = 'primary' | 'standby' | 'none';
+export type ObservedRole = 'primary' | 'standby' | 'stopped';
+
+export interface AgentStatus {
+  wanted: WantedRole;
+  observed: ObservedRole;
+  /** The postmaster runs (our child). */
+  running: boolean;
+  /** Writes refused (default_transaction_read_only), as last set by this agent; null: not known yet. */
+  fenced: boolean | null;
+  /** Until this node must fence (primary only); null elsewhere. Negative: overdue. */
+  leaseRemainingMs: number | null;
+  lastError: string | null;
+}
+
+export interface PostgresAgentOptions {
+  config: Config;
+  nodeId: string;
+  /** This node's Postgres data directory. */
+  dataDir: string;
+  state: () => ClusterState;
+  propose: (cmd: Command) => Promise<ApplyResult>;
+  log: Logger;
+  /** Monotonic ms, for the lease (default performance.now). */
+  now?: MonotonicMs;
+  /** Default: resolvePostgresBinaries(config.postgres.binDir). */
+  binaries?: PgBinaries;
+  /** Default: ensurePostgresUser(). */
+  user?: OsUser;
+  /** initdb --no-sync and unsynced base backups: tests only. */
+  noSync?: boolean;
+}
+
+
+/** A FIFO async mutex: every action that changes the server's state holds it. */
+class Lock {
+  private tail: Promise<void> = Promise.resolve();
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const prev = this.tail;
+    let release!: () => void;
+    this.tail = new Promise<void>((r) => (release = r));
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+export class PostgresAgent {
+  readonly nodeId: string;
+  readonly dataDir: string;
+  private readonly config: Config;
+  private readonly getState: () => ClusterState;
+  private readonly proposeFn: (cmd: Command) => Promise<ApplyResult>;
+  private readonly log: Logger;
+  private readonly now: MonotonicMs;
+  private readonly noSync: boolean;
+  private readonly port: number;
+  private binaries: PgBinaries | undefined;
+  private user: OsUser | undefined;
+  private instance: PostgresInstance | undefined;
+  private readonly pgLock = new Lock();
+
+  private started = false;
+  private stopping = false;
+  private loopDone: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private poked = false;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private leaseBusy: Promise<void> | undefined;
+
+  private wanted: WantedRole = 'none';
+  private observed: ObservedRole = 'stopped';
+  private fenced: boolean | null = null;
+  private lastError: string | null = null;
+  private lastLoggedError: string | null = null;
+
+  private holder: LeaseHolder | undefined;
+  private renewalInFlight = false;
+  private lastRenewalSentAt = Number.NEGATIVE_INFINITY;
+  private renewalFailures = 0;
+  private fencedReasonLogged: string | null = null;
+
+  private lastReport: { role: string; timeline: number; at: number } | undefined;
+  private reportInFlight = false;
+  /** Generation the ogel.generation row holds, as this process last wrote it. */
+  private markedGeneration = 0;
+  private loggedWaiting: string | null = null;
+
+  constructor(opts: PostgresAgentOptions) {
+    this.config = opts.config;
+    this.nodeId = opts.nodeId;
+    this.dataDir = opts.dataDir;
+    this.getState = opts.state;
+    this.proposeFn = opts.propose;
+    this.log = opts.log;
+    this.now = opts.now ?? monotonicMs;
+    this.noSync = opts.noSync ?? false;
+    this.binaries = opts.binaries;
+    this.user = opts.user;
+    const node = opts.config.nodes.find((n) => n.id === opts.nodeId);
+    if (!node) throw new AgentError(`node ${JSON.stringify(opts.nodeId)} is not in the cluster config`);
+    const addr = parseHostPort(node.postgres);
+    if (!addr.ok) throw new AgentError(`nodes[${opts.nodeId}].postgres: ${addr.reason}`);
+    this.port = addr.port;
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.loopDone = this.loop();
+    this.scheduleLeaseTick();
+  }
+
+  /** Run a reconcile pass now (e.g. the state machine applied something). */
+  poke(): void {
+    this.poked = true;
+    this.wake?.();
+  }
+
+  /** Stops both loops, then Postgres (fast). Leaves no process behind. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.leaseTimer) clearTimeout(this.leaseTimer);
+    this.wake?.();
+    await this.loopDone;
+    await this.leaseBusy;
+    await this.pgLock.run(async () => {
+      const inst = this.instance;
+      if (inst?.isRunning()) await inst.stop('fast');
+      else if (inst) await inst.stopOrphan('fast');
+    });
+    this.observed = 'stopped';
+  }
+
+  agentStatus(): AgentStatus {
+    const primaryHere = this.wanted === 'primary' && this.holder !== undefined;
+    return {
+      wanted: this.wanted,
+      observed: this.observed,
+      running: this.instance?.isRunning() ?? false,
+      fenced: this.fenced,
+      leaseRemainingMs: primaryHere ? Math.round(this.holder!.remainingMs()) : null,
+      lastError: this.lastError,
+    };
+  }
+
+  /** The local instance (for tests and the daemon's failover RPCs); undefined before the first pass. */
+  get postgres(): PostgresInstance | undefined {
+    return this.instance;
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      this.poked = false;
+      try {
+        await this.reconcile();
+        failures = 0;
+        this.lastError = null;
+        this.lastLoggedError = null;
+      } catch (err) {
+        failures++;
+        const msg = (err as Error).message;
+        this.lastError = msg;
+        // Same error again: log it at most every 10th time (the backoff already spaces them).
+        if (msg !== this.lastLoggedError || failures % 10 === 0) {
+          this.log({ level: 'error', msg: 'agent reconcile failed; retrying', node: this.nodeId, error: msg, failures });
+          this.lastLoggedError = msg;
+        }
+      }
+      if (this.stopping) break;
+      const waitMs = failures === 0 ? RECONCILE_INTERVAL_MS : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (failures - 1));
+      if (this.poked && failures === 0) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, waitMs);
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.wake = done;
+      });
+      this.wake = undefined;
+    }
+  }
+
+  // ------------------------------------------------------------------ reconcile
+
+  private wantedRole(s: ClusterState): WantedRole {
+    const p = s.postgres.primary;
+    return p === null ? 'none' : p === this.nodeId ? 'primary' : 'standby';
+  }
+
+  private settings() {
+    return settingsFromConfig(this.config, this.nodeId, this.dataDir);
+  }
+
+  private newInstance(dataDir: string): PostgresInstance {
+    this.binaries ??= resolvePostgresBinaries(this.config.postgres.binDir);
+    this.user ??= ensurePostgresUser();
+    const inst = new PostgresInstance({ dataDir, port: this.port, binaries: this.binaries, user: this.user, logger: this.log });
+    return inst;
+  }
+
+  private attach(inst: PostgresInstance): void {
+    this.instance = inst;
+    // A crash is an event: reconcile at once (it restarts the server).
+    inst.on('exit', (e: { reason: string }) => {
+      this.observed = 'stopped';
+      if (e.reason === 'crashed' && !this.stopping) this.log({ level: 'warn', msg: 'postgres exited unexpectedly; restarting it', node: this.nodeId });
+      this.poke();
+    });
+  }
+
+  private hasData(): boolean {
+    return existsSync(join(this.dataDir, 'PG_VERSION'));
+  }
+
+  private async reconcile(): Promise<void> {
+    const s = this.getState();
+    const wanted = this.wantedRole(s);
+    this.wanted = wanted;
+    if (wanted === 'none' && !this.instance?.isRunning()) return; // nothing to do until there is a primary
+
+    if (!this.hasData()) {
+      if (existsSync(this.dataDir) && readdirSync(this.dataDir).length > 0) {
+        throw new AgentError(`${this.dataDir} is not empty but holds no Postgres data directory (no PG_VERSION); refusing to touch it: move it away`);
+      }
+      if (wanted === 'primary') await this.pgLock.run(() => this.bootstrapPrimary(s));
+      else if (wanted === 'standby') await this.pgLock.run(() => this.cloneStandby(s));
+      if (!this.hasData()) return; // waiting (logged)
+    }
+
+    if (!this.instance) this.attach(this.newInstance(this.dataDir));
+    const inst = this.instance!;
+
+    if (!inst.isRunning()) {
+      await this.pgLock.run(async () => {
+        if (this.stopping || inst.isRunning()) return;
+        const standbySignal = existsSync(join(this.dataDir, 'standby.signal'));
+        if (wanted === 'standby' && !standbySignal) {
+          // A primary's data dir on a node that should follow: starting it would
+          // make a second writable primary. Re-roling it is failover work.
+          throw new AgentError(
+            `${this.dataDir} is a primary's data directory (no standby.signal) but ${s.postgres.primary} is the primary of generation ${s.postgres.generation}; not starting it (rejoin/re-clone is not implemented yet)`,
+          );
+        }
+        const orphan = await inst.stopOrphan('fast');
+        if (orphan !== undefined) this.log({ level: 'warn', msg: 'stopped a postmaster left by an earlier agent before starting ours', node: this.nodeId, pid: orphan });
+        inst.writeConfig(this.settings());
+        await inst.start();
+        this.fenced = null;
+        this.log({ level: 'info', msg: 'postgres started', node: this.nodeId, pid: inst.pid, wanted });
+      });
+    }
+    if (this.stopping || !inst.isRunning()) return;
+
+    const st = await inst.status();
+    this.observed = st.inRecovery ? 'standby' : 'primary';
+    // An existing primary comes back writable if it was unfenced when it stopped:
+    // fence it now unless our lease is valid (the lease loop does the same every tick).
+    await this.enforceFence();
+    this.maybeReport(st);
+
+    if (this.observed === 'primary' && wanted !== 'primary') {
+      const why = `fenced: no longer the primary (primary ${s.postgres.primary ?? 'none'}, generation ${s.postgres.generation}); waiting to be re-roled by failover`;
+      if (this.loggedWaiting !== why) {
+        this.log({ level: 'warn', msg: why, node: this.nodeId });
+        this.loggedWaiting = why;
+      }
+      await this.enforceFence();
+    } else if (this.observed === 'standby' && wanted === 'primary') {
+      const why = 'wanted primary but postgres is a standby; waiting for the promotion (failover work)';
+      if (this.loggedWaiting !== why) {
+        this.log({ level: 'warn', msg: why, node: this.nodeId });
+        this.loggedWaiting = why;
+      }
+    } else {
+      this.loggedWaiting = null;
+    }
+
+    if (this.observed === 'primary' && wanted === 'primary' && this.markedGeneration !== s.postgres.generation) {
+      await this.pgLock.run(async () => {
+        if (this.fenced !== false || !inst.isRunning()) return; // only while it holds a valid lease
+        await this.markGeneration(inst, s.postgres.generation);
+      });
+    }
+  }
+
+  /** initdb in a sibling temp dir, then rename: a crash halfway leaves no half-made data dir. */
+  private async bootstrapPrimary(s: ClusterState): Promise<void> {
+    const pg = s.postgres;
+    const last = pg.history[pg.history.length - 1];
+    if (!(pg.generation === 1 && last !== undefined && last.reason === 'bootstrap' && last.node === this.nodeId)) {
+      throw new AgentError(
+        `this node is the primary of generation ${pg.generation} but its data dir ${this.dataDir} is empty; only the bootstrap promotion (generation 1, reason 'bootstrap') initialises a new database. Refusing to guess with data: restore it, or promote a node that has the data`,
+      );
+    }
+    const tmp = `${this.dataDir}.ogel-init`;
+    rmSync(tmp, { recursive: true, force: true });
+    this.binaries ??= resolvePostgresBinaries(this.config.postgres.binDir);
+    this.user ??= ensurePostgresUser();
+    this.log({ level: 'info', msg: 'bootstrapping the first primary (initdb)', node: this.nodeId, dataDir: this.dataDir });
+    await PostgresInstance.initPrimary({
+      dataDir: tmp,
+      port: this.port,
+      binaries: this.binaries,
+      user: this.user,
+      logger: this.log,
+      settings: this.settings(),
+      replicationPassword: replicationPassword(this.config),
+      noSync: this.noSync,
+    });
+    if (existsSync(this.dataDir)) rmSync(this.dataDir, { recursive: true, force: true }); // empty (checked by the caller)
+    renameSync(tmp, this.dataDir);
+    const inst = this.newInstance(this.dataDir);
+    inst.writeConfig(this.settings()); // the socket dir and paths of the final location
+    this.attach(inst);
+  }
+
+  /** Clones from the primary into a sibling temp dir, then rename: a half-done clone is retried from scratch. */
+  private async cloneStandby(s: ClusterState): Promise<void> {
+    const primary = s.postgres.primary;
+    if (primary === null) return;
+    const pnode = s.postgres.nodes.get(primary);
+    if (pnode?.reportedRole !== 'primary') {
+      const why = `waiting for ${primary} to report as primary before cloning from it`;
+      if (this.loggedWaiting !== why) {
+        this.log({ level: 'info', msg: why, node: this.nodeId });
+        this.loggedWaiting = why;
+      }
+      return;
+    }
+    const addrText = s.members.get(primary)?.addresses.postgres ?? this.config.nodes.find((n) => n.id === primary)?.postgres;
+    if (addrText === undefined) throw new AgentError(`no postgres address known for the primary ${primary}`);
+    const addr = parseHostPort(addrText);
+    if (!addr.ok) throw new AgentError(`the primary ${primary}'s postgres address ${addrText}: ${addr.reason}`);
+    this.user ??= ensurePostgresUser();
+    const tmp = `${this.dataDir}.ogel-clone`;
+    rmSync(tmp, { recursive: true, force: true });
+    // The base backup makes only the leaf (0700); parents we create must let the Postgres user through.
+    mkdirSync(dirname(this.dataDir), { recursive: true, mode: 0o755 });
+    assertReachable(tmp, this.user);
+    this.log({ level: 'info', msg: 'cloning a standby (base backup)', node: this.nodeId, from: primary, address: addrText });
+    const r = await createStandby({
+      primary: { host: addr.host, port: addr.port, password: replicationPassword(this.config) },
+      replicationUser: REPLICATION_ROLE,
+      slotName: slotNameFor(this.nodeId),
+      targetDir: tmp,
+      owner: isRoot() ? { uid: this.user.uid, gid: this.user.gid } : undefined,
+      applicationName: this.nodeId,
+      fsync: !this.noSync,
+    });
+    if (existsSync(this.dataDir)) rmSync(this.dataDir, { recursive: true, force: true });
+    renameSync(tmp, this.dataDir);
+    const inst = this.newInstance(this.dataDir);
+    inst.writeConfig(this.settings());
+    this.attach(inst);
+    this.log({ level: 'info', msg: 'standby cloned', node: this.nodeId, bytes: r.backup.bytes, slotCreated: r.slotCreated });
+  }
+
+  /**
+   * The ogel schema: one row with the generation this server is primary of,
+   * so a fenced old primary is recognisable. Created at bootstrap together with
+   * the admin password. Committed with synchronous_commit = local: a marker
+   * must not wait for (or block on) standbys; the next primary rewrites it.
+   */
+  private async markGeneration(inst: PostgresInstance, generation: number): Promise<void> {
+    const exists = (await inst.query<{ t: string | null }>(`SELECT to_regclass('ogel.generation')::text AS t`)).rows[0]?.t != null;
+    const g = Math.trunc(generation);
+    const node = quoteLiteral(this.nodeId);
+    const sql = [
+      'BEGIN READ WRITE',
+      'SET LOCAL synchronous_commit = local',
+      ...(exists
+        ? []
+        : [
+            'CREATE SCHEMA IF NOT EXISTS ogel',
+            `CREATE TABLE IF NOT EXISTS ogel.generation (one boolean PRIMARY KEY DEFAULT true CHECK (one), generation bigint NOT NULL, node text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
+            `COMMENT ON TABLE ogel.generation IS 'Written by ogel: the generation (fencing token) this server was last primary of'`,
+            `ALTER ROLE postgres WITH PASSWORD ${quoteLiteral(adminPassword(this.config))}`,
+          ]),
+      `INSERT INTO ogel.generation (one, generation, node) VALUES (true, ${g}, ${node}) ON CONFLICT (one) DO UPDATE SET generation = EXCLUDED.generation, node = EXCLUDED.node, updated_at = now()`,
+      'COMMIT',
+    ].join(';\n');
+    await inst.query(sql);
+    this.markedGeneration = generation;
+    this.log({ level: 'info', msg: exists ? 'recorded the generation in ogel.generation' : 'created the ogel schema and set the admin password', node: this.nodeId, generation });
+  }
+
+  private maybeReport(st: PgStatus): void {
+    const role = st.inRecovery ? 'standby' : 'primary';
+    const t = this.now();
+    const prev = this.lastReport;
+    const changed = prev === undefined || prev.role !== role || prev.timeline !== st.timeline;
+    if (this.reportInFlight || (!changed && t - prev.at < REPORT_INTERVAL_MS)) return;
+    const lsn = st.inRecovery
+      ? {
+          received: st.lsn.received ?? st.lsn.replayed ?? ZERO_LSN,
+          flushed: st.lsn.flushed ?? st.lsn.replayed ?? ZERO_LSN,
+          replayed: st.lsn.replayed ?? ZERO_LSN,
+        }
+      : { received: st.lsn.current ?? ZERO_LSN, flushed: st.lsn.current ?? ZERO_LSN, replayed: st.lsn.current ?? ZERO_LSN };
+    this.reportInFlight = true;
+    this.lastReport = { role, timeline: st.timeline, at: t };
+    const cmd: Command = { v: 1, type: 'pg.report', atMs: Date.now(), node: this.nodeId, role, timeline: st.timeline, lsn };
+    this.proposeFn(cmd)
+      .then((r) => {
+        if (!r.ok) this.log({ level: 'warn', msg: 'pg.report rejected', node: this.nodeId, error: r.error.message });
+      })
+      .catch((err: Error) => {
+        this.lastReport = undefined; // retry on the next pass
+        this.log({ level: 'warn', msg: 'pg.report failed', node: this.nodeId, error: err.message });
+      })
+      .finally(() => (this.reportInFlight = false));
+  }
+
+  // ------------------------------------------------------------------ lease and fence
+
+  private leaseMs(): number {
+    return this.getState().postgres.lease?.durationMs ?? this.config.postgres.leaseMs;
+  }
+
+  private scheduleLeaseTick(): void {
+    if (this.stopping) return;
+    const tickMs = Math.max(LEASE_TICK_MIN_MS, Math.min(LEASE_TICK_MAX_MS, Math.floor(this.leaseMs() / 20)));
+    this.leaseTimer = setTimeout(() => {
+      this.leaseBusy = this.leaseTick()
+        .catch((err: Error) => this.log({ level: 'error', msg: 'lease tick failed', node: this.nodeId, error: err.message }))
+        .finally(() => this.scheduleLeaseTick());
+    }, tickMs);
+  }
+
+  /** Is this node the lease holder of the current generation? Keeps `holder` matching it. */
+  private holdsLease(s: ClusterState): boolean {
+    const pg = s.postgres;
+    const lease = pg.lease;
+    const ok = pg.primary === this.nodeId && lease !== null && lease.holder === this.nodeId && lease.generation === pg.generation;
+    if (!ok) {
+      this.holder = undefined;
+      return false;
+    }
+    if (this.holder?.generation !== lease.generation) {
+      this.holder = new LeaseHolder(lease.generation, leaseTiming(lease.durationMs), this.now);
+      this.lastRenewalSentAt = Number.NEGATIVE_INFINITY;
+    }
+    return true;
+  }
+
+  private async leaseTick(): Promise<void> {
+    const s = this.getState();
+    if (this.holdsLease(s)) this.maybeRenew(s);
+    await this.enforceFence();
+  }
+
+  private maybeRenew(s: ClusterState): void {
+    const lease = s.postgres.lease!;
+    const holder = this.holder!;
+    if (this.renewalInFlight || this.now() - this.lastRenewalSentAt < lease.durationMs / 4) return;
+    const seq = lease.renewalSeq + 1;
+    const cmd: Command = { v: 1, type: 'lease.renew', atMs: Date.now(), holder: this.nodeId, generation: lease.generation, seq };
+    this.renewalInFlight = true;
+    this.lastRenewalSentAt = this.now();
+    holder.renewalSent(seq);
+    this.proposeFn(cmd)
+      .then((r) => {
+        if (r.ok) {
+          holder.renewalCommitted(seq);
+          if (this.renewalFailures > 0) this.log({ level: 'info', msg: 'lease renewals succeed again', node: this.nodeId, after: this.renewalFailures });
+          this.renewalFailures = 0;
+        } else {
+          this.renewalFailed(r.error.message);
+        }
+      })
+      .catch((err: Error) => this.renewalFailed(err.message))
+      .finally(() => {
+        this.renewalInFlight = false;
+        this.poke();
+      });
+  }
+
+  private renewalFailed(error: string): void {
+    this.renewalFailures++;
+    if (this.renewalFailures === 1 || this.renewalFailures % 20 === 0) this.log({ level: 'warn', msg: 'lease renewal failed', node: this.nodeId, error, failures: this.renewalFailures });
+  }
+
+  /**
+   * Sets the fence to what the state wants: writable only while this node is
+   * the primary of the current generation and its lease has not reached the
+   * fence deadline (I3, I5). Applies only to a running server that is not in
+   * recovery (a standby refuses writes anyway).
+   */
+  private async enforceFence(): Promise<void> {
+    const inst = this.instance;
+    if (this.stopping || !inst?.isRunning() || this.observed !== 'primary') return;
+    const s = this.getState();
+    const holds = this.holdsLease(s);
+    const writable = holds && !this.holder!.mustFence();
+    if (this.fenced === !writable) return;
+    const reason = !holds ? `not the primary of generation ${s.postgres.generation}` : 'lease about to lapse without a committed renewal';
+    await this.pgLock.run(async () => {
+      if (this.stopping || !inst.isRunning()) return;
+      // Decide again under the lock: the state may have moved while we waited.
+      const holdsNow = this.holdsLease(this.getState());
+      const wantWritable = holdsNow && !this.holder!.mustFence();
+      if (this.fenced === !wantWritable) return;
+      if (!wantWritable) {
+        const t0 = this.now();
+        const r = await inst.setReadOnly(true);
+        this.fenced = true;
+        if (this.fencedReasonLogged !== reason) {
+          this.log({ level: 'warn', msg: 'fenced postgres: read-only', node: this.nodeId, reason, terminated: r.terminated, ms: Math.round(this.now() - t0) });
+          this.fencedReasonLogged = reason;
+        }
+      } else {
+        await inst.setReadOnly(false);
+        if (this.fenced === true) this.log({ level: 'info', msg: 'lease valid: postgres writable again', node: this.nodeId, generation: this.holder!.generation });
+        this.fenced = false;
+        this.fencedReasonLogged = null;
+      }
+    });
+  }
+}
