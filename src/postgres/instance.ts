@@ -423,8 +423,39 @@ export class PostgresInstance extends EventEmitter {
     track(child);
     this.pipeLines(child.stdout!);
     this.pipeLines(child.stderr!);
+    const guard = this.spawnDeathGuard(child.pid);
+    void run.exited.then(() => guard?.kill('SIGKILL'));
     if (opts.wait === false) return;
     await this.waitReady(timeoutMs);
+  }
+
+  /**
+   * Binds the postmaster's life to this process's. Postgres cannot watch its
+   * parent, and Node has no PR_SET_PDEATHSIG: after a kill -9 of the daemon the
+   * postmaster would be re-parented to init and keep accepting writes with no
+   * agent left to fence it (I3). The guard is a shell, running as the Postgres
+   * user, that blocks reading a pipe whose other end only this process holds;
+   * when this process dies, however, the read ends and the guard sends the
+   * postmaster SIGQUIT (immediate shutdown). As the Postgres user it can only
+   * ever signal that user's processes. It is killed as soon as the postmaster
+   * exits, so it cannot signal a reused PID of ours.
+   */
+  private spawnDeathGuard(postmasterPid: number): ChildProcess | undefined {
+    try {
+      const guard = spawn('/bin/sh', ['-c', 'while read -r _; do :; done; kill -QUIT "$1" 2>/dev/null', 'ogel-postgres-guard', String(postmasterPid)], {
+        cwd: '/',
+        stdio: ['pipe', 'ignore', 'ignore'],
+        ...(isRoot() ? { uid: this.user.uid, gid: this.user.gid } : {}),
+      });
+      guard.on('error', (e) => this.logger?.({ level: 'warn', msg: 'postgres death guard failed', error: e.message }));
+      // Neither the guard nor its pipe may keep the daemon's event loop alive.
+      guard.unref();
+      (guard.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+      return guard;
+    } catch (e) {
+      this.logger?.({ level: 'warn', msg: 'could not start the postgres death guard', error: (e as Error).message });
+      return undefined;
+    }
   }
 
   private pipeLines(stream: NodeJS.ReadableStream): void {
