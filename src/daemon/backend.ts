@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto';
 import type { RaftNode } from '../../raft/src/node/raft-node.js';
 import { NotLeaderError } from '../../raft/src/node/raft-node.js';
 import type { ApplyOk, ApplyResult, Command, Member, Tenant } from '../../fsm/index.js';
-import { encodeCommand, isRejection, TENANT_LIMITS, validateCommand, type ClusterStateMachine } from '../../fsm/index.js';
+import { encodeCommand, isRejection, lsnDiffBytes, TENANT_LIMITS, validateCommand, type ClusterStateMachine } from '../../fsm/index.js';
+import type { AgentStatus } from '../postgres/agent.js';
 import { makeScramVerifier, generatePassword } from '../auth/scram.js';
 import { redactConfig, type Config, type NodeConfig } from '../config/index.js';
 import { ApiError } from '../api/http.js';
@@ -240,10 +241,22 @@ export class DaemonBackend implements ApiBackend {
 
   health(): { role: string; term: number; primary: boolean; replicaLagBytes: number | null } {
     const rs = this.raft.status();
-    // Postgres supervision arrives with the Postgres nodes: until then this node
-    // never claims to be a primary or a replica.
-    return { role: rs.role, term: rs.term, primary: false, replicaLagBytes: null };
+    const a = this.agentStatus?.();
+    const pg = this.fsm.state.postgres;
+    // Writable primary of the current generation: wanted and observed, and not fenced (I3).
+    const primary = a !== undefined && pg.primary === this.nodeId && a.observed === 'primary' && a.running && a.fenced === false;
+    let replicaLagBytes: number | null = null;
+    if (a !== undefined && a.observed === 'standby' && a.running && pg.primary !== null) {
+      // From the positions the agents reported (at most about a second old), as Patroni does with its DCS.
+      const primaryLsn = pg.nodes.get(pg.primary)?.lsn.flushed;
+      const mine = pg.nodes.get(this.nodeId)?.lsn.replayed;
+      if (primaryLsn !== undefined && mine !== undefined) replicaLagBytes = Math.max(0, Number(lsnDiffBytes(primaryLsn, mine)));
+    }
+    return { role: rs.role, term: rs.term, primary, replicaLagBytes };
   }
+
+  /** Set by the daemon once its Postgres agent runs. */
+  agentStatus: (() => AgentStatus) | undefined;
 
   countRequest(route: string, status: number): void {
     this.daemonMetrics.apiRequests.inc({ route, status: String(status) });

@@ -1,7 +1,7 @@
 // The ogel daemon: wires storage, transport, Raft, the cluster state machine, the
 // leader-only controllers and the admin API for one node of the cluster.
 
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { RaftNode } from '../../raft/src/node/raft-node.js';
 import { LevelStorage } from '../../raft/src/storage/level-storage.js';
@@ -12,6 +12,9 @@ import type { Config, NodeConfig } from '../config/index.js';
 import { ApiServer } from '../api/server.js';
 import { ControllerManager } from '../controllers/manager.js';
 import { MembershipController } from '../controllers/membership.js';
+import { BootstrapPrimaryController } from '../controllers/bootstrap-primary.js';
+import { PostgresAgent } from '../postgres/agent.js';
+import { LeaderProposer } from './proposer.js';
 import type { Logger } from '../log.js';
 import { withFields } from '../log.js';
 import { DaemonBackend } from './backend.js';
@@ -46,6 +49,7 @@ export class Daemon {
     readonly controllers: ControllerManager,
     private readonly transport: TcpTransport,
     private readonly log: Logger,
+    readonly agent: PostgresAgent | undefined,
   ) {}
 
   static async start(o: DaemonOptions): Promise<Daemon> {
@@ -54,7 +58,12 @@ export class Daemon {
     if (!self) throw new Error(`node '${o.nodeId}' is not in the config (nodes: ${config.nodes.map((n) => n.id).join(', ')})`);
     const log = o.log;
     const dataDir = resolve(config.cluster.dataDir, self.id);
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    // 0711: the unprivileged Postgres user must traverse to <node>/pg; the Raft
+    // directory itself stays private (0700).
+    await mkdir(resolve(config.cluster.dataDir), { recursive: true, mode: 0o711 });
+    await mkdir(dataDir, { recursive: true, mode: 0o711 });
+    await chmod(dataDir, 0o711);
+    await mkdir(join(dataDir, 'raft'), { recursive: true, mode: 0o700 });
     const storage = await LevelStorage.open(join(dataDir, 'raft'));
     try {
       if (o.bootstrap === 'force' && !storage.isEmpty()) {
@@ -91,9 +100,12 @@ export class Daemon {
       for (const m of state.members.values()) if (m.id !== self.id) peers.set(m.id, parseAddress(m.addresses.raft));
       transportRef.setPeers(peers);
     };
+    let agentRef: PostgresAgent | undefined;
     const fsm = new ClusterStateMachine({
       onApplied: (e) => {
         if (e.result.ok && (e.command?.type === 'member.add' || e.command?.type === 'member.remove')) syncPeers(e.state);
+        // Roles, generation and lease live in pg.* and lease.* commands: let the agent react at once.
+        if (e.result.ok && (e.command?.type.startsWith('pg.') || e.command?.type.startsWith('lease.'))) agentRef?.poke();
       },
       onRestored: (state) => syncPeers(state),
     });
@@ -118,9 +130,33 @@ export class Daemon {
     const metrics = new DaemonMetrics(raft);
     const backend = new DaemonBackend(config, self, raft, fsm, metrics, withFields(log, { component: 'api' }));
     const controllers = new ControllerManager(
-      [new MembershipController(config, raft, fsm, (cmd: Command) => backend.propose(cmd))],
+      [
+        new MembershipController(config, raft, fsm, (cmd: Command) => backend.propose(cmd)),
+        new BootstrapPrimaryController(config, fsm, (cmd: Command) => backend.propose(cmd)),
+      ],
       withFields(log, { component: 'controllers' }),
     );
+    // The agent brings the local Postgres to the role the state machine wants. If
+    // Postgres cannot run here (no binaries for this platform), the control plane
+    // still runs and says why.
+    const proposer = new LeaderProposer(raft, fsm, config);
+    let agent: PostgresAgent | undefined;
+    try {
+      agent = new PostgresAgent({
+        config,
+        nodeId: self.id,
+        dataDir: join(dataDir, 'pg'),
+        state: () => fsm.state,
+        propose: (cmd) => proposer.propose(cmd),
+        log: withFields(log, { component: 'agent' }),
+      });
+      agent.start();
+      agentRef = agent;
+      const started = agent;
+      backend.agentStatus = () => started.agentStatus();
+    } catch (e) {
+      log({ level: 'error', msg: 'Postgres is not supervised on this node', error: (e as Error).message });
+    }
     raft.on('leader', (c: { role: string }) => void controllers.setLeader(c.role === 'leader'));
     transportRef = transport;
     syncPeers(fsm.state); // the snapshot restored at start came before transportRef was set
@@ -142,12 +178,13 @@ export class Daemon {
     try {
       await api.listen();
     } catch (e) {
+      await agent?.stop();
       await raft.stop('api failed to start');
       await storage.close();
       throw new Error(`cannot listen on ${self.api} for the admin API: ${(e as Error).message}`);
     }
     log({ level: 'info', msg: 'daemon started', node: self.id, raft: self.raft, api: self.api });
-    return new Daemon(self, storage, raft, fsm, api, controllers, transport, log);
+    return new Daemon(self, storage, raft, fsm, api, controllers, transport, log, agent);
   }
 
   /** Graceful stop: a leader hands over leadership first, so the cluster does not wait out an election timeout. */
@@ -162,6 +199,7 @@ export class Daemon {
       }
     }
     await this.controllers.stop();
+    await this.agent?.stop();
     await this.api.close();
     await this.raft.stop('shutdown');
     await this.storage.close();

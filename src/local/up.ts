@@ -87,7 +87,7 @@ export async function runUp(argv: string[]): Promise<number> {
       config = loadConfig(configPath);
       progress(`resuming the cluster in ${dir} (${config.nodes.length} nodes)`);
     } else {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      mkdirSync(dir, { recursive: true, mode: 0o711 }); // traversable by the Postgres user, not listable
       config = localClusterConfig({
         dataDir: join(dir, 'data'),
         basePort,

@@ -3,7 +3,7 @@
 // by PID, restart on the same data directory.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -45,6 +45,7 @@ export class DaemonCluster {
 
   static async create(ids = ['n1', 'n2', 'n3'], extraYaml = ''): Promise<DaemonCluster> {
     const dir = await mkdtemp(join(tmpdir(), 'ogel-daemons-'));
+    await chmod(dir, 0o711); // the unprivileged Postgres user must reach the data directories
     const c = new DaemonCluster(dir, join(dir, 'cluster.yml'));
     for (const id of ids) {
       c.nodes.set(id, { id, raftPort: await freePort(), apiPort: await freePort(), proxyPort: await freePort(), postgresPort: await freePort(), log: [] });
@@ -194,8 +195,10 @@ export class DaemonCluster {
   }
 
   async destroy(): Promise<void> {
-    for (const id of this.nodes.keys()) await this.kill9(id);
-    await rm(this.dir, { recursive: true, force: true });
+    for (const id of this.nodes.keys()) await this.terminate(id, 10_000);
+    // A daemon's Postgres stops with it (fast stop, or the death guard after a
+    // kill -9); retry the removal while the last files are closed.
+    await rm(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }
 

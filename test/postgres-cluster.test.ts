@@ -1,0 +1,92 @@
+// Three ogel daemons bring up three real Postgres 17 nodes: the first primary is
+// chosen and initialised, the others clone it and stream with quorum sync, and a
+// client reaches the primary with the admin password and sees its writes on a standby.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { loadConfig } from '../src/config/index.js';
+import { adminPassword } from '../src/postgres/agent.js';
+import { DaemonCluster } from './helpers/daemons.js';
+
+interface PgView {
+  primary: string | null;
+  generation: number;
+  lease: { holder: string; renewalSeq: number } | null;
+  nodes: Record<string, { reportedRole: string; timeline: number }>;
+}
+
+describe('ogel daemons supervise real Postgres nodes', () => {
+  let c: DaemonCluster;
+  let password: string;
+  before(async () => {
+    c = await DaemonCluster.create(['n1', 'n2', 'n3'], 'postgres:\n  leaseMs: 1000\n');
+    password = adminPassword(loadConfig(c.configPath));
+    await c.startAll();
+  });
+  after(async () => c.destroy());
+
+  async function pgView(): Promise<PgView> {
+    const leader = await c.waitForLeader();
+    return ((await c.get(leader, '/v1/status')).body as { postgres: PgView }).postgres;
+  }
+
+  it('bootstraps a primary and two streaming standbys', async () => {
+    await c.waitFor(
+      async () => {
+        const v = await pgView();
+        const roles = Object.values(v.nodes).map((n) => n.reportedRole).sort();
+        return v.primary !== null && roles.join(',') === 'primary,standby,standby';
+      },
+      'a primary and two standbys reported',
+      60_000,
+    );
+    const v = await pgView();
+    assert.equal(v.generation, 1);
+    assert.equal(v.lease?.holder, v.primary);
+    const seq = v.lease!.renewalSeq;
+    await c.waitFor(async () => ((await pgView()).lease?.renewalSeq ?? 0) > seq, 'the lease to be renewed', 5_000);
+  });
+
+  it('health endpoints: /primary is 200 only on the primary, /replica on the standbys', async () => {
+    const { primary } = await pgView();
+    await c.waitFor(async () => (await c.get(primary!, '/primary', null)).status === 200, '/primary on the primary', 10_000);
+    for (const id of [...c.nodes.keys()].filter((x) => x !== primary)) {
+      assert.equal((await c.get(id, '/primary', null)).status, 503, `/primary on ${id}`);
+      await c.waitFor(async () => (await c.get(id, '/replica?lag=104857600', null)).status === 200, `/replica on ${id}`, 10_000);
+    }
+  });
+
+  it('a client connects to the primary with the admin password, and its writes reach a standby', async () => {
+    const { primary } = await pgView();
+    const p = c.nodes.get(primary!)!;
+    const client = new pg.Client({ host: '127.0.0.1', port: p.postgresPort, user: 'postgres', password, database: 'postgres' });
+    await client.connect();
+    try {
+      await client.query('CREATE TABLE IF NOT EXISTS t (id int primary key, v text)');
+      await client.query("INSERT INTO t VALUES (1, 'replicated')");
+      const gen = await client.query('SELECT generation FROM ogel.generation');
+      assert.equal(Number(gen.rows[0].generation), 1);
+      const sync = await client.query('SELECT application_name, sync_state FROM pg_stat_replication ORDER BY 1');
+      assert.deepEqual(sync.rows.map((r: { sync_state: string }) => r.sync_state), ['quorum', 'quorum']);
+    } finally {
+      await client.end();
+    }
+    const standby = c.nodes.get([...c.nodes.keys()].find((x) => x !== primary)!)!;
+    const reader = new pg.Client({ host: '127.0.0.1', port: standby.postgresPort, user: 'postgres', password, database: 'postgres' });
+    await reader.connect();
+    try {
+      const r = await reader.query("SELECT v FROM t WHERE id = 1");
+      assert.equal(r.rows[0]?.v, 'replicated');
+      await assert.rejects(reader.query("INSERT INTO t VALUES (2, 'no')"), /read-only/);
+    } finally {
+      await reader.end();
+    }
+  });
+
+  it('a wrong password is refused', async () => {
+    const { primary } = await pgView();
+    const client = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(primary!)!.postgresPort, user: 'postgres', password: 'wrong', database: 'postgres' });
+    await assert.rejects(client.connect(), /password authentication failed/);
+  });
+});
