@@ -44,6 +44,10 @@ describe('ogel daemons supervise real Postgres nodes', () => {
     const v = await pgView();
     assert.equal(v.generation, 1);
     assert.equal(v.lease?.holder, v.primary);
+    const table = await c.cli(['status']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.equal((table.stdout.match(/\| standby /g) ?? []).length, 2, table.stdout);
+    assert.equal((table.stdout.match(/\| primary /g) ?? []).length, 1, table.stdout);
     const seq = v.lease!.renewalSeq;
     await c.waitFor(async () => ((await pgView()).lease?.renewalSeq ?? 0) > seq, 'the lease to be renewed', 5_000);
   });

@@ -109,11 +109,23 @@ export function renderStatusTable(status: Status): string {
       cell(m.raft?.lagEntries),
       // The leader's contact with itself means nothing.
       isLeader ? '-' : formatMs(m.raft?.lastContactMs),
-      cell(status.postgres.nodes?.[m.id]?.role),
+      pgRoleCell(status.postgres.nodes?.[m.id]),
       generationCell(status, m.id),
       leaseCell(status, m.id),
     ];
   });
   lines.push(renderTable(columns, rows));
   return lines.join('\n') + '\n';
+}
+
+/**
+ * What the node's agent reports its Postgres is doing ("standby" while it streams),
+ * and the wanted role beside it when they differ ("primary (wanted: fenced)").
+ */
+function pgRoleCell(n: { role?: string; reportedRole?: string } | undefined): string {
+  if (!n) return '-';
+  const reported = n.reportedRole && n.reportedRole !== 'absent' ? n.reportedRole : undefined;
+  const wanted = n.role && n.role !== 'absent' ? n.role : undefined;
+  if (reported && wanted && reported !== wanted) return `${reported} (wanted: ${wanted})`;
+  return reported ?? wanted ?? '-';
 }

@@ -35,7 +35,10 @@ export interface Lease {
 }
 
 export interface PostgresNode {
+  /** The role the cluster wants. */
   role?: string;
+  /** The role the node's agent last reported. */
+  reportedRole?: string;
   generation?: number;
   timeline?: number;
   [k: string]: unknown;

@@ -91,7 +91,17 @@ export async function runDaemonCommand(argv: string[]): Promise<number> {
       stopping = true;
       log({ level: 'info', msg: 'stopping', signal });
       daemon.stop().then(
-        () => resolve(typeof process.exitCode === 'number' ? process.exitCode : 0),
+        () => {
+          const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
+          // Everything was stopped; a handle still open now is a leak. Say which
+          // kind, then exit anyway rather than hang the caller (ogel up, systemd).
+          setTimeout(() => {
+            const handles = (process as unknown as { _getActiveHandles?: () => object[] })._getActiveHandles?.() ?? [];
+            log({ level: 'warn', msg: 'exiting with handles still open after stop', handles: handles.map((h) => h.constructor.name) });
+            process.exit(code);
+          }, 2_000).unref();
+          resolve(code);
+        },
         (e: Error) => {
           log({ level: 'error', msg: 'error while stopping', error: e.message });
           resolve(1);

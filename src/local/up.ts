@@ -13,6 +13,7 @@ import { request } from 'undici';
 import { AdminClient, renderStatusTable } from '../cli/index.js';
 import type { Status } from '../cli/types.js';
 import { configToYaml, ConfigError, loadConfig, localClusterConfig, type Config } from '../config/index.js';
+import { adminPassword } from '../postgres/agent.js';
 
 const HELP = `Usage: ogel up [--dir DIR] [--nodes N] [--base-port PORT] [--json]
 
@@ -32,6 +33,8 @@ Options:
 Then, in another terminal: ogel status, ogel transfer-leadership, ogel tenants create NAME`;
 
 const READY_TIMEOUT_MS = 30_000;
+/** initdb, two base backups and the first lease renewal: seconds here. */
+const PG_READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 /** A daemon that dies is restarted, but not more often than this in a minute. */
 const RESTARTS_PER_MINUTE_MAX = 5;
@@ -199,15 +202,40 @@ export async function runUp(argv: string[]): Promise<number> {
     return 0;
   }
 
+  // Postgres: wait (bounded) for the first primary to run, for the connection string.
+  progress('waiting for Postgres: the first primary initialises, the standbys clone it...');
+  let pgUrl: string | undefined;
+  const pgDeadline = Date.now() + PG_READY_TIMEOUT_MS;
+  while (!interrupted && pgUrl === undefined && Date.now() < pgDeadline) {
+    try {
+      const s = await client.request<Status & { postgres: { primary: string | null } }>('GET', '/v1/status');
+      const primary = s.postgres.primary;
+      const node = config.nodes.find((n) => n.id === primary);
+      if (node && (await healthy(`http://${node.api}`, '/primary'))) {
+        status = s;
+        pgUrl = `postgresql://postgres:${encodeURIComponent(adminPassword(config))}@${node.postgres}/postgres`;
+      }
+    } catch {
+      /* not yet */
+    }
+    if (pgUrl === undefined) await sleep(200);
+  }
+  if (interrupted) {
+    await stopAll();
+    return 0;
+  }
+  if (pgUrl === undefined) progress(`Postgres has no writable primary after ${PG_READY_TIMEOUT_MS / 1000} s; see ${join(dir, 'logs')} (the control plane is up)`);
+
   if (a.json) {
-    process.stdout.write(`${JSON.stringify({ status, apis, token: config.api.token, config: configPath }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ status, apis, token: config.api.token, config: configPath, postgres: pgUrl ?? null }, null, 2)}\n`);
   } else {
     process.stdout.write(`\n${renderStatusTable(status!)}\n\n`);
+    if (pgUrl) process.stdout.write(`Postgres:   ${pgUrl}\n`);
     process.stdout.write(`Admin API:  ${apis.join('  ')}\n`);
     process.stdout.write(`Token:      ${config.api.token}\n`);
     process.stdout.write(`Config:     ${configPath}   Logs: ${join(dir, 'logs')}\n`);
     process.stdout.write(`\nThe ogel CLI finds this cluster from ${statePath}: try 'npx ogel status' in another terminal.\n`);
-    process.stdout.write('Postgres nodes are not supervised yet: the cluster runs the control plane only.\n');
+    process.stdout.write('Automatic failover and switchover are not built yet: if the primary dies, writes stop until it is back.\n');
     process.stdout.write('Press Ctrl-C to stop the cluster.\n');
   }
 
@@ -230,9 +258,9 @@ async function fail(msg: string, dir: string, id: string, stopAll: () => Promise
   return 1;
 }
 
-async function healthy(base: string): Promise<boolean> {
+async function healthy(base: string, path = '/health'): Promise<boolean> {
   try {
-    const r = await request(`${base}/health`, { headersTimeout: 1_000, bodyTimeout: 1_000 });
+    const r = await request(`${base}${path}`, { headersTimeout: 1_000, bodyTimeout: 1_000 });
     await r.body.dump();
     return r.statusCode === 200;
   } catch {

@@ -424,7 +424,11 @@ export class PostgresInstance extends EventEmitter {
     this.pipeLines(child.stdout!);
     this.pipeLines(child.stderr!);
     const guard = this.spawnDeathGuard(child.pid);
-    void run.exited.then(() => guard?.kill('SIGKILL'));
+    void run.exited.then(() => {
+      // The postmaster is gone: the guard must not linger, nor our end of its pipe.
+      guard?.stdin?.destroy();
+      guard?.kill('SIGKILL');
+    });
     if (opts.wait === false) return;
     await this.waitReady(timeoutMs);
   }

@@ -53,7 +53,7 @@ export class DaemonCluster {
     const nodesYaml = [...c.nodes.values()]
       .map((n) => `  - id: ${n.id}\n    raft: 127.0.0.1:${n.raftPort}\n    api: 127.0.0.1:${n.apiPort}\n    proxy: 127.0.0.1:${n.proxyPort}\n    postgres: 127.0.0.1:${n.postgresPort}`)
       .join('\n');
-    const yaml = `cluster:\n  name: test\n  secret: ${SECRET}\n  dataDir: ${join(dir, 'data')}\nnodes:\n${nodesYaml}\nraft:\n  tickMs: 10\napi:\n  token: ${TOKEN}\nlog:\n  level: info\n${extraYaml}`;
+    const yaml = `cluster:\n  name: test\n  secret: ${SECRET}\n  dataDir: ${join(dir, 'data')}\nnodes:\n${nodesYaml}\nraft:\n  tickMs: 20\napi:\n  token: ${TOKEN}\nlog:\n  level: info\n${extraYaml}`;
     await writeFile(c.configPath, yaml);
     return c;
   }
