@@ -54,11 +54,17 @@ describe('ogel daemon: a 3-node cluster of real processes', () => {
     const next = await c.waitForLeader(10_000, old);
     assert.notEqual(next, old);
     for (const id of [...c.nodes.keys()].filter((x) => x !== old)) {
-      const r = await c.cli(['status', '--json', '--api', c.apiUrl(id)]);
-      assert.equal(r.code, 0, r.stderr);
-      const s = JSON.parse(r.stdout) as StatusBody;
-      assert.equal(s.leader, next, `status from ${id}`);
-      assert.ok(s.term > before.term, 'the term advanced');
+      // Status always answers (stale during an election); once settled it names the leader.
+      await c.waitFor(
+        async () => {
+          const r = await c.cli(['status', '--json', '--api', c.apiUrl(id)]);
+          assert.equal(r.code, 0, r.stderr);
+          const s = JSON.parse(r.stdout) as StatusBody & { stale: boolean };
+          return !s.stale && s.leader === (await c.waitForLeader(10_000, old)) && s.term > before.term;
+        },
+        `status from ${id} to name the new leader`,
+        10_000,
+      );
     }
     // Make the others move on while it is down, then bring it back.
     const paused = await c.send(next, 'POST', '/v1/pause', { reason: 'while n was down' });
@@ -210,6 +216,36 @@ describe('ogel daemon: a 3-node cluster of real processes', () => {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /refusing to bootstrap/);
     await c.start(victim);
+  });
+});
+
+describe('ogel status without a quorum', () => {
+  let c: DaemonCluster;
+  before(async () => {
+    c = await DaemonCluster.create();
+    await c.startAll();
+    await c.waitForLeader();
+  });
+  after(async () => c.destroy());
+
+  it('answers from the local state, marked stale, instead of failing', async () => {
+    await c.kill9('n2');
+    await c.kill9('n3');
+    let body: { stale: boolean; node: string } | undefined;
+    await c.waitFor(
+      async () => {
+        const r = await c.cli(['status', '--json', '--api', c.apiUrl('n1')]);
+        assert.equal(r.code, 0, r.stderr);
+        body = JSON.parse(r.stdout) as { stale: boolean; node: string };
+        return body.stale;
+      },
+      'a stale answer once n1 has lost its quorum',
+      10_000,
+    );
+    assert.equal(body!.node, 'n1');
+    const table = await c.cli(['status', '--api', c.apiUrl('n1')]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /Stale read/);
   });
 });
 

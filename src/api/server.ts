@@ -136,8 +136,12 @@ export class ApiServer {
       const leader = b.leaderApiUrl();
       if (!stale && !b.isLeader() && leader && ctx.req.headers[FORWARDED_HEADER] === undefined) {
         try {
-          await this.forward(ctx, leader, undefined);
-          return;
+          const answer = await this.fetchFromLeader(ctx, leader, undefined);
+          if (answer.status === 200) {
+            ctx.res.writeHead(200, { 'content-type': 'application/json' });
+            ctx.res.end(answer.text);
+            return;
+          }
         } catch {
           /* fall through to the local answer */
         }
@@ -264,6 +268,13 @@ export class ApiServer {
   }
 
   private async forward(ctx: RequestContext, leaderUrl: string, body: unknown): Promise<void> {
+    const answer = await this.fetchFromLeader(ctx, leaderUrl, body);
+    ctx.res.writeHead(answer.status, { 'content-type': 'application/json' });
+    ctx.res.end(answer.text);
+  }
+
+  /** Sends the request on to the leader's API; throws ApiError 503 when it cannot be reached. */
+  private async fetchFromLeader(ctx: RequestContext, leaderUrl: string, body: unknown): Promise<{ status: number; text: string }> {
     const target = new URL(ctx.url.pathname + ctx.url.search, leaderUrl);
     let answer;
     try {
@@ -281,9 +292,7 @@ export class ApiServer {
     } catch (e) {
       throw new ApiError(503, 'unavailable', `forwarding to the leader at ${leaderUrl} failed: ${(e as Error).message}`, 'retry in a moment');
     }
-    const text = await answer.body.text();
-    ctx.res.writeHead(answer.statusCode, { 'content-type': 'application/json' });
-    ctx.res.end(text);
+    return { status: answer.statusCode, text: await answer.body.text() };
   }
 }
 

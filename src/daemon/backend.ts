@@ -3,7 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { RaftNode } from '../../raft/src/node/raft-node.js';
-import { NotLeaderError } from '../../raft/src/node/raft-node.js';
+import { NotLeaderError, RequestTimeoutError } from '../../raft/src/node/raft-node.js';
 import type { ApplyOk, ApplyResult, Command, Member, Tenant } from '../../fsm/index.js';
 import { encodeCommand, isRejection, lsnDiffBytes, TENANT_LIMITS, validateCommand, type ClusterStateMachine } from '../../fsm/index.js';
 import type { AgentStatus } from '../postgres/agent.js';
@@ -60,7 +60,16 @@ export class DaemonBackend implements ApiBackend {
   }
 
   async status(stale: boolean): Promise<unknown> {
-    await this.barrier(stale);
+    if (!stale) {
+      try {
+        await this.raft.read();
+      } catch (e) {
+        // No leader to confirm a linearizable read (an election, or no quorum): the
+        // local view, marked stale, is more useful to an operator than an error.
+        if (!(e instanceof NotLeaderError || e instanceof RequestTimeoutError)) throw e;
+        stale = true;
+      }
+    }
     const rs = this.raft.status();
     const s = this.fsm.state;
     const progress = new Map(rs.peers.map((p) => [p.id, p]));
