@@ -429,8 +429,11 @@ function intOr(s: Record<string, unknown> | undefined, key: string, fallback: nu
   return Number.isSafeInteger(v) ? (v as number) : undefined;
 }
 
-/** Settings ogel itself writes; setting them by hand would break replication or fencing. */
-const MANAGED_PARAMETERS: Record<string, string> = {
+/**
+ * Settings ogel itself writes; setting them by hand would break replication,
+ * routing or fencing. The one list: the Postgres settings renderer checks it too.
+ */
+export const MANAGED_PARAMETERS: Readonly<Record<string, string>> = {
   port: 'set the port in nodes[].postgres',
   listen_addresses: 'set nodes[].listenHost',
   unix_socket_directories: 'ogel chooses the socket directory',

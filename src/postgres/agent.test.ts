@@ -16,24 +16,10 @@ import { ClusterStateMachine, encodeCommand, type ApplyResult, type Command } fr
 import { localClusterConfig, parseHostPort, type Config } from '../config/index.js';
 import type { LogLine } from '../log.js';
 import { adminPassword, PostgresAgent } from './agent.js';
-import { freePort, makeTempRoot } from './test-helpers.js';
+import { freePort, makeTempRoot, waitFor } from './test-helpers.js';
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const t0 = performance.now();
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      lastErr = e;
-    }
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
-    await delay(10);
-  }
-}
 
 function pidAlive(pid: number): boolean {
   try {

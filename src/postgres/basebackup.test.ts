@@ -16,7 +16,7 @@ import { PostgresInstance } from './instance.js';
 import { readReplicationPassword, REPLICATION_ROLE } from './settings.js';
 import { configureStandby } from './standby.js';
 import { TarExtractor, TarFormatError, extractTar } from './tar-extract.js';
-import { freePort, makeTempPrimary } from './test-helpers.js';
+import { freePort, makeTempPrimary, waitFor } from './test-helpers.js';
 
 // ------------------------------------------------------------ fixtures
 
@@ -284,20 +284,6 @@ test('tar-extract: refuses entries escaping the target (.., absolute, through it
 
 // ------------------------------------------------------------ a real base backup
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const t0 = performance.now();
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      lastErr = e;
-    }
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 test('base backup of a primary with ~50 MB of data starts as a standby with the same data', async (t) => {
   const primary = await makeTempPrimary({ nodeId: 'p1' });

@@ -13,24 +13,10 @@ import { compareLsn, type Lsn } from '../../fsm/lsn.js';
 import { PostgresInstance, type InstanceSettings } from './instance.js';
 import { readReplicationPassword, REPLICATION_ROLE, slotNameFor } from './settings.js';
 import { createStandby, ensurePhysicalSlot, repointStandby, stopWalReceiver, StandbyError } from './standby.js';
-import { freePort, makeTempPrimary, type TempPrimary } from './test-helpers.js';
+import { freePort, makeTempPrimary, type TempPrimary, waitFor } from './test-helpers.js';
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const t0 = performance.now();
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      lastErr = e;
-    }
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
-    await delay(10);
-  }
-}
 
 /** Resolves with p, or rejects with `message` after ms; never leaves a timer behind. */
 async function within<T>(p: Promise<T>, ms: number, message: string): Promise<T> {

@@ -13,6 +13,7 @@
 //   (default_transaction_read_only) on a fenced primary.
 // - pg_hba.conf: written whole by ogel (renderPgHba).
 
+import { MANAGED_PARAMETERS } from '../config/validate.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -34,33 +35,9 @@ export class PostgresSettingsError extends Error {
   override name = 'PostgresSettingsError';
 }
 
-/**
- * Settings ogel writes itself; a user value would break replication, routing or
- * fencing. Same list (and hints) as the config loader, checked again here.
- */
-export const MANAGED_PARAMETERS: Readonly<Record<string, string>> = Object.freeze({
-  port: 'set the port in nodes[].postgres',
-  listen_addresses: 'set nodes[].listenHost',
-  unix_socket_directories: 'ogel chooses the socket directory',
-  data_directory: 'set cluster.dataDir',
-  config_file: 'ogel writes the config files',
-  hba_file: 'ogel writes pg_hba.conf',
-  ident_file: 'ogel writes the config files',
-  external_pid_file: 'ogel supervises the process',
-  synchronous_standby_names: 'set postgres.syncMode and postgres.syncQuorum',
-  synchronous_commit: 'set postgres.syncMode (a global synchronous_commit below on can lose acknowledged writes)',
-  primary_conninfo: 'ogel points standbys at the primary',
-  primary_slot_name: 'ogel manages replication slots',
-  restore_command: 'ogel manages recovery',
-  recovery_target: 'ogel manages recovery',
-  recovery_target_lsn: 'ogel manages recovery',
-  recovery_target_name: 'ogel manages recovery',
-  recovery_target_time: 'ogel manages recovery',
-  recovery_target_xid: 'ogel manages recovery',
-  recovery_target_timeline: 'ogel manages recovery',
-  recovery_target_action: 'ogel manages recovery',
-  hot_standby: 'standbys must serve reads',
-});
+// Settings ogel writes itself (a user value would break replication, routing or
+// fencing): the config loader's list, checked again here.
+export { MANAGED_PARAMETERS };
 
 const GUC_NAME = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?$/;
 const MiB = 1024 * 1024;

@@ -95,3 +95,22 @@ export async function makeTempPrimary(opts: TempPrimaryOptions = {}): Promise<Te
   }
   return { pg: pgi, root, dataDir, port, cleanup };
 }
+
+/**
+ * Polls `fn` every 10 ms until it returns a value (not undefined), for at most
+ * timeoutMs; the last error it threw is named in the timeout message.
+ */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  const t0 = performance.now();
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (e) {
+      lastErr = e;
+    }
+    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+    await new Promise<void>((r) => setTimeout(r, 10));
+  }
+}
