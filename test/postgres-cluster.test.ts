@@ -88,6 +88,52 @@ describe('ogel daemons supervise real Postgres nodes', () => {
     }
   });
 
+  it('kill -9 of the primary\'s daemon: a standby is promoted and no acknowledged write is lost (I4)', async () => {
+    const before = await pgView();
+    const old = before.primary!;
+    const client = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(old)!.postgresPort, user: 'postgres', password, database: 'postgres' });
+    await client.connect();
+    await client.query('CREATE TABLE IF NOT EXISTS acked (n int primary key)');
+    const acked: number[] = [];
+    for (let n = 1; n <= 100; n++) {
+      await client.query('INSERT INTO acked VALUES ($1)', [n]); // returns once a standby has it (ANY 1)
+      acked.push(n);
+    }
+    await client.end();
+    const t0 = performance.now();
+    await c.kill9(old);
+    let view: PgView | undefined;
+    await c.waitFor(
+      async () => {
+        try {
+          view = await pgView();
+        } catch {
+          return false;
+        }
+        return view.generation === before.generation + 1 && view.primary !== old && view.nodes[view.primary!]?.reportedRole === 'primary';
+      },
+      'a new primary of the next generation',
+      30_000,
+    );
+    const next = view!.primary!;
+    await c.waitFor(async () => (await c.get(next, '/primary', null)).status === 200, '/primary on the new primary', 15_000);
+    const failoverMs = performance.now() - t0;
+    const n2 = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(next)!.postgresPort, user: 'postgres', password, database: 'postgres' });
+    await n2.connect();
+    try {
+      const r = await n2.query('SELECT n FROM acked ORDER BY n');
+      assert.deepEqual(r.rows.map((x: { n: number }) => x.n), acked, 'every acknowledged write survived');
+      await n2.query('INSERT INTO acked VALUES (101)');
+      const gen = await n2.query('SELECT generation FROM ogel.generation');
+      assert.equal(Number(gen.rows[0].generation), before.generation + 1);
+    } finally {
+      await n2.end();
+    }
+    const history = (await c.get(next, '/v1/history')).body as { history: { generation: number; node: string; reason: string }[] };
+    assert.match(history.history.at(-1)!.reason, /failover/);
+    process.stderr.write(`failover took ${Math.round(failoverMs)} ms (kill -9 to a writable new primary)\n`);
+  });
+
   it('a wrong password is refused', async () => {
     const { primary } = await pgView();
     const client = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(primary!)!.postgresPort, user: 'postgres', password: 'wrong', database: 'postgres' });

@@ -52,6 +52,8 @@ export interface ApiBackend {
   createTenant(name: string, password: string | undefined, limits: Partial<TenantLimits>): Promise<{ tenant: unknown; password: string; url: string }>;
   deleteTenant(name: string): Promise<boolean>;
   config(): unknown;
+  /** The failover fence step on this node's Postgres: stop the WAL receiver, report the flushed LSN. */
+  stopReceiver(generation: number): Promise<{ flushedLsn: string; replayedLsn: string }>;
   /** Proposes a state-machine command sent by another daemon's agent (validated again here). */
   proposeCommand(body: unknown): Promise<unknown>;
   metrics(): Promise<string>;
@@ -188,6 +190,13 @@ export class ApiServer {
     r.add('POST', '/v1/internal/commands', true, async (ctx) => {
       const body = await readJsonBody(ctx.req);
       await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.proposeCommand(body)));
+    });
+    r.add('POST', '/v1/internal/pg/stop-receiver', true, async ({ req, res }) => {
+      const body = expectObject(await readJsonBody(req));
+      rejectUnknownFields(body, ['generation']);
+      const generation = optionalInt(body, 'generation', 1, Number.MAX_SAFE_INTEGER);
+      if (generation === undefined) throw new ApiError(400, 'invalid_body', "field 'generation' is required");
+      sendJson(res, 200, await b.stopReceiver(generation));
     });
     r.add('GET', '/v1/history', true, async ({ res }) => sendJson(res, 200, { history: await b.history() }));
     r.add('GET', '/v1/config', true, ({ res }) => sendJson(res, 200, b.config()));

@@ -6,7 +6,7 @@ import type { RaftNode } from '../../raft/src/node/raft-node.js';
 import { NotLeaderError, RequestTimeoutError } from '../../raft/src/node/raft-node.js';
 import type { ApplyOk, ApplyResult, Command, Member, Tenant } from '../../fsm/index.js';
 import { encodeCommand, isRejection, lsnDiffBytes, TENANT_LIMITS, validateCommand, type ClusterStateMachine } from '../../fsm/index.js';
-import type { AgentStatus } from '../postgres/agent.js';
+import type { AgentStatus, PostgresAgent } from '../postgres/agent.js';
 import { makeScramVerifier, generatePassword } from '../auth/scram.js';
 import { redactConfig, type Config, type NodeConfig } from '../config/index.js';
 import { ApiError } from '../api/http.js';
@@ -266,6 +266,16 @@ export class DaemonBackend implements ApiBackend {
 
   /** Set by the daemon once its Postgres agent runs. */
   agentStatus: (() => AgentStatus) | undefined;
+  agent: PostgresAgent | undefined;
+
+  async stopReceiver(generation: number): Promise<{ flushedLsn: string; replayedLsn: string }> {
+    if (!this.agent) throw new ApiError(503, 'unavailable', `Postgres is not supervised on ${this.nodeId}`);
+    try {
+      return await this.agent.stopReceiverForFailover(generation);
+    } catch (e) {
+      throw new ApiError(409, 'conflict', (e as Error).message);
+    }
+  }
 
   countRequest(route: string, status: number): void {
     this.daemonMetrics.apiRequests.inc({ route, status: String(status) });

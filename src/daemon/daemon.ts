@@ -13,6 +13,7 @@ import { ApiServer } from '../api/server.js';
 import { ControllerManager } from '../controllers/manager.js';
 import { MembershipController } from '../controllers/membership.js';
 import { BootstrapPrimaryController } from '../controllers/bootstrap-primary.js';
+import { FailoverController } from '../controllers/failover.js';
 import { PostgresAgent } from '../postgres/agent.js';
 import { LeaderProposer } from './proposer.js';
 import type { Logger } from '../log.js';
@@ -133,6 +134,7 @@ export class Daemon {
       [
         new MembershipController(config, raft, fsm, (cmd: Command) => backend.propose(cmd)),
         new BootstrapPrimaryController(config, fsm, (cmd: Command) => backend.propose(cmd)),
+        ...(config.postgres.failover.enabled ? [new FailoverController(config, fsm, (cmd: Command) => backend.propose(cmd))] : []),
       ],
       withFields(log, { component: 'controllers' }),
     );
@@ -154,6 +156,7 @@ export class Daemon {
       agentRef = agent;
       const started = agent;
       backend.agentStatus = () => started.agentStatus();
+      backend.agent = started;
     } catch (e) {
       log({ level: 'error', msg: 'Postgres is not supervised on this node', error: (e as Error).message });
     }

@@ -34,7 +34,7 @@ import { LeaseHolder, leaseTiming, monotonicMs, type MonotonicMs } from './lease
 import { assertReachable, ensurePostgresUser, isRoot, type OsUser } from './os-user.js';
 import { quoteLiteral } from './query.js';
 import { deriveReplicationPassword, REPLICATION_ROLE, settingsFromConfig, slotNameFor } from './settings.js';
-import { createStandby } from './standby.js';
+import { createStandby, repointStandby, stopWalReceiver } from './standby.js';
 
 export const RECONCILE_INTERVAL_MS = 100;
 export const REPORT_INTERVAL_MS = 1000;
@@ -148,6 +148,8 @@ export class PostgresAgent {
   /** Generation the ogel.generation row holds, as this process last wrote it. */
   private markedGeneration = 0;
   private loggedWaiting: string | null = null;
+  /** The generation whose primary we stopped streaming from for a failover. */
+  private receiverStoppedFor: number | undefined;
 
   constructor(opts: PostgresAgentOptions) {
     this.config = opts.config;
@@ -334,11 +336,22 @@ export class PostgresAgent {
       }
       await this.enforceFence();
     } else if (this.observed === 'standby' && wanted === 'primary') {
-      const why = 'wanted primary but postgres is a standby; waiting for the promotion (failover work)';
-      if (this.loggedWaiting !== why) {
-        this.log({ level: 'warn', msg: why, node: this.nodeId });
-        this.loggedWaiting = why;
-      }
+      // The state machine made this node the primary (failover): the controller
+      // stopped our WAL receiver and chose us for the most advanced flushed LSN.
+      // Fence first (no lease of ours has committed yet), then promote.
+      await this.pgLock.run(async () => {
+        if (!inst.isRunning()) return;
+        const stopped = await stopWalReceiver(inst);
+        const { ms } = await inst.promote();
+        this.observed = 'primary';
+        this.log({ level: 'info', msg: 'promoted to primary', node: this.nodeId, generation: s.postgres.generation, flushedLsn: stopped.flushedLsn, promoteMs: ms });
+      });
+      // No lease of ours has committed yet: read-only until the first renewal does (I5).
+      await this.enforceFence();
+      this.loggedWaiting = null;
+    } else if (this.observed === 'standby' && wanted === 'standby') {
+      await this.followPrimary(inst, st, s);
+      this.loggedWaiting = null;
     } else {
       this.loggedWaiting = null;
     }
@@ -349,6 +362,54 @@ export class PostgresAgent {
         await this.markGeneration(inst, s.postgres.generation);
       });
     }
+  }
+
+  /**
+   * A standby follows the primary of the current generation. After the failover
+   * controller stopped our receiver for generation g, we do not stream again until
+   * the state machine names the primary of a later generation.
+   */
+  private async followPrimary(inst: PostgresInstance, st: PgStatus, s: ClusterState): Promise<void> {
+    const primary = s.postgres.primary;
+    if (primary === null || primary === this.nodeId) return;
+    if (this.receiverStoppedFor !== undefined && s.postgres.generation <= this.receiverStoppedFor) return;
+    const addrText = s.members.get(primary)?.addresses.postgres ?? this.config.nodes.find((n) => n.id === primary)?.postgres;
+    if (addrText === undefined) return;
+    const addr = parseHostPort(addrText);
+    if (!addr.ok) return;
+    const r = st.walReceiver;
+    if (r && r.senderPort === addr.port && (r.senderHost === addr.host || r.senderHost === undefined)) return;
+    if (s.postgres.nodes.get(primary)?.reportedRole !== 'primary') return; // not promoted yet
+    await this.pgLock.run(async () => {
+      const { ms } = await repointStandby(
+        inst,
+        { host: addr.host, port: addr.port, user: REPLICATION_ROLE, password: replicationPassword(this.config), applicationName: this.nodeId },
+        slotNameFor(this.nodeId),
+        { timeoutMs: 10_000 },
+      );
+      this.receiverStoppedFor = undefined;
+      this.log({ level: 'info', msg: 'following the new primary', node: this.nodeId, primary, generation: s.postgres.generation, repointMs: Math.round(ms) });
+    });
+  }
+
+  /**
+   * The failover fence step (I4), called by the leader's controller: stop our WAL
+   * receiver so nothing more arrives from the old primary, and report the flushed
+   * LSN. Idempotent; refused for a generation that is not the current one.
+   */
+  async stopReceiverForFailover(generation: number): Promise<{ flushedLsn: string; replayedLsn: string }> {
+    const s = this.getState();
+    if (generation !== s.postgres.generation) {
+      throw new AgentError(`stale fence request: generation ${generation}, the current generation is ${s.postgres.generation}`);
+    }
+    const inst = this.instance;
+    if (!inst?.isRunning()) throw new AgentError(`postgres is not running on ${this.nodeId}`);
+    return this.pgLock.run(async () => {
+      this.receiverStoppedFor = generation;
+      const r = await stopWalReceiver(inst);
+      this.log({ level: 'info', msg: 'WAL receiver stopped for failover', node: this.nodeId, generation, flushedLsn: r.flushedLsn });
+      return { flushedLsn: r.flushedLsn, replayedLsn: r.replayedLsn };
+    });
   }
 
   /** initdb in a sibling temp dir, then rename: a crash halfway leaves no half-made data dir. */
