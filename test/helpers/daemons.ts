@@ -23,7 +23,21 @@ export interface DaemonNode {
   log: string[];
 }
 
+/** Ports handed out by this process: the kernel may give a just-closed port 0 again. */
+const portsGiven = new Set<number>();
+
 async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await ephemeralPort();
+    if (!portsGiven.has(port)) {
+      portsGiven.add(port);
+      return port;
+    }
+  }
+  throw new Error('could not find a port not handed out before in 100 tries');
+}
+
+async function ephemeralPort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const s = net.createServer();
     s.once('error', reject);
