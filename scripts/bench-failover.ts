@@ -80,6 +80,9 @@ async function oneRun(leaseMs: number, log: (s: string) => void): Promise<Run> {
     await writing;
     // Find the new primary and keep trying a write until one is acknowledged.
     let to = '';
+    // Each attempt writes its own value: an attempt can commit and still fail on the
+    // client (its session ended), and retrying the same key would then never succeed.
+    let attempt = 0;
     for (;;) {
       if (performance.now() - t0 > 60_000) throw new Error('no new primary accepted a write within 60 s');
       const cur = await view();
@@ -87,7 +90,7 @@ async function oneRun(leaseMs: number, log: (s: string) => void): Promise<Run> {
         try {
           const cl = await connect(cur.primary);
           try {
-            await cl.query('INSERT INTO seq VALUES ($1)', [-1]);
+            await cl.query('INSERT INTO seq VALUES ($1)', [-++attempt]);
             to = cur.primary;
             break;
           } finally {
@@ -106,6 +109,14 @@ async function oneRun(leaseMs: number, log: (s: string) => void): Promise<Run> {
     const lost = acked.filter((x) => !present.has(x)).length;
     log(`${old} -> ${to} in ${ms.toFixed(0)} ms; ${acked.length} acknowledged writes, ${lost} lost`);
     return { ms, acked: acked.length, lost, from: old, to };
+  } catch (e) {
+    // Evidence before the cluster is removed: the Postgres view and each node's last log lines.
+    for (const [id, node] of c.nodes) {
+      const st = await c.get(id, '/v1/status?stale=true').catch(() => undefined);
+      process.stderr.write(`--- ${id}: ${JSON.stringify((st?.body as { postgres?: unknown } | undefined)?.postgres ?? null).slice(0, 1500)}\n`);
+      process.stderr.write(node.log.slice(-25).map((l) => `    ${l.slice(0, 400)}`).join('\n') + '\n');
+    }
+    throw e;
   } finally {
     await c.destroy();
   }
