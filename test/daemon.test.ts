@@ -153,13 +153,15 @@ describe('ogel daemon: a 3-node cluster of real processes', () => {
   it('internal commands from agents: a follower forwards them, the leader validates and proposes them', async () => {
     const leader = await c.waitForLeader();
     const follower = [...c.nodes.keys()].find((id) => id !== leader && id !== 'n4')!;
-    const report = { v: 1, type: 'pg.report', atMs: Date.now(), node: follower, role: 'standby', timeline: 1, lsn: { received: '0/3000148', flushed: '0/3000148', replayed: '0/3000100' } };
-    const r = await c.send(follower, 'POST', '/v1/internal/commands', report);
+    // A command no agent sends on its own (agents report their Postgres all the time).
+    const pause = { v: 1, type: 'maintenance.set', atMs: Date.now(), paused: true, reason: 'through an agent' };
+    const r = await c.send(follower, 'POST', '/v1/internal/commands', pause);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.deepEqual((r.body as { ok: boolean }).ok, true);
-    const s = (await c.get(leader, '/v1/status')).body as { postgres: { nodes: Record<string, { reportedRole: string; lsn: { flushed: string } }> } };
-    assert.equal(s.postgres.nodes[follower]!.reportedRole, 'standby');
-    assert.equal(s.postgres.nodes[follower]!.lsn.flushed, '0/3000148');
+    const s = (await c.get(leader, '/v1/status')).body as StatusBody;
+    assert.deepEqual(s.maintenance, { paused: true, reason: 'through an agent' });
+    assert.equal((await c.send(follower, 'POST', '/v1/internal/commands', { ...pause, paused: false, reason: null })).status, 200);
+    const report = { v: 1, type: 'pg.report', atMs: Date.now(), node: follower, role: 'standby', timeline: 1, lsn: { received: '0/3000148', flushed: '0/3000148', replayed: '0/3000100' } };
     const bad = await c.send(follower, 'POST', '/v1/internal/commands', { ...report, lsn: { ...report.lsn, flushed: 'not-an-lsn' } });
     assert.equal(bad.status, 400, JSON.stringify(bad.body));
     assert.match((bad.body as { error: { message: string } }).error.message, /lsn\.flushed/);
