@@ -208,10 +208,12 @@ export async function runUp(argv: string[]): Promise<number> {
   const pgDeadline = Date.now() + PG_READY_TIMEOUT_MS;
   while (!interrupted && pgUrl === undefined && Date.now() < pgDeadline) {
     try {
-      const s = await client.request<Status & { postgres: { primary: string | null } }>('GET', '/v1/status');
+      const s = await client.request<Status & { postgres: { primary: string | null; nodes?: Record<string, { reportedRole?: string }> } }>('GET', '/v1/status');
       const primary = s.postgres.primary;
       const node = config.nodes.find((n) => n.id === primary);
-      if (node && (await healthy(`http://${node.api}`, '/primary'))) {
+      // Ready: the primary takes writes and every other node streams from it.
+      const standbysReady = config.nodes.every((n) => n.id === primary || s.postgres.nodes?.[n.id]?.reportedRole === 'standby');
+      if (node && standbysReady && (await healthy(`http://${node.api}`, '/primary'))) {
         status = s;
         pgUrl = `postgresql://postgres:${encodeURIComponent(adminPassword(config))}@${node.postgres}/postgres`;
       }
@@ -224,7 +226,7 @@ export async function runUp(argv: string[]): Promise<number> {
     await stopAll();
     return 0;
   }
-  if (pgUrl === undefined) progress(`Postgres has no writable primary after ${PG_READY_TIMEOUT_MS / 1000} s; see ${join(dir, 'logs')} (the control plane is up)`);
+  if (pgUrl === undefined) progress(`Postgres is not ready (a writable primary and every standby streaming) after ${PG_READY_TIMEOUT_MS / 1000} s; see ${join(dir, 'logs')} (the control plane is up)`);
 
   if (a.json) {
     process.stdout.write(`${JSON.stringify({ status, apis, token: config.api.token, config: configPath, postgres: pgUrl ?? null }, null, 2)}\n`);
