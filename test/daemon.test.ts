@@ -167,6 +167,22 @@ describe('ogel daemon: a 3-node cluster of real processes', () => {
     assert.match((bad.body as { error: { message: string } }).error.message, /lsn\.flushed/);
   });
 
+  it('the agents\' fence endpoint refuses bad bodies and a stale generation', async () => {
+    const leader = await c.waitForLeader();
+    for (const [body, re] of [
+      [{}, /'generation' is required/],
+      [{ generation: 'one' }, /'generation': expected an integer/],
+      [{ generation: 1, extra: true }, /unknown field 'extra'/],
+    ] as [unknown, RegExp][]) {
+      const r = await c.send(leader, 'POST', '/v1/internal/pg/stop-receiver', body);
+      assert.equal(r.status, 400, JSON.stringify(r.body));
+      assert.match((r.body as { error: { message: string } }).error.message, re);
+    }
+    const stale = await c.send(leader, 'POST', '/v1/internal/pg/stop-receiver', { generation: 999 });
+    assert.equal(stale.status, 409, JSON.stringify(stale.body));
+    assert.match((stale.body as { error: { message: string } }).error.message, /stale fence request: generation 999/);
+  });
+
   it('serves Prometheus metrics', async () => {
     const leader = await c.waitForLeader();
     const r = await fetch(`${c.apiUrl(leader)}/metrics`);

@@ -54,7 +54,13 @@ export class FailoverController implements Controller {
           probes.clear();
           break;
         case 'fence-standbys':
-          await Promise.all(d.nodes.map(async (id) => probes.set(id, await this.fence(id, s.postgres.generation))));
+          await Promise.all(
+            d.nodes.map(async (id) => {
+              const { probe, problem } = await this.fence(id, s.postgres.generation);
+              if (problem) ctx.log({ level: 'warn', msg: 'failover: standby counted as unreachable', node: id, problem });
+              probes.set(id, probe);
+            }),
+          );
           continue;
         case 'blocked':
           if (s.postgres.failoverBlocked?.reason !== d.reason) {
@@ -86,10 +92,11 @@ export class FailoverController implements Controller {
     }
   }
 
-  /** The fence step on one standby, through its agent: reachable and stopped, or unreachable. */
-  private async fence(id: string, generation: number): Promise<StandbyProbe> {
+  /** The fence step on one standby, through its agent: reachable and stopped, or unreachable (and why). */
+  private async fence(id: string, generation: number): Promise<{ probe: StandbyProbe; problem?: string }> {
+    const unreachable = (problem: string) => ({ probe: { reachable: false, receiverStopped: false }, problem });
     const api = this.fsm.state.members.get(id)?.addresses.api ?? this.config.nodes.find((n) => n.id === id)?.api;
-    if (!api) return { reachable: false, receiverStopped: false };
+    if (!api) return unreachable('no admin API address known');
     try {
       const r = await request(`http://${api}/v1/internal/pg/stop-receiver`, {
         method: 'POST',
@@ -99,11 +106,11 @@ export class FailoverController implements Controller {
         bodyTimeout: PROBE_TIMEOUT_MS,
       });
       const text = await r.body.text();
-      if (r.statusCode !== 200) return { reachable: false, receiverStopped: false };
+      if (r.statusCode !== 200) return unreachable(`HTTP ${r.statusCode}: ${text.slice(0, 200)}`);
       const body = JSON.parse(text) as { flushedLsn: string };
-      return { reachable: true, receiverStopped: true, flushedLsn: body.flushedLsn };
-    } catch {
-      return { reachable: false, receiverStopped: false };
+      return { probe: { reachable: true, receiverStopped: true, flushedLsn: body.flushedLsn } };
+    } catch (e) {
+      return unreachable((e as Error).message);
     }
   }
 }

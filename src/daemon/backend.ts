@@ -6,7 +6,7 @@ import type { RaftNode } from '../../raft/src/node/raft-node.js';
 import { NotLeaderError, RequestTimeoutError } from '../../raft/src/node/raft-node.js';
 import type { ApplyOk, ApplyResult, Command, Member, Tenant } from '../../fsm/index.js';
 import { encodeCommand, isRejection, lsnDiffBytes, TENANT_LIMITS, validateCommand, type ClusterStateMachine } from '../../fsm/index.js';
-import type { AgentStatus, PostgresAgent } from '../postgres/agent.js';
+import type { PostgresAgent } from '../postgres/agent.js';
 import { makeScramVerifier, generatePassword } from '../auth/scram.js';
 import { redactConfig, type Config, type NodeConfig } from '../config/index.js';
 import { ApiError } from '../api/http.js';
@@ -250,7 +250,7 @@ export class DaemonBackend implements ApiBackend {
 
   health(): { role: string; term: number; primary: boolean; replicaLagBytes: number | null } {
     const rs = this.raft.status();
-    const a = this.agentStatus?.();
+    const a = this.agent?.agentStatus();
     const pg = this.fsm.state.postgres;
     // Writable primary of the current generation: wanted and observed, and not fenced (I3).
     const primary = a !== undefined && pg.primary === this.nodeId && a.observed === 'primary' && a.running && a.fenced === false;
@@ -265,7 +265,6 @@ export class DaemonBackend implements ApiBackend {
   }
 
   /** Set by the daemon once its Postgres agent runs. */
-  agentStatus: (() => AgentStatus) | undefined;
   agent: PostgresAgent | undefined;
 
   async stopReceiver(generation: number): Promise<{ flushedLsn: string; replayedLsn: string }> {

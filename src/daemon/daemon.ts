@@ -154,9 +154,7 @@ export class Daemon {
       });
       agent.start();
       agentRef = agent;
-      const started = agent;
-      backend.agentStatus = () => started.agentStatus();
-      backend.agent = started;
+      backend.agent = agent;
     } catch (e) {
       log({ level: 'error', msg: 'Postgres is not supervised on this node', error: (e as Error).message });
     }

@@ -14,6 +14,7 @@ import { AdminClient, renderStatusTable } from '../cli/index.js';
 import type { Status } from '../cli/types.js';
 import { configToYaml, ConfigError, loadConfig, localClusterConfig, type Config } from '../config/index.js';
 import { adminPassword } from '../postgres/agent.js';
+import { pidAlive } from '../postgres/instance.js';
 
 const HELP = `Usage: ogel up [--dir DIR] [--nodes N] [--base-port PORT] [--json]
 
@@ -275,8 +276,7 @@ function runningUp(statePath: string): number | undefined {
   try {
     const s = JSON.parse(readFileSync(statePath, 'utf8')) as { pid?: number | null };
     if (typeof s.pid !== 'number' || s.pid === process.pid) return undefined;
-    process.kill(s.pid, 0); // throws if no such process
-    return s.pid;
+    return pidAlive(s.pid) ? s.pid : undefined;
   } catch {
     return undefined;
   }

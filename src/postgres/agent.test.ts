@@ -16,19 +16,12 @@ import { ClusterStateMachine, encodeCommand, type ApplyResult, type Command } fr
 import { localClusterConfig, parseHostPort, type Config } from '../config/index.js';
 import type { LogLine } from '../log.js';
 import { adminPassword, PostgresAgent } from './agent.js';
+import { pidAlive } from './instance.js';
 import { freePort, makeTempRoot, waitFor } from './test-helpers.js';
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 const LEASE_MS = 600;
 const NODES = ['n1', 'n2', 'n3'] as const;

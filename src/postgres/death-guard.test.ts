@@ -6,15 +6,8 @@ import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { pidAlive } from './instance.js';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('a postmaster exits when its daemon is killed with SIGKILL', async (t) => {
   const child = spawn(process.execPath, [fileURLToPath(new URL('./death-guard-child.js', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -29,12 +22,12 @@ test('a postmaster exits when its daemon is killed with SIGKILL', async (t) => {
   });
   const { pid, root } = JSON.parse(line) as { pid: number; root: string };
   t.after(() => {
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
     rmSync(root, { recursive: true, force: true });
   });
-  assert.ok(alive(pid), 'the postmaster runs');
+  assert.ok(pidAlive(pid), 'the postmaster runs');
   process.kill(child.pid!, 'SIGKILL');
   const deadline = Date.now() + 5_000;
-  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  assert.equal(alive(pid), false, `postmaster ${pid} still runs 5 s after its parent was killed`);
+  while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(pidAlive(pid), false, `postmaster ${pid} still runs 5 s after its parent was killed`);
 });

@@ -154,7 +154,8 @@ function track(child: ChildProcess): void {
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function pidAlive(pid: number): boolean {
+/** Whether a process with this PID exists (EPERM: it exists but is not ours). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -650,7 +651,9 @@ export class PostgresInstance extends EventEmitter {
       } finally {
         await c.end().catch(() => {});
       }
-    })().catch(() => {});
+    })().catch((e: Error) =>
+      this.logger?.({ level: 'warn', msg: 'could not terminate the session of a timed-out query', pid, error: e.message }),
+    );
   }
 
   async status(): Promise<PgStatus> {

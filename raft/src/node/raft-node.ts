@@ -377,7 +377,12 @@ export class RaftNode<Result = unknown> extends EventEmitter {
     // Persist the latest commit index so a clean restart does not have to relearn it.
     const hs = this.unsavedHardState;
     this.unsavedHardState = undefined;
-    if (hs) await this.storage.save({ entries: [], hardState: hs, sync: false }).catch(() => {});
+    if (hs) {
+      // Not fatal (Raft relearns a commit index), but worth a line: the disk refused a write.
+      await this.storage.save({ entries: [], hardState: hs, sync: false }).catch((e: Error) =>
+        this.log({ level: 'warn', msg: 'could not record the commit index on stop', error: e.message }),
+      );
+    }
     this.failAll(new NodeStoppedError(reason));
     await this.transport.close();
   }
