@@ -73,6 +73,20 @@ export interface AgentStatus {
   lastError: string | null;
 }
 
+/** Counters since the agent started (exported as metrics). */
+export interface AgentCounters {
+  /** lease.renew commands committed / refused or failed. */
+  leaseRenewalsOk: number;
+  leaseRenewalsFailed: number;
+  /** Times this agent made its Postgres read-only (fence) / writable again. */
+  fences: number;
+  unfences: number;
+  /** Promotions of the local Postgres (failover or switchover). */
+  promotions: number;
+  /** Re-clones of the local data directory (diverged, or ogel reinit). */
+  reclones: number;
+}
+
 export interface PostgresAgentOptions {
   config: Config;
   nodeId: string;
@@ -143,6 +157,8 @@ export class PostgresAgent {
   private renewalFailures = 0;
   private fencedReasonLogged: string | null = null;
 
+  private readonly counters: AgentCounters = { leaseRenewalsOk: 0, leaseRenewalsFailed: 0, fences: 0, unfences: 0, promotions: 0, reclones: 0 };
+
   private lastReport: { role: string; timeline: number; at: number } | undefined;
   private reportInFlight = false;
   /** Generation the ogel.generation row holds, as this process last wrote it. */
@@ -209,6 +225,10 @@ export class PostgresAgent {
       leaseRemainingMs: primaryHere ? Math.round(this.holder!.remainingMs()) : null,
       lastError: this.lastError,
     };
+  }
+
+  agentCounters(): Readonly<AgentCounters> {
+    return { ...this.counters };
   }
 
   /** The local instance (for tests and the daemon's failover RPCs); undefined before the first pass. */
@@ -344,6 +364,7 @@ export class PostgresAgent {
         const stopped = await stopWalReceiver(inst);
         const { ms } = await inst.promote();
         this.observed = 'primary';
+        this.counters.promotions++;
         this.log({ level: 'info', msg: 'promoted to primary', node: this.nodeId, generation: s.postgres.generation, flushedLsn: stopped.flushedLsn, promoteMs: ms });
       });
       // No lease of ours has committed yet: read-only until the first renewal does (I5).
@@ -591,6 +612,7 @@ export class PostgresAgent {
       .then((r) => {
         if (r.ok) {
           holder.renewalCommitted(seq);
+          this.counters.leaseRenewalsOk++;
           if (this.renewalFailures > 0) this.log({ level: 'info', msg: 'lease renewals succeed again', node: this.nodeId, after: this.renewalFailures });
           this.renewalFailures = 0;
         } else {
@@ -606,6 +628,7 @@ export class PostgresAgent {
 
   private renewalFailed(error: string): void {
     this.renewalFailures++;
+    this.counters.leaseRenewalsFailed++;
     if (this.renewalFailures === 1 || this.renewalFailures % 20 === 0) this.log({ level: 'warn', msg: 'lease renewal failed', node: this.nodeId, error, failures: this.renewalFailures });
   }
 
@@ -633,12 +656,14 @@ export class PostgresAgent {
         const t0 = this.now();
         const r = await inst.setReadOnly(true);
         this.fenced = true;
+        this.counters.fences++;
         if (this.fencedReasonLogged !== reason) {
           this.log({ level: 'warn', msg: 'fenced postgres: read-only', node: this.nodeId, reason, terminated: r.terminated, ms: Math.round(this.now() - t0) });
           this.fencedReasonLogged = reason;
         }
       } else {
         await inst.setReadOnly(false);
+        if (this.fenced === true) this.counters.unfences++;
         if (this.fenced === true) this.log({ level: 'info', msg: 'lease valid: postgres writable again', node: this.nodeId, generation: this.holder!.generation });
         this.fenced = false;
         this.fencedReasonLogged = null;
