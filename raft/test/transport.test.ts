@@ -11,6 +11,7 @@ import { FrameCodec, FrameDecoder, FRAME_LENGTH_MIN, MAC_BYTES } from '../src/tr
 import { TcpTransport, type LogLine, type TcpTransportOptions } from '../src/transport/tcp-transport.js';
 import type { PeerAddress } from '../src/transport/transport.js';
 import { validateMessage } from '../src/transport/validate.js';
+import { sourceAddressFor, sourceBinding } from '../src/transport/source-address.js';
 
 const SECRET = 'ogel-test-secret-0123456789abcdef';
 const CLUSTER = 'test-cluster';
@@ -753,5 +754,54 @@ describe('TcpTransport', { timeout: 20_000 }, () => {
     await waitFor('unknownNode at b', () => b.t.stats().droppedInbound.unknownNode === 1);
     assert.equal(b.got.length, 1);
     await Promise.all([stopNode(a), stopNode(b), stopNode(c)]);
+  });
+
+  // Partition tests cut a node off by its address with iptables; that only works if
+  // its outgoing connections carry that address. All of 127.0.0.0/8 is on lo, and
+  // left alone the kernel would pick 127.0.0.1 as the source for every node.
+  test('outgoing connections leave from the listen address, not the one the kernel would pick', async () => {
+    const seen: string[] = [];
+    const sink = net.createServer((s) => {
+      seen.push(s.remoteAddress ?? '');
+      s.resume();
+    });
+    rawServers.add(sink);
+    await new Promise<void>((r) => sink.listen(0, HOST, () => r()));
+    const sinkAddr = { host: HOST, port: (sink.address() as net.AddressInfo).port };
+    const bound = await startNode('a', { listen: { host: '127.0.0.5', port: 0 } });
+    assert.equal(bound.t.sourceAddress, '127.0.0.5');
+    bound.t.setPeers(new Map([['s', sinkAddr]]));
+    bound.t.send([hb('a', 's', 1)]);
+    await waitFor('a connection from a', () => seen.length === 1);
+    assert.equal(seen[0], '127.0.0.5');
+    // A wildcard listener names no address: the kernel chooses (127.0.0.1 here).
+    const wild = await startNode('w', { listen: { host: '0.0.0.0', port: 0 } });
+    assert.equal(wild.t.sourceAddress, undefined);
+    wild.t.setPeers(new Map([['s', sinkAddr]]));
+    wild.t.send([hb('w', 's', 1)]);
+    await waitFor('a connection from w', () => seen.length === 2);
+    assert.equal(seen[1], '127.0.0.1');
+    await Promise.all([stopNode(bound), stopNode(wild)]);
+    await new Promise<void>((r) => sink.close(() => r()));
+    rawServers.delete(sink);
+  });
+});
+
+describe('source address', () => {
+  test('an IP literal binds; wildcards and host names leave it to the kernel', () => {
+    assert.equal(sourceAddressFor('127.0.0.11'), '127.0.0.11');
+    assert.equal(sourceAddressFor('::1'), '::1');
+    assert.equal(sourceAddressFor('[fd00::5]'), 'fd00::5');
+    for (const h of ['0.0.0.0', '::', '0:0:0:0:0:0:0:0', '[::]', 'localhost', 'db-1.internal']) assert.equal(sourceAddressFor(h), undefined, h);
+  });
+
+  test('a peer of the other family is dialled unbound; a named peer is resolved in the source family', () => {
+    assert.deepEqual(sourceBinding('127.0.0.11', '127.0.0.12'), { localAddress: '127.0.0.11', family: 4 });
+    assert.deepEqual(sourceBinding('127.0.0.11', 'localhost'), { localAddress: '127.0.0.11', family: 4 });
+    assert.deepEqual(sourceBinding('::1', '[::1]'), { localAddress: '::1', family: 6 });
+    assert.equal(sourceBinding('127.0.0.11', '::1'), undefined);
+    assert.equal(sourceBinding('::1', '10.0.0.1'), undefined);
+    assert.equal(sourceBinding(undefined, '10.0.0.1'), undefined);
+    assert.throws(() => sourceBinding('localhost', '10.0.0.1'), /not an IP literal/);
   });
 });

@@ -3,7 +3,7 @@
 // report their Postgres and to renew the primary's lease. The answer is the state
 // machine's result; a transport failure is an error whose outcome is unknown.
 
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { RaftNode } from '../../raft/src/node/raft-node.js';
 import { NotLeaderError } from '../../raft/src/node/raft-node.js';
 import { encodeCommand, type ApplyResult, type Command, type ClusterStateMachine } from '../../fsm/index.js';
@@ -14,6 +14,8 @@ export class LeaderProposer {
     private readonly raft: RaftNode<ApplyResult>,
     private readonly fsm: ClusterStateMachine,
     private readonly config: Config,
+    /** For the calls to the leader: bound to this node's address (src/net/bind.ts). Owned by the caller. */
+    private readonly dispatcher?: Dispatcher,
   ) {}
 
   async propose(cmd: Command, timeoutMs = 5_000): Promise<ApplyResult> {
@@ -27,6 +29,7 @@ export class LeaderProposer {
       body: JSON.stringify(cmd),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
+      ...(this.dispatcher !== undefined ? { dispatcher: this.dispatcher } : {}),
     });
     const text = await r.body.text();
     if (r.statusCode !== 200) throw new Error(`proposing ${cmd.type} through ${leader} failed: HTTP ${r.statusCode} ${text.slice(0, 200)}`);

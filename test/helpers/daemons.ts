@@ -1,6 +1,7 @@
 // Real `ogel daemon` processes on loopback for integration tests: a cluster.yml
 // with ephemeral ports, one process per node, readiness by polling /health, kill
-// by PID, restart on the same data directory.
+// by PID, restart on the same data directory. Every node is on 127.0.0.1 unless
+// given its own loopback address (partition tests cut nodes off by address).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -15,6 +16,8 @@ const SECRET = 'test-cluster-secret-0123456789';
 
 export interface DaemonNode {
   id: string;
+  /** The address every listener of this node binds and advertises. */
+  host: string;
   raftPort: number;
   apiPort: number;
   proxyPort: number;
@@ -26,9 +29,9 @@ export interface DaemonNode {
 /** Ports handed out by this process: the kernel may give a just-closed port 0 again. */
 const portsGiven = new Set<number>();
 
-async function freePort(): Promise<number> {
+async function freePort(host: string): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
-    const port = await ephemeralPort();
+    const port = await ephemeralPort(host);
     if (!portsGiven.has(port)) {
       portsGiven.add(port);
       return port;
@@ -37,16 +40,31 @@ async function freePort(): Promise<number> {
   throw new Error('could not find a port not handed out before in 100 tries');
 }
 
-async function ephemeralPort(): Promise<number> {
+async function ephemeralPort(host: string): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const s = net.createServer();
     s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
+    s.listen(0, host, () => {
       const a = s.address();
       const port = typeof a === 'object' && a ? a.port : 0;
       s.close(() => resolvePort(port));
     });
   });
+}
+
+export interface DaemonClusterOptions {
+  /** Per-node host (an address on lo, e.g. 127.0.0.11); nodes not listed use 127.0.0.1. */
+  hosts?: Readonly<Record<string, string>>;
+}
+
+const DEFAULT_HOST = '127.0.0.1';
+
+async function newNode(id: string, host: string): Promise<DaemonNode> {
+  return { id, host, raftPort: await freePort(host), apiPort: await freePort(host), proxyPort: await freePort(host), postgresPort: await freePort(host), log: [] };
+}
+
+function nodeYaml(n: DaemonNode): string {
+  return `  - id: ${n.id}\n    raft: ${n.host}:${n.raftPort}\n    api: ${n.host}:${n.apiPort}\n    proxy: ${n.host}:${n.proxyPort}\n    postgres: ${n.host}:${n.postgresPort}\n`;
 }
 
 export class DaemonCluster {
@@ -57,17 +75,13 @@ export class DaemonCluster {
     readonly configPath: string,
   ) {}
 
-  static async create(ids = ['n1', 'n2', 'n3'], extraYaml = ''): Promise<DaemonCluster> {
+  static async create(ids = ['n1', 'n2', 'n3'], extraYaml = '', opts: DaemonClusterOptions = {}): Promise<DaemonCluster> {
     const dir = await mkdtemp(join(tmpdir(), 'ogel-daemons-'));
     await chmod(dir, 0o711); // the unprivileged Postgres user must reach the data directories
     const c = new DaemonCluster(dir, join(dir, 'cluster.yml'));
-    for (const id of ids) {
-      c.nodes.set(id, { id, raftPort: await freePort(), apiPort: await freePort(), proxyPort: await freePort(), postgresPort: await freePort(), log: [] });
-    }
-    const nodesYaml = [...c.nodes.values()]
-      .map((n) => `  - id: ${n.id}\n    raft: 127.0.0.1:${n.raftPort}\n    api: 127.0.0.1:${n.apiPort}\n    proxy: 127.0.0.1:${n.proxyPort}\n    postgres: 127.0.0.1:${n.postgresPort}`)
-      .join('\n');
-    const yaml = `cluster:\n  name: test\n  secret: ${SECRET}\n  dataDir: ${join(dir, 'data')}\nnodes:\n${nodesYaml}\nraft:\n  tickMs: 20\napi:\n  token: ${TOKEN}\nlog:\n  level: info\n${extraYaml}`;
+    for (const id of ids) c.nodes.set(id, await newNode(id, opts.hosts?.[id] ?? DEFAULT_HOST));
+    const nodesYaml = [...c.nodes.values()].map(nodeYaml).join('');
+    const yaml = `cluster:\n  name: test\n  secret: ${SECRET}\n  dataDir: ${join(dir, 'data')}\nnodes:\n${nodesYaml}raft:\n  tickMs: 20\napi:\n  token: ${TOKEN}\nlog:\n  level: info\n${extraYaml}`;
     await writeFile(c.configPath, yaml);
     return c;
   }
@@ -77,13 +91,12 @@ export class DaemonCluster {
    * listing the cluster plus itself (the running nodes' config stays as it was, so
    * they never treat it as a bootstrap voter). Start it with start(id, ['--join']).
    */
-  async addNodeConfig(id: string): Promise<DaemonNode> {
-    const n: DaemonNode = { id, raftPort: await freePort(), apiPort: await freePort(), proxyPort: await freePort(), postgresPort: await freePort(), log: [] };
+  async addNodeConfig(id: string, host = DEFAULT_HOST): Promise<DaemonNode> {
+    const n = await newNode(id, host);
     this.nodes.set(id, n);
     this.extraConfigs.add(id);
     const text = await readFile(this.configPath, 'utf8');
-    const entry = `  - id: ${id}\n    raft: 127.0.0.1:${n.raftPort}\n    api: 127.0.0.1:${n.apiPort}\n    proxy: 127.0.0.1:${n.proxyPort}\n    postgres: 127.0.0.1:${n.postgresPort}\n`;
-    await writeFile(this.configFor(id), text.replace('\nraft:\n', `\n${entry}raft:\n`));
+    await writeFile(this.configFor(id), text.replace('\nraft:\n', `\n${nodeYaml(n)}raft:\n`));
     return n;
   }
 
@@ -94,7 +107,13 @@ export class DaemonCluster {
   private readonly extraConfigs = new Set<string>();
 
   apiUrl(id: string): string {
-    return `http://127.0.0.1:${this.nodes.get(id)!.apiPort}`;
+    const n = this.nodes.get(id)!;
+    return `http://${n.host}:${n.apiPort}`;
+  }
+
+  /** Where node `id`'s Postgres puts its unix socket (unix_socket_directories is the data directory). */
+  postgresSocketDir(id: string): string {
+    return join(this.dir, 'data', id, 'pg');
   }
 
   apis(): string {

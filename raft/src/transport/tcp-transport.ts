@@ -22,6 +22,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Message, NodeId } from '../core/types.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameCodec, FrameDecoder, type FrameDropReason } from './frame.js';
+import { sourceAddressFor, sourceBinding } from './source-address.js';
 import { emptyStats, type PeerAddress, type Transport, type TransportStats } from './transport.js';
 import { validateMessage } from './validate.js';
 
@@ -38,7 +39,11 @@ export interface TcpTransportOptions {
   clusterId: string;
   /** Shared by every node of the cluster; at least 16 bytes (a string counts as UTF-8). */
   secret: string | Uint8Array;
-  /** Port 0 picks a free port; read it from `port` after start(). */
+  /**
+   * Port 0 picks a free port; read it from `port` after start(). When the host is
+   * an IP literal other than a wildcard, outgoing connections are bound to it too,
+   * so peers (and firewalls) see this node's own address as the source.
+   */
   listen: PeerAddress;
   peers: Map<NodeId, PeerAddress>;
   /** Largest frame accepted or sent (the length prefix's value). Default 64 MiB. */
@@ -158,6 +163,8 @@ export class TcpTransport implements Transport {
   private readonly unreachableIntervalMs: number;
   private readonly maxInboundConnections: number;
   private readonly listenAddr: PeerAddress;
+  /** Where outgoing connections are bound; undefined lets the kernel choose. */
+  readonly sourceAddress: string | undefined;
   private readonly log: Logger;
 
   private peers = new Map<NodeId, PeerAddress>();
@@ -202,6 +209,7 @@ export class TcpTransport implements Transport {
     if (this.backoffMaxMs < this.backoffMinMs) throw new RangeError('backoffMaxMs must be >= backoffMinMs');
     if (!(this.unreachableIntervalMs >= 0)) throw new RangeError('unreachableIntervalMs must be >= 0');
     this.listenAddr = { host: opts.listen.host, port: opts.listen.port };
+    this.sourceAddress = sourceAddressFor(opts.listen.host);
     this.log = opts.log ?? defaultLog;
     this.setPeers(opts.peers);
   }
@@ -367,7 +375,15 @@ export class TcpTransport implements Transport {
 
   private connect(link: PeerLink): void {
     link.state = 'connecting';
-    const socket = net.connect({ host: link.addr.host, port: link.addr.port });
+    // Bound to our own address: see source-address.ts. bind() picks the ephemeral
+    // port before the destination is known, which narrows the port range per
+    // source address; one connection per peer is far from exhausting it.
+    const bind = sourceBinding(this.sourceAddress, link.addr.host);
+    const socket = net.connect({
+      host: link.addr.host,
+      port: link.addr.port,
+      ...(bind !== undefined ? { localAddress: bind.localAddress, family: bind.family } : {}),
+    });
     link.socket = socket;
     this.sockets.add(socket);
     socket.setNoDelay(true);
@@ -418,6 +434,7 @@ export class TcpTransport implements Transport {
         msg: wasConnected ? 'peer connection lost' : 'peer unreachable',
         peer: link.id,
         addr: `${link.addr.host}:${link.addr.port}`,
+        ...(this.sourceAddress !== undefined ? { from: this.sourceAddress } : {}),
         error: err === undefined ? 'closed' : errorCode(err),
       });
     }
