@@ -104,37 +104,92 @@ describe('ogel CLI', { concurrency: true }, () => {
       assert.equal(r.stderr, '');
       const lines = r.stdout.trimEnd().split('\n');
       assert.match(lines[0] ?? '', /^Cluster: ogel\s+Leader: n1\s+Term: 4\s+\(answered by n1\)$/);
-      assert.ok(!r.stdout.includes('Maintenance mode'));
-      assert.ok(!r.stdout.includes('Automatic failover blocked'));
+      assert.equal(lines[1], 'Primary: none   Generation: 0   Lease: none');
+      assert.ok(!r.stdout.includes('PAUSED'));
+      assert.ok(!r.stdout.includes('BLOCKED'));
       const header = lines.find((l) => l.startsWith('| Member'));
-      assert.equal(header, '| Member | Raft role | Term | Lag (entries) | Last contact | Postgres role | Generation | Lease |');
+      assert.equal(header, '| Member | Raft role | Term | Lag (entries) | Last contact | Postgres role | TL | Replication | Lag (bytes) | Lag (time) |');
       const row = (id: string): string[] =>
         (lines.find((l) => l.startsWith(`| ${id} `)) ?? '').split('|').slice(1, -1).map((s) => s.trim());
-      assert.deepEqual(row('n1'), ['n1', 'leader', '4', '0', '-', '-', '-', '-']);
-      assert.deepEqual(row('n2'), ['n2', 'follower', '4', '1', '10 ms', '-', '-', '-']);
-      assert.deepEqual(row('n3'), ['n3', 'follower', '4', '2', '20 ms', '-', '-', '-']);
+      assert.deepEqual(row('n1'), ['n1', 'leader', '4', '0', '-', '-', '-', '-', '-', '-']);
+      assert.deepEqual(row('n2'), ['n2', 'follower', '4', '1', '10 ms', '-', '-', '-', '-', '-']);
+      assert.deepEqual(row('n3'), ['n3', 'follower', '4', '2', '20 ms', '-', '-', '-', '-', '-']);
       // Every table line has the same width (aligned).
       const tableLines = lines.filter((l) => l.startsWith('|') || l.startsWith('+'));
       assert.equal(new Set(tableLines.map((l) => l.length)).size, 1);
     });
   });
 
-  test('status shows maintenance, failover block, postgres roles and lease', async () => {
+  test('status shows PAUSED, why failover is BLOCKED, and postgres roles from an older daemon', async () => {
     await withCluster(async (c) => {
       c.maintenance = { paused: true, reason: 'kernel upgrade' };
+      // Only the fields a daemon without live replication figures sends.
       c.postgres = {
         generation: 7,
         primary: 'n1',
         lease: { holder: 'n1', generation: 7, durationMs: 2000 },
         nodes: { n1: { role: 'primary' }, n2: { role: 'standby' }, n3: { role: 'fenced' } },
-        failoverBlocked: 'n1 and n3 are unreachable; the latest commit may exist only on n3',
+        failoverBlocked: { reason: 'n1 and n3 are unreachable; the latest commit may exist only on n3', atMs: 1763700000000 },
       };
       const r = await ogel(['status', ...auth(c)]);
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /^Maintenance mode: on \(kernel upgrade\)$/m);
-      assert.match(r.stdout, /^Automatic failover blocked: n1 and n3 are unreachable; the latest commit may exist only on n3$/m);
-      assert.match(r.stdout, /^\| n1 +\| leader +\| +4 \| +0 \| +- \| primary +\| +7 \| 2\.0 s, gen 7 \|$/m);
-      assert.match(r.stdout, /^\| n3 .*\| fenced +\| +- \| - +\|$/m);
+      assert.match(r.stdout, /^Primary: n1   Generation: 7   Lease: n1 \(2000 ms\)   PAUSED \(kernel upgrade\)$/m);
+      assert.match(r.stdout, /^Automatic failover BLOCKED: n1 and n3 are unreachable; the latest commit may exist only on n3$/m);
+      assert.match(r.stdout, /^\| n1 +\| leader +\| +4 \| +0 \| +- \| primary +\| +- \| - +\| +- \| +- \|$/m);
+      assert.match(r.stdout, /^\| n3 .*\| fenced +\| +- \| - +\| +- \| +- \|$/m);
+      // Paused without a reason, and not blocked.
+      c.maintenance = { paused: true, reason: null };
+      c.postgres = { ...c.postgres, failoverBlocked: null };
+      const p = await ogel(['status', ...auth(c)]);
+      assert.match(p.stdout, /^Primary: n1   Generation: 7   Lease: n1 \(2000 ms\)   PAUSED$/m);
+      assert.ok(!p.stdout.includes('BLOCKED'));
+    });
+  });
+
+  test('status shows timeline, replication state, lag in bytes and time, and the lease time left', async () => {
+    await withCluster(async (c) => {
+      c.setPostgresRunning(3);
+      const r = await ogel(['status', ...auth(c)]);
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stdout.trimEnd().split('\n');
+      assert.equal(lines[1], 'Primary: n1   Generation: 3   Lease: n1, 2350 ms left of 3000 ms');
+      const row = (id: string): string[] =>
+        (lines.find((l) => l.startsWith(`| ${id} `)) ?? '').split('|').slice(1, -1).map((s) => s.trim());
+      assert.deepEqual(row('n1').slice(5), ['primary', '2', '-', '-', '-']);
+      assert.deepEqual(row('n2').slice(5), ['standby', '2', 'streaming, quorum', '128.1 KiB', '42 ms']);
+      // replay_lag is null while the primary is idle: no time, and no lag in bytes either.
+      assert.deepEqual(row('n3').slice(5), ['standby', '2', 'streaming, quorum', '0 B', '-']);
+      assert.ok(!r.stdout.includes('~'), 'live figures carry no mark');
+      const tableLines = lines.filter((l) => l.startsWith('|') || l.startsWith('+'));
+      assert.equal(new Set(tableLines.map((l) => l.length)).size, 1);
+
+      // The primary's daemon did not answer: lag from the reported LSNs, marked, and why.
+      const n3 = c.postgres.nodes['n3']!;
+      c.postgres = {
+        ...c.postgres,
+        lease: { holder: 'n1', generation: 3, durationMs: 3000, renewalSeq: 41, remainingMs: -420 },
+        nodes: {
+          ...c.postgres.nodes,
+          n2: { ...c.postgres.nodes['n2']!, role: 'primary', replication: { source: 'reported', state: null, syncState: null, lagBytes: 3 * 1024 * 1024, lagSeconds: null } },
+          n3: { ...n3, replication: { source: 'reported', state: 'disconnected', syncState: null, lagBytes: 512, lagSeconds: null } },
+        },
+        replication: { source: 'reported', from: 'n1', currentLsn: null, measuredAtMs: null, error: 'n1: no answer within 500 ms' },
+      };
+      const f = await ogel(['status', ...auth(c)]);
+      assert.equal(f.code, 0, f.stderr);
+      const flines = f.stdout.trimEnd().split('\n');
+      assert.equal(flines[1], 'Primary: n1   Generation: 3   Lease: n1, overdue by 420 ms');
+      const frow = (id: string): string[] =>
+        (flines.find((l) => l.startsWith(`| ${id} `)) ?? '').split('|').slice(1, -1).map((s) => s.trim());
+      assert.deepEqual(frow('n2').slice(5), ['standby (wanted: primary)', '2', '-', '~3.0 MiB', '-']);
+      assert.deepEqual(frow('n3').slice(5), ['standby', '2', 'disconnected', '~512 B', '-']);
+      assert.equal(flines.at(-1), '~ lag from the LSNs the nodes report (up to about a second old); live figures unavailable: n1: no answer within 500 ms');
+
+      // --json is the API's answer, new fields included.
+      const j = await ogel(['status', '--json', ...auth(c)]);
+      const body = JSON.parse(j.stdout) as { postgres: { replication: { error: string }; lease: { remainingMs: number } } };
+      assert.equal(body.postgres.replication.error, 'n1: no answer within 500 ms');
+      assert.equal(body.postgres.lease.remainingMs, -420);
     });
   });
 

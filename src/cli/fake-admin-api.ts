@@ -59,7 +59,7 @@ export class FakeCluster {
   commitIndex = 120;
   members: Member[] = [];
   maintenance: { paused: boolean; reason: string | null } = { paused: false, reason: null };
-  postgres: Status['postgres'] = { generation: 0, primary: null, lease: null, nodes: {}, failoverBlocked: null };
+  postgres: Status['postgres'] = { generation: 0, primary: null, lease: null, nodes: {}, syncStandbys: [], syncQuorum: 0, failoverBlocked: null, replication: null };
   history: HistoryEntry[] = [];
   tenants = new Map<string, Tenant>();
   transferDurationMs = 41;
@@ -88,6 +88,45 @@ export class FakeCluster {
     }
     c.history.push({ generation: 1, node: ids[0] ?? 'n1', reason: 'bootstrap', lsn: '0/3000148', atMs: 1763700000000 });
     return c;
+  }
+
+  /**
+   * A running Postgres cluster as the daemon reports it: the first node primary of
+   * generation `generation`, the others quorum standbys with the primary's live
+   * lag figures (the second one is behind, the others caught up).
+   */
+  setPostgresRunning(generation = 3): void {
+    const ids = this.members.map((m) => m.id);
+    const primary = ids[0] ?? 'n1';
+    const standbys = ids.slice(1);
+    const nodes: Status['postgres']['nodes'] = {};
+    for (const [i, id] of ids.entries()) {
+      const isPrimary = id === primary;
+      const replayed = isPrimary || i !== 1 ? '0/5000060' : '0/4FE0000';
+      nodes[id] = {
+        node: id,
+        role: isPrimary ? 'primary' : 'standby',
+        reportedRole: isPrimary ? 'primary' : 'standby',
+        timeline: 2,
+        lsn: { received: isPrimary ? '0/0' : '0/5000060', flushed: '0/5000060', replayed },
+        reportedAtMs: 1763700000000,
+        replication: isPrimary
+          ? null
+          : i === 1
+            ? { source: 'live', state: 'streaming', syncState: 'quorum', lagBytes: 131_168, lagSeconds: 0.042 }
+            : { source: 'live', state: 'streaming', syncState: 'quorum', lagBytes: 0, lagSeconds: null },
+      };
+    }
+    this.postgres = {
+      generation,
+      primary,
+      lease: { holder: primary, generation, durationMs: 3000, renewalSeq: 41, remainingMs: 2350 },
+      nodes,
+      syncStandbys: standbys,
+      syncQuorum: standbys.length > 0 ? 1 : 0,
+      failoverBlocked: null,
+      replication: { source: 'live', from: primary, currentLsn: '0/5000060', measuredAtMs: 1763700000000, error: null },
+    };
   }
 
   get urls(): string[] {

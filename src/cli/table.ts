@@ -1,6 +1,6 @@
 // Aligned text tables in patronictl's style, and the `ogel status` table.
 
-import type { Member, Status } from './types.js';
+import type { Member, NodeReplication, PostgresNode, Status } from './types.js';
 
 export interface Column {
   header: string;
@@ -38,6 +38,20 @@ export function formatMs(ms: number | null | undefined): string {
   return `${Math.round(ms / 60_000)} min`;
 }
 
+/** Bytes in binary units, one decimal above 1 KiB: '512 B', '1.5 KiB', '3.0 MiB'. */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return '-';
+  if (Math.abs(bytes) < 1024) return `${Math.round(bytes)} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes / 1024;
+  let i = 0;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
 export function formatTime(atMs: number | null | undefined): string {
   if (atMs === null || atMs === undefined || !Number.isFinite(atMs)) return '-';
   return new Date(atMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
@@ -59,36 +73,61 @@ function raftRole(m: Member): string {
   return m.raft?.voter === false && role !== 'learner' ? `${role} (learner)` : role;
 }
 
-function leaseCell(status: Status, id: string): string {
+/** 'n1, 1850 ms left of 2000 ms', 'n1, overdue by 300 ms', or 'n1 (2000 ms)' when the answering node has no clock on it. */
+function leaseSummary(status: Status): string {
   const lease = status.postgres.lease;
-  if (lease === null || lease === undefined || lease.holder !== id) return '-';
-  const parts: string[] = [];
-  if (typeof lease.durationMs === 'number') parts.push(formatMs(lease.durationMs));
-  if (typeof lease.generation === 'number') parts.push(`gen ${lease.generation}`);
-  return parts.length > 0 ? parts.join(', ') : 'held';
+  if (lease === null || lease === undefined) return 'none';
+  const of = typeof lease.durationMs === 'number' ? ` of ${Math.round(lease.durationMs)} ms` : '';
+  const left = lease.remainingMs;
+  if (typeof left !== 'number' || !Number.isFinite(left)) return typeof lease.durationMs === 'number' ? `${lease.holder} (${Math.round(lease.durationMs)} ms)` : lease.holder;
+  return left >= 0 ? `${lease.holder}, ${Math.round(left)} ms left${of}` : `${lease.holder}, overdue by ${Math.round(-left)} ms`;
 }
 
-function generationCell(status: Status, id: string): string {
-  const node = status.postgres.nodes?.[id];
-  if (node && typeof node.generation === 'number') return String(node.generation);
-  if (status.postgres.primary === id) return String(status.postgres.generation);
-  return '-';
+/** The Postgres summary: primary, generation, lease, and PAUSED when maintenance mode is on. */
+function postgresSummary(status: Status): string {
+  const pg = status.postgres;
+  const parts = [`Primary: ${pg.primary ?? 'none'}`, `Generation: ${pg.generation}`, `Lease: ${leaseSummary(status)}`];
+  if (status.maintenance.paused) parts.push(`PAUSED${status.maintenance.reason ? ` (${status.maintenance.reason})` : ''}`);
+  return parts.join('   ');
+}
+
+/** Lag figures from the agents' reports carry a '~': they are up to a second old and taken at different moments. */
+const REPORTED_MARK = '~';
+
+function replicationCell(r: NodeReplication | null | undefined): string {
+  if (!r) return '-';
+  if (r.state === null) return '-';
+  return r.syncState ? `${r.state}, ${r.syncState}` : r.state;
+}
+
+function lagBytesCell(r: NodeReplication | null | undefined): string {
+  if (!r || r.lagBytes === null || r.lagBytes === undefined) return '-';
+  return (r.source === 'reported' ? REPORTED_MARK : '') + formatBytes(r.lagBytes);
+}
+
+function lagTimeCell(r: NodeReplication | null | undefined): string {
+  if (!r || typeof r.lagSeconds !== 'number') return '-';
+  return formatMs(r.lagSeconds * 1000);
+}
+
+function timelineCell(n: PostgresNode | undefined): string {
+  // 0 means "not reported yet" in the state machine; timelines start at 1.
+  return n && typeof n.timeline === 'number' && n.timeline > 0 ? String(n.timeline) : '-';
 }
 
 /**
- * The `ogel status` view: a header (cluster, leader, maintenance, failover block)
- * and one row per member, like `patronictl list`. Postgres and lease columns
- * show '-' until the daemon reports that data.
+ * The `ogel status` view: a header (cluster, leader; Postgres primary,
+ * generation, lease, maintenance; why failover is blocked) and one row per
+ * member, like `patronictl list`. Postgres columns show '-' until the daemon
+ * reports that data.
  */
 export function renderStatusTable(status: Status): string {
   const lines: string[] = [];
   lines.push(`Cluster: ${status.cluster}   Leader: ${status.leader ?? 'none'}   Term: ${status.term}   (answered by ${status.node})`);
   if (status.stale) lines.push(`Stale read: ${status.node}'s local state, which may be behind the cluster`);
-  if (status.maintenance.paused) {
-    lines.push(`Maintenance mode: on${status.maintenance.reason ? ` (${status.maintenance.reason})` : ''}`);
-  }
+  lines.push(postgresSummary(status));
   const blocked = describeBlocked(status.postgres.failoverBlocked);
-  if (blocked !== null) lines.push(`Automatic failover blocked: ${blocked}`);
+  if (blocked !== null) lines.push(`Automatic failover BLOCKED: ${blocked}`);
   const columns: Column[] = [
     { header: 'Member' },
     { header: 'Raft role' },
@@ -96,12 +135,18 @@ export function renderStatusTable(status: Status): string {
     { header: 'Lag (entries)', align: 'right' },
     { header: 'Last contact', align: 'right' },
     { header: 'Postgres role' },
-    { header: 'Generation', align: 'right' },
-    { header: 'Lease' },
+    { header: 'TL', align: 'right' },
+    { header: 'Replication' },
+    { header: 'Lag (bytes)', align: 'right' },
+    { header: 'Lag (time)', align: 'right' },
   ];
   const members = [...status.members].sort((a, b) => a.id.localeCompare(b.id));
+  let reported = false;
   const rows = members.map((m) => {
     const isLeader = m.raft?.role === 'leader';
+    const n = status.postgres.nodes?.[m.id];
+    const r = n?.replication;
+    if (r?.source === 'reported' && typeof r.lagBytes === 'number') reported = true;
     return [
       m.health?.healthy === false ? `${m.id} (unhealthy)` : m.id,
       raftRole(m),
@@ -109,12 +154,18 @@ export function renderStatusTable(status: Status): string {
       cell(m.raft?.lagEntries),
       // The leader's contact with itself means nothing.
       isLeader ? '-' : formatMs(m.raft?.lastContactMs),
-      pgRoleCell(status.postgres.nodes?.[m.id]),
-      generationCell(status, m.id),
-      leaseCell(status, m.id),
+      pgRoleCell(n),
+      timelineCell(n),
+      replicationCell(r),
+      lagBytesCell(r),
+      lagTimeCell(r),
     ];
   });
   lines.push(renderTable(columns, rows));
+  if (reported) {
+    const why = status.postgres.replication?.error;
+    lines.push(`${REPORTED_MARK} lag from the LSNs the nodes report (up to about a second old)${why ? `; live figures unavailable: ${why}` : ''}`);
+  }
   return lines.join('\n') + '\n';
 }
 

@@ -31,7 +31,29 @@ export interface Lease {
   holder: string;
   generation?: number;
   durationMs?: number;
+  /** Time left as the answering node sees it (negative: overdue); null or absent when unknown. */
+  remainingMs?: number | null;
   [k: string]: unknown;
+}
+
+/** How far a standby is behind the primary. */
+export interface NodeReplication {
+  /** 'live': the primary's pg_stat_replication; 'reported': the agents' reported LSNs. */
+  source: 'live' | 'reported';
+  /** streaming, catchup, ...; 'disconnected' when the primary does not list it; null when unknown. */
+  state: string | null;
+  syncState: string | null;
+  lagBytes: number | null;
+  lagSeconds: number | null;
+}
+
+export interface ReplicationSummary {
+  source: 'live' | 'reported';
+  from: string;
+  currentLsn: string | null;
+  measuredAtMs: number | null;
+  /** Why the figures are not live. */
+  error: string | null;
 }
 
 export interface PostgresNode {
@@ -41,6 +63,10 @@ export interface PostgresNode {
   reportedRole?: string;
   generation?: number;
   timeline?: number;
+  lsn?: { received: string; flushed: string; replayed: string };
+  reportedAtMs?: number | null;
+  /** Null on the primary (and when there is none). */
+  replication?: NodeReplication | null;
   [k: string]: unknown;
 }
 
@@ -51,6 +77,10 @@ export interface PostgresStatus {
   nodes: Record<string, PostgresNode>;
   /** null, or why automatic failover refuses (a string, or an object with a reason). */
   failoverBlocked: unknown;
+  syncStandbys?: string[];
+  syncQuorum?: number;
+  /** Where the standbys' lag figures come from; null without a primary. */
+  replication?: ReplicationSummary | null;
 }
 
 export interface Status {

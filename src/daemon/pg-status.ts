@@ -1,0 +1,99 @@
+// The `postgres` part of GET /v1/status: the state machine's view (wanted and
+// reported roles, generation, lease, block, history-free), plus per standby how
+// far behind it is. Pure: the live figures and the lease clock are passed in, so
+// the shape is tested without daemons.
+
+import { lsnDiffBytes, type Lsn, type PgNode, type PostgresState } from '../../fsm/index.js';
+import type { ReplicationAnswer } from '../postgres/replication-stats.js';
+
+/**
+ * Where a standby's lag figures come from: 'live' from the primary's
+ * pg_stat_replication (through its daemon), 'reported' from the LSNs the agents
+ * propose through the state machine (the primary's flushed minus the standby's
+ * replayed, each up to about a second old, taken at different moments).
+ */
+export type LagSource = 'live' | 'reported';
+
+export interface NodeReplication {
+  source: LagSource;
+  /** pg_stat_replication.state (streaming, catchup, ...); 'disconnected' when the primary answered and does not list it; null when not known. */
+  state: string | null;
+  /** async, potential, sync or quorum; null unless live. */
+  syncState: string | null;
+  lagBytes: number | null;
+  /** replay_lag; null unless live, and null when the primary is idle. */
+  lagSeconds: number | null;
+}
+
+export interface ReplicationSummary {
+  source: LagSource;
+  /** The primary the live figures were asked from. */
+  from: string;
+  /** The primary's pg_current_wal_lsn() (live only). */
+  currentLsn: Lsn | null;
+  /** The primary daemon's wall clock when it read them (live only; display only). */
+  measuredAtMs: number | null;
+  /** Why the figures are not live, when they are not. */
+  error: string | null;
+}
+
+export type LiveFigures = { ok: true; answer: ReplicationAnswer } | { ok: false; error: string };
+
+export interface PostgresStatusInput {
+  pg: PostgresState;
+  /** Null: not asked (no primary, or a stale read). */
+  live: LiveFigures | null;
+  /** Lease time left as the answering node sees it (LeaseTracker); null when unknown. */
+  leaseRemainingMs: number | null;
+}
+
+export function postgresStatusView(i: PostgresStatusInput): Record<string, unknown> {
+  const { pg } = i;
+  const live = i.live?.ok ? i.live.answer : null;
+  const nodes: Record<string, unknown> = {};
+  for (const id of [...pg.nodes.keys()].sort()) {
+    const n = pg.nodes.get(id)!;
+    nodes[id] = { ...n, replication: nodeReplication(pg, n, live) };
+  }
+  let replication: ReplicationSummary | null = null;
+  if (pg.primary !== null) {
+    replication = live
+      ? { source: 'live', from: pg.primary, currentLsn: live.currentLsn, measuredAtMs: live.measuredAtMs, error: null }
+      : {
+          source: 'reported',
+          from: pg.primary,
+          currentLsn: null,
+          measuredAtMs: null,
+          error: i.live === null ? 'not asked (stale read)' : i.live.ok ? null : i.live.error,
+        };
+  }
+  return {
+    generation: pg.generation,
+    primary: pg.primary,
+    lease: pg.lease === null ? null : { ...pg.lease, remainingMs: i.leaseRemainingMs },
+    nodes,
+    syncStandbys: pg.syncStandbys,
+    syncQuorum: pg.syncQuorum,
+    failoverBlocked: pg.failoverBlocked,
+    replication,
+  };
+}
+
+function nodeReplication(pg: PostgresState, n: PgNode, live: ReplicationAnswer | null): NodeReplication | null {
+  if (pg.primary === null || n.node === pg.primary) return null;
+  if (live) {
+    const row = live.standbys.find((s) => s.standby === n.node);
+    if (row) return { source: 'live', state: row.state, syncState: row.syncState, lagBytes: row.lagBytes, lagSeconds: row.lagSeconds };
+  }
+  return { source: 'reported', state: live ? 'disconnected' : null, syncState: null, lagBytes: reportedLagBytes(pg, n), lagSeconds: null };
+}
+
+/** The primary's reported flushed LSN minus this node's reported replayed LSN; null until both have reported. */
+export function reportedLagBytes(pg: PostgresState, n: PgNode): number | null {
+  const p = pg.primary === null ? undefined : pg.nodes.get(pg.primary);
+  if (!p || p.reportedAtMs === null || n.reportedAtMs === null) return null;
+  // Reports are taken at different moments: a standby may report a position the
+  // primary had not reported yet. That is no lag, not negative lag.
+  const diff = lsnDiffBytes(p.lsn.flushed, n.lsn.replayed);
+  return diff <= 0n ? 0 : Number(diff);
+}
