@@ -4,7 +4,7 @@
 // through a ReadIndex barrier unless ?stale=true).
 
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { NotLeaderError, RequestTimeoutError } from '../../raft/src/node/raft-node.js';
 import type { Logger } from '../log.js';
 import {
@@ -54,6 +54,16 @@ export interface ApiBackend {
   config(): unknown;
   /** The failover fence step on this node's Postgres: stop the WAL receiver, report the flushed LSN. */
   stopReceiver(generation: number): Promise<{ flushedLsn: string; replayedLsn: string }>;
+  /** This node's Postgres as a primary sees its standbys (pg_stat_replication), for the leader's status. */
+  localReplication(): Promise<unknown>;
+  /** The old primary's half of a switchover (leader to primary). */
+  stepDown(generation: number, to: string): Promise<unknown>;
+  /** `ogel switchover`: leader only (NotLeaderError elsewhere). */
+  switchover(to: string | undefined): Promise<unknown>;
+  /** `ogel failover`: leader only. */
+  failover(to: string | undefined, force: boolean): Promise<unknown>;
+  /** `ogel reinit NODE`: re-clone a standby (leader only). */
+  reinit(node: string): Promise<unknown>;
   /** Proposes a state-machine command sent by another daemon's agent (validated again here). */
   proposeCommand(body: unknown): Promise<unknown>;
   metrics(): Promise<string>;
@@ -69,10 +79,17 @@ export interface ApiServerOptions {
   forwardTimeoutMs: number;
   backend: ApiBackend;
   log: Logger;
+  /**
+   * For requests forwarded to the leader: bound to this node's address
+   * (src/net/bind.ts), so they leave from it. Owned by the caller. Default: undici's global one.
+   */
+  dispatcher?: Dispatcher;
 }
 
 const FORWARDED_HEADER = 'x-ogel-forwarded-by';
 const ADDRESS_HINT = 'HOST:PORT, e.g. 127.0.0.1:8004';
+/** A switchover or failover answers once the new primary takes writes (step-down up to 30 s, then 15 s). */
+const ROLE_CHANGE_TIMEOUT_MS = 60_000;
 
 export class ApiServer {
   private readonly server: http.Server;
@@ -198,6 +215,32 @@ export class ApiServer {
       if (generation === undefined) throw new ApiError(400, 'invalid_body', "field 'generation' is required");
       sendJson(res, 200, await b.stopReceiver(generation));
     });
+    r.add('GET', '/v1/internal/pg/replication', true, async ({ res }) => sendJson(res, 200, await b.localReplication()));
+    r.add('POST', '/v1/internal/pg/step-down', true, async ({ req, res }) => {
+      const body = expectObject(await readJsonBody(req));
+      rejectUnknownFields(body, ['generation', 'to']);
+      const generation = optionalInt(body, 'generation', 1, Number.MAX_SAFE_INTEGER);
+      if (generation === undefined) throw new ApiError(400, 'invalid_body', "field 'generation' is required");
+      sendJson(res, 200, await b.stepDown(generation, requiredString(body, 'to', 'the switchover target, a node id like n2')));
+    });
+    // Switchover and failover wait for the new primary to take writes: longer than other writes.
+    r.add('POST', '/v1/switchover', true, async (ctx) => {
+      const body = expectObject(await readJsonBody(ctx.req));
+      rejectUnknownFields(body, ['to']);
+      await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.switchover(optionalString(body, 'to'))), ROLE_CHANGE_TIMEOUT_MS);
+    });
+    r.add('POST', '/v1/failover', true, async (ctx) => {
+      const body = expectObject(await readJsonBody(ctx.req));
+      rejectUnknownFields(body, ['to', 'force']);
+      const force = body['force'] ?? false;
+      if (typeof force !== 'boolean') throw new ApiError(400, 'invalid_body', `field 'force': expected true or false, got ${JSON.stringify(force)}`);
+      await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.failover(optionalString(body, 'to'), force)), ROLE_CHANGE_TIMEOUT_MS);
+    });
+    r.add('POST', '/v1/nodes/:id/reinit', true, async (ctx) => {
+      const body = expectObject(await readJsonBody(ctx.req));
+      rejectUnknownFields(body, []);
+      await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.reinit(ctx.params.id!)));
+    });
     r.add('GET', '/v1/history', true, async ({ res }) => sendJson(res, 200, { history: await b.history() }));
     r.add('GET', '/v1/config', true, ({ res }) => sendJson(res, 200, b.config()));
     r.add('GET', '/v1/tenants', true, async ({ res }) => sendJson(res, 200, { tenants: await b.listTenants() }));
@@ -262,7 +305,7 @@ export class ApiServer {
   }
 
   /** Runs a write; on a follower, forwards the request to the leader instead (once). */
-  private async write(ctx: RequestContext, body: unknown, run: () => Promise<void>): Promise<void> {
+  private async write(ctx: RequestContext, body: unknown, run: () => Promise<void>, forwardTimeoutMs?: number): Promise<void> {
     try {
       await run();
     } catch (e) {
@@ -272,18 +315,18 @@ export class ApiServer {
       if (by !== undefined || leader === undefined) {
         throw new ApiError(503, 'no_leader', 'no Raft leader is available to take this write', 'retry in a moment; `ogel status` shows the cluster');
       }
-      await this.forward(ctx, leader, body);
+      await this.forward(ctx, leader, body, forwardTimeoutMs);
     }
   }
 
-  private async forward(ctx: RequestContext, leaderUrl: string, body: unknown): Promise<void> {
-    const answer = await this.fetchFromLeader(ctx, leaderUrl, body);
+  private async forward(ctx: RequestContext, leaderUrl: string, body: unknown, timeoutMs?: number): Promise<void> {
+    const answer = await this.fetchFromLeader(ctx, leaderUrl, body, timeoutMs);
     ctx.res.writeHead(answer.status, { 'content-type': 'application/json' });
     ctx.res.end(answer.text);
   }
 
   /** Sends the request on to the leader's API; throws ApiError 503 when it cannot be reached. */
-  private async fetchFromLeader(ctx: RequestContext, leaderUrl: string, body: unknown): Promise<{ status: number; text: string }> {
+  private async fetchFromLeader(ctx: RequestContext, leaderUrl: string, body: unknown, timeoutMs = this.o.forwardTimeoutMs): Promise<{ status: number; text: string }> {
     const target = new URL(ctx.url.pathname + ctx.url.search, leaderUrl);
     let answer;
     try {
@@ -295,8 +338,9 @@ export class ApiServer {
           [FORWARDED_HEADER]: this.o.backend.nodeId,
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        headersTimeout: this.o.forwardTimeoutMs,
-        bodyTimeout: this.o.forwardTimeoutMs,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        ...(this.o.dispatcher !== undefined ? { dispatcher: this.o.dispatcher } : {}),
       });
     } catch (e) {
       throw new ApiError(503, 'unavailable', `forwarding to the leader at ${leaderUrl} failed: ${(e as Error).message}`, 'retry in a moment');

@@ -403,4 +403,40 @@ export class AdminClient {
   async deleteTenant(name: string): Promise<{ deleted: string }> {
     return this.request<{ deleted: string }>('DELETE', `/v1/tenants/${encodeURIComponent(name)}`);
   }
+
+  /** Answers once the new primary takes writes: the server's bound is 60 s, so wait a little longer. */
+  async switchover(to?: string): Promise<SwitchoverResult> {
+    const body = await this.request<SwitchoverResult>('POST', '/v1/switchover', { body: to === undefined ? {} : { to }, timeoutMs: Math.max(this.timeoutMs, ROLE_CHANGE_TIMEOUT_MS) });
+    requireShape(body, this.lastEndpoint ?? '', 'POST /v1/switchover', (o) => typeof o['to'] === 'string' && typeof o['pauseMs'] === 'number');
+    return body;
+  }
+
+  async failover(opts: { to?: string | undefined; force: boolean }): Promise<FailoverResult> {
+    const req = { ...(opts.to !== undefined ? { to: opts.to } : {}), force: opts.force };
+    const body = await this.request<FailoverResult>('POST', '/v1/failover', { body: req, timeoutMs: Math.max(this.timeoutMs, ROLE_CHANGE_TIMEOUT_MS) });
+    requireShape(body, this.lastEndpoint ?? '', 'POST /v1/failover', (o) => typeof o['to'] === 'string');
+    return body;
+  }
+
+  async reinit(node: string): Promise<{ node: string; role: string; generation: number }> {
+    return this.request('POST', `/v1/nodes/${encodeURIComponent(node)}/reinit`, { body: {}, idempotent: true });
+  }
+}
+
+const ROLE_CHANGE_TIMEOUT_MS = 65_000;
+
+export interface SwitchoverResult {
+  from: string;
+  to: string;
+  generation: number;
+  pauseMs: number;
+  stepDown: { lastLsn: string; targetFlushedLsn: string; readOnlyMs: number; catchUpMs: number; shutdownMs: number; releaseMs: number } | null;
+}
+
+export interface FailoverResult {
+  from: string | null;
+  to: string;
+  generation: number;
+  forced: boolean;
+  durationMs: number;
 }

@@ -12,12 +12,16 @@ import { configShow } from './commands/config.js';
 import { history } from './commands/history.js';
 import { pause, resume } from './commands/maintenance.js';
 import { membersAdd, membersList, membersRemove } from './commands/members.js';
+import { failover, reinit, switchover } from './commands/roles.js';
 import { status } from './commands/status.js';
 import { tenantsCreate, tenantsDelete, tenantsGet, tenantsList } from './commands/tenants.js';
 import { transferLeadership } from './commands/transfer.js';
 
 const COMMANDS: CommandSpec[] = [
   status,
+  switchover,
+  failover,
+  reinit,
   transferLeadership,
   membersList,
   membersAdd,

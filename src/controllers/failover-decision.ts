@@ -26,8 +26,12 @@ export interface FailoverInput {
   priority: ReadonlyMap<string, number>;
   /** The k of ANY k: an acknowledged commit is on at least k standbys; 0 for async. */
   syncQuorum: number;
-  /** `ogel failover --force --to X`: accept the data-loss risk of an unreachable standby. */
-  force?: { to: string };
+  /**
+   * `ogel failover [--to X] [--force]`, an operator's failover: it runs while
+   * maintenance is paused, `to` restricts the candidate, and `force` accepts the
+   * data-loss risk of unreachable standbys (I4). It never skips the lease (I3).
+   */
+  manual?: { to?: string | undefined; force: boolean };
 }
 
 export type FailoverDecision =
@@ -40,8 +44,17 @@ export type FailoverDecision =
 
 export function decideFailover(i: FailoverInput): FailoverDecision {
   const pg = i.state.postgres;
-  if (pg.primary === null) return { kind: 'wait', reason: 'there is no primary yet (bootstrap)' };
-  if (i.state.maintenance.paused && !i.force) return { kind: 'paused', reason: i.state.maintenance.reason };
+  // No primary in generation 0: bootstrap's job. No primary later: its holder
+  // released the lease (a switchover whose leader went away): promote as below.
+  if (pg.primary === null && pg.generation === 0) return { kind: 'wait', reason: 'there is no primary yet (bootstrap)' };
+  const force = i.manual?.force === true;
+  // The first primary takes writes only after its first renewal: until then no
+  // write was ever acknowledged, and the standbys are still being cloned from it.
+  // Failing over would promote a node without data; bootstrap is still running.
+  if (pg.generation === 1 && pg.lease !== null && pg.lease.renewalSeq === 0 && !i.manual) {
+    return { kind: 'wait', reason: `the first primary ${pg.primary} has not renewed its lease yet (bootstrap in progress)` };
+  }
+  if (i.state.maintenance.paused && !i.manual) return { kind: 'paused', reason: i.state.maintenance.reason };
   // I3 and I5: nobody else may write before the holder has fenced itself.
   if (pg.lease !== null && !i.lease.lapsed) return { kind: 'healthy' };
   const lapsedLease = pg.lease === null ? null : { holder: pg.lease.holder, renewalSeq: i.lease.observedRenewalSeq };
@@ -50,7 +63,11 @@ export function decideFailover(i: FailoverInput): FailoverDecision {
     return { kind: 'wait', reason: `the lease was renewed (seq ${pg.lease.renewalSeq}) after the lapse was observed (seq ${i.lease.observedRenewalSeq})` };
   }
 
-  const standbys = [...pg.nodes.keys()].filter((id) => id !== pg.primary && pg.nodes.get(id)!.role !== 'recloning').sort();
+  // A fenced node (a former primary that has not rejoined) is not streaming in
+  // this generation: its agent commits pg.setRole standby before it streams. A
+  // re-cloning one has no consistent data. Neither can hold an acknowledged
+  // commit of this generation, nor be promoted.
+  const standbys = [...pg.nodes.keys()].filter((id) => id !== pg.primary && pg.nodes.get(id)!.role !== 'recloning' && pg.nodes.get(id)!.role !== 'fenced').sort();
   if (standbys.length === 0) return { kind: 'blocked', reason: 'no standby to promote' };
   const unprobed = standbys.filter((id) => !i.probes.has(id));
   const reachable = standbys.filter((id) => i.probes.get(id)?.reachable === true);
@@ -63,11 +80,11 @@ export function decideFailover(i: FailoverInput): FailoverDecision {
   // I4 step 2: with ANY k, an acknowledged commit is on at least k standbys. If k or
   // more standbys are unreachable, it may exist only on them: promoting a reachable
   // one could lose it. (k = 0, asynchronous, gives no guarantee to protect.)
-  if (i.syncQuorum > 0 && unreachable.length >= i.syncQuorum && !i.force) {
+  if (i.syncQuorum > 0 && unreachable.length >= i.syncQuorum && !force) {
     return {
       kind: 'blocked',
       reason:
-        `the old primary ${pg.primary} and standby ${unreachable.join(', ')} are unreachable: the latest acknowledged ` +
+        `the old primary ${pg.primary ?? pg.history[pg.history.length - 1]?.node ?? '(none)'} and standby ${unreachable.join(', ')} are unreachable: the latest acknowledged ` +
         `commit may exist only on ${unreachable.length === 1 ? 'it' : 'them'}; automatic failover refuses ` +
         `(ogel failover --force --to NODE accepts the risk of losing it)`,
     };
@@ -75,19 +92,27 @@ export function decideFailover(i: FailoverInput): FailoverDecision {
   if (reachable.length === 0) return { kind: 'blocked', reason: 'no reachable standby' };
 
   let candidates = reachable;
-  if (i.force) {
-    if (!reachable.includes(i.force.to)) return { kind: 'blocked', reason: `--to ${i.force.to} is not a reachable standby (reachable: ${reachable.join(', ') || 'none'})` };
-    candidates = [i.force.to];
+  const to = i.manual?.to;
+  if (to !== undefined) {
+    if (!reachable.includes(to)) return { kind: 'blocked', reason: `--to ${to} is not a reachable standby (reachable: ${reachable.join(', ') || 'none'})` };
+    candidates = [to];
   }
   // The most advanced flushed LSN; ties by priority, then id (deterministic).
   const best = [...candidates].sort((a, b) => {
     const c = compareLsn(i.probes.get(b)!.flushedLsn ?? '0/0', i.probes.get(a)!.flushedLsn ?? '0/0');
     return c !== 0 ? c : (i.priority.get(b) ?? 0) - (i.priority.get(a) ?? 0) || (a < b ? -1 : 1);
   })[0]!;
-  if (!i.force) {
-    // Never promote a node behind another reachable one: it would lose what they hold.
-    const bestLsn = i.probes.get(best)!.flushedLsn ?? '0/0';
-    for (const id of reachable) if (compareLsn(i.probes.get(id)!.flushedLsn ?? '0/0', bestLsn) > 0) throw new Error(`failover: ${best} chosen behind ${id}`);
+  // Never promote a node behind another reachable one: it would lose what they hold.
+  const bestLsn = i.probes.get(best)!.flushedLsn ?? '0/0';
+  const ahead = reachable.filter((id) => compareLsn(i.probes.get(id)!.flushedLsn ?? '0/0', bestLsn) > 0);
+  if (ahead.length > 0) {
+    if (to === undefined) throw new Error(`failover: ${best} chosen behind ${ahead.join(', ')}`); // programmer error
+    if (!force) {
+      return {
+        kind: 'blocked',
+        reason: `--to ${to} has flushed ${bestLsn}, behind ${ahead.map((id) => `${id} (${i.probes.get(id)!.flushedLsn})`).join(', ')}: promoting it would lose those commits (add --force to accept that)`,
+      };
+    }
   }
-  return { kind: 'promote', node: best, generation: pg.generation + 1, lsn: i.probes.get(best)!.flushedLsn ?? '0/0', lapsedLease, forced: i.force !== undefined };
+  return { kind: 'promote', node: best, generation: pg.generation + 1, lsn: bestLsn, lapsedLease, forced: force };
 }

@@ -2,25 +2,50 @@
 // ReadIndex barrier unless stale), writes are commands proposed through Raft.
 
 import { randomUUID } from 'node:crypto';
+import type { Dispatcher } from 'undici';
 import type { RaftNode } from '../../raft/src/node/raft-node.js';
 import { NotLeaderError, RequestTimeoutError } from '../../raft/src/node/raft-node.js';
 import type { ApplyOk, ApplyResult, Command, Member, Tenant } from '../../fsm/index.js';
 import { encodeCommand, isRejection, lsnDiffBytes, TENANT_LIMITS, validateCommand, type ClusterStateMachine } from '../../fsm/index.js';
-import type { PostgresAgent } from '../postgres/agent.js';
+import type { PostgresAgent, StepDownResult } from '../postgres/agent.js';
+import { FailoverRequestError, type FailoverController, type FailoverResult, type SwitchoverResult } from '../controllers/failover.js';
 import { makeScramVerifier, generatePassword } from '../auth/scram.js';
 import { redactConfig, type Config, type NodeConfig } from '../config/index.js';
 import { ApiError } from '../api/http.js';
 import type { ApiBackend, MemberAddresses, TenantLimits } from '../api/server.js';
 import type { Logger } from '../log.js';
 import type { DaemonMetrics } from './metrics.js';
+import type { ReplicationAnswer } from '../postgres/replication-stats.js';
+import { fetchReplication } from './replication-client.js';
+import { LeaseTracker } from './lease-tracker.js';
+import { LiveReplication, PostgresUnavailableError } from './live-replication.js';
+import { postgresStatusView, type LiveFigures } from './pg-status.js';
 
 /** FSM rejections that mean "your request is malformed" rather than "it conflicts with the state". */
 const BAD_REQUEST_CODES = new Set(['invalid_command', 'invalid_value']);
 const NOT_FOUND_CODES = new Set(['unknown_member', 'unknown_tenant', 'unknown_backup', 'unknown_compute', 'unknown_wal_segment']);
 const LEARNER_CATCH_UP_MS_MAX = 30_000;
+/**
+ * Bound on asking the primary's daemon for its live replication figures: status
+ * must stay quick when the primary is down or partitioned (the figures then come
+ * from the agents' reports instead).
+ */
+export const REPLICATION_FETCH_TIMEOUT_MS = 500;
+/** Bound on reading pg_stat_replication locally (below the fetch bound, so a slow query answers 503, not a hang). */
+const LOCAL_REPLICATION_TIMEOUT_MS = 400;
+/** Status polls and scrapes within this window share one reading. */
+const LOCAL_REPLICATION_MAX_AGE_MS = 250;
 
 export class DaemonBackend implements ApiBackend {
   readonly nodeId: string;
+  /** This node's Postgres replication figures (when it is the primary), shared by status and metrics. */
+  readonly replication: LiveReplication;
+  /**
+   * For this backend's own calls to other daemons (the primary's replication
+   * figures): set by the daemon to its bound peer dispatcher (src/net/bind.ts), so
+   * they leave from this node's address. Default: undici's global one.
+   */
+  peerDispatcher: Dispatcher | undefined;
 
   constructor(
     private readonly cfg: Config,
@@ -29,8 +54,15 @@ export class DaemonBackend implements ApiBackend {
     private readonly fsm: ClusterStateMachine,
     private readonly daemonMetrics: DaemonMetrics,
     private readonly log: Logger,
+    /** Fed by the daemon from every apply and restore; the default only knows leases it was shown. */
+    readonly leaseTracker: LeaseTracker = new LeaseTracker(),
   ) {
     this.nodeId = self.id;
+    this.replication = new LiveReplication({
+      instance: () => this.agent?.postgres,
+      timeoutMs: LOCAL_REPLICATION_TIMEOUT_MS,
+      maxAgeMs: LOCAL_REPLICATION_MAX_AGE_MS,
+    });
   }
 
   /** Proposes a command on the leader; an FSM rejection becomes a 400/404/409 with its message. */
@@ -60,6 +92,11 @@ export class DaemonBackend implements ApiBackend {
   }
 
   async status(stale: boolean): Promise<unknown> {
+    return this.statusView(stale, true);
+  }
+
+  /** `live`: ask the primary for its replication figures (not for stale reads, nor for member lists). */
+  private async statusView(stale: boolean, live: boolean): Promise<unknown> {
     if (!stale) {
       try {
         await this.raft.read();
@@ -92,6 +129,7 @@ export class DaemonBackend implements ApiBackend {
       };
     });
     const pg = s.postgres;
+    const figures = !stale && live && pg.primary !== null ? await this.primaryReplication(pg.primary) : null;
     return {
       cluster: this.cfg.cluster.name,
       node: this.nodeId,
@@ -101,15 +139,7 @@ export class DaemonBackend implements ApiBackend {
       appliedIndex: rs.appliedIndex,
       stale,
       members,
-      postgres: {
-        generation: pg.generation,
-        primary: pg.primary,
-        lease: pg.lease,
-        nodes: Object.fromEntries([...pg.nodes].sort(([a], [b]) => (a < b ? -1 : 1))),
-        syncStandbys: pg.syncStandbys,
-        syncQuorum: pg.syncQuorum,
-        failoverBlocked: pg.failoverBlocked,
-      },
+      postgres: postgresStatusView({ pg, live: figures, leaseRemainingMs: this.leaseTracker.remainingMs(pg.lease) }),
       maintenance: { paused: s.maintenance.paused, reason: s.maintenance.reason },
     };
   }
@@ -127,7 +157,7 @@ export class DaemonBackend implements ApiBackend {
   }
 
   async listMembers(): Promise<unknown[]> {
-    return ((await this.status(false)) as { members: unknown[] }).members;
+    return ((await this.statusView(false, false)) as { members: unknown[] }).members;
   }
 
   async addMember(id: string, addresses: MemberAddresses): Promise<unknown> {
@@ -273,6 +303,89 @@ export class DaemonBackend implements ApiBackend {
       return await this.agent.stopReceiverForFailover(generation);
     } catch (e) {
       throw new ApiError(409, 'conflict', (e as Error).message);
+    }
+  }
+
+  /** Set by the daemon: the leader's failover controller (switchover and failover requests). */
+  failoverController: FailoverController | undefined;
+
+  async stepDown(generation: number, to: string): Promise<StepDownResult> {
+    if (!this.agent) throw new ApiError(503, 'unavailable', `Postgres is not supervised on ${this.nodeId}`);
+    try {
+      return await this.agent.stepDownForSwitchover(generation, to);
+    } catch (e) {
+      throw new ApiError(409, 'conflict', (e as Error).message);
+    }
+  }
+
+  async switchover(to: string | undefined): Promise<SwitchoverResult> {
+    return this.roleChange(() => this.failoverController!.switchover(to));
+  }
+
+  async failover(to: string | undefined, force: boolean): Promise<FailoverResult> {
+    return this.roleChange(() => this.failoverController!.failover(to, force));
+  }
+
+  private async roleChange<T>(run: () => Promise<T>): Promise<T> {
+    if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
+    if (!this.failoverController) throw new ApiError(503, 'unavailable', `the failover controller does not run on ${this.nodeId}`);
+    try {
+      return await run();
+    } catch (e) {
+      if (e instanceof FailoverRequestError) throw new ApiError(e.status, e.status === 400 ? 'invalid_body' : e.status === 503 ? 'unavailable' : 'conflict', e.message, e.hint);
+      throw e;
+    }
+  }
+
+  /** `ogel reinit NODE`: the node's agent moves its data dir aside and clones a fresh standby. */
+  async reinit(node: string): Promise<{ node: string; role: string; generation: number }> {
+    if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
+    const pg = this.fsm.state.postgres;
+    if (!pg.nodes.has(node)) throw new ApiError(404, 'not_found', `no member ${JSON.stringify(node)}`, `members: ${[...pg.nodes.keys()].sort().join(', ')}`);
+    if (pg.primary === node) throw new ApiError(409, 'conflict', `${node} is the primary of generation ${pg.generation}; only a standby can be re-cloned`, 'switch over to another node first (ogel switchover)');
+    if (pg.primary === null) throw new ApiError(409, 'conflict', 'there is no primary to clone from', 'wait for a primary (ogel status)');
+    await this.propose({ v: 1, type: 'pg.setRole', node, role: 'recloning', generation: pg.generation, atMs: Date.now() });
+    this.log({ level: 'warn', msg: 'reinit: re-clone requested', node });
+    return { node, role: 'recloning', generation: pg.generation };
+  }
+
+  /**
+   * GET /v1/internal/pg/replication: this node's Postgres as a primary sees its
+   * standbys (pg_stat_replication). On a standby: primary false, no standbys.
+   */
+  async localReplication(): Promise<ReplicationAnswer> {
+    if (!this.agent) throw new ApiError(503, 'unavailable', `Postgres is not supervised on ${this.nodeId}`);
+    let stats;
+    try {
+      stats = await this.replication.read();
+    } catch (e) {
+      const why = e instanceof PostgresUnavailableError ? `Postgres is not running on ${this.nodeId}` : `${this.nodeId}: ${(e as Error).message}`;
+      throw new ApiError(503, 'unavailable', why, 'retry in a moment; status falls back to the LSNs the agents report');
+    }
+    return {
+      node: this.nodeId,
+      primary: stats !== null,
+      currentLsn: stats?.currentLsn ?? null,
+      standbys: stats?.standbys ?? [],
+      measuredAtMs: Date.now(),
+    };
+  }
+
+  private fetchPrimaryReplication(id: string): Promise<ReplicationAnswer> {
+    const api = this.fsm.state.members.get(id)?.addresses.api ?? this.cfg.nodes.find((n) => n.id === id)?.api;
+    if (!api) return Promise.reject(new Error('no admin API address known'));
+    return fetchReplication({ api, token: this.cfg.api.token, timeoutMs: REPLICATION_FETCH_TIMEOUT_MS, dispatcher: this.peerDispatcher });
+  }
+
+  /** The primary's live figures: locally when this node is the primary, else from its daemon, bounded in time. */
+  private async primaryReplication(primary: string): Promise<LiveFigures> {
+    try {
+      const answer = primary === this.nodeId ? await this.localReplication() : await this.fetchPrimaryReplication(primary);
+      if (answer.node !== primary) return { ok: false, error: `asked ${primary}, ${answer.node} answered` };
+      if (!answer.primary) return { ok: false, error: `${primary}'s Postgres is not (yet) a primary` };
+      return { ok: true, answer };
+    } catch (e) {
+      return { ok: false, error: e instanceof ApiError ? e.message : `${primary}: ${(e as Error).message}` };
     }
   }
 

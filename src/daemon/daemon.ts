@@ -16,10 +16,13 @@ import { BootstrapPrimaryController } from '../controllers/bootstrap-primary.js'
 import { FailoverController } from '../controllers/failover.js';
 import { PostgresAgent } from '../postgres/agent.js';
 import { LeaderProposer } from './proposer.js';
+import { localAddressFor, peerDispatcher } from '../net/bind.js';
+import type { Agent as HttpAgent } from 'undici';
 import type { Logger } from '../log.js';
 import { withFields } from '../log.js';
 import { DaemonBackend } from './backend.js';
 import { DaemonMetrics } from './metrics.js';
+import { LeaseTracker } from './lease-tracker.js';
 
 export type BootstrapMode = 'auto' | 'force' | 'join';
 
@@ -51,6 +54,7 @@ export class Daemon {
     private readonly transport: TcpTransport,
     private readonly log: Logger,
     readonly agent: PostgresAgent | undefined,
+    private readonly peerHttp: HttpAgent,
   ) {}
 
   static async start(o: DaemonOptions): Promise<Daemon> {
@@ -102,13 +106,19 @@ export class Daemon {
       transportRef.setPeers(peers);
     };
     let agentRef: PostgresAgent | undefined;
+    // Created before the state machine so it sees every renewal, replayed ones included.
+    const leaseTracker = new LeaseTracker();
     const fsm = new ClusterStateMachine({
       onApplied: (e) => {
+        leaseTracker.observe(e.state.postgres.lease);
         if (e.result.ok && (e.command?.type === 'member.add' || e.command?.type === 'member.remove')) syncPeers(e.state);
         // Roles, generation and lease live in pg.* and lease.* commands: let the agent react at once.
         if (e.result.ok && (e.command?.type.startsWith('pg.') || e.command?.type.startsWith('lease.'))) agentRef?.poke();
       },
-      onRestored: (state) => syncPeers(state),
+      onRestored: (state) => {
+        leaseTracker.observe(state.postgres.lease);
+        syncPeers(state);
+      },
     });
     let raft: RaftNode<ApplyResult>;
     try {
@@ -128,20 +138,39 @@ export class Daemon {
       throw e;
     }
 
+    // HTTP calls to other nodes' admin APIs leave from this node's own address,
+    // like the Raft transport's connections, so a partition of this node's address
+    // cuts both (src/net/bind.ts). One pool for every caller; closed on stop.
+    const peerHttp = peerDispatcher(localAddressFor(self.api, self.listenHost));
     const metrics = new DaemonMetrics(raft);
-    const backend = new DaemonBackend(config, self, raft, fsm, metrics, withFields(log, { component: 'api' }));
+    const backend = new DaemonBackend(config, self, raft, fsm, metrics, withFields(log, { component: 'api' }), leaseTracker);
+    backend.peerDispatcher = peerHttp;
+    metrics.setPostgresView({
+      nodeId: self.id,
+      state: () => fsm.state,
+      agent: () => backend.agent,
+      replication: () => backend.replication.read(),
+    });
+    // Always present: operators' switchovers and failovers need it even when
+    // automatic failover is off (postgres.failover.enabled: false).
+    const failover = new FailoverController(config, fsm, (cmd: Command) => backend.propose(cmd), {
+      automatic: config.postgres.failover.enabled,
+      dispatcher: peerHttp,
+      onSwitchover: (r) => metrics.observeSwitchoverPause(r.pauseMs / 1000),
+    });
+    backend.failoverController = failover;
     const controllers = new ControllerManager(
       [
         new MembershipController(config, raft, fsm, (cmd: Command) => backend.propose(cmd)),
         new BootstrapPrimaryController(config, fsm, (cmd: Command) => backend.propose(cmd)),
-        ...(config.postgres.failover.enabled ? [new FailoverController(config, fsm, (cmd: Command) => backend.propose(cmd))] : []),
+        failover,
       ],
       withFields(log, { component: 'controllers' }),
     );
     // The agent brings the local Postgres to the role the state machine wants. If
     // Postgres cannot run here (no binaries for this platform), the control plane
     // still runs and says why.
-    const proposer = new LeaderProposer(raft, fsm, config);
+    const proposer = new LeaderProposer(raft, fsm, config, peerHttp);
     let agent: PostgresAgent | undefined;
     try {
       agent = new PostgresAgent({
@@ -150,6 +179,9 @@ export class Daemon {
         dataDir: join(dataDir, 'pg'),
         state: () => fsm.state,
         propose: (cmd) => proposer.propose(cmd),
+        syncState: async () => {
+          await raft.read();
+        },
         log: withFields(log, { component: 'agent' }),
       });
       agent.start();
@@ -175,6 +207,7 @@ export class Daemon {
       forwardTimeoutMs: config.api.forwardTimeoutMs,
       backend,
       log: withFields(log, { component: 'api' }),
+      dispatcher: peerHttp,
     });
     try {
       await api.listen();
@@ -182,10 +215,11 @@ export class Daemon {
       await agent?.stop();
       await raft.stop('api failed to start');
       await storage.close();
+      await peerHttp.destroy();
       throw new Error(`cannot listen on ${self.api} for the admin API: ${(e as Error).message}`);
     }
     log({ level: 'info', msg: 'daemon started', node: self.id, raft: self.raft, api: self.api });
-    return new Daemon(self, storage, raft, fsm, api, controllers, transport, log, agent);
+    return new Daemon(self, storage, raft, fsm, api, controllers, transport, log, agent, peerHttp);
   }
 
   /** Graceful stop: a leader hands over leadership first, so the cluster does not wait out an election timeout. */
@@ -202,6 +236,8 @@ export class Daemon {
     await this.controllers.stop();
     await this.agent?.stop();
     await this.api.close();
+    // Its users (controllers, agent, API) have stopped: nothing in flight is still wanted.
+    await this.peerHttp.destroy();
     await this.raft.stop('shutdown');
     await this.storage.close();
     void this.transport;

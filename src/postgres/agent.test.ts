@@ -149,8 +149,9 @@ test('agents bootstrap a primary and two quorum standbys, renew the lease, fence
     const fenceMs = Math.round(performance.now() - tFail);
     assert.ok(fenceMs < LEASE_MS, `fenced ${fenceMs} ms after renewals stopped committing; must be within the lease (${LEASE_MS} ms)`);
     assert.ok(renewalsRejected >= 1);
-    const fencedClient = await connectAdmin();
-    await assert.rejects(fencedClient.query('INSERT INTO t VALUES (1)'), /read-only/);
+    // The hard fence: clients are refused outright; the agent's own session is read-only.
+    await assert.rejects(connectAdmin(), /pg_hba\.conf rejects connection/);
+    await assert.rejects(a1.postgres!.query('INSERT INTO t VALUES (1)'), /read-only/);
     // the machine's view is unchanged: n1 is still the primary of generation 1
     assert.equal(machine.state.postgres.primary, 'n1');
 
@@ -170,8 +171,8 @@ test('agents bootstrap a primary and two quorum standbys, renew the lease, fence
     await waitFor('n1 fenced after pg.fence', () => (a1.agentStatus().fenced === true ? true : undefined), 2_000);
     assert.equal(a1.agentStatus().wanted, 'none');
     assert.equal(a1.agentStatus().running, true);
-    const afterFence = await connectAdmin();
-    await assert.rejects(afterFence.query('INSERT INTO t VALUES (2)'), /read-only/);
+    await assert.rejects(connectAdmin(), /pg_hba\.conf rejects connection/);
+    await assert.rejects(a1.postgres!.query('INSERT INTO t VALUES (2)'), /read-only/);
 
     // --- stop: no postgres process left
     const pids = agents.map((a) => a.postgres?.pid).filter((p): p is number => p !== undefined);

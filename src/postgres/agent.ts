@@ -13,17 +13,18 @@
 //   fence/unfence take the same Postgres lock as reconcile steps, so the two
 //   never race on the server's state.
 //
-// Scope today: bootstrap (first primary, standbys cloned by a base backup) and
-// the steady state (lease, fence, reports). Re-roling a node (promote a
-// standby, turn an old primary into a standby, re-clone) is the failover work;
-// the agent fences an old primary and waits.
+// Roles it converges to: the first primary (initdb), a standby (cloned by a
+// base backup), the primary of a later generation (promote), a standby again
+// after being primary (rejoin: follow if its WAL did not go past the fork point,
+// else re-clone; see rejoin.ts), and re-cloning (diverged, or `ogel reinit`).
+// A switchover's step-down is an RPC from the leader (stepDownForSwitchover).
 //
 // The admin password: the `postgres` superuser gets
 // deriveReplicationPassword(cluster.secret, cluster.name + ':admin') once, when
 // the first primary is bootstrapped (see adminPassword()); after that it is the
 // operator's, and ogel does not reset it.
 
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ApplyResult, ClusterState, Command, Lsn } from '../../fsm/index.js';
 import { parseHostPort, type Config } from '../config/index.js';
@@ -34,7 +35,8 @@ import { LeaseHolder, leaseTiming, monotonicMs, type MonotonicMs } from './lease
 import { assertReachable, ensurePostgresUser, isRoot, type OsUser } from './os-user.js';
 import { quoteLiteral } from './query.js';
 import { deriveReplicationPassword, REPLICATION_ROLE, settingsFromConfig, slotNameFor } from './settings.js';
-import { createStandby, repointStandby, stopWalReceiver } from './standby.js';
+import { divergence, localWalEnd, upstreamTimeline } from './rejoin.js';
+import { configureStandby, createStandby, repointStandby, setAutoConf, StandbyError, stopWalReceiver } from './standby.js';
 
 export const RECONCILE_INTERVAL_MS = 100;
 export const REPORT_INTERVAL_MS = 1000;
@@ -43,6 +45,23 @@ export const BACKOFF_MAX_MS = 2000;
 const LEASE_TICK_MAX_MS = 50;
 const LEASE_TICK_MIN_MS = 5;
 const ZERO_LSN = '0/0' as Lsn;
+/** How long a switchover waits for the target to flush the old primary's last WAL. */
+export const SWITCHOVER_CATCH_UP_MS = 10_000;
+const LOCAL_WAL_END_TIMEOUT_MS = 60_000;
+
+/** What the old primary did for a switchover (stepDownForSwitchover). */
+export interface StepDownResult {
+  generation: number;
+  to: string;
+  /** pg_current_wal_lsn() once writes were refused: the target flushed at least this much. */
+  lastLsn: string;
+  targetFlushedLsn: string;
+  /** Phases, in ms on this node's clock. */
+  readOnlyMs: number;
+  catchUpMs: number;
+  shutdownMs: number;
+  releaseMs: number;
+}
 
 /** The superuser's password ogel sets at bootstrap (`ogel up` prints a connection string with it). */
 export function adminPassword(config: Pick<Config, 'cluster'>): string {
@@ -58,7 +77,7 @@ export class AgentError extends Error {
   override name = 'AgentError';
 }
 
-export type WantedRole = 'primary' | 'standby' | 'none';
+export type WantedRole = 'primary' | 'standby' | 'recloning' | 'none';
 export type ObservedRole = 'primary' | 'standby' | 'stopped';
 
 export interface AgentStatus {
@@ -94,6 +113,14 @@ export interface PostgresAgentOptions {
   dataDir: string;
   state: () => ClusterState;
   propose: (cmd: Command) => Promise<ApplyResult>;
+  /**
+   * Resolves once the local state machine has applied everything committed
+   * before the call (a Raft read barrier). The agent calls it before starting
+   * Postgres as the primary (a restarted daemon's state may be stale: starting
+   * an old primary writes WAL that makes it diverge) and after proposing a role
+   * change (so the next pass sees it). Default: nothing to wait for.
+   */
+  syncState?: () => Promise<void>;
   log: Logger;
   /** Monotonic ms, for the lease (default performance.now). */
   now?: MonotonicMs;
@@ -128,6 +155,7 @@ export class PostgresAgent {
   private readonly config: Config;
   private readonly getState: () => ClusterState;
   private readonly proposeFn: (cmd: Command) => Promise<ApplyResult>;
+  private readonly syncState: () => Promise<void>;
   private readonly log: Logger;
   private readonly now: MonotonicMs;
   private readonly noSync: boolean;
@@ -154,6 +182,7 @@ export class PostgresAgent {
   private holder: LeaseHolder | undefined;
   private renewalInFlight = false;
   private lastRenewalSentAt = Number.NEGATIVE_INFINITY;
+  private lastRenewalSeqSent = 0;
   private renewalFailures = 0;
   private fencedReasonLogged: string | null = null;
 
@@ -166,6 +195,10 @@ export class PostgresAgent {
   private loggedWaiting: string | null = null;
   /** The generation whose primary we stopped streaming from for a failover. */
   private receiverStoppedFor: number | undefined;
+  /** Set while a switchover step-down owns the server (generation being given up). */
+  private steppingDown: number | undefined;
+  /** The generation whose lease this node released: not restarted as its primary while the local state lags. */
+  private releasedGeneration: number | undefined;
 
   constructor(opts: PostgresAgentOptions) {
     this.config = opts.config;
@@ -173,6 +206,7 @@ export class PostgresAgent {
     this.dataDir = opts.dataDir;
     this.getState = opts.state;
     this.proposeFn = opts.propose;
+    this.syncState = opts.syncState ?? (async () => {});
     this.log = opts.log;
     this.now = opts.now ?? monotonicMs;
     this.noSync = opts.noSync ?? false;
@@ -274,7 +308,22 @@ export class PostgresAgent {
 
   private wantedRole(s: ClusterState): WantedRole {
     const p = s.postgres.primary;
-    return p === null ? 'none' : p === this.nodeId ? 'primary' : 'standby';
+    if (p === this.nodeId) return 'primary';
+    if (s.postgres.nodes.get(this.nodeId)?.role === 'recloning') return 'recloning';
+    return p === null ? 'none' : 'standby';
+  }
+
+  /**
+   * Sibling marker files, outside the data dir (a base backup taken from this
+   * node must not carry them, and Postgres's OS user could not read a root-owned
+   * file there): `.rejoin`, the divergence check is pending; `.cloned`, the data
+   * dir is a fresh clone whose pg.setRole standby may not have committed yet.
+   */
+  private get rejoinMarker(): string {
+    return `${this.dataDir}.rejoin`;
+  }
+  private get clonedMarker(): string {
+    return `${this.dataDir}.cloned`;
   }
 
   private settings() {
@@ -306,6 +355,13 @@ export class PostgresAgent {
     const s = this.getState();
     const wanted = this.wantedRole(s);
     this.wanted = wanted;
+    if (this.steppingDown !== undefined) return; // a switchover step-down owns the server until it ends
+    if (wanted === 'primary' && s.postgres.generation === this.releasedGeneration) return; // our lease.release is not applied here yet
+    if (wanted === 'recloning') {
+      await this.pgLock.run(() => this.reclone(s));
+      return;
+    }
+    if (existsSync(this.clonedMarker)) rmSync(this.clonedMarker, { force: true }); // its setRole committed
     if (wanted === 'none' && !this.instance?.isRunning()) return; // nothing to do until there is a primary
 
     if (!this.hasData()) {
@@ -325,17 +381,33 @@ export class PostgresAgent {
         if (this.stopping || inst.isRunning()) return;
         const standbySignal = existsSync(join(this.dataDir, 'standby.signal'));
         if (wanted === 'standby' && !standbySignal) {
-          // A primary's data dir on a node that should follow: starting it would
-          // make a second writable primary. Re-roling it is failover work.
-          throw new AgentError(
-            `${this.dataDir} is a primary's data directory (no standby.signal) but ${s.postgres.primary} is the primary of generation ${s.postgres.generation}; not starting it (rejoin/re-clone is not implemented yet)`,
-          );
+          // A former primary's data dir on a node that should follow. Started as it
+          // is, it would be a second writable primary; streamed from the new
+          // primary, it may hold WAL past the fork point. So it starts as a
+          // standby of nobody, and the rejoin check decides (rejoinCheck).
+          writeFileSync(this.rejoinMarker, `${s.postgres.generation}\n`);
+          this.user ??= ensurePostgresUser();
+          configureStandby(this.dataDir, { upstream: null, owner: isRoot() ? { uid: this.user.uid, gid: this.user.gid } : undefined });
+          this.log({ level: 'info', msg: 'former primary: starting as a standby without upstream for the rejoin check', node: this.nodeId, primary: s.postgres.primary, generation: s.postgres.generation });
+        }
+        if (wanted === 'primary') {
+          await this.syncState();
+          if (this.wantedRole(this.getState()) !== 'primary') return; // the state was stale: the next pass decides again
         }
         const orphan = await inst.stopOrphan('fast');
         if (orphan !== undefined) this.log({ level: 'warn', msg: 'stopped a postmaster left by an earlier agent before starting ours', node: this.nodeId, pid: orphan });
+        const asPrimary = !existsSync(join(this.dataDir, 'standby.signal'));
+        inst.setClientAccess(!asPrimary);
         inst.writeConfig(this.settings());
+        if (asPrimary) {
+          // Start fenced: whatever the fence was when it stopped, it takes no write
+          // before a renewal of its own lease has committed (I3); the lease loop
+          // lifts the fence then.
+          this.user ??= ensurePostgresUser();
+          setAutoConf(this.dataDir, { default_transaction_read_only: 'on' }, isRoot() ? { uid: this.user.uid, gid: this.user.gid } : undefined);
+        }
         await inst.start();
-        this.fenced = null;
+        this.fenced = asPrimary ? true : null;
         this.log({ level: 'info', msg: 'postgres started', node: this.nodeId, pid: inst.pid, wanted });
       });
     }
@@ -355,23 +427,43 @@ export class PostgresAgent {
         this.loggedWaiting = why;
       }
       await this.enforceFence();
+      const primary = s.postgres.primary;
+      if (wanted === 'standby' && primary !== null && s.postgres.nodes.get(primary)?.reportedRole === 'primary') {
+        // The new primary runs: stop this one (fenced, so no client write is
+        // lost) and let the next pass start it for the rejoin check.
+        await this.pgLock.run(async () => {
+          if (!inst.isRunning()) return;
+          await inst.stop('fast');
+          this.observed = 'stopped';
+          writeFileSync(this.rejoinMarker, `${s.postgres.generation}\n`);
+          this.log({ level: 'info', msg: 'stopped the former primary to rejoin as a standby', node: this.nodeId, primary, generation: s.postgres.generation });
+        });
+        this.poke();
+      }
     } else if (this.observed === 'standby' && wanted === 'primary') {
-      // The state machine made this node the primary (failover): the controller
-      // stopped our WAL receiver and chose us for the most advanced flushed LSN.
-      // Fence first (no lease of ours has committed yet), then promote.
+      // The state machine made this node the primary (failover or switchover):
+      // the receiver is stopped (the controller did it, or we do it now). Fenced
+      // before the promotion, so it is never writable before a renewal of its own
+      // lease has committed (I3, I5); then a renewal goes out at once.
       await this.pgLock.run(async () => {
         if (!inst.isRunning()) return;
         const stopped = await stopWalReceiver(inst);
+        await inst.setReadOnly(true, { terminate: false });
+        this.fenced = true;
         const { ms } = await inst.promote();
+        rmSync(this.rejoinMarker, { force: true });
         this.observed = 'primary';
         this.counters.promotions++;
         this.log({ level: 'info', msg: 'promoted to primary', node: this.nodeId, generation: s.postgres.generation, flushedLsn: stopped.flushedLsn, promoteMs: ms });
       });
+      const now = this.getState();
+      if (this.holdsLease(now)) this.maybeRenew(now);
       // No lease of ours has committed yet: read-only until the first renewal does (I5).
       await this.enforceFence();
       this.loggedWaiting = null;
     } else if (this.observed === 'standby' && wanted === 'standby') {
-      await this.followPrimary(inst, st, s);
+      if (existsSync(this.rejoinMarker)) await this.rejoinCheck(inst, s);
+      else await this.followPrimary(inst, st, s);
       this.loggedWaiting = null;
     } else {
       this.loggedWaiting = null;
@@ -402,15 +494,120 @@ export class PostgresAgent {
     if (r && r.senderPort === addr.port && (r.senderHost === addr.host || r.senderHost === undefined)) return;
     if (s.postgres.nodes.get(primary)?.reportedRole !== 'primary') return; // not promoted yet
     await this.pgLock.run(async () => {
-      const { ms } = await repointStandby(
-        inst,
-        { host: addr.host, port: addr.port, user: REPLICATION_ROLE, password: replicationPassword(this.config), applicationName: this.nodeId },
-        slotNameFor(this.nodeId),
-        { timeoutMs: 10_000 },
-      );
+      await this.countAsStandby(s);
+      let ms: number;
+      try {
+        ({ ms } = await repointStandby(
+          inst,
+          { host: addr.host, port: addr.port, user: REPLICATION_ROLE, password: replicationPassword(this.config), applicationName: this.nodeId },
+          slotNameFor(this.nodeId),
+          { timeoutMs: 10_000 },
+        ));
+      } catch (err) {
+        // Not streaming: the usual cause is WAL past the new timeline's fork point
+        // (Postgres refuses to follow). Stop the receiver and run the rejoin check.
+        if (err instanceof StandbyError && inst.isRunning()) {
+          await stopWalReceiver(inst);
+          writeFileSync(this.rejoinMarker, `${s.postgres.generation}\n`);
+        }
+        throw err;
+      }
       this.receiverStoppedFor = undefined;
       this.log({ level: 'info', msg: 'following the new primary', node: this.nodeId, primary, generation: s.postgres.generation, repointMs: Math.round(ms) });
     });
+  }
+
+  /**
+   * A node the state machine holds as fenced (a former primary) is not counted
+   * by the failover controller as a standby that may hold acknowledged commits.
+   * Before it streams, and so before it can acknowledge anything, it must be
+   * counted again: pg.setRole standby commits first (I4).
+   */
+  private async countAsStandby(s: ClusterState): Promise<void> {
+    if (s.postgres.nodes.get(this.nodeId)?.role !== 'fenced') return;
+    const r = await this.proposeAndSync({ v: 1, type: 'pg.setRole', node: this.nodeId, role: 'standby', generation: s.postgres.generation, atMs: Date.now() });
+    if (!r.ok) throw new AgentError(`pg.setRole standby for ${this.nodeId} refused: ${r.error.message}`);
+  }
+
+  /**
+   * The rejoin check (rejoin.ts): this node runs as a standby of nobody; compare
+   * where its WAL ends with where the primary's timeline forked off. Follow the
+   * primary if it did not go past it, else ask for a re-clone (pg.setRole
+   * recloning), which the next pass carries out.
+   */
+  private async rejoinCheck(inst: PostgresInstance, s: ClusterState): Promise<void> {
+    const primary = s.postgres.primary;
+    if (primary === null || primary === this.nodeId || s.postgres.nodes.get(primary)?.reportedRole !== 'primary') return;
+    const addr = this.postgresAddress(s, primary);
+    const password = replicationPassword(this.config);
+    await this.pgLock.run(async () => {
+      if (!inst.isRunning()) return;
+      const local = await localWalEnd(inst, { timeoutMs: LOCAL_WAL_END_TIMEOUT_MS });
+      const upstream = await upstreamTimeline({ host: addr.host, port: addr.port, user: REPLICATION_ROLE, password });
+      const verdict = divergence(local, upstream);
+      if (verdict.diverged) {
+        this.log({ level: 'warn', msg: 'diverged from the primary: re-cloning', node: this.nodeId, primary, reason: verdict.reason, localTimeline: local.timeline, localEndLsn: local.endLsn });
+        const r = await this.proposeAndSync({ v: 1, type: 'pg.setRole', node: this.nodeId, role: 'recloning', generation: s.postgres.generation, atMs: Date.now() });
+        if (!r.ok) throw new AgentError(`pg.setRole recloning for ${this.nodeId} refused: ${r.error.message}`);
+        return;
+      }
+      await this.countAsStandby(s);
+      const { ms } = await repointStandby(
+        inst,
+        { host: addr.host, port: addr.port, user: REPLICATION_ROLE, password, applicationName: this.nodeId },
+        slotNameFor(this.nodeId),
+        { timeoutMs: 10_000 },
+      );
+      rmSync(this.rejoinMarker, { force: true });
+      this.receiverStoppedFor = undefined;
+      this.log({ level: 'info', msg: 'rejoined: following the primary', node: this.nodeId, primary, generation: s.postgres.generation, localTimeline: local.timeline, localEndLsn: local.endLsn, repointMs: Math.round(ms) });
+    });
+  }
+
+  /** Proposes a role change and waits until the local state has it (so the next pass does not act on the old role). */
+  private async proposeAndSync(cmd: Command): Promise<ApplyResult> {
+    const r = await this.proposeFn(cmd);
+    if (r.ok) {
+      await this.syncState().catch((err: Error) => this.log({ level: 'warn', msg: 'could not wait for the local state to catch up', node: this.nodeId, command: cmd.type, error: err.message }));
+    }
+    return r;
+  }
+
+  private postgresAddress(s: ClusterState, node: string): { host: string; port: number } {
+    const text = s.members.get(node)?.addresses.postgres ?? this.config.nodes.find((n) => n.id === node)?.postgres;
+    if (text === undefined) throw new AgentError(`no postgres address known for ${node}`);
+    const addr = parseHostPort(text);
+    if (!addr.ok) throw new AgentError(`${node}'s postgres address ${text}: ${addr.reason}`);
+    return { host: addr.host, port: addr.port };
+  }
+
+  /**
+   * Re-clone (diverged, or `ogel reinit`): stop Postgres, keep the old data dir
+   * as <dataDir>.previous (one copy, replaced each time: never guess with data,
+   * but do not fill the disk either), clone from the primary, then pg.setRole
+   * standby. Each step is idempotent, so an agent restart resumes it.
+   */
+  private async reclone(s: ClusterState): Promise<void> {
+    const inst = this.instance;
+    if (inst?.isRunning()) {
+      await inst.stop('fast');
+      this.observed = 'stopped';
+    } else if (inst) await inst.stopOrphan('fast');
+    if (this.hasData() && !existsSync(this.clonedMarker)) {
+      const previous = `${this.dataDir}.previous`;
+      rmSync(previous, { recursive: true, force: true });
+      renameSync(this.dataDir, previous);
+      rmSync(this.rejoinMarker, { force: true });
+      this.log({ level: 'warn', msg: 're-cloning: moved the old data directory aside', node: this.nodeId, previous });
+    }
+    if (!this.hasData()) {
+      await this.cloneStandby(s);
+      if (!this.hasData()) return; // waiting for the primary (logged)
+      this.counters.reclones++;
+    }
+    const r = await this.proposeAndSync({ v: 1, type: 'pg.setRole', node: this.nodeId, role: 'standby', generation: s.postgres.generation, atMs: Date.now() });
+    if (!r.ok) throw new AgentError(`pg.setRole standby after the re-clone of ${this.nodeId} refused: ${r.error.message}`);
+    this.log({ level: 'info', msg: 're-cloned: standby again', node: this.nodeId, generation: s.postgres.generation });
   }
 
   /**
@@ -431,6 +628,76 @@ export class PostgresAgent {
       this.log({ level: 'info', msg: 'WAL receiver stopped for failover', node: this.nodeId, generation, flushedLsn: r.flushedLsn });
       return { flushedLsn: r.flushedLsn, replayedLsn: r.replayedLsn };
     });
+  }
+
+  /**
+   * The old primary's half of a switchover (docs/postgres-failover.md), called by
+   * the leader: refuse writes, wait until the target has flushed every WAL byte
+   * written so far (so no acknowledged commit can be lost, I4), shut down cleanly
+   * (the walsenders ship the shutdown checkpoint, so this node can follow the
+   * target afterwards without a re-clone), then release the lease. The leader
+   * promotes the target once the release has committed. Any failure before the
+   * release leaves this node the primary: the next pass restarts and unfences it.
+   */
+  async stepDownForSwitchover(generation: number, to: string, opts: { catchUpTimeoutMs?: number } = {}): Promise<StepDownResult> {
+    const s = this.getState();
+    if (generation !== s.postgres.generation) throw new AgentError(`stale switchover request: generation ${generation}, the current generation is ${s.postgres.generation}`);
+    if (!this.holdsLease(s)) throw new AgentError(`${this.nodeId} does not hold the lease of generation ${generation}; the primary is ${s.postgres.primary ?? 'none'}`);
+    if (to === this.nodeId || !s.postgres.nodes.has(to)) throw new AgentError(`switchover target ${JSON.stringify(to)} is not another member`);
+    if (this.steppingDown !== undefined) throw new AgentError(`a switchover step-down of generation ${this.steppingDown} is already running on ${this.nodeId}`);
+    const inst = this.instance;
+    if (!inst?.isRunning() || this.observed !== 'primary') throw new AgentError(`postgres on ${this.nodeId} is not running as the primary`);
+    const catchUpTimeoutMs = opts.catchUpTimeoutMs ?? SWITCHOVER_CATCH_UP_MS;
+    // A checkpoint while writes still flow makes the clean shutdown's own
+    // checkpoint (inside the write pause) short.
+    await inst.query('CHECKPOINT', [], { timeoutMs: 60_000 });
+    this.steppingDown = generation;
+    try {
+      return await this.pgLock.run(async () => {
+        const t0 = this.now();
+        await inst.setReadOnly(true);
+        this.fenced = true;
+        this.counters.fences++;
+        const t1 = this.now();
+        const last = (await inst.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
+        let targetFlushed = ZERO_LSN as string;
+        for (;;) {
+          const r = await inst.query<{ ok: boolean; flushed: string | null }>(
+            'SELECT flush_lsn >= $1::pg_lsn AS ok, flush_lsn::text AS flushed FROM pg_stat_replication WHERE application_name = $2 ORDER BY flush_lsn DESC NULLS LAST LIMIT 1',
+            [last, to],
+          );
+          targetFlushed = r.rows[0]?.flushed ?? targetFlushed;
+          if (r.rows[0]?.ok === true) break;
+          if (this.now() - t1 > catchUpTimeoutMs) {
+            throw new AgentError(`switchover: ${to} has flushed ${r.rows[0] ? targetFlushed : 'nothing (it is not streaming from ' + this.nodeId + ')'}, not ${last}, ${catchUpTimeoutMs} ms after writes stopped; ${this.nodeId} stays the primary`);
+          }
+          await new Promise((res) => setTimeout(res, 2));
+        }
+        const t2 = this.now();
+        await inst.stop('fast');
+        this.observed = 'stopped';
+        const t3 = this.now();
+        const r = await this.proposeAndSync({ v: 1, type: 'lease.release', holder: this.nodeId, generation, atMs: Date.now() });
+        if (!r.ok) throw new AgentError(`switchover: lease.release refused: ${r.error.message}; ${this.nodeId} restarts as the primary`);
+        const t4 = this.now();
+        this.releasedGeneration = generation;
+        this.holder = undefined;
+        this.log({ level: 'info', msg: 'stepped down for a switchover', node: this.nodeId, to, generation, lastLsn: last, shutdownMs: Math.round(t3 - t2) });
+        return {
+          generation,
+          to,
+          lastLsn: last,
+          targetFlushedLsn: targetFlushed,
+          readOnlyMs: Math.round(t1 - t0),
+          catchUpMs: Math.round(t2 - t1),
+          shutdownMs: Math.round(t3 - t2),
+          releaseMs: Math.round(t4 - t3),
+        };
+      });
+    } finally {
+      this.steppingDown = undefined;
+      this.poke();
+    }
   }
 
   /** initdb in a sibling temp dir, then rename: a crash halfway leaves no half-made data dir. */
@@ -498,6 +765,7 @@ export class PostgresAgent {
       fsync: !this.noSync,
     });
     if (existsSync(this.dataDir)) rmSync(this.dataDir, { recursive: true, force: true });
+    writeFileSync(this.clonedMarker, `${s.postgres.generation}\n`);
     renameSync(tmp, this.dataDir);
     const inst = this.newInstance(this.dataDir);
     inst.writeConfig(this.settings());
@@ -589,6 +857,7 @@ export class PostgresAgent {
     if (this.holder?.generation !== lease.generation) {
       this.holder = new LeaseHolder(lease.generation, leaseTiming(lease.durationMs), this.now);
       this.lastRenewalSentAt = Number.NEGATIVE_INFINITY;
+      this.lastRenewalSeqSent = 0;
     }
     return true;
   }
@@ -603,7 +872,10 @@ export class PostgresAgent {
     const lease = s.postgres.lease!;
     const holder = this.holder!;
     if (this.renewalInFlight || this.now() - this.lastRenewalSentAt < lease.durationMs / 4) return;
-    const seq = lease.renewalSeq + 1;
+    // Past our own last renewal too: a forwarded renewal's answer can come before
+    // the local state applies it, and the same seq again would be refused.
+    const seq = Math.max(lease.renewalSeq, this.lastRenewalSeqSent) + 1;
+    this.lastRenewalSeqSent = seq;
     const cmd: Command = { v: 1, type: 'lease.renew', atMs: Date.now(), holder: this.nodeId, generation: lease.generation, seq };
     this.renewalInFlight = true;
     this.lastRenewalSentAt = this.now();
@@ -643,14 +915,14 @@ export class PostgresAgent {
     if (this.stopping || !inst?.isRunning() || this.observed !== 'primary') return;
     const s = this.getState();
     const holds = this.holdsLease(s);
-    const writable = holds && !this.holder!.mustFence();
+    const writable = holds && !this.holder!.mustFence() && this.steppingDown === undefined;
     if (this.fenced === !writable) return;
     const reason = !holds ? `not the primary of generation ${s.postgres.generation}` : 'lease about to lapse without a committed renewal';
     await this.pgLock.run(async () => {
       if (this.stopping || !inst.isRunning()) return;
       // Decide again under the lock: the state may have moved while we waited.
       const holdsNow = this.holdsLease(this.getState());
-      const wantWritable = holdsNow && !this.holder!.mustFence();
+      const wantWritable = holdsNow && !this.holder!.mustFence() && this.steppingDown === undefined;
       if (this.fenced === !wantWritable) return;
       if (!wantWritable) {
         const t0 = this.now();

@@ -22,6 +22,7 @@ import {
   randomReplicationPassword,
   renderOgelConf,
   renderPgHba,
+  withClientAccess,
   REPLICATION_ROLE,
   withIncludeLine,
   writeReplicationPassword,
@@ -269,9 +270,26 @@ export class PostgresInstance extends EventEmitter {
    * to postgresql.conf once. Reloads a running server; a changed port or
    * listen address takes a restart.
    */
+  /** Clients refused by pg_hba.conf (the hard fence); see withClientAccess. */
+  private clientsFenced = false;
+
+  /**
+   * Opens or closes pg_hba.conf to clients (the file only: a running server
+   * needs a reload). Before a start, this decides whether the server comes up
+   * fenced.
+   */
+  setClientAccess(open: boolean): void {
+    this.clientsFenced = !open;
+    const file = join(this.dataDir, 'pg_hba.conf');
+    if (!existsSync(file)) return; // writeConfig writes it with this setting
+    const before = readFileSync(file, 'utf8');
+    const after = withClientAccess(before, open);
+    if (after !== before) writeFileAtomic(file, after, this.user);
+  }
+
   writeConfig(settings: InstanceSettings): void {
     const conf = renderOgelConf({ ...settings, port: this.port, socketDir: this.dataDir });
-    const hba = renderPgHba(settings);
+    const hba = withClientAccess(renderPgHba(settings), !this.clientsFenced);
     const mainConf = join(this.dataDir, 'postgresql.conf');
     const before = existsSync(mainConf) ? readFileSync(mainConf, 'utf8') : '';
     const after = withIncludeLine(before);
@@ -626,11 +644,18 @@ export class PostgresInstance extends EventEmitter {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
     const client = await this.getPool().connect();
     const pid = (client as unknown as { processID?: number }).processID;
+    // pg-pool listens for 'error' only on idle clients: a checked-out one that the
+    // server terminates (57P01 at shutdown) would otherwise crash the daemon. The
+    // query itself fails with the error.
+    const onError = () => {};
+    client.on('error', onError);
     try {
       const r = await client.query<R>({ text: sql, values: params, query_timeout: timeoutMs } as pg.QueryConfig);
+      client.removeListener('error', onError);
       client.release();
       return r;
     } catch (err) {
+      client.removeListener('error', onError);
       // An SQL error leaves the connection usable; anything else (timeout, lost connection) drops it.
       const serverError = sqlState(err) !== undefined;
       client.release(serverError ? undefined : (err as Error));
@@ -743,17 +768,21 @@ export class PostgresInstance extends EventEmitter {
   }
 
   /**
-   * A SOFT fence (on) or its removal (off): ALTER SYSTEM SET
-   * default_transaction_read_only, reload, wait until new sessions see it, then
-   * (on) terminate every client backend except our own pool's. Replication
-   * (walsenders) is left alone. Soft: a client can still ask for a read-write
-   * transaction explicitly (SET default_transaction_read_only = off, BEGIN READ
-   * WRITE). The hard fence is stop(). The setting is persisted in
-   * postgresql.auto.conf, so it survives a restart until removed.
+   * The fence (on) or its removal (off). pg_hba.conf refuses new client
+   * sessions over TCP (setClientAccess); ALTER SYSTEM SET
+   * default_transaction_read_only covers the sessions that remain (ours, over
+   * the unix socket); reload, wait until new sessions see it, then (on)
+   * terminate every client backend except our own pool's. The read-only default
+   * alone would not do: any session may override it (BEGIN READ WRITE), hence
+   * the pg_hba.conf half. Replication (walsenders) is left alone. Both halves
+   * are on disk, so they survive a restart until removed.
    */
-  async setReadOnly(on: boolean, opts: { timeoutMs?: number } = {}): Promise<{ terminated: number }> {
+  async setReadOnly(on: boolean, opts: { timeoutMs?: number; terminate?: boolean } = {}): Promise<{ terminated: number }> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_FENCE_TIMEOUT_MS;
     const t0 = performance.now();
+    // The hard fence first (new client sessions refused), then the soft one
+    // (what sessions that remain, ours, default to); one reload covers both.
+    this.setClientAccess(!on);
     await this.query(on ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
     await this.query('SELECT pg_reload_conf()');
     // pg_reload_conf only signals the postmaster; a fresh session sees the new
@@ -764,7 +793,9 @@ export class PostgresInstance extends EventEmitter {
       if (performance.now() - t0 > timeoutMs) throw new PostgresStateError(`setReadOnly(${on}): new sessions still show default_transaction_read_only != ${want} after ${timeoutMs} ms`);
       await delay(READY_POLL_MS);
     }
-    if (!on) return { terminated: 0 };
+    // terminate: false, on a standby about to be promoted: its read-only sessions
+    // cannot have written anything, and may keep reading.
+    if (!on || opts.terminate === false) return { terminated: 0 };
     // pg_terminate_backend(pid, timeout) waits in 100 ms steps; poll every 5 ms instead.
     const r = await this.query<{ pids: number[] | null }>(
       `SELECT array_agg(pid) FILTER (WHERE pg_terminate_backend(pid)) AS pids

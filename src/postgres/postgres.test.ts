@@ -20,6 +20,7 @@ import {
   readReplicationPassword,
   renderOgelConf,
   renderPgHba,
+  withClientAccess,
   renderValue,
   settingsFromConfig,
   slotNameFor,
@@ -161,6 +162,12 @@ describe('settings', () => {
     assert.ok(idx(/^host\s+replication\s+ogel_replication\s+10\.0\.0\.2\/32/) < idx(/^host\s+all\s+ogel_replication\s+0\.0\.0\.0\/0\s+reject$/));
     assert.ok(idx(/ogel_replication\s+0\.0\.0\.0\/0\s+reject$/) < idx(/^host\s+all\s+all\s+0\.0\.0\.0\/0\s+scram-sha-256$/));
     assert.equal(idx(/\b(md5|password|trust)$/) >= 0 && !/^local/.test(hba[idx(/\b(md5|password|trust)$/)] ?? ''), false, 'trust only for local');
+    // The hard fence closes exactly the two client rows, and opens them again.
+    const text = hba.join('\n');
+    const fenced = withClientAccess(text, false);
+    assert.deepEqual(fenced.split('\n').filter((l, i) => l !== hba[i]).map((l) => l.replace(/\s+/g, ' ')), ['host all all 0.0.0.0/0 reject', 'host all all ::/0 reject']);
+    assert.equal(withClientAccess(fenced, true), text);
+    assert.throws(() => withClientAccess('local all all trust\n', false), /0 client rows/);
   });
 
   it('derive inputs from the cluster config, and a stable replication password', () => {
@@ -313,6 +320,34 @@ describe('a real primary', () => {
       assert.deepEqual((await p.pg.query('SELECT array_agg(x ORDER BY x) AS xs FROM fence')).rows[0]?.xs, [3, 4]);
     } finally {
       await victim.end().catch(() => {});
+      await p.pg.setReadOnly(false);
+    }
+  });
+
+  it('the fence is hard: clients over TCP are refused, so none can override the read-only default (BEGIN READ WRITE)', async () => {
+    await p.pg.query("DO $$ BEGIN CREATE ROLE fence_app LOGIN PASSWORD 'pw-fence'; EXCEPTION WHEN duplicate_object THEN NULL; END $$");
+    await p.pg.query('CREATE TABLE IF NOT EXISTS hard_fence (x int)');
+    await p.pg.query('GRANT INSERT ON hard_fence TO fence_app');
+    const tcp = () => new pg.Client({ host: '127.0.0.1', port: p.port, user: 'fence_app', password: 'pw-fence', database: 'postgres' });
+    try {
+      await p.pg.setReadOnly(true);
+      const refused = tcp();
+      refused.on('error', () => {});
+      await assert.rejects(refused.connect(), /pg_hba\.conf rejects connection/);
+      // Our own sessions (unix socket) still read, and cannot write by default.
+      await assert.rejects(p.pg.query('INSERT INTO hard_fence VALUES (1)'), /read-only transaction/);
+      await p.pg.setReadOnly(false);
+      const c = tcp();
+      await c.connect();
+      try {
+        await c.query('BEGIN READ WRITE');
+        await c.query('INSERT INTO hard_fence VALUES (2)');
+        await c.query('COMMIT');
+      } finally {
+        await c.end();
+      }
+      assert.match(readFileSync(join(p.dataDir, 'pg_hba.conf'), 'utf8'), /host\s+all\s+all\s+0\.0\.0\.0\/0\s+scram-sha-256/);
+    } finally {
       await p.pg.setReadOnly(false);
     }
   });

@@ -302,6 +302,27 @@ function hbaAddresses(host: string): string[] {
  * 3. the replication role from anywhere else: reject.
  * 4. everything else over TCP: scram-sha-256.
  */
+const CLIENT_ROW = /^(host\s+all\s+all\s+(?:0\.0\.0\.0\/0|::\/0)\s+)(scram-sha-256|reject)$/;
+
+/**
+ * The hard fence: the rows for clients (everyone but the replication role, over
+ * TCP) end in `reject` instead of `scram-sha-256`. default_transaction_read_only
+ * alone is a default any session may override (BEGIN READ WRITE), so a fenced
+ * server also refuses new client sessions; its agent ends the existing ones.
+ */
+export function withClientAccess(hba: string, open: boolean): string {
+  const lines = hba.split('\n');
+  let rows = 0;
+  const out = lines.map((l) => {
+    const m = CLIENT_ROW.exec(l);
+    if (!m) return l;
+    rows++;
+    return `${m[1]}${open ? 'scram-sha-256' : 'reject'}`;
+  });
+  if (rows !== 2) throw new PostgresSettingsError(`pg_hba.conf has ${rows} client rows, expected 2 (the file was not written by ogel?)`);
+  return out.join('\n');
+}
+
 export function renderPgHba(input: HbaInput): string {
   const sources = [...new Set(['127.0.0.1/32', '::1/128', ...input.replicationHosts.flatMap(hbaAddresses)])];
   const row = (type: string, db: string, user: string, addr: string, method: string) =>

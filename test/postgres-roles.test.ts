@@ -1,0 +1,262 @@
+// Changing roles on three real Postgres 17 nodes (issue 4, acceptance 1):
+// switchover both ways with no acknowledged write lost; an old primary that shut
+// down cleanly rejoins as a standby without a re-clone; one whose WAL went past
+// the fork point is detected and re-cloned automatically; `ogel reinit` re-clones
+// a standby on request. One cluster walks through the scenarios in order.
+
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { loadConfig } from '../src/config/index.js';
+import { adminPassword } from '../src/postgres/agent.js';
+import { resolvePostgresBinaries } from '../src/postgres/binaries.js';
+import { PostgresInstance } from '../src/postgres/instance.js';
+import { ensurePostgresUser } from '../src/postgres/os-user.js';
+import { DaemonCluster } from './helpers/daemons.js';
+
+interface PgNodeView {
+  role: string;
+  reportedRole: string;
+  timeline: number;
+}
+interface PgView {
+  primary: string | null;
+  generation: number;
+  lease: { holder: string; renewalSeq: number } | null;
+  nodes: Record<string, PgNodeView>;
+}
+
+describe('role changes: switchover, rejoin, re-clone, reinit', () => {
+  let c: DaemonCluster;
+  let password: string;
+  let nextRow = 1;
+  const acked: number[] = [];
+
+  before(async () => {
+    c = await DaemonCluster.create(['n1', 'n2', 'n3'], 'postgres:\n  leaseMs: 1000\n');
+    password = adminPassword(loadConfig(c.configPath));
+    await c.startAll();
+  });
+  after(async () => c.destroy());
+
+  async function pgView(): Promise<PgView> {
+    const leader = await c.waitForLeader();
+    return ((await c.get(leader, '/v1/status')).body as { postgres: PgView }).postgres;
+  }
+
+  async function connect(id: string): Promise<pg.Client> {
+    const client = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(id)!.postgresPort, user: 'postgres', password, database: 'postgres' });
+    client.on('error', () => {});
+    await client.connect();
+    return client;
+  }
+
+  async function query<T extends pg.QueryResultRow>(id: string, sql: string, values: unknown[] = []): Promise<T[]> {
+    const client = await connect(id);
+    try {
+      return (await client.query<T>(sql, values)).rows;
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** A primary taking writes and both other nodes streaming from it; returns the view. */
+  async function healthy(what: string): Promise<PgView> {
+    let v: PgView | undefined;
+    await c.waitFor(
+      async () => {
+        try {
+          v = await pgView();
+          const p = v.primary;
+          if (p === null || v.nodes[p]?.reportedRole !== 'primary' || (v.lease?.renewalSeq ?? 0) < 1) return false;
+          if ((await c.get(p, '/primary', null)).status !== 200) return false;
+          const rows = await query<{ n: number }>(p, "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'");
+          return rows[0]?.n === 2 && Object.values(v.nodes).every((n) => n.role !== 'recloning' && n.role !== 'fenced');
+        } catch {
+          return false;
+        }
+      },
+      what,
+      60_000,
+    );
+    return v!;
+  }
+
+  /** Acknowledged inserts on the primary (each waits for a standby: ANY 1). */
+  async function writeRows(primary: string, count: number): Promise<void> {
+    const client = await connect(primary);
+    try {
+      await client.query('CREATE TABLE IF NOT EXISTS acked (n int primary key)');
+      for (let i = 0; i < count; i++) {
+        await client.query('INSERT INTO acked VALUES ($1)', [nextRow]);
+        acked.push(nextRow++);
+      }
+    } finally {
+      await client.end();
+    }
+  }
+
+  async function assertAllAcked(id: string): Promise<void> {
+    const rows = await query<{ n: number }>(id, 'SELECT n FROM acked ORDER BY n');
+    assert.deepEqual(rows.map((r) => r.n), acked, `every acknowledged row is on ${id}`);
+  }
+
+  /** Until `id` has replayed every acknowledged row (it streams from the primary). */
+  async function caughtUp(id: string): Promise<void> {
+    await c.waitFor(
+      async () => {
+        try {
+          const rows = await query<{ n: number }>(id, 'SELECT count(*)::int AS n FROM acked');
+          return rows[0]?.n === acked.length;
+        } catch {
+          return false;
+        }
+      },
+      `${id} to replay every acknowledged row`,
+      15_000,
+    );
+  }
+
+  const logOf = (id: string) => c.nodes.get(id)!.log.join('\n');
+
+  it('bootstraps, then switches over to a named standby and back, losing nothing', async () => {
+    const v1 = await healthy('a healthy cluster');
+    const first = v1.primary!;
+    await writeRows(first, 50);
+    const target = ['n1', 'n2', 'n3'].find((id) => id !== first)!;
+
+    const r = await c.cli(['switchover', '--to', target, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as { from: string; to: string; generation: number; pauseMs: number };
+    assert.equal(result.from, first);
+    assert.equal(result.to, target);
+    assert.equal(result.generation, v1.generation + 1);
+    assert.ok(result.pauseMs > 0 && result.pauseMs < 10_000, `pause ${result.pauseMs} ms`);
+
+    const v2 = await healthy('the old primary streaming from the new one');
+    assert.equal(v2.primary, target);
+    await assertAllAcked(target);
+    await writeRows(target, 20);
+    await caughtUp(first);
+    assert.match(logOf(first), /rejoined: following the primary/);
+    assert.doesNotMatch(logOf(first), /re-cloning/, 'a clean switchover needs no re-clone');
+
+    // And back, with the human output.
+    const back = await c.cli(['switchover', '--to', first]);
+    assert.equal(back.code, 0, back.stderr);
+    assert.match(back.stdout, new RegExp(`switchover ${target} -> ${first}: generation ${v1.generation + 2}, write pause \\d+ ms`));
+    const v3 = await healthy('healthy after switching back');
+    assert.equal(v3.primary, first);
+    await assertAllAcked(first);
+    await writeRows(first, 10);
+    const history = (await c.cli(['history', '--json'])).stdout;
+    assert.match(history, /switchover/);
+    process.stderr.write(`switchover pause: ${result.pauseMs} ms there, ${back.stdout.trim()}\n`);
+  });
+
+  it('a switchover is refused with a clear error for a bad target', async () => {
+    const v = await pgView();
+    const self = await c.cli(['switchover', '--to', v.primary!]);
+    assert.equal(self.code, 1);
+    assert.match(self.stderr, /already the primary/);
+    const unknown = await c.cli(['switchover', '--to', 'n9']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /n9: no such member/);
+    const live = await c.cli(['failover']);
+    assert.equal(live.code, 1);
+    assert.match(live.stderr, /holds a valid lease.*\n.*switchover/s);
+  });
+
+  it('an old primary stopped cleanly rejoins as a standby after the failover, without a re-clone', async () => {
+    const v = await healthy('healthy');
+    const old = v.primary!;
+    await writeRows(old, 30);
+    await c.terminate(old); // SIGTERM: the daemon stops Postgres with a fast (clean) shutdown
+    let next = '';
+    await c.waitFor(
+      async () => {
+        try {
+          const w = await pgView();
+          next = w.primary ?? '';
+          return w.generation === v.generation + 1 && next !== '' && next !== old && w.nodes[next]?.reportedRole === 'primary';
+        } catch {
+          return false;
+        }
+      },
+      'a failover after the clean stop',
+      30_000,
+    );
+    await assertAllAcked(next);
+    const mark = c.nodes.get(old)!.log.length;
+    await c.start(old);
+    await healthy('the old primary rejoined');
+    const since = c.nodes.get(old)!.log.slice(mark).join('\n');
+    assert.match(since, /rejoined: following the primary/);
+    assert.doesNotMatch(since, /re-cloning/);
+    await writeRows(next, 10);
+    await caughtUp(old);
+  });
+
+  it('an old primary whose WAL went past the fork point is re-cloned automatically', async () => {
+    const v = await healthy('healthy');
+    const old = v.primary!;
+    await writeRows(old, 20);
+    await c.kill9(old); // the death guard stops its Postgres too (SIGQUIT: no clean shutdown)
+    let next = '';
+    await c.waitFor(
+      async () => {
+        try {
+          const w = await pgView();
+          next = w.primary ?? '';
+          return w.generation === v.generation + 1 && next !== '' && next !== old && w.nodes[next]?.reportedRole === 'primary';
+        } catch {
+          return false;
+        }
+      },
+      'a failover after kill -9',
+      30_000,
+    );
+    await assertAllAcked(next);
+
+    // While its daemon is down, the old primary's Postgres takes a write that no
+    // standby ever sees: its WAL now goes past the new timeline's fork point.
+    const dataDir = c.postgresSocketDir(old);
+    await c.waitFor(async () => !existsSync(`${dataDir}/postmaster.pid`), 'the old postmaster to exit', 15_000);
+    const inst = new PostgresInstance({ dataDir, port: c.nodes.get(old)!.postgresPort, binaries: resolvePostgresBinaries(), user: ensurePostgresUser() });
+    await inst.start();
+    try {
+      await inst.query("BEGIN READ WRITE; SET LOCAL synchronous_commit = local; INSERT INTO acked VALUES (-1); COMMIT");
+    } finally {
+      await inst.stop('fast');
+    }
+
+    const mark = c.nodes.get(old)!.log.length;
+    await c.start(old);
+    await healthy('the diverged old primary re-cloned and streaming');
+    const since = c.nodes.get(old)!.log.slice(mark).join('\n');
+    assert.match(since, /diverged from the primary: re-cloning/);
+    assert.match(since, /past [0-9A-F]+\/[0-9A-F]+ where the primary's timeline \d+ forked off/);
+    assert.ok(existsSync(`${dataDir}.previous/PG_VERSION`), 'the diverged data directory is kept aside');
+    await writeRows(next, 10);
+    await caughtUp(old);
+    const rows = await query<{ n: number }>(old, 'SELECT count(*)::int AS n FROM acked WHERE n = -1');
+    assert.equal(rows[0]?.n, 0, 'the write past the fork point is gone with the re-clone');
+  });
+
+  it('ogel reinit re-clones a standby on request', async () => {
+    const v = await healthy('healthy');
+    const standby = Object.keys(v.nodes).find((id) => id !== v.primary)!;
+    const refused = await c.cli(['reinit', v.primary!, '--yes']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /is the primary/);
+    const mark = c.nodes.get(standby)!.log.length;
+    const r = await c.cli(['reinit', standby, '--yes', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { role: string }).role, 'recloning');
+    await c.waitFor(async () => c.nodes.get(standby)!.log.slice(mark).some((l) => /re-cloned: standby again/.test(l)), `${standby} to re-clone`, 60_000);
+    await healthy('healthy after the reinit');
+    await writeRows(v.primary!, 5);
+    await caughtUp(standby);
+  });
+});
