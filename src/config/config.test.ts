@@ -95,7 +95,17 @@ describe('config: valid files', () => {
       api: { token: TOKEN, forwardTimeoutMs: 5000 },
       log: { level: 'info' },
       postgres: { syncMode: 'quorum', syncQuorum: 1, parameters: {}, leaseMs: 3000, failover: { enabled: true } },
-      proxy: { maxClientConnections: 1000, poolMode: 'transaction', defaultPoolSize: 20, holdTimeoutMs: 10000 },
+      proxy: {
+        maxClientConnections: 1000,
+        poolMode: 'transaction',
+        defaultPoolSize: 20,
+        holdTimeoutMs: 10000,
+        queueTimeoutMs: 30000,
+        serverIdleTimeoutMs: 60000,
+        maxReplicaLagBytes: 16777216,
+        maxMessageBytes: 67108864,
+        tls: { mode: 'off' },
+      },
       warnings: [],
     };
     assert.deepEqual(c, expected);

@@ -66,6 +66,21 @@ export interface Config {
     defaultPoolSize: number;
     /** How long new transactions wait for a primary during failover; 0: fail at once. */
     holdTimeoutMs: number;
+    /** A client waiting for a pooled server connection fails after this long. */
+    queueTimeoutMs: number;
+    /** Idle server connections are closed after this long. */
+    serverIdleTimeoutMs: number;
+    /** Read-only sessions use a standby only while its replay lag is below this. */
+    maxReplicaLagBytes: number;
+    /** Largest protocol message accepted from a client (the startup packet: 10000 bytes, as Postgres). */
+    maxMessageBytes: number;
+    tls: {
+      /** off: SSLRequest answered 'N'; on: TLS offered; required: plaintext refused. */
+      mode: 'off' | 'on' | 'required';
+      /** PEM files; without them (mode on/required) a self-signed certificate is generated in the data dir. */
+      certFile?: string | undefined;
+      keyFile?: string | undefined;
+    };
   };
   /** Not errors, but worth a line in the log (even node count, async replication, ...). */
   warnings: string[];
@@ -89,7 +104,17 @@ export const DEFAULTS: ConfigDefaults = deepFreeze({
   api: { forwardTimeoutMs: 5000 },
   log: { level: 'info' },
   postgres: { syncMode: 'quorum', syncQuorum: 1, parameters: {}, leaseMs: 3000, failover: { enabled: true } },
-  proxy: { maxClientConnections: 1000, poolMode: 'transaction', defaultPoolSize: 20, holdTimeoutMs: 10_000 },
+  proxy: {
+    maxClientConnections: 1000,
+    poolMode: 'transaction',
+    defaultPoolSize: 20,
+    holdTimeoutMs: 10_000,
+    queueTimeoutMs: 30_000,
+    serverIdleTimeoutMs: 60_000,
+    maxReplicaLagBytes: 16 * 1024 * 1024,
+    maxMessageBytes: 64 * 1024 * 1024,
+    tls: { mode: 'off' },
+  },
 });
 
 function deepFreeze<T>(value: T): T {
@@ -211,6 +236,18 @@ const proxySchema = z.strictObject({
   poolMode: z.enum(['transaction', 'session']).default(DEFAULTS.proxy.poolMode),
   defaultPoolSize: int(1, 10_000).default(DEFAULTS.proxy.defaultPoolSize),
   holdTimeoutMs: int(0, 600_000).default(DEFAULTS.proxy.holdTimeoutMs),
+  queueTimeoutMs: int(1, 600_000).default(DEFAULTS.proxy.queueTimeoutMs),
+  serverIdleTimeoutMs: int(1_000, 86_400_000).default(DEFAULTS.proxy.serverIdleTimeoutMs),
+  maxReplicaLagBytes: int(0, Number.MAX_SAFE_INTEGER).default(DEFAULTS.proxy.maxReplicaLagBytes),
+  maxMessageBytes: int(10_000, 1024 * 1024 * 1024).default(DEFAULTS.proxy.maxMessageBytes),
+  tls: z
+    .strictObject({
+      mode: z.enum(['off', 'on', 'required']).default(DEFAULTS.proxy.tls.mode),
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
+    })
+    .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), { message: 'certFile and keyFile go together: give both, or neither for a self-signed certificate' })
+    .prefault({}),
 });
 
 /** Sections with a required field: validate.ts adds them as {} when absent, so
