@@ -238,7 +238,7 @@ export async function runUp(argv: string[]): Promise<number> {
     process.stdout.write(`Token:      ${config.api.token}\n`);
     process.stdout.write(`Config:     ${configPath}   Logs: ${join(dir, 'logs')}\n`);
     process.stdout.write(`\nThe ogel CLI finds this cluster from ${statePath}: try 'npx ogel status' in another terminal.\n`);
-    process.stdout.write('Automatic failover is on; switchover and the rejoin of an old primary are not built yet.\n');
+    process.stdout.write("Automatic failover is on; try 'npx ogel switchover' (planned) and 'npx ogel history'.\n");
     process.stdout.write('Press Ctrl-C to stop the cluster.\n');
   }
 

@@ -1,0 +1,75 @@
+// Acceptance of the local quick start: `ogel up` (what `npm start` runs) brings up
+// three daemons with three Postgres nodes and prints a connection string that
+// psql accepts; Ctrl-C (SIGINT) stops every process it started.
+
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { CLI } from './helpers/daemons.js';
+
+/** A base port whose 12 ports (raft, api, proxy, postgres x 3) are all free now. */
+async function freeBasePort(): Promise<number> {
+  const free = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 40_000);
+    const ports = [1, 2, 3].flatMap((i) => [base + i, base + 100 + i, base + 200 + i, base + 300 + i]);
+    if ((await Promise.all(ports.map(free))).every(Boolean)) return base;
+  }
+  throw new Error('no free range of ports for ogel up in 50 tries');
+}
+
+test('ogel up prints a Postgres URL that psql accepts, and Ctrl-C stops everything', { timeout: 180_000 }, async (t) => {
+  if (spawnSync('psql', ['--version']).status !== 0) {
+    t.skip('psql is not installed (Debian: postgresql-client); .ci/run installs it');
+    return;
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'ogel-up-'));
+  await chmod(dir, 0o711); // the Postgres OS user must reach the data directories
+  const base = await freeBasePort();
+  const up = spawn(process.execPath, [CLI, 'up', '--dir', join(dir, 'state'), '--base-port', String(base), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  up.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  up.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((resolve) => up.on('exit', (code) => resolve(code)));
+  try {
+    const out = await new Promise<{ postgres: string | null; apis: string[] }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`ogel up printed no status within 150 s; stderr:\n${stderr.slice(-3000)}`)), 150_000);
+      const check = () => {
+        const end = stdout.lastIndexOf('}');
+        if (end < 0) return;
+        try {
+          const parsed = JSON.parse(stdout.slice(0, end + 1)) as { postgres: string | null; apis: string[] };
+          clearTimeout(timer);
+          resolve(parsed);
+        } catch {
+          /* not complete yet */
+        }
+      };
+      up.stdout!.on('data', check);
+      void exited.then((code) => reject(new Error(`ogel up exited with ${code}; stderr:\n${stderr.slice(-3000)}`)));
+    });
+    assert.ok(out.postgres, `a Postgres URL: ${stdout.slice(0, 2000)}`);
+    const psql = spawnSync('psql', [out.postgres, '-XAtc', "SELECT 'psql ok', count(*) FROM pg_stat_replication WHERE state = 'streaming'"], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(psql.status, 0, psql.stderr);
+    assert.equal(psql.stdout.trim(), 'psql ok|2');
+    t.diagnostic(`ogel up: ${out.postgres.replace(/:[^:@/]+@/, ':***@')}`);
+  } finally {
+    up.kill('SIGINT');
+    const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))]);
+    if (code === 'timeout') up.kill('SIGKILL');
+    assert.equal(code, 0, `ogel up exits cleanly on Ctrl-C; stderr:\n${stderr.slice(-2000)}`);
+    const left = spawnSync('pgrep', ['-af', join(dir, 'state')], { encoding: 'utf8' }).stdout.trim();
+    assert.equal(left, '', 'no process of this cluster is left');
+    await rm(dir, { recursive: true, force: true });
+  }
+});
