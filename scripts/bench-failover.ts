@@ -34,6 +34,14 @@ writer inserts continuously, trying each node in turn when its primary refuses
 pause: from the last write acknowledged by the old primary to the first one
 acknowledged by the new primary. Every acknowledged write must survive.`;
 
+/** A client of node `node`'s Postgres as the admin user (errors after connect fail the next query). */
+async function connectTo(c: DaemonCluster, node: string, password: string): Promise<pg.Client> {
+  const cl = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(node)!.postgresPort, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 1_000 });
+  cl.on('error', () => {});
+  await cl.connect();
+  return cl;
+}
+
 interface Run {
   ms: number;
   acked: number;
@@ -62,12 +70,7 @@ async function oneRun(leaseMs: number, log: (s: string) => void): Promise<Run> {
       return v !== undefined && v.primary !== null && Object.values(v.nodes).filter((n) => n.reportedRole === 'standby').length === 2;
     }, 'a primary and two standbys', 60_000);
     const old = v!.primary!;
-    const connect = async (node: string) => {
-      const cl = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(node)!.postgresPort, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 1_000 });
-      cl.on('error', () => {});
-      await cl.connect();
-      return cl;
-    };
+    const connect = (node: string) => connectTo(c, node, password);
     const w = await connect(old);
     await w.query('CREATE TABLE seq (n bigint primary key)');
     const acked: number[] = [];
@@ -203,11 +206,8 @@ class SeqWriter {
     await this.done;
   }
 
-  private async connect(node: string): Promise<pg.Client> {
-    const cl = new pg.Client({ host: '127.0.0.1', port: this.c.nodes.get(node)!.postgresPort, user: 'postgres', password: this.password, database: 'postgres', connectionTimeoutMillis: 1_000 });
-    cl.on('error', () => {});
-    await cl.connect();
-    return cl;
+  private connect(node: string): Promise<pg.Client> {
+    return connectTo(this.c, node, this.password);
   }
 
   private async loop(): Promise<void> {
@@ -254,15 +254,14 @@ async function switchoverBench(runs: number, leaseMs: number): Promise<number> {
       }
     };
     const streaming = async (primary: string): Promise<number> => {
-      const cl = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(primary)!.postgresPort, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 1_000 });
-      cl.on('error', () => {});
+      let cl: pg.Client | undefined;
       try {
-        await cl.connect();
+        cl = await connectTo(c, primary, password);
         return (await cl.query("SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'")).rows[0].n as number;
       } catch {
         return 0;
       } finally {
-        await cl.end().catch(() => {});
+        await cl?.end().catch(() => {});
       }
     };
     // Healthy: a primary with a renewed lease and both others streaming from it.
@@ -276,8 +275,7 @@ async function switchoverBench(runs: number, leaseMs: number): Promise<number> {
     };
     const v0 = await healthy();
     {
-      const cl = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(v0.primary!)!.postgresPort, user: 'postgres', password, database: 'postgres' });
-      await cl.connect();
+      const cl = await connectTo(c, v0.primary!, password);
       await cl.query('CREATE TABLE seq (n bigint primary key)');
       await cl.end();
     }
@@ -303,8 +301,7 @@ async function switchoverBench(runs: number, leaseMs: number): Promise<number> {
     }
     await writer.stop();
     const v = await healthy();
-    const cl = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(v.primary!)!.postgresPort, user: 'postgres', password, database: 'postgres' });
-    await cl.connect();
+    const cl = await connectTo(c, v.primary!, password);
     const present = new Set((await cl.query('SELECT n FROM seq')).rows.map((r: { n: string }) => Number(r.n)));
     await cl.end();
     acked = writer.acks.length;

@@ -118,6 +118,25 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
     );
   }
 
+  /** Until another node is the reported primary of the next generation; returns it. */
+  async function failedOver(before: PgView, old: string, what: string): Promise<string> {
+    let next = '';
+    await c.waitFor(
+      async () => {
+        try {
+          const w = await pgView();
+          next = w.primary ?? '';
+          return w.generation === before.generation + 1 && next !== '' && next !== old && w.nodes[next]?.reportedRole === 'primary';
+        } catch {
+          return false;
+        }
+      },
+      what,
+      30_000,
+    );
+    return next;
+  }
+
   const logOf = (id: string) => c.nodes.get(id)!.log.join('\n');
 
   it('bootstraps, then switches over to a named standby and back, losing nothing', async () => {
@@ -173,20 +192,7 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
     const old = v.primary!;
     await writeRows(old, 30);
     await c.terminate(old); // SIGTERM: the daemon stops Postgres with a fast (clean) shutdown
-    let next = '';
-    await c.waitFor(
-      async () => {
-        try {
-          const w = await pgView();
-          next = w.primary ?? '';
-          return w.generation === v.generation + 1 && next !== '' && next !== old && w.nodes[next]?.reportedRole === 'primary';
-        } catch {
-          return false;
-        }
-      },
-      'a failover after the clean stop',
-      30_000,
-    );
+    const next = await failedOver(v, old, 'a failover after the clean stop');
     await assertAllAcked(next);
     const mark = c.nodes.get(old)!.log.length;
     await c.start(old);
@@ -203,20 +209,7 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
     const old = v.primary!;
     await writeRows(old, 20);
     await c.kill9(old); // the death guard stops its Postgres too (SIGQUIT: no clean shutdown)
-    let next = '';
-    await c.waitFor(
-      async () => {
-        try {
-          const w = await pgView();
-          next = w.primary ?? '';
-          return w.generation === v.generation + 1 && next !== '' && next !== old && w.nodes[next]?.reportedRole === 'primary';
-        } catch {
-          return false;
-        }
-      },
-      'a failover after kill -9',
-      30_000,
-    );
+    const next = await failedOver(v, old, 'a failover after kill -9');
     await assertAllAcked(next);
 
     // While its daemon is down, the old primary's Postgres takes a write that no

@@ -14,10 +14,10 @@
 
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { compareLsn, maxLsn, normalizeLsn, type Lsn } from '../../fsm/lsn.js';
 import type { ReplicationConn } from './basebackup.js';
 import type { PostgresInstance } from './instance.js';
+import { connectReplication } from './standby.js';
 
 export class RejoinError extends Error {
   override name = 'RejoinError';
@@ -96,19 +96,7 @@ export function divergence(local: LocalWalEnd, upstream: UpstreamTimeline): Dive
 
 /** IDENTIFY_SYSTEM and TIMELINE_HISTORY on a replication connection to the upstream. */
 export async function upstreamTimeline(conn: ReplicationConn, opts: { timeoutMs?: number } = {}): Promise<UpstreamTimeline> {
-  const config: pg.ClientConfig & { replication: 'database' } = {
-    host: conn.host,
-    port: conn.port,
-    user: conn.user,
-    password: conn.password,
-    database: conn.database ?? 'postgres',
-    application_name: 'ogel-agent',
-    connectionTimeoutMillis: opts.timeoutMs ?? 5_000,
-    replication: 'database',
-  };
-  const client = new pg.Client(config);
-  client.on('error', () => {}); // a dropped connection fails the pending query instead
-  await client.connect();
+  const client = await connectReplication(conn, opts);
   try {
     const id = (await client.query<{ systemid: string; timeline: string | number }>('IDENTIFY_SYSTEM')).rows[0];
     if (!id) throw new RejoinError('IDENTIFY_SYSTEM returned no row');

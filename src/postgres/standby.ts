@@ -273,7 +273,8 @@ function assertSlotName(name: string): void {
   if (!SLOT_NAME.test(name)) throw new StandbyError(`${JSON.stringify(name)} is not a replication slot name (1-63 of [a-z0-9_])`);
 }
 
-async function connectReplication(conn: ReplicationConn): Promise<pg.Client> {
+/** A replication=database connection (walsender protocol, simple queries only). */
+export async function connectReplication(conn: ReplicationConn, opts: { timeoutMs?: number } = {}): Promise<pg.Client> {
   const config: pg.ClientConfig & { replication: 'database' } = {
     host: conn.host,
     port: conn.port,
@@ -281,7 +282,7 @@ async function connectReplication(conn: ReplicationConn): Promise<pg.Client> {
     password: conn.password,
     database: conn.database ?? 'postgres',
     application_name: 'ogel-agent',
-    connectionTimeoutMillis: 5000,
+    connectionTimeoutMillis: opts.timeoutMs ?? 5000,
     replication: 'database',
   };
   const client = new pg.Client(config);
