@@ -71,6 +71,7 @@ test('agents bootstrap a primary and two quorum standbys, renew the lease, fence
           propose,
           log: (l: LogLine) => logs.push(JSON.stringify({ t: Math.round(performance.now()), ...l })),
           noSync: true,
+          slotCheckIntervalMs: 100,
         }),
       );
     }
@@ -141,6 +142,14 @@ test('agents bootstrap a primary and two quorum standbys, renew the lease, fence
       const r = await a2.postgres!.query<{ x: number }>('SELECT x FROM t');
       return r.rows[0]?.x === 42 ? true : undefined;
     });
+
+    // --- the slot of a node that is not a member is dropped; members' and the operator's stay
+    await a1.postgres!.query("SELECT pg_create_physical_replication_slot('ogel_n9'), pg_create_physical_replication_slot('operator_slot')");
+    const slots = await waitFor('the slot of the non-member n9 dropped', async () => {
+      const r = await a1.postgres!.query<{ names: string[] }>('SELECT array_agg(slot_name::text ORDER BY slot_name) AS names FROM pg_replication_slots');
+      return r.rows[0]!.names.includes('ogel_n9') ? undefined : r.rows[0]!.names;
+    });
+    assert.deepEqual(slots, ['ogel_n2', 'ogel_n3', 'operator_slot']);
 
     // --- fencing: renewals stop committing -> read-only before the lease can lapse
     const tFail = performance.now();

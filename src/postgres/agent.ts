@@ -34,7 +34,7 @@ import { PostgresInstance, type PgStatus } from './instance.js';
 import { LeaseHolder, leaseTiming, monotonicMs, type MonotonicMs } from './lease.js';
 import { assertReachable, ensurePostgresUser, isRoot, type OsUser } from './os-user.js';
 import { quoteLiteral } from './query.js';
-import { deriveReplicationPassword, REPLICATION_ROLE, settingsFromConfig, slotNameFor } from './settings.js';
+import { deriveReplicationPassword, nodeIdForSlot, REPLICATION_ROLE, settingsFromConfig, slotNameFor } from './settings.js';
 import { divergence, localWalEnd, upstreamTimeline } from './rejoin.js';
 import { configureStandby, createStandby, repointStandby, setAutoConf, StandbyError, stopWalReceiver } from './standby.js';
 
@@ -48,6 +48,8 @@ const ZERO_LSN = '0/0' as Lsn;
 /** How long a switchover waits for the target to flush the old primary's last WAL. */
 export const SWITCHOVER_CATCH_UP_MS = 10_000;
 const LOCAL_WAL_END_TIMEOUT_MS = 60_000;
+/** How often the primary looks for replication slots of removed members. */
+const SLOT_CHECK_INTERVAL_MS = 30_000;
 
 /** What the old primary did for a switchover (stepDownForSwitchover). */
 export interface StepDownResult {
@@ -130,6 +132,8 @@ export interface PostgresAgentOptions {
   user?: OsUser;
   /** initdb --no-sync and unsynced base backups: tests only. */
   noSync?: boolean;
+  /** How often the primary drops slots of removed members (default 30 s). */
+  slotCheckIntervalMs?: number;
 }
 
 
@@ -159,6 +163,7 @@ export class PostgresAgent {
   private readonly log: Logger;
   private readonly now: MonotonicMs;
   private readonly noSync: boolean;
+  private readonly slotCheckIntervalMs: number;
   private readonly port: number;
   private binaries: PgBinaries | undefined;
   private user: OsUser | undefined;
@@ -199,6 +204,7 @@ export class PostgresAgent {
   private steppingDown: number | undefined;
   /** The generation whose lease this node released: not restarted as its primary while the local state lags. */
   private releasedGeneration: number | undefined;
+  private slotsCheckedAt = Number.NEGATIVE_INFINITY;
 
   constructor(opts: PostgresAgentOptions) {
     this.config = opts.config;
@@ -210,6 +216,7 @@ export class PostgresAgent {
     this.log = opts.log;
     this.now = opts.now ?? monotonicMs;
     this.noSync = opts.noSync ?? false;
+    this.slotCheckIntervalMs = opts.slotCheckIntervalMs ?? SLOT_CHECK_INTERVAL_MS;
     this.binaries = opts.binaries;
     this.user = opts.user;
     const node = opts.config.nodes.find((n) => n.id === opts.nodeId);
@@ -469,6 +476,11 @@ export class PostgresAgent {
       this.loggedWaiting = null;
     }
 
+    if (this.observed === 'primary' && wanted === 'primary' && this.fenced === false && this.now() - this.slotsCheckedAt > this.slotCheckIntervalMs) {
+      this.slotsCheckedAt = this.now();
+      await this.dropSlotsOfRemovedMembers(inst, s);
+    }
+
     if (this.observed === 'primary' && wanted === 'primary' && this.markedGeneration !== s.postgres.generation) {
       await this.pgLock.run(async () => {
         if (this.fenced !== false || !inst.isRunning()) return; // only while it holds a valid lease
@@ -562,6 +574,21 @@ export class PostgresAgent {
       this.receiverStoppedFor = undefined;
       this.log({ level: 'info', msg: 'rejoined: following the primary', node: this.nodeId, primary, generation: s.postgres.generation, localTimeline: local.timeline, localEndLsn: local.endLsn, repointMs: Math.round(ms) });
     });
+  }
+
+  /**
+   * A member removed from the cluster leaves its physical slot on the primary,
+   * which would keep WAL forever. Drop inactive slots that ogel named for a
+   * node that is no longer a member (other slots are the operator's).
+   */
+  private async dropSlotsOfRemovedMembers(inst: PostgresInstance, s: ClusterState): Promise<void> {
+    const r = await inst.query<{ slot_name: string }>("SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical' AND NOT active");
+    for (const { slot_name } of r.rows) {
+      const node = nodeIdForSlot(slot_name);
+      if (node === undefined || s.members.has(node) || s.postgres.nodes.has(node)) continue;
+      await inst.query('SELECT pg_drop_replication_slot($1)', [slot_name]);
+      this.log({ level: 'info', msg: 'dropped the replication slot of a removed member', node: this.nodeId, slot: slot_name, member: node });
+    }
   }
 
   /** Proposes a role change and waits until the local state has it (so the next pass does not act on the old role). */
