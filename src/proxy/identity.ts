@@ -1,0 +1,256 @@
+// Who a client claims to be, from its startup packet and TLS SNI (docs/proxy.md,
+// "Identity and isolation"). Pure: the state comes from `view()` at each call.
+//
+// Isolation rests on three rules checked here before any password exchange:
+// a session's tenant is chosen by exactly one name (options endpoint, SNI or
+// the user); the user must be that tenant's role; the database must be that
+// tenant's database. Failures that concern tenants answer with texts that are
+// the same whether or not another tenant exists: an unknown, deleted or
+// suspended tenant, or a user that is not the tenant's role, get exactly the
+// 28P01 of a wrong password (the session runs a doomed SCRAM exchange first,
+// see scram-server.ts, so the flow matches too).
+
+import { isIP } from 'node:net';
+import type { Tenant } from '../../fsm/index.js';
+import type { ScramVerifier } from '../auth/scram.js';
+import type { Config } from '../config/index.js';
+import { passwordFailedRefusal } from './scram-server.js';
+import type { ClaimedIdentity, ProxyRefusal, ResolveIdentity, StartupParams } from './types.js';
+
+/** The cluster's superuser; it belongs to no tenant and may use any database. */
+export const ADMIN_USER = 'postgres';
+const ADMIN_DEFAULT_DATABASE = 'postgres';
+
+/**
+ * Startup parameters passed through to the server. Matched case-insensitively,
+ * as Postgres matches GUC names; forwarded with the name as sent.
+ */
+export const PASSTHROUGH_PARAMS: readonly string[] = [
+  'application_name',
+  'client_encoding',
+  'DateStyle',
+  'TimeZone',
+  'extra_float_digits',
+  'IntervalStyle',
+  'search_path',
+  'standard_conforming_strings',
+  'lc_monetary',
+  'lc_numeric',
+  'lc_time',
+];
+const PASSTHROUGH_LOWER = new Set(PASSTHROUGH_PARAMS.map((p) => p.toLowerCase()));
+
+/** target_session_attrs values (libpq's) and whether they make the session read-only. */
+const SESSION_ATTRS: ReadonlyMap<string, boolean> = new Map([
+  ['any', false],
+  ['read-write', false],
+  ['primary', false],
+  ['read-only', true],
+  ['prefer-standby', true],
+  // The proxy prefers a standby but falls back to the primary: it cannot promise one.
+  ['standby', true],
+]);
+
+/** Tenant names are Postgres identifiers (fsm PG_IDENT_RE); anything else names no tenant. */
+const TENANT_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export interface IdentityOptions {
+  /**
+   * Domains under which the SNI's first label names the tenant:
+   * `acme.db.example.com` selects tenant acme when `db.example.com` is listed. An
+   * SNI outside them (the proxy's own name, or any other) selects nothing, so
+   * connecting with TLS through an ordinary host name just works. Default:
+   * ['localhost'] (`acme.localhost`); the server passes proxySniDomains(config).
+   */
+  sniDomains?: readonly string[];
+}
+
+/** The SNI domains of a cluster: each node's proxy host name (not IP addresses), and localhost. */
+export function proxySniDomains(config: Pick<Config, 'nodes'>): string[] {
+  const out = new Set<string>(['localhost']);
+  for (const n of config.nodes) {
+    const i = n.proxy.lastIndexOf(':');
+    const host = n.proxy.slice(0, i).replace(/^\[|\]$/g, '').toLowerCase().replace(/\.$/, '');
+    if (host !== '' && isIP(host) === 0) out.add(host);
+  }
+  return [...out];
+}
+
+interface TenantIndex {
+  byName: Map<string, Tenant>;
+  byRole: Map<string, Tenant>;
+}
+
+export function makeIdentityResolver(
+  view: () => { tenants: ReadonlyMap<string, Tenant> },
+  admin: { verifier: ScramVerifier },
+  opts: IdentityOptions = {},
+): ResolveIdentity {
+  const sniDomains = (opts.sniDomains ?? ['localhost']).map((d) => d.toLowerCase().replace(/\.$/, ''));
+  // The state is immutable: a new tenants map means a change, so the index is
+  // rebuilt only then, not on every connection.
+  let indexed: { tenants: ReadonlyMap<string, Tenant>; index: TenantIndex } | undefined;
+  const indexOf = (tenants: ReadonlyMap<string, Tenant>): TenantIndex => {
+    if (indexed?.tenants !== tenants) indexed = { tenants, index: buildIndex(tenants) };
+    return indexed.index;
+  };
+
+  return (params: StartupParams, sni: string | undefined): ClaimedIdentity | ProxyRefusal => {
+    const checked = checkParams(params);
+    if ('code' in checked) return checked;
+    const { user, serverParams, readOnly } = checked;
+    const endpoint = checked.endpoint;
+    const sniTenant = sniTenantName(sni, sniDomains);
+
+    if (endpoint !== null && sniTenant !== null && endpoint !== sniTenant) {
+      return {
+        code: '28000',
+        message: `the tenant named by options endpoint (${JSON.stringify(endpoint)}) differs from the one named by the TLS server name (${JSON.stringify(sniTenant)})`,
+        hint: 'name one tenant: drop options=endpoint=... or connect through that tenant\'s host name',
+      };
+    }
+    const named = endpoint ?? sniTenant;
+
+    if (user === ADMIN_USER) {
+      if (named !== null) {
+        const via = endpoint !== null ? 'options endpoint' : 'the TLS server name';
+        return {
+          code: '28000',
+          message: `user "${ADMIN_USER}" is the cluster's administrator and belongs to no tenant, but ${via} names tenant ${JSON.stringify(named)}`,
+          hint: `connect as the tenant's own user, or as "${ADMIN_USER}" without a tenant endpoint`,
+        };
+      }
+      return {
+        kind: 'admin',
+        tenantId: null,
+        role: ADMIN_USER,
+        database: checked.database ?? ADMIN_DEFAULT_DATABASE,
+        verifier: admin.verifier,
+        readOnly,
+        serverParams,
+        maxClientConnections: null,
+      };
+    }
+
+    const index = indexOf(view().tenants);
+    // Without an explicit tenant name, the user (the tenant's role) selects it.
+    const tenant = named !== null ? index.byName.get(named) : index.byRole.get(user);
+    // Unknown, suspended, or someone else's tenant: the text of a wrong password,
+    // whatever exists (deleted tenants are not in the index at all).
+    if (tenant === undefined || tenant.state !== 'active' || tenant.role !== user) return passwordFailedRefusal(user);
+    const database = checked.database ?? user; // Postgres's default: the user name
+    if (database !== tenant.database) {
+      // The same text whether that database is another tenant's or nobody's.
+      return { code: '3D000', message: `database ${JSON.stringify(database)} does not exist` };
+    }
+    return {
+      kind: 'tenant',
+      tenantId: tenant.id,
+      role: tenant.role,
+      database: tenant.database,
+      verifier: tenant.scram,
+      readOnly,
+      serverParams,
+      maxClientConnections: tenant.limits.maxConnections,
+    };
+  };
+}
+
+function buildIndex(tenants: ReadonlyMap<string, Tenant>): TenantIndex {
+  const byName = new Map<string, Tenant>();
+  const byRole = new Map<string, Tenant>();
+  for (const t of tenants.values()) {
+    // Deleted tenants free their names (a new tenant may reuse them): never select one.
+    if (t.state === 'deleted') continue;
+    byName.set(t.name, t);
+    byRole.set(t.role, t);
+  }
+  return { byName, byRole };
+}
+
+interface CheckedParams {
+  user: string;
+  database: string | null;
+  endpoint: string | null;
+  readOnly: boolean;
+  serverParams: Map<string, string>;
+}
+
+/** Parameter names and forms; nothing here depends on which tenants exist. */
+function checkParams(params: StartupParams): CheckedParams | ProxyRefusal {
+  let user: string | null = null;
+  let database: string | null = null;
+  let endpoint: string | null = null;
+  let readOnly = false;
+  const serverParams = new Map<string, string>();
+  for (const [name, value] of params) {
+    switch (name) {
+      case 'user':
+        user = value;
+        break;
+      case 'database':
+        database = value === '' ? null : value;
+        break;
+      case 'options': {
+        const e = parseOptions(value);
+        if (typeof e !== 'string' && e !== null) return e;
+        endpoint = e;
+        break;
+      }
+      case 'target_session_attrs': {
+        const ro = SESSION_ATTRS.get(value);
+        if (ro === undefined) {
+          return { code: '08P01', message: `invalid value for startup parameter "target_session_attrs": ${JSON.stringify(value.slice(0, 64))}`, hint: `expected one of ${[...SESSION_ATTRS.keys()].join(', ')}` };
+        }
+        readOnly = ro;
+        break;
+      }
+      case 'replication':
+        // A walsender session bypasses the SQL-level isolation and the pooling.
+        return { code: '28000', message: 'replication connections are not allowed through the proxy (startup parameter "replication")' };
+      default:
+        // Protocol options (_pq_.*) are the session's business (NegotiateProtocolVersion); never forwarded.
+        if (name.startsWith('_pq_.')) break;
+        if (!PASSTHROUGH_LOWER.has(name.toLowerCase())) {
+          return { code: '08P01', message: `unsupported startup parameter ${JSON.stringify(name.slice(0, 64))}`, hint: `the proxy accepts user, database, options (endpoint=<tenant> only), target_session_attrs, and ${PASSTHROUGH_PARAMS.join(', ')}` };
+        }
+        serverParams.set(name, value);
+    }
+  }
+  if (user === null || user === '') return { code: '28000', message: 'no PostgreSQL user name specified in startup packet' };
+  return { user, database, endpoint, readOnly, serverParams };
+}
+
+/**
+ * `options` may carry only `endpoint=<tenant>`. Anything else (`-c name=value`,
+ * `--name=value`) would set session GUCs on the server before the proxy sees
+ * them, so it is refused rather than filtered. Returns the tenant name, or null
+ * for empty options.
+ */
+function parseOptions(value: string): string | null | ProxyRefusal {
+  const words = value.split(/[ \t\n\r\f\v]+/).filter((w) => w !== '');
+  if (words.length === 0) return null;
+  const m = words.length === 1 ? /^endpoint=(.*)$/.exec(words[0]!) : null;
+  if (m === null) {
+    return {
+      code: '08P01',
+      message: `unsupported startup options ${JSON.stringify(value.slice(0, 64))}: only "endpoint=<tenant>" is accepted`,
+      hint: 'set session parameters with SET after connecting, not with -c in options',
+    };
+  }
+  const name = m[1]!;
+  if (!TENANT_NAME.test(name)) {
+    return { code: '08P01', message: `invalid tenant name in options endpoint=${JSON.stringify(name.slice(0, 64))}: expected 1-63 characters of a-z, 0-9 and "_", not starting with a digit` };
+  }
+  return name;
+}
+
+/** The tenant the SNI names: its first label when the rest is one of the proxy's domains. */
+function sniTenantName(sni: string | undefined, domains: readonly string[]): string | null {
+  if (sni === undefined || sni === '') return null;
+  const host = sni.toLowerCase().replace(/\.$/, '');
+  const dot = host.indexOf('.');
+  if (dot <= 0) return null;
+  if (!domains.includes(host.slice(dot + 1))) return null;
+  return host.slice(0, dot);
+}

@@ -1,0 +1,172 @@
+// `ogel tenants create` creates the tenant's role and database on the primary
+// (the tenant-provisioner controller), with isolation enforced by Postgres
+// itself: checked here by connecting DIRECTLY to the primary's Postgres with the
+// role's derived server password, around the proxy.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { loadConfig, type Config } from '../src/config/index.js';
+import { adminPassword } from '../src/postgres/agent.js';
+import { tenantServerPassword } from '../src/proxy/credentials.js';
+import { DaemonCluster } from './helpers/daemons.js';
+
+interface PgView {
+  primary: string | null;
+  lease: { renewalSeq: number } | null;
+  nodes: Record<string, { role: string; reportedRole: string }>;
+}
+
+describe('tenant provisioning on the primary', () => {
+  let c: DaemonCluster;
+  let config: Config;
+
+  before(async () => {
+    c = await DaemonCluster.create(['n1', 'n2', 'n3'], 'postgres:\n  leaseMs: 1000\n');
+    config = loadConfig(c.configPath);
+    await c.startAll();
+  });
+  after(async () => c.destroy());
+
+  async function primary(): Promise<string> {
+    let p: string | null = null;
+    await c.waitFor(
+      async () => {
+        try {
+          const leader = await c.waitForLeader();
+          const v = ((await c.get(leader, '/v1/status')).body as { postgres: PgView }).postgres;
+          p = v.primary;
+          if (p === null || v.nodes[p]?.reportedRole !== 'primary' || (v.lease?.renewalSeq ?? 0) < 1) return false;
+          const rows = await query(p, 'postgres', adminPassword(config), 'postgres', "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'");
+          return rows[0]?.n === 2;
+        } catch {
+          return false;
+        }
+      },
+      'a writable primary with both standbys streaming',
+      90_000,
+    );
+    return p!;
+  }
+
+  async function connect(node: string, user: string, password: string, database: string): Promise<pg.Client> {
+    const client = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(node)!.postgresPort, user, password, database, connectionTimeoutMillis: 5_000 });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+    } catch (e) {
+      await client.end().catch(() => {});
+      throw e;
+    }
+    return client;
+  }
+
+  async function query(node: string, user: string, password: string, database: string, sql: string): Promise<Record<string, unknown>[]> {
+    const client = await connect(node, user, password, database);
+    try {
+      return (await client.query(sql)).rows as Record<string, unknown>[];
+    } finally {
+      await client.end();
+    }
+  }
+
+  async function connectError(node: string, user: string, password: string, database: string): Promise<{ code?: string; message: string }> {
+    try {
+      const client = await connect(node, user, password, database);
+      await client.end();
+    } catch (e) {
+      return e as { code?: string; message: string };
+    }
+    assert.fail(`${user} could connect to database ${database}`);
+  }
+
+  it('creates the role and database; the role is confined to its own database and has no special powers', async () => {
+    const p = await primary();
+    const created = await c.cli(['tenants', 'create', 'acme', '--max-connections', '7', '--json']);
+    assert.equal(created.code, 0, created.stderr);
+    const body = JSON.parse(created.stdout) as { password: string; url: string };
+    assert.match(body.url, /^postgresql:\/\/acme:.+@127\.0\.0\.1:\d+\/acme$/);
+    const beta = await c.cli(['tenants', 'create', 'beta', '--json']);
+    assert.equal(beta.code, 0, beta.stderr);
+
+    // The command returned only after the provisioner made it: usable at once.
+    const acmePw = tenantServerPassword(config, 'acme');
+    const acme = await connect(p, 'acme', acmePw, 'acme');
+    try {
+      await acme.query('CREATE TABLE notes (id int PRIMARY KEY, body text)');
+      await acme.query("INSERT INTO notes VALUES (1, 'hello')");
+      assert.deepEqual((await acme.query('SELECT body FROM notes')).rows, [{ body: 'hello' }]);
+      const me = (await acme.query("SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, rolconnlimit FROM pg_roles WHERE rolname = current_user")).rows[0];
+      assert.deepEqual(me, { rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolreplication: false, rolbypassrls: false, rolconnlimit: 7 });
+      assert.equal((await acme.query("SELECT current_setting('is_superuser') AS s")).rows[0].s, 'off');
+      assert.equal((await acme.query('SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = current_database()')).rows[0].owner, 'acme');
+      await assert.rejects(acme.query('CREATE DATABASE sneaky'), /permission denied/);
+      await assert.rejects(acme.query('CREATE ROLE sneaky'), /permission denied/);
+      await assert.rejects(acme.query('ALTER ROLE beta PASSWORD NULL'), /permission denied/);
+    } finally {
+      await acme.end();
+    }
+
+    // Another tenant's database is refused by Postgres itself, even with valid credentials.
+    const toBeta = await connectError(p, 'acme', acmePw, 'beta');
+    assert.equal(toBeta.code, '42501', toBeta.message);
+    assert.match(toBeta.message, /permission denied for database "beta"/);
+    const toAcme = await connectError(p, 'beta', tenantServerPassword(config, 'beta'), 'acme');
+    assert.equal(toAcme.code, '42501', toAcme.message);
+    // PUBLIC may not connect to a tenant database.
+    const rows = await query(p, 'postgres', adminPassword(config), 'postgres', "SELECT has_database_privilege('public', 'acme', 'CONNECT') AS pub, has_database_privilege('beta', 'beta', 'CONNECT') AS own");
+    assert.deepEqual(rows, [{ pub: false, own: true }]);
+
+    // The client's password (from the URL) is the proxy's business only: it does not open Postgres directly.
+    const direct = await connectError(p, 'acme', body.password, 'acme');
+    assert.equal(direct.code, '28P01', direct.message);
+
+    // The role and database are replicated: a standby has them too.
+    const standby = [...c.nodes.keys()].find((id) => id !== p)!;
+    await c.waitFor(
+      async () => {
+        try {
+          return (await query(standby, 'acme', acmePw, 'acme', 'SELECT count(*)::int AS n FROM notes'))[0]?.n === 1;
+        } catch {
+          return false;
+        }
+      },
+      `standby ${standby} to serve acme's table`,
+      15_000,
+    );
+  });
+
+  it('delete drops the database and role (ending their sessions) and purges the record; the name can be reused, fresh', async () => {
+    const p = await primary();
+    const acmePw = tenantServerPassword(config, 'acme');
+    const session = await connect(p, 'acme', acmePw, 'acme');
+    const ended = new Promise<void>((r) => session.once('end', () => r()));
+    const del = await c.cli(['tenants', 'delete', 'acme', '--yes']);
+    assert.equal(del.code, 0, del.stderr);
+    await ended; // the open session was terminated by the drop
+    const admin = adminPassword(config);
+    assert.deepEqual(await query(p, 'postgres', admin, 'postgres', "SELECT datname FROM pg_database WHERE datname = 'acme'"), []);
+    assert.deepEqual(await query(p, 'postgres', admin, 'postgres', "SELECT rolname FROM pg_roles WHERE rolname = 'acme'"), []);
+    const err = await connectError(p, 'acme', acmePw, 'acme');
+    assert.equal(err.code, '28P01', err.message);
+    const list = await c.cli(['tenants', 'list', '--json']);
+    assert.doesNotMatch(list.stdout, /"acme"/);
+    // beta is untouched.
+    assert.deepEqual(await query(p, 'beta', tenantServerPassword(config, 'beta'), 'beta', 'SELECT 1 AS one'), [{ one: 1 }]);
+
+    const again = await c.cli(['tenants', 'create', 'acme', '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    const tables = await query(p, 'acme', acmePw, 'acme', "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'notes'");
+    assert.deepEqual(tables, [{ n: 0 }], 'a new tenant of the same name starts empty');
+  });
+  it("a tenant that cannot be provisioned (the cluster's own replication role) is refused and undone, touching nothing", async () => {
+    const p = await primary();
+    const r = await c.cli(['tenants', 'create', 'ogel_replication']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /tenant 'ogel_replication' was not created: role "ogel_replication" belongs to the cluster itself/);
+    await c.waitFor(async () => !(await c.cli(['tenants', 'list', '--json'])).stdout.includes('"ogel_replication"'), 'the undone tenant to be purged', 15_000);
+    const rows = await query(p, 'postgres', adminPassword(config), 'postgres', "SELECT rolreplication, rolcanlogin FROM pg_roles WHERE rolname = 'ogel_replication'");
+    assert.deepEqual(rows, [{ rolreplication: true, rolcanlogin: true }]);
+    await primary(); // both standbys still streaming
+  });
+});
