@@ -54,6 +54,8 @@ export interface ApiBackend {
   config(): unknown;
   /** The failover fence step on this node's Postgres: stop the WAL receiver, report the flushed LSN. */
   stopReceiver(generation: number): Promise<{ flushedLsn: string; replayedLsn: string }>;
+  /** This node's proxy: clients, pools and counters (in the spirit of PgBouncer's SHOW POOLS). */
+  proxyStats(): unknown;
   /** This node's Postgres as a primary sees its standbys (pg_stat_replication), for the leader's status. */
   localReplication(): Promise<unknown>;
   /** The old primary's half of a switchover (leader to primary). */
@@ -215,6 +217,7 @@ export class ApiServer {
       if (generation === undefined) throw new ApiError(400, 'invalid_body', "field 'generation' is required");
       sendJson(res, 200, await b.stopReceiver(generation));
     });
+    r.add('GET', '/v1/proxy/pools', true, ({ res }) => sendJson(res, 200, b.proxyStats()));
     r.add('GET', '/v1/internal/pg/replication', true, async ({ res }) => sendJson(res, 200, await b.localReplication()));
     r.add('POST', '/v1/internal/pg/step-down', true, async ({ req, res }) => {
       const body = expectObject(await readJsonBody(req));

@@ -9,6 +9,7 @@ import type { ApplyOk, ApplyResult, Command, Member, Tenant } from '../../fsm/in
 import { encodeCommand, isRejection, lsnDiffBytes, TENANT_LIMITS, validateCommand, type ClusterStateMachine } from '../../fsm/index.js';
 import type { PostgresAgent, StepDownResult } from '../postgres/agent.js';
 import { FailoverRequestError, type FailoverController, type FailoverResult, type SwitchoverResult } from '../controllers/failover.js';
+import type { TenantProvisioner } from '../controllers/tenant-provisioner.js';
 import { makeScramVerifier, generatePassword } from '../auth/scram.js';
 import { redactConfig, type Config, type NodeConfig } from '../config/index.js';
 import { ApiError } from '../api/http.js';
@@ -25,6 +26,8 @@ import { postgresStatusView, type LiveFigures } from './pg-status.js';
 const BAD_REQUEST_CODES = new Set(['invalid_command', 'invalid_value']);
 const NOT_FOUND_CODES = new Set(['unknown_member', 'unknown_tenant', 'unknown_backup', 'unknown_compute', 'unknown_wal_segment']);
 const LEARNER_CATCH_UP_MS_MAX = 30_000;
+/** How long `ogel tenants create` and `delete` wait for the role and database on the primary. */
+const TENANT_PROVISION_TIMEOUT_MS = 15_000;
 /**
  * Bound on asking the primary's daemon for its live replication figures: status
  * must stay quick when the primary is down or partitioned (the figures then come
@@ -243,7 +246,33 @@ export class DaemonBackend implements ApiBackend {
     });
     const t = this.fsm.state.tenants.get(id)!;
     this.log({ level: 'info', msg: 'tenant created', tenant: name, id });
+    await this.awaitProvisioned(name, id);
     return { tenant: tenantView(t), password: pw, url: `postgresql://${name}:${encodeURIComponent(pw)}@${this.self.proxy}/${name}` };
+  }
+
+  /**
+   * The printed URL must work as is: wait (bounded) until the provisioner has
+   * created the role and database on the primary. If it cannot, undo the tenant
+   * (its password would be lost with the answer anyway) and say why.
+   */
+  private async awaitProvisioned(name: string, id: string): Promise<void> {
+    const p = this.tenantProvisioner;
+    if (!p) return;
+    const st = await p.waitProvisioned(id, TENANT_PROVISION_TIMEOUT_MS);
+    if (st.state === 'provisioned') return;
+    try {
+      await this.propose({ v: 1, type: 'tenant.delete', id, atMs: Date.now() });
+      p.poke();
+    } catch (e) {
+      this.log({ level: 'warn', msg: 'could not undo a tenant that was not provisioned', tenant: name, id, error: (e as Error).message });
+    }
+    if (st.state === 'failed') throw new ApiError(409, 'conflict', `tenant '${name}' was not created: ${st.reason}`);
+    throw new ApiError(
+      503,
+      'unavailable',
+      `tenant '${name}' was not created: its role and database could not be created on the primary within ${TENANT_PROVISION_TIMEOUT_MS / 1000} s (${st.reason})`,
+      "check 'ogel status' (the cluster needs a writable primary), then try again",
+    );
   }
 
   async deleteTenant(name: string): Promise<boolean> {
@@ -252,6 +281,10 @@ export class DaemonBackend implements ApiBackend {
     if (!t) return false;
     await this.propose({ v: 1, type: 'tenant.delete', id: t.id, atMs: Date.now() });
     this.log({ level: 'info', msg: 'tenant deleted', tenant: name, id: t.id });
+    // Bounded: the drop also happens later if the primary is away now.
+    if (this.tenantProvisioner && !(await this.tenantProvisioner.waitPurged(t.id, TENANT_PROVISION_TIMEOUT_MS))) {
+      this.log({ level: 'warn', msg: 'tenant deleted; its database is dropped once the primary is writable', tenant: name, id: t.id });
+    }
     return true;
   }
 
@@ -306,8 +339,19 @@ export class DaemonBackend implements ApiBackend {
     }
   }
 
+  /** Set by the daemon once its proxy listens. */
+  proxy: { stats(): unknown } | undefined;
+
+  proxyStats(): unknown {
+    if (!this.proxy) throw new ApiError(503, 'unavailable', `the proxy is not running on ${this.nodeId}`);
+    return { node: this.nodeId, address: this.self.proxy, ...(this.proxy.stats() as object) };
+  }
+
   /** Set by the daemon: the leader's failover controller (switchover and failover requests). */
   failoverController: FailoverController | undefined;
+
+  /** Set by the daemon: creates tenants' roles and databases on the primary (createTenant waits for it). */
+  tenantProvisioner: TenantProvisioner | undefined;
 
   async stepDown(generation: number, to: string): Promise<StepDownResult> {
     if (!this.agent) throw new ApiError(503, 'unavailable', `Postgres is not supervised on ${this.nodeId}`);

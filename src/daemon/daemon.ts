@@ -14,6 +14,7 @@ import { ControllerManager } from '../controllers/manager.js';
 import { MembershipController } from '../controllers/membership.js';
 import { BootstrapPrimaryController } from '../controllers/bootstrap-primary.js';
 import { FailoverController } from '../controllers/failover.js';
+import { TenantProvisioner } from '../controllers/tenant-provisioner.js';
 import { PostgresAgent } from '../postgres/agent.js';
 import { LeaderProposer } from './proposer.js';
 import { localAddressFor, peerDispatcher } from '../net/bind.js';
@@ -23,6 +24,8 @@ import { withFields } from '../log.js';
 import { DaemonBackend } from './backend.js';
 import { DaemonMetrics } from './metrics.js';
 import { LeaseTracker } from './lease-tracker.js';
+import { startNodeProxy } from '../proxy/node-proxy.js';
+import type { ProxyServer } from '../proxy/server.js';
 
 export type BootstrapMode = 'auto' | 'force' | 'join';
 
@@ -44,6 +47,9 @@ export function parseAddress(s: string): PeerAddress {
 }
 
 export class Daemon {
+  /** The Postgres proxy (set once started). */
+  proxy: ProxyServer | undefined;
+
   private constructor(
     readonly self: NodeConfig,
     readonly storage: LevelStorage,
@@ -159,11 +165,18 @@ export class Daemon {
       onSwitchover: (r) => metrics.observeSwitchoverPause(r.pauseMs / 1000),
     });
     backend.failoverController = failover;
+    const tenantProvisioner = new TenantProvisioner(config, fsm, (cmd: Command) => backend.propose(cmd), {
+      syncState: async () => {
+        await raft.read();
+      },
+    });
+    backend.tenantProvisioner = tenantProvisioner;
     const controllers = new ControllerManager(
       [
         new MembershipController(config, raft, fsm, (cmd: Command) => backend.propose(cmd)),
         new BootstrapPrimaryController(config, fsm, (cmd: Command) => backend.propose(cmd)),
         failover,
+        tenantProvisioner,
       ],
       withFields(log, { component: 'controllers' }),
     );
@@ -218,8 +231,23 @@ export class Daemon {
       await peerHttp.destroy();
       throw new Error(`cannot listen on ${self.api} for the admin API: ${(e as Error).message}`);
     }
-    log({ level: 'info', msg: 'daemon started', node: self.id, raft: self.raft, api: self.api });
-    return new Daemon(self, storage, raft, fsm, api, controllers, transport, log, agent, peerHttp);
+    // The Postgres proxy on nodes[].proxy (docs/proxy.md); it routes by the state machine.
+    let proxy: ProxyServer;
+    try {
+      proxy = (await startNodeProxy({ config, self, state: () => fsm.state, dataDir, log: withFields(log, { component: 'proxy' }), registry: metrics.registry })).proxy;
+    } catch (e) {
+      await agent?.stop();
+      await api.close();
+      await raft.stop('proxy failed to start');
+      await storage.close();
+      await peerHttp.destroy();
+      throw e;
+    }
+    log({ level: 'info', msg: 'daemon started', node: self.id, raft: self.raft, api: self.api, proxy: self.proxy });
+    const daemon = new Daemon(self, storage, raft, fsm, api, controllers, transport, log, agent, peerHttp);
+    daemon.proxy = proxy;
+    backend.proxy = proxy;
+    return daemon;
   }
 
   /** Graceful stop: a leader hands over leadership first, so the cluster does not wait out an election timeout. */
@@ -233,6 +261,7 @@ export class Daemon {
         this.log({ level: 'warn', msg: 'could not transfer leadership before shutdown', error: (e as Error).message });
       }
     }
+    await this.proxy?.close();
     await this.controllers.stop();
     await this.agent?.stop();
     await this.api.close();

@@ -171,7 +171,9 @@ export class DaemonCluster {
         bodyTimeout: 5_000,
       });
       const text = await r.body.text();
-      return { status: r.statusCode, body: text ? (JSON.parse(text) as unknown) : undefined };
+      // JSON answers parsed; others (/metrics) as text.
+      const json = (r.headers['content-type'] ?? '').toString().startsWith('application/json');
+      return { status: r.statusCode, body: text ? (json ? (JSON.parse(text) as unknown) : text) : undefined };
     } catch {
       return { status: 0, body: undefined };
     }

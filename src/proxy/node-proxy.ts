@@ -1,0 +1,62 @@
+// The proxy as a daemon runs it: cluster.yml's proxy section, the state machine
+// for routing and identities, the cluster secret for server credentials, TLS
+// from config (or a generated certificate), metrics in the daemon's registry.
+// Kept here so the daemon's own wiring is one call.
+
+import type { Registry } from 'prom-client';
+import type { ClusterState } from '../../fsm/index.js';
+import { makeScramVerifier } from '../auth/scram.js';
+import type { Config, NodeConfig } from '../config/index.js';
+import type { Logger } from '../log.js';
+import { adminPassword } from '../postgres/agent.js';
+import { serverCredentials } from './credentials.js';
+import { makeIdentityResolver, proxySniDomains } from './identity.js';
+import { ClusterRouter } from './router.js';
+import { mockScramVerifier, scramServerExchange } from './scram-server.js';
+import { ProxyServer, proxyPoolOptions, registerProxyMetrics } from './server.js';
+import { loadProxyTls } from './tls.js';
+
+export interface NodeProxyOptions {
+  config: Config;
+  self: NodeConfig;
+  state: () => ClusterState;
+  /** This node's data directory (a generated certificate is kept there). */
+  dataDir: string;
+  log: Logger;
+  registry?: Registry | undefined;
+}
+
+function hostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(':');
+  return { host: s.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(s.slice(i + 1)) };
+}
+
+/** Builds and starts the node's proxy on nodes[].proxy (or listenHost); rejects with the address when it cannot listen. */
+export async function startNodeProxy(o: NodeProxyOptions): Promise<{ proxy: ProxyServer; router: ClusterRouter }> {
+  const { config, self } = o;
+  const addr = hostPort(self.proxy);
+  const tlsOptions = await loadProxyTls(config.proxy.tls, o.dataDir, o.log, { hosts: [addr.host] });
+  const router = new ClusterRouter({ state: o.state, maxReplicaLagBytes: config.proxy.maxReplicaLagBytes, selfId: self.id });
+  const admin = { verifier: makeScramVerifier(adminPassword(config)) };
+  const proxy = new ProxyServer({
+    host: self.listenHost ?? addr.host,
+    port: addr.port,
+    pool: proxyPoolOptions(config.proxy),
+    resolveIdentity: makeIdentityResolver(o.state, admin, { sniDomains: proxySniDomains(config) }),
+    scram: (verifier, id) => scramServerExchange(verifier, { user: id.role }),
+    doomedScram: (user) => scramServerExchange(mockScramVerifier(user, config.cluster.secret), { user, doomed: true }),
+    credentials: (role) => serverCredentials(config, role),
+    router,
+    tls: tlsOptions ? { mode: config.proxy.tls.mode, context: tlsOptions } : undefined,
+    log: o.log,
+  });
+  try {
+    await proxy.listen();
+  } catch (e) {
+    router.close();
+    await proxy.close();
+    throw new Error(`cannot listen on ${self.proxy} for the Postgres proxy: ${(e as Error).message}`);
+  }
+  if (o.registry) registerProxyMetrics(o.registry, proxy);
+  return { proxy, router };
+}

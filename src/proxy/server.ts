@@ -1,0 +1,316 @@
+// ProxyServer: the Postgres wire-protocol listener (docs/proxy.md). It owns the
+// sessions, the cancel map (our BackendKeyData -> the session, whose current
+// server backend gets the real CancelRequest), client limits, the pools and the
+// figures (`stats()`, in the spirit of PgBouncer's SHOW POOLS; metrics read it).
+//
+// Usable without a daemon: give it a router (StaticRouter for a fixed primary),
+// an identity resolver, a SCRAM factory and server credentials.
+
+import net from 'node:net';
+import tls from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import type { Registry } from 'prom-client';
+import { Gauge } from 'prom-client';
+import type { Logger } from '../log.js';
+import type { ScramVerifier } from '../auth/scram.js';
+import { PoolManager, type PoolStats } from './pool.js';
+import { StatementNames } from './prepared.js';
+import type { RouteTarget, Router } from './router.js';
+import { Session, type PoolMode, type SessionContext, type SessionCounters } from './session.js';
+import type { ClaimedIdentity, ProxyRefusal, ResolveIdentity, ScramServerExchange, ServerCredentials } from './types.js';
+import { cancelRequest, errorResponse } from './protocol/write.js';
+
+export interface ProxyPoolOptions {
+  mode: PoolMode;
+  /** Server connections per (node, generation, database, role). */
+  defaultPoolSize: number;
+  /** Client connections per proxy, all tenants together. */
+  maxClientConnections: number;
+  queueTimeoutMs: number;
+  serverIdleTimeoutMs: number;
+  holdTimeoutMs: number;
+  maxMessageBytes: number;
+  /** Named statements kept per server connection in transaction mode (PgBouncer's max_prepared_statements). */
+  maxPreparedPerServer?: number;
+  /** Connecting and logging in to a server. */
+  connectTimeoutMs?: number;
+  /** Startup and authentication of a client. */
+  authTimeoutMs?: number;
+}
+
+export interface ProxyTlsOptions {
+  mode: 'off' | 'on' | 'required';
+  /** A context, or its options (PEM certificate and key: tls.ts's loadProxyTls). */
+  context?: tls.SecureContext | tls.SecureContextOptions | undefined;
+}
+
+export interface ProxyServerOptions {
+  host: string;
+  /** 0: an ephemeral port (see address()). */
+  port: number;
+  pool: ProxyPoolOptions;
+  resolveIdentity: ResolveIdentity;
+  /** The SCRAM server exchange for one client (scram-server.ts's scramServerExchange). */
+  scram: (verifier: ScramVerifier, identity: ClaimedIdentity) => ScramServerExchange;
+  /**
+   * For a refusal with 28P01 (an unknown user or tenant): an exchange that runs to
+   * the end and fails, so the flow does not tell whether the user exists (as
+   * Postgres does). Without it the 28P01 is sent at once.
+   */
+  doomedScram?: ((user: string) => ScramServerExchange) | undefined;
+  credentials: (role: string) => ServerCredentials;
+  router: Router;
+  tls?: ProxyTlsOptions | undefined;
+  log?: Logger | undefined;
+}
+
+export interface ProxyStats {
+  mode: PoolMode;
+  clients: { total: number; maxClientConnections: number; byTenant: Record<string, number> };
+  pools: PoolStats[];
+  counters: SessionCounters & { accepted: number; refusedLimit: number; cancels: number; cancelsForwarded: number };
+  /** Distinct prepared statements named by this proxy (transaction mode). */
+  preparedStatements: number;
+}
+
+/** How a ProxyServer's options come from cluster.yml's proxy section. */
+export function proxyPoolOptions(p: {
+  poolMode: PoolMode;
+  defaultPoolSize: number;
+  maxClientConnections: number;
+  queueTimeoutMs: number;
+  serverIdleTimeoutMs: number;
+  holdTimeoutMs: number;
+  maxMessageBytes: number;
+}): ProxyPoolOptions {
+  return {
+    mode: p.poolMode,
+    defaultPoolSize: p.defaultPoolSize,
+    maxClientConnections: p.maxClientConnections,
+    queueTimeoutMs: p.queueTimeoutMs,
+    serverIdleTimeoutMs: p.serverIdleTimeoutMs,
+    holdTimeoutMs: p.holdTimeoutMs,
+    maxMessageBytes: p.maxMessageBytes,
+  };
+}
+
+const CANCEL_CONNECT_TIMEOUT_MS = 5_000;
+/** Our BackendKeyData process ids: positive int32, never 0. */
+const PROCESS_ID_MAX = 0x7fffffff;
+
+export class ProxyServer {
+  private readonly server: net.Server;
+  private readonly sessions = new Set<Session>();
+  private readonly byKey = new Map<number, Session>();
+  private readonly byTenant = new Map<string, number>();
+  private readonly pools: PoolManager;
+  private readonly names = new StatementNames();
+  private readonly ctx: SessionContext;
+  private readonly counters = { protocolErrors: 0, authFailures: 0, held: 0, holdTimeouts: 0, retried: 0, failedInFlight: 0, accepted: 0, refusedLimit: 0, cancels: 0, cancelsForwarded: 0 };
+  private nextProcessId = 1;
+  private readonly offRouter: () => void;
+  private lastGeneration: number;
+  private listening = false;
+
+  constructor(private readonly o: ProxyServerOptions) {
+    const p = o.pool;
+    if (!(p.defaultPoolSize >= 1)) throw new RangeError(`proxy: defaultPoolSize must be at least 1, not ${p.defaultPoolSize}`);
+    if (!(p.maxClientConnections >= 1)) throw new RangeError(`proxy: maxClientConnections must be at least 1, not ${p.maxClientConnections}`);
+    if (!(p.maxMessageBytes >= 10_000)) throw new RangeError(`proxy: maxMessageBytes must be at least 10000, not ${p.maxMessageBytes}`);
+    const log = o.log ?? (() => {});
+    this.pools = new PoolManager({
+      size: p.defaultPoolSize,
+      queueTimeoutMs: p.queueTimeoutMs,
+      maxWaiting: p.maxClientConnections,
+      connectTimeoutMs: p.connectTimeoutMs ?? 5_000,
+      serverIdleTimeoutMs: p.serverIdleTimeoutMs,
+      credentials: o.credentials,
+    });
+    const tlsMode = o.tls?.mode ?? 'off';
+    let context: tls.SecureContext | null = null;
+    if (tlsMode !== 'off') {
+      const c = o.tls?.context;
+      if (!c) throw new Error(`proxy: tls.mode is ${tlsMode} but no certificate was given`);
+      context = 'context' in c ? (c as tls.SecureContext) : tls.createSecureContext(c as tls.SecureContextOptions);
+    }
+    this.ctx = {
+      mode: p.mode,
+      holdTimeoutMs: p.holdTimeoutMs,
+      maxMessageBytes: p.maxMessageBytes,
+      authTimeoutMs: p.authTimeoutMs ?? 30_000,
+      maxPreparedPerServer: p.maxPreparedPerServer ?? 200,
+      tlsMode,
+      tls: context,
+      resolveIdentity: o.resolveIdentity,
+      scram: o.scram,
+      doomedScram: o.doomedScram ?? null,
+      pools: this.pools,
+      router: o.router,
+      names: this.names,
+      admit: (id) => this.admit(id),
+      leave: (id) => this.leave(id),
+      register: (s) => this.register(s),
+      unregister: (s) => {
+        if (s.key && this.byKey.get(s.key.processId) === s) this.byKey.delete(s.key.processId);
+      },
+      cancel: (pid, secret) => this.cancel(pid, secret),
+      cancelServer: (t, pid, secret) => this.cancelServer(t, pid, secret),
+      counters: this.counters,
+      log,
+    };
+    // Pools of a past generation: their servers may be fenced or have changed role.
+    this.lastGeneration = o.router.generation();
+    this.offRouter = () => {};
+    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server.on('error', (e) => log({ level: 'error', msg: 'proxy listener error', error: e.message }));
+    this.genTimer = setInterval(() => this.checkGeneration(), 100);
+    this.genTimer.unref();
+  }
+
+  private readonly genTimer: NodeJS.Timeout;
+
+  /** Starts listening; resolves with the bound address. */
+  listen(): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: Error) => reject(e);
+      this.server.once('error', onError);
+      this.server.listen(this.o.port, this.o.host, () => {
+        this.server.removeListener('error', onError);
+        this.listening = true;
+        resolve(this.address());
+      });
+    });
+  }
+
+  address(): { host: string; port: number } {
+    const a = this.server.address();
+    if (a === null || typeof a === 'string') throw new Error('proxy: not listening');
+    return { host: a.address, port: a.port };
+  }
+
+  /** Stops listening, ends every client session and closes every server connection. */
+  async close(): Promise<void> {
+    clearInterval(this.genTimer);
+    this.offRouter();
+    const closed = this.listening ? new Promise<void>((r) => this.server.close(() => r())) : Promise.resolve();
+    for (const s of [...this.sessions]) {
+      s.close();
+      s.socket.destroy();
+    }
+    this.pools.close();
+    await closed;
+  }
+
+  stats(): ProxyStats {
+    return {
+      mode: this.ctx.mode,
+      clients: { total: this.sessions.size, maxClientConnections: this.o.pool.maxClientConnections, byTenant: Object.fromEntries(this.byTenant) },
+      pools: this.pools.stats(),
+      counters: { ...this.counters },
+      preparedStatements: this.names.size,
+    };
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    if (this.sessions.size >= this.o.pool.maxClientConnections) {
+      this.counters.refusedLimit++;
+      socket.on('error', () => {});
+      socket.end(errorResponse({ severity: 'FATAL', code: '53300', message: `sorry, too many clients already (maxClientConnections=${this.o.pool.maxClientConnections})` }));
+      return;
+    }
+    this.counters.accepted++;
+    const s = new Session(socket, this.ctx);
+    this.sessions.add(s);
+    socket.once('close', () => this.sessions.delete(s));
+  }
+
+  private admit(id: ClaimedIdentity): ProxyRefusal | null {
+    if (id.tenantId === null) return null;
+    const n = this.byTenant.get(id.tenantId) ?? 0;
+    if (id.maxClientConnections !== null && n >= id.maxClientConnections) {
+      this.counters.refusedLimit++;
+      return { code: '53300', message: `too many connections for this database (limit ${id.maxClientConnections})` };
+    }
+    this.byTenant.set(id.tenantId, n + 1);
+    return null;
+  }
+
+  private leave(id: ClaimedIdentity): void {
+    if (id.tenantId === null) return;
+    const n = (this.byTenant.get(id.tenantId) ?? 1) - 1;
+    if (n <= 0) this.byTenant.delete(id.tenantId);
+    else this.byTenant.set(id.tenantId, n);
+  }
+
+  private register(s: Session): { processId: number; secretKey: number } {
+    // Sequential ids skipping live ones; a random secret so a key cannot be guessed from another.
+    for (let i = 0; i < 1_000_000; i++) {
+      const pid = this.nextProcessId;
+      this.nextProcessId = pid >= PROCESS_ID_MAX ? 1 : pid + 1;
+      if (this.byKey.has(pid)) continue;
+      const key = { processId: pid, secretKey: randomBytes(4).readInt32BE(0) };
+      this.byKey.set(pid, s);
+      return key;
+    }
+    throw new Error('proxy: no free process id for BackendKeyData');
+  }
+
+  private cancel(processId: number, secretKey: number): void {
+    this.counters.cancels++;
+    const s = this.byKey.get(processId);
+    // A wrong secret is ignored silently, as Postgres does.
+    if (!s || !s.key || s.key.secretKey !== secretKey) return;
+    if (s.server) this.counters.cancelsForwarded++;
+    s.cancelQuery();
+  }
+
+  private cancelServer(t: RouteTarget, processId: number, secretKey: number): void {
+    const sock = net.connect({ host: t.host, port: t.port });
+    const timer = setTimeout(() => sock.destroy(), CANCEL_CONNECT_TIMEOUT_MS);
+    timer.unref();
+    sock.on('error', () => clearTimeout(timer));
+    sock.on('close', () => clearTimeout(timer));
+    sock.on('connect', () => sock.end(cancelRequest(processId, secretKey)));
+  }
+
+  /** Retires pools of generations that are not current any more. */
+  private checkGeneration(): void {
+    const g = this.o.router.generation();
+    if (g === this.lastGeneration) return;
+    this.lastGeneration = g;
+    this.pools.retireOtherGenerations(g);
+  }
+}
+
+/** Prometheus gauges read from stats() at scrape time. */
+export function registerProxyMetrics(registry: Registry, proxy: ProxyServer): void {
+  const stats = () => proxy.stats();
+  const poolGauge = (name: string, help: string, pick: (p: PoolStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['node', 'database', 'role'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const p of stats().pools) this.inc({ node: p.node, database: p.database, role: p.role }, pick(p));
+      },
+    });
+  poolGauge('ogel_proxy_server_connections_active', 'Server connections in use by a client.', (p) => p.active);
+  poolGauge('ogel_proxy_server_connections_idle', 'Idle pooled server connections.', (p) => p.idle);
+  poolGauge('ogel_proxy_clients_waiting', 'Clients waiting for a server connection.', (p) => p.waiting);
+  poolGauge('ogel_proxy_max_wait_seconds', 'Age of the oldest waiting client.', (p) => p.maxWaitMs / 1000);
+  poolGauge('ogel_proxy_served_total', 'Transactions (or sessions) served by the pool.', (p) => p.served);
+  new Gauge({ name: 'ogel_proxy_clients', help: 'Client connections.', registers: [registry], collect() { this.set(stats().clients.total); } });
+  const counter = (name: string, help: string, pick: (c: ProxyStats['counters']) => number) =>
+    new Gauge({ name, help, registers: [registry], collect() { this.set(pick(stats().counters)); } });
+  counter('ogel_proxy_held_total', 'Transactions held for a primary (failover, switchover).', (c) => c.held);
+  counter('ogel_proxy_hold_timeouts_total', 'Held transactions that failed after holdTimeoutMs.', (c) => c.holdTimeouts);
+  counter('ogel_proxy_retried_total', 'Transactions run again on a new server after their server ended them unrun.', (c) => c.retried);
+  counter('ogel_proxy_failed_in_flight_total', 'Transactions failed because their server was lost.', (c) => c.failedInFlight);
+  counter('ogel_proxy_protocol_errors_total', 'Clients closed for malformed messages.', (c) => c.protocolErrors);
+  counter('ogel_proxy_auth_failures_total', 'Refused logins.', (c) => c.authFailures);
+  counter('ogel_proxy_refused_limit_total', 'Clients refused by a connection limit.', (c) => c.refusedLimit);
+}

@@ -1,0 +1,1302 @@
+// One client connection's state machine (docs/proxy.md).
+//
+//   startup -> (TLS) -> auth (SCRAM against the stored verifier) -> link a server
+//   (hold while there is no writable primary) -> welcome -> ready
+//
+// In ready, client messages are checked and forwarded as slices of the bytes
+// that arrived; server messages are framed and forwarded the same way. The
+// response queue follows each request the server will answer, which lets the
+// proxy (a) give the server connection back at the right ReadyForQuery in
+// transaction mode, (b) answer some requests itself in order (prepared
+// statements, prepared.ts) and (c) fail exactly the requests in flight when a
+// server connection is lost. Everything is bounded: message sizes (framer), the
+// queue (one entry per request the client pipelined, at most what one chunk
+// holds), and the bytes kept for a retry.
+
+import type net from 'node:net';
+import tls from 'node:tls';
+import { describeType, Framer } from './protocol/framer.js';
+import {
+  AUTH_MESSAGE_BYTES_MAX,
+  bindStatementSpan,
+  checkFrontendMessage,
+  cstringEnd,
+  parseSaslInitialResponse,
+  parseStartupPacket,
+  PROTOCOL_MINOR_LATEST,
+  saslResponseData,
+  STARTUP_PACKET_BYTES_MAX,
+} from './protocol/frontend.js';
+import { isFatal, parseErrorFields, readyStatus, type ErrorFields } from './protocol/backend.js';
+import {
+  AUTHENTICATION_OK,
+  authenticationSasl,
+  authenticationSaslContinue,
+  authenticationSaslFinal,
+  backendKeyData,
+  CLOSE_COMPLETE,
+  closeStatement,
+  errorResponse,
+  negotiateProtocolVersion,
+  parameterStatus,
+  PARSE_COMPLETE,
+  parseRenamed,
+  READY_IDLE,
+  SSL_NO,
+  SSL_YES,
+  withNameReplaced,
+  type ErrorSpec,
+} from './protocol/write.js';
+import { ClientStatements, CLIENT_STATEMENTS_MAX, touchServerStatement, type StatementNames } from './prepared.js';
+import { ServerError, TRACKED_PARAMS, type PoolManager, type ServerConnection, type ServerHandler } from './pool.js';
+import type { RouteTarget, Router } from './router.js';
+import { isRefusal, type ClaimedIdentity, type ProxyRefusal, type ResolveIdentity, type ScramServerExchange } from './types.js';
+import type { ScramVerifier } from '../auth/scram.js';
+
+export type PoolMode = 'session' | 'transaction';
+
+/** What every session shares: the ProxyServer provides it. */
+export interface SessionContext {
+  mode: PoolMode;
+  holdTimeoutMs: number;
+  maxMessageBytes: number;
+  /** Startup and authentication must finish within this. */
+  authTimeoutMs: number;
+  maxPreparedPerServer: number;
+  tlsMode: 'off' | 'on' | 'required';
+  tls: tls.SecureContext | null;
+  resolveIdentity: ResolveIdentity;
+  scram: (verifier: ScramVerifier, identity: ClaimedIdentity) => ScramServerExchange;
+  /** See ProxyServerOptions.doomedScram. */
+  doomedScram: ((user: string) => ScramServerExchange) | null;
+  pools: PoolManager;
+  router: Router;
+  names: StatementNames;
+  /** Admission (client limits); returns a refusal, or null and counts the client in. */
+  admit(identity: ClaimedIdentity): ProxyRefusal | null;
+  /** The client leaves (undoes admit). */
+  leave(identity: ClaimedIdentity): void;
+  /** A BackendKeyData for this session (cancel map). */
+  register(session: Session): { processId: number; secretKey: number };
+  unregister(session: Session): void;
+  /** A CancelRequest arrived (the key as the client sent it). */
+  cancel(processId: number, secretKey: number): void;
+  /** Sends a CancelRequest to a server backend. */
+  cancelServer(target: RouteTarget, processId: number, secretKey: number): void;
+  counters: SessionCounters;
+  log(e: { level: 'debug' | 'info' | 'warn' | 'error'; msg: string; [k: string]: unknown }): void;
+}
+
+export interface SessionCounters {
+  protocolErrors: number;
+  authFailures: number;
+  held: number;
+  holdTimeouts: number;
+  retried: number;
+  failedInFlight: number;
+}
+
+// Response queue entry kinds: what the server (or the proxy) answers next.
+const K_QUERY = 1; // Query: until ReadyForQuery
+const K_SYNC = 2; // Sync: ReadyForQuery
+const K_FUNC = 3; // FunctionCall: until ReadyForQuery
+const K_PARSE = 4; // ParseComplete (name: client's statement, aux: server name, to undo on failure)
+const K_BIND = 5; // BindComplete
+const K_CLOSE = 6; // CloseComplete
+const K_DESC_STMT = 7; // ParameterDescription then RowDescription or NoData
+const K_DESC_PORTAL = 8; // RowDescription or NoData
+const K_EXECUTE = 9; // CommandComplete, EmptyQueryResponse, PortalSuspended
+const K_FAKE_PARSE = 10; // the proxy answers ParseComplete (statement already on the server)
+const K_FAKE_CLOSE = 11; // the proxy answers CloseComplete (statements stay on servers)
+const K_FAKE_ERROR = 12; // the proxy answers with an error (aux: the message)
+const K_SWALLOW_PARSE = 13; // a Parse the proxy inserted: its ParseComplete is not forwarded
+const K_SWALLOW_CLOSE = 14; // a Close the proxy inserted (LRU eviction)
+
+/** CommandComplete tags of statements that do not commit by themselves (in a batch, the commit comes at Sync or COMMIT). */
+const PRECOMMIT_TAGS = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'FETCH', 'MOVE', 'BEGIN', 'SET', 'SHOW']);
+
+function isPrecommitTag(buf: Buffer, start: number, end: number): boolean {
+  const sp = buf.indexOf(0x20, start + 5);
+  const wordEnd = sp >= 0 && sp < end - 1 ? sp : end - 1;
+  return PRECOMMIT_TAGS.has(buf.toString('latin1', start + 5, wordEnd));
+}
+
+/** After the proxy ends a client connection, how long the peer has to close its side. */
+const CLOSE_LINGER_MS = 5_000;
+/** Requests one client may have in flight (pipelined) at once. */
+const IN_FLIGHT_MAX = 100_000;
+/** Client bytes kept for a transparent retry of a transaction's first requests, at most. */
+const REPLAY_BYTES_MAX = 256 * 1024;
+/** Between retries when the server refuses but the view has not changed. */
+const RETRY_BACKOFF_MS = [20, 50, 100, 200, 400];
+/** Server errors that say the server session ended without running what it was sent (its backend was terminated or is shutting down). */
+const ENDED_UNRUN_CODES = new Set(['57P01', '57P02', '57P03']);
+
+type Phase = 'startup' | 'auth' | 'linking' | 'ready' | 'closed';
+
+export class Session implements ServerHandler {
+  socket: net.Socket;
+  private phase: Phase = 'startup';
+  private readonly framer = new Framer(STARTUP_PACKET_BYTES_MAX, false, 4);
+  private isTls = false;
+  private sni: string | undefined;
+  identity: ClaimedIdentity | null = null;
+  private admitted = false;
+  private scram: ScramServerExchange | null = null;
+  /** The refusal a doomed exchange ends with. */
+  private doomed: ProxyRefusal | null = null;
+  private saslStep = 0;
+  key: { processId: number; secretKey: number } | null = null;
+  private authTimer: NodeJS.Timeout | null = null;
+  /** Tracked parameters this client wants on its server connections (startup values, then its own SETs). */
+  private wanted: Map<string, string> = new Map();
+  /** A canonical spelling of `wanted`: a server connection synced to the same one needs no check. */
+  private wantedSig = '[]';
+
+  // --- the linked server, and the transaction on it
+  server: ServerConnection | null = null;
+  private txStatus = 0x49; // 'I'
+  /** Extended-protocol messages forwarded since the last Sync (the server is mid-batch). */
+  private midBatch = false;
+  /** After an error the proxy made up (or a lost server), client messages are dropped until Sync, as Postgres does. */
+  private discardUntilSync = false;
+  private statements: ClientStatements | null = null;
+
+  // --- waiting for a server
+  private acquiring = false;
+  private pending: Buffer[] | null = null;
+  private holdDeadlineMs = 0;
+  private holdOff: (() => void) | null = null;
+  private holdTimer: NodeJS.Timeout | null = null;
+  private retryStep = 0;
+
+  // --- a transparent retry of the current transaction's first requests
+  private replay: Buffer[] | null = null;
+  private replayBytes = 0;
+  /** Responses held back while a retry is possible (replay !== null): the client sees nothing of a batch that may run again. */
+  private held: Buffer[] | null = null;
+  private heldBytes = 0;
+  private serverFatal: ErrorFields | null = null;
+  /** The server was lost while the client was inside a transaction block with nothing in flight: its next request gets this error. */
+  private lostTransaction: ErrorSpec | null = null;
+  /** A 25006 in the first batch on the primary: is the server being fenced? (checkFence) */
+  private fenceSuspect = false;
+  /** This transaction was already run again once because the server was writable again when checked. */
+  private fenceRetried = false;
+
+  // --- response queue (allocated on first use)
+  private qKind: number[] = EMPTY_KINDS;
+  private qName: (string | null)[] = EMPTY_NAMES;
+  private qAux: (string | Buffer | null)[] = EMPTY_AUX;
+  private qHead = 0;
+  private qTail = 0;
+
+  // --- output batching: a contiguous range of a chunk, written as one slice
+  private outBuf: Buffer | null = null;
+  private outStart = 0;
+  private outEnd = 0;
+  private srvBuf: Buffer | null = null;
+  private srvStart = 0;
+  private srvEnd = 0;
+
+  constructor(
+    socket: net.Socket,
+    private readonly ctx: SessionContext,
+  ) {
+    this.socket = socket;
+    this.attach(socket);
+    this.authTimer = setTimeout(() => this.fatal({ code: '08006', message: `startup and authentication did not finish within ${ctx.authTimeoutMs} ms` }), ctx.authTimeoutMs);
+    this.authTimer.unref();
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    try {
+      this.clientData(chunk);
+    } catch (e) {
+      // A bug must not take the daemon down: this client gets an error and is closed.
+      this.ctx.log({ level: 'error', msg: 'proxy session failed', error: (e as Error).stack ?? String(e) });
+      this.fatal({ code: 'XX000', message: `internal error in the proxy: ${(e as Error).message}` });
+    }
+  };
+  private readonly onClose = (): void => this.close();
+  private readonly onError = (): void => this.close();
+  private readonly onClientDrain = (): void => {
+    this.server?.socket.resume();
+  };
+  private readonly onServerDrain = (): void => {
+    if (!this.acquiring && this.phase === 'ready') this.socket.resume();
+  };
+
+  private attach(s: net.Socket): void {
+    s.on('data', this.onData);
+    s.on('close', this.onClose);
+    s.on('error', this.onError);
+    s.on('drain', this.onClientDrain);
+  }
+
+  // -------------------------------------------------------------------------
+  // Client bytes
+
+  private clientData(chunk: Buffer): void {
+    if (this.phase === 'closed') return;
+    const f = this.framer;
+    f.feed(chunk);
+    try {
+      while (f.next()) {
+        if (this.phase === 'ready') {
+          const err = checkFrontendMessage(f.type, f.buf, f.start, f.end);
+          if (err !== null) return this.protocolError(err);
+          this.clientMessage(f.type, f.buf, f.start, f.end);
+        } else if (this.phase === 'startup') {
+          if (!this.startupPacket(f.buf, f.start, f.end)) return;
+        } else if (this.phase === 'auth') {
+          this.authMessage(f.type, f.buf, f.start, f.end);
+        } else if (this.phase === 'linking') {
+          return this.protocolError('the client sent a message before ReadyForQuery');
+        } else return;
+      }
+      if (f.error) return this.protocolError(f.error);
+    } finally {
+      // Contiguous messages went out as one slice; a rewritten one in between split it.
+      this.flushServer();
+    }
+  }
+
+  /** A checked message in the ready phase. */
+  private clientMessage(type: number, buf: Buffer, start: number, end: number): void {
+    if (this.acquiring) {
+      // Waiting for a server: keep it (bounded: reading is paused while waiting).
+      this.pending!.push(buf.subarray(start, end));
+      return;
+    }
+    if (this.server === null) {
+      if (type === 0x58) return this.close(); // X Terminate
+      if (this.discardUntilSync) {
+        if (type !== 0x53) return;
+        this.discardUntilSync = false;
+        return this.writeClient(READY_IDLE);
+      }
+      switch (type) {
+        case 0x53: // Sync with nothing open: Postgres answers ReadyForQuery
+          return this.writeClient(READY_IDLE);
+        case 0x48: // Flush: nothing to flush
+        case 0x64: // CopyData, CopyDone, CopyFail outside COPY: Postgres ignores them
+        case 0x63:
+        case 0x66:
+          return;
+      }
+      // The first message of a transaction: find it a server. The usual case
+      // (an idle connection whose parameters already match) links at once.
+      const now = this.lostTransaction === null ? this.tryLinkNow() : NOT_NOW;
+      if (now === LINKED) return this.forward(type, buf, start, end);
+      if (now === SYNCING) {
+        this.pending!.push(buf.subarray(start, end));
+        return;
+      }
+      this.pending = [buf.subarray(start, end)];
+      if (this.lostTransaction !== null) {
+        const e = this.lostTransaction;
+        this.lostTransaction = null;
+        return this.failPending(e);
+      }
+      this.startAcquire();
+      return;
+    }
+    this.forward(type, buf, start, end);
+  }
+
+  /** Forwards one client message to the linked server, rewriting prepared statements in transaction mode. */
+  private forward(type: number, buf: Buffer, start: number, end: number): void {
+    if (this.replay !== null) {
+      this.replayBytes += end - start;
+      if (this.replayBytes > REPLAY_BYTES_MAX) this.giveUpRetry();
+      else this.replay.push(buf.subarray(start, end));
+    }
+    if (this.discardUntilSync) {
+      if (type !== 0x53) return;
+      this.discardUntilSync = false;
+    }
+    const rewrite = this.ctx.mode === 'transaction';
+    switch (type) {
+      case 0x51: // Q
+        this.push(K_QUERY);
+        break;
+      case 0x53: // S
+        this.midBatch = false;
+        this.push(K_SYNC);
+        break;
+      case 0x46: // F
+        this.push(K_FUNC);
+        break;
+      case 0x58: // X: the client is leaving; the server stays (or goes) as close() decides
+        return this.close();
+      case 0x50: // P
+        this.midBatch = true;
+        if (rewrite && buf[start + 5] !== 0) return this.rewriteParse(buf, start, end);
+        this.push(K_PARSE);
+        break;
+      case 0x42: // B
+        this.midBatch = true;
+        if (rewrite) {
+          const span = bindStatementSpan(buf, start, end);
+          if (span.to > span.from) {
+            const name = this.renameFor(buf.toString('utf8', span.from, span.to));
+            if (name !== null) {
+              this.push(K_BIND);
+              return this.writeServer(withNameReplaced(buf, start, end, span.from, span.to, name));
+            }
+          }
+        }
+        this.push(K_BIND);
+        break;
+      case 0x44: // D
+      case 0x43: {
+        // C
+        this.midBatch = true;
+        const statement = buf[start + 5] === 0x53;
+        const named = buf[start + 6] !== 0;
+        if (rewrite && statement && named) {
+          const clientName = buf.toString('utf8', start + 6, end - 1);
+          if (type === 0x43) {
+            // Statements stay on the server (shared, evicted by LRU): only the client forgets it.
+            this.statements?.delete(clientName);
+            return this.pushFake(K_FAKE_CLOSE, null, null);
+          }
+          const name = this.renameFor(clientName);
+          if (name !== null) {
+            this.push(K_DESC_STMT);
+            return this.writeServer(withNameReplaced(buf, start, end, start + 6, end - 1, name));
+          }
+        }
+        this.push(type === 0x43 ? K_CLOSE : statement ? K_DESC_STMT : K_DESC_PORTAL);
+        break;
+      }
+      case 0x45: // E
+        this.midBatch = true;
+        this.push(K_EXECUTE);
+        break;
+      case 0x48: // H Flush: the client waits for answers before its Sync, so none may be held back
+        if (this.replay !== null) this.giveUpRetry();
+        break;
+      default:
+        // d CopyData, c CopyDone, f CopyFail: no entry of their own.
+        break;
+    }
+    this.forwardRange(buf, start, end);
+  }
+
+  /** A named Parse in transaction mode. */
+  private rewriteParse(buf: Buffer, start: number, end: number): void {
+    const nameEnd = cstringEnd(buf, start + 5, end);
+    const clientName = buf.toString('utf8', start + 5, nameEnd);
+    const statements = (this.statements ??= new ClientStatements());
+    if (statements.has(clientName)) {
+      return this.fakeError({ code: '42P05', message: `prepared statement "${clientName}" already exists` });
+    }
+    if (statements.size >= CLIENT_STATEMENTS_MAX) {
+      return this.fakeError({ code: '53400', message: `too many prepared statements on this connection (${CLIENT_STATEMENTS_MAX}); close some (DEALLOCATE/Close)` });
+    }
+    const rest = Buffer.from(buf.subarray(nameEnd + 1, end));
+    const serverName = this.ctx.names.nameFor(rest);
+    statements.add(clientName, { serverName, rest });
+    const server = this.server!;
+    if (server.prepared.has(serverName)) {
+      touchServerStatement(server.prepared, serverName, this.ctx.maxPreparedPerServer);
+      return this.pushFake(K_FAKE_PARSE, clientName, null);
+    }
+    this.evictFor(server, serverName);
+    this.push(K_PARSE, clientName, serverName);
+    this.writeServer(parseRenamed(serverName, rest, 0, rest.length));
+  }
+
+  /** The server name for a client's statement, prepared on the linked server first if needed; null: unknown (forward as is: the server says it does not exist). */
+  private renameFor(clientName: string): string | null {
+    const s = this.statements?.get(clientName);
+    if (!s) return null;
+    const server = this.server!;
+    if (server.prepared.has(s.serverName)) {
+      touchServerStatement(server.prepared, s.serverName, this.ctx.maxPreparedPerServer);
+      return s.serverName;
+    }
+    this.evictFor(server, s.serverName);
+    this.push(K_SWALLOW_PARSE, null, s.serverName);
+    this.writeServer(parseRenamed(s.serverName, s.rest, 0, s.rest.length));
+    return s.serverName;
+  }
+
+  /** Adds serverName to the connection's set, closing the least recently used statement when over the bound. */
+  private evictFor(server: ServerConnection, serverName: string): void {
+    const evicted = touchServerStatement(server.prepared, serverName, this.ctx.maxPreparedPerServer);
+    if (evicted !== null) {
+      this.push(K_SWALLOW_CLOSE, null, evicted);
+      this.writeServer(closeStatement(evicted));
+    }
+  }
+
+  /** An error the proxy answers in order; the client's messages up to Sync are then dropped, as Postgres does. */
+  private fakeError(e: ErrorSpec): void {
+    this.pushFake(K_FAKE_ERROR, null, errorResponse(e));
+    this.discardUntilSync = true;
+  }
+
+  // -------------------------------------------------------------------------
+  // Server bytes
+
+  onServerData(conn: ServerConnection, chunk: Buffer): void {
+    if (conn !== this.server) return;
+    try {
+      this.serverData(conn, chunk);
+    } catch (e) {
+      this.ctx.log({ level: 'error', msg: 'proxy session failed on server data', error: (e as Error).stack ?? String(e) });
+      this.fatal({ code: 'XX000', message: `internal error in the proxy: ${(e as Error).message}` });
+    }
+  }
+
+  private serverData(conn: ServerConnection, chunk: Buffer): void {
+    const f = conn.framer;
+    f.feed(chunk);
+    const client = this.socket;
+    let release = false;
+    let checkFence = false;
+    while (f.next()) {
+      const t = f.type;
+      const kind = this.qHead < this.qTail ? this.qKind[this.qHead]! : 0;
+      switch (t) {
+        case 0x5a: // Z ReadyForQuery
+          this.txStatus = readyStatus(f.buf, f.start);
+          if (this.fenceSuspect && this.txStatus === 0x49 && this.qTail - this.qHead === 1) {
+            // Hold this answer back until we know whether the server is fenced (after this chunk:
+            // the fence's termination may follow in it).
+            this.pop();
+            checkFence = true;
+            break;
+          }
+          this.fenceSuspect = false;
+          // The first batch is done: it will not run again, the client may see it.
+          if (this.replay !== null) this.giveUpRetry();
+          if (kind === K_SYNC || kind === K_QUERY || kind === K_FUNC) this.pop();
+          release = this.txStatus === 0x49 && this.qHead === this.qTail && !this.midBatch;
+          break;
+        case 0x45: {
+          // E ErrorResponse
+          const e = parseErrorFields(f.buf, f.start, f.end);
+          // A write refused as read-only on what the view calls the primary: maybe a fence (switchover), maybe the database's own setting. Checked at ReadyForQuery.
+          if (e.code === '25006' && conn.target.primary) {
+            // A connection to the primary that refuses writes may sit on a fenced server: it is not pooled again.
+            conn.readOnlySeen = true;
+            if (this.replay !== null && !this.identity!.readOnly) this.fenceSuspect = true;
+          }
+          if (isFatal(e.severity)) {
+            this.serverFatal = e;
+            // Transaction mode: the session outlives its server; the close that follows says what happened.
+            if (this.ctx.mode === 'transaction') continue;
+          }
+          if (kind === K_SWALLOW_PARSE || (kind >= K_PARSE && kind <= K_EXECUTE)) {
+            this.pop(true);
+            this.dropUntilSync();
+          }
+          break;
+        }
+        case 0x31: // 1 ParseComplete
+          if (kind === K_SWALLOW_PARSE) {
+            this.pop();
+            continue;
+          }
+          if (kind === K_PARSE) this.pop();
+          break;
+        case 0x32: // 2 BindComplete
+          if (kind === K_BIND) this.pop();
+          break;
+        case 0x33: // 3 CloseComplete
+          if (kind === K_SWALLOW_CLOSE) {
+            this.pop();
+            continue;
+          }
+          if (kind === K_CLOSE) this.pop();
+          break;
+        case 0x54: // T RowDescription
+        case 0x6e: // n NoData
+          if (kind === K_DESC_STMT || kind === K_DESC_PORTAL) this.pop();
+          break;
+        case 0x43: // C CommandComplete
+          if (f.buf[f.start + 5] === 0x44) this.noteDiscard(conn, f.buf, f.start, f.end);
+          // A simple query's statement has committed by its CommandComplete; in a batch only plain statements are sure not to have.
+          if (this.replay !== null && (kind === K_QUERY || !isPrecommitTag(f.buf, f.start, f.end))) this.giveUpRetry();
+          if (kind === K_EXECUTE) this.pop();
+          break;
+        case 0x49: // I EmptyQueryResponse
+        case 0x73: // s PortalSuspended
+          if (kind === K_EXECUTE) this.pop();
+          break;
+        case 0x4e: // N NoticeResponse: e.g. "canceling the wait for synchronous replication" (committed locally): never retry after one
+        case 0x47: // G CopyInResponse: the client must see it to send its data
+        case 0x48: // H CopyOutResponse
+        case 0x57: // W CopyBothResponse
+          if (this.replay !== null) this.giveUpRetry();
+          break;
+        case 0x53: {
+          // S ParameterStatus: the server's value, and (for tracked ones) what this client now wants
+          const p = conn.noteParameter(f.buf, f.start, f.end);
+          if (p && TRACKED_PARAMS.has(p[0]) && this.wanted.get(p[0]) !== p[1]) this.want(p[0], p[1]);
+          break;
+        }
+        default:
+          break;
+      }
+      this.forwardToClient(f.buf, f.start, f.end);
+    }
+    this.flushClient();
+    if (f.error) {
+      this.ctx.log({ level: 'warn', msg: 'server sent a malformed message', node: conn.target.node, error: f.error });
+      conn.close();
+      return this.serverLost(conn);
+    }
+    if (checkFence) {
+      // Terminated right after (a FATAL in this chunk): its close retries the batch. Else ask.
+      if (this.serverFatal === null && this.replay !== null) this.checkFence(conn);
+      return;
+    }
+    if (client.writableNeedDrain) conn.socket.pause();
+    if (release && this.ctx.mode === 'transaction' && this.server === conn) this.releaseServer();
+  }
+
+  /**
+   * A batch failed with 25006 (read-only) on the primary. ogel's fence makes the
+   * server read-only with ALTER SYSTEM just before the switchover ends client
+   * sessions; a database or role setting would show another source. A fence:
+   * the batch runs again on the next primary (nothing ran: it failed). Else the
+   * client gets the error it earned.
+   */
+  private checkFence(conn: ServerConnection): void {
+    this.fenceSuspect = false;
+    this.acquiring = true; // the client's next messages wait
+    this.pending ??= [];
+    this.socket.pause();
+    let source: string | null = null;
+    conn.runInternal(
+      "SELECT CASE WHEN setting = 'off' THEN 'off' ELSE source END FROM pg_catalog.pg_settings WHERE name = 'default_transaction_read_only'",
+      (err) => {
+        if (this.phase === 'closed' || this.server !== conn) return;
+        // 'off': writable now, so the refusal came from a fence lifted since (a new primary
+        // is unfenced just after the view calls it writable), or from the batch itself
+        // (BEGIN READ ONLY): one more try tells them apart.
+        const fenced = err !== null || source === 'configuration file' || (source === 'off' && !this.fenceRetried);
+        if (source === 'off') this.fenceRetried = true;
+        if (fenced) {
+          // Run it again once a writable server takes it: the old primary's successor, or
+          // this one when it is a new primary not yet unfenced (its lease renewal commits
+          // just before its agent lifts the fence). Backoff, or a view change, first.
+          this.ctx.counters.retried++;
+          const t = conn.target;
+          this.server = null;
+          conn.close();
+          this.resetQueue();
+          this.midBatch = false;
+          this.txStatus = 0x49;
+          const replay = this.replay ?? [];
+          this.replay = null;
+          this.held = null;
+          this.heldBytes = 0;
+          this.pending = [...replay, ...(this.pending ?? [])];
+          this.holdDeadlineMs = performance.now() + this.ctx.holdTimeoutMs;
+          this.retryStep = 0;
+          this.hold(new ServerError(`${t.node} (generation ${t.generation}) refuses writes: it is fenced for a failover or switchover`, '25006', true));
+          return;
+        }
+        this.giveUpRetry();
+        this.acquiring = false;
+        const pending = this.pending ?? [];
+        this.pending = null;
+        if (this.qHead === this.qTail && !this.midBatch) this.releaseServer();
+        this.pending = pending.length > 0 ? pending : null;
+        if (this.pending !== null && this.server === null) this.startAcquire();
+        else if (this.pending !== null) {
+          const p = this.pending;
+          this.pending = null;
+          for (const m of p) this.forward(m[0]!, m, 0, m.length);
+          this.flushServer();
+        }
+        if (!this.acquiring) this.socket.resume();
+      },
+      (v) => (source = v),
+    );
+  }
+
+  /** DISCARD ALL / DEALLOCATE ALL remove every prepared statement from the server. */
+  private noteDiscard(conn: ServerConnection, buf: Buffer, start: number, end: number): void {
+    const tag = buf.toString('latin1', start + 5, end - 1);
+    if (tag === 'DISCARD ALL' || tag === 'DEALLOCATE ALL') conn.prepared.clear();
+    if (tag === 'DISCARD ALL') {
+      // RESET ALL too: what the proxy had set is gone.
+      conn.setByProxy.clear();
+      conn.paramsSig = null;
+    }
+  }
+
+  onServerClose(conn: ServerConnection): void {
+    if (conn !== this.server) return;
+    this.serverLost(conn);
+  }
+
+  /** The linked server went away (closed, crashed, terminated, or sent garbage). */
+  private serverLost(conn: ServerConnection): void {
+    if (conn !== this.server || this.phase === 'closed') return;
+    this.server = null;
+    this.flushClient();
+    const t = conn.target;
+    const fatal = this.serverFatal;
+    this.serverFatal = null;
+    if (this.ctx.mode === 'session' || this.phase !== 'ready') {
+      // The client's session was that server session: it ends too.
+      return this.fatal(
+        fatal && this.ctx.mode === 'session'
+          ? { code: fatal.code || '08006', message: fatal.message }
+          : { code: '08006', message: `the server connection to ${t.node} (generation ${t.generation}) was lost${fatal ? `: ${fatal.message}` : ''}` },
+      );
+    }
+    // Transaction mode. Safe to run again elsewhere only if the client has seen
+    // nothing of this transaction and the server said it ended without running
+    // it (its backend was terminated: a fence or a clean shutdown); a server that
+    // vanished silently may have committed.
+    const replay = this.replay;
+    if (replay !== null && fatal !== null && ENDED_UNRUN_CODES.has(fatal.code)) {
+      this.ctx.counters.retried++;
+      this.resetQueue();
+      this.midBatch = false;
+      this.txStatus = 0x49;
+      this.replay = null;
+      this.held = null;
+      this.heldBytes = 0;
+      this.outBuf = null;
+      const rest = this.pending ?? [];
+      this.pending = [...replay, ...rest];
+      this.startAcquire();
+      return;
+    }
+    // What the server answered before it went belongs before the error.
+    this.giveUpRetry();
+    this.ctx.counters.failedInFlight++;
+    const why = fatal ? ` (${fatal.code}: ${fatal.message})` : '';
+    const inBlock = this.txStatus !== 0x49;
+    const spec: ErrorSpec = {
+      code: '08006',
+      message:
+        `the connection to ${t.primary ? 'the primary' : 'the standby'} ${t.node} (generation ${t.generation}) was lost during this transaction${why}: ` +
+        'the node failed or is being switched over (failover); the transaction did not complete, or, if COMMIT was in flight, its outcome is unknown',
+      hint: 'retry the transaction: the next one goes to the current primary',
+    };
+    const answered = this.qHead < this.qTail || this.midBatch;
+    this.failOutstanding(spec);
+    // Idle inside BEGIN ... with nothing in flight: the client must not go on as if its transaction were open.
+    if (inBlock && !answered) this.lostTransaction = spec;
+  }
+
+  /** Answers every request the lost server would have answered: an error and ReadyForQuery per batch. */
+  private failOutstanding(e: ErrorSpec): void {
+    const err = errorResponse(e);
+    let sentError = false;
+    while (this.qHead < this.qTail) {
+      const k = this.qKind[this.qHead]!;
+      this.pop(true);
+      if (!sentError) {
+        this.writeClient(err);
+        sentError = true;
+      }
+      if (k === K_SYNC || k === K_QUERY || k === K_FUNC) {
+        this.writeClient(READY_IDLE);
+        sentError = false;
+      }
+    }
+    this.resetQueue();
+    if (this.midBatch) {
+      if (!sentError) this.writeClient(err);
+      this.discardUntilSync = true;
+    }
+    this.midBatch = false;
+    this.txStatus = 0x49;
+    this.replay = null;
+    this.flushClient();
+  }
+
+  // -------------------------------------------------------------------------
+  // Response queue
+
+  private push(kind: number, name: string | null = null, aux: string | Buffer | null = null): void {
+    if (this.qKind === EMPTY_KINDS) {
+      this.qKind = [];
+      this.qName = [];
+      this.qAux = [];
+    }
+    if (this.qTail - this.qHead >= IN_FLIGHT_MAX) throw new Error(`more than ${IN_FLIGHT_MAX} requests in flight`);
+    if (this.qTail >= 4096 && this.qHead > 0) {
+      // A client that always pipelines never empties the queue: compact it.
+      this.qKind.copyWithin(0, this.qHead, this.qTail);
+      this.qName.copyWithin(0, this.qHead, this.qTail);
+      this.qAux.copyWithin(0, this.qHead, this.qTail);
+      this.qTail -= this.qHead;
+      this.qHead = 0;
+      this.qKind.length = this.qName.length = this.qAux.length = this.qTail;
+    }
+    const i = this.qTail++;
+    this.qKind[i] = kind;
+    this.qName[i] = name;
+    this.qAux[i] = aux;
+  }
+
+  /** A synthetic answer: written now if nothing is ahead of it, else when its turn comes. */
+  private pushFake(kind: number, name: string | null, aux: Buffer | null): void {
+    this.push(kind, name, aux);
+    if (this.qHead === this.qTail - 1) this.emitFakes();
+  }
+
+  /** Removes the head; `failed`: its request did not take effect (undo its bookkeeping). */
+  private pop(failed = false): void {
+    const i = this.qHead;
+    if (failed) this.undo(i);
+    this.qName[i] = null;
+    this.qAux[i] = null;
+    this.qHead++;
+    if (this.qHead === this.qTail) this.qHead = this.qTail = 0;
+    else this.emitFakes();
+  }
+
+  private undo(i: number): void {
+    const k = this.qKind[i]!;
+    const name = this.qName[i];
+    const aux = this.qAux[i];
+    if ((k === K_PARSE || k === K_FAKE_PARSE) && name) this.statements?.delete(name);
+    if ((k === K_PARSE || k === K_SWALLOW_PARSE) && typeof aux === 'string') this.server?.prepared.delete(aux);
+  }
+
+  private emitFakes(): void {
+    while (this.qHead < this.qTail) {
+      const k = this.qKind[this.qHead]!;
+      if (k === K_FAKE_PARSE) this.writeClient(PARSE_COMPLETE);
+      else if (k === K_FAKE_CLOSE) this.writeClient(CLOSE_COMPLETE);
+      else if (k === K_FAKE_ERROR) {
+        this.writeClient(this.qAux[this.qHead] as Buffer);
+        this.qAux[this.qHead] = null;
+        this.qHead++;
+        this.dropUntilSync();
+        continue;
+      } else return;
+      this.qName[this.qHead] = null;
+      this.qHead++;
+    }
+    this.qHead = this.qTail = 0;
+  }
+
+  /** After an error in a batch the server skips to Sync: so do the entries (undoing what they did). */
+  private dropUntilSync(): void {
+    while (this.qHead < this.qTail && this.qKind[this.qHead] !== K_SYNC) {
+      this.undo(this.qHead);
+      this.qName[this.qHead] = null;
+      this.qAux[this.qHead] = null;
+      this.qHead++;
+    }
+    if (this.qHead === this.qTail) this.qHead = this.qTail = 0;
+  }
+
+  private resetQueue(): void {
+    while (this.qHead < this.qTail) {
+      this.undo(this.qHead);
+      this.qName[this.qHead] = null;
+      this.qAux[this.qHead] = null;
+      this.qHead++;
+    }
+    this.qHead = this.qTail = 0;
+  }
+
+  // -------------------------------------------------------------------------
+  // Output
+
+  private forwardToClient(buf: Buffer, start: number, end: number): void {
+    if (this.outBuf === buf && this.outEnd === start) {
+      this.outEnd = end;
+      return;
+    }
+    this.flushClient();
+    this.outBuf = buf;
+    this.outStart = start;
+    this.outEnd = end;
+  }
+
+  private flushClient(): void {
+    const b = this.outBuf;
+    if (b === null) return;
+    this.outBuf = null;
+    const out = this.outStart === 0 && this.outEnd === b.length ? b : b.subarray(this.outStart, this.outEnd);
+    if (this.replay !== null) return this.holdBack(out);
+    this.socket.write(out);
+  }
+
+  private writeClient(b: Buffer): void {
+    this.flushClient();
+    if (this.replay !== null) return this.holdBack(b);
+    if (!this.socket.destroyed) this.socket.write(b);
+  }
+
+  /** Keeps a response back while the batch may still run again (bounded: past the bound, no retry). */
+  private holdBack(b: Buffer): void {
+    (this.held ??= []).push(b);
+    this.heldBytes += b.length;
+    if (this.heldBytes > REPLAY_BYTES_MAX) this.giveUpRetry();
+  }
+
+  /** No retry for this transaction any more: what was held back goes to the client now. */
+  private giveUpRetry(): void {
+    this.replay = null;
+    const held = this.held;
+    this.held = null;
+    this.heldBytes = 0;
+    if (held !== null && !this.socket.destroyed) for (const h of held) this.socket.write(h);
+  }
+
+  private forwardRange(buf: Buffer, start: number, end: number): void {
+    if (this.srvBuf === buf && this.srvEnd === start) {
+      this.srvEnd = end;
+      return;
+    }
+    this.flushServer();
+    this.srvBuf = buf;
+    this.srvStart = start;
+    this.srvEnd = end;
+  }
+
+  private flushServer(): void {
+    const b = this.srvBuf;
+    if (b === null) return;
+    this.srvBuf = null;
+    const s = this.server;
+    if (!s || s.closed) return;
+    if (!s.write(this.srvStart === 0 && this.srvEnd === b.length ? b : b.subarray(this.srvStart, this.srvEnd))) {
+      this.socket.pause();
+      s.socket.once('drain', this.onServerDrain);
+    }
+  }
+
+  private writeServer(b: Buffer): void {
+    this.flushServer();
+    const s = this.server;
+    if (s && !s.closed) s.write(b);
+  }
+
+  // -------------------------------------------------------------------------
+  // Getting a server (with the failover hold)
+
+  private startAcquire(): void {
+    this.acquiring = true;
+    this.socket.pause();
+    this.holdDeadlineMs = performance.now() + this.ctx.holdTimeoutMs;
+    this.retryStep = 0;
+    this.attempt();
+  }
+
+  private attempt(): void {
+    this.clearHold();
+    if (this.phase === 'closed') return;
+    const route = this.ctx.router.route(this.identity!.readOnly);
+    if (route === 'hold') return this.hold(null);
+    const pool = this.ctx.pools.pool(route, this.identity!.database, this.identity!.role);
+    const conn = pool.tryAcquire();
+    if (conn) return this.acquired(conn);
+    pool.acquire((c, err) => {
+      if (c) return this.acquired(c);
+      this.acquireFailed(err!);
+    });
+  }
+
+  /** The hot path of transaction mode: an idle server of the current view, parameters in step. */
+  private tryLinkNow(): number {
+    const id = this.identity!;
+    const route = this.ctx.router.route(id.readOnly);
+    if (route === 'hold') return NOT_NOW;
+    const conn = this.ctx.pools.pool(route, id.database, id.role).tryAcquire();
+    if (conn === null) return NOT_NOW;
+    if (conn.target.primary && conn.target.generation !== this.ctx.router.generation()) {
+      conn.close();
+      return NOT_NOW;
+    }
+    if (conn.paramsSig === this.wantedSig || conn.paramSync(this.wanted) === '') {
+      conn.paramsSig = this.wantedSig;
+      this.link(conn);
+      return LINKED;
+    }
+    // Parameters differ: the slow path syncs them.
+    this.pending = [];
+    this.acquiring = true;
+    this.socket.pause();
+    this.holdDeadlineMs = performance.now() + this.ctx.holdTimeoutMs;
+    this.retryStep = 0;
+    this.acquired(conn);
+    return SYNCING;
+  }
+
+  private want(name: string, value: string): void {
+    this.wanted.set(name, value);
+    this.wantedSig = JSON.stringify([...this.wanted].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+  }
+
+  private acquireFailed(err: ServerError): void {
+    if (this.phase === 'closed') return;
+    if (err.transient) return this.hold(err);
+    this.failAcquire({ code: err.code, message: err.message });
+  }
+
+  /** Waits for a view change (or a short backoff when the server refused), up to the hold deadline. */
+  private hold(err: ServerError | null): void {
+    const leftMs = this.holdDeadlineMs - performance.now();
+    if (leftMs <= 0) {
+      this.ctx.counters.holdTimeouts++;
+      const reason = err ? err.message : this.ctx.router.holdReason();
+      return this.failAcquire({
+        code: '57P03',
+        message: `no server available within holdTimeoutMs=${this.ctx.holdTimeoutMs}: ${reason}`,
+        hint: 'a failover or switchover did not finish in time; retry later',
+      });
+    }
+    if (this.retryStep === 0 && err === null) this.ctx.counters.held++;
+    const backoffMs = err ? RETRY_BACKOFF_MS[Math.min(this.retryStep++, RETRY_BACKOFF_MS.length - 1)]! : leftMs;
+    this.holdOff = this.ctx.router.onChange(() => this.attempt());
+    this.holdTimer = setTimeout(() => this.attempt(), Math.min(backoffMs, leftMs));
+  }
+
+  private clearHold(): void {
+    if (this.holdOff) {
+      this.holdOff();
+      this.holdOff = null;
+    }
+    if (this.holdTimer) {
+      clearTimeout(this.holdTimer);
+      this.holdTimer = null;
+    }
+  }
+
+  private acquired(conn: ServerConnection): void {
+    if (this.phase === 'closed') return conn.pool.release(conn);
+    if (conn.closed) return this.attempt();
+    // Safety (I3): a connection to a pool of an older generation is never used for a write.
+    if (conn.target.primary && conn.target.generation !== this.ctx.router.generation()) {
+      conn.close();
+      return this.attempt();
+    }
+    const sql = conn.paramSync(this.wanted);
+    if (sql === '') return this.link(conn);
+    conn.handler = this;
+    conn.runInternal(sql, (err) => {
+      if (this.phase === 'closed') return err ? conn.close() : conn.pool.release(conn);
+      if (err) {
+        conn.close();
+        if (err.transient) return this.hold(err);
+        // A value the server refuses (e.g. an unknown TimeZone from the startup packet).
+        return this.failAcquire({ code: err.code, message: `cannot apply the session parameters: ${err.message}` });
+      }
+      conn.noteSynced(this.wanted);
+      conn.paramsSig = this.wantedSig;
+      this.link(conn);
+    });
+  }
+
+  private link(conn: ServerConnection): void {
+    this.acquiring = false;
+    this.server = conn;
+    conn.handler = this;
+    conn.uses++;
+    this.serverFatal = null;
+    this.replay = this.ctx.mode === 'transaction' ? [] : null;
+    this.replayBytes = 0;
+    if (this.phase === 'linking') return this.welcome(conn);
+    const pending = this.pending;
+    this.pending = null;
+    if (pending === null) return; // the fast path: the caller forwards its message
+    for (const m of pending) {
+      if (this.server !== conn || this.acquiring) {
+        // The first messages released the server again or lost it: the rest waits for the next one.
+        (this.pending ??= []).push(m);
+        continue;
+      }
+      this.forward(m[0]!, m, 0, m.length);
+    }
+    this.flushServer();
+    if (!this.acquiring && this.phase === 'ready') this.socket.resume();
+  }
+
+  /** Waiting failed: the waiting requests get an error (the session goes on), or at startup the client is refused. */
+  private failAcquire(e: ErrorSpec): void {
+    this.clearHold();
+    this.acquiring = false;
+    if (this.phase === 'linking') return this.fatal(e);
+    this.failPending(e);
+  }
+
+  /** Answers the pending requests with one error per batch (and ReadyForQuery per Sync/Query), as the server would. */
+  private failPending(e: ErrorSpec): void {
+    const pending = this.pending ?? [];
+    this.pending = null;
+    const err = errorResponse(e);
+    let sentError = false;
+    let open = false;
+    for (const m of pending) {
+      const t = m[0]!;
+      if (t === 0x58) return this.close();
+      if (t === 0x53 || t === 0x51 || t === 0x46) {
+        if (!sentError && !this.discardUntilSync) this.writeClient(err);
+        this.writeClient(READY_IDLE);
+        sentError = false;
+        open = false;
+        this.discardUntilSync = false;
+      } else if (t !== 0x48 && t !== 0x64 && t !== 0x63 && t !== 0x66) {
+        if (!sentError && !this.discardUntilSync) {
+          this.writeClient(err);
+          sentError = true;
+        }
+        open = true;
+      }
+    }
+    if (open) this.discardUntilSync = true;
+    this.flushClient();
+    this.socket.resume();
+  }
+
+  /** Gives the server back between transactions (transaction mode). */
+  private releaseServer(): void {
+    const conn = this.server!;
+    this.server = null;
+    this.giveUpRetry();
+    this.fenceRetried = false;
+    conn.socket.resume();
+    if (conn.readOnlySeen) conn.close();
+    else conn.pool.release(conn);
+    // Messages that arrived while the server was finishing wait for the next one.
+    if (this.pending !== null && this.pending.length > 0 && !this.acquiring) this.startAcquire();
+  }
+
+  // -------------------------------------------------------------------------
+  // Startup and authentication
+
+  /** Returns false when the session ended or changed transport (stop reading this chunk). */
+  private startupPacket(buf: Buffer, start: number, end: number): boolean {
+    const p = parseStartupPacket(buf, start, end);
+    switch (p.kind) {
+      case 'invalid':
+        this.fatal({ code: p.code, message: p.message });
+        return false;
+      case 'cancel':
+        this.ctx.cancel(p.processId, p.secretKey);
+        this.close();
+        return false;
+      case 'gssenc':
+        // GSSAPI encryption is not offered; the client may go on with SSLRequest or a startup packet.
+        this.socket.write(SSL_NO);
+        return true;
+      case 'ssl': {
+        if (this.isTls) {
+          this.fatal({ code: '08P01', message: 'SSLRequest received on a connection that already uses TLS' });
+          return false;
+        }
+        if (this.ctx.tls === null || this.ctx.tlsMode === 'off') {
+          this.socket.write(SSL_NO);
+          return true;
+        }
+        if (this.framer.pendingBytes > 0) {
+          // Bytes after SSLRequest, before the handshake: they could have been injected by a man in the middle (CVE-2021-23214).
+          this.fatal({ code: '08P01', message: 'received unencrypted data after SSLRequest' });
+          return false;
+        }
+        this.socket.write(SSL_YES);
+        this.upgradeTls(this.ctx.tls);
+        return false;
+      }
+      case 'startup':
+        break;
+    }
+    if (p.minor > PROTOCOL_MINOR_LATEST || p.protocolOptions.length > 0) {
+      this.socket.write(negotiateProtocolVersion(PROTOCOL_MINOR_LATEST, p.protocolOptions));
+    }
+    if (this.ctx.tlsMode === 'required' && !this.isTls) {
+      this.fatal({ code: '28000', message: 'this server requires TLS', hint: 'connect with sslmode=require (or stronger)' });
+      return false;
+    }
+    const params = p.params;
+    const user = params.get('user');
+    if (!user) {
+      this.fatal({ code: '28000', message: 'no PostgreSQL user name specified in startup packet' });
+      return false;
+    }
+    // As Postgres: the database defaults to the user name.
+    if (!params.get('database')) params.set('database', user);
+    let identity: ClaimedIdentity | ProxyRefusal;
+    try {
+      identity = this.ctx.resolveIdentity(params, this.sni);
+    } catch (e) {
+      this.ctx.log({ level: 'error', msg: 'identity resolution failed', error: (e as Error).message });
+      identity = { code: 'XX000', message: 'internal error while checking the connection parameters' };
+    }
+    if (isRefusal(identity)) {
+      if (identity.code === '28P01' && this.ctx.doomedScram !== null) {
+        // As Postgres for an unknown user: the whole exchange, then the same 28P01 as a wrong password.
+        this.scram = this.ctx.doomedScram(user);
+        this.doomed = identity;
+        this.phase = 'auth';
+        this.framer.configure(true, AUTH_MESSAGE_BYTES_MAX);
+        this.socket.write(authenticationSasl(['SCRAM-SHA-256']));
+        return true;
+      }
+      this.ctx.counters.authFailures++;
+      this.fatal(identity);
+      return false;
+    }
+    const refused = this.ctx.admit(identity);
+    if (refused) {
+      this.fatal(refused);
+      return false;
+    }
+    this.identity = identity;
+    this.admitted = true;
+    for (const [k, v] of identity.serverParams) if (TRACKED_PARAMS.has(k)) this.want(k, v);
+    this.scram = this.ctx.scram(identity.verifier, identity);
+    this.phase = 'auth';
+    this.framer.configure(true, AUTH_MESSAGE_BYTES_MAX);
+    this.socket.write(authenticationSasl(['SCRAM-SHA-256']));
+    return true;
+  }
+
+  private upgradeTls(context: tls.SecureContext): void {
+    const raw = this.socket;
+    raw.removeListener('data', this.onData);
+    raw.removeListener('close', this.onClose);
+    raw.removeListener('drain', this.onClientDrain);
+    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: context });
+    this.isTls = true;
+    this.socket = secure;
+    this.attach(secure);
+    secure.on('secure', () => {
+      const name = (secure as tls.TLSSocket & { servername?: string | false }).servername;
+      this.sni = typeof name === 'string' && name !== '' ? name : undefined;
+    });
+  }
+
+  private authMessage(type: number, buf: Buffer, start: number, end: number): void {
+    if (type !== 0x70) return this.protocolError(`expected SASL response, got message type ${describeType(type)}`);
+    const scram = this.scram!;
+    if (this.saslStep === 0) {
+      const r = parseSaslInitialResponse(buf, start, end);
+      if (typeof r === 'string') return this.protocolError(r);
+      if (r.mechanism !== 'SCRAM-SHA-256') {
+        return this.fatal({ code: '08P01', message: `client selected an invalid SASL authentication mechanism ${JSON.stringify(r.mechanism.slice(0, 64))}` });
+      }
+      const out = scram.start(r.data);
+      if (isRefusal(out)) return this.authFailed(this.doomed !== null && out.code === '28P01' ? this.doomed : out);
+      this.saslStep = 1;
+      this.socket.write(authenticationSaslContinue(out));
+      return;
+    }
+    if (this.saslStep === 1) {
+      const out = scram.finish(saslResponseData(buf, start, end));
+      if (isRefusal(out)) return this.authFailed(out);
+      // A doomed exchange must fail; if it did not, refuse anyway.
+      if (this.doomed !== null) return this.authFailed(this.doomed);
+      this.saslStep = 2;
+      this.scram = null;
+      this.socket.write(authenticationSaslFinal(out));
+      this.socket.write(AUTHENTICATION_OK);
+      if (this.authTimer) clearTimeout(this.authTimer);
+      this.authTimer = null;
+      this.phase = 'linking';
+      this.framer.configure(true, this.ctx.maxMessageBytes);
+      this.pending = [];
+      this.startAcquire();
+      return;
+    }
+    this.protocolError('unexpected SASL response after authentication');
+  }
+
+  private authFailed(r: ProxyRefusal): void {
+    this.ctx.counters.authFailures++;
+    this.fatal(r);
+  }
+
+  /** The startup link is done: parameters, our key, ReadyForQuery. */
+  private welcome(conn: ServerConnection): void {
+    this.key = this.ctx.register(this);
+    const parts: Buffer[] = [];
+    for (const [k, v] of conn.reported) parts.push(parameterStatus(k, v));
+    parts.push(backendKeyData(this.key.processId, this.key.secretKey), READY_IDLE);
+    this.phase = 'ready';
+    this.pending = null;
+    this.socket.write(Buffer.concat(parts));
+    if (this.ctx.mode === 'transaction') this.releaseServer();
+    this.socket.resume();
+  }
+
+  // -------------------------------------------------------------------------
+  // Cancel, errors, close
+
+  /** Our CancelRequest key matched: pass it to the server backend running this client's query. */
+  cancelQuery(): void {
+    const s = this.server;
+    if (s && s.processId !== 0) this.ctx.cancelServer(s.target, s.processId, s.secretKey);
+  }
+
+  private protocolError(why: string): void {
+    this.ctx.counters.protocolErrors++;
+    this.fatal({ code: '08P01', message: `invalid message from the client: ${why}` });
+  }
+
+  /** Sends a FATAL error and closes. */
+  private fatal(e: ErrorSpec): void {
+    if (this.phase === 'closed') return;
+    try {
+      this.giveUpRetry();
+      this.flushClient();
+      if (!this.socket.destroyed) this.socket.end(errorResponse({ ...e, severity: 'FATAL' }));
+    } catch {
+      // The socket is gone: nothing to tell.
+    }
+    this.close();
+  }
+
+  close(): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.clearHold();
+    if (this.authTimer) clearTimeout(this.authTimer);
+    this.authTimer = null;
+    this.pending = null;
+    const conn = this.server;
+    this.server = null;
+    if (conn) {
+      const clean = this.qHead === this.qTail && this.txStatus === 0x49 && !this.midBatch && !conn.closed;
+      if (!clean) conn.close();
+      else if (this.ctx.mode === 'session') {
+        // The next client must not see this one's session state.
+        conn.runInternal('DISCARD ALL', (err) => {
+          if (err) return conn.close();
+          conn.prepared.clear();
+          conn.setByProxy.clear();
+          conn.paramsSig = null;
+          conn.pool.release(conn);
+        });
+      } else conn.pool.release(conn);
+    }
+    if (this.key) this.ctx.unregister(this);
+    if (this.admitted && this.identity) this.ctx.leave(this.identity);
+    this.admitted = false;
+    const socket = this.socket;
+    if (!socket.destroyed) {
+      // end() lets a FATAL already written reach the client; a peer that never closes its side is cut off.
+      socket.end();
+      setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+    }
+  }
+}
+
+// tryLinkNow's answers.
+const NOT_NOW = 0;
+const LINKED = 1;
+const SYNCING = 2;
+
+const EMPTY_KINDS: number[] = [];
+const EMPTY_NAMES: (string | null)[] = [];
+const EMPTY_AUX: (string | Buffer | null)[] = [];
+

@@ -1,0 +1,173 @@
+// Holding clients through a change of primary (docs/proxy.md, Routing and
+// Failover), with a StaticRouter standing in for the state machine and two real
+// Postgres 17 servers standing in for the old and the new primary:
+// - new transactions wait (bounded) while there is no writable primary, then run
+//   on the new one; past holdTimeoutMs they fail with 57P03 naming the failover;
+// - a transaction in flight on a lost server fails with an error naming the
+//   failover, and the session carries on against the new primary;
+// - a statement whose server backend was terminated before answering (a fence)
+//   runs again on a server transparently;
+// - after a generation change nothing reaches the old primary (I3).
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { makeAppPostgres, startProxy, type ProxyFixture } from './helpers/proxy.js';
+import { StaticRouter } from '../src/proxy/router.js';
+import type { TempPrimary } from '../src/postgres/test-helpers.js';
+
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** A query's error (or null), caught at once so no rejection goes unhandled while the test acts. */
+const outcome = (q: Promise<unknown>): Promise<(Error & { code?: string }) | null> => q.then(() => null, (e: Error) => e);
+
+describe('proxy: holding clients through failover and switchover', { timeout: 120_000 }, () => {
+  let a: TempPrimary;
+  let b: TempPrimary;
+  let router: StaticRouter;
+  let f: ProxyFixture;
+  const target = (p: TempPrimary, node: string, generation: number) => ({ node, host: '127.0.0.1', port: p.port, generation });
+
+  before(async () => {
+    [a, b] = await Promise.all([makeAppPostgres(), makeAppPostgres()]);
+    router = new StaticRouter(target(a, 'a', 1));
+    f = await startProxy({ pg: a, router, pool: { mode: 'transaction', defaultPoolSize: 2, holdTimeoutMs: 3_000 } });
+  });
+  after(async () => {
+    await f?.cleanup();
+    await Promise.all([a?.cleanup(), b?.cleanup()]);
+  });
+
+  async function client(): Promise<pg.Client> {
+    const c = new pg.Client(f.clientConfig());
+    c.on('error', () => {});
+    await c.connect();
+    return c;
+  }
+  const port = async (c: pg.Client) => (await c.query<{ p: number }>('SELECT inet_server_port() AS p')).rows[0]!.p;
+
+  it('a new transaction waits while there is no primary, then runs on the new one', async () => {
+    router.set(target(a, 'a', 1));
+    const c = await client();
+    try {
+      assert.equal(await port(c), a.port);
+      router.set(null, [], 'no primary after generation 1 (a failover or switchover is in progress)');
+      const t0 = performance.now();
+      const q = port(c);
+      await delay(300);
+      router.set(target(b, 'b', 2));
+      assert.equal(await q, b.port, 'the held transaction ran on the new primary');
+      assert.ok(performance.now() - t0 >= 290, 'it waited for the new primary');
+      // The session carries on against the new primary; the old primary's pool is retired.
+      assert.equal(await port(c), b.port);
+      await delay(250); // the generation check runs every 100 ms
+      const old = f.proxy.stats().pools.filter((p) => p.node === 'a');
+      assert.ok(old.every((p) => p.idle === 0), 'no idle connection to the old primary is kept');
+      assert.ok(f.proxy.stats().counters.held >= 1);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('past holdTimeoutMs a held transaction fails with 57P03 naming the failover; the session goes on', async () => {
+    router.set(target(b, 'b', 2));
+    const c = await client();
+    try {
+      router.set(null, [], 'no primary after generation 2 (a failover or switchover is in progress)');
+      const t0 = performance.now();
+      await assert.rejects(c.query('SELECT 1'), (e: Error & { code?: string }) => {
+        assert.equal(e.code, '57P03');
+        assert.match(e.message, /holdTimeoutMs=3000.*failover or switchover/);
+        return true;
+      });
+      assert.ok(performance.now() - t0 >= 2_900);
+      router.set(target(a, 'a', 3));
+      assert.equal(await port(c), a.port);
+      // Extended protocol too (a Parse/Bind/Execute/Sync batch held, then failed).
+      router.set(null);
+      await assert.rejects(c.query('SELECT $1::int AS x', [1]), /57P03|holdTimeoutMs/);
+      router.set(target(a, 'a', 3));
+      assert.deepEqual((await c.query('SELECT $1::int AS x', [7])).rows, [{ x: 7 }]);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('a transaction in flight on a lost server fails with an error naming the failover; the next one runs', async () => {
+    router.set(target(a, 'a', 3));
+    const c = await client();
+    try {
+      await c.query('BEGIN');
+      const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const q = outcome(c.query('SELECT pg_sleep(10)'));
+      await delay(200);
+      // The old primary fails (here: its backend is terminated, as a fence does).
+      await a.pg.query('SELECT pg_terminate_backend($1)', [pid]);
+      const e = await q;
+      assert.equal(e?.code, '08006');
+      assert.match(e.message, /lost during this transaction.*failover/);
+      router.set(target(b, 'b', 4));
+      assert.equal(await port(c), b.port, 'the session carries on against the new primary');
+      assert.ok(f.proxy.stats().counters.failedInFlight >= 1);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('idle in a transaction when the server is lost: the next statement fails instead of running outside the transaction', async () => {
+    router.set(target(b, 'b', 4));
+    const c = await client();
+    try {
+      await c.query('BEGIN');
+      const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      await b.pg.query('SELECT pg_terminate_backend($1)', [pid]);
+      await delay(100);
+      await assert.rejects(c.query('SELECT 1'), /lost during this transaction/);
+      assert.deepEqual((await c.query('SELECT 2 AS two')).rows, [{ two: 2 }]);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('a statement whose backend was terminated before it answered runs again, transparently, and once', async () => {
+    router.set(target(b, 'b', 4));
+    const c = await client();
+    try {
+      await c.query('CREATE TABLE IF NOT EXISTS runs (n int)');
+      await c.query('TRUNCATE runs');
+      const retriedBefore = f.proxy.stats().counters.retried;
+      const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      // DO answers nothing until it is done (a SELECT would send its RowDescription first).
+      const q = c.query('DO $$ BEGIN PERFORM pg_sleep(0.5); INSERT INTO runs VALUES (1); END $$');
+      await delay(150);
+      await b.pg.query('SELECT pg_terminate_backend($1)', [pid]);
+      await q;
+      assert.equal(f.proxy.stats().counters.retried, retriedBefore + 1);
+      assert.deepEqual((await c.query('SELECT count(*)::int AS n FROM runs')).rows, [{ n: 1 }], 'the terminated run rolled back; the retry ran once');
+      // The extended protocol: the server buffers ParseComplete, BindComplete and RowDescription until Sync;
+      // a FATAL flushes them. The proxy held them back, so the retry is invisible.
+      const pid2 = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const q2 = c.query<{ pid: number }>('SELECT pg_sleep($1::float8), pg_backend_pid() AS pid', [0.5]);
+      await delay(150);
+      await b.pg.query('SELECT pg_terminate_backend($1)', [pid2]);
+      assert.notEqual((await q2).rows[0]!.pid, pid2, 'it ran again on another server connection');
+      assert.equal(f.proxy.stats().counters.retried, retriedBefore + 2);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('a server that vanishes (immediate stop) fails the transaction in flight, never runs it twice', async () => {
+    router.set(target(b, 'b', 4));
+    const c = await client();
+    try {
+      const q = outcome(c.query('SELECT pg_sleep(10)'));
+      await delay(200);
+      await b.pg.stop('immediate');
+      router.set(target(a, 'a', 5));
+      assert.match((await q)?.message ?? 'no error', /lost during this transaction/);
+      assert.equal(await port(c), a.port);
+    } finally {
+      await c.end();
+    }
+  });
+});
