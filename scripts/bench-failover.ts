@@ -1,4 +1,4 @@
-// npm run bench:failover -- [--runs 20] [--lease-ms 1000] [--mode failover|switchover] [--json]
+// npm run bench:failover -- [--runs 20] [--lease-ms 1000] [--mode failover|switchover] [--via proxy|direct] [--json]
 // Failover of real ogel daemons and Postgres 17: a writer inserts sequence numbers
 // into the primary and records which were acknowledged; the primary's daemon is
 // killed with -9 (its Postgres goes with it: the death guard); the time from the
@@ -8,8 +8,9 @@
 // --mode switchover: one cluster, `ogel switchover` N times while the writer
 // runs; the write pause is the gap between the last write acknowledged by the
 // old primary and the first one acknowledged by the new primary.
-// The writer talks to Postgres directly (the proxy is not built yet). The JSON
-// summary is printed last:
+// --via proxy (the default): the writer goes through the proxy of a node that
+// survives, as users do, and the proxy holds it through the change. --via direct:
+// it tries each node's Postgres in turn. The JSON summary is printed last:
 // {"mode":"failover","runs":20,"p50_ms":0,"p99_ms":0,"max_ms":0,"lost_acked_writes":0}
 
 import { performance } from 'node:perf_hooks';
@@ -20,7 +21,7 @@ import { adminPassword } from '../src/postgres/agent.js';
 import { DaemonCluster } from '../test/helpers/daemons.js';
 import { percentile, round, sortNumbers } from './bench/lib/stats.js';
 
-const HELP = `Usage: npm run bench:failover -- [--runs N] [--lease-ms MS] [--json]
+const HELP = `Usage: npm run bench:failover -- [--runs N] [--lease-ms MS] [--mode failover|switchover] [--via proxy|direct] [--json]
 
 Measures automatic failover: N times (default 20), a fresh 3-node cluster of ogel
 daemons with Postgres 17, a writer inserting sequence numbers, kill -9 of the
@@ -28,15 +29,22 @@ primary's daemon, and the time until a write is acknowledged by the new primary.
 Every acknowledged write must survive. --lease-ms sets postgres.leaseMs (default
 1000).
 
---mode switchover: one cluster, N planned switchovers (ogel switchover) while a
-writer inserts continuously, trying each node in turn when its primary refuses
-(as a client with a multi-host connection string would). Measures the write
-pause: from the last write acknowledged by the old primary to the first one
-acknowledged by the new primary. Every acknowledged write must survive.`;
+--mode switchover: one cluster, N planned switchovers (ogel switchover) while the
+writer inserts continuously. Measures the write pause: from the last write
+acknowledged by the old primary to the first one acknowledged by the new primary.
 
-/** A client of node `node`'s Postgres as the admin user (errors after connect fail the next query). */
-async function connectTo(c: DaemonCluster, node: string, password: string): Promise<pg.Client> {
-  const cl = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(node)!.postgresPort, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 1_000 });
+--via proxy (default): the writer uses one connection to the proxy of a node
+that survives, as users do. --via direct: it connects to each node's Postgres
+in turn when one refuses, as a client with a multi-host connection string and
+target_session_attrs=read-write would.`;
+
+/** How the writer reaches Postgres: each node's Postgres directly, or one node's proxy. */
+type Via = 'proxy' | 'direct';
+
+/** An admin client of node `node`'s Postgres, or of its proxy (errors after connect fail the next query). */
+async function connectTo(c: DaemonCluster, node: string, password: string, via: Via = 'direct'): Promise<pg.Client> {
+  const n = c.nodes.get(node)!;
+  const cl = new pg.Client({ host: '127.0.0.1', port: via === 'proxy' ? n.proxyPort : n.postgresPort, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 1_000 });
   cl.on('error', () => {});
   await cl.connect();
   return cl;
@@ -46,82 +54,70 @@ interface Run {
   ms: number;
   acked: number;
   lost: number;
+  errors: number;
   from: string;
   to: string;
 }
 
-async function oneRun(leaseMs: number, log: (s: string) => void): Promise<Run> {
+type View = { primary: string | null; generation: number; lease: { renewalSeq: number } | null; nodes: Record<string, { reportedRole: string; role: string }> };
+
+async function viewOf(c: DaemonCluster): Promise<View | undefined> {
+  try {
+    const leader = await c.waitForLeader(2_000);
+    return ((await c.get(leader, '/v1/status')).body as { postgres: View }).postgres;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Healthy: a primary with a renewed lease and both others streaming from it. */
+async function healthy(c: DaemonCluster, password: string): Promise<View> {
+  const streaming = async (primary: string): Promise<number> => {
+    let cl: pg.Client | undefined;
+    try {
+      cl = await connectTo(c, primary, password);
+      return (await cl.query("SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'")).rows[0].n as number;
+    } catch {
+      return 0;
+    } finally {
+      await cl?.end().catch(() => {});
+    }
+  };
+  let v: View | undefined;
+  await c.waitFor(async () => {
+    v = await viewOf(c);
+    return v !== undefined && v.primary !== null && (v.lease?.renewalSeq ?? 0) >= 1 && Object.values(v.nodes).every((n) => n.role !== 'recloning' && n.role !== 'fenced') && (await streaming(v.primary)) === 2;
+  }, 'a primary with two streaming standbys', 120_000);
+  return v!;
+}
+
+async function oneRun(leaseMs: number, via: Via, log: (s: string) => void): Promise<Run> {
   const c = await DaemonCluster.create(['n1', 'n2', 'n3'], `postgres:\n  leaseMs: ${leaseMs}\n`);
   try {
     const password = adminPassword(loadConfig(c.configPath));
     await c.startAll();
-    type View = { primary: string | null; generation: number; nodes: Record<string, { reportedRole: string }> };
-    const view = async (): Promise<View | undefined> => {
-      try {
-        const leader = await c.waitForLeader(2_000);
-        return ((await c.get(leader, '/v1/status')).body as { postgres: View }).postgres;
-      } catch {
-        return undefined;
-      }
-    };
-    let v: View | undefined;
-    await c.waitFor(async () => {
-      v = await view();
-      return v !== undefined && v.primary !== null && Object.values(v.nodes).filter((n) => n.reportedRole === 'standby').length === 2;
-    }, 'a primary and two standbys', 60_000);
-    const old = v!.primary!;
-    const connect = (node: string) => connectTo(c, node, password);
-    const w = await connect(old);
+    const v = await healthy(c, password);
+    const old = v.primary!;
+    const w = await connectTo(c, old, password);
     await w.query('CREATE TABLE seq (n bigint primary key)');
-    const acked: number[] = [];
-    let n = 0;
+    await w.end();
+    // Through the proxy: the proxy of a node that survives the kill.
+    const writer = new SeqWriter(c, password, via, [...c.nodes.keys()].find((id) => id !== old)!);
+    writer.start();
     // Write for a moment so the kill lands in the middle of a stream of commits.
-    const writing = (async () => {
-      for (;;) {
-        const next = ++n;
-        try {
-          await w.query('INSERT INTO seq VALUES ($1)', [next]);
-          acked.push(next);
-        } catch {
-          return; // the primary died: that insert's outcome is unknown (not counted)
-        }
-      }
-    })();
-    await new Promise((r) => setTimeout(r, 300));
+    await c.waitFor(async () => writer.acks.length >= 50, '50 acknowledged writes before the kill', 30_000);
     const t0 = performance.now();
     await c.kill9(old);
-    await writing;
-    // Find the new primary and keep trying a write until one is acknowledged.
-    let to = '';
-    // Each attempt writes its own value: an attempt can commit and still fail on the
-    // client (its session ended), and retrying the same key would then never succeed.
-    let attempt = 0;
-    for (;;) {
-      if (performance.now() - t0 > 60_000) throw new Error('no new primary accepted a write within 60 s');
-      const cur = await view();
-      if (cur?.primary && cur.primary !== old && cur.generation > v!.generation) {
-        try {
-          const cl = await connect(cur.primary);
-          try {
-            await cl.query('INSERT INTO seq VALUES ($1)', [-++attempt]);
-            to = cur.primary;
-            break;
-          } finally {
-            await cl.end().catch(() => {});
-          }
-        } catch {
-          /* not writable yet (read-only until its first lease renewal commits) */
-        }
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    const ms = performance.now() - t0;
-    const check = await connect(to);
+    await c.waitFor(async () => writer.acks.some((x) => x.at > t0 && x.node !== old), 'a write acknowledged by a new primary', 60_000);
+    const first = writer.acks.find((x) => x.at > t0 && x.node !== old)!;
+    await writer.stop();
+    const ms = first.at - t0;
+    const check = await connectTo(c, first.node, password);
     const present = new Set((await check.query('SELECT n FROM seq')).rows.map((r: { n: string }) => Number(r.n)));
     await check.end();
-    const lost = acked.filter((x) => !present.has(x)).length;
-    log(`${old} -> ${to} in ${ms.toFixed(0)} ms; ${acked.length} acknowledged writes, ${lost} lost`);
-    return { ms, acked: acked.length, lost, from: old, to };
+    const lost = writer.acks.filter((x) => !present.has(x.n)).length;
+    log(`${old} -> ${first.node} in ${ms.toFixed(0)} ms; ${writer.acks.length} acknowledged writes, ${lost} lost; ${writer.errors} errors seen by the writer`);
+    return { ms, acked: writer.acks.length, lost, errors: writer.errors, from: old, to: first.node };
   } catch (e) {
     // Evidence before the cluster is removed: the Postgres view and each node's last log lines.
     for (const [id, node] of c.nodes) {
@@ -135,67 +131,29 @@ async function oneRun(leaseMs: number, log: (s: string) => void): Promise<Run> {
   }
 }
 
-async function main(): Promise<number> {
-  let a;
-  try {
-    a = parseArgs({
-      options: {
-        runs: { type: 'string', default: '20' },
-        'lease-ms': { type: 'string', default: '1000' },
-        mode: { type: 'string', default: 'failover' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    process.stderr.write(`bench:failover: ${(e as Error).message}\n${HELP}\n`);
-    return 2;
-  }
-  if (a.help) {
-    process.stdout.write(`${HELP}\n`);
-    return 0;
-  }
-  if (a.mode !== 'failover' && a.mode !== 'switchover') return usage(`--mode must be failover or switchover, got '${a.mode}'`);
-  const runs = Number(a.runs);
-  const leaseMs = Number(a['lease-ms']);
-  if (!Number.isInteger(runs) || runs < 1 || runs > 200) return usage(`--runs must be an integer from 1 to 200, got '${a.runs}'`);
-  if (!Number.isInteger(leaseMs) || leaseMs < 100 || leaseMs > 600_000) return usage(`--lease-ms must be an integer from 100 to 600000, got '${a['lease-ms']}'`);
-  if (a.mode === 'switchover') return switchoverBench(runs, leaseMs);
-  const results: Run[] = [];
-  for (let i = 0; i < runs; i++) {
-    results.push(await oneRun(leaseMs, (s) => process.stderr.write(`[bench:failover] run ${i + 1}/${runs}: ${s}\n`)));
-  }
-  const s = sortNumbers(results.map((r) => r.ms));
-  const summary = {
-    mode: 'failover',
-    runs,
-    p50_ms: round(percentile(s, 50), 0),
-    p99_ms: round(percentile(s, 99), 0),
-    max_ms: round(s[s.length - 1]!, 0),
-    lost_acked_writes: results.reduce((x, r) => x + r.lost, 0),
-    acked_writes: results.reduce((x, r) => x + r.acked, 0),
-    lease_ms: leaseMs,
-    goal: { p50_ms: 1000, p99_ms: 2500 },
-    patroni_default_ttl_s: 30,
-    samples_ms: results.map((r) => round(r.ms, 0)),
-  };
-  process.stdout.write(`${JSON.stringify(summary)}\n`);
-  return summary.lost_acked_writes === 0 ? 0 : 1;
-}
-
 /**
- * A writer that keeps inserting sequence numbers into whichever node takes them:
- * on an error it tries every node in turn, as a client with a multi-host
- * connection string and target_session_attrs=read-write would.
+ * A writer that keeps inserting sequence numbers and records which were
+ * acknowledged, and by which node (the server's port names it). Direct: it
+ * tries each node's Postgres in turn when one refuses, as a client with a
+ * multi-host connection string and target_session_attrs=read-write would.
+ * Proxy: one connection to one node's proxy, which routes every transaction.
  */
 class SeqWriter {
   readonly acks: { n: number; node: string; at: number }[] = [];
+  errors = 0;
   private stopped = false;
   private done: Promise<void> | undefined;
   private next = 0;
+  private readonly byPort: Map<number, string>;
 
-  constructor(private readonly c: DaemonCluster, private readonly password: string) {}
+  constructor(
+    private readonly c: DaemonCluster,
+    private readonly password: string,
+    private readonly via: Via,
+    private readonly proxyNode: string,
+  ) {
+    this.byPort = new Map([...c.nodes.values()].map((n) => [n.postgresPort, n.id]));
+  }
 
   start(): void {
     this.done = this.loop();
@@ -206,83 +164,54 @@ class SeqWriter {
     await this.done;
   }
 
-  private connect(node: string): Promise<pg.Client> {
-    return connectTo(this.c, node, this.password);
-  }
-
   private async loop(): Promise<void> {
     const ids = [...this.c.nodes.keys()];
     let i = 0;
-    let client: { node: string; cl: pg.Client } | undefined;
+    let client: pg.Client | undefined;
     while (!this.stopped) {
       try {
-        if (!client) {
-          const node = ids[i++ % ids.length]!;
-          client = { node, cl: await this.connect(node) };
-        }
+        client ??= await connectTo(this.c, this.via === 'proxy' ? this.proxyNode : ids[i++ % ids.length]!, this.password, this.via);
         // Each attempt its own value: a failed attempt may still have committed.
         const n = ++this.next;
-        await client.cl.query('INSERT INTO seq VALUES ($1)', [n]);
-        this.acks.push({ n, node: client.node, at: performance.now() });
+        const r = await client.query<{ port: number }>('INSERT INTO seq VALUES ($1) RETURNING inet_server_port() AS port', [n]);
+        this.acks.push({ n, node: this.byPort.get(r.rows[0]!.port) ?? '?', at: performance.now() });
       } catch {
-        await client?.cl.end().catch(() => {});
-        client = undefined;
+        this.errors++;
+        // Direct: another node may be the primary. Proxy: the session carries on,
+        // unless the connection itself is gone.
+        if (this.via === 'direct' || (client as unknown as { _ending?: boolean; _connected?: boolean } | undefined)?._ending) {
+          await client?.end().catch(() => {});
+          client = undefined;
+        }
         await new Promise((r) => setTimeout(r, 2));
       }
     }
-    await client?.cl.end().catch(() => {});
+    await client?.end().catch(() => {});
   }
 }
 
-async function switchoverBench(runs: number, leaseMs: number): Promise<number> {
+async function switchoverBench(runs: number, leaseMs: number, via: Via): Promise<number> {
   const log = (s: string) => process.stderr.write(`[bench:failover] ${s}\n`);
   const c = await DaemonCluster.create(['n1', 'n2', 'n3'], `postgres:\n  leaseMs: ${leaseMs}\n`);
   const pauses: number[] = [];
   const reported: number[] = [];
   let lost = 0;
   let acked = 0;
+  let errors = 0;
   try {
     const password = adminPassword(loadConfig(c.configPath));
     await c.startAll();
-    type View = { primary: string | null; generation: number; lease: { renewalSeq: number } | null; nodes: Record<string, { reportedRole: string; role: string }> };
-    const view = async (): Promise<View | undefined> => {
-      try {
-        const leader = await c.waitForLeader(2_000);
-        return ((await c.get(leader, '/v1/status')).body as { postgres: View }).postgres;
-      } catch {
-        return undefined;
-      }
-    };
-    const streaming = async (primary: string): Promise<number> => {
-      let cl: pg.Client | undefined;
-      try {
-        cl = await connectTo(c, primary, password);
-        return (await cl.query("SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'")).rows[0].n as number;
-      } catch {
-        return 0;
-      } finally {
-        await cl?.end().catch(() => {});
-      }
-    };
-    // Healthy: a primary with a renewed lease and both others streaming from it.
-    const healthy = async (): Promise<View> => {
-      let v: View | undefined;
-      await c.waitFor(async () => {
-        v = await view();
-        return v !== undefined && v.primary !== null && (v.lease?.renewalSeq ?? 0) >= 1 && Object.values(v.nodes).every((n) => n.role !== 'recloning' && n.role !== 'fenced') && (await streaming(v.primary)) === 2;
-      }, 'a primary with two streaming standbys', 120_000);
-      return v!;
-    };
-    const v0 = await healthy();
+    const v0 = await healthy(c, password);
     {
       const cl = await connectTo(c, v0.primary!, password);
       await cl.query('CREATE TABLE seq (n bigint primary key)');
       await cl.end();
     }
-    const writer = new SeqWriter(c, password);
+    // Through the proxy: any node's works, every proxy routes to the primary.
+    const writer = new SeqWriter(c, password, via, 'n3');
     writer.start();
     for (let i = 0; i < runs; i++) {
-      const v = await healthy();
+      const v = await healthy(c, password);
       const from = v.primary!;
       await new Promise((r) => setTimeout(r, 300)); // a stream of commits before the switchover
       const mark = writer.acks.length;
@@ -297,14 +226,15 @@ async function switchoverBench(runs: number, leaseMs: number): Promise<number> {
       const pause = after[firstNew]!.at - (lastOld?.at ?? after[firstNew]!.at);
       pauses.push(pause);
       reported.push(res.pauseMs);
-      log(`run ${i + 1}/${runs}: ${res.from} -> ${res.to}: client-seen write pause ${pause.toFixed(0)} ms (leader-measured ${res.pauseMs} ms; old primary: ${['readOnlyMs', 'catchUpMs', 'shutdownMs', 'releaseMs'].map((k) => `${k} ${String(res.stepDown?.[k])}`).join(', ')})`);
+      log(`run ${i + 1}/${runs}: ${res.from} -> ${res.to}: client-seen write pause ${pause.toFixed(0)} ms (leader-measured ${res.pauseMs} ms; old primary: ${['readOnlyMs', 'catchUpMs', 'shutdownMs', 'releaseMs'].map((k) => `${k} ${String(res.stepDown?.[k])}`).join(', ')}); writer errors so far ${writer.errors}`);
     }
     await writer.stop();
-    const v = await healthy();
+    const v = await healthy(c, password);
     const cl = await connectTo(c, v.primary!, password);
     const present = new Set((await cl.query('SELECT n FROM seq')).rows.map((r: { n: string }) => Number(r.n)));
     await cl.end();
     acked = writer.acks.length;
+    errors = writer.errors;
     lost = writer.acks.filter((x) => !present.has(x.n)).length;
   } catch (e) {
     for (const [id, node] of c.nodes) {
@@ -323,6 +253,8 @@ async function switchoverBench(runs: number, leaseMs: number): Promise<number> {
     max_ms: round(s[s.length - 1]!, 0),
     lost_acked_writes: lost,
     acked_writes: acked,
+    writer_errors: errors,
+    via,
     lease_ms: leaseMs,
     goal: { p50_ms: 300 },
     leader_measured_p50_ms: round(percentile(sortNumbers(reported), 50), 0),
@@ -330,6 +262,60 @@ async function switchoverBench(runs: number, leaseMs: number): Promise<number> {
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   return lost === 0 ? 0 : 1;
+}
+
+async function main(): Promise<number> {
+  let a;
+  try {
+    a = parseArgs({
+      options: {
+        runs: { type: 'string', default: '20' },
+        'lease-ms': { type: 'string', default: '1000' },
+        mode: { type: 'string', default: 'failover' },
+        via: { type: 'string', default: 'proxy' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`bench:failover: ${(e as Error).message}\n${HELP}\n`);
+    return 2;
+  }
+  if (a.help) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  if (a.mode !== 'failover' && a.mode !== 'switchover') return usage(`--mode must be failover or switchover, got '${a.mode}'`);
+  const runs = Number(a.runs);
+  const leaseMs = Number(a['lease-ms']);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 200) return usage(`--runs must be an integer from 1 to 200, got '${a.runs}'`);
+  if (!Number.isInteger(leaseMs) || leaseMs < 100 || leaseMs > 600_000) return usage(`--lease-ms must be an integer from 100 to 600000, got '${a['lease-ms']}'`);
+  if (a.via !== 'proxy' && a.via !== 'direct') return usage(`--via must be proxy or direct, got '${a.via}'`);
+  const via: Via = a.via;
+  if (a.mode === 'switchover') return switchoverBench(runs, leaseMs, via);
+  const results: Run[] = [];
+  for (let i = 0; i < runs; i++) {
+    results.push(await oneRun(leaseMs, via, (s) => process.stderr.write(`[bench:failover] run ${i + 1}/${runs}: ${s}\n`)));
+  }
+  const s = sortNumbers(results.map((r) => r.ms));
+  const summary = {
+    mode: 'failover',
+    runs,
+    p50_ms: round(percentile(s, 50), 0),
+    p99_ms: round(percentile(s, 99), 0),
+    max_ms: round(s[s.length - 1]!, 0),
+    lost_acked_writes: results.reduce((x, r) => x + r.lost, 0),
+    acked_writes: results.reduce((x, r) => x + r.acked, 0),
+    writer_errors: results.reduce((x, r) => x + r.errors, 0),
+    via,
+    lease_ms: leaseMs,
+    goal: { p50_ms: 1000, p99_ms: 2500 },
+    patroni_default_ttl_s: 30,
+    samples_ms: results.map((r) => round(r.ms, 0)),
+  };
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+  return summary.lost_acked_writes === 0 ? 0 : 1;
 }
 
 function usage(msg: string): number {
