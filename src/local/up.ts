@@ -206,6 +206,7 @@ export async function runUp(argv: string[]): Promise<number> {
   // Postgres: wait (bounded) for the first primary to run, for the connection string.
   progress('waiting for Postgres: the first primary initialises, the standbys clone it...');
   let pgUrl: string | undefined;
+  let primaryUrl: string | undefined;
   const pgDeadline = Date.now() + PG_READY_TIMEOUT_MS;
   while (!interrupted && pgUrl === undefined && Date.now() < pgDeadline) {
     try {
@@ -216,7 +217,10 @@ export async function runUp(argv: string[]): Promise<number> {
       const standbysReady = config.nodes.every((n) => n.id === primary || s.postgres.nodes?.[n.id]?.reportedRole === 'standby');
       if (node && standbysReady && (await healthy(`http://${node.api}`, '/primary'))) {
         status = s;
-        pgUrl = `postgresql://postgres:${encodeURIComponent(adminPassword(config))}@${node.postgres}/postgres`;
+        // Through the proxy of the first node: every node's proxy routes to the
+        // primary, so this URL keeps working across failovers and switchovers.
+        pgUrl = `postgresql://postgres:${encodeURIComponent(adminPassword(config))}@${config.nodes[0]!.proxy}/postgres`;
+        primaryUrl = `postgresql://postgres:${encodeURIComponent(adminPassword(config))}@${node.postgres}/postgres`;
       }
     } catch {
       /* not yet */
@@ -230,10 +234,11 @@ export async function runUp(argv: string[]): Promise<number> {
   if (pgUrl === undefined) progress(`Postgres is not ready (a writable primary and every standby streaming) after ${PG_READY_TIMEOUT_MS / 1000} s; see ${join(dir, 'logs')} (the control plane is up)`);
 
   if (a.json) {
-    process.stdout.write(`${JSON.stringify({ status, apis, token: config.api.token, config: configPath, postgres: pgUrl ?? null }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ status, apis, token: config.api.token, config: configPath, postgres: pgUrl ?? null, primary: primaryUrl ?? null }, null, 2)}\n`);
   } else {
     process.stdout.write(`\n${renderStatusTable(status!)}\n\n`);
-    if (pgUrl) process.stdout.write(`Postgres:   ${pgUrl}\n`);
+    if (pgUrl) process.stdout.write(`Postgres:   ${pgUrl}   (the proxy; any node's works: ${config.nodes.map((n) => n.proxy).join(', ')})\n`);
+    if (primaryUrl) process.stdout.write(`Primary:    ${primaryUrl}   (its Postgres directly; changes with a failover)\n`);
     process.stdout.write(`Admin API:  ${apis.join('  ')}\n`);
     process.stdout.write(`Token:      ${config.api.token}\n`);
     process.stdout.write(`Config:     ${configPath}   Logs: ${join(dir, 'logs')}\n`);
