@@ -136,6 +136,56 @@ describe('tenant provisioning on the primary', () => {
     );
   });
 
+  it('through the proxy: the printed URL works as is, and no tenant reaches another', async () => {
+    await primary();
+    const created = await c.cli(['tenants', 'create', 'gamma', '--json']);
+    assert.equal(created.code, 0, created.stderr);
+    const { url, password } = JSON.parse(created.stdout) as { password: string; url: string };
+    const other = await c.cli(['tenants', 'create', 'delta', '--password', 'delta-password-123', '--json']);
+    assert.equal(other.code, 0, other.stderr);
+
+    // The URL as printed (this node's proxy), then every node's proxy.
+    for (const target of [url, ...[...c.nodes.values()].map((n) => `postgresql://gamma:${encodeURIComponent(password)}@127.0.0.1:${n.proxyPort}/gamma`)]) {
+      const client = new pg.Client({ connectionString: target, connectionTimeoutMillis: 10_000 });
+      await client.connect();
+      try {
+        await client.query('CREATE TABLE IF NOT EXISTS via_proxy (n int)');
+        await client.query('INSERT INTO via_proxy VALUES (1)');
+        assert.equal((await client.query('SELECT current_user AS u, current_database() AS d')).rows[0].u, 'gamma');
+      } finally {
+        await client.end();
+      }
+    }
+    const port = c.nodes.get('n1')!.proxyPort;
+    const attempt = async (user: string, pw: string, database: string, options?: string): Promise<{ code?: string; message: string }> => {
+      const client = new pg.Client({ host: '127.0.0.1', port, user, password: pw, database, connectionTimeoutMillis: 10_000, ...(options ? { options } : {}) });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        await client.end();
+        return { message: 'connected' };
+      } catch (e) {
+        return { code: (e as { code?: string }).code, message: (e as Error).message };
+      }
+    };
+    // Wrong password, unknown tenant: the same answer (no tenant's existence leaks).
+    const wrong = await attempt('gamma', 'not-the-password', 'gamma');
+    assert.equal(wrong.code, '28P01', wrong.message);
+    const unknown = await attempt('nosuch', 'whatever', 'nosuch');
+    assert.equal(unknown.code, '28P01', unknown.message);
+    assert.equal(unknown.message.replace('nosuch', 'X'), wrong.message.replace('gamma', 'X'));
+    // Cross-tenant: by database name, by the other's user, by options tricks.
+    const byName = await attempt('gamma', password, 'delta');
+    assert.notEqual(byName.message, 'connected');
+    const byUser = await attempt('delta', password, 'delta');
+    assert.equal(byUser.code, '28P01', byUser.message);
+    const byEndpoint = await attempt('gamma', password, 'gamma', 'endpoint=delta');
+    assert.notEqual(byEndpoint.message, 'connected');
+    const byGuc = await attempt('gamma', password, 'gamma', '-c role=delta');
+    assert.notEqual(byGuc.message, 'connected');
+    assert.equal((await attempt('delta', 'delta-password-123', 'delta')).message, 'connected');
+  });
+
   it('delete drops the database and role (ending their sessions) and purges the record; the name can be reused, fresh', async () => {
     const p = await primary();
     const acmePw = tenantServerPassword(config, 'acme');
