@@ -35,6 +35,8 @@ export interface ApplyOk {
   readonly renewalSeq?: number;
   /** wal.record: an identical segment was already recorded (nothing changed). */
   readonly existed?: boolean;
+  /** pg.scheduleSwitchover cancel: whether a scheduled switchover was removed (false: none was). */
+  readonly cancelled?: boolean;
 }
 
 export type ApplyResult = ApplyOk | Rejection;
@@ -48,6 +50,7 @@ interface Changed {
   readonly state: ClusterState;
   readonly renewalSeq?: number;
   readonly existed?: boolean;
+  readonly cancelled?: boolean;
 }
 
 type Step = Changed | Rejection;
@@ -72,6 +75,7 @@ export function apply(state: ClusterState, command: Command): ApplyOutcome {
     generation: step.state.postgres.generation,
     ...(step.renewalSeq === undefined ? {} : { renewalSeq: step.renewalSeq }),
     ...(step.existed === undefined ? {} : { existed: step.existed }),
+    ...(step.cancelled === undefined ? {} : { cancelled: step.cancelled }),
   };
   return { state: step.state, result };
 }
@@ -250,6 +254,9 @@ const handlers: { [T in CommandType]: Handler<T> } = {
         syncQuorum,
         history: history.length > LIMITS.history ? history.slice(history.length - LIMITS.history) : history,
         failoverBlocked: null,
+        // Any promotion supersedes a scheduled switchover: it was planned against
+        // the primary that just changed.
+        scheduledSwitchover: null,
       }),
     };
   },
@@ -316,6 +323,32 @@ const handlers: { [T in CommandType]: Handler<T> } = {
     const stale = checkGeneration(s, c.generation);
     if (stale) return stale;
     return { state: withPg(s, { failoverBlocked: c.reason === null ? null : { reason: c.reason, atMs: c.atMs } }) };
+  },
+
+  'pg.scheduleSwitchover': (s, c) => {
+    const stale = checkGeneration(s, c.generation);
+    if (stale) return stale;
+    const pg = s.postgres;
+    const current = pg.scheduledSwitchover;
+    if (c.notBeforeMs === null) {
+      // Idempotent: a cancel that finds nothing (already run, cancelled or superseded) succeeds.
+      if (current === null) return { state: s, cancelled: false };
+      return { state: withPg(s, { scheduledSwitchover: null }), cancelled: true };
+    }
+    if (current !== null) {
+      return reject(
+        'switchover_scheduled',
+        `a switchover${current.to === null ? '' : ` to ${q(current.to)}`} is already scheduled (notBeforeMs ${current.notBeforeMs}); cancel it first (notBeforeMs: null)`,
+      );
+    }
+    if (pg.primary === null) {
+      return reject('no_primary', `there is no primary in generation ${pg.generation} to switch over from; a switchover needs a primary (ogel failover promotes a standby)`);
+    }
+    if (c.to !== null) {
+      if (!s.members.has(c.to)) return unknownMember(s, c.to, 'to');
+      if (c.to === pg.primary) return reject('is_primary', `to: ${q(c.to)} is already the primary of generation ${pg.generation}; name a standby`, 'to');
+    }
+    return { state: withPg(s, { scheduledSwitchover: { to: c.to, notBeforeMs: c.notBeforeMs, requestedAtMs: c.atMs } }) };
   },
 
   'tenant.create': (s, c) => {

@@ -7,9 +7,14 @@
 //
 // Versions: a command carries `v`, a snapshot `format`. Decoding an older version
 // migrates it step by step to the current one; a newer one is refused with an error
-// naming both versions. The migration tables are empty while only version 1
-// exists; when a version 2 arrives, version 1 keeps decoding through them (the
-// frozen fixtures in test/codec.test.ts guard that).
+// naming both versions. Older versions keep decoding through the migration tables
+// (the frozen fixtures in test/fixtures.ts, checked by test/codec.test.ts, guard
+// that).
+//
+// Snapshots are always written in the newest format. Unlike a command, which
+// reaches every follower, a snapshot is sent only to a follower too far behind the
+// leader's log, so a node on an older build meets one rarely; when it does, it
+// stops (UnsupportedVersionError) rather than guess.
 
 import { Packr, Unpackr } from 'msgpackr';
 import { validateCommand, type Command } from './commands.js';
@@ -34,11 +39,24 @@ import {
   type WalSegment,
 } from './state.js';
 
-/** The snapshot format this build writes, and the newest it reads. */
-export const SNAPSHOT_FORMAT_VERSION = 1;
+/**
+ * The snapshot format this build writes, and the newest it reads.
+ * 2: postgres.scheduledSwitchover (pg.scheduleSwitchover, command version 2).
+ */
+export const SNAPSHOT_FORMAT_VERSION = 2;
 
-/** SNAPSHOT_MIGRATIONS[i] turns a plain snapshot of format i + 1 into format i + 2. */
-const SNAPSHOT_MIGRATIONS: readonly ((s: Record<string, unknown>) => Record<string, unknown>)[] = [];
+/**
+ * SNAPSHOT_MIGRATIONS[i] turns a plain snapshot of format i + 1 into format i + 2.
+ * Pure; a malformed input is left for readState to report.
+ */
+const SNAPSHOT_MIGRATIONS: readonly ((s: Record<string, unknown>) => Record<string, unknown>)[] = [
+  // 1 -> 2: nothing could be scheduled before the field existed.
+  (s) => {
+    const pg = s['postgres'];
+    if (!isPlainObject(pg)) return s;
+    return { ...s, format: 2, postgres: { ...pg, scheduledSwitchover: null } };
+  },
+];
 
 if (SNAPSHOT_MIGRATIONS.length !== SNAPSHOT_FORMAT_VERSION - 1) {
   throw new InvariantError('the snapshot format was bumped without its migration');
@@ -181,7 +199,7 @@ function toMap<V>(list: V[], key: (v: V) => string, path: string): ReadonlyMap<s
 
 function readState(v: unknown): ClusterState {
   const f = Fields.of(v, '', ['format', 'members', 'postgres', 'tenants', 'backups', 'walSegments', 'computes', 'maintenance']);
-  const pg = f.obj('postgres', ['nodes', 'primary', 'generation', 'lease', 'syncStandbys', 'syncQuorum', 'history', 'failoverBlocked']);
+  const pg = f.obj('postgres', ['nodes', 'primary', 'generation', 'lease', 'syncStandbys', 'syncQuorum', 'history', 'failoverBlocked', 'scheduledSwitchover']);
   const mt = f.obj('maintenance', ['paused', 'reason', 'atMs']);
   return {
     members: toMap(items(f.array('members', LIMITS.members), 'members', readMember), (m) => m.id, 'members'),
@@ -200,6 +218,13 @@ function readState(v: unknown): ClusterState {
         const b = pg.obj(k, ['reason', 'atMs']);
         return { reason: b.text('reason', TEXT), atMs: b.timeMs('atMs') };
       }),
+      // Required (null when none): the format-1 migration adds it.
+      scheduledSwitchover: pg.raw('scheduledSwitchover', 'null or an object with to, notBeforeMs, requestedAtMs') === null
+        ? null
+        : (() => {
+            const x = pg.obj('scheduledSwitchover', ['to', 'notBeforeMs', 'requestedAtMs']);
+            return { to: x.nullable('to', (k) => x.id(k)), notBeforeMs: x.timeMs('notBeforeMs'), requestedAtMs: x.timeMs('requestedAtMs') };
+          })(),
     },
     tenants: toMap(items(f.array('tenants', LIMITS.tenants), 'tenants', readTenant), (t) => t.id, 'tenants'),
     backups: toMap(items(f.array('backups', LIMITS.backups), 'backups', readBackup), (b) => b.id, 'backups'),

@@ -1,9 +1,11 @@
-// The commands: a discriminated union on `type`, each `{ v: 1, type, atMs, ...fields }`.
+// The commands: a discriminated union on `type`, each `{ v, type, atMs, ...fields }`.
 //
 // `atMs` is the proposer's clock, carried as data (I2: apply reads no clock). The
-// version `v` is per command format: changing the fields or the meaning of a command
-// means a new version with a migration in codec.ts, never an edit of version 1,
-// because a log written today must replay to the same state in every later build.
+// version `v` is the command format: changing the fields or the meaning of a command
+// means a new version with a migration (COMMAND_MIGRATIONS), never an edit of
+// version 1, because a log written today must replay to the same state in every
+// later build. A new command type is a new version too, because of what an older
+// build does with it (see COMMAND_VERSION).
 //
 // validateCommand checks the shape and ranges of a command (independent of the
 // state) and returns a normalized copy: only known fields, LSNs in canonical text,
@@ -28,19 +30,49 @@ import {
   type TenantLimits,
 } from './state.js';
 
-/** The command version this build writes, and the newest it reads. */
-export const COMMAND_VERSION = 1;
+/**
+ * The newest command version this build reads.
+ *
+ * Version 2 added pg.scheduleSwitchover and changed no version-1 command. A build
+ * that knows only version 1 would reject that command as an unknown type while
+ * upgraded replicas apply it: the replicas would diverge silently (I2). Written as
+ * version 2, it makes such a build stop with UnsupportedVersionError instead (see
+ * machine.ts), which is the failure the version rules are for.
+ *
+ * Every command is written with the version that introduced its type
+ * (commandVersionOf), not with COMMAND_VERSION: the version-1 commands that every
+ * node proposes all the time (lease renewals, reports) stay readable by a
+ * version-1 node during a rolling upgrade, and only a switchover scheduled before
+ * every node runs this build stops the older ones.
+ */
+export const COMMAND_VERSION = 2;
+
+/** Command types added after version 1, and the version that added each. */
+const TYPE_VERSIONS: Readonly<Partial<Record<CommandType, number>>> = { 'pg.scheduleSwitchover': 2 };
+
+/** The version a command of this type is written with: the version that introduced the type. */
+export function commandVersionOf(type: CommandType): number {
+  return TYPE_VERSIONS[type] ?? 1;
+}
 
 /**
  * COMMAND_MIGRATIONS[i] turns a command of version i + 1 into version i + 2. Each must
  * be pure and total on any object (it runs inside apply on every replica, before
- * validation). Empty while only version 1 exists.
+ * validation).
  */
-const COMMAND_MIGRATIONS: readonly ((c: Record<string, unknown>) => Record<string, unknown>)[] = [];
+const COMMAND_MIGRATIONS: readonly ((c: Record<string, unknown>) => Record<string, unknown>)[] = [
+  // 1 -> 2: version 2 only added a command type; every version-1 command means the
+  // same in version 2, so it passes unchanged (and keeps v: 1 once normalized).
+  (c) => c,
+];
 if (COMMAND_MIGRATIONS.length !== COMMAND_VERSION - 1) throw new Error('COMMAND_VERSION was bumped without its migration');
 
-interface Base<T extends string> {
-  readonly v: 1;
+const VERSION_DESC = `the command version 1${Object.entries(TYPE_VERSIONS)
+  .map(([type, v]) => `, or ${v} for ${type}`)
+  .join('')}`;
+
+interface Base<T extends string, V extends number = 1> {
+  readonly v: V;
   readonly type: T;
   /** The proposer's clock. */
   readonly atMs: number;
@@ -121,6 +153,18 @@ export interface PgSyncStandbys extends Base<'pg.syncStandbys'> {
 export interface PgFailoverBlocked extends Base<'pg.failoverBlocked'> {
   /** Why automatic failover refuses, or null to clear. */
   readonly reason: string | null;
+  readonly generation: number;
+}
+/**
+ * `ogel switchover --scheduled TIME` (and `--cancel`): the leader's failover
+ * controller runs the switchover once its own clock reaches notBeforeMs. Version 2
+ * (see COMMAND_VERSION).
+ */
+export interface PgScheduleSwitchover extends Base<'pg.scheduleSwitchover', 2> {
+  /** The standby to promote, or null for the most caught-up one at that time; null in a cancel. */
+  readonly to: NodeId | null;
+  /** Not before this instant (ms since the epoch, the proposer's clock); null cancels. */
+  readonly notBeforeMs: number | null;
   readonly generation: number;
 }
 
@@ -227,6 +271,7 @@ export type Command =
   | LeaseRelease
   | PgSyncStandbys
   | PgFailoverBlocked
+  | PgScheduleSwitchover
   | TenantCreate
   | TenantDelete
   | TenantPurge
@@ -386,6 +431,17 @@ const parsers: { [T in CommandType]: Parser<T> } = {
   'pg.failoverBlocked': (x) => {
     const f = fieldsOf(x, ['reason', 'generation']);
     return { ...base(f, 'pg.failoverBlocked'), reason: f.nullable('reason', (k) => f.text(k, TEXT)), generation: generation(f) };
+  },
+  'pg.scheduleSwitchover': (x) => {
+    const f = fieldsOf(x, ['to', 'notBeforeMs', 'generation']);
+    // Both must be present, null or not: a missing notBeforeMs read as null would
+    // turn a malformed schedule into a cancel.
+    const notBeforeMs = f.raw('notBeforeMs', 'the time to switch over (ms since the epoch), or null to cancel') === null ? null : f.timeMs('notBeforeMs');
+    const to = f.raw('to', 'the standby to promote (a node id), or null for the most caught-up one') === null ? null : f.id('to');
+    if (notBeforeMs === null && to !== null) {
+      throw new FieldError(f.at('to'), `${show(to)} with notBeforeMs: null (a cancel); a cancel names no target, so expected null`);
+    }
+    return { v: 2, type: 'pg.scheduleSwitchover', atMs: f.timeMs('atMs'), to, notBeforeMs, generation: generation(f) };
   },
   'tenant.create': (x) => {
     const f = fieldsOf(x, ['id', 'name', 'database', 'role', 'limits', 'scram'], {
@@ -554,10 +610,10 @@ export function validateCommand(x: unknown): Command | ValidationError {
 }
 
 function parseCommand(x: unknown): Command {
-  if (!isPlainObject(x)) throw new FieldError('', `a command must be an object like { v: ${COMMAND_VERSION}, type, atMs, ... }; got ${show(x)}`);
+  if (!isPlainObject(x)) throw new FieldError('', `a command must be an object like { v: 1, type, atMs, ... }; got ${show(x)}`);
   const f: Fields = Fields.of(x, '', Object.keys(x));
-  const v = f.raw('v', `the command version ${COMMAND_VERSION}`);
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) f.fail('v', v, `the command version ${COMMAND_VERSION}`);
+  const v = f.raw('v', VERSION_DESC);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) f.fail('v', v, VERSION_DESC);
   if (v > COMMAND_VERSION) {
     throw new FieldError('v', `command version ${v} is newer than this build understands (versions 1..${COMMAND_VERSION}); upgrade ogel on every node`, 'unsupported_version');
   }
@@ -566,5 +622,8 @@ function parseCommand(x: unknown): Command {
   if (c !== x) return parseCommand(c);
   const type = f.raw('type', `one of ${COMMAND_TYPES.join(', ')}`);
   if (typeof type !== 'string' || !Object.hasOwn(parsers, type)) f.fail('type', type, `one of ${COMMAND_TYPES.join(', ')}`);
+  // Never written with an older version: a version-1 build would not stop on it.
+  const since = commandVersionOf(type as CommandType);
+  if (v < since) f.fail('v', v, `${since} (${type} was added in command version ${since})`);
   return parsers[type as CommandType](x);
 }

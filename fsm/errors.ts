@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'is_primary'
   | 'not_promotable'
   | 'maintenance_paused'
+  | 'no_primary' // needs a primary, and there is none (e.g. scheduling a switchover)
+  | 'switchover_scheduled' // another switchover is already scheduled
   | 'unknown_tenant'
   | 'tenant_exists'
   | 'name_taken'

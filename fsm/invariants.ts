@@ -45,6 +45,10 @@ export function checkPostgres(s: ClusterState): void {
     pg.syncStandbys.length === 0 ? pg.syncQuorum === 0 : pg.syncQuorum >= 1 && pg.syncQuorum <= pg.syncStandbys.length,
     () => `sync quorum ${pg.syncQuorum} for ${pg.syncStandbys.length} standbys`,
   );
+  const scheduled = pg.scheduledSwitchover;
+  // Scheduling refuses the primary as target, and the only way a node becomes
+  // primary (pg.promote) clears the schedule.
+  invariant(scheduled === null || scheduled.to === null || scheduled.to !== pg.primary, () => `a switchover to ${scheduled?.to} is scheduled, but it is already the primary`);
   invariant(pg.history.length <= LIMITS.history, () => `history has ${pg.history.length} entries (limit ${LIMITS.history})`);
   for (let i = 1; i < pg.history.length; i++) {
     invariant(pg.history[i - 1]!.generation < pg.history[i]!.generation, 'history generations are not strictly increasing: two promotions in one generation');

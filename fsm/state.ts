@@ -107,6 +107,21 @@ export interface FailoverBlocked {
   readonly atMs: number;
 }
 
+/**
+ * An operator's switchover for later (`ogel switchover --scheduled TIME`), kept
+ * here rather than in the leader's memory so that it survives a leader change.
+ * The instants are the proposer's wall clock, carried as data (I2): apply never
+ * compares them with a clock; the leader's failover controller does.
+ */
+export interface ScheduledSwitchover {
+  /** The standby to promote, or null for the most caught-up streaming standby at that time. */
+  readonly to: NodeId | null;
+  /** Not before this instant (ms since the epoch, the proposer's clock). */
+  readonly notBeforeMs: number;
+  /** When it was scheduled (the proposing command's atMs). */
+  readonly requestedAtMs: number;
+}
+
 export interface PostgresState {
   readonly nodes: ReadonlyMap<NodeId, PgNode>;
   /** The node allowed to accept writes in this generation; null when there is none. */
@@ -123,6 +138,8 @@ export interface PostgresState {
   readonly history: readonly HistoryEntry[];
   /** Set by the failover controller when automatic failover must refuse; shown by status. */
   readonly failoverBlocked: FailoverBlocked | null;
+  /** A switchover the leader carries out at notBeforeMs; cleared by it, by a cancel, or by any promotion. */
+  readonly scheduledSwitchover: ScheduledSwitchover | null;
 }
 
 export const TENANT_STATES = ['active', 'suspended', 'deleted'] as const;
@@ -242,6 +259,7 @@ export function initialState(): ClusterState {
       syncQuorum: 0,
       history: [],
       failoverBlocked: null,
+      scheduledSwitchover: null,
     },
     tenants: new Map(),
     backups: new Map(),

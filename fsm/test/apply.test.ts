@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { apply } from '../apply.js';
 import { InvariantError } from '../errors.js';
+import { encodeSnapshot } from '../codec.js';
 import { checkState } from '../invariants.js';
 import { initialState, LIMITS, mapWith, type ClusterState } from '../state.js';
 import { C, clusterOf3, expectReject, run } from './helpers.js';
@@ -179,6 +180,50 @@ test('pg.failoverBlocked: set and clear, current generation only', () => {
   assert.equal(ok(set.state, C.failoverBlocked({ reason: null })).state.postgres.failoverBlocked, null);
 });
 
+test('pg.scheduleSwitchover: set, read back, refused while one is set; cancel is idempotent', () => {
+  const s = clusterOf3();
+  const set = ok(s, C.scheduleSwitchover({ to: 'n2', notBeforeMs: 5_000, atMs: 1_000 }));
+  assert.deepEqual(set.result, { ok: true, type: 'pg.scheduleSwitchover', generation: 1 });
+  assert.deepEqual(set.state.postgres.scheduledSwitchover, { to: 'n2', notBeforeMs: 5_000, requestedAtMs: 1_000 });
+  // The instant is data: apply does not compare it with any clock (I2), so one in the
+  // proposer's past is stored as given (the API refuses those before proposing).
+  assert.deepEqual(ok(s, C.scheduleSwitchover({ to: null, notBeforeMs: 1, atMs: 2 })).state.postgres.scheduledSwitchover, { to: null, notBeforeMs: 1, requestedAtMs: 2 });
+  expectReject(set.state, C.scheduleSwitchover({ to: 'n3', notBeforeMs: 9_000 }), 'switchover_scheduled', 'to "n2" is already scheduled', 'cancel it first');
+
+  const cancel = ok(set.state, C.scheduleSwitchover({ to: null, notBeforeMs: null }));
+  assert.deepEqual(cancel.result, { ok: true, type: 'pg.scheduleSwitchover', generation: 1, cancelled: true });
+  assert.equal(cancel.state.postgres.scheduledSwitchover, null);
+  assert.deepEqual(encodeSnapshot(cancel.state), encodeSnapshot(s), 'a cancel restores the state exactly');
+  const again = apply(cancel.state, C.scheduleSwitchover({ to: null, notBeforeMs: null }));
+  assert.deepEqual(again.result, { ok: true, type: 'pg.scheduleSwitchover', generation: 1, cancelled: false });
+  assert.equal(again.state, cancel.state, 'cancelling nothing changes nothing');
+});
+
+test('pg.scheduleSwitchover: stale generation, unknown or primary target, no primary', () => {
+  const s = clusterOf3();
+  expectReject(s, C.scheduleSwitchover({ generation: 0 }), 'stale_generation', 'generation: 0 is stale', 'current generation is 1');
+  expectReject(s, C.scheduleSwitchover({ generation: 2 }), 'stale_generation', 'ahead of the current generation 1');
+  expectReject(s, C.scheduleSwitchover({ to: null, notBeforeMs: null, generation: 0 }), 'stale_generation');
+  expectReject(s, C.scheduleSwitchover({ to: 'n9' }), 'unknown_member', 'to: "n9" is not a member', 'n1, n2, n3');
+  expectReject(s, C.scheduleSwitchover({ to: 'n1' }), 'is_primary', 'to: "n1" is already the primary');
+  const released = run([C.release()], s);
+  expectReject(released, C.scheduleSwitchover(), 'no_primary', 'no primary in generation 1');
+  expectReject(run([C.memberAdd('n1', 1)]), C.scheduleSwitchover({ generation: 0 }), 'no_primary');
+  // A cancel needs no primary: whatever was scheduled can always be withdrawn.
+  assert.equal(ok(released, C.scheduleSwitchover({ to: null, notBeforeMs: null })).result.ok, true);
+});
+
+test('pg.scheduleSwitchover: any promotion clears it; fencing the primary does not', () => {
+  const s = run([C.scheduleSwitchover({ to: 'n3' })], clusterOf3());
+  const promoted = ok(s, C.promote({ node: 'n2', generation: 2, lapsedLease: { holder: 'n1', renewalSeq: 0 }, reason: 'failover: n1 unreachable' }));
+  assert.equal(promoted.state.postgres.scheduledSwitchover, null, 'a failover to another node supersedes the schedule');
+  const fenced = ok(s, C.fence({ node: 'n1' }));
+  assert.deepEqual(fenced.state.postgres.scheduledSwitchover, s.postgres.scheduledSwitchover, 'kept: the controller drops it at its time (no primary)');
+  const released = run([C.release()], s);
+  const switched = ok(released, C.promote({ node: 'n3', generation: 2, reason: 'switchover: n1 -> n3' }));
+  assert.equal(switched.state.postgres.scheduledSwitchover, null, 'the scheduled switchover itself clears it');
+});
+
 test('tenant.create: unique id, name, database and role among live tenants; names freed by delete', () => {
   let s = run([C.tenantCreate()]);
   const t = s.tenants.get('t1')!;
@@ -293,4 +338,7 @@ test('a state that breaks an invariant makes apply crash with InvariantError (pr
   const broken: ClusterState = { ...s, postgres: { ...s.postgres, nodes: mapWith(s.postgres.nodes, 'n2', { ...s.postgres.nodes.get('n2')!, role: 'primary' }) } };
   assert.throws(() => apply(broken, C.renew()), InvariantError);
   assert.throws(() => checkState(broken), /n2 has role primary but the primary is n1/);
+  // A schedule naming the primary cannot arise (scheduling refuses it, promotion clears it).
+  const aimedAtPrimary: ClusterState = { ...s, postgres: { ...s.postgres, scheduledSwitchover: { to: 'n1', notBeforeMs: 5, requestedAtMs: 1 } } };
+  assert.throws(() => apply(aimedAtPrimary, C.renew()), /a switchover to n1 is scheduled, but it is already the primary/);
 });

@@ -4,19 +4,28 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Packr } from 'msgpackr';
-import { COMMAND_VERSION, validateCommand } from '../commands.js';
+import { COMMAND_VERSION, commandVersionOf, validateCommand } from '../commands.js';
 import { SNAPSHOT_FORMAT_VERSION, canonicalBytes, decodeCommand, decodeSnapshot, encodeCommand, encodeSnapshot, toPlain } from '../codec.js';
 import { InvariantError, SnapshotFormatError, UnsupportedVersionError, isRejection } from '../errors.js';
 import { ClusterStateMachine } from '../machine.js';
 import { initialState } from '../state.js';
 import { C, clusterOf3, hex, run } from './helpers.js';
-import { PROMOTE_V1, PROMOTE_V1_HEX, SNAPSHOT_V1_BASE64, SNAPSHOT_V1_COMMANDS } from './fixtures.js';
+import {
+  PROMOTE_V1,
+  PROMOTE_V1_HEX,
+  SCHEDULE_SWITCHOVER_V2,
+  SCHEDULE_SWITCHOVER_V2_HEX,
+  SNAPSHOT_V1_BASE64,
+  SNAPSHOT_V1_COMMANDS,
+  SNAPSHOT_V2_BASE64,
+  SNAPSHOT_V2_COMMANDS,
+} from './fixtures.js';
 
 const raw = new Packr({ useRecords: false });
 const pack = (v: unknown): Uint8Array => new Uint8Array(raw.pack(v));
 
 test('commands round trip through encode/decode', () => {
-  for (const c of [C.memberAdd('n1', 1), C.promote(), C.tenantCreate(), C.syncStandbys(), C.computeUpdate({ address: null, state: 'failed' }), C.walDelete()]) {
+  for (const c of [C.memberAdd('n1', 1), C.promote(), C.tenantCreate(), C.syncStandbys(), C.computeUpdate({ address: null, state: 'failed' }), C.walDelete(), C.scheduleSwitchover(), C.scheduleSwitchover({ to: null, notBeforeMs: null })]) {
     assert.deepEqual(decodeCommand(encodeCommand(c)), c);
   }
 });
@@ -107,7 +116,7 @@ test('corrupt snapshots fail with SnapshotFormatError naming the problem', () =>
   assert.throws(() => decodeSnapshot(pack([1, 2])), /not a msgpack map/);
 });
 
-test('frozen v1 snapshot fixture still decodes (and, while the format is 1, re-encodes to the same bytes)', () => {
+test('frozen v1 snapshot fixture still decodes, through the migration to the current format', () => {
   const bytes = new Uint8Array(Buffer.from(SNAPSHOT_V1_BASE64, 'base64'));
   const s = decodeSnapshot(bytes);
   assert.deepEqual([...s.members.keys()].sort(), ['n1', 'n2', 'n3']);
@@ -133,13 +142,47 @@ test('frozen v1 snapshot fixture still decodes (and, while the format is 1, re-e
   assert.equal(s.walSegments.get('000000010000000000000002')!.sizeBytes, 16 * 1024 * 1024);
   assert.equal(s.computes.get('c1')!.lastActivityMs, 6500);
   assert.deepEqual(s.maintenance, { paused: true, reason: 'upgrading n3', atMs: 8000 });
+  assert.equal(pg.scheduledSwitchover, null, 'format 2 added scheduledSwitchover; the migration sets it to null');
   const m = new ClusterStateMachine();
   m.restore(bytes);
   assert.equal(m.state.postgres.generation, 2);
-  if (SNAPSHOT_FORMAT_VERSION === 1) {
-    assert.equal(hex(encodeSnapshot(s)), hex(bytes), 'format 1 encodes this state to exactly the frozen bytes');
-    assert.equal(hex(encodeSnapshot(run(SNAPSHOT_V1_COMMANDS))), hex(bytes), 'format 1 replays the fixture commands to exactly the frozen bytes');
+  // The migration gives exactly the state this build reaches by replaying the same
+  // commands: re-encoded, the two are byte-identical (I2 across an upgrade).
+  const replayed = run(SNAPSHOT_V1_COMMANDS);
+  assert.equal(hex(encodeSnapshot(s)), hex(encodeSnapshot(replayed)), 'a migrated v1 snapshot equals a replay, byte for byte');
+  assert.equal(hex(m.snapshot()), hex(encodeSnapshot(replayed)));
+  // And format 1 was exactly this encoding minus the field format 2 added: the frozen
+  // bytes are still reproduced from the fixture commands.
+  const plain = toPlain(replayed);
+  const { scheduledSwitchover: _addedInFormat2, ...postgresV1 } = plain.postgres;
+  assert.equal(hex(canonicalBytes({ ...plain, postgres: postgresV1, format: 1 })), hex(bytes), 'format 1 replays the fixture commands to exactly the frozen bytes');
+});
+
+test('frozen v2 snapshot fixture decodes (and, while the format is 2, re-encodes to the same bytes)', () => {
+  const bytes = new Uint8Array(Buffer.from(SNAPSHOT_V2_BASE64, 'base64'));
+  const s = decodeSnapshot(bytes);
+  assert.deepEqual(s.postgres.scheduledSwitchover, { to: 'n3', notBeforeMs: 1_763_719_200_000, requestedAtMs: 9000 });
+  assert.equal(s.postgres.primary, 'n2');
+  assert.equal(s.postgres.generation, 2);
+  assert.deepEqual(toPlain(s), toPlain(run(SNAPSHOT_V2_COMMANDS)));
+  if (SNAPSHOT_FORMAT_VERSION === 2) {
+    assert.equal(hex(encodeSnapshot(s)), hex(bytes), 'format 2 encodes this state to exactly the frozen bytes');
+    assert.equal(hex(encodeSnapshot(run(SNAPSHOT_V2_COMMANDS))), hex(bytes), 'format 2 replays the fixture commands to exactly the frozen bytes');
   }
+});
+
+test('a format-2 snapshot must carry scheduledSwitchover (null or well-formed)', () => {
+  const plain = toPlain(run([C.scheduleSwitchover()], clusterOf3()));
+  const { scheduledSwitchover: _s, ...withoutField } = plain.postgres;
+  const cases: [unknown, RegExp][] = [
+    [{ ...plain, format: 2, postgres: withoutField }, /postgres\.scheduledSwitchover: missing; expected null or an object/],
+    [{ ...plain, format: 2, postgres: { ...plain.postgres, scheduledSwitchover: { to: 'n2', notBeforeMs: -1, requestedAtMs: 1 } } }, /postgres\.scheduledSwitchover\.notBeforeMs: -1/],
+    [{ ...plain, format: 2, postgres: { ...plain.postgres, scheduledSwitchover: { to: 'n2', notBeforeMs: 1 } } }, /scheduledSwitchover\.requestedAtMs: missing/],
+    [{ ...plain, format: 2, postgres: { ...plain.postgres, scheduledSwitchover: { to: 'n1', notBeforeMs: 1, requestedAtMs: 1 } } }, /inconsistent: .*switchover to n1 is scheduled, but it is already the primary/],
+  ];
+  for (const [p, re] of cases) assert.throws(() => decodeSnapshot(pack(p)), (e: unknown) => e instanceof SnapshotFormatError && re.test(e.message), String(re));
+  // A format-1 snapshot cannot hold a schedule: the migration sets the field to null.
+  assert.equal(decodeSnapshot(pack({ ...plain, format: 1, postgres: withoutField })).postgres.scheduledSwitchover, null);
 });
 
 test('frozen v1 command fixture still decodes to the same command', () => {
@@ -151,8 +194,32 @@ test('frozen v1 command fixture still decodes to the same command', () => {
     { node: c.node, generation: c.generation, reason: c.reason, lsn: c.lsn, leaseDurationMs: c.leaseDurationMs, automatic: c.automatic, atMs: c.atMs },
     { node: 'n2', generation: 7, reason: 'failover: n1 unreachable', lsn: '1/A0', leaseDurationMs: 2500, automatic: true, atMs: 1_750_000_000_123 },
   );
-  if (COMMAND_VERSION === 1) {
-    assert.deepEqual(c, validateCommand(PROMOTE_V1));
-    assert.equal(hex(encodeCommand(PROMOTE_V1)), PROMOTE_V1_HEX);
-  }
+  // pg.promote is still written as version 1 (version 2 only added a type), so this
+  // build still writes exactly these bytes.
+  assert.equal(commandVersionOf('pg.promote'), 1);
+  assert.deepEqual(c, validateCommand(PROMOTE_V1));
+  assert.equal(hex(encodeCommand(PROMOTE_V1)), PROMOTE_V1_HEX);
+});
+
+test('frozen v2 command fixture decodes; pg.scheduleSwitchover is written as version 2', () => {
+  const bytes = new Uint8Array(Buffer.from(SCHEDULE_SWITCHOVER_V2_HEX, 'hex'));
+  const c = decodeCommand(bytes);
+  assert.ok(!isRejection(c), JSON.stringify(c));
+  assert.deepEqual(c, SCHEDULE_SWITCHOVER_V2);
+  assert.ok(c.type === 'pg.scheduleSwitchover');
+  assert.equal(c.v, 2);
+  assert.equal(new Date(c.notBeforeMs!).toISOString(), '2026-11-21T10:00:00.000Z');
+  if (commandVersionOf('pg.scheduleSwitchover') === 2) assert.equal(hex(encodeCommand(c)), SCHEDULE_SWITCHOVER_V2_HEX);
+});
+
+test('a build that reads only command version 1 stops on pg.scheduleSwitchover rather than diverge', () => {
+  // The bytes say v: 2. A version-1 build refuses any v above 1 as unsupported_version,
+  // which ClusterStateMachine turns into a stop (tested above with COMMAND_VERSION + 1).
+  // Written as v: 1, the command would instead have been an "unknown type" rejection:
+  // that replica would skip an entry the upgraded ones apply.
+  const raw = new Packr({ useRecords: false, mapsAsObjects: true }).unpack(Buffer.from(SCHEDULE_SWITCHOVER_V2_HEX, 'hex')) as Record<string, unknown>;
+  assert.equal(raw['v'], 2);
+  const asV1 = decodeCommand(pack({ ...raw, v: 1 }));
+  assert.ok(isRejection(asV1));
+  assert.match(asV1.error.message, /v: 1 is not valid; expected 2 \(pg\.scheduleSwitchover was added in command version 2\)/);
 });

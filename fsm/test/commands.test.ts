@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { COMMAND_TYPES, validateCommand } from '../commands.js';
+import { COMMAND_TYPES, COMMAND_VERSION, commandVersionOf, validateCommand } from '../commands.js';
 import { isRejection } from '../errors.js';
 import { C, SCRAM } from './helpers.js';
 
@@ -18,7 +18,7 @@ function expectInvalid(x: unknown, field: string | undefined, ...mentions: strin
 test('every builder in the helpers is a valid command, and every command type has one', () => {
   const built = [
     C.memberAdd('n1', 1), C.memberRemove(), C.memberHealth(), C.pgReport(), C.promote(), C.setRole(), C.fence(), C.renew(),
-    C.release(), C.syncStandbys(), C.failoverBlocked(), C.tenantCreate(), C.tenantDelete(), C.tenantPurge(), C.tenantSetState(),
+    C.release(), C.syncStandbys(), C.failoverBlocked(), C.scheduleSwitchover(), C.tenantCreate(), C.tenantDelete(), C.tenantPurge(), C.tenantSetState(),
     C.tenantPlace(), C.backupRecord(), C.backupUpdate(), C.backupDelete(), C.walRecord(), C.walDelete(), C.computeCreate(),
     C.computeUpdate(), C.computeDelete(), C.maintenance(),
   ];
@@ -33,10 +33,10 @@ test('envelope: object, version, type, atMs, unknown fields', () => {
   expectInvalid({ type: 'member.remove', atMs: 1, id: 'n1' }, 'v', 'missing', 'command version 1');
   expectInvalid({ ...C.memberRemove(), v: 0 }, 'v', '0', 'command version 1');
   expectInvalid({ ...C.memberRemove(), v: '1' }, 'v', '"1"');
-  const newer = validateCommand({ ...C.memberRemove(), v: 2 });
+  const newer = validateCommand({ ...C.memberRemove(), v: COMMAND_VERSION + 1 });
   assert.ok(isRejection(newer));
   assert.equal(newer.error.code, 'unsupported_version');
-  assert.match(newer.error.message, /version 2 is newer .*versions 1\.\.1/);
+  assert.match(newer.error.message, new RegExp(`version ${COMMAND_VERSION + 1} is newer .*versions 1\\.\\.${COMMAND_VERSION}`));
   expectInvalid({ v: 1, type: 'member.explode', atMs: 1 }, 'type', '"member.explode"', 'member.add', 'tenant.create');
   expectInvalid({ v: 1, type: 'toString', atMs: 1 }, 'type', '"toString"');
   expectInvalid({ ...C.memberRemove(), atMs: -1 }, 'atMs', '-1', 'milliseconds since the epoch');
@@ -47,6 +47,18 @@ test('envelope: object, version, type, atMs, unknown fields', () => {
   const proto = Object.create({ id: 'n1' }) as Record<string, unknown>;
   Object.assign(proto, { v: 1, type: 'member.remove', atMs: 1 });
   expectInvalid(proto, undefined, 'must be an object');
+});
+
+test('versions: each type is written with the version that introduced it; version-1 types read under any known version', () => {
+  // Version 2 only added pg.scheduleSwitchover: every other command stays version 1,
+  // so a version-1 node keeps applying them during a rolling upgrade.
+  for (const type of COMMAND_TYPES) assert.equal(commandVersionOf(type), type === 'pg.scheduleSwitchover' ? 2 : 1, type);
+  // A version-1 command labelled with a later known version means the same, and is normalized to v: 1.
+  assert.deepEqual(validateCommand({ ...C.memberRemove(), v: 2 }), C.memberRemove());
+  // pg.scheduleSwitchover is never version 1: a version-1 build would reject it as an
+  // unknown type instead of stopping, and the replicas would diverge.
+  expectInvalid({ ...C.scheduleSwitchover(), v: 1 }, 'v', '1 is not valid', 'pg.scheduleSwitchover was added in command version 2');
+  expectInvalid({ type: 'pg.scheduleSwitchover', atMs: 1 }, 'v', 'missing', 'command version 1, or 2 for pg.scheduleSwitchover');
 });
 
 test('normalization: LSNs canonical, sets sorted, nullable fields explicit', () => {
@@ -110,6 +122,20 @@ test('lease.renew / lease.release / pg.syncStandbys / pg.failoverBlocked', () =>
   expectInvalid(C.syncStandbys({ nodes: Array.from({ length: 33 }, (_, i) => `n${i}`) }), 'nodes', '33 items', 'at most 32');
   expectInvalid(C.failoverBlocked({ reason: 5 }), 'reason', '5');
   assert.ok(!isRejection(validateCommand(C.failoverBlocked({ reason: null }))));
+});
+
+test('pg.scheduleSwitchover: a time or null (cancel), a target or null, both always present', () => {
+  assert.ok(!isRejection(validateCommand(C.scheduleSwitchover({ to: null }))), 'no target: the best standby then');
+  assert.ok(!isRejection(validateCommand(C.scheduleSwitchover({ to: null, notBeforeMs: null }))), 'a cancel');
+  expectInvalid(C.scheduleSwitchover({ notBeforeMs: undefined }), 'notBeforeMs', 'missing', 'or null to cancel');
+  expectInvalid(C.scheduleSwitchover({ to: undefined }), 'to', 'missing', 'or null for the most caught-up one');
+  expectInvalid(C.scheduleSwitchover({ notBeforeMs: -5 }), 'notBeforeMs', '-5', 'milliseconds since the epoch');
+  expectInvalid(C.scheduleSwitchover({ notBeforeMs: '2026-11-21T10:00:00Z' }), 'notBeforeMs', '"2026-11-21T10:00:00Z"', 'an integer');
+  expectInvalid(C.scheduleSwitchover({ notBeforeMs: 1.5 }), 'notBeforeMs', '1.5');
+  expectInvalid(C.scheduleSwitchover({ to: 'N2' }), 'to', '"N2"', 'a-z');
+  expectInvalid(C.scheduleSwitchover({ to: 'n2', notBeforeMs: null }), 'to', '"n2"', 'a cancel names no target');
+  expectInvalid(C.scheduleSwitchover({ generation: undefined }), 'generation', 'missing', 'fencing token');
+  expectInvalid(C.scheduleSwitchover({ at: 5 }), 'at', 'unknown field', 'to, notBeforeMs, generation');
 });
 
 test('tenant.create: identifiers, reserved names, limits, SCRAM verifier only', () => {

@@ -1,6 +1,6 @@
-// Frozen version-1 encodings. NEVER regenerate these bytes: they are what a
-// version-1 daemon wrote, and every later build must keep reading them. When the
-// format changes, add new fixtures next to them instead.
+// Frozen encodings. NEVER regenerate these bytes: they are what a daemon of that
+// version wrote, and every later build must keep reading them. When the format
+// changes, add new fixtures next to them instead.
 
 import type { Command } from '../commands.js';
 import { C } from './helpers.js';
@@ -75,3 +75,57 @@ export const PROMOTE_V1_HEX =
 // them must give lapsedLease: null.
 const { lapsedLease: _absentInV1, ...promoteAsWritten } = C.promote({ node: 'n2', generation: 7, reason: 'failover: n1 unreachable', lsn: '1/A0', leaseDurationMs: 2500, automatic: true, atMs: 1_750_000_000_123 });
 export const PROMOTE_V1 = promoteAsWritten as unknown as Command;
+
+/**
+ * The commands that produced SNAPSHOT_V2_BASE64 with snapshot format 2: the
+ * version-1 ones, then a switchover scheduled to n3 (a version-2 command).
+ */
+export const SNAPSHOT_V2_COMMANDS: Command[] = [
+  ...SNAPSHOT_V1_COMMANDS,
+  C.scheduleSwitchover({ to: 'n3', notBeforeMs: 1_763_719_200_000, generation: 2, atMs: 9000 }),
+];
+
+/** encodeSnapshot after SNAPSHOT_V2_COMMANDS, written by snapshot format 2 (base64). */
+export const SNAPSHOT_V2_BASE64 = [
+  'iKdiYWNrdXBzkYqkYXRNc80TiKhjaGVja3N1bdlHc2hhMjU2OmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJh',
+  'YmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWKmZW5kTHNuqTAvMjAwMDEwMKxmaW5pc2hlZEF0TXPNE4miaWSiYjGpb2Jq',
+  'ZWN0S2V5s2JhY2t1cHMvYjEvYmFzZS50YXKpc2l6ZUJ5dGVzzgtTK4Coc3RhcnRMc26pMC8yMDAwMDI4pXN0YXRlqGNvbXBs',
+  'ZXRlqHRpbWVsaW5lAahjb21wdXRlc5GJp2FkZHJlc3OtMTAuMC4xLjU6NTQzMqhicmFuY2hPZsCrY3JlYXRlZEF0TXPNF3Ci',
+  'aWSiYzGubGFzdEFjdGl2aXR5TXPNGWSpc291cmNlTHNuqTAvMjAwMDEwMK5zb3VyY2VTbmFwc2hvdKJiMaVzdGF0ZadydW5u',
+  'aW5nqHRlbmFudElkonQxpmZvcm1hdAKrbWFpbnRlbmFuY2WDpGF0TXPNH0CmcGF1c2Vkw6ZyZWFzb26sdXBncmFkaW5nIG4z',
+  'p21lbWJlcnOThKlhZGRlZEF0TXPNA+mpYWRkcmVzc2VzhKNhcGmtMTAuMC4wLjE6ODA4MKhwb3N0Z3Jlc60xMC4wLjAuMTo1',
+  'NDMypXByb3h5rTEwLjAuMC4xOjY0MzKkcmFmdK0xMC4wLjAuMTo3MDAwpmhlYWx0aIOmZGV0YWlstG5vIGhlYWx0aCByZXBv',
+  'cnQgeWV0p2hlYWx0aHnCrHJlcG9ydGVkQXRNc80D6aJpZKJuMYSpYWRkZWRBdE1zzQPoqWFkZHJlc3Nlc4SjYXBprTEwLjAu',
+  'MC4yOjgwODCocG9zdGdyZXOtMTAuMC4wLjI6NTQzMqVwcm94ea0xMC4wLjAuMjo2NDMypHJhZnStMTAuMC4wLjI6NzAwMKZo',
+  'ZWFsdGiDpmRldGFpbLRubyBoZWFsdGggcmVwb3J0IHlldKdoZWFsdGh5wqxyZXBvcnRlZEF0TXPNA+iiaWSibjKEqWFkZGVk',
+  'QXRNc80D6qlhZGRyZXNzZXOEo2Fwaa0xMC4wLjAuMzo4MDgwqHBvc3RncmVzrTEwLjAuMC4zOjU0MzKlcHJveHmtMTAuMC4w',
+  'LjM6NjQzMqRyYWZ0rTEwLjAuMC4zOjcwMDCmaGVhbHRog6ZkZXRhaWytZGlzayA5MSUgZnVsbKdoZWFsdGh5wqxyZXBvcnRl',
+  'ZEF0TXPNB9SiaWSibjOocG9zdGdyZXOJr2ZhaWxvdmVyQmxvY2tlZIKkYXRNc80bWKZyZWFzb261bjEgYW5kIG4zIHVucmVh',
+  'Y2hhYmxlqmdlbmVyYXRpb24Cp2hpc3RvcnmShaRhdE1zzQfQqmdlbmVyYXRpb24Bo2xzbqkwLzMwMDAxNDikbm9kZaJuMaZy',
+  'ZWFzb26pYm9vdHN0cmFwhaRhdE1zzQu4qmdlbmVyYXRpb24Co2xzbqsxNi9CMzc0RDg0OKRub2Rlom4ypnJlYXNvbrBzd2l0',
+  'Y2hvdmVyIHRvIG4ypWxlYXNlhKpkdXJhdGlvbk1zzROIqmdlbmVyYXRpb24CpmhvbGRlcqJuMqpyZW5ld2FsU2VxAKVub2Rl',
+  'c5OGo2xzboOnZmx1c2hlZKMwLzCocmVjZWl2ZWSjMC8wqHJlcGxheWVkozAvMKRub2Rlom4xrHJlcG9ydGVkQXRNc8CscmVw',
+  'b3J0ZWRSb2xlpmFic2VudKRyb2xlpmZlbmNlZKh0aW1lbGluZQCGo2xzboOnZmx1c2hlZKsxNi9CMzc0RDg0OKhyZWNlaXZl',
+  'ZLFGRkZGRkZGRi9GRkZGRkZGRqhyZXBsYXllZKkwLzMwMDAxMDCkbm9kZaJuMqxyZXBvcnRlZEF0TXPNB9OscmVwb3J0ZWRS',
+  'b2xlp3N0YW5kYnmkcm9sZadwcmltYXJ5qHRpbWVsaW5lAYajbHNug6dmbHVzaGVkozAvMKhyZWNlaXZlZKMwLzCocmVwbGF5',
+  'ZWSjMC8wpG5vZGWibjOscmVwb3J0ZWRBdE1zwKxyZXBvcnRlZFJvbGWmYWJzZW50pHJvbGWmYWJzZW50qHRpbWVsaW5lAKdw',
+  'cmltYXJ5om4ys3NjaGVkdWxlZFN3aXRjaG92ZXKDq25vdEJlZm9yZU1zy0J5ql2z0AAArXJlcXVlc3RlZEF0TXPNIyiidG+i',
+  'bjOqc3luY1F1b3J1bQGsc3luY1N0YW5kYnlzkaJuM6d0ZW5hbnRzkoqrY3JlYXRlZEF0TXPND6GoZGF0YWJhc2WmZ2xvYmV4',
+  'q2RlbGV0ZWRBdE1zzQ+jomlkonQwpmxpbWl0c4KubWF4Q29ubmVjdGlvbnMUr3JhdGVMaW1pdFBlclNlY80B9KRuYW1lpmds',
+  'b2JleKlwbGFjZW1lbnTApHJvbGWmZ2xvYmV4pXNjcmFthKppdGVyYXRpb25zzRAApHNhbHS4QndjSEJ3Y0hCd2NIQndjSEJ3',
+  'Y0hCdz09qXNlcnZlcktledksQWdJQ0FnSUNBZ0lDQWdJQ0FnSUNBZ0lDQWdJQ0FnSUNBZ0lDQWdJQ0FnST2pc3RvcmVkS2V5',
+  '2SxBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFPaVzdGF0ZadkZWxldGVkiqtjcmVhdGVkQXRN',
+  'c80PoKhkYXRhYmFzZadhY21lX2Riq2RlbGV0ZWRBdE1zwKJpZKJ0MaZsaW1pdHOCrm1heENvbm5lY3Rpb25zFK9yYXRlTGlt',
+  'aXRQZXJTZWPNAfSkbmFtZaRhY21lqXBsYWNlbWVudKJuMqRyb2xlqmFjbWVfb3duZXKlc2NyYW2Eqml0ZXJhdGlvbnPNEACk',
+  'c2FsdLhCd2NIQndjSEJ3Y0hCd2NIQndjSEJ3PT2pc2VydmVyS2V52SxBZ0lDQWdJQ0FnSUNBZ0lDQWdJQ0FnSUNBZ0lDQWdJ',
+  'Q0FnSUNBZ0lDQWdJPalzdG9yZWRLZXnZLEFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUU9pXN0',
+  'YXRlpmFjdGl2Zat3YWxTZWdtZW50c5GIpGF0TXPNE4qoY2hlY2tzdW3ZR3NoYTI1NjpjZGNkY2RjZGNkY2RjZGNkY2RjZGNk',
+  'Y2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkpmVuZExzbqkwLzMwMDAwMDCkbmFtZbgwMDAwMDAw',
+  'MTAwMDAwMDAwMDAwMDAwMDKpb2JqZWN0S2V5vHdhbC8wMDAwMDAwMTAwMDAwMDAwMDAwMDAwMDKpc2l6ZUJ5dGVzzgEAAACo',
+  'c3RhcnRMc26pMC8yMDAwMDAwqHRpbWVsaW5lAQ==',
+].join('');
+
+/** encodeCommand of a version-2 pg.scheduleSwitchover (to n2 at 2026-11-21T10:00:00Z, generation 3). */
+export const SCHEDULE_SWITCHOVER_V2_HEX =
+  '86a461744d73cb4279aa4b64500000aa67656e65726174696f6e03ab6e6f744265666f72654d73cb427a1fd8c6900000a2746fa26e32a474797065b570672e7363686564756c655377697463686f766572a17602';
+export const SCHEDULE_SWITCHOVER_V2: Command = { v: 2, type: 'pg.scheduleSwitchover', to: 'n2', notBeforeMs: Date.UTC(2026, 10, 21, 10), generation: 3, atMs: 1_763_700_000_000 };

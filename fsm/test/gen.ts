@@ -8,6 +8,7 @@
 
 import fc from 'fast-check';
 import { canonicalBytes } from '../codec.js';
+import { commandVersionOf, type CommandType } from '../commands.js';
 import { formatLsn } from '../lsn.js';
 import { PG_ROLES, type ClusterState } from '../state.js';
 import { SCRAM, addresses } from './helpers.js';
@@ -113,6 +114,12 @@ const BUILDERS: Record<string, Builder> = {
     return { nodes: candidates, quorum: candidates.length === 0 ? 0 : 1 + (r[1]! % candidates.length), generation: generation(s, r[2]!) };
   },
   'pg.failoverBlocked': (s, r) => ({ reason: r[0]! % 2 ? 'standby n3 unreachable with the old primary' : null, generation: generation(s, r[1]!) }),
+  'pg.scheduleSwitchover': (s, r) => {
+    // A third cancel (so schedules come and go), else a schedule: to a member (maybe
+    // the primary, refused), to none (best standby), sometimes while one is set.
+    if (r[0]! % 3 === 0) return { to: null, notBeforeMs: null, generation: generation(s, r[1]!) };
+    return { to: r[2]! % 4 === 0 ? null : existingOr(s.members, MEMBERS, r[3]!), notBeforeMs: T0 + r[4]! * 1000, generation: generation(s, r[1]!) };
+  },
   'tenant.create': (_s, r) => {
     const name = pick(NAMES, r[1]!);
     return {
@@ -229,7 +236,7 @@ export function commandFor(s: ClusterState, step: Step, index: number): Record<s
     // Well-formed, aimed at things that do not exist.
     for (const k of ['id', 'node', 'holder']) if (k in fields) fields[k] = 'zz-unknown';
   }
-  return { v: 1, type, atMs, ...fields };
+  return { v: commandVersionOf(type as CommandType), type, atMs, ...fields };
 }
 
 /** The log entry a step stands for: mostly valid commands, some malformed bytes. */

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { apply, type ApplyResult } from '../apply.js';
-import type { Command, CommandOf, CommandType } from '../commands.js';
+import { commandVersionOf, type Command, type CommandOf, type CommandType } from '../commands.js';
 import { encodeSnapshot } from '../codec.js';
 import type { Rejection } from '../errors.js';
 import { initialState, type ClusterState, type MemberAddresses } from '../state.js';
@@ -23,7 +23,7 @@ type Fields<T extends CommandType> = Omit<CommandOf<T>, 'v' | 'type'>;
 
 function make<T extends CommandType>(type: T, defaults: Fields<T>) {
   return (over: Partial<Record<keyof Fields<T> | string, unknown>> = {}): CommandOf<T> =>
-    ({ v: 1, type, ...defaults, ...over }) as unknown as CommandOf<T>;
+    ({ v: commandVersionOf(type), type, ...defaults, ...over }) as unknown as CommandOf<T>;
 }
 
 const T0 = 1_700_000_000_000;
@@ -41,6 +41,7 @@ export const C = {
   release: make('lease.release', { atMs: T0, holder: 'n1', generation: 1 }),
   syncStandbys: make('pg.syncStandbys', { atMs: T0, nodes: ['n2', 'n3'], quorum: 1, generation: 1 }),
   failoverBlocked: make('pg.failoverBlocked', { atMs: T0, reason: 'n1 and n3 unreachable', generation: 1 }),
+  scheduleSwitchover: make('pg.scheduleSwitchover', { atMs: T0, to: 'n2', notBeforeMs: T0 + 3_600_000, generation: 1 }),
   tenantCreate: make('tenant.create', {
     atMs: T0,
     id: 't1',

@@ -7,6 +7,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { request, type Dispatcher } from 'undici';
 import { NotLeaderError, RequestTimeoutError } from '../../raft/src/node/raft-node.js';
 import type { Logger } from '../log.js';
+import { SCHEDULED_AT_HINT, checkScheduledAt } from '../controllers/switchover-schedule.js';
 import {
   ApiError,
   checkBearer,
@@ -62,6 +63,10 @@ export interface ApiBackend {
   stepDown(generation: number, to: string): Promise<unknown>;
   /** `ogel switchover`: leader only (NotLeaderError elsewhere). */
   switchover(to: string | undefined): Promise<unknown>;
+  /** `ogel switchover --scheduled TIME`: records it and answers at once (leader only). */
+  scheduleSwitchover(to: string | undefined, notBeforeMs: number): Promise<unknown>;
+  /** `ogel switchover --cancel` (leader only). */
+  cancelScheduledSwitchover(): Promise<{ cancelled: boolean }>;
   /** `ogel failover`: leader only. */
   failover(to: string | undefined, force: boolean): Promise<unknown>;
   /** `ogel reinit NODE`: re-clone a standby (leader only). */
@@ -229,8 +234,23 @@ export class ApiServer {
     // Switchover and failover wait for the new primary to take writes: longer than other writes.
     r.add('POST', '/v1/switchover', true, async (ctx) => {
       const body = expectObject(await readJsonBody(ctx.req));
-      rejectUnknownFields(body, ['to']);
-      await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.switchover(optionalString(body, 'to'))), ROLE_CHANGE_TIMEOUT_MS);
+      rejectUnknownFields(body, ['to', 'scheduledAt']);
+      const to = optionalString(body, 'to');
+      // An explicit null must not quietly become "switch over now".
+      if (body['scheduledAt'] === null) throw new ApiError(400, 'invalid_body', "field 'scheduledAt': null; leave the field out for a switchover now", SCHEDULED_AT_HINT);
+      const scheduledAt = optionalString(body, 'scheduledAt');
+      if (scheduledAt !== undefined) {
+        // Checked against this node's clock, where the request arrives; the leader
+        // runs it by its own (the node clocks are assumed NTP-synchronized).
+        const check = checkScheduledAt(scheduledAt, Date.now());
+        if (!check.ok) throw new ApiError(400, 'invalid_body', `field 'scheduledAt': ${check.message}`, SCHEDULED_AT_HINT);
+        await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.scheduleSwitchover(to, check.notBeforeMs)));
+        return;
+      }
+      await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.switchover(to)), ROLE_CHANGE_TIMEOUT_MS);
+    });
+    r.add('DELETE', '/v1/switchover', true, async (ctx) => {
+      await this.write(ctx, undefined, async () => sendJson(ctx.res, 200, await b.cancelScheduledSwitchover()));
     });
     r.add('POST', '/v1/failover', true, async (ctx) => {
       const body = expectObject(await readJsonBody(ctx.req));

@@ -319,6 +319,13 @@ describe('ogel CLI', { concurrency: true }, () => {
       [['members', 'add', '--id', 'n4', '--raft', 'nowhere'], /^ogel: members add: --raft: expected HOST:PORT, got 'nowhere'\n/],
       [['status', '--api', 'ftp://x'], /^ogel: status: --api: 'ftp:\/\/x' must be an http:\/\/ or https:\/\/ URL\n/],
       [['--json', 'status'], /^ogel: unknown flag '--json' before the command/],
+      [['switchover', '--scheduled', '2026-11-21 10:00'], /^ogel: switchover: --scheduled "2026-11-21 10:00": it is not an ISO 8601 date and time; expected ISO 8601 with a time zone, e\.g\. 2026-11-21T10:00:00Z/],
+      [['switchover', '--scheduled', '2026-11-21T10:00:00'], /^ogel: switchover: --scheduled "2026-11-21T10:00:00": it has no time zone \(add Z for UTC, or an offset like \+01:00\)/],
+      [['switchover', '--scheduled', '2026-02-30T10:00:00Z'], /^ogel: switchover: --scheduled "2026-02-30T10:00:00Z": there is no such date or time/],
+      [['switchover', '--scheduled', 'now'], /^ogel: switchover: --scheduled "now": it is not an ISO 8601 date and time/],
+      [['switchover', '--scheduled'], /^ogel: switchover: --scheduled needs a value \(--scheduled TIME\)/],
+      [['switchover', '--cancel', '--to', 'n2'], /^ogel: switchover: --cancel takes neither --to nor --scheduled/],
+      [['switchover', '--cancel', '--scheduled', '2026-11-21T10:00:00Z'], /^ogel: switchover: --cancel takes neither --to nor --scheduled/],
     ];
     const runs = await Promise.all(cases.map(([args]) => ogel(args)));
     for (const [i, r] of runs.entries()) {
@@ -328,6 +335,51 @@ describe('ogel CLI', { concurrency: true }, () => {
       assert.match(r.stderr, re, args.join(' '));
       assert.ok(!/\n\s+at /.test(r.stderr), `no stack trace for ${args.join(' ')}`);
     }
+  });
+
+  test('switchover --scheduled records it and answers at once; status shows it; --cancel removes it', async () => {
+    await withCluster(async (c) => {
+      c.setPostgresRunning(3);
+      const atMs = Math.ceil((Date.now() + 3_600_000) / 1000) * 1000;
+      const iso = new Date(atMs).toISOString().replace('.000Z', 'Z');
+      const r = await ogel(['switchover', '--to', 'n2', '--scheduled', iso, ...auth(c)]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^switchover scheduled to n2 at ${iso} \\(in (59m \\d+s|1h)\\); cancel it with: ogel switchover --cancel\n$`));
+      const posted = c.requests.filter((q) => q.url === '/v1/switchover' && q.method === 'POST').map((q) => q.body);
+      assert.deepEqual(posted, [{ to: 'n2', scheduledAt: iso }], 'the time is sent as typed; the daemon checks it against its clock');
+
+      const st = await ogel(['status', ...auth(c)]);
+      assert.equal(st.code, 0, st.stderr);
+      assert.match(st.stdout, new RegExp(`^Switchover scheduled: to n2 at ${iso} \\(in (59m \\d+s|1h)\\)$`, 'm'));
+      const again = await ogel(['switchover', '--scheduled', iso, ...auth(c)]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /already scheduled.*cancel it first/);
+
+      const cancel = await ogel(['switchover', '--cancel', '--json', ...auth(c)]);
+      assert.equal(cancel.code, 0, cancel.stderr);
+      assert.deepEqual(JSON.parse(cancel.stdout), { cancelled: true });
+      assert.ok(!(await ogel(['status', ...auth(c)])).stdout.includes('Switchover scheduled'));
+      const none = await ogel(['switchover', '--cancel', ...auth(c)]);
+      assert.equal(none.code, 0, none.stderr);
+      assert.equal(none.stdout, 'no switchover was scheduled; nothing to cancel\n');
+
+      // --json, no target; and the daemon's range checks, with the field and the value.
+      const j = await ogel(['switchover', '--scheduled', iso, '--json', ...auth(c)]);
+      assert.equal(j.code, 0, j.stderr);
+      assert.deepEqual(JSON.parse(j.stdout), { scheduled: { to: null, at: new Date(atMs).toISOString(), notBeforeMs: atMs } });
+      const st2 = await ogel(['status', ...auth(c)]);
+      assert.match(st2.stdout, /^Switchover scheduled: to the most caught-up standby at /m);
+      await ogel(['switchover', '--cancel', ...auth(c)]);
+      const past = await ogel(['switchover', '--scheduled', '2020-01-01T00:00:00Z', ...auth(c)]);
+      assert.equal(past.code, 1);
+      assert.match(past.stderr, /^ogel: field 'scheduledAt': "2020-01-01T00:00:00Z" is \d+d \d+h in the past \(now is .*\); for a switchover now, leave out scheduledAt\n/);
+      const far = await ogel(['switchover', '--scheduled', new Date(Date.now() + 40 * 86_400_000).toISOString(), ...auth(c)]);
+      assert.equal(far.code, 1);
+      assert.match(far.stderr, /field 'scheduledAt': ".*" is (39d 23h|40d) ahead; at most 30 days ahead is accepted/);
+      const self = await ogel(['switchover', '--to', 'n1', '--scheduled', iso, ...auth(c)]);
+      assert.equal(self.code, 1);
+      assert.match(self.stderr, /field 'to': n1 is already the primary/);
+    });
   });
 
   test('tenants delete refuses without --yes when stdin is not a TTY', async () => {

@@ -24,6 +24,7 @@ import type {
   Member,
   MemberSpec,
   PauseResult,
+  ScheduleResult,
   Status,
   Tenant,
   TransferResult,
@@ -408,6 +409,21 @@ export class AdminClient {
   async switchover(to?: string): Promise<SwitchoverResult> {
     const body = await this.request<SwitchoverResult>('POST', '/v1/switchover', { body: to === undefined ? {} : { to }, timeoutMs: Math.max(this.timeoutMs, ROLE_CHANGE_TIMEOUT_MS) });
     requireShape(body, this.lastEndpoint ?? '', 'POST /v1/switchover', (o) => typeof o['to'] === 'string' && typeof o['pauseMs'] === 'number');
+    return body;
+  }
+
+  /** Records a switchover for later (ISO 8601 `scheduledAt`); answers at once. */
+  async scheduleSwitchover(opts: { to?: string | undefined; scheduledAt: string }): Promise<ScheduleResult> {
+    const req = { ...(opts.to !== undefined ? { to: opts.to } : {}), scheduledAt: opts.scheduledAt };
+    const body = await this.request<ScheduleResult>('POST', '/v1/switchover', { body: req });
+    requireShape(body, this.lastEndpoint ?? '', 'POST /v1/switchover', (o) => isObject(o['scheduled']) && typeof o['scheduled']['notBeforeMs'] === 'number');
+    return body;
+  }
+
+  /** Cancels the scheduled switchover; repeating it is harmless (cancelled: false the second time). */
+  async cancelScheduledSwitchover(): Promise<{ cancelled: boolean }> {
+    const body = await this.request<{ cancelled: boolean }>('DELETE', '/v1/switchover', { idempotent: true });
+    requireShape(body, this.lastEndpoint ?? '', 'DELETE /v1/switchover', (o) => typeof o['cancelled'] === 'boolean');
     return body;
   }
 

@@ -6,6 +6,7 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { checkScheduledAt } from '../controllers/switchover-schedule.js';
 import type { HistoryEntry, Member, Status, Tenant } from './types.js';
 
 const BODY_BYTES_MAX = 1024 * 1024;
@@ -311,6 +312,37 @@ export class FakeCluster {
       onlyFields(obj(), []);
       this.setMaintenance(false, null);
       return [200, { paused: false }];
+    }
+    if (path === '/v1/switchover') {
+      allow('POST', 'DELETE');
+      const pg = this.postgres;
+      if (method === 'DELETE') {
+        const cancelled = pg.scheduledSwitchover !== null && pg.scheduledSwitchover !== undefined;
+        this.postgres = { ...pg, scheduledSwitchover: null };
+        return [200, { cancelled }];
+      }
+      const o = obj();
+      onlyFields(o, ['to', 'scheduledAt']);
+      const to = o['to'];
+      if (to !== undefined && (typeof to !== 'string' || !this.members.some((m) => m.id === to))) {
+        throw new HttpError(400, 'invalid_body', `field 'to': ${JSON.stringify(to)} is not a member`, known());
+      }
+      if (to !== undefined && to === pg.primary) throw new HttpError(400, 'invalid_body', `field 'to': ${String(to)} is already the primary`, 'name a standby');
+      if (pg.primary === null) throw new HttpError(409, 'conflict', `there is no primary holding a lease in generation ${pg.generation}`, 'use ogel failover to promote a standby');
+      const target = (to as string | undefined) ?? null;
+      if (o['scheduledAt'] === undefined) {
+        const next = target ?? Object.keys(pg.nodes).find((id) => id !== pg.primary) ?? pg.primary;
+        const from = pg.primary;
+        this.postgres = { ...pg, primary: next, generation: pg.generation + 1, scheduledSwitchover: null };
+        return [200, { from, to: next, generation: pg.generation + 1, pauseMs: 120, stepDown: null }];
+      }
+      if (typeof o['scheduledAt'] !== 'string') throw new HttpError(400, 'invalid_body', `field 'scheduledAt': expected a string, got ${JSON.stringify(o['scheduledAt'])}`);
+      const check = checkScheduledAt(o['scheduledAt'], Date.now());
+      if (!check.ok) throw new HttpError(400, 'invalid_body', `field 'scheduledAt': ${check.message}`);
+      if (pg.scheduledSwitchover) throw new HttpError(409, 'conflict', `a switchover is already scheduled (notBeforeMs ${pg.scheduledSwitchover.notBeforeMs}); cancel it first (notBeforeMs: null)`);
+      const at = new Date(check.notBeforeMs).toISOString();
+      this.postgres = { ...pg, scheduledSwitchover: { to: target, notBeforeMs: check.notBeforeMs, requestedAtMs: Date.now(), at } };
+      return [200, { scheduled: { to: target, at, notBeforeMs: check.notBeforeMs } }];
     }
     if (path === '/v1/history') {
       allow('GET');

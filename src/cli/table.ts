@@ -1,6 +1,7 @@
 // Aligned text tables in patronictl's style, and the `ogel status` table.
 
-import type { Member, NodeReplication, PostgresNode, Status } from './types.js';
+import { describeDurationMs } from '../controllers/switchover-schedule.js';
+import type { Member, NodeReplication, PostgresNode, ScheduledSwitchover, Status } from './types.js';
 
 export interface Column {
   header: string;
@@ -55,6 +56,19 @@ export function formatBytes(bytes: number | null | undefined): string {
 export function formatTime(atMs: number | null | undefined): string {
   if (atMs === null || atMs === undefined || !Number.isFinite(atMs)) return '-';
   return new Date(atMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+/** An instant as ISO 8601 to the second: '2026-11-21T10:00:00Z'. */
+export function formatIsoSeconds(atMs: number): string {
+  return new Date(atMs).toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/** 'to n2 at 2026-11-21T10:00:00Z (in 5m 3s)'; 'due 2s ago' once its time has come (it is starting). */
+export function describeSchedule(s: ScheduledSwitchover, nowMs: number): string {
+  const target = s.to === null ? 'the most caught-up standby' : s.to;
+  const untilMs = s.notBeforeMs - nowMs;
+  const when = untilMs > 0 ? `in ${describeDurationMs(untilMs)}` : `due ${describeDurationMs(-untilMs)} ago`;
+  return `to ${target} at ${formatIsoSeconds(s.notBeforeMs)} (${when})`;
 }
 
 /** Why automatic failover refuses, from a string or an object with a reason. */
@@ -117,17 +131,20 @@ function timelineCell(n: PostgresNode | undefined): string {
 
 /**
  * The `ogel status` view: a header (cluster, leader; Postgres primary,
- * generation, lease, maintenance; why failover is blocked) and one row per
+ * generation, lease, maintenance; why failover is blocked; a scheduled
+ * switchover, with the time left by the caller's clock `nowMs`) and one row per
  * member, like `patronictl list`. Postgres columns show '-' until the daemon
  * reports that data.
  */
-export function renderStatusTable(status: Status): string {
+export function renderStatusTable(status: Status, nowMs: number = Date.now()): string {
   const lines: string[] = [];
   lines.push(`Cluster: ${status.cluster}   Leader: ${status.leader ?? 'none'}   Term: ${status.term}   (answered by ${status.node})`);
   if (status.stale) lines.push(`Stale read: ${status.node}'s local state, which may be behind the cluster`);
   lines.push(postgresSummary(status));
   const blocked = describeBlocked(status.postgres.failoverBlocked);
   if (blocked !== null) lines.push(`Automatic failover BLOCKED: ${blocked}`);
+  const scheduled = status.postgres.scheduledSwitchover;
+  if (scheduled !== null && scheduled !== undefined && typeof scheduled.notBeforeMs === 'number') lines.push(`Switchover scheduled: ${describeSchedule(scheduled, nowMs)}`);
   const columns: Column[] = [
     { header: 'Member' },
     { header: 'Raft role' },

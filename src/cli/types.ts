@@ -81,6 +81,22 @@ export interface PostgresStatus {
   syncQuorum?: number;
   /** Where the standbys' lag figures come from; null without a primary. */
   replication?: ReplicationSummary | null;
+  /** `ogel switchover --scheduled`: null or absent (an older daemon) when none is scheduled. */
+  scheduledSwitchover?: ScheduledSwitchover | null;
+}
+
+export interface ScheduledSwitchover {
+  /** null: the most caught-up standby at that time. */
+  to: string | null;
+  notBeforeMs: number;
+  requestedAtMs?: number;
+  /** notBeforeMs as ISO 8601. */
+  at?: string;
+}
+
+/** POST /v1/switchover with scheduledAt. */
+export interface ScheduleResult {
+  scheduled: { to: string | null; at: string; notBeforeMs: number };
 }
 
 export interface Status {

@@ -6,17 +6,20 @@
 // the state machine names it primary, the others follow it.
 //
 // Operators' requests (`ogel switchover`, `ogel failover`) are queued here and
-// carried out by the same loop, so one actor decides every promotion.
+// carried out by the same loop, so one actor decides every promotion. A scheduled
+// switchover (`ogel switchover --scheduled TIME`) lives in the state machine
+// instead, so that whichever node leads at its time carries it out.
 
 import { performance } from 'node:perf_hooks';
 import { request, type Dispatcher } from 'undici';
-import type { ApplyOk, ClusterState, Command, ClusterStateMachine } from '../../fsm/index.js';
+import type { ApplyOk, ClusterState, Command, ClusterStateMachine, ScheduledSwitchover } from '../../fsm/index.js';
 import { compareLsn } from '../../fsm/index.js';
 import type { Config } from '../config/index.js';
 import { LeaseObserver, leaseTiming } from '../postgres/lease.js';
 import type { StepDownResult } from '../postgres/agent.js';
 import { decideFailover, type FailoverDecision, type StandbyProbe } from './failover-decision.js';
 import { sleep, type Controller, type ControllerContext } from './manager.js';
+import { SCHEDULE_LATE_MAX_MS, describeDurationMs } from './switchover-schedule.js';
 
 const ROUND_MS = 50;
 const BLOCKED_RETRY_MS = 500;
@@ -28,6 +31,8 @@ const WRITABLE_TIMEOUT_MS = 15_000;
 /** An operator's failover waits at most this long for the lease to lapse and the standbys to answer. */
 const MANUAL_FAILOVER_TIMEOUT_MS = 30_000;
 const QUEUE_MAX = 1;
+/** A schedule that could not be cleared (no quorum for a moment) is retried this often, never run twice. */
+const CLEAR_RETRY_MS = 500;
 
 export class FailoverRequestError extends Error {
   override name = 'FailoverRequestError';
@@ -77,6 +82,8 @@ export class FailoverController implements Controller {
   private readonly queue: Pending[] = [];
   private running = false;
   private wake: (() => void) | undefined;
+  /** The scheduled switchover this controller is carrying out now (set in the same tick it decides to). */
+  private scheduledRun: ScheduledSwitchover | null = null;
 
   constructor(
     private readonly config: Config,
@@ -88,6 +95,15 @@ export class FailoverController implements Controller {
   /** `ogel switchover [--to X]`: resolves once the new primary takes writes. */
   switchover(to: string | undefined): Promise<SwitchoverResult> {
     return new Promise((resolve, reject) => this.enqueue({ kind: 'switchover', to, resolve, reject }));
+  }
+
+  /**
+   * The scheduled switchover being carried out right now, if any. Set synchronously
+   * in the tick the controller saw the schedule and decided to run it: a cancel that
+   * commits after that is too late, and the API says so.
+   */
+  scheduledInProgress(): ScheduledSwitchover | null {
+    return this.scheduledRun;
   }
 
   /** `ogel failover [--to X] [--force]`: resolves once the new primary takes writes. */
@@ -124,6 +140,9 @@ export class FailoverController implements Controller {
     const unreachableLogged = new Map<string, string>();
     const priority = new Map(this.config.nodes.map((n) => [n.id, n.priority]));
     const syncQuorum = this.config.postgres.syncMode === 'async' ? 0 : this.config.postgres.syncQuorum;
+    // The schedule this controller already ran (or dropped) but could not clear yet:
+    // it is cleared again, never run twice.
+    let handled: ScheduledSwitchover | null = null;
     while (!ctx.signal.aborted) {
       const s = this.fsm.state;
       const lease = s.postgres.lease;
@@ -139,6 +158,19 @@ export class FailoverController implements Controller {
         this.queue.shift();
         probes.clear();
         await this.runSwitchover(pending, ctx);
+        continue;
+      }
+      // An operator's scheduled switchover, once the leader's clock reaches it. It runs
+      // while paused (it is an operator's request, like ogel switchover), and waits
+      // behind a queued request.
+      const scheduled = s.postgres.scheduledSwitchover;
+      if (scheduled !== null && pending === undefined && Date.now() >= scheduled.notBeforeMs) {
+        probes.clear();
+        if (handled === null || !sameSchedule(handled, scheduled)) {
+          handled = scheduled;
+          await this.runScheduled(scheduled, leaseLapsed, ctx);
+        }
+        if (!(await this.clearSchedule(scheduled, ctx))) await this.idle(CLEAR_RETRY_MS, ctx);
         continue;
       }
       let manual: { to: string | undefined; force: boolean } | undefined;
@@ -252,54 +284,120 @@ export class FailoverController implements Controller {
     ctx.log({ level: 'warn', msg: 'failover: promoted a standby', promoted: d.node, generation: d.generation, lsn: d.lsn, forced: d.forced, reason });
   }
 
-  /**
-   * Switchover: the old primary's agent stops writes, waits for the target to
-   * flush everything, shuts down cleanly and releases its lease; then the target
-   * is promoted with no lease to wait for (lapsedLease null).
-   */
+  /** An operator's `ogel switchover`, answered through its promise. */
   private async runSwitchover(p: Extract<Pending, { kind: 'switchover' }>, ctx: ControllerContext): Promise<void> {
     try {
-      const s = this.fsm.state;
-      const pg = s.postgres;
-      const from = pg.primary;
-      if (from === null || pg.lease === null) {
-        throw new FailoverRequestError(`there is no primary holding a lease in generation ${pg.generation}`, 409, 'use ogel failover to promote a standby');
-      }
-      const to = p.to ?? this.bestStandby(s);
-      this.checkTarget(s, to);
-      const t0 = performance.now();
-      let stepDown: StepDownResult | null = null;
-      let stepDownError: Error | undefined;
-      try {
-        stepDown = await this.agentCall<StepDownResult>(from, '/v1/internal/pg/step-down', { generation: pg.generation, to }, STEP_DOWN_TIMEOUT_MS);
-      } catch (e) {
-        stepDownError = e as Error;
-      }
-      // The answer may be lost after the release committed: the state decides.
-      const after = this.fsm.state.postgres;
-      if (!(after.generation === pg.generation && after.primary === null && after.lease === null)) {
-        throw new FailoverRequestError(`switchover refused by ${from}: ${stepDownError?.message ?? `the lease was not released (primary ${after.primary ?? 'none'}, generation ${after.generation})`}`, 409);
-      }
-      await this.propose({
-        v: 1,
-        type: 'pg.promote',
-        node: to,
-        generation: pg.generation + 1,
-        reason: `switchover: ${from} -> ${to}`,
-        lsn: stepDown?.targetFlushedLsn ?? pg.nodes.get(to)!.lsn.flushed,
-        leaseDurationMs: this.config.postgres.leaseMs,
-        automatic: false,
-        lapsedLease: null,
-        atMs: Date.now(),
-      });
-      await this.waitWritable(to, pg.generation + 1, ctx);
-      const result: SwitchoverResult = { from, to, generation: pg.generation + 1, pauseMs: Math.round(performance.now() - t0), stepDown };
-      ctx.log({ level: 'info', msg: 'switchover done', from, to, generation: result.generation, pauseMs: result.pauseMs });
-      this.opts.onSwitchover?.(result);
-      p.resolve(result);
+      p.resolve(await this.switchoverNow(p.to, ctx));
     } catch (e) {
       p.reject(e as Error);
     }
+  }
+
+  /**
+   * A due scheduled switchover: the same switchover as `ogel switchover`, or
+   * dropped when it is too late or cannot work. Either way the caller clears it
+   * afterwards (as Patroni drops a scheduled switchover that failed), and the
+   * outcome is in the log (and, when it worked, in ogel history).
+   */
+  private async runScheduled(sched: ScheduledSwitchover, leaseLapsed: boolean, ctx: ControllerContext): Promise<void> {
+    const at = new Date(sched.notBeforeMs).toISOString();
+    const target = sched.to ?? 'the most caught-up standby';
+    const lateMs = Date.now() - sched.notBeforeMs;
+    if (lateMs > SCHEDULE_LATE_MAX_MS) {
+      ctx.log({
+        level: 'warn',
+        msg: 'scheduled switchover dropped: its time passed while no leader could run it',
+        to: target,
+        at,
+        lateMs,
+        reason: `${describeDurationMs(lateMs)} late, more than ${describeDurationMs(SCHEDULE_LATE_MAX_MS)}: the maintenance window has passed; schedule it again if it is still wanted`,
+      });
+      return;
+    }
+    const pg = this.fsm.state.postgres;
+    if (pg.lease === null || leaseLapsed) {
+      // Asking a primary that may be dead to step down could hold this loop (and
+      // automatic failover) for the whole step-down timeout.
+      const reason = pg.lease === null ? `there is no primary holding a lease in generation ${pg.generation}` : `the lease of ${pg.lease.holder} has lapsed: automatic failover handles a dead primary`;
+      ctx.log({ level: 'error', msg: 'scheduled switchover failed', to: target, at, reason });
+      return;
+    }
+    ctx.log({ level: 'info', msg: 'scheduled switchover starting', to: target, at, lateMs });
+    this.scheduledRun = sched;
+    try {
+      const r = await this.switchoverNow(sched.to ?? undefined, ctx);
+      ctx.log({ level: 'info', msg: 'scheduled switchover done', from: r.from, to: r.to, generation: r.generation, pauseMs: r.pauseMs, at });
+    } catch (e) {
+      ctx.log({ level: 'error', msg: 'scheduled switchover failed', to: target, at, reason: (e as Error).message });
+    } finally {
+      this.scheduledRun = null;
+    }
+  }
+
+  /**
+   * Removes `sched` from the state machine unless something else already did (the
+   * switchover's own promotion, an operator's cancel). False when it could not
+   * (no quorum for a moment): the caller retries.
+   */
+  private async clearSchedule(sched: ScheduledSwitchover, ctx: ControllerContext): Promise<boolean> {
+    const pg = this.fsm.state.postgres;
+    if (pg.scheduledSwitchover === null || !sameSchedule(pg.scheduledSwitchover, sched)) return true;
+    try {
+      await this.propose({ v: 2, type: 'pg.scheduleSwitchover', to: null, notBeforeMs: null, generation: pg.generation, atMs: Date.now() });
+      return true;
+    } catch (e) {
+      // A promotion in between cleared it as well (stale generation); otherwise retry.
+      if (this.fsm.state.postgres.scheduledSwitchover === null) return true;
+      ctx.log({ level: 'warn', msg: 'could not clear the scheduled switchover; retrying', error: (e as Error).message });
+      return false;
+    }
+  }
+
+  /**
+   * Switchover: the old primary's agent stops writes, waits for the target to
+   * flush everything, shuts down cleanly and releases its lease; then the target
+   * is promoted with no lease to wait for (lapsedLease null). Resolves once the
+   * new primary takes writes.
+   */
+  private async switchoverNow(toRequested: string | undefined, ctx: ControllerContext): Promise<SwitchoverResult> {
+    const s = this.fsm.state;
+    const pg = s.postgres;
+    const from = pg.primary;
+    if (from === null || pg.lease === null) {
+      throw new FailoverRequestError(`there is no primary holding a lease in generation ${pg.generation}`, 409, 'use ogel failover to promote a standby');
+    }
+    const to = toRequested ?? this.bestStandby(s);
+    this.checkTarget(s, to);
+    const t0 = performance.now();
+    let stepDown: StepDownResult | null = null;
+    let stepDownError: Error | undefined;
+    try {
+      stepDown = await this.agentCall<StepDownResult>(from, '/v1/internal/pg/step-down', { generation: pg.generation, to }, STEP_DOWN_TIMEOUT_MS);
+    } catch (e) {
+      stepDownError = e as Error;
+    }
+    // The answer may be lost after the release committed: the state decides.
+    const after = this.fsm.state.postgres;
+    if (!(after.generation === pg.generation && after.primary === null && after.lease === null)) {
+      throw new FailoverRequestError(`switchover refused by ${from}: ${stepDownError?.message ?? `the lease was not released (primary ${after.primary ?? 'none'}, generation ${after.generation})`}`, 409);
+    }
+    await this.propose({
+      v: 1,
+      type: 'pg.promote',
+      node: to,
+      generation: pg.generation + 1,
+      reason: `switchover: ${from} -> ${to}`,
+      lsn: stepDown?.targetFlushedLsn ?? pg.nodes.get(to)!.lsn.flushed,
+      leaseDurationMs: this.config.postgres.leaseMs,
+      automatic: false,
+      lapsedLease: null,
+      atMs: Date.now(),
+    });
+    await this.waitWritable(to, pg.generation + 1, ctx);
+    const result: SwitchoverResult = { from, to, generation: pg.generation + 1, pauseMs: Math.round(performance.now() - t0), stepDown };
+    ctx.log({ level: 'info', msg: 'switchover done', from, to, generation: result.generation, pauseMs: result.pauseMs });
+    this.opts.onSwitchover?.(result);
+    return result;
   }
 
   /** The most advanced streaming standby by reported flushed LSN, ties by priority, then id. */
@@ -389,4 +487,8 @@ export class FailoverController implements Controller {
     }
     return JSON.parse(text) as T;
   }
+}
+
+function sameSchedule(a: ScheduledSwitchover, b: ScheduledSwitchover): boolean {
+  return a.to === b.to && a.notBeforeMs === b.notBeforeMs && a.requestedAtMs === b.requestedAtMs;
 }

@@ -366,6 +366,60 @@ export class DaemonBackend implements ApiBackend {
     return this.roleChange(() => this.failoverController!.switchover(to));
   }
 
+  /**
+   * `ogel switchover --scheduled TIME`: records the schedule in the state machine
+   * (so a new leader still carries it out) and answers at once. The state machine
+   * refuses a second schedule, a target that is no member or is the primary, and
+   * a cluster without a primary.
+   */
+  async scheduleSwitchover(to: string | undefined, notBeforeMs: number): Promise<{ scheduled: { to: string | null; at: string; notBeforeMs: number } }> {
+    if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
+    const pg = this.fsm.state.postgres;
+    // The same answers as an immediate switchover for a bad target; the state
+    // machine checks again, against the state the command is applied to.
+    if (to !== undefined && !pg.nodes.has(to)) {
+      throw new ApiError(400, 'invalid_body', `field 'to': ${JSON.stringify(to)} is not a member`, `members: ${[...pg.nodes.keys()].sort().join(', ')}`);
+    }
+    if (to !== undefined && to === pg.primary) throw new ApiError(400, 'invalid_body', `field 'to': ${to} is already the primary`, 'name a standby');
+    await this.propose({ v: 2, type: 'pg.scheduleSwitchover', to: to ?? null, notBeforeMs, generation: pg.generation, atMs: Date.now() });
+    const at = new Date(notBeforeMs).toISOString();
+    this.log({ level: 'info', msg: 'switchover scheduled', to: to ?? null, at });
+    return { scheduled: { to: to ?? null, at, notBeforeMs } };
+  }
+
+  /** `ogel switchover --cancel`: cancelled is false when nothing was scheduled. */
+  async cancelScheduledSwitchover(): Promise<{ cancelled: boolean }> {
+    if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
+    const controller = this.failoverController;
+    const tooLate = (): void => {
+      const running = controller?.scheduledInProgress();
+      if (running) {
+        throw new ApiError(
+          409,
+          'conflict',
+          `the switchover scheduled for ${new Date(running.notBeforeMs).toISOString()} has already started; it cannot be cancelled now`,
+          'it finishes within a minute; see ogel status and ogel history',
+        );
+      }
+    };
+    tooLate();
+    // A promotion between reading the generation and applying the cancel makes it
+    // stale, but that promotion cleared the schedule too: read again, a few times.
+    for (let attempt = 1; ; attempt++) {
+      const pg = this.fsm.state.postgres;
+      const { result } = await this.raft.propose(encodeCommand({ v: 2, type: 'pg.scheduleSwitchover', to: null, notBeforeMs: null, generation: pg.generation, atMs: Date.now() }));
+      if (result.ok) {
+        // The controller decides in one tick from the state it sees: started after the
+        // cancel applied, it would have found nothing. Running now means it started
+        // before: the cancel came too late.
+        tooLate();
+        if (result.cancelled === true) this.log({ level: 'info', msg: 'scheduled switchover cancelled' });
+        return { cancelled: result.cancelled === true };
+      }
+      if (result.error.code !== 'stale_generation' || attempt >= 3) throw new ApiError(409, 'conflict', result.error.message);
+    }
+  }
+
   async failover(to: string | undefined, force: boolean): Promise<FailoverResult> {
     return this.roleChange(() => this.failoverController!.failover(to, force));
   }

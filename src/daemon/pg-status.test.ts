@@ -16,6 +16,7 @@ interface View {
   syncStandbys: string[];
   syncQuorum: number;
   failoverBlocked: { reason: string } | null;
+  scheduledSwitchover: { to: string | null; notBeforeMs: number; requestedAtMs: number; at: string } | null;
   replication: ReplicationSummary | null;
 }
 
@@ -103,4 +104,11 @@ test("the state machine's fields are kept as they were", () => {
   const fsmN2 = s.postgres.nodes.get('n2')!;
   assert.deepEqual({ ...n2, replication: undefined }, { ...fsmN2, replication: undefined });
   assert.deepEqual({ ...v.lease, remainingMs: undefined }, { ...s.postgres.lease, remainingMs: undefined });
+  assert.equal(v.scheduledSwitchover, null);
+});
+
+test('a scheduled switchover is shown with its instant also in ISO 8601', () => {
+  const s = run([C.scheduleSwitchover({ to: 'n2', notBeforeMs: Date.UTC(2026, 10, 21, 10), atMs: 1_763_700_000_000 })], reported());
+  const v = view({ pg: s.postgres, live: null, leaseRemainingMs: null });
+  assert.deepEqual(v.scheduledSwitchover, { to: 'n2', notBeforeMs: Date.UTC(2026, 10, 21, 10), requestedAtMs: 1_763_700_000_000, at: '2026-11-21T10:00:00.000Z' });
 });

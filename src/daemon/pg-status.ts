@@ -75,6 +75,8 @@ export function postgresStatusView(i: PostgresStatusInput): Record<string, unkno
     syncStandbys: pg.syncStandbys,
     syncQuorum: pg.syncQuorum,
     failoverBlocked: pg.failoverBlocked,
+    // The state machine's schedule, with its instant also as ISO 8601 for people.
+    scheduledSwitchover: pg.scheduledSwitchover === null ? null : { ...pg.scheduledSwitchover, at: new Date(pg.scheduledSwitchover.notBeforeMs).toISOString() },
     replication,
   };
 }

@@ -3,14 +3,18 @@
 // re-cloning a standby.
 
 import { CliError, UsageError, type CommandContext, type CommandSpec, type ParsedArgs } from '../args.js';
+import { SCHEDULED_AT_HINT, parseIsoInstant } from '../../controllers/switchover-schedule.js';
+import { describeSchedule } from '../table.js';
 import { clientFor, printJson } from './common.js';
 
 export const switchover: CommandSpec = {
   path: ['switchover'],
   summary: 'planned change of primary, no acknowledged write lost; prints the write pause',
-  usage: 'switchover [--to NODE] [flags]',
+  usage: 'switchover [--to NODE] [--scheduled TIME | --cancel] [flags]',
   flags: {
     to: { type: 'string', value: 'NODE', help: 'the standby to promote (default: the most caught-up streaming standby)' },
+    scheduled: { type: 'string', value: 'TIME', help: `do it at TIME instead of now: ${SCHEDULED_AT_HINT}` },
+    cancel: { type: 'boolean', help: 'cancel the scheduled switchover' },
   },
   positionals: { names: [], min: 0, max: 0 },
   api: true,
@@ -19,10 +23,42 @@ export const switchover: CommandSpec = {
     'shuts down cleanly and releases its lease; the target is promoted and the old',
     'primary follows it as a standby. Works while paused. Returns once the new',
     'primary takes writes; the write pause is measured on the Raft leader.',
+    '',
+    'With --scheduled TIME it returns at once: the schedule is kept in the replicated',
+    'state, and whichever node is the Raft leader at TIME carries it out (by its own',
+    'clock). `ogel status` shows it. One can be scheduled at a time, up to 30 days',
+    'ahead; any promotion before TIME (a failover, another switchover) cancels it.',
+    'It is dropped, and logged, if it fails, or if no leader could run it within',
+    '5 minutes of TIME.',
   ].join('\n'),
-  examples: ['ogel switchover', 'ogel switchover --to n2 --json'],
+  examples: [
+    'ogel switchover',
+    'ogel switchover --to n2 --json',
+    'ogel switchover --to n2 --scheduled 2026-11-21T10:00:00Z',
+    'ogel switchover --scheduled 2026-11-21T11:00:00+01:00 --json',
+    'ogel switchover --cancel',
+  ],
   async run(ctx, args) {
-    const r = await clientFor(ctx, args).switchover(args.nonEmpty('to'));
+    const to = args.nonEmpty('to');
+    const scheduled = args.string('scheduled');
+    if (args.bool('cancel')) {
+      if (to !== undefined || scheduled !== undefined) throw new UsageError('--cancel takes neither --to nor --scheduled: it cancels the one scheduled switchover', args.command);
+      const r = await clientFor(ctx, args).cancelScheduledSwitchover();
+      if (args.bool('json')) printJson(ctx, r);
+      else ctx.io.stdout(r.cancelled ? 'scheduled switchover cancelled\n' : 'no switchover was scheduled; nothing to cancel\n');
+      return 0;
+    }
+    if (scheduled !== undefined) {
+      // Only the format here: whether TIME is too far in the past or ahead is decided
+      // by the daemon's clock, which runs it, not this machine's.
+      const at = parseIsoInstant(scheduled);
+      if (typeof at !== 'number') throw new UsageError(`--scheduled ${at.error}; expected ${SCHEDULED_AT_HINT}`, args.command);
+      const r = await clientFor(ctx, args).scheduleSwitchover({ to, scheduledAt: scheduled });
+      if (args.bool('json')) printJson(ctx, r);
+      else ctx.io.stdout(`switchover scheduled ${describeSchedule(r.scheduled, Date.now())}; cancel it with: ogel switchover --cancel\n`);
+      return 0;
+    }
+    const r = await clientFor(ctx, args).switchover(to);
     if (args.bool('json')) printJson(ctx, r);
     else {
       const d = r.stepDown;
