@@ -14,18 +14,7 @@ import { resolvePostgresBinaries } from '../src/postgres/binaries.js';
 import { PostgresInstance } from '../src/postgres/instance.js';
 import { ensurePostgresUser } from '../src/postgres/os-user.js';
 import { DaemonCluster } from './helpers/daemons.js';
-
-interface PgNodeView {
-  role: string;
-  reportedRole: string;
-  timeline: number;
-}
-interface PgView {
-  primary: string | null;
-  generation: number;
-  lease: { holder: string; renewalSeq: number } | null;
-  nodes: Record<string, PgNodeView>;
-}
+import { pgView, waitHealthy, type PgView } from './helpers/pg-health.js';
 
 describe('role changes: switchover, rejoin, re-clone, reinit', () => {
   let c: DaemonCluster;
@@ -40,10 +29,7 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
   });
   after(async () => c.destroy());
 
-  async function pgView(): Promise<PgView> {
-    const leader = await c.waitForLeader();
-    return ((await c.get(leader, '/v1/status')).body as { postgres: PgView }).postgres;
-  }
+  const view = (): Promise<PgView> => pgView(c);
 
   async function connect(id: string): Promise<pg.Client> {
     const client = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(id)!.postgresPort, user: 'postgres', password, database: 'postgres' });
@@ -61,27 +47,7 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
     }
   }
 
-  /** A primary taking writes and both other nodes streaming from it; returns the view. */
-  async function healthy(what: string): Promise<PgView> {
-    let v: PgView | undefined;
-    await c.waitFor(
-      async () => {
-        try {
-          v = await pgView();
-          const p = v.primary;
-          if (p === null || v.nodes[p]?.reportedRole !== 'primary' || (v.lease?.renewalSeq ?? 0) < 1) return false;
-          if ((await c.get(p, '/primary', null)).status !== 200) return false;
-          const rows = await query<{ n: number }>(p, "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'");
-          return rows[0]?.n === 2 && Object.values(v.nodes).every((n) => n.role !== 'recloning' && n.role !== 'fenced');
-        } catch {
-          return false;
-        }
-      },
-      what,
-      60_000,
-    );
-    return v!;
-  }
+  const healthy = (what: string): Promise<PgView> => waitHealthy(c, password, what);
 
   /** Acknowledged inserts on the primary (each waits for a standby: ANY 1). */
   async function writeRows(primary: string, count: number): Promise<void> {
@@ -124,7 +90,7 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
     await c.waitFor(
       async () => {
         try {
-          const w = await pgView();
+          const w = await view();
           next = w.primary ?? '';
           return w.generation === before.generation + 1 && next !== '' && next !== old && w.nodes[next]?.reportedRole === 'primary';
         } catch {
@@ -175,7 +141,7 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
   });
 
   it('a switchover is refused with a clear error for a bad target', async () => {
-    const v = await pgView();
+    const v = await view();
     const self = await c.cli(['switchover', '--to', v.primary!]);
     assert.equal(self.code, 1);
     assert.match(self.stderr, /already the primary/);

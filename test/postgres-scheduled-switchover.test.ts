@@ -6,16 +6,12 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { loadConfig } from '../src/config/index.js';
 import { adminPassword } from '../src/postgres/agent.js';
 import { DaemonCluster } from './helpers/daemons.js';
+import { pgView, waitHealthy, type PgView as BaseView } from './helpers/pg-health.js';
 
-interface PgView {
-  primary: string | null;
-  generation: number;
-  lease: { holder: string; renewalSeq: number } | null;
-  nodes: Record<string, { role: string; reportedRole: string }>;
+interface PgView extends BaseView {
   scheduledSwitchover: { to: string | null; notBeforeMs: number; requestedAtMs: number; at: string } | null;
 }
 interface HistoryEntry {
@@ -45,12 +41,7 @@ describe('scheduled switchover', () => {
     return p !== undefined && p.exitCode === null && p.signalCode === null;
   };
 
-  async function pgView(): Promise<PgView> {
-    const leader = await c.waitForLeader();
-    const r = await c.get(leader, '/v1/status');
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    return (r.body as { postgres: PgView }).postgres;
-  }
+  const view = (): Promise<PgView> => pgView<PgView>(c);
 
   async function history(): Promise<HistoryEntry[]> {
     const r = await c.cli(['history', '--json']);
@@ -58,38 +49,7 @@ describe('scheduled switchover', () => {
     return (JSON.parse(r.stdout) as { history: HistoryEntry[] }).history;
   }
 
-  async function streamingStandbys(primary: string): Promise<number> {
-    const client = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(primary)!.postgresPort, user: 'postgres', password, database: 'postgres' });
-    client.on('error', () => {});
-    await client.connect();
-    try {
-      const r = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'");
-      return r.rows[0]?.n ?? 0;
-    } finally {
-      await client.end();
-    }
-  }
-
-  /** A writable primary and both other nodes streaming from it (as in postgres-roles.test.ts). */
-  async function healthy(what: string): Promise<PgView> {
-    let v: PgView | undefined;
-    await c.waitFor(
-      async () => {
-        try {
-          v = await pgView();
-          const p = v.primary;
-          if (p === null || v.nodes[p]?.reportedRole !== 'primary' || (v.lease?.renewalSeq ?? 0) < 1) return false;
-          if ((await c.get(p, '/primary', null)).status !== 200) return false;
-          return (await streamingStandbys(p)) === 2 && Object.values(v.nodes).every((n) => n.role !== 'recloning' && n.role !== 'fenced');
-        } catch {
-          return false;
-        }
-      },
-      what,
-      60_000,
-    );
-    return v!;
-  }
+  const healthy = (what: string): Promise<PgView> => waitHealthy<PgView>(c, password, what);
 
   /** Schedules through the CLI, AHEAD_MS from now; returns the instant. */
   async function schedule(to: string): Promise<number> {
@@ -105,7 +65,7 @@ describe('scheduled switchover', () => {
   async function nothingHappensBefore(v: PgView, untilMs: number): Promise<void> {
     let checks = 0;
     while (Date.now() < untilMs) {
-      const now = await pgView();
+      const now = await view();
       if (Date.now() >= untilMs) break; // the answer may describe a moment after the time
       assert.equal(now.generation, v.generation, `no promotion ${untilMs - Date.now()} ms before the scheduled time`);
       assert.equal(now.primary, v.primary);
@@ -122,7 +82,7 @@ describe('scheduled switchover', () => {
     await c.waitFor(
       async () => {
         try {
-          w = await pgView();
+          w = await view();
           return w.generation === v.generation + 1 && w.primary === to && w.nodes[to]?.reportedRole === 'primary';
         } catch {
           return false;
@@ -139,7 +99,7 @@ describe('scheduled switchover', () => {
     const target = IDS.find((id) => id !== v.primary)!;
     const atMs = await schedule(target);
 
-    const shown = await pgView();
+    const shown = await view();
     assert.deepEqual({ ...shown.scheduledSwitchover, requestedAtMs: 0 }, { to: target, notBeforeMs: atMs, requestedAtMs: 0, at: new Date(atMs).toISOString() });
     const st = await c.cli(['status']);
     assert.equal(st.code, 0, st.stderr);
@@ -166,20 +126,20 @@ describe('scheduled switchover', () => {
     const cancel = await c.cli(['switchover', '--cancel']);
     assert.equal(cancel.code, 0, cancel.stderr);
     assert.equal(cancel.stdout, 'scheduled switchover cancelled\n');
-    assert.equal((await pgView()).scheduledSwitchover, null);
+    assert.equal((await view()).scheduledSwitchover, null);
     assert.doesNotMatch((await c.cli(['status'])).stdout, /Switchover scheduled/);
     const again = await c.cli(['switchover', '--cancel', '--json']);
     assert.equal(again.code, 0, again.stderr);
     assert.deepEqual(JSON.parse(again.stdout), { cancelled: false });
     // Past its time (plus a few controller rounds): still the same primary and generation.
     await new Promise((r) => setTimeout(r, Math.max(0, atMs - Date.now()) + 1_000));
-    const w = await pgView();
+    const w = await view();
     assert.equal(w.generation, v.generation);
     assert.equal(w.primary, v.primary);
   });
 
   it('the API refuses a bad time or target with 400 naming the field and the value', async () => {
-    const v = await pgView();
+    const v = await view();
     const leader = await c.waitForLeader();
     const follower = IDS.find((id) => id !== leader && alive(id))!;
     const future = new Date(Date.now() + 60_000).toISOString();
@@ -198,7 +158,7 @@ describe('scheduled switchover', () => {
       assert.equal(r.status, 400, JSON.stringify(r.body));
       assert.match((r.body as { error: { message: string } }).error.message, re);
     }
-    assert.equal((await pgView()).scheduledSwitchover, null, 'nothing was scheduled');
+    assert.equal((await view()).scheduledSwitchover, null, 'nothing was scheduled');
   });
 
   it('survives a kill -9 of the Raft leader: the next leader carries it out', async () => {
@@ -220,7 +180,7 @@ describe('scheduled switchover', () => {
     const next = await c.waitForLeader(10_000, leader);
     assert.notEqual(next, leader);
     assert.ok(Date.now() < atMs, `the new leader (${next}) was elected ${Date.now() - atMs} ms after the scheduled time; the test needs it before`);
-    assert.equal((await pgView()).scheduledSwitchover?.to, target, 'the new leader has the schedule (it is in the replicated state)');
+    assert.equal((await view()).scheduledSwitchover?.to, target, 'the new leader has the schedule (it is in the replicated state)');
 
     const w = await switchedOver(v, target, `the new leader ${next} to carry out the switchover to ${target}`);
     assert.equal(w.scheduledSwitchover, null);

@@ -31,21 +31,10 @@ import { ScramClient } from './protocol/scram-client.js';
 import { createHash } from 'node:crypto';
 import type { RouteTarget } from './router.js';
 import type { ServerCredentials } from './types.js';
+import { PASSTHROUGH_PARAMS } from './identity.js';
 
 /** Parameters a client may set at startup (docs/proxy.md); kept in step on each server connection it uses. */
-export const TRACKED_PARAMS: ReadonlySet<string> = new Set([
-  'application_name',
-  'client_encoding',
-  'DateStyle',
-  'TimeZone',
-  'extra_float_digits',
-  'IntervalStyle',
-  'search_path',
-  'standard_conforming_strings',
-  'lc_monetary',
-  'lc_numeric',
-  'lc_time',
-]);
+export const TRACKED_PARAMS: ReadonlySet<string> = new Set(PASSTHROUGH_PARAMS);
 
 /** An error from a server connection: `transient` ones (the server is down, refusing, fenced, starting) are worth a retry after a view change. */
 export class ServerError extends Error {
