@@ -47,6 +47,17 @@ const LEASE_TICK_MIN_MS = 5;
 const ZERO_LSN = '0/0' as Lsn;
 /** How long a switchover waits for the target to flush the old primary's last WAL. */
 export const SWITCHOVER_CATCH_UP_MS = 10_000;
+/**
+ * How long a switchover lets transactions that began before writes were
+ * refused finish before their sessions are ended. Short transactions finish in
+ * milliseconds, so the usual drain costs nothing; a longer one is cut off (its
+ * client gets an error) rather than stretch the write pause past the
+ * switchover goal.
+ */
+export const SWITCHOVER_DRAIN_MAX_MS = 1000;
+/** The drain ends this long before the lease's fence deadline: ending the sessions that remain takes a few ms here. */
+const DRAIN_LEASE_RESERVE_MS = 50;
+const DRAIN_POLL_MS = 2;
 const LOCAL_WAL_END_TIMEOUT_MS = 60_000;
 /** How often the primary looks for replication slots of removed members. */
 const SLOT_CHECK_INTERVAL_MS = 30_000;
@@ -55,11 +66,13 @@ const SLOT_CHECK_INTERVAL_MS = 30_000;
 export interface StepDownResult {
   generation: number;
   to: string;
-  /** pg_current_wal_lsn() once writes were refused: the target flushed at least this much. */
+  /** pg_current_wal_lsn() once no client session was left (after the drain): the target flushed at least this much. */
   lastLsn: string;
   targetFlushedLsn: string;
-  /** Phases, in ms on this node's clock. */
+  /** Phases, in ms on this node's clock. readOnlyMs: refusing new sessions and writes, then (after the drain) ending client sessions. */
   readOnlyMs: number;
+  /** Waiting for transactions begun before writes were refused (at most SWITCHOVER_DRAIN_MAX_MS). */
+  drainMs: number;
   catchUpMs: number;
   shutdownMs: number;
   releaseMs: number;
@@ -659,14 +672,16 @@ export class PostgresAgent {
 
   /**
    * The old primary's half of a switchover (docs/postgres-failover.md), called by
-   * the leader: refuse writes, wait until the target has flushed every WAL byte
-   * written so far (so no acknowledged commit can be lost, I4), shut down cleanly
-   * (the walsenders ship the shutdown checkpoint, so this node can follow the
-   * target afterwards without a re-clone), then release the lease. The leader
-   * promotes the target once the release has committed. Any failure before the
-   * release leaves this node the primary: the next pass restarts and unfences it.
+   * the leader: refuse new writes, let the transactions already open finish
+   * (the drain, bounded), end every client session, wait until the target has
+   * flushed every WAL byte written so far (so no acknowledged commit can be
+   * lost, I4), shut down cleanly (the walsenders ship the shutdown checkpoint,
+   * so this node can follow the target afterwards without a re-clone), then
+   * release the lease. The leader promotes the target once the release has
+   * committed. Any failure before the release leaves this node the primary: the
+   * next pass restarts and unfences it.
    */
-  async stepDownForSwitchover(generation: number, to: string, opts: { catchUpTimeoutMs?: number } = {}): Promise<StepDownResult> {
+  async stepDownForSwitchover(generation: number, to: string, opts: { catchUpTimeoutMs?: number; drainMaxMs?: number } = {}): Promise<StepDownResult> {
     const s = this.getState();
     if (generation !== s.postgres.generation) throw new AgentError(`stale switchover request: generation ${generation}, the current generation is ${s.postgres.generation}`);
     if (!this.holdsLease(s)) throw new AgentError(`${this.nodeId} does not hold the lease of generation ${generation}; the primary is ${s.postgres.primary ?? 'none'}`);
@@ -675,55 +690,93 @@ export class PostgresAgent {
     const inst = this.instance;
     if (!inst?.isRunning() || this.observed !== 'primary') throw new AgentError(`postgres on ${this.nodeId} is not running as the primary`);
     const catchUpTimeoutMs = opts.catchUpTimeoutMs ?? SWITCHOVER_CATCH_UP_MS;
+    const drainMaxMs = opts.drainMaxMs ?? SWITCHOVER_DRAIN_MAX_MS;
     // A checkpoint while writes still flow makes the clean shutdown's own
     // checkpoint (inside the write pause) short.
     await inst.query('CHECKPOINT', [], { timeoutMs: 60_000 });
     this.steppingDown = generation;
+    // Marked fenced before the fence itself: while steppingDown is set and fenced
+    // is true, enforceFence has nothing to do, so the lease loop keeps renewing
+    // through the drain instead of queueing behind this step-down on pgLock. If
+    // the step-down fails before the release, the next tick sees a valid lease
+    // and a fenced server, and unfences it.
+    this.fenced = true;
     try {
       return await this.pgLock.run(async () => {
         const t0 = this.now();
-        await inst.setReadOnly(true);
-        this.fenced = true;
+        const { sinceTs } = await inst.refuseNewWrites();
         this.counters.fences++;
         const t1 = this.now();
-        const last = (await inst.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
-        let targetFlushed = ZERO_LSN as string;
-        for (;;) {
-          const r = await inst.query<{ ok: boolean; flushed: string | null }>(
-            'SELECT flush_lsn >= $1::pg_lsn AS ok, flush_lsn::text AS flushed FROM pg_stat_replication WHERE application_name = $2 ORDER BY flush_lsn DESC NULLS LAST LIMIT 1',
-            [last, to],
-          );
-          targetFlushed = r.rows[0]?.flushed ?? targetFlushed;
-          if (r.rows[0]?.ok === true) break;
-          if (this.now() - t1 > catchUpTimeoutMs) {
-            throw new AgentError(`switchover: ${to} has flushed ${r.rows[0] ? targetFlushed : 'nothing (it is not streaming from ' + this.nodeId + ')'}, not ${last}, ${catchUpTimeoutMs} ms after writes stopped; ${this.nodeId} stays the primary`);
-          }
-          await new Promise((res) => setTimeout(res, 2));
-        }
+        const left = await this.drainWriters(inst, sinceTs, t1 + drainMaxMs);
         const t2 = this.now();
+        const { terminated } = await inst.endClientSessions();
+        const t3 = this.now();
+        // Read once no client session is left (and none can connect): every
+        // commit this server acknowledged, the drained ones included, is at or
+        // before this LSN, so the catch-up below covers them all (I4).
+        const last = (await inst.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
+        const targetFlushed = await this.waitForTargetFlush(inst, to, last, catchUpTimeoutMs);
+        const t4 = this.now();
         await inst.stop('fast');
         this.observed = 'stopped';
-        const t3 = this.now();
+        const t5 = this.now();
         const r = await this.proposeAndSync({ v: 1, type: 'lease.release', holder: this.nodeId, generation, atMs: Date.now() });
         if (!r.ok) throw new AgentError(`switchover: lease.release refused: ${r.error.message}; ${this.nodeId} restarts as the primary`);
-        const t4 = this.now();
+        const t6 = this.now();
         this.releasedGeneration = generation;
         this.holder = undefined;
-        this.log({ level: 'info', msg: 'stepped down for a switchover', node: this.nodeId, to, generation, lastLsn: last, shutdownMs: Math.round(t3 - t2) });
+        this.log({ level: 'info', msg: 'stepped down for a switchover', node: this.nodeId, to, generation, lastLsn: last, drainMs: Math.round(t2 - t1), undrained: left, terminated, shutdownMs: Math.round(t5 - t4) });
         return {
           generation,
           to,
           lastLsn: last,
           targetFlushedLsn: targetFlushed,
-          readOnlyMs: Math.round(t1 - t0),
-          catchUpMs: Math.round(t2 - t1),
-          shutdownMs: Math.round(t3 - t2),
-          releaseMs: Math.round(t4 - t3),
+          readOnlyMs: Math.round(t1 - t0 + (t3 - t2)),
+          drainMs: Math.round(t2 - t1),
+          catchUpMs: Math.round(t4 - t3),
+          shutdownMs: Math.round(t5 - t4),
+          releaseMs: Math.round(t6 - t5),
         };
       });
     } finally {
       this.steppingDown = undefined;
       this.poke();
+    }
+  }
+
+  /**
+   * The switchover's drain: waits until no client transaction that may write is
+   * open (writersSince), until `deadlineMs`, and never past the lease's fence
+   * deadline (less the time ending the sessions takes): the server takes writes
+   * until endClientSessions, and must not once the lease may lapse (I5).
+   * Returns how many such transactions were still open (endClientSessions ends
+   * them).
+   */
+  private async drainWriters(inst: PostgresInstance, sinceTs: string, deadlineMs: number): Promise<number> {
+    for (;;) {
+      const open = await inst.writersSince(sinceTs);
+      if (open === 0) return 0;
+      const leaseLeftMs = this.holder?.remainingMs() ?? Number.NEGATIVE_INFINITY;
+      if (this.now() >= deadlineMs || leaseLeftMs <= DRAIN_LEASE_RESERVE_MS) return open;
+      await new Promise((res) => setTimeout(res, DRAIN_POLL_MS));
+    }
+  }
+
+  /** Polls pg_stat_replication until `to` has flushed `lsn`; returns its flushed LSN. Throws after timeoutMs. */
+  private async waitForTargetFlush(inst: PostgresInstance, to: string, lsn: string, timeoutMs: number): Promise<string> {
+    const t0 = this.now();
+    let flushed = ZERO_LSN as string;
+    for (;;) {
+      const r = await inst.query<{ ok: boolean; flushed: string | null }>(
+        'SELECT flush_lsn >= $1::pg_lsn AS ok, flush_lsn::text AS flushed FROM pg_stat_replication WHERE application_name = $2 ORDER BY flush_lsn DESC NULLS LAST LIMIT 1',
+        [lsn, to],
+      );
+      flushed = r.rows[0]?.flushed ?? flushed;
+      if (r.rows[0]?.ok === true) return flushed;
+      if (this.now() - t0 > timeoutMs) {
+        throw new AgentError(`switchover: ${to} has flushed ${r.rows[0] ? flushed : 'nothing (it is not streaming from ' + this.nodeId + ')'}, not ${lsn}, ${timeoutMs} ms after writes stopped; ${this.nodeId} stays the primary`);
+      }
+      await new Promise((res) => setTimeout(res, 2));
     }
   }
 

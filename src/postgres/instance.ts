@@ -42,6 +42,8 @@ export const DEFAULT_FENCE_TIMEOUT_MS = 10_000;
 export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
 const READY_POLL_MS = 10;
 const PROMOTE_POLL_MS = 5;
+/** Between checks while fencing: inside a switchover's write pause, so short (each check is a query or a fresh session). */
+const FENCE_POLL_MS = 2;
 const EXIT_OUTPUT_GRACE_MS = 50;
 const STATUS_TIMEOUT_MS = 5000;
 
@@ -776,12 +778,68 @@ export class PostgresInstance extends EventEmitter {
    * alone would not do: any session may override it (BEGIN READ WRITE), hence
    * the pg_hba.conf half. Replication (walsenders) is left alone. Both halves
    * are on disk, so they survive a restart until removed.
+   * A switchover takes it apart to drain open transactions before the
+   * terminations: refuseNewWrites, writersSince, endClientSessions.
    */
   async setReadOnly(on: boolean, opts: { timeoutMs?: number; terminate?: boolean } = {}): Promise<{ terminated: number }> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_FENCE_TIMEOUT_MS;
     const t0 = performance.now();
+    await this.closeToWrites(on, t0, timeoutMs, `setReadOnly(${on})`);
+    // terminate: false, on a standby about to be promoted: its read-only sessions
+    // cannot have written anything, and may keep reading.
+    if (!on || opts.terminate === false) return { terminated: 0 };
+    return this.terminateClients(t0, timeoutMs, 'setReadOnly(true)');
+  }
+
+  /**
+   * The fence without its last step, for a switchover's drain: new client
+   * sessions over TCP are refused and new transactions default to read-only,
+   * while the sessions already open keep going, so a transaction that began
+   * before may still write and commit. endClientSessions completes the fence.
+   * Returns `sinceTs`, the server's clock once every backend has the new
+   * default: the postmaster signals every backend before it forks another, and
+   * a backend applies a pending reload before it runs its next command, so a
+   * transaction that may still write began before sinceTs (writersSince) or
+   * chose to (BEGIN READ WRITE).
+   */
+  async refuseNewWrites(opts: { timeoutMs?: number } = {}): Promise<{ sinceTs: string }> {
+    const sinceTs = await this.closeToWrites(true, performance.now(), opts.timeoutMs ?? DEFAULT_FENCE_TIMEOUT_MS, 'refuseNewWrites');
+    return { sinceTs };
+  }
+
+  /**
+   * Client sessions (not our pool's) whose open transaction may still write
+   * after refuseNewWrites: begun before `sinceTs` (read-write by default), or
+   * holding a transaction id (it wrote, e.g. after BEGIN READ WRITE).
+   */
+  async writersSince(sinceTs: string): Promise<number> {
+    const r = await this.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND NOT (pid = ANY($2::int[]))
+          AND (xact_start < $1::timestamptz OR backend_xid IS NOT NULL)`,
+      [sinceTs, [...this.poolPids]],
+    );
+    return r.rows[0]?.n ?? 0;
+  }
+
+  /**
+   * The fence's last step after refuseNewWrites: every client backend but our
+   * pool's is terminated, and gone when this returns. No client session is
+   * left that could override the read-only default, and none can connect.
+   */
+  async endClientSessions(opts: { timeoutMs?: number } = {}): Promise<{ terminated: number }> {
+    return this.terminateClients(performance.now(), opts.timeoutMs ?? DEFAULT_FENCE_TIMEOUT_MS, 'endClientSessions');
+  }
+
+  /**
+   * pg_hba.conf closed (on) or open to TCP clients, and the read-only default to
+   * match; one reload covers both. Returns the server's clock once a fresh
+   * session sees the new default: by then the postmaster has reloaded both
+   * files and signalled every backend.
+   */
+  private async closeToWrites(on: boolean, t0: number, timeoutMs: number, what: string): Promise<string> {
     // The hard fence first (new client sessions refused), then the soft one
-    // (what sessions that remain, ours, default to); one reload covers both.
+    // (what sessions that remain, ours, default to).
     this.setClientAccess(!on);
     await this.query(on ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
     await this.query('SELECT pg_reload_conf()');
@@ -789,14 +847,16 @@ export class PostgresInstance extends EventEmitter {
     // value once the postmaster has reloaded, and by then it has signalled every backend.
     const want = on ? 'on' : 'off';
     for (;;) {
-      if ((await this.readOnlyDefault()) === want) break;
-      if (performance.now() - t0 > timeoutMs) throw new PostgresStateError(`setReadOnly(${on}): new sessions still show default_transaction_read_only != ${want} after ${timeoutMs} ms`);
-      await delay(READY_POLL_MS);
+      const seen = await this.freshSessionView();
+      if (seen.readOnly === want) return seen.nowTs;
+      if (performance.now() - t0 > timeoutMs) throw new PostgresStateError(`${what}: new sessions still show default_transaction_read_only != ${want} after ${timeoutMs} ms`);
+      await delay(FENCE_POLL_MS);
     }
-    // terminate: false, on a standby about to be promoted: its read-only sessions
-    // cannot have written anything, and may keep reading.
-    if (!on || opts.terminate === false) return { terminated: 0 };
-    // pg_terminate_backend(pid, timeout) waits in 100 ms steps; poll every 5 ms instead.
+  }
+
+  /** Terminates every client backend except ours and waits until they are gone (bounded by t0 + timeoutMs). */
+  private async terminateClients(t0: number, timeoutMs: number, what: string): Promise<{ terminated: number }> {
+    // pg_terminate_backend(pid, timeout) waits in 100 ms steps; poll instead.
     const r = await this.query<{ pids: number[] | null }>(
       `SELECT array_agg(pid) FILTER (WHERE pg_terminate_backend(pid)) AS pids
          FROM pg_stat_activity
@@ -808,22 +868,27 @@ export class PostgresInstance extends EventEmitter {
       const left = await this.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[])', [pids]);
       if ((left.rows[0]?.n ?? 0) === 0) break;
       if (performance.now() - t0 > timeoutMs) {
-        throw new PostgresStateError(`setReadOnly(true): ${left.rows[0]?.n} terminated session(s) still running after ${timeoutMs} ms; the fence is not complete (stop() is the hard fence)`);
+        throw new PostgresStateError(`${what}: ${left.rows[0]?.n} terminated session(s) still running after ${timeoutMs} ms; the fence is not complete (stop() is the hard fence)`);
       }
-      await delay(PROMOTE_POLL_MS);
+      await delay(FENCE_POLL_MS);
     }
     return { terminated: pids.length };
   }
 
-  /** default_transaction_read_only as a new session sees it ('on' while fenced). */
-  async readOnlyDefault(): Promise<'on' | 'off'> {
+  /** default_transaction_read_only as a new session sees it, and the server's clock then. */
+  private async freshSessionView(): Promise<{ readOnly: 'on' | 'off'; nowTs: string }> {
     const client = await connectSocket(this.socketTarget);
     try {
-      const r = await client.query<{ default_transaction_read_only: string }>('SHOW default_transaction_read_only');
-      return r.rows[0]?.default_transaction_read_only === 'on' ? 'on' : 'off';
+      const r = await client.query<{ ro: string; now: string }>("SELECT current_setting('default_transaction_read_only') AS ro, clock_timestamp()::text AS now");
+      return { readOnly: r.rows[0]?.ro === 'on' ? 'on' : 'off', nowTs: r.rows[0]!.now };
     } finally {
       await client.end().catch(() => {});
     }
+  }
+
+  /** default_transaction_read_only as a new session sees it ('on' while fenced). */
+  async readOnlyDefault(): Promise<'on' | 'off'> {
+    return (await this.freshSessionView()).readOnly;
   }
 
   /** Removes the data directory; refuses while the server runs. */

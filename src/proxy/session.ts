@@ -47,7 +47,7 @@ import {
   withNameReplaced,
   type ErrorSpec,
 } from './protocol/write.js';
-import { ClientStatements, CLIENT_STATEMENTS_MAX, touchServerStatement, type StatementNames } from './prepared.js';
+import { ClientStatements, CLIENT_STATEMENTS_MAX, touchServerStatement, type Statement, type StatementNames } from './prepared.js';
 import { ServerError, TRACKED_PARAMS, type PoolManager, type ServerConnection, type ServerHandler } from './pool.js';
 import type { RouteTarget, Router } from './router.js';
 import { isRefusal, type ClaimedIdentity, type ProxyRefusal, type ResolveIdentity, type ScramServerExchange } from './types.js';
@@ -112,6 +112,11 @@ const K_FAKE_ERROR = 12; // the proxy answers with an error (aux: the message)
 const K_SWALLOW_PARSE = 13; // a Parse the proxy inserted: its ParseComplete is not forwarded
 const K_SWALLOW_CLOSE = 14; // a Close the proxy inserted (LRU eviction)
 
+/** Entries the proxy answers itself. */
+function isFakeKind(kind: number): boolean {
+  return kind === K_FAKE_PARSE || kind === K_FAKE_CLOSE || kind === K_FAKE_ERROR;
+}
+
 /** CommandComplete tags of statements that do not commit by themselves (in a batch, the commit comes at Sync or COMMIT). */
 const PRECOMMIT_TAGS = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'FETCH', 'MOVE', 'BEGIN', 'SET', 'SHOW']);
 
@@ -119,6 +124,34 @@ function isPrecommitTag(buf: Buffer, start: number, end: number): boolean {
   const sp = buf.indexOf(0x20, start + 5);
   const wordEnd = sp >= 0 && sp < end - 1 ? sp : end - 1;
   return PRECOMMIT_TAGS.has(buf.toString('latin1', start + 5, wordEnd));
+}
+
+/** CommandComplete of BEGIN or START TRANSACTION (whatever their options): a transaction block opened, nothing else done. */
+function isBeginTag(buf: Buffer, start: number, end: number): boolean {
+  const tag = buf.toString('latin1', start + 5, end - 1);
+  return tag === 'BEGIN' || tag === 'START TRANSACTION';
+}
+
+// Where a retry window's first batch stands as the transaction's opening
+// (docs/proxy.md, Failover): a bare BEGIN the client may see answered while the
+// transaction can still move, because running it again answers the same.
+const OPENING_CANDIDATE = 0; // nothing but protocol acknowledgements yet
+const OPENING_BEGUN = 1; // exactly one BEGIN completed, nothing else
+const OPENING_ANSWERED = 2; // the opening batch is over and the client has its answer; the window goes on to the next batch
+const OPENING_NONE = 3; // the first batch was something else: the window ends with it
+
+/** Server messages that say nothing about what a statement did (ParseComplete, BindComplete, CloseComplete, ParameterDescription, NoData, ParameterStatus). */
+function isProtocolAck(type: number): boolean {
+  return type === 0x31 || type === 0x32 || type === 0x33 || type === 0x74 || type === 0x6e || type === 0x53;
+}
+
+/** Messages of the first batch in `msgs` (up to and including its Query, Sync or FunctionCall). */
+function firstBatchLength(msgs: readonly Buffer[]): number {
+  for (let i = 0; i < msgs.length; i++) {
+    const t = msgs[i]![0];
+    if (t === 0x51 || t === 0x53 || t === 0x46) return i + 1;
+  }
+  return msgs.length;
 }
 
 /** After the proxy ends a client connection, how long the peer has to close its side. */
@@ -170,19 +203,33 @@ export class Session implements ServerHandler {
   private holdTimer: NodeJS.Timeout | null = null;
   private retryStep = 0;
 
-  // --- a transparent retry of the current transaction's first requests
+  // --- a transparent retry of the current transaction's first requests (the retry window)
   private replay: Buffer[] | null = null;
   private replayBytes = 0;
+  /** The window's first batch as a possible opening (OPENING_*). */
+  private opening = OPENING_NONE;
+  /** Messages at the head of `replay` that make the opening the client has already seen answered (0: none). */
+  private openingMsgs = 0;
+  /** What the window changed in the client's statement table ([name, entry before]), undone before it runs again. */
+  private journal: [string, Statement | undefined][] | null = null;
+  /** The next link runs the window again (set by requeueWindow): keep the transaction's retry state. */
+  private rerun = false;
+  /** On a rerun, the leading pending messages that re-create the opening: sent first, answers swallowed. */
+  private preludeMsgs = 0;
+  /** A prelude runs on the linked server: its answers are swallowed, the client's messages wait for its ReadyForQuery. */
+  private preluding = false;
+  /** A transaction being moved off a fenced server gives up at this time (0: not moving): one bound per transaction, however often it meets the fence. */
+  private moveDeadlineMs = 0;
   /** Responses held back while a retry is possible (replay !== null): the client sees nothing of a batch that may run again. */
   private held: Buffer[] | null = null;
   private heldBytes = 0;
   private serverFatal: ErrorFields | null = null;
   /** The server was lost while the client was inside a transaction block with nothing in flight: its next request gets this error. */
   private lostTransaction: ErrorSpec | null = null;
-  /** A 25006 in the first batch on the primary: is the server being fenced? (checkFence) */
+  /** A 25006 in the retry window on the primary: is the server being fenced? (checkFence) */
   private fenceSuspect = false;
-  /** This transaction was already run again once because the server was writable again when checked. */
-  private fenceRetried = false;
+  /** This transaction's 25006 was checked and it ran again where it was: a 25006 now is the client's own. */
+  private fenceSettled = false;
 
   // --- response queue (allocated on first use)
   private qKind: number[] = EMPTY_KINDS;
@@ -359,6 +406,7 @@ export class Session implements ServerHandler {
           const clientName = buf.toString('utf8', start + 6, end - 1);
           if (type === 0x43) {
             // Statements stay on the server (shared, evicted by LRU): only the client forgets it.
+            this.note(clientName);
             this.statements?.delete(clientName);
             return this.pushFake(K_FAKE_CLOSE, null, null);
           }
@@ -398,6 +446,7 @@ export class Session implements ServerHandler {
     }
     const rest = Buffer.from(buf.subarray(nameEnd + 1, end));
     const serverName = this.ctx.names.nameFor(rest);
+    this.note(clientName);
     statements.add(clientName, { serverName, rest });
     const server = this.server!;
     if (server.prepared.has(serverName)) {
@@ -407,6 +456,25 @@ export class Session implements ServerHandler {
     this.evictFor(server, serverName);
     this.push(K_PARSE, clientName, serverName);
     this.writeServer(parseRenamed(serverName, rest, 0, rest.length));
+  }
+
+  /** Remembers a client statement's entry before the retry window changes it (undoWindowStatements). */
+  private note(clientName: string): void {
+    if (this.replay === null) return;
+    (this.journal ??= []).push([clientName, this.statements?.get(clientName)]);
+  }
+
+  /** Puts the client's statement table back as it was when the window began: its Parse and Close run again. */
+  private undoWindowStatements(): void {
+    const j = this.journal;
+    this.journal = null;
+    if (j === null) return;
+    const statements = (this.statements ??= new ClientStatements());
+    for (let i = j.length - 1; i >= 0; i--) {
+      const [name, before] = j[i]!;
+      if (before === undefined) statements.delete(name);
+      else statements.add(name, before);
+    }
   }
 
   /** The server name for a client's statement, prepared on the linked server first if needed; null: unknown (forward as is: the server says it does not exist). */
@@ -458,23 +526,44 @@ export class Session implements ServerHandler {
     const client = this.socket;
     let release = false;
     let checkFence = false;
+    let preludeDone = false;
     while (f.next()) {
       const t = f.type;
       const kind = this.qHead < this.qTail ? this.qKind[this.qHead]! : 0;
+      // Anything but BEGIN's own answers makes the window's first batch more than an opening.
+      if (this.opening < OPENING_ANSWERED && t !== 0x43 && t !== 0x5a && !isProtocolAck(t)) this.opening = OPENING_NONE;
+      let show = true;
       switch (t) {
         case 0x5a: // Z ReadyForQuery
           this.txStatus = readyStatus(f.buf, f.start);
-          if (this.fenceSuspect && this.txStatus === 0x49 && this.qTail - this.qHead === 1) {
+          if (kind === K_SYNC || kind === K_QUERY || kind === K_FUNC) this.pop(false, false);
+          if (this.preluding) {
+            // The opening ran again; the client's own messages follow once it is checked (endPrelude).
+            this.preluding = false;
+            preludeDone = true;
+            show = false;
+            break;
+          }
+          if (this.fenceSuspect && this.txStatus !== 0x54 && this.qHead === this.qTail) {
             // Hold this answer back until we know whether the server is fenced (after this chunk:
             // the fence's termination may follow in it).
-            this.pop();
             checkFence = true;
             break;
           }
           this.fenceSuspect = false;
-          // The first batch is done: it will not run again, the client may see it.
-          if (this.replay !== null) this.giveUpRetry();
-          if (kind === K_SYNC || kind === K_QUERY || kind === K_FUNC) this.pop();
+          if (this.replay !== null) {
+            if (this.opening === OPENING_BEGUN && this.txStatus === 0x54) {
+              // A bare BEGIN: the client sees it answered, and the window goes on to its next batch.
+              this.opening = OPENING_ANSWERED;
+              this.openingMsgs = firstBatchLength(this.replay);
+              this.forwardToClient(f.buf, f.start, f.end);
+              this.showHeld();
+              show = false;
+              break;
+            }
+            // The window is over: it will not run again, the client may see it.
+            this.giveUpRetry();
+          }
           release = this.txStatus === 0x49 && this.qHead === this.qTail && !this.midBatch;
           break;
         case 0x45: {
@@ -484,49 +573,49 @@ export class Session implements ServerHandler {
           if (e.code === '25006' && conn.target.primary) {
             // A connection to the primary that refuses writes may sit on a fenced server: it is not pooled again.
             conn.readOnlySeen = true;
-            if (this.replay !== null && !this.identity!.readOnly) this.fenceSuspect = true;
+            if (this.replay !== null && !this.identity!.readOnly && !this.fenceSettled) this.fenceSuspect = true;
           }
           if (isFatal(e.severity)) {
             this.serverFatal = e;
             // Transaction mode: the session outlives its server; the close that follows says what happened.
-            if (this.ctx.mode === 'transaction') continue;
+            if (this.ctx.mode === 'transaction') {
+              show = false;
+              break;
+            }
           }
           if (kind === K_SWALLOW_PARSE || (kind >= K_PARSE && kind <= K_EXECUTE)) {
-            this.pop(true);
+            this.pop(true, false);
             this.dropUntilSync();
           }
           break;
         }
         case 0x31: // 1 ParseComplete
           if (kind === K_SWALLOW_PARSE) {
-            this.pop();
-            continue;
-          }
-          if (kind === K_PARSE) this.pop();
+            this.pop(false, false);
+            show = false;
+          } else if (kind === K_PARSE) this.pop(false, false);
           break;
         case 0x32: // 2 BindComplete
-          if (kind === K_BIND) this.pop();
+          if (kind === K_BIND) this.pop(false, false);
           break;
         case 0x33: // 3 CloseComplete
           if (kind === K_SWALLOW_CLOSE) {
-            this.pop();
-            continue;
-          }
-          if (kind === K_CLOSE) this.pop();
+            this.pop(false, false);
+            show = false;
+          } else if (kind === K_CLOSE) this.pop(false, false);
           break;
         case 0x54: // T RowDescription
         case 0x6e: // n NoData
-          if (kind === K_DESC_STMT || kind === K_DESC_PORTAL) this.pop();
+          if (kind === K_DESC_STMT || kind === K_DESC_PORTAL) this.pop(false, false);
           break;
         case 0x43: // C CommandComplete
           if (f.buf[f.start + 5] === 0x44) this.noteDiscard(conn, f.buf, f.start, f.end);
-          // A simple query's statement has committed by its CommandComplete; in a batch only plain statements are sure not to have.
-          if (this.replay !== null && (kind === K_QUERY || !isPrecommitTag(f.buf, f.start, f.end))) this.giveUpRetry();
-          if (kind === K_EXECUTE) this.pop();
+          if (this.replay !== null) this.windowCommandComplete(kind, f.buf, f.start, f.end);
+          if (kind === K_EXECUTE) this.pop(false, false);
           break;
         case 0x49: // I EmptyQueryResponse
         case 0x73: // s PortalSuspended
-          if (kind === K_EXECUTE) this.pop();
+          if (kind === K_EXECUTE) this.pop(false, false);
           break;
         case 0x4e: // N NoticeResponse: e.g. "canceling the wait for synchronous replication" (committed locally): never retry after one
         case 0x47: // G CopyInResponse: the client must see it to send its data
@@ -543,7 +632,10 @@ export class Session implements ServerHandler {
         default:
           break;
       }
-      this.forwardToClient(f.buf, f.start, f.end);
+      // A prelude's answers are the client's old news: swallowed.
+      if (show && !this.preluding && !preludeDone) this.forwardToClient(f.buf, f.start, f.end);
+      // Answers the proxy makes up come after the server's answer that precedes them.
+      if (this.qHead < this.qTail && isFakeKind(this.qKind[this.qHead]!)) this.emitFakes();
     }
     this.flushClient();
     if (f.error) {
@@ -551,6 +643,7 @@ export class Session implements ServerHandler {
       conn.close();
       return this.serverLost(conn);
     }
+    if (preludeDone) return this.endPrelude(conn);
     if (checkFence) {
       // Terminated right after (a FATAL in this chunk): its close retries the batch. Else ask.
       if (this.serverFatal === null && this.replay !== null) this.checkFence(conn);
@@ -561,65 +654,171 @@ export class Session implements ServerHandler {
   }
 
   /**
-   * A batch failed with 25006 (read-only) on the primary. ogel's fence makes the
-   * server read-only with ALTER SYSTEM just before the switchover ends client
-   * sessions; a database or role setting would show another source. A fence:
-   * the batch runs again on the next primary (nothing ran: it failed). Else the
-   * client gets the error it earned.
+   * A CommandComplete inside the retry window. The first one, of BEGIN, may
+   * make the opening; after any other, the window ends unless its statement is
+   * sure not to have committed (a plain statement in an extended batch; a
+   * simple query's statement commits by its CommandComplete outside a block).
+   */
+  private windowCommandComplete(kind: number, buf: Buffer, start: number, end: number): void {
+    if (this.opening === OPENING_CANDIDATE && isBeginTag(buf, start, end)) {
+      this.opening = OPENING_BEGUN;
+      return;
+    }
+    if (this.opening !== OPENING_ANSWERED) this.opening = OPENING_NONE;
+    if (kind === K_QUERY || !isPrecommitTag(buf, start, end)) this.giveUpRetry();
+  }
+
+  /**
+   * The retry window failed with 25006 (read-only) on the primary, and nothing
+   * else of it is in flight. ogel's fence makes the server read-only with ALTER
+   * SYSTEM (the `configuration file` source), first for new transactions while
+   * the switchover drains open ones, then for good; a new primary is read-only
+   * while still in recovery; a database, role or session setting, or BEGIN READ
+   * ONLY, is the client's own. A fence: the window runs
+   * again on the next writable server (nothing of it took effect: it failed,
+   * and the client saw at most its opening BEGIN). Otherwise the client gets
+   * the error it earned. An aborted block (status E) must be rolled back before
+   * the server answers anything; it then runs again here, once, so that the
+   * client's block is in the state it would be in (aborted, by the same error)
+   * and the server's matches it.
    */
   private checkFence(conn: ServerConnection): void {
     this.fenceSuspect = false;
     this.acquiring = true; // the client's next messages wait
     this.pending ??= [];
     this.socket.pause();
+    const aborted = this.txStatus !== 0x49;
     let source: string | null = null;
     conn.runInternal(
-      "SELECT CASE WHEN setting = 'off' THEN 'off' ELSE source END FROM pg_catalog.pg_settings WHERE name = 'default_transaction_read_only'",
+      (aborted ? 'ROLLBACK;' : '') +
+        "SELECT CASE WHEN pg_catalog.pg_is_in_recovery() THEN 'recovery' WHEN setting = 'off' THEN 'off' ELSE source END FROM pg_catalog.pg_settings WHERE name = 'default_transaction_read_only'",
       (err) => {
         if (this.phase === 'closed' || this.server !== conn) return;
-        // 'off': writable now, so the refusal came from a fence lifted since (a new primary
-        // is unfenced just after the view calls it writable), or from the batch itself
-        // (BEGIN READ ONLY): one more try tells them apart.
-        const fenced = err !== null || source === 'configuration file' || (source === 'off' && !this.fenceRetried);
-        if (source === 'off') this.fenceRetried = true;
-        if (fenced) {
-          // Run it again once a writable server takes it: the old primary's successor, or
-          // this one when it is a new primary not yet unfenced (its lease renewal commits
-          // just before its agent lifts the fence). Backoff, or a view change, first.
-          this.ctx.counters.retried++;
-          const t = conn.target;
-          this.server = null;
-          conn.close();
-          this.resetQueue();
-          this.midBatch = false;
-          this.txStatus = 0x49;
-          const replay = this.replay ?? [];
-          this.replay = null;
-          this.held = null;
-          this.heldBytes = 0;
-          this.pending = [...replay, ...(this.pending ?? [])];
-          this.holdDeadlineMs = performance.now() + this.ctx.holdTimeoutMs;
-          this.retryStep = 0;
-          this.hold(new ServerError(`${t.node} (generation ${t.generation}) refuses writes: it is fenced for a failover or switchover`, '25006', true));
-          return;
-        }
-        this.giveUpRetry();
-        this.acquiring = false;
-        const pending = this.pending ?? [];
-        this.pending = null;
-        if (this.qHead === this.qTail && !this.midBatch) this.releaseServer();
-        this.pending = pending.length > 0 ? pending : null;
-        if (this.pending !== null && this.server === null) this.startAcquire();
-        else if (this.pending !== null) {
-          const p = this.pending;
-          this.pending = null;
-          for (const m of p) this.forward(m[0]!, m, 0, m.length);
-          this.flushServer();
-        }
-        if (!this.acquiring) this.socket.resume();
+        // 'recovery': the view already names this node the primary while it is still
+        // being promoted (its lease renewal can commit before pg_promote is done).
+        if (err !== null || source === 'configuration file' || source === 'recovery') return this.moveOffFence(conn);
+        // 'off': writable now, so the refusal came from a fence lifted since (a new
+        // primary is unfenced just after the view calls it writable), or from the
+        // transaction itself (BEGIN READ ONLY): one more run here tells them apart.
+        if (aborted || source === 'off') return this.rerunHere(conn);
+        this.passOnFenceCheck();
       },
       (v) => (source = v),
     );
+  }
+
+  /**
+   * Runs the window again once a writable server takes it: the old primary's
+   * successor, or this one when it is a new primary not yet unfenced (its lease
+   * renewal commits just before its agent lifts the fence). Backoff, or a view
+   * change, first; bounded by holdTimeoutMs from the first fence this
+   * transaction met.
+   */
+  private moveOffFence(conn: ServerConnection): void {
+    const t = conn.target;
+    this.server = null;
+    conn.close();
+    this.requeueWindow();
+    if (this.moveDeadlineMs === 0) this.moveDeadlineMs = performance.now() + this.ctx.holdTimeoutMs;
+    this.holdDeadlineMs = this.moveDeadlineMs;
+    this.retryStep = 0;
+    this.hold(new ServerError(`${t.node} (generation ${t.generation}) refuses writes: it is fenced for a failover or switchover`, '25006', true));
+  }
+
+  /** Runs the window again on the same server connection (idle now), once: a 25006 then is the client's own. */
+  private rerunHere(conn: ServerConnection): void {
+    this.fenceSettled = true;
+    this.requeueWindow();
+    this.link(conn);
+  }
+
+  /** Not a fence: the held error (and its ReadyForQuery, status I) goes to the client; what it sent meanwhile goes on. */
+  private passOnFenceCheck(): void {
+    this.giveUpRetry();
+    this.acquiring = false;
+    const pending = this.pending ?? [];
+    this.pending = null;
+    if (this.qHead === this.qTail && !this.midBatch) this.releaseServer();
+    this.pending = pending.length > 0 ? pending : null;
+    if (this.pending !== null && this.server === null) this.startAcquire();
+    else if (this.pending !== null) {
+      const p = this.pending;
+      this.pending = null;
+      for (const m of p) this.forward(m[0]!, m, 0, m.length);
+      this.flushServer();
+    }
+    if (!this.acquiring) this.socket.resume();
+  }
+
+  /**
+   * The retry window runs again from its start (after a fence, or a backend
+   * terminated before it answered): its messages go back to the head of
+   * `pending`, the opening the client already saw answered marked as the
+   * prelude, and the client's statement table as it was before the window.
+   * The server connection is gone or idle; what it answered is dropped.
+   */
+  private requeueWindow(): void {
+    this.ctx.counters.retried++;
+    this.resetQueue();
+    this.undoWindowStatements();
+    this.midBatch = false;
+    this.discardUntilSync = false; // as when the window began: its messages are checked again
+    this.txStatus = 0x49;
+    const replay = this.replay ?? [];
+    this.preludeMsgs = this.openingMsgs;
+    this.rerun = true;
+    this.replay = null;
+    this.opening = OPENING_NONE;
+    this.openingMsgs = 0;
+    this.preluding = false;
+    this.held = null;
+    this.heldBytes = 0;
+    this.outBuf = null;
+    this.pending = [...replay, ...(this.pending ?? [])];
+  }
+
+  /**
+   * The prelude (the opening run again) answered. It must have opened the
+   * transaction as the first time did (one BEGIN, status T); then the client's
+   * messages follow. Anything else, and the client's transaction is lost.
+   */
+  private endPrelude(conn: ServerConnection): void {
+    if (this.server !== conn) return;
+    if (this.opening !== OPENING_BEGUN || this.txStatus !== 0x54 || this.replay === null) {
+      this.server = null;
+      conn.close();
+      return this.abandonPrelude(lostTransaction(`${describeTarget(conn.target)} did not open this transaction again as the first server did (its BEGIN failed)`));
+    }
+    this.opening = OPENING_ANSWERED;
+    this.openingMsgs = this.replay.length;
+    this.acquiring = false;
+    const pending = this.pending;
+    this.pending = null;
+    if (pending !== null) this.forwardPending(conn, pending);
+    if (!this.acquiring && this.phase === 'ready') this.socket.resume();
+  }
+
+  /** A prelude could not re-create the opening: the client's messages since get the error, or (none yet) its next one does. */
+  private abandonPrelude(spec: ErrorSpec): void {
+    this.preluding = false;
+    this.acquiring = false;
+    this.resetQueue();
+    this.midBatch = false;
+    this.txStatus = 0x49;
+    this.replay = null;
+    this.opening = OPENING_NONE;
+    this.openingMsgs = 0;
+    this.journal = null;
+    this.held = null;
+    this.heldBytes = 0;
+    this.ctx.counters.failedInFlight++;
+    if (this.pending === null || this.pending.length === 0) {
+      this.pending = null;
+      this.lostTransaction = spec;
+      this.socket.resume();
+      return;
+    }
+    this.failPending(spec);
   }
 
   /** DISCARD ALL / DEALLOCATE ALL remove every prepared statement from the server. */
@@ -654,37 +853,23 @@ export class Session implements ServerHandler {
           : { code: '08006', message: `the server connection to ${t.node} (generation ${t.generation}) was lost${fatal ? `: ${fatal.message}` : ''}` },
       );
     }
-    // Transaction mode. Safe to run again elsewhere only if the client has seen
-    // nothing of this transaction and the server said it ended without running
+    // Transaction mode. Safe to run again elsewhere only while the retry window
+    // is open (the client has seen nothing of this transaction but, at most, its
+    // opening BEGIN answered) and the server said it ended without committing
     // it (its backend was terminated: a fence or a clean shutdown); a server that
     // vanished silently may have committed.
-    const replay = this.replay;
-    if (replay !== null && fatal !== null && ENDED_UNRUN_CODES.has(fatal.code)) {
-      this.ctx.counters.retried++;
-      this.resetQueue();
-      this.midBatch = false;
-      this.txStatus = 0x49;
-      this.replay = null;
-      this.held = null;
-      this.heldBytes = 0;
-      this.outBuf = null;
-      const rest = this.pending ?? [];
-      this.pending = [...replay, ...rest];
+    const why = fatal ? ` (${fatal.code}: ${fatal.message})` : '';
+    const spec = lostTransaction(`the connection to ${describeTarget(t)} was lost during this transaction${why}`);
+    if (this.replay !== null && fatal !== null && ENDED_UNRUN_CODES.has(fatal.code)) {
+      this.requeueWindow();
       this.startAcquire();
       return;
     }
+    if (this.preluding) return this.abandonPrelude(spec);
     // What the server answered before it went belongs before the error.
     this.giveUpRetry();
     this.ctx.counters.failedInFlight++;
-    const why = fatal ? ` (${fatal.code}: ${fatal.message})` : '';
     const inBlock = this.txStatus !== 0x49;
-    const spec: ErrorSpec = {
-      code: '08006',
-      message:
-        `the connection to ${t.primary ? 'the primary' : 'the standby'} ${t.node} (generation ${t.generation}) was lost during this transaction${why}: ` +
-        'the node failed or is being switched over (failover); the transaction did not complete, or, if COMMIT was in flight, its outcome is unknown',
-      hint: 'retry the transaction: the next one goes to the current primary',
-    };
     const answered = this.qHead < this.qTail || this.midBatch;
     this.failOutstanding(spec);
     // Idle inside BEGIN ... with nothing in flight: the client must not go on as if its transaction were open.
@@ -749,15 +934,20 @@ export class Session implements ServerHandler {
     if (this.qHead === this.qTail - 1) this.emitFakes();
   }
 
-  /** Removes the head; `failed`: its request did not take effect (undo its bookkeeping). */
-  private pop(failed = false): void {
+  /**
+   * Removes the head; `failed`: its request did not take effect (undo its
+   * bookkeeping). `emit`: answer the made-up entries now at the head; the
+   * server's reader passes false and emits them after forwarding the answer
+   * that popped this entry, so they keep their place.
+   */
+  private pop(failed = false, emit = true): void {
     const i = this.qHead;
     if (failed) this.undo(i);
     this.qName[i] = null;
     this.qAux[i] = null;
     this.qHead++;
     if (this.qHead === this.qTail) this.qHead = this.qTail = 0;
-    else this.emitFakes();
+    else if (emit) this.emitFakes();
   }
 
   private undo(i: number): void {
@@ -831,6 +1021,7 @@ export class Session implements ServerHandler {
   }
 
   private writeClient(b: Buffer): void {
+    if (this.preluding) return; // the prelude's made-up answers too: the client saw them the first time
     this.flushClient();
     if (this.replay !== null) return this.holdBack(b);
     if (!this.socket.destroyed) this.socket.write(b);
@@ -845,7 +1036,16 @@ export class Session implements ServerHandler {
 
   /** No retry for this transaction any more: what was held back goes to the client now. */
   private giveUpRetry(): void {
+    this.showHeld();
     this.replay = null;
+    this.opening = OPENING_NONE;
+    this.openingMsgs = 0;
+    this.journal = null;
+  }
+
+  /** What was held back goes to the client now, in order (the window, if any, goes on: after the opening's answer). */
+  private showHeld(): void {
+    this.flushClient(); // while the window is open, into `held` behind what is there
     const held = this.held;
     this.held = null;
     this.heldBytes = 0;
@@ -1003,14 +1203,46 @@ export class Session implements ServerHandler {
     conn.handler = this;
     conn.uses++;
     this.serverFatal = null;
+    // A new retry window; a transaction that runs again keeps its fence state.
     this.replay = this.ctx.mode === 'transaction' ? [] : null;
     this.replayBytes = 0;
+    this.opening = this.replay !== null ? OPENING_CANDIDATE : OPENING_NONE;
+    this.openingMsgs = 0;
+    this.journal = null;
+    if (this.rerun) this.rerun = false;
+    else {
+      this.fenceSettled = false;
+      this.moveDeadlineMs = 0;
+    }
     if (this.phase === 'linking') return this.welcome(conn);
     const pending = this.pending;
     this.pending = null;
     if (pending === null) return; // the fast path: the caller forwards its message
+    const preludeMsgs = this.preludeMsgs;
+    this.preludeMsgs = 0;
+    if (preludeMsgs > 0 && this.replay !== null) return this.startPrelude(conn, pending, preludeMsgs);
+    this.forwardPending(conn, pending);
+    if (!this.acquiring && this.phase === 'ready') this.socket.resume();
+  }
+
+  /**
+   * A rerun whose client already saw its opening (BEGIN) answered: the opening
+   * goes first, alone, its answers swallowed; the rest waits until it is known
+   * to have opened the transaction again (endPrelude). Sent together, a BEGIN
+   * that failed would leave the client's statement to run outside its block.
+   */
+  private startPrelude(conn: ServerConnection, pending: Buffer[], preludeMsgs: number): void {
+    this.preluding = true;
+    this.acquiring = true; // the client's messages wait, as while acquiring
+    this.openingMsgs = preludeMsgs; // a rerun of this rerun has the same prelude
+    this.pending = pending.slice(preludeMsgs);
+    this.forwardPending(conn, pending.slice(0, preludeMsgs));
+  }
+
+  /** Forwards waiting client messages to the linked server, in order; those after a release or a loss wait for the next server. */
+  private forwardPending(conn: ServerConnection, pending: Buffer[]): void {
     for (const m of pending) {
-      if (this.server !== conn || this.acquiring) {
+      if (this.server !== conn || (this.acquiring && !this.preluding)) {
         // The first messages released the server again or lost it: the rest waits for the next one.
         (this.pending ??= []).push(m);
         continue;
@@ -1018,7 +1250,6 @@ export class Session implements ServerHandler {
       this.forward(m[0]!, m, 0, m.length);
     }
     this.flushServer();
-    if (!this.acquiring && this.phase === 'ready') this.socket.resume();
   }
 
   /** Waiting failed: the waiting requests get an error (the session goes on), or at startup the client is refused. */
@@ -1026,6 +1257,14 @@ export class Session implements ServerHandler {
     this.clearHold();
     this.acquiring = false;
     if (this.phase === 'linking') return this.fatal(e);
+    this.rerun = false;
+    if (this.preludeMsgs > 0) {
+      // A rerun of a transaction whose BEGIN the client saw answered: the opening is
+      // not the client's to be answered again, and its block is lost.
+      this.pending = (this.pending ?? []).slice(this.preludeMsgs);
+      this.preludeMsgs = 0;
+      return this.abandonPrelude(lostTransaction(`this transaction could not move to a writable primary (${e.code}: ${e.message})`));
+    }
     this.failPending(e);
   }
 
@@ -1063,7 +1302,6 @@ export class Session implements ServerHandler {
     const conn = this.server!;
     this.server = null;
     this.giveUpRetry();
-    this.fenceRetried = false;
     conn.socket.resume();
     if (conn.readOnlySeen) conn.close();
     else conn.pool.release(conn);
@@ -1289,6 +1527,19 @@ export class Session implements ServerHandler {
       setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
     }
   }
+}
+
+/** The error for a transaction whose server was lost, or that could not be run again elsewhere. */
+function lostTransaction(cause: string): ErrorSpec {
+  return {
+    code: '08006',
+    message: `${cause}: the node failed or is being switched over (failover); the transaction did not complete, or, if COMMIT was in flight, its outcome is unknown`,
+    hint: 'retry the transaction: the next one goes to the current primary',
+  };
+}
+
+function describeTarget(t: RouteTarget): string {
+  return `${t.primary ? 'the primary' : 'the standby'} ${t.node} (generation ${t.generation})`;
 }
 
 // tryLinkNow's answers.
