@@ -226,7 +226,7 @@ async function switchoverBench(runs: number, leaseMs: number, via: Via): Promise
       const pause = after[firstNew]!.at - (lastOld?.at ?? after[firstNew]!.at);
       pauses.push(pause);
       reported.push(res.pauseMs);
-      log(`run ${i + 1}/${runs}: ${res.from} -> ${res.to}: client-seen write pause ${pause.toFixed(0)} ms (leader-measured ${res.pauseMs} ms; old primary: ${['readOnlyMs', 'catchUpMs', 'shutdownMs', 'releaseMs'].map((k) => `${k} ${String(res.stepDown?.[k])}`).join(', ')}); writer errors so far ${writer.errors}`);
+      log(`run ${i + 1}/${runs}: ${res.from} -> ${res.to}: client-seen write pause ${pause.toFixed(0)} ms (leader-measured ${res.pauseMs} ms; old primary: ${['readOnlyMs', 'drainMs', 'catchUpMs', 'shutdownMs', 'releaseMs'].map((k) => `${k} ${String(res.stepDown?.[k])}`).join(', ')}); writer errors so far ${writer.errors}`);
     }
     await writer.stop();
     const v = await healthy(c, password);

@@ -84,7 +84,7 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
     );
   }
 
-  /** Until another node is the reported primary of the next generation; returns it. */
+  /** Until another node is the writable primary of the next generation; returns it. */
   async function failedOver(before: PgView, old: string, what: string): Promise<string> {
     let next = '';
     await c.waitFor(
@@ -92,7 +92,9 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
         try {
           const w = await view();
           next = w.primary ?? '';
-          return w.generation === before.generation + 1 && next !== '' && next !== old && w.nodes[next]?.reportedRole === 'primary';
+          // Writable: a fenced primary (before its first renewal) refuses connections.
+          const promoted = w.generation === before.generation + 1 && next !== '' && next !== old && w.nodes[next]?.reportedRole === 'primary';
+          return promoted && w.lease?.holder === next && w.lease.renewalSeq >= 1 && (await c.get(next, '/primary', null)).status === 200;
         } catch {
           return false;
         }

@@ -446,7 +446,7 @@ export interface SwitchoverResult {
   to: string;
   generation: number;
   pauseMs: number;
-  stepDown: { lastLsn: string; targetFlushedLsn: string; readOnlyMs: number; catchUpMs: number; shutdownMs: number; releaseMs: number } | null;
+  stepDown: { lastLsn: string; targetFlushedLsn: string; readOnlyMs: number; drainMs: number; catchUpMs: number; shutdownMs: number; releaseMs: number } | null;
 }
 
 export interface FailoverResult {

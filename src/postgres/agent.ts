@@ -944,7 +944,11 @@ export class PostgresAgent {
 
   private async leaseTick(): Promise<void> {
     const s = this.getState();
-    if (this.holdsLease(s)) this.maybeRenew(s);
+    // Renew only while Postgres runs as a primary: the proxy takes a renewed
+    // lease to mean "writable", so a node still finishing its promotion (or a
+    // primary whose Postgres is down) must not renew; if Postgres stays down
+    // past the lease, failover is what should happen.
+    if (this.holdsLease(s) && this.observed === 'primary') this.maybeRenew(s);
     await this.enforceFence();
   }
 

@@ -62,7 +62,7 @@ export const switchover: CommandSpec = {
     if (args.bool('json')) printJson(ctx, r);
     else {
       const d = r.stepDown;
-      const phases = d ? ` (stop writes ${d.readOnlyMs} ms, catch-up ${d.catchUpMs} ms, clean shutdown ${d.shutdownMs} ms, release ${d.releaseMs} ms)` : '';
+      const phases = d ? ` (stop writes ${d.readOnlyMs} ms, drain ${d.drainMs} ms, catch-up ${d.catchUpMs} ms, clean shutdown ${d.shutdownMs} ms, release ${d.releaseMs} ms)` : '';
       ctx.io.stdout(`switchover ${r.from} -> ${r.to}: generation ${r.generation}, write pause ${r.pauseMs} ms${phases}\n`);
     }
     return 0;
