@@ -54,7 +54,7 @@ export interface ApiBackend {
   deleteTenant(name: string): Promise<boolean>;
   config(): unknown;
   /** The failover fence step on this node's Postgres: stop the WAL receiver, report the flushed LSN. */
-  stopReceiver(generation: number): Promise<{ flushedLsn: string; replayedLsn: string }>;
+  stopReceiver(generation: number, renewalSeq: number | undefined): Promise<{ flushedLsn: string; replayedLsn: string }>;
   /** This node's proxy: clients, pools and counters (in the spirit of PgBouncer's SHOW POOLS). */
   proxyStats(): unknown;
   /** This node's Postgres as a primary sees its standbys (pg_stat_replication), for the leader's status. */
@@ -217,10 +217,10 @@ export class ApiServer {
     });
     r.add('POST', '/v1/internal/pg/stop-receiver', true, async ({ req, res }) => {
       const body = expectObject(await readJsonBody(req));
-      rejectUnknownFields(body, ['generation']);
+      rejectUnknownFields(body, ['generation', 'renewalSeq']);
       const generation = optionalInt(body, 'generation', 1, Number.MAX_SAFE_INTEGER);
       if (generation === undefined) throw new ApiError(400, 'invalid_body', "field 'generation' is required");
-      sendJson(res, 200, await b.stopReceiver(generation));
+      sendJson(res, 200, await b.stopReceiver(generation, optionalInt(body, 'renewalSeq', 0, Number.MAX_SAFE_INTEGER)));
     });
     r.add('GET', '/v1/proxy/pools', true, ({ res }) => sendJson(res, 200, b.proxyStats()));
     r.add('GET', '/v1/internal/pg/replication', true, async ({ res }) => sendJson(res, 200, await b.localReplication()));

@@ -223,7 +223,7 @@ export class FailoverController implements Controller {
         case 'fence-standbys':
           await Promise.all(
             d.nodes.map(async (id) => {
-              const { probe, problem } = await this.fence(id, s.postgres.generation);
+              const { probe, problem } = await this.fence(id, s.postgres.generation, s.postgres.lease?.renewalSeq ?? 0);
               // Once per standby and problem: a blocked failover re-probes every 500 ms.
               if (problem && unreachableLogged.get(id) !== problem) ctx.log({ level: 'warn', msg: 'failover: standby counted as unreachable', standby: id, problem });
               if (problem) unreachableLogged.set(id, problem);
@@ -453,9 +453,10 @@ export class FailoverController implements Controller {
   }
 
   /** The fence step on one standby, through its agent: reachable and stopped, or unreachable (and why). */
-  private async fence(id: string, generation: number): Promise<{ probe: StandbyProbe; problem?: string }> {
+  private async fence(id: string, generation: number, renewalSeq: number): Promise<{ probe: StandbyProbe; problem?: string }> {
     try {
-      const body = await this.agentCall<{ flushedLsn: string }>(id, '/v1/internal/pg/stop-receiver', { generation }, PROBE_TIMEOUT_MS);
+      // renewalSeq: the renewal seen lapsing; a later one tells the standby the failover was called off.
+      const body = await this.agentCall<{ flushedLsn: string }>(id, '/v1/internal/pg/stop-receiver', { generation, renewalSeq }, PROBE_TIMEOUT_MS);
       return { probe: { reachable: true, receiverStopped: true, flushedLsn: body.flushedLsn } };
     } catch (e) {
       return { probe: { reachable: false, receiverStopped: false }, problem: (e as Error).message };

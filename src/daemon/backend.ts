@@ -330,10 +330,10 @@ export class DaemonBackend implements ApiBackend {
   /** Set by the daemon once its Postgres agent runs. */
   agent: PostgresAgent | undefined;
 
-  async stopReceiver(generation: number): Promise<{ flushedLsn: string; replayedLsn: string }> {
+  async stopReceiver(generation: number, renewalSeq: number | undefined): Promise<{ flushedLsn: string; replayedLsn: string }> {
     if (!this.agent) throw new ApiError(503, 'unavailable', `Postgres is not supervised on ${this.nodeId}`);
     try {
-      return await this.agent.stopReceiverForFailover(generation);
+      return await this.agent.stopReceiverForFailover(generation, renewalSeq);
     } catch (e) {
       throw new ApiError(409, 'conflict', (e as Error).message);
     }

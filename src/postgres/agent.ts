@@ -212,7 +212,7 @@ export class PostgresAgent {
   private markedGeneration = 0;
   private loggedWaiting: string | null = null;
   /** The generation whose primary we stopped streaming from for a failover. */
-  private receiverStoppedFor: number | undefined;
+  private receiverStoppedFor: { generation: number; renewalSeq: number } | undefined;
   /** Set while a switchover step-down owns the server (generation being given up). */
   private steppingDown: number | undefined;
   /** The generation whose lease this node released: not restarted as its primary while the local state lags. */
@@ -505,12 +505,23 @@ export class PostgresAgent {
   /**
    * A standby follows the primary of the current generation. After the failover
    * controller stopped our receiver for generation g, we do not stream again until
-   * the state machine names the primary of a later generation.
+   * the state machine names the primary of a later generation, or the failover
+   * was called off: the primary of g committed a renewal after the stop. Streaming
+   * again is then safe (I4): a promotion decided on our stopped LSN names the
+   * renewal it saw lapse, so the state machine refuses it after that newer
+   * renewal (stale_renewal), and a new decision stops our receiver again first.
    */
   private async followPrimary(inst: PostgresInstance, st: PgStatus, s: ClusterState): Promise<void> {
     const primary = s.postgres.primary;
     if (primary === null || primary === this.nodeId) return;
-    if (this.receiverStoppedFor !== undefined && s.postgres.generation <= this.receiverStoppedFor) return;
+    const stopped = this.receiverStoppedFor;
+    if (stopped !== undefined && s.postgres.generation <= stopped.generation) {
+      const lease = s.postgres.lease;
+      const calledOff = s.postgres.generation === stopped.generation && lease !== null && lease.generation === stopped.generation && lease.renewalSeq > stopped.renewalSeq;
+      if (!calledOff) return;
+      this.log({ level: 'info', msg: 'failover called off (the primary renewed its lease): streaming again', node: this.nodeId, primary, generation: stopped.generation, renewalSeq: lease!.renewalSeq });
+      this.receiverStoppedFor = undefined;
+    }
     const addrText = s.members.get(primary)?.addresses.postgres ?? this.config.nodes.find((n) => n.id === primary)?.postgres;
     if (addrText === undefined) return;
     const addr = parseHostPort(addrText);
@@ -655,7 +666,7 @@ export class PostgresAgent {
    * receiver so nothing more arrives from the old primary, and report the flushed
    * LSN. Idempotent; refused for a generation that is not the current one.
    */
-  async stopReceiverForFailover(generation: number): Promise<{ flushedLsn: string; replayedLsn: string }> {
+  async stopReceiverForFailover(generation: number, observedRenewalSeq?: number): Promise<{ flushedLsn: string; replayedLsn: string }> {
     const s = this.getState();
     if (generation !== s.postgres.generation) {
       throw new AgentError(`stale fence request: generation ${generation}, the current generation is ${s.postgres.generation}`);
@@ -663,7 +674,10 @@ export class PostgresAgent {
     const inst = this.instance;
     if (!inst?.isRunning()) throw new AgentError(`postgres is not running on ${this.nodeId}`);
     return this.pgLock.run(async () => {
-      this.receiverStoppedFor = generation;
+      // The renewal the controller saw lapse (or ours, if newer): a later committed
+      // one means the failover was called off.
+      const local = this.getState().postgres.lease?.renewalSeq ?? 0;
+      this.receiverStoppedFor = { generation, renewalSeq: Math.max(local, observedRenewalSeq ?? 0) };
       const r = await stopWalReceiver(inst);
       this.log({ level: 'info', msg: 'WAL receiver stopped for failover', node: this.nodeId, generation, flushedLsn: r.flushedLsn });
       return { flushedLsn: r.flushedLsn, replayedLsn: r.replayedLsn };
@@ -1018,6 +1032,10 @@ export class PostgresAgent {
           this.fencedReasonLogged = reason;
         }
       } else {
+        // The generation marker first: a write the node takes must find its own
+        // generation in ogel.generation (clients and the jepsen one-writer check
+        // read it in the same transaction).
+        if (this.markedGeneration !== this.holder!.generation) await this.markGeneration(inst, this.holder!.generation);
         await inst.setReadOnly(false);
         if (this.fenced === true) this.counters.unfences++;
         if (this.fenced === true) this.log({ level: 'info', msg: 'lease valid: postgres writable again', node: this.nodeId, generation: this.holder!.generation });

@@ -1,0 +1,235 @@
+// npm run jepsen -- --workload register|set|bank --nemesis NAME[,NAME] --time 60 --seed S [--json]
+// npm run jepsen:all [-- --time S --seed S]   (every workload against every nemesis, one run each)
+//
+// Needs root: the run creates a private network namespace (`unshare --net`), in
+// which it adds iptables rules and per-host cgroups. As root, this script runs
+// itself again inside that namespace; the machine's firewall is never changed.
+// Prints the run's JSON as its last line; exit 0 when valid, 1 when not (or the
+// run could not be judged), 2 for a usage error or a machine that cannot run it.
+
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { inPrivateNetns, isRoot, missingTools, reexecInNetns } from './harness/env.js';
+import { DEFAULT_RUN, run, type RunOptions, type Summary } from './harness/runner.js';
+import { NEMESIS_NAMES, parseNemeses } from './nemesis/index.js';
+import { DEFAULT_SCHEDULE } from './nemesis/scheduler.js';
+import { WORKLOAD_NAMES, type WorkloadName } from './workloads/index.js';
+
+const SCRIPT = fileURLToPath(import.meta.url);
+
+const USAGE = `Usage: npm run jepsen -- --workload register|set|bank [--nemesis NAME[,NAME]] [--time 60] [--seed S] [--json]
+       npm run jepsen:all [-- --time S] [--seed S]
+
+Runs a real three-node cluster (127.0.0.11-13 in a private network namespace;
+needs root), a workload's clients through the proxies, and faults from a seeded
+schedule; heals everything, checks the history, writes a run folder under
+./jepsen-runs/ and prints its JSON last. Exit 0 when valid, 1 when not.
+
+  --workload W        ${WORKLOAD_NAMES.join(' | ')}
+  --nemesis LIST      comma-separated, or none: ${NEMESIS_NAMES.join(', ')}
+  --time S            seconds of workload under faults (default ${DEFAULT_RUN.timeS})
+  --seed N            the PRNG seed: same seed, same requests and fault plan (default: random, printed)
+  --json              only the JSON on stdout (progress stays on stderr)
+  --concurrency N     client workers (default per workload)
+  --rate N            operations per second, all workers (default per workload)
+  --op-timeout-ms N   an operation with no answer by then is abandoned: fail before COMMIT, info after (default ${DEFAULT_RUN.opTimeoutMs})
+  --lease-ms N        the primary's lease (default ${DEFAULT_RUN.leaseMs})
+  --recovery-timeout-ms N  bound on "fully healthy" after the final heal (default ${DEFAULT_RUN.recoveryTimeoutMs})
+  --fault-ms MIN-MAX  how long each fault lasts (default ${DEFAULT_SCHEDULE.faultMinMs}-${DEFAULT_SCHEDULE.faultMaxMs})
+  --quiet-ms MIN-MAX  the pause between faults (default ${DEFAULT_SCHEDULE.quietMinMs}-${DEFAULT_SCHEDULE.quietMaxMs})
+  --out DIR           where run folders go (default ${DEFAULT_RUN.outDir})
+  --all               the matrix: every workload x every nemesis, one run each
+                      (--workload and --nemesis narrow it)`;
+
+class UsageError extends Error {}
+
+function int(name: string, v: string | undefined, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name}: expected an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function range(name: string, v: string | undefined): [number, number] | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+)-(\d+)$/.exec(v);
+  if (!m || Number(m[1]) > Number(m[2]) || Number(m[1]) === 0) throw new UsageError(`--${name}: expected MIN-MAX in ms (MIN > 0), got ${JSON.stringify(v)}`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+export interface Cli {
+  all: boolean;
+  json: boolean;
+  run: RunOptions;
+}
+
+export function parseCli(argv: readonly string[]): Cli | 'help' {
+  let v;
+  try {
+    v = parseArgs({
+      args: [...argv],
+      options: {
+        workload: { type: 'string' },
+        nemesis: { type: 'string', default: 'none' },
+        time: { type: 'string' },
+        seed: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        concurrency: { type: 'string' },
+        rate: { type: 'string' },
+        'op-timeout-ms': { type: 'string' },
+        'lease-ms': { type: 'string' },
+        'recovery-timeout-ms': { type: 'string' },
+        'fault-ms': { type: 'string' },
+        'quiet-ms': { type: 'string' },
+        out: { type: 'string' },
+        all: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      allowPositionals: false,
+      strict: true,
+    }).values;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (v.help) return 'help';
+  const workload = v.workload;
+  if (!v.all) {
+    if (workload === undefined) throw new UsageError('--workload is required');
+    if (!(WORKLOAD_NAMES as readonly string[]).includes(workload)) throw new UsageError(`--workload: expected one of ${WORKLOAD_NAMES.join(', ')}, got ${JSON.stringify(workload)}`);
+  }
+  let nemeses;
+  try {
+    nemeses = parseNemeses(v.nemesis!);
+  } catch (e) {
+    throw new UsageError(`--nemesis: ${(e as Error).message}`);
+  }
+  const fault = range('fault-ms', v['fault-ms']);
+  const quiet = range('quiet-ms', v['quiet-ms']);
+  const concurrency = int('concurrency', v.concurrency, 1, 256);
+  const rate = int('rate', v.rate, 1, 100_000);
+  return {
+    all: v.all!,
+    json: v.json!,
+    run: {
+      ...DEFAULT_RUN,
+      workload: (workload ?? 'set') as WorkloadName,
+      nemeses,
+      timeS: int('time', v.time, 1, 24 * 3600) ?? DEFAULT_RUN.timeS,
+      seed: int('seed', v.seed, 0, 2 ** 32 - 1) ?? Math.floor(Math.random() * 2 ** 31),
+      ...(concurrency !== undefined ? { concurrency } : {}),
+      ...(rate !== undefined ? { rate } : {}),
+      opTimeoutMs: int('op-timeout-ms', v['op-timeout-ms'], 100, 600_000) ?? DEFAULT_RUN.opTimeoutMs,
+      leaseMs: int('lease-ms', v['lease-ms'], 100, 600_000) ?? DEFAULT_RUN.leaseMs,
+      recoveryTimeoutMs: int('recovery-timeout-ms', v['recovery-timeout-ms'], 1_000, 3_600_000) ?? DEFAULT_RUN.recoveryTimeoutMs,
+      outDir: v.out ?? DEFAULT_RUN.outDir,
+      schedule: {
+        faultMinMs: fault?.[0] ?? DEFAULT_SCHEDULE.faultMinMs,
+        faultMaxMs: fault?.[1] ?? DEFAULT_SCHEDULE.faultMaxMs,
+        quietMinMs: quiet?.[0] ?? DEFAULT_SCHEDULE.quietMinMs,
+        quietMaxMs: quiet?.[1] ?? DEFAULT_SCHEDULE.quietMaxMs,
+      },
+    },
+  };
+}
+
+/** A run's hard limit: setup, the run, recovery, final reads, cleanup, with room to spare. */
+function hardLimitMs(o: RunOptions): number {
+  return o.timeS * 1000 + o.recoveryTimeoutMs + 5 * 60_000;
+}
+
+function printSummary(s: Summary, json: boolean): void {
+  if (!json) {
+    process.stdout.write(`${s.valid === true ? 'VALID' : s.valid === false ? 'INVALID' : 'UNKNOWN'}: ${s.workload} / ${s.nemesis.join(',') || 'none'} / seed ${s.seed}: ${s.ops} ops (${s.ok} ok, ${s.fail} fail, ${s.info} info), ${s.faults} faults, ${s.anomalies.length} anomalies, recovery ${s.recovery_ms ?? '-'} ms\n`);
+    process.stdout.write(`run folder: ${s.dir} (report.html)\n`);
+  }
+  process.stdout.write(`${JSON.stringify(s)}\n`);
+}
+
+/** argv without `--name VALUE` / `--name=VALUE` (for options the caller sets itself). */
+function dropOption(argv: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === `--${name}`) i++;
+    else if (!a.startsWith(`--${name}=`)) out.push(a);
+  }
+  return out;
+}
+
+/** The matrix: each run is this script again (its own namespace and cluster); the last line of each is its JSON. */
+async function runMatrix(c: Cli, argv: readonly string[]): Promise<number> {
+  const pass = ['workload', 'nemesis', 'seed'].reduce(dropOption, argv.filter((a) => a !== '--all' && a !== '--json'));
+  // --workload / --nemesis narrow the matrix.
+  const workloads = argv.some((a) => a === '--workload' || a.startsWith('--workload=')) ? [c.run.workload] : WORKLOAD_NAMES;
+  const nemeses = c.run.nemeses.length > 0 ? c.run.nemeses : NEMESIS_NAMES;
+  const rows: unknown[] = [];
+  let allValid = true;
+  for (const workload of workloads) {
+    for (const n of nemeses) {
+      const args = [...pass, '--workload', workload, '--nemesis', n, '--json', '--seed', String(c.run.seed)];
+      const out = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+        const p = spawn(process.execPath, [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let stdout = '';
+        p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+        p.on('close', (code) => resolve({ code, stdout }));
+      });
+      const line = out.stdout.trim().split('\n').at(-1) ?? '';
+      let s: Partial<Summary> = {};
+      try {
+        s = JSON.parse(line) as Summary;
+      } catch {
+        s = { valid: 'unknown', error: `no JSON from the run (exit ${out.code})` };
+      }
+      allValid &&= s.valid === true;
+      rows.push({ workload, nemesis: n, valid: s.valid, ops: s.ops, anomalies: s.anomalies?.length, recovery_ms: s.recovery_ms, dir: s.dir, ...(s.error ? { error: s.error } : {}) });
+      process.stderr.write(`jepsen:all ${workload} / ${n}: ${String(s.valid)}\n`);
+    }
+  }
+  if (!c.json) for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
+  process.stdout.write(`${JSON.stringify({ valid: allValid, seed: c.run.seed, runs: rows })}\n`);
+  return allValid ? 0 : 1;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let c: Cli | 'help';
+  try {
+    c = parseCli(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`jepsen: ${e.message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (c === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (!isRoot()) {
+    process.stderr.write('jepsen: needs root (it creates a private network namespace with unshare --net, iptables rules and cgroups in it); run it as root\n');
+    return 2;
+  }
+  if (c.all) return runMatrix(c, argv);
+  if (!inPrivateNetns()) {
+    const why = missingTools();
+    if (why !== undefined) {
+      process.stderr.write(`jepsen: ${why}\n`);
+      return 2;
+    }
+    // Pin the seed, so the namespace's run uses the one printed here.
+    const args = [...dropOption(argv, 'seed'), '--seed', String(c.run.seed)];
+    return reexecInNetns(SCRIPT, args, hardLimitMs(c.run));
+  }
+  const s = await run(c.run);
+  printSummary(s, c.json);
+  return s.valid === true ? 0 : 1;
+}
+
+if (process.argv[1] === SCRIPT) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: Error) => {
+      process.stderr.write(`jepsen: ${e.stack ?? e.message}\n`);
+      process.exit(1);
+    },
+  );
+}

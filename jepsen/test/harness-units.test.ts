@@ -1,0 +1,110 @@
+// Unit tests of the harness's pure parts: the seeded fault plan, the command
+// line, the report. (The harness against a real cluster: harness-smoke.test.ts.)
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { parseCli } from '../cli.js';
+import { renderReport } from '../harness/report.js';
+import type { Summary } from '../harness/runner.js';
+import { NEMESIS_NAMES, parseNemeses } from '../nemesis/index.js';
+import { DEFAULT_SCHEDULE, planFaults } from '../nemesis/scheduler.js';
+
+describe('fault plan', () => {
+  it('is a pure function of the seed', () => {
+    const a = planFaults(42, ['partition-primary', 'kill-daemon'], 60_000);
+    const b = planFaults(42, ['partition-primary', 'kill-daemon'], 60_000);
+    const c = planFaults(43, ['partition-primary', 'kill-daemon'], 60_000);
+    assert.deepEqual(a, b);
+    assert.notDeepEqual(a, c);
+  });
+
+  it('gives every nemesis a turn before any gets a second, one fault at a time, all healed by the end', () => {
+    for (let seed = 0; seed < 200; seed++) {
+      const names = [...NEMESIS_NAMES];
+      const plan = planFaults(seed, names, 300_000);
+      const first = plan.slice(0, names.length).map((p) => p.name);
+      assert.deepEqual([...first].sort(), [...names].sort(), `seed ${seed}: the first cycle covers every nemesis`);
+      let end = 0;
+      for (const p of plan) {
+        assert.ok(p.atMs >= end + DEFAULT_SCHEDULE.quietMinMs, `seed ${seed}: a quiet gap before each fault`);
+        assert.ok(p.durationMs >= 1 && p.durationMs <= DEFAULT_SCHEDULE.faultMaxMs);
+        end = p.atMs + p.durationMs;
+        assert.ok(end <= 300_000, `seed ${seed}: healed before the end`);
+      }
+    }
+  });
+
+  it('the smoke run (50 s, two nemeses) plans each at least once', () => {
+    for (let seed = 0; seed < 100; seed++) {
+      const names = new Set(planFaults(seed, ['partition-primary', 'kill-daemon'], 50_000).map((p) => p.name));
+      assert.equal(names.size, 2, `seed ${seed}`);
+    }
+  });
+
+  it('no nemesis, no faults', () => {
+    assert.deepEqual(planFaults(1, [], 60_000), []);
+  });
+});
+
+describe('command line', () => {
+  it('parses the documented form', () => {
+    const c = parseCli(['--workload', 'set', '--nemesis', 'partition-primary,kill-daemon', '--time', '30', '--seed', '7', '--json']);
+    assert.ok(c !== 'help');
+    assert.equal(c.run.workload, 'set');
+    assert.deepEqual(c.run.nemeses, ['partition-primary', 'kill-daemon']);
+    assert.equal(c.run.timeS, 30);
+    assert.equal(c.run.seed, 7);
+    assert.equal(c.json, true);
+  });
+
+  it('refuses unknown workloads and nemeses, naming the valid ones', () => {
+    assert.throws(() => parseCli(['--workload', 'queue']), /expected one of register, set, bank/);
+    assert.throws(() => parseCli(['--workload', 'set', '--nemesis', 'partition-primary,flood']), /unknown nemesis "flood"; known: .*slow-link/);
+    assert.throws(() => parseCli(['--workload', 'set', '--time', '0']), /--time/);
+    assert.throws(() => parseCli(['--workload', 'set', '--fault-ms', '9-3']), /--fault-ms/);
+  });
+
+  it('knows every nemesis the issue names', () => {
+    const issue = 'partition-halves, partition-leader, partition-primary, partition-ring, partition-oneway, kill-daemon, kill-postgres, kill-host, pause-daemon, clock-skew, transfer-storm, slow-link';
+    assert.deepEqual(parseNemeses(issue.replace(/ /g, '')), issue.split(', '));
+  });
+
+  it('without root: one line saying so, exit 2', (t) => {
+    // As root, run the CLI as an unprivileged user (when the machine lets us).
+    const cli = resolve('dist/jepsen/cli.js');
+    const asNobody = process.getuid?.() === 0;
+    if (asNobody && spawnSync('sh', ['-c', 'command -v setpriv']).status !== 0) return t.skip('needs setpriv to drop root');
+    const r = asNobody
+      ? spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, '--workload', 'set'], { encoding: 'utf8' })
+      : spawnSync(process.execPath, [cli, '--workload', 'set'], { encoding: 'utf8' });
+    if (asNobody && /EACCES|Cannot find module/.test(r.stderr)) return t.skip(`the unprivileged user cannot read ${cli}`);
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /needs root/);
+  });
+});
+
+describe('report', () => {
+  it('renders a self-contained page with every operation and fault', () => {
+    const summary: Summary = { valid: true, workload: 'set', nemesis: ['kill-daemon'], seed: 1, ops: 2, ok: 1, fail: 0, info: 1, faults: 1, anomalies: [], recovery_ms: 12, dir: '/tmp/x' };
+    const html = renderReport({
+      summary,
+      concurrency: 2,
+      runMs: 1_000,
+      events: [
+        { process: 0, type: 'invoke', f: 'add', value: 1, timeMs: 1, node: 'n1' },
+        { process: 1, type: 'invoke', f: 'add', value: 2, timeMs: 2, node: 'n2' },
+        { process: 0, type: 'ok', f: 'add', timeMs: 5, node: 'n1', generation: 1 },
+        { process: 1, type: 'info', f: 'add', timeMs: 900, error: 'no answer <within> 5000 ms' },
+      ],
+      faults: [{ name: 'kill-daemon', startMs: 100, endMs: 700, detail: { node: 'n1' }, healed: { restartMs: 500 } }],
+    });
+    assert.match(html, /^<!doctype html>/);
+    assert.equal((html.match(/<rect x="[0-9.]+" y="\d+" width="[0-9.]+" height="10" fill="#/g) ?? []).length, 2, 'one bar per operation');
+    assert.match(html, /kill-daemon/);
+    assert.match(html, /no answer &lt;within&gt; 5000 ms/, 'escaped');
+    assert.doesNotMatch(html, /<script/);
+  });
+});
