@@ -112,7 +112,9 @@ async function startPgbouncer(dir: string, upstreamPort: number, poolSize: numbe
 
 async function startProxy(upstreamPort: number, poolSize: number): Promise<{ port: number; proc: ChildProcess; rss: () => Promise<{ rss: number; clients: number }> }> {
   const script = resolve('dist/scripts/bench/proxy-standalone.js');
-  const proc = spawn(process.execPath, ['--expose-gc', script, '--upstream-port', String(upstreamPort), '--user', USER, '--password', PASSWORD, '--database', DB, '--pool-size', String(poolSize)], {
+  // OGEL_BENCH_PROXY_NODE_ARGS: extra node flags for the proxy process (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
+  const nodeArgs = (process.env.OGEL_BENCH_PROXY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, '--expose-gc', script, '--upstream-port', String(upstreamPort), '--user', USER, '--password', PASSWORD, '--database', DB, '--pool-size', String(poolSize)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: proc.stdout! });
@@ -149,6 +151,13 @@ function rssOf(pid: number): number {
   const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
   if (!kb) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(kb) * 1024;
+}
+
+/** User and system CPU time of a process so far, in microseconds (from /proc; clock ticks of 10 ms). */
+function cpuOf(pid: number): { user: number; sys: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[11]) * 10_000, sys: Number(f[12]) * 10_000 };
 }
 
 /** Opens n idle, authenticated clients (in batches), returns a closer. */
@@ -234,8 +243,17 @@ async function main(): Promise<number> {
       for (const clients of clientCounts) {
         const row: Record<Target, RunResult> = {} as Record<Target, RunResult>;
         for (const target of ['direct', 'pgbouncer', 'ogel'] as const) {
+          const pid = target === 'pgbouncer' ? bouncer.proc.pid! : target === 'ogel' ? proxy.proc.pid! : 0;
+          const cpu0 = pid ? cpuOf(pid) : null;
           row[target] = pgbench(ports[target], clients, seconds, workload === 'select-only', dir);
-          log(`${workload} c=${clients} ${target}: ${row[target].tps} tps, p99 ${row[target].p99_ms} ms`);
+          // The middle process's CPU per transaction (user/system, us): what it takes from pgbench and Postgres on a shared machine.
+          let cpu = '';
+          if (cpu0) {
+            const cpu1 = cpuOf(pid);
+            const n = Math.max(1, row[target].transactions);
+            cpu = `, cpu/tx user ${round((cpu1.user - cpu0.user) / n, 1)} us sys ${round((cpu1.sys - cpu0.sys) / n, 1)} us`;
+          }
+          log(`${workload} c=${clients} ${target}: ${row[target].tps} tps, p99 ${row[target].p99_ms} ms${cpu}`);
         }
         results.push({
           clients,

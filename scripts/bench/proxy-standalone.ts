@@ -60,6 +60,9 @@ const proxy = new ProxyServer({
   router: new StaticRouter({ node: 'pg', host: '127.0.0.1', port: Number(a['upstream-port']), generation: 1 }),
 });
 
+// A clean exit on SIGTERM, so that --cpu-prof (OGEL_BENCH_PROXY_NODE_ARGS) writes its profile.
+process.on('SIGTERM', () => process.exit(0));
+
 const { port } = await proxy.listen();
 process.stdout.write(`${JSON.stringify({ port })}\n`);
 const gc = (globalThis as { gc?: () => void }).gc;

@@ -59,6 +59,9 @@ const TRANSIENT_LOGIN_CODES = new Set(['57P01', '57P02', '57P03', '53300', '0800
 
 let nextConnId = 1;
 
+/** A server connection's read buffer (reads larger than this arrive in several chunks). */
+const SERVER_READ_BUFFER_BYTES = 32 * 1024;
+
 export class ServerConnection {
   readonly id = nextConnId++;
   readonly framer = new Framer(SERVER_MESSAGE_BYTES_MAX);
@@ -82,10 +85,29 @@ export class ServerConnection {
   /** Transactions served (stats). */
   uses = 0;
 
-  constructor(
-    readonly socket: net.Socket,
-    readonly pool: Pool,
-  ) {}
+  /**
+   * What the socket reads into (its `onread` buffer, reused for every read): a
+   * chunk is handled before the next read. Replaced (renewReadBuffer) when a
+   * write still references it after the handler returns.
+   */
+  rbuf: Buffer = Buffer.allocUnsafeSlow(SERVER_READ_BUFFER_BYTES);
+  /** Until login is done, bytes go here instead of to the handler. */
+  onLogin: ((chunk: Buffer) => void) | null = null;
+  socket!: net.Socket;
+
+  constructor(readonly pool: Pool) {}
+
+  /** The socket calls this with each read (a view of rbuf, valid until it returns). */
+  onRead(chunk: Buffer): void {
+    if (this.onLogin !== null) this.onLogin(chunk);
+    else if (this.handler !== null) this.handler.onServerData(this, chunk);
+    else this.idleData(chunk);
+  }
+
+  /** The last read's bytes are still referenced (a client write queued, not yet sent): the next reads go to fresh memory. */
+  renewReadBuffer(): void {
+    this.rbuf = Buffer.allocUnsafeSlow(SERVER_READ_BUFFER_BYTES);
+  }
 
   /** The target's address, for cancel requests. */
   get target(): RouteTarget {
@@ -107,7 +129,7 @@ export class ServerConnection {
   /** Handles what an idle connection receives: only asynchronous messages are expected. */
   idleData(chunk: Buffer): void {
     const f = this.framer;
-    f.feed(chunk);
+    f.feed(chunk, true);
     while (f.next()) {
       const t = f.type;
       if (t === B_PARAMETER_STATUS) this.noteParameter(f.buf, f.start, f.end);
@@ -174,7 +196,7 @@ export class ServerConnection {
     this.handler = {
       onServerData: (_c, chunk) => {
         const f = this.framer;
-        f.feed(chunk);
+        f.feed(chunk, true);
         while (f.next()) {
           const t = f.type;
           if (t === B_PARAMETER_STATUS) this.noteParameter(f.buf, f.start, f.end);
@@ -238,7 +260,6 @@ export interface PoolOptions {
 type Waiter = {
   cb: (conn: ServerConnection | null, err: ServerError | null) => void;
   sinceMs: number;
-  timer: NodeJS.Timeout;
 };
 
 export interface PoolStats {
@@ -309,18 +330,39 @@ export class Pool {
     if (this.waiters.length >= this.o.maxWaiting) {
       return cb(null, new ServerError(`too many clients waiting for a server connection (${this.waiters.length}, pool ${this.describe()})`, '53300', false));
     }
-    const w: Waiter = {
-      cb,
-      sinceMs: performance.now(),
-      timer: setTimeout(() => {
-        const i = this.waiters.indexOf(w);
-        if (i >= 0) this.waiters.splice(i, 1);
-        w.cb(null, new ServerError(`no server connection became free within queueTimeoutMs=${this.o.queueTimeoutMs} (pool ${this.describe()}, size ${this.o.size})`, '53300', false));
-      }, this.o.queueTimeoutMs),
-    };
-    this.waiters.push(w);
+    this.waiters.push({ cb, sinceMs: performance.now() });
+    if (this.queueTimer === null) this.armQueueTimer();
     this.waits++;
     this.maybeOpen();
+  }
+
+  /**
+   * One timer per pool for the queue (not one per waiter: a busy pool queues on
+   * every transaction): due when the oldest waiter's time is up. Waiters are in
+   * arrival order, so the expired ones are at the head.
+   */
+  private queueTimer: NodeJS.Timeout | null = null;
+
+  private armQueueTimer(): void {
+    const head = this.waiters[0];
+    if (head === undefined) return;
+    const dueMs = head.sinceMs + this.o.queueTimeoutMs - performance.now();
+    this.queueTimer = setTimeout(this.onQueueTimer, Math.max(1, Math.ceil(dueMs)));
+  }
+
+  private readonly onQueueTimer = (): void => {
+    this.queueTimer = null;
+    const now = performance.now();
+    while (this.waiters.length > 0 && now - this.waiters[0]!.sinceMs >= this.o.queueTimeoutMs) {
+      const w = this.waiters.shift()!;
+      w.cb(null, new ServerError(`no server connection became free within queueTimeoutMs=${this.o.queueTimeoutMs} (pool ${this.describe()}, size ${this.o.size})`, '53300', false));
+    }
+    if (this.queueTimer === null) this.armQueueTimer();
+  };
+
+  private clearQueueTimer(): void {
+    if (this.queueTimer !== null) clearTimeout(this.queueTimer);
+    this.queueTimer = null;
   }
 
   /** Gives a connection back: it must be between transactions, its handler cleared. */
@@ -331,7 +373,7 @@ export class Pool {
     if (this.retired) return c.close();
     const w = this.waiters.shift();
     if (w) {
-      clearTimeout(w.timer);
+      if (this.waiters.length === 0) this.clearQueueTimer();
       this.waitMsTotal += performance.now() - w.sinceMs;
       this.served++;
       return w.cb(c, null);
@@ -360,8 +402,8 @@ export class Pool {
   retire(): void {
     this.retired = true;
     for (const c of [...this.idle]) c.close();
+    this.clearQueueTimer();
     for (const w of this.waiters.splice(0)) {
-      clearTimeout(w.timer);
       w.cb(null, new ServerError(`the view changed while waiting (pool ${this.describe()})`, '57P03', true));
     }
   }
@@ -419,8 +461,8 @@ export class Pool {
           this.failedLogins++;
           // The server is unreachable or refusing: everyone waiting hears it now
           // (the session decides whether to hold and retry) instead of timing out.
+          this.clearQueueTimer();
           for (const w of this.waiters.splice(0)) {
-            clearTimeout(w.timer);
             w.cb(null, err);
           }
         },
@@ -437,8 +479,21 @@ export class Pool {
 function loginServer(pool: Pool, o: PoolOptions): Promise<ServerConnection> {
   return new Promise((resolve, reject) => {
     const t = pool.target;
-    const socket = net.connect({ host: t.host, port: t.port, noDelay: true });
-    const conn = new ServerConnection(socket, pool);
+    const conn = new ServerConnection(pool);
+    // Reads go to the connection's own buffer (no allocation per read, no stream machinery).
+    const socket = net.connect({
+      host: t.host,
+      port: t.port,
+      noDelay: true,
+      onread: {
+        buffer: () => conn.rbuf,
+        callback: (n: number, buf: Uint8Array) => {
+          conn.onRead((buf as Buffer).subarray(0, n));
+          return true; // pausing is pause()'s job
+        },
+      },
+    });
+    conn.socket = socket;
     let scram: ScramClient | null = null;
     let settled = false;
     const fail = (err: ServerError) => {
@@ -466,7 +521,7 @@ function loginServer(pool: Pool, o: PoolOptions): Promise<ServerConnection> {
     });
     const onLoginData = (chunk: Buffer) => {
       const f = conn.framer;
-      f.feed(chunk);
+      f.feed(chunk, true);
       while (f.next()) {
         const { buf, start, end } = f;
         switch (f.type) {
@@ -522,8 +577,7 @@ function loginServer(pool: Pool, o: PoolOptions): Promise<ServerConnection> {
             clearTimeout(timer);
             conn.initial = new Map(conn.reported);
             if (!pool.welcome) pool.welcome = conn.initial;
-            socket.removeListener('data', onLoginData);
-            socket.on('data', (c: Buffer) => (conn.handler ? conn.handler.onServerData(conn, c) : conn.idleData(c)));
+            conn.onLogin = null;
             if (f.pendingBytes > 0) return fail(new ServerError('unexpected bytes after ReadyForQuery at login', '08P01', false));
             return resolve(conn);
           }
@@ -534,7 +588,7 @@ function loginServer(pool: Pool, o: PoolOptions): Promise<ServerConnection> {
       }
       if (f.error) fail(new ServerError(`${t.node}: ${f.error}`, '08P01', false));
     };
-    socket.on('data', onLoginData);
+    conn.onLogin = onLoginData;
     socket.on('connect', () => {
       const params = new Map<string, string>([
         ['user', o.credentials.user],

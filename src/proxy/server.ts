@@ -16,6 +16,7 @@ import type { ScramVerifier } from '../auth/scram.js';
 import { PoolManager, type PoolStats } from './pool.js';
 import { StatementNames } from './prepared.js';
 import type { RouteTarget, Router } from './router.js';
+import { sharedReadsSupported } from './shared-read.js';
 import { Session, type PoolMode, type SessionContext, type SessionCounters } from './session.js';
 import type { ClaimedIdentity, ProxyRefusal, ResolveIdentity, ScramServerExchange, ServerCredentials } from './types.js';
 import { cancelRequest, errorResponse } from './protocol/write.js';
@@ -141,6 +142,7 @@ export class ProxyServer {
       maxPreparedPerServer: p.maxPreparedPerServer ?? 200,
       tlsMode,
       tls: context,
+      sharedReads: tlsMode === 'off' && sharedReadsSupported,
       resolveIdentity: o.resolveIdentity,
       scram: o.scram,
       doomedScram: o.doomedScram ?? null,
@@ -161,7 +163,8 @@ export class ProxyServer {
     // Pools of a past generation: their servers may be fenced or have changed role.
     this.lastGeneration = o.router.generation();
     this.offRouter = () => {};
-    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    // Without TLS, client sockets read into one shared buffer (shared-read.ts): accepted paused, the session starts them.
+    this.server = net.createServer({ noDelay: true, pauseOnConnect: this.ctx.sharedReads }, (socket) => this.accept(socket));
     this.server.on('error', (e) => log({ level: 'error', msg: 'proxy listener error', error: e.message }));
     this.genTimer = setInterval(() => this.checkGeneration(), 100);
     this.genTimer.unref();
@@ -217,6 +220,7 @@ export class ProxyServer {
     if (this.sessions.size >= this.o.pool.maxClientConnections) {
       this.counters.refusedLimit++;
       socket.on('error', () => {});
+      socket.resume(); // accepted paused (pauseOnConnect): read to the peer's end so the socket closes
       socket.end(errorResponse({ severity: 'FATAL', code: '53300', message: `sorry, too many clients already (maxClientConnections=${this.o.pool.maxClientConnections})` }));
       return;
     }

@@ -16,6 +16,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { describeType, Framer } from './protocol/framer.js';
+import { readShared } from './shared-read.js';
 import {
   AUTH_MESSAGE_BYTES_MAX,
   bindStatementSpan,
@@ -48,7 +49,7 @@ import {
   type ErrorSpec,
 } from './protocol/write.js';
 import { ClientStatements, CLIENT_STATEMENTS_MAX, touchServerStatement, type Statement, type StatementNames } from './prepared.js';
-import { ServerError, TRACKED_PARAMS, type PoolManager, type ServerConnection, type ServerHandler } from './pool.js';
+import { ServerError, TRACKED_PARAMS, type Pool, type PoolManager, type ServerConnection, type ServerHandler } from './pool.js';
 import type { RouteTarget, Router } from './router.js';
 import { isRefusal, type ClaimedIdentity, type ProxyRefusal, type ResolveIdentity, type ScramServerExchange } from './types.js';
 import type { ScramVerifier } from '../auth/scram.js';
@@ -65,6 +66,8 @@ export interface SessionContext {
   maxPreparedPerServer: number;
   tlsMode: 'off' | 'on' | 'required';
   tls: tls.SecureContext | null;
+  /** Client sockets arrive paused (pauseOnConnect) and read into the shared buffer (shared-read.ts). */
+  sharedReads: boolean;
   resolveIdentity: ResolveIdentity;
   scram: (verifier: ScramVerifier, identity: ClaimedIdentity) => ScramServerExchange;
   /** See ProxyServerOptions.doomedScram. */
@@ -158,6 +161,8 @@ function firstBatchLength(msgs: readonly Buffer[]): number {
 const CLOSE_LINGER_MS = 5_000;
 /** Requests one client may have in flight (pipelined) at once. */
 const IN_FLIGHT_MAX = 100_000;
+/** Client bytes read and kept while waiting for a server before reading pauses (then at most one more chunk or message). */
+const WAIT_READ_BYTES_MAX = 256 * 1024;
 /** Client bytes kept for a transparent retry of a transaction's first requests, at most. */
 const REPLAY_BYTES_MAX = 256 * 1024;
 /** Between retries when the server refuses but the view has not changed. */
@@ -196,6 +201,10 @@ export class Session implements ServerHandler {
   private statements: ClientStatements | null = null;
 
   // --- waiting for a server
+  private lastRoute: RouteTarget | null = null;
+  private lastPool: Pool | null = null;
+  /** Client bytes kept since this wait for a server began (startAcquire). */
+  private waitReadBytes = 0;
   private acquiring = false;
   private pending: Buffer[] | null = null;
   private holdDeadlineMs = 0;
@@ -238,6 +247,9 @@ export class Session implements ServerHandler {
   private qHead = 0;
   private qTail = 0;
 
+  /** Handling a server chunk (a reused read buffer: what is kept past it is copied). */
+  private inServerChunk = false;
+
   // --- output batching: a contiguous range of a chunk, written as one slice
   private outBuf: Buffer | null = null;
   private outStart = 0;
@@ -252,6 +264,7 @@ export class Session implements ServerHandler {
   ) {
     this.socket = socket;
     this.attach(socket);
+    if (ctx.sharedReads && !readShared(socket, this.onSharedRead)) socket.resume();
     this.authTimer = setTimeout(() => this.fatal({ code: '08006', message: `startup and authentication did not finish within ${ctx.authTimeoutMs} ms` }), ctx.authTimeoutMs);
     this.authTimer.unref();
   }
@@ -264,6 +277,14 @@ export class Session implements ServerHandler {
       this.ctx.log({ level: 'error', msg: 'proxy session failed', error: (e as Error).stack ?? String(e) });
       this.fatal({ code: 'XX000', message: `internal error in the proxy: ${(e as Error).message}` });
     }
+  };
+  /** A read into the shared buffer (shared-read.ts): copied out at once. */
+  private readonly onSharedRead = (view: Buffer): void => {
+    // Pooled on the hot path (cheap); exact-size before ready, so that whatever
+    // startup and authentication keep pins no pool slab for an idle client's life.
+    const chunk = this.phase === 'ready' ? Buffer.allocUnsafe(view.length) : Buffer.allocUnsafeSlow(view.length);
+    view.copy(chunk);
+    this.onData(chunk);
   };
   private readonly onClose = (): void => this.close();
   private readonly onError = (): void => this.close();
@@ -312,8 +333,10 @@ export class Session implements ServerHandler {
   /** A checked message in the ready phase. */
   private clientMessage(type: number, buf: Buffer, start: number, end: number): void {
     if (this.acquiring) {
-      // Waiting for a server: keep it (bounded: reading is paused while waiting).
+      // Waiting for a server: keep it (bounded: reading pauses past WAIT_READ_BYTES_MAX).
       this.pending!.push(buf.subarray(start, end));
+      this.waitReadBytes += end - start;
+      if (this.waitReadBytes > WAIT_READ_BYTES_MAX) this.socket.pause();
       return;
     }
     if (this.server === null) {
@@ -522,7 +545,20 @@ export class Session implements ServerHandler {
 
   private serverData(conn: ServerConnection, chunk: Buffer): void {
     const f = conn.framer;
-    f.feed(chunk);
+    // The chunk is a view of the connection's read buffer, reused by the next read:
+    // what is kept past this call is copied (held answers, split messages), and a
+    // client write still pending at the end moves the reads to fresh memory.
+    f.feed(chunk, true);
+    this.inServerChunk = true;
+    try {
+      this.serverChunk(conn, f);
+    } finally {
+      this.inServerChunk = false;
+      if (this.socket.writableLength > 0) conn.renewReadBuffer();
+    }
+  }
+
+  private serverChunk(conn: ServerConnection, f: Framer): void {
     const client = this.socket;
     let release = false;
     let checkFence = false;
@@ -735,6 +771,7 @@ export class Session implements ServerHandler {
   /** Not a fence: the held error (and its ReadyForQuery, status I) goes to the client; what it sent meanwhile goes on. */
   private passOnFenceCheck(): void {
     this.giveUpRetry();
+    this.flushClient();
     this.acquiring = false;
     const pending = this.pending ?? [];
     this.pending = null;
@@ -1016,8 +1053,13 @@ export class Session implements ServerHandler {
     if (b === null) return;
     this.outBuf = null;
     const out = this.outStart === 0 && this.outEnd === b.length ? b : b.subarray(this.outStart, this.outEnd);
-    if (this.replay !== null) return this.holdBack(out);
-    this.socket.write(out);
+    if (this.replay !== null) return this.holdBack(this.inServerChunk ? Buffer.from(out) : out);
+    this.writeOut(out);
+  }
+
+  /** Writes to the client (the single place, so a view of a reused read buffer is never left referenced). */
+  private writeOut(b: Buffer): void {
+    this.socket.write(b);
   }
 
   private writeClient(b: Buffer): void {
@@ -1036,7 +1078,12 @@ export class Session implements ServerHandler {
 
   /** No retry for this transaction any more: what was held back goes to the client now. */
   private giveUpRetry(): void {
-    this.showHeld();
+    // What was held goes out; the range being collected (outBuf) comes after it and
+    // stays pending, so a batch answered within one chunk still leaves in one write.
+    const held = this.held;
+    this.held = null;
+    this.heldBytes = 0;
+    if (held !== null && !this.socket.destroyed) for (const h of held) this.writeOut(h);
     this.replay = null;
     this.opening = OPENING_NONE;
     this.openingMsgs = 0;
@@ -1045,11 +1092,16 @@ export class Session implements ServerHandler {
 
   /** What was held back goes to the client now, in order (the window, if any, goes on: after the opening's answer). */
   private showHeld(): void {
-    this.flushClient(); // while the window is open, into `held` behind what is there
     const held = this.held;
     this.held = null;
     this.heldBytes = 0;
-    if (held !== null && !this.socket.destroyed) for (const h of held) this.socket.write(h);
+    if (held !== null && !this.socket.destroyed) for (const h of held) this.writeOut(h);
+    // The range being collected comes after what was held: out now too, not held (the window goes on after it).
+    const b = this.outBuf;
+    if (b !== null) {
+      this.outBuf = null;
+      if (!this.socket.destroyed) this.writeOut(this.outStart === 0 && this.outEnd === b.length ? b : b.subarray(this.outStart, this.outEnd));
+    }
   }
 
   private forwardRange(buf: Buffer, start: number, end: number): void {
@@ -1086,7 +1138,11 @@ export class Session implements ServerHandler {
 
   private startAcquire(): void {
     this.acquiring = true;
-    this.socket.pause();
+    // In ready, reading goes on while waiting (a queued transaction costs no
+    // readStop/readStart) until the messages kept reach a bound; before ready,
+    // nothing may be read until the welcome.
+    this.waitReadBytes = 0;
+    if (this.phase !== 'ready') this.socket.pause();
     this.holdDeadlineMs = performance.now() + this.ctx.holdTimeoutMs;
     this.retryStep = 0;
     this.attempt();
@@ -1097,7 +1153,7 @@ export class Session implements ServerHandler {
     if (this.phase === 'closed') return;
     const route = this.ctx.router.route(this.identity!.readOnly);
     if (route === 'hold') return this.hold(null);
-    const pool = this.ctx.pools.pool(route, this.identity!.database, this.identity!.role);
+    const pool = this.poolFor(route);
     const conn = pool.tryAcquire();
     if (conn) return this.acquired(conn);
     pool.acquire((c, err) => {
@@ -1111,7 +1167,7 @@ export class Session implements ServerHandler {
     const id = this.identity!;
     const route = this.ctx.router.route(id.readOnly);
     if (route === 'hold') return NOT_NOW;
-    const conn = this.ctx.pools.pool(route, id.database, id.role).tryAcquire();
+    const conn = this.poolFor(route).tryAcquire();
     if (conn === null) return NOT_NOW;
     if (conn.target.primary && conn.target.generation !== this.ctx.router.generation()) {
       conn.close();
@@ -1130,6 +1186,17 @@ export class Session implements ServerHandler {
     this.retryStep = 0;
     this.acquired(conn);
     return SYNCING;
+  }
+
+  /** The pool of a route; the last one is kept (the same target object while the view stands): no key built, no Map lookup. */
+  private poolFor(route: RouteTarget): Pool {
+    let pool = this.lastPool;
+    if (pool === null || this.lastRoute !== route || pool.retired) {
+      pool = this.ctx.pools.pool(route, this.identity!.database, this.identity!.role);
+      this.lastPool = pool;
+      this.lastRoute = route;
+    }
+    return pool;
   }
 
   private want(name: string, value: string): void {
@@ -1302,6 +1369,7 @@ export class Session implements ServerHandler {
     const conn = this.server!;
     this.server = null;
     this.giveUpRetry();
+    this.flushClient();
     conn.socket.resume();
     if (conn.readOnlySeen) conn.close();
     else conn.pool.release(conn);

@@ -61,6 +61,28 @@ describe('framer', () => {
     assert.match(g.error!, /invalid length 3/);
   });
 
+  it('a volatile chunk (a reused read buffer): split messages are kept as copies, whatever is read next', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom('D', 'C', 'Z'), fc.uint8Array({ maxLength: 60 })), { minLength: 1, maxLength: 12 }), fc.array(fc.nat(), { maxLength: 10 }), (ms, cuts) => {
+        const all = Buffer.concat(ms.map(([t, b]) => msg(t, Buffer.from(b))));
+        const points = [...new Set(cuts.map((c) => c % (all.length + 1)))].sort((a, b) => a - b);
+        const f = new Framer(1 << 20);
+        const reused = Buffer.alloc(all.length);
+        const out: string[] = [];
+        let from = 0;
+        for (const to of [...points, all.length]) {
+          if (to <= from) continue;
+          all.copy(reused, 0, from, to);
+          f.feed(reused.subarray(0, to - from), true);
+          while (f.next()) out.push(f.buf.subarray(f.start, f.end).toString('hex'));
+          reused.fill(0xee); // the next read overwrites the buffer
+          from = to;
+        }
+        assert.deepEqual(out, ms.map(([t, b]) => msg(t, Buffer.from(b)).toString('hex')));
+      }),
+    );
+  });
+
   it('frontend checks: well-formed messages pass, malformed ones are named', () => {
     const q = msg('Q', Buffer.from('SELECT 1\0'));
     assert.equal(checkFrontendMessage(0x51, q, 0, q.length), null);

@@ -66,14 +66,42 @@ export class Framer {
     return rest;
   }
 
-  feed(chunk: Buffer): void {
+  /**
+   * `volatile`: the chunk's memory is reused once the caller returns (a socket's
+   * `onread` buffer), so a message split across chunks is kept as copies of its
+   * pieces; whole messages are still reported as views, valid until the caller
+   * returns.
+   */
+  feed(chunk: Buffer, volatile = false): void {
     if (this.pos < this.chunk.length) throw new Error('Framer.feed: the previous chunk was not consumed');
     this.chunk = chunk;
     this.pos = 0;
+    this.volatile = volatile;
+  }
+
+  private volatile = false;
+
+  /** A piece of the current chunk to keep across chunks. */
+  private keep(from: number, to: number): Buffer {
+    const v = this.chunk.subarray(from, to);
+    return this.volatile ? Buffer.from(v) : v;
   }
 
   /** True when a whole message is available in (type, buf, start, end); false: needs more data, or error is set. */
   next(): boolean {
+    if (this.step()) return true;
+    // The chunk is used up: neither it nor its last message is kept (an idle
+    // connection holds no read's memory, e.g. a slice of a shared allocation pool).
+    if (this.pos >= this.chunk.length && this.chunk !== EMPTY) {
+      this.chunk = EMPTY;
+      this.pos = 0;
+      this.buf = EMPTY;
+      this.start = this.end = 0;
+    }
+    return false;
+  }
+
+  private step(): boolean {
     if (this.error !== null) return false;
     const hdr = this.typed ? TYPED_HEADER_BYTES : UNTYPED_HEADER_BYTES;
     if (this.pieces === null) {
@@ -95,7 +123,7 @@ export class Framer {
         this.total = total;
       }
       // A message split across chunks: keep what arrived (a view; the chunk is ours to keep).
-      this.pieces = [chunk.subarray(pos)];
+      this.pieces = [this.keep(pos, chunk.length)];
       this.have = avail;
       this.pos = chunk.length;
       return false;
@@ -105,7 +133,7 @@ export class Framer {
       const want = hdr - this.have;
       const take = Math.min(want, this.chunk.length - this.pos);
       if (take === 0) return false;
-      this.pieces.push(this.chunk.subarray(this.pos, this.pos + take));
+      this.pieces.push(this.keep(this.pos, this.pos + take));
       this.pos += take;
       this.have += take;
       if (this.have < hdr) return false;
@@ -117,7 +145,7 @@ export class Framer {
     }
     const take = Math.min(this.total - this.have, this.chunk.length - this.pos);
     if (take > 0) {
-      this.pieces.push(this.chunk.subarray(this.pos, this.pos + take));
+      this.pieces.push(this.keep(this.pos, this.pos + take));
       this.pos += take;
       this.have += take;
     }
