@@ -175,11 +175,14 @@ class SeqWriter {
         const n = ++this.next;
         const r = await client.query<{ port: number }>('INSERT INTO seq VALUES ($1) RETURNING inet_server_port() AS port', [n]);
         this.acks.push({ n, node: this.byPort.get(r.rows[0]!.port) ?? '?', at: performance.now() });
-      } catch {
+      } catch (err) {
         this.errors++;
-        // Direct: another node may be the primary. Proxy: the session carries on,
-        // unless the connection itself is gone.
-        if (this.via === 'direct' || (client as unknown as { _ending?: boolean; _connected?: boolean } | undefined)?._ending) {
+        // Direct: another node may be the primary. Proxy: the session carries on
+        // after an SQL error; a lost connection (no SQLSTATE, or class 08/57P) is
+        // opened again, as an application's pool would.
+        const code = (err as { code?: unknown }).code;
+        const connectionLost = typeof code !== 'string' || code.startsWith('08') || code.startsWith('57P');
+        if (this.via === 'direct' || connectionLost) {
           await client?.end().catch(() => {});
           client = undefined;
         }
