@@ -108,7 +108,9 @@ async function oneRun(leaseMs: number, via: Via, log: (s: string) => void): Prom
     await c.waitFor(async () => writer.acks.length >= 50, '50 acknowledged writes before the kill', 30_000);
     const t0 = performance.now();
     await c.kill9(old);
-    await c.waitFor(async () => writer.acks.some((x) => x.at > t0 && x.node !== old), 'a write acknowledged by a new primary', 60_000);
+    await c.waitFor(async () => writer.acks.some((x) => x.at > t0 && x.node !== old), 'a write acknowledged by a new primary', 60_000).catch((e: Error) => {
+      throw new Error(`${e.message}; t0 ${Math.round(t0)}; the writer's last errors:\n${writer.lastErrors.join('\n')}`);
+    });
     const first = writer.acks.find((x) => x.at > t0 && x.node !== old)!;
     await writer.stop();
     const ms = first.at - t0;
@@ -141,6 +143,8 @@ async function oneRun(leaseMs: number, via: Via, log: (s: string) => void): Prom
 class SeqWriter {
   readonly acks: { n: number; node: string; at: number }[] = [];
   errors = 0;
+  /** The newest errors (for the evidence when a run fails). */
+  readonly lastErrors: string[] = [];
   private stopped = false;
   private done: Promise<void> | undefined;
   private next = 0;
@@ -177,6 +181,8 @@ class SeqWriter {
         this.acks.push({ n, node: this.byPort.get(r.rows[0]!.port) ?? '?', at: performance.now() });
       } catch (err) {
         this.errors++;
+        this.lastErrors.push(`${Math.round(performance.now())} ${(err as { code?: string }).code ?? '-'} ${(err as Error).message}`);
+        if (this.lastErrors.length > 20) this.lastErrors.shift();
         // Direct: another node may be the primary. Proxy: the session carries on
         // after an SQL error; a lost connection (no SQLSTATE, or class 08/57P) is
         // opened again, as an application's pool would.
