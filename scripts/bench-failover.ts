@@ -108,8 +108,23 @@ async function oneRun(leaseMs: number, via: Via, log: (s: string) => void): Prom
     await c.waitFor(async () => writer.acks.length >= 50, '50 acknowledged writes before the kill', 30_000);
     const t0 = performance.now();
     await c.kill9(old);
-    await c.waitFor(async () => writer.acks.some((x) => x.at > t0 && x.node !== old), 'a write acknowledged by a new primary', 60_000).catch((e: Error) => {
-      throw new Error(`${e.message}; t0 ${Math.round(t0)}; the writer's last errors:\n${writer.lastErrors.join('\n')}`);
+    await c.waitFor(async () => writer.acks.some((x) => x.at > t0 && x.node !== old), 'a write acknowledged by a new primary', 60_000).catch(async (e: Error) => {
+      // Evidence: what the surviving servers' sessions wait on, and who streams.
+      const seen: string[] = [];
+      for (const id of c.nodes.keys()) {
+        if (id === old) continue;
+        try {
+          const cl = await connectTo(c, id, password);
+          const a = await cl.query("SELECT pid, state, wait_event_type, wait_event, left(query, 60) AS q FROM pg_stat_activity WHERE backend_type IN ('client backend', 'walsender')");
+          const r = await cl.query('SELECT application_name, state, sync_state FROM pg_stat_replication');
+          const w = await cl.query('SELECT status, sender_port FROM pg_stat_wal_receiver');
+          seen.push(`${id}: activity ${JSON.stringify(a.rows)} replication ${JSON.stringify(r.rows)} receiver ${JSON.stringify(w.rows)}`);
+          await cl.end();
+        } catch (err) {
+          seen.push(`${id}: ${(err as Error).message}`);
+        }
+      }
+      throw new Error(`${e.message}; t0 ${Math.round(t0)}; the writer's last errors:\n${writer.lastErrors.join('\n')}\n${seen.join('\n')}`);
     });
     const first = writer.acks.find((x) => x.at > t0 && x.node !== old)!;
     await writer.stop();
