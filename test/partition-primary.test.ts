@@ -5,7 +5,8 @@
 // skipped with the reason, never passed.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { runProcessGroup } from './helpers/process-group.js';
 import { resolve } from 'node:path';
 import { test } from 'node:test';
 
@@ -30,19 +31,7 @@ test('partition: the old primary stops accepting writes before the new primary i
     t.skip(why);
     return;
   }
-  // Its own process group, so a stuck run is killed with every daemon it started.
-  const child = spawn('unshare', ['--net', process.execPath, SCENARIO], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    process.kill(-child.pid!, 'SIGKILL');
-  }, SCENARIO_TIMEOUT_MS);
-  const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
-  clearTimeout(timer);
+  const { code, stdout, stderr, timedOut } = await runProcessGroup('unshare', ['--net', process.execPath, SCENARIO], SCENARIO_TIMEOUT_MS);
   assert.equal(timedOut, false, `the scenario did not finish within ${SCENARIO_TIMEOUT_MS} ms and was killed:\n${stderr.slice(-6_000)}`);
   assert.equal(code, 0, `the scenario failed:\n${stderr.slice(-6_000)}`);
   const line = stdout.trim().split('\n').at(-1) ?? '';

@@ -7,7 +7,7 @@
 // reason otherwise, never passed.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runProcessGroup } from '../../test/helpers/process-group.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -35,19 +35,7 @@ test('jepsen smoke: set under partition-primary and kill-daemon is valid, and th
   }
   const out = mkdtempSync(join(tmpdir(), 'ogel-jepsen-smoke-'));
   const args = [CLI, '--workload', 'set', '--nemesis', 'partition-primary,kill-daemon', '--time', String(TIME_S), '--seed', String(SEED), '--rate', String(RATE), '--json', '--out', out];
-  // Its own process group: a stuck run is killed with everything it started.
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    process.kill(-child.pid!, 'SIGKILL');
-  }, RUN_TIMEOUT_MS);
-  const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
-  clearTimeout(timer);
+  const { code, stdout, stderr, timedOut } = await runProcessGroup(process.execPath, args, RUN_TIMEOUT_MS);
   const tail = `\n--- stderr (last lines)\n${stderr.slice(-6_000)}\n--- run folder kept: ${out}`;
   assert.equal(timedOut, false, `the run did not finish within ${RUN_TIMEOUT_MS} ms and was killed${tail}`);
   const line = stdout.trim().split('\n').at(-1) ?? '';
