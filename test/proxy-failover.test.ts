@@ -11,6 +11,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import pg from 'pg';
 import { makeAppPostgres, startProxy, type ProxyFixture } from './helpers/proxy.js';
 import { StaticRouter } from '../src/proxy/router.js';
@@ -167,6 +168,44 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
       assert.match((await q)?.message ?? 'no error', /lost during this transaction/);
       assert.equal(await port(c), a.port);
     } finally {
+      await c.end();
+    }
+  });
+
+  it('a statement sent to a server already gone, before the proxy sees it close, fails once; the client is read again', async () => {
+    // The window between a server socket's end (its peer closed) and its close
+    // event: a write to it is refused and it never drains. The proxy once paused
+    // the client's reading for that drain, and the session hung for good. The
+    // window is made wide here by delaying the close of the proxy's sockets to a.
+    router.set(target(a, 'a', 5));
+    const c = await client();
+    const ended = new WeakSet<net.Socket>();
+    let sawEnd!: () => void;
+    const serverEnded = new Promise<void>((r) => (sawEnd = r));
+    const emit = net.Socket.prototype.emit;
+    net.Socket.prototype.emit = function (this: net.Socket, event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'end' && this.remotePort === a.port && this.localPort !== undefined) {
+        ended.add(this);
+        sawEnd();
+      }
+      if (event === 'close' && ended.has(this)) {
+        setTimeout(() => Reflect.apply(emit, this, [event, ...args]), 300);
+        return true;
+      }
+      return Reflect.apply(emit, this, [event, ...args]) as boolean;
+    } as typeof emit;
+    try {
+      await c.query('BEGIN');
+      const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      await a.pg.query('SELECT pg_terminate_backend($1)', [pid]);
+      await serverEnded;
+      const e = await outcome(c.query('SELECT 2'));
+      assert.match(e?.message ?? 'no error', /lost during this transaction/);
+      const next = c.query<{ three: number }>('SELECT 3 AS three');
+      const hung = delay(5_000).then(() => 'no answer within 5 s');
+      assert.deepEqual(await Promise.race([next.then((r) => r.rows), hung]), [{ three: 3 }]);
+    } finally {
+      net.Socket.prototype.emit = emit;
       await c.end();
     }
   });

@@ -247,6 +247,13 @@ export class Session implements ServerHandler {
   private qHead = 0;
   private qTail = 0;
 
+  /**
+   * The server socket whose 'drain' this client's reading waits on (flushServer).
+   * A server lost meanwhile never drains: the wait is dropped with the link
+   * (unlinkServer), or the client would never be read again.
+   */
+  private drainWaitOn: net.Socket | null = null;
+
   /** Handling a server chunk (a reused read buffer: what is kept past it is copied). */
   private inServerChunk = false;
 
@@ -292,6 +299,7 @@ export class Session implements ServerHandler {
     this.server?.socket.resume();
   };
   private readonly onServerDrain = (): void => {
+    this.drainWaitOn = null;
     if (!this.acquiring && this.phase === 'ready') this.socket.resume();
   };
 
@@ -752,7 +760,7 @@ export class Session implements ServerHandler {
    */
   private moveOffFence(conn: ServerConnection): void {
     const t = conn.target;
-    this.server = null;
+    this.unlinkServer();
     conn.close();
     this.requeueWindow();
     if (this.moveDeadlineMs === 0) this.moveDeadlineMs = performance.now() + this.ctx.holdTimeoutMs;
@@ -822,7 +830,7 @@ export class Session implements ServerHandler {
   private endPrelude(conn: ServerConnection): void {
     if (this.server !== conn) return;
     if (this.opening !== OPENING_BEGUN || this.txStatus !== 0x54 || this.replay === null) {
-      this.server = null;
+      this.unlinkServer();
       conn.close();
       return this.abandonPrelude(lostTransaction(`${describeTarget(conn.target)} did not open this transaction again as the first server did (its BEGIN failed)`));
     }
@@ -877,7 +885,7 @@ export class Session implements ServerHandler {
   /** The linked server went away (closed, crashed, terminated, or sent garbage). */
   private serverLost(conn: ServerConnection): void {
     if (conn !== this.server || this.phase === 'closed') return;
-    this.server = null;
+    this.unlinkServer();
     this.flushClient();
     const t = conn.target;
     const fatal = this.serverFatal;
@@ -1121,7 +1129,10 @@ export class Session implements ServerHandler {
     this.srvBuf = null;
     const s = this.server;
     if (!s || s.closed) return;
-    if (!s.write(this.srvStart === 0 && this.srvEnd === b.length ? b : b.subarray(this.srvStart, this.srvEnd))) {
+    // A socket already ended or destroyed (its close event not yet run) refuses
+    // the write too, but will never drain: its close unlinks it (serverLost).
+    if (!s.write(this.srvStart === 0 && this.srvEnd === b.length ? b : b.subarray(this.srvStart, this.srvEnd)) && s.socket.writable && this.drainWaitOn === null) {
+      this.drainWaitOn = s.socket;
       this.socket.pause();
       s.socket.once('drain', this.onServerDrain);
     }
@@ -1131,6 +1142,20 @@ export class Session implements ServerHandler {
     this.flushServer();
     const s = this.server;
     if (s && !s.closed) s.write(b);
+  }
+
+  /**
+   * Ends the link to the current server. A wait for its drain ends with it: the
+   * client is read again unless something else holds its reading (a wait for
+   * the next server, which resumes it when it links).
+   */
+  private unlinkServer(): void {
+    this.server = null;
+    const w = this.drainWaitOn;
+    if (w === null) return;
+    this.drainWaitOn = null;
+    w.removeListener('drain', this.onServerDrain);
+    if (!this.acquiring && this.phase === 'ready') this.socket.resume();
   }
 
   // -------------------------------------------------------------------------
@@ -1367,7 +1392,7 @@ export class Session implements ServerHandler {
   /** Gives the server back between transactions (transaction mode). */
   private releaseServer(): void {
     const conn = this.server!;
-    this.server = null;
+    this.unlinkServer();
     this.giveUpRetry();
     this.flushClient();
     conn.socket.resume();
@@ -1570,7 +1595,7 @@ export class Session implements ServerHandler {
     this.authTimer = null;
     this.pending = null;
     const conn = this.server;
-    this.server = null;
+    this.unlinkServer();
     if (conn) {
       const clean = this.qHead === this.qTail && this.txStatus === 0x49 && !this.midBatch && !conn.closed;
       if (!clean) conn.close();
