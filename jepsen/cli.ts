@@ -14,6 +14,7 @@ import { inPrivateNetns, isRoot, missingTools, reexecInNetns } from './harness/e
 import { DEFAULT_RUN, run, type RunOptions, type Summary } from './harness/runner.js';
 import { NEMESIS_NAMES, parseNemeses } from './nemesis/index.js';
 import { DEFAULT_SCHEDULE } from './nemesis/scheduler.js';
+import { parseUnsafeSwitches, UNSAFE_SWITCHES } from '../src/postgres/unsafe-switches.js';
 import { WORKLOAD_NAMES, type WorkloadName } from './workloads/index.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
@@ -39,6 +40,8 @@ schedule; heals everything, checks the history, writes a run folder under
   --fault-ms MIN-MAX  how long each fault lasts (default ${DEFAULT_SCHEDULE.faultMinMs}-${DEFAULT_SCHEDULE.faultMaxMs})
   --quiet-ms MIN-MAX  the pause between faults (default ${DEFAULT_SCHEDULE.quietMinMs}-${DEFAULT_SCHEDULE.quietMaxMs})
   --out DIR           where run folders go (default ${DEFAULT_RUN.outDir})
+  --unsafe LIST       run the daemons with safety steps turned off, to show the
+                      run catches it (expect INVALID): ${Object.keys(UNSAFE_SWITCHES).join(', ')}
   --all               the matrix: every workload x every nemesis, one run each
                       (--workload and --nemesis narrow it)`;
 
@@ -83,6 +86,7 @@ export function parseCli(argv: readonly string[]): Cli | 'help' {
         'fault-ms': { type: 'string' },
         'quiet-ms': { type: 'string' },
         out: { type: 'string' },
+        unsafe: { type: 'string' },
         all: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -106,6 +110,12 @@ export function parseCli(argv: readonly string[]): Cli | 'help' {
   }
   const fault = range('fault-ms', v['fault-ms']);
   const quiet = range('quiet-ms', v['quiet-ms']);
+  let unsafe;
+  try {
+    unsafe = [...parseUnsafeSwitches(v.unsafe)];
+  } catch (e) {
+    throw new UsageError(`--unsafe: ${(e as Error).message.replace(/^OGEL_UNSAFE: /, '')}`);
+  }
   const concurrency = int('concurrency', v.concurrency, 1, 256);
   const rate = int('rate', v.rate, 1, 100_000);
   return {
@@ -123,6 +133,7 @@ export function parseCli(argv: readonly string[]): Cli | 'help' {
       leaseMs: int('lease-ms', v['lease-ms'], 100, 600_000) ?? DEFAULT_RUN.leaseMs,
       recoveryTimeoutMs: int('recovery-timeout-ms', v['recovery-timeout-ms'], 1_000, 3_600_000) ?? DEFAULT_RUN.recoveryTimeoutMs,
       outDir: v.out ?? DEFAULT_RUN.outDir,
+      unsafe,
       schedule: {
         faultMinMs: fault?.[0] ?? DEFAULT_SCHEDULE.faultMinMs,
         faultMaxMs: fault?.[1] ?? DEFAULT_SCHEDULE.faultMaxMs,
@@ -140,7 +151,7 @@ function hardLimitMs(o: RunOptions): number {
 
 function printSummary(s: Summary, json: boolean): void {
   if (!json) {
-    process.stdout.write(`${s.valid === true ? 'VALID' : s.valid === false ? 'INVALID' : 'UNKNOWN'}: ${s.workload} / ${s.nemesis.join(',') || 'none'} / seed ${s.seed}: ${s.ops} ops (${s.ok} ok, ${s.fail} fail, ${s.info} info), ${s.faults} faults, ${s.anomalies.length} anomalies, recovery ${s.recovery_ms ?? '-'} ms\n`);
+    process.stdout.write(`${s.valid === true ? 'VALID' : s.valid === false ? 'INVALID' : 'UNKNOWN'}: ${s.workload} / ${s.nemesis.join(',') || 'none'} / seed ${s.seed}: ${s.ops} ops (${s.ok} ok, ${s.fail} fail, ${s.info} info), ${s.faults} faults, ${s.anomalies.length} anomalies, recovery ${s.recovery_ms ?? '-'} ms, longest write unavailability ${s.write_unavailable_ms ?? '-'} ms${s.unsafe ? ` (UNSAFE: ${s.unsafe.join(',')})` : ''}\n`);
     process.stdout.write(`run folder: ${s.dir} (report.html)\n`);
   }
   process.stdout.write(`${JSON.stringify(s)}\n`);
@@ -182,7 +193,7 @@ async function runMatrix(c: Cli, argv: readonly string[]): Promise<number> {
         s = { valid: 'unknown', error: `no JSON from the run (exit ${out.code})` };
       }
       allValid &&= s.valid === true;
-      rows.push({ workload, nemesis: n, valid: s.valid, ops: s.ops, anomalies: s.anomalies?.length, recovery_ms: s.recovery_ms, dir: s.dir, ...(s.error ? { error: s.error } : {}) });
+      rows.push({ workload, nemesis: n, valid: s.valid, ops: s.ops, anomalies: s.anomalies?.length, recovery_ms: s.recovery_ms, write_unavailable_ms: s.write_unavailable_ms, dir: s.dir, ...(s.error ? { error: s.error } : {}) });
       process.stderr.write(`jepsen:all ${workload} / ${n}: ${String(s.valid)}\n`);
     }
   }

@@ -14,6 +14,7 @@ import pg from 'pg';
 import { request } from 'undici';
 import YAML from 'yaml';
 import { adminPassword } from '../../src/postgres/agent.js';
+import { UNSAFE_ENV } from '../../src/postgres/unsafe-switches.js';
 import { DaemonCluster, type DaemonNode } from '../../test/helpers/daemons.js';
 import type { HostCgroups } from './cgroups.js';
 
@@ -38,6 +39,8 @@ export interface ClusterOptions {
   /** Where node logs go (<logDir>/<id>.log, appended across restarts). */
   logDir: string;
   leaseMs: number;
+  /** OGEL_UNSAFE for every daemon (src/postgres/unsafe-switches.ts). */
+  unsafe?: readonly string[];
   cgroups: HostCgroups | undefined;
   /** libfaketime path: start every daemon under it, each with its own offset file. */
   faketimeLib?: string;
@@ -138,6 +141,8 @@ export class JepsenCluster {
   async start(id: string): Promise<void> {
     if (this.isRunning(id)) throw new Error(`${id} is already running`);
     const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env[UNSAFE_ENV];
+    if (this.o.unsafe !== undefined && this.o.unsafe.length > 0) env[UNSAFE_ENV] = this.o.unsafe.join(',');
     if (this.o.faketimeLib !== undefined) {
       // Only the wall clock is faked: ogel measures leases on the monotonic clock
       // (I5), and a step of the wall clock is what NTP does to a real host.

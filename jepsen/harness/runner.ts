@@ -16,7 +16,8 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { seededRandom } from '../../raft/sim/prng.js';
 import { check, type CheckReport } from '../checkers/index.js';
-import { HistoryRecorder } from '../history/index.js';
+import { HistoryRecorder, writeAvailability } from '../history/index.js';
+import type { UnsafeSwitch } from '../../src/postgres/unsafe-switches.js';
 import { nemesis, type Nemesis, type NemesisContext, type NemesisName } from '../nemesis/index.js';
 import { DEFAULT_SCHEDULE, FaultRunner, planFaults, type FaultRecord, type ScheduleOptions } from '../nemesis/scheduler.js';
 import { makeWorkload, type WorkloadName } from '../workloads/index.js';
@@ -43,6 +44,8 @@ export interface RunOptions {
   schedule: ScheduleOptions;
   /** Progress lines on stderr. */
   verbose: boolean;
+  /** Safety steps turned off in the daemons on purpose (src/postgres/unsafe-switches.ts): the run should then find anomalies. */
+  unsafe: UnsafeSwitch[];
 }
 
 export const DEFAULT_RUN: Omit<RunOptions, 'workload' | 'nemeses' | 'seed'> = {
@@ -53,7 +56,11 @@ export const DEFAULT_RUN: Omit<RunOptions, 'workload' | 'nemeses' | 'seed'> = {
   outDir: 'jepsen-runs',
   schedule: DEFAULT_SCHEDULE,
   verbose: true,
+  unsafe: [],
 };
+
+/** The operations that write, for write_unavailable_ms. */
+const WRITE_FS: ReadonlySet<string> = new Set(['write', 'cas', 'add', 'transfer']);
 
 const SETUP_TIMEOUT_MS = 60_000;
 const FINAL_OPS_TIMEOUT_MS = 30_000;
@@ -73,6 +80,10 @@ export interface Summary {
   faults: number;
   anomalies: unknown[];
   recovery_ms: number | null;
+  /** The longest stretch of the workload with no write acknowledged (history/availability.ts). */
+  write_unavailable_ms: number | null;
+  /** Present when the daemons ran with unsafe switches. */
+  unsafe?: UnsafeSwitch[];
   dir: string;
   error?: string;
 }
@@ -92,7 +103,7 @@ export async function run(o: RunOptions): Promise<Summary> {
     harnessLog.write(`${line}\n`);
     if (o.verbose) process.stderr.write(`jepsen ${line}\n`);
   };
-  const summary: Summary = { valid: 'unknown', workload: o.workload, nemesis: o.nemeses, seed: o.seed, ops: 0, ok: 0, fail: 0, info: 0, faults: 0, anomalies: [], recovery_ms: null, dir };
+  const summary: Summary = { valid: 'unknown', workload: o.workload, nemesis: o.nemeses, seed: o.seed, ops: 0, ok: 0, fail: 0, info: 0, faults: 0, anomalies: [], recovery_ms: null, write_unavailable_ms: null, dir, ...(o.unsafe.length > 0 ? { unsafe: o.unsafe } : {}) };
   const cleanups: (() => Promise<void>)[] = [];
   try {
     await runIn(o, dir, log, summary, cleanups);
@@ -144,7 +155,7 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
   // Connection marks before any daemon runs (see firewall.ts); the addresses are known before the cluster is made.
   const firewall = new Firewall(new Map(IDS.map((id) => [id, { id, host: HOSTS[id]!, postgresPort: 0 }])), cgroups);
   await firewall.markConnections();
-  const cluster = await JepsenCluster.create({ logDir: join(dir, 'logs'), leaseMs: o.leaseMs, cgroups, log, ...(faketimeLib !== undefined ? { faketimeLib } : {}) });
+  const cluster = await JepsenCluster.create({ logDir: join(dir, 'logs'), leaseMs: o.leaseMs, unsafe: o.unsafe, cgroups, log, ...(faketimeLib !== undefined ? { faketimeLib } : {}) });
   cleanups.push(async () => {
     log('stopping the cluster');
     await cluster.destroy();
@@ -235,6 +246,7 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
   summary.faults = records.filter((f) => f.error === undefined).length;
   summary.anomalies = [...report.anomalies, ...harnessAnomalies];
   summary.recovery_ms = recoveryMs;
+  summary.write_unavailable_ms = writeAvailability(events, WRITE_FS).longestGapMs;
   const results = {
     ...summary,
     recoveryBoundMs: o.recoveryTimeoutMs,

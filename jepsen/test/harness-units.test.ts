@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseCli } from '../cli.js';
+import { writeAvailability } from '../history/index.js';
 import { renderReport } from '../harness/report.js';
 import type { Summary } from '../harness/runner.js';
 import { NEMESIS_NAMES, parseNemeses } from '../nemesis/index.js';
@@ -64,6 +65,15 @@ describe('command line', () => {
     assert.throws(() => parseCli(['--workload', 'set', '--nemesis', 'partition-primary,flood']), /unknown nemesis "flood"; known: .*slow-link/);
     assert.throws(() => parseCli(['--workload', 'set', '--time', '0']), /--time/);
     assert.throws(() => parseCli(['--workload', 'set', '--fault-ms', '9-3']), /--fault-ms/);
+    assert.throws(() => parseCli(['--workload', 'set', '--unsafe', 'no-fsync']), /--unsafe: unknown switch "no-fsync"; known: keep-wal-receivers, no-fence/);
+  });
+
+  it('passes unsafe switches to the run (none by default)', () => {
+    const safe = parseCli(['--workload', 'set']);
+    const unsafe = parseCli(['--workload', 'set', '--unsafe', 'keep-wal-receivers,no-fence']);
+    assert.ok(safe !== 'help' && unsafe !== 'help');
+    assert.deepEqual(safe.run.unsafe, []);
+    assert.deepEqual(unsafe.run.unsafe, ['keep-wal-receivers', 'no-fence']);
   });
 
   it('knows every nemesis the issue names', () => {
@@ -88,7 +98,7 @@ describe('command line', () => {
 
 describe('report', () => {
   it('renders a self-contained page with every operation and fault', () => {
-    const summary: Summary = { valid: true, workload: 'set', nemesis: ['kill-daemon'], seed: 1, ops: 2, ok: 1, fail: 0, info: 1, faults: 1, anomalies: [], recovery_ms: 12, dir: '/tmp/x' };
+    const summary: Summary = { valid: true, workload: 'set', nemesis: ['kill-daemon'], seed: 1, ops: 2, ok: 1, fail: 0, info: 1, faults: 1, anomalies: [], recovery_ms: 12, write_unavailable_ms: 895, dir: '/tmp/x' };
     const html = renderReport({
       summary,
       concurrency: 2,
@@ -106,5 +116,32 @@ describe('report', () => {
     assert.match(html, /kill-daemon/);
     assert.match(html, /no answer &lt;within&gt; 5000 ms/, 'escaped');
     assert.doesNotMatch(html, /<script/);
+  });
+});
+
+describe('write availability', () => {
+  const W = new Set(['add']);
+  it('is the longest stretch between write acknowledgements, from the first write invoked to the last', () => {
+    const a = writeAvailability(
+      [
+        { process: 0, type: 'invoke', f: 'add', value: 1, timeMs: 10 },
+        { process: 0, type: 'ok', f: 'add', timeMs: 12 },
+        { process: 1, type: 'invoke', f: 'read', timeMs: 13 },
+        { process: 0, type: 'invoke', f: 'add', value: 2, timeMs: 20 },
+        { process: 1, type: 'ok', f: 'read', value: [1], timeMs: 500 },
+        { process: 0, type: 'info', f: 'add', timeMs: 1020, error: 'timeout' },
+        { process: 2, type: 'invoke', f: 'add', value: 3, timeMs: 1021 },
+        { process: 2, type: 'ok', f: 'add', timeMs: 1400 },
+        { process: 2, type: 'invoke', f: 'add', value: 4, timeMs: 1401 },
+        { process: 2, type: 'fail', f: 'add', timeMs: 1402 },
+        { process: 2, type: 'invoke', f: 'add', value: 5, timeMs: 1900 },
+      ],
+      W,
+    );
+    assert.deepEqual(a, { longestGapMs: 1388, fromMs: 12, toMs: 1400 });
+  });
+  it('counts a run with writes and no acknowledgement as unavailable throughout, and none without writes', () => {
+    assert.equal(writeAvailability([{ process: 0, type: 'invoke', f: 'add', value: 1, timeMs: 5 }, { process: 0, type: 'info', f: 'add', timeMs: 80 }, { process: 1, type: 'invoke', f: 'add', value: 2, timeMs: 90 }], W).longestGapMs, 85);
+    assert.equal(writeAvailability([{ process: 0, type: 'invoke', f: 'read', timeMs: 5 }], W).longestGapMs, null);
   });
 });

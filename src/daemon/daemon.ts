@@ -26,6 +26,7 @@ import { DaemonMetrics } from './metrics.js';
 import { LeaseTracker } from './lease-tracker.js';
 import { startNodeProxy } from '../proxy/node-proxy.js';
 import type { ProxyServer } from '../proxy/server.js';
+import { parseUnsafeSwitches, UNSAFE_ENV, UNSAFE_SWITCHES } from '../postgres/unsafe-switches.js';
 
 export type BootstrapMode = 'auto' | 'force' | 'join';
 
@@ -68,6 +69,7 @@ export class Daemon {
     const self = config.nodes.find((n) => n.id === o.nodeId);
     if (!self) throw new Error(`node '${o.nodeId}' is not in the config (nodes: ${config.nodes.map((n) => n.id).join(', ')})`);
     const log = o.log;
+    const unsafe = parseUnsafeSwitches(process.env[UNSAFE_ENV]);
     const dataDir = resolve(config.cluster.dataDir, self.id);
     // 0711: the unprivileged Postgres user must traverse to <node>/pg; the Raft
     // directory itself stays private (0700).
@@ -185,8 +187,10 @@ export class Daemon {
     // still runs and says why.
     const proposer = new LeaderProposer(raft, fsm, config, peerHttp);
     let agent: PostgresAgent | undefined;
+    for (const name of unsafe) log({ level: 'error', msg: `UNSAFE switch on (${UNSAFE_ENV}): ${name}: ${UNSAFE_SWITCHES[name]}; for testing the test suite only` });
     try {
       agent = new PostgresAgent({
+        unsafe,
         config,
         nodeId: self.id,
         dataDir: join(dataDir, 'pg'),

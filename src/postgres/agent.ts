@@ -36,7 +36,8 @@ import { assertReachable, ensurePostgresUser, isRoot, type OsUser } from './os-u
 import { quoteLiteral } from './query.js';
 import { deriveReplicationPassword, nodeIdForSlot, REPLICATION_ROLE, settingsFromConfig, slotNameFor } from './settings.js';
 import { divergence, localWalEnd, upstreamTimeline } from './rejoin.js';
-import { configureStandby, createStandby, repointStandby, setAutoConf, StandbyError, stopWalReceiver } from './standby.js';
+import { configureStandby, createStandby, readWalPositions, repointStandby, setAutoConf, StandbyError, stopWalReceiver } from './standby.js';
+import type { UnsafeSwitch } from './unsafe-switches.js';
 
 export const RECONCILE_INTERVAL_MS = 100;
 export const REPORT_INTERVAL_MS = 1000;
@@ -147,6 +148,8 @@ export interface PostgresAgentOptions {
   noSync?: boolean;
   /** How often the primary drops slots of removed members (default 30 s). */
   slotCheckIntervalMs?: number;
+  /** Safety steps turned off on purpose (unsafe-switches.ts): for showing that the jepsen suite catches their absence. */
+  unsafe?: ReadonlySet<UnsafeSwitch>;
 }
 
 
@@ -219,6 +222,8 @@ export class PostgresAgent {
   private releasedGeneration: number | undefined;
   private slotsCheckedAt = Number.NEGATIVE_INFINITY;
 
+  private readonly unsafe: ReadonlySet<UnsafeSwitch>;
+
   constructor(opts: PostgresAgentOptions) {
     this.config = opts.config;
     this.nodeId = opts.nodeId;
@@ -232,6 +237,7 @@ export class PostgresAgent {
     this.slotCheckIntervalMs = opts.slotCheckIntervalMs ?? SLOT_CHECK_INTERVAL_MS;
     this.binaries = opts.binaries;
     this.user = opts.user;
+    this.unsafe = opts.unsafe ?? new Set();
     const node = opts.config.nodes.find((n) => n.id === opts.nodeId);
     if (!node) throw new AgentError(`node ${JSON.stringify(opts.nodeId)} is not in the cluster config`);
     const addr = parseHostPort(node.postgres);
@@ -678,6 +684,11 @@ export class PostgresAgent {
       // one means the failover was called off.
       const local = this.getState().postgres.lease?.renewalSeq ?? 0;
       this.receiverStoppedFor = { generation, renewalSeq: Math.max(local, observedRenewalSeq ?? 0) };
+      if (this.unsafe.has('keep-wal-receivers')) {
+        const p = await readWalPositions(inst);
+        this.log({ level: 'error', msg: 'UNSAFE (keep-wal-receivers): WAL receiver left running for failover', node: this.nodeId, generation, flushedLsn: p.flushedLsn });
+        return p;
+      }
       const r = await stopWalReceiver(inst);
       this.log({ level: 'info', msg: 'WAL receiver stopped for failover', node: this.nodeId, generation, flushedLsn: r.flushedLsn });
       return { flushedLsn: r.flushedLsn, replayedLsn: r.replayedLsn };
@@ -1013,14 +1024,15 @@ export class PostgresAgent {
     if (this.stopping || !inst?.isRunning() || this.observed !== 'primary') return;
     const s = this.getState();
     const holds = this.holdsLease(s);
-    const writable = holds && !this.holder!.mustFence() && this.steppingDown === undefined;
+    // UNSAFE (no-fence): a server once writable stays so whatever happens to its lease.
+    const writable = (holds && !this.holder!.mustFence() && this.steppingDown === undefined) || (this.fenced === false && this.unsafe.has('no-fence'));
     if (this.fenced === !writable) return;
     const reason = !holds ? `not the primary of generation ${s.postgres.generation}` : 'lease about to lapse without a committed renewal';
     await this.pgLock.run(async () => {
       if (this.stopping || !inst.isRunning()) return;
       // Decide again under the lock: the state may have moved while we waited.
       const holdsNow = this.holdsLease(this.getState());
-      const wantWritable = holdsNow && !this.holder!.mustFence() && this.steppingDown === undefined;
+      const wantWritable = (holdsNow && !this.holder!.mustFence() && this.steppingDown === undefined) || (this.fenced === false && this.unsafe.has('no-fence'));
       if (this.fenced === !wantWritable) return;
       if (!wantWritable) {
         const t0 = this.now();

@@ -253,6 +253,11 @@ export async function stopWalReceiver(instance: PostgresInstance, opts: { timeou
     if (performance.now() - t0 > timeoutMs) throw new StandbyError(`stopWalReceiver: the WAL receiver of ${instance.dataDir} still runs ${timeoutMs} ms after primary_conninfo was cleared`);
     await delay(POLL_MS);
   }
+  return { ...(await readWalPositions(instance)), ms: performance.now() - t0 };
+}
+
+/** A standby's last WAL position received and synced (or replayed, when no receiver ran since startup), and replayed. */
+export async function readWalPositions(instance: PostgresInstance): Promise<{ flushedLsn: string; replayedLsn: string }> {
   const r = await instance.query<{ received: string | null; replayed: string | null }>(
     'SELECT pg_last_wal_receive_lsn()::text AS received, pg_last_wal_replay_lsn()::text AS replayed',
   );
@@ -262,9 +267,9 @@ export async function stopWalReceiver(instance: PostgresInstance, opts: { timeou
   // last position received and synced. NULL when no receiver ran since startup:
   // then only what was replayed is known.
   const received = normalizeLsn(row?.received ?? '') ?? undefined;
-  if (!replayed) throw new StandbyError(`stopWalReceiver: ${instance.dataDir} reports no replay position`);
+  if (!replayed) throw new StandbyError(`${instance.dataDir} reports no replay position`);
   const flushed = received && compareLsn(received, replayed) > 0 ? received : replayed;
-  return { flushedLsn: flushed, replayedLsn: replayed, ms: performance.now() - t0 };
+  return { flushedLsn: flushed, replayedLsn: replayed };
 }
 
 // ------------------------------------------------------------------ helpers
