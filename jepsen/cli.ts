@@ -168,13 +168,35 @@ function dropOption(argv: readonly string[], name: string): string[] {
   return out;
 }
 
+interface MatrixRow {
+  workload: string;
+  nemesis: string;
+  valid: Summary['valid'] | undefined;
+  ops: number | undefined;
+  anomalies: number | undefined;
+  recovery_ms: number | null | undefined;
+  write_unavailable_ms: number | null | undefined;
+  dir: string | undefined;
+  error?: string;
+}
+
+/** The matrix as a Markdown table: one row per run. */
+export function matrixTable(rows: readonly MatrixRow[]): string {
+  const cell = (v: unknown) => (v === undefined || v === null ? '-' : String(v));
+  const lines = ['| workload | nemesis | valid | ops | anomalies | longest write unavailability (ms) | recovery (ms) |', '|---|---|---|---:|---:|---:|---:|'];
+  for (const r of rows) {
+    lines.push(`| ${r.workload} | ${r.nemesis} | ${cell(r.valid)}${r.error ? ` (${r.error})` : ''} | ${cell(r.ops)} | ${cell(r.anomalies)} | ${cell(r.write_unavailable_ms)} | ${cell(r.recovery_ms)} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 /** The matrix: each run is this script again (its own namespace and cluster); the last line of each is its JSON. */
 async function runMatrix(c: Cli, argv: readonly string[]): Promise<number> {
   const pass = ['workload', 'nemesis', 'seed'].reduce(dropOption, argv.filter((a) => a !== '--all' && a !== '--json'));
   // --workload / --nemesis narrow the matrix.
   const workloads = argv.some((a) => a === '--workload' || a.startsWith('--workload=')) ? [c.run.workload] : WORKLOAD_NAMES;
   const nemeses = c.run.nemeses.length > 0 ? c.run.nemeses : NEMESIS_NAMES;
-  const rows: unknown[] = [];
+  const rows: MatrixRow[] = [];
   let allValid = true;
   for (const workload of workloads) {
     for (const n of nemeses) {
@@ -197,7 +219,7 @@ async function runMatrix(c: Cli, argv: readonly string[]): Promise<number> {
       process.stderr.write(`jepsen:all ${workload} / ${n}: ${String(s.valid)}\n`);
     }
   }
-  if (!c.json) for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
+  if (!c.json) process.stdout.write(matrixTable(rows));
   process.stdout.write(`${JSON.stringify({ valid: allValid, seed: c.run.seed, runs: rows })}\n`);
   return allValid ? 0 : 1;
 }

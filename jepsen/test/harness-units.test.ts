@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { parseCli } from '../cli.js';
+import { matrixTable, parseCli } from '../cli.js';
 import { writeAvailability } from '../history/index.js';
 import { renderReport } from '../harness/report.js';
 import type { Summary } from '../harness/runner.js';
@@ -66,6 +66,15 @@ describe('command line', () => {
     assert.throws(() => parseCli(['--workload', 'set', '--time', '0']), /--time/);
     assert.throws(() => parseCli(['--workload', 'set', '--fault-ms', '9-3']), /--fault-ms/);
     assert.throws(() => parseCli(['--workload', 'set', '--unsafe', 'no-fsync']), /--unsafe: unknown switch "no-fsync"; known: keep-wal-receivers, no-fence/);
+  });
+
+  it('prints the matrix as a Markdown table, one row per run', () => {
+    const t = matrixTable([
+      { workload: 'set', nemesis: 'kill-host', valid: true, ops: 4012, anomalies: 0, recovery_ms: 2315, write_unavailable_ms: 1480, dir: '/x' },
+      { workload: 'bank', nemesis: 'slow-link', valid: 'unknown', ops: undefined, anomalies: undefined, recovery_ms: null, write_unavailable_ms: null, dir: undefined, error: 'no JSON from the run (exit 1)' },
+    ]).split('\n');
+    assert.equal(t[2], '| set | kill-host | true | 4012 | 0 | 1480 | 2315 |');
+    assert.equal(t[3], '| bank | slow-link | unknown (no JSON from the run (exit 1)) | - | - | - | - |');
   });
 
   it('passes unsafe switches to the run (none by default)', () => {
