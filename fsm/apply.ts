@@ -24,6 +24,7 @@ import {
   type PgRole,
   type PostgresState,
   type Tenant,
+  type TenantLimits,
 } from './state.js';
 
 export interface ApplyOk {
@@ -127,6 +128,10 @@ function findTenant(s: ClusterState, id: string, field = 'id'): Tenant | Rejecti
   const t = s.tenants.get(id);
   if (t === undefined) return reject('unknown_tenant', `${field}: no tenant has id ${q(id)}`, field);
   return t;
+}
+
+function sameLimits(a: TenantLimits, b: TenantLimits): boolean {
+  return a.maxConnections === b.maxConnections && a.rateLimitPerSec === b.rateLimitPerSec && a.poolSize === b.poolSize;
 }
 
 function liveTenant(s: ClusterState, id: string, field = 'id'): Tenant | Rejection {
@@ -374,7 +379,8 @@ const handlers: { [T in CommandType]: Handler<T> } = {
       name: c.name,
       database: c.database,
       role: c.role,
-      limits: c.limits,
+      // tenant.create (version 1) predates poolSize: the proxy's default until tenant.setLimits.
+      limits: { ...c.limits, poolSize: null },
       state: 'active',
       placement: null,
       scram: c.scram,
@@ -404,6 +410,13 @@ const handlers: { [T in CommandType]: Handler<T> } = {
     if (isRejection(t)) return t;
     if (t.state === c.state) return { state: s };
     return { state: { ...s, tenants: mapWith(s.tenants, c.id, { ...t, state: c.state }) } };
+  },
+
+  'tenant.setLimits': (s, c) => {
+    const t = liveTenant(s, c.id);
+    if (isRejection(t)) return t;
+    if (sameLimits(t.limits, c.limits)) return { state: s };
+    return { state: { ...s, tenants: mapWith(s.tenants, c.id, { ...t, limits: c.limits }) } };
   },
 
   'tenant.place': (s, c) => {

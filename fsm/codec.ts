@@ -42,8 +42,9 @@ import {
 /**
  * The snapshot format this build writes, and the newest it reads.
  * 2: postgres.scheduledSwitchover (pg.scheduleSwitchover, command version 2).
+ * 3: tenants[].limits.poolSize (tenant.setLimits, command version 3).
  */
-export const SNAPSHOT_FORMAT_VERSION = 2;
+export const SNAPSHOT_FORMAT_VERSION = 3;
 
 /**
  * SNAPSHOT_MIGRATIONS[i] turns a plain snapshot of format i + 1 into format i + 2.
@@ -56,7 +57,19 @@ const SNAPSHOT_MIGRATIONS: readonly ((s: Record<string, unknown>) => Record<stri
     if (!isPlainObject(pg)) return s;
     return { ...s, format: 2, postgres: { ...pg, scheduledSwitchover: null } };
   },
+  // 2 -> 3: no pool size could be set before the field existed: every tenant uses
+  // the proxy's default (null), exactly what replaying its commands gives.
+  (s) => {
+    const tenants = s['tenants'];
+    if (!Array.isArray(tenants)) return s;
+    return { ...s, format: 3, tenants: tenants.map(withDefaultPoolSize) };
+  },
 ];
+
+function withDefaultPoolSize(t: unknown): unknown {
+  if (!isPlainObject(t) || !isPlainObject(t['limits'])) return t;
+  return { ...t, limits: { ...t['limits'], poolSize: null } };
+}
 
 if (SNAPSHOT_MIGRATIONS.length !== SNAPSHOT_FORMAT_VERSION - 1) {
   throw new InvariantError('the snapshot format was bumped without its migration');
@@ -266,14 +279,19 @@ function readHistory(v: unknown, path: string): HistoryEntry {
 
 function readTenant(v: unknown, path: string): Tenant {
   const f = Fields.of(v, path, ['id', 'name', 'database', 'role', 'limits', 'state', 'placement', 'scram', 'createdAtMs', 'deletedAtMs']);
-  const l = f.obj('limits', ['maxConnections', 'rateLimitPerSec']);
+  const l = f.obj('limits', ['maxConnections', 'rateLimitPerSec', 'poolSize']);
   const s = f.obj('scram', ['iterations', 'salt', 'storedKey', 'serverKey']);
   return {
     id: f.id('id'),
     name: f.pgIdent('name'),
     database: f.pgIdent('database'),
     role: f.pgIdent('role'),
-    limits: { maxConnections: l.int('maxConnections', 1, NAT), rateLimitPerSec: l.int('rateLimitPerSec', 1, NAT) },
+    limits: {
+      maxConnections: l.int('maxConnections', 1, NAT),
+      rateLimitPerSec: l.int('rateLimitPerSec', 1, NAT),
+      // Required (null for the default): the format-2 migration adds it.
+      poolSize: l.raw('poolSize', 'null or a pool size') === null ? null : l.int('poolSize', 1, NAT),
+    },
     state: f.oneOf('state', TENANT_STATES),
     placement: f.nullable('placement', (k) => f.id(k)),
     scram: { iterations: s.int('iterations', 1, NAT), salt: s.base64('salt', 1, 1024), storedKey: s.base64('storedKey', 32, 32), serverKey: s.base64('serverKey', 32, 32) },

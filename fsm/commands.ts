@@ -44,11 +44,15 @@ import {
  * node proposes all the time (lease renewals, reports) stay readable by a
  * version-1 node during a rolling upgrade, and only a switchover scheduled before
  * every node runs this build stops the older ones.
+ *
+ * Version 3 added tenant.setLimits (and with it TenantLimits.poolSize) for the same
+ * reason, and changed no older command: a version-1 tenant.create still creates a
+ * tenant with the limits it names and poolSize null (the proxy's default).
  */
-export const COMMAND_VERSION = 2;
+export const COMMAND_VERSION = 3;
 
 /** Command types added after version 1, and the version that added each. */
-const TYPE_VERSIONS: Readonly<Partial<Record<CommandType, number>>> = { 'pg.scheduleSwitchover': 2 };
+const TYPE_VERSIONS: Readonly<Partial<Record<CommandType, number>>> = { 'pg.scheduleSwitchover': 2, 'tenant.setLimits': 3 };
 
 /** The version a command of this type is written with: the version that introduced the type. */
 export function commandVersionOf(type: CommandType): number {
@@ -63,6 +67,8 @@ export function commandVersionOf(type: CommandType): number {
 const COMMAND_MIGRATIONS: readonly ((c: Record<string, unknown>) => Record<string, unknown>)[] = [
   // 1 -> 2: version 2 only added a command type; every version-1 command means the
   // same in version 2, so it passes unchanged (and keeps v: 1 once normalized).
+  (c) => c,
+  // 2 -> 3: version 3 only added tenant.setLimits; older commands pass unchanged.
   (c) => c,
 ];
 if (COMMAND_MIGRATIONS.length !== COMMAND_VERSION - 1) throw new Error('COMMAND_VERSION was bumped without its migration');
@@ -170,12 +176,15 @@ export interface PgScheduleSwitchover extends Base<'pg.scheduleSwitchover', 2> {
 
 // --- tenants --------------------------------------------------------------------------
 
+/** The limits tenant.create sets; poolSize came later (tenant.setLimits) and starts null. */
+export type TenantCreateLimits = Omit<TenantLimits, 'poolSize'>;
+
 export interface TenantCreate extends Base<'tenant.create'> {
   readonly id: string;
   readonly name: string;
   readonly database: string;
   readonly role: string;
-  readonly limits: TenantLimits;
+  readonly limits: TenantCreateLimits;
   readonly scram: ScramVerifier;
 }
 /** Marks the tenant deleted and frees its name, database and role names. */
@@ -189,6 +198,14 @@ export interface TenantPurge extends Base<'tenant.purge'> {
 export interface TenantSetState extends Base<'tenant.setState'> {
   readonly id: string;
   readonly state: 'active' | 'suspended';
+}
+/**
+ * Replaces a live tenant's limits, all three given (poolSize null: the proxy's
+ * default). Version 3 (see COMMAND_VERSION).
+ */
+export interface TenantSetLimits extends Base<'tenant.setLimits', 3> {
+  readonly id: string;
+  readonly limits: TenantLimits;
 }
 export interface TenantPlace extends Base<'tenant.place'> {
   readonly id: string;
@@ -276,6 +293,7 @@ export type Command =
   | TenantDelete
   | TenantPurge
   | TenantSetState
+  | TenantSetLimits
   | TenantPlace
   | BackupRecord
   | BackupUpdate
@@ -300,7 +318,12 @@ const MAX_BYTES = Number.MAX_SAFE_INTEGER;
 export const LEASE_DURATION_MS = { min: 100, max: 600_000 } as const;
 /** Postgres' default is 4096; fewer is refused as too weak. */
 export const SCRAM_ITERATIONS = { min: 4096, max: 10_000_000 } as const;
-export const TENANT_LIMITS = { maxConnections: { min: 1, max: 10_000 }, rateLimitPerSec: { min: 1, max: 1_000_000 } } as const;
+export const TENANT_LIMITS = {
+  maxConnections: { min: 1, max: 10_000 },
+  rateLimitPerSec: { min: 1, max: 1_000_000 },
+  /** Server connections per pool; above maxConnections is allowed but never used. */
+  poolSize: { min: 1, max: 10_000 },
+} as const;
 
 const RESERVED_DATABASES = ['postgres', 'template0', 'template1'];
 const RESERVED_ROLES = ['postgres', 'public', 'none', 'current_user', 'session_user', 'current_role', 'system_user'];
@@ -470,6 +493,26 @@ const parsers: { [T in CommandType]: Parser<T> } = {
         salt: s.base64('salt', 8, 64),
         storedKey: s.base64('storedKey', 32, 32),
         serverKey: s.base64('serverKey', 32, 32),
+      },
+    };
+  },
+  'tenant.setLimits': (x) => {
+    const f = fieldsOf(x, ['id', 'limits']);
+    const l = f.obj('limits', ['maxConnections', 'rateLimitPerSec', 'poolSize']);
+    // poolSize must be present, null or not: a missing one read as null would turn a
+    // malformed command into "back to the default".
+    const poolSize = l.raw('poolSize', `server connections per pool (${TENANT_LIMITS.poolSize.min}-${TENANT_LIMITS.poolSize.max}), or null for the proxy's default`) === null
+      ? null
+      : l.int('poolSize', TENANT_LIMITS.poolSize.min, TENANT_LIMITS.poolSize.max, 'server connections per pool, or null for the proxy\'s default');
+    return {
+      v: 3,
+      type: 'tenant.setLimits',
+      atMs: f.timeMs('atMs'),
+      id: f.id('id'),
+      limits: {
+        maxConnections: l.int('maxConnections', TENANT_LIMITS.maxConnections.min, TENANT_LIMITS.maxConnections.max),
+        rateLimitPerSec: l.int('rateLimitPerSec', TENANT_LIMITS.rateLimitPerSec.min, TENANT_LIMITS.rateLimitPerSec.max, 'queries per second'),
+        poolSize,
       },
     };
   },

@@ -148,6 +148,12 @@ export type TenantState = (typeof TENANT_STATES)[number];
 export interface TenantLimits {
   readonly maxConnections: number;
   readonly rateLimitPerSec: number;
+  /**
+   * Server connections per pool the proxy keeps for this tenant, or null for the
+   * proxy's defaultPoolSize (set by tenant.setLimits, command version 3; a tenant
+   * created by tenant.create starts with null).
+   */
+  readonly poolSize: number | null;
 }
 
 /** A SCRAM-SHA-256 verifier (RFC 7677), as Postgres stores it. Never a password. */

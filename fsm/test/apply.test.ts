@@ -4,8 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { apply } from '../apply.js';
+import { COMMAND_VERSION } from '../commands.js';
 import { InvariantError } from '../errors.js';
-import { encodeSnapshot } from '../codec.js';
+import { decodeSnapshot, encodeSnapshot } from '../codec.js';
 import { checkState } from '../invariants.js';
 import { initialState, LIMITS, mapWith, type ClusterState } from '../state.js';
 import { C, clusterOf3, expectReject, run } from './helpers.js';
@@ -20,7 +21,7 @@ function ok(state: ClusterState, c: Parameters<typeof apply>[1]) {
 test('a malformed command is rejected by apply too, with the same state object', () => {
   const s = clusterOf3();
   expectReject(s, C.promote({ generation: 'two' }), 'invalid_command', 'generation', '"two"');
-  expectReject(s, { v: 3 } as never, 'unsupported_version', 'version 3');
+  expectReject(s, { v: COMMAND_VERSION + 1 } as never, 'unsupported_version', `version ${COMMAND_VERSION + 1}`);
 });
 
 test('member.add: creates member and postgres node; refuses duplicates, reused addresses, and past the limit', () => {
@@ -239,6 +240,26 @@ test('tenant.create: unique id, name, database and role among live tenants; name
   s = run([C.tenantCreate({ id: 't2' })], s);
   assert.equal(s.tenants.get('t2')!.name, 'acme');
   checkState(s);
+});
+
+test('tenant.setLimits: replaces all three limits of a live tenant; tenant.create starts with poolSize null', () => {
+  let s = run([C.tenantCreate()]);
+  assert.deepEqual(s.tenants.get('t1')!.limits, { maxConnections: 20, rateLimitPerSec: 500, poolSize: null }, 'version-1 tenant.create keeps its meaning: the default pool size');
+  s = ok(s, C.tenantSetLimits({ limits: { maxConnections: 40, rateLimitPerSec: 100, poolSize: 2 } })).state;
+  assert.deepEqual(s.tenants.get('t1')!.limits, { maxConnections: 40, rateLimitPerSec: 100, poolSize: 2 });
+  // The same limits again change nothing: the same state object.
+  const same = ok(s, C.tenantSetLimits({ limits: { maxConnections: 40, rateLimitPerSec: 100, poolSize: 2 } }));
+  assert.equal(same.state, s);
+  // null goes back to the proxy's default.
+  s = ok(s, C.tenantSetLimits({ limits: { maxConnections: 40, rateLimitPerSec: 100, poolSize: null } })).state;
+  assert.equal(s.tenants.get('t1')!.limits.poolSize, null);
+  // Unknown or deleted tenants: rejected, state unchanged (expectReject checks the bytes).
+  expectReject(s, C.tenantSetLimits({ id: 't9' }), 'unknown_tenant', '"t9"');
+  const deleted = run([C.tenantDelete()], s);
+  expectReject(deleted, C.tenantSetLimits(), 'tenant_deleted', '"t1"', 'deleted');
+  // Survives a snapshot round trip.
+  const withPool = run([C.tenantSetLimits()], s);
+  assert.deepEqual(decodeSnapshot(encodeSnapshot(withPool)).tenants.get('t1')!.limits, { maxConnections: 20, rateLimitPerSec: 500, poolSize: 5 });
 });
 
 test('tenant.delete / setState / place / purge', () => {

@@ -19,6 +19,10 @@ import {
   SNAPSHOT_V1_COMMANDS,
   SNAPSHOT_V2_BASE64,
   SNAPSHOT_V2_COMMANDS,
+  SNAPSHOT_V3_BASE64,
+  SNAPSHOT_V3_COMMANDS,
+  TENANT_SET_LIMITS_V3,
+  TENANT_SET_LIMITS_V3_HEX,
 } from './fixtures.js';
 
 const raw = new Packr({ useRecords: false });
@@ -155,7 +159,8 @@ test('frozen v1 snapshot fixture still decodes, through the migration to the cur
   // bytes are still reproduced from the fixture commands.
   const plain = toPlain(replayed);
   const { scheduledSwitchover: _addedInFormat2, ...postgresV1 } = plain.postgres;
-  assert.equal(hex(canonicalBytes({ ...plain, postgres: postgresV1, format: 1 })), hex(bytes), 'format 1 replays the fixture commands to exactly the frozen bytes');
+  assert.equal(hex(canonicalBytes({ ...plain, tenants: withoutPoolSize(plain.tenants), postgres: postgresV1, format: 1 })), hex(bytes), 'format 1 replays the fixture commands to exactly the frozen bytes');
+  assert.ok(s.tenants.size > 0 && [...s.tenants.values()].every((t) => t.limits.poolSize === null), 'format 3 added limits.poolSize; the migration sets it to null');
 });
 
 test('frozen v2 snapshot fixture decodes (and, while the format is 2, re-encodes to the same bytes)', () => {
@@ -165,10 +170,39 @@ test('frozen v2 snapshot fixture decodes (and, while the format is 2, re-encodes
   assert.equal(s.postgres.primary, 'n2');
   assert.equal(s.postgres.generation, 2);
   assert.deepEqual(toPlain(s), toPlain(run(SNAPSHOT_V2_COMMANDS)));
-  if (SNAPSHOT_FORMAT_VERSION === 2) {
+  if ((SNAPSHOT_FORMAT_VERSION as number) === 2) {
     assert.equal(hex(encodeSnapshot(s)), hex(bytes), 'format 2 encodes this state to exactly the frozen bytes');
     assert.equal(hex(encodeSnapshot(run(SNAPSHOT_V2_COMMANDS))), hex(bytes), 'format 2 replays the fixture commands to exactly the frozen bytes');
   }
+  // Format 2 was exactly this build's encoding minus the field format 3 added.
+  const plain = toPlain(run(SNAPSHOT_V2_COMMANDS));
+  assert.equal(hex(canonicalBytes({ ...plain, tenants: withoutPoolSize(plain.tenants), format: 2 })), hex(bytes), 'format 2 replays the fixture commands to exactly the frozen bytes');
+  assert.ok([...s.tenants.values()].every((t) => t.limits.poolSize === null), 'the format-2 migration sets limits.poolSize to null');
+});
+
+test('frozen v3 snapshot fixture decodes (and, while the format is 3, re-encodes to the same bytes)', () => {
+  const bytes = new Uint8Array(Buffer.from(SNAPSHOT_V3_BASE64, 'base64'));
+  const s = decodeSnapshot(bytes);
+  assert.deepEqual(s.tenants.get('t1')!.limits, { maxConnections: 30, rateLimitPerSec: 500, poolSize: 8 });
+  assert.equal(s.tenants.get('t0')!.limits.poolSize, null, 'a deleted tenant keeps the default');
+  assert.deepEqual(toPlain(s), toPlain(run(SNAPSHOT_V3_COMMANDS)));
+  if (SNAPSHOT_FORMAT_VERSION === 3) {
+    assert.equal(hex(encodeSnapshot(s)), hex(bytes), 'format 3 encodes this state to exactly the frozen bytes');
+    assert.equal(hex(encodeSnapshot(run(SNAPSHOT_V3_COMMANDS))), hex(bytes), 'format 3 replays the fixture commands to exactly the frozen bytes');
+  }
+});
+
+test('a format-3 snapshot must carry limits.poolSize (null or a positive integer)', () => {
+  const plain = toPlain(run([C.tenantCreate()], clusterOf3()));
+  const t = plain.tenants[0]!;
+  const { poolSize: _p, ...limitsWithout } = t.limits;
+  const cases: [unknown, RegExp][] = [
+    [{ ...plain, format: 3, tenants: [{ ...t, limits: limitsWithout }] }, /tenants\[0\]\.limits\.poolSize: missing; expected null or a pool size/],
+    [{ ...plain, format: 3, tenants: [{ ...t, limits: { ...t.limits, poolSize: 0 } }] }, /tenants\[0\]\.limits\.poolSize: 0 is not valid/],
+  ];
+  for (const [p, re] of cases) assert.throws(() => decodeSnapshot(pack(p)), (e: unknown) => e instanceof SnapshotFormatError && re.test(e.message), String(re));
+  // A format-2 snapshot has no pool sizes: the migration sets them to null.
+  assert.equal(decodeSnapshot(pack({ ...plain, format: 2, tenants: [{ ...t, limits: limitsWithout }] })).tenants.get('t1')!.limits.poolSize, null);
 });
 
 test('a format-2 snapshot must carry scheduledSwitchover (null or well-formed)', () => {
@@ -212,6 +246,20 @@ test('frozen v2 command fixture decodes; pg.scheduleSwitchover is written as ver
   if (commandVersionOf('pg.scheduleSwitchover') === 2) assert.equal(hex(encodeCommand(c)), SCHEDULE_SWITCHOVER_V2_HEX);
 });
 
+test('frozen v3 command fixture decodes; tenant.setLimits is written as version 3', () => {
+  const bytes = new Uint8Array(Buffer.from(TENANT_SET_LIMITS_V3_HEX, 'hex'));
+  const c = decodeCommand(bytes);
+  assert.ok(!isRejection(c), JSON.stringify(c));
+  assert.deepEqual(c, TENANT_SET_LIMITS_V3);
+  assert.equal(c.v, 3);
+  assert.equal(commandVersionOf('tenant.setLimits'), 3);
+  assert.equal(hex(encodeCommand(c)), TENANT_SET_LIMITS_V3_HEX);
+  // Written as v: 2 it is invalid, not an unknown type a version-2 build would skip.
+  const asV2 = validateCommand({ ...TENANT_SET_LIMITS_V3, v: 2 });
+  assert.ok(isRejection(asV2));
+  assert.match(asV2.error.message, /v: 2 is not valid; expected 3 \(tenant\.setLimits was added in command version 3\)/);
+});
+
 test('a build that reads only command version 1 stops on pg.scheduleSwitchover rather than diverge', () => {
   // The bytes say v: 2. A version-1 build refuses any v above 1 as unsupported_version,
   // which ClusterStateMachine turns into a stop (tested above with COMMAND_VERSION + 1).
@@ -223,3 +271,11 @@ test('a build that reads only command version 1 stops on pg.scheduleSwitchover r
   assert.ok(isRejection(asV1));
   assert.match(asV1.error.message, /v: 1 is not valid; expected 2 \(pg\.scheduleSwitchover was added in command version 2\)/);
 });
+
+/** A format-3 plain tenant list as format 1 and 2 wrote it: without limits.poolSize. */
+function withoutPoolSize<T extends { limits: object }>(tenants: readonly T[]): unknown[] {
+  return tenants.map((t) => {
+    const { poolSize: _addedInFormat3, ...limits } = t.limits as { poolSize?: unknown };
+    return { ...t, limits };
+  });
+}

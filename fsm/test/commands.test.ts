@@ -20,7 +20,7 @@ test('every builder in the helpers is a valid command, and every command type ha
     C.memberAdd('n1', 1), C.memberRemove(), C.memberHealth(), C.pgReport(), C.promote(), C.setRole(), C.fence(), C.renew(),
     C.release(), C.syncStandbys(), C.failoverBlocked(), C.scheduleSwitchover(), C.tenantCreate(), C.tenantDelete(), C.tenantPurge(), C.tenantSetState(),
     C.tenantPlace(), C.backupRecord(), C.backupUpdate(), C.backupDelete(), C.walRecord(), C.walDelete(), C.computeCreate(),
-    C.computeUpdate(), C.computeDelete(), C.maintenance(),
+    C.computeUpdate(), C.computeDelete(), C.maintenance(), C.tenantSetLimits(), C.tenantSetLimits({ limits: { maxConnections: 1, rateLimitPerSec: 1, poolSize: null } }),
   ];
   for (const c of built) assert.deepEqual(validateCommand(c), c, c.type);
   assert.deepEqual(new Set(built.map((c) => c.type)), new Set(COMMAND_TYPES));
@@ -50,15 +50,23 @@ test('envelope: object, version, type, atMs, unknown fields', () => {
 });
 
 test('versions: each type is written with the version that introduced it; version-1 types read under any known version', () => {
-  // Version 2 only added pg.scheduleSwitchover: every other command stays version 1,
-  // so a version-1 node keeps applying them during a rolling upgrade.
-  for (const type of COMMAND_TYPES) assert.equal(commandVersionOf(type), type === 'pg.scheduleSwitchover' ? 2 : 1, type);
-  // A version-1 command labelled with a later known version means the same, and is normalized to v: 1.
+  // Version 2 only added pg.scheduleSwitchover, version 3 only tenant.setLimits: every
+  // other command stays version 1, so a version-1 node keeps applying them during a
+  // rolling upgrade.
+  const added: Record<string, number> = { 'pg.scheduleSwitchover': 2, 'tenant.setLimits': 3 };
+  for (const type of COMMAND_TYPES) assert.equal(commandVersionOf(type), added[type] ?? 1, type);
+  // A command labelled with a later known version means the same, and is normalized to the version of its type.
   assert.deepEqual(validateCommand({ ...C.memberRemove(), v: 2 }), C.memberRemove());
+  assert.deepEqual(validateCommand({ ...C.memberRemove(), v: 3 }), C.memberRemove());
+  assert.deepEqual(validateCommand({ ...C.tenantCreate(), v: 3 }), C.tenantCreate());
+  assert.deepEqual(validateCommand({ ...C.scheduleSwitchover(), v: 3 }), C.scheduleSwitchover());
+  // tenant.setLimits is never version 1 or 2, for the same reason.
+  expectInvalid({ ...C.tenantSetLimits(), v: 2 }, 'v', '2 is not valid', 'tenant.setLimits was added in command version 3');
+  expectInvalid({ ...C.tenantSetLimits(), v: 1 }, 'v', '1 is not valid', 'tenant.setLimits was added in command version 3');
   // pg.scheduleSwitchover is never version 1: a version-1 build would reject it as an
   // unknown type instead of stopping, and the replicas would diverge.
   expectInvalid({ ...C.scheduleSwitchover(), v: 1 }, 'v', '1 is not valid', 'pg.scheduleSwitchover was added in command version 2');
-  expectInvalid({ type: 'pg.scheduleSwitchover', atMs: 1 }, 'v', 'missing', 'command version 1, or 2 for pg.scheduleSwitchover');
+  expectInvalid({ type: 'pg.scheduleSwitchover', atMs: 1 }, 'v', 'missing', 'command version 1, or 2 for pg.scheduleSwitchover, or 3 for tenant.setLimits');
 });
 
 test('normalization: LSNs canonical, sets sorted, nullable fields explicit', () => {
@@ -155,6 +163,25 @@ test('tenant.create: identifiers, reserved names, limits, SCRAM verifier only', 
   expectInvalid(C.tenantCreate({ scram: { ...SCRAM, serverKey: Buffer.alloc(31).toString('base64') } }), 'scram.serverKey', '32 bytes');
   expectInvalid(C.tenantCreate({ scram: { ...SCRAM, salt: 'AAA=' } }), 'scram.salt', '8-64 bytes');
   expectInvalid(C.tenantCreate({ scram: 'SCRAM-SHA-256$4096:...' }), 'scram', 'expected an object');
+});
+
+test('tenant.setLimits: all three limits required, poolSize an integer in range or null', () => {
+  const l = { maxConnections: 20, rateLimitPerSec: 500, poolSize: 5 };
+  expectInvalid(C.tenantSetLimits({ limits: { ...l, poolSize: 0 } }), 'limits.poolSize', '0 is not valid', '1 to 10000', 'or null');
+  expectInvalid(C.tenantSetLimits({ limits: { ...l, poolSize: 10_001 } }), 'limits.poolSize', '10001', '1 to 10000');
+  expectInvalid(C.tenantSetLimits({ limits: { ...l, poolSize: 2.5 } }), 'limits.poolSize', '2.5');
+  expectInvalid(C.tenantSetLimits({ limits: { ...l, poolSize: '5' } }), 'limits.poolSize', '"5"');
+  expectInvalid(C.tenantSetLimits({ limits: { maxConnections: 20, rateLimitPerSec: 500 } }), 'limits.poolSize', 'missing', 'or null for the proxy\'s default');
+  expectInvalid(C.tenantSetLimits({ limits: { ...l, maxConnections: 0 } }), 'limits.maxConnections', '0', '1 to 10000');
+  expectInvalid(C.tenantSetLimits({ limits: { poolSize: 5, maxConnections: 20 } }), 'limits.rateLimitPerSec', 'missing');
+  expectInvalid(C.tenantSetLimits({ limits: { ...l, burst: 3 } }), 'limits.burst', 'unknown field');
+  expectInvalid(C.tenantSetLimits({ limits: null }), 'limits', 'expected an object');
+  expectInvalid(C.tenantSetLimits({ id: 'T1' }), 'id', '"T1"');
+  const r = validateCommand(C.tenantSetLimits({ limits: { ...l, poolSize: null } }));
+  assert.ok(!isRejection(r) && r.type === 'tenant.setLimits');
+  assert.equal(r.limits.poolSize, null);
+  // tenant.create takes no pool size: it is a version-1 command and keeps its fields.
+  expectInvalid(C.tenantCreate({ limits: { maxConnections: 5, rateLimitPerSec: 1, poolSize: 3 } }), 'limits.poolSize', 'unknown field');
 });
 
 test('tenant.delete / purge / setState / place', () => {

@@ -134,6 +134,10 @@ const BUILDERS: Record<string, Builder> = {
   'tenant.delete': (s, r) => ({ id: existingOr(s.tenants, TENANTS, r[0]!) }),
   'tenant.purge': (s, r) => ({ id: existingOr(s.tenants, TENANTS, r[0]!) }),
   'tenant.setState': (s, r) => ({ id: existingOr(s.tenants, TENANTS, r[0]!), state: r[1]! % 2 ? 'active' : 'suspended' }),
+  'tenant.setLimits': (s, r) => ({
+    id: existingOr(s.tenants, TENANTS, r[0]!),
+    limits: { maxConnections: 1 + (r[1]! % 100), rateLimitPerSec: 1 + (r[2]! % 100_000), poolSize: r[3]! % 3 === 0 ? null : 1 + (r[4]! % 50) },
+  }),
   'tenant.place': (s, r) => ({ id: existingOr(s.tenants, TENANTS, r[0]!), node: r[1]! % 4 === 0 ? null : existingOr(s.members, MEMBERS, r[2]!) }),
   'backup.record': (_s, r) => {
     const complete = r[1]! % 3 === 0;
@@ -205,7 +209,7 @@ const KINDS: string[] = [
   'lease.renew', 'lease.renew', 'lease.renew',
   'pg.report', 'pg.syncStandbys',
   'tenant.create', 'tenant.create', 'tenant.create', 'compute.create', 'compute.create', 'compute.update', 'compute.update',
-  'backup.update', 'tenant.place', 'tenant.setState',
+  'backup.update', 'tenant.place', 'tenant.setState', 'tenant.delete', 'tenant.purge',
 ];
 
 const JUNK_VALUES: unknown[] = [null, -1, 'x', {}, [], 1.5, '\ud800', 'a'.repeat(2000), true, 2 ** 53];

@@ -55,6 +55,7 @@ export const C = {
   tenantPurge: make('tenant.purge', { atMs: T0, id: 't1' }),
   tenantSetState: make('tenant.setState', { atMs: T0, id: 't1', state: 'suspended' }),
   tenantPlace: make('tenant.place', { atMs: T0, id: 't1', node: 'n1' }),
+  tenantSetLimits: make('tenant.setLimits', { atMs: T0, id: 't1', limits: { maxConnections: 20, rateLimitPerSec: 500, poolSize: 5 } }),
   backupRecord: make('backup.record', {
     atMs: T0,
     id: 'b1',

@@ -14,7 +14,7 @@ function tenant(name: string, state: TenantState = 'active', over: Partial<Tenan
     name,
     database: name,
     role: name,
-    limits: { maxConnections: 7, rateLimitPerSec: 100 },
+    limits: { maxConnections: 7, rateLimitPerSec: 100, poolSize: null },
     state,
     placement: null,
     scram: makeScramVerifier(`${name}-pw`, 4096),
