@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Tenant, TenantState } from '../../fsm/index.js';
 import { makeScramVerifier } from '../auth/scram.js';
-import { makeIdentityResolver, proxySniDomains } from './identity.js';
+import { makeIdentityResolver, makePoolSizeLookup, proxySniDomains } from './identity.js';
 import { isRefusal, type ClaimedIdentity, type ProxyRefusal, type StartupParams } from './types.js';
 
 const adminVerifier = makeScramVerifier('admin-pw', 4096);
@@ -54,6 +54,7 @@ describe('identity: tenant selection and isolation', () => {
     assert.equal(c.database, 'acme');
     assert.deepEqual(c.verifier, acme.scram);
     assert.equal(c.maxClientConnections, 7);
+    assert.equal(c.poolSize, null, 'no poolSize set: the proxy default');
     assert.equal(c.readOnly, false);
     assert.equal(c.serverParams.size, 0);
   });
@@ -201,6 +202,7 @@ describe('identity: tenant selection and isolation', () => {
     assert.equal(c.database, 'acme');
     assert.deepEqual(c.verifier, adminVerifier);
     assert.equal(c.maxClientConnections, null);
+    assert.equal(c.poolSize, null);
     assert.equal(claim(resolve(p({ user: 'postgres' }), undefined)).database, 'postgres');
     assert.equal(claim(resolve(p({ user: 'postgres' }), 'db.example.com')).kind, 'admin');
     refusal(resolve(p({ user: 'postgres', options: 'endpoint=acme' }), undefined), '28000', /administrator/);
@@ -228,5 +230,26 @@ describe('identity: tenant selection and isolation', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe('identity: pool size', () => {
+  const sized = tenant('sized', 'active', { limits: { maxConnections: 7, rateLimitPerSec: 100, poolSize: 3 } });
+  let tenants = new Map([sized, acme, tenant('gone', 'deleted')].map((t) => [t.id, t]));
+  const view = () => ({ tenants });
+
+  it("a tenant's claim carries its limits.poolSize", () => {
+    const c = claim(makeIdentityResolver(view, { verifier: adminVerifier })(p({ user: 'sized' }), undefined));
+    assert.equal(c.poolSize, 3);
+  });
+
+  it('the lookup follows the state: the live tenant with that database and role, else undefined', () => {
+    const lookup = makePoolSizeLookup(view);
+    assert.equal(lookup('sized', 'sized'), 3);
+    assert.equal(lookup('acme', 'acme'), null);
+    assert.equal(lookup('acme', 'sized'), undefined, 'another database than the role\'s tenant');
+    assert.equal(lookup('gone', 'gone'), undefined, 'a deleted tenant');
+    tenants = new Map(tenants).set(sized.id, { ...sized, limits: { ...sized.limits, poolSize: 9 } });
+    assert.equal(lookup('sized', 'sized'), 9);
   });
 });

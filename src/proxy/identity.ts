@@ -129,6 +129,7 @@ export function makeIdentityResolver(
         readOnly,
         serverParams,
         maxClientConnections: null,
+        poolSize: null,
       };
     }
 
@@ -152,7 +153,24 @@ export function makeIdentityResolver(
       readOnly,
       serverParams,
       maxClientConnections: tenant.limits.maxConnections,
+      poolSize: tenant.limits.poolSize,
     };
+  };
+}
+
+/**
+ * The current poolSize of the live tenant with this database and role (null: the
+ * proxy's default), or undefined when there is none: ProxyServer's poolSizeOf, so a
+ * changed limit reaches pools whose clients connected before the change.
+ */
+export function makePoolSizeLookup(view: () => { tenants: ReadonlyMap<string, Tenant> }): (database: string, role: string) => number | null | undefined {
+  // Rebuilt only when the tenants map changes (the state is immutable), as above.
+  let indexed: { tenants: ReadonlyMap<string, Tenant>; byRole: Map<string, Tenant> } | undefined;
+  return (database, role) => {
+    const tenants = view().tenants;
+    if (indexed?.tenants !== tenants) indexed = { tenants, byRole: buildIndex(tenants).byRole };
+    const t = indexed.byRole.get(role);
+    return t === undefined || t.database !== database ? undefined : t.limits.poolSize;
   };
 }
 

@@ -10,7 +10,7 @@ import type { Config, NodeConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { adminPassword } from '../postgres/agent.js';
 import { serverCredentials } from './credentials.js';
-import { makeIdentityResolver, proxySniDomains } from './identity.js';
+import { makeIdentityResolver, makePoolSizeLookup, proxySniDomains } from './identity.js';
 import { ClusterRouter } from './router.js';
 import { mockScramVerifier, scramServerExchange } from './scram-server.js';
 import { ProxyServer, proxyPoolOptions, registerProxyMetrics } from './server.js';
@@ -43,6 +43,7 @@ export async function startNodeProxy(o: NodeProxyOptions): Promise<{ proxy: Prox
     port: addr.port,
     pool: proxyPoolOptions(config.proxy),
     resolveIdentity: makeIdentityResolver(o.state, admin, { sniDomains: proxySniDomains(config) }),
+    poolSizeOf: makePoolSizeLookup(o.state),
     scram: (verifier, id) => scramServerExchange(verifier, { user: id.role }),
     doomedScram: (user) => scramServerExchange(mockScramVerifier(user, config.cluster.secret), { user, doomed: true }),
     credentials: (role) => serverCredentials(config, role),

@@ -3,6 +3,8 @@
 // path: no promise, no allocation), opens a new one while under its size, or
 // queues the caller (bounded, with a timeout). Idle connections are closed after
 // serverIdleTimeoutMs, and at once when their generation is no longer current.
+// A pool's size is its tenant's poolSize (else the proxy's defaultPoolSize) and
+// follows it when it changes: see Pool.resize.
 //
 // A connection belongs to at most one client session at a time (its `handler`).
 // While idle, anything the server sends (a notification for a LISTEN left behind,
@@ -243,7 +245,7 @@ function quoteLiteral(s: string): string {
 }
 
 export interface PoolOptions {
-  /** Server connections at most (defaultPoolSize). */
+  /** Server connections at most: the tenant's poolSize, else defaultPoolSize (changed by Pool.resize). */
   size: number;
   /** A queued acquire fails after this long. */
   queueTimeoutMs: number;
@@ -253,6 +255,8 @@ export interface PoolOptions {
   connectTimeoutMs: number;
   credentials: ServerCredentials;
   database: string;
+  /** The client-side role the pool serves (its login may differ: credentials.user); PoolManager.resize finds pools by it. */
+  clientRole: string;
   /** Startup parameters for every server connection (e.g. application_name for the pool itself). */
   startupParams?: ReadonlyMap<string, string>;
 }
@@ -371,6 +375,9 @@ export class Pool {
     c.lastUsedMs = performance.now();
     if (c.closed) return;
     if (this.retired) return c.close();
+    // Over size after a shrink (resize): between transactions is the first moment
+    // this connection can close without cutting a client's transaction.
+    if (this.all.size > this.o.size) return c.close();
     const w = this.waiters.shift();
     if (w) {
       if (this.waiters.length === 0) this.clearQueueTimer();
@@ -379,6 +386,21 @@ export class Pool {
       return w.cb(c, null);
     }
     this.idle.push(c);
+  }
+
+  /**
+   * Takes a new size (its tenant's poolSize changed). Growing opens connections for
+   * waiters now. Shrinking closes idle connections beyond the size now and busy ones
+   * as they are released (release), so no transaction is cut; meanwhile nothing new
+   * is opened, since all.size + connecting is not under the size.
+   */
+  resize(size: number): void {
+    if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`pool ${this.describe()}: size must be a positive integer, not ${size}`);
+    if (size === this.o.size) return;
+    this.o.size = size;
+    // Oldest idle first: the newer ones were used last and are the warmest.
+    while (this.idle.length > 0 && this.all.size > size) this.idle.shift()!.close();
+    this.maybeOpen();
   }
 
   /** Called by a connection that closed (whatever the reason). */
@@ -601,7 +623,8 @@ function loginServer(pool: Pool, o: PoolOptions): Promise<ServerConnection> {
 }
 
 export interface PoolManagerOptions {
-  size: number;
+  /** The size of a new pool for this login: its tenant's poolSize, else defaultPoolSize. */
+  sizeFor: (database: string, role: string) => number;
   queueTimeoutMs: number;
   maxWaiting: number;
   connectTimeoutMs: number;
@@ -612,6 +635,8 @@ export interface PoolManagerOptions {
 /** Every pool of one proxy, keyed by target and login; reaps idle connections and retires old generations. */
 export class PoolManager {
   private readonly pools = new Map<string, Pool>();
+  /** The same pools by login (database and client role), for resize without a scan of every pool. */
+  private readonly byLogin = new Map<string, Set<Pool>>();
   private readonly reaper: NodeJS.Timeout;
 
   constructor(private readonly o: PoolManagerOptions) {
@@ -626,16 +651,34 @@ export class PoolManager {
     let p = this.pools.get(key);
     if (!p) {
       p = new Pool(key, target, {
-        size: this.o.size,
+        size: this.o.sizeFor(database, role),
         queueTimeoutMs: this.o.queueTimeoutMs,
         maxWaiting: this.o.maxWaiting,
         connectTimeoutMs: this.o.connectTimeoutMs,
         credentials: this.o.credentials(role),
         database,
+        clientRole: role,
       });
       this.pools.set(key, p);
+      const login = loginOf(database, role);
+      const set = this.byLogin.get(login);
+      if (set) set.add(p);
+      else this.byLogin.set(login, new Set([p]));
     }
     return p;
+  }
+
+  private drop(key: string, p: Pool): void {
+    this.pools.delete(key);
+    const login = loginOf(p.o.database, p.o.clientRole);
+    const set = this.byLogin.get(login);
+    set?.delete(p);
+    if (set?.size === 0) this.byLogin.delete(login);
+  }
+
+  /** Gives every pool of this login (any node, any generation) a new size (Pool.resize). */
+  resize(database: string, role: string, size: number): void {
+    for (const p of this.byLogin.get(loginOf(database, role)) ?? []) p.resize(size);
   }
 
   /** Retires pools of another generation than `generation` (their servers may be fenced or have changed role). */
@@ -643,7 +686,7 @@ export class PoolManager {
     for (const [key, p] of this.pools) {
       if (p.target.generation === generation) continue;
       p.retire();
-      if (p.empty) this.pools.delete(key);
+      if (p.empty) this.drop(key, p);
     }
   }
 
@@ -651,7 +694,7 @@ export class PoolManager {
     const now = performance.now();
     for (const [key, p] of this.pools) {
       p.reap(now, this.o.serverIdleTimeoutMs);
-      if (p.retired && p.empty) this.pools.delete(key);
+      if (p.retired && p.empty) this.drop(key, p);
     }
   }
 
@@ -663,5 +706,10 @@ export class PoolManager {
     clearInterval(this.reaper);
     for (const p of this.pools.values()) p.closeAll();
     this.pools.clear();
+    this.byLogin.clear();
   }
+}
+
+function loginOf(database: string, role: string): string {
+  return `${database}\0${role}`;
 }

@@ -60,6 +60,14 @@ export interface ProxyServerOptions {
    */
   doomedScram?: ((user: string) => ScramServerExchange) | undefined;
   credentials: (role: string) => ServerCredentials;
+  /**
+   * The current poolSize of the tenant with this database and role (null: the
+   * default; undefined: no such tenant), checked every POOL_SIZE_CHECK_MS so a
+   * changed limit reaches pools whose clients connected before the change. Without
+   * it a change is seen when a client of that tenant next connects (its identity
+   * carries the size).
+   */
+  poolSizeOf?: ((database: string, role: string) => number | null | undefined) | undefined;
   router: Router;
   tls?: ProxyTlsOptions | undefined;
   log?: Logger | undefined;
@@ -67,6 +75,8 @@ export interface ProxyServerOptions {
 
 export interface ProxyStats {
   mode: PoolMode;
+  /** The size of a pool whose tenant sets no poolSize (each pool's own size is in pools[].size). */
+  defaultPoolSize: number;
   clients: { total: number; maxClientConnections: number; byTenant: Record<string, number> };
   pools: PoolStats[];
   counters: SessionCounters & { accepted: number; refusedLimit: number; cancels: number; cancelsForwarded: number };
@@ -96,6 +106,9 @@ export function proxyPoolOptions(p: {
 }
 
 const CANCEL_CONNECT_TIMEOUT_MS = 5_000;
+/** How often tenants' pool sizes are checked against poolSizeOf (a limit change takes effect within this). */
+const POOL_SIZE_CHECK_MS = 1_000;
+const GENERATION_CHECK_MS = 100;
 /** Our BackendKeyData process ids: positive int32, never 0. */
 const PROCESS_ID_MAX = 0x7fffffff;
 
@@ -104,6 +117,13 @@ export class ProxyServer {
   private readonly sessions = new Set<Session>();
   private readonly byKey = new Map<number, Session>();
   private readonly byTenant = new Map<string, number>();
+  /**
+   * The pool size of each tenant login (database and role) with admitted clients:
+   * from the newest client's identity, or poolSizeOf. Bounded by the clients: an
+   * entry goes when its last client leaves.
+   */
+  private readonly logins = new Map<string, { database: string; role: string; clients: number; size: number }>();
+  private lastPoolSizeCheckMs = 0;
   private readonly pools: PoolManager;
   private readonly names = new StatementNames();
   private readonly ctx: SessionContext;
@@ -120,7 +140,7 @@ export class ProxyServer {
     if (!(p.maxMessageBytes >= 10_000)) throw new RangeError(`proxy: maxMessageBytes must be at least 10000, not ${p.maxMessageBytes}`);
     const log = o.log ?? (() => {});
     this.pools = new PoolManager({
-      size: p.defaultPoolSize,
+      sizeFor: (database, role) => this.poolSizeFor(database, role),
       queueTimeoutMs: p.queueTimeoutMs,
       maxWaiting: p.maxClientConnections,
       connectTimeoutMs: p.connectTimeoutMs ?? 5_000,
@@ -166,7 +186,7 @@ export class ProxyServer {
     // Without TLS, client sockets read into one shared buffer (shared-read.ts): accepted paused, the session starts them.
     this.server = net.createServer({ noDelay: true, pauseOnConnect: this.ctx.sharedReads }, (socket) => this.accept(socket));
     this.server.on('error', (e) => log({ level: 'error', msg: 'proxy listener error', error: e.message }));
-    this.genTimer = setInterval(() => this.checkGeneration(), 100);
+    this.genTimer = setInterval(() => this.tick(), GENERATION_CHECK_MS);
     this.genTimer.unref();
   }
 
@@ -207,6 +227,7 @@ export class ProxyServer {
   stats(): ProxyStats {
     return {
       mode: this.ctx.mode,
+      defaultPoolSize: this.o.pool.defaultPoolSize,
       clients: { total: this.sessions.size, maxClientConnections: this.o.pool.maxClientConnections, byTenant: Object.fromEntries(this.byTenant) },
       pools: this.pools.stats(),
       counters: { ...this.counters },
@@ -238,6 +259,7 @@ export class ProxyServer {
       return { code: '53300', message: `too many connections for this database (limit ${id.maxClientConnections})` };
     }
     this.byTenant.set(id.tenantId, n + 1);
+    this.noteLogin(id);
     return null;
   }
 
@@ -246,6 +268,54 @@ export class ProxyServer {
     const n = (this.byTenant.get(id.tenantId) ?? 1) - 1;
     if (n <= 0) this.byTenant.delete(id.tenantId);
     else this.byTenant.set(id.tenantId, n);
+    const key = loginKey(id.database, id.role);
+    const login = this.logins.get(key);
+    if (login !== undefined && --login.clients <= 0) this.logins.delete(key);
+  }
+
+  /** An admitted tenant client: its identity carries the tenant's current pool size, which its pools take. */
+  private noteLogin(id: ClaimedIdentity): void {
+    const key = loginKey(id.database, id.role);
+    const size = id.poolSize ?? this.o.pool.defaultPoolSize;
+    const login = this.logins.get(key);
+    if (login !== undefined) {
+      login.clients++;
+      if (login.size === size) return;
+      login.size = size;
+    } else {
+      this.logins.set(key, { database: id.database, role: id.role, clients: 1, size });
+    }
+    // Also pools left from earlier clients (idle, not yet reaped).
+    this.pools.resize(id.database, id.role, size);
+  }
+
+  /** The size of a new pool for this login. */
+  private poolSizeFor(database: string, role: string): number {
+    const known = this.logins.get(loginKey(database, role));
+    if (known !== undefined) return known.size;
+    return this.o.poolSizeOf?.(database, role) ?? this.o.pool.defaultPoolSize;
+  }
+
+  /** Brings the pools of logins with clients to their tenant's current size (poolSizeOf). */
+  private checkPoolSizes(): void {
+    const lookup = this.o.poolSizeOf;
+    if (lookup === undefined) return;
+    for (const login of this.logins.values()) {
+      const current = lookup(login.database, login.role);
+      if (current === undefined) continue; // deleted meanwhile: its clients are on their way out
+      const size = current ?? this.o.pool.defaultPoolSize;
+      if (size === login.size) continue;
+      login.size = size;
+      this.pools.resize(login.database, login.role, size);
+    }
+  }
+
+  private tick(): void {
+    this.checkGeneration();
+    const now = performance.now();
+    if (now - this.lastPoolSizeCheckMs < POOL_SIZE_CHECK_MS) return;
+    this.lastPoolSizeCheckMs = now;
+    this.checkPoolSizes();
   }
 
   private register(s: Session): { processId: number; secretKey: number } {
@@ -288,6 +358,10 @@ export class ProxyServer {
   }
 }
 
+function loginKey(database: string, role: string): string {
+  return `${database}\0${role}`;
+}
+
 /** Prometheus gauges read from stats() at scrape time. */
 export function registerProxyMetrics(registry: Registry, proxy: ProxyServer): void {
   const stats = () => proxy.stats();
@@ -302,6 +376,7 @@ export function registerProxyMetrics(registry: Registry, proxy: ProxyServer): vo
         for (const p of stats().pools) this.inc({ node: p.node, database: p.database, role: p.role }, pick(p));
       },
     });
+  poolGauge('ogel_proxy_pool_size', 'Server connections a pool may hold (its tenant\'s poolSize, else defaultPoolSize).', (p) => p.size);
   poolGauge('ogel_proxy_server_connections_active', 'Server connections in use by a client.', (p) => p.active);
   poolGauge('ogel_proxy_server_connections_idle', 'Idle pooled server connections.', (p) => p.idle);
   poolGauge('ogel_proxy_clients_waiting', 'Clients waiting for a server connection.', (p) => p.waiting);

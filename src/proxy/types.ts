@@ -32,6 +32,8 @@ export interface ClaimedIdentity {
   serverParams: ReadonlyMap<string, string>;
   /** The tenant's client limit (maxConnections); null for admin. */
   maxClientConnections: number | null;
+  /** Server connections per pool for this tenant (its limits.poolSize); null: the proxy's defaultPoolSize (always for admin). */
+  poolSize: number | null;
 }
 
 /** identity.ts: the client's claim from its startup packet and TLS SNI; pure. */

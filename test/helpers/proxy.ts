@@ -18,8 +18,12 @@ export const TENANT = 'app';
 
 const PASSTHROUGH = new Set(['application_name', 'client_encoding', 'DateStyle', 'TimeZone', 'extra_float_digits', 'IntervalStyle', 'search_path', 'standard_conforming_strings', 'lc_monetary', 'lc_numeric', 'lc_time']);
 
-/** The test double for identity.ts: tenant "app" only; read-only by target_session_attrs. */
-export function testIdentity(maxClientConnections: number | null = null) {
+/**
+ * The test double for identity.ts: tenant "app" only; read-only by
+ * target_session_attrs. poolSize: a number, or a function read at each login
+ * (to change the tenant's limit while the proxy runs).
+ */
+export function testIdentity(maxClientConnections: number | null = null, poolSize: number | null | (() => number | null) = null) {
   const verifier = makeScramVerifier(CLIENT_PASSWORD, 4096);
   return (params: StartupParams): ClaimedIdentity | ProxyRefusal => {
     const user = params.get('user');
@@ -41,6 +45,7 @@ export function testIdentity(maxClientConnections: number | null = null) {
       readOnly: tsa === 'read-only' || tsa === 'prefer-standby',
       serverParams,
       maxClientConnections,
+      poolSize: typeof poolSize === 'function' ? poolSize() : poolSize,
     };
   };
 }
@@ -63,6 +68,8 @@ export interface FixtureOptions {
   tls?: ProxyTlsOptions;
   router?: Router;
   maxClientConnections?: number | null;
+  /** The tenant's poolSize in its identity (null: defaultPoolSize); a function is read at each login. */
+  poolSize?: number | null | (() => number | null);
   /** An existing Postgres (role and database already made). */
   pg?: TempPrimary;
 }
@@ -97,7 +104,7 @@ export async function startProxy(o: FixtureOptions = {}): Promise<ProxyFixture> 
     host: '127.0.0.1',
     port: 0,
     pool: { ...POOL_DEFAULTS, ...o.pool },
-    resolveIdentity: testIdentity(o.maxClientConnections ?? null),
+    resolveIdentity: testIdentity(o.maxClientConnections ?? null, o.poolSize ?? null),
     scram: (verifier, id) => scramServerExchange(verifier, { user: id.role }),
     credentials: (role) => ({ user: role, password: SERVER_PASSWORD }),
     router,
