@@ -1598,6 +1598,8 @@ export class Session implements ServerHandler {
     this.unlinkServer();
     if (conn) {
       const clean = this.qHead === this.qTail && this.txStatus === 0x49 && !this.midBatch && !conn.closed;
+      // Paused while this client could not keep up: whoever uses it next must hear it.
+      if (clean) conn.socket.resume();
       if (!clean) conn.close();
       else if (this.ctx.mode === 'session') {
         // The next client must not see this one's session state.
