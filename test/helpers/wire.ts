@@ -216,7 +216,7 @@ export class FakeBackend {
 
 export function identity(params: StartupParams): ClaimedIdentity | ProxyRefusal {
   if (params.get('user') !== 'app' || params.get('database') !== 'app') return { code: '28000', message: 'no such tenant' };
-  return { kind: 'tenant', tenantId: 't', role: 'app', database: 'app', verifier: VERIFIER, readOnly: false, serverParams: new Map(), maxClientConnections: null };
+  return { kind: 'tenant', tenantId: 't', role: 'app', database: 'app', verifier: VERIFIER, readOnly: false, serverParams: new Map(), maxClientConnections: null, poolSize: null };
 }
 
 export function startup(params: Record<string, string>): Buffer {
