@@ -6,6 +6,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { request, type Dispatcher } from 'undici';
 import { NotLeaderError, RequestTimeoutError } from '../../raft/src/node/raft-node.js';
+import { TENANT_LIMITS } from '../../fsm/index.js';
 import type { Logger } from '../log.js';
 import { SCHEDULED_AT_HINT, checkScheduledAt } from '../controllers/switchover-schedule.js';
 import {
@@ -14,6 +15,7 @@ import {
   expectObject,
   optionalInt,
   optionalString,
+  describe,
   readJsonBody,
   rejectUnknownFields,
   requiredString,
@@ -33,7 +35,12 @@ export interface MemberAddresses {
 export interface TenantLimits {
   maxConnections: number;
   rateLimitPerSec: number;
+  /** Server connections per proxy pool; null: the proxy's defaultPoolSize. */
+  poolSize: number | null;
 }
+
+/** PATCH /v1/tenants/:name: the limits to change; the others keep their value. */
+export type TenantLimitsChange = Partial<TenantLimits>;
 
 /** What the API needs from the daemon. Write methods throw NotLeaderError on a follower. */
 export interface ApiBackend {
@@ -50,8 +57,10 @@ export interface ApiBackend {
   history(): Promise<unknown[]>;
   listTenants(): Promise<unknown[]>;
   getTenant(name: string): Promise<unknown | undefined>;
-  createTenant(name: string, password: string | undefined, limits: Partial<TenantLimits>): Promise<{ tenant: unknown; password: string; url: string }>;
+  createTenant(name: string, password: string | undefined, limits: Partial<Omit<TenantLimits, 'poolSize'>>): Promise<{ tenant: unknown; password: string; url: string }>;
   deleteTenant(name: string): Promise<boolean>;
+  /** Changes some limits (tenant.setLimits through the leader); undefined when no live tenant has that name. */
+  setTenantLimits(name: string, change: TenantLimitsChange): Promise<unknown | undefined>;
   config(): unknown;
   /** The failover fence step on this node's Postgres: stop the WAL receiver, report the flushed LSN. */
   stopReceiver(generation: number, renewalSeq: number | undefined): Promise<{ flushedLsn: string; replayedLsn: string }>;
@@ -291,12 +300,20 @@ export class ApiServer {
       }
       const limitsObj = body.limits === undefined ? {} : expectObject(body.limits, "field 'limits'");
       rejectUnknownFields(limitsObj, ['maxConnections', 'rateLimitPerSec']);
-      const limits: Partial<TenantLimits> = {};
+      const limits: Partial<Omit<TenantLimits, 'poolSize'>> = {};
       const mc = optionalInt(limitsObj, 'maxConnections', 1, 100_000);
       const rl = optionalInt(limitsObj, 'rateLimitPerSec', 0, 10_000_000);
       if (mc !== undefined) limits.maxConnections = mc;
       if (rl !== undefined) limits.rateLimitPerSec = rl;
       await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.createTenant(name, password, limits)));
+    });
+    r.add('PATCH', '/v1/tenants/:name', true, async (ctx) => {
+      const change = parseLimitsChange(expectObject(await readJsonBody(ctx.req)));
+      await this.write(ctx, { limits: change }, async () => {
+        const t = await b.setTenantLimits(ctx.params.name!, change);
+        if (t === undefined) throw new ApiError(404, 'not_found', `no tenant named '${ctx.params.name}'`, "list them with 'ogel tenants list'");
+        sendJson(ctx.res, 200, { tenant: t });
+      });
     });
     r.add('DELETE', '/v1/tenants/:name', true, async (ctx) => {
       await this.write(ctx, undefined, async () => {
@@ -370,6 +387,33 @@ export class ApiServer {
     }
     return { status: answer.statusCode, text: await answer.body.text() };
   }
+}
+
+const LIMITS_CHANGE_EXAMPLE = '{"limits": {"poolSize": 10}}';
+
+/** The body of PATCH /v1/tenants/:name: {limits: {poolSize?, maxConnections?, rateLimitPerSec?}}, at least one. */
+function parseLimitsChange(body: Record<string, unknown>): TenantLimitsChange {
+  rejectUnknownFields(body, ['limits']);
+  if (body['limits'] === undefined) throw new ApiError(400, 'invalid_body', "field 'limits': missing", `send the limits to change, e.g. ${LIMITS_CHANGE_EXAMPLE}`);
+  const limits = expectObject(body['limits'], "field 'limits'");
+  rejectUnknownFields(limits, ['poolSize', 'maxConnections', 'rateLimitPerSec']);
+  const change: TenantLimitsChange = {};
+  if (limits['poolSize'] === null) change.poolSize = null;
+  else if (limits['poolSize'] !== undefined) change.poolSize = limitInt(limits, 'poolSize', TENANT_LIMITS.poolSize, 'server connections per pool, or null for the proxy\'s defaultPoolSize');
+  if (limits['maxConnections'] !== undefined) change.maxConnections = limitInt(limits, 'maxConnections', TENANT_LIMITS.maxConnections, 'client connections');
+  if (limits['rateLimitPerSec'] !== undefined) change.rateLimitPerSec = limitInt(limits, 'rateLimitPerSec', TENANT_LIMITS.rateLimitPerSec, 'queries per second');
+  if (Object.keys(change).length === 0) {
+    throw new ApiError(400, 'invalid_body', "field 'limits': changes nothing", `give at least one of poolSize, maxConnections, rateLimitPerSec, e.g. ${LIMITS_CHANGE_EXAMPLE}`);
+  }
+  return change;
+}
+
+function limitInt(limits: Record<string, unknown>, key: string, range: { min: number; max: number }, what: string): number {
+  const v = limits[key];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < range.min || v > range.max) {
+    throw new ApiError(400, 'invalid_body', `field 'limits.${key}': expected an integer from ${range.min} to ${range.max} (${what}), got ${describe(v)}`, `e.g. {"limits": {"${key}": ${Math.min(10, range.max)}}}`);
+  }
+  return v;
 }
 
 function parseStale(url: URL): boolean {

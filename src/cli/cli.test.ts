@@ -308,7 +308,13 @@ describe('ogel CLI', { concurrency: true }, () => {
   test('usage errors exit 2 with a clear message and print nothing on stdout', async () => {
     const cases: [string[], RegExp][] = [
       [['stauts'], /^ogel: unknown command 'stauts'; did you mean 'status'\?\n/],
-      [['tenants', 'frobnicate'], /^ogel: tenants: unknown command 'ogel tenants frobnicate' \(commands: create, list, get, delete\)\n/],
+      [['tenants', 'frobnicate'], /^ogel: tenants: unknown command 'ogel tenants frobnicate' \(commands: create, list, get, delete, set-limits\)\n/],
+      [['tenants', 'set-limits', 'acme'], /^ogel: tenants set-limits: nothing to change: give --pool-size, --max-connections or --rate-limit\n/],
+      [['tenants', 'set-limits', 'acme', '--pool-size', '0'], /^ogel: tenants set-limits: --pool-size: expected a whole number from 1 to 10000, got '0'\n/],
+      [['tenants', 'set-limits', 'acme', '--pool-size', 'big'], /^ogel: tenants set-limits: --pool-size: expected a whole number from 1 to 10000, got 'big'\n/],
+      [['tenants', 'set-limits', 'acme', '--rate-limit', '0'], /^ogel: tenants set-limits: --rate-limit: expected a whole number from 1 to 1000000, got '0'\n/],
+      [['tenants', 'set-limits', '--pool-size', '3'], /^ogel: tenants set-limits: missing NAME\n/],
+      [['tenants', 'create', 'acme', '--pool-size', '-1'], /^ogel: tenants create: --pool-size/],
       [['status', '--verbose'], /^ogel: status: unknown flag '--verbose'\nhint: run 'ogel status --help' for usage\n$/],
       [['tenants', 'create', 'acme', '--max-connections', 'abc'], /^ogel: tenants create: --max-connections: expected a whole number from 1 to 100000, got 'abc'\n/],
       [['status', '--timeout-ms', '-5'], /^ogel: status: --timeout-ms needs a value/],
@@ -407,14 +413,53 @@ describe('ogel CLI', { concurrency: true }, () => {
       assert.equal((JSON.parse(j.stdout) as { tenant: { name: string } }).tenant.name, 'beta');
       const list = await ogel(['tenants', 'list', ...auth(c)]);
       assert.equal(list.code, 0, list.stderr);
-      assert.match(list.stdout, /^\| Name +\| Database +\| Role +\| State +\| Max connections \| Placement \| Created \(UTC\) +\|$/m);
-      assert.match(list.stdout, /^\| acme +\| acme +\| acme +\| active +\| +5 \| - +\| 2025-11-21 04:40:00Z \|$/m);
+      assert.match(list.stdout, /^\| Name +\| Database +\| Role +\| State +\| Max connections \| Pool size +\| Placement \| Created \(UTC\) +\|$/m);
+      assert.match(list.stdout, /^\| acme +\| acme +\| acme +\| active +\| +5 \| default \(20\) \| - +\| 2025-11-21 04:40:00Z \|$/m);
       const lj = await ogel(['tenants', 'list', '--json', ...auth(c)]);
       assert.deepEqual(JSON.parse(lj.stdout), { tenants: [...c.tenants.values()] });
       const missing = await ogel(['tenants', 'get', 'nope', ...auth(c)]);
       assert.equal(missing.code, 1);
       assert.equal(missing.stderr, "ogel: no tenant named 'nope'\nhint: list tenants with 'ogel tenants list'\n");
     });
+  });
+
+  test('tenants set-limits: PATCH with only the limits given; list and get show the pool size; create --pool-size', async () => {
+    await withCluster(async (c) => {
+      assert.equal((await ogel(['tenants', 'create', 'acme', '--max-connections', '5', ...auth(c)])).code, 0);
+      const set = await ogel(['tenants', 'set-limits', 'acme', '--pool-size', '3', ...auth(c)]);
+      assert.equal(set.code, 0, set.stderr);
+      assert.equal(set.stdout, 'Set limits of tenant acme: pool size 3, max connections 5, rate limit 0/s\n');
+      const patches = () => c.requests.filter((q) => q.method === 'PATCH');
+      assert.deepEqual(patches().map((q) => [q.url, q.body]), [['/v1/tenants/acme', { limits: { poolSize: 3 } }]]);
+      const get = await ogel(['tenants', 'get', 'acme', ...auth(c)]);
+      assert.match(get.stdout, /^\| acme +\| acme +\| acme +\| active +\| +5 \| +3 \| - +\| 2025-11-21 04:40:00Z \|$/m);
+
+      const back = await ogel(['tenants', 'set-limits', 'acme', '--pool-size', 'default', '--max-connections', '8', '--rate-limit', '100', '--json', ...auth(c)]);
+      assert.equal(back.code, 0, back.stderr);
+      assert.deepEqual(patches()[1]?.body, { limits: { poolSize: null, maxConnections: 8, rateLimitPerSec: 100 } });
+      assert.deepEqual(JSON.parse(back.stdout), { tenant: c.tenants.get('acme') });
+      assert.match((await ogel(['tenants', 'list', ...auth(c)])).stdout, /^\| acme +\| acme +\| acme +\| active +\| +8 \| default \(20\) \|/m);
+
+      const created = await ogel(['tenants', 'create', 'beta', '--pool-size', '7', ...auth(c)]);
+      assert.equal(created.code, 0, created.stderr);
+      assert.match(created.stdout, /^Created tenant beta \(database beta, role beta\)\nPool size: 7\nPassword: generated-secret/);
+      assert.deepEqual(patches()[2]?.body, { limits: { poolSize: 7 } }, 'created, then its limits set');
+      assert.equal(c.tenants.get('beta')?.limits.poolSize, 7);
+
+      const missing = await ogel(['tenants', 'set-limits', 'nope', '--pool-size', '2', ...auth(c)]);
+      assert.equal(missing.code, 1);
+      assert.equal(missing.stderr, "ogel: no tenant named 'nope'\nhint: list tenants with 'ogel tenants list'\n");
+    });
+  });
+
+  test('help for tenants set-limits names every flag and shows examples', async () => {
+    const h = await ogel(['tenants', 'set-limits', '--help']);
+    assert.equal(h.code, 0);
+    assert.match(h.stdout, /Usage: ogel tenants set-limits NAME \[--pool-size N\|default\] \[--max-connections N\] \[--rate-limit N\]/);
+    assert.match(h.stdout, /--pool-size N\|default/);
+    assert.match(h.stdout, /none is cut/);
+    assert.match(h.stdout, /Examples:\n(.|\n)*ogel tenants set-limits acme --pool-size default/);
+    assert.match((await ogel(['help', 'tenants', 'create'])).stdout, /--pool-size N/);
   });
 
   test('members list, add and remove; history; config show', async () => {

@@ -20,6 +20,7 @@ import https from 'node:https';
 import type {
   CreateTenantRequest,
   CreateTenantResult,
+  SetTenantLimitsRequest,
   HistoryEntry,
   Member,
   MemberSpec,
@@ -398,6 +399,14 @@ export class AdminClient {
   async createTenant(req: CreateTenantRequest): Promise<CreateTenantResult> {
     const body = await this.request<CreateTenantResult>('POST', '/v1/tenants', { body: req });
     requireShape(body, this.lastEndpoint ?? '', 'POST /v1/tenants', (o) => isObject(o['tenant']));
+    return body;
+  }
+
+  /** Each limit is set to a value, not changed by an amount: a retry does no harm. */
+  async setTenantLimits(name: string, req: SetTenantLimitsRequest): Promise<{ tenant: Tenant }> {
+    const path = `/v1/tenants/${encodeURIComponent(name)}`;
+    const body = await this.request<{ tenant: Tenant }>('PATCH', path, { body: req, idempotent: true });
+    requireShape(body, this.lastEndpoint ?? '', `PATCH ${path}`, (o) => isObject(o['tenant']));
     return body;
   }
 

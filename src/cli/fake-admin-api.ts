@@ -50,6 +50,9 @@ interface NodeState {
   noLeader: boolean;
 }
 
+/** The proxy's defaultPoolSize the fake reports with each tenant. */
+export const FAKE_DEFAULT_POOL_SIZE = 20;
+
 export class FakeCluster {
   readonly token: string;
   readonly name: string;
@@ -374,7 +377,8 @@ export class FakeCluster {
         database: name,
         role: name,
         state: 'active',
-        limits: { maxConnections, rateLimitPerSec: 0 },
+        limits: { maxConnections, rateLimitPerSec: 0, poolSize: null },
+        defaultPoolSize: FAKE_DEFAULT_POOL_SIZE,
         placement: null,
         createdAtMs: 1763700000000,
       };
@@ -384,11 +388,26 @@ export class FakeCluster {
     }
     const tenantMatch = /^\/v1\/tenants\/([^/]+)$/.exec(path);
     if (tenantMatch) {
-      allow('GET', 'DELETE');
+      allow('GET', 'PATCH', 'DELETE');
       const name = decodeURIComponent(tenantMatch[1] ?? '');
       const t = this.tenants.get(name);
       if (t === undefined) throw new HttpError(404, 'not_found', `no tenant named '${name}'`, "list tenants with 'ogel tenants list'");
       if (method === 'GET') return [200, { tenant: t }];
+      if (method === 'PATCH') {
+        const o = obj();
+        onlyFields(o, ['limits']);
+        const change = o['limits'];
+        if (typeof change !== 'object' || change === null || Array.isArray(change)) throw new HttpError(400, 'invalid_body', "field 'limits': expected an object");
+        const l = change as Record<string, unknown>;
+        onlyFields(l, ['poolSize', 'maxConnections', 'rateLimitPerSec']);
+        const poolSize = l['poolSize'];
+        if (poolSize !== undefined && poolSize !== null && (typeof poolSize !== 'number' || !Number.isInteger(poolSize) || poolSize < 1 || poolSize > 10_000)) {
+          throw new HttpError(400, 'invalid_body', `field 'limits.poolSize': expected an integer from 1 to 10000 (server connections per pool, or null for the proxy's defaultPoolSize), got ${JSON.stringify(poolSize)}`);
+        }
+        const updated: Tenant = { ...t, limits: { ...t.limits, ...l } };
+        this.tenants.set(name, updated);
+        return [200, { tenant: updated }];
+      }
       this.tenants.delete(name);
       return [200, { deleted: name }];
     }

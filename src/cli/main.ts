@@ -14,7 +14,7 @@ import { pause, resume } from './commands/maintenance.js';
 import { membersAdd, membersList, membersRemove } from './commands/members.js';
 import { failover, reinit, switchover } from './commands/roles.js';
 import { status } from './commands/status.js';
-import { tenantsCreate, tenantsDelete, tenantsGet, tenantsList } from './commands/tenants.js';
+import { tenantsCreate, tenantsDelete, tenantsGet, tenantsList, tenantsSetLimits } from './commands/tenants.js';
 import { transferLeadership } from './commands/transfer.js';
 
 const COMMANDS: CommandSpec[] = [
@@ -33,6 +33,7 @@ const COMMANDS: CommandSpec[] = [
   tenantsList,
   tenantsGet,
   tenantsDelete,
+  tenantsSetLimits,
   configShow,
 ];
 
@@ -44,7 +45,7 @@ const EXTERNAL: Record<string, { summary: string; load: () => Promise<{ run(argv
 
 const GROUP_SUMMARIES: Record<string, string> = {
   members: 'list, add or remove cluster members',
-  tenants: 'create, list, get or delete tenants',
+  tenants: 'create, list, get, delete tenants, or set their limits',
   config: "show the cluster's effective configuration",
 };
 

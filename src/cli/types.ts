@@ -145,7 +145,9 @@ export interface Tenant {
   database: string;
   role: string;
   state: string;
-  limits: { maxConnections?: number; rateLimitPerSec?: number; [k: string]: unknown };
+  limits: { maxConnections?: number; rateLimitPerSec?: number; poolSize?: number | null; [k: string]: unknown };
+  /** The proxy's defaultPoolSize: the size in effect when limits.poolSize is null (absent from older daemons). */
+  defaultPoolSize?: number;
   placement: unknown;
   createdAtMs: number | null;
 }
@@ -154,6 +156,11 @@ export interface CreateTenantRequest {
   name: string;
   password?: string;
   limits?: { maxConnections?: number; rateLimitPerSec?: number };
+}
+
+/** PATCH /v1/tenants/:name: only the limits given change; poolSize null is the proxy's default. */
+export interface SetTenantLimitsRequest {
+  limits: { poolSize?: number | null; maxConnections?: number; rateLimitPerSec?: number };
 }
 
 export interface CreateTenantResult {

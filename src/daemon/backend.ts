@@ -13,7 +13,7 @@ import type { TenantProvisioner } from '../controllers/tenant-provisioner.js';
 import { makeScramVerifier, generatePassword } from '../auth/scram.js';
 import { redactConfig, type Config, type NodeConfig } from '../config/index.js';
 import { ApiError } from '../api/http.js';
-import type { ApiBackend, MemberAddresses, TenantLimits } from '../api/server.js';
+import type { ApiBackend, MemberAddresses, TenantLimits, TenantLimitsChange } from '../api/server.js';
 import type { Logger } from '../log.js';
 import type { DaemonMetrics } from './metrics.js';
 import type { ReplicationAnswer } from '../postgres/replication-stats.js';
@@ -216,16 +216,16 @@ export class DaemonBackend implements ApiBackend {
 
   async listTenants(): Promise<unknown[]> {
     await this.barrier(false);
-    return [...this.fsm.state.tenants.values()].filter((t) => t.state !== 'deleted').map(tenantView);
+    return [...this.fsm.state.tenants.values()].filter((t) => t.state !== 'deleted').map((t) => tenantView(t, this.cfg.proxy.defaultPoolSize));
   }
 
   async getTenant(name: string): Promise<unknown | undefined> {
     await this.barrier(false);
     const t = this.findTenant(name);
-    return t && tenantView(t);
+    return t && tenantView(t, this.cfg.proxy.defaultPoolSize);
   }
 
-  async createTenant(name: string, password: string | undefined, limits: Partial<TenantLimits>): Promise<{ tenant: unknown; password: string; url: string }> {
+  async createTenant(name: string, password: string | undefined, limits: Partial<Omit<TenantLimits, 'poolSize'>>): Promise<{ tenant: unknown; password: string; url: string }> {
     if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
     const pw = password ?? generatePassword();
     const id = randomUUID();
@@ -247,7 +247,7 @@ export class DaemonBackend implements ApiBackend {
     const t = this.fsm.state.tenants.get(id)!;
     this.log({ level: 'info', msg: 'tenant created', tenant: name, id });
     await this.awaitProvisioned(name, id);
-    return { tenant: tenantView(t), password: pw, url: `postgresql://${name}:${encodeURIComponent(pw)}@${this.self.proxy}/${name}` };
+    return { tenant: tenantView(t, this.cfg.proxy.defaultPoolSize), password: pw, url: `postgresql://${name}:${encodeURIComponent(pw)}@${this.self.proxy}/${name}` };
   }
 
   /**
@@ -273,6 +273,18 @@ export class DaemonBackend implements ApiBackend {
       `tenant '${name}' was not created: its role and database could not be created on the primary within ${TENANT_PROVISION_TIMEOUT_MS / 1000} s (${st.reason})`,
       "check 'ogel status' (the cluster needs a writable primary), then try again",
     );
+  }
+
+  async setTenantLimits(name: string, change: TenantLimitsChange): Promise<unknown | undefined> {
+    if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
+    const t = this.findTenant(name);
+    if (!t) return undefined;
+    // tenant.setLimits replaces all three: the ones not asked for keep their value.
+    const limits = { ...t.limits, ...change };
+    await this.propose({ v: 3, type: 'tenant.setLimits', id: t.id, limits, atMs: Date.now() });
+    this.log({ level: 'info', msg: 'tenant limits set', tenant: name, id: t.id, limits });
+    const updated = this.fsm.state.tenants.get(t.id);
+    return updated && tenantView(updated, this.cfg.proxy.defaultPoolSize);
   }
 
   async deleteTenant(name: string): Promise<boolean> {
@@ -492,7 +504,7 @@ export class DaemonBackend implements ApiBackend {
   }
 }
 
-function tenantView(t: Tenant): Record<string, unknown> {
+function tenantView(t: Tenant, defaultPoolSize: number): Record<string, unknown> {
   // Never the SCRAM verifier: it is a password equivalent for offline guessing.
   return {
     id: t.id,
@@ -501,6 +513,8 @@ function tenantView(t: Tenant): Record<string, unknown> {
     role: t.role,
     state: t.state,
     limits: t.limits,
+    // What limits.poolSize null means here, so clients can show the size in effect.
+    defaultPoolSize,
     placement: t.placement,
     createdAtMs: t.createdAtMs,
   };

@@ -1,9 +1,28 @@
-import { CliError, UsageError, type CommandSpec } from '../args.js';
-import type { CreateTenantRequest, Tenant } from '../types.js';
+import { CliError, UsageError, parseIntStrict, type CommandSpec } from '../args.js';
+import type { CreateTenantRequest, SetTenantLimitsRequest, Tenant } from '../types.js';
 import { cell, formatTime, renderTable } from '../table.js';
 import { clientFor, printJson } from './common.js';
 
 const MAX_CONNECTIONS_MAX = 100_000;
+/** The state machine's bounds (fsm TENANT_LIMITS), checked here too so a typo fails before any request. */
+const POOL_SIZE_MAX = 10_000;
+const SET_MAX_CONNECTIONS_MAX = 10_000;
+const RATE_LIMIT_MAX = 1_000_000;
+
+/** A tenant's pool size as shown: its own, or "default (N)" with the proxy's default. */
+export function poolSizeCell(t: Tenant): string {
+  const own = t.limits?.poolSize;
+  if (typeof own === 'number') return String(own);
+  return t.defaultPoolSize === undefined ? 'default' : `default (${t.defaultPoolSize})`;
+}
+
+/** --pool-size N, or "default" (null: back to the proxy's defaultPoolSize); undefined when not given. */
+function poolSizeFlag(args: { string(name: string): string | undefined; command: string }): number | null | undefined {
+  const raw = args.string('pool-size');
+  if (raw === undefined) return undefined;
+  if (raw.trim() === 'default') return null;
+  return parseIntStrict(raw, '--pool-size', 1, POOL_SIZE_MAX, args.command);
+}
 
 function tenantName(raw: string | undefined, command: string): string {
   if (raw === undefined || raw.trim() === '') throw new UsageError('missing NAME', command);
@@ -19,6 +38,7 @@ function tenantRows(tenants: Tenant[]): string[][] {
       cell(t.role),
       cell(t.state),
       cell(t.limits?.maxConnections),
+      poolSizeCell(t),
       cell(t.placement),
       formatTime(t.createdAtMs),
     ]);
@@ -30,6 +50,7 @@ const TENANT_COLUMNS = [
   { header: 'Role' },
   { header: 'State' },
   { header: 'Max connections', align: 'right' as const },
+  { header: 'Pool size', align: 'right' as const },
   { header: 'Placement' },
   { header: 'Created (UTC)' },
 ];
@@ -37,7 +58,7 @@ const TENANT_COLUMNS = [
 export const tenantsCreate: CommandSpec = {
   path: ['tenants', 'create'],
   summary: 'create a tenant: a database and a role, reachable through the proxy',
-  usage: 'tenants create NAME [--password P] [--max-connections N] [flags]',
+  usage: 'tenants create NAME [--password P] [--max-connections N] [--pool-size N] [flags]',
   flags: {
     password: {
       type: 'string',
@@ -45,30 +66,83 @@ export const tenantsCreate: CommandSpec = {
       help: 'the role password (default: one is generated and shown once); visible in the process list',
     },
     'max-connections': { type: 'string', value: 'N', help: `connection limit, 1 to ${MAX_CONNECTIONS_MAX}` },
+    'pool-size': { type: 'string', value: 'N', help: `server connections per proxy pool, 1 to ${POOL_SIZE_MAX} (default: the proxy's defaultPoolSize)` },
   },
   positionals: { names: ['NAME'], min: 1, max: 1 },
   api: true,
-  details: 'The cluster stores only a SCRAM-SHA-256 verifier. A generated password is printed once.',
-  examples: ['ogel tenants create acme', 'ogel tenants create acme --max-connections 20 --json'],
+  details:
+    'The cluster stores only a SCRAM-SHA-256 verifier. A generated password is printed once.\n' +
+    "With --pool-size the tenant is created, then its limits are set (as 'ogel tenants set-limits' does).",
+  examples: ['ogel tenants create acme', 'ogel tenants create acme --max-connections 20 --json', 'ogel tenants create acme --pool-size 5'],
   async run(ctx, args) {
     const name = tenantName(args.positionals[0], args.command);
     const password = args.string('password');
     if (password === '') throw new UsageError('--password needs a non-empty value (omit it to have one generated)', args.command);
     const maxConnections = args.int('max-connections', 1, MAX_CONNECTIONS_MAX);
+    const poolSize = poolSizeFlag(args);
     const req: CreateTenantRequest = { name };
     if (password !== undefined) req.password = password;
     if (maxConnections !== undefined) req.limits = { maxConnections };
     const client = clientFor(ctx, args);
     const r = await client.createTenant(req);
+    if (poolSize !== undefined) {
+      // tenant.create predates pool sizes (a version-1 command): set it right after.
+      try {
+        r.tenant = (await client.setTenantLimits(name, { limits: { poolSize } })).tenant;
+      } catch (e) {
+        const pw = r.password !== undefined && password === undefined ? ` Its generated password (shown once): ${r.password}` : '';
+        throw new CliError(
+          `tenant ${name} was created, but setting its pool size failed: ${(e as Error).message}.${pw}`,
+          `set it with 'ogel tenants set-limits ${name} --pool-size ${poolSize ?? 'default'}'`,
+        );
+      }
+    }
     if (args.bool('json')) {
       printJson(ctx, r);
       return 0;
     }
     const t = r.tenant;
     const lines = [`Created tenant ${t.name ?? name} (database ${cell(t.database)}, role ${cell(t.role)})`];
+    if (poolSize !== undefined) lines.push(`Pool size: ${poolSizeCell(t)}`);
     if (r.password !== undefined && password === undefined) lines.push(`Password: ${r.password}   (shown once: only a SCRAM verifier is stored)`);
     if (r.url !== undefined) lines.push(`URL: ${r.url}`);
     ctx.io.stdout(lines.join('\n') + '\n');
+    return 0;
+  },
+};
+
+export const tenantsSetLimits: CommandSpec = {
+  path: ['tenants', 'set-limits'],
+  summary: "change a tenant's limits: pool size, client connections, rate",
+  usage: 'tenants set-limits NAME [--pool-size N|default] [--max-connections N] [--rate-limit N] [flags]',
+  flags: {
+    'pool-size': { type: 'string', value: 'N|default', help: `server connections per proxy pool, 1 to ${POOL_SIZE_MAX}; "default" for the proxy's defaultPoolSize` },
+    'max-connections': { type: 'string', value: 'N', help: `client connection limit, 1 to ${SET_MAX_CONNECTIONS_MAX}` },
+    'rate-limit': { type: 'string', value: 'N', help: `queries per second, 1 to ${RATE_LIMIT_MAX}` },
+  },
+  positionals: { names: ['NAME'], min: 1, max: 1 },
+  api: true,
+  details:
+    'Limits not given keep their value. A new pool size applies to the tenant\'s existing pools within a second: ' +
+    'a larger one opens connections as clients need them; a smaller one closes the extra server connections as their transactions end (none is cut).',
+  examples: ['ogel tenants set-limits acme --pool-size 5', 'ogel tenants set-limits acme --pool-size default', 'ogel tenants set-limits acme --max-connections 50 --rate-limit 1000 --json'],
+  async run(ctx, args) {
+    const name = tenantName(args.positionals[0], args.command);
+    const limits: SetTenantLimitsRequest['limits'] = {};
+    const poolSize = poolSizeFlag(args);
+    const maxConnections = args.int('max-connections', 1, SET_MAX_CONNECTIONS_MAX);
+    const rateLimitPerSec = args.int('rate-limit', 1, RATE_LIMIT_MAX);
+    if (poolSize !== undefined) limits.poolSize = poolSize;
+    if (maxConnections !== undefined) limits.maxConnections = maxConnections;
+    if (rateLimitPerSec !== undefined) limits.rateLimitPerSec = rateLimitPerSec;
+    if (Object.keys(limits).length === 0) throw new UsageError('nothing to change: give --pool-size, --max-connections or --rate-limit', args.command);
+    const client = clientFor(ctx, args);
+    const r = await client.setTenantLimits(name, { limits });
+    if (args.bool('json')) printJson(ctx, r);
+    else {
+      const l = r.tenant.limits;
+      ctx.io.stdout(`Set limits of tenant ${r.tenant.name ?? name}: pool size ${poolSizeCell(r.tenant)}, max connections ${cell(l?.maxConnections)}, rate limit ${cell(l?.rateLimitPerSec)}/s\n`);
+    }
     return 0;
   },
 };
