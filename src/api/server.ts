@@ -396,7 +396,10 @@ function parseLimitsChange(body: Record<string, unknown>): TenantLimitsChange {
   rejectUnknownFields(body, ['limits']);
   if (body['limits'] === undefined) throw new ApiError(400, 'invalid_body', "field 'limits': missing", `send the limits to change, e.g. ${LIMITS_CHANGE_EXAMPLE}`);
   const limits = expectObject(body['limits'], "field 'limits'");
-  rejectUnknownFields(limits, ['poolSize', 'maxConnections', 'rateLimitPerSec']);
+  const known = ['poolSize', 'maxConnections', 'rateLimitPerSec'];
+  for (const k of Object.keys(limits)) {
+    if (!known.includes(k)) throw new ApiError(400, 'invalid_body', `unknown field 'limits.${k}'`, `known limits: ${known.join(', ')}`);
+  }
   const change: TenantLimitsChange = {};
   if (limits['poolSize'] === null) change.poolSize = null;
   else if (limits['poolSize'] !== undefined) change.poolSize = limitInt(limits, 'poolSize', TENANT_LIMITS.poolSize, 'server connections per pool, or null for the proxy\'s defaultPoolSize');
