@@ -132,6 +132,35 @@ describe('proxy: per-tenant pool size', { timeout: 120_000 }, () => {
   });
 });
 
+describe('proxy: a pool size changed in the state reaches connected clients without a new login', { timeout: 60_000 }, () => {
+  let fx: ProxyFixture;
+  /** The state machine's view, as the daemon's poolSizeOf reads it. */
+  let stateSize: number | null = 1;
+
+  before(async () => {
+    fx = await startProxy({ pool: { defaultPoolSize: 3 }, poolSize: 1, poolSizeOf: (database, role) => (database === 'app' && role === 'app' ? stateSize : undefined) });
+  });
+  after(async () => {
+    await fx?.cleanup();
+  });
+
+  it('size 1, then null (the default, 3) within a second or so, with the same clients', async () => {
+    const clients = Array.from({ length: 4 }, () => new pg.Client(fx.clientConfig()));
+    await Promise.all(clients.map((c) => c.connect()));
+    try {
+      await Promise.all(clients.map((c) => c.query('SELECT 1')));
+      const pool = () => fx.proxy.stats().pools.find((p) => p.role === 'app')!;
+      assert.equal(pool().size, 1);
+      stateSize = null;
+      await waitFor(async () => pool().size === 3, 'the pool to take the default size from the state', 5_000);
+      await Promise.all(clients.map((c) => c.query('SELECT pg_sleep(0.3)')));
+      assert.ok(pool().opened > 1 && pool().opened <= 3, `opened ${pool().opened}`);
+    } finally {
+      await Promise.all(clients.map((c) => c.end()));
+    }
+  });
+});
+
 async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!(await check())) {

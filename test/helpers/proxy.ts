@@ -70,6 +70,8 @@ export interface FixtureOptions {
   maxClientConnections?: number | null;
   /** The tenant's poolSize in its identity (null: defaultPoolSize); a function is read at each login. */
   poolSize?: number | null | (() => number | null);
+  /** ProxyServer's poolSizeOf (the daemon reads the state machine there). */
+  poolSizeOf?: (database: string, role: string) => number | null | undefined;
   /** An existing Postgres (role and database already made). */
   pg?: TempPrimary;
 }
@@ -107,6 +109,7 @@ export async function startProxy(o: FixtureOptions = {}): Promise<ProxyFixture> 
     resolveIdentity: testIdentity(o.maxClientConnections ?? null, o.poolSize ?? null),
     scram: (verifier, id) => scramServerExchange(verifier, { user: id.role }),
     credentials: (role) => ({ user: role, password: SERVER_PASSWORD }),
+    poolSizeOf: o.poolSizeOf,
     router,
     tls: o.tls,
   });
