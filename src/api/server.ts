@@ -301,10 +301,9 @@ export class ApiServer {
       const limitsObj = body.limits === undefined ? {} : expectObject(body.limits, "field 'limits'");
       rejectUnknownFields(limitsObj, ['maxConnections', 'rateLimitPerSec']);
       const limits: Partial<Omit<TenantLimits, 'poolSize'>> = {};
-      const mc = optionalInt(limitsObj, 'maxConnections', 1, 100_000);
-      const rl = optionalInt(limitsObj, 'rateLimitPerSec', 0, 10_000_000);
-      if (mc !== undefined) limits.maxConnections = mc;
-      if (rl !== undefined) limits.rateLimitPerSec = rl;
+      // The state machine's bounds: a value it would refuse fails here, naming the field.
+      if (limitsObj['maxConnections'] !== undefined) limits.maxConnections = limitInt(limitsObj, 'maxConnections', TENANT_LIMITS.maxConnections, 'client connections');
+      if (limitsObj['rateLimitPerSec'] !== undefined) limits.rateLimitPerSec = limitInt(limitsObj, 'rateLimitPerSec', TENANT_LIMITS.rateLimitPerSec, 'queries per second');
       await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.createTenant(name, password, limits)));
     });
     r.add('PATCH', '/v1/tenants/:name', true, async (ctx) => {

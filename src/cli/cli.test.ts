@@ -316,7 +316,7 @@ describe('ogel CLI', { concurrency: true }, () => {
       [['tenants', 'set-limits', '--pool-size', '3'], /^ogel: tenants set-limits: missing NAME\n/],
       [['tenants', 'create', 'acme', '--pool-size', '-1'], /^ogel: tenants create: --pool-size/],
       [['status', '--verbose'], /^ogel: status: unknown flag '--verbose'\nhint: run 'ogel status --help' for usage\n$/],
-      [['tenants', 'create', 'acme', '--max-connections', 'abc'], /^ogel: tenants create: --max-connections: expected a whole number from 1 to 100000, got 'abc'\n/],
+      [['tenants', 'create', 'acme', '--max-connections', 'abc'], /^ogel: tenants create: --max-connections: expected a whole number from 1 to 10000, got 'abc'\n/],
       [['status', '--timeout-ms', '-5'], /^ogel: status: --timeout-ms needs a value/],
       [['status', '--timeout-ms', '0'], /^ogel: status: --timeout-ms: expected a whole number from 1 to 3600000, got '0'\n/],
       [['transfer-leadership', '--to'], /^ogel: transfer-leadership: --to needs a value \(--to NODE\)/],

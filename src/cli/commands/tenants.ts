@@ -3,10 +3,9 @@ import type { CreateTenantRequest, SetTenantLimitsRequest, Tenant } from '../typ
 import { cell, formatTime, renderTable } from '../table.js';
 import { clientFor, printJson } from './common.js';
 
-const MAX_CONNECTIONS_MAX = 100_000;
 /** The state machine's bounds (fsm TENANT_LIMITS), checked here too so a typo fails before any request. */
 const POOL_SIZE_MAX = 10_000;
-const SET_MAX_CONNECTIONS_MAX = 10_000;
+const MAX_CONNECTIONS_MAX = 10_000;
 const RATE_LIMIT_MAX = 1_000_000;
 
 /** A tenant's pool size as shown: its own, or "default (N)" with the proxy's default. */
@@ -117,7 +116,7 @@ export const tenantsSetLimits: CommandSpec = {
   usage: 'tenants set-limits NAME [--pool-size N|default] [--max-connections N] [--rate-limit N] [flags]',
   flags: {
     'pool-size': { type: 'string', value: 'N|default', help: `server connections per proxy pool, 1 to ${POOL_SIZE_MAX}; "default" for the proxy's defaultPoolSize` },
-    'max-connections': { type: 'string', value: 'N', help: `client connection limit, 1 to ${SET_MAX_CONNECTIONS_MAX}` },
+    'max-connections': { type: 'string', value: 'N', help: `client connection limit, 1 to ${MAX_CONNECTIONS_MAX}` },
     'rate-limit': { type: 'string', value: 'N', help: `queries per second, 1 to ${RATE_LIMIT_MAX}` },
   },
   positionals: { names: ['NAME'], min: 1, max: 1 },
@@ -130,7 +129,7 @@ export const tenantsSetLimits: CommandSpec = {
     const name = tenantName(args.positionals[0], args.command);
     const limits: SetTenantLimitsRequest['limits'] = {};
     const poolSize = poolSizeFlag(args);
-    const maxConnections = args.int('max-connections', 1, SET_MAX_CONNECTIONS_MAX);
+    const maxConnections = args.int('max-connections', 1, MAX_CONNECTIONS_MAX);
     const rateLimitPerSec = args.int('rate-limit', 1, RATE_LIMIT_MAX);
     if (poolSize !== undefined) limits.poolSize = poolSize;
     if (maxConnections !== undefined) limits.maxConnections = maxConnections;
