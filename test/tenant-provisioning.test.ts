@@ -186,6 +186,65 @@ describe('tenant provisioning on the primary', () => {
     assert.equal((await attempt('delta', 'delta-password-123', 'delta')).message, 'connected');
   });
 
+  it('read-only sessions (options=target_session_attrs=read-only) run on a standby within the lag bound, others on the primary', async () => {
+    const p = await primary();
+    const created = await c.cli(['tenants', 'create', 'epsilon', '--json']);
+    assert.equal(created.code, 0, created.stderr);
+    const { password } = JSON.parse(created.stdout) as { password: string };
+    const postgresPorts = new Map([...c.nodes.values()].map((n) => [n.postgresPort, n.id]));
+    const session = async (node: string, options?: string): Promise<pg.Client> => {
+      const client = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(node)!.proxyPort, user: 'epsilon', password, database: 'epsilon', connectionTimeoutMillis: 10_000, ...(options ? { options } : {}) });
+      client.on('error', () => {});
+      await client.connect();
+      return client;
+    };
+    const writer = await session(p);
+    try {
+      await writer.query('CREATE TABLE marks (n int)');
+      await writer.query('INSERT INTO marks VALUES (1)');
+      assert.deepEqual((await writer.query('SELECT pg_is_in_recovery() AS r')).rows, [{ r: false }]);
+    } finally {
+      await writer.end();
+    }
+    for (const n of c.nodes.values()) {
+      // A standby qualifies once its reported replay position is within proxy.maxReplicaLagBytes.
+      let where: { r: boolean; port: number; n: number } | undefined;
+      let lastError = '';
+      await c.waitFor(
+        async () => {
+          const ro = await session(n.id, 'target_session_attrs=read-only').catch((e: Error) => {
+            lastError = e.message;
+            return null;
+          });
+          if (ro === null) return false;
+          try {
+            where = (await ro.query<{ r: boolean; port: number; n: number }>('SELECT pg_is_in_recovery() AS r, inet_server_port() AS port, (SELECT count(*)::int FROM marks) AS n')).rows[0];
+            // Through a standby's own proxy, once its standby qualifies, the read stays on that node.
+            return where?.r === true && where.n === 1 && (n.id === p || where.port === n.postgresPort);
+          } catch (e) {
+            lastError = (e as Error).message;
+            return false;
+          } finally {
+            await ro.end();
+          }
+        },
+        `a read-only session through ${n.id}'s proxy on a standby that has the row${n.id === p ? '' : ` (${n.id}'s own)`}`,
+        30_000,
+      ).catch(async (e: Error) => {
+        const st = await c.get(n.id, '/v1/status?stale=true');
+        throw new Error(`${e.message}; the last session ran ${JSON.stringify(where)}${lastError ? `, last error: ${lastError}` : ''}; status: ${JSON.stringify((st.body as { postgres?: unknown }).postgres)}`);
+      });
+      const ranOn = postgresPorts.get(where!.port);
+      assert.ok(ranOn !== undefined && ranOn !== p, `ran on ${ranOn}, a standby, not the primary ${p}`);
+      const ro = await session(n.id, 'target_session_attrs=read-only');
+      try {
+        await assert.rejects(ro.query('INSERT INTO marks VALUES (2)'), (e: Error & { code?: string }) => e.code === '25006');
+      } finally {
+        await ro.end();
+      }
+    }
+  });
+
   it('delete drops the database and role (ending their sessions) and purges the record; the name can be reused, fresh', async () => {
     const p = await primary();
     const acmePw = tenantServerPassword(config, 'acme');

@@ -118,14 +118,22 @@ describe('identity: tenant selection and isolation', () => {
     assert.deepEqual(d.sort(), ['db.example.com', 'localhost', 'other.example.com']);
   });
 
-  it('options other than a single endpoint=<tenant> are refused (08P01): -c tricks, --role, several words', () => {
-    for (const options of ['-c search_path=beta', '-csearch_path=x', '--role=beta', 'endpoint=acme -c role=beta', '-c endpoint=acme', 'endpoint=acme endpoint=acme', 'project=acme']) {
-      refusal(resolve(p({ user: 'acme', options }), undefined), '08P01', /only "endpoint=<tenant>"/);
+  it('options other than endpoint=<tenant> and target_session_attrs=<value>, each once, are refused (08P01): -c tricks, --role, repeats', () => {
+    for (const options of ['-c search_path=beta', '-csearch_path=x', '--role=beta', 'endpoint=acme -c role=beta', '-c endpoint=acme', 'endpoint=acme endpoint=acme', 'endpoint=acme endpoint=beta', 'project=acme', '-c target_session_attrs=read-only', 'target_session_attrs=read-only target_session_attrs=any']) {
+      refusal(resolve(p({ user: 'acme', options }), undefined), '08P01', /only "endpoint=<tenant>" and "target_session_attrs=<value>"/);
     }
+    refusal(resolve(p({ user: 'acme', options: 'target_session_attrs=standbyish' }), undefined), '08P01', /invalid value for target_session_attrs in options: "standbyish"/);
     refusal(resolve(p({ user: 'acme', options: 'endpoint=Acme-1' }), undefined), '08P01', /invalid tenant name/);
     refusal(resolve(p({ user: 'acme', options: 'endpoint=' }), undefined), '08P01', /invalid tenant name/);
     // Empty options are no options.
     claim(resolve(p({ user: 'acme', options: '   ' }), undefined));
+  });
+
+  it('target_session_attrs in options makes the session read-only, as the startup parameter does (libpq cannot send the parameter)', () => {
+    assert.equal(claim(resolve(p({ user: 'acme', options: 'target_session_attrs=read-only' }), undefined)).readOnly, true);
+    assert.equal(claim(resolve(p({ user: 'acme', options: 'endpoint=acme target_session_attrs=prefer-standby' }), undefined)).readOnly, true);
+    assert.equal(claim(resolve(p({ user: 'acme', options: 'target_session_attrs=read-write endpoint=acme' }), undefined)).readOnly, false);
+    assert.equal(claim(resolve(p({ user: 'acme' }), undefined)).readOnly, false);
   });
 
   it('unknown startup parameters are refused with their name; the allowlist passes through', () => {

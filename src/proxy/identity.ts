@@ -210,16 +210,15 @@ function checkParams(params: StartupParams): CheckedParams | ProxyRefusal {
         database = value === '' ? null : value;
         break;
       case 'options': {
-        const e = parseOptions(value);
-        if (typeof e !== 'string' && e !== null) return e;
-        endpoint = e;
+        const o = parseOptions(value);
+        if ('code' in o) return o;
+        endpoint = o.endpoint;
+        if (o.readOnly !== null) readOnly = o.readOnly;
         break;
       }
       case 'target_session_attrs': {
-        const ro = SESSION_ATTRS.get(value);
-        if (ro === undefined) {
-          return { code: '08P01', message: `invalid value for startup parameter "target_session_attrs": ${JSON.stringify(value.slice(0, 64))}`, hint: `expected one of ${[...SESSION_ATTRS.keys()].join(', ')}` };
-        }
+        const ro = sessionAttrs(value, 'startup parameter "target_session_attrs"');
+        if (typeof ro !== 'boolean') return ro;
         readOnly = ro;
         break;
       }
@@ -245,22 +244,47 @@ function checkParams(params: StartupParams): CheckedParams | ProxyRefusal {
  * them, so it is refused rather than filtered. Returns the tenant name, or null
  * for empty options.
  */
-function parseOptions(value: string): string | null | ProxyRefusal {
+function sessionAttrs(value: string, where: string): boolean | ProxyRefusal {
+  const ro = SESSION_ATTRS.get(value);
+  if (ro !== undefined) return ro;
+  return { code: '08P01', message: `invalid value for ${where}: ${JSON.stringify(value.slice(0, 64))}`, hint: `expected one of ${[...SESSION_ATTRS.keys()].join(', ')}` };
+}
+
+/**
+ * The startup `options`, as words `endpoint=<tenant>` (Neon's form) and
+ * `target_session_attrs=<value>`: libpq and most drivers can set `options`
+ * (`?options=target_session_attrs%3Dread-only`) but not a startup parameter of
+ * that name, since libpq keeps its own target_session_attrs to itself.
+ */
+function parseOptions(value: string): { endpoint: string | null; readOnly: boolean | null } | ProxyRefusal {
   const words = value.split(/[ \t\n\r\f\v]+/).filter((w) => w !== '');
-  if (words.length === 0) return null;
-  const m = words.length === 1 ? /^endpoint=(.*)$/.exec(words[0]!) : null;
-  if (m === null) {
-    return {
-      code: '08P01',
-      message: `unsupported startup options ${JSON.stringify(value.slice(0, 64))}: only "endpoint=<tenant>" is accepted`,
-      hint: 'set session parameters with SET after connecting, not with -c in options',
-    };
+  let endpoint: string | null = null;
+  let readOnly: boolean | null = null;
+  const seen = new Set<string>();
+  for (const w of words) {
+    const m = /^(endpoint|target_session_attrs)=(.*)$/.exec(w);
+    // A key given twice is refused rather than guessed at (the first, or the last?).
+    if (m === null || seen.has(m[1]!)) {
+      return {
+        code: '08P01',
+        message: `unsupported startup options ${JSON.stringify(value.slice(0, 64))}: only "endpoint=<tenant>" and "target_session_attrs=<value>" are accepted`,
+        hint: 'set session parameters with SET after connecting, not with -c in options',
+      };
+    }
+    seen.add(m[1]!);
+    if (m[1] === 'target_session_attrs') {
+      const ro = sessionAttrs(m[2]!, 'target_session_attrs in options');
+      if (typeof ro !== 'boolean') return ro;
+      readOnly = ro;
+      continue;
+    }
+    const name = m[2]!;
+    if (!TENANT_NAME.test(name)) {
+      return { code: '08P01', message: `invalid tenant name in options endpoint=${JSON.stringify(name.slice(0, 64))}: expected 1-63 characters of a-z, 0-9 and "_", not starting with a digit` };
+    }
+    endpoint = name;
   }
-  const name = m[1]!;
-  if (!TENANT_NAME.test(name)) {
-    return { code: '08P01', message: `invalid tenant name in options endpoint=${JSON.stringify(name.slice(0, 64))}: expected 1-63 characters of a-z, 0-9 and "_", not starting with a digit` };
-  }
-  return name;
+  return { endpoint, readOnly };
 }
 
 /** The tenant the SNI names: its first label when the rest is one of the proxy's domains. */

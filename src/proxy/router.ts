@@ -210,7 +210,10 @@ export function computeView(s: Pick<ClusterState, 'postgres' | 'members'>, maxRe
   const primaryLsn = pg.primary ? parseLsn(pg.nodes.get(pg.primary)?.lsn.replayed ?? '') : null;
   if (primary && primaryLsn !== null) {
     for (const n of pg.nodes.values()) {
-      if (n.node === pg.primary || n.role !== 'standby' || n.reportedRole !== 'standby') continue;
+      // Wanted 'absent' is a member the cluster set no role for: its agent follows the
+      // primary (every standby of a freshly bootstrapped cluster). Never a node
+      // fenced or being re-cloned.
+      if (n.node === pg.primary || (n.role !== 'standby' && n.role !== 'absent') || n.reportedRole !== 'standby') continue;
       const replayed = parseLsn(n.lsn.replayed);
       if (replayed === null) continue;
       const lag = primaryLsn > replayed ? primaryLsn - replayed : 0n;
