@@ -195,6 +195,33 @@ describe('proxy with real clients', { timeout: 180_000 }, () => {
     assert.ok(tx.proxy.stats().counters.cancelsForwarded >= 1);
   });
 
+  it('a cancel request sent to another node\'s proxy is relayed to the proxy holding the session', async () => {
+    // Two proxies as two nodes (tags 1 and 2), each knowing the other's address: as behind a load balancer.
+    const addresses = new Map<number, { host: string; port: number }>();
+    const peerOf = (tag: number) => addresses.get(tag);
+    const a = await startProxy({ pg: pgsrv, pool: { mode: 'transaction', defaultPoolSize: 2 }, cancelRouting: { selfTag: 1, peerOf } });
+    const b = await startProxy({ pg: pgsrv, pool: { mode: 'transaction', defaultPoolSize: 2 }, cancelRouting: { selfTag: 2, peerOf } });
+    addresses.set(1, { host: '127.0.0.1', port: a.port });
+    addresses.set(2, { host: '127.0.0.1', port: b.port });
+    try {
+      await withClient(a, async (c) => {
+        assert.equal((c as unknown as { processID: number }).processID >>> 24, 1, "the key names proxy a's tag");
+        const q = c.query('SELECT pg_sleep(20)');
+        await new Promise((r) => setTimeout(r, 300));
+        const canceller = new pg.Client(b.clientConfig()) as pg.Client & { cancel(c: pg.Client, q: unknown): void };
+        canceller.cancel(c, (c as unknown as { _activeQuery: unknown })._activeQuery);
+        await assert.rejects(q, /canceling statement due to user request/);
+        assert.equal((await c.query('SELECT 3 AS three')).rows[0].three, 3);
+      });
+      assert.equal(b.proxy.stats().counters.cancelsRelayed, 1);
+      assert.equal(a.proxy.stats().counters.cancelsForwarded, 1);
+      assert.equal(a.proxy.stats().counters.cancelsRelayed, 0, 'a looked its own key up, it did not relay it back');
+    } finally {
+      await a.cleanup();
+      await b.cleanup();
+    }
+  });
+
   it('node-postgres: LISTEN/NOTIFY in session mode', async () => {
     const listener = new pg.Client(session.clientConfig());
     listener.on('error', () => {});

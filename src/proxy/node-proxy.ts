@@ -13,7 +13,7 @@ import { serverCredentials } from './credentials.js';
 import { makeIdentityResolver, makePoolSizeLookup, proxySniDomains } from './identity.js';
 import { ClusterRouter } from './router.js';
 import { mockScramVerifier, scramServerExchange } from './scram-server.js';
-import { ProxyServer, proxyPoolOptions, registerProxyMetrics } from './server.js';
+import { CANCEL_TAG_MAX, ProxyServer, proxyPoolOptions, registerProxyMetrics, type ProxyServerOptions } from './server.js';
 import { loadProxyTls } from './tls.js';
 
 export interface NodeProxyOptions {
@@ -50,6 +50,7 @@ export async function startNodeProxy(o: NodeProxyOptions): Promise<{ proxy: Prox
     router,
     tls: tlsOptions ? { mode: config.proxy.tls.mode, context: tlsOptions } : undefined,
     log: o.log,
+    cancelRouting: cancelRoutingFor(config, self, o.state),
   });
   try {
     await proxy.listen();
@@ -60,4 +61,21 @@ export async function startNodeProxy(o: NodeProxyOptions): Promise<{ proxy: Prox
   }
   if (o.registry) registerProxyMetrics(o.registry, proxy);
   return { proxy, router };
+}
+
+/**
+ * Each node's tag is its place in cluster.yml's nodes (the same file on every
+ * node), so every proxy reads a cancel key's tag the same way. A cluster of more
+ * nodes than tags fit relays no cancels.
+ */
+function cancelRoutingFor(config: Config, self: NodeConfig, state: () => ClusterState): ProxyServerOptions['cancelRouting'] {
+  if (config.nodes.length > CANCEL_TAG_MAX) return undefined;
+  return {
+    selfTag: config.nodes.findIndex((n) => n.id === self.id) + 1,
+    peerOf: (tag) => {
+      const node = config.nodes[tag - 1];
+      if (node === undefined) return undefined;
+      return hostPort(state().members.get(node.id)?.addresses.proxy ?? node.proxy);
+    },
+  };
 }

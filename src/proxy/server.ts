@@ -71,6 +71,14 @@ export interface ProxyServerOptions {
   router: Router;
   tls?: ProxyTlsOptions | undefined;
   log?: Logger | undefined;
+  /**
+   * Cancel keys that name their proxy, so a CancelRequest that reaches another
+   * node's proxy (a load balancer in front of all of them) is relayed to the
+   * one holding the session: `selfTag` (1-127) goes in the top bits of every
+   * process id this proxy hands out; `peerOf(tag)` is that node's proxy address.
+   * Without it, ids carry no tag and a cancel is only looked up here.
+   */
+  cancelRouting?: { selfTag: number; peerOf: (tag: number) => { host: string; port: number } | undefined } | undefined;
 }
 
 export interface ProxyStats {
@@ -79,7 +87,8 @@ export interface ProxyStats {
   defaultPoolSize: number;
   clients: { total: number; maxClientConnections: number; byTenant: Record<string, number> };
   pools: PoolStats[];
-  counters: SessionCounters & { accepted: number; refusedLimit: number; cancels: number; cancelsForwarded: number };
+  /** cancelsRelayed: CancelRequests for another node's session, sent on to its proxy. */
+  counters: SessionCounters & { accepted: number; refusedLimit: number; cancels: number; cancelsForwarded: number; cancelsRelayed: number };
   /** Distinct prepared statements named by this proxy (transaction mode). */
   preparedStatements: number;
 }
@@ -111,6 +120,10 @@ const POOL_SIZE_CHECK_MS = 1_000;
 const GENERATION_CHECK_MS = 100;
 /** Our BackendKeyData process ids: positive int32, never 0. */
 const PROCESS_ID_MAX = 0x7fffffff;
+/** With cancel routing: the node's tag in bits 24-30, a sequence in bits 0-23. */
+const TAG_SHIFT = 24;
+const TAGGED_SEQ_MAX = (1 << TAG_SHIFT) - 1;
+export const CANCEL_TAG_MAX = 127;
 
 export class ProxyServer {
   private readonly server: net.Server;
@@ -127,7 +140,7 @@ export class ProxyServer {
   private readonly pools: PoolManager;
   private readonly names = new StatementNames();
   private readonly ctx: SessionContext;
-  private readonly counters = { protocolErrors: 0, authFailures: 0, held: 0, holdTimeouts: 0, retried: 0, failedInFlight: 0, accepted: 0, refusedLimit: 0, cancels: 0, cancelsForwarded: 0 };
+  private readonly counters = { protocolErrors: 0, authFailures: 0, held: 0, holdTimeouts: 0, retried: 0, failedInFlight: 0, accepted: 0, refusedLimit: 0, cancels: 0, cancelsForwarded: 0, cancelsRelayed: 0 };
   private nextProcessId = 1;
   private readonly offRouter: () => void;
   private lastGeneration: number;
@@ -137,6 +150,8 @@ export class ProxyServer {
     const p = o.pool;
     if (!(p.defaultPoolSize >= 1)) throw new RangeError(`proxy: defaultPoolSize must be at least 1, not ${p.defaultPoolSize}`);
     if (!(p.maxClientConnections >= 1)) throw new RangeError(`proxy: maxClientConnections must be at least 1, not ${p.maxClientConnections}`);
+    const tag = o.cancelRouting?.selfTag;
+    if (tag !== undefined && !(Number.isInteger(tag) && tag >= 1 && tag <= CANCEL_TAG_MAX)) throw new RangeError(`proxy: cancelRouting.selfTag must be an integer from 1 to ${CANCEL_TAG_MAX}, not ${tag}`);
     if (!(p.maxMessageBytes >= 10_000)) throw new RangeError(`proxy: maxMessageBytes must be at least 10000, not ${p.maxMessageBytes}`);
     const log = o.log ?? (() => {});
     this.pools = new PoolManager({
@@ -320,9 +335,12 @@ export class ProxyServer {
 
   private register(s: Session): { processId: number; secretKey: number } {
     // Sequential ids skipping live ones; a random secret so a key cannot be guessed from another.
+    const tag = this.o.cancelRouting?.selfTag ?? 0;
+    const seqMax = tag === 0 ? PROCESS_ID_MAX : TAGGED_SEQ_MAX;
     for (let i = 0; i < 1_000_000; i++) {
-      const pid = this.nextProcessId;
-      this.nextProcessId = pid >= PROCESS_ID_MAX ? 1 : pid + 1;
+      const seq = this.nextProcessId;
+      this.nextProcessId = seq >= seqMax ? 1 : seq + 1;
+      const pid = tag === 0 ? seq : ((tag << TAG_SHIFT) | seq) >>> 0;
       if (this.byKey.has(pid)) continue;
       const key = { processId: pid, secretKey: randomBytes(4).readInt32BE(0) };
       this.byKey.set(pid, s);
@@ -333,6 +351,15 @@ export class ProxyServer {
 
   private cancel(processId: number, secretKey: number): void {
     this.counters.cancels++;
+    const routing = this.o.cancelRouting;
+    const tag = processId >>> TAG_SHIFT;
+    if (routing !== undefined && tag !== 0 && tag !== routing.selfTag) {
+      // Another node's session: its proxy looks it up (and there the tag is its own, so it goes no further).
+      const peer = routing.peerOf(tag);
+      if (peer === undefined) return;
+      this.counters.cancelsRelayed++;
+      return this.sendCancel(peer, processId, secretKey);
+    }
     const s = this.byKey.get(processId);
     // A wrong secret is ignored silently, as Postgres does.
     if (!s || !s.key || s.key.secretKey !== secretKey) return;
@@ -341,6 +368,11 @@ export class ProxyServer {
   }
 
   private cancelServer(t: RouteTarget, processId: number, secretKey: number): void {
+    this.sendCancel(t, processId, secretKey);
+  }
+
+  /** A CancelRequest on a connection of its own, as libpq sends it; no answer is expected. */
+  private sendCancel(t: { host: string; port: number }, processId: number, secretKey: number): void {
     const sock = net.connect({ host: t.host, port: t.port });
     const timer = setTimeout(() => sock.destroy(), CANCEL_CONNECT_TIMEOUT_MS);
     timer.unref();
@@ -392,4 +424,5 @@ export function registerProxyMetrics(registry: Registry, proxy: ProxyServer): vo
   counter('ogel_proxy_protocol_errors_total', 'Clients closed for malformed messages.', (c) => c.protocolErrors);
   counter('ogel_proxy_auth_failures_total', 'Refused logins.', (c) => c.authFailures);
   counter('ogel_proxy_refused_limit_total', 'Clients refused by a connection limit.', (c) => c.refusedLimit);
+  counter('ogel_proxy_cancels_relayed_total', "CancelRequests for another node's session, sent on to that node's proxy.", (c) => c.cancelsRelayed);
 }

@@ -6,7 +6,7 @@
 
 import { spawn } from 'node:child_process';
 import { makeScramVerifier } from '../../src/auth/scram.js';
-import { ProxyServer, type ProxyPoolOptions, type ProxyTlsOptions } from '../../src/proxy/server.js';
+import { ProxyServer, type ProxyPoolOptions, type ProxyServerOptions, type ProxyTlsOptions } from '../../src/proxy/server.js';
 import { StaticRouter, type Router } from '../../src/proxy/router.js';
 import { scramServerExchange } from '../../src/proxy/scram-server.js';
 import type { ClaimedIdentity, ProxyRefusal, StartupParams } from '../../src/proxy/types.js';
@@ -74,6 +74,7 @@ export interface FixtureOptions {
   poolSizeOf?: (database: string, role: string) => number | null | undefined;
   /** An existing Postgres (role and database already made). */
   pg?: TempPrimary;
+  cancelRouting?: ProxyServerOptions['cancelRouting'];
 }
 
 export const POOL_DEFAULTS: ProxyPoolOptions = {
@@ -112,6 +113,7 @@ export async function startProxy(o: FixtureOptions = {}): Promise<ProxyFixture> 
     poolSizeOf: o.poolSizeOf,
     router,
     tls: o.tls,
+    cancelRouting: o.cancelRouting,
   });
   const { port } = await proxy.listen();
   return {
