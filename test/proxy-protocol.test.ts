@@ -19,6 +19,7 @@ import { StaticRouter } from '../src/proxy/router.js';
 import { mockScramVerifier, scramServerExchange } from '../src/proxy/scram-server.js';
 import { loadProxyTls } from '../src/proxy/tls.js';
 import type { ClaimedIdentity, ProxyRefusal, StartupParams } from '../src/proxy/types.js';
+import { run } from './helpers/proxy.js';
 import { authenticate, connect, FakeBackend, identity, login, msg, PASSWORD, Reader, startup } from './helpers/wire.js';
 
 function i32(n: number): Buffer {
@@ -143,6 +144,23 @@ describe('proxy protocol edges', { timeout: 120_000 }, () => {
     const rt = new Reader(t as unknown as net.Socket);
     t.write(Buffer.concat([i32(8), i32(80877103)]));
     assert.equal((await expectError(rt))['C'], '08P01');
+  });
+
+  it('TLS: SCRAM-SHA-256-PLUS is offered and binds to the certificate: node-postgres with channel binding, psql channel_binding=require', async () => {
+    const context = await loadProxyTls({ mode: 'on' }, dir, () => {});
+    const port = await start({ tls: { mode: 'on', context } });
+    const c = new pg.Client({ host: '127.0.0.1', port, user: 'app', database: 'app', password: PASSWORD, ssl: { rejectUnauthorized: false }, enableChannelBinding: true } as pg.ClientConfig);
+    c.on('error', () => {});
+    await c.connect(); // the fake backend answers queries, the login is what counts here
+    await c.query('SELECT 1');
+    await c.end();
+    // libpq: require binding; over plaintext the same requirement fails, since -PLUS needs TLS.
+    const env = { PGPASSWORD: PASSWORD };
+    const bound = await run('psql', [`host=127.0.0.1 port=${port} user=app dbname=app sslmode=require channel_binding=require`, '-XAtc', 'SELECT 1'], { env, timeoutMs: 30_000 });
+    assert.equal(bound.code, 0, bound.stderr);
+    const plain = await run('psql', [`host=127.0.0.1 port=${port} user=app dbname=app sslmode=disable channel_binding=require`, '-XAtc', 'SELECT 1'], { env, timeoutMs: 30_000 });
+    assert.notEqual(plain.code, 0);
+    assert.match(plain.stderr, /channel binding/i);
   });
 
   it('protocol 3.2 and unknown _pq_ options: NegotiateProtocolVersion (3.0, the options named), then the login goes on', async () => {

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import { createHmac, pbkdf2Sync } from 'node:crypto';
+import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { makeScramVerifier } from '../auth/scram.js';
-import { checkScramMechanism, mockScramVerifier, SCRAM_MECHANISMS, scramServerExchange } from './scram-server.js';
+import { checkScramMechanism, mockScramVerifier, scramMechanisms, scramServerExchange } from './scram-server.js';
+import { tlsServerEndPoint } from './channel-binding.js';
+import { generate } from 'selfsigned';
+import { X509Certificate } from 'node:crypto';
 import { isRefusal, type ProxyRefusal } from './types.js';
 
 // node-postgres's own client side of SCRAM (what every pg user runs), driven
@@ -39,7 +42,7 @@ function refused(x: string | ProxyRefusal, code: string, re?: RegExp): ProxyRefu
 /** A full pg-client login; returns the server's answer to the final message. */
 async function pgLogin(password: string, opts: { stream?: unknown; user?: string; doomed?: boolean; v?: typeof verifier } = {}): Promise<string | ProxyRefusal> {
   const server = scramServerExchange(opts.v ?? verifier, { user: opts.user ?? 'alice', doomed: opts.doomed ?? false });
-  const session = pgSasl.startSession([...SCRAM_MECHANISMS], opts.stream);
+  const session = pgSasl.startSession(scramMechanisms(false), opts.stream);
   assert.equal(session.mechanism, 'SCRAM-SHA-256');
   const serverFirst = ok(server.start(session.response));
   await pgSasl.continueSession(session, password, serverFirst, opts.stream);
@@ -103,17 +106,21 @@ describe('SCRAM-SHA-256 server exchange', () => {
     assert.equal(final, `v=${serverSig}`);
   });
 
-  it('refuses mechanisms other than SCRAM-SHA-256, naming the -PLUS case', () => {
-    assert.equal(checkScramMechanism('SCRAM-SHA-256'), null);
-    const plus = checkScramMechanism('SCRAM-SHA-256-PLUS');
+  it('refuses mechanisms other than those offered: -PLUS only when the connection can bind', () => {
+    assert.equal(checkScramMechanism('SCRAM-SHA-256', false), null);
+    assert.equal(checkScramMechanism('SCRAM-SHA-256', true), null);
+    assert.equal(checkScramMechanism('SCRAM-SHA-256-PLUS', true), null);
+    const plus = checkScramMechanism('SCRAM-SHA-256-PLUS', false);
     assert.equal(plus?.code, '08P01');
-    assert.match(plus!.hint ?? '', /no channel binding/);
-    assert.equal(checkScramMechanism('PLAIN')?.code, '08P01');
+    assert.match(plus!.hint ?? '', /only over TLS/);
+    assert.equal(checkScramMechanism('PLAIN', true)?.code, '08P01');
+    assert.deepEqual(scramMechanisms(true), ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256']);
+    assert.deepEqual(scramMechanisms(false), ['SCRAM-SHA-256']);
   });
 
-  it("refuses the 'p=' GS2 flag (channel binding required by the client) clearly", () => {
-    const r = refused(scramServerExchange(verifier).start('p=tls-server-end-point,,n=,r=abc'), '08P01', /channel binding/);
-    assert.match(r.hint ?? '', /channel_binding/);
+  it("refuses the 'p=' GS2 flag with plain SCRAM-SHA-256, and -PLUS where it was not offered", () => {
+    refused(scramServerExchange(verifier).start('p=tls-server-end-point,,n=,r=abc'), '08P01', /without channel binding, but the SCRAM message includes channel binding data/);
+    refused(scramServerExchange(verifier).start('p=tls-server-end-point,,n=,r=abc', { mechanism: 'SCRAM-SHA-256-PLUS', serverEndPoint: null }), '08P01', /not offered/);
   });
 
   it('refuses an authzid and mandatory extensions (unsupported, as Postgres: 0A000)', () => {
@@ -212,5 +219,60 @@ describe('SCRAM-SHA-256 server exchange', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('SCRAM-SHA-256-PLUS (tls-server-end-point)', () => {
+  type CertSignatures = { signatureAlgorithmHashFromCertificate(der: Buffer): string };
+  const pgCert = createRequire(import.meta.url)('pg/lib/crypto/cert-signatures.js') as CertSignatures;
+  const der = (pem: string) => Buffer.from(new X509Certificate(pem).raw);
+  const certs = new Map<string, Buffer>();
+  const cert = async (keyType: 'ec' | 'rsa', algorithm: 'sha256' | 'sha384' | 'sha512' | 'sha1'): Promise<Buffer> => {
+    const k = `${keyType}-${algorithm}`;
+    if (!certs.has(k)) certs.set(k, der((await generate([{ name: 'commonName', value: 'db' }], { keyType, algorithm, ...(keyType === 'ec' ? { curve: 'P-256' } : { keySize: 2048 }) })).cert));
+    return certs.get(k)!;
+  };
+
+  it("hashes the certificate with its signature's hash (SHA-1 -> SHA-256), as node-postgres and libpq do", async () => {
+    for (const [keyType, algorithm] of [['ec', 'sha256'], ['ec', 'sha384'], ['rsa', 'sha256'], ['rsa', 'sha512'], ['rsa', 'sha1']] as const) {
+      const d = await cert(keyType, algorithm);
+      const theirs = pgCert.signatureAlgorithmHashFromCertificate(d).toLowerCase().replace('-', '');
+      const expected = createHash(theirs === 'sha1' || theirs === 'md5' ? 'sha256' : theirs).update(d).digest();
+      assert.deepEqual(tlsServerEndPoint(d), expected, `${keyType} ${algorithm}`);
+    }
+    assert.equal(tlsServerEndPoint(Buffer.from('not a certificate')), null);
+    assert.equal(tlsServerEndPoint(Buffer.alloc(0)), null);
+  });
+
+  async function plusLogin(password: string, serverCert: Buffer, clientSees: Buffer): Promise<string | ProxyRefusal> {
+    const server = scramServerExchange(verifier, { user: 'alice' });
+    const stream = { getPeerCertificate: () => ({ raw: clientSees }) };
+    const session = pgSasl.startSession(scramMechanisms(true), stream);
+    assert.equal(session.mechanism, 'SCRAM-SHA-256-PLUS');
+    const negotiation = { mechanism: session.mechanism, serverEndPoint: tlsServerEndPoint(serverCert) };
+    const serverFirst = server.start(session.response, negotiation);
+    if (isRefusal(serverFirst)) return serverFirst;
+    await pgSasl.continueSession(session, password, serverFirst, stream);
+    const serverFinal = server.finish(session.response);
+    if (!isRefusal(serverFinal)) pgSasl.finalizeSession(session, serverFinal);
+    return serverFinal;
+  }
+
+  it('logs node-postgres in with channel binding to the certificate it saw', async () => {
+    const c = await cert('ec', 'sha256');
+    assert.match(ok(await plusLogin('correct horse', c, c)), /^v=/);
+    refused(await plusLogin('wrong horse', c, c), '28P01');
+  });
+
+  it('refuses a client that saw another certificate (a man in the middle), even with the right password', async () => {
+    refused(await plusLogin('correct horse', await cert('ec', 'sha256'), await cert('rsa', 'sha256')), '08P01', /channel binding check failed/);
+  });
+
+  it("refuses 'y' (client could bind, thinks the server cannot) when -PLUS was offered: a downgrade", () => {
+    const endPoint = Buffer.alloc(32, 7);
+    refused(scramServerExchange(verifier).start('y,,n=,r=abc', { mechanism: 'SCRAM-SHA-256', serverEndPoint: endPoint }), '08P01', /negotiation error/);
+    ok(scramServerExchange(verifier).start('y,,n=,r=abc', { mechanism: 'SCRAM-SHA-256', serverEndPoint: null }));
+    refused(scramServerExchange(verifier).start('n,,n=,r=abc', { mechanism: 'SCRAM-SHA-256-PLUS', serverEndPoint: endPoint }), '08P01', /does not include channel binding data/);
+    refused(scramServerExchange(verifier).start('p=tls-unique,,n=,r=abc', { mechanism: 'SCRAM-SHA-256-PLUS', serverEndPoint: endPoint }), '08P01', /unsupported SCRAM channel-binding type "tls-unique"/);
   });
 });

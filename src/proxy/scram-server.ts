@@ -1,10 +1,11 @@
-// The server side of SCRAM-SHA-256 (RFC 5802, RFC 7677) against a stored
-// verifier, behaving as PostgreSQL's auth-scram.c does: only the
-// SCRAM-SHA-256 mechanism (no -PLUS: channel binding needs the TLS
-// certificate's hash, which the proxy does not implement), the user name in the
+// The server side of SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (RFC 5802, RFC 7677;
+// channel binding tls-server-end-point, RFC 5929) against a stored verifier,
+// behaving as PostgreSQL's auth-scram.c does: the user name in the
 // client-first-message is ignored (the startup packet's user is the one that
-// counts), the nonce is the client's followed by 18 random bytes in base64, and
-// the proof is compared in constant time.
+// counts), the nonce is the client's followed by 18 random bytes in base64, the
+// proof is compared in constant time, and a client that says it could bind but
+// thinks the server cannot ("y") is refused when the server did offer binding
+// (a downgrade by a man in the middle).
 //
 // Nothing here throws on client input: every malformed message is a refusal
 // (08P01), because this runs inside a socket handler of the daemon.
@@ -12,7 +13,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ScramVerifier } from '../auth/scram.js';
 import { SCRAM_ITERATIONS_DEFAULT } from '../auth/scram.js';
-import type { ProxyRefusal, ScramServerExchange } from './types.js';
+import type { ProxyRefusal, ScramNegotiation, ScramServerExchange } from './types.js';
 
 export const SCRAM_MECHANISM = 'SCRAM-SHA-256';
 /** The server's share of the nonce, as Postgres (SCRAM_RAW_NONCE_LEN). */
@@ -40,15 +41,21 @@ export interface ScramServerOptions {
   randomBytes?: (n: number) => Buffer;
 }
 
-/** The SASL mechanisms to offer in AuthenticationSASL. */
-export const SCRAM_MECHANISMS: readonly string[] = [SCRAM_MECHANISM];
+export const SCRAM_PLUS_MECHANISM = 'SCRAM-SHA-256-PLUS';
+/** The only channel-binding type offered (as Postgres). */
+export const CHANNEL_BINDING_TYPE = 'tls-server-end-point';
 
-/** Checks the mechanism a client chose in SASLInitialResponse; null when it is ours. */
-export function checkScramMechanism(mechanism: string): ProxyRefusal | null {
-  if (mechanism === SCRAM_MECHANISM) return null;
+/** The SASL mechanisms to offer in AuthenticationSASL: -PLUS first when this TLS connection can bind. */
+export function scramMechanisms(canBind: boolean): string[] {
+  return canBind ? [SCRAM_PLUS_MECHANISM, SCRAM_MECHANISM] : [SCRAM_MECHANISM];
+}
+
+/** Checks the mechanism a client chose in SASLInitialResponse against what was offered; null when it is fine. */
+export function checkScramMechanism(mechanism: string, canBind: boolean): ProxyRefusal | null {
+  if (mechanism === SCRAM_MECHANISM || (mechanism === SCRAM_PLUS_MECHANISM && canBind)) return null;
   return malformedRefusal(
     `client selected an invalid SASL authentication mechanism ${JSON.stringify(mechanism.slice(0, 64))}`,
-    mechanism === 'SCRAM-SHA-256-PLUS' ? 'this server offers only SCRAM-SHA-256 (no channel binding)' : `this server offers only ${SCRAM_MECHANISM}`,
+    mechanism === SCRAM_PLUS_MECHANISM ? 'SCRAM-SHA-256-PLUS is offered only over TLS; connect with sslmode=require, or channel_binding=prefer' : `this server offers ${scramMechanisms(canBind).join(' and ')}`,
   );
 }
 
@@ -74,7 +81,7 @@ export function mockScramVerifier(user: string, secret: string): ScramVerifier {
   };
 }
 
-type Phase = { kind: 'initial' } | { kind: 'started'; gs2Header: string; clientFirstBare: string; serverFirst: string; nonce: string } | { kind: 'done' };
+type Phase = { kind: 'initial' } | { kind: 'started'; cbindInput: Buffer; clientFirstBare: string; serverFirst: string; nonce: string } | { kind: 'done' };
 
 export function scramServerExchange(verifier: ScramVerifier, opts: ScramServerOptions = {}): ScramServerExchange {
   const user = opts.user ?? '';
@@ -86,18 +93,18 @@ export function scramServerExchange(verifier: ScramVerifier, opts: ScramServerOp
   let phase: Phase = { kind: 'initial' };
 
   return {
-    start(clientFirst: string): string | ProxyRefusal {
+    start(clientFirst: string, negotiation: ScramNegotiation = { mechanism: SCRAM_MECHANISM, serverEndPoint: null }): string | ProxyRefusal {
       if (phase.kind !== 'initial') {
         phase = { kind: 'done' };
         return malformedRefusal('unexpected client-first-message: the SCRAM exchange has already started');
       }
       phase = { kind: 'done' }; // until it succeeds: any refusal ends the exchange
-      const parsed = parseClientFirst(clientFirst);
+      const parsed = parseClientFirst(clientFirst, negotiation);
       if ('code' in parsed) return parsed;
       const serverNonce = random(SERVER_NONCE_BYTES).toString('base64');
       const nonce = parsed.clientNonce + serverNonce;
       const serverFirst = `r=${nonce},s=${verifier.salt},i=${verifier.iterations}`;
-      phase = { kind: 'started', gs2Header: parsed.gs2Header, clientFirstBare: parsed.clientFirstBare, serverFirst, nonce };
+      phase = { kind: 'started', cbindInput: parsed.cbindInput, clientFirstBare: parsed.clientFirstBare, serverFirst, nonce };
       return serverFirst;
     },
 
@@ -107,7 +114,7 @@ export function scramServerExchange(verifier: ScramVerifier, opts: ScramServerOp
       if (p.kind !== 'started') {
         return malformedRefusal(p.kind === 'initial' ? 'unexpected client-final-message before the client-first-message' : 'unexpected SCRAM message: the exchange has ended');
       }
-      const parsed = parseClientFinal(clientFinal, p.gs2Header, p.nonce);
+      const parsed = parseClientFinal(clientFinal, p.cbindInput, p.nonce);
       if ('code' in parsed) return parsed;
       if (doomed || keys === null) return passwordFailedRefusal(user);
       const authMessage = `${p.clientFirstBare},${p.serverFirst},${parsed.withoutProof}`;
@@ -124,13 +131,13 @@ export function scramServerExchange(verifier: ScramVerifier, opts: ScramServerOp
 // --- parsing (RFC 5802 §7) ---------------------------------------------------------
 
 interface ClientFirst {
-  /** "n,," or "y,,": what c= must echo in the client-final-message. */
-  gs2Header: string;
+  /** What c= must carry in the client-final-message: the GS2 header, then the channel-binding data when bound. */
+  cbindInput: Buffer;
   clientFirstBare: string;
   clientNonce: string;
 }
 
-function parseClientFirst(msg: string): ClientFirst | ProxyRefusal {
+function parseClientFirst(msg: string, negotiation: ScramNegotiation): ClientFirst | ProxyRefusal {
   if (typeof msg !== 'string') return malformedRefusal('client-first-message is not text');
   if (msg.length === 0) return malformedRefusal('client-first-message is empty');
   if (msg.length > CLIENT_FIRST_CHARS_MAX) return malformedRefusal(`client-first-message is ${msg.length} characters, more than ${CLIENT_FIRST_CHARS_MAX}`);
@@ -139,13 +146,21 @@ function parseClientFirst(msg: string): ClientFirst | ProxyRefusal {
   const c1 = msg.indexOf(',');
   if (c1 < 0) return malformedRefusal('client-first-message has no GS2 header (expected "n,," or "y,,")');
   const flag = msg.slice(0, c1);
+  const plus = negotiation.mechanism === SCRAM_PLUS_MECHANISM;
+  if (plus && negotiation.serverEndPoint === null) return malformedRefusal('SCRAM-SHA-256-PLUS was not offered on this connection');
   if (flag.startsWith('p=')) {
-    return malformedRefusal(
-      'the client requires SCRAM channel binding ("p=" GS2 flag), which this server does not support',
-      'connect with channel_binding=disable (or prefer); the server offers SCRAM-SHA-256 only',
-    );
+    if (!plus) return malformedRefusal('the client selected SCRAM-SHA-256 without channel binding, but the SCRAM message includes channel binding data');
+    if (flag !== `p=${CHANNEL_BINDING_TYPE}`) return malformedRefusal(`unsupported SCRAM channel-binding type ${JSON.stringify(flag.slice(2, 40))}`, `the server binds with ${CHANNEL_BINDING_TYPE} only`);
+  } else if (plus) {
+    return malformedRefusal('the client selected SCRAM-SHA-256-PLUS, but the SCRAM message does not include channel binding data');
+  } else if (flag === 'y') {
+    // The client could bind but believes the server cannot: over TLS where -PLUS was offered, someone removed it.
+    if (negotiation.serverEndPoint !== null) {
+      return malformedRefusal('SCRAM channel binding negotiation error: the client supports channel binding but thinks the server does not, yet this server offered it (a man in the middle?)');
+    }
+  } else if (flag !== 'n') {
+    return malformedRefusal(`unexpected channel-binding flag ${JSON.stringify(flag.slice(0, 16))} (expected "n", "y" or "p=${CHANNEL_BINDING_TYPE}")`);
   }
-  if (flag !== 'n' && flag !== 'y') return malformedRefusal(`unexpected channel-binding flag ${JSON.stringify(flag.slice(0, 16))} (expected "n" or "y")`);
   const c2 = msg.indexOf(',', c1 + 1);
   if (c2 < 0) return malformedRefusal('client-first-message ends inside the GS2 header');
   const authzid = msg.slice(c1 + 1, c2);
@@ -153,7 +168,8 @@ function parseClientFirst(msg: string): ClientFirst | ProxyRefusal {
     if (!authzid.startsWith('a=')) return malformedRefusal('unexpected attribute in the GS2 header (expected an empty authzid or "a=")');
     return { code: '0A000', message: 'client uses authorization identity, but it is not supported' };
   }
-  const gs2Header = msg.slice(0, c2 + 1);
+  const gs2Header = Buffer.from(msg.slice(0, c2 + 1), 'latin1');
+  const cbindInput = plus ? Buffer.concat([gs2Header, negotiation.serverEndPoint!]) : gs2Header;
   const clientFirstBare = msg.slice(c2 + 1);
   const attrs = clientFirstBare.split(',');
   let i = 0;
@@ -171,7 +187,7 @@ function parseClientFirst(msg: string): ClientFirst | ProxyRefusal {
     // Optional extensions: none is supported, so they are checked for form and ignored.
     if (!isAttribute(attrs[i]!)) return malformedRefusal(`client-first-message: malformed attribute ${JSON.stringify(attrs[i]!.slice(0, 16))} after the nonce`);
   }
-  return { gs2Header, clientFirstBare, clientNonce };
+  return { cbindInput, clientFirstBare, clientNonce };
 }
 
 interface ClientFinal {
@@ -179,7 +195,7 @@ interface ClientFinal {
   proof: Buffer;
 }
 
-function parseClientFinal(msg: string, gs2Header: string, nonce: string): ClientFinal | ProxyRefusal {
+function parseClientFinal(msg: string, cbindInput: Buffer, nonce: string): ClientFinal | ProxyRefusal {
   if (typeof msg !== 'string') return malformedRefusal('client-final-message is not text');
   if (msg.length === 0) return malformedRefusal('client-final-message is empty');
   if (msg.length > CLIENT_FINAL_CHARS_MAX) return malformedRefusal(`client-final-message is ${msg.length} characters, more than ${CLIENT_FINAL_CHARS_MAX}`);
@@ -189,8 +205,8 @@ function parseClientFinal(msg: string, gs2Header: string, nonce: string): Client
   if (!cb.startsWith('c=')) return malformedRefusal('client-final-message: expected the channel-binding attribute "c=" first');
   const cbData = decodeBase64Strict(cb.slice(2));
   if (cbData === null) return malformedRefusal('client-final-message: the channel-binding attribute is not base64');
-  // Without channel binding, c= is the base64 of the GS2 header itself.
-  if (cbData.toString('latin1') !== gs2Header) return malformedRefusal('SCRAM channel binding check failed: the channel-binding data does not match the GS2 header of the client-first-message');
+  // c= is the GS2 header, followed (when bound) by the hash of the certificate the client saw.
+  if (!cbData.equals(cbindInput)) return malformedRefusal('SCRAM channel binding check failed: the channel-binding data does not match this connection (a GS2 header other than the first message\'s, or the certificate of another server)');
   const r = attrs[1];
   if (r === undefined || !r.startsWith('r=')) return malformedRefusal('client-final-message: expected the nonce attribute "r=" after the channel binding');
   if (r.slice(2) !== nonce) return malformedRefusal('client-final-message: the nonce does not match the one of this exchange');

@@ -52,6 +52,8 @@ import { ClientStatements, CLIENT_STATEMENTS_MAX, touchServerStatement, type Sta
 import { ServerError, TRACKED_PARAMS, type Pool, type PoolManager, type ServerConnection, type ServerHandler } from './pool.js';
 import type { RouteTarget, Router } from './router.js';
 import { isRefusal, type ClaimedIdentity, type ProxyRefusal, type ResolveIdentity, type ScramServerExchange } from './types.js';
+import { tlsServerEndPoint } from './channel-binding.js';
+import { checkScramMechanism, scramMechanisms } from './scram-server.js';
 import type { ScramVerifier } from '../auth/scram.js';
 
 export type PoolMode = 'session' | 'transaction';
@@ -184,6 +186,8 @@ export class Session implements ServerHandler {
   /** The refusal a doomed exchange ends with. */
   private doomed: ProxyRefusal | null = null;
   private saslStep = 0;
+  /** tls-server-end-point data of this connection when SCRAM-SHA-256-PLUS is offered (TLS, a bindable certificate). */
+  private serverEndPoint: Buffer | null = null;
   key: { processId: number; secretKey: number } | null = null;
   private authTimer: NodeJS.Timeout | null = null;
   /** Tracked parameters this client wants on its server connections (startup values, then its own SETs). */
@@ -1470,7 +1474,7 @@ export class Session implements ServerHandler {
         this.doomed = identity;
         this.phase = 'auth';
         this.framer.configure(true, AUTH_MESSAGE_BYTES_MAX);
-        this.socket.write(authenticationSasl(['SCRAM-SHA-256']));
+        this.offerSasl();
         return true;
       }
       this.ctx.counters.authFailures++;
@@ -1488,8 +1492,17 @@ export class Session implements ServerHandler {
     this.scram = this.ctx.scram(identity.verifier, identity);
     this.phase = 'auth';
     this.framer.configure(true, AUTH_MESSAGE_BYTES_MAX);
-    this.socket.write(authenticationSasl(['SCRAM-SHA-256']));
+    this.offerSasl();
     return true;
+  }
+
+  /** AuthenticationSASL: SCRAM-SHA-256-PLUS too when this TLS connection's certificate can be bound (channel-binding.ts). */
+  private offerSasl(): void {
+    if (this.isTls) {
+      const raw = (this.socket as tls.TLSSocket).getCertificate();
+      this.serverEndPoint = raw !== null && 'raw' in raw && Buffer.isBuffer(raw.raw) ? tlsServerEndPoint(raw.raw) : null;
+    }
+    this.socket.write(authenticationSasl(scramMechanisms(this.serverEndPoint !== null)));
   }
 
   private upgradeTls(context: tls.SecureContext): void {
@@ -1513,10 +1526,9 @@ export class Session implements ServerHandler {
     if (this.saslStep === 0) {
       const r = parseSaslInitialResponse(buf, start, end);
       if (typeof r === 'string') return this.protocolError(r);
-      if (r.mechanism !== 'SCRAM-SHA-256') {
-        return this.fatal({ code: '08P01', message: `client selected an invalid SASL authentication mechanism ${JSON.stringify(r.mechanism.slice(0, 64))}` });
-      }
-      const out = scram.start(r.data);
+      const bad = checkScramMechanism(r.mechanism, this.serverEndPoint !== null);
+      if (bad !== null) return this.fatal(bad);
+      const out = scram.start(r.data, { mechanism: r.mechanism, serverEndPoint: this.serverEndPoint });
       if (isRefusal(out)) return this.authFailed(this.doomed !== null && out.code === '28P01' ? this.doomed : out);
       this.saslStep = 1;
       this.socket.write(authenticationSaslContinue(out));

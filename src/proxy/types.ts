@@ -40,9 +40,17 @@ export interface ClaimedIdentity {
 export type ResolveIdentity = (params: StartupParams, sni: string | undefined) => ClaimedIdentity | ProxyRefusal;
 
 /** The SCRAM-SHA-256 server exchange for one client (scram-server.ts). */
+/** What the proxy offered and the client chose, for channel binding. */
+export interface ScramNegotiation {
+  /** The mechanism the client selected: SCRAM-SHA-256, or SCRAM-SHA-256-PLUS. */
+  mechanism: string;
+  /** tls-server-end-point data of this TLS connection when SCRAM-SHA-256-PLUS was offered, else null. */
+  serverEndPoint: Buffer | null;
+}
+
 export interface ScramServerExchange {
-  /** client-first-message (from SASLInitialResponse) -> server-first-message, or a refusal. */
-  start(clientFirst: string): string | ProxyRefusal;
+  /** client-first-message (from SASLInitialResponse) -> server-first-message, or a refusal. Without a negotiation: SCRAM-SHA-256, nothing offered. */
+  start(clientFirst: string, negotiation?: ScramNegotiation): string | ProxyRefusal;
   /** client-final-message (from SASLResponse) -> server-final-message when the proof is right, else a refusal (28P01). */
   finish(clientFinal: string): string | ProxyRefusal;
 }
