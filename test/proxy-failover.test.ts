@@ -172,12 +172,35 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
     }
   });
 
+  it('a transaction still running on the old primary when a new one is promoted fails at once, naming the failover', async () => {
+    // As with a partitioned or paused old primary, which would never answer: the
+    // statement here just runs on; the promotion (the view's new generation) ends it.
+    router.set(target(a, 'a', 5));
+    const c = await client();
+    try {
+      await c.query('BEGIN');
+      const q = outcome(c.query('SELECT pg_sleep(30)'));
+      await delay(200);
+      const t0 = performance.now();
+      // The new primary: the same server under another name here (b was stopped by the test before).
+      router.set(target(a, 'a2', 6));
+      const e = await q;
+      assert.ok(performance.now() - t0 < 2_000, 'failed at the promotion, not when the statement would have ended');
+      assert.equal(e?.code, '08006');
+      assert.match(e!.message, /the primary a \(generation 5\) was replaced by the primary of generation 6 while this transaction ran there.*outcome is unknown/);
+      assert.equal(await port(c), a.port, 'the next transaction runs on the new primary');
+    } finally {
+      await c.end();
+      router.set(target(a, 'a', 7));
+    }
+  });
+
   it('a statement sent to a server already gone, before the proxy sees it close, fails once; the client is read again', async () => {
+    router.set(target(a, 'a', 7));
     // The window between a server socket's end (its peer closed) and its close
     // event: a write to it is refused and it never drains. The proxy once paused
     // the client's reading for that drain, and the session hung for good. The
     // window is made wide here by delaying the close of the proxy's sockets to a.
-    router.set(target(a, 'a', 5));
     const c = await client();
     const ended = new WeakSet<net.Socket>();
     let sawEnd!: () => void;

@@ -387,6 +387,7 @@ export class ProxyServer {
     if (g === this.lastGeneration) return;
     this.lastGeneration = g;
     this.pools.retireOtherGenerations(g);
+    if (g > 0) for (const s of this.sessions) s.onNewGeneration(g);
   }
 }
 

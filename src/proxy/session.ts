@@ -886,8 +886,31 @@ export class Session implements ServerHandler {
     this.serverLost(conn);
   }
 
-  /** The linked server went away (closed, crashed, terminated, or sent garbage). */
-  private serverLost(conn: ServerConnection): void {
+  /**
+   * The cluster promoted a primary of generation `generation`. A transaction
+   * still running on an older primary cannot commit there any more (its
+   * standbys stopped receiving before the promotion, I4), and a partitioned or
+   * paused old primary may never answer at all: without this its client would
+   * wait for TCP to give up. The transaction fails now, its outcome unknown
+   * (its COMMIT may have reached a standby first), and the next one runs on the
+   * new primary. A switchover ends the old primary's transactions before the
+   * promotion, so this finds none then.
+   */
+  onNewGeneration(generation: number): void {
+    const conn = this.server;
+    if (conn === null || this.phase === 'closed' || !conn.target.primary || conn.target.generation >= generation) return;
+    if (conn.handler !== this) {
+      // An internal statement of the proxy's own (a fence check, a parameter sync) is running: its failure path moves on.
+      conn.close();
+      return;
+    }
+    const t = conn.target;
+    this.serverLost(conn, `${describeTarget(t)} was replaced by the primary of generation ${generation} while this transaction ran there`);
+    conn.close();
+  }
+
+  /** The linked server went away (closed, crashed, terminated, or sent garbage), or was given up (`cause`). */
+  private serverLost(conn: ServerConnection, cause?: string): void {
     if (conn !== this.server || this.phase === 'closed') return;
     this.unlinkServer();
     this.flushClient();
@@ -899,7 +922,7 @@ export class Session implements ServerHandler {
       return this.fatal(
         fatal && this.ctx.mode === 'session'
           ? { code: fatal.code || '08006', message: fatal.message }
-          : { code: '08006', message: `the server connection to ${t.node} (generation ${t.generation}) was lost${fatal ? `: ${fatal.message}` : ''}` },
+          : { code: '08006', message: cause ?? `the server connection to ${t.node} (generation ${t.generation}) was lost${fatal ? `: ${fatal.message}` : ''}` },
       );
     }
     // Transaction mode. Safe to run again elsewhere only while the retry window
@@ -908,7 +931,7 @@ export class Session implements ServerHandler {
     // it (its backend was terminated: a fence or a clean shutdown); a server that
     // vanished silently may have committed.
     const why = fatal ? ` (${fatal.code}: ${fatal.message})` : '';
-    const spec = lostTransaction(`the connection to ${describeTarget(t)} was lost during this transaction${why}`);
+    const spec = lostTransaction(cause ?? `the connection to ${describeTarget(t)} was lost during this transaction${why}`);
     if (this.replay !== null && fatal !== null && ENDED_UNRUN_CODES.has(fatal.code)) {
       this.requeueWindow();
       this.startAcquire();
