@@ -243,6 +243,11 @@ describe('tenant provisioning on the primary', () => {
         await ro.end();
       }
     }
+    // ogel pools on the primary's node: the writer's pool on the primary, and the read pools on the standbys.
+    const pools = await c.cli(['pools', '--api', `http://127.0.0.1:${c.nodes.get(p)!.apiPort}`]);
+    assert.equal(pools.code, 0, pools.stderr);
+    assert.match(pools.stdout, new RegExp(`^\\| epsilon +\\| epsilon +\\| ${p} \\(primary\\) +\\|`, 'm'));
+    assert.match(pools.stdout, new RegExp(`^\\| epsilon +\\| epsilon +\\| n\\d +\\|`, 'm'), 'a read pool on a standby');
   });
 
   it('delete drops the database and role (ending their sessions) and purges the record; the name can be reused, fresh', async () => {

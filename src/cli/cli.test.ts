@@ -474,6 +474,13 @@ describe('ogel CLI', { concurrency: true }, () => {
       assert.match(list.stdout, /^\| n4 +\| follower +\| yes +\| 127\.0\.0\.1:7004 \| 127\.0\.0\.1:8004 +\| 127\.0\.0\.1:6435 \| 127\.0\.0\.1:5436 \| yes +\|$/m);
       const rm = await ogel(['members', 'remove', 'n4', ...auth(c)]);
       assert.equal(rm.stdout, 'removed member n4\n');
+      const pl = await ogel(['pools', ...auth(c)]);
+      assert.equal(pl.code, 0, pl.stderr);
+      assert.match(pl.stdout, /^Proxy of n\d \(127\.0\.0\.1:6432\), transaction mode, default pool size 20\nClients: 7 of 1000 \(acme 7\)\n/);
+      assert.match(pl.stdout, /^\| acme +\| acme +\| n1 \(primary\) \| +3 \| +5 \| +5 \| +0 \| +0 \| +2 \| +13 \| +1042 \|$/m);
+      assert.match(pl.stdout, /held for a primary 3, hold timeouts 0, run again 1, failed in flight 2, cancels 0, auth failures 1, refused by a limit 0\n$/);
+      const plj = await ogel(['pools', '--json', ...auth(c)]);
+      assert.equal((JSON.parse(plj.stdout) as { pools: unknown[] }).pools.length, 1);
       const h = await ogel(['history', ...auth(c)]);
       assert.match(h.stdout, /^\| +1 \| n1 +\| bootstrap \| 0\/3000148 \| 2025-11-21 04:40:00Z \|$/m);
       const cfg = await ogel(['config', 'show', ...auth(c)]);

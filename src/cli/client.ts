@@ -17,19 +17,7 @@
 
 import http from 'node:http';
 import https from 'node:https';
-import type {
-  CreateTenantRequest,
-  CreateTenantResult,
-  SetTenantLimitsRequest,
-  HistoryEntry,
-  Member,
-  MemberSpec,
-  PauseResult,
-  ScheduleResult,
-  Status,
-  Tenant,
-  TransferResult,
-} from './types.js';
+import type { CreateTenantRequest, CreateTenantResult, HistoryEntry, Member, MemberSpec, PauseResult, ProxyPools, ScheduleResult, SetTenantLimitsRequest, Status, Tenant, TransferResult } from './types.js';
 
 export const CLIENT_TIMEOUT_MS_DEFAULT = 10_000;
 const RESPONSE_BYTES_MAX = 64 * 1024 * 1024;
@@ -379,6 +367,12 @@ export class AdminClient {
   async history(): Promise<{ history: HistoryEntry[] }> {
     const body = await this.request<{ history: HistoryEntry[] }>('GET', '/v1/history');
     requireShape(body, this.lastEndpoint ?? '', 'GET /v1/history', (o) => Array.isArray(o['history']));
+    return body;
+  }
+
+  async proxyPools(): Promise<ProxyPools> {
+    const body = await this.request<ProxyPools>('GET', '/v1/proxy/pools');
+    requireShape(body, this.lastEndpoint ?? '', 'GET /v1/proxy/pools', (o) => Array.isArray(o['pools']) && isObject(o['clients']) && isObject(o['counters']));
     return body;
   }
 

@@ -347,6 +347,10 @@ export class FakeCluster {
       this.postgres = { ...pg, scheduledSwitchover: { to: target, notBeforeMs: check.notBeforeMs, requestedAtMs: Date.now(), at } };
       return [200, { scheduled: { to: target, at, notBeforeMs: check.notBeforeMs } }];
     }
+    if (path === '/v1/proxy/pools') {
+      allow('GET');
+      return [200, fakeProxyPools(id)];
+    }
     if (path === '/v1/history') {
       allow('GET');
       return [200, { history: this.history }];
@@ -431,4 +435,20 @@ function readBody(req: http.IncomingMessage): Promise<string> {
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+/** What a node's proxy reports: one tenant's pool on the primary, busy. */
+function fakeProxyPools(node: string): unknown {
+  return {
+    node,
+    address: `127.0.0.1:6432`,
+    mode: 'transaction',
+    defaultPoolSize: 20,
+    clients: { total: 7, maxClientConnections: 1000, byTenant: { acme: 7 } },
+    pools: [
+      { node: 'n1', host: '127.0.0.1', port: 5432, generation: 3, primary: true, database: 'acme', role: 'acme', size: 5, active: 5, idle: 0, connecting: 0, waiting: 2, maxWaitMs: 12.6, served: 1042, waits: 9, waitMsTotal: 40, opened: 5, failedLogins: 0 },
+    ],
+    counters: { held: 3, holdTimeouts: 0, retried: 1, failedInFlight: 2, cancels: 0, authFailures: 1, refusedLimit: 0, protocolErrors: 0, accepted: 9, cancelsForwarded: 0, cancelsRelayed: 0 },
+    preparedStatements: 0,
+  };
 }

@@ -10,6 +10,7 @@ import { CliError, UsageError, parseCommandArgs, renderHelp, type CommandContext
 import { describeClientError, isClientError } from './client.js';
 import { configShow } from './commands/config.js';
 import { history } from './commands/history.js';
+import { pools } from './commands/pools.js';
 import { pause, resume } from './commands/maintenance.js';
 import { membersAdd, membersList, membersRemove } from './commands/members.js';
 import { failover, reinit, switchover } from './commands/roles.js';
@@ -29,6 +30,7 @@ const COMMANDS: CommandSpec[] = [
   pause,
   resume,
   history,
+  pools,
   tenantsCreate,
   tenantsList,
   tenantsGet,

@@ -131,6 +131,33 @@ export interface PauseResult {
   reason?: string | null;
 }
 
+/** One proxy pool as GET /v1/proxy/pools reports it (src/proxy/pool.ts PoolStats). */
+export interface ProxyPool {
+  node: string;
+  generation: number;
+  primary: boolean;
+  database: string;
+  role: string;
+  size: number;
+  active: number;
+  idle: number;
+  connecting: number;
+  waiting: number;
+  maxWaitMs: number;
+  served: number;
+}
+
+/** GET /v1/proxy/pools: the answering node's proxy. */
+export interface ProxyPools {
+  node: string;
+  address: string;
+  mode: string;
+  defaultPoolSize: number;
+  clients: { total: number; maxClientConnections: number; byTenant: Record<string, number> };
+  pools: ProxyPool[];
+  counters: Record<string, number>;
+}
+
 export interface HistoryEntry {
   generation: number;
   node: string;
