@@ -52,6 +52,25 @@ import { ClientStatements, CLIENT_STATEMENTS_MAX, touchServerStatement, type Sta
 import { ServerError, TRACKED_PARAMS, type Pool, type PoolManager, type ServerConnection, type ServerHandler } from './pool.js';
 import type { RouteTarget, Router } from './router.js';
 import { isRefusal, type ClaimedIdentity, type ProxyRefusal, type ResolveIdentity, type ScramServerExchange } from './types.js';
+import {
+  endsBatch,
+  isFakeKind,
+  K_BIND,
+  K_CLOSE,
+  K_DESC_PORTAL,
+  K_DESC_STMT,
+  K_EXECUTE,
+  K_FAKE_CLOSE,
+  K_FAKE_ERROR,
+  K_FAKE_PARSE,
+  K_FUNC,
+  K_PARSE,
+  K_QUERY,
+  K_SWALLOW_CLOSE,
+  K_SWALLOW_PARSE,
+  K_SYNC,
+  ResponseQueue,
+} from './response-queue.js';
 import { tlsServerEndPoint } from './channel-binding.js';
 import { checkScramMechanism, scramMechanisms } from './scram-server.js';
 import type { ScramVerifier } from '../auth/scram.js';
@@ -101,27 +120,6 @@ export interface SessionCounters {
   failedInFlight: number;
 }
 
-// Response queue entry kinds: what the server (or the proxy) answers next.
-const K_QUERY = 1; // Query: until ReadyForQuery
-const K_SYNC = 2; // Sync: ReadyForQuery
-const K_FUNC = 3; // FunctionCall: until ReadyForQuery
-const K_PARSE = 4; // ParseComplete (name: client's statement, aux: server name, to undo on failure)
-const K_BIND = 5; // BindComplete
-const K_CLOSE = 6; // CloseComplete
-const K_DESC_STMT = 7; // ParameterDescription then RowDescription or NoData
-const K_DESC_PORTAL = 8; // RowDescription or NoData
-const K_EXECUTE = 9; // CommandComplete, EmptyQueryResponse, PortalSuspended
-const K_FAKE_PARSE = 10; // the proxy answers ParseComplete (statement already on the server)
-const K_FAKE_CLOSE = 11; // the proxy answers CloseComplete (statements stay on servers)
-const K_FAKE_ERROR = 12; // the proxy answers with an error (aux: the message)
-const K_SWALLOW_PARSE = 13; // a Parse the proxy inserted: its ParseComplete is not forwarded
-const K_SWALLOW_CLOSE = 14; // a Close the proxy inserted (LRU eviction)
-
-/** Entries the proxy answers itself. */
-function isFakeKind(kind: number): boolean {
-  return kind === K_FAKE_PARSE || kind === K_FAKE_CLOSE || kind === K_FAKE_ERROR;
-}
-
 /** CommandComplete tags of statements that do not commit by themselves (in a batch, the commit comes at Sync or COMMIT). */
 const PRECOMMIT_TAGS = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'FETCH', 'MOVE', 'BEGIN', 'SET', 'SHOW']);
 
@@ -161,8 +159,6 @@ function firstBatchLength(msgs: readonly Buffer[]): number {
 
 /** After the proxy ends a client connection, how long the peer has to close its side. */
 const CLOSE_LINGER_MS = 5_000;
-/** Requests one client may have in flight (pipelined) at once. */
-const IN_FLIGHT_MAX = 100_000;
 /** Client bytes read and kept while waiting for a server before reading pauses (then at most one more chunk or message). */
 const WAIT_READ_BYTES_MAX = 256 * 1024;
 /** Client bytes kept for a transparent retry of a transaction's first requests, at most. */
@@ -244,12 +240,8 @@ export class Session implements ServerHandler {
   /** This transaction's 25006 was checked and it ran again where it was: a 25006 now is the client's own. */
   private fenceSettled = false;
 
-  // --- response queue (allocated on first use)
-  private qKind: number[] = EMPTY_KINDS;
-  private qName: (string | null)[] = EMPTY_NAMES;
-  private qAux: (string | Buffer | null)[] = EMPTY_AUX;
-  private qHead = 0;
-  private qTail = 0;
+  // --- what the server (or the proxy) still owes the client (response-queue.ts)
+  private readonly q = new ResponseQueue();
 
   /**
    * The server socket whose 'drain' this client's reading waits on (flushServer).
@@ -577,7 +569,7 @@ export class Session implements ServerHandler {
     let preludeDone = false;
     while (f.next()) {
       const t = f.type;
-      const kind = this.qHead < this.qTail ? this.qKind[this.qHead]! : 0;
+      const kind = this.q.headKind();
       // Anything but BEGIN's own answers makes the window's first batch more than an opening.
       if (this.opening < OPENING_ANSWERED && t !== 0x43 && t !== 0x5a && !isProtocolAck(t)) this.opening = OPENING_NONE;
       let show = true;
@@ -592,7 +584,7 @@ export class Session implements ServerHandler {
             show = false;
             break;
           }
-          if (this.fenceSuspect && this.txStatus !== 0x54 && this.qHead === this.qTail) {
+          if (this.fenceSuspect && this.txStatus !== 0x54 && this.q.empty) {
             // Hold this answer back until we know whether the server is fenced (after this chunk:
             // the fence's termination may follow in it).
             checkFence = true;
@@ -612,7 +604,7 @@ export class Session implements ServerHandler {
             // The window is over: it will not run again, the client may see it.
             this.giveUpRetry();
           }
-          release = this.txStatus === 0x49 && this.qHead === this.qTail && !this.midBatch;
+          release = this.txStatus === 0x49 && this.q.empty && !this.midBatch;
           break;
         case 0x45: {
           // E ErrorResponse
@@ -683,7 +675,7 @@ export class Session implements ServerHandler {
       // A prelude's answers are the client's old news: swallowed.
       if (show && !this.preluding && !preludeDone) this.forwardToClient(f.buf, f.start, f.end);
       // Answers the proxy makes up come after the server's answer that precedes them.
-      if (this.qHead < this.qTail && isFakeKind(this.qKind[this.qHead]!)) this.emitFakes();
+      if (isFakeKind(this.q.headKind())) this.emitFakes();
     }
     this.flushClient();
     if (f.error) {
@@ -787,7 +779,7 @@ export class Session implements ServerHandler {
     this.acquiring = false;
     const pending = this.pending ?? [];
     this.pending = null;
-    if (this.qHead === this.qTail && !this.midBatch) this.releaseServer();
+    if (this.q.empty && !this.midBatch) this.releaseServer();
     this.pending = pending.length > 0 ? pending : null;
     if (this.pending !== null && this.server === null) this.startAcquire();
     else if (this.pending !== null) {
@@ -942,7 +934,7 @@ export class Session implements ServerHandler {
     this.giveUpRetry();
     this.ctx.counters.failedInFlight++;
     const inBlock = this.txStatus !== 0x49;
-    const answered = this.qHead < this.qTail || this.midBatch;
+    const answered = !this.q.empty || this.midBatch;
     this.failOutstanding(spec);
     // Idle inside BEGIN ... with nothing in flight: the client must not go on as if its transaction were open.
     if (inBlock && !answered) this.lostTransaction = spec;
@@ -952,14 +944,14 @@ export class Session implements ServerHandler {
   private failOutstanding(e: ErrorSpec): void {
     const err = errorResponse(e);
     let sentError = false;
-    while (this.qHead < this.qTail) {
-      const k = this.qKind[this.qHead]!;
+    while (!this.q.empty) {
+      const k = this.q.headKind();
       this.pop(true);
       if (!sentError) {
         this.writeClient(err);
         sentError = true;
       }
-      if (k === K_SYNC || k === K_QUERY || k === K_FUNC) {
+      if (endsBatch(k)) {
         this.writeClient(READY_IDLE);
         sentError = false;
       }
@@ -979,31 +971,14 @@ export class Session implements ServerHandler {
   // Response queue
 
   private push(kind: number, name: string | null = null, aux: string | Buffer | null = null): void {
-    if (this.qKind === EMPTY_KINDS) {
-      this.qKind = [];
-      this.qName = [];
-      this.qAux = [];
-    }
-    if (this.qTail - this.qHead >= IN_FLIGHT_MAX) throw new Error(`more than ${IN_FLIGHT_MAX} requests in flight`);
-    if (this.qTail >= 4096 && this.qHead > 0) {
-      // A client that always pipelines never empties the queue: compact it.
-      this.qKind.copyWithin(0, this.qHead, this.qTail);
-      this.qName.copyWithin(0, this.qHead, this.qTail);
-      this.qAux.copyWithin(0, this.qHead, this.qTail);
-      this.qTail -= this.qHead;
-      this.qHead = 0;
-      this.qKind.length = this.qName.length = this.qAux.length = this.qTail;
-    }
-    const i = this.qTail++;
-    this.qKind[i] = kind;
-    this.qName[i] = name;
-    this.qAux[i] = aux;
+    this.q.push(kind, name, aux);
   }
 
   /** A synthetic answer: written now if nothing is ahead of it, else when its turn comes. */
   private pushFake(kind: number, name: string | null, aux: Buffer | null): void {
-    this.push(kind, name, aux);
-    if (this.qHead === this.qTail - 1) this.emitFakes();
+    const wasEmpty = this.q.empty;
+    this.q.push(kind, name, aux);
+    if (wasEmpty) this.emitFakes();
   }
 
   /**
@@ -1013,60 +988,48 @@ export class Session implements ServerHandler {
    * that popped this entry, so they keep their place.
    */
   private pop(failed = false, emit = true): void {
-    const i = this.qHead;
-    if (failed) this.undo(i);
-    this.qName[i] = null;
-    this.qAux[i] = null;
-    this.qHead++;
-    if (this.qHead === this.qTail) this.qHead = this.qTail = 0;
-    else if (emit) this.emitFakes();
+    if (failed) this.undoHead();
+    this.q.shift();
+    if (!this.q.empty && emit) this.emitFakes();
   }
 
-  private undo(i: number): void {
-    const k = this.qKind[i]!;
-    const name = this.qName[i];
-    const aux = this.qAux[i];
+  /** The head request did not take effect: the statement tables forget what it added. */
+  private undoHead(): void {
+    const k = this.q.headKind();
+    const name = this.q.headName();
+    const aux = this.q.headAux();
     if ((k === K_PARSE || k === K_FAKE_PARSE) && name) this.statements?.delete(name);
     if ((k === K_PARSE || k === K_SWALLOW_PARSE) && typeof aux === 'string') this.server?.prepared.delete(aux);
   }
 
   private emitFakes(): void {
-    while (this.qHead < this.qTail) {
-      const k = this.qKind[this.qHead]!;
+    for (;;) {
+      const k = this.q.headKind();
       if (k === K_FAKE_PARSE) this.writeClient(PARSE_COMPLETE);
       else if (k === K_FAKE_CLOSE) this.writeClient(CLOSE_COMPLETE);
       else if (k === K_FAKE_ERROR) {
-        this.writeClient(this.qAux[this.qHead] as Buffer);
-        this.qAux[this.qHead] = null;
-        this.qHead++;
+        this.writeClient(this.q.headAux() as Buffer);
+        this.q.shift();
         this.dropUntilSync();
         continue;
       } else return;
-      this.qName[this.qHead] = null;
-      this.qHead++;
+      this.q.shift();
     }
-    this.qHead = this.qTail = 0;
   }
 
   /** After an error in a batch the server skips to Sync: so do the entries (undoing what they did). */
   private dropUntilSync(): void {
-    while (this.qHead < this.qTail && this.qKind[this.qHead] !== K_SYNC) {
-      this.undo(this.qHead);
-      this.qName[this.qHead] = null;
-      this.qAux[this.qHead] = null;
-      this.qHead++;
+    while (!this.q.empty && this.q.headKind() !== K_SYNC) {
+      this.undoHead();
+      this.q.shift();
     }
-    if (this.qHead === this.qTail) this.qHead = this.qTail = 0;
   }
 
   private resetQueue(): void {
-    while (this.qHead < this.qTail) {
-      this.undo(this.qHead);
-      this.qName[this.qHead] = null;
-      this.qAux[this.qHead] = null;
-      this.qHead++;
+    while (!this.q.empty) {
+      this.undoHead();
+      this.q.shift();
     }
-    this.qHead = this.qTail = 0;
   }
 
   // -------------------------------------------------------------------------
@@ -1632,7 +1595,7 @@ export class Session implements ServerHandler {
     const conn = this.server;
     this.unlinkServer();
     if (conn) {
-      const clean = this.qHead === this.qTail && this.txStatus === 0x49 && !this.midBatch && !conn.closed;
+      const clean = this.q.empty && this.txStatus === 0x49 && !this.midBatch && !conn.closed;
       // Paused while this client could not keep up: whoever uses it next must hear it.
       if (clean) conn.socket.resume();
       if (!clean) conn.close();
@@ -1677,7 +1640,4 @@ const NOT_NOW = 0;
 const LINKED = 1;
 const SYNCING = 2;
 
-const EMPTY_KINDS: number[] = [];
-const EMPTY_NAMES: (string | null)[] = [];
-const EMPTY_AUX: (string | Buffer | null)[] = [];
 
