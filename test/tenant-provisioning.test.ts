@@ -248,6 +248,22 @@ describe('tenant provisioning on the primary', () => {
     assert.equal(pools.code, 0, pools.stderr);
     assert.match(pools.stdout, new RegExp(`^\\| epsilon +\\| epsilon +\\| ${p} \\(primary\\) +\\|`, 'm'));
     assert.match(pools.stdout, new RegExp(`^\\| epsilon +\\| epsilon +\\| n\\d +\\|`, 'm'), 'a read pool on a standby');
+    // A pool size set through the API (tenant.setLimits through Raft) reaches the running proxy's pool.
+    const set = await c.cli(['tenants', 'set-limits', 'epsilon', '--pool-size', '3', '--json']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal((JSON.parse(set.stdout) as { tenant: { limits: { poolSize: number } } }).tenant.limits.poolSize, 3);
+    const poolSizeOnPrimary = async () => {
+      const r = await c.cli(['pools', '--json', '--api', `http://127.0.0.1:${c.nodes.get(p)!.apiPort}`]);
+      return (JSON.parse(r.stdout) as { pools: { database: string; primary: boolean; size: number }[] }).pools.find((x) => x.database === 'epsilon' && x.primary)?.size;
+    };
+    // A connected client of the tenant (the proxy follows the limits of tenants it serves).
+    const client = await session(p);
+    try {
+      await client.query('SELECT 1');
+      await c.waitFor(async () => (await poolSizeOnPrimary()) === 3, "the primary's epsilon pool resized to 3", 15_000);
+    } finally {
+      await client.end();
+    }
   });
 
   it('delete drops the database and role (ending their sessions) and purges the record; the name can be reused, fresh', async () => {
