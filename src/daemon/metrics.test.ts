@@ -31,7 +31,7 @@ const raftStatus: NodeStatus = {
   transport: emptyStats(),
 };
 
-const counters: AgentCounters = { leaseRenewalsOk: 41, leaseRenewalsFailed: 2, fences: 3, unfences: 2, promotions: 1, reclones: 1 };
+const counters: AgentCounters = { leaseRenewalsOk: 41, leaseRenewalsFailed: 2, fences: 3, unfences: 2, promotions: 1, reclones: 1, standbyRestarts: 0 };
 
 function state(): ClusterState {
   const s = run([C.failoverBlocked(), C.maintenance({ reason: 'upgrade' })], clusterOf3());

@@ -161,6 +161,7 @@ export class DaemonMetrics {
     mirror('ogel_pg_fences_total', "Times this node's agent made its Postgres read-only, since the daemon started.", () => counters()?.fences);
     mirror('ogel_pg_promotions_total', "Promotions of this node's Postgres by its agent, since the daemon started.", () => counters()?.promotions);
     mirror('ogel_pg_reclones_total', "Re-clones of this node's data directory, since the daemon started.", () => counters()?.reclones);
+    mirror('ogel_pg_standby_restarts_total', 'Restarts of this standby because it started no WAL receiver, since the daemon started.', () => counters()?.standbyRestarts);
     new Counter({
       name: 'ogel_pg_lease_renewals_total',
       help: 'Lease renewals proposed by this node as primary, by result: ok (committed) or failed (refused or lost; a miss).',

@@ -40,6 +40,10 @@ import { configureStandby, createStandby, readWalPositions, repointStandby, setA
 import type { UnsafeSwitch } from './unsafe-switches.js';
 
 export const RECONCILE_INTERVAL_MS = 100;
+/** Repoints in a row with no WAL receiver before a standby's Postgres is restarted (each waits up to 10 s). */
+const REPOINTS_BEFORE_RESTART = 3;
+/** Log lines of a WAL receiver that started and failed (so Postgres does try); not our own stop ("due to administrator command"). */
+const RECEIVER_TRIED = /could not connect to the primary server|could not start WAL streaming|could not receive data from WAL stream|started streaming WAL|terminating walreceiver due to timeout/i;
 export const REPORT_INTERVAL_MS = 1000;
 export const BACKOFF_MIN_MS = 100;
 export const BACKOFF_MAX_MS = 2000;
@@ -120,6 +124,8 @@ export interface AgentCounters {
   promotions: number;
   /** Re-clones of the local data directory (diverged, or ogel reinit). */
   reclones: number;
+  /** Restarts of a standby that started no WAL receiver (restartIfNoReceiver). */
+  standbyRestarts: number;
 }
 
 export interface PostgresAgentOptions {
@@ -207,7 +213,7 @@ export class PostgresAgent {
   private renewalFailures = 0;
   private fencedReasonLogged: string | null = null;
 
-  private readonly counters: AgentCounters = { leaseRenewalsOk: 0, leaseRenewalsFailed: 0, fences: 0, unfences: 0, promotions: 0, reclones: 0 };
+  private readonly counters: AgentCounters = { leaseRenewalsOk: 0, leaseRenewalsFailed: 0, fences: 0, unfences: 0, promotions: 0, reclones: 0, standbyRestarts: 0 };
 
   private lastReport: { role: string; timeline: number; at: number } | undefined;
   private reportInFlight = false;
@@ -216,6 +222,8 @@ export class PostgresAgent {
   private loggedWaiting: string | null = null;
   /** The generation whose primary we stopped streaming from for a failover. */
   private receiverStoppedFor: { generation: number; renewalSeq: number } | undefined;
+  /** Repoints in a row that ended with no WAL receiver (restartIfNoReceiver). */
+  private failedRepoints = 0;
   /** Set while a switchover step-down owns the server (generation being given up). */
   private steppingDown: number | undefined;
   /** The generation whose lease this node released: not restarted as its primary while the local state lags. */
@@ -537,6 +545,7 @@ export class PostgresAgent {
     if (s.postgres.nodes.get(primary)?.reportedRole !== 'primary') return; // not promoted yet
     await this.pgLock.run(async () => {
       await this.countAsStandby(s);
+      const mark = inst.logMark;
       let ms: number;
       try {
         ({ ms } = await repointStandby(
@@ -551,12 +560,39 @@ export class PostgresAgent {
         if (err instanceof StandbyError && inst.isRunning()) {
           await stopWalReceiver(inst);
           writeFileSync(this.rejoinMarker, `${s.postgres.generation}\n`);
+          await this.restartIfNoReceiver(inst, err, mark);
         }
         throw err;
       }
+      this.failedRepoints = 0;
       this.receiverStoppedFor = undefined;
       this.log({ level: 'info', msg: 'following the new primary', node: this.nodeId, primary, generation: s.postgres.generation, repointMs: Math.round(ms) });
     });
+  }
+
+  /**
+   * A standby whose repoints keep ending with no WAL receiver at all (seen once
+   * under jepsen's slow-link: for over a minute Postgres started none, with
+   * primary_conninfo set and the primary reachable) is restarted: a fresh
+   * startup process starts streaming, or says why. It is a standby, so nothing
+   * is lost; the rejoin check runs again before it follows. A receiver that
+   * tried and failed (the primary unreachable, a slot in use) logs so; then
+   * there is nothing a restart would mend. Called under pgLock.
+   */
+  private async restartIfNoReceiver(inst: PostgresInstance, err: StandbyError, logMark: number): Promise<void> {
+    if (!/no WAL receiver/.test(err.message)) return;
+    if (inst.logSince(logMark).some((l) => RECEIVER_TRIED.test(l))) {
+      this.failedRepoints = 0;
+      return;
+    }
+    this.failedRepoints++;
+    if (this.failedRepoints < REPOINTS_BEFORE_RESTART || !inst.isRunning()) return;
+    this.failedRepoints = 0;
+    this.log({ level: 'warn', msg: `no WAL receiver started after ${REPOINTS_BEFORE_RESTART} repoints: restarting the standby's Postgres`, node: this.nodeId, error: err.message });
+    writeFileSync(this.rejoinMarker, `${this.getState().postgres.generation}\n`);
+    await inst.stop('fast');
+    this.observed = 'stopped';
+    this.counters.standbyRestarts++;
   }
 
   /**
@@ -594,12 +630,20 @@ export class PostgresAgent {
         return;
       }
       await this.countAsStandby(s);
-      const { ms } = await repointStandby(
-        inst,
-        { host: addr.host, port: addr.port, user: REPLICATION_ROLE, password, applicationName: this.nodeId },
-        slotNameFor(this.nodeId),
-        { timeoutMs: 10_000 },
-      );
+      const mark = inst.logMark;
+      let ms: number;
+      try {
+        ({ ms } = await repointStandby(
+          inst,
+          { host: addr.host, port: addr.port, user: REPLICATION_ROLE, password, applicationName: this.nodeId },
+          slotNameFor(this.nodeId),
+          { timeoutMs: 10_000 },
+        ));
+      } catch (err) {
+        if (err instanceof StandbyError) await this.restartIfNoReceiver(inst, err, mark);
+        throw err;
+      }
+      this.failedRepoints = 0;
       rmSync(this.rejoinMarker, { force: true });
       this.receiverStoppedFor = undefined;
       this.log({ level: 'info', msg: 'rejoined: following the primary', node: this.nodeId, primary, generation: s.postgres.generation, localTimeline: local.timeline, localEndLsn: local.endLsn, repointMs: Math.round(ms) });

@@ -30,6 +30,9 @@ import {
   type OgelConfInput,
 } from './settings.js';
 
+
+/** Postgres LOG lines about streaming and recovery (started streaming, timeline switches, the startup process's waits): logged at info. */
+const REPLICATION_EVENT = /\bLOG:\s+(started streaming|restarted WAL streaming|replication terminated|fetching timeline history|new target timeline|waiting for WAL|record with incorrect|invalid record length|consistent recovery state|redo starts|recovery stopping|selected new timeline|archive recovery complete|entering standby mode|database system is ready)/;
 export type StopMode = 'smart' | 'fast' | 'immediate';
 
 /** Postgres's shutdown modes are signals to the postmaster. */
@@ -323,6 +326,16 @@ export class PostgresInstance extends EventEmitter {
     return this.log.lines(n);
   }
 
+  /** A mark in the server's log, for logSince. */
+  get logMark(): number {
+    return this.log.total;
+  }
+
+  /** The log lines since `mark` (logMark), at most the ring's size. */
+  logSince(mark: number): string[] {
+    return this.log.since(mark);
+  }
+
   get socketTarget(): SocketTarget {
     return { socketDir: this.dataDir, port: this.port };
   }
@@ -503,7 +516,7 @@ export class PostgresInstance extends EventEmitter {
     this.log.push(line);
     this.emit('log', line);
     if (this.logger) {
-      const level = /\b(PANIC|FATAL|ERROR):/.test(line) ? 'error' : /\bWARNING:/.test(line) ? 'warn' : 'debug';
+      const level = /\b(PANIC|FATAL|ERROR):/.test(line) ? 'error' : /\bWARNING:/.test(line) ? 'warn' : REPLICATION_EVENT.test(line) ? 'info' : 'debug';
       this.logger({ level, msg: 'postgres', line, port: this.port });
     }
   }
