@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { loadConfig } from '../src/config/index.js';
 import { adminPassword } from '../src/postgres/agent.js';
+import { slotNameFor } from '../src/postgres/settings.js';
 import { resolvePostgresBinaries } from '../src/postgres/binaries.js';
 import { PostgresInstance } from '../src/postgres/instance.js';
 import { ensurePostgresUser } from '../src/postgres/os-user.js';
@@ -126,7 +127,7 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
     await assertAllAcked(target);
     await writeRows(target, 20);
     await caughtUp(first);
-    assert.match(logOf(first), /rejoined: following the primary/);
+    await c.waitFor(async () => /rejoined: following the primary/.test(logOf(first)), `${first}'s rejoin to be logged`, 15_000);
     assert.doesNotMatch(logOf(first), /re-cloning/, 'a clean switchover needs no re-clone');
 
     // And back, with the human output.
@@ -165,8 +166,9 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
     const mark = c.nodes.get(old)!.log.length;
     await c.start(old);
     await healthy('the old primary rejoined');
+    // Streaming shows in the status a moment before the agent has seen it hold and logs it.
+    await c.waitFor(async () => c.nodes.get(old)!.log.slice(mark).some((l) => /rejoined: following the primary/.test(l)), `${old}'s rejoin to be logged`, 15_000);
     const since = c.nodes.get(old)!.log.slice(mark).join('\n');
-    assert.match(since, /rejoined: following the primary/);
     assert.doesNotMatch(since, /re-cloning/);
     await writeRows(next, 10);
     await caughtUp(old);
@@ -219,5 +221,38 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
     await healthy('healthy after the reinit');
     await writeRows(v.primary!, 5);
     await caughtUp(standby);
+  });
+
+  it('a standby that fell behind the WAL the primary keeps is re-cloned automatically', async () => {
+    // As after a failover with a node cut off: the new primary has no slot for it,
+    // and recycles the WAL it would need to catch up.
+    const v = await healthy('healthy');
+    const primary = v.primary!;
+    const standby = Object.keys(v.nodes).find((id) => id !== primary)!;
+    await c.terminate(standby);
+    await query(primary, 'ALTER SYSTEM SET wal_keep_size = 0');
+    await query(primary, 'SELECT pg_reload_conf()');
+    await query(primary, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slotNameFor(standby)]);
+    for (let i = 0; i < 4; i++) {
+      await writeRows(primary, 3);
+      await query(primary, 'SELECT pg_switch_wal()');
+      await query(primary, 'CHECKPOINT');
+    }
+    const mark = c.nodes.get(standby)!.log.length;
+    await c.start(standby);
+    await c.waitFor(
+      async () => c.nodes.get(standby)!.log.slice(mark).some((l) => /re-cloned: standby again/.test(l)),
+      `${standby} to find its WAL gone and re-clone`,
+      90_000,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; its log since the restart:\n${c.nodes.get(standby)!.log.slice(mark).filter((l) => !/skipping special/.test(l)).slice(-25).join('\n')}`);
+    });
+    assert.ok(c.nodes.get(standby)!.log.slice(mark).some((l) => /the primary no longer has the WAL this standby needs: re-cloning/.test(l)));
+    await query(primary, 'ALTER SYSTEM RESET wal_keep_size');
+    await query(primary, 'SELECT pg_reload_conf()');
+    await healthy('healthy after the re-clone');
+    await writeRows(primary, 5);
+    await caughtUp(standby);
+    await assertAllAcked(standby);
   });
 });

@@ -42,6 +42,8 @@ import type { UnsafeSwitch } from './unsafe-switches.js';
 export const RECONCILE_INTERVAL_MS = 100;
 /** Repoints in a row with no WAL receiver before a standby's Postgres is restarted (each waits up to 10 s). */
 const REPOINTS_BEFORE_RESTART = 3;
+/** The walreceiver's error when the primary has recycled the WAL it asks for. */
+const WAL_REMOVED = /requested WAL segment \S+ has already been removed/;
 /** Log lines of a WAL receiver that started and failed (so Postgres does try); not our own stop ("due to administrator command"). */
 const RECEIVER_TRIED = /could not connect to the primary server|could not start WAL streaming|could not receive data from WAL stream|started streaming WAL|terminating walreceiver due to timeout/i;
 export const REPORT_INTERVAL_MS = 1000;
@@ -560,7 +562,7 @@ export class PostgresAgent {
         if (err instanceof StandbyError && inst.isRunning()) {
           await stopWalReceiver(inst);
           writeFileSync(this.rejoinMarker, `${s.postgres.generation}\n`);
-          await this.restartIfNoReceiver(inst, err, mark);
+          await this.afterFailedRepoint(inst, err, mark, s);
         }
         throw err;
       }
@@ -568,6 +570,26 @@ export class PostgresAgent {
       this.receiverStoppedFor = undefined;
       this.log({ level: 'info', msg: 'following the new primary', node: this.nodeId, primary, generation: s.postgres.generation, repointMs: Math.round(ms) });
     });
+  }
+
+  /**
+   * A repoint did not end streaming (under pgLock). The WAL it needs gone from
+   * the primary: re-clone. No WAL receiver at all, repeatedly: restart.
+   */
+  private async afterFailedRepoint(inst: PostgresInstance, err: StandbyError, logMark: number, s: ClusterState): Promise<void> {
+    const removed = inst.logSince(logMark).find((l) => WAL_REMOVED.test(l));
+    if (removed !== undefined) {
+      // The primary no longer has the WAL this standby needs next (no slot held it:
+      // a new primary has none for a node that was cut off when it was promoted).
+      // Streaming can never resume; a fresh copy can. It is a standby: nothing of
+      // the cluster's is lost.
+      this.failedRepoints = 0;
+      this.log({ level: 'warn', msg: 'the primary no longer has the WAL this standby needs: re-cloning', node: this.nodeId, primary: s.postgres.primary, line: removed });
+      const r = await this.proposeAndSync({ v: 1, type: 'pg.setRole', node: this.nodeId, role: 'recloning', generation: s.postgres.generation, atMs: Date.now() });
+      if (!r.ok) throw new AgentError(`pg.setRole recloning for ${this.nodeId} refused: ${r.error.message}`);
+      return;
+    }
+    await this.restartIfNoReceiver(inst, err, logMark);
   }
 
   /**
@@ -640,7 +662,7 @@ export class PostgresAgent {
           { timeoutMs: 10_000 },
         ));
       } catch (err) {
-        if (err instanceof StandbyError) await this.restartIfNoReceiver(inst, err, mark);
+        if (err instanceof StandbyError) await this.afterFailedRepoint(inst, err, mark, s);
         throw err;
       }
       this.failedRepoints = 0;

@@ -61,6 +61,8 @@ export interface CreateStandbyResult {
 
 const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
 const POLL_MS = 5;
+/** How long a repointed standby must stream, with one receiver, to count as following. */
+const STREAMING_STABLE_MS = 50;
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
@@ -215,11 +217,22 @@ export async function repointStandby(instance: PostgresInstance, upstream: Upstr
   await instance.query('SELECT pg_reload_conf()');
   if (opts.wait === false) return { ms: performance.now() - t0 };
   let last = 'no WAL receiver';
+  // Streaming for STREAMING_STABLE_MS, by the same receiver: one that says
+  // "started streaming" and dies at once (the primary no longer has the WAL it
+  // asks for) is not following.
+  let streamingPid: number | null = null;
+  let streamingSinceMs = 0;
   for (;;) {
-    const r = await instance.query<{ status: string; sender_port: number | null }>('SELECT status, sender_port FROM pg_stat_wal_receiver');
+    const r = await instance.query<{ pid: number; status: string; sender_port: number | null }>('SELECT pid, status, sender_port FROM pg_stat_wal_receiver');
     const row = r.rows[0];
     if (row) last = `WAL receiver ${row.status} from port ${row.sender_port}`;
-    if (row && row.status === 'streaming' && row.sender_port === upstream.port) return { ms: performance.now() - t0 };
+    const streaming = row !== undefined && row.status === 'streaming' && row.sender_port === upstream.port;
+    if (streaming && streamingPid === row.pid) {
+      if (performance.now() - streamingSinceMs >= STREAMING_STABLE_MS) return { ms: performance.now() - t0 };
+    } else {
+      streamingPid = streaming ? row.pid : null;
+      streamingSinceMs = performance.now();
+    }
     if (performance.now() - t0 > timeoutMs) {
       throw new StandbyError(`repoint: ${instance.dataDir} is not streaming from ${upstream.host}:${upstream.port} ${timeoutMs} ms after the reload (${last})`);
     }
