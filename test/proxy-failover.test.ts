@@ -180,7 +180,13 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
     try {
       await c.query('BEGIN');
       const q = outcome(c.query('SELECT pg_sleep(30)'));
-      await delay(200);
+      // Promote only once the statement runs on the old primary (not a fixed sleep).
+      for (let i = 0; ; i++) {
+        const r = await a.pg.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query = 'SELECT pg_sleep(30)'");
+        if (r.rows[0]!.n > 0) break;
+        assert.ok(i < 500, 'the statement reached the old primary');
+        await delay(10);
+      }
       const t0 = performance.now();
       // The new primary: the same server under another name here (b was stopped by the test before).
       router.set(target(a, 'a2', 6));
