@@ -4,6 +4,17 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+
+// Once, before any test: can Postgres run here? As root it runs as an
+// unprivileged OS user, which must reach the binaries and the temp directory.
+// One line and a stop beat dozens of tests failing for the same reason.
+const { testPreflight } = await import(new URL('../dist/src/local/preflight.js', import.meta.url).href);
+const cannot = testPreflight(tmpdir());
+if (cannot !== undefined) {
+  console.error(`npm test: ${cannot}`);
+  process.exit(1);
+}
 
 function find(dir, out) {
   for (const name of readdirSync(dir)) {

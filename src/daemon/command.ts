@@ -1,12 +1,13 @@
 // `ogel daemon --config cluster.yml --node n1 [--bootstrap | --join]`: runs one
 // node until SIGTERM or SIGINT, then stops gracefully (a leader hands over
-// leadership first). Exit codes: 0 after a clean stop, 1 on a runtime failure,
+// leadership first); a second signal forces the stop. Exit codes: 0 after a clean stop, 1 on a runtime failure,
 // 2 on a usage or config error.
 
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { jsonLogger } from '../log.js';
 import { Daemon, type BootstrapMode } from './daemon.js';
+import { onStopSignals } from '../stop-signals.js';
 
 const HELP = `Usage: ogel daemon --config FILE --node ID [--bootstrap | --join]
 
@@ -85,30 +86,34 @@ export async function runDaemonCommand(argv: string[]): Promise<number> {
     return 1;
   }
   return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log({ level: 'info', msg: 'stopping', signal });
-      daemon.stop().then(
-        () => {
-          const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
-          // Everything was stopped; a handle still open now is a leak. Say which
-          // kind, then exit anyway rather than hang the caller (ogel up, systemd).
-          setTimeout(() => {
-            const handles = (process as unknown as { _getActiveHandles?: () => object[] })._getActiveHandles?.() ?? [];
-            log({ level: 'warn', msg: 'exiting with handles still open after stop', handles: handles.map((h) => h.constructor.name) });
-            process.exit(code);
-          }, 2_000).unref();
-          resolve(code);
-        },
-        (e: Error) => {
-          log({ level: 'error', msg: 'error while stopping', error: e.message });
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    onStopSignals({
+      graceful: (signal) => {
+        log({ level: 'info', msg: 'stopping (send the signal again to force)', signal });
+        daemon.stop().then(
+          () => {
+            const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
+            // Everything was stopped; a handle still open now is a leak. Say which
+            // kind, then exit anyway rather than hang the caller (ogel up, systemd).
+            setTimeout(() => {
+              const handles = (process as unknown as { _getActiveHandles?: () => object[] })._getActiveHandles?.() ?? [];
+              log({ level: 'warn', msg: 'exiting with handles still open after stop', handles: handles.map((h) => h.constructor.name) });
+              process.exit(code);
+            }, 2_000).unref();
+            resolve(code);
+          },
+          (e: Error) => {
+            log({ level: 'error', msg: 'error while stopping', error: e.message });
+            resolve(1);
+          },
+        );
+      },
+      force: (signal) => {
+        // Postgres is not left behind: its death guard (instance.ts) sees this
+        // process end and stops the postmaster immediately (SIGQUIT). The next
+        // start runs crash recovery, which loses nothing that was acknowledged.
+        log({ level: 'warn', msg: 'forced stop: exiting now; Postgres stops immediately', signal });
+        process.exit(1);
+      },
+    });
   });
 }

@@ -15,6 +15,8 @@ import type { Status } from '../cli/types.js';
 import { configToYaml, ConfigError, loadConfig, localClusterConfig, type Config } from '../config/index.js';
 import { adminPassword } from '../postgres/agent.js';
 import { pidAlive } from '../postgres/instance.js';
+import { onStopSignals } from '../stop-signals.js';
+import { chooseDataDir, postgresPreflight } from './preflight.js';
 
 const HELP = `Usage: ogel up [--dir DIR] [--nodes N] [--base-port PORT] [--json]
 
@@ -92,8 +94,10 @@ export async function runUp(argv: string[]): Promise<number> {
       progress(`resuming the cluster in ${dir} (${config.nodes.length} nodes)`);
     } else {
       mkdirSync(dir, { recursive: true, mode: 0o711 }); // traversable by the Postgres user, not listable
+      const data = chooseDataDir(dir);
+      if (data.relocated) progress(data.relocated);
       config = localClusterConfig({
-        dataDir: join(dir, 'data'),
+        dataDir: data.dataDir,
         basePort,
         nodes,
         secret: randomBytes(24).toString('hex'),
@@ -105,6 +109,12 @@ export async function runUp(argv: string[]): Promise<number> {
   } catch (e) {
     process.stderr.write(`${e instanceof ConfigError ? e.message : `ogel up: ${(e as Error).message}`}\n`);
     return 2;
+  }
+  // Fail now, in one line, rather than after waiting for a primary that cannot start.
+  const cannot = postgresPreflight(config);
+  if (cannot !== undefined) {
+    process.stderr.write(`ogel up: ${cannot}\n`);
+    return 1;
   }
 
   const statePath = join(dir, 'cluster.json');
@@ -147,6 +157,10 @@ export async function runUp(argv: string[]): Promise<number> {
     start(n.id);
   }
 
+  // A second signal to a daemon forces its stop (src/stop-signals.ts).
+  const forceAll = () => {
+    for (const c of children.values()) if (c.proc && c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGTERM');
+  };
   const stopAll = async (): Promise<void> => {
     stopping = true;
     await Promise.all(
@@ -165,13 +179,19 @@ export async function runUp(argv: string[]): Promise<number> {
   };
 
   let interrupted = false;
-  const onSignal = () => {
-    if (interrupted) return;
-    interrupted = true;
-    progress('stopping the cluster (each daemon hands over leadership and exits)...');
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  let onInterrupt: () => void = () => {};
+  const interruptedNow = new Promise<void>((r) => (onInterrupt = r));
+  const removeSignalHandlers = onStopSignals({
+    graceful: () => {
+      interrupted = true;
+      onInterrupt();
+      progress('stopping the cluster (each daemon hands over leadership and exits; send the signal again to force)...');
+    },
+    force: () => {
+      progress('forcing the stop: each daemon exits now and its Postgres stops immediately');
+      forceAll();
+    },
+  });
 
   // Readiness: every daemon answers /health, then a leader is known.
   const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -247,15 +267,9 @@ export async function runUp(argv: string[]): Promise<number> {
     process.stdout.write('Press Ctrl-C to stop the cluster.\n');
   }
 
-  await new Promise<void>((r) => {
-    const check = setInterval(() => {
-      if (interrupted) {
-        clearInterval(check);
-        r();
-      }
-    }, 100);
-  });
+  await interruptedNow;
   await stopAll();
+  removeSignalHandlers();
   progress('stopped; run `ogel up` again to resume this cluster');
   return 0;
 }

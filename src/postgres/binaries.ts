@@ -12,6 +12,8 @@ import { accessSync, constants, existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensurePostgresUser, isRoot } from './os-user.js';
+import { reachablePackageDir } from './runtime-dir.js';
 
 /** Major versions ogel is tested with; another major is refused. */
 export const TESTED_MAJORS: readonly number[] = [17];
@@ -58,9 +60,18 @@ export function resolvePostgresBinaries(binDir?: string): PgBinaries {
   const key = binDir === undefined ? '' : resolve(binDir);
   const hit = cache.get(key);
   if (hit) return hit;
-  const found = binDir === undefined ? resolveEmbedded(embeddedPackageDir()) : resolveConfigured(resolve(binDir));
+  const found = binDir === undefined ? resolveEmbedded(embeddedForThisUser()) : resolveConfigured(resolve(binDir));
   cache.set(key, found);
   return found;
+}
+
+/**
+ * The embedded package's directory, or, as root when the Postgres OS user cannot
+ * reach it (a checkout under /root), a copy it can reach (runtime-dir.ts).
+ */
+function embeddedForThisUser(): string {
+  const pkgDir = embeddedPackageDir();
+  return isRoot() ? reachablePackageDir(pkgDir, ensurePostgresUser()) : pkgDir;
 }
 
 function embeddedPackageDir(): string {

@@ -6,7 +6,7 @@
 // directories. When not root, Postgres simply runs as the current user.
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { type Stats, chmodSync, chownSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 
@@ -135,13 +135,27 @@ export function unreachableParent(path: string, owner: OsUser): { dir: string; m
   if (owner.uid === 0) return undefined;
   let dir = dirname(resolve(path));
   for (;;) {
-    const st = statSync(dir);
+    const st = statIfExists(dir);
+    if (st === undefined) {
+      // Not made yet: we make missing parents 0755 (prepareDir), so only existing ones can block.
+      dir = dirname(dir);
+      continue;
+    }
     const mode = st.mode & 0o7777;
     const bit = st.uid === owner.uid ? 0o100 : st.gid === owner.gid ? 0o010 : 0o001;
     if ((mode & bit) === 0) return { dir, mode, uid: st.uid };
     const parent = dirname(dir);
     if (parent === dir) return undefined;
     dir = parent;
+  }
+}
+
+function statIfExists(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
   }
 }
 
