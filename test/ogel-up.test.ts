@@ -5,27 +5,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CLI } from './helpers/daemons.js';
-
-/** A base port whose 12 ports (raft, api, proxy, postgres x 3) are all free now. */
-async function freeBasePort(): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
-    const ports = [1, 2, 3].flatMap((i) => [base + i, base + 100 + i, base + 200 + i, base + 300 + i]);
-    if ((await Promise.all(ports.map(free))).every(Boolean)) return base;
-  }
-  throw new Error('no free range of ports for ogel up in 50 tries');
-}
+import { freeBasePort } from './helpers/ports.js';
 
 test('ogel up prints a Postgres URL that psql accepts, and Ctrl-C stops everything', { timeout: 180_000 }, async (t) => {
   if (spawnSync('psql', ['--version']).status !== 0) {

@@ -68,13 +68,13 @@ export function reachablePackageDir(pkgDir: string, owner: OsUser): string {
   const tmp = `${target}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   try {
     // verbatimSymlinks: the library symlinks are relative (libicuuc.so.60 -> libicuuc.so.60.2) and must stay so.
-    cpSync(pkgDir, tmp, { recursive: true, verbatimSymlinks: true, filter: (src) => !src.includes('/node_modules/') });
+    cpSync(pkgDir, tmp, { recursive: true, verbatimSymlinks: true });
     renameSync(tmp, target);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     // Another daemon renamed its copy first: that one is as good as ours.
     if (!existsSync(join(target, 'package.json'))) {
-      throw new RuntimeDirError(`copying the PostgreSQL binaries from ${pkgDir} to ${target} failed: ${(e as Error).message}. Fix: free disk space there, or set ${RUNTIME_DIR_ENV}`);
+      throw new RuntimeDirError(`copying the PostgreSQL binaries from ${pkgDir} to ${target} failed: ${(e as Error).message}. Fix: make room for about 60 MB there, or set ${RUNTIME_DIR_ENV} to another directory`);
     }
   }
   return target;
