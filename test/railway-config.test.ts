@@ -8,13 +8,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../src/config/index.js';
+import { lookupUser, unreachableParent } from '../src/postgres/os-user.js';
 import {
   APP_DIR,
   CONFIG_PATH,
@@ -495,11 +496,20 @@ test("the container's entry command runs as a plain process and answers the heal
     return;
   }
   const s = SERVICES[0] as RailwayServiceSpec;
-  // The start command, with the image's /app mapped to this checkout; tini only if installed.
-  let argv = s.start.split(' ').map((w) => (w.startsWith(`${APP_DIR}/`) ? join(ROOT, w.slice(APP_DIR.length + 1)) : w));
-  if (!existsSync('/usr/bin/tini')) argv = argv.slice(2);
   const dir = mkdtempSync(join(tmpdir(), 'ogel-railway-node-'));
   chmodSync(dir, 0o755); // the unprivileged user must reach the data directory inside
+  // The image's /app, which the unprivileged user can reach: this checkout, or,
+  // when that user cannot enter it (a clone under /root or in `mktemp -d`), a
+  // copy of what the image holds.
+  const nobody = isRoot ? lookupUser('nobody') : undefined;
+  let app = ROOT;
+  if (nobody !== undefined && unreachableParent(join(ROOT, 'dist', 'src', 'cli', 'main.js'), nobody) !== undefined) {
+    app = join(dir, 'app');
+    for (const part of ['package.json', 'dist', 'node_modules', 'deploy']) cpSync(join(ROOT, part), join(app, part), { recursive: true, verbatimSymlinks: true });
+  }
+  // The start command, with the image's /app mapped to `app`; tini only if installed.
+  let argv = s.start.split(' ').map((w) => (w.startsWith(`${APP_DIR}/`) ? join(app, w.slice(APP_DIR.length + 1)) : w));
+  if (!existsSync('/usr/bin/tini')) argv = argv.slice(2);
   const env: NodeJS.ProcessEnv = { ...process.env, ...serviceEnv(s), OGEL_DATA_DIR: join(dir, 'data') };
   if (isRoot) env['OGEL_RUN_AS'] = 'nobody';
   const child = spawn(argv[0] as string, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -23,6 +23,7 @@ const raftStatus: NodeStatus = {
   appliedIndex: 10,
   lastIndex: 10,
   firstIndex: 1,
+  rejoining: false,
   voters: ['n1', 'n2', 'n3'],
   learners: [],
   leadTransferee: '',

@@ -81,6 +81,8 @@ export class Progress {
   snapshotAckedAtLastBeat = -1;
   /** Heard from this peer since the last check-quorum round. */
   recentActive = false;
+  /** The peer said it is rejoining after losing its state: it counts toward no quorum. */
+  rejoining = false;
   /** Ticks since we last heard from this peer (for status()). */
   ticksSinceContact = 0;
   readonly inflights: Inflights;

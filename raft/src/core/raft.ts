@@ -26,7 +26,7 @@ import {
   type SnapshotChunk,
 } from './types.js';
 import type { LogReader } from '../storage/storage.js';
-import { CompactedError } from '../storage/storage.js';
+import { BOOTSTRAP_INDEX, BOOTSTRAP_TERM, CompactedError } from '../storage/storage.js';
 
 export interface RaftConfig {
   id: NodeId;
@@ -48,6 +48,17 @@ export interface RaftConfig {
   /** Largest snapshot a follower will accept in chunks. */
   maxSnapshotBytes: number;
   maxPendingReads: number;
+  /**
+   * This node lost its state (it started with an empty store in a cluster that
+   * may already exist: a wiped data directory, or a node not yet caught up). An
+   * empty log would grant any candidate its vote and forget the votes and
+   * acknowledgements it gave before, which can lose committed entries (I1).
+   * So, until a leader commits an entry of its own term without this node's
+   * help, it grants votes only to candidates whose log is as fresh as a new
+   * cluster's, campaigns only while its own log is fresh, and marks its
+   * acknowledgements so that leaders count them toward no quorum.
+   */
+  rejoining?: boolean;
   /**
    * Deliberately broken behaviour, for proving that the simulation's checkers
    * catch real bugs. Never set outside tests.
@@ -122,6 +133,10 @@ export class Raft {
   private baseConf: ConfAt;
   private confLog: ConfAt[] = [];
   private incomingSnapshot: IncomingSnapshot | undefined;
+  /** See RaftConfig.rejoining; cleared once, never set again. */
+  private rejoining: boolean;
+  /** While rejoining: the leader we follow and its commit index when it first sent us entries. */
+  private rejoinFrom: { lead: NodeId; term: number; commit: number } | undefined;
 
   constructor(
     readonly cfg: RaftConfig,
@@ -130,6 +145,7 @@ export class Raft {
     assert(cfg.heartbeatTick > 0 && cfg.electionTick > cfg.heartbeatTick, 'electionTick must exceed heartbeatTick > 0');
     assert(cfg.readOnlyOption !== ReadOnlyOption.LeaseBased || cfg.checkQuorum, 'lease-based reads require checkQuorum');
     this.id = cfg.id;
+    this.rejoining = cfg.rejoining === true;
     this.log = new RaftLog(storage, cfg.maxApplyBytes);
     this.readOnly = new ReadOnly(cfg.readOnlyOption, cfg.maxPendingReads);
     const { hardState, conf } = storage.initialState();
@@ -223,9 +239,15 @@ export class Raft {
     return { term: this.term, vote: this.vote, commit: this.log.committed };
   }
 
+  /** Still rejoining after a start with lost state (RaftConfig.rejoining). */
+  isRejoining(): boolean {
+    return this.rejoining;
+  }
+
   private send(m: Partial<Message> & Pick<Message, 'type' | 'to'>): void {
     // (Pre-)votes and their answers name their term explicitly; the rest carry ours.
-    const msg = message({ term: this.term, ...m, from: this.id });
+    const acknowledges = m.type === MessageType.AppResp || m.type === MessageType.HeartbeatResp || m.type === MessageType.SnapResp;
+    const msg = message({ term: this.term, ...m, from: this.id, ...(this.rejoining && acknowledges ? { rejoining: true } : {}) });
     assert(msg.to !== this.id, `message ${MessageType[msg.type]} to self`);
     this.msgs.push(msg);
   }
@@ -283,6 +305,9 @@ export class Raft {
 
   private becomeLeader(): void {
     assert(this.role === StateRole.Candidate, `becomeLeader from ${this.role}`);
+    // A rejoining node campaigns only with a fresh log and wins only with the
+    // votes of fresh nodes: the cluster is new, and nothing was forgotten.
+    this.rejoining = false;
     this.reset(this.term);
     this.lead = this.id;
     this.role = StateRole.Leader;
@@ -348,6 +373,8 @@ export class Raft {
   private hup(transfer: boolean): void {
     if (this.role === StateRole.Leader) return;
     if (!this.promotable()) return;
+    // Part of a log is not all of what was committed: leading with it could lose entries.
+    if (this.rejoining && !isFreshPosition(this.log.lastIndex(), this.log.lastTerm())) return;
     if (this.cfg.preVote && !transfer) this.campaign(MessageType.PreVote, false);
     else this.campaign(MessageType.Vote, transfer);
   }
@@ -433,13 +460,18 @@ export class Raft {
           (this.vote === NONE && this.lead === NONE) ||
           (m.type === MessageType.PreVote && m.term > this.term);
         const respType = m.type === MessageType.Vote ? MessageType.VoteResp : MessageType.PreVoteResp;
-        if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+        // Rejoining, our empty log would call any candidate up to date: vote only
+        // where nothing can have been committed yet (a new cluster).
+        const freshCandidate = isFreshPosition(m.index, m.logTerm);
+        if (canVote && (!this.rejoining || freshCandidate) && this.log.isUpToDate(m.index, m.logTerm)) {
           // The response carries the term of the request: for a pre-vote that is a
           // future term, and the pre-candidate must not discard it as stale.
           this.send({ type: respType, to: m.from, term: m.term });
           if (m.type === MessageType.Vote) {
             this.electionElapsed = 0;
             this.vote = m.from;
+            // A fresh candidate wins only in a new cluster: there is nothing to catch up on.
+            if (this.rejoining && freshCandidate) this.rejoining = false;
           }
         } else {
           this.send({ type: respType, to: m.from, term: this.term, reject: true });
@@ -583,7 +615,12 @@ export class Raft {
   }
 
   private maybeCommit(): boolean {
-    const mci = quorumMatchIndex(this.conf().voters, (id) => this.prs.get(id)?.match ?? 0);
+    // A rejoining follower holds what it acknowledges now, but may have lost what it
+    // acknowledged before: counting it could commit over entries committed without us.
+    const mci = quorumMatchIndex(this.conf().voters, (id) => {
+      const pr = this.prs.get(id);
+      return pr === undefined || pr.rejoining ? 0 : pr.match;
+    });
     const committed = this.log.maybeCommit(mci, this.term, !this.cfg.unsafe?.commitByCountingAnyTerm);
     if (committed) this.afterLeaderCommit();
     return committed;
@@ -671,9 +708,23 @@ export class Raft {
       default:
         break;
     }
-    const pr = this.prs.get(m.from);
+    let pr = this.prs.get(m.from);
     if (!pr) return;
-    pr.recentActive = true;
+    if (m.type === MessageType.AppResp || m.type === MessageType.HeartbeatResp || m.type === MessageType.SnapResp) {
+      if (m.rejoining === true && !pr.rejoining) {
+        // It lost its log: what we knew of it (match, inflight appends) is about a
+        // log that no longer exists. Probe it from scratch.
+        pr = new Progress(this.log.lastIndex() + 1, pr.isLearner, this.cfg.maxInflightMsgs, this.cfg.maxInflightBytes);
+        pr.rejoining = true;
+        this.prs.set(m.from, pr);
+        // The answer was about the lost log: drop it, and probe the new one now.
+        this.sendAppend(m.from, true);
+        return;
+      }
+      pr.rejoining = m.rejoining === true;
+    }
+    // A rejoining follower is replicated to, but its contact keeps no leader in office.
+    if (!pr.rejoining) pr.recentActive = true;
     pr.ticksSinceContact = 0;
     switch (m.type) {
       case MessageType.AppResp:
@@ -757,6 +808,7 @@ export class Raft {
       this.sendAppend(m.from, true);
     }
     if (this.readOnly.option !== ReadOnlyOption.Safe || !m.context || m.context.byteLength === 0) return;
+    if (pr.rejoining) return; // it cannot confirm our leadership
     const acks = this.readOnly.recvAck(m.from, m.context);
     if (!acks) return;
     const votes = new Map<NodeId, boolean>();
@@ -885,7 +937,36 @@ export class Raft {
     }
   }
 
+  /**
+   * Rejoining ends when the leader we follow commits, after we came back, an
+   * entry of its own term that we hold. Our acknowledgements counted toward no
+   * quorum, so that commit was made by a quorum of others in the leader's term:
+   * the leader is current, not a deposed one that only we still answer, and it
+   * holds everything committed before (Leader Completeness), which we now hold
+   * too. A commit made before we came back proves nothing: we may have been part
+   * of its quorum, and its leader may have been deposed since.
+   */
+  private maybeEndRejoin(): void {
+    const from = this.rejoinFrom;
+    if (!this.rejoining || from === undefined || this.role !== StateRole.Follower) return;
+    if (this.lead !== from.lead || this.term !== from.term) return;
+    const committed = this.log.committed;
+    if (committed > from.commit && this.log.term(committed) === this.term) {
+      this.rejoining = false;
+      this.rejoinFrom = undefined;
+    }
+  }
+
   private handleAppend(m: Message): void {
+    if (this.rejoining && (this.rejoinFrom?.lead !== m.from || this.rejoinFrom.term !== this.term)) {
+      // An append carries the leader's whole commit index (a heartbeat only what we match).
+      this.rejoinFrom = { lead: m.from, term: this.term, commit: m.commit };
+    }
+    this.handleAppendInner(m);
+    this.maybeEndRejoin();
+  }
+
+  private handleAppendInner(m: Message): void {
     if (m.index < this.log.committed) {
       // Everything up to our commit index is settled: tell the leader where we are.
       this.send({ type: MessageType.AppResp, to: m.from, index: this.log.committed });
@@ -908,6 +989,7 @@ export class Raft {
 
   private handleHeartbeat(m: Message): void {
     this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    this.maybeEndRejoin();
     this.send({ type: MessageType.HeartbeatResp, to: m.from, ...(m.context ? { context: m.context } : {}) });
   }
 
@@ -1009,4 +1091,9 @@ function isTransferContext(ctx: Uint8Array): boolean {
 /** The target of a TransferLeader request: in its context (empty: the most caught-up voter). */
 function transferTarget(m: Message): NodeId {
   return m.context && m.context.byteLength > 0 ? Buffer.from(m.context).toString('utf8') : NONE;
+}
+
+/** The last log position of a bootstrapped store that never held a leader's entry. */
+function isFreshPosition(index: number, term: number): boolean {
+  return index <= BOOTSTRAP_INDEX && term <= BOOTSTRAP_TERM;
 }

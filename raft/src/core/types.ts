@@ -134,6 +134,12 @@ export interface Message {
   snapshot?: SnapshotChunk;
   /** Opaque request context: ReadIndex request ids, heartbeat read contexts. */
   context?: Uint8Array;
+  /**
+   * On a follower's AppResp, HeartbeatResp and SnapResp: the follower is
+   * rejoining after losing its state (Raft's `rejoining` config), so the leader
+   * must not count it toward a commit, check-quorum or a ReadIndex quorum.
+   */
+  rejoining?: true;
 }
 
 /** Builds a message with every field set, so encoded messages are uniform. */
@@ -152,6 +158,7 @@ export function message(fields: Partial<Message> & Pick<Message, 'type'>): Messa
     hintTerm: fields.hintTerm ?? 0,
     ...(fields.snapshot ? { snapshot: fields.snapshot } : {}),
     ...(fields.context ? { context: fields.context } : {}),
+    ...(fields.rejoining ? { rejoining: true as const } : {}),
   };
 }
 

@@ -118,6 +118,8 @@ export interface NodeStatus {
   voters: NodeId[];
   learners: NodeId[];
   leadTransferee: NodeId;
+  /** Rejoining after a start with lost state: this node votes and acknowledges toward no quorum yet (RaftConfig.rejoining). */
+  rejoining: boolean;
   /** Only on the leader. */
   peers: PeerProgress[];
   leaderChanges: number;
@@ -188,6 +190,8 @@ export class RaftNode<Result = unknown> extends EventEmitter {
   private stopped: string | undefined;
   private loopDone: Promise<void> = Promise.resolve();
 
+  /** RaftConfig.rejoining as last announced: set at start, cleared (with a "rejoined" event) once the core ends it. */
+  private rejoining: boolean;
   private applied: number;
   private lastSnapshotIndex: number;
   private lastSnapshotBytes: number;
@@ -230,6 +234,7 @@ export class RaftNode<Result = unknown> extends EventEmitter {
       random: Math.random,
     };
     this.raw = new RawNode(cfg, o.storage);
+    this.rejoining = cfg.rejoining === true;
     const snap = o.storage.snapshot();
     this.fsm.restore(snap.data);
     this.applied = snap.meta.index;
@@ -346,6 +351,7 @@ export class RaftNode<Result = unknown> extends EventEmitter {
       voters: s.conf.voters,
       learners: s.conf.learners,
       leadTransferee: s.leadTransferee,
+      rejoining: this.raw.raft.isRejoining(),
       peers: s.progress.map((p) => ({
         id: p.id,
         matchIndex: p.match,
@@ -567,6 +573,12 @@ export class RaftNode<Result = unknown> extends EventEmitter {
     this.raw.advance(rd);
     this.releaseReads();
     if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
+    if (this.rejoining && !this.raw.raft.isRejoining()) {
+      // Announced only now that this Ready (the entries we caught up on) is on disk.
+      this.rejoining = false;
+      this.log({ level: 'info', msg: 'rejoined: caught up with a leader; voting and acknowledging again', term: this.raw.raft.term, commitIndex: this.raw.raft.log.committed });
+      this.emit('rejoined');
+    }
     await this.maybeCompact();
   }
 

@@ -82,9 +82,13 @@ export interface Storage extends LogReader {
  * below every leader's first log index), and with it the membership history that
  * the log alone would not show.
  */
+/** Where a bootstrapped log starts: a log whose last entry is here has never held an entry of any leader. */
+export const BOOTSTRAP_INDEX = 1;
+export const BOOTSTRAP_TERM = 1;
+
 export function bootstrapSnapshot(conf: ConfState): { snapshot: Snapshot; hardState: HardState } {
   return {
-    snapshot: { meta: { index: 1, term: 1, conf: cloneConf(conf) }, data: new Uint8Array(0) },
-    hardState: { term: 1, vote: '', commit: 1 },
+    snapshot: { meta: { index: BOOTSTRAP_INDEX, term: BOOTSTRAP_TERM, conf: cloneConf(conf) }, data: new Uint8Array(0) },
+    hardState: { term: BOOTSTRAP_TERM, vote: '', commit: BOOTSTRAP_INDEX },
   };
 }

@@ -187,6 +187,11 @@ function validateUnsafe(x: unknown): Message | string {
     if (!(context instanceof Uint8Array)) return bytesReason('context', context);
     m.context = plainBytes(context);
   }
+  const rejoining = x['rejoining'];
+  if (rejoining !== undefined && rejoining !== false) {
+    if (rejoining !== true) return `field rejoining: expected true or absent, got ${describe(rejoining)}`;
+    m.rejoining = true;
+  }
   return m;
 }
 

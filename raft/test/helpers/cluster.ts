@@ -125,11 +125,14 @@ export class Cluster {
   private holdRules: MessagePredicate[] = [];
   private readonly baseConfig: NodeConfig;
   private readonly nodeConfig: Record<NodeId, NodeConfig>;
+  /** The membership every node was bootstrapped with. */
+  private readonly bootstrapConf: ConfState;
 
   constructor(opts: ClusterOptions = {}) {
     const voters = opts.voters ?? Array.from({ length: opts.size ?? 3 }, (_, i) => String(i + 1));
     const learners = opts.learners ?? [];
     const conf: ConfState = { voters, learners };
+    this.bootstrapConf = conf;
     this.baseConfig = opts.config ?? {};
     this.nodeConfig = opts.nodeConfig ?? {};
     for (const id of [...voters, ...learners]) {
@@ -383,6 +386,20 @@ export class Cluster {
     if (node.alive) throw new Error(`node ${id} is running`);
     if (config) node.config = { ...node.config, ...config };
     node.start();
+  }
+
+  /**
+   * The node's disk is lost: it comes back with a store freshly bootstrapped with
+   * the initial membership, as a daemon does that starts on an empty data
+   * directory. `config` is applied on top of its configuration (rejoining: true).
+   */
+  wipe(id: NodeId, config: NodeConfig = {}): TestNode {
+    const old = this.node(id);
+    if (old.alive) this.crash(id);
+    const node = new TestNode(id, new MemoryStorage(this.bootstrapConf), { ...old.config, ...config }, old.randomValue);
+    this.nodes.set(id, node);
+    node.start();
+    return node;
   }
 
   /** Overwrites the persisted hard state of a crashed node (for "its term rose meanwhile" scenarios). */
