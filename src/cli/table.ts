@@ -140,6 +140,7 @@ export function renderStatusTable(status: Status, nowMs: number = Date.now()): s
   const lines: string[] = [];
   lines.push(`Cluster: ${status.cluster}   Leader: ${status.leader ?? 'none'}   Term: ${status.term}   (answered by ${status.node})`);
   if (status.stale) lines.push(`Stale read: ${status.node}'s local state, which may be behind the cluster`);
+  if (status.rejoining === true) lines.push(`Rejoining: ${status.node} lost its Raft state (a new node or a wiped data directory); it has no vote until a leader commits without it`);
   lines.push(postgresSummary(status));
   const blocked = describeBlocked(status.postgres.failoverBlocked);
   if (blocked !== null) lines.push(`Automatic failover BLOCKED: ${blocked}`);

@@ -106,6 +106,8 @@ export interface Status {
   term: number;
   commitIndex: number;
   appliedIndex: number;
+  /** The answering node lost its Raft state and has no say in any quorum until it catches up. */
+  rejoining?: boolean;
   stale: boolean;
   members: Member[];
   postgres: PostgresStatus;

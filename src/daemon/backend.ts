@@ -140,6 +140,7 @@ export class DaemonBackend implements ApiBackend {
       term: rs.term,
       commitIndex: rs.commitIndex,
       appliedIndex: rs.appliedIndex,
+      rejoining: rs.rejoining,
       stale,
       members,
       postgres: postgresStatusView({ pg, live: figures, leaseRemainingMs: this.leaseTracker.remainingMs(pg.lease) }),

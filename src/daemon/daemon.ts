@@ -27,6 +27,7 @@ import { LeaseTracker } from './lease-tracker.js';
 import { startNodeProxy } from '../proxy/node-proxy.js';
 import type { ProxyServer } from '../proxy/server.js';
 import { parseUnsafeSwitches, UNSAFE_ENV, UNSAFE_SWITCHES } from '../postgres/unsafe-switches.js';
+import { REJOINING_MSG, RejoinMarker } from './rejoin-marker.js';
 
 export type BootstrapMode = 'auto' | 'force' | 'join';
 
@@ -78,6 +79,8 @@ export class Daemon {
     await chmod(dataDir, 0o711);
     await mkdir(join(dataDir, 'raft'), { recursive: true, mode: 0o700 });
     const storage = await LevelStorage.open(join(dataDir, 'raft'));
+    const rejoin = new RejoinMarker(dataDir);
+    let rejoining: boolean;
     try {
       if (o.bootstrap === 'force' && !storage.isEmpty()) {
         throw new Error(
@@ -85,6 +88,13 @@ export class Daemon {
             'restart without --bootstrap to rejoin the cluster, or remove the directory to start a new cluster (this destroys its data)',
         );
       }
+      // An empty store may be a wiped node of a running cluster (I1): it rejoins
+      // without a say in any quorum until it has caught up (RaftConfig.rejoining).
+      // Only --bootstrap, the operator's word that the cluster is new, skips that.
+      // The marker outlives restarts in the middle of catching up.
+      rejoining = o.bootstrap !== 'force' && (storage.isEmpty() || (await rejoin.exists()));
+      if (rejoining) await rejoin.write();
+      else await rejoin.remove();
       if (o.bootstrap !== 'join' && storage.isEmpty()) {
         await storage.bootstrap({ voters: config.nodes.map((n) => n.id), learners: [] });
         log({ level: 'info', msg: 'bootstrapped a new cluster', voters: config.nodes.map((n) => n.id) });
@@ -93,6 +103,7 @@ export class Daemon {
       await storage.close();
       throw e;
     }
+    if (rejoining) log({ level: 'warn', msg: REJOINING_MSG, marker: rejoin.path });
 
     const raftAddr = parseAddress(self.raft);
     const transport = new TcpTransport({
@@ -139,12 +150,14 @@ export class Daemon {
         electionTicks: config.raft.electionTicks,
         heartbeatTicks: config.raft.heartbeatTicks,
         snapshotEveryEntries: config.raft.snapshotEveryEntries,
+        raft: { rejoining: rejoining && !unsafe.has('no-rejoin-guard') },
         log: withFields(log, { component: 'raft' }),
       });
     } catch (e) {
       await storage.close();
       throw e;
     }
+    if (rejoining) rejoin.followUntilRejoined(raft, log);
 
     // HTTP calls to other nodes' admin APIs leave from this node's own address,
     // like the Raft transport's connections, so a partition of this node's address

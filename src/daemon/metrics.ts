@@ -54,6 +54,14 @@ export class DaemonMetrics {
     new Gauge({ name: 'ogel_raft_term', help: 'Current Raft term.', registers: [r], collect() { this.set(status().term); } });
     new Gauge({ name: 'ogel_raft_commit_index', help: 'Raft commit index.', registers: [r], collect() { this.set(status().commitIndex); } });
     new Gauge({ name: 'ogel_raft_applied_index', help: 'Index applied to the state machine.', registers: [r], collect() { this.set(status().appliedIndex); } });
+    new Gauge({
+      name: 'ogel_raft_rejoining',
+      help: '1 while this node rejoins after losing its Raft state: it votes and acknowledges toward no quorum.',
+      registers: [r],
+      collect() {
+        this.set(status().rejoining ? 1 : 0);
+      },
+    });
     new Gauge({ name: 'ogel_raft_is_leader', help: '1 on the Raft leader.', registers: [r], collect() { this.set(raft.isLeader() ? 1 : 0); } });
     new Gauge({
       name: 'ogel_raft_leader_changes_total',

@@ -11,6 +11,8 @@ export const UNSAFE_SWITCHES = {
   'keep-wal-receivers':
     'a failover does not stop the standbys\' WAL receivers before it promotes one (I4): the old primary can still have commits acknowledged by a standby that keeps streaming from it',
   'no-fence': 'a primary whose lease lapses is not made read-only (I3): it keeps taking writes while another node may be promoted',
+  'no-rejoin-guard':
+    'a node that starts with an empty Raft directory in a running cluster votes and acknowledges at once (I1): a wiped node can elect a leader that lacks committed entries',
 } as const;
 
 export type UnsafeSwitch = keyof typeof UNSAFE_SWITCHES;

@@ -121,10 +121,11 @@ export class DaemonCluster {
   }
 
   /** Starts (or restarts) a node's daemon and waits for /health. */
-  async start(id: string, extraArgs: string[] = []): Promise<void> {
+  async start(id: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<void> {
     const n = this.nodes.get(id)!;
     const proc = spawn(process.execPath, [CLI, 'daemon', '--config', this.configFor(id), '--node', id, ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     });
     n.proc = proc;
     const keep = (chunk: Buffer) => {
