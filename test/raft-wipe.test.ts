@@ -33,6 +33,8 @@ async function localStatus(c: DaemonCluster, id: string): Promise<LocalStatus | 
 async function wipeAfterCommit(c: DaemonCluster, env: NodeJS.ProcessEnv): Promise<{ leader: string; w: string; n: string }> {
   await Promise.all(IDS.map((id) => c.start(id, [], env)));
   const leader = await c.waitForLeader(20_000);
+  // A new cluster's nodes start rejoining too; they end it at the first election or the first commit after it.
+  for (const id of IDS) await c.waitFor(async () => (await localStatus(c, id))?.rejoining === false, `${id} to end rejoining`, 10_000);
   const [w, n] = IDS.filter((id) => id !== leader) as [string, string];
   await c.kill9(n);
   const paused = await c.send(leader, 'POST', '/v1/pause', { reason: 'x' });

@@ -8,6 +8,7 @@
 
 import { spawn } from 'node:child_process';
 import { chmodSync, createWriteStream, existsSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -218,6 +219,14 @@ export class JepsenCluster {
     await exited;
     this.paused.delete(id);
     return pids;
+  }
+
+  /** Removes node `id`'s whole data directory (Raft and Postgres); it must be stopped. Returns the path. */
+  async wipeData(id: string): Promise<string> {
+    if (this.isRunning(id)) throw new Error(`wipeData: ${id} is running; kill it first`);
+    const dir = join(this.c.dir, 'data', id);
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    return dir;
   }
 
   pauseDaemon(id: string): number | undefined {

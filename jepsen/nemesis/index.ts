@@ -8,6 +8,7 @@ import { partitionOneway } from './partition-oneway.js';
 import { partitionRing } from './partition-ring.js';
 import { slowLink } from './slow-link.js';
 import { transferStorm } from './transfer-storm.js';
+import { wipeNode } from './wipe-node.js';
 import { NEMESIS_NAMES, type Nemesis, type NemesisName } from './types.js';
 
 export { NEMESIS_NAMES, type ActiveFault, type Nemesis, type NemesisContext, type NemesisName } from './types.js';
@@ -25,6 +26,7 @@ const ALL: Readonly<Record<NemesisName, Nemesis>> = {
   'clock-skew': clockSkew,
   'transfer-storm': transferStorm,
   'slow-link': slowLink,
+  'wipe-node': wipeNode,
 };
 
 export function isNemesisName(s: string): s is NemesisName {

@@ -22,6 +22,7 @@ export const NEMESIS_NAMES = [
   'clock-skew',
   'transfer-storm',
   'slow-link',
+  'wipe-node',
 ] as const;
 
 export type NemesisName = (typeof NEMESIS_NAMES)[number];

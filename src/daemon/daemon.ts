@@ -208,6 +208,7 @@ export class Daemon {
         nodeId: self.id,
         dataDir: join(dataDir, 'pg'),
         state: () => fsm.state,
+        rejoining: () => raft.isRejoining(),
         propose: (cmd) => proposer.propose(cmd),
         syncState: async () => {
           await raft.read();

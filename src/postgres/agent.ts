@@ -136,6 +136,13 @@ export interface PostgresAgentOptions {
   /** This node's Postgres data directory. */
   dataDir: string;
   state: () => ClusterState;
+  /**
+   * True while this node's Raft rejoins after losing its state: the local state
+   * machine is then replaying history the cluster has long moved past (it passes,
+   * for instance, through "generation 1: this node is the new primary"), so the
+   * agent acts on none of it. Default: never.
+   */
+  rejoining?: () => boolean;
   propose: (cmd: Command) => Promise<ApplyResult>;
   /**
    * Resolves once the local state machine has applied everything committed
@@ -182,6 +189,7 @@ export class PostgresAgent {
   readonly dataDir: string;
   private readonly config: Config;
   private readonly getState: () => ClusterState;
+  private readonly rejoining: () => boolean;
   private readonly proposeFn: (cmd: Command) => Promise<ApplyResult>;
   private readonly syncState: () => Promise<void>;
   private readonly log: Logger;
@@ -239,6 +247,7 @@ export class PostgresAgent {
     this.nodeId = opts.nodeId;
     this.dataDir = opts.dataDir;
     this.getState = opts.state;
+    this.rejoining = opts.rejoining ?? (() => false);
     this.proposeFn = opts.propose;
     this.syncState = opts.syncState ?? (async () => {});
     this.log = opts.log;
@@ -387,7 +396,18 @@ export class PostgresAgent {
     return existsSync(join(this.dataDir, 'PG_VERSION'));
   }
 
+  /** Logs `why` once, until the agent waits for something else. */
+  private logWaiting(why: string): void {
+    if (this.loggedWaiting === why) return;
+    this.log({ level: 'info', msg: why, node: this.nodeId });
+    this.loggedWaiting = why;
+  }
+
   private async reconcile(): Promise<void> {
+    if (this.rejoining()) {
+      this.logWaiting('waiting for Raft to rejoin before acting on its state (this node lost its Raft data)');
+      return;
+    }
     const s = this.getState();
     const wanted = this.wantedRole(s);
     this.wanted = wanted;
@@ -878,6 +898,14 @@ export class PostgresAgent {
     if (!(pg.generation === 1 && last !== undefined && last.reason === 'bootstrap' && last.node === this.nodeId)) {
       throw new AgentError(
         `this node is the primary of generation ${pg.generation} but its data dir ${this.dataDir} is empty; only the bootstrap promotion (generation 1, reason 'bootstrap') initialises a new database. Refusing to guess with data: restore it, or promote a node that has the data`,
+      );
+    }
+    const reportedAtMs = pg.nodes.get(this.nodeId)?.reportedAtMs ?? null;
+    if (reportedAtMs !== null) {
+      // Its Postgres ran and reported before: the database it held was lost (a wiped disk), not never made.
+      throw new AgentError(
+        `this node is the bootstrap primary, but its data dir ${this.dataDir} is empty although its Postgres reported before (at ${new Date(reportedAtMs).toISOString()}): its data was lost. ` +
+          'Refusing to initialise an empty database in its place: promote a standby that has the data (ogel failover --to NODE), and this node will be cloned as a standby',
       );
     }
     const tmp = `${this.dataDir}.ogel-init`;

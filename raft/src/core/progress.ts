@@ -83,6 +83,8 @@ export class Progress {
   recentActive = false;
   /** The peer said it is rejoining after losing its state: it counts toward no quorum. */
   rejoining = false;
+  /** This leader appended an empty entry for it, once caught up, so that a commit made without it ends its rejoining. */
+  rejoinNudged = false;
   /** Ticks since we last heard from this peer (for status()). */
   ticksSinceContact = 0;
   readonly inflights: Inflights;

@@ -786,6 +786,14 @@ export class Raft {
       // heartbeat (raft-5.3-replication.test.ts, "learns the new commit index...").
       this.sendAppend(m.from, true);
     }
+    if (pr.rejoining && !pr.rejoinNudged && pr.match >= this.log.committed) {
+      // It holds everything committed and now needs a commit made without it to
+      // end rejoining (maybeEndRejoin); a quiet cluster may make none for a long
+      // time, so make one: an empty entry, once per follower and term.
+      pr.rejoinNudged = true;
+      this.appendEntries([{ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }]);
+      this.bcastAppend();
+    }
     // Keep the pipeline full.
     while (this.sendAppend(m.from, false)) {
       /* bounded by the inflight window */

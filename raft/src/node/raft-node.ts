@@ -366,6 +366,11 @@ export class RaftNode<Result = unknown> extends EventEmitter {
     };
   }
 
+  /** Still rejoining after a start with lost state (RaftConfig.rejoining); see status().rejoining. */
+  isRejoining(): boolean {
+    return this.raw.raft.isRejoining();
+  }
+
   isLeader(): boolean {
     return this.role === StateRole.Leader;
   }
