@@ -948,6 +948,10 @@ export class PostgresAgent {
     const addr = parseHostPort(addrText);
     if (!addr.ok) throw new AgentError(`the primary ${primary}'s postgres address ${addrText}: ${addr.reason}`);
     this.user ??= ensurePostgresUser();
+    // A former primary whose data was lost (a wiped disk) is still held as fenced:
+    // like one that rejoins with its data, it is counted as a standby before the
+    // clone can stream and acknowledge anything (I4).
+    await this.countAsStandby(s);
     const tmp = `${this.dataDir}.ogel-clone`;
     rmSync(tmp, { recursive: true, force: true });
     // The base backup makes only the leaf (0700); parents we create must let the Postgres user through.
