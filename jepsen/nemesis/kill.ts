@@ -7,7 +7,7 @@ import { pickTarget } from './targets.js';
 import type { ActiveFault, Nemesis, NemesisContext } from './types.js';
 
 /** Restarts a daemon the fault stopped; how long until its /health answered. */
-async function restart(ctx: NemesisContext, id: string): Promise<{ restarted: string; restartMs: number }> {
+export async function restart(ctx: NemesisContext, id: string): Promise<{ restarted: string; restartMs: number }> {
   const t0 = performance.now();
   await ctx.cluster.start(id);
   return { restarted: id, restartMs: Math.round(performance.now() - t0) };

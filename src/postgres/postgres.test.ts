@@ -157,7 +157,13 @@ describe('settings', () => {
     const idx = (re: RegExp) => hba.findIndex((l) => re.test(l));
     assert.ok(idx(/^local\s+all\s+all\s+trust$/) >= 0);
     assert.ok(idx(/^host\s+replication\s+ogel_replication\s+10\.0\.0\.2\/32\s+scram-sha-256$/) >= 0);
-    assert.ok(idx(/^host\s+replication\s+ogel_replication\s+db3\.internal\s+scram-sha-256$/) >= 0);
+    // A host name is never written (Postgres would need reverse DNS): the private ranges stand for it.
+    assert.equal(idx(/db3\.internal/), -1);
+    for (const range of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7']) {
+      assert.ok(idx(new RegExp(`^host\\s+replication\\s+ogel_replication\\s+${range.replace(/[./]/g, '\\$&')}\\s+scram-sha-256$`)) >= 0, range);
+    }
+    const literalOnly = renderPgHba({ replicationHosts: ['10.0.0.2', '10.0.0.3'] });
+    assert.doesNotMatch(literalOnly, /10\.0\.0\.0\/8/, 'addresses alone: only those addresses');
     assert.ok(idx(/^host\s+replication\s+ogel_replication\s+::ffff:10\.0\.0\.9\/128\s+scram-sha-256$/) >= 0);
     assert.ok(idx(/^host\s+replication\s+ogel_replication\s+10\.0\.0\.2\/32/) < idx(/^host\s+all\s+ogel_replication\s+0\.0\.0\.0\/0\s+reject$/));
     assert.ok(idx(/ogel_replication\s+0\.0\.0\.0\/0\s+reject$/) < idx(/^host\s+all\s+all\s+0\.0\.0\.0\/0\s+scram-sha-256$/));

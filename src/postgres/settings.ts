@@ -281,15 +281,26 @@ export interface HbaInput {
   replicationHosts: readonly string[];
 }
 
-function hbaAddresses(host: string): string[] {
+/**
+ * Where standbys may connect from when the nodes are known by host name: the
+ * private and loopback ranges. A name in pg_hba.conf would make Postgres match
+ * the client by reverse DNS confirmed by a forward lookup, and platforms with a
+ * private network by name (Railway's *.railway.internal) publish forward names
+ * only: the standbys would never authenticate, and with quorum commit every
+ * write would wait forever. The real check is SCRAM with the replication
+ * password (256 bits derived from the cluster secret); the ranges keep the role
+ * off public addresses.
+ */
+export const PRIVATE_REPLICATION_SOURCES: readonly string[] = ['127.0.0.0/8', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '::1/128', 'fc00::/7', 'fe80::/10'];
+
+function hbaAddresses(host: string): readonly string[] {
   const h = host.replace(/^\[|\]$/g, '');
   if (h === 'localhost') return ['127.0.0.1/32', '::1/128'];
   const kind = isIP(h);
   if (kind === 4) return [`${h}/32`];
   if (kind === 6) return [`${h}/128`];
-  // A host name: Postgres matches it by reverse DNS of the client (then forward).
   if (!/^[A-Za-z0-9.-]+$/.test(h)) throw new PostgresSettingsError(`${JSON.stringify(host)} is not a host for pg_hba.conf`);
-  return [h];
+  return PRIVATE_REPLICATION_SOURCES;
 }
 
 /**
@@ -297,7 +308,7 @@ function hbaAddresses(host: string): string[] {
  * 1. local (unix socket) trust: ogel's maintenance connections. The socket sits
  *    in the 0700 data dir, so only the Postgres OS user and root reach it.
  * 2. the replication role, with its password (SCRAM), from the cluster's nodes
- *    and loopback: physical replication, and database 'postgres' for
+ *    (their addresses; the private ranges when they are known by name) and loopback: physical replication, and database 'postgres' for
  *    replication=database connections (BASE_BACKUP over `pg`).
  * 3. the replication role from anywhere else: reject.
  * 4. everything else over TCP: scram-sha-256.
