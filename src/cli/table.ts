@@ -142,6 +142,11 @@ export function renderStatusTable(status: Status, nowMs: number = Date.now()): s
   if (status.stale) lines.push(`Stale read: ${status.node}'s local state, which may be behind the cluster`);
   if (status.rejoining === true) lines.push(`Rejoining: ${status.node} lost its Raft state (a new node or a wiped data directory); it has no vote until a leader commits without it`);
   lines.push(postgresSummary(status));
+  for (const [id, n] of Object.entries(status.postgres.nodes)) {
+    const w = n.slot?.walStatus;
+    if (w === 'lost') lines.push(`WAL: ${id}'s replication slot was invalidated: it fell further behind than max_slot_wal_keep_size keeps, and the primary freed that WAL; ${id} is re-cloned when it returns`);
+    else if (w === 'unreserved') lines.push(`WAL: ${id}'s replication slot is past max_slot_wal_keep_size: its WAL is freed at the next checkpoint unless ${id} catches up, and then ${id} is re-cloned`);
+  }
   const blocked = describeBlocked(status.postgres.failoverBlocked);
   if (blocked !== null) lines.push(`Automatic failover BLOCKED: ${blocked}`);
   const scheduled = status.postgres.scheduledSwitchover;

@@ -67,6 +67,8 @@ export interface PostgresNode {
   reportedAtMs?: number | null;
   /** Null on the primary (and when there is none). */
   replication?: NodeReplication | null;
+  /** This standby's replication slot on the primary (live figures only). */
+  slot?: { walStatus: string | null; safeWalBytes: number | null; active: boolean } | null;
   [k: string]: unknown;
 }
 

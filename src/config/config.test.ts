@@ -365,6 +365,17 @@ proxy: 12
     const typo = parseConfig(withNodes(node(1) + node(2) + node(3), 'postgres:\n  parameters:\n    shared_buffer: 128MB\n'), 'c.yml', NO_ENV);
     assert.match(typo.warnings.join('\n'), /shared_buffer: .*did you mean 'shared_buffers'\?/);
   });
+
+  test('postgres.volumeBytes: a size in bytes or with a unit; a bad one names the field, the value and the form', () => {
+    const three = node(1) + node(2) + node(3);
+    assert.equal(parseConfig(withNodes(three, 'postgres:\n  volumeBytes: 20GB\n'), 'c.yml', NO_ENV).postgres.volumeBytes, 20 * 1024 ** 3);
+    assert.equal(parseConfig(withNodes(three, 'postgres:\n  volumeBytes: 536870912\n'), 'c.yml', NO_ENV).postgres.volumeBytes, 512 * 1024 ** 2);
+    assert.equal(parseConfig(withNodes(three), 'c.yml', NO_ENV).postgres.volumeBytes, undefined, 'unset: statfs of the data directory');
+    const bad = failing(withNodes(three, 'postgres:\n  volumeBytes: 20 gigs\n'));
+    assert.deepEqual(paths(bad), ['postgres.volumeBytes']);
+    assert.match(bad.message, /postgres\.volumeBytes: .*expected a size in bytes or with a unit \(B, kB, MB, GB, TB\), e\.g\. '20GB', got "20 gigs"/);
+    assert.match(failing(withNodes(three, 'postgres:\n  volumeBytes: 100MB\n')).message, /postgres\.volumeBytes: .*must be at least 256 MB, got "100MB"/);
+  });
 });
 
 describe('config: environment', () => {

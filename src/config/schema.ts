@@ -57,6 +57,12 @@ export interface Config {
     syncQuorum: number;
     /** Extra postgresql.conf settings. */
     parameters: Record<string, PostgresParameterValue>;
+    /**
+     * Bytes of the volume that holds the data directory: the WAL bounds are
+     * derived from it (settings.ts walBounds). Unset: the size of the data
+     * directory's filesystem, as statfs reports it.
+     */
+    volumeBytes?: number;
     leaseMs: number;
     failover: { enabled: boolean };
   };
@@ -146,6 +152,30 @@ function problem(ctx: Ctx, message: string, params: IssueParams = {}): void {
 
 const int = (min: number, max: number) => z.int().min(min).max(max);
 
+/** The smallest volume the WAL bounds are sized for (settings.ts walBounds). */
+export const MIN_VOLUME_BYTES = 256 * 1024 * 1024;
+const SIZE_UNITS: Readonly<Record<string, number>> = { B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
+
+/** A size as bytes, or as a string with Postgres's units (1024-based): '20GB', '512MB'. */
+const sizeBytes = (min: number) =>
+  z.union([z.int(), z.string()]).transform((v, ctx) => {
+    let n: number | undefined;
+    if (typeof v === 'number') n = v;
+    else {
+      const m = /^\s*(\d+)\s*(B|kB|MB|GB|TB)\s*$/.exec(v);
+      if (m) n = Number(m[1]) * SIZE_UNITS[m[2]!]!;
+    }
+    if (n === undefined || !Number.isSafeInteger(n)) {
+      ctx.addIssue({ code: 'custom', message: `expected a size in bytes or with a unit (B, kB, MB, GB, TB), e.g. '20GB', got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    if (n < min) {
+      ctx.addIssue({ code: 'custom', message: `must be at least ${min / 1024 / 1024} MB, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
 const pathText = z.string().superRefine((v, ctx) => {
   if (v === '') problem(ctx, 'must not be empty');
   else if (v.includes('\0')) problem(ctx, 'must not contain a NUL character');
@@ -227,6 +257,7 @@ const postgresSchema = z.strictObject({
   syncQuorum: int(1, MAX_NODES - 1).default(DEFAULTS.postgres.syncQuorum),
   // Names and values are checked in validate.ts, one problem per parameter.
   parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).prefault({}),
+  volumeBytes: sizeBytes(MIN_VOLUME_BYTES).optional(),
   leaseMs: int(100, 600_000).default(DEFAULTS.postgres.leaseMs),
   failover: z.strictObject({ enabled: z.boolean().default(DEFAULTS.postgres.failover.enabled) }).prefault({}),
 });

@@ -478,6 +478,7 @@ export class DaemonBackend implements ApiBackend {
       primary: stats !== null,
       currentLsn: stats?.currentLsn ?? null,
       standbys: stats?.standbys ?? [],
+      slots: stats?.slots ?? [],
       measuredAtMs: Date.now(),
     };
   }

@@ -28,6 +28,7 @@ import { startNodeProxy } from '../proxy/node-proxy.js';
 import type { ProxyServer } from '../proxy/server.js';
 import { parseUnsafeSwitches, UNSAFE_ENV, UNSAFE_SWITCHES } from '../postgres/unsafe-switches.js';
 import { REJOINING_MSG, RejoinMarker } from './rejoin-marker.js';
+import { volumeUsage } from '../postgres/settings.js';
 
 export type BootstrapMode = 'auto' | 'force' | 'join';
 
@@ -171,6 +172,7 @@ export class Daemon {
       state: () => fsm.state,
       agent: () => backend.agent,
       replication: () => backend.replication.read(),
+      volume: () => volumeUsage(join(dataDir, 'pg')),
     });
     // Always present: operators' switchovers and failovers need it even when
     // automatic failover is off (postgres.failover.enabled: false).
@@ -291,3 +293,4 @@ export class Daemon {
     this.log({ level: 'info', msg: 'daemon stopped' });
   }
 }
+

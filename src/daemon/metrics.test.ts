@@ -50,6 +50,10 @@ const stats: ReplicationStats = {
     { standby: 'n2', state: 'streaming', syncState: 'quorum', sentLsn: null, writeLsn: null, flushLsn: null, replayLsn: '0/5000000', lagBytes: 96, lagSeconds: 0.25, writeLagSeconds: null, flushLagSeconds: null },
     { standby: 'n3', state: 'streaming', syncState: 'quorum', sentLsn: null, writeLsn: null, flushLsn: null, replayLsn: '0/5000060', lagBytes: 0, lagSeconds: null, writeLagSeconds: null, flushLagSeconds: null },
   ],
+  slots: [
+    { slot: 'ogel_n2', active: true, walStatus: 'reserved', safeWalBytes: 200_000_000 },
+    { slot: 'ogel_n3', active: false, walStatus: 'lost', safeWalBytes: null },
+  ],
 };
 
 function view(nodeId: string, over: Partial<PostgresMetricsView> = {}): PostgresMetricsView & { replicationCalls: number } {

@@ -34,6 +34,8 @@ export interface PostgresMetricsView {
    * while the state machine names this node primary.
    */
   replication(): Promise<ReplicationStats | null>;
+  /** Used and total bytes of the volume holding this node's Postgres data (statfs); undefined when unknown. */
+  volume?(): { usedBytes: number; totalBytes: number } | undefined;
 }
 
 /** Promotions in the state machine's history whose reason starts with this (failover.ts, the switchover command). */
@@ -232,6 +234,38 @@ export class DaemonMetrics {
         return null;
       }
     };
+    new Gauge({
+      name: 'ogel_pg_replication_slot_safe_wal_bytes',
+      help: 'On the primary: how much further a standby\'s slot may fall behind before max_slot_wal_keep_size lets its WAL go (pg_replication_slots.safe_wal_size).',
+      labelNames: ['slot'],
+      registers: [r],
+      async collect() {
+        const s = await lag();
+        this.reset();
+        for (const slot of s?.slots ?? []) if (slot.safeWalBytes !== null) this.set({ slot: slot.slot }, slot.safeWalBytes);
+      },
+    });
+    new Gauge({
+      name: 'ogel_pg_replication_slot_lost',
+      help: 'On the primary: 1 for a slot that is past max_slot_wal_keep_size (unreserved) or invalidated (lost): its standby must be re-cloned; 0 otherwise.',
+      labelNames: ['slot'],
+      registers: [r],
+      async collect() {
+        const s = await lag();
+        this.reset();
+        for (const slot of s?.slots ?? []) this.set({ slot: slot.slot }, slot.walStatus === 'lost' || slot.walStatus === 'unreserved' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'ogel_pg_volume_used_ratio',
+      help: 'Used fraction of the volume holding this node\'s Postgres data (statfs): alert well before 1, when writes would stop.',
+      registers: [r],
+      collect() {
+        const v = view()?.volume?.();
+        if (v === undefined || v.totalBytes <= 0) return;
+        this.set(v.usedBytes / v.totalBytes);
+      },
+    });
     new Gauge({
       name: 'ogel_pg_replication_lag_bytes',
       help: "On the primary: WAL written that a standby has not replayed (pg_stat_replication). Absent elsewhere.",

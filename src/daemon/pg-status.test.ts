@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { C, clusterOf3, run } from '../../fsm/test/helpers.js';
-import type { ReplicationAnswer, StandbyReplication } from '../postgres/replication-stats.js';
+import type { ReplicationAnswer, SlotStatus, StandbyReplication } from '../postgres/replication-stats.js';
 import { postgresStatusView, type NodeReplication, type ReplicationSummary } from './pg-status.js';
 
 interface View {
@@ -51,8 +51,8 @@ function row(standby: string, over: Partial<StandbyReplication> = {}): StandbyRe
   };
 }
 
-function answer(standbys: StandbyReplication[]): ReplicationAnswer {
-  return { node: 'n1', primary: true, currentLsn: '0/5000060', standbys, measuredAtMs: 1_763_700_000_000 };
+function answer(standbys: StandbyReplication[], slots: SlotStatus[] = []): ReplicationAnswer {
+  return { node: 'n1', primary: true, currentLsn: '0/5000060', standbys, slots, measuredAtMs: 1_763_700_000_000 };
 }
 
 test('live figures: a listed standby is live, one the primary does not list is disconnected with its reported lag', () => {

@@ -5,6 +5,7 @@
 
 import { lsnDiffBytes, type Lsn, type PgNode, type PostgresState } from '../../fsm/index.js';
 import type { ReplicationAnswer } from '../postgres/replication-stats.js';
+import { slotNameFor } from '../postgres/settings.js';
 
 /**
  * Where a standby's lag figures come from: 'live' from the primary's
@@ -53,7 +54,7 @@ export function postgresStatusView(i: PostgresStatusInput): Record<string, unkno
   const nodes: Record<string, unknown> = {};
   for (const id of [...pg.nodes.keys()].sort()) {
     const n = pg.nodes.get(id)!;
-    nodes[id] = { ...n, replication: nodeReplication(pg, n, live) };
+    nodes[id] = { ...n, replication: nodeReplication(pg, n, live), slot: nodeSlot(pg, n, live) };
   }
   let replication: ReplicationSummary | null = null;
   if (pg.primary !== null) {
@@ -79,6 +80,13 @@ export function postgresStatusView(i: PostgresStatusInput): Record<string, unkno
     scheduledSwitchover: pg.scheduledSwitchover === null ? null : { ...pg.scheduledSwitchover, at: new Date(pg.scheduledSwitchover.notBeforeMs).toISOString() },
     replication,
   };
+}
+
+/** This standby's slot on the primary (what it holds back of the WAL); null on the primary or without live figures. */
+function nodeSlot(pg: PostgresState, n: PgNode, live: ReplicationAnswer | null): { walStatus: string | null; safeWalBytes: number | null; active: boolean } | null {
+  if (pg.primary === null || n.node === pg.primary || live === null) return null;
+  const s = live.slots.find((x) => x.slot === slotNameFor(n.node));
+  return s === undefined ? null : { walStatus: s.walStatus, safeWalBytes: s.safeWalBytes, active: s.active };
 }
 
 function nodeReplication(pg: PostgresState, n: PgNode, live: ReplicationAnswer | null): NodeReplication | null {

@@ -25,6 +25,7 @@ import {
   settingsFromConfig,
   slotNameFor,
   synchronousStandbyNames,
+  walBounds,
   withIncludeLine,
   type OgelConfInput,
 } from './settings.js';
@@ -192,6 +193,21 @@ describe('settings', () => {
     assert.equal(buildSettings({ ...s, machine }).get('listen_addresses')?.value, '*');
     assert.equal(deriveReplicationPassword('s'.repeat(16), 'ogel'), deriveReplicationPassword('s'.repeat(16), 'ogel'));
     assert.notEqual(deriveReplicationPassword('s'.repeat(16), 'ogel'), deriveReplicationPassword('t'.repeat(16), 'ogel'));
+  });
+});
+
+describe('WAL bounds from the volume', () => {
+  it('a fifth of the volume for slots, a twentieth between checkpoints, clamped at both ends; statfs when not configured', () => {
+    const GiB = 1024 ** 3;
+    assert.deepEqual(walBounds(256 * 1024 ** 2), { max_slot_wal_keep_size: '64MB', max_wal_size: '64MB', min_wal_size: '32MB', wal_keep_size: '16MB' });
+    assert.deepEqual(walBounds(20 * GiB), { max_slot_wal_keep_size: '4096MB', max_wal_size: '1024MB', min_wal_size: '80MB', wal_keep_size: '256MB' });
+    assert.equal(walBounds(10_000 * GiB)['max_slot_wal_keep_size'], '102400MB', 'at most 100 GB for a slot');
+    const s = buildSettings({ nodeId: 'n1', port: 5432, listenAddresses: ['127.0.0.1'], socketDir: '/tmp', syncMode: 'quorum', syncQuorum: 1, peerNodeIds: ['n2'], machine, volumeBytes: 20 * GiB });
+    assert.equal(s.get('max_slot_wal_keep_size')?.value, '4096MB');
+    const detected = buildSettings({ nodeId: 'n1', port: 5432, listenAddresses: ['127.0.0.1'], socketDir: '/tmp/no/such/dir', syncMode: 'quorum', syncQuorum: 1, peerNodeIds: ['n2'], machine });
+    assert.match(String(detected.get('max_slot_wal_keep_size')?.value), /^\d+MB$/, 'statfs of the nearest existing parent');
+    const own = buildSettings({ nodeId: 'n1', port: 5432, listenAddresses: ['127.0.0.1'], socketDir: '/tmp', syncMode: 'quorum', syncQuorum: 1, peerNodeIds: ['n2'], machine, volumeBytes: 20 * GiB, parameters: { max_slot_wal_keep_size: '-1' } });
+    assert.equal(own.get('max_slot_wal_keep_size')?.value, '-1', 'postgres.parameters still override it');
   });
 });
 

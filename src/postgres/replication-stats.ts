@@ -32,11 +32,28 @@ export interface StandbyReplication {
   flushLagSeconds: number | null;
 }
 
+/** A physical replication slot on the primary (pg_replication_slots): what it holds back of the WAL. */
+export interface SlotStatus {
+  slot: string;
+  /** A WAL receiver streams from it now. */
+  active: boolean;
+  /**
+   * reserved or extended: its WAL is kept; unreserved: it is past
+   * max_slot_wal_keep_size and its WAL goes at the next checkpoint; lost: it was
+   * invalidated (its standby must be re-cloned); null when Postgres does not say.
+   */
+  walStatus: string | null;
+  /** How much more WAL it may fall behind before it becomes unreserved; null when unbounded or lost. */
+  safeWalBytes: number | null;
+}
+
 export interface ReplicationStats {
   /** pg_current_wal_lsn() on the primary, read in the same statement as the rows. */
   currentLsn: Lsn;
   /** Sorted by standby name; a standby that is not connected is absent. */
   standbys: StandbyReplication[];
+  /** Physical slots, sorted by name. */
+  slots: SlotStatus[];
 }
 
 export const REPLICATION_STATS_TIMEOUT_MS = 2_000;
@@ -114,7 +131,18 @@ export async function replicationStats(
       flushLagSeconds: row.flush_lag_s,
     });
   }
-  return { currentLsn, standbys };
+  const slotRows = await instance.query<{ slot_name: string; active: boolean; wal_status: string | null; safe_wal_size: string | null }>(
+    `SELECT slot_name, active, wal_status, safe_wal_size::text FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY slot_name`,
+    [],
+    { timeoutMs },
+  );
+  const slots = slotRows.rows.map((s) => ({
+    slot: s.slot_name,
+    active: s.active,
+    walStatus: s.wal_status,
+    safeWalBytes: s.safe_wal_size === null ? null : Math.max(0, Number(s.safe_wal_size)),
+  }));
+  return { currentLsn, standbys, slots };
 }
 
 function lsnOrNull(text: string | null): Lsn | null {
@@ -145,6 +173,8 @@ export interface ReplicationAnswer {
   primary: boolean;
   currentLsn: Lsn | null;
   standbys: StandbyReplication[];
+  /** The primary's physical slots; empty on a standby (and from a daemon that predates them). */
+  slots: SlotStatus[];
   /** The answering daemon's wall clock: for display only, never compared across machines. */
   measuredAtMs: number;
 }
@@ -154,6 +184,10 @@ const answerSchema = z.object({
   primary: z.boolean(),
   currentLsn: lsnSchema.nullable(),
   standbys: z.array(standbySchema).max(1_000),
+  slots: z
+    .array(z.object({ slot: z.string().min(1), active: z.boolean(), walStatus: z.string().nullable(), safeWalBytes: z.number().nonnegative().nullable() }))
+    .max(1_000)
+    .default([]),
   measuredAtMs: z.number(),
 });
 

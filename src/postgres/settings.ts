@@ -15,10 +15,10 @@
 
 import { MANAGED_PARAMETERS } from '../config/validate.js';
 import { createHmac, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statfsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseHostPort } from '../config/address.js';
 import { NODE_ID, type Config, type PostgresParameterValue, type SyncMode } from '../config/schema.js';
 import { writeFileAtomic, type OsUser } from './os-user.js';
@@ -113,6 +113,52 @@ export function detectMachine(): MachineInfo {
 }
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+
+/**
+ * Used and total bytes of the filesystem holding `dir` (or its nearest existing
+ * parent), by statfs: the volume a node's data directory lives on. undefined if
+ * statfs fails.
+ */
+export function volumeUsage(dir: string): { usedBytes: number; totalBytes: number } | undefined {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      const s = statfsSync(d);
+      return { usedBytes: (s.blocks - s.bfree) * s.bsize, totalBytes: s.blocks * s.bsize };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(d) === d) return undefined;
+    }
+  }
+}
+
+/** The volume's size when the config does not say (postgres.volumeBytes). */
+export function detectVolumeBytes(dir: string): number | undefined {
+  return volumeUsage(dir)?.totalBytes;
+}
+
+/** Used when the volume's size is unknown (statfs failed): bounds for a 20 GB volume. */
+const FALLBACK_VOLUME_BYTES = 20 * 1024 * MiB;
+
+/**
+ * WAL sizes from the volume's size, so that WAL cannot fill a small volume:
+ * - max_slot_wal_keep_size, 20% (64 MB to 100 GB): what a slot may hold for a
+ *   standby that is down or behind. Past it the slot is invalidated (wal_status
+ *   'lost'), the primary frees the WAL, and the standby is re-cloned when it
+ *   returns (agent.ts). Without it, one standby in a crash loop holds WAL
+ *   until the primary's volume is full and every write stops.
+ * - max_wal_size, 5% (64 MB to 1 GB, Postgres's default): WAL between checkpoints.
+ * - wal_keep_size, 2% (16 MB to 256 MB): for catch-up without a slot.
+ * pg_wal therefore stays under about max_wal_size + max_slot_wal_keep_size,
+ * a quarter of the volume, leaving the rest to the data.
+ */
+export function walBounds(volumeBytes: number): Record<string, PostgresParameterValue> {
+  const maxWal = clamp(volumeBytes * 0.05, 64 * MiB, 1024 * MiB);
+  return {
+    max_slot_wal_keep_size: mb(clamp(volumeBytes * 0.2, 64 * MiB, 100 * 1024 * MiB)),
+    max_wal_size: mb(maxWal),
+    min_wal_size: mb(clamp(maxWal / 2, 32 * MiB, 80 * MiB)),
+    wal_keep_size: mb(clamp(volumeBytes * 0.02, 16 * MiB, 256 * MiB)),
+  };
+}
 const mb = (bytes: number) => `${Math.floor(bytes / MiB)}MB`;
 
 /** Defaults sized to the machine; every one can be overridden by postgres.parameters. */
@@ -131,8 +177,6 @@ export function defaultParameters(machine: MachineInfo): Record<string, Postgres
     wal_level: 'replica',
     max_wal_senders: 10,
     max_replication_slots: 10,
-    // Slots hold WAL for standbys; this only covers a slot-less catch-up.
-    wal_keep_size: '256MB',
     hot_standby_feedback: true,
     // How soon a standby retries its WAL source. At the default (5s) a promote
     // that races the standby noticing its primary's death was measured here to
@@ -165,6 +209,12 @@ export interface OgelConfInput {
   /** The cluster's postgres.parameters. */
   parameters?: Readonly<Record<string, PostgresParameterValue>>;
   machine?: MachineInfo;
+  /** postgres.volumeBytes; unset: statfs of the data directory (socketDir). */
+  volumeBytes?: number;
+}
+
+function volumeOf(input: OgelConfInput): number {
+  return input.volumeBytes ?? detectVolumeBytes(input.socketDir) ?? FALLBACK_VOLUME_BYTES;
 }
 
 export interface ResolvedSetting {
@@ -187,6 +237,7 @@ export function buildSettings(input: OgelConfInput): Map<string, ResolvedSetting
   const peers = input.peerNodeIds.filter((id) => id !== input.nodeId);
   const out = new Map<string, ResolvedSetting>();
   for (const [k, v] of Object.entries(defaultParameters(input.machine ?? detectMachine()))) out.set(k, { value: v, source: 'default' });
+  for (const [k, v] of Object.entries(walBounds(volumeOf(input)))) out.set(k, { value: v, source: 'default' });
 
   const problems: string[] = [];
   for (const [name, value] of Object.entries(input.parameters ?? {})) {
@@ -256,6 +307,7 @@ export function renderOgelConf(input: OgelConfInput): string {
     `# Cluster-wide settings belong in postgres.parameters of the cluster config;`,
     `# node-local ones in postgresql.conf above its include_if_exists line (this file wins).`,
     `# Machine: ${Math.round(machine.memoryBytes / MiB)} MiB memory, ${machine.cpus} CPUs.`,
+    `# Volume: ${Math.round(volumeOf(input) / MiB)} MiB (${input.volumeBytes !== undefined ? 'postgres.volumeBytes' : 'the data directory\'s filesystem'}): WAL is bounded from it (max_slot_wal_keep_size, max_wal_size, wal_keep_size).`,
   ];
   for (const source of ['default', 'parameters', 'ogel'] as const) {
     const group = [...settings].filter(([, s]) => s.source === source);
@@ -409,6 +461,7 @@ export function settingsFromConfig(config: Pick<Config, 'nodes' | 'postgres'>, n
     peerNodeIds: config.nodes.map((n) => n.id).filter((id) => id !== nodeId),
     parameters: config.postgres.parameters,
     ...(machine ? { machine } : {}),
+    ...(config.postgres.volumeBytes !== undefined ? { volumeBytes: config.postgres.volumeBytes } : {}),
     replicationHosts: hosts,
   };
 }
