@@ -109,6 +109,9 @@ test('Postgres metrics on the primary: history, agent counters, lease, lag per s
     ['ogel_pg_replication_lag_bytes', '{standby="n2"}', 96],
     ['ogel_pg_replication_lag_bytes', '{standby="n3"}', 0],
     ['ogel_pg_replication_lag_seconds', '{standby="n2"}', 0.25],
+    ['ogel_pg_replication_slot_lost', '{slot="ogel_n2"}', 0],
+    ['ogel_pg_replication_slot_lost', '{slot="ogel_n3"}', 1],
+    ['ogel_pg_replication_slot_safe_wal_bytes', '{slot="ogel_n2"}', 200_000_000],
     ['ogel_pg_switchover_pause_seconds_count', '', 1],
     ['ogel_pg_switchover_pause_seconds_bucket', '{le="0.15"}', 1],
     ['ogel_pg_switchover_pause_seconds_bucket', '{le="0.1"}', 0],
@@ -118,7 +121,9 @@ test('Postgres metrics on the primary: history, agent counters, lease, lag per s
   assert.equal(sample(text, 'ogel_pg_replication_lag_seconds', '{standby="n3"}'), undefined);
   assert.match(text, /^# TYPE ogel_pg_failovers_total counter$/m);
   assert.match(text, /^# TYPE ogel_pg_switchover_pause_seconds histogram$/m);
-  assert.equal(v.replicationCalls, 2, 'each lag gauge asks the view, which coalesces (LiveReplication)');
+  // A lost slot has no safe size: no sample rather than a made-up 0.
+  assert.equal(sample(text, 'ogel_pg_replication_slot_safe_wal_bytes', '{slot="ogel_n3"}'), undefined);
+  assert.equal(v.replicationCalls, 4, 'each replication gauge (lag bytes and seconds, slot lost and safe bytes) asks the view, which coalesces (LiveReplication)');
   // Raft metrics are still there.
   assert.equal(sample(text, 'ogel_raft_term'), 3);
 });

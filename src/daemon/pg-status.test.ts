@@ -12,7 +12,7 @@ interface View {
   generation: number;
   primary: string | null;
   lease: { holder: string; remainingMs: number | null; renewalSeq: number } | null;
-  nodes: Record<string, { node: string; role: string; reportedRole: string; timeline: number; lsn: { replayed: string }; reportedAtMs: number | null; replication: NodeReplication | null }>;
+  nodes: Record<string, { node: string; role: string; reportedRole: string; timeline: number; lsn: { replayed: string }; reportedAtMs: number | null; replication: NodeReplication | null; slot: { walStatus: string | null; safeWalBytes: number | null; active: boolean } | null }>;
   syncStandbys: string[];
   syncQuorum: number;
   failoverBlocked: { reason: string } | null;
@@ -64,6 +64,10 @@ test('live figures: a listed standby is live, one the primary does not list is d
   assert.deepEqual(v.replication, { source: 'live', from: 'n1', currentLsn: '0/5000060', measuredAtMs: 1_763_700_000_000, error: null });
   assert.equal(v.lease?.remainingMs, 2100);
   assert.equal(v.lease?.holder, 'n1');
+  assert.equal(v.nodes['n2']!.slot, null, 'no slot listed: null');
+  const withSlots = view({ pg, live: { ok: true, answer: answer([], [{ slot: 'ogel_n3', active: false, walStatus: 'lost', safeWalBytes: null }]) }, leaseRemainingMs: 2100 });
+  assert.deepEqual(withSlots.nodes['n3']!.slot, { walStatus: 'lost', safeWalBytes: null, active: false }, "a standby's slot, by its name");
+  assert.equal(withSlots.nodes['n1']!.slot, null, 'the primary has none');
 });
 
 test('no live figures: lag from the reported LSNs, and why', () => {
@@ -102,7 +106,7 @@ test("the state machine's fields are kept as they were", () => {
   assert.deepEqual(Object.keys(v.nodes), ['n1', 'n2', 'n3']);
   const n2 = v.nodes['n2']!;
   const fsmN2 = s.postgres.nodes.get('n2')!;
-  assert.deepEqual({ ...n2, replication: undefined }, { ...fsmN2, replication: undefined });
+  assert.deepEqual({ ...n2, replication: undefined, slot: undefined }, { ...fsmN2, replication: undefined, slot: undefined });
   assert.deepEqual({ ...v.lease, remainingMs: undefined }, { ...s.postgres.lease, remainingMs: undefined });
   assert.equal(v.scheduledSwitchover, null);
 });

@@ -22,7 +22,7 @@ async function serve(handler: http.RequestListener): Promise<{ api: string; clos
   };
 }
 
-const GOOD = { node: 'n1', primary: true, currentLsn: '0/5000060', standbys: [], measuredAtMs: 1 };
+const GOOD = { node: 'n1', primary: true, currentLsn: '0/5000060', standbys: [], slots: [], measuredAtMs: 1 };
 
 test('fetchReplication: answer, token, errors and the deadline', async () => {
   const seen: { url?: string | undefined; auth?: string | undefined } = {};

@@ -104,9 +104,12 @@ test('parseReplicationAnswer accepts a well-formed answer and names the first pr
         flushLagSeconds: null,
       },
     ],
+    slots: [{ slot: 'ogel_n2', active: true, walStatus: 'reserved', safeWalBytes: 67_108_864 }],
     measuredAtMs: 1763700000000,
   };
   assert.deepEqual(parseReplicationAnswer(good), good);
+  assert.deepEqual(parseReplicationAnswer({ ...good, slots: undefined }).slots, [], 'from a daemon that predates slots: none');
+  assert.throws(() => parseReplicationAnswer({ ...good, slots: [{ slot: 'ogel_n2', active: 'yes', walStatus: null, safeWalBytes: null }] }), /malformed replication answer: slots\.0\.active/);
   assert.deepEqual(parseReplicationAnswer({ node: 'n2', primary: false, currentLsn: null, standbys: [], measuredAtMs: 1 }).standbys, []);
   assert.throws(() => parseReplicationAnswer(null), /malformed replication answer: \(root\)/);
   assert.throws(() => parseReplicationAnswer({ ...good, currentLsn: 'nope' }), /malformed replication answer: currentLsn: not an LSN/);

@@ -73,6 +73,7 @@ export async function replicationStats(
   // CTE is MATERIALIZED so pg_current_wal_lsn() (volatile) is called once, and it is
   // guarded by pg_is_in_recovery() because it raises an error on a standby.
   // Base-backup walsenders (state 'backup') are clones in progress, not standbys.
+  // The physical slots come along as one JSON column of every row.
   const r = await instance.query<{
     in_recovery: boolean;
     current_lsn: string | null;
@@ -87,19 +88,24 @@ export async function replicationStats(
     write_lag_s: number | null;
     flush_lag_s: number | null;
     replay_lag_s: number | null;
+    slots?: { slot: string; active: boolean; wal_status: string | null; safe_wal_size: string | null }[] | null;
   }>(
     `WITH cur AS MATERIALIZED (
        SELECT pg_is_in_recovery() AS in_recovery,
               CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END AS lsn
+     ),
+     slots AS MATERIALIZED (
+       SELECT coalesce(json_agg(json_build_object('slot', slot_name, 'active', active, 'wal_status', wal_status, 'safe_wal_size', safe_wal_size::text) ORDER BY slot_name), '[]') AS list
+         FROM pg_replication_slots WHERE slot_type = 'physical'
      )
-     SELECT cur.in_recovery, cur.lsn::text AS current_lsn,
+     SELECT cur.in_recovery, cur.lsn::text AS current_lsn, slots.list AS slots,
             r.application_name AS standby, r.state, r.sync_state,
             r.sent_lsn::text, r.write_lsn::text, r.flush_lsn::text, r.replay_lsn::text,
             pg_wal_lsn_diff(cur.lsn, r.replay_lsn)::text AS lag_bytes,
             EXTRACT(EPOCH FROM r.write_lag)::float8 AS write_lag_s,
             EXTRACT(EPOCH FROM r.flush_lag)::float8 AS flush_lag_s,
             EXTRACT(EPOCH FROM r.replay_lag)::float8 AS replay_lag_s
-       FROM cur
+       FROM cur CROSS JOIN slots
        LEFT JOIN pg_stat_replication r ON NOT cur.in_recovery AND r.state <> 'backup'
       ORDER BY r.application_name, r.state = 'streaming' DESC`,
     [],
@@ -131,13 +137,8 @@ export async function replicationStats(
       flushLagSeconds: row.flush_lag_s,
     });
   }
-  const slotRows = await instance.query<{ slot_name: string; active: boolean; wal_status: string | null; safe_wal_size: string | null }>(
-    `SELECT slot_name, active, wal_status, safe_wal_size::text FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY slot_name`,
-    [],
-    { timeoutMs },
-  );
-  const slots = slotRows.rows.map((s) => ({
-    slot: s.slot_name,
+  const slots = (first.slots ?? []).map((s) => ({
+    slot: s.slot,
     active: s.active,
     walStatus: s.wal_status,
     safeWalBytes: s.safe_wal_size === null ? null : Math.max(0, Number(s.safe_wal_size)),
