@@ -71,7 +71,8 @@ describe('a wiped node rejoins without a vote (I1)', () => {
           return s?.maintenance.reason === 'x' && s.rejoining === false;
         }, `${id} to hold x and not be rejoining`, 20_000);
       }
-      assert.ok(!existsSync(join(c.dir, 'data', w, 'raft-rejoining')), 'the marker is removed once w rejoined');
+      // The marker goes once the Ready that ended rejoining is on disk, just after status shows it.
+      await c.waitFor(async () => !existsSync(join(c.dir, 'data', w, 'raft-rejoining')), 'the marker to be removed once w rejoined', 10_000);
       assert.ok(c.nodes.get(w)!.log.some((l) => l.includes('rejoined the cluster')));
     } finally {
       await c.destroy();

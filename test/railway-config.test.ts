@@ -151,7 +151,7 @@ test('cluster.yml: every node advertises <service>.railway.internal, binds ::, a
     nodes: Record<string, unknown>[];
     cluster: Record<string, unknown>;
   };
-  assert.deepEqual(Object.keys(doc).sort(), ['api', 'cluster', 'log', 'nodes']);
+  assert.deepEqual(Object.keys(doc).sort(), ['api', 'cluster', 'log', 'nodes', 'proxy']);
   assert.deepEqual(doc.nodes.map((n) => n['id']), SERVICES.map((s) => s.name), 'one node per service, same ids, same order');
   for (const s of SERVICES) {
     const n = doc.nodes.find((x) => x['id'] === s.name) as Record<string, unknown>;
@@ -193,6 +193,16 @@ test("cluster.yml: the daemon's config loader accepts it for every service's env
     assert.equal(self.api, `${s.privateHost}:${s.healthcheck.port}`, `${s.name}: the healthcheck port is this node's api port`);
     assert.equal(self.listenHost, '::');
   }
+});
+
+test('cluster.yml: Postgres through the public TCP proxy requires TLS; OGEL_PROXY_TLS opts out, and a bad value names the field', () => {
+  for (const s of SERVICES) {
+    assert.ok(s.tcpProxyPorts.includes(PORTS.proxy), `${s.name}: the proxy port is the public one`);
+    assert.equal(loadConfig(CLUSTER_YML, serviceEnv(s)).proxy.tls.mode, 'required', `${s.name}: plaintext refused`);
+  }
+  const s = SERVICES[0] as RailwayServiceSpec;
+  assert.equal(loadConfig(CLUSTER_YML, { ...serviceEnv(s), OGEL_PROXY_TLS: 'on' }).proxy.tls.mode, 'on');
+  assert.throws(() => loadConfig(CLUSTER_YML, { ...serviceEnv(s), OGEL_PROXY_TLS: 'yes' }), /proxy\.tls\.mode/);
 });
 
 test('cluster.yml: without the shared secret the daemon refuses to start, naming the variable', () => {

@@ -137,6 +137,8 @@ function serviceSpec(nodeId: string): RailwayServiceSpec {
       // cluster.dataDir: the volume. The daemon keeps its node's data in <dataDir>/<node id>.
       OGEL_DATA_DIR: DATA_MOUNT_PATH,
       OGEL_LOG_LEVEL: 'info',
+      // The public TCP proxy carries Postgres: TLS required (cluster.yml proxy.tls.mode).
+      OGEL_PROXY_TLS: 'required',
       // The `ogel` CLI inside the container (railway ssh) finds every node's admin API from this.
       OGEL_API: endpoints,
       // Railway mounts volumes owned by root; start as root so entrypoint.sh can give the

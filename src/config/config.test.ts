@@ -262,7 +262,7 @@ log:
     assert.match(e.message, /rafts: unknown field; did you mean 'raft'\?/);
     assert.match(e.message, /postgres\.failover\.enable: unknown field; did you mean 'enabled'\?/);
     // Nothing close: the hint lists what is allowed here.
-    assert.match(e.message, /postgres\.zzzzzz: unknown field; fix: remove it; the fields here are binDir, syncMode, syncQuorum, parameters, leaseMs, failover$/m);
+    assert.match(e.message, /postgres\.zzzzzz: unknown field; fix: remove it; the fields here are binDir, syncMode, syncQuorum, parameters, volumeBytes, leaseMs, failover$/m);
     // camelCase written as snake_case is recognised too.
     assert.match(failing(withNodes(node(1) + node(2) + node(3), 'raft:\n  election_ticks: 5\n')).message, /did you mean 'electionTicks'\?/);
   });

@@ -248,7 +248,9 @@ export class DaemonBackend implements ApiBackend {
     const t = this.fsm.state.tenants.get(id)!;
     this.log({ level: 'info', msg: 'tenant created', tenant: name, id });
     await this.awaitProvisioned(name, id);
-    return { tenant: tenantView(t, this.cfg.proxy.defaultPoolSize), password: pw, url: `postgresql://${name}:${encodeURIComponent(pw)}@${this.self.proxy}/${name}` };
+    // With TLS required, a URL without sslmode would be refused by the proxy: say it in the URL.
+    const query = this.cfg.proxy.tls.mode === 'required' ? '?sslmode=require' : '';
+    return { tenant: tenantView(t, this.cfg.proxy.defaultPoolSize), password: pw, url: `postgresql://${name}:${encodeURIComponent(pw)}@${this.self.proxy}/${name}${query}` };
   }
 
   /**
