@@ -236,12 +236,28 @@ describe('tenant provisioning on the primary', () => {
       });
       const ranOn = postgresPorts.get(where!.port);
       assert.ok(ranOn !== undefined && ranOn !== p, `ran on ${ranOn}, a standby, not the primary ${p}`);
-      const ro = await session(n.id, 'target_session_attrs=read-only');
-      try {
-        await assert.rejects(ro.query('INSERT INTO marks VALUES (2)'), (e: Error & { code?: string }) => e.code === '25006');
-      } finally {
-        await ro.end();
-      }
+      // A new session may land on the other standby, which the (reported, up to a
+      // second old) lag lets qualify before it has replayed the tenant's database
+      // or table: retry those, and require the read-only refusal.
+      await c.waitFor(
+        async () => {
+          const ro = await session(n.id, 'target_session_attrs=read-only');
+          try {
+            await ro.query('INSERT INTO marks VALUES (2)');
+          } catch (e) {
+            const code = (e as { code?: string }).code;
+            if (code === '25006') return true;
+            if (code === '3D000' || code === '42P01') return false; // that standby has not replayed it yet
+            throw e;
+          } finally {
+            // After the proxy's FATAL, end() rejects with that same error: the session is over either way.
+            await ro.end().catch(() => {});
+          }
+          throw new Error(`a write through ${n.id}'s proxy on a read-only session succeeded`);
+        },
+        `a write on a read-only session through ${n.id}'s proxy refused with 25006`,
+        15_000,
+      );
     }
     // ogel pools on the primary's node: the writer's pool on the primary, and the read pools on the standbys.
     const pools = await c.cli(['pools', '--api', `http://127.0.0.1:${c.nodes.get(p)!.apiPort}`]);
