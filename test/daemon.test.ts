@@ -111,6 +111,7 @@ describe('ogel daemon: a 3-node cluster of real processes', () => {
     assert.notEqual(dup.code, 0);
     assert.match(dup.stderr, /acme/);
     const list = await c.cli(['tenants', 'list', '--json']);
+    assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /"acme"/);
     const del = await c.cli(['tenants', 'delete', 'acme', '--yes']);
     assert.equal(del.code, 0, del.stderr);

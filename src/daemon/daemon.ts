@@ -152,6 +152,8 @@ export class Daemon {
         heartbeatTicks: config.raft.heartbeatTicks,
         snapshotEveryEntries: config.raft.snapshotEveryEntries,
         raft: { rejoining: rejoining && !unsafe.has('no-rejoin-guard') },
+        // Left behind, the marker only makes the next start rejoin once more (safe): log, do not stop Raft.
+        onRejoined: () => rejoin.remove().catch((e: Error) => log({ level: 'error', msg: 'could not remove the rejoin marker', marker: rejoin.path, error: e.message })),
         log: withFields(log, { component: 'raft' }),
       });
     } catch (e) {

@@ -55,7 +55,10 @@ export class RejoinMarker {
     await syncDir(join(this.path, '..'));
   }
 
-  /** Removes the marker when Raft says the node rejoined; until then, says so every REMIND_EVERY_MS. */
+  /**
+   * Until Raft says the node rejoined, says so every REMIND_EVERY_MS. The marker
+   * itself is removed by RaftNode's onRejoined hook (remove()), before that.
+   */
   followUntilRejoined(raft: RejoiningRaft, log: Logger): void {
     const reminder = setInterval(() => {
       const s = raft.status();
@@ -65,11 +68,7 @@ export class RejoinMarker {
     reminder.unref();
     raft.once('rejoined', () => {
       clearInterval(reminder);
-      this.remove().then(
-        () => log({ level: 'info', msg: 'rejoined the cluster: voting and acknowledging again', marker: this.path }),
-        // Left behind, the marker only makes the next start rejoin once more: safe.
-        (e: Error) => log({ level: 'error', msg: 'could not remove the rejoin marker', marker: this.path, error: e.message }),
-      );
+      log({ level: 'info', msg: 'rejoined the cluster: voting and acknowledging again', marker: this.path });
     });
   }
 }

@@ -50,6 +50,12 @@ export interface RaftNodeOptions<Result> {
   /** Commands batched into one Ready. */
   maxBatchCommands?: number;
   raft?: Partial<Omit<RaftConfig, 'id' | 'random' | 'electionTick' | 'heartbeatTick'>>;
+  /**
+   * With raft.rejoining: awaited once rejoining has ended and its Ready is on
+   * disk, before status() says so and 'rejoined' is emitted (the daemon removes
+   * its marker file here, so a restart after that point starts as a member).
+   */
+  onRejoined?: () => Promise<void>;
   log?: Logger;
 }
 
@@ -192,6 +198,7 @@ export class RaftNode<Result = unknown> extends EventEmitter {
 
   /** RaftConfig.rejoining as last announced: set at start, cleared (with a "rejoined" event) once the core ends it. */
   private rejoining: boolean;
+  private readonly onRejoined: (() => Promise<void>) | undefined;
   private applied: number;
   private lastSnapshotIndex: number;
   private lastSnapshotBytes: number;
@@ -235,6 +242,7 @@ export class RaftNode<Result = unknown> extends EventEmitter {
     };
     this.raw = new RawNode(cfg, o.storage);
     this.rejoining = cfg.rejoining === true;
+    this.onRejoined = o.onRejoined;
     const snap = o.storage.snapshot();
     this.fsm.restore(snap.data);
     this.applied = snap.meta.index;
@@ -351,7 +359,7 @@ export class RaftNode<Result = unknown> extends EventEmitter {
       voters: s.conf.voters,
       learners: s.conf.learners,
       leadTransferee: s.leadTransferee,
-      rejoining: this.raw.raft.isRejoining(),
+      rejoining: this.rejoining,
       peers: s.progress.map((p) => ({
         id: p.id,
         matchIndex: p.match,
@@ -366,9 +374,9 @@ export class RaftNode<Result = unknown> extends EventEmitter {
     };
   }
 
-  /** Still rejoining after a start with lost state (RaftConfig.rejoining); see status().rejoining. */
+  /** Still rejoining after a start with lost state (RaftConfig.rejoining), until onRejoined has run; see status().rejoining. */
   isRejoining(): boolean {
-    return this.raw.raft.isRejoining();
+    return this.rejoining;
   }
 
   isLeader(): boolean {
@@ -579,7 +587,9 @@ export class RaftNode<Result = unknown> extends EventEmitter {
     this.releaseReads();
     if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
     if (this.rejoining && !this.raw.raft.isRejoining()) {
-      // Announced only now that this Ready (the entries we caught up on) is on disk.
+      // Announced only now that this Ready (the entries we caught up on) is on
+      // disk, and after the hook: what survives a restart must say "member" first.
+      await this.onRejoined?.();
       this.rejoining = false;
       this.log({ level: 'info', msg: 'rejoined: caught up with a leader; voting and acknowledging again', term: this.raw.raft.term, commitIndex: this.raw.raft.log.committed });
       this.emit('rejoined');
