@@ -17,7 +17,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { lookup, lookupService } from 'node:dns/promises';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -40,8 +40,8 @@ function phase(what: string): void {
   process.stderr.write(`[${Math.round(performance.now())} ms] ${what}\n`);
 }
 
-/** /etc/hosts of this mount namespace only: forward names, and other names for the reverse lookup. */
-function bindHostsFile(): void {
+/** /etc/hosts of this mount namespace only: forward names, and other names for the reverse lookup. Returns its directory, to remove. */
+function bindHostsFile(): string {
   // Our bind mount must not reach the caller's namespace through shared propagation.
   execFileSync('mount', ['--make-rprivate', '/']);
   const dir = mkdtempSync(join(tmpdir(), 'ogel-hosts-'));
@@ -50,6 +50,7 @@ function bindHostsFile(): void {
   for (const { name, address } of Object.values(NAMES)) lines.push(`${address} ip-${address.replaceAll('.', '-')}.reverse.test ${name}`);
   writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o644 });
   execFileSync('mount', ['--bind', file, '/etc/hosts']);
+  return dir;
 }
 
 async function primaryClient(c: DaemonCluster, id: string, password: string): Promise<pg.Client> {
@@ -64,7 +65,16 @@ async function main(): Promise<void> {
   assertPrivateNetns();
   await loopbackUp();
   for (const { address } of Object.values(NAMES)) execFileSync('ip', ['addr', 'add', `${address}/32`, 'dev', 'lo']);
-  bindHostsFile();
+  const hostsDir = bindHostsFile();
+  try {
+    await withHosts();
+  } finally {
+    // The bind mount ends with this mount namespace; the file in the shared /tmp does not.
+    rmSync(hostsDir, { recursive: true, force: true });
+  }
+}
+
+async function withHosts(): Promise<void> {
   // The premise: forward lookups work, reverse ones give names pg_hba.conf could not match.
   for (const { name, address } of Object.values(NAMES)) {
     assert.equal((await lookup(name, { family: 4 })).address, address, `${name} resolves forward`);
