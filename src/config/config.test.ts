@@ -375,6 +375,9 @@ proxy: 12
     assert.deepEqual(paths(bad), ['postgres.volumeBytes']);
     assert.match(bad.message, /postgres\.volumeBytes: .*expected a size in bytes or with a unit \(B, kB, MB, GB, TB\), e\.g\. '20GB', got "20 gigs"/);
     assert.match(failing(withNodes(three, 'postgres:\n  volumeBytes: 100MB\n')).message, /postgres\.volumeBytes: .*must be at least 256 MB, got "100MB"/);
+    for (const v of ['1.5', 'true', '[1]']) {
+      assert.match(failing(withNodes(three, `postgres:\n  volumeBytes: ${v}\n`)).message, /postgres\.volumeBytes: expected a size in bytes or with a unit/, v);
+    }
   });
 });
 

@@ -158,10 +158,11 @@ const SIZE_UNITS: Readonly<Record<string, number>> = { B: 1, kB: 1024, MB: 1024 
 
 /** A size as bytes, or as a string with Postgres's units (1024-based): '20GB', '512MB'. */
 const sizeBytes = (min: number) =>
-  z.union([z.int(), z.string()]).transform((v, ctx) => {
+  // z.unknown, not a union: one message naming the accepted forms for every bad value (1.5, true, '5 gigs').
+  z.unknown().transform((v, ctx) => {
     let n: number | undefined;
-    if (typeof v === 'number') n = v;
-    else {
+    if (typeof v === 'number') n = Number.isInteger(v) ? v : undefined;
+    else if (typeof v === 'string') {
       const m = /^\s*(\d+)\s*(B|kB|MB|GB|TB)\s*$/.exec(v);
       if (m) n = Number(m[1]) * SIZE_UNITS[m[2]!]!;
     }
