@@ -222,7 +222,7 @@ export class DaemonMetrics {
         if (ms !== null && ms !== undefined && lease) this.set({ generation: String(lease.generation) }, ms / 1000);
       },
     });
-    // Both lag gauges come from one reading per scrape: the view coalesces
+    // Every per-row gauge comes from one reading per scrape: the view coalesces
     // concurrent calls, and the registry collects metrics concurrently.
     const lag = async (): Promise<ReplicationStats | null> => {
       const v = view();
@@ -234,58 +234,49 @@ export class DaemonMetrics {
         return null;
       }
     };
-    new Gauge({
-      name: 'ogel_pg_replication_slot_safe_wal_bytes',
-      help: 'On the primary: how much further a standby\'s slot may fall behind before max_slot_wal_keep_size lets its WAL go (pg_replication_slots.safe_wal_size).',
-      labelNames: ['slot'],
-      registers: [r],
-      async collect() {
-        const s = await lag();
-        this.reset();
-        for (const slot of s?.slots ?? []) if (slot.safeWalBytes !== null) this.set({ slot: slot.slot }, slot.safeWalBytes);
-      },
-    });
-    new Gauge({
-      name: 'ogel_pg_replication_slot_lost',
-      help: 'On the primary: 1 for a slot that is past max_slot_wal_keep_size (unreserved) or invalidated (lost): its standby must be re-cloned; 0 otherwise.',
-      labelNames: ['slot'],
-      registers: [r],
-      async collect() {
-        const s = await lag();
-        this.reset();
-        for (const slot of s?.slots ?? []) this.set({ slot: slot.slot }, slot.walStatus === 'lost' || slot.walStatus === 'unreserved' ? 1 : 0);
-      },
-    });
+    /**
+     * A gauge with one sample per row of the primary's reading: `samples` gives
+     * [label value, value] pairs, a null value leaving that series absent (no
+     * made-up 0). All of them are absent off the primary.
+     */
+    const perRow = (name: string, help: string, label: 'standby' | 'slot', samples: (s: ReplicationStats) => [string, number | null][]) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: [label],
+        registers: [r],
+        async collect() {
+          const s = await lag();
+          this.reset();
+          for (const [key, value] of s === null ? [] : samples(s)) if (value !== null) this.set({ [label]: key }, value);
+        },
+      });
+    perRow('ogel_pg_replication_lag_bytes', 'On the primary: WAL written that a standby has not replayed (pg_stat_replication). Absent elsewhere.', 'standby', (s) =>
+      s.standbys.map((row) => [row.standby, row.lagBytes]),
+    );
+    perRow('ogel_pg_replication_lag_seconds', 'On the primary: replay_lag of a standby (pg_stat_replication); absent while the primary is idle.', 'standby', (s) =>
+      s.standbys.map((row) => [row.standby, row.lagSeconds]),
+    );
+    perRow(
+      'ogel_pg_replication_slot_safe_wal_bytes',
+      "On the primary: how much further a standby's slot may fall behind before max_slot_wal_keep_size lets its WAL go (pg_replication_slots.safe_wal_size).",
+      'slot',
+      (s) => s.slots.map((slot) => [slot.slot, slot.safeWalBytes]),
+    );
+    perRow(
+      'ogel_pg_replication_slot_lost',
+      'On the primary: 1 for a slot that is past max_slot_wal_keep_size (unreserved) or invalidated (lost): its standby must be re-cloned; 0 otherwise.',
+      'slot',
+      (s) => s.slots.map((slot) => [slot.slot, slot.walStatus === 'lost' || slot.walStatus === 'unreserved' ? 1 : 0]),
+    );
     new Gauge({
       name: 'ogel_pg_volume_used_ratio',
-      help: 'Used fraction of the volume holding this node\'s Postgres data (statfs): alert well before 1, when writes would stop.',
+      help: "Used fraction of the volume holding this node's Postgres data (statfs): alert well before 1, when writes would stop.",
       registers: [r],
       collect() {
         const v = view()?.volume?.();
         if (v === undefined || v.totalBytes <= 0) return;
         this.set(v.usedBytes / v.totalBytes);
-      },
-    });
-    new Gauge({
-      name: 'ogel_pg_replication_lag_bytes',
-      help: "On the primary: WAL written that a standby has not replayed (pg_stat_replication). Absent elsewhere.",
-      labelNames: ['standby'],
-      registers: [r],
-      async collect() {
-        const s = await lag();
-        this.reset();
-        for (const row of s?.standbys ?? []) if (row.lagBytes !== null) this.set({ standby: row.standby }, row.lagBytes);
-      },
-    });
-    new Gauge({
-      name: 'ogel_pg_replication_lag_seconds',
-      help: 'On the primary: replay_lag of a standby (pg_stat_replication); absent while the primary is idle.',
-      labelNames: ['standby'],
-      registers: [r],
-      async collect() {
-        const s = await lag();
-        this.reset();
-        for (const row of s?.standbys ?? []) if (row.lagSeconds !== null) this.set({ standby: row.standby }, row.lagSeconds);
       },
     });
   }
