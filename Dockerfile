@@ -64,8 +64,8 @@ COPY --from=build /app/deploy/railway ./deploy/railway
 
 # `ogel` on the PATH (for `railway ssh -- ogel status`), the entry wrapper
 # executable, and /data owned by the unprivileged user that runs everything.
-RUN chmod 0755 /app/deploy/railway/entrypoint.sh /app/dist/src/cli/main.js \
- && ln -s /app/dist/src/cli/main.js /usr/local/bin/ogel \
+RUN chmod 0755 /app/deploy/railway/entrypoint.sh /app/dist/src/main.js \
+ && ln -s /app/dist/src/main.js /usr/local/bin/ogel \
  && mkdir -p /data \
  && chown node:node /data \
  && chmod 0700 /data
@@ -90,4 +90,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
 # The whole command is the ENTRYPOINT (no CMD), so a Railway start command, which
 # replaces the ENTRYPOINT, replaces all of it. It is the start command of
 # deploy/railway/services.ts with --node taken from OGEL_NODE_ID.
-ENTRYPOINT ["/usr/bin/tini", "--", "/app/deploy/railway/entrypoint.sh", "/bin/sh", "-c", "exec node /app/dist/src/cli/main.js daemon --config /app/deploy/railway/cluster.yml --node \"${OGEL_NODE_ID:?set OGEL_NODE_ID to n1, n2 or n3}\""]
+ENTRYPOINT ["/usr/bin/tini", "--", "/app/deploy/railway/entrypoint.sh", "/bin/sh", "-c", "exec node /app/dist/src/main.js daemon --config /app/deploy/railway/cluster.yml --node \"${OGEL_NODE_ID:?set OGEL_NODE_ID to n1, n2 or n3}\""]

@@ -1,4 +1,8 @@
-// ClusterStateMachine: raft's StateMachine over the pure FSM.
+// ClusterStateMachine: the replicated state machine over the pure FSM.
+//
+// It has the shape of raft's StateMachine (apply, snapshot, restore) without
+// importing it: fsm/ depends on nothing but itself. The daemon's wiring hands it to
+// RaftNode, and the compiler checks the fit there (src/daemon/daemon.ts).
 //
 // apply(bytes) = decode -> apply -> result. Undecodable or invalid entries are
 // rejected identically on every replica (a result, not an exception). The one
@@ -6,7 +10,6 @@
 // replica that rejected it while upgraded replicas applied it would diverge
 // silently, so it throws UnsupportedVersionError and raft stops the node.
 
-import type { StateMachine } from '../raft/src/node/raft-node.js';
 import { apply, type ApplyResult } from './apply.js';
 import { decodeCommand, decodeSnapshot, encodeSnapshot } from './codec.js';
 import type { Command } from './commands.js';
@@ -34,7 +37,7 @@ export interface ClusterStateMachineOptions {
   onRestored?: (state: ClusterState) => void;
 }
 
-export class ClusterStateMachine implements StateMachine<ApplyResult> {
+export class ClusterStateMachine {
   private current: ClusterState;
   private readonly onApplied: ((e: AppliedEvent) => void) | undefined;
   private readonly onRestored: ((state: ClusterState) => void) | undefined;

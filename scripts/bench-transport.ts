@@ -18,9 +18,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
-import { EntryType, MessageType, message, type Entry, type Message } from '../raft/src/core/types.js';
-import { FrameCodec } from '../raft/src/transport/frame.js';
-import { TcpTransport, type LogLine } from '../raft/src/transport/tcp-transport.js';
+import { EntryType, MessageType, message, FrameCodec, TcpTransport, type Entry, type Message, type LogLine } from '../raft/index.js';
 
 const SECRET = 'bench-secret-0123456789abcdef';
 const CLUSTER = 'bench';

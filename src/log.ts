@@ -1,7 +1,7 @@
 // JSON logs, one line per event, with a level filter. The raft library's Logger
 // type (a function taking {level, msg, ...fields}) is the common currency.
 
-import type { Logger, LogLine } from '../raft/src/transport/tcp-transport.js';
+import type { Logger, LogLine } from '../raft/index.js';
 
 export type { Logger, LogLine };
 export type LogLevel = LogLine['level'];

@@ -91,7 +91,7 @@ test('railway services: the start command is the daemon command with --node <ser
     assert.deepEqual(words.slice(0, ENTRY_WRAPPER.length), [...ENTRY_WRAPPER], `${s.name}: entry wrapper first`);
     const daemon = words.slice(ENTRY_WRAPPER.length);
     assert.deepEqual(daemon, daemonArgv(s.name));
-    assert.deepEqual(daemon.slice(0, 3), ['node', `${APP_DIR}/dist/src/cli/main.js`, 'daemon']);
+    assert.deepEqual(daemon.slice(0, 3), ['node', `${APP_DIR}/dist/src/main.js`, 'daemon']);
     const flag = (f: string) => daemon[daemon.indexOf(f) + 1];
     assert.equal(flag('--node'), s.name, `${s.name}: --node matches the service`);
     assert.equal(flag('--config'), CONFIG_PATH);
@@ -100,7 +100,7 @@ test('railway services: the start command is the daemon command with --node <ser
   // The paths it names exist in the repository (the image has them under APP_DIR).
   assert.ok(existsSync(join(ROOT, CONFIG_PATH.slice(APP_DIR.length + 1))), 'the config is in the repo');
   assert.ok(existsSync(join(ROOT, ENTRY_WRAPPER[2].slice(APP_DIR.length + 1))), 'the entry wrapper is in the repo');
-  assert.ok(existsSync(join(ROOT, 'src', 'cli', 'main.ts')), 'dist/src/cli/main.js is built from src/cli/main.ts');
+  assert.ok(existsSync(join(ROOT, 'src', 'main.ts')), 'dist/src/main.js is built from src/main.ts');
 });
 
 test('railway services: healthcheck is /health on the admin API port, which is PORT', () => {
@@ -487,7 +487,7 @@ async function portFree(port: number, host: string): Promise<string | null> {
 }
 
 test("the container's entry command runs as a plain process and answers the healthcheck", { timeout: 90_000 }, async (t) => {
-  const main = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+  const main = join(ROOT, 'dist', 'src', 'main.js');
   const probe = spawnSync(process.execPath, [main, 'daemon', '--help'], { encoding: 'utf8' });
   if (probe.status !== 0 && /not available yet/.test(probe.stderr)) {
     t.skip('`ogel daemon` is not built yet');
@@ -513,7 +513,7 @@ test("the container's entry command runs as a plain process and answers the heal
   // copy of what the image holds.
   const nobody = isRoot ? lookupUser('nobody') : undefined;
   let app = ROOT;
-  if (nobody !== undefined && unreachableParent(join(ROOT, 'dist', 'src', 'cli', 'main.js'), nobody) !== undefined) {
+  if (nobody !== undefined && unreachableParent(join(ROOT, 'dist', 'src', 'main.js'), nobody) !== undefined) {
     app = join(dir, 'app');
     for (const part of ['package.json', 'dist', 'node_modules', 'deploy']) cpSync(join(ROOT, part), join(app, part), { recursive: true, verbatimSymlinks: true });
   }

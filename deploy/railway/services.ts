@@ -80,9 +80,9 @@ export const RAILWAY_PROVIDED_VARIABLES = [
  */
 export const ENTRY_WRAPPER = ['/usr/bin/tini', '--', `${APP_DIR}/deploy/railway/entrypoint.sh`] as const;
 
-/** `ogel daemon --config <path> --node <id>`, as argv (the `ogel` bin is dist/src/cli/main.js). */
+/** `ogel daemon --config <path> --node <id>`, as argv (the `ogel` bin is dist/src/main.js). */
 export function daemonArgv(nodeId: string): string[] {
-  return ['node', `${APP_DIR}/dist/src/cli/main.js`, 'daemon', '--config', CONFIG_PATH, '--node', nodeId];
+  return ['node', `${APP_DIR}/dist/src/main.js`, 'daemon', '--config', CONFIG_PATH, '--node', nodeId];
 }
 
 /**

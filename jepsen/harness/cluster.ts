@@ -22,7 +22,7 @@ import type { HostCgroups } from './cgroups.js';
 export const HOSTS: Readonly<Record<string, string>> = { n1: '127.0.0.11', n2: '127.0.0.12', n3: '127.0.0.13' };
 export const IDS: readonly string[] = Object.keys(HOSTS);
 
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/main.js');
 const HEALTH_START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 /** Bound on each request and SQL probe made while judging health. */

@@ -12,10 +12,7 @@
 
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import { RaftNode, NotLeaderError, type StateMachine } from '../src/node/raft-node.js';
-import { LevelStorage } from '../src/storage/level-storage.js';
-import { TcpTransport } from '../src/transport/tcp-transport.js';
-import type { PeerAddress } from '../src/transport/transport.js';
+import { RaftNode, NotLeaderError, LevelStorage, TcpTransport, type StateMachine, type PeerAddress } from '../index.js';
 
 class KvMachine implements StateMachine<null> {
   private data = new Map<string, Buffer>();

@@ -12,7 +12,7 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { FakeCluster } from './fake-admin-api.js';
 
-const CLI = fileURLToPath(new URL('./main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../main.js', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'ogel-cli-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 

@@ -4,7 +4,7 @@
 // no longer in the Raft configuration are removed, and each member's health is
 // set from how recently the leader heard from it.
 
-import type { RaftNode } from '../../raft/src/node/raft-node.js';
+import type { RaftNode } from '../../raft/index.js';
 import type { ApplyOk, ApplyResult, Command, ClusterStateMachine } from '../../fsm/index.js';
 import type { Config } from '../config/index.js';
 import { sleep, type Controller, type ControllerContext } from './manager.js';

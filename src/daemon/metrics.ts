@@ -5,7 +5,7 @@
 // pg_stat_replication.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { NodeStatus } from '../../raft/src/node/raft-node.js';
+import type { NodeStatus } from '../../raft/index.js';
 import type { ClusterState } from '../../fsm/index.js';
 import type { AgentCounters, AgentStatus } from '../postgres/agent.js';
 import type { ReplicationStats } from '../postgres/replication-stats.js';

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LeaderProposer } from './proposer.js';
-import type { RaftNode } from '../../raft/src/node/raft-node.js';
+import type { RaftNode } from '../../raft/index.js';
 import type { ApplyResult, ClusterStateMachine } from '../../fsm/index.js';
 import type { Config } from '../config/index.js';
 

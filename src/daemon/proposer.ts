@@ -4,8 +4,7 @@
 // machine's result; a transport failure is an error whose outcome is unknown.
 
 import { request, type Dispatcher } from 'undici';
-import type { RaftNode } from '../../raft/src/node/raft-node.js';
-import { NotLeaderError } from '../../raft/src/node/raft-node.js';
+import { NotLeaderError, type RaftNode } from '../../raft/index.js';
 import { encodeCommand, type ApplyResult, type Command, type ClusterStateMachine } from '../../fsm/index.js';
 import type { Config } from '../config/index.js';
 

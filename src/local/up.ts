@@ -126,7 +126,7 @@ export async function runUp(argv: string[]): Promise<number> {
   const apis = config.nodes.map((n) => `http://${n.api}`);
   writeFileSync(statePath, JSON.stringify({ apis, token: config.api.token, pid: process.pid, config: configPath }, null, 2), { mode: 0o600 });
 
-  const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+  const cli = fileURLToPath(new URL('../main.js', import.meta.url));
   mkdirSync(join(dir, 'logs'), { recursive: true });
   const children = new Map<string, Child>();
   let stopping = false;

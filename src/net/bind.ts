@@ -9,7 +9,7 @@
 // forwarded to the leader, forwarded writes and status, the failover fence calls).
 
 import { Agent, Pool } from 'undici';
-import { sourceAddressFor, sourceBinding } from '../../raft/src/transport/source-address.js';
+import { sourceAddressFor, sourceBinding } from '../../raft/index.js';
 import { parseHostPort } from '../config/address.js';
 
 /**

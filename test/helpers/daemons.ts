@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 
-export const CLI = resolve('dist/src/cli/main.js');
+export const CLI = resolve('dist/src/main.js');
 export const TOKEN = 'test-token-0123456789abcdef';
 const SECRET = 'test-cluster-secret-0123456789';
 

@@ -1,5 +1,4 @@
-#!/usr/bin/env node
-// The `ogel` command: dispatches to one module per command group. Every command
+// The `ogel` command line: dispatches to one module per command group. Every command
 // parses its own flags strictly; every error ends as a one-line message (plus a
 // hint line when there is one) and a non-zero exit: 2 for usage errors, 1 for
 // runtime errors. Stack traces only with OGEL_DEBUG=1.
@@ -39,11 +38,17 @@ const COMMANDS: CommandSpec[] = [
   configShow,
 ];
 
-/** Commands implemented by modules that take raw argv: run(argv) -> exit code. */
-const EXTERNAL: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
-  up: { summary: 'start a local 3-node cluster (data under ./.ogel/) and show its status', load: () => import('./commands/up.js') },
-  daemon: { summary: 'run one node: ogel daemon --config cluster.yml --node n1', load: () => import('./commands/daemon.js') },
-};
+/**
+ * A command implemented outside the CLI that takes raw argv (`ogel up`, `ogel daemon`).
+ * The binary's entry point (src/main.ts) supplies them, so the CLI, a client of the
+ * admin API, never imports the daemon or the local cluster runner.
+ */
+export interface ExternalCommand {
+  summary: string;
+  load: () => Promise<{ run(argv: string[]): Promise<number> }>;
+}
+
+export type ExternalCommands = Readonly<Record<string, ExternalCommand>>;
 
 const GROUP_SUMMARIES: Record<string, string> = {
   members: 'list, add or remove cluster members',
@@ -51,10 +56,10 @@ const GROUP_SUMMARIES: Record<string, string> = {
   config: "show the cluster's effective configuration",
 };
 
-function topCommands(): string[] {
+function topCommands(external: ExternalCommands): string[] {
   const names: string[] = [];
   for (const c of COMMANDS) if (!names.includes(c.path[0] ?? '')) names.push(c.path[0] ?? '');
-  return [...Object.keys(EXTERNAL), ...names];
+  return [...Object.keys(external), ...names];
 }
 
 function subcommands(group: string): CommandSpec[] {
@@ -65,9 +70,9 @@ function findCommand(path: string[]): CommandSpec | undefined {
   return COMMANDS.find((c) => c.path.length === path.length && c.path.every((p, i) => p === path[i]));
 }
 
-function topHelp(): string {
+function topHelp(external: ExternalCommands): string {
   const rows: [string, string][] = [];
-  for (const [name, e] of Object.entries(EXTERNAL)) rows.push([name, e.summary]);
+  for (const [name, e] of Object.entries(external)) rows.push([name, e.summary]);
   for (const c of COMMANDS) rows.push([c.path.join(' '), c.summary]);
   const width = Math.max(...rows.map(([n]) => n.length));
   return [
@@ -140,10 +145,10 @@ function version(): string {
 }
 
 /** Resolves argv to a command spec and the argv left for it; throws UsageError. */
-function resolve(argv: string[]): { spec: CommandSpec; rest: string[] } | { group: string } | { external: string; rest: string[] } {
+function resolve(argv: string[], external: ExternalCommands): { spec: CommandSpec; rest: string[] } | { group: string } | { external: string; rest: string[] } {
   const [first, second] = argv;
   if (first === undefined) throw new UsageError('missing command');
-  if (EXTERNAL[first] !== undefined) return { external: first, rest: argv.slice(1) };
+  if (external[first] !== undefined) return { external: first, rest: argv.slice(1) };
   const top = findCommand([first]);
   if (top !== undefined) return { spec: top, rest: argv.slice(1) };
   const subs = subcommands(first);
@@ -160,17 +165,17 @@ function resolve(argv: string[]): { spec: CommandSpec; rest: string[] } | { grou
   if (first.startsWith('-')) {
     throw new UsageError(`unknown flag '${first}' before the command; flags go after it, as in 'ogel status --json'`);
   }
-  throw new UsageError(`unknown command '${first}'${suggest(first, topCommands())}`);
+  throw new UsageError(`unknown command '${first}'${suggest(first, topCommands(external))}`);
 }
 
-export async function runCli(argv: string[], ctx: CommandContext): Promise<number> {
+export async function runCli(argv: string[], ctx: CommandContext, external: ExternalCommands = {}): Promise<number> {
   const first = argv[0];
   if (first === undefined) {
-    ctx.io.stderr(topHelp());
+    ctx.io.stderr(topHelp(external));
     return 2;
   }
   if (first === '--help' || first === '-h') {
-    ctx.io.stdout(topHelp());
+    ctx.io.stdout(topHelp(external));
     return 0;
   }
   if (first === '--version') {
@@ -179,16 +184,16 @@ export async function runCli(argv: string[], ctx: CommandContext): Promise<numbe
   }
   if (first === 'help') {
     if (argv.length === 1) {
-      ctx.io.stdout(topHelp());
+      ctx.io.stdout(topHelp(external));
       return 0;
     }
-    const r = resolve(argv.slice(1));
-    if ('external' in r) return (await EXTERNAL[r.external]!.load()).run(['--help']);
+    const r = resolve(argv.slice(1), external);
+    if ('external' in r) return (await external[r.external]!.load()).run(['--help']);
     ctx.io.stdout('group' in r ? groupHelp(r.group) : renderHelp(r.spec));
     return 0;
   }
-  const r = resolve(argv);
-  if ('external' in r) return (await EXTERNAL[r.external]!.load()).run(r.rest);
+  const r = resolve(argv, external);
+  if ('external' in r) return (await external[r.external]!.load()).run(r.rest);
   if ('group' in r) {
     ctx.io.stdout(groupHelp(r.group));
     return 0;
@@ -227,7 +232,7 @@ export function reportError(err: unknown, io: Io, debug: boolean): number {
   return 1;
 }
 
-function processIo(): Io {
+export function processIo(): Io {
   return {
     stdout: (text) => void process.stdout.write(text),
     stderr: (text) => void process.stderr.write(text),
@@ -249,19 +254,3 @@ function processIo(): Io {
       }),
   };
 }
-
-// `ogel status | head -1` closes stdout early; that is not an error.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
-  throw err;
-});
-
-const io = processIo();
-const debug = process.env['OGEL_DEBUG'] === '1';
-runCli(process.argv.slice(2), { io, env: process.env, cwd: process.cwd() })
-  .then((code) => {
-    process.exitCode = code;
-  })
-  .catch((err: unknown) => {
-    process.exitCode = reportError(err, io, debug);
-  });
