@@ -7,7 +7,7 @@
 // router says 'hold' and wakes held clients when the view changes.
 
 import type { ClusterState } from '../../fsm/index.js';
-import { parseLsn } from '../../fsm/lsn.js';
+import { parseLsn } from '../../fsm/index.js';
 
 export interface RouteTarget {
   node: string;
