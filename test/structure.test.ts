@@ -100,6 +100,11 @@ test('the CLI is a client of the admin API: it imports neither the daemon, the l
   assert.deepEqual(offenders((i) => under(i.from, 'src/cli') && forbidden.some((f) => under(i.target, f))), []);
 });
 
+test('controllers decide and propose; they never speak HTTP to other nodes (their agent RPCs go through an interface the daemon wires)', () => {
+  const network = /^(node:)?(http|https|net)$|^undici$/;
+  assert.deepEqual(offenders((i) => under(i.from, 'src/controllers') && network.test(i.specifier)), []);
+});
+
 test('product code (src, fsm, raft) never imports test/ or scripts/', () => {
   const product = (f: string) => under(f, 'src') || under(f, 'fsm') || under(f, 'raft');
   assert.deepEqual(offenders((i) => product(i.from) && (under(i.target, 'test') || under(i.target, 'scripts'))), []);

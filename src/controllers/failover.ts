@@ -11,12 +11,12 @@
 // instead, so that whichever node leads at its time carries it out.
 
 import { performance } from 'node:perf_hooks';
-import { request, type Dispatcher } from 'undici';
 import type { ApplyOk, ClusterState, Command, ClusterStateMachine, ScheduledSwitchover } from '../../fsm/index.js';
 import { compareLsn } from '../../fsm/index.js';
 import type { Config } from '../config/index.js';
 import { LeaseObserver, leaseTiming } from '../postgres/lease.js';
 import type { StepDownResult } from '../postgres/agent.js';
+import type { AgentRpc } from './agent-rpc.js';
 import { decideFailover, type FailoverDecision, type StandbyProbe } from './failover-decision.js';
 import { sleep, type Controller, type ControllerContext } from './manager.js';
 import { SCHEDULE_LATE_MAX_MS, describeDurationMs } from './switchover-schedule.js';
@@ -71,8 +71,8 @@ type Pending =
 export interface FailoverControllerOptions {
   /** Automatic failover (config postgres.failover.enabled); operators' requests work either way. */
   automatic: boolean;
-  /** For the agents' internal calls (bound to this node's own address). */
-  dispatcher?: Dispatcher | undefined;
+  /** The calls to other nodes' agents (fence a standby, step down a primary). */
+  agents: AgentRpc;
   /** Observes the switchover write pause (metrics). */
   onSwitchover?: ((r: SwitchoverResult) => void) | undefined;
 }
@@ -89,7 +89,7 @@ export class FailoverController implements Controller {
     private readonly config: Config,
     private readonly fsm: ClusterStateMachine,
     private readonly propose: (cmd: Command) => Promise<ApplyOk>,
-    private readonly opts: FailoverControllerOptions = { automatic: true },
+    private readonly opts: FailoverControllerOptions,
   ) {}
 
   /** `ogel switchover [--to X]`: resolves once the new primary takes writes. */
@@ -372,7 +372,7 @@ export class FailoverController implements Controller {
     let stepDown: StepDownResult | null = null;
     let stepDownError: Error | undefined;
     try {
-      stepDown = await this.agentCall<StepDownResult>(from, '/v1/internal/pg/step-down', { generation: pg.generation, to }, STEP_DOWN_TIMEOUT_MS);
+      stepDown = await this.opts.agents.stepDown(from, { generation: pg.generation, to }, STEP_DOWN_TIMEOUT_MS);
     } catch (e) {
       stepDownError = e as Error;
     }
@@ -456,37 +456,11 @@ export class FailoverController implements Controller {
   private async fence(id: string, generation: number, renewalSeq: number): Promise<{ probe: StandbyProbe; problem?: string }> {
     try {
       // renewalSeq: the renewal seen lapsing; a later one tells the standby the failover was called off.
-      const body = await this.agentCall<{ flushedLsn: string }>(id, '/v1/internal/pg/stop-receiver', { generation, renewalSeq }, PROBE_TIMEOUT_MS);
+      const body = await this.opts.agents.stopReceiver(id, { generation, renewalSeq }, PROBE_TIMEOUT_MS);
       return { probe: { reachable: true, receiverStopped: true, flushedLsn: body.flushedLsn } };
     } catch (e) {
       return { probe: { reachable: false, receiverStopped: false }, problem: (e as Error).message };
     }
-  }
-
-  /** POST to a node's internal agent endpoint; throws with the node's error message. */
-  private async agentCall<T>(id: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
-    const api = this.fsm.state.members.get(id)?.addresses.api ?? this.config.nodes.find((n) => n.id === id)?.api;
-    if (!api) throw new Error(`no admin API address known for ${id}`);
-    const r = await request(`http://${api}${path}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${this.config.api.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      ...(this.opts.dispatcher ? { dispatcher: this.opts.dispatcher } : {}),
-    });
-    const text = await r.body.text();
-    if (r.statusCode !== 200) {
-      let message = text.slice(0, 300);
-      try {
-        const e = JSON.parse(text) as { error?: { message?: string } };
-        if (e.error?.message) message = e.error.message;
-      } catch {
-        // not JSON: keep the text
-      }
-      throw new Error(`${id}: HTTP ${r.statusCode}: ${message}`);
-    }
-    return JSON.parse(text) as T;
   }
 }
 

@@ -18,6 +18,8 @@ import { TenantProvisioner } from '../controllers/tenant-provisioner.js';
 import { PostgresAgent } from '../postgres/agent.js';
 import { LeaderProposer } from './proposer.js';
 import { localAddressFor, peerDispatcher } from '../net/bind.js';
+import { AgentRpcClient } from './agent-rpc-client.js';
+import { apiAddressOf, PeerClient } from './peer-client.js';
 import type { Agent as HttpAgent } from 'undici';
 import type { Logger } from '../log.js';
 import { withFields } from '../log.js';
@@ -166,6 +168,7 @@ export class Daemon {
     // like the Raft transport's connections, so a partition of this node's address
     // cuts both (src/net/bind.ts). One pool for every caller; closed on stop.
     const peerHttp = peerDispatcher(localAddressFor(self.api, self.listenHost));
+    const peers = new PeerClient({ token: config.api.token, dispatcher: peerHttp, addressOf: (id) => apiAddressOf(fsm.state, config, id) });
     const metrics = new DaemonMetrics(raft);
     const backend = new DaemonBackend(config, self, raft, fsm, metrics, withFields(log, { component: 'api' }), leaseTracker);
     backend.peerDispatcher = peerHttp;
@@ -180,7 +183,7 @@ export class Daemon {
     // automatic failover is off (postgres.failover.enabled: false).
     const failover = new FailoverController(config, fsm, (cmd: Command) => backend.propose(cmd), {
       automatic: config.postgres.failover.enabled,
-      dispatcher: peerHttp,
+      agents: new AgentRpcClient(peers),
       onSwitchover: (r) => metrics.observeSwitchoverPause(r.pauseMs / 1000),
     });
     backend.failoverController = failover;
@@ -202,7 +205,7 @@ export class Daemon {
     // The agent brings the local Postgres to the role the state machine wants. If
     // Postgres cannot run here (no binaries for this platform), the control plane
     // still runs and says why.
-    const proposer = new LeaderProposer(raft, fsm, config, peerHttp);
+    const proposer = new LeaderProposer(raft, peers);
     let agent: PostgresAgent | undefined;
     for (const name of unsafe) log({ level: 'error', msg: `UNSAFE switch on (${UNSAFE_ENV}): ${name}: ${UNSAFE_SWITCHES[name]}; for testing the test suite only` });
     try {

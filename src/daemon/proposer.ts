@@ -3,10 +3,9 @@
 // report their Postgres and to renew the primary's lease. The answer is the state
 // machine's result; a transport failure is an error whose outcome is unknown.
 
-import { request, type Dispatcher } from 'undici';
 import { NotLeaderError, type RaftNode } from '../../raft/index.js';
-import { encodeCommand, type ApplyResult, type Command, type ClusterStateMachine } from '../../fsm/index.js';
-import type { Config } from '../config/index.js';
+import { encodeCommand, type ApplyResult, type Command } from '../../fsm/index.js';
+import { PeerCallError, type PeerClient } from './peer-client.js';
 
 export class LeaderProposer {
   /** Forwarded proposals in flight, by the leader they went to. */
@@ -14,10 +13,8 @@ export class LeaderProposer {
 
   constructor(
     private readonly raft: RaftNode<ApplyResult>,
-    private readonly fsm: ClusterStateMachine,
-    private readonly config: Config,
-    /** For the calls to the leader: bound to this node's address (src/net/bind.ts). Owned by the caller. */
-    private readonly dispatcher?: Dispatcher,
+    /** The calls to the leader's admin API. */
+    private readonly peers: PeerClient,
   ) {
     // A proposal sent to a leader that is not the leader any more (paused,
     // partitioned) would otherwise wait out its whole timeout, and what queues
@@ -34,28 +31,27 @@ export class LeaderProposer {
   async propose(cmd: Command, timeoutMs = 5_000): Promise<ApplyResult> {
     if (this.raft.isLeader()) return (await this.raft.propose(encodeCommand(cmd), timeoutMs)).result;
     const leader = this.raft.leaderId();
-    const api = leader ? (this.fsm.state.members.get(leader)?.addresses.api ?? this.config.nodes.find((n) => n.id === leader)?.api) : undefined;
-    if (!leader || !api) throw new NotLeaderError(leader);
+    if (!leader || this.peers.addressOf(leader) === undefined) throw new NotLeaderError(leader);
     const ac = new AbortController();
     this.inFlight.set(ac, leader);
     try {
-      const r = await request(`http://${api}/v1/internal/commands`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${this.config.api.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify(cmd),
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: ac.signal,
-        ...(this.dispatcher !== undefined ? { dispatcher: this.dispatcher } : {}),
-      });
-      const text = await r.body.text();
-      if (r.statusCode !== 200) throw new Error(`proposing ${cmd.type} through ${leader} failed: HTTP ${r.statusCode} ${text.slice(0, 200)}`);
-      return JSON.parse(text) as ApplyResult;
+      const body = await this.peers.call(leader, { method: 'POST', path: '/v1/internal/commands', body: cmd, timeoutMs, signal: ac.signal });
+      if (!isApplyResult(body)) throw new Error(`proposing ${cmd.type} through ${leader}: the answer is not a state-machine result: ${JSON.stringify(body).slice(0, 200)}`);
+      return body;
     } catch (e) {
       if (ac.signal.aborted) throw new Error(`proposing ${cmd.type} through ${leader}: abandoned, ${leader} is not the leader any more (the outcome is unknown)`);
+      if (e instanceof PeerCallError) throw new Error(`proposing ${cmd.type} through ${e.message}`);
       throw e;
     } finally {
       this.inFlight.delete(ac);
     }
   }
+}
+
+/** The shape every ApplyResult has ({ ok: true, type, generation, ... } or { ok: false, error: { code, message } }); what a peer sends is checked, not cast. */
+function isApplyResult(x: unknown): x is ApplyResult {
+  if (typeof x !== 'object' || x === null) return false;
+  const r = x as { ok?: unknown; type?: unknown; generation?: unknown; error?: { code?: unknown; message?: unknown } };
+  if (r.ok === true) return typeof r.type === 'string' && Number.isSafeInteger(r.generation);
+  return r.ok === false && typeof r.error?.code === 'string' && typeof r.error.message === 'string';
 }

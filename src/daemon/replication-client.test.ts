@@ -41,12 +41,12 @@ test('fetchReplication: answer, token, errors and the deadline', async () => {
     assert.equal(seen.url, REPLICATION_ROUTE);
     assert.equal(seen.auth, 'Bearer tok');
     mode = 'error';
-    await assert.rejects(fetchReplication({ api: s.api, token: 'tok', timeoutMs: 1000 }), /^Error: HTTP 503: Postgres is not running on n1$/);
+    await assert.rejects(fetchReplication({ api: s.api, token: 'tok', timeoutMs: 1000 }), /^PeerCallError: HTTP 503: Postgres is not running on n1$/);
     mode = 'bad';
     await assert.rejects(fetchReplication({ api: s.api, token: 'tok', timeoutMs: 1000 }), /malformed replication answer: currentLsn/);
     mode = 'silent';
     const t0 = performance.now();
-    await assert.rejects(fetchReplication({ api: s.api, token: 'tok', timeoutMs: 150 }), /^Error: no answer within 150 ms$/);
+    await assert.rejects(fetchReplication({ api: s.api, token: 'tok', timeoutMs: 150 }), /^PeerCallError: no answer within 150 ms$/);
     assert.ok(performance.now() - t0 < 1000, 'gave up at the deadline');
   } finally {
     await s.close();

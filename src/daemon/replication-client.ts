@@ -3,7 +3,8 @@
 // when the primary is down or partitioned; the caller then falls back to the
 // LSNs the agents report.
 
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { callApi } from './peer-client.js';
 import { parseReplicationAnswer, type ReplicationAnswer } from '../postgres/replication-stats.js';
 
 /** The internal route (docs/admin-api.md). */
@@ -22,44 +23,6 @@ export interface FetchReplicationOptions {
 
 /** The daemon's answer, checked. Throws an Error whose message says what went wrong (timeout, HTTP status, shape). */
 export async function fetchReplication(o: FetchReplicationOptions): Promise<ReplicationAnswer> {
-  if (!(o.timeoutMs > 0)) throw new RangeError(`fetchReplication: timeoutMs must be > 0, got ${o.timeoutMs}`);
-  // One signal for the whole exchange: headersTimeout alone would not cover a
-  // connect to a partitioned host, nor a body that trickles.
-  const signal = AbortSignal.timeout(o.timeoutMs);
-  const timedOut = (e: unknown): Error =>
-    signal.aborted ? new Error(`no answer within ${o.timeoutMs} ms`) : new Error((e as Error).message);
-  let r;
-  try {
-    r = await request(`http://${o.api}${REPLICATION_ROUTE}`, {
-      method: 'GET',
-      headers: { authorization: `Bearer ${o.token}` },
-      signal,
-      ...(o.dispatcher !== undefined ? { dispatcher: o.dispatcher } : {}),
-    });
-  } catch (e) {
-    throw timedOut(e);
-  }
-  let text: string;
-  try {
-    text = await r.body.text();
-  } catch (e) {
-    throw timedOut(e);
-  }
-  if (r.statusCode !== 200) {
-    let message = text.slice(0, 200);
-    try {
-      const err = (JSON.parse(text) as { error?: { message?: unknown } }).error?.message;
-      if (typeof err === 'string') message = err;
-    } catch {
-      /* not JSON: keep the raw text */
-    }
-    throw new Error(`HTTP ${r.statusCode}: ${message}`);
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new Error('the answer is not JSON');
-  }
+  const body = await callApi({ api: o.api, token: o.token, dispatcher: o.dispatcher }, { method: 'GET', path: REPLICATION_ROUTE, timeoutMs: o.timeoutMs });
   return parseReplicationAnswer(body);
 }
