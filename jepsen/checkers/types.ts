@@ -109,6 +109,30 @@ export interface BankTotalAnomaly {
   balances: Record<string, number>;
 }
 
+export interface BankAccountsAnomaly {
+  type: 'bank-accounts';
+  message: string;
+  read: OpRef;
+  /** Opening accounts the read does not show. */
+  missing: string[];
+  /** Accounts the read shows that never existed. */
+  unexpected: string[];
+  balances: Record<string, number>;
+}
+
+export interface BankUnexplainedAnomaly {
+  type: 'bank-unexplained';
+  message: string;
+  read: OpRef;
+  balances: Record<string, number>;
+  /** Opening balances plus the transfers acknowledged before the read began. */
+  expectedBase: Record<string, number>;
+  /** Transfers acknowledged before the read began. */
+  definiteTransfers: number;
+  /** Transfers that may have applied (ok and concurrent, or indeterminate and invoked before the read ended). */
+  possibleTransfers: number;
+}
+
 export interface BankNegativeAnomaly {
   type: 'bank-negative';
   message: string;
@@ -152,6 +176,8 @@ export type Anomaly =
   | UnexpectedAnomaly
   | DuplicatedAnomaly
   | BankTotalAnomaly
+  | BankAccountsAnomaly
+  | BankUnexplainedAnomaly
   | BankNegativeAnomaly
   | TwoWritersAnomaly
   | UnknownAnomaly
