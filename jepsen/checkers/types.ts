@@ -78,7 +78,20 @@ export interface LostAnomaly {
   message: string;
   element: Element;
   add: OpRef;
-  finalRead: OpRef;
+  /** The read that misses it (the first one, when several do). */
+  read: OpRef;
+  readIsFinal: boolean;
+}
+
+export interface DisappearedAnomaly {
+  type: 'disappeared';
+  message: string;
+  element: Element;
+  add?: OpRef;
+  /** The first read to show the element... */
+  seenBy: OpRef;
+  /** ...and the first read, begun after that one ended, that does not. */
+  missingFrom: OpRef;
 }
 
 export type UnexpectedReason = 'never-attempted' | 'failed-insert' | 'added-after-read';
@@ -89,7 +102,8 @@ export interface UnexpectedAnomaly {
   element: Element;
   reason: UnexpectedReason;
   add?: OpRef;
-  finalRead: OpRef;
+  read: OpRef;
+  readIsFinal: boolean;
 }
 
 export interface DuplicatedAnomaly {
@@ -97,7 +111,8 @@ export interface DuplicatedAnomaly {
   message: string;
   element: Element;
   count: number;
-  finalRead: OpRef;
+  read: OpRef;
+  readIsFinal: boolean;
 }
 
 export interface BankTotalAnomaly {
@@ -173,6 +188,7 @@ export interface MalformedHistoryAnomaly {
 export type Anomaly =
   | NonlinearizableAnomaly
   | LostAnomaly
+  | DisappearedAnomaly
   | UnexpectedAnomaly
   | DuplicatedAnomaly
   | BankTotalAnomaly
