@@ -171,6 +171,31 @@ export interface TwoWritersAnomaly {
   olderWritesAfter: number;
 }
 
+export interface GenerationSharedAnomaly {
+  type: 'generation-shared';
+  message: string;
+  generation: number;
+  /** The nodes that answered writes of this generation, sorted. */
+  nodes: string[];
+  /** The first write answered by each of them, in the order of `nodes`. */
+  writes: OpRef[];
+}
+
+export interface GenerationNodeMismatchAnomaly {
+  type: 'generation-node-mismatch';
+  message: string;
+  generation: number;
+  /** The node the ogel.generation row names; `write.node` answered. */
+  generationNode: string;
+  write: OpRef;
+}
+
+export interface MissingGenerationAnomaly {
+  type: 'missing-generation';
+  message: string;
+  write: OpRef;
+}
+
 export interface UnknownAnomaly {
   type: 'unknown';
   message: string;
@@ -196,6 +221,9 @@ export type Anomaly =
   | BankUnexplainedAnomaly
   | BankNegativeAnomaly
   | TwoWritersAnomaly
+  | GenerationSharedAnomaly
+  | GenerationNodeMismatchAnomaly
+  | MissingGenerationAnomaly
   | UnknownAnomaly
   | MalformedHistoryAnomaly;
 

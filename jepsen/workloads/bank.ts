@@ -64,6 +64,6 @@ export class BankWorkload implements Workload {
   checkOptions(): CheckOptions {
     // Reads name accounts by their id as a string ({"0": 10, ...}).
     const initialBalances = Object.fromEntries(Array.from({ length: ACCOUNTS }, (_, id) => [String(id), INITIAL]));
-    return { bank: { initialBalances } };
+    return { bank: { initialBalances }, oneWriter: { requireGeneration: ['transfer'] } };
   }
 }

@@ -59,6 +59,6 @@ export class SetWorkload implements Workload {
   }
 
   checkOptions(): CheckOptions {
-    return {};
+    return { oneWriter: { requireGeneration: ['add'] } };
   }
 }
