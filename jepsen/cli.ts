@@ -151,7 +151,7 @@ function hardLimitMs(o: RunOptions): number {
 
 function printSummary(s: Summary, json: boolean): void {
   if (!json) {
-    process.stdout.write(`${s.valid === true ? 'VALID' : s.valid === false ? 'INVALID' : 'UNKNOWN'}: ${s.workload} / ${s.nemesis.join(',') || 'none'} / seed ${s.seed}: ${s.ops} ops (${s.ok} ok, ${s.fail} fail, ${s.info} info), ${s.faults} faults, ${s.anomalies.length} anomalies, recovery ${s.recovery_ms ?? '-'} ms, longest write unavailability ${s.write_unavailable_ms ?? '-'} ms${s.unsafe ? ` (UNSAFE: ${s.unsafe.join(',')})` : ''}\n`);
+    process.stdout.write(`${s.valid === true ? 'VALID' : s.valid === false ? 'INVALID' : 'UNKNOWN'}: ${s.workload} / ${s.nemesis.join(',') || 'none'} / seed ${s.seed}: ${s.ops} ops (${s.ok} ok, ${s.fail} fail, ${s.info} info), ${s.faults}/${s.faults_planned} faults injected/planned, ${s.anomalies.length} anomalies, recovery ${s.recovery_ms ?? '-'} ms, longest write unavailability ${s.write_unavailable_ms ?? '-'} ms${s.unsafe ? ` (UNSAFE: ${s.unsafe.join(',')})` : ''}\n`);
     process.stdout.write(`run folder: ${s.dir} (report.html)\n`);
   }
   process.stdout.write(`${JSON.stringify(s)}\n`);
@@ -174,6 +174,9 @@ interface MatrixRow {
   valid: Summary['valid'] | undefined;
   ops: number | undefined;
   anomalies: number | undefined;
+  /** Faults injected and planned. */
+  faults: number | undefined;
+  faults_planned: number | undefined;
   recovery_ms: number | null | undefined;
   write_unavailable_ms: number | null | undefined;
   dir: string | undefined;
@@ -183,9 +186,10 @@ interface MatrixRow {
 /** The matrix as a Markdown table: one row per run. */
 export function matrixTable(rows: readonly MatrixRow[]): string {
   const cell = (v: unknown) => (v === undefined || v === null ? '-' : String(v));
-  const lines = ['| workload | nemesis | valid | ops | anomalies | longest write unavailability (ms) | recovery (ms) |', '|---|---|---|---:|---:|---:|---:|'];
+  const lines = ['| workload | nemesis | valid | ops | anomalies | faults (injected/planned) | longest write unavailability (ms) | recovery (ms) |', '|---|---|---|---:|---:|---:|---:|---:|'];
   for (const r of rows) {
-    lines.push(`| ${r.workload} | ${r.nemesis} | ${cell(r.valid)}${r.error ? ` (${r.error})` : ''} | ${cell(r.ops)} | ${cell(r.anomalies)} | ${cell(r.write_unavailable_ms)} | ${cell(r.recovery_ms)} |`);
+    const faults = r.faults === undefined || r.faults_planned === undefined ? '-' : `${r.faults}/${r.faults_planned}`;
+    lines.push(`| ${r.workload} | ${r.nemesis} | ${cell(r.valid)}${r.error ? ` (${r.error})` : ''} | ${cell(r.ops)} | ${cell(r.anomalies)} | ${faults} | ${cell(r.write_unavailable_ms)} | ${cell(r.recovery_ms)} |`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -215,7 +219,7 @@ async function runMatrix(c: Cli, argv: readonly string[]): Promise<number> {
         s = { valid: 'unknown', error: `no JSON from the run (exit ${out.code})` };
       }
       allValid &&= s.valid === true;
-      rows.push({ workload, nemesis: n, valid: s.valid, ops: s.ops, anomalies: s.anomalies?.length, recovery_ms: s.recovery_ms, write_unavailable_ms: s.write_unavailable_ms, dir: s.dir, ...(s.error ? { error: s.error } : {}) });
+      rows.push({ workload, nemesis: n, valid: s.valid, ops: s.ops, anomalies: s.anomalies?.length, faults: s.faults, faults_planned: s.faults_planned, recovery_ms: s.recovery_ms, write_unavailable_ms: s.write_unavailable_ms, dir: s.dir, ...(s.error ? { error: s.error } : {}) });
       process.stderr.write(`jepsen:all ${workload} / ${n}: ${String(s.valid)}\n`);
     }
   }

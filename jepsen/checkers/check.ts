@@ -22,7 +22,7 @@ export const WORKLOADS: readonly Workload[] = ['register', 'set', 'bank'];
 export interface CheckOptions {
   register?: RegisterOptions;
   set?: SetOptions;
-  /** Required for the bank workload (its initial total). */
+  /** Required for the bank workload (its opening balances). */
   bank?: BankOptions;
   /** false: skip the one-writer checker. */
   oneWriter?: OneWriterOptions | false;
@@ -79,7 +79,7 @@ export function check(workload: Workload, history: History, opts: CheckOptions =
         break;
       }
       case 'bank': {
-        if (opts.bank === undefined) throw new TypeError('check(bank): opts.bank.initialTotal is required');
+        if (opts.bank === undefined) throw new TypeError('check(bank): opts.bank.initialBalances is required');
         const r = checkBank(ops, opts.bank);
         stats.bank = r.stats;
         results.push(r);

@@ -36,6 +36,19 @@
 // For a pair (g, g'), g < g', it suffices to compare g's latest-invoked write with
 // g''s earliest-acknowledged write; the anomaly also counts how many writes of g
 // were invoked after that acknowledgement.
+//
+// Fencing tokens themselves. A generation is issued to one node (the primary of
+// that term), so the token is only an order of writers if it names its writer:
+//   generation-shared        ok writes of one generation answered by two nodes
+//                            (e.g. a promoted standby committing under the old
+//                            primary's token before it wrote its own);
+//   generation-node-mismatch an ok write whose ogel.generation row (read in the
+//                            same transaction, `generationNode`) names another
+//                            node than the one that answered;
+//   missing-generation       an ok write of a kind in `requireGeneration` with no
+//                            generation: the server had no ogel.generation row, so
+//                            nothing fences it.
+// Writes whose answering node is unknown are not compared by node.
 
 import type { Operation } from '../history/pair.js';
 import { AnomalyLog, DEFAULT_MAX_ANOMALIES, opRef, showMs, showOp, type CheckerResult, type Validity } from './types.js';
@@ -43,6 +56,8 @@ import { AnomalyLog, DEFAULT_MAX_ANOMALIES, opRef, showMs, showOp, type CheckerR
 export interface OneWriterOptions {
   /** Only these f count as writes (default: every ok op carrying a generation). */
   fs?: readonly string[];
+  /** Ok ops of these f must carry a generation (the workload's writes); default none. */
+  requireGeneration?: readonly string[];
   maxAnomalies?: number;
 }
 
@@ -51,6 +66,12 @@ export interface OneWriterStats {
   generations: number;
   /** Pairs of generations proven to have both accepted writes. */
   violatingPairs: number;
+  /** Generations whose writes were answered by more than one node. */
+  sharedGenerations: number;
+  /** Writes whose generation row names another node than the one that answered. */
+  nodeMismatches: number;
+  /** Ok writes of a required kind without a generation. */
+  missingGeneration: number;
   anomaliesOmitted: number;
 }
 
@@ -79,12 +100,45 @@ function countAbove(xs: readonly number[], t: number): number {
 export function checkOneWriter(ops: readonly Operation[], opts: OneWriterOptions = {}): CheckerResult<OneWriterStats> {
   const log = new AnomalyLog(opts.maxAnomalies ?? DEFAULT_MAX_ANOMALIES);
   const fs = opts.fs === undefined ? undefined : new Set(opts.fs);
+  const required = new Set(opts.requireGeneration ?? []);
   const byGen = new Map<number, Generation>();
+  /** generation -> answering node -> its first write. */
+  const nodesOf = new Map<number, Map<string, Operation>>();
   let writes = 0;
+  let nodeMismatches = 0;
+  let missingGeneration = 0;
   for (const op of ops) {
+    if (op.type !== 'ok') continue;
     const g = op.completion?.generation;
-    if (op.type !== 'ok' || g === undefined || (fs !== undefined && !fs.has(op.f))) continue;
+    const node = op.completion?.node;
+    if (g === undefined) {
+      if (!required.has(op.f)) continue;
+      missingGeneration++;
+      log.add({
+        type: 'missing-generation',
+        write: opRef(op),
+        message: `write ${showOp(op)} [${showMs(op.invokeTimeMs)}, ${showMs(op.completeTimeMs)}] was acknowledged${node === undefined ? '' : ` by node ${node}`} without a generation: no ogel.generation row fenced it`,
+      });
+      continue;
+    }
+    if (fs !== undefined && !fs.has(op.f)) continue;
     writes++;
+    const marker = op.completion?.generationNode;
+    if (marker !== undefined && node !== undefined && marker !== node) {
+      nodeMismatches++;
+      log.add({
+        type: 'generation-node-mismatch',
+        generation: g,
+        generationNode: marker,
+        write: opRef(op),
+        message: `write ${showOp(op)} [${showMs(op.invokeTimeMs)}, ${showMs(op.completeTimeMs)}] was committed by node ${node} under generation ${g}, whose ogel.generation row names node ${marker}`,
+      });
+    }
+    if (node !== undefined) {
+      let nodes = nodesOf.get(g);
+      if (nodes === undefined) nodesOf.set(g, (nodes = new Map()));
+      if (!nodes.has(node)) nodes.set(node, op);
+    }
     const gen = byGen.get(g);
     if (gen === undefined) {
       byGen.set(g, { generation: g, latestInvoke: op, earliestComplete: op, invokeTimesMs: [op.invokeTimeMs] });
@@ -133,7 +187,21 @@ export function checkOneWriter(ops: readonly Operation[], opts: OneWriterOptions
       });
     }
   }
-  const stats: OneWriterStats = { writes, generations: gens.length, violatingPairs, anomaliesOmitted: log.omitted };
-  const valid: Validity = violatingPairs > 0 ? false : true;
+  let sharedGenerations = 0;
+  for (const [g, nodes] of [...nodesOf].sort((a, b) => a[0] - b[0])) {
+    if (nodes.size < 2) continue;
+    sharedGenerations++;
+    const names = [...nodes.keys()].sort();
+    const firsts = names.map((n) => nodes.get(n)!);
+    log.add({
+      type: 'generation-shared',
+      generation: g,
+      nodes: names,
+      writes: firsts.map((op) => opRef(op)),
+      message: `generation ${g} was used by ${names.length} nodes (${names.join(', ')}): first writes ${firsts.map((op) => `${showOp(op)} on ${op.completion!.node}`).join(', ')}; a fencing token must name one writer`,
+    });
+  }
+  const stats: OneWriterStats = { writes, generations: gens.length, violatingPairs, sharedGenerations, nodeMismatches, missingGeneration, anomaliesOmitted: log.omitted };
+  const valid: Validity = violatingPairs + sharedGenerations + nodeMismatches + missingGeneration > 0 ? false : true;
   return { valid, anomalies: log.list, stats };
 }

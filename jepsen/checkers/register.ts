@@ -2,6 +2,7 @@
 //   read  key          -> ok value: the value read (null = row absent / initial)
 //   write key value    -> ok
 //   cas   key [from,to]-> ok: it applied (the value was `from`, now `to`)
+//                       | fail value=false: refused, the value was not `from`
 // Values are JSON scalars compared exactly (1 and "1" differ).
 //
 // Linearizability is checked per key (Porcupine's partitioning: registers on
@@ -10,8 +11,13 @@
 //
 // What each completion contributes:
 //   ok         required: must be placed between its invoke and its completion;
-//   fail       dropped: it did not take effect (a cas that found another value is
-//              recorded as fail too, and so asserts nothing — as in Knossos);
+//   fail       dropped: it did not take effect — except a refused cas (fail with
+//              value false): the database compared and found another value
+//              (UPDATE ... WHERE v = from matched no row), which observes the
+//              register. It is checked as a required read that saw "anything
+//              but `from`" inside its interval, so a compare served by a
+//              cut-off old primary (a stale value) is caught. A fail without
+//              that mark (an error before COMMIT) still asserts nothing;
 //   info write / cas, or never completed: optional, retMs = ∞ — it took effect at
 //              some point after its invoke (possibly after the client gave up), or
 //              never. Its effect, if any, is the deterministic one (a cas applies
@@ -36,7 +42,9 @@ import { searchLinearization, type WglModel, type WglOp } from './wgl.js';
 export type RegisterInput =
   | { f: 'read'; value: Scalar }
   | { f: 'write'; value: Scalar }
-  | { f: 'cas'; from: Scalar; to: Scalar; /** indeterminate: applies iff matching, never rejects */ maybe: boolean };
+  | { f: 'cas'; from: Scalar; to: Scalar; /** indeterminate: applies iff matching, never rejects */ maybe: boolean }
+  /** A refused cas: observed a value other than `from`, changed nothing. */
+  | { f: 'cas-refused'; from: Scalar };
 
 export interface RegisterOptions {
   /** Value of every key before the first write (default null: row absent). */
@@ -57,8 +65,10 @@ export interface RegisterStats {
   checkedOps: number;
   /** Indeterminate writes/cas (may or may not have happened). */
   indeterminateOps: number;
-  /** fail ops and info reads: assert nothing. */
+  /** fail ops (but refused cas) and info reads: assert nothing. */
   droppedOps: number;
+  /** Refused cas (fail with value false), checked as observations of "not `from`". */
+  refusedCas: number;
   nonlinearizableKeys: number;
   unknownKeys: number;
   steps: number;
@@ -89,6 +99,8 @@ export function stepRegister(state: Scalar, input: RegisterInput): Scalar | unde
     case 'cas':
       if (state === input.from) return input.to;
       return input.maybe ? state : undefined;
+    case 'cas-refused':
+      return state === input.from ? undefined : state;
   }
 }
 
@@ -102,9 +114,21 @@ export function registerModel(initialValue: Scalar): WglModel<Scalar, RegisterIn
   };
 }
 
+function casArgument(op: Operation): [Scalar, Scalar] {
+  const v = op.invoke.value;
+  if (!Array.isArray(v) || v.length !== 2 || !isScalar(v[0]) || !isScalar(v[1])) {
+    throw new HistoryError(`cas must be invoked with [from, to] scalars, got ${JSON.stringify(v ?? 'nothing')}`, op.index);
+  }
+  return [v[0], v[1]];
+}
+
 /** Turns one operation into a search op, or undefined when it asserts nothing. Throws HistoryError on a malformed op. */
 export function toRegisterOp(op: Operation): WglOp<RegisterInput> | undefined {
-  if (op.type === 'fail') return undefined;
+  if (op.type === 'fail') {
+    if (op.f !== 'cas' || op.completion?.value !== false) return undefined;
+    const from = casArgument(op)[0];
+    return { input: { f: 'cas-refused', from }, callMs: op.invokeTimeMs, retMs: op.completeTimeMs!, optional: false };
+  }
   const ok = op.type === 'ok';
   const retMs = ok ? op.completeTimeMs! : Infinity;
   switch (op.f) {
@@ -120,11 +144,8 @@ export function toRegisterOp(op: Operation): WglOp<RegisterInput> | undefined {
       return { input: { f: 'write', value: v }, callMs: op.invokeTimeMs, retMs, optional: !ok };
     }
     case 'cas': {
-      const v = op.invoke.value;
-      if (!Array.isArray(v) || v.length !== 2 || !isScalar(v[0]) || !isScalar(v[1])) {
-        throw new HistoryError(`cas must be invoked with [from, to] scalars, got ${JSON.stringify(v ?? 'nothing')}`, op.index);
-      }
-      return { input: { f: 'cas', from: v[0], to: v[1], maybe: !ok }, callMs: op.invokeTimeMs, retMs, optional: !ok };
+      const [from, to] = casArgument(op);
+      return { input: { f: 'cas', from, to, maybe: !ok }, callMs: op.invokeTimeMs, retMs, optional: !ok };
     }
     default:
       throw new HistoryError(`register workload: unknown f ${JSON.stringify(op.f)} (expected read, write or cas)`, op.index);
@@ -141,6 +162,7 @@ export function checkRegister(ops: readonly Operation[], opts: RegisterOptions =
     checkedOps: 0,
     indeterminateOps: 0,
     droppedOps: 0,
+    refusedCas: 0,
     nonlinearizableKeys: 0,
     unknownKeys: 0,
     steps: 0,
@@ -166,6 +188,7 @@ export function checkRegister(ops: readonly Operation[], opts: RegisterOptions =
     part.source.push(op);
     stats.checkedOps++;
     if (w.optional) stats.indeterminateOps++;
+    if (w.input.f === 'cas-refused') stats.refusedCas++;
   }
   stats.keys = byKey.size;
 

@@ -78,7 +78,20 @@ export interface LostAnomaly {
   message: string;
   element: Element;
   add: OpRef;
-  finalRead: OpRef;
+  /** The read that misses it (the first one, when several do). */
+  read: OpRef;
+  readIsFinal: boolean;
+}
+
+export interface DisappearedAnomaly {
+  type: 'disappeared';
+  message: string;
+  element: Element;
+  add?: OpRef;
+  /** The first read to show the element... */
+  seenBy: OpRef;
+  /** ...and the first read, begun after that one ended, that does not. */
+  missingFrom: OpRef;
 }
 
 export type UnexpectedReason = 'never-attempted' | 'failed-insert' | 'added-after-read';
@@ -89,7 +102,8 @@ export interface UnexpectedAnomaly {
   element: Element;
   reason: UnexpectedReason;
   add?: OpRef;
-  finalRead: OpRef;
+  read: OpRef;
+  readIsFinal: boolean;
 }
 
 export interface DuplicatedAnomaly {
@@ -97,7 +111,8 @@ export interface DuplicatedAnomaly {
   message: string;
   element: Element;
   count: number;
-  finalRead: OpRef;
+  read: OpRef;
+  readIsFinal: boolean;
 }
 
 export interface BankTotalAnomaly {
@@ -107,6 +122,30 @@ export interface BankTotalAnomaly {
   total: number;
   expected: number;
   balances: Record<string, number>;
+}
+
+export interface BankAccountsAnomaly {
+  type: 'bank-accounts';
+  message: string;
+  read: OpRef;
+  /** Opening accounts the read does not show. */
+  missing: string[];
+  /** Accounts the read shows that never existed. */
+  unexpected: string[];
+  balances: Record<string, number>;
+}
+
+export interface BankUnexplainedAnomaly {
+  type: 'bank-unexplained';
+  message: string;
+  read: OpRef;
+  balances: Record<string, number>;
+  /** Opening balances plus the transfers acknowledged before the read began. */
+  expectedBase: Record<string, number>;
+  /** Transfers acknowledged before the read began. */
+  definiteTransfers: number;
+  /** Transfers that may have applied (ok and concurrent, or indeterminate and invoked before the read ended). */
+  possibleTransfers: number;
 }
 
 export interface BankNegativeAnomaly {
@@ -132,6 +171,31 @@ export interface TwoWritersAnomaly {
   olderWritesAfter: number;
 }
 
+export interface GenerationSharedAnomaly {
+  type: 'generation-shared';
+  message: string;
+  generation: number;
+  /** The nodes that answered writes of this generation, sorted. */
+  nodes: string[];
+  /** The first write answered by each of them, in the order of `nodes`. */
+  writes: OpRef[];
+}
+
+export interface GenerationNodeMismatchAnomaly {
+  type: 'generation-node-mismatch';
+  message: string;
+  generation: number;
+  /** The node the ogel.generation row names; `write.node` answered. */
+  generationNode: string;
+  write: OpRef;
+}
+
+export interface MissingGenerationAnomaly {
+  type: 'missing-generation';
+  message: string;
+  write: OpRef;
+}
+
 export interface UnknownAnomaly {
   type: 'unknown';
   message: string;
@@ -149,11 +213,17 @@ export interface MalformedHistoryAnomaly {
 export type Anomaly =
   | NonlinearizableAnomaly
   | LostAnomaly
+  | DisappearedAnomaly
   | UnexpectedAnomaly
   | DuplicatedAnomaly
   | BankTotalAnomaly
+  | BankAccountsAnomaly
+  | BankUnexplainedAnomaly
   | BankNegativeAnomaly
   | TwoWritersAnomaly
+  | GenerationSharedAnomaly
+  | GenerationNodeMismatchAnomaly
+  | MissingGenerationAnomaly
   | UnknownAnomaly
   | MalformedHistoryAnomaly;
 

@@ -112,6 +112,7 @@ export class Clients {
         ...(r.value !== undefined ? { value: r.value } : {}),
         ...(r.node !== undefined ? { node: r.node } : {}),
         ...(r.generation !== undefined ? { generation: r.generation } : {}),
+        ...(r.generationNode !== undefined ? { generationNode: r.generationNode } : {}),
         ...(r.error !== undefined ? { error: r.error } : {}),
       });
       if (r.dropClient !== false) {

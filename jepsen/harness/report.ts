@@ -73,6 +73,7 @@ export function renderReport(r: ReportInput): string {
   const tlH = lanes * laneH + 40;
   const faultRects = (h: number, top: number) =>
     r.faults
+      .filter((f) => f.outcome === 'injected') // a skipped or failed fault had no window
       .map((f, i) => {
         const c = FAULT_COLOURS[i % FAULT_COLOURS.length]!;
         const x0 = x(f.startMs);
@@ -111,16 +112,16 @@ export function renderReport(r: ReportInput): string {
   const s = r.summary;
   const verdictColour = s.valid === true ? COLOURS.ok : s.valid === false ? COLOURS.fail : COLOURS.info;
   const faultRows = r.faults
-    .map((f) => `<tr><td>${esc(f.name)}</td><td>${(f.startMs / 1000).toFixed(2)}</td><td>${f.endMs === null ? '' : (f.endMs / 1000).toFixed(2)}</td><td><code>${esc(JSON.stringify(f.detail))}</code></td><td><code>${esc(JSON.stringify(f.healed))}</code></td><td>${esc(f.error ?? '')}</td></tr>`)
+    .map((f) => `<tr><td>${esc(f.name)}</td><td>${esc(f.outcome)}</td><td>${(f.startMs / 1000).toFixed(2)}</td><td>${f.endMs === null ? '' : (f.endMs / 1000).toFixed(2)}</td><td><code>${esc(JSON.stringify(f.detail))}</code></td><td><code>${esc(JSON.stringify(f.healed))}</code></td><td>${esc(f.error ?? '')}</td></tr>`)
     .join('');
   return `<!doctype html><html><head><meta charset="utf-8"><title>jepsen ${esc(s.workload)} ${esc(s.nemesis.join(','))} seed ${s.seed}</title>
 <style>body{font-family:sans-serif;margin:20px;color:#222}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}code,pre{font-size:11px}pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:400px}.k{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}</style></head><body>
 <h1>${esc(s.workload)} / ${esc(s.nemesis.join(', ') || 'no nemesis')} / seed ${s.seed}: <span style="color:${verdictColour}">${s.valid === true ? 'valid' : s.valid === false ? 'INVALID' : 'unknown'}</span></h1>
-<p>${s.ops} operations: ${s.ok} ok, ${s.fail} fail, ${s.info} info. ${s.faults} faults. Recovery after the final heal: ${s.recovery_ms === null ? 'not within the bound' : `${s.recovery_ms} ms`}.${s.error ? ` Harness error: ${esc(s.error)}` : ''}</p>
+<p>${s.ops} operations: ${s.ok} ok, ${s.fail} fail, ${s.info} info. ${s.faults} of ${s.faults_planned} planned faults injected. Recovery after the final heal: ${s.recovery_ms === null ? 'not within the bound' : `${s.recovery_ms} ms`}.${s.error ? ` Harness error: ${esc(s.error)}` : ''}</p>
 <p><span class="k" style="background:${COLOURS.ok}"></span>ok<span class="k" style="background:${COLOURS.fail}"></span>fail<span class="k" style="background:${COLOURS.info}"></span>info (indeterminate)<span class="k" style="background:#6c5ce7;opacity:.3"></span>fault window (hover for details)</p>
 <h2>Operations</h2>${timeline}
 <h2>Latency (invoke time vs. duration, log scale)</h2>${latency}
-<h2>Faults</h2><table><tr><th>nemesis</th><th>start s</th><th>healed s</th><th>detail</th><th>healing</th><th>error</th></tr>${faultRows}</table>
+<h2>Faults</h2><table><tr><th>nemesis</th><th>outcome</th><th>start s</th><th>healed s</th><th>detail</th><th>healing</th><th>error</th></tr>${faultRows}</table>
 <h2>Anomalies (${s.anomalies.length})</h2><pre>${esc(JSON.stringify(s.anomalies, null, 2))}</pre>
 </body></html>
 `;

@@ -15,11 +15,12 @@ import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { seededRandom } from '../../raft/sim/prng.js';
-import { check, type CheckReport } from '../checkers/index.js';
+import { check, mergeValidity, type CheckReport } from '../checkers/index.js';
 import { HistoryRecorder, writeAvailability } from '../history/index.js';
 import type { UnsafeSwitch } from '../../src/postgres/unsafe-switches.js';
 import { nemesis, type Nemesis, type NemesisContext, type NemesisName } from '../nemesis/index.js';
 import { DEFAULT_SCHEDULE, FaultRunner, planFaults, type FaultRecord, type ScheduleOptions } from '../nemesis/scheduler.js';
+import { accountFaults, faultsVerdict } from '../nemesis/accounting.js';
 import { makeWorkload, type WorkloadName } from '../workloads/index.js';
 import { HostCgroups } from './cgroups.js';
 import { Clients, dropClient } from './clients.js';
@@ -77,7 +78,9 @@ export interface Summary {
   ok: number;
   fail: number;
   info: number;
+  /** Faults injected, and planned (nemesis/accounting.ts: a run is valid only if all planned were injected). */
   faults: number;
+  faults_planned: number;
   anomalies: unknown[];
   recovery_ms: number | null;
   /** The longest stretch of the workload with no write acknowledged (history/availability.ts). */
@@ -103,7 +106,7 @@ export async function run(o: RunOptions): Promise<Summary> {
     harnessLog.write(`${line}\n`);
     if (o.verbose) process.stderr.write(`jepsen ${line}\n`);
   };
-  const summary: Summary = { valid: 'unknown', workload: o.workload, nemesis: o.nemeses, seed: o.seed, ops: 0, ok: 0, fail: 0, info: 0, faults: 0, anomalies: [], recovery_ms: null, write_unavailable_ms: null, dir, ...(o.unsafe.length > 0 ? { unsafe: o.unsafe } : {}) };
+  const summary: Summary = { valid: 'unknown', workload: o.workload, nemesis: o.nemeses, seed: o.seed, ops: 0, ok: 0, fail: 0, info: 0, faults: 0, faults_planned: 0, anomalies: [], recovery_ms: null, write_unavailable_ms: null, dir, ...(o.unsafe.length > 0 ? { unsafe: o.unsafe } : {}) };
   const cleanups: (() => Promise<void>)[] = [];
   try {
     await runIn(o, dir, log, summary, cleanups);
@@ -238,12 +241,23 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
   }
   const records: FaultRecord[] = faults.faults;
   writeFileSync(join(dir, 'faults.json'), `${JSON.stringify(records, null, 2)}\n`);
-  summary.valid = harnessAnomalies.length > 0 ? false : report.valid;
+  // not-recovered and final-read-failed are proven failures of the cluster: false.
+  const harnessFailed = harnessAnomalies.length > 0;
+  // Planned vs injected: a run that did not inject its planned faults did not test
+  // what it claims; nothing was proven wrong, so 'unknown' (nemesis/accounting.ts).
+  const faultAccount = accountFaults(o.nemeses, plan, records);
+  const faultCheck = faultsVerdict(faultAccount);
+  if (faultCheck.anomaly !== undefined) {
+    harnessAnomalies.push(faultCheck.anomaly);
+    log(faultCheck.anomaly.message);
+  }
+  summary.valid = mergeValidity([report.valid, faultCheck.valid, harnessFailed ? false : true]);
   summary.ops = report.stats.history.ops;
   summary.ok = report.stats.history.ok;
   summary.fail = report.stats.history.fail;
   summary.info = report.stats.history.info;
-  summary.faults = records.filter((f) => f.error === undefined).length;
+  summary.faults = faultAccount.injected;
+  summary.faults_planned = faultAccount.planned;
   summary.anomalies = [...report.anomalies, ...harnessAnomalies];
   summary.recovery_ms = recoveryMs;
   summary.write_unavailable_ms = writeAvailability(events, WRITE_FS).longestGapMs;
@@ -252,6 +266,7 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
     recoveryBoundMs: o.recoveryTimeoutMs,
     checker: report.stats,
     clients: clients.stats,
+    faultsByNemesis: faultAccount.byNemesis,
     notes: Object.fromEntries(notes),
     partitionsBy: firewall.mode,
     faultsDetail: records,
@@ -259,7 +274,7 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
   };
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   writeReport(join(dir, 'report.html'), { summary, events, faults: records, runMs: clock(), concurrency });
-  log(`checked: valid ${String(summary.valid)}, ${summary.anomalies.length} anomalies, ${summary.ops} ops (${summary.ok} ok, ${summary.fail} fail, ${summary.info} info), ${summary.faults} faults`);
+  log(`checked: valid ${String(summary.valid)}, ${summary.anomalies.length} anomalies, ${summary.ops} ops (${summary.ok} ok, ${summary.fail} fail, ${summary.info} info), ${summary.faults}/${summary.faults_planned} faults injected/planned`);
 }
 
 async function setupWorkload(cluster: JepsenCluster, workload: ReturnType<typeof makeWorkload>, log: (m: string) => void): Promise<void> {

@@ -31,6 +31,7 @@ export interface CompleteFields {
   value?: Json;
   node?: string;
   generation?: number;
+  generationNode?: string;
   error?: string;
 }
 
@@ -104,6 +105,7 @@ export class HistoryRecorder {
       if (!Number.isSafeInteger(fields.generation)) throw new TypeError(`generation must be an integer, got ${fields.generation}`);
       op.generation = fields.generation;
     }
+    if (fields.generationNode !== undefined) op.generationNode = fields.generationNode;
     if (fields.error !== undefined) op.error = fields.error;
     this.open.delete(process);
     return this.append(op);

@@ -44,6 +44,11 @@ export interface Op {
   node?: string;
   /** Completion of a write: the generation (fencing token) the server reported in the same transaction. */
   generation?: number;
+  /**
+   * Completion of a write: the node the ogel.generation row names (the node the
+   * generation was issued to), read in the same transaction as `generation`.
+   */
+  generationNode?: string;
   /** Completion: error text, for fail and info. */
   error?: string;
 }

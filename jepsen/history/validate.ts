@@ -6,7 +6,7 @@
 import { HistoryError } from './errors.js';
 import { OP_TYPES, type Json, type Key, type Op, type OpType } from './types.js';
 
-const KNOWN_FIELDS = new Set(['process', 'type', 'f', 'key', 'value', 'timeMs', 'node', 'generation', 'error']);
+const KNOWN_FIELDS = new Set(['process', 'type', 'f', 'key', 'value', 'timeMs', 'node', 'generation', 'generationNode', 'error']);
 
 function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -32,7 +32,7 @@ export function parseOp(raw: unknown, index: number): Op {
   for (const k of Object.keys(raw)) {
     if (!KNOWN_FIELDS.has(k)) throw new HistoryError(`unknown field ${JSON.stringify(k)}`, index);
   }
-  const { process, type, f, key, value, timeMs, node, generation, error } = raw;
+  const { process, type, f, key, value, timeMs, node, generation, generationNode, error } = raw;
   if (typeof process !== 'number' || !Number.isSafeInteger(process)) throw new HistoryError(`process must be an integer, got ${JSON.stringify(process)}`, index);
   if (typeof type !== 'string' || !(OP_TYPES as readonly string[]).includes(type)) {
     throw new HistoryError(`type must be one of ${OP_TYPES.join(', ')}, got ${JSON.stringify(type)}`, index);
@@ -57,6 +57,10 @@ export function parseOp(raw: unknown, index: number): Op {
       throw new HistoryError(`generation must be an integer, got ${JSON.stringify(generation)}`, index);
     }
     op.generation = generation;
+  }
+  if (generationNode !== undefined) {
+    if (typeof generationNode !== 'string') throw new HistoryError(`generationNode must be a string, got ${JSON.stringify(generationNode)}`, index);
+    op.generationNode = generationNode;
   }
   if (error !== undefined) {
     if (typeof error !== 'string') throw new HistoryError(`error must be a string, got ${JSON.stringify(error)}`, index);

@@ -43,8 +43,12 @@ export function planFaults(seed: number, names: readonly NemesisName[], timeMs: 
   return plan;
 }
 
+/** What became of a planned fault that was tried (one never tried has no record: see accounting.ts). */
+export type FaultOutcome = 'injected' | 'skipped' | 'start-failed';
+
 export interface FaultRecord {
   name: NemesisName;
+  outcome: FaultOutcome;
   /** Run-relative ms (the history's clock): when the fault was in place, and when it was healed. */
   startMs: number;
   endMs: number | null;
@@ -98,7 +102,7 @@ export class FaultRunner {
       await this.sleepUntil(p.atMs);
       if (this.stopped) break;
       const n = this.nemeses.get(p.name)!;
-      const record: FaultRecord = { name: p.name, startMs: this.clockMs(), endMs: null, detail: null, healed: null };
+      const record: FaultRecord = { name: p.name, outcome: 'injected', startMs: this.clockMs(), endMs: null, detail: null, healed: null };
       let fault: ActiveFault | undefined;
       try {
         fault = await n.start(this.ctx, new Prng(p.seed));
@@ -107,8 +111,9 @@ export class FaultRunner {
         this.ctx.log(`nemesis ${p.name} failed to start: ${(e as Error).message}`);
       }
       if (fault === undefined) {
+        // Recorded either way: the run's verdict compares what happened with the plan.
         if (record.error === undefined) this.ctx.log(`nemesis ${p.name}: nothing to do now (skipped)`);
-        else this.faults.push({ ...record, endMs: record.startMs });
+        this.faults.push({ ...record, outcome: record.error === undefined ? 'skipped' : 'start-failed', endMs: record.startMs });
         continue;
       }
       // The fault is in place from here: its start time is when injection finished.

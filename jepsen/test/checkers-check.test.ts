@@ -8,6 +8,10 @@ import { mergeValidity } from '../checkers/types.js';
 import { HistoryRecorder } from '../history/recorder.js';
 import type { Op } from '../history/types.js';
 import { build, cas, rd, wr } from './checkers-helpers.js';
+import { Prng } from '../../raft/sim/prng.js';
+import { BankWorkload } from '../workloads/bank.js';
+import { RegisterWorkload } from '../workloads/register.js';
+import { SetWorkload } from '../workloads/set.js';
 
 const roundTrip = (r: CheckReport): unknown => JSON.parse(JSON.stringify(r));
 
@@ -19,7 +23,7 @@ describe('check', () => {
   });
 
   it('accepts empty histories for every workload', () => {
-    for (const r of [check('register', []), check('set', []), check('bank', [], { bank: { initialTotal: 0 } })]) {
+    for (const r of [check('register', []), check('set', []), check('bank', [], { bank: { initialBalances: {} } })]) {
       assert.equal(r.valid, true);
       assert.deepEqual(r.anomalies, []);
       assert.deepEqual(r.stats.history, { ops: 0, ok: 0, fail: 0, info: 0 });
@@ -87,7 +91,34 @@ describe('check', () => {
     assert.ok(r.stats.checkMs >= 0);
   });
 
+  it('with the workloads’ options, an acknowledged write without a generation is an anomaly of the run', () => {
+    const register = check('register', build([wr(0, 'x', 1, [0, 1]), rd(1, 'x', 1, [2, 3])]), new RegisterWorkload().checkOptions());
+    assert.equal(register.valid, false);
+    assert.deepEqual(register.anomalies.map((a) => a.type), ['missing-generation']);
+    const set = check('set', build([{ p: 0, f: 'add', arg: 1, t: [0, 1], generation: 3, node: 'n1' }, { p: 1, f: 'add', arg: 2, t: [0, 1], generation: 3, node: 'n2' }, { p: 2, f: 'read', res: [1, 2], t: [2, 3] }]), new SetWorkload().checkOptions());
+    assert.deepEqual(set.anomalies.map((a) => a.type), ['generation-shared']);
+  });
+
+  it('the bank workload checks reads against its opening balances (accounts "0".."4" at 10)', () => {
+    const opts = new BankWorkload().checkOptions();
+    const open = { '0': 10, '1': 10, '2': 10, '3': 10, '4': 10 };
+    assert.equal(check('bank', build([{ p: 0, f: 'read', res: open, t: [0, 1] }]), opts).valid, true);
+    const transfer = { p: 1, f: 'transfer', arg: { from: 0, to: 3, amount: 4 }, t: [0, 1] as const, generation: 1, node: 'n1' };
+    const lost = check('bank', build([transfer, { p: 0, f: 'read', res: open, t: [2, 3] }]), opts);
+    assert.deepEqual(lost.anomalies.map((a) => a.type), ['bank-unexplained']);
+    assert.equal(check('bank', build([transfer, { p: 0, f: 'read', res: { ...open, '0': 6, '3': 14 }, t: [2, 3] }]), opts).valid, true);
+  });
+
+  it('the set workload reads the whole set during the run, interleaved with the adds', () => {
+    const w = new SetWorkload();
+    const rng = new Prng(7);
+    const fs = Array.from({ length: 1000 }, (_, i) => w.next(i % 6, rng).f);
+    const reads = fs.filter((f) => f === 'read').length;
+    assert.ok(reads > 20 && reads < 100, `reads ${reads} of 1000`);
+    assert.equal(fs.filter((f) => f === 'add').length + reads, 1000);
+  });
+
   it('requires the bank options for the bank workload', () => {
-    assert.throws(() => check('bank' as 'register' | 'set' | 'bank', []), /initialTotal is required/);
+    assert.throws(() => check('bank' as 'register' | 'set' | 'bank', []), /initialBalances is required/);
   });
 });

@@ -15,6 +15,8 @@ export interface Spec {
   t: readonly [number, number | null];
   type?: CompletionType;
   generation?: number;
+  /** The node the write's ogel.generation row names. */
+  generationNode?: string;
   node?: string;
   error?: string;
 }
@@ -36,6 +38,7 @@ export function build(specs: readonly Spec[]): Op[] {
     if (s.key !== undefined) done.key = s.key;
     if (s.res !== undefined) done.value = s.res;
     if (s.generation !== undefined) done.generation = s.generation;
+    if (s.generationNode !== undefined) done.generationNode = s.generationNode;
     if (s.node !== undefined) done.node = s.node;
     if (s.error !== undefined) done.error = s.error;
     events.push({ op: done, order: 2 * i + 1, kind: s.t[1] === s.t[0] ? 2 : 0 });

@@ -41,8 +41,9 @@ describe('set checker', () => {
     assert.equal(a.add.index, 1);
     assert.equal(a.add.completeMs, 2);
     assert.equal(a.add.node, 'n2');
-    assert.equal(a.finalRead.index, 4);
-    assert.equal(a.finalRead.value, undefined); // the whole set is not copied into the report
+    assert.equal(a.read.index, 4);
+    assert.equal(a.readIsFinal, true);
+    assert.equal(a.read.value, undefined); // the whole set is not copied into the report
     assert.match(a.message, /element 2 is lost: its add #1 p1 add 2 was acknowledged at 2 ms by node n2, before the final read #4/);
   });
 
@@ -89,8 +90,10 @@ describe('set checker', () => {
   });
 
   it('uses the last ok read as the final read; failed and indeterminate reads do not count', () => {
-    const specs = [add(0, 1, [0, 1]), read(2, [], [2, 3]), read(2, [1], [4, 5]), read(2, [], [6, 7], 'fail'), read(3, [], [6, 8], 'info')];
-    assert.equal(run(specs).valid, true);
+    const specs = [add(0, 1, [0, 1]), read(2, [1], [2, 3]), read(2, [1], [4, 5]), read(2, [], [6, 7], 'fail'), read(3, [], [6, 8], 'info')];
+    const r = run(specs);
+    assert.equal(r.valid, true);
+    assert.equal(r.stats.reads, 2);
   });
 
   it('answers unknown without an ok read', () => {
@@ -112,7 +115,7 @@ describe('set checker', () => {
     const bad = (specs: Spec[], pattern: RegExp): void => assert.throws(() => run(specs), (e: unknown) => e instanceof HistoryError && pattern.test(e.message));
     bad([add(0, 1, [0, 1]), add(1, 1, [2, 3])], /added again \(first by #0\); set inserts must be unique/);
     bad([add(0, { x: 1 }, [0, 1])], /add must be invoked with a string or number element/);
-    bad([{ p: 0, f: 'read', res: 'all', t: [0, 1] }], /final read must complete with an array/);
+    bad([{ p: 0, f: 'read', res: 'all', t: [0, 1] }], /ok read must complete with an array/);
     bad([{ p: 0, f: 'delete', arg: 1, t: [0, 1] }], /unknown f "delete"/);
   });
 });
@@ -198,5 +201,60 @@ describe('set checker: properties', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Reads during the run: each ok read is checked, not only the final one.
+
+describe('set checker: reads during the run', () => {
+  it('reports an acknowledged add missing from a read during the run, even if the final read has it', () => {
+    const r = run([add(0, 1, [0, 1]), read(2, [], [2, 3]), read(2, [1], [4, 5])]);
+    assert.equal(r.valid, false);
+    assert.deepEqual(types(r.anomalies), ['lost']);
+    const a = r.anomalies[0]!;
+    assert.ok(a.type === 'lost');
+    assert.equal(a.read.index, 2);
+    assert.equal(a.readIsFinal, false);
+  });
+
+  it('reports an element seen by a read and missing from a later read that began after it ended', () => {
+    // an indeterminate add: present once, so it happened; it cannot vanish afterwards
+    const r = run([add(0, 1, [0, null]), read(2, [1], [2, 3]), read(2, [], [4, 5])]);
+    assert.equal(r.valid, false);
+    assert.deepEqual(types(r.anomalies), ['disappeared']);
+    const a = r.anomalies[0]!;
+    assert.ok(a.type === 'disappeared');
+    assert.equal(a.element, 1);
+    assert.equal(a.seenBy.index, 1);
+    assert.equal(a.missingFrom.index, 3);
+    // an acknowledged add still in flight when the later read began: not lost, but it was seen
+    const s = run([add(0, 1, [0, 10]), read(2, [1], [2, 3]), read(3, [], [4, 5]), read(2, [1], [11, 12])]);
+    assert.equal(s.valid, false);
+    assert.deepEqual(types(s.anomalies), ['disappeared']);
+  });
+
+  it('reports elements never attempted, or added after the read, in a read during the run', () => {
+    assert.deepEqual(types(run([read(2, [7], [0, 1]), read(2, [], [2, 3])]).anomalies), ['unexpected:never-attempted']);
+    assert.deepEqual(types(run([read(2, [5], [0, 1]), add(0, 5, [2, 3]), read(2, [5], [4, 5])]).anomalies), ['unexpected:added-after-read']);
+    assert.deepEqual(types(run([add(0, 5, [0, 1], 'fail'), read(2, [5], [2, 3]), read(2, [], [4, 5])]).anomalies), ['unexpected:failed-insert']);
+    assert.deepEqual(types(run([add(0, 5, [0, 1]), read(2, [5, 5], [2, 3]), read(2, [5], [4, 5])]).anomalies), ['duplicated']);
+  });
+
+  it('accepts reads during the run that grow with the adds, concurrent adds either way, overlapping reads in any order', () => {
+    const r = run([
+      add(0, 1, [0, 1]),
+      add(1, 2, [0, 20]),
+      add(3, 3, [0, 1], 'info'),
+      read(2, [1], [2, 3]),
+      read(4, [1, 2], [2, 6]),
+      read(5, [1, 3], [4, 5]),
+      // overlaps the read that saw 2: may miss it
+      read(6, [1, 3], [5, 7]),
+      read(2, [1, 2, 3], [21, 22]),
+    ]);
+    assert.equal(r.valid, true, JSON.stringify(r.anomalies));
+    assert.equal(r.stats.reads, 5);
+    assert.equal(r.stats.finalReadSize, 3);
   });
 });

@@ -10,7 +10,8 @@ import { writeAvailability } from '../history/index.js';
 import { renderReport } from '../harness/report.js';
 import type { Summary } from '../harness/runner.js';
 import { NEMESIS_NAMES, parseNemeses } from '../nemesis/index.js';
-import { DEFAULT_SCHEDULE, planFaults } from '../nemesis/scheduler.js';
+import { DEFAULT_SCHEDULE, planFaults, type FaultRecord, type PlannedFault } from '../nemesis/scheduler.js';
+import { accountFaults, faultsVerdict } from '../nemesis/accounting.js';
 
 describe('fault plan', () => {
   it('is a pure function of the seed', () => {
@@ -49,6 +50,53 @@ describe('fault plan', () => {
   });
 });
 
+describe('faults planned vs injected', () => {
+  const planned = (name: PlannedFault['name'], atMs: number): PlannedFault => ({ name, atMs, durationMs: 4_000, seed: atMs });
+  const record = (name: FaultRecord['name'], outcome: FaultRecord['outcome'], startMs: number): FaultRecord => ({
+    name,
+    outcome,
+    startMs,
+    endMs: outcome === 'injected' ? startMs + 4_000 : startMs,
+    detail: null,
+    healed: null,
+    ...(outcome === 'start-failed' ? { error: 'start: no route' } : {}),
+  });
+  const plan = [planned('kill-daemon', 3_000), planned('partition-primary', 10_000), planned('kill-daemon', 17_000)];
+
+  it('a run whose planned faults all happened passes, with the counts per nemesis', () => {
+    const a = accountFaults(['kill-daemon', 'partition-primary'], plan, [record('kill-daemon', 'injected', 3_000), record('partition-primary', 'injected', 10_000), record('kill-daemon', 'injected', 17_000)]);
+    assert.deepEqual(a.byNemesis['kill-daemon'], { planned: 2, injected: 2, skipped: 0, startFailed: 0, notAttempted: 0 });
+    assert.equal(a.planned, 3);
+    assert.equal(a.injected, 3);
+    assert.deepEqual(faultsVerdict(a), { valid: true });
+  });
+
+  it('a skipped fault, a failed start or a fault never attempted makes the run not valid (faults-not-injected)', () => {
+    const a = accountFaults(['kill-daemon', 'partition-primary'], plan, [record('kill-daemon', 'skipped', 3_000), record('partition-primary', 'start-failed', 10_000)]);
+    assert.deepEqual(a.byNemesis['kill-daemon'], { planned: 2, injected: 0, skipped: 1, startFailed: 0, notAttempted: 1 });
+    assert.deepEqual(a.byNemesis['partition-primary'], { planned: 1, injected: 0, skipped: 0, startFailed: 1, notAttempted: 0 });
+    const v = faultsVerdict(a);
+    assert.equal(v.valid, 'unknown');
+    assert.ok(v.anomaly !== undefined);
+    assert.equal(v.anomaly.type, 'faults-not-injected');
+    assert.equal(v.anomaly.injected, 0);
+    assert.equal(v.anomaly.planned, 3);
+    assert.match(v.anomaly.message, /0 of 3 planned faults were injected: kill-daemon 0\/2 \(1 skipped, 1 never attempted\), partition-primary 0\/1 \(1 failed to start\)/);
+    // one of three missing is enough
+    const b = accountFaults(['kill-daemon', 'partition-primary'], plan, [record('kill-daemon', 'injected', 3_000), record('partition-primary', 'injected', 10_000), record('kill-daemon', 'skipped', 17_000)]);
+    assert.equal(faultsVerdict(b).valid, 'unknown');
+  });
+
+  it('a nemesis of the run with no fault planned (a run too short) is not valid either; no nemesis, no fault is', () => {
+    const a = accountFaults(['kill-daemon', 'wipe-node'], [planned('kill-daemon', 3_000)], [record('kill-daemon', 'injected', 3_000)]);
+    assert.deepEqual(a.byNemesis['wipe-node'], { planned: 0, injected: 0, skipped: 0, startFailed: 0, notAttempted: 0 });
+    const v = faultsVerdict(a);
+    assert.equal(v.valid, 'unknown');
+    assert.match(v.anomaly!.message, /wipe-node 0\/0 \(none planned: the run is too short\)/);
+    assert.deepEqual(faultsVerdict(accountFaults([], [], [])), { valid: true });
+  });
+});
+
 describe('command line', () => {
   it('parses the documented form', () => {
     const c = parseCli(['--workload', 'set', '--nemesis', 'partition-primary,kill-daemon', '--time', '30', '--seed', '7', '--json']);
@@ -70,11 +118,14 @@ describe('command line', () => {
 
   it('prints the matrix as a Markdown table, one row per run', () => {
     const t = matrixTable([
-      { workload: 'set', nemesis: 'kill-host', valid: true, ops: 4012, anomalies: 0, recovery_ms: 2315, write_unavailable_ms: 1480, dir: '/x' },
-      { workload: 'bank', nemesis: 'slow-link', valid: 'unknown', ops: undefined, anomalies: undefined, recovery_ms: null, write_unavailable_ms: null, dir: undefined, error: 'no JSON from the run (exit 1)' },
+      { workload: 'set', nemesis: 'kill-host', valid: true, ops: 4012, anomalies: 0, faults: 7, faults_planned: 7, recovery_ms: 2315, write_unavailable_ms: 1480, dir: '/x' },
+      { workload: 'set', nemesis: 'wipe-node', valid: 'unknown', ops: 3000, anomalies: 1, faults: 5, faults_planned: 7, recovery_ms: 900, write_unavailable_ms: 1200, dir: '/y' },
+      { workload: 'bank', nemesis: 'slow-link', valid: 'unknown', ops: undefined, anomalies: undefined, faults: undefined, faults_planned: undefined, recovery_ms: null, write_unavailable_ms: null, dir: undefined, error: 'no JSON from the run (exit 1)' },
     ]).split('\n');
-    assert.equal(t[2], '| set | kill-host | true | 4012 | 0 | 1480 | 2315 |');
-    assert.equal(t[3], '| bank | slow-link | unknown (no JSON from the run (exit 1)) | - | - | - | - |');
+    assert.equal(t[0], '| workload | nemesis | valid | ops | anomalies | faults (injected/planned) | longest write unavailability (ms) | recovery (ms) |');
+    assert.equal(t[2], '| set | kill-host | true | 4012 | 0 | 7/7 | 1480 | 2315 |');
+    assert.equal(t[3], '| set | wipe-node | unknown | 3000 | 1 | 5/7 | 1200 | 900 |');
+    assert.equal(t[4], '| bank | slow-link | unknown (no JSON from the run (exit 1)) | - | - | - | - | - |');
   });
 
   it('passes unsafe switches to the run (none by default)', () => {
@@ -107,7 +158,7 @@ describe('command line', () => {
 
 describe('report', () => {
   it('renders a self-contained page with every operation and fault', () => {
-    const summary: Summary = { valid: true, workload: 'set', nemesis: ['kill-daemon'], seed: 1, ops: 2, ok: 1, fail: 0, info: 1, faults: 1, anomalies: [], recovery_ms: 12, write_unavailable_ms: 895, dir: '/tmp/x' };
+    const summary: Summary = { valid: true, workload: 'set', nemesis: ['kill-daemon'], seed: 1, ops: 2, ok: 1, fail: 0, info: 1, faults: 1, faults_planned: 1, anomalies: [], recovery_ms: 12, write_unavailable_ms: 895, dir: '/tmp/x' };
     const html = renderReport({
       summary,
       concurrency: 2,
@@ -118,11 +169,17 @@ describe('report', () => {
         { process: 0, type: 'ok', f: 'add', timeMs: 5, node: 'n1', generation: 1 },
         { process: 1, type: 'info', f: 'add', timeMs: 900, error: 'no answer <within> 5000 ms' },
       ],
-      faults: [{ name: 'kill-daemon', startMs: 100, endMs: 700, detail: { node: 'n1' }, healed: { restartMs: 500 } }],
+      faults: [
+        { name: 'kill-daemon', outcome: 'injected', startMs: 100, endMs: 700, detail: { node: 'n1' }, healed: { restartMs: 500 } },
+        { name: 'kill-daemon', outcome: 'skipped', startMs: 800, endMs: 800, detail: null, healed: null },
+      ],
     });
     assert.match(html, /^<!doctype html>/);
     assert.equal((html.match(/<rect x="[0-9.]+" y="\d+" width="[0-9.]+" height="10" fill="#/g) ?? []).length, 2, 'one bar per operation');
     assert.match(html, /kill-daemon/);
+    assert.match(html, /1 of 1 planned faults injected/);
+    assert.equal((html.match(/fill-opacity="0.13"/g) ?? []).length, 2, 'only the injected fault is drawn (timeline and latency plot)');
+    assert.match(html, /<td>skipped<\/td>/, 'the skipped one is listed');
     assert.match(html, /no answer &lt;within&gt; 5000 ms/, 'escaped');
     assert.doesNotMatch(html, /<script/);
   });

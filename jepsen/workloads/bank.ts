@@ -3,7 +3,9 @@
 //   transfer value={from, to, amount} -> ok | fail (insufficient funds)
 //   read                              -> ok value={account: balance}
 // Every transaction conserves the total, so every ok read must see exactly
-// ACCOUNTS x INITIAL; overdrafts are refused, so no balance is ever negative.
+// ACCOUNTS x INITIAL; overdrafts are refused, so no balance is ever negative;
+// and every read must be the opening balances plus the transfers acknowledged
+// before it plus some of those in flight (checkers/bank.ts).
 
 import type pg from 'pg';
 import type { Prng } from '../../raft/sim/prng.js';
@@ -60,6 +62,8 @@ export class BankWorkload implements Workload {
   }
 
   checkOptions(): CheckOptions {
-    return { bank: { initialTotal: ACCOUNTS * INITIAL } };
+    // Reads name accounts by their id as a string ({"0": 10, ...}).
+    const initialBalances = Object.fromEntries(Array.from({ length: ACCOUNTS }, (_, id) => [String(id), INITIAL]));
+    return { bank: { initialBalances }, oneWriter: { requireGeneration: ['transfer'] } };
   }
 }

@@ -1,7 +1,9 @@
 // Registers: a few keyed rows, each a read/write/compare-and-set register.
 //   read  key            -> ok value=v (null: no row yet)
 //   write key value=v    -> ok (generation, node)
-//   cas   key value=[from, to] -> ok (it applied) | fail (the value was not `from`)
+//   cas   key value=[from, to] -> ok (it applied) | fail value=false (refused: the
+//                                 value was not `from`; the checker treats that as an
+//                                 observation of the register)
 // Values are small integers so that cas often matches. Each key's history is
 // checked for linearizability, so the key count and the rate keep each key's
 // history small enough to search.
@@ -52,7 +54,8 @@ export class RegisterWorkload implements Workload {
           // Read committed re-checks the WHERE clause on the latest row version
           // after waiting for a concurrent writer: a compare-and-set on one primary.
           const r = await c.query(`UPDATE ${TABLE} SET v = $2 WHERE k = $1 AND v = $3`, [k, to, from]);
-          if (r.rowCount !== 1) throw new Refused(`value was not ${from}`);
+          // value false marks the refusal: the compare ran and saw another value (or no row).
+          if (r.rowCount !== 1) throw new Refused(`value was not ${from}`, false);
           return undefined;
         });
       }
@@ -66,6 +69,6 @@ export class RegisterWorkload implements Workload {
   }
 
   checkOptions(): CheckOptions {
-    return { register: { initialValue: null, timeoutMs: 60_000 } };
+    return { register: { initialValue: null, timeoutMs: 60_000 }, oneWriter: { requireGeneration: ['write', 'cas'] } };
   }
 }

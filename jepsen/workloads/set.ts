@@ -1,6 +1,11 @@
-// Set: every add inserts a unique element; one final read returns them all.
+// Set: every add inserts a unique element; reads of the whole set are
+// interleaved with the adds during the run (READ_SHARE of the operations), and
+// one final read after healing returns them all.
 //   add  value=element -> ok (generation, node)
 //   read               -> ok value=[elements, sorted; duplicates kept]
+// Reads during the run are what lets the checker see an acknowledged insert
+// missing for a while (a stale or lost copy served, then repaired) and an
+// element that vanishes, which the final read alone cannot.
 // The table has no unique constraint on purpose: an insert that became two rows
 // (a statement replayed after its commit) shows up as a duplicate in the read.
 
@@ -11,6 +16,12 @@ import { transaction } from './txn.js';
 import type { OpResult, OpSpec, RunContext, Workload } from './types.js';
 
 const TABLE = 'jepsen_set';
+/**
+ * Share of the operations that read the whole set. Each read returns every
+ * element so far (thousands by the end of a run), so the share stays small:
+ * about 450 reads in a 60 s run at the default rate.
+ */
+const READ_SHARE = 0.05;
 
 export class SetWorkload implements Workload {
   readonly name = 'set' as const;
@@ -22,7 +33,8 @@ export class SetWorkload implements Workload {
     await client.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (v bigint NOT NULL)`);
   }
 
-  next(_process: number, _rng: Prng): OpSpec {
+  next(_process: number, rng: Prng): OpSpec {
+    if (rng.chance(READ_SHARE)) return { f: 'read' };
     return { f: 'add', value: this.nextElement++ };
   }
 
@@ -47,6 +59,6 @@ export class SetWorkload implements Workload {
   }
 
   checkOptions(): CheckOptions {
-    return {};
+    return { oneWriter: { requireGeneration: ['add'] } };
   }
 }

@@ -92,13 +92,12 @@ export async function transaction(
     const out: OpResult & { dropClient: boolean } = { type: 'ok', dropClient: false };
     if (value !== undefined) out.value = value;
     if (node !== undefined) out.node = node;
-    if (opts.withGeneration) {
-      if (info?.generation == null) {
-        ctx.note(`a write committed on ${node ?? info?.addr ?? '?'} without an ogel.generation row`);
-      } else {
-        out.generation = Number(info.generation);
-        if (info.marker !== node) ctx.note(`a write committed on ${node ?? info.addr} whose ogel.generation row names ${info.marker} (generation ${info.generation})`);
-      }
+    // What the row says is recorded as is; the one-writer checker judges it: a
+    // write with no generation (no row), a row naming another node than the one
+    // that answered, one generation on two nodes are anomalies of the run.
+    if (opts.withGeneration && info?.generation != null) {
+      out.generation = Number(info.generation);
+      if (info.marker !== null) out.generationNode = info.marker;
     }
     if (warning !== undefined) out.error = `committed with warning: ${warning}`;
     return out;

@@ -20,6 +20,8 @@ export interface OpResult {
   value?: Json;
   /** Writes only: ogel.generation as the server saw it in the same transaction. */
   generation?: number;
+  /** Writes only: the node the ogel.generation row names (checked against `node` by the one-writer checker). */
+  generationNode?: string;
   /** The Postgres node that ran the transaction (by the server address it reported). */
   node?: string;
   error?: string;
