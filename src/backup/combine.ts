@@ -117,6 +117,7 @@ export async function combineBackups(dirs: readonly string[], targetDir: string,
   const existing = await fsp.readdir(target);
   if (existing.length > 0) throw new CombineError(`combine target ${target} is not empty (${existing.slice(0, 3).join(', ')})`);
   await fsp.chmod(target, 0o700);
+  if (opts.owner) await fsp.chown(target, opts.owner.uid, opts.owner.gid);
   const c = new Combiner(dirs.map((d) => path.resolve(d)), target, opts);
   await c.walk('');
   const newest = labels[labels.length - 1]!;

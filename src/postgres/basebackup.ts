@@ -28,6 +28,39 @@ import type { CopyDataMessage, DataRowMessage, RowDescriptionMessage } from 'pg-
 
 import { TarExtractor, type TarStats } from './tar-extract.js';
 
+/**
+ * Where base.tar's bytes go as they arrive: a TarExtractor (a standby's data
+ * directory) or a backup upload (src/backup/). write() copies the chunk (it is
+ * a view into a reused buffer) and returns false when its bounded in-flight
+ * budget is full; it then emits 'drain'. end() resolves once everything is
+ * durable; destroy() abandons it.
+ */
+export interface ArchiveSink<Result> {
+  write(chunk: Uint8Array): boolean;
+  end(): Promise<Result>;
+  destroy(err: Error): void;
+  once(event: 'drain', listener: () => void): unknown;
+  on(event: 'error', listener: (e: Error) => void): unknown;
+}
+
+export interface BaseBackupCommandOptions {
+  label: string;
+  /** Include the WAL needed to make the copy consistent in base.tar (pg_wal/). */
+  wal: boolean;
+  /** PG17 INCREMENTAL: the server must have received the parent's manifest (UPLOAD_MANIFEST) on this connection. */
+  incremental?: boolean | undefined;
+  onProgress?: ((bytes: number, totalBytes?: number) => void) | undefined;
+}
+
+/** What BASE_BACKUP reported, with the sink's result and the server's backup_manifest. */
+export interface BaseBackupOutcome<Result> {
+  startLsn: string;
+  endLsn: string;
+  timeline: number;
+  sink: Result;
+  manifest: Buffer;
+}
+
 export interface ReplicationConn {
   host: string;
   port: number;
@@ -81,34 +114,27 @@ export async function takeBaseBackup(
   prepareEmptyDir(dir);
   if (opts.owner) fs.chownSync(dir, opts.owner.uid, opts.owner.gid);
 
-  // `replication` is a startup parameter pg passes through but @types/pg does not declare.
-  const config: pg.ClientConfig & { replication: 'database' } = {
-    ...conn,
-    database: (conn as pg.ClientConfig).database ?? 'postgres',
-    replication: 'database',
-    application_name: (conn as pg.ClientConfig).application_name ?? 'ogel-basebackup',
-  };
-  const client = new pg.Client(config);
+  const client = new pg.Client(replicationConfig(conn, 'ogel-basebackup'));
   let clientError: Error | undefined;
   client.on('error', (e) => { clientError = e; });
   await client.connect();
-  let cmd: BaseBackupCommand | undefined;
+  const extractor = new TarExtractor(dir, { owner: opts.owner, fsync: opts.fsync ?? true, exclude: isSocketFile });
   try {
-    const command = new BaseBackupCommand(dir, opts);
-    cmd = command;
+    const command = new BaseBackupCommand<TarStats>(extractor, { label: opts.label, wal: true, onProgress: opts.onProgress });
     const onAbort = () => command.abort(new BaseBackupError(`base backup aborted: ${String(opts.signal?.reason ?? 'signal')}`));
     if (opts.signal?.aborted) throw new BaseBackupError('base backup aborted before it started');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       client.query(command); // a Submittable: its result comes through its own handlers
       const out = await command.done;
+      await writeFileDurable(path.join(dir, 'backup_manifest'), out.manifest, opts.owner, opts.fsync ?? true);
       verifyDataDir(dir, out.manifest);
       return {
         startLsn: out.startLsn,
         endLsn: out.endLsn,
         timeline: out.timeline,
-        bytes: out.tar.tarBytes,
-        files: out.tar.files,
+        bytes: out.sink.tarBytes,
+        files: out.sink.files,
         durationMs: Math.round(performance.now() - t0),
       };
     } finally {
@@ -118,12 +144,97 @@ export async function takeBaseBackup(
     // A partial copy must not pass for a data directory (it may hold PG_VERSION),
     // and a retry needs the directory empty: remove what we wrote (it was empty),
     // once no file open is still in flight (it would land after the removal).
-    await cmd?.settle().catch(() => {});
+    await extractor.settle().catch(() => {});
     await clearDir(dir).catch(() => {});
     throw clientError && !(e instanceof BaseBackupError) ? clientError : e;
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/** A replication connection's client config (`replication: 'database'` is passed through by pg but not declared by @types/pg). */
+function replicationConfig(conn: ReplicationConn | pg.ClientConfig, applicationName: string): pg.ClientConfig {
+  const config: pg.ClientConfig & { replication: 'database' } = {
+    ...conn,
+    database: (conn as pg.ClientConfig).database ?? 'postgres',
+    replication: 'database',
+    application_name: (conn as pg.ClientConfig).application_name ?? applicationName,
+  };
+  return config;
+}
+
+export interface StreamBackupOptions extends BaseBackupCommandOptions {
+  /** For an incremental backup: the parent's backup_manifest, sent with UPLOAD_MANIFEST first. */
+  parentManifest?: Buffer | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Runs BASE_BACKUP on a new replication connection and streams base.tar into
+ * `sink`. For an incremental backup the parent's manifest goes first, on the
+ * same connection (the server keeps it per session). Resolves with the LSNs,
+ * the sink's result and the server's backup_manifest; on failure the sink is
+ * destroyed and the connection closed.
+ */
+export async function streamBaseBackup<Result>(conn: ReplicationConn | pg.ClientConfig, sink: ArchiveSink<Result>, opts: StreamBackupOptions): Promise<BaseBackupOutcome<Result>> {
+  const incremental = opts.parentManifest !== undefined;
+  const client = new pg.Client(replicationConfig(conn, 'ogel-backup'));
+  let clientError: Error | undefined;
+  client.on('error', (e) => {
+    clientError = e;
+  });
+  try {
+    await client.connect();
+    if (opts.parentManifest !== undefined) await uploadManifest(client, opts.parentManifest);
+    const command = new BaseBackupCommand<Result>(sink, { ...opts, incremental });
+    const onAbort = () => command.abort(new BaseBackupError(`backup aborted: ${String(opts.signal?.reason ?? 'signal')}`));
+    if (opts.signal?.aborted) throw new BaseBackupError('backup aborted before it started');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      client.query(command);
+      return await command.done;
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  } catch (e) {
+    sink.destroy(e as Error);
+    throw clientError && !(e instanceof BaseBackupError) ? clientError : e;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** UPLOAD_MANIFEST: sends a previous backup's manifest, the base of a following INCREMENTAL backup on this connection. */
+export function uploadManifest(client: pg.Client, manifest: Buffer): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    // A Submittable that errors never sees ReadyForQuery (pg clears the active
+    // query on ErrorResponse): reject in handleError, resolve on ReadyForQuery.
+    let failed = false;
+    const submittable = {
+      text: 'UPLOAD_MANIFEST',
+      submit(connection: pg.Connection) {
+        connection.query('UPLOAD_MANIFEST');
+      },
+      handleCopyInResponse(conn: pg.Connection) {
+        // pg's Connection has these (COPY FROM STDIN uses them); @types/pg does not declare them.
+        const connection = conn as unknown as { sendCopyFromChunk(b: Buffer): void; endCopyFrom(): void };
+        for (let off = 0; off < manifest.length; off += 1 << 16) connection.sendCopyFromChunk(manifest.subarray(off, off + (1 << 16)));
+        connection.endCopyFrom();
+      },
+      handleCommandComplete() {},
+      handleEmptyQuery() {},
+      handleRowDescription() {},
+      handleDataRow() {},
+      handleError(err: Error) {
+        failed = true;
+        reject(Object.assign(new BaseBackupError(`UPLOAD_MANIFEST failed: ${err.message}`), { cause: err, code: (err as { code?: string }).code }));
+      },
+      handleReadyForQuery() {
+        if (!failed) resolve();
+      },
+    };
+    client.query(submittable as unknown as pg.QueryConfig);
+  });
 }
 
 async function clearDir(dir: string): Promise<void> {
@@ -156,13 +267,6 @@ function literal(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
 }
 
-interface CommandOutcome {
-  startLsn: string;
-  endLsn: string;
-  timeline: number;
-  tar: TarStats;
-  manifest: Buffer;
-}
 
 type Phase = 'start' | 'tablespaces' | 'copy' | 'end' | 'done';
 
@@ -171,12 +275,12 @@ type Phase = 'start' | 'tablespaces' | 'copy' | 'end' | 'done';
  * methods for this command's messages (it does not route CopyOutResponse or
  * CopyDone, so we listen for those on the connection while we are active).
  */
-class BaseBackupCommand {
-  readonly done: Promise<CommandOutcome>;
+export class BaseBackupCommand<Result> {
+  readonly done: Promise<BaseBackupOutcome<Result>>;
   /** The command text (pg reads it for logging and errors). */
   readonly text: string;
 
-  private resolve!: (v: CommandOutcome) => void;
+  private resolve!: (v: BaseBackupOutcome<Result>) => void;
   private reject!: (e: Error) => void;
   private connection: pg.Connection | undefined;
   private phase: Phase = 'start';
@@ -186,8 +290,7 @@ class BaseBackupCommand {
   private timeline = 0;
   private tablespaces: Array<{ oid: string | null; location: string | null; sizeKb: string | null }> = [];
   private totalBytes: number | undefined;
-  private readonly extractor: TarExtractor;
-  private extracting: Promise<TarStats> | undefined;
+  private extracting: Promise<Result> | undefined;
   private archives = 0;
   private inManifest = false;
   private readonly manifestParts: Buffer[] = [];
@@ -197,17 +300,16 @@ class BaseBackupCommand {
   private readonly detach: Array<() => void> = [];
 
   constructor(
-    private readonly dir: string,
-    private readonly opts: BaseBackupOptions,
+    private readonly extractor: ArchiveSink<Result>,
+    private readonly opts: BaseBackupCommandOptions,
   ) {
     this.text =
-      `BASE_BACKUP (LABEL ${literal(opts.label)}, PROGRESS, CHECKPOINT 'fast', WAL true, WAIT true, MANIFEST 'yes')`;
-    this.done = new Promise<CommandOutcome>((res, rej) => {
+      `BASE_BACKUP (LABEL ${literal(opts.label)}, PROGRESS, CHECKPOINT 'fast', WAL ${opts.wal}, WAIT true, MANIFEST 'yes'${opts.incremental === true ? ', INCREMENTAL' : ''})`;
+    this.done = new Promise<BaseBackupOutcome<Result>>((res, rej) => {
       this.resolve = res;
       this.reject = rej;
     });
     this.done.catch(() => {}); // observed by the caller; avoid an unhandled rejection if it is not yet awaited
-    this.extractor = new TarExtractor(dir, { owner: opts.owner, fsync: opts.fsync ?? true, exclude: isSocketFile });
     this.extractor.on('error', (e: Error) => this.abort(e));
   }
 
@@ -383,22 +485,18 @@ class BaseBackupCommand {
     const extracting = this.extracting;
     void (async () => {
       try {
-        const tar = await extracting;
+        const sink = await extracting;
         const manifest = Buffer.concat(this.manifestParts);
         if (manifest.length === 0) throw new BaseBackupError('the server sent no backup manifest');
-        await writeFileDurable(path.join(this.dir, 'backup_manifest'), manifest, this.opts.owner, this.opts.fsync ?? true);
         if (this.failed) return;
         this.phase = 'done';
-        this.resolve({ startLsn: this.startLsn, endLsn: this.endLsn, timeline: this.timeline, tar, manifest });
+        this.resolve({ startLsn: this.startLsn, endLsn: this.endLsn, timeline: this.timeline, sink, manifest });
       } catch (e) {
         this.abort(e as Error);
       }
     })();
   }
 
-  settle(): Promise<void> {
-    return this.extractor.settle();
-  }
 
   private cleanup(): void {
     for (const d of this.detach.splice(0)) d();
