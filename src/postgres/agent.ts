@@ -19,14 +19,14 @@
 // else re-clone; see rejoin.ts), and re-cloning (diverged, or `ogel reinit`).
 // A switchover's step-down is an RPC from the leader (stepDownForSwitchover).
 //
-// The admin password: the `postgres` superuser gets
-// deriveReplicationPassword(cluster.secret, cluster.name + ':admin') once, when
-// the first primary is bootstrapped (see adminPassword()); after that it is the
-// operator's, and ogel does not reset it.
+// The admin password: the `postgres` superuser gets adminPassword(config)
+// (src/auth/passwords.ts) once, when the first primary is bootstrapped; after
+// that it is the operator's, and ogel does not reset it.
 
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ApplyResult, ClusterState, Command, Lsn } from '../../fsm/index.js';
+import { adminPassword, replicationPassword } from '../auth/passwords.js';
 import { parseHostPort, type Config } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { resolvePostgresBinaries, type PgBinaries } from './binaries.js';
@@ -34,7 +34,7 @@ import { PostgresInstance, type PgStatus } from './instance.js';
 import { LeaseHolder, leaseTiming, monotonicMs, type MonotonicMs } from './lease.js';
 import { assertReachable, ensurePostgresUser, isRoot, type OsUser } from './os-user.js';
 import { quoteLiteral } from './query.js';
-import { deriveReplicationPassword, nodeIdForSlot, REPLICATION_ROLE, settingsFromConfig, slotNameFor } from './settings.js';
+import { nodeIdForSlot, REPLICATION_ROLE, settingsFromConfig, slotNameFor } from './settings.js';
 import { divergence, localWalEnd, upstreamTimeline } from './rejoin.js';
 import { configureStandby, createStandby, readWalPositions, repointStandby, setAutoConf, StandbyError, stopWalReceiver } from './standby.js';
 import type { UnsafeSwitch } from './unsafe-switches.js';
@@ -83,16 +83,6 @@ export interface StepDownResult {
   catchUpMs: number;
   shutdownMs: number;
   releaseMs: number;
-}
-
-/** The superuser's password ogel sets at bootstrap (`ogel up` prints a connection string with it). */
-export function adminPassword(config: Pick<Config, 'cluster'>): string {
-  return deriveReplicationPassword(config.cluster.secret, `${config.cluster.name}:admin`);
-}
-
-/** The replication role's password: every node derives the same one. */
-export function replicationPassword(config: Pick<Config, 'cluster'>): string {
-  return deriveReplicationPassword(config.cluster.secret, config.cluster.name);
 }
 
 export class AgentError extends Error {

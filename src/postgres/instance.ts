@@ -94,7 +94,7 @@ export type InstanceSettings = Omit<OgelConfInput, 'port' | 'socketDir'> & HbaIn
 
 export interface InitPrimaryOptions extends PostgresInstanceOptions {
   settings: InstanceSettings;
-  /** Default: a random one. Use deriveReplicationPassword(cluster secret, name) so every node agrees. */
+  /** Default: a random one. Use replicationPassword(config) (src/auth/passwords.ts) so every node agrees. */
   replicationPassword?: string;
   /** initdb --no-sync and no fsync in the bootstrap: faster, not crash-safe. Tests only. */
   noSync?: boolean;
