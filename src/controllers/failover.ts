@@ -15,7 +15,7 @@ import { request, type Dispatcher } from 'undici';
 import type { ApplyOk, ClusterState, Command, ClusterStateMachine, ScheduledSwitchover } from '../../fsm/index.js';
 import { compareLsn } from '../../fsm/index.js';
 import type { Config } from '../config/index.js';
-import { LeaseObserver, leaseTiming } from '../postgres/lease.js';
+import { LeaseObserver, leaseTiming } from '../postgres/fence/lease.js';
 import type { StepDownResult } from '../postgres/agent.js';
 import { decideFailover, type FailoverDecision, type StandbyProbe } from './failover-decision.js';
 import { sleep, type Controller, type ControllerContext } from './manager.js';
