@@ -17,9 +17,9 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { loadConfig } from '../src/config/index.js';
-import { adminPassword } from '../src/postgres/agent.js';
 import { DaemonCluster } from '../test/helpers/daemons.js';
 import { percentile, round, sortNumbers } from './bench/lib/stats.js';
+import { adminPassword } from '../src/auth/passwords.js';
 
 const HELP = `Usage: npm run bench:failover -- [--runs N] [--lease-ms MS] [--mode failover|switchover] [--via proxy|direct] [--json]
 

@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { ensurePostgresUser, isRoot } from '../src/postgres/os-user.js';
-import { freePort, makeTempPrimary } from '../src/postgres/test-helpers.js';
+import { freePort, makeTempPrimary } from '../test/helpers/postgres.js';
 import { percentile, round, sortNumbers } from './bench/lib/stats.js';
 
 const HELP = `Usage: npm run bench:proxy -- [--seconds N] [--scale N] [--clients 1,16,64] [--pool-size N] [--idle-clients N] [--json]

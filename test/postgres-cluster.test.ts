@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { loadConfig } from '../src/config/index.js';
-import { adminPassword } from '../src/postgres/agent.js';
 import { DaemonCluster } from './helpers/daemons.js';
+import { adminPassword } from '../src/auth/passwords.js';
 
 interface PgView {
   primary: string | null;

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { makeTempPrimary, type TempPrimary } from '../src/postgres/test-helpers.js';
+import { makeTempPrimary, type TempPrimary } from './helpers/postgres.js';
 
 describe('the switchover drain: soft fence, open writers, hard fence', { timeout: 60_000 }, () => {
   let p: TempPrimary;

@@ -14,8 +14,8 @@ import { performance } from 'node:perf_hooks';
 import { after, describe, it, type TestContext } from 'node:test';
 import pg from 'pg';
 import { loadConfig } from '../src/config/index.js';
-import { adminPassword } from '../src/postgres/agent.js';
 import { DaemonCluster } from './helpers/daemons.js';
+import { adminPassword } from '../src/auth/passwords.js';
 
 const LEASE_MS = 1000;
 /** How long the guards must hold with the primary dead: three leases plus a margin. */

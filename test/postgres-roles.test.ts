@@ -9,13 +9,13 @@ import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { loadConfig } from '../src/config/index.js';
-import { adminPassword } from '../src/postgres/agent.js';
 import { slotNameFor } from '../src/postgres/settings.js';
 import { resolvePostgresBinaries } from '../src/postgres/binaries.js';
 import { PostgresInstance } from '../src/postgres/instance.js';
 import { ensurePostgresUser } from '../src/postgres/os-user.js';
 import { DaemonCluster } from './helpers/daemons.js';
 import { pgView, waitHealthy, type PgView } from './helpers/pg-health.js';
+import { adminPassword } from '../src/auth/passwords.js';
 
 describe('role changes: switchover, rejoin, re-clone, reinit', () => {
   let c: DaemonCluster;

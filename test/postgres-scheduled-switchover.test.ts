@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/index.js';
-import { adminPassword } from '../src/postgres/agent.js';
 import { DaemonCluster } from './helpers/daemons.js';
 import { pgView, waitHealthy, type PgView as BaseView } from './helpers/pg-health.js';
+import { adminPassword } from '../src/auth/passwords.js';
 
 interface PgView extends BaseView {
   scheduledSwitchover: { to: string | null; notBeforeMs: number; requestedAtMs: number; at: string } | null;

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { loadConfig } from '../src/config/index.js';
-import { adminPassword } from '../src/postgres/agent.js';
 import { slotNameFor, walBounds } from '../src/postgres/settings.js';
 import { DaemonCluster } from './helpers/daemons.js';
 import { pgView, waitHealthy } from './helpers/pg-health.js';
+import { adminPassword } from '../src/auth/passwords.js';
 
 const MiB = 1024 * 1024;
 /** 64 MB for a slot, 64 MB between checkpoints, 16 MB kept without a slot. */

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { makeAppPostgres, run, startProxy, CLIENT_PASSWORD, type ProxyFixture } from './helpers/proxy.js';
-import type { TempPrimary } from '../src/postgres/test-helpers.js';
+import type { TempPrimary } from './helpers/postgres.js';
 
 /** COPY ... FROM STDIN with node-postgres, without pg-copy-streams: a submittable that sends the rows. */
 class CopyIn {

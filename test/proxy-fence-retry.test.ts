@@ -21,7 +21,7 @@ import { StaticRouter } from '../src/proxy/router.js';
 import { PostgresInstance } from '../src/postgres/instance.js';
 import { readReplicationPassword, REPLICATION_ROLE, slotNameFor } from '../src/postgres/settings.js';
 import { createStandby } from '../src/postgres/standby.js';
-import { freePort, waitFor, type TempPrimary } from '../src/postgres/test-helpers.js';
+import { freePort, waitFor, type TempPrimary } from './helpers/postgres.js';
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** A query's error (or null), caught at once so no rejection goes unhandled while the test acts. */

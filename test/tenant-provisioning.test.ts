@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { loadConfig, type Config } from '../src/config/index.js';
-import { adminPassword } from '../src/postgres/agent.js';
-import { tenantServerPassword } from '../src/proxy/credentials.js';
 import { DaemonCluster } from './helpers/daemons.js';
+import { adminPassword, tenantServerPassword } from '../src/auth/passwords.js';
 
 interface PgView {
   primary: string | null;

@@ -14,10 +14,10 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { request } from 'undici';
 import YAML from 'yaml';
-import { adminPassword } from '../../src/postgres/agent.js';
 import { UNSAFE_ENV } from '../../src/postgres/unsafe-switches.js';
 import { DaemonCluster, type DaemonNode } from '../../test/helpers/daemons.js';
 import type { HostCgroups } from './cgroups.js';
+import { adminPassword } from '../../src/auth/passwords.js';
 
 export const HOSTS: Readonly<Record<string, string>> = { n1: '127.0.0.11', n2: '127.0.0.12', n3: '127.0.0.13' };
 export const IDS: readonly string[] = Object.keys(HOSTS);

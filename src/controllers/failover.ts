@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import type { ApplyOk, ClusterState, Command, ClusterStateMachine, ScheduledSwitchover } from '../../fsm/index.js';
 import { compareLsn } from '../../fsm/index.js';
 import type { Config } from '../config/index.js';
-import { LeaseObserver, leaseTiming } from '../postgres/lease.js';
+import { LeaseObserver, leaseTiming } from '../postgres/fence/lease.js';
 import type { StepDownResult } from '../postgres/agent.js';
 import type { AgentRpc } from './agent-rpc.js';
 import { decideFailover, type FailoverDecision, type StandbyProbe } from './failover-decision.js';

@@ -3,8 +3,8 @@ import { createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { apply, initialState, isRejection, type ClusterState, type Command } from '../../fsm/index.js';
 import { formatPostgresVerifier, makeScramVerifier } from '../auth/scram.js';
-import { tenantServerPassword } from '../proxy/credentials.js';
 import { tenantRoleVerifier, writablePrimary } from './tenant-provisioner.js';
+import { tenantServerPassword } from '../auth/passwords.js';
 
 const config = { cluster: { name: 'test', secret: 'test-cluster-secret-0123456789', dataDir: '/tmp/x' } };
 

@@ -19,11 +19,10 @@ import type { ApplyOk, ClusterState, ClusterStateMachine, Command, TenantId } fr
 import { formatPostgresVerifier, SCRAM_ITERATIONS_DEFAULT } from '../auth/scram.js';
 import type { Config } from '../config/index.js';
 import { parseHostPort } from '../config/address.js';
-import { adminPassword } from '../postgres/agent.js';
 import { DEFAULT_DATABASE, quoteIdent, quoteLiteral, sqlState, SUPERUSER } from '../postgres/query.js';
-import { tenantServerPassword } from '../proxy/credentials.js';
 import { sleep, type Controller, type ControllerContext } from './manager.js';
 import { parseTenantTag, planProvisioning, tenantTag, type Observed, type ObservedDatabase, type ObservedRole, type ProvisionAction, type ProvisionPlan, type WantedTenant } from './tenant-plan.js';
+import { adminPassword, tenantServerPassword } from '../auth/passwords.js';
 
 /** Idle passes: a cheap read of two catalogs. Changes come through poke() at once. */
 const INTERVAL_MS = 2_000;

@@ -10,7 +10,7 @@
 // clock then, as the failover observer does when it becomes leader.
 
 import type { Lease } from '../../fsm/index.js';
-import { monotonicMs, type MonotonicMs } from '../postgres/lease.js';
+import { monotonicMs, type MonotonicMs } from '../postgres/fence/lease.js';
 
 export class LeaseTracker {
   private key = '';

@@ -13,10 +13,10 @@ import { request } from 'undici';
 import { AdminClient, renderStatusTable } from '../cli/index.js';
 import type { Status } from '../cli/types.js';
 import { configToYaml, ConfigError, loadConfig, localClusterConfig, type Config } from '../config/index.js';
-import { adminPassword } from '../postgres/agent.js';
 import { pidAlive } from '../postgres/instance.js';
 import { onStopSignals } from '../stop-signals.js';
 import { chooseDataDir, postgresPreflight } from './preflight.js';
+import { adminPassword } from '../auth/passwords.js';
 
 const HELP = `Usage: ogel up [--dir DIR] [--nodes N] [--base-port PORT] [--json]
 

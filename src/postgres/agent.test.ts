@@ -15,9 +15,10 @@ import pg from 'pg';
 import { ClusterStateMachine, encodeCommand, type ApplyResult, type Command } from '../../fsm/index.js';
 import { localClusterConfig, parseHostPort, type Config } from '../config/index.js';
 import type { LogLine } from '../log.js';
-import { adminPassword, PostgresAgent } from './agent.js';
+import { adminPassword } from '../auth/passwords.js';
+import { PostgresAgent } from './agent.js';
 import { pidAlive } from './instance.js';
-import { freePort, makeTempRoot, waitFor } from './test-helpers.js';
+import { freePort, makeTempRoot, waitFor } from '../../test/helpers/postgres.js';
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

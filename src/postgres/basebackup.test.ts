@@ -16,7 +16,7 @@ import { PostgresInstance } from './instance.js';
 import { readReplicationPassword, REPLICATION_ROLE } from './settings.js';
 import { configureStandby } from './standby.js';
 import { TarExtractor, TarFormatError, extractTar } from './tar-extract.js';
-import { freePort, makeTempPrimary, waitFor } from './test-helpers.js';
+import { freePort, makeTempPrimary, waitFor } from '../../test/helpers/postgres.js';
 
 // ------------------------------------------------------------ fixtures
 

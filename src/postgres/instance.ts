@@ -12,11 +12,14 @@ import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSy
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { normalizeLsn, type Lsn } from '../../fsm/lsn.js';
 import type { Logger } from '../log.js';
 import { resolvePostgresBinaries, type PgBinaries } from './binaries.js';
 import { assertReachable, ensurePostgresUser, isRoot, prepareDir, writeFileAtomic, type OsUser } from './os-user.js';
+import { PostgresStartError, PostgresStateError } from './errors.js';
+import { endClientSessions, readOnlyDefault, refuseNewWrites, setReadOnly, writersSince } from './fence/server-fence.js';
 import { connectSocket, quoteIdent, quoteLiteral, socketClientConfig, sqlState, SUPERUSER, type SocketTarget } from './query.js';
+import { SqlClient } from './sql-client.js';
+import { readStatus, type PgStatus } from './status.js';
 import {
   OGEL_CONF_FILE,
   randomReplicationPassword,
@@ -30,6 +33,8 @@ import {
   type OgelConfInput,
 } from './settings.js';
 
+export { PostgresStartError, PostgresStateError } from './errors.js';
+export type { PgStatus } from './status.js';
 
 /** Postgres LOG lines about streaming and recovery (started streaming, timeline switches, the startup process's waits): logged at info. */
 const REPLICATION_EVENT = /\bLOG:\s+(started streaming|restarted WAL streaming|replication terminated|fetching timeline history|new target timeline|waiting for WAL|record with incorrect|invalid record length|consistent recovery state|redo starts|recovery stopping|selected new timeline|archive recovery complete|entering standby mode|database system is ready)/;
@@ -41,14 +46,9 @@ export const STOP_SIGNALS: Readonly<Record<StopMode, NodeJS.Signals>> = { smart:
 export const DEFAULT_START_TIMEOUT_MS = 30_000;
 export const DEFAULT_STOP_TIMEOUT_MS: Readonly<Record<StopMode, number>> = { smart: 60_000, fast: 30_000, immediate: 10_000 };
 export const DEFAULT_PROMOTE_TIMEOUT_MS = 30_000;
-export const DEFAULT_FENCE_TIMEOUT_MS = 10_000;
-export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
 const READY_POLL_MS = 10;
 const PROMOTE_POLL_MS = 5;
-/** Between checks while fencing: inside a switchover's write pause, so short (each check is a query or a fresh session). */
-const FENCE_POLL_MS = 2;
 const EXIT_OUTPUT_GRACE_MS = 50;
-const STATUS_TIMEOUT_MS = 5000;
 
 export interface ExitInfo {
   pid: number;
@@ -61,20 +61,6 @@ export interface ExitInfo {
   killed: boolean;
   /** The server's last log lines when it exited. */
   logTail: string[];
-}
-
-export interface PgStatus {
-  inRecovery: boolean;
-  /**
-   * Primary: the timeline of the current WAL insert position. Standby: the
-   * newest of the last restartpoint's timeline, the WAL receiver's timeline and
-   * the minimum-recovery timeline.
-   */
-  timeline: number;
-  /** pg_lsn text (fsm/lsn.ts). Primary: current, flushed. Standby: received, flushed, replayed. */
-  lsn: { current?: Lsn; received?: Lsn; flushed?: Lsn; replayed?: Lsn };
-  /** The standby's WAL receiver, when one runs. */
-  walReceiver?: { status: string; timeline?: number; flushed?: Lsn; senderHost?: string; senderPort?: number; slotName?: string };
 }
 
 export interface PostgresInstanceOptions {
@@ -94,25 +80,11 @@ export type InstanceSettings = Omit<OgelConfInput, 'port' | 'socketDir'> & HbaIn
 
 export interface InitPrimaryOptions extends PostgresInstanceOptions {
   settings: InstanceSettings;
-  /** Default: a random one. Use deriveReplicationPassword(cluster secret, name) so every node agrees. */
+  /** Default: a random one. Use replicationPassword(config) (src/auth/passwords.ts) so every node agrees. */
   replicationPassword?: string;
   /** initdb --no-sync and no fsync in the bootstrap: faster, not crash-safe. Tests only. */
   noSync?: boolean;
   timeoutMs?: number;
-}
-
-export class PostgresStartError extends Error {
-  override name = 'PostgresStartError';
-  constructor(
-    message: string,
-    readonly logTail: string[],
-  ) {
-    super(logTail.length > 0 ? `${message}\n--- last postgres log lines ---\n${logTail.join('\n')}` : message);
-  }
-}
-
-export class PostgresStateError extends Error {
-  override name = 'PostgresStateError';
 }
 
 /** A bounded buffer of the last N log lines. */
@@ -198,8 +170,7 @@ export class PostgresInstance extends EventEmitter {
   private readonly log: LogRing;
   private run: Run | undefined;
   private stopping: StopMode | undefined;
-  private pool: pg.Pool | undefined;
-  private readonly poolPids = new Set<number>();
+  private readonly sql: SqlClient;
 
   constructor(opts: PostgresInstanceOptions) {
     super();
@@ -210,6 +181,7 @@ export class PostgresInstance extends EventEmitter {
     this.user = opts.user ?? ensurePostgresUser();
     this.logger = opts.logger;
     this.log = new LogRing(opts.logLinesMax ?? 200);
+    this.sql = new SqlClient({ target: this.socketTarget, dataDir: this.dataDir, logger: this.logger, requireRunning: (what) => void this.requireRunning(what) });
   }
 
   /**
@@ -429,7 +401,7 @@ export class PostgresInstance extends EventEmitter {
         killed,
         logTail: this.log.since(run.logMark, 30),
       };
-      if (this.run === run) this.dropPool();
+      if (this.run === run) this.sql.drop();
       if (run.exit.reason === 'crashed') this.logger?.({ level: 'error', msg: 'postgres exited unexpectedly', pid: run.pid, code, signal, dataDir: this.dataDir });
       resolveExit(run.exit);
       this.emit('exit', run.exit);
@@ -593,7 +565,7 @@ export class PostgresInstance extends EventEmitter {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS[mode];
     this.stopping = mode;
     // A smart shutdown waits for every session, including our pool's.
-    const pool = this.dropPool();
+    const pool = this.sql.drop();
     if (pool && mode === 'smart') await Promise.race([pool, delay(Math.min(1000, timeoutMs))]);
     try {
       run.child.kill(STOP_SIGNALS[mode]);
@@ -622,145 +594,23 @@ export class PostgresInstance extends EventEmitter {
   }
 
   // -------------------------------------------------------------------------
-  // Queries
-
-  private getPool(): pg.Pool {
-    this.requireRunning('query');
-    if (!this.pool) {
-      const pool = new pg.Pool({ ...this.clientConfig(), max: 2, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5000 });
-      // An idle client killed by the server (shutdown, crash): drop it quietly; the next query reconnects.
-      pool.on('error', () => {});
-      pool.on('connect', (client) => {
-        const pid = (client as unknown as { processID?: number }).processID;
-        if (typeof pid === 'number') {
-          this.poolPids.add(pid);
-          client.on('end', () => this.poolPids.delete(pid));
-        }
-      });
-      this.pool = pool;
-    }
-    return this.pool;
-  }
-
-  /** Closes the pool; returns the promise of its end (not awaited by fast and immediate stops). */
-  private dropPool(): Promise<void> | undefined {
-    const pool = this.pool;
-    if (!pool) return undefined;
-    this.pool = undefined;
-    this.poolPids.clear();
-    return pool.end().catch(() => {});
-  }
+  // SQL (sql-client.ts, status.ts)
 
   /**
    * SQL as the superuser, over a pool of at most 2 unix-socket connections.
    * The call fails after `timeoutMs` (client side; the connection is dropped).
    */
-  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[], opts: { timeoutMs?: number } = {}): Promise<pg.QueryResult<R>> {
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
-    const client = await this.getPool().connect();
-    const pid = (client as unknown as { processID?: number }).processID;
-    // pg-pool listens for 'error' only on idle clients: a checked-out one that the
-    // server terminates (57P01 at shutdown) would otherwise crash the daemon. The
-    // query itself fails with the error.
-    const onError = () => {};
-    client.on('error', onError);
-    try {
-      const r = await client.query<R>({ text: sql, values: params, query_timeout: timeoutMs } as pg.QueryConfig);
-      client.removeListener('error', onError);
-      client.release();
-      return r;
-    } catch (err) {
-      client.removeListener('error', onError);
-      // An SQL error leaves the connection usable; anything else (timeout, lost connection) drops it.
-      const serverError = sqlState(err) !== undefined;
-      client.release(serverError ? undefined : (err as Error));
-      if (!serverError && /timeout/i.test((err as Error).message)) {
-        // The server is still running it: end that session too.
-        if (pid !== undefined) this.terminateBackend(pid);
-        throw new PostgresStateError(`query timed out after ${timeoutMs} ms on ${this.dataDir}: ${sql.replace(/\s+/g, ' ').trim().slice(0, 120)}`);
-      }
-      throw err;
-    }
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[], opts: { timeoutMs?: number } = {}): Promise<pg.QueryResult<R>> {
+    return this.sql.query<R>(sql, params, opts);
   }
 
-  private terminateBackend(pid: number): void {
-    void (async () => {
-      const c = await connectSocket(this.socketTarget, { timeoutMs: 5000 });
-      try {
-        await c.query({ text: 'SELECT pg_terminate_backend($1)', values: [pid], query_timeout: 5000 } as pg.QueryConfig);
-      } finally {
-        await c.end().catch(() => {});
-      }
-    })().catch((e: Error) =>
-      this.logger?.({ level: 'warn', msg: 'could not terminate the session of a timed-out query', pid, error: e.message }),
-    );
+  /** The server PIDs of ogel's own query pool. */
+  ownBackendPids(): number[] {
+    return this.sql.ownPids();
   }
 
-  async status(): Promise<PgStatus> {
-    const r = await this.query<{
-      in_recovery: boolean;
-      checkpoint_tli: number;
-      min_recovery_tli: number | null;
-      current_tli: number | null;
-      current: string | null;
-      flushed: string | null;
-      received: string | null;
-      replayed: string | null;
-      wr_status: string | null;
-      wr_tli: number | null;
-      wr_flushed: string | null;
-      wr_host: string | null;
-      wr_port: number | null;
-      wr_slot: string | null;
-    }>(`
-      SELECT s.in_recovery,
-             (SELECT timeline_id FROM pg_control_checkpoint()) AS checkpoint_tli,
-             (SELECT min_recovery_end_timeline FROM pg_control_recovery()) AS min_recovery_tli,
-             CASE WHEN s.in_recovery THEN NULL ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS current_tli,
-             CASE WHEN s.in_recovery THEN NULL ELSE pg_current_wal_lsn()::text END AS current,
-             CASE WHEN s.in_recovery THEN NULL ELSE pg_current_wal_flush_lsn()::text END AS flushed,
-             pg_last_wal_receive_lsn()::text AS received,
-             pg_last_wal_replay_lsn()::text AS replayed,
-             w.status AS wr_status, w.received_tli AS wr_tli, w.flushed_lsn::text AS wr_flushed,
-             w.sender_host AS wr_host, w.sender_port AS wr_port, w.slot_name AS wr_slot
-        FROM (SELECT pg_is_in_recovery() AS in_recovery) s
-        LEFT JOIN pg_stat_wal_receiver w ON true`,
-      [],
-      { timeoutMs: STATUS_TIMEOUT_MS },
-    );
-    const row = r.rows[0];
-    if (!row) throw new PostgresStateError('status: no row');
-    const lsn = (v: string | null | undefined): Lsn | undefined => (v == null ? undefined : (normalizeLsn(v) ?? undefined));
-    const out: PgStatus = { inRecovery: row.in_recovery, timeline: 0, lsn: {} };
-    if (!row.in_recovery) {
-      out.timeline = row.current_tli ?? row.checkpoint_tli;
-      const current = lsn(row.current);
-      const flushed = lsn(row.flushed);
-      if (current) out.lsn.current = current;
-      if (flushed) out.lsn.flushed = flushed;
-    } else {
-      out.timeline = Math.max(row.checkpoint_tli, row.min_recovery_tli ?? 0, row.wr_tli ?? 0);
-      const received = lsn(row.received);
-      const replayed = lsn(row.replayed);
-      // While the receiver runs, its flushed_lsn; once stopped,
-      // pg_last_wal_receive_lsn() is the same position (received and synced).
-      const flushed = lsn(row.wr_flushed) ?? received;
-      if (received) out.lsn.received = received;
-      if (flushed) out.lsn.flushed = flushed;
-      if (replayed) out.lsn.replayed = replayed;
-    }
-    if (row.wr_status !== null) {
-      const wrFlushed = lsn(row.wr_flushed);
-      out.walReceiver = {
-        status: row.wr_status,
-        ...(row.wr_tli !== null ? { timeline: row.wr_tli } : {}),
-        ...(wrFlushed ? { flushed: wrFlushed } : {}),
-        ...(row.wr_host !== null ? { senderHost: row.wr_host } : {}),
-        ...(row.wr_port !== null ? { senderPort: row.wr_port } : {}),
-        ...(row.wr_slot !== null ? { slotName: row.wr_slot } : {}),
-      };
-    }
-    return out;
+  status(): Promise<PgStatus> {
+    return readStatus(this);
   }
 
   /**
@@ -782,126 +632,37 @@ export class PostgresInstance extends EventEmitter {
     }
   }
 
-  /**
-   * The fence (on) or its removal (off). pg_hba.conf refuses new client
-   * sessions over TCP (setClientAccess); ALTER SYSTEM SET
-   * default_transaction_read_only covers the sessions that remain (ours, over
-   * the unix socket); reload, wait until new sessions see it, then (on)
-   * terminate every client backend except our own pool's. The read-only default
-   * alone would not do: any session may override it (BEGIN READ WRITE), hence
-   * the pg_hba.conf half. Replication (walsenders) is left alone. Both halves
-   * are on disk, so they survive a restart until removed.
-   * A switchover takes it apart to drain open transactions before the
-   * terminations: refuseNewWrites, writersSince, endClientSessions.
-   */
-  async setReadOnly(on: boolean, opts: { timeoutMs?: number; terminate?: boolean } = {}): Promise<{ terminated: number }> {
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_FENCE_TIMEOUT_MS;
-    const t0 = performance.now();
-    await this.closeToWrites(on, t0, timeoutMs, `setReadOnly(${on})`);
-    // terminate: false, on a standby about to be promoted: its read-only sessions
-    // cannot have written anything, and may keep reading.
-    if (!on || opts.terminate === false) return { terminated: 0 };
-    return this.terminateClients(t0, timeoutMs, 'setReadOnly(true)');
-  }
+  // -------------------------------------------------------------------------
+  // The fence (fence/server-fence.ts)
 
   /**
-   * The fence without its last step, for a switchover's drain: new client
-   * sessions over TCP are refused and new transactions default to read-only,
-   * while the sessions already open keep going, so a transaction that began
-   * before may still write and commit. endClientSessions completes the fence.
-   * Returns `sinceTs`, the server's clock once every backend has the new
-   * default: the postmaster signals every backend before it forks another, and
-   * a backend applies a pending reload before it runs its next command, so a
-   * transaction that may still write began before sinceTs (writersSince) or
-   * chose to (BEGIN READ WRITE).
+   * The fence (on) or its removal (off): pg_hba.conf refuses new client
+   * sessions over TCP, ALTER SYSTEM SET default_transaction_read_only covers
+   * the sessions that remain, then (on) every client backend but our pool's is
+   * terminated. terminate: false leaves the sessions (a standby about to be promoted).
    */
-  async refuseNewWrites(opts: { timeoutMs?: number } = {}): Promise<{ sinceTs: string }> {
-    const sinceTs = await this.closeToWrites(true, performance.now(), opts.timeoutMs ?? DEFAULT_FENCE_TIMEOUT_MS, 'refuseNewWrites');
-    return { sinceTs };
+  setReadOnly(on: boolean, opts: { timeoutMs?: number; terminate?: boolean } = {}): Promise<{ terminated: number }> {
+    return setReadOnly(this, on, opts);
   }
 
-  /**
-   * Client sessions (not our pool's) whose open transaction may still write
-   * after refuseNewWrites: begun before `sinceTs` (read-write by default), or
-   * holding a transaction id (it wrote, e.g. after BEGIN READ WRITE).
-   */
-  async writersSince(sinceTs: string): Promise<number> {
-    const r = await this.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND NOT (pid = ANY($2::int[]))
-          AND (xact_start < $1::timestamptz OR backend_xid IS NOT NULL)`,
-      [sinceTs, [...this.poolPids]],
-    );
-    return r.rows[0]?.n ?? 0;
+  /** The fence without its last step, for a switchover's drain; returns the server's clock once every backend has the new default. */
+  refuseNewWrites(opts: { timeoutMs?: number } = {}): Promise<{ sinceTs: string }> {
+    return refuseNewWrites(this, opts);
   }
 
-  /**
-   * The fence's last step after refuseNewWrites: every client backend but our
-   * pool's is terminated, and gone when this returns. No client session is
-   * left that could override the read-only default, and none can connect.
-   */
-  async endClientSessions(opts: { timeoutMs?: number } = {}): Promise<{ terminated: number }> {
-    return this.terminateClients(performance.now(), opts.timeoutMs ?? DEFAULT_FENCE_TIMEOUT_MS, 'endClientSessions');
+  /** Client sessions whose open transaction may still write after refuseNewWrites. */
+  writersSince(sinceTs: string): Promise<number> {
+    return writersSince(this, sinceTs);
   }
 
-  /**
-   * pg_hba.conf closed (on) or open to TCP clients, and the read-only default to
-   * match; one reload covers both. Returns the server's clock once a fresh
-   * session sees the new default: by then the postmaster has reloaded both
-   * files and signalled every backend.
-   */
-  private async closeToWrites(on: boolean, t0: number, timeoutMs: number, what: string): Promise<string> {
-    // The hard fence first (new client sessions refused), then the soft one
-    // (what sessions that remain, ours, default to).
-    this.setClientAccess(!on);
-    await this.query(on ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
-    await this.query('SELECT pg_reload_conf()');
-    // pg_reload_conf only signals the postmaster; a fresh session sees the new
-    // value once the postmaster has reloaded, and by then it has signalled every backend.
-    const want = on ? 'on' : 'off';
-    for (;;) {
-      const seen = await this.freshSessionView();
-      if (seen.readOnly === want) return seen.nowTs;
-      if (performance.now() - t0 > timeoutMs) throw new PostgresStateError(`${what}: new sessions still show default_transaction_read_only != ${want} after ${timeoutMs} ms`);
-      await delay(FENCE_POLL_MS);
-    }
-  }
-
-  /** Terminates every client backend except ours and waits until they are gone (bounded by t0 + timeoutMs). */
-  private async terminateClients(t0: number, timeoutMs: number, what: string): Promise<{ terminated: number }> {
-    // pg_terminate_backend(pid, timeout) waits in 100 ms steps; poll instead.
-    const r = await this.query<{ pids: number[] | null }>(
-      `SELECT array_agg(pid) FILTER (WHERE pg_terminate_backend(pid)) AS pids
-         FROM pg_stat_activity
-        WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND NOT (pid = ANY($1::int[]))`,
-      [[...this.poolPids]],
-    );
-    const pids = r.rows[0]?.pids ?? [];
-    for (;;) {
-      const left = await this.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[])', [pids]);
-      if ((left.rows[0]?.n ?? 0) === 0) break;
-      if (performance.now() - t0 > timeoutMs) {
-        throw new PostgresStateError(`${what}: ${left.rows[0]?.n} terminated session(s) still running after ${timeoutMs} ms; the fence is not complete (stop() is the hard fence)`);
-      }
-      await delay(FENCE_POLL_MS);
-    }
-    return { terminated: pids.length };
-  }
-
-  /** default_transaction_read_only as a new session sees it, and the server's clock then. */
-  private async freshSessionView(): Promise<{ readOnly: 'on' | 'off'; nowTs: string }> {
-    const client = await connectSocket(this.socketTarget);
-    try {
-      const r = await client.query<{ ro: string; now: string }>("SELECT current_setting('default_transaction_read_only') AS ro, clock_timestamp()::text AS now");
-      return { readOnly: r.rows[0]?.ro === 'on' ? 'on' : 'off', nowTs: r.rows[0]!.now };
-    } finally {
-      await client.end().catch(() => {});
-    }
+  /** The fence's last step after refuseNewWrites: every client backend but our pool's ends. */
+  endClientSessions(opts: { timeoutMs?: number } = {}): Promise<{ terminated: number }> {
+    return endClientSessions(this, opts);
   }
 
   /** default_transaction_read_only as a new session sees it ('on' while fenced). */
-  async readOnlyDefault(): Promise<'on' | 'off'> {
-    return (await this.freshSessionView()).readOnly;
+  readOnlyDefault(): Promise<'on' | 'off'> {
+    return readOnlyDefault(this);
   }
 
   /** Removes the data directory; refuses while the server runs. */

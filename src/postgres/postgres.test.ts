@@ -13,7 +13,6 @@ import { chownTree, ensurePostgresUser, isRoot, OsUserError, prepareDir, writeFi
 import { quoteIdent, quoteLiteral } from './query.js';
 import {
   buildSettings,
-  deriveReplicationPassword,
   INCLUDE_LINE,
   nodeIdForSlot,
   PostgresSettingsError,
@@ -30,7 +29,8 @@ import {
   type OgelConfInput,
 } from './settings.js';
 import { compareLsn } from '../../fsm/lsn.js';
-import { freePort, makeTempPrimary, makeTempRoot, type TempPrimary } from './test-helpers.js';
+import { derivePassword } from '../auth/passwords.js';
+import { freePort, makeTempPrimary, makeTempRoot, type TempPrimary } from '../../test/helpers/postgres.js';
 
 const machine = { memoryBytes: 8 * 1024 ** 3, cpus: 4 };
 
@@ -191,8 +191,8 @@ describe('settings', () => {
     assert.deepEqual(s.peerNodeIds, ['n1']);
     assert.deepEqual(s.replicationHosts, ['10.0.0.1', '10.0.0.2']);
     assert.equal(buildSettings({ ...s, machine }).get('listen_addresses')?.value, '*');
-    assert.equal(deriveReplicationPassword('s'.repeat(16), 'ogel'), deriveReplicationPassword('s'.repeat(16), 'ogel'));
-    assert.notEqual(deriveReplicationPassword('s'.repeat(16), 'ogel'), deriveReplicationPassword('t'.repeat(16), 'ogel'));
+    assert.equal(derivePassword('s'.repeat(16), 'ogel'), derivePassword('s'.repeat(16), 'ogel'));
+    assert.notEqual(derivePassword('s'.repeat(16), 'ogel'), derivePassword('t'.repeat(16), 'ogel'));
   });
 });
 

@@ -11,7 +11,7 @@ import { PostgresInstance, PostgresStateError } from './instance.js';
 import { parseReplicationAnswer, replicationStats } from './replication-stats.js';
 import { readReplicationPassword, REPLICATION_ROLE, slotNameFor } from './settings.js';
 import { createStandby } from './standby.js';
-import { freePort, makeTempPrimary, waitFor } from './test-helpers.js';
+import { freePort, makeTempPrimary, waitFor } from '../../test/helpers/postgres.js';
 
 test('replicationStats: streaming quorum standby, lag while replay is paused, null on a standby', async (t) => {
   const primary = await makeTempPrimary({ nodeId: 'p1', peerNodeIds: ['s1'] });

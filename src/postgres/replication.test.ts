@@ -13,7 +13,7 @@ import { compareLsn, type Lsn } from '../../fsm/lsn.js';
 import { PostgresInstance, type InstanceSettings } from './instance.js';
 import { readReplicationPassword, REPLICATION_ROLE, slotNameFor } from './settings.js';
 import { createStandby, ensurePhysicalSlot, repointStandby, stopWalReceiver, StandbyError } from './standby.js';
-import { freePort, makeTempPrimary, type TempPrimary, waitFor } from './test-helpers.js';
+import { freePort, makeTempPrimary, type TempPrimary, waitFor } from '../../test/helpers/postgres.js';
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -14,7 +14,7 @@
 // - pg_hba.conf: written whole by ogel (renderPgHba).
 
 import { MANAGED_PARAMETERS } from '../config/validate.js';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, statfsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { isIP } from 'node:net';
@@ -413,15 +413,7 @@ export function renderPgHba(input: HbaInput): string {
 }
 
 // ---------------------------------------------------------------------------
-// The replication role's password
-
-/**
- * Derived from the cluster secret, so every node computes the same one without
- * another shared file: HMAC-SHA256(secret, 'ogel-replication:' + cluster name), base64url.
- */
-export function deriveReplicationPassword(clusterSecret: string, clusterName: string): string {
-  return createHmac('sha256', clusterSecret).update(`ogel-replication:${clusterName}`).digest('base64url');
-}
+// The replication role's password (derived: src/auth/passwords.ts)
 
 export function randomReplicationPassword(): string {
   return randomBytes(32).toString('base64url');

@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { adminPassword } from '../postgres/agent.js';
-import { deriveReplicationPassword } from '../postgres/settings.js';
-import { serverCredentials, tenantServerPassword } from './credentials.js';
+import { adminPassword, derivePassword, tenantServerPassword } from '../auth/passwords.js';
+import { serverCredentials } from './credentials.js';
 
 const config = { cluster: { name: 'test', secret: 'test-cluster-secret-0123456789', dataDir: '/tmp/x' } };
 
 describe('proxy server credentials', () => {
-  it("a tenant role logs in with deriveReplicationPassword(secret, 'tenant:' + role)", () => {
+  it("a tenant role logs in with derivePassword(secret, 'tenant:' + role)", () => {
     const c = serverCredentials(config, 'acme');
-    assert.deepEqual(c, { user: 'acme', password: deriveReplicationPassword(config.cluster.secret, 'tenant:acme') });
+    assert.deepEqual(c, { user: 'acme', password: derivePassword(config.cluster.secret, 'tenant:acme') });
     assert.equal(tenantServerPassword(config, 'acme'), c.password);
   });
 

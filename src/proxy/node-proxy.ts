@@ -5,10 +5,10 @@
 
 import type { Registry } from 'prom-client';
 import type { ClusterState } from '../../fsm/index.js';
+import { adminPassword } from '../auth/passwords.js';
 import { makeScramVerifier } from '../auth/scram.js';
 import type { Config, NodeConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
-import { adminPassword } from '../postgres/agent.js';
 import { serverCredentials } from './credentials.js';
 import { makeIdentityResolver, makePoolSizeLookup, proxySniDomains } from './identity.js';
 import { ClusterRouter } from './router.js';

@@ -10,7 +10,7 @@ import { ProxyServer, type ProxyPoolOptions, type ProxyServerOptions, type Proxy
 import { StaticRouter, type Router } from '../../src/proxy/router.js';
 import { scramServerExchange } from '../../src/proxy/scram-server.js';
 import type { ClaimedIdentity, ProxyRefusal, StartupParams } from '../../src/proxy/types.js';
-import { makeTempPrimary, type TempPrimary } from '../../src/postgres/test-helpers.js';
+import { makeTempPrimary, type TempPrimary } from './postgres.js';
 
 export const CLIENT_PASSWORD = 'client-secret-pw';
 export const SERVER_PASSWORD = 'server-only-pw-0123';

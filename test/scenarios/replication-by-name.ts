@@ -22,9 +22,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { loadConfig } from '../../src/config/index.js';
-import { adminPassword } from '../../src/postgres/agent.js';
 import { DaemonCluster } from '../helpers/daemons.js';
 import { assertPrivateNetns, loopbackUp } from '../helpers/netns.js';
+import { adminPassword } from '../../src/auth/passwords.js';
 
 const NAMES: Readonly<Record<string, { name: string; address: string }>> = {
   n1: { name: 'n1.ogel.test', address: '10.77.0.11' },

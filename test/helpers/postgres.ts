@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PostgresInstance, type InstanceSettings, type StopMode } from './instance.js';
+import { PostgresInstance, type InstanceSettings, type StopMode } from '../../src/postgres/instance.js';
 
 /** An ephemeral TCP port that was free a moment ago (bind port 0, close). */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
