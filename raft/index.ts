@@ -24,3 +24,5 @@ export { emptyStats, type PeerAddress, type Transport, type TransportStats } fro
 export { isWildcardAddress, sourceAddressFor, sourceBinding, type SourceBinding } from './src/transport/source-address.js';
 export { FrameCodec } from './src/transport/frame.js';
 export { EntryType, MessageType, StateRole, message, type Entry, type Message, type NodeId } from './src/core/types.js';
+// The invariant check raft uses; InvariantError is what a broken invariant throws, here and in callers that use it.
+export { assert, InvariantError } from './src/core/assert.js';

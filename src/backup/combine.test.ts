@@ -12,7 +12,7 @@ import { streamBaseBackup } from '../postgres/basebackup.js';
 import { PostgresInstance } from '../postgres/instance.js';
 import { readReplicationPassword, REPLICATION_ROLE } from '../postgres/settings.js';
 import { TarExtractor, type TarStats } from '../postgres/tar-extract.js';
-import { freePort, makeTempPrimary } from '../postgres/test-helpers.js';
+import { freePort, makeTempPrimary } from '../../test/helpers/postgres.js';
 import { checkChain, combineBackups, CombineError } from './combine.js';
 import { BLCKSZ, encodeIncrementalFile, IncrementalFormatError, parseIncrementalHeader } from './incremental-file.js';
 

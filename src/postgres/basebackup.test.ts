@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 
-import { compareLsn } from '../../fsm/lsn.js';
+import { compareLsn } from '../../fsm/index.js';
 import { takeBaseBackup } from './basebackup.js';
 import { PostgresInstance } from './instance.js';
 import { readReplicationPassword, REPLICATION_ROLE } from './settings.js';

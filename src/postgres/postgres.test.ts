@@ -28,7 +28,7 @@ import {
   withIncludeLine,
   type OgelConfInput,
 } from './settings.js';
-import { compareLsn } from '../../fsm/lsn.js';
+import { compareLsn } from '../../fsm/index.js';
 import { derivePassword } from '../auth/passwords.js';
 import { freePort, makeTempPrimary, makeTempRoot, type TempPrimary } from '../../test/helpers/postgres.js';
 

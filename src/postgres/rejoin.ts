@@ -14,7 +14,7 @@
 
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { compareLsn, maxLsn, normalizeLsn, type Lsn } from '../../fsm/lsn.js';
+import { compareLsn, maxLsn, normalizeLsn, type Lsn } from '../../fsm/index.js';
 import type { ReplicationConn } from './basebackup.js';
 import type { PostgresInstance } from './instance.js';
 import { connectReplication } from './standby.js';

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 
-import { compareLsn } from '../../fsm/lsn.js';
+import { compareLsn } from '../../fsm/index.js';
 import { PostgresInstance, PostgresStateError } from './instance.js';
 import { parseReplicationAnswer, replicationStats } from './replication-stats.js';
 import { readReplicationPassword, REPLICATION_ROLE, slotNameFor } from './settings.js';

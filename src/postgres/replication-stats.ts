@@ -5,7 +5,7 @@
 // report through the state machine, which are up to a second old).
 
 import { z } from 'zod';
-import { normalizeLsn, type Lsn } from '../../fsm/lsn.js';
+import { normalizeLsn, type Lsn } from '../../fsm/index.js';
 import type { PostgresInstance } from './instance.js';
 
 /** One walsender serving a standby, as the primary sees it. */

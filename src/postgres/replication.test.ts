@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import pg from 'pg';
 
-import { compareLsn, type Lsn } from '../../fsm/lsn.js';
+import { compareLsn, type Lsn } from '../../fsm/index.js';
 import { PostgresInstance, type InstanceSettings } from './instance.js';
 import { readReplicationPassword, REPLICATION_ROLE, slotNameFor } from './settings.js';
 import { createStandby, ensurePhysicalSlot, repointStandby, stopWalReceiver, StandbyError } from './standby.js';

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 
-import { compareLsn, normalizeLsn, type Lsn } from '../../fsm/lsn.js';
+import { compareLsn, normalizeLsn, type Lsn } from '../../fsm/index.js';
 import { takeBaseBackup, type BaseBackupResult, type ReplicationConn } from './basebackup.js';
 import type { PostgresInstance } from './instance.js';
 import { quoteIdent, quoteLiteral, sqlState } from './query.js';

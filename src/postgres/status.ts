@@ -1,7 +1,7 @@
 // What a local server is right now: primary or standby, its timeline, its LSNs
 // and its WAL receiver, in one query.
 
-import { normalizeLsn, type Lsn } from '../../fsm/lsn.js';
+import { normalizeLsn, type Lsn } from '../../fsm/index.js';
 import { PostgresStateError } from './errors.js';
 import type { Queryable } from './sql-client.js';
 

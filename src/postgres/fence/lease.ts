@@ -15,7 +15,7 @@
 // paused (GC, SIGSTOP, a slow disk) and learns of a commit late computes its
 // deadline from the send time, finds it in the past, and fences at once.
 
-import { assert } from '../../../raft/src/core/assert.js';
+import { assert } from '../../../raft/index.js';
 
 export type MonotonicMs = () => number;
 
