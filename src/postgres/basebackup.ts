@@ -45,6 +45,8 @@ export interface ArchiveSink<Result> {
 
 export interface BaseBackupCommandOptions {
   label: string;
+  /** Carried into the outcome (IDENTIFY_SYSTEM runs before the command). */
+  systemIdentifier?: string | undefined;
   /** Include the WAL needed to make the copy consistent in base.tar (pg_wal/). */
   wal: boolean;
   /** PG17 INCREMENTAL: the server must have received the parent's manifest (UPLOAD_MANIFEST) on this connection. */
@@ -54,6 +56,8 @@ export interface BaseBackupCommandOptions {
 
 /** What BASE_BACKUP reported, with the sink's result and the server's backup_manifest. */
 export interface BaseBackupOutcome<Result> {
+  /** pg_control's system identifier (IDENTIFY_SYSTEM), as decimal text: a backup restores only into its own cluster's chain. */
+  systemIdentifier: string;
   startLsn: string;
   endLsn: string;
   timeline: number;
@@ -185,8 +189,11 @@ export async function streamBaseBackup<Result>(conn: ReplicationConn | pg.Client
   });
   try {
     await client.connect();
+    const ident = await client.query<{ systemid: string }>('IDENTIFY_SYSTEM');
+    const systemIdentifier = ident.rows[0]?.systemid;
+    if (systemIdentifier === undefined || !/^\d+$/.test(systemIdentifier)) throw new BaseBackupError(`IDENTIFY_SYSTEM returned no system identifier (${JSON.stringify(ident.rows[0])})`);
     if (opts.parentManifest !== undefined) await uploadManifest(client, opts.parentManifest);
-    const command = new BaseBackupCommand<Result>(sink, { ...opts, incremental });
+    const command = new BaseBackupCommand<Result>(sink, { ...opts, incremental, systemIdentifier });
     const onAbort = () => command.abort(new BaseBackupError(`backup aborted: ${String(opts.signal?.reason ?? 'signal')}`));
     if (opts.signal?.aborted) throw new BaseBackupError('backup aborted before it started');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -490,7 +497,7 @@ export class BaseBackupCommand<Result> {
         if (manifest.length === 0) throw new BaseBackupError('the server sent no backup manifest');
         if (this.failed) return;
         this.phase = 'done';
-        this.resolve({ startLsn: this.startLsn, endLsn: this.endLsn, timeline: this.timeline, sink, manifest });
+        this.resolve({ systemIdentifier: this.opts.systemIdentifier ?? '', startLsn: this.startLsn, endLsn: this.endLsn, timeline: this.timeline, sink, manifest });
       } catch (e) {
         this.abort(e as Error);
       }

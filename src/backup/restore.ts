@@ -1,0 +1,162 @@
+// Restores a backup from the object store into a plain data directory that
+// Postgres starts on (crash recovery from backup_label, with the WAL the backup
+// carries): the parts are fetched in order, each checked against its sha256,
+// decompressed, checked again against the tar's sha256, and extracted as they
+// stream. An incremental backup restores its chain into scratch directories
+// beside the target and combines them (combine.ts); the scratch goes away.
+// A part whose bytes do not match is named and the restore refuses it.
+
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import type { ObjectStore } from '../object-store/index.js';
+import { TarExtractor } from '../postgres/tar-extract.js';
+import { isSocketFile } from '../postgres/basebackup.js';
+import { combineBackups } from './combine.js';
+import type { BackupManifest } from './manifest.js';
+
+export class RestoreError extends Error {
+  override name = 'RestoreError';
+}
+
+export interface RestoreOptions {
+  owner?: { uid: number; gid: number } | undefined;
+  fsync?: boolean | undefined;
+  /** Bytes of parts fetched so far, of the total (progress display). */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+}
+
+export interface RestoreStats {
+  backups: number;
+  storedBytes: number;
+  tarBytes: number;
+  durationMs: number;
+}
+
+/** Restores `chain` (oldest first; one full backup, then its incrementals) into `targetDir`, which must be missing or empty. */
+export async function restoreChain(store: ObjectStore, chain: readonly BackupManifest[], targetDir: string, opts: RestoreOptions = {}): Promise<RestoreStats> {
+  const t0 = performance.now();
+  const target = path.resolve(targetDir);
+  await prepareEmpty(target, opts.owner);
+  const totalBytes = chain.reduce((s, m) => s + m.storedBytes, 0);
+  let done = 0;
+  const progress = (n: number) => {
+    done += n;
+    opts.onProgress?.(done, totalBytes);
+  };
+  try {
+    await restoreInto(store, chain, target, opts, progress);
+  } catch (e) {
+    // The target was empty: leave it so, and a retry starts clean.
+    for (const name of await fsp.readdir(target).catch(() => [] as string[])) await fsp.rm(path.join(target, name), { recursive: true, force: true });
+    throw e;
+  }
+  return { backups: chain.length, storedBytes: totalBytes, tarBytes: chain.reduce((s, m) => s + m.tarBytes, 0), durationMs: Math.round(performance.now() - t0) };
+}
+
+async function restoreInto(store: ObjectStore, chain: readonly BackupManifest[], target: string, opts: RestoreOptions, progress: (n: number) => void): Promise<void> {
+  if (chain.length === 1) {
+    await extractBackup(store, chain[0]!, target, opts, progress);
+  } else {
+    const scratch = chain.map((m) => `${target}.restore-${m.id}`);
+    try {
+      for (const [i, m] of chain.entries()) {
+        await prepareEmpty(scratch[i]!, opts.owner);
+        await extractBackup(store, m, scratch[i]!, { ...opts, fsync: false }, progress);
+      }
+      await combineBackups(scratch, target, { owner: opts.owner, fsync: opts.fsync });
+    } finally {
+      for (const d of scratch) await fsp.rm(d, { recursive: true, force: true });
+    }
+  }
+}
+
+async function prepareEmpty(dir: string, owner: { uid: number; gid: number } | undefined): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  const entries = await fsp.readdir(dir);
+  if (entries.length > 0) throw new RestoreError(`restore target ${dir} is not empty (${entries.slice(0, 3).join(', ')}); choose an empty or new directory`);
+  await fsp.chmod(dir, 0o700);
+  if (owner) await fsp.chown(dir, owner.uid, owner.gid);
+}
+
+/** Streams one backup's parts through their checks and the decompressor into a TarExtractor at `dir`. */
+async function extractBackup(store: ObjectStore, m: BackupManifest, dir: string, opts: RestoreOptions, progress: (n: number) => void): Promise<void> {
+  const extractor = new TarExtractor(dir, { owner: opts.owner, fsync: opts.fsync ?? true, exclude: isSocketFile });
+  const tarHash = createHash('sha256');
+  let tarBytes = 0;
+  const sink = new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _enc, cb) {
+      tarHash.update(chunk);
+      tarBytes += chunk.length;
+      let more: boolean;
+      try {
+        more = extractor.write(chunk);
+      } catch (e) {
+        cb(e as Error);
+        return;
+      }
+      if (more) cb();
+      else extractor.once('drain', () => cb());
+    },
+  });
+  let extractorError: Error | undefined;
+  extractor.on('error', (e: Error) => {
+    extractorError = e;
+    sink.destroy(e);
+  });
+  try {
+    const parts = partsStream(store, m, progress);
+    if (m.compression === 'brotli') await pipeline(parts, zlib.createBrotliDecompress(), sink);
+    else await pipeline(parts, sink);
+    await extractor.end();
+  } catch (e) {
+    extractor.destroy(e as Error);
+    await extractor.settle().catch(() => {});
+    throw extractorError ?? e;
+  }
+  if (tarBytes !== m.tarBytes || tarHash.digest('hex') !== m.tarSha256) {
+    throw new RestoreError(`backup ${m.id}: the decompressed archive (${tarBytes} bytes) does not match its manifest (${m.tarBytes} bytes, sha256 ${m.tarSha256.slice(0, 12)}...); the backup is damaged`);
+  }
+  // Postgres's manifest, kept beside the data for a later incremental or a check.
+  const pgm = await store.get(m.pgManifest.key);
+  const chunks: Buffer[] = [];
+  for await (const c of pgm.body) chunks.push(c as Buffer);
+  const manifest = Buffer.concat(chunks);
+  if (createHash('sha256').update(manifest).digest('hex') !== m.pgManifest.sha256) throw new RestoreError(`${m.pgManifest.key}: sha256 mismatch; the object is damaged`);
+  await fsp.writeFile(path.join(dir, 'backup_manifest'), manifest, { mode: 0o600 });
+  if (opts.owner) await fsp.chown(path.join(dir, 'backup_manifest'), opts.owner.uid, opts.owner.gid);
+}
+
+/**
+ * The parts of a backup as one stream. Each part (at most the part size, 16 MiB
+ * by default) is read whole and checked against its sha256 before any of its
+ * bytes go on: nothing unverified reaches the data directory.
+ */
+function partsStream(store: ObjectStore, m: BackupManifest, progress: (n: number) => void): Readable {
+  async function* gen(): AsyncGenerator<Buffer> {
+    for (const part of m.parts) {
+      const got = await store.get(part.key);
+      const chunks: Buffer[] = [];
+      let n = 0;
+      for await (const c of got.body) {
+        const b = c as Buffer;
+        n += b.length;
+        if (n > part.bytes) break;
+        chunks.push(b);
+      }
+      got.body.destroy();
+      const data = Buffer.concat(chunks);
+      const sha = createHash('sha256').update(data).digest('hex');
+      if (n !== part.bytes || sha !== part.sha256) {
+        throw new RestoreError(`${part.key}: ${n}${n > part.bytes ? '+' : ''} bytes with sha256 ${sha.slice(0, 12)}..., the manifest says ${part.bytes} bytes with sha256 ${part.sha256.slice(0, 12)}...; the object is damaged and the restore refuses it`);
+      }
+      progress(n);
+      yield data;
+    }
+  }
+  return Readable.from(gen(), { objectMode: false });
+}
