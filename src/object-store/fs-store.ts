@@ -22,7 +22,7 @@ import { randomUUID } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describeCause, ObjectStoreError } from './errors.js';
 import { compareExisting, destroyBody, notFound, rangeOf } from './common.js';
@@ -257,7 +257,7 @@ export class FsObjectStore implements ObjectStore {
       await mkdir(dirname(blobPath), { recursive: true });
       const fh = await open(blobPath, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o640);
       try {
-        await pipeline(toReadable(body), hasher, fh.createWriteStream({ autoClose: false }));
+        await pipeline(toReadable(body), hasher, fileSink(fh));
         await fh.sync();
       } finally {
         await fh.close();
@@ -364,6 +364,22 @@ function parseRecord(text: string): ObjectRecord | undefined {
   if (typeof r.sha256 !== 'string' || !SHA256_HEX.test(r.sha256)) return undefined;
   if (typeof r.blob !== 'string' || !/^blobs\/[0-9a-f]{2}\/[0-9a-f-]{36}$/.test(r.blob)) return undefined;
   return { version: RECORD_VERSION, bytes: r.bytes as number, sha256: r.sha256, blob: r.blob };
+}
+
+/**
+ * A Writable into an open FileHandle that it does not close (we fsync first).
+ * Not fh.createWriteStream({ autoClose: false }): pipeline() waits for its
+ * 'close', which then never comes.
+ */
+function fileSink(fh: FileHandle): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      fh.write(chunk).then(() => done(), done);
+    },
+    writev(chunks, done) {
+      fh.writev(chunks.map((c) => c.chunk as Buffer)).then(() => done(), done);
+    },
+  });
 }
 
 async function writeDurably(path: string, text: string): Promise<void> {

@@ -48,7 +48,9 @@ export function isS3NotFound(e: unknown): boolean {
 
 export function mapS3Error(e: unknown, ctx: S3ErrorContext, op: string, key: string | undefined): ObjectStoreError {
   if (e instanceof ObjectStoreError) return e;
-  const name = typeof field(e, 'name') === 'string' ? (field(e, 'name') as string) : '';
+  // Body-less answers (HEAD) reach us as name 'Unknown': the status is all there is.
+  const rawName = field(e, 'name');
+  const name = typeof rawName === 'string' && rawName !== 'Unknown' ? rawName : '';
   const status = httpStatus(e);
   const what = key === undefined ? op : `${op} ${JSON.stringify(key)}`;
   const opts = key === undefined ? { cause: e } : { key, cause: e };

@@ -19,7 +19,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { compareExisting, destroyBody, notFound, rangeOf } from './common.js';
-import { ObjectStoreError } from './errors.js';
+import { describeCause, ObjectStoreError } from './errors.js';
 import { assertSha256, HashingStream, mismatch, sha256Hex, toReadable } from './hashing.js';
 import { assertKey, assertPrefix } from './keys.js';
 import { probeStore } from './probe.js';
@@ -263,8 +263,20 @@ export class S3ObjectStore implements ObjectStore {
     // before the SDK sees the end of the body, so Upload aborts: a single
     // PutObject is never sent and a multipart upload is never completed.
     const hasher = new HashingStream(key, expectedSha256);
-    const source = pipeline(toReadable(body), hasher, () => undefined);
-    await this.send(key, source, expectedSha256, ifNoneMatch, undefined);
+    let bodyError: unknown;
+    const source = pipeline(toReadable(body), hasher, (e) => {
+      bodyError ??= e ?? undefined;
+    });
+    try {
+      await this.send(key, source, expectedSha256, ifNoneMatch, undefined);
+    } catch (e) {
+      // The body's own failure (a sha256 mismatch, a broken source) is the
+      // cause; Upload may report a later one instead (s3rver answers the
+      // AbortMultipartUpload it sends after it with 405).
+      if (bodyError instanceof ObjectStoreError) throw bodyError;
+      if (bodyError !== undefined) throw new ObjectStoreError('io', `object store: put ${JSON.stringify(key)}: reading the body failed: ${describeCause(bodyError)}`, { key, cause: bodyError });
+      throw e;
+    }
     return { key, bytes: hasher.bytes, sha256: hasher.sha256 };
   }
 
