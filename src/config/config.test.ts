@@ -106,6 +106,11 @@ describe('config: valid files', () => {
         maxMessageBytes: 67108864,
         tls: { mode: 'off' },
       },
+      storage: {
+        backend: 'fs',
+        fs: {},
+        s3: { region: 'us-east-1', prefix: '', forcePathStyle: false, connectTimeoutMs: 3000, requestTimeoutMs: 30000 },
+      },
       warnings: [],
     };
     assert.deepEqual(c, expected);
@@ -142,7 +147,13 @@ describe('config: valid files', () => {
         walk(x);
       }
     };
-    walk({ ...c, nodes: [{ ...c.nodes[0], listenHost: '::' }], postgres: { ...c.postgres, binDir: '/x' } });
+    assert.deepEqual(c.storage, d.storage);
+    walk({
+      ...c,
+      nodes: [{ ...c.nodes[0], listenHost: '::' }],
+      postgres: { ...c.postgres, binDir: '/x' },
+      storage: { ...c.storage, fs: { dir: '/x' }, s3: { ...c.storage.s3, endpoint: 'http://x', bucket: 'b', accessKeyId: 'k', secretAccessKey: 's' } },
+    });
     fields.delete('warnings');
     for (const f of fields) assert.match(text, new RegExp(`\\b${f}:`), `cluster.example.yml does not document '${f}'`);
     // Without the environment, it says exactly what is missing.

@@ -4,6 +4,9 @@
 
 export const ENV_CLUSTER_SECRET = 'OGEL_CLUSTER_SECRET';
 export const ENV_TOKEN = 'OGEL_TOKEN';
+/** Override storage.s3.accessKeyId and storage.s3.secretAccessKey (keys kept out of cluster.yml). */
+export const ENV_S3_ACCESS_KEY_ID = 'OGEL_S3_ACCESS_KEY_ID';
+export const ENV_S3_SECRET_ACCESS_KEY = 'OGEL_S3_SECRET_ACCESS_KEY';
 
 export interface SubstitutionProblem {
   message: string;

@@ -12,6 +12,8 @@ export {
   type NodeConfig,
   type PoolMode,
   type PostgresParameterValue,
+  type StorageBackend,
+  type StorageConfig,
   type SyncMode,
 } from './schema.js';
 export { getNode, loadConfig, MAX_CONFIG_BYTES, parseConfig, validateConfig } from './validate.js';
@@ -22,8 +24,9 @@ export {
   listenAddress,
   localClusterConfig,
   nodeDataDir,
+  objectStoreDir,
   redactConfig,
   type LocalClusterOptions,
 } from './render.js';
 export { ADDRESS_ROLES, formatHostPort, LOCAL_BASE_PORT, localPort, parseHostPort, type AddressRole, type HostPort } from './address.js';
-export { ENV_CLUSTER_SECRET, ENV_TOKEN } from './env.js';
+export { ENV_CLUSTER_SECRET, ENV_S3_ACCESS_KEY_ID, ENV_S3_SECRET_ACCESS_KEY, ENV_TOKEN } from './env.js';

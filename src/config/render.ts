@@ -6,7 +6,7 @@ import { ADDRESS_ROLES, LOCAL_BASE_PORT, LOCAL_PORT_SPAN, localPort, parseHostPo
 import { escapeReferences } from './env.js';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { DEFAULTS, MAX_NODES, type Config, type ConfigDefaults, type NodeConfig } from './schema.js';
-import { validateConfig } from './validate.js';
+import { DEFAULT_OBJECTS_DIR_NAME, validateConfig } from './validate.js';
 
 /** The value of every field that has a default (a fresh copy). */
 export function defaultConfig(): ConfigDefaults {
@@ -54,6 +54,7 @@ export function localClusterConfig(opts: LocalClusterOptions): Config {
       log: d.log,
       postgres: { ...d.postgres, syncMode: count === 1 ? 'async' : d.postgres.syncMode },
       proxy: d.proxy,
+      storage: d.storage,
     },
     'local cluster config',
   );
@@ -64,6 +65,7 @@ export function redactConfig(c: Config): Config {
   const copy = structuredClone(c);
   copy.cluster.secret = '***';
   copy.api.token = '***';
+  if (copy.storage.s3.secretAccessKey !== undefined) copy.storage.s3.secretAccessKey = '***';
   return copy;
 }
 
@@ -96,6 +98,7 @@ export function configToYaml(c: Config, opts: { comment?: string } = {}): string
     log: c.log,
     postgres,
     proxy: c.proxy,
+    storage: c.storage,
   });
   const header = opts.comment === undefined ? '' : opts.comment.split('\n').map((l) => (l === '' ? '#' : `# ${l}`)).join('\n') + '\n';
   return header + stringify(plain, { lineWidth: 0 });
@@ -111,6 +114,14 @@ function escapeStrings(v: unknown): unknown {
 /** <dataDir>/<nodeId>. A relative dataDir is relative to the daemon's working directory. */
 export function nodeDataDir(c: Config, nodeId: string): string {
   return join(c.cluster.dataDir, nodeId);
+}
+
+/**
+ * The fs object store's directory: storage.fs.dir, or <cluster.dataDir>/objects.
+ * One directory for every node (a backup taken on one restores on another).
+ */
+export function objectStoreDir(c: Pick<Config, 'cluster' | 'storage'>): string {
+  return c.storage.fs.dir ?? join(c.cluster.dataDir, DEFAULT_OBJECTS_DIR_NAME);
 }
 
 /** Where a node binds the listener for `role`: listenHost if set, else the advertised host. */

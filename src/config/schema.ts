@@ -10,6 +10,40 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type SyncMode = 'quorum' | 'async';
 export type PoolMode = 'transaction' | 'session';
 export type PostgresParameterValue = string | number | boolean;
+export type StorageBackend = 'fs' | 's3';
+
+/** Where snapshots (base backups), the WAL archive and branches are kept. */
+export interface StorageConfig {
+  /** fs: a directory (the default); s3: S3 or an S3-compatible server (MinIO). */
+  backend: StorageBackend;
+  fs: {
+    /**
+     * The store's directory. Every node must see the same one (a backup taken
+     * on one node is restored on another): on separate hosts, a shared mount.
+     * Unset: <cluster.dataDir>/objects, beside the nodes' <dataDir>/<nodeId>.
+     */
+    dir?: string;
+  };
+  s3: {
+    /** http(s)://host[:port] of an S3-compatible server; unset: AWS's endpoint for the region. */
+    endpoint?: string;
+    region: string;
+    /** Required when backend is s3. */
+    bucket?: string;
+    /** Key prefix inside the bucket ('' or like 'ogel/prod'), so clusters can share a bucket. */
+    prefix: string;
+    /** Path-style URLs (endpoint/bucket/key): MinIO and most self-hosted servers need this. */
+    forcePathStyle: boolean;
+    /** OGEL_S3_ACCESS_KEY_ID overrides it; unset: AWS_ACCESS_KEY_ID. */
+    accessKeyId?: string;
+    /** OGEL_S3_SECRET_ACCESS_KEY overrides it; unset: AWS_SECRET_ACCESS_KEY. */
+    secretAccessKey?: string;
+    /** An unreachable endpoint fails within about this (per attempt; 3 attempts). */
+    connectTimeoutMs: number;
+    /** Response headers must arrive within this; also the idle limit while a body streams. */
+    requestTimeoutMs: number;
+  };
+}
 
 export interface NodeConfig {
   /** Like n1: lowercase letters, digits and dashes, starting with a letter, at most 32 characters. */
@@ -88,6 +122,7 @@ export interface Config {
       keyFile?: string | undefined;
     };
   };
+  storage: StorageConfig;
   /** Not errors, but worth a line in the log (even node count, async replication, ...). */
   warnings: string[];
 }
@@ -101,6 +136,7 @@ export interface ConfigDefaults {
   log: Config['log'];
   postgres: Omit<Config['postgres'], 'binDir'>;
   proxy: Config['proxy'];
+  storage: { backend: StorageBackend; fs: Record<string, never>; s3: Omit<StorageConfig['s3'], 'endpoint' | 'bucket' | 'accessKeyId' | 'secretAccessKey'> };
 }
 
 export const DEFAULTS: ConfigDefaults = deepFreeze({
@@ -121,6 +157,11 @@ export const DEFAULTS: ConfigDefaults = deepFreeze({
     maxMessageBytes: 64 * 1024 * 1024,
     tls: { mode: 'off' },
   },
+  storage: {
+    backend: 'fs',
+    fs: {},
+    s3: { region: 'us-east-1', prefix: '', forcePathStyle: false, connectTimeoutMs: 3000, requestTimeoutMs: 30_000 },
+  },
 });
 
 function deepFreeze<T>(value: T): T {
@@ -136,7 +177,7 @@ export const MIN_SECRET_BYTES = 16;
 export const NODE_ID = /^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
 export const CLUSTER_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
 /** Fields whose values never appear in messages or `ogel config show`. */
-export const SECRET_PATHS: ReadonlySet<string> = new Set(['cluster.secret', 'api.token']);
+export const SECRET_PATHS: ReadonlySet<string> = new Set(['cluster.secret', 'api.token', 'storage.s3.secretAccessKey']);
 
 /** Extra data on our custom issues; turned into a hint where the path is known. */
 export interface IssueParams {
@@ -282,6 +323,61 @@ const proxySchema = z.strictObject({
     .prefault({}),
 });
 
+/** S3's bucket naming rules (3-63 characters; lowercase letters, digits, '.', '-'). */
+export const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const S3_REGION = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+const s3Endpoint = z.string().superRefine((v, ctx) => {
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  const hint = { hint: "use e.g. 'http://127.0.0.1:9000' (MinIO) or 'https://s3.eu-west-1.amazonaws.com'" };
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) problem(ctx, `${JSON.stringify(v)} is not an http:// or https:// URL`, hint);
+  else if (url.username !== '' || url.password !== '') problem(ctx, 'must not contain credentials', { hint: 'set storage.s3.accessKeyId and storage.s3.secretAccessKey instead' });
+  else if (url.search !== '' || url.hash !== '') problem(ctx, `${JSON.stringify(v)} must not have a query or fragment`, hint);
+});
+
+const s3Bucket = z.string().superRefine((v, ctx) => {
+  if (!S3_BUCKET.test(v) || v.includes('..')) {
+    problem(ctx, `${JSON.stringify(v)} is not an S3 bucket name (3 to 63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit)`, { hint: 'use e.g. ogel-backups' });
+  }
+});
+
+const s3Prefix = z.string().superRefine((v, ctx) => {
+  if (v === '') return;
+  const hint = { hint: "use e.g. 'ogel/prod', or '' for the bucket's root" };
+  if (/[\u0000-\u001f\u007f\\]/.test(v)) problem(ctx, `${JSON.stringify(v)} contains a control character or '\\'`, hint);
+  else if (v.startsWith('/')) problem(ctx, `${JSON.stringify(v)} must not start with '/'`, hint);
+  else if (v.replace(/\/$/, '').split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) problem(ctx, `${JSON.stringify(v)} has an empty, '.' or '..' segment`, hint);
+  else if (Buffer.byteLength(v, 'utf8') > 512) problem(ctx, 'must be at most 512 bytes (S3 keys are at most 1024)');
+});
+
+const storageSchema = z.strictObject({
+  backend: z.enum(['fs', 's3']).default(DEFAULTS.storage.backend),
+  fs: z.strictObject({ dir: pathText.optional() }).prefault({}),
+  s3: z
+    .strictObject({
+      endpoint: s3Endpoint.optional(),
+      region: z
+        .string()
+        .superRefine((v, ctx) => {
+          if (!S3_REGION.test(v)) problem(ctx, `${JSON.stringify(v)} is not a region name`, { hint: "use e.g. 'us-east-1' (any name works for MinIO and s3rver)" });
+        })
+        .default(DEFAULTS.storage.s3.region),
+      bucket: s3Bucket.optional(),
+      prefix: s3Prefix.default(DEFAULTS.storage.s3.prefix),
+      forcePathStyle: z.boolean().default(DEFAULTS.storage.s3.forcePathStyle),
+      accessKeyId: z.string().min(1).max(256).optional(),
+      secretAccessKey: z.string().min(1).max(1024).optional(),
+      connectTimeoutMs: int(100, 600_000).default(DEFAULTS.storage.s3.connectTimeoutMs),
+      requestTimeoutMs: int(1_000, 3_600_000).default(DEFAULTS.storage.s3.requestTimeoutMs),
+    })
+    .prefault({}),
+});
+
 /** Sections with a required field: validate.ts adds them as {} when absent, so
  * the problem names the field (cluster.secret), not the section. */
 export const SECTIONS_WITH_REQUIRED_FIELDS = ['cluster', 'api'] as const;
@@ -296,6 +392,7 @@ export const configSchema = z.strictObject({
   log: logSchema.prefault({}),
   postgres: postgresSchema.prefault({}),
   proxy: proxySchema.prefault({}),
+  storage: storageSchema.prefault({}),
 });
 
 // The hand-written Config above is the documented contract; this fails to

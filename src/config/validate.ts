@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ADDRESS_ROLES, addressKey, isWildcardHost, localPort, parseHostPort, type AddressRole } from './address.js';
-import { ENV_CLUSTER_SECRET, ENV_TOKEN, hasReference, substitute } from './env.js';
+import { ENV_CLUSTER_SECRET, ENV_S3_ACCESS_KEY_ID, ENV_S3_SECRET_ACCESS_KEY, ENV_TOKEN, hasReference, substitute } from './env.js';
 import { ConfigError, pathToString, type ConfigProblem } from './errors.js';
 import {
   configSchema,
@@ -125,13 +125,15 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
 
   const found: Found[] = [];
   const notes = new Map<string, string>();
-  const overrides: { segs: [string, string]; name: string; value: string }[] = [];
+  const overrides: { segs: readonly string[]; name: string; value: string }[] = [];
   for (const [segs, name] of [
     [['cluster', 'secret'], ENV_CLUSTER_SECRET],
     [['api', 'token'], ENV_TOKEN],
+    [['storage', 's3', 'accessKeyId'], ENV_S3_ACCESS_KEY_ID],
+    [['storage', 's3', 'secretAccessKey'], ENV_S3_SECRET_ACCESS_KEY],
   ] as const) {
     const value = env[name];
-    if (value !== undefined && value !== '') overrides.push({ segs: [segs[0], segs[1]], name, value });
+    if (value !== undefined && value !== '') overrides.push({ segs, name, value });
   }
   const skip = new Set(overrides.map((o) => pathToString(o.segs)));
   substituteTree(top, [], { env, found, notes, skip });
@@ -145,12 +147,17 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
   raw = dropNulls(raw);
   if (isRecord(raw)) {
     for (const o of overrides) {
-      const [section, field] = o.segs;
-      if (raw[section] === undefined) raw[section] = {};
-      const s = raw[section];
-      if (isRecord(s)) {
-        s[field] = o.value;
-        notes.set(pathToString(o.segs), `value from ${o.name}`);
+      // Walk (creating absent mappings) to the field's parent, then set it.
+      let parent: Record<string, unknown> | undefined = raw;
+      for (const seg of o.segs.slice(0, -1)) {
+        if (parent[seg] === undefined) parent[seg] = {};
+        const next: unknown = parent[seg];
+        parent = isRecord(next) ? next : undefined;
+        if (parent === undefined) break;
+      }
+      if (parent !== undefined) {
+        parent[o.segs[o.segs.length - 1] as string] = o.value;
+        notes.set(pathToString([...o.segs]), `value from ${o.name}`);
       }
     }
   }
@@ -600,8 +607,60 @@ function crossFieldChecks(raw: unknown, found: Found[], warnings: string[]): voi
     }
   }
 
+  storageChecks(raw, nodes, add, warn);
+
   const api = section(raw, 'api');
   if (api !== undefined && typeof api.token === 'string' && api.token.length > 0 && api.token.length < 16) {
     warn('api.token', 'shorter than 16 characters: easy to guess, and it controls the whole cluster');
   }
 }
+
+/** The object store: what the backend needs, credentials in pairs, and where an fs store is shared. */
+function storageChecks(
+  raw: Record<string, unknown>,
+  nodes: unknown[] | undefined,
+  add: (segs: Seg[], message: string, hint?: string) => void,
+  warn: (path: string, message: string) => void,
+): void {
+  const storage = section(raw, 'storage');
+  if (storage === undefined) return;
+  const backend = storage.backend ?? DEFAULTS.storage.backend;
+  const s3 = isRecord(storage.s3) ? storage.s3 : {};
+  const fs = isRecord(storage.fs) ? storage.fs : {};
+  if (backend === 's3' && s3.bucket === undefined) {
+    add(['storage', 's3', 'bucket'], 'is required when storage.backend is s3', 'name an existing bucket, e.g. bucket: ogel-backups');
+  }
+  const hasId = s3.accessKeyId !== undefined;
+  const hasSecret = s3.secretAccessKey !== undefined;
+  if (hasId !== hasSecret) {
+    const missing = hasId ? 'secretAccessKey' : 'accessKeyId';
+    add(
+      ['storage', 's3', missing],
+      `is required with storage.s3.${hasId ? 'accessKeyId' : 'secretAccessKey'}: the two go together`,
+      `set it, or export ${hasId ? ENV_S3_SECRET_ACCESS_KEY : ENV_S3_ACCESS_KEY_ID}`,
+    );
+  }
+  if (backend !== 'fs' || nodes === undefined) return;
+  // The default directory sits beside the nodes' own <dataDir>/<nodeId>.
+  if (fs.dir === undefined) {
+    nodes.forEach((n, i) => {
+      if (isRecord(n) && n.id === DEFAULT_OBJECTS_DIR_NAME) {
+        add(['nodes', i, 'id'], `${JSON.stringify(n.id)} is the name of the default object store directory <cluster.dataDir>/${DEFAULT_OBJECTS_DIR_NAME}`, 'rename the node, or set storage.fs.dir');
+      }
+    });
+  }
+  const hosts = new Set<string>();
+  for (const n of nodes) {
+    const a = isRecord(n) && typeof n.api === 'string' ? parseHostPort(n.api) : undefined;
+    if (a !== undefined && a.ok) hosts.add(a.host);
+  }
+  if (hosts.size > 1) {
+    warn(
+      'storage.backend',
+      'fs on nodes at different hosts: a backup is restorable on another node only if storage.fs.dir is one shared mount on every node; otherwise use backend s3',
+    );
+  }
+}
+
+/** The fs store's directory when storage.fs.dir is unset: <cluster.dataDir>/objects. */
+export const DEFAULT_OBJECTS_DIR_NAME = 'objects';
