@@ -13,6 +13,7 @@ import {
   loadConfig,
   localClusterConfig,
   nodeDataDir,
+  objectStoreDir,
   parseConfig,
   redactConfig,
   validateConfig,
@@ -127,7 +128,8 @@ describe('config: valid files', () => {
     assert.equal(c.nodes.length, 3);
     assert.equal(c.cluster.secret, SECRET);
     assert.equal(c.api.token, TOKEN);
-    assert.deepEqual(c.warnings, []);
+    // Its nodes are on three hosts, and the fs store's default directory is not shared.
+    assert.deepEqual(c.warnings.map((w) => w.split(':')[0]), ['storage.fs.dir']);
     // The example writes the defaults: they must agree with the code.
     const d = defaultConfig();
     assert.deepEqual(c.raft, d.raft);
@@ -389,6 +391,47 @@ proxy: 12
     for (const v of ['1.5', 'true', '[1]']) {
       assert.match(failing(withNodes(three, `postgres:\n  volumeBytes: ${v}\n`)).message, /postgres\.volumeBytes: expected a size in bytes or with a unit/, v);
     }
+  });
+});
+
+describe('config: storage', () => {
+  test('defaults to fs under <dataDir>/objects; s3 needs a bucket; credentials go in pairs', () => {
+    const c = parseConfig(MINIMAL, 'cluster.yml', NO_ENV);
+    assert.equal(c.storage.backend, 'fs');
+    assert.equal(objectStoreDir(c), join('./.ogel/data', 'objects'));
+    assert.equal(objectStoreDir({ ...c, storage: { ...c.storage, fs: { dir: '/mnt/shared' } } }), '/mnt/shared');
+    const s3 = parseConfig(`${MINIMAL}storage:\n  backend: s3\n  s3:\n    endpoint: http://127.0.0.1:9000\n    bucket: ogel-backups\n    forcePathStyle: true\n`, 'c.yml', NO_ENV);
+    assert.equal(s3.storage.s3.bucket, 'ogel-backups');
+    assert.deepEqual(s3.warnings, []);
+    const e = failing(`${MINIMAL}storage:\n  backend: s3\n  s3:\n    accessKeyId: abc\n`);
+    assert.deepEqual(paths(e), ['storage.s3.bucket', 'storage.s3.secretAccessKey']);
+    assert.match(e.message, /storage\.s3\.bucket: is required when storage\.backend is s3; fix: /);
+    assert.match(e.message, /storage\.s3\.secretAccessKey: is required with storage\.s3\.accessKeyId.*OGEL_S3_SECRET_ACCESS_KEY/);
+  });
+
+  test('bad values name the field, the value and the fix', () => {
+    const e = failing(
+      `${MINIMAL}storage:\n  backend: minio\n  s3:\n    endpoint: 127.0.0.1:9000\n    bucket: Bad_Bucket\n    prefix: /abs\n    region: 'EU WEST'\n    connectTimeoutMs: 5\n`,
+    );
+    assert.deepEqual(paths(e).sort(), ['storage.backend', 'storage.s3.bucket', 'storage.s3.connectTimeoutMs', 'storage.s3.endpoint', 'storage.s3.prefix', 'storage.s3.region']);
+    assert.match(e.message, /storage\.backend: must be one of 'fs', 's3', got the string "minio"/);
+    assert.match(e.message, /storage\.s3\.endpoint: "127\.0\.0\.1:9000" is not an http:\/\/ or https:\/\/ URL; fix: use e\.g\./);
+    assert.match(e.message, /storage\.s3\.bucket: "Bad_Bucket" is not an S3 bucket name/);
+    const a = failing(`${MINIMAL}storage:\n  s3:\n    endpoint: http://user:pw@127.0.0.1:9000\n`);
+    assert.match(a.message, /storage\.s3\.endpoint: must not contain credentials/);
+    const n = failing(withNodes(node(1) + node(2).replace('id: n2', 'id: objects') + node(3)));
+    assert.match(n.message, /nodes\[1\]\.id: "objects" is the name of the default object store directory/);
+  });
+
+  test('OGEL_S3_* override the file, and the secret is redacted', () => {
+    const text = `${MINIMAL}storage:\n  backend: s3\n  s3:\n    bucket: b-1\n    accessKeyId: from-file\n    secretAccessKey: file-secret\n`;
+    const c = parseConfig(text, 'c.yml', { OGEL_S3_ACCESS_KEY_ID: 'from-env', OGEL_S3_SECRET_ACCESS_KEY: 'env-secret' });
+    assert.equal(c.storage.s3.accessKeyId, 'from-env');
+    assert.equal(c.storage.s3.secretAccessKey, 'env-secret');
+    const r = redactConfig(c);
+    assert.equal(r.storage.s3.secretAccessKey, '***');
+    assert.ok(!configToYaml(r).includes('env-secret'));
+    assert.deepEqual(parseConfig(configToYaml(c), 'c.yml', NO_ENV), c);
   });
 });
 

@@ -654,10 +654,11 @@ function storageChecks(
     const a = isRecord(n) && typeof n.api === 'string' ? parseHostPort(n.api) : undefined;
     if (a !== undefined && a.ok) hosts.add(a.host);
   }
-  if (hosts.size > 1) {
+  // An explicit dir may be a shared mount; the default one never is across hosts.
+  if (hosts.size > 1 && fs.dir === undefined) {
     warn(
-      'storage.backend',
-      'fs on nodes at different hosts: a backup is restorable on another node only if storage.fs.dir is one shared mount on every node; otherwise use backend s3',
+      'storage.fs.dir',
+      `unset, so each node keeps objects in its own <cluster.dataDir>/${DEFAULT_OBJECTS_DIR_NAME}, but the nodes are on different hosts: a backup taken on one node cannot be restored on another; set storage.fs.dir to one shared mount, or use storage.backend s3`,
     );
   }
 }

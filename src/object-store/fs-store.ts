@@ -318,7 +318,7 @@ export class FsObjectStore implements ObjectStore {
 
   private async removeEmptyParents(dir: string): Promise<void> {
     let d = dir;
-    while (d.startsWith(this.objectsDir + '/')) {
+    while (d.startsWith(`${this.objectsDir}/`)) {
       try {
         await rmdir(d);
       } catch {

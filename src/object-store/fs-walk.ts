@@ -6,6 +6,7 @@
 // a directory as 'name/' gives the global order, because every key below it
 // starts with 'name/' and a file name never contains '/'.
 
+import type { Dirent } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareKeys } from './keys.js';
@@ -32,7 +33,7 @@ export async function* walkKeys(root: string, prefix: string, startAfter: string
 }
 
 async function* walkDir(root: string, relDir: string, prefix: string, startAfter: string | undefined): AsyncGenerator<string> {
-  let names;
+  let names: Dirent[];
   try {
     names = await readdir(join(root, relDir), { withFileTypes: true });
   } catch (e) {

@@ -14,7 +14,10 @@ export function keyProblem(key: string): string | undefined {
   if (key === '') return 'is empty';
   if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) return `is longer than ${MAX_KEY_BYTES} bytes`;
   // Control characters break file names, log lines and XML listings alike.
-  if (/[\u0000-\u001f\u007f]/.test(key)) return 'contains a control character';
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return 'contains a control character';
+  }
   if (key.includes('\\')) return "contains '\\' (keys use '/' between segments)";
   if (key.startsWith('/')) return "is absolute (starts with '/')";
   if (key.endsWith('/')) return "ends with '/' (an empty last segment)";

@@ -115,7 +115,8 @@ function s3Backend(): Backend {
 
 function flipByte(path: string): void {
   const bytes = readFileSync(path);
-  bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+  const at = Math.floor(bytes.length / 2);
+  bytes.writeUInt8((bytes.readUInt8(at) ^ 0xff) & 0xff, at);
   writeFileSync(path, bytes);
 }
 

@@ -15,6 +15,8 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   S3Client,
+  type DeleteObjectsCommandOutput,
+  type ListObjectsV2CommandOutput,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -184,7 +186,7 @@ export class S3ObjectStore implements ObjectStore {
     const strip = this.prefix === '' ? 0 : this.prefix.length + 1;
     let token: string | undefined;
     do {
-      let page;
+      let page: ListObjectsV2CommandOutput;
       try {
         page = await this.client.send(
           new ListObjectsV2Command({
@@ -212,7 +214,7 @@ export class S3ObjectStore implements ObjectStore {
     for (const key of keys) assertKey(key);
     for (let i = 0; i < keys.length; i += S3_DELETE_BATCH_MAX) {
       const batch = keys.slice(i, i + S3_DELETE_BATCH_MAX);
-      let res;
+      let res: DeleteObjectsCommandOutput;
       try {
         res = await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((k) => ({ Key: this.full(k) })), Quiet: true } }));
       } catch (e) {
