@@ -6,6 +6,7 @@
 import { lsnDiffBytes, type Lsn, type PgNode, type PostgresState } from '../../fsm/index.js';
 import type { ReplicationAnswer } from '../postgres/replication-stats.js';
 import { slotNameFor } from '../postgres/settings.js';
+import type { PostgresNode, PostgresStatus } from '../api/contract/index.js';
 
 /**
  * Where a standby's lag figures come from: 'live' from the primary's
@@ -48,10 +49,10 @@ export interface PostgresStatusInput {
   leaseRemainingMs: number | null;
 }
 
-export function postgresStatusView(i: PostgresStatusInput): Record<string, unknown> {
+export function postgresStatusView(i: PostgresStatusInput): PostgresStatus {
   const { pg } = i;
   const live = i.live?.ok ? i.live.answer : null;
-  const nodes: Record<string, unknown> = {};
+  const nodes: Record<string, PostgresNode> = {};
   for (const id of [...pg.nodes.keys()].sort()) {
     const n = pg.nodes.get(id)!;
     nodes[id] = { ...n, replication: nodeReplication(pg, n, live), slot: nodeSlot(pg, n, live) };
@@ -73,7 +74,7 @@ export function postgresStatusView(i: PostgresStatusInput): Record<string, unkno
     primary: pg.primary,
     lease: pg.lease === null ? null : { ...pg.lease, remainingMs: i.leaseRemainingMs },
     nodes,
-    syncStandbys: pg.syncStandbys,
+    syncStandbys: [...pg.syncStandbys],
     syncQuorum: pg.syncQuorum,
     failoverBlocked: pg.failoverBlocked,
     // The state machine's schedule, with its instant also as ISO 8601 for people.
