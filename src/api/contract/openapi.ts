@@ -14,6 +14,8 @@ export interface OpenApiDocument {
   info: { title: string; version: string; description: string };
   components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> };
   paths: Record<string, Record<string, unknown>>;
+  /** Every operation needs the bearer token unless it says `security: []`. */
+  security: Record<string, string[]>[];
 }
 
 /** `/v1/tenants/:name` as OpenAPI writes it: `/v1/tenants/{name}`. */
@@ -64,7 +66,6 @@ export function buildOpenApi(version: string): OpenApiDocument {
     },
     components: { schemas, securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: "the cluster's api.token" } } },
     paths,
-    // Every operation needs the token unless it says `security: []`.
-    ...{ security: [{ bearer: [] }] },
+    security: [{ bearer: [] }],
   };
 }

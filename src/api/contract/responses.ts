@@ -1,7 +1,8 @@
 // Response bodies of the admin API. Loose objects: a daemon may add fields, and
 // an older client must keep working (it ignores them); a field a client relies
 // on that is missing or of the wrong type is an error the client names. Fields
-// marked optional are absent from older daemons.
+// marked optional are absent from older daemons. No defaults or transforms: a
+// parsed answer is the answer as sent (the CLI prints the original).
 
 import { z } from 'zod';
 
