@@ -66,26 +66,6 @@ export function isRejection(x: unknown): x is Rejection {
   return typeof x === 'object' && x !== null && (x as { ok?: unknown }).ok === false;
 }
 
-/** Suggested HTTP status for each code, for the admin API. */
-export function httpStatusFor(code: ErrorCode): number {
-  switch (code) {
-    case 'invalid_command':
-    case 'unsupported_version':
-    case 'invalid_value':
-      return 400;
-    case 'unknown_member':
-    case 'unknown_tenant':
-    case 'unknown_backup':
-    case 'unknown_wal_segment':
-    case 'unknown_compute':
-      return 404;
-    case 'limit_reached':
-      return 507;
-    default:
-      return 409; // conflicts with the current state: re-read and retry or give up
-  }
-}
-
 /** A broken internal invariant: a bug. Crash rather than continue with a corrupt state. */
 export class InvariantError extends Error {
   constructor(message: string) {

@@ -1,5 +1,6 @@
 // The admin API's HTTP plumbing: a tiny router, bounded JSON bodies, bearer auth
 // and the one error shape every endpoint uses: {"error":{"code","message","hint"}}.
+// Request bodies are checked against the contract (validate.ts).
 
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -116,53 +117,12 @@ export class Router {
     return new ApiError(404, 'not_found', `no such endpoint: ${method} ${path}`, 'see docs/admin-api.md for the endpoints');
   }
 
+  /** Every route, in the order added. */
+  list(): { method: string; path: string }[] {
+    return this.routes.map((r) => ({ method: r.method, path: r.pattern }));
+  }
+
   private samePath(r: Route, segs: string[]): boolean {
     return r.parts.every((p, i) => p.startsWith(':') || p === segs[i]);
   }
-}
-
-/** Narrowing helpers for validating request bodies with clear messages. */
-export function expectObject(body: unknown, what = 'body'): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new ApiError(400, 'invalid_body', `${what} must be a JSON object, got ${describe(body)}`);
-  }
-  return body as Record<string, unknown>;
-}
-
-export function rejectUnknownFields(obj: Record<string, unknown>, known: readonly string[]): void {
-  for (const k of Object.keys(obj)) {
-    if (!known.includes(k)) {
-      throw new ApiError(400, 'invalid_body', `unknown field '${k}'`, `known fields: ${known.join(', ')}`);
-    }
-  }
-}
-
-export function optionalString(obj: Record<string, unknown>, field: string): string | undefined {
-  const v = obj[field];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw new ApiError(400, 'invalid_body', `field '${field}': expected a string, got ${describe(v)}`);
-  return v;
-}
-
-export function requiredString(obj: Record<string, unknown>, field: string, hint?: string): string {
-  const v = optionalString(obj, field);
-  if (v === undefined || v === '') throw new ApiError(400, 'invalid_body', `field '${field}' is required`, hint);
-  return v;
-}
-
-export function optionalInt(obj: Record<string, unknown>, field: string, min: number, max: number): number | undefined {
-  const v = obj[field];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new ApiError(400, 'invalid_body', `field '${field}': expected an integer from ${min} to ${max}, got ${describe(v)}`);
-  }
-  return v;
-}
-
-export function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}...` : v);
-  if (typeof v === 'object') return 'an object';
-  return String(v);
 }

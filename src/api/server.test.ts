@@ -3,9 +3,21 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiServer, type ApiBackend, type TenantLimitsChange } from './server.js';
+import { ApiServer, type ApiBackend } from './server.js';
+import type { Tenant, TenantLimitsChange } from './contract/index.js';
 
 const TOKEN = 'test-token';
+const ACME: Tenant = {
+  id: 't1',
+  name: 'acme',
+  database: 'acme',
+  role: 'acme',
+  state: 'active',
+  limits: { maxConnections: 20, rateLimitPerSec: 100, poolSize: null },
+  defaultPoolSize: 20,
+  placement: null,
+  createdAtMs: 1763700000000,
+};
 
 /** A backend with only the calls these tests expect; any other call fails the test. */
 function stubBackend(calls: [string, TenantLimitsChange][]): ApiBackend {
@@ -17,7 +29,7 @@ function stubBackend(calls: [string, TenantLimitsChange][]): ApiBackend {
     setTenantLimits: async (name, change) => {
       calls.push([name, change]);
       if (name !== 'acme') return undefined;
-      return { name, limits: { maxConnections: 20, rateLimitPerSec: 100, poolSize: null, ...change } };
+      return { ...ACME, limits: { ...ACME.limits, ...change } };
     },
   };
   return new Proxy(impl, {
@@ -54,7 +66,7 @@ describe('PATCH /v1/tenants/:name', () => {
     calls.length = 0;
     const r = await patch('acme', { limits: { poolSize: 5 } });
     assert.equal(r.status, 200, JSON.stringify(r.body));
-    assert.deepEqual(r.body.tenant, { name: 'acme', limits: { maxConnections: 20, rateLimitPerSec: 100, poolSize: 5 } });
+    assert.deepEqual(r.body.tenant, { ...ACME, limits: { maxConnections: 20, rateLimitPerSec: 100, poolSize: 5 } });
     assert.equal((await patch('acme', { limits: { poolSize: null, maxConnections: 8, rateLimitPerSec: 1 } })).status, 200);
     assert.deepEqual(calls, [
       ['acme', { poolSize: 5 }],
@@ -79,7 +91,7 @@ describe('PATCH /v1/tenants/:name', () => {
       [{ limits: { rateLimitPerSec: -1 } }, /^field 'limits\.rateLimitPerSec': .*got -1$/, /e\.g\./],
       [{ limits: { burst: 3 } }, /^unknown field 'limits\.burst'$/, /known limits: poolSize, maxConnections, rateLimitPerSec/],
       [{ limits: {} }, /^field 'limits': changes nothing$/, /at least one of poolSize, maxConnections, rateLimitPerSec/],
-      [{}, /^field 'limits': missing$/, /e\.g\. \{"limits": \{"poolSize": 10\}\}/],
+      [{}, /^field 'limits' is required$/, /e\.g\. \{"limits": \{"poolSize": 10\}\}/],
       [{ limits: 5 }, /^field 'limits' must be a JSON object, got 5$/, /.?/],
       [{ limits: { poolSize: 3 }, name: 'x' }, /^unknown field 'name'$/, /known fields: limits/],
     ];

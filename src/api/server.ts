@@ -3,87 +3,99 @@
 // forwarded once to the leader's API; reads are answered locally (linearizable
 // through a ReadIndex barrier unless ?stale=true).
 
+import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { request, type Dispatcher } from 'undici';
 import { NotLeaderError, RequestTimeoutError } from '../../raft/src/node/raft-node.js';
-import { TENANT_LIMITS } from '../../fsm/index.js';
 import type { Logger } from '../log.js';
 import { SCHEDULED_AT_HINT, checkScheduledAt } from '../controllers/switchover-schedule.js';
+import { ApiError, checkBearer, readJsonBody, Router, sendError, sendJson, type Handler, type RequestContext } from './http.js';
 import {
-  ApiError,
-  checkBearer,
-  expectObject,
-  optionalInt,
-  optionalString,
-  describe,
-  readJsonBody,
-  rejectUnknownFields,
-  requiredString,
-  Router,
-  sendError,
-  sendJson,
-  type RequestContext,
-} from './http.js';
+  AddMemberRequest,
+  CreateTenantRequest,
+  EmptyRequest,
+  FailoverRequest,
+  PauseRequest,
+  ROUTES,
+  SetTenantLimitsRequest,
+  StepDownRequest,
+  StopReceiverRequest,
+  SwitchoverRequest,
+  TransferRequest,
+  buildOpenApi,
+  type ApplyResultBody,
+  type CancelResult,
+  type ConfigBody,
+  type CreateTenantResult,
+  type FailoverResult,
+  type Health,
+  type HistoryEntry,
+  type Member,
+  type MemberAddresses,
+  type MemberRecord,
+  type NewTenantLimits,
+  type PauseResult,
+  type ProxyPools,
+  type ReinitResult,
+  type ReplicationAnswerBody,
+  type RouteKey,
+  type ScheduleResult,
+  type Status,
+  type StepDownResult,
+  type StopReceiverResult,
+  type SwitchoverResult,
+  type Tenant,
+  type TenantLimitsChange,
+  type TransferResult,
+} from './contract/index.js';
+import { parseBody } from './validate.js';
 
-export interface MemberAddresses {
-  raft: string;
-  api: string;
-  proxy: string;
-  postgres: string;
-}
-
-export interface TenantLimits {
-  maxConnections: number;
-  rateLimitPerSec: number;
-  /** Server connections per proxy pool; null: the proxy's defaultPoolSize. */
-  poolSize: number | null;
-}
-
-/** PATCH /v1/tenants/:name: the limits to change; the others keep their value. */
-export type TenantLimitsChange = Partial<TenantLimits>;
-
-/** What the API needs from the daemon. Write methods throw NotLeaderError on a follower. */
+/** What the API needs from the daemon: the contract's types (src/api/contract). Write methods throw NotLeaderError on a follower. */
 export interface ApiBackend {
   readonly nodeId: string;
-  status(stale: boolean): Promise<unknown>;
+  status(stale: boolean): Promise<Status>;
   isLeader(): boolean;
   /** Base URL of the leader's admin API, if a leader is known. */
   leaderApiUrl(): string | undefined;
-  transferLeadership(to: string | undefined): Promise<{ from: string; to: string; durationMs: number }>;
-  listMembers(): Promise<unknown[]>;
-  addMember(id: string, addresses: MemberAddresses): Promise<unknown>;
+  transferLeadership(to: string | undefined): Promise<TransferResult>;
+  listMembers(): Promise<Member[]>;
+  addMember(id: string, addresses: MemberAddresses): Promise<MemberRecord>;
   removeMember(id: string): Promise<void>;
-  setPaused(paused: boolean, reason: string | undefined): Promise<{ paused: boolean; reason: string | null }>;
-  history(): Promise<unknown[]>;
-  listTenants(): Promise<unknown[]>;
-  getTenant(name: string): Promise<unknown | undefined>;
-  createTenant(name: string, password: string | undefined, limits: Partial<Omit<TenantLimits, 'poolSize'>>): Promise<{ tenant: unknown; password: string; url: string }>;
+  setPaused(paused: boolean, reason: string | undefined): Promise<PauseResult>;
+  history(): Promise<HistoryEntry[]>;
+  listTenants(): Promise<Tenant[]>;
+  getTenant(name: string): Promise<Tenant | undefined>;
+  createTenant(name: string, password: string | undefined, limits: NewTenantLimits): Promise<CreateTenantResult>;
   deleteTenant(name: string): Promise<boolean>;
   /** Changes some limits (tenant.setLimits through the leader); undefined when no live tenant has that name. */
-  setTenantLimits(name: string, change: TenantLimitsChange): Promise<unknown | undefined>;
-  config(): unknown;
+  setTenantLimits(name: string, change: TenantLimitsChange): Promise<Tenant | undefined>;
+  config(): ConfigBody;
   /** The failover fence step on this node's Postgres: stop the WAL receiver, report the flushed LSN. */
-  stopReceiver(generation: number, renewalSeq: number | undefined): Promise<{ flushedLsn: string; replayedLsn: string }>;
+  stopReceiver(generation: number, renewalSeq: number | undefined): Promise<StopReceiverResult>;
   /** This node's proxy: clients, pools and counters (in the spirit of PgBouncer's SHOW POOLS). */
-  proxyStats(): unknown;
+  proxyStats(): ProxyPools;
   /** This node's Postgres as a primary sees its standbys (pg_stat_replication), for the leader's status. */
-  localReplication(): Promise<unknown>;
+  localReplication(): Promise<ReplicationAnswerBody>;
   /** The old primary's half of a switchover (leader to primary). */
-  stepDown(generation: number, to: string): Promise<unknown>;
+  stepDown(generation: number, to: string): Promise<StepDownResult>;
   /** `ogel switchover`: leader only (NotLeaderError elsewhere). */
-  switchover(to: string | undefined): Promise<unknown>;
+  switchover(to: string | undefined): Promise<SwitchoverResult>;
   /** `ogel switchover --scheduled TIME`: records it and answers at once (leader only). */
-  scheduleSwitchover(to: string | undefined, notBeforeMs: number): Promise<unknown>;
+  scheduleSwitchover(to: string | undefined, notBeforeMs: number): Promise<ScheduleResult>;
   /** `ogel switchover --cancel` (leader only). */
-  cancelScheduledSwitchover(): Promise<{ cancelled: boolean }>;
+  cancelScheduledSwitchover(): Promise<CancelResult>;
   /** `ogel failover`: leader only. */
-  failover(to: string | undefined, force: boolean): Promise<unknown>;
+  failover(to: string | undefined, force: boolean): Promise<FailoverResult>;
   /** `ogel reinit NODE`: re-clone a standby (leader only). */
-  reinit(node: string): Promise<unknown>;
-  /** Proposes a state-machine command sent by another daemon's agent (validated again here). */
-  proposeCommand(body: unknown): Promise<unknown>;
+  reinit(node: string): Promise<ReinitResult>;
+  /**
+   * Proposes a state-machine command sent by another daemon's agent. The body is
+   * unknown on purpose: the state machine validates it (validateCommand), with the
+   * versioned command formats it owns.
+   */
+  proposeCommand(body: unknown): Promise<ApplyResultBody>;
   metrics(): Promise<string>;
-  health(): { role: string; term: number; primary: boolean; replicaLagBytes: number | null };
+  health(): Omit<Health, 'node' | 'status'>;
   /** Counts a request for the metrics. */
   countRequest(route: string, status: number): void;
 }
@@ -103,13 +115,15 @@ export interface ApiServerOptions {
 }
 
 const FORWARDED_HEADER = 'x-ogel-forwarded-by';
-const ADDRESS_HINT = 'HOST:PORT, e.g. 127.0.0.1:8004';
 /** A switchover or failover answers once the new primary takes writes (step-down up to 30 s, then 15 s). */
 const ROLE_CHANGE_TIMEOUT_MS = 60_000;
+const NO_TENANT_HINT = "list them with 'ogel tenants list'";
 
 export class ApiServer {
   private readonly server: http.Server;
   private readonly router = new Router();
+  /** Built on first request: it never changes while the daemon runs. */
+  private openApiText: string | undefined;
 
   constructor(private readonly o: ApiServerOptions) {
     this.routes();
@@ -134,20 +148,30 @@ export class ApiServer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  /** The routes the server answers (method and path pattern), for the contract test. */
+  registeredRoutes(): { method: string; path: string }[] {
+    return this.router.list();
+  }
+
+  /** Registers one route of the contract's table (src/api/contract/routes.ts): its method, path and auth. */
+  private on(key: RouteKey, handler: Handler): void {
+    const spec = ROUTES[key];
+    this.router.add(spec.method, spec.path, spec.auth, handler);
+  }
+
   private routes(): void {
     const b = this.o.backend;
-    const r = this.router;
     // Health: no token (load balancers), Patroni-style status codes.
-    r.add('GET', '/health', false, ({ res }) => sendJson(res, 200, { node: b.nodeId, status: 'ok', ...b.health() }));
-    r.add('GET', '/leader', false, ({ res }) => {
+    this.on('GET /health', ({ res }) => sendJson(res, 200, { node: b.nodeId, status: 'ok', ...b.health() } satisfies Health));
+    this.on('GET /leader', ({ res }) => {
       const h = b.health();
       sendJson(res, b.isLeader() ? 200 : 503, { node: b.nodeId, role: h.role, term: h.term });
     });
-    r.add('GET', '/primary', false, ({ res }) => {
+    this.on('GET /primary', ({ res }) => {
       const h = b.health();
       sendJson(res, h.primary ? 200 : 503, { node: b.nodeId, primary: h.primary });
     });
-    r.add('GET', '/replica', false, ({ res, url }) => {
+    this.on('GET /replica', ({ res, url }) => {
       const lagParam = url.searchParams.get('lag');
       const lagMax = lagParam === null ? Number.POSITIVE_INFINITY : Number(lagParam);
       if (!Number.isFinite(lagMax) && lagParam !== null) {
@@ -157,13 +181,21 @@ export class ApiServer {
       const ok = h.replicaLagBytes !== null && h.replicaLagBytes <= lagMax;
       sendJson(res, ok ? 200 : 503, { node: b.nodeId, replica: h.replicaLagBytes !== null, lagBytes: h.replicaLagBytes });
     });
-    r.add('GET', '/metrics', false, async ({ res }) => {
+    this.on('GET /metrics', async ({ res }) => {
       const text = await b.metrics();
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(text);
     });
+    // No token: the document describes the API and holds no cluster data (no
+    // addresses, names or secrets), and tools (client generators, API explorers)
+    // fetch it before they have one. Every route it lists still needs the token.
+    this.on('GET /v1/openapi.json', ({ res }) => {
+      this.openApiText ??= JSON.stringify(buildOpenApi(packageVersion()));
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(this.openApiText) });
+      res.end(this.openApiText);
+    });
 
-    r.add('GET', '/v1/status', true, async (ctx) => {
+    this.on('GET /v1/status', async (ctx) => {
       const stale = parseStale(ctx.url);
       // Per-peer Raft progress (match index, lag, last contact) is known only to the
       // leader, so a follower has the leader answer; if the leader cannot be
@@ -183,141 +215,94 @@ export class ApiServer {
       }
       sendJson(ctx.res, 200, await b.status(stale));
     });
-    r.add('POST', '/v1/leadership/transfer', true, async ({ req, res }) => {
-      const body = expectObject(await readJsonBody(req));
-      rejectUnknownFields(body, ['to']);
-      sendJson(res, 200, await b.transferLeadership(optionalString(body, 'to')));
+    this.on('POST /v1/leadership/transfer', async ({ req, res }) => {
+      const body = parseBody(TransferRequest, await readJsonBody(req));
+      sendJson(res, 200, await b.transferLeadership(body.to ?? undefined));
     });
-    r.add('GET', '/v1/members', true, async ({ res }) => sendJson(res, 200, { members: await b.listMembers() }));
-    r.add('POST', '/v1/members', true, async (ctx) => {
-      const body = expectObject(await readJsonBody(ctx.req));
-      rejectUnknownFields(body, ['id', 'raft', 'api', 'proxy', 'postgres']);
-      const id = requiredString(body, 'id', 'a node id like n4');
-      const addresses = {
-        raft: requiredString(body, 'raft', ADDRESS_HINT),
-        api: requiredString(body, 'api', ADDRESS_HINT),
-        proxy: requiredString(body, 'proxy', ADDRESS_HINT),
-        postgres: requiredString(body, 'postgres', ADDRESS_HINT),
-      };
-      for (const [k, v] of Object.entries(addresses)) checkAddress(k, v);
-      await this.write(ctx, body, async () => sendJson(ctx.res, 200, { member: await b.addMember(id, addresses) }));
+    this.on('GET /v1/members', async ({ res }) => sendJson(res, 200, { members: await b.listMembers() }));
+    this.on('POST /v1/members', async (ctx) => {
+      const { id, ...addresses } = parseBody(AddMemberRequest, await readJsonBody(ctx.req));
+      await this.write(ctx, { id, ...addresses }, async () => sendJson(ctx.res, 200, { member: await b.addMember(id, addresses) }));
     });
-    r.add('DELETE', '/v1/members/:id', true, async (ctx) => {
+    this.on('DELETE /v1/members/:id', async (ctx) => {
       await this.write(ctx, undefined, async () => {
         await b.removeMember(ctx.params.id!);
         sendJson(ctx.res, 200, { removed: ctx.params.id });
       });
     });
-    r.add('POST', '/v1/pause', true, async (ctx) => {
-      const body = expectObject(await readJsonBody(ctx.req));
-      rejectUnknownFields(body, ['reason']);
-      await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.setPaused(true, optionalString(body, 'reason'))));
+    this.on('POST /v1/pause', async (ctx) => {
+      const body = parseBody(PauseRequest, await readJsonBody(ctx.req));
+      await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.setPaused(true, body.reason ?? undefined)));
     });
-    r.add('POST', '/v1/resume', true, async (ctx) => {
-      const body = expectObject(await readJsonBody(ctx.req));
-      rejectUnknownFields(body, []);
+    this.on('POST /v1/resume', async (ctx) => {
+      const body = parseBody(EmptyRequest, await readJsonBody(ctx.req));
       await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.setPaused(false, undefined)));
     });
     // Agents on every node report their Postgres and renew the primary's lease
     // through this: only the leader can propose, so a follower forwards it.
-    r.add('POST', '/v1/internal/commands', true, async (ctx) => {
+    this.on('POST /v1/internal/commands', async (ctx) => {
       const body = await readJsonBody(ctx.req);
       await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.proposeCommand(body)));
     });
-    r.add('POST', '/v1/internal/pg/stop-receiver', true, async ({ req, res }) => {
-      const body = expectObject(await readJsonBody(req));
-      rejectUnknownFields(body, ['generation', 'renewalSeq']);
-      const generation = optionalInt(body, 'generation', 1, Number.MAX_SAFE_INTEGER);
-      if (generation === undefined) throw new ApiError(400, 'invalid_body', "field 'generation' is required");
-      sendJson(res, 200, await b.stopReceiver(generation, optionalInt(body, 'renewalSeq', 0, Number.MAX_SAFE_INTEGER)));
+    this.on('POST /v1/internal/pg/stop-receiver', async ({ req, res }) => {
+      const body = parseBody(StopReceiverRequest, await readJsonBody(req));
+      sendJson(res, 200, await b.stopReceiver(body.generation, body.renewalSeq ?? undefined));
     });
-    r.add('GET', '/v1/proxy/pools', true, ({ res }) => sendJson(res, 200, b.proxyStats()));
-    r.add('GET', '/v1/internal/pg/replication', true, async ({ res }) => sendJson(res, 200, await b.localReplication()));
-    r.add('POST', '/v1/internal/pg/step-down', true, async ({ req, res }) => {
-      const body = expectObject(await readJsonBody(req));
-      rejectUnknownFields(body, ['generation', 'to']);
-      const generation = optionalInt(body, 'generation', 1, Number.MAX_SAFE_INTEGER);
-      if (generation === undefined) throw new ApiError(400, 'invalid_body', "field 'generation' is required");
-      sendJson(res, 200, await b.stepDown(generation, requiredString(body, 'to', 'the switchover target, a node id like n2')));
+    this.on('GET /v1/proxy/pools', ({ res }) => sendJson(res, 200, b.proxyStats()));
+    this.on('GET /v1/internal/pg/replication', async ({ res }) => sendJson(res, 200, await b.localReplication()));
+    this.on('POST /v1/internal/pg/step-down', async ({ req, res }) => {
+      const body = parseBody(StepDownRequest, await readJsonBody(req));
+      sendJson(res, 200, await b.stepDown(body.generation, body.to));
     });
     // Switchover and failover wait for the new primary to take writes: longer than other writes.
-    r.add('POST', '/v1/switchover', true, async (ctx) => {
-      const body = expectObject(await readJsonBody(ctx.req));
-      rejectUnknownFields(body, ['to', 'scheduledAt']);
-      const to = optionalString(body, 'to');
-      // An explicit null must not quietly become "switch over now".
-      if (body['scheduledAt'] === null) throw new ApiError(400, 'invalid_body', "field 'scheduledAt': null; leave the field out for a switchover now", SCHEDULED_AT_HINT);
-      const scheduledAt = optionalString(body, 'scheduledAt');
-      if (scheduledAt !== undefined) {
+    this.on('POST /v1/switchover', async (ctx) => {
+      const body = parseBody(SwitchoverRequest, await readJsonBody(ctx.req));
+      const to = body.to ?? undefined;
+      if (body.scheduledAt !== undefined) {
         // Checked against this node's clock, where the request arrives; the leader
         // runs it by its own (the node clocks are assumed NTP-synchronized).
-        const check = checkScheduledAt(scheduledAt, Date.now());
+        const check = checkScheduledAt(body.scheduledAt, Date.now());
         if (!check.ok) throw new ApiError(400, 'invalid_body', `field 'scheduledAt': ${check.message}`, SCHEDULED_AT_HINT);
         await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.scheduleSwitchover(to, check.notBeforeMs)));
         return;
       }
       await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.switchover(to)), ROLE_CHANGE_TIMEOUT_MS);
     });
-    r.add('DELETE', '/v1/switchover', true, async (ctx) => {
+    this.on('DELETE /v1/switchover', async (ctx) => {
       await this.write(ctx, undefined, async () => sendJson(ctx.res, 200, await b.cancelScheduledSwitchover()));
     });
-    r.add('POST', '/v1/failover', true, async (ctx) => {
-      const body = expectObject(await readJsonBody(ctx.req));
-      rejectUnknownFields(body, ['to', 'force']);
-      const force = body['force'] ?? false;
-      if (typeof force !== 'boolean') throw new ApiError(400, 'invalid_body', `field 'force': expected true or false, got ${JSON.stringify(force)}`);
-      await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.failover(optionalString(body, 'to'), force)), ROLE_CHANGE_TIMEOUT_MS);
+    this.on('POST /v1/failover', async (ctx) => {
+      const body = parseBody(FailoverRequest, await readJsonBody(ctx.req));
+      await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.failover(body.to ?? undefined, body.force ?? false)), ROLE_CHANGE_TIMEOUT_MS);
     });
-    r.add('POST', '/v1/nodes/:id/reinit', true, async (ctx) => {
-      const body = expectObject(await readJsonBody(ctx.req));
-      rejectUnknownFields(body, []);
+    this.on('POST /v1/nodes/:id/reinit', async (ctx) => {
+      const body = parseBody(EmptyRequest, await readJsonBody(ctx.req));
       await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.reinit(ctx.params.id!)));
     });
-    r.add('GET', '/v1/history', true, async ({ res }) => sendJson(res, 200, { history: await b.history() }));
-    r.add('GET', '/v1/config', true, ({ res }) => sendJson(res, 200, b.config()));
-    r.add('GET', '/v1/tenants', true, async ({ res }) => sendJson(res, 200, { tenants: await b.listTenants() }));
-    r.add('GET', '/v1/tenants/:name', true, async ({ res, params }) => {
+    this.on('GET /v1/history', async ({ res }) => sendJson(res, 200, { history: await b.history() }));
+    this.on('GET /v1/config', ({ res }) => sendJson(res, 200, b.config()));
+    this.on('GET /v1/tenants', async ({ res }) => sendJson(res, 200, { tenants: await b.listTenants() }));
+    this.on('GET /v1/tenants/:name', async ({ res, params }) => {
       const t = await b.getTenant(params.name!);
-      if (t === undefined) throw new ApiError(404, 'not_found', `no tenant named '${params.name}'`, "list them with 'ogel tenants list'");
+      if (t === undefined) throw new ApiError(404, 'not_found', `no tenant named '${params.name}'`, NO_TENANT_HINT);
       sendJson(res, 200, { tenant: t });
     });
-    r.add('POST', '/v1/tenants', true, async (ctx) => {
-      const body = expectObject(await readJsonBody(ctx.req));
-      rejectUnknownFields(body, ['name', 'password', 'limits']);
-      const name = requiredString(body, 'name', 'a tenant name: lowercase letters, digits and _, at most 63');
-      // The name is also the tenant's database and role, so it must be a plain Postgres identifier.
-      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) {
-        throw new ApiError(
-          400,
-          'invalid_body',
-          `field 'name': ${JSON.stringify(name)} is not a valid tenant name`,
-          'use 1-63 characters of a-z, 0-9 and _, not starting with a digit (it becomes the database and role name)',
-        );
-      }
-      const password = optionalString(body, 'password');
-      if (password !== undefined && password.length < 8) {
-        throw new ApiError(400, 'invalid_body', 'field \'password\': at least 8 characters', 'or omit it and a password is generated');
-      }
-      const limitsObj = body.limits === undefined ? {} : expectObject(body.limits, "field 'limits'");
-      rejectUnknownFields(limitsObj, ['maxConnections', 'rateLimitPerSec']);
-      const limits: Partial<Omit<TenantLimits, 'poolSize'>> = {};
-      // The state machine's bounds: a value it would refuse fails here, naming the field.
-      if (limitsObj['maxConnections'] !== undefined) limits.maxConnections = limitInt(limitsObj, 'maxConnections', TENANT_LIMITS.maxConnections, 'client connections');
-      if (limitsObj['rateLimitPerSec'] !== undefined) limits.rateLimitPerSec = limitInt(limitsObj, 'rateLimitPerSec', TENANT_LIMITS.rateLimitPerSec, 'queries per second');
-      await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.createTenant(name, password, limits)));
+    this.on('POST /v1/tenants', async (ctx) => {
+      const body = parseBody(CreateTenantRequest, await readJsonBody(ctx.req));
+      await this.write(ctx, body, async () => sendJson(ctx.res, 200, await b.createTenant(body.name, body.password ?? undefined, body.limits ?? {})));
     });
-    r.add('PATCH', '/v1/tenants/:name', true, async (ctx) => {
-      const change = parseLimitsChange(expectObject(await readJsonBody(ctx.req)));
-      await this.write(ctx, { limits: change }, async () => {
-        const t = await b.setTenantLimits(ctx.params.name!, change);
-        if (t === undefined) throw new ApiError(404, 'not_found', `no tenant named '${ctx.params.name}'`, "list them with 'ogel tenants list'");
+    this.on('PATCH /v1/tenants/:name', async (ctx) => {
+      const body = parseBody(SetTenantLimitsRequest, await readJsonBody(ctx.req));
+      await this.write(ctx, body, async () => {
+        const t = await b.setTenantLimits(ctx.params.name!, body.limits);
+        if (t === undefined) throw new ApiError(404, 'not_found', `no tenant named '${ctx.params.name}'`, NO_TENANT_HINT);
         sendJson(ctx.res, 200, { tenant: t });
       });
     });
-    r.add('DELETE', '/v1/tenants/:name', true, async (ctx) => {
+    this.on('DELETE /v1/tenants/:name', async (ctx) => {
       await this.write(ctx, undefined, async () => {
         if (!(await b.deleteTenant(ctx.params.name!))) {
-          throw new ApiError(404, 'not_found', `no tenant named '${ctx.params.name}'`, "list them with 'ogel tenants list'");
+          throw new ApiError(404, 'not_found', `no tenant named '${ctx.params.name}'`, NO_TENANT_HINT);
         }
         sendJson(ctx.res, 200, { deleted: ctx.params.name });
       });
@@ -388,36 +373,6 @@ export class ApiServer {
   }
 }
 
-const LIMITS_CHANGE_EXAMPLE = '{"limits": {"poolSize": 10}}';
-
-/** The body of PATCH /v1/tenants/:name: {limits: {poolSize?, maxConnections?, rateLimitPerSec?}}, at least one. */
-function parseLimitsChange(body: Record<string, unknown>): TenantLimitsChange {
-  rejectUnknownFields(body, ['limits']);
-  if (body['limits'] === undefined) throw new ApiError(400, 'invalid_body', "field 'limits': missing", `send the limits to change, e.g. ${LIMITS_CHANGE_EXAMPLE}`);
-  const limits = expectObject(body['limits'], "field 'limits'");
-  const known = ['poolSize', 'maxConnections', 'rateLimitPerSec'];
-  for (const k of Object.keys(limits)) {
-    if (!known.includes(k)) throw new ApiError(400, 'invalid_body', `unknown field 'limits.${k}'`, `known limits: ${known.join(', ')}`);
-  }
-  const change: TenantLimitsChange = {};
-  if (limits['poolSize'] === null) change.poolSize = null;
-  else if (limits['poolSize'] !== undefined) change.poolSize = limitInt(limits, 'poolSize', TENANT_LIMITS.poolSize, 'server connections per pool, or null for the proxy\'s defaultPoolSize');
-  if (limits['maxConnections'] !== undefined) change.maxConnections = limitInt(limits, 'maxConnections', TENANT_LIMITS.maxConnections, 'client connections');
-  if (limits['rateLimitPerSec'] !== undefined) change.rateLimitPerSec = limitInt(limits, 'rateLimitPerSec', TENANT_LIMITS.rateLimitPerSec, 'queries per second');
-  if (Object.keys(change).length === 0) {
-    throw new ApiError(400, 'invalid_body', "field 'limits': changes nothing", `give at least one of poolSize, maxConnections, rateLimitPerSec, e.g. ${LIMITS_CHANGE_EXAMPLE}`);
-  }
-  return change;
-}
-
-function limitInt(limits: Record<string, unknown>, key: string, range: { min: number; max: number }, what: string): number {
-  const v = limits[key];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < range.min || v > range.max) {
-    throw new ApiError(400, 'invalid_body', `field 'limits.${key}': expected an integer from ${range.min} to ${range.max} (${what}), got ${describe(v)}`, `e.g. {"limits": {"${key}": ${Math.min(10, range.max)}}}`);
-  }
-  return v;
-}
-
 function parseStale(url: URL): boolean {
   const v = url.searchParams.get('stale');
   if (v === null || v === 'false' || v === '0') return false;
@@ -425,12 +380,11 @@ function parseStale(url: URL): boolean {
   throw new ApiError(400, 'invalid_query', `stale: expected true or false, got ${JSON.stringify(v)}`);
 }
 
-function checkAddress(field: string, v: string): void {
-  const i = v.lastIndexOf(':');
-  const port = Number(v.slice(i + 1));
-  if (i <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new ApiError(400, 'invalid_body', `field '${field}': ${JSON.stringify(v)} is not HOST:PORT`, ADDRESS_HINT);
-  }
+let version: string | undefined;
+/** The daemon's version for the OpenAPI document (package.json, read once). */
+function packageVersion(): string {
+  version ??= (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return version;
 }
 
 function toApiError(e: unknown): ApiError {

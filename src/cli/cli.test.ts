@@ -1,4 +1,4 @@
-// The ogel CLI, run as a process against a fake admin API (fake-admin-api.ts)
+// The ogel CLI, run as a process against a fake admin API (test/helpers/fake-admin-api.ts)
 // that answers as docs/admin-api.md says. Each test gets its own fake cluster, so
 // tests run concurrently.
 
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { FakeCluster } from './fake-admin-api.js';
+import { FakeCluster } from '../../test/helpers/fake-admin-api.js';
 
 const CLI = fileURLToPath(new URL('../main.js', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'ogel-cli-test-'));
@@ -203,6 +203,18 @@ describe('ogel CLI', { concurrency: true }, () => {
       const stale = await ogel(['status', '--stale', '--json', ...auth(c)]);
       assert.equal((JSON.parse(stale.stdout) as { stale: boolean }).stale, true);
       assert.ok(c.requests.some((q) => q.url === '/v1/status?stale=true'));
+    });
+  });
+
+  test('an answer that breaks the contract is a one-line error naming the field, not a crash', async () => {
+    await withCluster(async (c) => {
+      // A daemon that sends the generation as a string (broken, or not an ogel API).
+      c.postgres = { ...c.postgres, generation: 'three' as unknown as number };
+      const r = await ogel(['status', ...auth(c)]);
+      assert.notEqual(r.code, 0);
+      const first = r.stderr.split('\n')[0] ?? '';
+      assert.match(first, /unexpected answer for GET \/v1\/status: field 'postgres\.generation': expected number, got "three"$/);
+      assert.doesNotMatch(r.stderr, /TypeError|at .*\.js:\d+/);
     });
   });
 

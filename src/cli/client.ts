@@ -17,7 +17,29 @@
 
 import http from 'node:http';
 import https from 'node:https';
-import type { CreateTenantRequest, CreateTenantResult, HistoryEntry, Member, MemberSpec, PauseResult, ProxyPools, ScheduleResult, SetTenantLimitsRequest, Status, Tenant, TransferResult } from './types.js';
+import type { z } from 'zod';
+import {
+  AddMemberResponse,
+  CancelResult,
+  ConfigResponse,
+  CreateTenantResult,
+  DeleteTenantResponse,
+  FailoverResult,
+  HistoryResponse,
+  MembersResponse,
+  PauseResult,
+  ProxyPools,
+  ReinitResult,
+  RemoveMemberResponse,
+  ScheduleResult,
+  Status,
+  SwitchoverResult,
+  TenantResponse,
+  TenantsResponse,
+  TransferResult,
+  describe,
+} from '../api/contract/index.js';
+import type { AddMemberRequest, CreateTenantRequest, SetTenantLimitsRequest } from '../api/contract/index.js';
 
 export const CLIENT_TIMEOUT_MS_DEFAULT = 10_000;
 const RESPONSE_BYTES_MAX = 64 * 1024 * 1024;
@@ -246,12 +268,21 @@ function errorFields(body: unknown): { code: string; message: string; hint: stri
   return { code, message, hint: typeof hint === 'string' && hint !== '' ? hint : undefined };
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function requireShape(body: unknown, endpoint: string, what: string, ok: (o: Record<string, unknown>) => boolean): void {
-  if (!isObject(body) || !ok(body)) throw new BadResponseError(endpoint, `unexpected answer for ${what}: ${snippet(JSON.stringify(body) ?? '')}`);
+/**
+ * The answer checked against the contract: a daemon answering something else (an
+ * older or broken one, or not an ogel API) gets a one-line error naming the
+ * field, not a crash somewhere in the rendering.
+ */
+function checkAnswer<S extends z.ZodType>(schema: S, body: unknown, endpoint: string, what: string): z.output<S> {
+  const r = schema.safeParse(body, { reportInput: true });
+  // The body as it came, not r.data: the parse moves the fields a daemon added
+  // after the known ones, and `--json` prints the answer as the API sent it. The
+  // same value: the contract's answer schemas hold no defaults or transforms.
+  if (r.success) return body as z.output<S>;
+  const issue = r.error.issues[0]!;
+  const field = issue.path.length === 0 ? 'the body' : `field '${issue.path.map(String).join('.')}'`;
+  const why = issue.code === 'invalid_type' ? `expected ${issue.expected}, got ${issue.input === undefined ? 'nothing' : describe(issue.input)}` : issue.message;
+  throw new BadResponseError(endpoint, `unexpected answer for ${what}: ${field}: ${why}`);
 }
 
 export class AdminClient {
@@ -325,137 +356,101 @@ export class AdminClient {
     throw new UnreachableError(failures);
   }
 
+  /** One request (with failover) whose 2xx answer is checked against `schema`. */
+  private async call<S extends z.ZodType>(schema: S, method: string, path: string, opts: RequestOptions = {}): Promise<z.output<S>> {
+    const body = await this.request(method, path, opts);
+    return checkAnswer(schema, body, this.lastEndpoint ?? '', `${method} ${path}`);
+  }
+
   async status(opts: { stale?: boolean; endpoint?: string; timeoutMs?: number } = {}): Promise<Status> {
-    const body = await this.request<Status>('GET', `/v1/status${opts.stale ? '?stale=true' : ''}`, {
+    return this.call(Status, 'GET', `/v1/status${opts.stale ? '?stale=true' : ''}`, {
       ...(opts.endpoint !== undefined ? { endpoint: opts.endpoint } : {}),
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     });
-    requireShape(body, this.lastEndpoint ?? '', 'GET /v1/status', (o) => Array.isArray(o['members']) && isObject(o['maintenance']) && isObject(o['postgres']));
-    return body;
   }
 
   async transferLeadership(to?: string): Promise<TransferResult> {
-    const body = await this.request<TransferResult>('POST', '/v1/leadership/transfer', { body: to === undefined ? {} : { to } });
-    requireShape(body, this.lastEndpoint ?? '', 'POST /v1/leadership/transfer', (o) => typeof o['to'] === 'string');
-    return body;
+    return this.call(TransferResult, 'POST', '/v1/leadership/transfer', { body: to === undefined ? {} : { to } });
   }
 
-  async members(): Promise<{ members: Member[] }> {
-    const body = await this.request<{ members: Member[] }>('GET', '/v1/members');
-    requireShape(body, this.lastEndpoint ?? '', 'GET /v1/members', (o) => Array.isArray(o['members']));
-    return body;
+  async members(): Promise<z.output<typeof MembersResponse>> {
+    return this.call(MembersResponse, 'GET', '/v1/members');
   }
 
-  async addMember(spec: MemberSpec): Promise<{ member: Member }> {
-    const body = await this.request<{ member: Member }>('POST', '/v1/members', { body: spec });
-    requireShape(body, this.lastEndpoint ?? '', 'POST /v1/members', (o) => isObject(o['member']));
-    return body;
+  async addMember(spec: AddMemberRequest): Promise<z.output<typeof AddMemberResponse>> {
+    return this.call(AddMemberResponse, 'POST', '/v1/members', { body: spec });
   }
 
-  async removeMember(id: string): Promise<{ removed: string }> {
-    return this.request<{ removed: string }>('DELETE', `/v1/members/${encodeURIComponent(id)}`);
+  async removeMember(id: string): Promise<z.output<typeof RemoveMemberResponse>> {
+    return this.call(RemoveMemberResponse, 'DELETE', `/v1/members/${encodeURIComponent(id)}`);
   }
 
   async pause(reason?: string): Promise<PauseResult> {
-    return this.request<PauseResult>('POST', '/v1/pause', { body: reason === undefined ? {} : { reason }, idempotent: true });
+    return this.call(PauseResult, 'POST', '/v1/pause', { body: reason === undefined ? {} : { reason }, idempotent: true });
   }
 
   async resume(): Promise<PauseResult> {
-    return this.request<PauseResult>('POST', '/v1/resume', { body: {}, idempotent: true });
+    return this.call(PauseResult, 'POST', '/v1/resume', { body: {}, idempotent: true });
   }
 
-  async history(): Promise<{ history: HistoryEntry[] }> {
-    const body = await this.request<{ history: HistoryEntry[] }>('GET', '/v1/history');
-    requireShape(body, this.lastEndpoint ?? '', 'GET /v1/history', (o) => Array.isArray(o['history']));
-    return body;
+  async history(): Promise<z.output<typeof HistoryResponse>> {
+    return this.call(HistoryResponse, 'GET', '/v1/history');
   }
 
   async proxyPools(): Promise<ProxyPools> {
-    const body = await this.request<ProxyPools>('GET', '/v1/proxy/pools');
-    requireShape(body, this.lastEndpoint ?? '', 'GET /v1/proxy/pools', (o) => Array.isArray(o['pools']) && isObject(o['clients']) && isObject(o['counters']));
-    return body;
+    return this.call(ProxyPools, 'GET', '/v1/proxy/pools');
   }
 
-  async config(): Promise<unknown> {
-    return this.request('GET', '/v1/config');
+  /** The cluster config, secrets redacted; its shape is src/config/schema.ts's. */
+  async config(): Promise<z.output<typeof ConfigResponse>> {
+    return this.call(ConfigResponse, 'GET', '/v1/config');
   }
 
-  async tenants(): Promise<{ tenants: Tenant[] }> {
-    const body = await this.request<{ tenants: Tenant[] }>('GET', '/v1/tenants');
-    requireShape(body, this.lastEndpoint ?? '', 'GET /v1/tenants', (o) => Array.isArray(o['tenants']));
-    return body;
+  async tenants(): Promise<z.output<typeof TenantsResponse>> {
+    return this.call(TenantsResponse, 'GET', '/v1/tenants');
   }
 
-  async tenant(name: string): Promise<{ tenant: Tenant }> {
-    return this.request<{ tenant: Tenant }>('GET', `/v1/tenants/${encodeURIComponent(name)}`);
+  async tenant(name: string): Promise<TenantResponse> {
+    return this.call(TenantResponse, 'GET', `/v1/tenants/${encodeURIComponent(name)}`);
   }
 
   async createTenant(req: CreateTenantRequest): Promise<CreateTenantResult> {
-    const body = await this.request<CreateTenantResult>('POST', '/v1/tenants', { body: req });
-    requireShape(body, this.lastEndpoint ?? '', 'POST /v1/tenants', (o) => isObject(o['tenant']));
-    return body;
+    return this.call(CreateTenantResult, 'POST', '/v1/tenants', { body: req });
   }
 
   /** Each limit is set to a value, not changed by an amount: a retry does no harm. */
-  async setTenantLimits(name: string, req: SetTenantLimitsRequest): Promise<{ tenant: Tenant }> {
-    const path = `/v1/tenants/${encodeURIComponent(name)}`;
-    const body = await this.request<{ tenant: Tenant }>('PATCH', path, { body: req, idempotent: true });
-    requireShape(body, this.lastEndpoint ?? '', `PATCH ${path}`, (o) => isObject(o['tenant']));
-    return body;
+  async setTenantLimits(name: string, req: SetTenantLimitsRequest): Promise<TenantResponse> {
+    return this.call(TenantResponse, 'PATCH', `/v1/tenants/${encodeURIComponent(name)}`, { body: req, idempotent: true });
   }
 
-  async deleteTenant(name: string): Promise<{ deleted: string }> {
-    return this.request<{ deleted: string }>('DELETE', `/v1/tenants/${encodeURIComponent(name)}`);
+  async deleteTenant(name: string): Promise<z.output<typeof DeleteTenantResponse>> {
+    return this.call(DeleteTenantResponse, 'DELETE', `/v1/tenants/${encodeURIComponent(name)}`);
   }
 
   /** Answers once the new primary takes writes: the server's bound is 60 s, so wait a little longer. */
   async switchover(to?: string): Promise<SwitchoverResult> {
-    const body = await this.request<SwitchoverResult>('POST', '/v1/switchover', { body: to === undefined ? {} : { to }, timeoutMs: Math.max(this.timeoutMs, ROLE_CHANGE_TIMEOUT_MS) });
-    requireShape(body, this.lastEndpoint ?? '', 'POST /v1/switchover', (o) => typeof o['to'] === 'string' && typeof o['pauseMs'] === 'number');
-    return body;
+    return this.call(SwitchoverResult, 'POST', '/v1/switchover', { body: to === undefined ? {} : { to }, timeoutMs: Math.max(this.timeoutMs, ROLE_CHANGE_TIMEOUT_MS) });
   }
 
   /** Records a switchover for later (ISO 8601 `scheduledAt`); answers at once. */
   async scheduleSwitchover(opts: { to?: string | undefined; scheduledAt: string }): Promise<ScheduleResult> {
     const req = { ...(opts.to !== undefined ? { to: opts.to } : {}), scheduledAt: opts.scheduledAt };
-    const body = await this.request<ScheduleResult>('POST', '/v1/switchover', { body: req });
-    requireShape(body, this.lastEndpoint ?? '', 'POST /v1/switchover', (o) => isObject(o['scheduled']) && typeof o['scheduled']['notBeforeMs'] === 'number');
-    return body;
+    return this.call(ScheduleResult, 'POST', '/v1/switchover', { body: req });
   }
 
   /** Cancels the scheduled switchover; repeating it is harmless (cancelled: false the second time). */
-  async cancelScheduledSwitchover(): Promise<{ cancelled: boolean }> {
-    const body = await this.request<{ cancelled: boolean }>('DELETE', '/v1/switchover', { idempotent: true });
-    requireShape(body, this.lastEndpoint ?? '', 'DELETE /v1/switchover', (o) => typeof o['cancelled'] === 'boolean');
-    return body;
+  async cancelScheduledSwitchover(): Promise<CancelResult> {
+    return this.call(CancelResult, 'DELETE', '/v1/switchover', { idempotent: true });
   }
 
   async failover(opts: { to?: string | undefined; force: boolean }): Promise<FailoverResult> {
     const req = { ...(opts.to !== undefined ? { to: opts.to } : {}), force: opts.force };
-    const body = await this.request<FailoverResult>('POST', '/v1/failover', { body: req, timeoutMs: Math.max(this.timeoutMs, ROLE_CHANGE_TIMEOUT_MS) });
-    requireShape(body, this.lastEndpoint ?? '', 'POST /v1/failover', (o) => typeof o['to'] === 'string');
-    return body;
+    return this.call(FailoverResult, 'POST', '/v1/failover', { body: req, timeoutMs: Math.max(this.timeoutMs, ROLE_CHANGE_TIMEOUT_MS) });
   }
 
-  async reinit(node: string): Promise<{ node: string; role: string; generation: number }> {
-    return this.request('POST', `/v1/nodes/${encodeURIComponent(node)}/reinit`, { body: {}, idempotent: true });
+  async reinit(node: string): Promise<ReinitResult> {
+    return this.call(ReinitResult, 'POST', `/v1/nodes/${encodeURIComponent(node)}/reinit`, { body: {}, idempotent: true });
   }
 }
 
 const ROLE_CHANGE_TIMEOUT_MS = 65_000;
-
-export interface SwitchoverResult {
-  from: string;
-  to: string;
-  generation: number;
-  pauseMs: number;
-  stepDown: { lastLsn: string; targetFlushedLsn: string; readOnlyMs: number; drainMs: number; catchUpMs: number; shutdownMs: number; releaseMs: number } | null;
-}
-
-export interface FailoverResult {
-  from: string | null;
-  to: string;
-  generation: number;
-  forced: boolean;
-  durationMs: number;
-}

@@ -5,26 +5,49 @@ import { randomUUID } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import type { RaftNode } from '../../raft/src/node/raft-node.js';
 import { NotLeaderError, RequestTimeoutError } from '../../raft/src/node/raft-node.js';
-import type { ApplyOk, ApplyResult, Command, Member, Tenant } from '../../fsm/index.js';
+import type { ApplyResult, Tenant as FsmTenant } from '../../fsm/index.js';
 import { encodeCommand, isRejection, lsnDiffBytes, TENANT_LIMITS, validateCommand, type ClusterStateMachine } from '../../fsm/index.js';
-import type { PostgresAgent, StepDownResult } from '../postgres/agent.js';
-import { FailoverRequestError, type FailoverController, type FailoverResult, type SwitchoverResult } from '../controllers/failover.js';
+import type { PostgresAgent } from '../postgres/agent.js';
+import { FailoverRequestError, type FailoverController } from '../controllers/failover.js';
 import type { TenantProvisioner } from '../controllers/tenant-provisioner.js';
 import { makeScramVerifier, generatePassword } from '../auth/scram.js';
 import { redactConfig, type Config, type NodeConfig } from '../config/index.js';
 import { ApiError } from '../api/http.js';
-import type { ApiBackend, MemberAddresses, TenantLimits, TenantLimitsChange } from '../api/server.js';
+import type { ApiBackend } from '../api/server.js';
+import type {
+  ApplyResultBody,
+  CancelResult,
+  ConfigBody,
+  CreateTenantResult,
+  FailoverResult,
+  Health,
+  HistoryEntry,
+  Member,
+  MemberAddresses,
+  MemberRecord,
+  NewTenantLimits,
+  PauseResult,
+  ProxyPools,
+  ProxyStats,
+  ReinitResult,
+  ScheduleResult,
+  Status,
+  StepDownResult,
+  StopReceiverResult,
+  SwitchoverResult,
+  Tenant,
+  TenantLimitsChange,
+  TransferResult,
+} from '../api/contract/index.js';
 import type { Logger } from '../log.js';
 import type { DaemonMetrics } from './metrics.js';
 import type { ReplicationAnswer } from '../postgres/replication-stats.js';
+import type { ProposeCommand } from './propose-on-leader.js';
 import { fetchReplication } from './replication-client.js';
-import { LeaseTracker } from './lease-tracker.js';
+import type { LeaseTracker } from './lease-tracker.js';
 import { LiveReplication, PostgresUnavailableError } from './live-replication.js';
 import { postgresStatusView, type LiveFigures } from './pg-status.js';
 
-/** FSM rejections that mean "your request is malformed" rather than "it conflicts with the state". */
-const BAD_REQUEST_CODES = new Set(['invalid_command', 'invalid_value']);
-const NOT_FOUND_CODES = new Set(['unknown_member', 'unknown_tenant', 'unknown_backup', 'unknown_compute', 'unknown_wal_segment']);
 const LEARNER_CATCH_UP_MS_MAX = 30_000;
 /** How long `ogel tenants create` and `delete` wait for the role and database on the primary. */
 const TENANT_PROVISION_TIMEOUT_MS = 15_000;
@@ -39,44 +62,76 @@ const LOCAL_REPLICATION_TIMEOUT_MS = 400;
 /** Status polls and scrapes within this window share one reading. */
 const LOCAL_REPLICATION_MAX_AGE_MS = 250;
 
+/** Everything the backend works with, made before it (src/daemon/daemon.ts). */
+export interface DaemonBackendDeps {
+  cfg: Config;
+  self: NodeConfig;
+  raft: RaftNode<ApplyResult>;
+  fsm: ClusterStateMachine;
+  metrics: DaemonMetrics;
+  log: Logger;
+  /** Proposes on this node as the leader; a rejection throws an ApiError. */
+  propose: ProposeCommand;
+  /** Fed by the daemon from every apply and restore. */
+  leaseTracker: LeaseTracker;
+  /**
+   * This node's Postgres agent; undefined when Postgres cannot run here (no
+   * binaries for this platform): the control plane still runs, and the routes
+   * that need Postgres answer 503 saying why.
+   */
+  agent: PostgresAgent | undefined;
+  /** This node's proxy (the figures of GET /v1/proxy/pools). */
+  proxy: { stats(): ProxyStats };
+  /** The leader's failover controller (switchover and failover requests). */
+  failoverController: FailoverController;
+  /** Creates tenants' roles and databases on the primary (createTenant waits for it). */
+  tenantProvisioner: TenantProvisioner;
+  /**
+   * For this backend's own calls to other daemons (the primary's replication
+   * figures): bound to this node's address (src/net/bind.ts), so they leave from it.
+   */
+  peerDispatcher: Dispatcher;
+}
+
 export class DaemonBackend implements ApiBackend {
   readonly nodeId: string;
   /** This node's Postgres replication figures (when it is the primary), shared by status and metrics. */
   readonly replication: LiveReplication;
-  /**
-   * For this backend's own calls to other daemons (the primary's replication
-   * figures): set by the daemon to its bound peer dispatcher (src/net/bind.ts), so
-   * they leave from this node's address. Default: undici's global one.
-   */
-  peerDispatcher: Dispatcher | undefined;
+  readonly propose: ProposeCommand;
+  private readonly cfg: Config;
+  private readonly self: NodeConfig;
+  private readonly raft: RaftNode<ApplyResult>;
+  private readonly fsm: ClusterStateMachine;
+  private readonly daemonMetrics: DaemonMetrics;
+  private readonly log: Logger;
+  private readonly leaseTracker: LeaseTracker;
+  private readonly agent: PostgresAgent | undefined;
+  private readonly proxy: { stats(): ProxyStats };
+  private readonly failoverController: FailoverController;
+  private readonly tenantProvisioner: TenantProvisioner;
+  private readonly peerDispatcher: Dispatcher;
 
-  constructor(
-    private readonly cfg: Config,
-    private readonly self: NodeConfig,
-    private readonly raft: RaftNode<ApplyResult>,
-    private readonly fsm: ClusterStateMachine,
-    private readonly daemonMetrics: DaemonMetrics,
-    private readonly log: Logger,
-    /** Fed by the daemon from every apply and restore; the default only knows leases it was shown. */
-    readonly leaseTracker: LeaseTracker = new LeaseTracker(),
-  ) {
-    this.nodeId = self.id;
+  constructor(d: DaemonBackendDeps) {
+    this.cfg = d.cfg;
+    this.self = d.self;
+    this.raft = d.raft;
+    this.fsm = d.fsm;
+    this.daemonMetrics = d.metrics;
+    this.log = d.log;
+    this.propose = d.propose;
+    this.leaseTracker = d.leaseTracker;
+    this.agent = d.agent;
+    this.proxy = d.proxy;
+    this.failoverController = d.failoverController;
+    this.tenantProvisioner = d.tenantProvisioner;
+    this.peerDispatcher = d.peerDispatcher;
+    this.nodeId = d.self.id;
+    const agent = d.agent;
     this.replication = new LiveReplication({
-      instance: () => this.agent?.postgres,
+      instance: () => agent?.postgres,
       timeoutMs: LOCAL_REPLICATION_TIMEOUT_MS,
       maxAgeMs: LOCAL_REPLICATION_MAX_AGE_MS,
     });
-  }
-
-  /** Proposes a command on the leader; an FSM rejection becomes a 400/404/409 with its message. */
-  async propose(cmd: Command): Promise<ApplyOk> {
-    const end = this.daemonMetrics.proposalSeconds.startTimer();
-    const { result } = await this.raft.propose(encodeCommand(cmd));
-    end();
-    if (result.ok) return result;
-    const e = result.error;
-    const status = BAD_REQUEST_CODES.has(e.code) ? 400 : NOT_FOUND_CODES.has(e.code) ? 404 : 409;
-    throw new ApiError(status, status === 400 ? 'invalid_body' : status === 404 ? 'not_found' : 'conflict', e.message);
   }
 
   private async barrier(stale: boolean): Promise<void> {
@@ -94,12 +149,12 @@ export class DaemonBackend implements ApiBackend {
     return api ? `http://${api}` : undefined;
   }
 
-  async status(stale: boolean): Promise<unknown> {
+  async status(stale: boolean): Promise<Status> {
     return this.statusView(stale, true);
   }
 
   /** `live`: ask the primary for its replication figures (not for stale reads, nor for member lists). */
-  private async statusView(stale: boolean, live: boolean): Promise<unknown> {
+  private async statusView(stale: boolean, live: boolean): Promise<Status> {
     if (!stale) {
       try {
         await this.raft.read();
@@ -114,7 +169,7 @@ export class DaemonBackend implements ApiBackend {
     const s = this.fsm.state;
     const progress = new Map(rs.peers.map((p) => [p.id, p]));
     const ids = new Set([...s.members.keys(), ...rs.voters, ...rs.learners]);
-    const members = [...ids].sort().map((id) => {
+    const members = [...ids].sort().map((id): Member => {
       const m = s.members.get(id);
       const p = progress.get(id);
       const role = id === rs.leader ? 'leader' : rs.learners.includes(id) ? 'learner' : rs.voters.includes(id) ? 'follower' : 'removed';
@@ -148,7 +203,7 @@ export class DaemonBackend implements ApiBackend {
     };
   }
 
-  async transferLeadership(to: string | undefined): Promise<{ from: string; to: string; durationMs: number }> {
+  async transferLeadership(to: string | undefined): Promise<TransferResult> {
     const rs = this.raft.status();
     if (to !== undefined && !rs.voters.includes(to)) {
       throw new ApiError(400, 'invalid_body', `field 'to': ${JSON.stringify(to)} is not a voting member`, `voters: ${rs.voters.join(', ')}`);
@@ -160,11 +215,11 @@ export class DaemonBackend implements ApiBackend {
     return { from, to: leader, durationMs: Math.round(performance.now() - started) };
   }
 
-  async listMembers(): Promise<unknown[]> {
-    return ((await this.statusView(false, false)) as { members: unknown[] }).members;
+  async listMembers(): Promise<Member[]> {
+    return (await this.statusView(false, false)).members;
   }
 
-  async addMember(id: string, addresses: MemberAddresses): Promise<unknown> {
+  async addMember(id: string, addresses: MemberAddresses): Promise<MemberRecord> {
     if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
     await this.propose({ v: 1, type: 'member.add', id, addresses, atMs: Date.now() });
     // Raft membership: a learner first, promoted only once it has caught up, so the
@@ -187,7 +242,10 @@ export class DaemonBackend implements ApiBackend {
     }
     await this.raft.promoteLearner(id);
     this.log({ level: 'info', msg: 'member added', id, addresses });
-    return this.fsm.state.members.get(id);
+    const m = this.fsm.state.members.get(id);
+    // The member.add above applied, and only member.remove takes it out again.
+    if (m === undefined) throw new ApiError(409, 'conflict', `${id} was removed while it was being added`);
+    return m;
   }
 
   async removeMember(id: string): Promise<void> {
@@ -204,29 +262,29 @@ export class DaemonBackend implements ApiBackend {
     this.log({ level: 'info', msg: 'member removed', id });
   }
 
-  async setPaused(paused: boolean, reason: string | undefined): Promise<{ paused: boolean; reason: string | null }> {
+  async setPaused(paused: boolean, reason: string | undefined): Promise<PauseResult> {
     await this.propose({ v: 1, type: 'maintenance.set', paused, reason: paused ? (reason ?? null) : null, atMs: Date.now() });
     const m = this.fsm.state.maintenance;
     return { paused: m.paused, reason: m.reason };
   }
 
-  async history(): Promise<unknown[]> {
+  async history(): Promise<HistoryEntry[]> {
     await this.barrier(false);
     return [...this.fsm.state.postgres.history];
   }
 
-  async listTenants(): Promise<unknown[]> {
+  async listTenants(): Promise<Tenant[]> {
     await this.barrier(false);
     return [...this.fsm.state.tenants.values()].filter((t) => t.state !== 'deleted').map((t) => tenantView(t, this.cfg.proxy.defaultPoolSize));
   }
 
-  async getTenant(name: string): Promise<unknown | undefined> {
+  async getTenant(name: string): Promise<Tenant | undefined> {
     await this.barrier(false);
     const t = this.findTenant(name);
     return t && tenantView(t, this.cfg.proxy.defaultPoolSize);
   }
 
-  async createTenant(name: string, password: string | undefined, limits: Partial<Omit<TenantLimits, 'poolSize'>>): Promise<{ tenant: unknown; password: string; url: string }> {
+  async createTenant(name: string, password: string | undefined, limits: NewTenantLimits): Promise<CreateTenantResult> {
     if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
     const pw = password ?? generatePassword();
     const id = randomUUID();
@@ -260,7 +318,6 @@ export class DaemonBackend implements ApiBackend {
    */
   private async awaitProvisioned(name: string, id: string): Promise<void> {
     const p = this.tenantProvisioner;
-    if (!p) return;
     const st = await p.waitProvisioned(id, TENANT_PROVISION_TIMEOUT_MS);
     if (st.state === 'provisioned') return;
     try {
@@ -278,7 +335,7 @@ export class DaemonBackend implements ApiBackend {
     );
   }
 
-  async setTenantLimits(name: string, change: TenantLimitsChange): Promise<unknown | undefined> {
+  async setTenantLimits(name: string, change: TenantLimitsChange): Promise<Tenant | undefined> {
     if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
     const t = this.findTenant(name);
     if (!t) return undefined;
@@ -297,22 +354,22 @@ export class DaemonBackend implements ApiBackend {
     await this.propose({ v: 1, type: 'tenant.delete', id: t.id, atMs: Date.now() });
     this.log({ level: 'info', msg: 'tenant deleted', tenant: name, id: t.id });
     // Bounded: the drop also happens later if the primary is away now.
-    if (this.tenantProvisioner && !(await this.tenantProvisioner.waitPurged(t.id, TENANT_PROVISION_TIMEOUT_MS))) {
+    if (!(await this.tenantProvisioner.waitPurged(t.id, TENANT_PROVISION_TIMEOUT_MS))) {
       this.log({ level: 'warn', msg: 'tenant deleted; its database is dropped once the primary is writable', tenant: name, id: t.id });
     }
     return true;
   }
 
-  private findTenant(name: string): Tenant | undefined {
+  private findTenant(name: string): FsmTenant | undefined {
     for (const t of this.fsm.state.tenants.values()) if (t.name === name && t.state !== 'deleted') return t;
     return undefined;
   }
 
-  config(): unknown {
-    return redactConfig(this.cfg);
+  config(): ConfigBody {
+    return { ...redactConfig(this.cfg) };
   }
 
-  async proposeCommand(body: unknown): Promise<unknown> {
+  async proposeCommand(body: unknown): Promise<ApplyResultBody> {
     if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
     // Never trust another node's bytes: the same validation the state machine applies.
     const cmd = validateCommand(body);
@@ -326,7 +383,7 @@ export class DaemonBackend implements ApiBackend {
     return this.daemonMetrics.text();
   }
 
-  health(): { role: string; term: number; primary: boolean; replicaLagBytes: number | null } {
+  health(): Omit<Health, 'node' | 'status'> {
     const rs = this.raft.status();
     const a = this.agent?.agentStatus();
     const pg = this.fsm.state.postgres;
@@ -342,10 +399,7 @@ export class DaemonBackend implements ApiBackend {
     return { role: rs.role, term: rs.term, primary, replicaLagBytes };
   }
 
-  /** Set by the daemon once its Postgres agent runs. */
-  agent: PostgresAgent | undefined;
-
-  async stopReceiver(generation: number, renewalSeq: number | undefined): Promise<{ flushedLsn: string; replayedLsn: string }> {
+  async stopReceiver(generation: number, renewalSeq: number | undefined): Promise<StopReceiverResult> {
     if (!this.agent) throw new ApiError(503, 'unavailable', `Postgres is not supervised on ${this.nodeId}`);
     try {
       return await this.agent.stopReceiverForFailover(generation, renewalSeq);
@@ -354,19 +408,9 @@ export class DaemonBackend implements ApiBackend {
     }
   }
 
-  /** Set by the daemon once its proxy listens. */
-  proxy: { stats(): unknown } | undefined;
-
-  proxyStats(): unknown {
-    if (!this.proxy) throw new ApiError(503, 'unavailable', `the proxy is not running on ${this.nodeId}`);
-    return { node: this.nodeId, address: this.self.proxy, ...(this.proxy.stats() as object) };
+  proxyStats(): ProxyPools {
+    return { node: this.nodeId, address: this.self.proxy, ...this.proxy.stats() };
   }
-
-  /** Set by the daemon: the leader's failover controller (switchover and failover requests). */
-  failoverController: FailoverController | undefined;
-
-  /** Set by the daemon: creates tenants' roles and databases on the primary (createTenant waits for it). */
-  tenantProvisioner: TenantProvisioner | undefined;
 
   async stepDown(generation: number, to: string): Promise<StepDownResult> {
     if (!this.agent) throw new ApiError(503, 'unavailable', `Postgres is not supervised on ${this.nodeId}`);
@@ -378,7 +422,7 @@ export class DaemonBackend implements ApiBackend {
   }
 
   async switchover(to: string | undefined): Promise<SwitchoverResult> {
-    return this.roleChange(() => this.failoverController!.switchover(to));
+    return this.roleChange(() => this.failoverController.switchover(to));
   }
 
   /**
@@ -387,7 +431,7 @@ export class DaemonBackend implements ApiBackend {
    * refuses a second schedule, a target that is no member or is the primary, and
    * a cluster without a primary.
    */
-  async scheduleSwitchover(to: string | undefined, notBeforeMs: number): Promise<{ scheduled: { to: string | null; at: string; notBeforeMs: number } }> {
+  async scheduleSwitchover(to: string | undefined, notBeforeMs: number): Promise<ScheduleResult> {
     if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
     const pg = this.fsm.state.postgres;
     // The same answers as an immediate switchover for a bad target; the state
@@ -403,11 +447,11 @@ export class DaemonBackend implements ApiBackend {
   }
 
   /** `ogel switchover --cancel`: cancelled is false when nothing was scheduled. */
-  async cancelScheduledSwitchover(): Promise<{ cancelled: boolean }> {
+  async cancelScheduledSwitchover(): Promise<CancelResult> {
     if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
     const controller = this.failoverController;
     const tooLate = (): void => {
-      const running = controller?.scheduledInProgress();
+      const running = controller.scheduledInProgress();
       if (running) {
         throw new ApiError(
           409,
@@ -436,12 +480,11 @@ export class DaemonBackend implements ApiBackend {
   }
 
   async failover(to: string | undefined, force: boolean): Promise<FailoverResult> {
-    return this.roleChange(() => this.failoverController!.failover(to, force));
+    return this.roleChange(() => this.failoverController.failover(to, force));
   }
 
   private async roleChange<T>(run: () => Promise<T>): Promise<T> {
     if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
-    if (!this.failoverController) throw new ApiError(503, 'unavailable', `the failover controller does not run on ${this.nodeId}`);
     try {
       return await run();
     } catch (e) {
@@ -451,7 +494,7 @@ export class DaemonBackend implements ApiBackend {
   }
 
   /** `ogel reinit NODE`: the node's agent moves its data dir aside and clones a fresh standby. */
-  async reinit(node: string): Promise<{ node: string; role: string; generation: number }> {
+  async reinit(node: string): Promise<ReinitResult> {
     if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
     const pg = this.fsm.state.postgres;
     if (!pg.nodes.has(node)) throw new ApiError(404, 'not_found', `no member ${JSON.stringify(node)}`, `members: ${[...pg.nodes.keys()].sort().join(', ')}`);
@@ -508,7 +551,7 @@ export class DaemonBackend implements ApiBackend {
   }
 }
 
-function tenantView(t: Tenant, defaultPoolSize: number): Record<string, unknown> {
+function tenantView(t: FsmTenant, defaultPoolSize: number): Tenant {
   // Never the SCRAM verifier: it is a password equivalent for offline guessing.
   return {
     id: t.id,
@@ -528,4 +571,3 @@ function addressesFromConfig(n: NodeConfig | undefined): MemberAddresses | null 
   return n ? { raft: n.raft, api: n.api, proxy: n.proxy, postgres: n.postgres } : null;
 }
 
-export type { Member };

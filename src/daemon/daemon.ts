@@ -7,7 +7,7 @@ import { RaftNode } from '../../raft/src/node/raft-node.js';
 import { LevelStorage } from '../../raft/src/storage/level-storage.js';
 import { TcpTransport } from '../../raft/src/transport/tcp-transport.js';
 import type { PeerAddress } from '../../raft/src/transport/transport.js';
-import { ClusterStateMachine, type ApplyResult, type ClusterState, type Command } from '../../fsm/index.js';
+import { ClusterStateMachine, type ApplyResult, type ClusterState } from '../../fsm/index.js';
 import type { Config, NodeConfig } from '../config/index.js';
 import { ApiServer } from '../api/server.js';
 import { ControllerManager } from '../controllers/manager.js';
@@ -24,6 +24,7 @@ import type { Agent as HttpAgent } from 'undici';
 import type { Logger } from '../log.js';
 import { withFields } from '../log.js';
 import { DaemonBackend } from './backend.js';
+import { proposeOnLeader } from './propose-on-leader.js';
 import { DaemonMetrics } from './metrics.js';
 import { LeaseTracker } from './lease-tracker.js';
 import { startNodeProxy } from '../proxy/node-proxy.js';
@@ -52,9 +53,6 @@ export function parseAddress(s: string): PeerAddress {
 }
 
 export class Daemon {
-  /** The Postgres proxy (set once started). */
-  proxy: ProxyServer | undefined;
-
   private constructor(
     readonly self: NodeConfig,
     readonly storage: LevelStorage,
@@ -66,6 +64,8 @@ export class Daemon {
     private readonly log: Logger,
     readonly agent: PostgresAgent | undefined,
     private readonly peerHttp: HttpAgent,
+    /** The Postgres proxy. */
+    readonly proxy: ProxyServer,
   ) {}
 
   static async start(o: DaemonOptions): Promise<Daemon> {
@@ -170,36 +170,23 @@ export class Daemon {
     const peerHttp = peerDispatcher(localAddressFor(self.api, self.listenHost));
     const peers = new PeerClient({ token: config.api.token, dispatcher: peerHttp, addressOf: (id) => apiAddressOf(fsm.state, config, id) });
     const metrics = new DaemonMetrics(raft);
-    const backend = new DaemonBackend(config, self, raft, fsm, metrics, withFields(log, { component: 'api' }), leaseTracker);
-    backend.peerDispatcher = peerHttp;
-    metrics.setPostgresView({
-      nodeId: self.id,
-      state: () => fsm.state,
-      agent: () => backend.agent,
-      replication: () => backend.replication.read(),
-      volume: () => volumeUsage(join(dataDir, 'pg')),
-    });
+    // Proposing is made first: the controllers and the API's backend both use it,
+    // and the backend is made last, from everything it works with.
+    const propose = proposeOnLeader(raft, metrics);
     // Always present: operators' switchovers and failovers need it even when
     // automatic failover is off (postgres.failover.enabled: false).
-    const failover = new FailoverController(config, fsm, (cmd: Command) => backend.propose(cmd), {
+    const failover = new FailoverController(config, fsm, propose, {
       automatic: config.postgres.failover.enabled,
       agents: new AgentRpcClient(peers),
       onSwitchover: (r) => metrics.observeSwitchoverPause(r.pauseMs / 1000),
     });
-    backend.failoverController = failover;
-    const tenantProvisioner = new TenantProvisioner(config, fsm, (cmd: Command) => backend.propose(cmd), {
+    const tenantProvisioner = new TenantProvisioner(config, fsm, propose, {
       syncState: async () => {
         await raft.read();
       },
     });
-    backend.tenantProvisioner = tenantProvisioner;
     const controllers = new ControllerManager(
-      [
-        new MembershipController(config, raft, fsm, (cmd: Command) => backend.propose(cmd)),
-        new BootstrapPrimaryController(config, fsm, (cmd: Command) => backend.propose(cmd)),
-        failover,
-        tenantProvisioner,
-      ],
+      [new MembershipController(config, raft, fsm, propose), new BootstrapPrimaryController(config, fsm, propose), failover, tenantProvisioner],
       withFields(log, { component: 'controllers' }),
     );
     // The agent brings the local Postgres to the role the state machine wants. If
@@ -224,7 +211,6 @@ export class Daemon {
       });
       agent.start();
       agentRef = agent;
-      backend.agent = agent;
     } catch (e) {
       log({ level: 'error', msg: 'Postgres is not supervised on this node', error: (e as Error).message });
     }
@@ -237,6 +223,40 @@ export class Daemon {
       process.kill(process.pid, 'SIGTERM');
     });
 
+    // The Postgres proxy on nodes[].proxy (docs/proxy.md); it routes by the state
+    // machine. Started before the admin API, whose backend reports its figures.
+    let proxy: ProxyServer;
+    try {
+      proxy = (await startNodeProxy({ config, self, state: () => fsm.state, dataDir, log: withFields(log, { component: 'proxy' }), registry: metrics.registry })).proxy;
+    } catch (e) {
+      await agent?.stop();
+      await raft.stop('proxy failed to start');
+      await storage.close();
+      await peerHttp.destroy();
+      throw e;
+    }
+    const backend = new DaemonBackend({
+      cfg: config,
+      self,
+      raft,
+      fsm,
+      metrics,
+      log: withFields(log, { component: 'api' }),
+      propose,
+      leaseTracker,
+      agent,
+      proxy,
+      failoverController: failover,
+      tenantProvisioner,
+      peerDispatcher: peerHttp,
+    });
+    metrics.setPostgresView({
+      nodeId: self.id,
+      state: () => fsm.state,
+      agent: () => agent,
+      replication: () => backend.replication.read(),
+      volume: () => volumeUsage(join(dataDir, 'pg')),
+    });
     const apiAddr = parseAddress(self.api);
     const api = new ApiServer({
       host: self.listenHost ?? apiAddr.host,
@@ -250,29 +270,15 @@ export class Daemon {
     try {
       await api.listen();
     } catch (e) {
+      await proxy.close();
       await agent?.stop();
       await raft.stop('api failed to start');
       await storage.close();
       await peerHttp.destroy();
       throw new Error(`cannot listen on ${self.api} for the admin API: ${(e as Error).message}`);
     }
-    // The Postgres proxy on nodes[].proxy (docs/proxy.md); it routes by the state machine.
-    let proxy: ProxyServer;
-    try {
-      proxy = (await startNodeProxy({ config, self, state: () => fsm.state, dataDir, log: withFields(log, { component: 'proxy' }), registry: metrics.registry })).proxy;
-    } catch (e) {
-      await agent?.stop();
-      await api.close();
-      await raft.stop('proxy failed to start');
-      await storage.close();
-      await peerHttp.destroy();
-      throw e;
-    }
     log({ level: 'info', msg: 'daemon started', node: self.id, raft: self.raft, api: self.api, proxy: self.proxy });
-    const daemon = new Daemon(self, storage, raft, fsm, api, controllers, transport, log, agent, peerHttp);
-    daemon.proxy = proxy;
-    backend.proxy = proxy;
-    return daemon;
+    return new Daemon(self, storage, raft, fsm, api, controllers, transport, log, agent, peerHttp, proxy);
   }
 
   /** Graceful stop: a leader hands over leadership first, so the cluster does not wait out an election timeout. */
@@ -286,7 +292,7 @@ export class Daemon {
         this.log({ level: 'warn', msg: 'could not transfer leadership before shutdown', error: (e as Error).message });
       }
     }
-    await this.proxy?.close();
+    await this.proxy.close();
     await this.controllers.stop();
     await this.agent?.stop();
     await this.api.close();

@@ -3,40 +3,20 @@
 // far behind it is. Pure: the live figures and the lease clock are passed in, so
 // the shape is tested without daemons.
 
-import { lsnDiffBytes, type Lsn, type PgNode, type PostgresState } from '../../fsm/index.js';
+import { lsnDiffBytes, type PgNode, type PostgresState } from '../../fsm/index.js';
 import type { ReplicationAnswer } from '../postgres/replication-stats.js';
 import { slotNameFor } from '../postgres/settings.js';
+import type { NodeReplication, PostgresNode, PostgresStatus, ReplicationSummary } from '../api/contract/index.js';
 
 /**
  * Where a standby's lag figures come from: 'live' from the primary's
  * pg_stat_replication (through its daemon), 'reported' from the LSNs the agents
  * propose through the state machine (the primary's flushed minus the standby's
- * replayed, each up to about a second old, taken at different moments).
+ * replayed, each up to about a second old, taken at different moments). The
+ * shapes are the admin API contract's (src/api/contract/responses.ts).
  */
-export type LagSource = 'live' | 'reported';
-
-export interface NodeReplication {
-  source: LagSource;
-  /** pg_stat_replication.state (streaming, catchup, ...); 'disconnected' when the primary answered and does not list it; null when not known. */
-  state: string | null;
-  /** async, potential, sync or quorum; null unless live. */
-  syncState: string | null;
-  lagBytes: number | null;
-  /** replay_lag; null unless live, and null when the primary is idle. */
-  lagSeconds: number | null;
-}
-
-export interface ReplicationSummary {
-  source: LagSource;
-  /** The primary the live figures were asked from. */
-  from: string;
-  /** The primary's pg_current_wal_lsn() (live only). */
-  currentLsn: Lsn | null;
-  /** The primary daemon's wall clock when it read them (live only; display only). */
-  measuredAtMs: number | null;
-  /** Why the figures are not live, when they are not. */
-  error: string | null;
-}
+export type LagSource = NodeReplication['source'];
+export type { NodeReplication, ReplicationSummary };
 
 export type LiveFigures = { ok: true; answer: ReplicationAnswer } | { ok: false; error: string };
 
@@ -48,10 +28,10 @@ export interface PostgresStatusInput {
   leaseRemainingMs: number | null;
 }
 
-export function postgresStatusView(i: PostgresStatusInput): Record<string, unknown> {
+export function postgresStatusView(i: PostgresStatusInput): PostgresStatus {
   const { pg } = i;
   const live = i.live?.ok ? i.live.answer : null;
-  const nodes: Record<string, unknown> = {};
+  const nodes: Record<string, PostgresNode> = {};
   for (const id of [...pg.nodes.keys()].sort()) {
     const n = pg.nodes.get(id)!;
     nodes[id] = { ...n, replication: nodeReplication(pg, n, live), slot: nodeSlot(pg, n, live) };
@@ -73,7 +53,7 @@ export function postgresStatusView(i: PostgresStatusInput): Record<string, unkno
     primary: pg.primary,
     lease: pg.lease === null ? null : { ...pg.lease, remainingMs: i.leaseRemainingMs },
     nodes,
-    syncStandbys: pg.syncStandbys,
+    syncStandbys: [...pg.syncStandbys],
     syncQuorum: pg.syncQuorum,
     failoverBlocked: pg.failoverBlocked,
     // The state machine's schedule, with its instant also as ISO 8601 for people.

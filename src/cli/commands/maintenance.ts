@@ -28,7 +28,7 @@ export async function waitForMaintenance(client: AdminClient, want: boolean, bud
   const memberIds = status.members.map((m) => m.id);
   const protocol = new URL(client.endpoints[0] ?? 'http://x').protocol;
   const urls: string[] = [];
-  for (const u of [...client.endpoints, ...status.members.map((m) => memberApiUrl(m.addresses.api, protocol))]) {
+  for (const u of [...client.endpoints, ...status.members.flatMap((m) => (m.addresses === null ? [] : [memberApiUrl(m.addresses.api, protocol)]))]) {
     if (!urls.includes(u) && urls.length < WAIT_TARGETS_MAX) urls.push(u);
   }
   const nodeOfUrl = new Map<string, string>();
@@ -65,7 +65,7 @@ export async function waitForMaintenance(client: AdminClient, want: boolean, bud
         .filter((id) => !confirmed.has(id))
         .map((id) => {
           if (lastSeen.has(id)) return `${id} (still reports ${want ? 'off' : 'on'})`;
-          const url = memberApiUrl(status.members.find((m) => m.id === id)?.addresses.api ?? '?', protocol);
+          const url = memberApiUrl(status.members.find((m) => m.id === id)?.addresses?.api ?? '?', protocol);
           return `${id} (${problems.get(url) ?? 'no answer'})`;
         });
       throw new CliError(

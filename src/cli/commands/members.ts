@@ -90,8 +90,8 @@ export const membersAdd: CommandSpec = {
     const r = await client.addMember(spec);
     if (args.bool('json')) printJson(ctx, r);
     else {
-      const voter = r.member.raft?.voter;
-      ctx.io.stdout(`added member ${r.member.id ?? id}${voter === true ? ' (voter)' : voter === false ? ' (learner)' : ''}\n`);
+      // The API answers once the learner has caught up and been promoted (POST /v1/members).
+      ctx.io.stdout(`added member ${r.member.id} (voter)\n`);
     }
     return 0;
   },

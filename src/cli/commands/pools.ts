@@ -1,9 +1,10 @@
 import type { CommandSpec } from '../args.js';
 import { cell, renderTable } from '../table.js';
 import { clientFor, printJson } from './common.js';
+import type { ProxyPools } from '../../api/contract/index.js';
 
 /** The counters worth a line under the table (GET /v1/proxy/pools's counters). */
-const COUNTERS: [key: string, label: string][] = [
+const COUNTERS: [key: keyof ProxyPools['counters'], label: string][] = [
   ['held', 'held for a primary'],
   ['holdTimeouts', 'hold timeouts'],
   ['retried', 'run again'],

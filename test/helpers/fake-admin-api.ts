@@ -1,4 +1,4 @@
-// A fake of the admin API (docs/admin-api.md) for the CLI's tests: three small
+// A fake of the admin API (docs/admin-api.md) for the CLI's tests (src/cli/cli.test.ts): three small
 // HTTP servers sharing one in-memory cluster state. It answers as the contract
 // says (routes, bodies, error shapes and statuses, bearer auth); it implements no
 // Raft. Knobs let tests make a node answer 503 no_leader or apply the maintenance
@@ -6,8 +6,8 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkScheduledAt } from '../controllers/switchover-schedule.js';
-import type { HistoryEntry, Member, Status, Tenant } from './types.js';
+import { checkScheduledAt } from '../../src/controllers/switchover-schedule.js';
+import type { HistoryEntry, Member, ProxyPools, Status, Tenant } from '../../src/api/contract/index.js';
 
 const BODY_BYTES_MAX = 1024 * 1024;
 const ADDRESS_RE = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
@@ -438,8 +438,9 @@ function readBody(req: http.IncomingMessage): Promise<string> {
 }
 
 /** What a node's proxy reports: one tenant's pool on the primary, busy. */
-function fakeProxyPools(node: string): unknown {
-  return {
+function fakeProxyPools(node: string): ProxyPools {
+  // More than the contract promises, as the real proxy reports: clients must ignore the rest.
+  const body = {
     node,
     address: `127.0.0.1:6432`,
     mode: 'transaction',
@@ -451,4 +452,5 @@ function fakeProxyPools(node: string): unknown {
     counters: { held: 3, holdTimeouts: 0, retried: 1, failedInFlight: 2, cancels: 0, authFailures: 1, refusedLimit: 0, protocolErrors: 0, accepted: 9, cancelsForwarded: 0, cancelsRelayed: 0 },
     preparedStatements: 0,
   };
+  return body;
 }
