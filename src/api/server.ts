@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { request, type Dispatcher } from 'undici';
-import { NotLeaderError, RequestTimeoutError } from '../../raft/src/node/raft-node.js';
+import { NotLeaderError, RequestTimeoutError } from '../../raft/index.js';
 import type { Logger } from '../log.js';
 import { SCHEDULED_AT_HINT, checkScheduledAt } from '../controllers/switchover-schedule.js';
 import { ApiError, checkBearer, readJsonBody, Router, sendError, sendJson, type Handler, type RequestContext } from './http.js';

@@ -1,7 +1,10 @@
 // AgentRpc over the peer client: the internal agent routes of the admin API
-// (docs/admin-api.md). What a peer answers is checked before the controller
-// acts on it: a malformed answer is an error naming the node, not a cast.
+// contract (src/api/contract). What a peer answers is parsed with the route's
+// answer schema before the controller acts on it: a malformed answer is an
+// error naming the node and the field, not a cast.
 
+import type { z } from 'zod';
+import { ROUTES, type RouteKey } from '../api/contract/index.js';
 import type { AgentRpc } from '../controllers/agent-rpc.js';
 import type { StepDownResult } from '../postgres/agent.js';
 import { PeerCallError, type PeerClient } from './peer-client.js';
@@ -9,28 +12,27 @@ import { PeerCallError, type PeerClient } from './peer-client.js';
 export class AgentRpcClient implements AgentRpc {
   constructor(private readonly peers: PeerClient) {}
 
-  async stopReceiver(nodeId: string, req: { generation: number; renewalSeq: number }, timeoutMs: number): Promise<{ flushedLsn: string }> {
-    const body = await this.peers.call(nodeId, { method: 'POST', path: '/v1/internal/pg/stop-receiver', body: req, timeoutMs });
-    const flushedLsn = (body as { flushedLsn?: unknown } | null)?.flushedLsn;
-    if (typeof flushedLsn !== 'string') throw malformed(nodeId, 'stop-receiver', body);
-    return { flushedLsn };
+  stopReceiver(nodeId: string, req: { generation: number; renewalSeq: number }, timeoutMs: number): Promise<{ flushedLsn: string }> {
+    return callRoute(this.peers, nodeId, 'POST /v1/internal/pg/stop-receiver', req, timeoutMs);
   }
 
-  async stepDown(nodeId: string, req: { generation: number; to: string }, timeoutMs: number): Promise<StepDownResult> {
-    const body = await this.peers.call(nodeId, { method: 'POST', path: '/v1/internal/pg/step-down', body: req, timeoutMs });
-    if (!isStepDownResult(body)) throw malformed(nodeId, 'step-down', body);
-    return body;
+  stepDown(nodeId: string, req: { generation: number; to: string }, timeoutMs: number): Promise<StepDownResult> {
+    return callRoute(this.peers, nodeId, 'POST /v1/internal/pg/step-down', req, timeoutMs);
   }
 }
 
-function malformed(nodeId: string, route: string, body: unknown): PeerCallError {
-  return new PeerCallError(`${nodeId}: malformed ${route} answer: ${JSON.stringify(body).slice(0, 200)}`);
-}
+type Answer<K extends RouteKey> = (typeof ROUTES)[K] extends { response: infer S extends z.ZodType } ? z.infer<S> : never;
 
-const STEP_DOWN_NUMBERS = ['generation', 'readOnlyMs', 'drainMs', 'catchUpMs', 'shutdownMs', 'releaseMs'] as const;
-
-function isStepDownResult(x: unknown): x is StepDownResult {
-  if (typeof x !== 'object' || x === null) return false;
-  const r = x as Record<string, unknown>;
-  return typeof r['to'] === 'string' && typeof r['lastLsn'] === 'string' && typeof r['targetFlushedLsn'] === 'string' && STEP_DOWN_NUMBERS.every((k) => typeof r[k] === 'number');
+/** Calls a route of the contract on node `nodeId` and parses the answer with the route's schema. */
+export async function callRoute<K extends RouteKey>(peers: PeerClient, nodeId: string, key: K, body: unknown, timeoutMs: number): Promise<Answer<K>> {
+  const route = ROUTES[key];
+  const answer = await peers.call(nodeId, { method: route.method === 'GET' ? 'GET' : 'POST', path: route.path, body, timeoutMs });
+  const schema = (route as { response?: z.ZodType }).response;
+  if (schema === undefined) throw new Error(`callRoute: ${key} has no JSON answer in the contract`);
+  const r = schema.safeParse(answer);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new PeerCallError(`${nodeId}: malformed answer to ${key}: field '${issue.path.join('.')}' ${issue.message}`);
+  }
+  return r.data as Answer<K>;
 }

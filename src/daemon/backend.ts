@@ -2,9 +2,7 @@
 // ReadIndex barrier unless stale), writes are commands proposed through Raft.
 
 import { randomUUID } from 'node:crypto';
-import type { Dispatcher } from 'undici';
-import type { RaftNode } from '../../raft/src/node/raft-node.js';
-import { NotLeaderError, RequestTimeoutError } from '../../raft/src/node/raft-node.js';
+import { NotLeaderError, RequestTimeoutError, type RaftNode } from '../../raft/index.js';
 import type { ApplyResult, Tenant as FsmTenant } from '../../fsm/index.js';
 import { encodeCommand, isRejection, lsnDiffBytes, TENANT_LIMITS, validateCommand, type ClusterStateMachine } from '../../fsm/index.js';
 import type { PostgresAgent } from '../postgres/agent.js';
@@ -39,11 +37,12 @@ import type {
   TenantLimitsChange,
   TransferResult,
 } from '../api/contract/index.js';
+import { ROUTES } from '../api/contract/index.js';
 import type { Logger } from '../log.js';
 import type { DaemonMetrics } from './metrics.js';
-import type { ReplicationAnswer } from '../postgres/replication-stats.js';
+import { parseReplicationAnswer, type ReplicationAnswer } from '../postgres/replication-stats.js';
 import type { ProposeCommand } from './propose-on-leader.js';
-import { fetchReplication } from './replication-client.js';
+import { apiAddressOf, type PeerClient } from './peer-client.js';
 import type { LeaseTracker } from './lease-tracker.js';
 import { LiveReplication, PostgresUnavailableError } from './live-replication.js';
 import { postgresStatusView, type LiveFigures } from './pg-status.js';
@@ -86,11 +85,8 @@ export interface DaemonBackendDeps {
   failoverController: FailoverController;
   /** Creates tenants' roles and databases on the primary (createTenant waits for it). */
   tenantProvisioner: TenantProvisioner;
-  /**
-   * For this backend's own calls to other daemons (the primary's replication
-   * figures): bound to this node's address (src/net/bind.ts), so they leave from it.
-   */
-  peerDispatcher: Dispatcher;
+  /** This backend's own calls to other daemons (the primary's replication figures). */
+  peers: PeerClient;
 }
 
 export class DaemonBackend implements ApiBackend {
@@ -109,7 +105,7 @@ export class DaemonBackend implements ApiBackend {
   private readonly proxy: { stats(): ProxyStats };
   private readonly failoverController: FailoverController;
   private readonly tenantProvisioner: TenantProvisioner;
-  private readonly peerDispatcher: Dispatcher;
+  private readonly peers: PeerClient;
 
   constructor(d: DaemonBackendDeps) {
     this.cfg = d.cfg;
@@ -124,7 +120,7 @@ export class DaemonBackend implements ApiBackend {
     this.proxy = d.proxy;
     this.failoverController = d.failoverController;
     this.tenantProvisioner = d.tenantProvisioner;
-    this.peerDispatcher = d.peerDispatcher;
+    this.peers = d.peers;
     this.nodeId = d.self.id;
     const agent = d.agent;
     this.replication = new LiveReplication({
@@ -145,7 +141,7 @@ export class DaemonBackend implements ApiBackend {
   leaderApiUrl(): string | undefined {
     const leader = this.raft.leaderId();
     if (!leader) return undefined;
-    const api = this.fsm.state.members.get(leader)?.addresses.api ?? this.cfg.nodes.find((n) => n.id === leader)?.api;
+    const api = apiAddressOf(this.fsm.state, this.cfg, leader);
     return api ? `http://${api}` : undefined;
   }
 
@@ -528,10 +524,9 @@ export class DaemonBackend implements ApiBackend {
     };
   }
 
-  private fetchPrimaryReplication(id: string): Promise<ReplicationAnswer> {
-    const api = this.fsm.state.members.get(id)?.addresses.api ?? this.cfg.nodes.find((n) => n.id === id)?.api;
-    if (!api) return Promise.reject(new Error('no admin API address known'));
-    return fetchReplication({ api, token: this.cfg.api.token, timeoutMs: REPLICATION_FETCH_TIMEOUT_MS, dispatcher: this.peerDispatcher });
+  private async fetchPrimaryReplication(id: string): Promise<ReplicationAnswer> {
+    if (this.peers.addressOf(id) === undefined) throw new Error('no admin API address known');
+    return parseReplicationAnswer(await this.peers.call(id, { method: 'GET', path: ROUTES['GET /v1/internal/pg/replication'].path, timeoutMs: REPLICATION_FETCH_TIMEOUT_MS }));
   }
 
   /** The primary's live figures: locally when this node is the primary, else from its daemon, bounded in time. */

@@ -3,10 +3,7 @@
 
 import { chmod, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { RaftNode } from '../../raft/src/node/raft-node.js';
-import { LevelStorage } from '../../raft/src/storage/level-storage.js';
-import { TcpTransport } from '../../raft/src/transport/tcp-transport.js';
-import type { PeerAddress } from '../../raft/src/transport/transport.js';
+import { RaftNode, LevelStorage, TcpTransport, type PeerAddress } from '../../raft/index.js';
 import { ClusterStateMachine, type ApplyResult, type ClusterState } from '../../fsm/index.js';
 import type { Config, NodeConfig } from '../config/index.js';
 import { ApiServer } from '../api/server.js';
@@ -248,7 +245,7 @@ export class Daemon {
       proxy,
       failoverController: failover,
       tenantProvisioner,
-      peerDispatcher: peerHttp,
+      peers,
     });
     metrics.setPostgresView({
       nodeId: self.id,

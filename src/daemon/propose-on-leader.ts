@@ -2,7 +2,7 @@
 // API's writes and the leader-only controllers share. Made before the backend
 // and the controllers, so neither needs the other to exist first.
 
-import type { RaftNode } from '../../raft/src/node/raft-node.js';
+import type { RaftNode } from '../../raft/index.js';
 import { encodeCommand, type ApplyOk, type ApplyResult, type Command } from '../../fsm/index.js';
 import { apiErrorForRejection } from '../api/fsm-errors.js';
 import type { DaemonMetrics } from './metrics.js';
