@@ -49,7 +49,9 @@ import {
   type ErrorSpec,
 } from './protocol/write.js';
 import { ClientStatements, CLIENT_STATEMENTS_MAX, touchServerStatement, type Statement, type StatementNames } from './prepared.js';
-import { ServerError, TRACKED_PARAMS, type Pool, type PoolManager, type ServerConnection, type ServerHandler } from './pool.js';
+import { ServerError, TRACKED_PARAMS, type ServerConnection, type ServerHandler } from './server-conn.js';
+import type { Pool } from './pool.js';
+import type { PoolManager } from './pool-manager.js';
 import type { RouteTarget, Router } from './router.js';
 import { isRefusal, type ClaimedIdentity, type ProxyRefusal, type ResolveIdentity, type ScramServerExchange } from './types.js';
 import {
