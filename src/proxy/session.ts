@@ -159,6 +159,11 @@ function firstBatchLength(msgs: readonly Buffer[]): number {
   return msgs.length;
 }
 
+/** Terminate ('X', length 4): the whole of what a client that gives up before its startup packet sends. */
+function isTerminate(chunk: Buffer): boolean {
+  return chunk.length === 5 && chunk[0] === 0x58 && chunk.readInt32BE(1) === 4;
+}
+
 /** After the proxy ends a client connection, how long the peer has to close its side. */
 const CLOSE_LINGER_MS = 5_000;
 /** Client bytes read and kept while waiting for a server before reading pauses (then at most one more chunk or message). */
@@ -314,6 +319,13 @@ export class Session implements ServerHandler {
   private clientData(chunk: Buffer): void {
     if (this.phase === 'closed') return;
     const f = this.framer;
+    if (this.phase === 'startup' && f.pendingBytes === 0 && isTerminate(chunk)) {
+      // A client that gives up before its startup packet (node-postgres: connect()
+      // then end() at once) sends Terminate. Postgres reads it as a startup length
+      // and closes without a word (its error is only logged); an error here would
+      // reach the driver as an unhandled one.
+      return this.close();
+    }
     f.feed(chunk);
     try {
       while (f.next()) {
