@@ -118,8 +118,24 @@ describe('proxy with real drivers: edges that must behave as Postgres does', { t
     const idle = await pgsrv.pg.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE usename = $1 AND datname = $1 AND state = 'idle'", [TENANT]);
     assert.ok(idle.rows.length > 0, 'a pooled idle backend');
     for (const r of idle.rows) await terminate(r.pid);
+    // Once the backend is gone, the proxy has seen its FATAL on the idle connection: never handed out.
+    for (let i = 0; i < 200; i++) {
+      const left = await pgsrv.pg.query('SELECT 1 FROM pg_stat_activity WHERE pid = ANY($1::int[])', [idle.rows.map((r) => r.pid)]);
+      if (left.rows.length === 0) break;
+      await delay(10);
+    }
+    await delay(20);
     const e = await outcome(c.query('SELECT 1'));
     assert.equal(e, null, `no error (${e?.message})`);
+    // Terminated just as a transaction takes it: the server's 57P01 then cannot be told from an
+    // operator stopping that transaction (the same message), so the client may get it; never a failover.
+    await c.query('SELECT 1');
+    const busy = await pgsrv.pg.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE usename = $1 AND datname = $1 AND state = 'idle'", [TENANT]);
+    const racing = outcome(c.query('SELECT 1'));
+    for (const r of busy.rows) await terminate(r.pid);
+    const raced = await racing;
+    assert.ok(raced === null || raced.code === '57P01', `${raced?.code} ${raced?.message}`);
+    assert.doesNotMatch(raced?.message ?? '', /failover/);
   });
 
   it('a pooled server connection closed by idle_session_timeout (57P05): the next transaction runs on another one', { timeout: 20_000 }, async () => {
@@ -131,6 +147,13 @@ describe('proxy with real drivers: edges that must behave as Postgres does', { t
         await delay(400); // the pooled server connection times out meanwhile
         const e = await outcome(c.query('SELECT 1'));
         assert.equal(e, null, `no error (${e?.message})`);
+      }
+      // The race: a transaction handed the connection as the server times it out
+      // (its FATAL 57P05 arrives after the proxy sent the query). Nothing ran there.
+      for (let i = 0; i < 40; i++) {
+        await delay(190 + (i % 21)); // around the timeout (200 ms), counted from the last query's end
+        const e = await outcome(c.query('SELECT 1'));
+        assert.equal(e, null, `no error at round ${i} (${e?.code} ${e?.message})`);
       }
     } finally {
       await pgsrv.pg.query(`ALTER ROLE ${TENANT} IN DATABASE ${TENANT} RESET idle_session_timeout`);

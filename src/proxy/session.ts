@@ -52,6 +52,7 @@ import { ClientStatements, CLIENT_STATEMENTS_MAX, touchServerStatement, type Sta
 import { ServerError, TRACKED_PARAMS, type ServerConnection, type ServerHandler } from './server-conn.js';
 import type { Pool } from './pool.js';
 import type { PoolManager } from './pool-manager.js';
+import { terminationCause } from './termination-check.js';
 import type { RouteTarget, Router } from './router.js';
 import { isRefusal, type ClaimedIdentity, type ProxyRefusal, type ResolveIdentity, type ScramServerExchange } from './types.js';
 import {
@@ -174,6 +175,8 @@ const REPLAY_BYTES_MAX = 256 * 1024;
 const RETRY_BACKOFF_MS = [20, 50, 100, 200, 400];
 /** Server errors that say the server session ended without running what it was sent (its backend was terminated or is shutting down). */
 const ENDED_UNRUN_CODES = new Set(['57P01', '57P02', '57P03']);
+/** idle_session_timeout: the server ended a session that was idle outside a transaction. */
+const IDLE_SESSION_TIMEOUT = '57P05';
 
 type Phase = 'startup' | 'auth' | 'linking' | 'ready' | 'closed';
 
@@ -931,11 +934,30 @@ export class Session implements ServerHandler {
           : { code: '08006', message: cause ?? `the server connection to ${t.node} (generation ${t.generation}) was lost${fatal ? `: ${fatal.message}` : ''}` },
       );
     }
-    // Transaction mode. Safe to run again elsewhere only while the retry window
-    // is open (the client has seen nothing of this transaction but, at most, its
-    // opening BEGIN answered) and the server said it ended without committing
-    // it (its backend was terminated: a fence or a clean shutdown); a server that
-    // vanished silently may have committed.
+    // Transaction mode.
+    if (cause !== undefined || fatal === null) return this.lostToCluster(t, fatal, cause);
+    if (fatal.code === IDLE_SESSION_TIMEOUT && this.replay !== null) {
+      // The server ended an idle session (idle_session_timeout) as the proxy handed
+      // it a transaction: it sends that only while idle, before it reads anything,
+      // so nothing ran. Another connection takes the transaction.
+      this.requeueWindow();
+      this.startAcquire();
+      return;
+    }
+    if (!ENDED_UNRUN_CODES.has(fatal.code)) return this.lostToServer(t, fatal);
+    if (this.viewMoved(t)) return this.lostToCluster(t, fatal, undefined);
+    this.checkTermination(conn, fatal);
+  }
+
+  /**
+   * The server was lost to the cluster (a failover, a fence, a shutdown), or
+   * vanished without a word. Safe to run again elsewhere only while the retry
+   * window is open (the client has seen nothing of this transaction but, at
+   * most, its opening BEGIN answered) and the server said it ended without
+   * committing it (its backend was terminated); a server that vanished
+   * silently may have committed.
+   */
+  private lostToCluster(t: RouteTarget, fatal: ErrorFields | null, cause: string | undefined): void {
     const why = fatal ? ` (${fatal.code}: ${fatal.message})` : '';
     const spec = lostTransaction(cause ?? `the connection to ${describeTarget(t)} was lost during this transaction${why}`);
     if (this.replay !== null && fatal !== null && ENDED_UNRUN_CODES.has(fatal.code)) {
@@ -943,6 +965,25 @@ export class Session implements ServerHandler {
       this.startAcquire();
       return;
     }
+    this.failLost(spec);
+  }
+
+  /**
+   * The server ended the session for a reason of its own (pg_terminate_backend()
+   * by an operator, idle_in_transaction_session_timeout, ...): no failover. The
+   * client gets the server's error, as it would directly, without the session
+   * ending (its next transaction takes another server connection).
+   */
+  private lostToServer(t: RouteTarget, fatal: ErrorFields): void {
+    this.failLost({
+      code: fatal.code || '08006',
+      message: fatal.message,
+      detail: `the server ${t.node} ended the session running this transaction; the transaction did not complete, or, if COMMIT was in flight, its outcome is unknown`,
+    });
+  }
+
+  /** Every request in flight gets `spec`; a client idle in its block gets it at its next request. */
+  private failLost(spec: ErrorSpec): void {
     if (this.preluding) return this.abandonPrelude(spec);
     // What the server answered before it went belongs before the error.
     this.giveUpRetry();
@@ -952,6 +993,43 @@ export class Session implements ServerHandler {
     this.failOutstanding(spec);
     // Idle inside BEGIN ... with nothing in flight: the client must not go on as if its transaction were open.
     if (inBlock && !answered) this.lostTransaction = spec;
+  }
+
+  /** The view no longer names this server for the session: the cluster moved (a new generation, no writable primary, another primary). */
+  private viewMoved(t: RouteTarget): boolean {
+    if (this.ctx.router.generation() !== t.generation) return true;
+    if (!t.primary) return false;
+    const r = this.ctx.router.route(false);
+    return r === 'hold' || r.node !== t.node || r.generation !== t.generation;
+  }
+
+  /**
+   * A backend terminated (57P01..57P03) while the view still names its server: a
+   * fence or a shutdown the view does not show yet, or an operator's
+   * pg_terminate_backend() (termination-check.ts asks the server). The client's
+   * messages wait meanwhile, as while acquiring.
+   */
+  private checkTermination(conn: ServerConnection, fatal: ErrorFields): void {
+    const t = conn.target;
+    this.acquiring = true;
+    this.pending ??= [];
+    this.socket.pause();
+    void terminationCause(conn.pool).then((by) => {
+      if (this.phase === 'closed') return;
+      this.acquiring = false;
+      if (by === 'cluster' || this.viewMoved(t)) this.lostToCluster(t, fatal, undefined);
+      else this.lostToServer(t, fatal);
+      if (this.acquiring) return; // a rerun took the waiting messages with it
+      const pending = this.pending ?? [];
+      this.pending = null;
+      for (const m of pending) {
+        if (this.phase !== 'ready') return;
+        if (this.acquiring) this.pending!.push(m);
+        else this.clientMessage(m[0]!, m, 0, m.length);
+      }
+      this.flushServer();
+      if (this.phase === 'ready') this.socket.resume();
+    });
   }
 
   /** Answers every request the lost server would have answered: an error and ReadyForQuery per batch. */
