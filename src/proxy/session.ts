@@ -926,6 +926,12 @@ export class Session implements ServerHandler {
     const t = conn.target;
     const fatal = this.serverFatal;
     this.serverFatal = null;
+    if (this.ctx.mode === 'session' && this.phase === 'ready' && fatal !== null) {
+      // The server's FATAL went to the client as it came (serverChunk): the client's
+      // session ends with the server's, without a second copy (which node-postgres
+      // would give the next queued query and emit as one more error).
+      return this.close();
+    }
     if (this.ctx.mode === 'session' || this.phase !== 'ready') {
       // The client's session was that server session: it ends too.
       return this.fatal(
