@@ -494,8 +494,19 @@ export class Session implements ServerHandler {
     statements.add(clientName, { serverName, rest });
     const server = this.server!;
     if (server.prepared.has(serverName)) {
+      // Shared by text, the server's statement may have been planned before a schema
+      // change (ALTER TABLE ... ADD COLUMN): executed now it fails with 0A000 "cached
+      // plan must not change result type", where this client's own Parse would have
+      // planned afresh on Postgres. So a client's Parse always plans on the server:
+      // the shared statement is closed (its CloseComplete swallowed) and parsed again
+      // under the same name. A retry on 0A000 instead could not help inside a
+      // transaction block, which the error aborts. Bind/Describe of a statement
+      // the connection lacks still re-prepares silently (renameFor).
       touchServerStatement(server.prepared, serverName, this.ctx.maxPreparedPerServer);
-      return this.pushFake(K_FAKE_PARSE, clientName, null);
+      this.push(K_SWALLOW_CLOSE, null, serverName);
+      this.writeServer(closeStatement(serverName));
+      this.push(K_PARSE, clientName, serverName);
+      return this.writeServer(parseRenamed(serverName, rest, 0, rest.length));
     }
     this.evictFor(server, serverName);
     this.push(K_PARSE, clientName, serverName);
