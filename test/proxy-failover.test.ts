@@ -8,6 +8,11 @@
 // - a statement whose server backend was terminated before answering (a fence)
 //   runs again on a server transparently;
 // - after a generation change nothing reaches the old primary (I3).
+// A server is lost here as the cluster loses it: fenced (fence() below, as the
+// agent fences a primary whose lease lapses), stopped, or replaced in the view.
+// A bare pg_terminate_backend() on a server that is not fenced, while the view
+// still names it, is an operator stopping a query: the client gets the 57P01
+// and nothing runs again (test/proxy-driver-edges).
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +25,18 @@ import type { TempPrimary } from './helpers/postgres.js';
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** A query's error (or null), caught at once so no rejection goes unhandled while the test acts. */
 const outcome = (q: Promise<unknown>): Promise<(Error & { code?: string }) | null> => q.then(() => null, (e: Error) => e);
+/**
+ * The fence as the agent raises it on a primary whose lease lapses
+ * (postgres/agent.ts enforceFence, postgres/instance.ts setReadOnly): pg_hba.conf
+ * closed to TCP clients, read-only by ALTER SYSTEM, then every client session
+ * terminated (57P01). The proxy's fresh connection (termination-check.ts) is
+ * refused: the cluster ended the session.
+ */
+const fence = (p: TempPrimary) => p.pg.setReadOnly(true);
+/** The fence lifted (the agent's enforceFence once the lease renewal commits): writable, open to TCP clients. */
+const unfence = (p: TempPrimary) => p.pg.setReadOnly(false);
+/** Whether a backend still runs on p. */
+const alive = async (p: TempPrimary, pid: number) => (await p.pg.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rows.length > 0;
 
 describe('proxy: holding clients through failover and switchover', { timeout: 120_000 }, () => {
   let a: TempPrimary;
@@ -101,8 +118,10 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
       const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       const q = outcome(c.query('SELECT pg_sleep(10)'));
       await delay(200);
-      // The old primary fails (here: its backend is terminated, as a fence does).
-      await a.pg.query('SELECT pg_terminate_backend($1)', [pid]);
+      // The old primary is lost: fenced (its lease lapsed), which terminates the
+      // backend running the statement; the view names the new primary later.
+      await fence(a);
+      assert.equal(await alive(a, pid), false, 'the fence ended the session');
       const e = await q;
       assert.equal(e?.code, '08006');
       assert.match(e.message, /lost during this transaction.*failover/);
@@ -111,6 +130,7 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
       assert.ok(f.proxy.stats().counters.failedInFlight >= 1);
     } finally {
       await c.end();
+      await unfence(a); // a is the primary again in later tests
     }
   });
 
@@ -120,40 +140,63 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
     try {
       await c.query('BEGIN');
       const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-      await b.pg.query('SELECT pg_terminate_backend($1)', [pid]);
+      // The server is lost while the client is idle in its block: fenced (its lease
+      // lapsed), which ends the session holding the transaction.
+      await fence(b);
+      assert.equal(await alive(b, pid), false, 'the fence ended the session');
       await delay(100);
       await assert.rejects(c.query('SELECT 1'), /lost during this transaction/);
+      // The lease renewal commits after all: the agent lifts the fence (same
+      // primary, same generation), and the session carries on there.
+      await unfence(b);
       assert.deepEqual((await c.query('SELECT 2 AS two')).rows, [{ two: 2 }]);
     } finally {
       await c.end();
+      await unfence(b);
     }
   });
 
   it('a statement whose backend was terminated before it answered runs again, transparently, and once', async () => {
     router.set(target(b, 'b', 4));
     const c = await client();
+    /** The proxy decided to run the statement again (it asked the fenced server, and was refused). */
+    const rerunDecided = async (n: number) => {
+      for (let i = 0; f.proxy.stats().counters.retried < n; i++) {
+        assert.ok(i < 500, 'the proxy saw the fence and decided to run the statement again');
+        await delay(10);
+      }
+    };
     try {
       await c.query('CREATE TABLE IF NOT EXISTS runs (n int)');
       await c.query('TRUNCATE runs');
       const retriedBefore = f.proxy.stats().counters.retried;
       const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       // DO answers nothing until it is done (a SELECT would send its RowDescription first).
-      const q = c.query('DO $$ BEGIN PERFORM pg_sleep(0.5); INSERT INTO runs VALUES (1); END $$');
+      const q = c.query('DO $$ BEGIN PERFORM pg_sleep(1); INSERT INTO runs VALUES (1); END $$');
       await delay(150);
-      await b.pg.query('SELECT pg_terminate_backend($1)', [pid]);
+      // The fence (the lease about to lapse) terminates the backend running it; the
+      // statement waits, refused by the fenced server, until the lease renewal
+      // commits and the fence is lifted (same primary, same generation).
+      await fence(b);
+      assert.equal(await alive(b, pid), false, 'the fence ended the session');
+      await rerunDecided(retriedBefore + 1);
+      await unfence(b);
       await q;
       assert.equal(f.proxy.stats().counters.retried, retriedBefore + 1);
       assert.deepEqual((await c.query('SELECT count(*)::int AS n FROM runs')).rows, [{ n: 1 }], 'the terminated run rolled back; the retry ran once');
       // The extended protocol: the server buffers ParseComplete, BindComplete and RowDescription until Sync;
       // a FATAL flushes them. The proxy held them back, so the retry is invisible.
       const pid2 = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-      const q2 = c.query<{ pid: number }>('SELECT pg_sleep($1::float8), pg_backend_pid() AS pid', [0.5]);
+      const q2 = c.query<{ pid: number }>('SELECT pg_sleep($1::float8), pg_backend_pid() AS pid', [1]);
       await delay(150);
-      await b.pg.query('SELECT pg_terminate_backend($1)', [pid2]);
+      await fence(b);
+      await rerunDecided(retriedBefore + 2);
+      await unfence(b);
       assert.notEqual((await q2).rows[0]!.pid, pid2, 'it ran again on another server connection');
       assert.equal(f.proxy.stats().counters.retried, retriedBefore + 2);
     } finally {
       await c.end();
+      await unfence(b);
     }
   });
 
@@ -226,16 +269,21 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
     try {
       await c.query('BEGIN');
       const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-      await a.pg.query('SELECT pg_terminate_backend($1)', [pid]);
+      // The server is lost to a fence (its lease lapsed), which ends the session.
+      await fence(a);
+      assert.equal(await alive(a, pid), false, 'the fence ended the session');
       await serverEnded;
       const e = await outcome(c.query('SELECT 2'));
       assert.match(e?.message ?? 'no error', /lost during this transaction/);
+      // The lease renewal commits after all: the fence is lifted, the session goes on there.
+      await unfence(a);
       const next = c.query<{ three: number }>('SELECT 3 AS three');
       const hung = delay(5_000).then(() => 'no answer within 5 s');
       assert.deepEqual(await Promise.race([next.then((r) => r.rows), hung]), [{ three: 3 }]);
     } finally {
       net.Socket.prototype.emit = emit;
       await c.end();
+      await unfence(a);
     }
   });
 });

@@ -49,7 +49,10 @@ import {
   type ErrorSpec,
 } from './protocol/write.js';
 import { ClientStatements, CLIENT_STATEMENTS_MAX, touchServerStatement, type Statement, type StatementNames } from './prepared.js';
-import { ServerError, TRACKED_PARAMS, type Pool, type PoolManager, type ServerConnection, type ServerHandler } from './pool.js';
+import { ServerError, TRACKED_PARAMS, type ServerConnection, type ServerHandler } from './server-conn.js';
+import type { Pool } from './pool.js';
+import type { PoolManager } from './pool-manager.js';
+import { terminationCause } from './termination-check.js';
 import type { RouteTarget, Router } from './router.js';
 import { isRefusal, type ClaimedIdentity, type ProxyRefusal, type ResolveIdentity, type ScramServerExchange } from './types.js';
 import {
@@ -157,6 +160,11 @@ function firstBatchLength(msgs: readonly Buffer[]): number {
   return msgs.length;
 }
 
+/** Terminate ('X', length 4): the whole of what a client that gives up before its startup packet sends. */
+function isTerminate(chunk: Buffer): boolean {
+  return chunk.length === 5 && chunk[0] === 0x58 && chunk.readInt32BE(1) === 4;
+}
+
 /** After the proxy ends a client connection, how long the peer has to close its side. */
 const CLOSE_LINGER_MS = 5_000;
 /** Client bytes read and kept while waiting for a server before reading pauses (then at most one more chunk or message). */
@@ -167,6 +175,8 @@ const REPLAY_BYTES_MAX = 256 * 1024;
 const RETRY_BACKOFF_MS = [20, 50, 100, 200, 400];
 /** Server errors that say the server session ended without running what it was sent (its backend was terminated or is shutting down). */
 const ENDED_UNRUN_CODES = new Set(['57P01', '57P02', '57P03']);
+/** idle_session_timeout: the server ended a session that was idle outside a transaction. */
+const IDLE_SESSION_TIMEOUT = '57P05';
 
 type Phase = 'startup' | 'auth' | 'linking' | 'ready' | 'closed';
 
@@ -312,6 +322,13 @@ export class Session implements ServerHandler {
   private clientData(chunk: Buffer): void {
     if (this.phase === 'closed') return;
     const f = this.framer;
+    if (this.phase === 'startup' && f.pendingBytes === 0 && isTerminate(chunk)) {
+      // A client that gives up before its startup packet (node-postgres: connect()
+      // then end() at once) sends Terminate. Postgres reads it as a startup length
+      // and closes without a word (its error is only logged); an error here would
+      // reach the driver as an unhandled one.
+      return this.close();
+    }
     f.feed(chunk);
     try {
       while (f.next()) {
@@ -477,8 +494,19 @@ export class Session implements ServerHandler {
     statements.add(clientName, { serverName, rest });
     const server = this.server!;
     if (server.prepared.has(serverName)) {
+      // Shared by text, the server's statement may have been planned before a schema
+      // change (ALTER TABLE ... ADD COLUMN): executed now it fails with 0A000 "cached
+      // plan must not change result type", where this client's own Parse would have
+      // planned afresh on Postgres. So a client's Parse always plans on the server:
+      // the shared statement is closed (its CloseComplete swallowed) and parsed again
+      // under the same name. A retry on 0A000 instead could not help inside a
+      // transaction block, which the error aborts. Bind/Describe of a statement
+      // the connection lacks still re-prepares silently (renameFor).
       touchServerStatement(server.prepared, serverName, this.ctx.maxPreparedPerServer);
-      return this.pushFake(K_FAKE_PARSE, clientName, null);
+      this.push(K_SWALLOW_CLOSE, null, serverName);
+      this.writeServer(closeStatement(serverName));
+      this.push(K_PARSE, clientName, serverName);
+      return this.writeServer(parseRenamed(serverName, rest, 0, rest.length));
     }
     this.evictFor(server, serverName);
     this.push(K_PARSE, clientName, serverName);
@@ -909,6 +937,12 @@ export class Session implements ServerHandler {
     const t = conn.target;
     const fatal = this.serverFatal;
     this.serverFatal = null;
+    if (this.ctx.mode === 'session' && this.phase === 'ready' && fatal !== null) {
+      // The server's FATAL went to the client as it came (serverChunk): the client's
+      // session ends with the server's, without a second copy (which node-postgres
+      // would give the next queued query and emit as one more error).
+      return this.close();
+    }
     if (this.ctx.mode === 'session' || this.phase !== 'ready') {
       // The client's session was that server session: it ends too.
       return this.fatal(
@@ -917,11 +951,30 @@ export class Session implements ServerHandler {
           : { code: '08006', message: cause ?? `the server connection to ${t.node} (generation ${t.generation}) was lost${fatal ? `: ${fatal.message}` : ''}` },
       );
     }
-    // Transaction mode. Safe to run again elsewhere only while the retry window
-    // is open (the client has seen nothing of this transaction but, at most, its
-    // opening BEGIN answered) and the server said it ended without committing
-    // it (its backend was terminated: a fence or a clean shutdown); a server that
-    // vanished silently may have committed.
+    // Transaction mode.
+    if (cause !== undefined || fatal === null) return this.lostToCluster(t, fatal, cause);
+    if (fatal.code === IDLE_SESSION_TIMEOUT && this.replay !== null) {
+      // The server ended an idle session (idle_session_timeout) as the proxy handed
+      // it a transaction: it sends that only while idle, before it reads anything,
+      // so nothing ran. Another connection takes the transaction.
+      this.requeueWindow();
+      this.startAcquire();
+      return;
+    }
+    if (!ENDED_UNRUN_CODES.has(fatal.code)) return this.lostToServer(t, fatal);
+    if (this.viewMoved(t)) return this.lostToCluster(t, fatal, undefined);
+    this.checkTermination(conn, fatal);
+  }
+
+  /**
+   * The server was lost to the cluster (a failover, a fence, a shutdown), or
+   * vanished without a word. Safe to run again elsewhere only while the retry
+   * window is open (the client has seen nothing of this transaction but, at
+   * most, its opening BEGIN answered) and the server said it ended without
+   * committing it (its backend was terminated); a server that vanished
+   * silently may have committed.
+   */
+  private lostToCluster(t: RouteTarget, fatal: ErrorFields | null, cause: string | undefined): void {
     const why = fatal ? ` (${fatal.code}: ${fatal.message})` : '';
     const spec = lostTransaction(cause ?? `the connection to ${describeTarget(t)} was lost during this transaction${why}`);
     if (this.replay !== null && fatal !== null && ENDED_UNRUN_CODES.has(fatal.code)) {
@@ -929,6 +982,25 @@ export class Session implements ServerHandler {
       this.startAcquire();
       return;
     }
+    this.failLost(spec);
+  }
+
+  /**
+   * The server ended the session for a reason of its own (pg_terminate_backend()
+   * by an operator, idle_in_transaction_session_timeout, ...): no failover. The
+   * client gets the server's error, as it would directly, without the session
+   * ending (its next transaction takes another server connection).
+   */
+  private lostToServer(t: RouteTarget, fatal: ErrorFields): void {
+    this.failLost({
+      code: fatal.code || '08006',
+      message: fatal.message,
+      detail: `the server ${t.node} ended the session running this transaction; the transaction did not complete, or, if COMMIT was in flight, its outcome is unknown`,
+    });
+  }
+
+  /** Every request in flight gets `spec`; a client idle in its block gets it at its next request. */
+  private failLost(spec: ErrorSpec): void {
     if (this.preluding) return this.abandonPrelude(spec);
     // What the server answered before it went belongs before the error.
     this.giveUpRetry();
@@ -938,6 +1010,43 @@ export class Session implements ServerHandler {
     this.failOutstanding(spec);
     // Idle inside BEGIN ... with nothing in flight: the client must not go on as if its transaction were open.
     if (inBlock && !answered) this.lostTransaction = spec;
+  }
+
+  /** The view no longer names this server for the session: the cluster moved (a new generation, no writable primary, another primary). */
+  private viewMoved(t: RouteTarget): boolean {
+    if (this.ctx.router.generation() !== t.generation) return true;
+    if (!t.primary) return false;
+    const r = this.ctx.router.route(false);
+    return r === 'hold' || r.node !== t.node || r.generation !== t.generation;
+  }
+
+  /**
+   * A backend terminated (57P01..57P03) while the view still names its server: a
+   * fence or a shutdown the view does not show yet, or an operator's
+   * pg_terminate_backend() (termination-check.ts asks the server). The client's
+   * messages wait meanwhile, as while acquiring.
+   */
+  private checkTermination(conn: ServerConnection, fatal: ErrorFields): void {
+    const t = conn.target;
+    this.acquiring = true;
+    this.pending ??= [];
+    this.socket.pause();
+    void terminationCause(conn.pool).then((by) => {
+      if (this.phase === 'closed') return;
+      this.acquiring = false;
+      if (by === 'cluster' || this.viewMoved(t)) this.lostToCluster(t, fatal, undefined);
+      else this.lostToServer(t, fatal);
+      if (this.acquiring) return; // a rerun took the waiting messages with it
+      const pending = this.pending ?? [];
+      this.pending = null;
+      for (const m of pending) {
+        if (this.phase !== 'ready') return;
+        if (this.acquiring) this.pending!.push(m);
+        else this.clientMessage(m[0]!, m, 0, m.length);
+      }
+      this.flushServer();
+      if (this.phase === 'ready') this.socket.resume();
+    });
   }
 
   /** Answers every request the lost server would have answered: an error and ReadyForQuery per batch. */

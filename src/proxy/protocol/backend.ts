@@ -28,6 +28,17 @@ export const B_FUNCTION_RESULT = 0x56; // V
 export const B_DATA_ROW = 0x44; // D
 export const B_NEGOTIATE_PROTOCOL = 0x76; // v
 
+// Authentication request codes (the int32 after 'R').
+export const AUTH_OK = 0; // AuthenticationOk
+export const AUTH_CLEARTEXT_PASSWORD = 3; // AuthenticationCleartextPassword
+export const AUTH_MD5_PASSWORD = 5; // AuthenticationMD5Password (a 4-byte salt follows)
+export const AUTH_SASL = 10; // AuthenticationSASL (mechanism names follow)
+export const AUTH_SASL_CONTINUE = 11; // AuthenticationSASLContinue
+export const AUTH_SASL_FINAL = 12; // AuthenticationSASLFinal
+
+/** Where an Authentication message's data begins (after type, length and code). */
+export const AUTH_DATA_OFFSET = 9;
+
 /** Postgres's own message limit (1 GiB); the server is trusted, but lengths are still checked. */
 export const SERVER_MESSAGE_BYTES_MAX = 1024 * 1024 * 1024;
 
@@ -77,7 +88,7 @@ export function parseBackendKeyData(buf: Buffer, start: number, end: number): { 
   return { processId: buf.readInt32BE(start + 5), secretKey: buf.readInt32BE(start + 9) };
 }
 
-/** Authentication request code (0 ok, 3 cleartext, 5 md5, 10 SASL, 11 continue, 12 final), or -1. */
+/** Authentication request code (AUTH_*), or -1 when the message is too short for one. */
 export function authCode(buf: Buffer, start: number, end: number): number {
   return end - start >= 9 ? buf.readInt32BE(start + 5) : -1;
 }

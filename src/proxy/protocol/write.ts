@@ -4,6 +4,7 @@
 // ones are built once.
 
 import { PROTOCOL_3_0 } from './frontend.js';
+import { AUTH_OK, AUTH_SASL, AUTH_SASL_CONTINUE, AUTH_SASL_FINAL } from './backend.js';
 
 /** A message: type byte, int32 length, body. */
 function message(type: number, body: Buffer): Buffer {
@@ -49,18 +50,18 @@ function clean(s: string): string {
   return s.includes('\0') ? s.replace(/\0/g, '\\0') : s;
 }
 
-export const AUTHENTICATION_OK: Buffer = message(0x52, int32(0));
+export const AUTHENTICATION_OK: Buffer = message(0x52, int32(AUTH_OK));
 
 export function authenticationSasl(mechanisms: readonly string[]): Buffer {
-  return message(0x52, Buffer.concat([int32(10), ...mechanisms.map(cstr), Buffer.from([0])]));
+  return message(0x52, Buffer.concat([int32(AUTH_SASL), ...mechanisms.map(cstr), Buffer.from([0])]));
 }
 
 export function authenticationSaslContinue(data: string): Buffer {
-  return message(0x52, Buffer.concat([int32(11), Buffer.from(data, 'utf8')]));
+  return message(0x52, Buffer.concat([int32(AUTH_SASL_CONTINUE), Buffer.from(data, 'utf8')]));
 }
 
 export function authenticationSaslFinal(data: string): Buffer {
-  return message(0x52, Buffer.concat([int32(12), Buffer.from(data, 'utf8')]));
+  return message(0x52, Buffer.concat([int32(AUTH_SASL_FINAL), Buffer.from(data, 'utf8')]));
 }
 
 export function parameterStatus(name: string, value: string): Buffer {
