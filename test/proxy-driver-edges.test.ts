@@ -12,7 +12,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { makeAppPostgres, SERVER_PASSWORD, startProxy, TENANT, type ProxyFixture } from './helpers/proxy.js';
-import type { TempPrimary } from '../src/postgres/test-helpers.js';
+import type { TempPrimary } from './helpers/postgres.js';
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** A query's error (or null), caught at once so no rejection goes unhandled while the test acts. */
