@@ -20,6 +20,7 @@ import { loadConfig } from '../src/config/index.js';
 import { DaemonCluster } from '../test/helpers/daemons.js';
 import { percentile, round, sortNumbers } from './bench/lib/stats.js';
 import { adminPassword } from '../src/auth/passwords.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const HELP = `Usage: npm run bench:failover -- [--runs N] [--lease-ms MS] [--mode failover|switchover] [--via proxy|direct] [--json]
 
@@ -207,7 +208,7 @@ class SeqWriter {
           await client?.end().catch(() => {});
           client = undefined;
         }
-        await new Promise((r) => setTimeout(r, 2));
+        await sleep(2);
       }
     }
     await client?.end().catch(() => {});
@@ -237,7 +238,7 @@ async function switchoverBench(runs: number, leaseMs: number, via: Via): Promise
     for (let i = 0; i < runs; i++) {
       const v = await healthy(c, password);
       const from = v.primary!;
-      await new Promise((r) => setTimeout(r, 300)); // a stream of commits before the switchover
+      await sleep(300); // a stream of commits before the switchover
       const mark = writer.acks.length;
       const r = await c.send(from, 'POST', '/v1/switchover', {});
       if (r.status !== 200) throw new Error(`switchover ${i + 1} failed: HTTP ${r.status} ${JSON.stringify(r.body)}`);

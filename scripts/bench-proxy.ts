@@ -16,6 +16,7 @@ import pg from 'pg';
 import { ensurePostgresUser, isRoot } from '../src/postgres/os-user.js';
 import { freePort, makeTempPrimary } from '../test/helpers/postgres.js';
 import { percentile, round, sortNumbers } from './bench/lib/stats.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const HELP = `Usage: npm run bench:proxy -- [--seconds N] [--scale N] [--clients 1,16,64] [--pool-size N] [--idle-clients N] [--json]
 
@@ -141,7 +142,7 @@ async function waitConnectable(port: number, why: () => string): Promise<void> {
       return;
     } catch {
       if (Date.now() - t0 > 15_000) throw new Error(why());
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   }
 }

@@ -19,6 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { EntryType, MessageType, message, FrameCodec, TcpTransport, type Entry, type Message, type LogLine } from '../raft/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const SECRET = 'bench-secret-0123456789abcdef';
 const CLUSTER = 'bench';
@@ -175,10 +176,10 @@ async function closedLoop(client: Client, concurrency: number, make: (i: number)
     }
   };
   const workers = Array.from({ length: concurrency }, () => worker());
-  await new Promise((r) => setTimeout(r, WARMUP_MS));
+  await sleep(WARMUP_MS);
   measuring = true;
   const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, DURATION_MS));
+  await sleep(DURATION_MS);
   measuring = false;
   const elapsedS = (performance.now() - t0) / 1000;
   stop = true;

@@ -15,6 +15,7 @@ import pg from 'pg';
 import { isRoot } from '../src/postgres/os-user.js';
 import { RUNTIME_DIR_ENV } from '../src/postgres/runtime-dir.js';
 import { freeBasePort } from './helpers/ports.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const REPO = resolve('.');
 /** tsc of the whole tree, three daemons, initdb and two base backups, on 2 busy cores. */
@@ -57,7 +58,7 @@ async function waitForNone(needles: readonly string[], timeoutMs: number): Promi
   for (;;) {
     const left = processesMentioning(needles);
     if (left.length === 0 || performance.now() > deadline) return left;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 

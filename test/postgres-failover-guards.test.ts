@@ -16,6 +16,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config/index.js';
 import { DaemonCluster } from './helpers/daemons.js';
 import { adminPassword } from '../src/auth/passwords.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const LEASE_MS = 1000;
 /** How long the guards must hold with the primary dead: three leases plus a margin. */
@@ -168,7 +169,7 @@ async function assertNoFailoverFor(
     }
     last = views;
     onPoll?.(views, performance.now() - since);
-    await new Promise((r) => setTimeout(r, POLL_MS));
+    await sleep(POLL_MS);
   }
   return { answered, last };
 }

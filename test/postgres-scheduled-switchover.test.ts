@@ -10,6 +10,7 @@ import { loadConfig } from '../src/config/index.js';
 import { DaemonCluster } from './helpers/daemons.js';
 import { pgView, waitHealthy, type PgView as BaseView } from './helpers/pg-health.js';
 import { adminPassword } from '../src/auth/passwords.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 interface PgView extends BaseView {
   scheduledSwitchover: { to: string | null; notBeforeMs: number; requestedAtMs: number; at: string } | null;
@@ -71,7 +72,7 @@ describe('scheduled switchover', () => {
       assert.equal(now.primary, v.primary);
       assert.ok(now.scheduledSwitchover !== null, 'still scheduled');
       checks++;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     assert.ok(checks > 0, 'checked at least once before the time');
   }
@@ -132,7 +133,7 @@ describe('scheduled switchover', () => {
     assert.equal(again.code, 0, again.stderr);
     assert.deepEqual(JSON.parse(again.stdout), { cancelled: false });
     // Past its time (plus a few controller rounds): still the same primary and generation.
-    await new Promise((r) => setTimeout(r, Math.max(0, atMs - Date.now()) + 1_000));
+    await sleep(Math.max(0, atMs - Date.now()) + 1_000);
     const w = await view();
     assert.equal(w.generation, v.generation);
     assert.equal(w.primary, v.primary);

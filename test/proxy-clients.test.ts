@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { makeAppPostgres, run, startProxy, CLIENT_PASSWORD, type ProxyFixture } from './helpers/proxy.js';
 import type { TempPrimary } from './helpers/postgres.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** COPY ... FROM STDIN with node-postgres, without pg-copy-streams: a submittable that sends the rows. */
 class CopyIn {
@@ -184,7 +185,7 @@ describe('proxy with real clients', { timeout: 180_000 }, () => {
     await withClient(tx, async (c) => {
       const started = performance.now();
       const q = c.query('SELECT pg_sleep(20)');
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       // node-postgres's own cancel: a new connection carrying the BackendKeyData the proxy gave this client.
       const canceller = new pg.Client(tx.clientConfig()) as pg.Client & { cancel(c: pg.Client, q: unknown): void };
       canceller.cancel(c, (c as unknown as { _activeQuery: unknown })._activeQuery);
@@ -207,7 +208,7 @@ describe('proxy with real clients', { timeout: 180_000 }, () => {
       await withClient(a, async (c) => {
         assert.equal((c as unknown as { processID: number }).processID >>> 24, 1, "the key names proxy a's tag");
         const q = c.query('SELECT pg_sleep(20)');
-        await new Promise((r) => setTimeout(r, 300));
+        await sleep(300);
         const canceller = new pg.Client(b.clientConfig()) as pg.Client & { cancel(c: pg.Client, q: unknown): void };
         canceller.cancel(c, (c as unknown as { _activeQuery: unknown })._activeQuery);
         await assert.rejects(q, /canceling statement due to user request/);

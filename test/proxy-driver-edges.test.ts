@@ -13,8 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { makeAppPostgres, SERVER_PASSWORD, startProxy, TENANT, type ProxyFixture } from './helpers/proxy.js';
 import type { TempPrimary } from './helpers/postgres.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** A query's error (or null), caught at once so no rejection goes unhandled while the test acts. */
 const outcome = (q: Promise<unknown>): Promise<(Error & { code?: string }) | null> => q.then(() => null, (e: Error) => e);
 
@@ -64,7 +64,7 @@ describe('proxy with real drivers: edges that must behave as Postgres does', { t
     for (let i = 0; i < 200; i++) {
       const r = await pgsrv.pg.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE query = $1 AND state = 'active'", [text]);
       if (r.rows[0]) return r.rows[0].pid;
-      await delay(10);
+      await sleep(10);
     }
     throw new Error(`no backend runs ${text}`);
   }
@@ -81,7 +81,7 @@ describe('proxy with real drivers: edges that must behave as Postgres does', { t
       void outcome(c.connect());
       // Not awaited: node-postgres's end() never resolves after an early Terminate, even directly.
       void outcome(c.end());
-      await delay(300);
+      await sleep(300);
       assert.deepEqual(errors.map((e) => e.message), [], `no error event (port ${config.port})`);
     }
     // On the wire: the proxy sends nothing back and closes.
@@ -122,9 +122,9 @@ describe('proxy with real drivers: edges that must behave as Postgres does', { t
     for (let i = 0; i < 200; i++) {
       const left = await pgsrv.pg.query('SELECT 1 FROM pg_stat_activity WHERE pid = ANY($1::int[])', [idle.rows.map((r) => r.pid)]);
       if (left.rows.length === 0) break;
-      await delay(10);
+      await sleep(10);
     }
-    await delay(20);
+    await sleep(20);
     const e = await outcome(c.query('SELECT 1'));
     assert.equal(e, null, `no error (${e?.message})`);
     // Terminated just as a transaction takes it: the server's 57P01 then cannot be told from an
@@ -144,14 +144,14 @@ describe('proxy with real drivers: edges that must behave as Postgres does', { t
     try {
       const { c } = await client(f.clientConfig());
       for (let i = 0; i < 3; i++) {
-        await delay(400); // the pooled server connection times out meanwhile
+        await sleep(400); // the pooled server connection times out meanwhile
         const e = await outcome(c.query('SELECT 1'));
         assert.equal(e, null, `no error (${e?.message})`);
       }
       // The race: a transaction handed the connection as the server times it out
       // (its FATAL 57P05 arrives after the proxy sent the query). Nothing ran there.
       for (let i = 0; i < 40; i++) {
-        await delay(190 + (i % 21)); // around the timeout (200 ms), counted from the last query's end
+        await sleep(190 + (i % 21)); // around the timeout (200 ms), counted from the last query's end
         const e = await outcome(c.query('SELECT 1'));
         assert.equal(e, null, `no error at round ${i} (${e?.code} ${e?.message})`);
       }
@@ -170,7 +170,7 @@ describe('proxy with real drivers: edges that must behave as Postgres does', { t
       const queued = outcome(c.query('SELECT 1'));
       await terminate(await backendRunning(text));
       const [a, b] = [await running, await queued];
-      await delay(100);
+      await sleep(100);
       seen.push(JSON.stringify({ running: a?.code ?? a?.message, queued: b?.code ?? b?.message, errorEvents: errors.length }));
     }
     assert.equal(seen[1], seen[0], 'through the proxy as directly');

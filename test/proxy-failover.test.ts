@@ -21,8 +21,8 @@ import pg from 'pg';
 import { makeAppPostgres, startProxy, type ProxyFixture } from './helpers/proxy.js';
 import { StaticRouter } from '../src/proxy/router.js';
 import type { TempPrimary } from './helpers/postgres.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** A query's error (or null), caught at once so no rejection goes unhandled while the test acts. */
 const outcome = (q: Promise<unknown>): Promise<(Error & { code?: string }) | null> => q.then(() => null, (e: Error) => e);
 /**
@@ -71,13 +71,13 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
       router.set(null, [], 'no primary after generation 1 (a failover or switchover is in progress)');
       const t0 = performance.now();
       const q = port(c);
-      await delay(300);
+      await sleep(300);
       router.set(target(b, 'b', 2));
       assert.equal(await q, b.port, 'the held transaction ran on the new primary');
       assert.ok(performance.now() - t0 >= 290, 'it waited for the new primary');
       // The session carries on against the new primary; the old primary's pool is retired.
       assert.equal(await port(c), b.port);
-      await delay(250); // the generation check runs every 100 ms
+      await sleep(250); // the generation check runs every 100 ms
       const old = f.proxy.stats().pools.filter((p) => p.node === 'a');
       assert.ok(old.every((p) => p.idle === 0), 'no idle connection to the old primary is kept');
       assert.ok(f.proxy.stats().counters.held >= 1);
@@ -117,7 +117,7 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
       await c.query('BEGIN');
       const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       const q = outcome(c.query('SELECT pg_sleep(10)'));
-      await delay(200);
+      await sleep(200);
       // The old primary is lost: fenced (its lease lapsed), which terminates the
       // backend running the statement; the view names the new primary later.
       await fence(a);
@@ -144,7 +144,7 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
       // lapsed), which ends the session holding the transaction.
       await fence(b);
       assert.equal(await alive(b, pid), false, 'the fence ended the session');
-      await delay(100);
+      await sleep(100);
       await assert.rejects(c.query('SELECT 1'), /lost during this transaction/);
       // The lease renewal commits after all: the agent lifts the fence (same
       // primary, same generation), and the session carries on there.
@@ -163,7 +163,7 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
     const rerunDecided = async (n: number) => {
       for (let i = 0; f.proxy.stats().counters.retried < n; i++) {
         assert.ok(i < 500, 'the proxy saw the fence and decided to run the statement again');
-        await delay(10);
+        await sleep(10);
       }
     };
     try {
@@ -173,7 +173,7 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
       const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       // DO answers nothing until it is done (a SELECT would send its RowDescription first).
       const q = c.query('DO $$ BEGIN PERFORM pg_sleep(1); INSERT INTO runs VALUES (1); END $$');
-      await delay(150);
+      await sleep(150);
       // The fence (the lease about to lapse) terminates the backend running it; the
       // statement waits, refused by the fenced server, until the lease renewal
       // commits and the fence is lifted (same primary, same generation).
@@ -188,7 +188,7 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
       // a FATAL flushes them. The proxy held them back, so the retry is invisible.
       const pid2 = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       const q2 = c.query<{ pid: number }>('SELECT pg_sleep($1::float8), pg_backend_pid() AS pid', [1]);
-      await delay(150);
+      await sleep(150);
       await fence(b);
       await rerunDecided(retriedBefore + 2);
       await unfence(b);
@@ -205,7 +205,7 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
     const c = await client();
     try {
       const q = outcome(c.query('SELECT pg_sleep(10)'));
-      await delay(200);
+      await sleep(200);
       await b.pg.stop('immediate');
       router.set(target(a, 'a', 5));
       assert.match((await q)?.message ?? 'no error', /lost during this transaction/);
@@ -228,7 +228,7 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
         const r = await a.pg.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query = 'SELECT pg_sleep(30)'");
         if (r.rows[0]!.n > 0) break;
         assert.ok(i < 500, 'the statement reached the old primary');
-        await delay(10);
+        await sleep(10);
       }
       const t0 = performance.now();
       // The new primary: the same server under another name here (b was stopped by the test before).
@@ -278,7 +278,7 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
       // The lease renewal commits after all: the fence is lifted, the session goes on there.
       await unfence(a);
       const next = c.query<{ three: number }>('SELECT 3 AS three');
-      const hung = delay(5_000).then(() => 'no answer within 5 s');
+      const hung = sleep(5_000).then(() => 'no answer within 5 s');
       assert.deepEqual(await Promise.race([next.then((r) => r.rows), hung]), [{ three: 3 }]);
     } finally {
       net.Socket.prototype.emit = emit;

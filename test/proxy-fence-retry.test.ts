@@ -22,8 +22,8 @@ import { PostgresInstance } from '../src/postgres/instance.js';
 import { readReplicationPassword, REPLICATION_ROLE, slotNameFor } from '../src/postgres/settings.js';
 import { createStandby } from '../src/postgres/standby.js';
 import { freePort, waitFor, type TempPrimary } from './helpers/postgres.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** A query's error (or null), caught at once so no rejection goes unhandled while the test acts. */
 const outcome = (q: Promise<unknown>): Promise<(Error & { code?: string }) | null> => q.then(() => null, (e: Error) => e);
 
@@ -76,7 +76,7 @@ describe('proxy: moving a transaction off a fenced primary', { timeout: 120_000 
 
   /** The switchover as the proxy sees it: after `ms`, the view names b, a generation later. */
   function switchToB(ms: number): Promise<void> {
-    return delay(ms).then(() => router.set(target(b, 'b', ++generation)));
+    return sleep(ms).then(() => router.set(target(b, 'b', ++generation)));
   }
 
   it('BEGIN answered, then the first statement refused by the fence: the transaction moves to the new primary, invisibly', async () => {
@@ -126,7 +126,7 @@ describe('proxy: moving a transaction off a fenced primary', { timeout: 120_000 
     await a.pg.refuseNewWrites();
     await c.query('BEGIN');
     await a.pg.endClientSessions(); // the proxy's server connection is terminated (57P01)
-    await delay(50);
+    await sleep(50);
     const moved = switchToB(100);
     await c.query("INSERT INTO moves VALUES (20, 'idle')");
     await moved;
@@ -158,7 +158,7 @@ describe('proxy: moving a transaction off a fenced primary', { timeout: 120_000 
       await c.query('BEGIN'); // a read-only transaction on the standby
       const inBlock = outcome(c.query('INSERT INTO moves VALUES ($1, $2)', [60, 'promoted']));
       const single = outcome(one.query("INSERT INTO moves VALUES (61, 'promoted')"));
-      await delay(200);
+      await sleep(200);
       await s.promote();
       assert.equal(await inBlock, null);
       assert.equal(await single, null);
@@ -192,7 +192,7 @@ describe('proxy: moving a transaction off a fenced primary', { timeout: 120_000 
     await c.query("INSERT INTO moves VALUES (40, 'wrote')");
     await a.pg.refuseNewWrites();
     await a.pg.endClientSessions();
-    await delay(50);
+    await sleep(50);
     router.set(target(b, 'b', ++generation));
     const e = await outcome(c.query('COMMIT'));
     assert.equal(e?.code, '08006');

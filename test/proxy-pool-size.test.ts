@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startProxy, type ProxyFixture } from './helpers/proxy.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const CLIENTS = 6;
 /** Long enough that all six transactions overlap, short enough for a quick test. */
@@ -41,7 +42,7 @@ describe('proxy: per-tenant pool size', { timeout: 120_000 }, () => {
     const loop = (async () => {
       while (running) {
         max = Math.max(max, await backends());
-        await new Promise((r) => setTimeout(r, SAMPLE_EVERY_MS));
+        await sleep(SAMPLE_EVERY_MS);
       }
     })();
     return {
@@ -165,6 +166,6 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 
   const deadline = performance.now() + timeoutMs;
   while (!(await check())) {
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, SAMPLE_EVERY_MS));
+    await sleep(SAMPLE_EVERY_MS);
   }
 }

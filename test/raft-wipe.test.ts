@@ -11,6 +11,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DaemonCluster } from './helpers/daemons.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const IDS = ['n1', 'n2', 'n3'];
 /** No Postgres: these nodes run the control plane only. */
@@ -61,7 +62,7 @@ describe('a wiped node rejoins without a vote (I1)', () => {
       const deadline = Date.now() + NO_LEADER_WINDOW_MS;
       while (Date.now() < deadline) {
         for (const id of [n, w]) assert.equal((await localStatus(c, id))?.leader ?? null, null, `${id} sees no leader: w abstains, n alone is no quorum`);
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(50);
       }
       await c.start(leader);
       await c.waitForLeader(20_000);

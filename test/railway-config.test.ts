@@ -34,6 +34,7 @@ import {
   startCommand,
   type RailwayServiceSpec,
 } from '../deploy/railway/services.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 // dist/test/railway-config.test.js -> the repository root.
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -542,7 +543,7 @@ test("the container's entry command runs as a plain process and answers the heal
       } catch {
         // not listening yet
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
     assert.ok(body, `no 200 from ${url} within 30 s (exit code ${child.exitCode}); output:\n${output}`);
     assert.equal(body.node, s.name);

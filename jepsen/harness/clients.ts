@@ -10,6 +10,7 @@ import { Prng } from '../../raft/sim/prng.js';
 import { HistoryFullError, type HistoryRecorder } from '../history/index.js';
 import type { OpResult, OpSpec, RunContext, Workload } from '../workloads/index.js';
 import type { JepsenCluster } from './cluster.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ClientOptions {
   concurrency: number;
@@ -142,7 +143,7 @@ export class Clients {
         try {
           client = await this.connect(host);
         } catch {
-          await new Promise((r) => setTimeout(r, 200));
+          await sleep(200);
           continue;
         }
         this.history.invoke(process, op.f, { ...(op.key !== undefined ? { key: op.key } : {}), node: host });

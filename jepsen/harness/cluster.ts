@@ -18,6 +18,7 @@ import { UNSAFE_ENV } from '../../src/postgres/unsafe-switches.js';
 import { DaemonCluster, type DaemonNode } from '../../test/helpers/daemons.js';
 import type { HostCgroups } from './cgroups.js';
 import { adminPassword } from '../../src/auth/passwords.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export const HOSTS: Readonly<Record<string, string>> = { n1: '127.0.0.11', n2: '127.0.0.12', n3: '127.0.0.13' };
 export const IDS: readonly string[] = Object.keys(HOSTS);
@@ -335,7 +336,7 @@ export class JepsenCluster {
         said = gist;
         this.o.log(`not healthy yet (${Math.round(performance.now() - t0)} ms): ${why}`);
       }
-      await new Promise((r) => setTimeout(r, pollMs));
+      await sleep(pollMs);
     }
     throw new Error(`not fully healthy within ${timeoutMs} ms: ${why}`);
   }
@@ -354,7 +355,7 @@ export class JepsenCluster {
         }
       }
       if (performance.now() - t0 > timeoutMs) throw new Error(`could not create ${PROBE_TABLE} through any proxy within ${timeoutMs} ms: ${last}`);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
 

@@ -29,6 +29,7 @@ import { Firewall } from './firewall.js';
 import { assertPrivateNetns, loopbackUp, processesInThisNetns } from './netns.js';
 import { SlowLinks } from './relay.js';
 import { writeReport } from './report.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface RunOptions {
   workload: WorkloadName;
@@ -209,7 +210,7 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
   clients.start();
   faults.start();
   log(`workload running for ${o.timeS} s`);
-  await new Promise((r) => setTimeout(r, o.timeS * 1000));
+  await sleep(o.timeS * 1000);
 
   // ---- heal everything, then judge recovery
   await faults.stop();
@@ -293,7 +294,7 @@ async function setupWorkload(cluster: JepsenCluster, workload: ReturnType<typeof
     } finally {
       dropClient(client);
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
 }
 
@@ -316,7 +317,7 @@ async function waitNoProcessesLeft(log: (m: string) => void): Promise<void> {
   const deadline = performance.now() + CLEANUP_WAIT_MS;
   let left = processesInThisNetns();
   while (left.length > 0 && performance.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     left = processesInThisNetns();
   }
   if (left.length === 0) return;

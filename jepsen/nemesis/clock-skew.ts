@@ -9,6 +9,7 @@
 import type { Prng } from '../../raft/sim/prng.js';
 import { pickTarget } from './targets.js';
 import type { ActiveFault, Nemesis, NemesisContext } from './types.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const OFFSET_MAX_S = 120;
 /** libfaketime re-reads its file about once a second. */
@@ -21,7 +22,7 @@ async function observe(ctx: NemesisContext, id: string, offsetS: number): Promis
   while (performance.now() < deadline) {
     seen = await ctx.cluster.wallClockOffsetS(id);
     if (seen !== undefined && Math.abs(seen - offsetS) <= 1) return seen;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   return seen ?? null;
 }

@@ -62,6 +62,17 @@ export function parseHostPort(text: string): ParsedAddress {
   return { ok: true, host, port };
 }
 
+/**
+ * HOST:PORT of an address that was already validated (config, membership
+ * record): a failure here is a bug or a corrupted record, so it throws with
+ * the address and what it is (`what`, e.g. "n2's raft address").
+ */
+export function hostPortOf(text: string, what: string): HostPort {
+  const a = parseHostPort(text);
+  if (!a.ok) throw new Error(`${what} ${JSON.stringify(text)} is not HOST:PORT: ${a.reason}`);
+  return { host: a.host, port: a.port };
+}
+
 /** The inverse of parseHostPort: brackets an IPv6 host. */
 export function formatHostPort(host: string, port: number): string {
   return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;

@@ -28,5 +28,5 @@ export {
   redactConfig,
   type LocalClusterOptions,
 } from './render.js';
-export { ADDRESS_ROLES, formatHostPort, LOCAL_BASE_PORT, localPort, parseHostPort, type AddressRole, type HostPort } from './address.js';
+export { ADDRESS_ROLES, formatHostPort, hostPortOf, LOCAL_BASE_PORT, localPort, parseHostPort, type AddressRole, type HostPort } from './address.js';
 export { ENV_CLUSTER_SECRET, ENV_S3_ACCESS_KEY_ID, ENV_S3_SECRET_ACCESS_KEY, ENV_TOKEN } from './env.js';

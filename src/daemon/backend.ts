@@ -46,6 +46,7 @@ import { apiAddressOf, type PeerClient } from './peer-client.js';
 import type { LeaseTracker } from './lease-tracker.js';
 import { LiveReplication, PostgresUnavailableError } from './live-replication.js';
 import { postgresStatusView, type LiveFigures } from './pg-status.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const LEARNER_CATCH_UP_MS_MAX = 30_000;
 /** How long `ogel tenants create` and `delete` wait for the role and database on the primary. */
@@ -234,7 +235,7 @@ export class DaemonBackend implements ApiBackend {
           `check that 'ogel daemon --node ${id} --join' runs and reaches ${addresses.raft}; then retry`,
         );
       }
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     await this.raft.promoteLearner(id);
     this.log({ level: 'info', msg: 'member added', id, addresses });

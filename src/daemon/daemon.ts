@@ -5,7 +5,7 @@ import { chmod, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { RaftNode, LevelStorage, TcpTransport, type PeerAddress } from '../../raft/index.js';
 import { ClusterStateMachine, type ApplyResult, type ClusterState } from '../../fsm/index.js';
-import type { Config, NodeConfig } from '../config/index.js';
+import { hostPortOf, type Config, type NodeConfig } from '../config/index.js';
 import { ApiServer } from '../api/server.js';
 import { ControllerManager } from '../controllers/manager.js';
 import { MembershipController } from '../controllers/membership.js';
@@ -42,11 +42,6 @@ export interface DaemonOptions {
    */
   bootstrap: BootstrapMode;
   log: Logger;
-}
-
-export function parseAddress(s: string): PeerAddress {
-  const i = s.lastIndexOf(':');
-  return { host: s.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(s.slice(i + 1)) };
 }
 
 export class Daemon {
@@ -105,13 +100,13 @@ export class Daemon {
     }
     if (rejoining) log({ level: 'warn', msg: REJOINING_MSG, marker: rejoin.path });
 
-    const raftAddr = parseAddress(self.raft);
+    const raftAddr = hostPortOf(self.raft, `${self.id}'s raft address`);
     const transport = new TcpTransport({
       self: self.id,
       clusterId: config.cluster.name,
       secret: config.cluster.secret,
       listen: { host: self.listenHost ?? raftAddr.host, port: raftAddr.port },
-      peers: new Map(config.nodes.filter((n) => n.id !== self.id).map((n) => [n.id, parseAddress(n.raft)])),
+      peers: new Map(config.nodes.filter((n) => n.id !== self.id).map((n) => [n.id, hostPortOf(n.raft, `${n.id}'s raft address`)])),
       log: withFields(log, { component: 'raft-transport' }),
     });
     // Raft peers follow the members the state machine knows, so members added at
@@ -120,8 +115,8 @@ export class Daemon {
     const syncPeers = (state: ClusterState) => {
       if (!transportRef) return;
       const peers = new Map<string, PeerAddress>();
-      for (const n of config.nodes) if (n.id !== self.id) peers.set(n.id, parseAddress(n.raft));
-      for (const m of state.members.values()) if (m.id !== self.id) peers.set(m.id, parseAddress(m.addresses.raft));
+      for (const n of config.nodes) if (n.id !== self.id) peers.set(n.id, hostPortOf(n.raft, `${n.id}'s raft address`));
+      for (const m of state.members.values()) if (m.id !== self.id) peers.set(m.id, hostPortOf(m.addresses.raft, `${m.id}'s raft address (membership record)`));
       transportRef.setPeers(peers);
     };
     let agentRef: PostgresAgent | undefined;
@@ -254,7 +249,7 @@ export class Daemon {
       replication: () => backend.replication.read(),
       volume: () => volumeUsage(join(dataDir, 'pg')),
     });
-    const apiAddr = parseAddress(self.api);
+    const apiAddr = hostPortOf(self.api, `${self.id}'s api address`);
     const api = new ApiServer({
       host: self.listenHost ?? apiAddr.host,
       port: apiAddr.port,

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PostgresInstance } from '../postgres/instance.js';
 import { LiveReplication, PostgresUnavailableError } from './live-replication.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A fake instance whose query answers as a primary with one standby, after `delayMs`. */
 function fakeInstance(o: { delayMs?: number; running?: boolean; inRecovery?: boolean } = {}) {
@@ -10,7 +11,7 @@ function fakeInstance(o: { delayMs?: number; running?: boolean; inRecovery?: boo
     isRunning: () => o.running ?? true,
     query: (async () => {
       queries++;
-      await new Promise((r) => setTimeout(r, o.delayMs ?? 0));
+      await sleep(o.delayMs ?? 0);
       const base = { in_recovery: o.inRecovery ?? false, current_lsn: o.inRecovery ? null : '0/5000060' };
       const standby = { standby: 'n2', state: 'streaming', sync_state: 'quorum', sent_lsn: '0/5000060', write_lsn: '0/5000060', flush_lsn: '0/5000060', replay_lsn: '0/5000000', lag_bytes: '96', write_lag_s: null, flush_lag_s: null, replay_lag_s: 0.002 };
       return { rows: [o.inRecovery ? { ...base } : { ...base, ...standby }] };

@@ -11,6 +11,7 @@ import { LeaderProposer } from './proposer.js';
 import type { RaftNode } from '../../raft/index.js';
 import type { ApplyResult } from '../../fsm/index.js';
 import { PeerClient } from './peer-client.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 test('a proposal forwarded to a leader that went silent is abandoned when the leader changes', async () => {
   const received: string[] = [];
@@ -26,7 +27,7 @@ test('a proposal forwarded to a leader that went silent is abandoned when the le
     const t0 = performance.now();
     const p = proposer.propose({ v: 1, type: 'pg.report', atMs: 1, node: 'n1', role: 'primary', timeline: 2, lsn: { received: '0/0', flushed: '0/0', replayed: '0/0' } }, 10_000);
     const outcome = p.then(() => 'answered', (e: Error) => e.message);
-    while (received.length === 0) await new Promise((r) => setTimeout(r, 5));
+    while (received.length === 0) await sleep(5);
     // A leader event that does not change the leader keeps it waiting.
     raft.emit('leader', { leader: 'n2', term: 3, role: 'follower' });
     leader = 'n1';

@@ -17,6 +17,7 @@ import { pidAlive } from '../postgres/instance.js';
 import { onStopSignals } from '../stop-signals.js';
 import { chooseDataDir, postgresPreflight } from './preflight.js';
 import { adminPassword } from '../auth/passwords.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const HELP = `Usage: ogel up [--dir DIR] [--nodes N] [--base-port PORT] [--json]
 
@@ -309,6 +310,3 @@ function tail(path: string, lines: number): string {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

@@ -19,8 +19,8 @@ import { adminPassword } from '../auth/passwords.js';
 import { PostgresAgent } from './agent.js';
 import { pidAlive } from './instance.js';
 import { freePort, makeTempRoot, waitFor } from '../../test/helpers/postgres.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 
 
@@ -78,7 +78,7 @@ test('agents bootstrap a primary and two quorum standbys, renew the lease, fence
     }
     for (const a of agents) a.start();
     // No primary yet: the agents wait and create nothing.
-    await delay(300);
+    await sleep(300);
     for (const a of agents) {
       assert.equal(a.agentStatus().wanted, 'none');
       assert.equal(existsSync(a.dataDir), false);

@@ -7,6 +7,7 @@ import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { pidAlive } from './instance.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 
 test('a postmaster exits when its daemon is killed with SIGKILL', async (t) => {
@@ -28,6 +29,6 @@ test('a postmaster exits when its daemon is killed with SIGKILL', async (t) => {
   assert.ok(pidAlive(pid), 'the postmaster runs');
   process.kill(child.pid!, 'SIGKILL');
   const deadline = Date.now() + 5_000;
-  while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  while (pidAlive(pid) && Date.now() < deadline) await sleep(20);
   assert.equal(pidAlive(pid), false, `postmaster ${pid} still runs 5 s after its parent was killed`);
 });

@@ -32,6 +32,7 @@ import {
   type HbaInput,
   type OgelConfInput,
 } from './settings.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export { PostgresStartError, PostgresStateError } from './errors.js';
 export type { PgStatus } from './status.js';
@@ -130,7 +131,6 @@ function track(child: ChildProcess): void {
   live.add(child);
 }
 
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Whether a process with this PID exists (EPERM: it exists but is not ours). */
 export function pidAlive(pid: number): boolean {
@@ -350,7 +350,7 @@ export class PostgresInstance extends EventEmitter {
         process.kill(pid, 'SIGKILL');
         break;
       }
-      await delay(READY_POLL_MS);
+      await sleep(READY_POLL_MS);
     }
     return pid;
   }
@@ -524,7 +524,7 @@ export class PostgresInstance extends EventEmitter {
           throw new PostgresStartError(`postgres on ${this.dataDir} is up but refused ogel's connection over the unix socket: ${lastError}`, this.log.since(run.logMark, 30));
         }
       }
-      await Promise.race([delay(READY_POLL_MS), run.exited]);
+      await Promise.race([sleep(READY_POLL_MS), run.exited]);
     }
     const tailLines = this.log.since(run.logMark, 30);
     await this.kill(run);
@@ -566,7 +566,7 @@ export class PostgresInstance extends EventEmitter {
     this.stopping = mode;
     // A smart shutdown waits for every session, including our pool's.
     const pool = this.sql.drop();
-    if (pool && mode === 'smart') await Promise.race([pool, delay(Math.min(1000, timeoutMs))]);
+    if (pool && mode === 'smart') await Promise.race([pool, sleep(Math.min(1000, timeoutMs))]);
     try {
       run.child.kill(STOP_SIGNALS[mode]);
     } catch {
@@ -628,7 +628,7 @@ export class PostgresInstance extends EventEmitter {
     for (;;) {
       if (!(await inRecovery())) return { ms: performance.now() - t0 };
       if (performance.now() - t0 > timeoutMs) throw new PostgresStateError(`promote: ${this.dataDir} still in recovery ${timeoutMs} ms after pg_promote`);
-      await delay(PROMOTE_POLL_MS);
+      await sleep(PROMOTE_POLL_MS);
     }
   }
 

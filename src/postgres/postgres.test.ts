@@ -31,6 +31,7 @@ import {
 import { compareLsn } from '../../fsm/index.js';
 import { derivePassword } from '../auth/passwords.js';
 import { freePort, makeTempPrimary, makeTempRoot, type TempPrimary } from '../../test/helpers/postgres.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const machine = { memoryBytes: 8 * 1024 ** 3, cpus: 4 };
 
@@ -307,7 +308,7 @@ describe('a real primary', () => {
     const deadline = performance.now() + 3000;
     while ((await p.pg.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(5)%'")).rows[0]?.n !== 0) {
       assert.ok(performance.now() < deadline, 'the timed-out query still runs on the server');
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
   });
 
@@ -395,7 +396,7 @@ describe('a real primary', () => {
       await c.end();
       if (v === '7MB') break;
       assert.ok(Date.now() < deadline, `work_mem still ${v} 5000 ms after reload`);
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
   });
 });
@@ -546,7 +547,7 @@ describe('a standby (a cold copy of a stopped primary)', () => {
     const deadline = performance.now() + 5000;
     while (compareLsn(st.lsn.replayed ?? '0/0', primaryLsn) < 0) {
       assert.ok(performance.now() < deadline, `standby replayed ${st.lsn.replayed}, primary at ${primaryLsn}`);
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
       st = await standby.status();
     }
     assert.equal(st.inRecovery, true);

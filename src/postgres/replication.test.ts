@@ -14,8 +14,8 @@ import { PostgresInstance, type InstanceSettings } from './instance.js';
 import { readReplicationPassword, REPLICATION_ROLE, slotNameFor } from './settings.js';
 import { createStandby, ensurePhysicalSlot, repointStandby, stopWalReceiver, StandbyError } from './standby.js';
 import { freePort, makeTempPrimary, type TempPrimary, waitFor } from '../../test/helpers/postgres.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 
 /** Resolves with p, or rejects with `message` after ms; never leaves a timer behind. */
@@ -122,7 +122,7 @@ test('quorum sync replication (ANY 1 of 2 standbys), fencing WAL receivers, prom
     const commit = writer.query('COMMIT').then(() => {
       committed = true;
     });
-    await delay(1000);
+    await sleep(1000);
     assert.equal(committed, false, 'COMMIT returned with no synchronous standby connected');
     const waiting = await primary.pg.query<{ wait_event: string }>(`SELECT wait_event FROM pg_stat_activity WHERE backend_xid = $1::xid`, [xid]);
     assert.equal(waiting.rows[0]?.wait_event, 'SyncRep');

@@ -19,6 +19,7 @@ import { takeBaseBackup, type BaseBackupResult, type ReplicationConn } from './b
 import type { PostgresInstance } from './instance.js';
 import { quoteIdent, quoteLiteral, sqlState } from './query.js';
 import { renderValue } from './settings.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export class StandbyError extends Error {
   override name = 'StandbyError';
@@ -63,7 +64,6 @@ const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
 const POLL_MS = 5;
 /** How long a repointed standby must stream, with one receiver, to count as following. */
 const STREAMING_STABLE_MS = 50;
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Clones a standby into `targetDir` (missing or empty): the slot first (so the
@@ -236,7 +236,7 @@ export async function repointStandby(instance: PostgresInstance, upstream: Upstr
     if (performance.now() - t0 > timeoutMs) {
       throw new StandbyError(`repoint: ${instance.dataDir} is not streaming from ${upstream.host}:${upstream.port} ${timeoutMs} ms after the reload (${last})`);
     }
-    await delay(POLL_MS);
+    await sleep(POLL_MS);
   }
 }
 
@@ -264,7 +264,7 @@ export async function stopWalReceiver(instance: PostgresInstance, opts: { timeou
     const r = await instance.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_wal_receiver');
     if (r.rows[0]?.n === 0) break;
     if (performance.now() - t0 > timeoutMs) throw new StandbyError(`stopWalReceiver: the WAL receiver of ${instance.dataDir} still runs ${timeoutMs} ms after primary_conninfo was cleared`);
-    await delay(POLL_MS);
+    await sleep(POLL_MS);
   }
   return { ...(await readWalPositions(instance)), ms: performance.now() - t0 };
 }

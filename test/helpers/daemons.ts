@@ -9,6 +9,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export const CLI = resolve('dist/src/main.js');
 export const TOKEN = 'test-token-0123456789abcdef';
@@ -221,7 +222,7 @@ export class DaemonCluster {
       check?.();
       if (await cond()) return;
       if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
   }
 

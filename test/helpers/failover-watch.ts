@@ -9,6 +9,7 @@
 
 import pg from 'pg';
 import { request } from 'undici';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface Bracket {
   /** The promotion happened after this (the last observation of the old state was sent then). */
@@ -152,7 +153,7 @@ export class RecoveryWatch {
         this.client = undefined;
         if (c !== undefined) void c.end().catch(() => {});
       }
-      await new Promise((r) => setTimeout(r, this.intervalMs));
+      await sleep(this.intervalMs);
     }
   }
 }

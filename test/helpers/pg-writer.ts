@@ -15,6 +15,7 @@
 // replicated).
 
 import pg from 'pg';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export type WriteOutcome =
   /** Committed and acknowledged by the synchronous standbys. */
@@ -90,7 +91,7 @@ export class WriteLoop {
   private async loop(): Promise<void> {
     while (!this.stopped) {
       await this.attempt();
-      await new Promise((r) => setTimeout(r, this.o.intervalMs));
+      await sleep(this.o.intervalMs);
     }
   }
 

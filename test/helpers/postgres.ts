@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PostgresInstance, type InstanceSettings, type StopMode } from '../../src/postgres/instance.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** An ephemeral TCP port that was free a moment ago (bind port 0, close). */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
@@ -111,6 +112,6 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> 
       lastErr = e;
     }
     if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
-    await new Promise<void>((r) => setTimeout(r, 10));
+    await sleep(10);
   }
 }

@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** s3rver's built-in account: it knows no other access key id. */
 export const S3RVER_ACCESS_KEY_ID = 'S3RVER';
@@ -95,7 +96,7 @@ async function untilHttpAnswers(port: number): Promise<void> {
     });
     if (ok) return;
     if (Date.now() > deadlineMs) throw new Error(`s3rver on port ${port} did not answer HTTP within ${READY_TIMEOUT_MS} ms`);
-    await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS));
+    await sleep(POLL_INTERVAL_MS);
   }
 }
 

@@ -10,6 +10,7 @@ import { TcpTransport } from '../../src/transport/tcp-transport.js';
 import type { PeerAddress } from '../../src/transport/transport.js';
 import type { NodeId } from '../../src/core/types.js';
 import { KvStateMachine, type KvResult } from '../../sim/kv-fsm.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export const SECRET = 'test-secret-0123456789abcdef';
 
@@ -94,7 +95,7 @@ export class NodeCluster {
         const l = leaders[0]!;
         if ([...this.members.values()].every((m) => m.node.leaderId() === l.id)) return l;
       }
-      await new Promise((r) => setTimeout(r, 5));
+      await sleep(5);
     }
     const states = [...this.members.values()].map((m) => `${m.id}: ${m.node.status().role} (leader ${m.node.leaderId() || '-'})`);
     throw new Error(`no agreed leader within ${timeoutMs} ms: ${states.join('; ')}`);
@@ -104,7 +105,7 @@ export class NodeCluster {
     const deadline = Date.now() + timeoutMs;
     while (!cond()) {
       if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 5));
+      await sleep(5);
     }
   }
 

@@ -5,6 +5,7 @@
 // error shape with the field's path in front.
 
 import { z } from 'zod';
+import { parseHostPort } from '../../config/address.js';
 
 /** Metadata key of a field's hint: an example or the valid forms. */
 export const HINT_KEY = 'x-hint';
@@ -65,7 +66,5 @@ export function address(): z.ZodType<string> {
 }
 
 function isHostPort(v: string): boolean {
-  const i = v.lastIndexOf(':');
-  const port = Number(v.slice(i + 1));
-  return i > 0 && Number.isInteger(port) && port >= 1 && port <= 65535;
+  return parseHostPort(v).ok;
 }

@@ -10,12 +10,12 @@
 import { PostgresStateError } from '../errors.js';
 import { connectSocket, type SocketTarget } from '../query.js';
 import type { Queryable } from '../sql-client.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export const DEFAULT_FENCE_TIMEOUT_MS = 10_000;
 /** Between checks while fencing: inside a switchover's write pause, so short (each check is a query or a fresh session). */
 const FENCE_POLL_MS = 2;
 
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** What the fence needs of a server (PostgresInstance). */
 export interface FenceableServer extends Queryable {
@@ -107,7 +107,7 @@ async function closeToWrites(srv: FenceableServer, on: boolean, t0: number, time
     const seen = await freshSessionView(srv);
     if (seen.readOnly === want) return seen.nowTs;
     if (performance.now() - t0 > timeoutMs) throw new PostgresStateError(`${what}: new sessions still show default_transaction_read_only != ${want} after ${timeoutMs} ms`);
-    await delay(FENCE_POLL_MS);
+    await sleep(FENCE_POLL_MS);
   }
 }
 
@@ -127,7 +127,7 @@ async function terminateClients(srv: FenceableServer, t0: number, timeoutMs: num
     if (performance.now() - t0 > timeoutMs) {
       throw new PostgresStateError(`${what}: ${left.rows[0]?.n} terminated session(s) still running after ${timeoutMs} ms; the fence is not complete (stop() is the hard fence)`);
     }
-    await delay(FENCE_POLL_MS);
+    await sleep(FENCE_POLL_MS);
   }
   return { terminated: pids.length };
 }
