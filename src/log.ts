@@ -8,10 +8,6 @@ export type LogLevel = LogLine['level'];
 
 const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-export function isLogLevel(s: string): s is LogLevel {
-  return s in LEVEL_RANK;
-}
-
 /** A logger writing JSON lines to `out` for events at `level` or above, tagged with `fields`. */
 export function jsonLogger(level: LogLevel, fields: Record<string, unknown> = {}, out: NodeJS.WritableStream = process.stdout): Logger {
   const min = LEVEL_RANK[level];

@@ -8,7 +8,7 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -294,10 +294,6 @@ export class PostgresInstance extends EventEmitter {
   }
 
   /** The server's last log lines (stdout and stderr), oldest first. */
-  logTail(n?: number): string[] {
-    return this.log.lines(n);
-  }
-
   /** A mark in the server's log, for logSince. */
   get logMark(): number {
     return this.log.total;
@@ -663,12 +659,6 @@ export class PostgresInstance extends EventEmitter {
   /** default_transaction_read_only as a new session sees it ('on' while fenced). */
   readOnlyDefault(): Promise<'on' | 'off'> {
     return readOnlyDefault(this);
-  }
-
-  /** Removes the data directory; refuses while the server runs. */
-  destroy(): void {
-    if (this.isRunning() || this.findOrphan() !== undefined) throw new PostgresStateError(`destroy: postgres is running on ${this.dataDir}; stop it first`);
-    rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
 

@@ -55,16 +55,6 @@ export async function connectSocket(t: SocketTarget, opts: { timeoutMs?: number 
   return client;
 }
 
-/** Runs one query on a fresh connection and closes it. */
-export async function queryOnce<R extends pg.QueryResultRow = pg.QueryResultRow>(t: SocketTarget, sql: string, params?: unknown[], opts: { timeoutMs?: number } = {}): Promise<pg.QueryResult<R>> {
-  const client = await connectSocket(t, opts);
-  try {
-    return await client.query<R>(sql, params);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
 /** An SQL identifier, always double-quoted: quoteIdent('n-1') = '"n-1"'. */
 export function quoteIdent(name: string): string {
   if (name === '' || name.includes('\0')) throw new TypeError(`not an SQL identifier: ${JSON.stringify(name)}`);

@@ -181,21 +181,6 @@ export async function ensurePhysicalSlot(
   }
 }
 
-/** Drops a physical slot if it exists and is idle (idempotent). Returns whether one was dropped. */
-export async function dropPhysicalSlot(conn: ReplicationConn, slotName: string): Promise<boolean> {
-  assertSlotName(slotName);
-  const client = await connectReplication(conn);
-  try {
-    await client.query(`DROP_REPLICATION_SLOT ${quoteIdent(slotName)}`);
-    return true;
-  } catch (err) {
-    if (sqlState(err) === '42704') return false; // undefined_object
-    throw err;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
 export interface RepointOptions {
   /** Wait until the WAL receiver streams from the new upstream (default true). */
   wait?: boolean;
