@@ -11,6 +11,10 @@ const EXTERNAL: ExternalCommands = {
     summary: 'start a local 3-node cluster (data under ./.ogel/) and show its status',
     load: async () => ({ run: (await import('./local/up.js')).runUp }),
   },
+  restore: {
+    summary: 'restore a base backup from the object store into a plain data directory (no daemon needed)',
+    load: async () => ({ run: (await import('./backup/restore-command.js')).runRestoreCommand }),
+  },
   daemon: {
     summary: 'run one node: ogel daemon --config cluster.yml --node n1',
     load: async () => ({ run: (await import('./daemon/command.js')).runDaemonCommand }),

@@ -1,0 +1,73 @@
+// `ogel restore` as a user runs it: the real binary, a config naming an fs
+// object store that holds a real backup, and nothing else running. The
+// directory it writes starts as Postgres with the backup's data.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { configToYaml, localClusterConfig } from '../config/index.js';
+import { FsObjectStore } from '../object-store/index.js';
+import { PostgresInstance } from '../postgres/instance.js';
+import { readReplicationPassword, REPLICATION_ROLE } from '../postgres/settings.js';
+import { freePort, makeTempPrimary } from '../../test/helpers/postgres.js';
+import { clusterPrefix } from './layout.js';
+import { takeBackup } from './take-backup.js';
+
+const OGEL = fileURLToPath(new URL('../main.js', import.meta.url));
+
+function ogel(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [OGEL, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('ogel restore: lists the store, restores latest into a directory Postgres starts on, and explains bad requests', async () => {
+  const primary = await makeTempPrimary({ nodeId: 'p1' });
+  const storeDir = path.join(primary.root, 'objects');
+  const config = localClusterConfig({ dataDir: path.join(primary.root, 'cluster'), secret: 's'.repeat(32), token: 't'.repeat(32) });
+  config.storage.fs.dir = storeDir;
+  const configPath = path.join(primary.root, 'cluster.yml');
+  fs.writeFileSync(configPath, configToYaml(config));
+  const store = new FsObjectStore({ dir: storeDir });
+  let restored: PostgresInstance | undefined;
+  try {
+    await primary.pg.query(`CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g`);
+    const conn = { host: '127.0.0.1', port: primary.port, user: REPLICATION_ROLE, password: readReplicationPassword(primary.dataDir) };
+    await takeBackup({ store, clusterPrefix: clusterPrefix(config), cluster: config.cluster.name, id: 'b-one', conn, node: 'n1', sourceRole: 'primary' });
+    const want = (await primary.pg.query(`SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t`)).rows[0];
+
+    const list = ogel(['restore', '--config', configPath, '--list', '--json']);
+    assert.equal(list.code, 0, list.stderr);
+    assert.deepEqual((JSON.parse(list.stdout) as { backups: { id: string }[] }).backups.map((b) => b.id), ['b-one']);
+
+    const missing = ogel(['restore', '--config', configPath, '--backup', 'nope', '--to-dir', path.join(primary.root, 'x')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^ogel restore: no backup 'nope' in fs store at .* \(newest: b-one\)\nhint: 'ogel restore --list' shows them\n$/);
+    const usage = ogel(['restore', '--config', configPath, '--backup', 'latest']);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--backup and --to-dir are required/);
+
+    const dir = path.join(primary.root, 'restored');
+    const r = ogel(['restore', '--config', configPath, '--backup', 'latest', '--to-dir', dir, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as { backup: string; chain: string[] };
+    assert.equal(result.backup, 'b-one');
+    assert.match(r.stderr, /restored b-one into .* in [\d.]+ s/);
+    restored = new PostgresInstance({ dataDir: dir, port: await freePort() });
+    restored.writeConfig({ nodeId: 'r1', listenAddresses: ['127.0.0.1'], syncMode: 'async', syncQuorum: 1, peerNodeIds: [], replicationHosts: ['127.0.0.1'], parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false } });
+    await restored.start({ timeoutMs: 30_000 });
+    assert.deepEqual((await restored.query(`SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t`)).rows[0], want);
+
+    const again = ogel(['restore', '--config', configPath, '--backup', 'b-one', '--to-dir', dir]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /restore target .* is not empty/);
+    assert.ok(fs.existsSync(path.join(dir, 'PG_VERSION')), 'a refused restore leaves the existing directory alone');
+  } finally {
+    if (restored?.isRunning()) await restored.stop('immediate', { timeoutMs: 10_000 });
+    await store.close();
+    await primary.cleanup();
+  }
+});

@@ -1,0 +1,143 @@
+// `ogel restore --backup ID|latest --to-dir DIR --config FILE`: the escape
+// hatch. It reads only the object store the config names (no daemon, no Raft:
+// the cluster may be gone) and writes a plain data directory that Postgres
+// starts on, holding exactly the data at the backup's end (an incremental
+// backup restores its whole chain, combined).
+
+import { userInfo } from 'node:os';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/index.js';
+import { isObjectStoreError, openObjectStore } from '../object-store/index.js';
+import { DEFAULT_POSTGRES_USER, ensurePostgresUser, isRoot } from '../postgres/os-user.js';
+import { BackupManifestError, orderChain, type BackupManifest } from './manifest.js';
+import { ProgressLine } from './progress.js';
+import { clusterPrefix } from './layout.js';
+import { restoreChain, RestoreError } from './restore.js';
+import { CombineError } from './combine.js';
+import { DamagedObjectError, listBackupManifests } from './store-io.js';
+
+const HELP = `Usage: ogel restore --backup ID|latest --to-dir DIR [--config FILE] [--json]
+
+Restores a base backup from the cluster's object store into DIR, a new or
+empty directory, as a plain Postgres data directory: start it with
+'postgres -D DIR' (as its owner) and it answers with the data as of the end of
+the backup. An incremental backup restores its whole chain, combined. Only the
+object store is read: no daemon needs to run, so this works when the cluster
+is gone.
+
+Options:
+  --backup ID     the backup to restore, or 'latest' (the newest finished one);
+                  'ogel restore --list' shows them
+  --list          list the backups in the store and exit
+  --to-dir DIR    where to write the data directory (must be missing or empty)
+  --config FILE   the cluster config naming the object store; env OGEL_CONFIG
+  --json          print the result as JSON on stdout (progress stays on stderr)
+  -h, --help      this text
+
+As root, the files are given to the OS user ogel runs Postgres as
+(ogel-postgres), since Postgres refuses to run as root.
+
+Examples:
+  ogel restore --config cluster.yml --list
+  ogel restore --config cluster.yml --backup latest --to-dir /srv/pg-restored`;
+
+export async function runRestoreCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        backup: { type: 'string' },
+        'to-dir': { type: 'string' },
+        config: { type: 'string' },
+        list: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`ogel restore: ${(e as Error).message}\nhint: run 'ogel restore --help' for usage\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const configPath = values.config ?? process.env['OGEL_CONFIG'];
+  if (!configPath) return usage('--config (or OGEL_CONFIG) is required: it names the object store');
+  if (!values.list && (values.backup === undefined || values['to-dir'] === undefined)) return usage('--backup and --to-dir are required (or --list)');
+  let config;
+  try {
+    config = loadConfig(configPath);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  const store = openObjectStore(config);
+  try {
+    const backups = await listBackupManifests(store, clusterPrefix(config));
+    if (values.list) return printList(backups, values.json, store.description);
+    const chosen = values.backup === 'latest' ? backups.at(-1) : backups.find((b) => b.id === values.backup);
+    if (chosen === undefined) {
+      const known = backups.map((b) => b.id).slice(-5).join(', ');
+      process.stderr.write(
+        `ogel restore: ${values.backup === 'latest' ? 'no finished backup' : `no backup '${values.backup}'`} in ${store.description}${known ? ` (newest: ${known})` : ''}\nhint: 'ogel restore --list' shows them\n`,
+      );
+      return 1;
+    }
+    const chain = orderChain(chosen, (id) => backups.find((b) => b.id === id));
+    const owner = isRoot() ? ensurePostgresUser() : undefined;
+    const progress = new ProgressLine('restore', process.stderr);
+    const stats = await restoreChain(store, chain, values['to-dir']!, { owner, onProgress: (done, total) => progress.update(done, total) });
+    progress.done(`restored ${chain.map((b) => b.id).join(' + ')} into ${values['to-dir']} in ${(stats.durationMs / 1000).toFixed(1)} s`);
+    const result = {
+      backup: chosen.id,
+      chain: chain.map((b) => b.id),
+      dir: values['to-dir'],
+      endLsn: chosen.endLsn,
+      timeline: chosen.timeline,
+      storedBytes: stats.storedBytes,
+      tarBytes: stats.tarBytes,
+      durationMs: stats.durationMs,
+      owner: owner === undefined ? userInfo().username : DEFAULT_POSTGRES_USER,
+    };
+    if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    else process.stdout.write(`Restored backup ${chosen.id} (end LSN ${chosen.endLsn}, timeline ${chosen.timeline}) into ${values['to-dir']}.\nStart it with: postgres -D ${values['to-dir']}  (as ${result.owner})\n`);
+    return 0;
+  } catch (e) {
+    if (isObjectStoreError(e) || e instanceof RestoreError || e instanceof CombineError || e instanceof BackupManifestError || e instanceof DamagedObjectError) {
+      process.stderr.write(`ogel restore: ${(e as Error).message}\n`);
+      return 1;
+    }
+    throw e;
+  } finally {
+    await store.close();
+  }
+}
+
+function usage(message: string): number {
+  process.stderr.write(`ogel restore: ${message}\nhint: run 'ogel restore --help' for usage\n`);
+  return 2;
+}
+
+function printList(backups: BackupManifest[], json: boolean, where: string): number {
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ store: where, backups: backups.map(({ parts: _parts, ...b }) => b) }, null, 2)}\n`);
+    return 0;
+  }
+  if (backups.length === 0) {
+    process.stdout.write(`No finished backups in ${where}.\n`);
+    return 0;
+  }
+  process.stdout.write(`Backups in ${where} (oldest first):\n`);
+  for (const b of backups) {
+    const when = new Date(b.finishedAtMs).toISOString();
+    process.stdout.write(`  ${b.id.padEnd(24)} ${b.kind.padEnd(11)} ${when}  end ${b.endLsn.padEnd(12)} tl ${b.timeline}  ${(b.storedBytes / 1e6).toFixed(1)} MB${b.parent ? `  parent ${b.parent}` : ''}\n`);
+  }
+  return 0;
+}
