@@ -1,6 +1,6 @@
 // Deliberately unsafe switches, each turning off one safety step of failover.
 // They exist to show that the jepsen suite catches what that step prevents
-// (jepsen/README.md, "Unsafe switches"): a suite that passes on a build with a
+// (jepsen/harness/README.md, "Unsafe switches"): a suite that passes on a build with a
 // step missing proves nothing about the step. Set through the environment
 // (OGEL_UNSAFE=name[,name]) so no config file can carry one into production;
 // the daemon logs an error line naming each one that is on.
