@@ -133,7 +133,7 @@ describe('ogel CLI', { concurrency: true }, () => {
       };
       const r = await ogel(['status', ...auth(c)]);
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /^Primary: n1   Generation: 7   Lease: n1 \(2000 ms\)   PAUSED \(kernel upgrade\)$/m);
+      assert.match(r.stdout, /^Primary: n1 {3}Generation: 7 {3}Lease: n1 \(2000 ms\) {3}PAUSED \(kernel upgrade\)$/m);
       assert.match(r.stdout, /^Automatic failover BLOCKED: n1 and n3 are unreachable; the latest commit may exist only on n3$/m);
       assert.match(r.stdout, /^\| n1 +\| leader +\| +4 \| +0 \| +- \| primary +\| +- \| - +\| +- \| +- \|$/m);
       assert.match(r.stdout, /^\| n3 .*\| fenced +\| +- \| - +\| +- \| +- \|$/m);
@@ -141,7 +141,7 @@ describe('ogel CLI', { concurrency: true }, () => {
       c.maintenance = { paused: true, reason: null };
       c.postgres = { ...c.postgres, failoverBlocked: null };
       const p = await ogel(['status', ...auth(c)]);
-      assert.match(p.stdout, /^Primary: n1   Generation: 7   Lease: n1 \(2000 ms\)   PAUSED$/m);
+      assert.match(p.stdout, /^Primary: n1 {3}Generation: 7 {3}Lease: n1 \(2000 ms\) {3}PAUSED$/m);
       assert.ok(!p.stdout.includes('BLOCKED'));
     });
   });

@@ -262,7 +262,7 @@ log:
       line: 13,
     });
     // A required field missing altogether has no line.
-    const noToken = failing(text.replace(/api:\n  token: .*\n/, ''));
+    const noToken = failing(text.replace(/api:\n {2}token: .*\n/, ''));
     assert.equal(noToken.problems.length, 6);
     assert.match(noToken.message.split('\n')[5] ?? '', /^cluster\.yml: api\.token: is required; fix: .*OGEL_TOKEN$/);
   });
@@ -355,7 +355,7 @@ proxy: 12
     assert.deepEqual(paths(failing(withNodes('  []\n'))), ['nodes']);
     assert.match(failing(withNodes([1, 2, 3, 4, 5, 6, 7, 8].map((i) => node(i)).join(''))).message, /nodes: must list at most 7 nodes, got 8/);
     assert.match(failing(`cluster:\n  secret: ${SECRET}\napi:\n  token: ${TOKEN}\n`).message, /^cluster\.yml: nodes: is required; fix: list the cluster's nodes/);
-    const e = failing(withNodes(node(1).replace('id: n1', 'id: Node_1') + node(2).replace(/    api: .*\n/, '') + node(3), 'raft:\n  electionTicks: 2\n  heartbeatTicks: 2\npostgres:\n  syncQuorum: 3\n'));
+    const e = failing(withNodes(node(1).replace('id: n1', 'id: Node_1') + node(2).replace(/ {4}api: .*\n/, '') + node(3), 'raft:\n  electionTicks: 2\n  heartbeatTicks: 2\npostgres:\n  syncQuorum: 3\n'));
     assert.deepEqual(paths(e), ['nodes[0].id', 'nodes[1].api', 'raft.electionTicks', 'postgres.syncQuorum']);
     assert.match(e.message, /nodes\[1\]\.api: is required; fix: add e\.g\. api: 127\.0\.0\.1:7102/);
     assert.match(e.message, /raft\.electionTicks: must be greater than raft\.heartbeatTicks \(2\), got 2/);

@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from '../log.js';
 import { resolvePostgresBinaries, type PgBinaries } from './binaries.js';
 import { assertReachable, ensurePostgresUser, isRoot, prepareDir, writeFileAtomic, type OsUser } from './os-user.js';

@@ -18,7 +18,7 @@ export const UNSAFE_SWITCHES = {
 export type UnsafeSwitch = keyof typeof UNSAFE_SWITCHES;
 
 export function isUnsafeSwitch(name: string): name is UnsafeSwitch {
-  return Object.prototype.hasOwnProperty.call(UNSAFE_SWITCHES, name);
+  return  Object.hasOwn(UNSAFE_SWITCHES, name);
 }
 
 /** Parses OGEL_UNSAFE's value; an unknown name is an error that lists the known ones. */

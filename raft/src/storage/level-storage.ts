@@ -12,7 +12,7 @@
 
 import { Level } from 'level';
 import { assert } from '../core/assert.js';
-import { type ConfState, type Entry, type HardState, type Snapshot } from '../core/types.js';
+import type { ConfState, Entry, HardState, Snapshot } from '../core/types.js';
 import {
   ENTRY_KEY_PREFIX,
   FORMAT_VERSION,
