@@ -12,6 +12,7 @@ import { SCHEDULED_AT_HINT, checkScheduledAt } from '../controllers/switchover-s
 import { ApiError, checkBearer, readJsonBody, Router, sendError, sendJson, type Handler, type RequestContext } from './http.js';
 import {
   AddMemberRequest,
+  CreateBackupRequest,
   CreateTenantRequest,
   EmptyRequest,
   FailoverRequest,
@@ -24,6 +25,8 @@ import {
   TransferRequest,
   buildOpenApi,
   type ApplyResultBody,
+  type Backup,
+  type BackupsResponse,
   type CancelResult,
   type ConfigBody,
   type CreateTenantResult,
@@ -63,6 +66,11 @@ export interface ApiBackend {
   removeMember(id: string): Promise<void>;
   setPaused(paused: boolean, reason: string | undefined): Promise<PauseResult>;
   history(): Promise<HistoryEntry[]>;
+  /** The backup index, oldest first, and where the objects are. */
+  listBackups(): Promise<BackupsResponse>;
+  getBackup(id: string): Promise<Backup | undefined>;
+  /** `ogel backup create`: leader only (NotLeaderError elsewhere); resolves once the backup is recorded as running. */
+  createBackup(kind: 'full' | 'incremental' | 'auto'): Promise<Backup>;
   listTenants(): Promise<Tenant[]>;
   getTenant(name: string): Promise<Tenant | undefined>;
   createTenant(name: string, password: string | undefined, limits: NewTenantLimits): Promise<CreateTenantResult>;
@@ -281,6 +289,16 @@ export class ApiServer {
     });
     this.on('GET /v1/history', async ({ res }) => sendJson(res, 200, { history: await b.history() }));
     this.on('GET /v1/config', ({ res }) => sendJson(res, 200, b.config()));
+    this.on('GET /v1/backups', async ({ res }) => sendJson(res, 200, await b.listBackups()));
+    this.on('GET /v1/backups/:id', async ({ res, params }) => {
+      const backup = await b.getBackup(params.id!);
+      if (backup === undefined) throw new ApiError(404, 'not_found', `no backup '${params.id}'`, "'ogel backup list' shows them");
+      sendJson(res, 200, { backup });
+    });
+    this.on('POST /v1/backups', async (ctx) => {
+      const body = parseBody(CreateBackupRequest, await readJsonBody(ctx.req));
+      await this.write(ctx, body, async () => sendJson(ctx.res, 200, { backup: await b.createBackup(body.kind ?? 'auto') }));
+    });
     this.on('GET /v1/tenants', async ({ res }) => sendJson(res, 200, { tenants: await b.listTenants() }));
     this.on('GET /v1/tenants/:name', async ({ res, params }) => {
       const t = await b.getTenant(params.name!);

@@ -20,6 +20,8 @@ import https from 'node:https';
 import type { z } from 'zod';
 import {
   AddMemberResponse,
+  BackupResponse,
+  BackupsResponse,
   CancelResult,
   ConfigResponse,
   CreateTenantResult,
@@ -404,6 +406,19 @@ export class AdminClient {
   /** The cluster config, secrets redacted; its shape is src/config/schema.ts's. */
   async config(): Promise<z.output<typeof ConfigResponse>> {
     return this.call(ConfigResponse, 'GET', '/v1/config');
+  }
+
+  async backups(): Promise<z.output<typeof BackupsResponse>> {
+    return this.call(BackupsResponse, 'GET', '/v1/backups');
+  }
+
+  async backup(id: string): Promise<z.output<typeof BackupResponse>> {
+    return this.call(BackupResponse, 'GET', `/v1/backups/${encodeURIComponent(id)}`);
+  }
+
+  /** Not idempotent: a retry after a lost answer could start a second backup (one runs at a time, so it is refused). */
+  async createBackup(kind: 'full' | 'incremental' | 'auto'): Promise<z.output<typeof BackupResponse>> {
+    return this.call(BackupResponse, 'POST', '/v1/backups', { body: { kind } });
   }
 
   async tenants(): Promise<z.output<typeof TenantsResponse>> {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { CliError, UsageError, parseCommandArgs, renderHelp, type CommandContext, type CommandSpec, type Io } from './args.js';
 import { describeClientError, isClientError } from './client.js';
+import { backupCreate, backupList, backupShow } from './commands/backups.js';
 import { configShow } from './commands/config.js';
 import { history } from './commands/history.js';
 import { pools } from './commands/pools.js';
@@ -35,6 +36,9 @@ const COMMANDS: CommandSpec[] = [
   tenantsGet,
   tenantsDelete,
   tenantsSetLimits,
+  backupCreate,
+  backupList,
+  backupShow,
   configShow,
 ];
 
@@ -54,6 +58,7 @@ const GROUP_SUMMARIES: Record<string, string> = {
   members: 'list, add or remove cluster members',
   tenants: 'create, list, get, delete tenants, or set their limits',
   config: "show the cluster's effective configuration",
+  backup: 'take, list or show base backups (restore: ogel restore)',
 };
 
 function topCommands(external: ExternalCommands): string[] {

@@ -112,6 +112,7 @@ describe('config: valid files', () => {
         fs: {},
         s3: { region: 'us-east-1', prefix: '', forcePathStyle: false, connectTimeoutMs: 3000, requestTimeoutMs: 30000 },
       },
+      backups: { scheduled: true, fullEveryHours: 168, incrementalEveryHours: 6 },
       warnings: [],
     };
     assert.deepEqual(c, expected);

@@ -55,6 +55,7 @@ export function localClusterConfig(opts: LocalClusterOptions): Config {
       postgres: { ...d.postgres, syncMode: count === 1 ? 'async' : d.postgres.syncMode },
       proxy: d.proxy,
       storage: d.storage,
+      backups: d.backups,
     },
     'local cluster config',
   );
@@ -99,6 +100,7 @@ export function configToYaml(c: Config, opts: { comment?: string } = {}): string
     postgres,
     proxy: c.proxy,
     storage: c.storage,
+    backups: c.backups,
   });
   const header = opts.comment === undefined ? '' : opts.comment.split('\n').map((l) => (l === '' ? '#' : `# ${l}`)).join('\n') + '\n';
   return header + stringify(plain, { lineWidth: 0 });

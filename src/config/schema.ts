@@ -12,6 +12,16 @@ export type PoolMode = 'transaction' | 'session';
 export type PostgresParameterValue = string | number | boolean;
 export type StorageBackend = 'fs' | 's3';
 
+/** When base backups are taken (where: storage). */
+export interface BackupsConfig {
+  /** Take backups on the schedule below (ogel backup create works either way). */
+  scheduled: boolean;
+  /** A full backup when the newest full one is this old (a new incremental chain starts there). */
+  fullEveryHours: number;
+  /** An incremental (PG17) when the newest backup is this old; 0: no scheduled incrementals. */
+  incrementalEveryHours: number;
+}
+
 /** Where snapshots (base backups), the WAL archive and branches are kept. */
 export interface StorageConfig {
   /** fs: a directory (the default); s3: S3 or an S3-compatible server (MinIO). */
@@ -123,6 +133,7 @@ export interface Config {
     };
   };
   storage: StorageConfig;
+  backups: BackupsConfig;
   /** Not errors, but worth a line in the log (even node count, async replication, ...). */
   warnings: string[];
 }
@@ -137,6 +148,7 @@ export interface ConfigDefaults {
   postgres: Omit<Config['postgres'], 'binDir'>;
   proxy: Config['proxy'];
   storage: { backend: StorageBackend; fs: Record<string, never>; s3: Omit<StorageConfig['s3'], 'endpoint' | 'bucket' | 'accessKeyId' | 'secretAccessKey'> };
+  backups: BackupsConfig;
 }
 
 export const DEFAULTS: ConfigDefaults = deepFreeze({
@@ -157,6 +169,9 @@ export const DEFAULTS: ConfigDefaults = deepFreeze({
     maxMessageBytes: 64 * 1024 * 1024,
     tls: { mode: 'off' },
   },
+  // Weekly fulls and incrementals every 6 hours: a restore reads at most one full
+  // and 27 incrementals, and a day's changes cost a few incrementals' size.
+  backups: { scheduled: true, fullEveryHours: 168, incrementalEveryHours: 6 },
   storage: {
     backend: 'fs',
     fs: {},
@@ -378,6 +393,12 @@ const storageSchema = z.strictObject({
     .prefault({}),
 });
 
+const backupsSchema = z.strictObject({
+  scheduled: z.boolean().default(DEFAULTS.backups.scheduled),
+  fullEveryHours: z.number().positive().max(24 * 366).default(DEFAULTS.backups.fullEveryHours),
+  incrementalEveryHours: z.number().min(0).max(24 * 366).default(DEFAULTS.backups.incrementalEveryHours),
+});
+
 /** Sections with a required field: validate.ts adds them as {} when absent, so
  * the problem names the field (cluster.secret), not the section. */
 export const SECTIONS_WITH_REQUIRED_FIELDS = ['cluster', 'api'] as const;
@@ -393,6 +414,7 @@ export const configSchema = z.strictObject({
   postgres: postgresSchema.prefault({}),
   proxy: proxySchema.prefault({}),
   storage: storageSchema.prefault({}),
+  backups: backupsSchema.prefault({}),
 });
 
 // The hand-written Config above is the documented contract; this fails to

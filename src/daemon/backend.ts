@@ -3,17 +3,20 @@
 
 import { randomUUID } from 'node:crypto';
 import { NotLeaderError, RequestTimeoutError, type RaftNode } from '../../raft/index.js';
-import type { ApplyResult, Tenant as FsmTenant } from '../../fsm/index.js';
+import type { ApplyResult, Backup as FsmBackup, Tenant as FsmTenant } from '../../fsm/index.js';
 import { encodeCommand, isRejection, lsnDiffBytes, TENANT_LIMITS, validateCommand, type ClusterStateMachine } from '../../fsm/index.js';
 import type { PostgresAgent } from '../postgres/agent.js';
 import { FailoverRequestError, type FailoverController } from '../controllers/failover.js';
 import type { TenantProvisioner } from '../controllers/tenant-provisioner.js';
+import { BackupRequestError, type BackupScheduler } from '../controllers/backup-scheduler.js';
 import { makeScramVerifier, generatePassword } from '../auth/scram.js';
 import { redactConfig, type Config, type NodeConfig } from '../config/index.js';
 import { ApiError } from '../api/http.js';
 import type { ApiBackend } from '../api/server.js';
 import type {
   ApplyResultBody,
+  Backup,
+  BackupsResponse,
   CancelResult,
   ConfigBody,
   CreateTenantResult,
@@ -86,6 +89,8 @@ export interface DaemonBackendDeps {
   failoverController: FailoverController;
   /** Creates tenants' roles and databases on the primary (createTenant waits for it). */
   tenantProvisioner: TenantProvisioner;
+  /** The leader's backup controller (ogel backup create) and where backups are stored. */
+  backups: { scheduler: BackupScheduler; storeDescription: string };
   /** This backend's own calls to other daemons (the primary's replication figures). */
   peers: PeerClient;
 }
@@ -106,6 +111,7 @@ export class DaemonBackend implements ApiBackend {
   private readonly proxy: { stats(): ProxyStats };
   private readonly failoverController: FailoverController;
   private readonly tenantProvisioner: TenantProvisioner;
+  private readonly backups: { scheduler: BackupScheduler; storeDescription: string };
   private readonly peers: PeerClient;
 
   constructor(d: DaemonBackendDeps) {
@@ -121,6 +127,7 @@ export class DaemonBackend implements ApiBackend {
     this.proxy = d.proxy;
     this.failoverController = d.failoverController;
     this.tenantProvisioner = d.tenantProvisioner;
+    this.backups = d.backups;
     this.peers = d.peers;
     this.nodeId = d.self.id;
     const agent = d.agent;
@@ -268,6 +275,32 @@ export class DaemonBackend implements ApiBackend {
   async history(): Promise<HistoryEntry[]> {
     await this.barrier(false);
     return [...this.fsm.state.postgres.history];
+  }
+
+  async listBackups(): Promise<BackupsResponse> {
+    await this.barrier(false);
+    const all = [...this.fsm.state.backups.values()].sort((a, b) => a.atMs - b.atMs || a.id.localeCompare(b.id));
+    return { store: this.backups.storeDescription, backups: all.map(backupView) };
+  }
+
+  async getBackup(id: string): Promise<Backup | undefined> {
+    await this.barrier(false);
+    const b = this.fsm.state.backups.get(id);
+    return b && backupView(b);
+  }
+
+  async createBackup(kind: 'full' | 'incremental' | 'auto'): Promise<Backup> {
+    if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
+    let id: string;
+    try {
+      id = await this.backups.scheduler.request(kind);
+    } catch (e) {
+      if (e instanceof BackupRequestError) throw new ApiError(e.status, e.status === 409 ? 'conflict' : 'unavailable', e.message);
+      throw e;
+    }
+    const b = this.fsm.state.backups.get(id);
+    if (b === undefined) throw new Error(`backup ${id} was recorded but is not in the state`);
+    return backupView(b);
   }
 
   async listTenants(): Promise<Tenant[]> {
@@ -545,6 +578,10 @@ export class DaemonBackend implements ApiBackend {
   countRequest(route: string, status: number): void {
     this.daemonMetrics.apiRequests.inc({ route, status: String(status) });
   }
+}
+
+function backupView(b: FsmBackup): Backup {
+  return { ...b, verification: { ...b.verification } };
 }
 
 function tenantView(t: FsmTenant, defaultPoolSize: number): Tenant {

@@ -16,6 +16,7 @@ import { PostgresAgent } from '../postgres/agent.js';
 import { LeaderProposer } from './proposer.js';
 import { localAddressFor, peerDispatcher } from '../net/bind.js';
 import { AgentRpcClient } from './agent-rpc-client.js';
+import { okOrThrow, startBackups, type DaemonBackups } from './backups.js';
 import { apiAddressOf, PeerClient } from './peer-client.js';
 import type { Agent as HttpAgent } from 'undici';
 import type { Logger } from '../log.js';
@@ -58,6 +59,7 @@ export class Daemon {
     private readonly peerHttp: HttpAgent,
     /** The Postgres proxy. */
     readonly proxy: ProxyServer,
+    private readonly backups: DaemonBackups,
   ) {}
 
   static async start(o: DaemonOptions): Promise<Daemon> {
@@ -120,6 +122,7 @@ export class Daemon {
       transportRef.setPeers(peers);
     };
     let agentRef: PostgresAgent | undefined;
+    let backupsRef: DaemonBackups | undefined;
     // Created before the state machine so it sees every renewal, replayed ones included.
     const leaseTracker = new LeaseTracker();
     const fsm = new ClusterStateMachine({
@@ -128,6 +131,10 @@ export class Daemon {
         if (e.result.ok && (e.command?.type === 'member.add' || e.command?.type === 'member.remove')) syncPeers(e.state);
         // Roles, generation and lease live in pg.* and lease.* commands: let the agent react at once.
         if (e.result.ok && (e.command?.type.startsWith('pg.') || e.command?.type.startsWith('lease.'))) agentRef?.poke();
+        if (e.result.ok && e.command?.type.startsWith('backup.')) {
+          backupsRef?.worker?.poke();
+          backupsRef?.scheduler.poke();
+        }
       },
       onRestored: (state) => {
         leaseTracker.observe(state.postgres.lease);
@@ -177,14 +184,16 @@ export class Daemon {
         await raft.read();
       },
     });
+    const proposer = new LeaderProposer(raft, peers);
+    const backups = startBackups({ config, self, fsm, propose: (cmd) => proposer.propose(cmd).then(okOrThrow), syncState: async () => void (await raft.read()), log: withFields(log, { component: 'backups' }) });
+    backupsRef = backups;
     const controllers = new ControllerManager(
-      [new MembershipController(config, raft, fsm, propose), new BootstrapPrimaryController(config, fsm, propose), failover, tenantProvisioner],
+      [new MembershipController(config, raft, fsm, propose), new BootstrapPrimaryController(config, fsm, propose), failover, tenantProvisioner, backups.scheduler],
       withFields(log, { component: 'controllers' }),
     );
     // The agent brings the local Postgres to the role the state machine wants. If
     // Postgres cannot run here (no binaries for this platform), the control plane
     // still runs and says why.
-    const proposer = new LeaderProposer(raft, peers);
     let agent: PostgresAgent | undefined;
     for (const name of unsafe) log({ level: 'error', msg: `UNSAFE switch on (${UNSAFE_ENV}): ${name}: ${UNSAFE_SWITCHES[name]}; for testing the test suite only` });
     try {
@@ -203,6 +212,7 @@ export class Daemon {
       });
       agent.start();
       agentRef = agent;
+      backups.startWorker();
     } catch (e) {
       log({ level: 'error', msg: 'Postgres is not supervised on this node', error: (e as Error).message });
     }
@@ -221,6 +231,7 @@ export class Daemon {
     try {
       proxy = (await startNodeProxy({ config, self, state: () => fsm.state, dataDir, log: withFields(log, { component: 'proxy' }), registry: metrics.registry })).proxy;
     } catch (e) {
+      await backups.close();
       await agent?.stop();
       await raft.stop('proxy failed to start');
       await storage.close();
@@ -241,6 +252,7 @@ export class Daemon {
       failoverController: failover,
       tenantProvisioner,
       peers,
+      backups: { scheduler: backups.scheduler, storeDescription: backups.store.description },
     });
     metrics.setPostgresView({
       nodeId: self.id,
@@ -263,6 +275,7 @@ export class Daemon {
       await api.listen();
     } catch (e) {
       await proxy.close();
+      await backups.close();
       await agent?.stop();
       await raft.stop('api failed to start');
       await storage.close();
@@ -270,7 +283,7 @@ export class Daemon {
       throw new Error(`cannot listen on ${self.api} for the admin API: ${(e as Error).message}`);
     }
     log({ level: 'info', msg: 'daemon started', node: self.id, raft: self.raft, api: self.api, proxy: self.proxy });
-    return new Daemon(self, storage, raft, fsm, api, controllers, transport, log, agent, peerHttp, proxy);
+    return new Daemon(self, storage, raft, fsm, api, controllers, transport, log, agent, peerHttp, proxy, backups);
   }
 
   /** Graceful stop: a leader hands over leadership first, so the cluster does not wait out an election timeout. */
@@ -286,6 +299,7 @@ export class Daemon {
     }
     await this.proxy.close();
     await this.controllers.stop();
+    await this.backups.close();
     await this.agent?.stop();
     await this.api.close();
     // Its users (controllers, agent, API) have stopped: nothing in flight is still wanted.

@@ -123,3 +123,8 @@ export type TenantLimitsChange = SetTenantLimitsRequest['limits'];
 export const InternalCommandRequest = z.looseObject({ v: z.int(), type: z.string() }).meta({ id: 'InternalCommandRequest', description: 'a state-machine command (fsm/commands.ts), validated by the state machine' });
 /** The limits of a new tenant; absent ones get the defaults. */
 export type NewTenantLimits = NonNullable<CreateTenantRequest['limits']>;
+
+export const CreateBackupRequest = z
+  .strictObject({ kind: z.enum(['full', 'incremental', 'auto']).optional() })
+  .meta({ id: 'CreateBackupRequest', description: "kind: full, incremental (on the newest complete backup), or auto (the default: incremental when there is one to build on)" });
+export type CreateBackupRequest = z.infer<typeof CreateBackupRequest>;

@@ -289,3 +289,29 @@ export const ErrorBody = open({ error: open({ code: z.string(), message: z.strin
 export type ReplicationAnswerBody = z.infer<typeof ReplicationAnswer>;
 export type ApplyResultBody = z.infer<typeof ApplyResultBody>;
 export type ConfigBody = z.infer<typeof ConfigResponse>;
+
+/** A base backup as the state machine's index records it (docs/backups.md). */
+export const Backup = open({
+    id: z.string(),
+    kind: z.enum(['full', 'incremental']),
+    parent: z.string().nullable(),
+    node: nodeId.nullable(),
+    timeline: z.number(),
+    startLsn: lsn,
+    endLsn: lsn.nullable(),
+    tarBytes: z.number().nullable(),
+    storedBytes: z.number(),
+    checksum: z.string().nullable(),
+    prefix: z.string(),
+    state: z.enum(['running', 'complete', 'failed']),
+    failureReason: z.string().nullable(),
+    verification: open({ state: z.enum(['unverified', 'verified', 'failed']), atMs: z.number().nullable(), detail: z.string().nullable(), kind: z.string().nullable() }),
+    atMs: z.number(),
+    finishedAtMs: z.number().nullable(),
+  })
+  .meta({ id: 'Backup' });
+export type Backup = z.infer<typeof Backup>;
+export const BackupsResponse = open({ store: z.string(), backups: z.array(Backup) }).meta({ id: 'BackupsResponse', description: 'oldest first; store: where the objects are' });
+export type BackupsResponse = z.infer<typeof BackupsResponse>;
+export const BackupResponse = open({ backup: Backup }).meta({ id: 'BackupResponse' });
+export type BackupResponse = z.infer<typeof BackupResponse>;

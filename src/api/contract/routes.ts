@@ -103,6 +103,16 @@ export const ROUTES = {
   'POST /v1/nodes/:id/reinit': { method: 'POST', path: '/v1/nodes/:id/reinit', auth: true, summary: 're-clone a standby from the primary', request: Q.EmptyRequest, response: R.ReinitResult },
   'GET /v1/history': { method: 'GET', path: '/v1/history', auth: true, summary: 'promotions, oldest first', response: R.HistoryResponse },
   'GET /v1/config': { method: 'GET', path: '/v1/config', auth: true, summary: 'the cluster config, secrets redacted', response: R.ConfigResponse },
+  'GET /v1/backups': { method: 'GET', path: '/v1/backups', auth: true, summary: 'the base backups in the index, oldest first', response: R.BackupsResponse },
+  'GET /v1/backups/:id': { method: 'GET', path: '/v1/backups/:id', auth: true, summary: 'one backup', response: R.BackupResponse },
+  'POST /v1/backups': {
+    method: 'POST',
+    path: '/v1/backups',
+    auth: true,
+    summary: 'start a base backup now (answers once it is recorded as running; poll GET /v1/backups/:id)',
+    request: Q.CreateBackupRequest,
+    response: R.BackupResponse,
+  },
   'GET /v1/tenants': { method: 'GET', path: '/v1/tenants', auth: true, summary: 'the tenants that are not deleted', response: R.TenantsResponse },
   'GET /v1/tenants/:name': { method: 'GET', path: '/v1/tenants/:name', auth: true, summary: 'one tenant', response: R.TenantResponse },
   'POST /v1/tenants': {

@@ -1,0 +1,122 @@
+// `ogel backup create|list|show`: base backups through the admin API. The
+// leader records a backup as running on a node (a streaming standby when there
+// is one) and that node's daemon streams it into the object store; --wait
+// follows it to the end. Restoring needs no daemon: `ogel restore`.
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CliError, UsageError, type CommandSpec } from '../args.js';
+import type { Backup } from '../../api/contract/index.js';
+import { cell, formatBytes, formatTime, renderTable } from '../table.js';
+import { clientFor, printJson } from './common.js';
+
+const WAIT_POLL_MS = 1_000;
+
+function backupRows(backups: Backup[]): string[][] {
+  return backups.map((b) => [
+    b.id,
+    b.kind,
+    b.state === 'failed' ? `failed: ${(b.failureReason ?? '').slice(0, 40)}` : b.state,
+    cell(b.node),
+    formatTime(b.finishedAtMs ?? b.atMs),
+    cell(b.endLsn),
+    formatBytes(b.storedBytes || null),
+    b.verification.state,
+    cell(b.parent),
+  ]);
+}
+
+const COLUMNS = [
+  { header: 'ID' },
+  { header: 'Kind' },
+  { header: 'State' },
+  { header: 'Node' },
+  { header: 'Finished (UTC)' },
+  { header: 'End LSN' },
+  { header: 'Stored', align: 'right' as const },
+  { header: 'Verified' },
+  { header: 'Parent' },
+];
+
+export const backupCreate: CommandSpec = {
+  path: ['backup', 'create'],
+  summary: 'take a base backup now (into the object store), optionally waiting for it',
+  usage: 'backup create [--full | --incremental] [--wait] [flags]',
+  flags: {
+    full: { type: 'boolean', help: 'a full backup (default: incremental when there is a complete backup to build on)' },
+    incremental: { type: 'boolean', help: 'an incremental backup (PG17): only the pages changed since the newest backup' },
+    wait: { type: 'boolean', help: 'wait until it is complete or failed, showing its state' },
+  },
+  positionals: { names: [], min: 0, max: 0 },
+  api: true,
+  details:
+    'The Raft leader records the backup as running on a streaming standby (the primary when there is none); that node streams it into the store.\n' +
+    "One backup runs at a time. Scheduled backups: the config's backups section. Restore: 'ogel restore --backup ID --to-dir DIR'.",
+  examples: ['ogel backup create --wait', 'ogel backup create --full --json'],
+  async run(ctx, args) {
+    if (args.bool('full') && args.bool('incremental')) throw new UsageError('--full and --incremental contradict each other; give at most one', args.command);
+    const kind = args.bool('full') ? 'full' : args.bool('incremental') ? 'incremental' : 'auto';
+    const client = clientFor(ctx, args);
+    let { backup } = await client.createBackup(kind);
+    if (!args.bool('json')) ctx.io.stderr(`backup ${backup.id} (${backup.kind}) started on ${cell(backup.node)}\n`);
+    if (args.bool('wait')) {
+      const t0 = performance.now();
+      while (backup.state === 'running') {
+        await sleep(WAIT_POLL_MS);
+        backup = (await client.backup(backup.id)).backup;
+        if (!args.bool('json') && backup.state === 'running') ctx.io.stderr(`backup ${backup.id}: running for ${Math.round((performance.now() - t0) / 1000)} s\n`);
+      }
+    }
+    if (args.bool('json')) printJson(ctx, { backup });
+    else ctx.io.stdout(renderTable(COLUMNS, backupRows([backup])));
+    if (backup.state === 'failed') throw new CliError(`backup ${backup.id} failed: ${backup.failureReason ?? 'no reason recorded'}`, "see the daemon's log on that node; the next backup is unaffected");
+    return 0;
+  },
+};
+
+export const backupList: CommandSpec = {
+  path: ['backup', 'list'],
+  summary: 'the base backups in the index, oldest first',
+  usage: 'backup list [flags]',
+  flags: {},
+  positionals: { names: [], min: 0, max: 0 },
+  api: true,
+  examples: ['ogel backup list', 'ogel backup list --json'],
+  async run(ctx, args) {
+    const r = await clientFor(ctx, args).backups();
+    if (args.bool('json')) {
+      printJson(ctx, r);
+      return 0;
+    }
+    ctx.io.stdout(`Store: ${r.store}\n`);
+    ctx.io.stdout(r.backups.length === 0 ? "No backups yet ('ogel backup create' takes one).\n" : renderTable(COLUMNS, backupRows(r.backups)));
+    return 0;
+  },
+};
+
+export const backupShow: CommandSpec = {
+  path: ['backup', 'show'],
+  summary: 'one backup: its chain, LSNs, sizes and verification',
+  usage: 'backup show ID [flags]',
+  flags: {},
+  positionals: { names: ['ID'], min: 1, max: 1 },
+  api: true,
+  examples: ['ogel backup show 20261207-193000-f-1a2b3c'],
+  async run(ctx, args) {
+    const id = args.positionals[0];
+    if (id === undefined || id.trim() === '') throw new UsageError('missing ID', args.command);
+    const { backup: b } = await clientFor(ctx, args).backup(id);
+    if (args.bool('json')) {
+      printJson(ctx, { backup: b });
+      return 0;
+    }
+    const lines = [
+      `Backup ${b.id}: ${b.kind}${b.parent ? ` of ${b.parent}` : ''}, ${b.state}${b.failureReason ? ` (${b.failureReason})` : ''}`,
+      `Taken on ${cell(b.node)}, timeline ${b.timeline}, from ${b.startLsn} to ${cell(b.endLsn)}`,
+      `Started ${formatTime(b.atMs)}, finished ${formatTime(b.finishedAtMs)}`,
+      `Size: ${formatBytes(b.tarBytes)} of data, ${formatBytes(b.storedBytes || null)} stored under ${b.prefix}`,
+      `Verification: ${b.verification.state}${b.verification.kind ? ` (${b.verification.kind}, ${formatTime(b.verification.atMs)})` : ''}${b.verification.detail ? `: ${b.verification.detail}` : ''}`,
+    ];
+    ctx.io.stdout(lines.join('\n') + '\n');
+    return 0;
+  },
+};

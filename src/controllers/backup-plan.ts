@@ -1,0 +1,74 @@
+// What the backup controller should do now, decided from the state machine
+// alone (pure, tested on its own; backup-scheduler.ts does what it says):
+//   - at most one backup runs at a time;
+//   - a full backup when none is complete yet on the current timeline, or the
+//     newest full one is older than fullEveryMs (the chain restarts there);
+//   - else an incremental on top of the newest complete backup when that one
+//     is older than incrementalEveryMs (null: incrementals off);
+//   - an operator's request (ogel backup create) goes first: 'full',
+//     'incremental' (refused when there is nothing to build on), or 'auto'
+//     (incremental when possible).
+// The source is a standby that reported streaming on the primary's timeline
+// (a backup reads every file: it should not compete with the primary's
+// clients), else the primary. Times are the leader's clock against the
+// finishedAtMs the leader recorded; a new leader's clock may differ, which
+// only moves a scheduled backup earlier or later, never loses data.
+
+import type { Backup, ClusterState } from '../../fsm/index.js';
+
+export type BackupKindRequest = 'full' | 'incremental' | 'auto';
+
+export interface BackupSchedule {
+  fullEveryMs: number;
+  /** null: no scheduled incrementals. */
+  incrementalEveryMs: number | null;
+}
+
+export type BackupDecision =
+  | { action: 'none'; why: string }
+  | { action: 'start'; kind: 'full' | 'incremental'; parent: string | null; node: string; timeline: number; startLsn: string; why: string }
+  | { action: 'refuse'; why: string };
+
+function complete(state: ClusterState): Backup[] {
+  return [...state.backups.values()].filter((b) => b.state === 'complete' && b.verification.state !== 'failed').sort((a, b) => (a.finishedAtMs ?? 0) - (b.finishedAtMs ?? 0));
+}
+
+/** The node to copy: a streaming standby on the primary's timeline (lowest id, for stable choices), else the primary. */
+export function backupSource(state: ClusterState): { node: string; timeline: number; lsn: string } | undefined {
+  const pg = state.postgres;
+  if (pg.primary === null) return undefined;
+  const primary = pg.nodes.get(pg.primary);
+  if (primary === undefined || primary.reportedRole !== 'primary') return undefined;
+  const standbys = [...pg.nodes.values()].filter((n) => n.node !== pg.primary && n.role === 'standby' && n.reportedRole === 'standby' && n.timeline === primary.timeline).sort((a, b) => a.node.localeCompare(b.node));
+  const src = standbys[0] ?? primary;
+  return { node: src.node, timeline: primary.timeline, lsn: src.lsn.replayed === '0/0' ? src.lsn.flushed : src.lsn.replayed };
+}
+
+export function decideBackup(state: ClusterState, schedule: BackupSchedule, nowMs: number, request?: BackupKindRequest): BackupDecision {
+  const running = [...state.backups.values()].find((b) => b.state === 'running');
+  if (running !== undefined) return request ? { action: 'refuse', why: `backup ${running.id} is still running on ${running.node ?? 'a node'}; one runs at a time` } : { action: 'none', why: `backup ${running.id} is running` };
+  const src = backupSource(state);
+  if (src === undefined) return request ? { action: 'refuse', why: 'there is no primary reporting right now; retry once the cluster has one' } : { action: 'none', why: 'no primary' };
+  const done = complete(state).filter((b) => b.timeline <= src.timeline);
+  const onTimeline = done.filter((b) => b.timeline === src.timeline);
+  const newest = onTimeline.at(-1);
+  const newestFull = onTimeline.filter((b) => b.kind === 'full').at(-1);
+  const start = (kind: 'full' | 'incremental', why: string): BackupDecision => ({ action: 'start', kind, parent: kind === 'incremental' ? newest!.id : null, node: src.node, timeline: src.timeline, startLsn: src.lsn, why });
+  if (request === 'full') return start('full', 'requested');
+  if (request === 'incremental' || request === 'auto') {
+    if (newest === undefined) return request === 'auto' ? start('full', 'requested; no complete backup on this timeline to build on') : { action: 'refuse', why: `no complete backup on timeline ${src.timeline} to take an incremental against; take a full backup (ogel backup create --full)` };
+    return start('incremental', 'requested');
+  }
+  if (newestFull === undefined || newest === undefined) return start('full', `no complete full backup on timeline ${src.timeline}`);
+  if (nowMs - (newestFull.finishedAtMs ?? 0) >= schedule.fullEveryMs) return start('full', `the newest full backup (${newestFull.id}) is older than ${Math.round(schedule.fullEveryMs / 3_600_000)} h`);
+  if (schedule.incrementalEveryMs !== null && nowMs - (newest.finishedAtMs ?? 0) >= schedule.incrementalEveryMs) {
+    return start('incremental', `the newest backup (${newest.id}) is older than ${Math.round(schedule.incrementalEveryMs / 60_000)} min`);
+  }
+  return { action: 'none', why: 'nothing is due' };
+}
+
+/** A backup id from the leader's clock: sortable, readable, unique with the suffix. */
+export function backupId(nowMs: number, kind: 'full' | 'incremental', suffix: string): string {
+  const t = new Date(nowMs).toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-').toLowerCase();
+  return `${t}-${kind === 'full' ? 'f' : 'i'}-${suffix}`;
+}
