@@ -9,12 +9,12 @@
 
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { inPrivateNetns, isRoot, missingTools, reexecInNetns } from './harness/env.js';
 import { DEFAULT_RUN, run, type RunOptions, type Summary } from './harness/runner.js';
-import { NEMESIS_NAMES, parseNemeses } from './nemesis/index.js';
+import { NEMESIS_NAMES, parseNemeses, type NemesisName } from './nemesis/index.js';
 import { DEFAULT_SCHEDULE } from './nemesis/scheduler.js';
-import { parseUnsafeSwitches, UNSAFE_SWITCHES } from '../src/postgres/unsafe-switches.js';
+import { parseUnsafeSwitches, UNSAFE_SWITCHES, type UnsafeSwitch } from '../src/postgres/unsafe-switches.js';
 import { WORKLOAD_NAMES, type WorkloadName } from './workloads/index.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
@@ -68,31 +68,32 @@ export interface Cli {
 }
 
 export function parseCli(argv: readonly string[]): Cli | 'help' {
-  let v;
+  const argSpec = {
+    args: [...argv],
+    options: {
+      workload: { type: 'string' },
+      nemesis: { type: 'string', default: 'none' },
+      time: { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      concurrency: { type: 'string' },
+      rate: { type: 'string' },
+      'op-timeout-ms': { type: 'string' },
+      'lease-ms': { type: 'string' },
+      'recovery-timeout-ms': { type: 'string' },
+      'fault-ms': { type: 'string' },
+      'quiet-ms': { type: 'string' },
+      out: { type: 'string' },
+      unsafe: { type: 'string' },
+      all: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: false,
+    strict: true,
+  } satisfies ParseArgsConfig;
+  let v: ReturnType<typeof parseArgs<typeof argSpec>>['values'];
   try {
-    v = parseArgs({
-      args: [...argv],
-      options: {
-        workload: { type: 'string' },
-        nemesis: { type: 'string', default: 'none' },
-        time: { type: 'string' },
-        seed: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        concurrency: { type: 'string' },
-        rate: { type: 'string' },
-        'op-timeout-ms': { type: 'string' },
-        'lease-ms': { type: 'string' },
-        'recovery-timeout-ms': { type: 'string' },
-        'fault-ms': { type: 'string' },
-        'quiet-ms': { type: 'string' },
-        out: { type: 'string' },
-        unsafe: { type: 'string' },
-        all: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: false,
-      strict: true,
-    }).values;
+    v = parseArgs(argSpec).values;
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -102,7 +103,7 @@ export function parseCli(argv: readonly string[]): Cli | 'help' {
     if (workload === undefined) throw new UsageError('--workload is required');
     if (!(WORKLOAD_NAMES as readonly string[]).includes(workload)) throw new UsageError(`--workload: expected one of ${WORKLOAD_NAMES.join(', ')}, got ${JSON.stringify(workload)}`);
   }
-  let nemeses;
+  let nemeses: NemesisName[];
   try {
     nemeses = parseNemeses(v.nemesis!);
   } catch (e) {
@@ -110,7 +111,7 @@ export function parseCli(argv: readonly string[]): Cli | 'help' {
   }
   const fault = range('fault-ms', v['fault-ms']);
   const quiet = range('quiet-ms', v['quiet-ms']);
-  let unsafe;
+  let unsafe: UnsafeSwitch[];
   try {
     unsafe = [...parseUnsafeSwitches(v.unsafe)];
   } catch (e) {

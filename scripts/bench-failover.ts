@@ -14,7 +14,7 @@
 // {"mode":"failover","runs":20,"p50_ms":0,"p99_ms":0,"max_ms":0,"lost_acked_writes":0}
 
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import pg from 'pg';
 import { loadConfig } from '../src/config/index.js';
 import { DaemonCluster } from '../test/helpers/daemons.js';
@@ -290,19 +290,20 @@ async function switchoverBench(runs: number, leaseMs: number, via: Via): Promise
 }
 
 async function main(): Promise<number> {
-  let a;
+  const argSpec = {
+    options: {
+      runs: { type: 'string', default: '20' },
+      'lease-ms': { type: 'string', default: '1000' },
+      mode: { type: 'string', default: 'failover' },
+      via: { type: 'string', default: 'proxy' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  } satisfies ParseArgsConfig;
+  let a: ReturnType<typeof parseArgs<typeof argSpec>>['values'];
   try {
-    a = parseArgs({
-      options: {
-        runs: { type: 'string', default: '20' },
-        'lease-ms': { type: 'string', default: '1000' },
-        mode: { type: 'string', default: 'failover' },
-        via: { type: 'string', default: 'proxy' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }).values;
+    a = parseArgs(argSpec).values;
   } catch (e) {
     process.stderr.write(`bench:failover: ${(e as Error).message}\n${HELP}\n`);
     return 2;

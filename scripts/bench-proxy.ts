@@ -11,7 +11,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import pg from 'pg';
 import { ensurePostgresUser, isRoot } from '../src/postgres/os-user.js';
 import { freePort, makeTempPrimary } from '../test/helpers/postgres.js';
@@ -181,20 +181,21 @@ async function openIdle(port: number, n: number): Promise<() => Promise<void>> {
 }
 
 async function main(): Promise<number> {
-  let a;
+  const argSpec = {
+    options: {
+      seconds: { type: 'string', default: '10' },
+      scale: { type: 'string', default: '10' },
+      clients: { type: 'string', default: '1,16,64' },
+      'pool-size': { type: 'string', default: '20' },
+      'idle-clients': { type: 'string', default: '5000' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  } satisfies ParseArgsConfig;
+  let a: ReturnType<typeof parseArgs<typeof argSpec>>['values'];
   try {
-    a = parseArgs({
-      options: {
-        seconds: { type: 'string', default: '10' },
-        scale: { type: 'string', default: '10' },
-        clients: { type: 'string', default: '1,16,64' },
-        'pool-size': { type: 'string', default: '20' },
-        'idle-clients': { type: 'string', default: '5000' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }).values;
+    a = parseArgs(argSpec).values;
   } catch (e) {
     process.stderr.write(`bench:proxy: ${(e as Error).message}\n${HELP}\n`);
     return 2;

@@ -27,7 +27,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Agent, Pool, request } from 'undici';
 import { httpStatus, runClosedLoop, type LoadResult } from './bench/lib/load.js';
 import { freePorts } from './bench/lib/ports.js';
@@ -89,23 +89,24 @@ function intArg(name: string, raw: string, min: number, max: number): number {
 }
 
 function parseCli(argv: string[]): Args | 'help' {
-  let parsed;
+  const argSpec = {
+    args: argv,
+    options: {
+      'vs-etcd': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      'duration-ms': { type: 'string', default: '5000' },
+      'warmup-ms': { type: 'string', default: '500' },
+      clients: { type: 'string', default: '1,16,128' },
+      'failover-runs': { type: 'string', default: '20' },
+      'tick-ms': { type: 'string', default: '20' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  } satisfies ParseArgsConfig;
+  let parsed: ReturnType<typeof parseArgs<typeof argSpec>>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        'vs-etcd': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        'duration-ms': { type: 'string', default: '5000' },
-        'warmup-ms': { type: 'string', default: '500' },
-        clients: { type: 'string', default: '1,16,128' },
-        'failover-runs': { type: 'string', default: '20' },
-        'tick-ms': { type: 'string', default: '20' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
+    parsed = parseArgs(argSpec);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

@@ -7,7 +7,7 @@
 // like-for-like comparison, so none is run; the goal is p99 under 500 ms.
 
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DaemonCluster } from '../test/helpers/daemons.js';
 import { percentile, round, sortNumbers } from './bench/lib/stats.js';
 
@@ -18,9 +18,10 @@ Starts three ogel daemons on loopback and moves Raft leadership N times (default
 request until the answer (the new leader elected). The JSON summary is printed last.`;
 
 async function main(): Promise<number> {
-  let a;
+  const argSpec = { options: { runs: { type: 'string', default: '20' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } }, strict: true } satisfies ParseArgsConfig;
+  let a: ReturnType<typeof parseArgs<typeof argSpec>>['values'];
   try {
-    a = parseArgs({ options: { runs: { type: 'string', default: '20' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } }, strict: true }).values;
+    a = parseArgs(argSpec).values;
   } catch (e) {
     process.stderr.write(`bench:transfer: ${(e as Error).message}\n${HELP}\n`);
     return 2;

@@ -140,7 +140,9 @@ function envReferences(value: unknown, path = '', out: { name: string; path: str
     const text = value.replaceAll('$${', '');
     for (const m of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}/g)) out.push({ name: m[1] as string, path });
   } else if (Array.isArray(value)) {
-    value.forEach((v, i) => envReferences(v, `${path}[${i}]`, out));
+    value.forEach((v, i) => {
+      envReferences(v, `${path}[${i}]`, out);
+    });
   } else if (value !== null && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) envReferences(v, path ? `${path}.${k}` : k, out);
   }

@@ -136,7 +136,10 @@ export function checkOneWriter(ops: readonly Operation[], opts: OneWriterOptions
     }
     if (node !== undefined) {
       let nodes = nodesOf.get(g);
-      if (nodes === undefined) nodesOf.set(g, (nodes = new Map()));
+      if (nodes === undefined) {
+        nodes = new Map();
+        nodesOf.set(g, nodes);
+      }
       if (!nodes.has(node)) nodes.set(node, op);
     }
     const gen = byGen.get(g);
@@ -202,6 +205,6 @@ export function checkOneWriter(ops: readonly Operation[], opts: OneWriterOptions
     });
   }
   const stats: OneWriterStats = { writes, generations: gens.length, violatingPairs, sharedGenerations, nodeMismatches, missingGeneration, anomaliesOmitted: log.omitted };
-  const valid: Validity = violatingPairs + sharedGenerations + nodeMismatches + missingGeneration > 0 ? false : true;
+  const valid: Validity = !(violatingPairs + sharedGenerations + nodeMismatches + missingGeneration > 0);
   return { valid, anomalies: log.list, stats };
 }

@@ -231,6 +231,6 @@ export function checkSet(ops: readonly Operation[], opts: SetOptions = {}): Chec
   }
 
   stats.anomaliesOmitted = log.omitted;
-  const valid: Validity = stats.lost + stats.disappeared + stats.unexpected + stats.duplicated > 0 ? false : true;
+  const valid: Validity = !(stats.lost + stats.disappeared + stats.unexpected + stats.duplicated > 0);
   return { valid, anomalies: log.list, stats };
 }

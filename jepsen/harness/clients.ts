@@ -64,7 +64,13 @@ export class Clients {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((r) => {
-      const x = { t: setTimeout(() => (this.timers.delete(x), r()), ms), r };
+      const x = {
+        t: setTimeout(() => {
+          this.timers.delete(x);
+          r();
+        }, ms),
+        r,
+      };
       this.timers.add(x);
     });
   }

@@ -252,7 +252,7 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
     harnessAnomalies.push(faultCheck.anomaly);
     log(faultCheck.anomaly.message);
   }
-  summary.valid = mergeValidity([report.valid, faultCheck.valid, harnessFailed ? false : true]);
+  summary.valid = mergeValidity([report.valid, faultCheck.valid, !harnessFailed]);
   summary.ops = report.stats.history.ops;
   summary.ok = report.stats.history.ok;
   summary.fail = report.stats.history.fail;

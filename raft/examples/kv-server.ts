@@ -120,7 +120,10 @@ async function main(): Promise<void> {
     }
     if (url.pathname === '/transfer' && req.method === 'POST') {
       node.transferLeadership(url.searchParams.get('to') ?? '').then(
-        (leader) => (res.writeHead(200), res.end(JSON.stringify({ leader }))),
+        (leader) => {
+          res.writeHead(200);
+          res.end(JSON.stringify({ leader }));
+        },
         (e: Error) => fail(503, e.message),
       );
       return;

@@ -4,7 +4,7 @@
 // --seed S alone replays a run exactly. The last line is "N seeds passed" or names
 // the failing seed; the exit code tells.
 
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { replayCommand, runSimulation, type SimOptions } from './simulation.js';
 import { SCENARIOS, scenarioOptions, UNSAFE_VARIANTS } from './variants.js';
 
@@ -33,20 +33,21 @@ function intArg(name: string, v: string | undefined, dflt: number): number {
   return n;
 }
 
-let args;
+const argSpec = {
+  options: {
+    seeds: { type: 'string' },
+    seed: { type: 'string' },
+    first: { type: 'string' },
+    scenario: { type: 'string' },
+    unsafe: { type: 'string' },
+    verbose: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+} satisfies ParseArgsConfig;
+let args: ReturnType<typeof parseArgs<typeof argSpec>>['values'];
 try {
-  args = parseArgs({
-    options: {
-      seeds: { type: 'string' },
-      seed: { type: 'string' },
-      first: { type: 'string' },
-      scenario: { type: 'string' },
-      unsafe: { type: 'string' },
-      verbose: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  }).values;
+  args = parseArgs(argSpec).values;
 } catch (e) {
   usage((e as Error).message);
 }

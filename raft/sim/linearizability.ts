@@ -407,7 +407,9 @@ export function checkOperations<S, I, O>(
   const partitions = model.partition ? model.partition(ops.slice()) : [ops.slice()];
   for (const part of partitions) validate(part);
   const originalIndex = new Map<Operation<I, O>, number>();
-  ops.forEach((op, i) => originalIndex.set(op, i));
+  ops.forEach((op, i) => {
+    originalIndex.set(op, i);
+  });
   const generic = model as unknown as Model<unknown, I, O>;
 
   let undecided: CheckResult | undefined;

@@ -488,6 +488,7 @@ describe('linearizability checker: properties', () => {
         if (o.input.op === 'get') o.output = { value: `v${Math.floor(rnd() * 6)}` };
         else if (o.input.op === 'cas') o.output = { ok: o.output.ok !== true };
       }
+      // biome-ignore lint/suspicious/noDuplicateElseIf: no else-if chain here; the inner if is the body of the for loop, and each rnd() call is a fresh draw
       if (rnd() < 0.3) for (const o of h) if (o.ret !== Infinity && rnd() < 0.3) o.call = o.ret; // shrink intervals
       const expected = checkOperations(plain, h).result;
       assert.equal(checkKvHistory(h).result, expected, `seed ${seed}`);

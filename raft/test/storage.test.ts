@@ -376,8 +376,7 @@ function runChild(dir: string, seed: number, kill: KillPlan): Promise<ChildRun> 
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
       pending += chunk;
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
+      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
         acks.push(JSON.parse(pending.slice(0, nl)) as Ack);
         pending = pending.slice(nl + 1);
         if (firstAckMs < 0) firstAckMs = performance.now() - started;

@@ -378,7 +378,9 @@ describe('frames', () => {
             prev = p;
           }
           assert.equal(out.length, frames.length);
-          out.forEach((f, i) => assert.ok(f.equals(frames[i]!)));
+          out.forEach((f, i) => {
+            assert.ok(f.equals(frames[i]!));
+          });
           assert.equal(dec.bufferedBytes, 0);
         },
       ),

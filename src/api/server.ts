@@ -370,7 +370,7 @@ export class ApiServer {
   /** Sends the request on to the leader's API; throws ApiError 503 when it cannot be reached. */
   private async fetchFromLeader(ctx: RequestContext, leaderUrl: string, body: unknown, timeoutMs = this.o.forwardTimeoutMs): Promise<{ status: number; text: string }> {
     const target = new URL(ctx.url.pathname + ctx.url.search, leaderUrl);
-    let answer;
+    let answer: Dispatcher.ResponseData;
     try {
       answer = await request(target, {
         method: (ctx.req.method ?? 'POST') as 'POST',

@@ -5,8 +5,8 @@
 // backup restores its whole chain, combined).
 
 import { userInfo } from 'node:os';
-import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config/index.js';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { isObjectStoreError, openObjectStore } from '../object-store/index.js';
 import { DEFAULT_POSTGRES_USER, ensurePostgresUser, isRoot } from '../postgres/os-user.js';
 import { BackupManifestError, orderChain, type BackupManifest } from './manifest.js';
@@ -42,21 +42,22 @@ Examples:
   ogel restore --config cluster.yml --backup latest --to-dir /srv/pg-restored`;
 
 export async function runRestoreCommand(argv: string[]): Promise<number> {
-  let values;
+  const argSpec = {
+    args: argv,
+    options: {
+      backup: { type: 'string' },
+      'to-dir': { type: 'string' },
+      config: { type: 'string' },
+      list: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  } satisfies ParseArgsConfig;
+  let values: ReturnType<typeof parseArgs<typeof argSpec>>['values'];
   try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        backup: { type: 'string' },
-        'to-dir': { type: 'string' },
-        config: { type: 'string' },
-        list: { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
+    values = parseArgs(argSpec).values;
   } catch (e) {
     process.stderr.write(`ogel restore: ${(e as Error).message}\nhint: run 'ogel restore --help' for usage\n`);
     return 2;
@@ -68,7 +69,7 @@ export async function runRestoreCommand(argv: string[]): Promise<number> {
   const configPath = values.config ?? process.env['OGEL_CONFIG'];
   if (!configPath) return usage('--config (or OGEL_CONFIG) is required: it names the object store');
   if (!values.list && (values.backup === undefined || values['to-dir'] === undefined)) return usage('--backup and --to-dir are required (or --list)');
-  let config;
+  let config: Config;
   try {
     config = loadConfig(configPath);
   } catch (e) {

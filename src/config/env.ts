@@ -20,7 +20,7 @@ export interface Substitution {
   problems: SubstitutionProblem[];
 }
 
-const REFERENCE = /^([A-Za-z_][A-Za-z0-9_]*)(?::-([^]*))?$/;
+const REFERENCE = /^([A-Za-z_][A-Za-z0-9_]*)(?::-([\s\S]*))?$/;
 
 /** True when `text` has anything substitute() would act on. */
 export function hasReference(text: string): boolean {
@@ -51,7 +51,7 @@ export function substitute(text: string, env: NodeJS.ProcessEnv): Substitution {
     }
     const body = text.slice(i + 2, close);
     const m = REFERENCE.exec(body);
-    if (m === null || (m[2] !== undefined && m[2].includes('${'))) {
+    if (m === null || m[2]?.includes('${')) {
       problems.push({
         message: `"\${${body}}" is not a valid variable reference`,
         hint: 'write ${NAME} or ${NAME:-default} (NAME: letters, digits, underscore; no nesting)',

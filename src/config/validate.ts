@@ -91,7 +91,7 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
     }
     const more = doc.errors.length - 1;
     const lineText = text.replace(/^\uFEFF/, '').split(/\r?\n/)[pos.line - 1] ?? '';
-    const hint = /[{[][^]*\$\{/.test(lineText)
+    const hint = /[{[][\s\S]*\$\{/.test(lineText)
       ? 'in flow style ({...} or [...]) put values with ${...} in quotes: "${VAR}"'
       : yamlError.code === 'DUPLICATE_KEY'
         ? 'remove one of the two'
@@ -253,7 +253,9 @@ function substituteTree(node: unknown, segs: Seg[], ctx: SubstituteContext): voi
       if (k !== undefined) substituteTree(pair.value, [...segs, k], ctx);
     }
   } else if (isSeq(node)) {
-    node.items.forEach((item, i) => substituteTree(item, [...segs, i], ctx));
+    node.items.forEach((item, i) => {
+      substituteTree(item, [...segs, i], ctx);
+    });
   } else if (isScalar(node) && typeof node.value === 'string' && hasReference(node.value)) {
     const path = pathToString(segs);
     if (ctx.skip.has(path)) return;
@@ -652,7 +654,7 @@ function storageChecks(
   const hosts = new Set<string>();
   for (const n of nodes) {
     const a = isRecord(n) && typeof n.api === 'string' ? parseHostPort(n.api) : undefined;
-    if (a !== undefined && a.ok) hosts.add(a.host);
+    if (a?.ok) hosts.add(a.host);
   }
   // An explicit dir may be a shared mount; the default one never is across hosts.
   if (hosts.size > 1 && fs.dir === undefined) {

@@ -335,7 +335,9 @@ export class TenantProvisioner implements Controller {
     for (let i = 0; i < missing.length; i += VERIFIER_BATCH) {
       const batch = missing.slice(i, i + VERIFIER_BATCH);
       const vs = await Promise.all(batch.map((role) => tenantRoleVerifier(this.config, role)));
-      batch.forEach((role, j) => this.verifiers.set(role, vs[j]!));
+      batch.forEach((role, j) => {
+        this.verifiers.set(role, vs[j]!);
+      });
     }
   }
 

@@ -43,7 +43,7 @@ import type {
 import { ROUTES } from '../api/contract/index.js';
 import type { Logger } from '../log.js';
 import type { DaemonMetrics } from './metrics.js';
-import { parseReplicationAnswer, type ReplicationAnswer } from '../postgres/replication-stats.js';
+import { parseReplicationAnswer, type ReplicationAnswer, type ReplicationStats } from '../postgres/replication-stats.js';
 import type { ProposeCommand } from './propose-on-leader.js';
 import { apiAddressOf, type PeerClient } from './peer-client.js';
 import type { LeaseTracker } from './lease-tracker.js';
@@ -541,7 +541,7 @@ export class DaemonBackend implements ApiBackend {
    */
   async localReplication(): Promise<ReplicationAnswer> {
     if (!this.agent) throw new ApiError(503, 'unavailable', `Postgres is not supervised on ${this.nodeId}`);
-    let stats;
+    let stats: ReplicationStats | null;
     try {
       stats = await this.replication.read();
     } catch (e) {

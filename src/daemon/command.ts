@@ -3,8 +3,8 @@
 // leadership first); a second signal forces the stop. Exit codes: 0 after a clean stop, 1 on a runtime failure,
 // 2 on a usage or config error.
 
-import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config/index.js';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { jsonLogger } from '../log.js';
 import { Daemon, type BootstrapMode } from './daemon.js';
 import { onStopSignals } from '../stop-signals.js';
@@ -28,20 +28,21 @@ Examples:
   OGEL_NODE_ID=n2 ogel daemon --config /etc/ogel/cluster.yml`;
 
 export async function runDaemonCommand(argv: string[]): Promise<number> {
-  let values;
+  const argSpec = {
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      node: { type: 'string' },
+      bootstrap: { type: 'boolean', default: false },
+      join: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  } satisfies ParseArgsConfig;
+  let values: ReturnType<typeof parseArgs<typeof argSpec>>['values'];
   try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string' },
-        node: { type: 'string' },
-        bootstrap: { type: 'boolean', default: false },
-        join: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
+    values = parseArgs(argSpec).values;
   } catch (e) {
     process.stderr.write(`ogel daemon: ${(e as Error).message}\n${HELP}\n`);
     return 2;
@@ -60,7 +61,7 @@ export async function runDaemonCommand(argv: string[]): Promise<number> {
     process.stderr.write('ogel daemon: --bootstrap and --join contradict each other; pass at most one\n');
     return 2;
   }
-  let config;
+  let config: Config;
   try {
     config = loadConfig(configPath);
   } catch (e) {

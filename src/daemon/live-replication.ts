@@ -48,7 +48,7 @@ export class LiveReplication {
 
   private async readOnce(): Promise<ReplicationStats | null> {
     const inst = this.o.instance();
-    if (!inst || !inst.isRunning()) throw new PostgresUnavailableError('Postgres is not running on this node');
+    if (!inst?.isRunning()) throw new PostgresUnavailableError('Postgres is not running on this node');
     let timer: NodeJS.Timeout | undefined;
     try {
       // query() bounds the statement, not the wait for a pooled connection: bound both.

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { request } from 'undici';
 import { AdminClient, renderStatusTable } from '../cli/index.js';
 import type { Status } from '../cli/types.js';
@@ -51,20 +51,21 @@ interface Child {
 }
 
 export async function runUp(argv: string[]): Promise<number> {
-  let a;
+  const argSpec = {
+    args: argv,
+    options: {
+      dir: { type: 'string', default: '.ogel' },
+      nodes: { type: 'string' },
+      'base-port': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  } satisfies ParseArgsConfig;
+  let a: ReturnType<typeof parseArgs<typeof argSpec>>['values'];
   try {
-    a = parseArgs({
-      args: argv,
-      options: {
-        dir: { type: 'string', default: '.ogel' },
-        nodes: { type: 'string' },
-        'base-port': { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
+    a = parseArgs(argSpec).values;
   } catch (e) {
     process.stderr.write(`ogel up: ${(e as Error).message}\n\n${HELP}\n`);
     return 2;

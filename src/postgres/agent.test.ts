@@ -48,7 +48,9 @@ test('agents bootstrap a primary and two quorum standbys, renew the lease, fence
     let index = 0;
     let failRenewals = false;
     let renewalsRejected = 0;
-    const machine = new ClusterStateMachine({ onApplied: () => queueMicrotask(() => agents.forEach((a) => a.poke())) });
+    const machine = new ClusterStateMachine({ onApplied: () => queueMicrotask(() => {
+      for (const a of agents) a.poke();
+    }) });
     const commit = (cmd: Command): ApplyResult => machine.apply(encodeCommand(cmd), ++index, 1);
     const propose = async (cmd: Command): Promise<ApplyResult> => {
       if (cmd.type === 'lease.renew' && failRenewals) {

@@ -175,7 +175,10 @@ test('tar-extract: 1-byte chunks, random chunks and a reused caller buffer give 
     const want = snapshot(src);
     const tar = execFileSync('tar', ['--format', 'pax', '-C', src, '-cf', '-', '.'], { maxBuffer: 64 << 20 });
     let seed = 42;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
     const randomCuts: number[] = [];
     for (let at = 0; at < tar.length; at += 1 + Math.floor(rand() * 3000)) randomCuts.push(at);
     const everyByte = Array.from({ length: tar.length }, (_, i) => i);

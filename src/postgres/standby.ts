@@ -162,7 +162,7 @@ export async function ensurePhysicalSlot(
       ).rows[0];
     let row = await look();
     if (row && row.slot_type !== 'physical') throw new StandbyError(`replication slot ${slotName} exists but is a ${row.slot_type} slot; drop it (SELECT pg_drop_replication_slot('${slotName}'))`);
-    if (row && row.active && opts.refuseActive) {
+    if (row?.active && opts.refuseActive) {
       throw new StandbyError(`replication slot ${slotName} is in use (walsender pid ${row.active_pid}): a standby is still streaming from it; stop that standby before cloning a new one`);
     }
     if (row && row.restart_lsn !== null) return { created: false, restartLsn: normalizeLsn(row.restart_lsn) ?? undefined };

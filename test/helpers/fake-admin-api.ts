@@ -179,7 +179,9 @@ export class FakeCluster {
     this.maintenance = { paused, reason };
     this.commitIndex++;
     for (const n of this.nodes) {
-      const apply = (): void => void (n.maintenance = { paused, reason });
+      const apply = (): void => {
+        n.maintenance = { paused, reason };
+      };
       if (n.applyDelayMs <= 0) apply();
       else {
         const t = setTimeout(() => {

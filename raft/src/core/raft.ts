@@ -662,7 +662,7 @@ export class Raft {
   onPersisted(index: number, term: number): void {
     if (this.role !== StateRole.Leader || this.log.term(index) !== term) return;
     const pr = this.prs.get(this.id);
-    if (pr && pr.maybeUpdate(index) && this.maybeCommit()) this.bcastAppend();
+    if (pr?.maybeUpdate(index) && this.maybeCommit()) this.bcastAppend();
   }
 
   private handleReadIndex(m: Message): void {

@@ -537,7 +537,9 @@ export class RaftNode<Result = unknown> extends EventEmitter {
         continue;
       }
       const first = last - batch.length + 1;
-      batch.forEach((p, i) => this.trackProposal(first + i, p.resolve, p.reject, p.timeoutMs));
+      batch.forEach((p, i) => {
+        this.trackProposal(first + i, p.resolve, p.reject, p.timeoutMs);
+      });
     }
   }
 

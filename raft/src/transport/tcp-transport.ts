@@ -253,7 +253,7 @@ export class TcpTransport implements Transport {
       s.destroy();
     }
     const server = this.server;
-    if (server !== undefined && server.listening) {
+    if (server?.listening) {
       waits.push(new Promise((resolve) => server.close(() => resolve())));
     }
     this.closing = Promise.all(waits).then(() => undefined);

@@ -65,10 +65,8 @@ function defaultRandom(i: number): number {
   return (i % 9) / 10 + 0.15;
 }
 
-export interface ReadyObserver {
-  /** Called for every Ready after it was persisted and before its messages are sent. */
-  (node: TestNode, rd: Ready): void;
-}
+/** Called for every Ready after it was persisted and before its messages are sent. */
+export type ReadyObserver = (node: TestNode, rd: Ready) => void;
 
 export class TestNode {
   raw: RawNode | undefined;

@@ -47,7 +47,9 @@ export function buildOpenApi(version: string): OpenApiDocument {
       default: { description: 'an error', content: { 'application/json': { schema: ref(ErrorBody) } } },
     };
     if (r.check) responses['503'] = { description: 'the check fails (same body)', content: ok };
-    (paths[path] ??= {})[r.method.toLowerCase()] = {
+    const ops = paths[path] ?? {};
+    paths[path] = ops;
+    ops[r.method.toLowerCase()] = {
       summary: r.summary,
       operationId: `${r.method.toLowerCase()}${path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
       ...(r.internal ? { tags: ['internal'] } : {}),

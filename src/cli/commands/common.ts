@@ -2,12 +2,12 @@
 
 import { UsageError, type CommandContext, type ParsedArgs } from '../args.js';
 import { AdminClient } from '../client.js';
-import { discover } from '../discovery.js';
+import { discover, type Discovery } from '../discovery.js';
 
 /** `endpointFlag` names the flag with the admin endpoints ('api' except where that name means something else). */
 export function clientFor(ctx: CommandContext, args: ParsedArgs, endpointFlag = 'api'): AdminClient {
   const timeoutMs = args.timeoutMs();
-  let d;
+  let d: Discovery;
   try {
     d = discover({ apiFlag: args.strings(endpointFlag), tokenFlag: args.string('token'), env: ctx.env, cwd: ctx.cwd });
   } catch (err) {
