@@ -75,31 +75,7 @@ export class Daemon {
     await mkdir(dataDir, { recursive: true, mode: 0o711 });
     await chmod(dataDir, 0o711);
     await mkdir(join(dataDir, 'raft'), { recursive: true, mode: 0o700 });
-    const storage = await LevelStorage.open(join(dataDir, 'raft'));
-    const rejoin = new RejoinMarker(dataDir);
-    let rejoining: boolean;
-    try {
-      if (o.bootstrap === 'force' && !storage.isEmpty()) {
-        throw new Error(
-          `refusing to bootstrap: ${join(dataDir, 'raft')} already holds this node's Raft state; ` +
-            'restart without --bootstrap to rejoin the cluster, or remove the directory to start a new cluster (this destroys its data)',
-        );
-      }
-      // An empty store may be a wiped node of a running cluster (I1): it rejoins
-      // without a say in any quorum until it has caught up (RaftConfig.rejoining).
-      // Only --bootstrap, the operator's word that the cluster is new, skips that.
-      // The marker outlives restarts in the middle of catching up.
-      rejoining = o.bootstrap !== 'force' && (storage.isEmpty() || (await rejoin.exists()));
-      if (rejoining) await rejoin.write();
-      else await rejoin.remove();
-      if (o.bootstrap !== 'join' && storage.isEmpty()) {
-        await storage.bootstrap({ voters: config.nodes.map((n) => n.id), learners: [] });
-        log({ level: 'info', msg: 'bootstrapped a new cluster', voters: config.nodes.map((n) => n.id) });
-      }
-    } catch (e) {
-      await storage.close();
-      throw e;
-    }
+    const { storage, rejoin, rejoining } = await openRaftStorage(o, dataDir);
     if (rejoining) log({ level: 'warn', msg: REJOINING_MSG, marker: rejoin.path });
 
     const raftAddr = hostPortOf(self.raft, `${self.id}'s raft address`);
@@ -311,3 +287,35 @@ export class Daemon {
   }
 }
 
+/**
+ * Opens this node's Raft log and decides whether it rejoins: an empty store may
+ * be a wiped node of a running cluster (I1), so it rejoins without a say in any
+ * quorum until it has caught up (RaftConfig.rejoining). Only --bootstrap, the
+ * operator's word that the cluster is new, skips that. The marker outlives
+ * restarts in the middle of catching up.
+ */
+async function openRaftStorage(o: DaemonOptions, dataDir: string): Promise<{ storage: LevelStorage; rejoin: RejoinMarker; rejoining: boolean }> {
+  const { config, log } = o;
+  const storage = await LevelStorage.open(join(dataDir, 'raft'));
+  const rejoin = new RejoinMarker(dataDir);
+  let rejoining: boolean;
+  try {
+    if (o.bootstrap === 'force' && !storage.isEmpty()) {
+      throw new Error(
+        `refusing to bootstrap: ${join(dataDir, 'raft')} already holds this node's Raft state; ` +
+          'restart without --bootstrap to rejoin the cluster, or remove the directory to start a new cluster (this destroys its data)',
+      );
+    }
+    rejoining = o.bootstrap !== 'force' && (storage.isEmpty() || (await rejoin.exists()));
+    if (rejoining) await rejoin.write();
+    else await rejoin.remove();
+    if (o.bootstrap !== 'join' && storage.isEmpty()) {
+      await storage.bootstrap({ voters: config.nodes.map((n) => n.id), learners: [] });
+      log({ level: 'info', msg: 'bootstrapped a new cluster', voters: config.nodes.map((n) => n.id) });
+    }
+  } catch (e) {
+    await storage.close();
+    throw e;
+  }
+  return { storage, rejoin, rejoining };
+}
