@@ -136,6 +136,22 @@ function timelineCell(n: PostgresNode | undefined): string {
  * member, like `patronictl list`. Postgres columns show '-' until the daemon
  * reports that data.
  */
+/** One line on backups: the newest complete one and its verification, one running, a recent failure, a store problem. */
+export function describeBackups(status: Status, nowMs: number): string | null {
+  const b = status.backups;
+  if (b === undefined) return null;
+  if (b.storeProblem !== null) return `Backups: the object store is not usable: ${b.storeProblem}`;
+  const parts: string[] = [];
+  if (b.newest === null) parts.push('none complete yet');
+  else {
+    const age = b.newest.finishedAtMs === null ? '' : `, ${formatMs(nowMs - b.newest.finishedAtMs)} ago`;
+    parts.push(`newest ${b.newest.id} (${b.newest.kind}${age}, ${b.newest.verification.state})`);
+  }
+  if (b.running !== null) parts.push(`running ${b.running.id} on ${b.running.node ?? '?'}`);
+  if (b.lastFailed !== null && (b.newest === null || (b.lastFailed.finishedAtMs ?? 0) > (b.newest.finishedAtMs ?? 0))) parts.push(`last attempt FAILED: ${b.lastFailed.failureReason ?? 'no reason recorded'}`);
+  return `Backups: ${parts.join('; ')}`;
+}
+
 export function renderStatusTable(status: Status, nowMs: number = Date.now()): string {
   const lines: string[] = [];
   lines.push(`Cluster: ${status.cluster}   Leader: ${status.leader ?? 'none'}   Term: ${status.term}   (answered by ${status.node})`);
@@ -147,6 +163,8 @@ export function renderStatusTable(status: Status, nowMs: number = Date.now()): s
     if (w === 'lost') lines.push(`WAL: ${id}'s replication slot was invalidated: it fell further behind than max_slot_wal_keep_size keeps, and the primary freed that WAL; ${id} is re-cloned when it returns`);
     else if (w === 'unreserved') lines.push(`WAL: ${id}'s replication slot is past max_slot_wal_keep_size: its WAL is freed at the next checkpoint unless ${id} catches up, and then ${id} is re-cloned`);
   }
+  const backups = describeBackups(status, nowMs);
+  if (backups !== null) lines.push(backups);
   const blocked = describeBlocked(status.postgres.failoverBlocked);
   if (blocked !== null) lines.push(`Automatic failover BLOCKED: ${blocked}`);
   const scheduled = status.postgres.scheduledSwitchover;

@@ -17,6 +17,7 @@ import type {
   ApplyResultBody,
   Backup,
   BackupsResponse,
+  BackupsSummary,
   CancelResult,
   ConfigBody,
   CreateTenantResult,
@@ -90,7 +91,7 @@ export interface DaemonBackendDeps {
   /** Creates tenants' roles and databases on the primary (createTenant waits for it). */
   tenantProvisioner: TenantProvisioner;
   /** The leader's backup controller (ogel backup create) and where backups are stored. */
-  backups: { scheduler: BackupScheduler; storeDescription: string };
+  backups: { scheduler: BackupScheduler; storeDescription: string; storeProblem: () => string | null };
   /** This backend's own calls to other daemons (the primary's replication figures). */
   peers: PeerClient;
 }
@@ -111,7 +112,7 @@ export class DaemonBackend implements ApiBackend {
   private readonly proxy: { stats(): ProxyStats };
   private readonly failoverController: FailoverController;
   private readonly tenantProvisioner: TenantProvisioner;
-  private readonly backups: { scheduler: BackupScheduler; storeDescription: string };
+  private readonly backups: { scheduler: BackupScheduler; storeDescription: string; storeProblem: () => string | null };
   private readonly peers: PeerClient;
 
   constructor(d: DaemonBackendDeps) {
@@ -204,6 +205,22 @@ export class DaemonBackend implements ApiBackend {
       members,
       postgres: postgresStatusView({ pg, live: figures, leaseRemainingMs: this.leaseTracker.remainingMs(pg.lease) }),
       maintenance: { paused: s.maintenance.paused, reason: s.maintenance.reason },
+      backups: this.backupsSummary(),
+    };
+  }
+
+  private backupsSummary(): BackupsSummary {
+    const all = [...this.fsm.state.backups.values()].sort((a, b) => (a.finishedAtMs ?? a.atMs) - (b.finishedAtMs ?? b.atMs));
+    const newest = all.filter((b) => b.state === 'complete').at(-1);
+    const running = all.find((b) => b.state === 'running');
+    const lastFailed = all.filter((b) => b.state === 'failed').at(-1);
+    return {
+      store: this.backups.storeDescription,
+      storeProblem: this.backups.storeProblem(),
+      newest: newest ? backupView(newest) : null,
+      running: running ? backupView(running) : null,
+      lastFailed: lastFailed ? backupView(lastFailed) : null,
+      count: all.length,
     };
   }
 

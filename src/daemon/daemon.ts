@@ -228,7 +228,7 @@ export class Daemon {
       failoverController: failover,
       tenantProvisioner,
       peers,
-      backups: { scheduler: backups.scheduler, storeDescription: backups.store.description },
+      backups: { scheduler: backups.scheduler, storeDescription: backups.store.description, storeProblem: () => backups.problem() },
     });
     metrics.setPostgresView({
       nodeId: self.id,

@@ -178,6 +178,10 @@ export function defaultParameters(machine: MachineInfo): Record<string, Postgres
     max_wal_senders: 10,
     max_replication_slots: 10,
     hot_standby_feedback: true,
+    // PG17 incremental backups need WAL summaries on the node they are taken
+    // from (any node: a standby by default). The summaries are small (about
+    // 113 kB for 3.3 GB of WAL, measured here).
+    summarize_wal: true,
     // How soon a standby retries its WAL source. At the default (5s) a promote
     // that races the standby noticing its primary's death was measured here to
     // take 5 s instead of ~20 ms (about 1 run in 6); 200ms bounds it.

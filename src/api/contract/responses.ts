@@ -126,6 +126,10 @@ export const Status = open({
     members: z.array(Member),
     postgres: PostgresStatus,
     maintenance: Maintenance,
+    /** Absent from older daemons. */
+    backups: z
+      .lazy(() => BackupsSummary)
+      .optional(),
   })
   .meta({ id: 'Status' });
 export type Status = z.infer<typeof Status>;
@@ -289,6 +293,18 @@ export const ErrorBody = open({ error: open({ code: z.string(), message: z.strin
 export type ReplicationAnswerBody = z.infer<typeof ReplicationAnswer>;
 export type ApplyResultBody = z.infer<typeof ApplyResultBody>;
 export type ConfigBody = z.infer<typeof ConfigResponse>;
+
+/** Status: the newest complete backup, the one running, the newest failure, and the store's startup check on the answering node. */
+export const BackupsSummary = open({
+    store: z.string(),
+    storeProblem: z.string().nullable(),
+    newest: z.lazy(() => Backup).nullable(),
+    running: z.lazy(() => Backup).nullable(),
+    lastFailed: z.lazy(() => Backup).nullable(),
+    count: z.number(),
+  })
+  .meta({ id: 'BackupsSummary' });
+export type BackupsSummary = z.infer<typeof BackupsSummary>;
 
 /** A base backup as the state machine's index records it (docs/backups.md). */
 export const Backup = open({
