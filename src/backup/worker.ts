@@ -129,7 +129,6 @@ export class BackupWorker {
         atMs: (this.d.nowMs ?? Date.now)(),
         id: b.id,
         state: 'complete',
-        startLsn: manifest.startLsn,
         endLsn: manifest.endLsn,
         tarBytes: manifest.tarBytes,
         storedBytes: manifest.storedBytes,

@@ -14,7 +14,7 @@
 // finishedAtMs the leader recorded; a new leader's clock may differ, which
 // only moves a scheduled backup earlier or later, never loses data.
 
-import type { Backup, ClusterState } from '../../fsm/index.js';
+import { compareLsn, type Backup, type ClusterState } from '../../fsm/index.js';
 
 export type BackupKindRequest = 'full' | 'incremental' | 'auto';
 
@@ -53,7 +53,15 @@ export function decideBackup(state: ClusterState, schedule: BackupSchedule, nowM
   const onTimeline = done.filter((b) => b.timeline === src.timeline);
   const newest = onTimeline.at(-1);
   const newestFull = onTimeline.filter((b) => b.kind === 'full').at(-1);
-  const start = (kind: 'full' | 'incremental', why: string): BackupDecision => ({ action: 'start', kind, parent: kind === 'incremental' ? newest!.id : null, node: src.node, timeline: src.timeline, startLsn: src.lsn, why });
+  // The recorded start is a lower bound, known before BASE_BACKUP runs: the
+  // source's replayed LSN, and for an incremental at least its parent's end
+  // (Postgres refuses an incremental that would start before it). The exact
+  // start is in the backup's backup.json.
+  const start = (kind: 'full' | 'incremental', why: string): BackupDecision => {
+    const parent = kind === 'incremental' ? newest! : undefined;
+    const startLsn = parent?.endLsn != null && compareLsn(parent.endLsn, src.lsn) > 0 ? parent.endLsn : src.lsn;
+    return { action: 'start', kind, parent: parent?.id ?? null, node: src.node, timeline: src.timeline, startLsn, why };
+  };
   if (request === 'full') return start('full', 'requested');
   if (request === 'incremental' || request === 'auto') {
     if (newest === undefined) return request === 'auto' ? start('full', 'requested; no complete backup on this timeline to build on') : { action: 'refuse', why: `no complete backup on timeline ${src.timeline} to take an incremental against; take a full backup (ogel backup create --full)` };

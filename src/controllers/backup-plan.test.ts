@@ -1,0 +1,92 @@
+// decideBackup on hand-made states: what is due, from which node, and what an
+// operator's request gets.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Backup, ClusterState, PgNode } from '../../fsm/index.js';
+import { backupId, decideBackup, type BackupSchedule } from './backup-plan.js';
+
+const H = 3_600_000;
+const SCHEDULE: BackupSchedule = { fullEveryMs: 168 * H, incrementalEveryMs: 6 * H };
+
+function pgNode(node: string, role: 'primary' | 'standby', timeline = 2): PgNode {
+  return { node, role, reportedRole: role, timeline, lsn: { received: '0/5000000', flushed: '0/5000000', replayed: '0/5000000' }, reportedAtMs: 1 } as PgNode;
+}
+
+function backup(id: string, o: Partial<Backup> = {}): Backup {
+  return {
+    id,
+    kind: 'full',
+    parent: null,
+    node: 'n2',
+    timeline: 2,
+    startLsn: '0/1000000',
+    endLsn: '0/2000000',
+    tarBytes: 1,
+    storedBytes: 1,
+    checksum: 'sha256:00',
+    prefix: `c/basebackups/${id}/`,
+    state: 'complete',
+    failureReason: null,
+    verification: { state: 'unverified', atMs: null, detail: null, kind: null },
+    atMs: 0,
+    finishedAtMs: 0,
+    ...o,
+  } as Backup;
+}
+
+function state(backups: Backup[], nodes: PgNode[] = [pgNode('n1', 'primary'), pgNode('n2', 'standby'), pgNode('n3', 'standby')], primary: string | null = 'n1'): ClusterState {
+  return { backups: new Map(backups.map((b) => [b.id, b])), postgres: { primary, nodes: new Map(nodes.map((n) => [n.node, n])) } } as unknown as ClusterState;
+}
+
+test('a full backup first, from the lowest streaming standby on the primary\'s timeline', () => {
+  const d = decideBackup(state([]), SCHEDULE, 10 * H);
+  assert.equal(d.action, 'start');
+  assert.ok(d.action === 'start' && d.kind === 'full' && d.node === 'n2' && d.parent === null && d.timeline === 2);
+  const lagging = decideBackup(state([], [pgNode('n1', 'primary'), pgNode('n2', 'standby', 1), pgNode('n3', 'standby')]), SCHEDULE, 0);
+  assert.ok(lagging.action === 'start' && lagging.node === 'n3', 'a standby still on the old timeline is skipped');
+  const alone = decideBackup(state([], [pgNode('n1', 'primary')]), SCHEDULE, 0);
+  assert.ok(alone.action === 'start' && alone.node === 'n1', 'the primary when no standby streams');
+});
+
+test('then incrementals on the newest backup when it is older than incrementalEveryMs, and a new full after fullEveryMs', () => {
+  const f = backup('f1', { finishedAtMs: 0 });
+  assert.deepEqual(decideBackup(state([f]), SCHEDULE, 5 * H), { action: 'none', why: 'nothing is due' });
+  const inc = decideBackup(state([f]), SCHEDULE, 6 * H);
+  assert.ok(inc.action === 'start' && inc.kind === 'incremental' && inc.parent === 'f1');
+  const i1 = backup('i1', { kind: 'incremental', parent: 'f1', finishedAtMs: 6 * H });
+  const next = decideBackup(state([f, i1]), SCHEDULE, 12 * H);
+  assert.ok(next.action === 'start' && next.kind === 'incremental' && next.parent === 'i1', 'the chain grows on its newest link');
+  const weekly = decideBackup(state([f, i1]), SCHEDULE, 168 * H);
+  assert.ok(weekly.action === 'start' && weekly.kind === 'full');
+  const off = decideBackup(state([f]), { ...SCHEDULE, incrementalEveryMs: null }, 100 * H);
+  assert.equal(off.action, 'none');
+});
+
+test('a backup on an older timeline, a failed or failed-verification one is not built on', () => {
+  const old = backup('f0', { timeline: 1 });
+  assert.ok(decideBackup(state([old]), SCHEDULE, 1 * H).action === 'start');
+  const d = decideBackup(state([old]), SCHEDULE, 1 * H);
+  assert.ok(d.action === 'start' && d.kind === 'full', 'a new timeline starts a new chain');
+  const bad = backup('f1', { verification: { state: 'failed', atMs: 1, detail: 'x', kind: 'checksums' } });
+  const d2 = decideBackup(state([bad]), SCHEDULE, 1 * H);
+  assert.ok(d2.action === 'start' && d2.kind === 'full');
+});
+
+test("operators' requests: refused while one runs or with no primary; incremental needs something to build on; auto falls back to full", () => {
+  const running = backup('r1', { state: 'running', node: 'n3', finishedAtMs: null, endLsn: null });
+  assert.deepEqual(decideBackup(state([running]), SCHEDULE, 0, 'full'), { action: 'refuse', why: 'backup r1 is still running on n3; one runs at a time' });
+  assert.equal(decideBackup(state([], undefined, null), SCHEDULE, 0, 'full').action, 'refuse');
+  const noBase = decideBackup(state([]), SCHEDULE, 0, 'incremental');
+  assert.ok(noBase.action === 'refuse' && /take a full backup \(ogel backup create --full\)/.test(noBase.why));
+  const auto = decideBackup(state([]), SCHEDULE, 0, 'auto');
+  assert.ok(auto.action === 'start' && auto.kind === 'full');
+  const f = backup('f1');
+  const auto2 = decideBackup(state([f]), SCHEDULE, 0, 'auto');
+  assert.ok(auto2.action === 'start' && auto2.kind === 'incremental' && auto2.parent === 'f1');
+});
+
+test('backup ids sort by time and say their kind', () => {
+  assert.equal(backupId(Date.UTC(2026, 11, 7, 19, 30, 5), 'full', 'a1b2c3'), '20261207-193005-f-a1b2c3');
+  assert.equal(backupId(Date.UTC(2026, 11, 7, 19, 30, 5), 'incremental', 'a1b2c3'), '20261207-193005-i-a1b2c3');
+});
