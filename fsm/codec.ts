@@ -22,7 +22,11 @@ import { InvariantError, SnapshotFormatError, UnsupportedVersionError, reject, t
 import { FieldError, Fields, isPlainObject, items } from './fields.js';
 import { checkState } from './invariants.js';
 import {
+  BACKUP_KINDS,
   BACKUP_STATES,
+  UNVERIFIED,
+  VERIFICATION_KINDS,
+  VERIFICATION_STATES,
   COMPUTE_STATES,
   LIMITS,
   PG_ROLES,
@@ -43,8 +47,11 @@ import {
  * The snapshot format this build writes, and the newest it reads.
  * 2: postgres.scheduledSwitchover (pg.scheduleSwitchover, command version 2).
  * 3: tenants[].limits.poolSize (tenant.setLimits, command version 3).
+ * 4: backups[] in the backup index's shape (command version 4): kind, parent, node,
+ *    tarBytes, storedBytes (was sizeBytes), prefix (was objectKey), failureReason,
+ *    verification.
  */
-export const SNAPSHOT_FORMAT_VERSION = 3;
+export const SNAPSHOT_FORMAT_VERSION = 4;
 
 /**
  * SNAPSHOT_MIGRATIONS[i] turns a plain snapshot of format i + 1 into format i + 2.
@@ -64,7 +71,20 @@ const SNAPSHOT_MIGRATIONS: readonly ((s: Record<string, unknown>) => Record<stri
     if (!Array.isArray(tenants)) return s;
     return { ...s, format: 3, tenants: tenants.map(withDefaultPoolSize) };
   },
+  // 3 -> 4: every backup was recorded by version-1 commands, so it becomes what the
+  // version-1 handlers now write: exactly what replaying its commands gives.
+  (s) => {
+    const backups = s['backups'];
+    if (!Array.isArray(backups)) return s;
+    return { ...s, format: 4, backups: backups.map(backupFromFormat3) };
+  },
 ];
+
+function backupFromFormat3(b: unknown): unknown {
+  if (!isPlainObject(b)) return b;
+  const { sizeBytes, objectKey, ...rest } = b;
+  return { ...rest, kind: 'full', parent: null, node: null, tarBytes: null, storedBytes: sizeBytes, prefix: objectKey, failureReason: null, verification: UNVERIFIED };
+}
 
 function withDefaultPoolSize(t: unknown): unknown {
   if (!isPlainObject(t) || !isPlainObject(t['limits'])) return t;
@@ -301,16 +321,32 @@ function readTenant(v: unknown, path: string): Tenant {
 }
 
 function readBackup(v: unknown, path: string): Backup {
-  const f = Fields.of(v, path, ['id', 'timeline', 'startLsn', 'endLsn', 'sizeBytes', 'checksum', 'objectKey', 'state', 'atMs', 'finishedAtMs']);
+  const f = Fields.of(v, path, [
+    'id', 'kind', 'parent', 'node', 'timeline', 'startLsn', 'endLsn', 'tarBytes', 'storedBytes', 'checksum', 'prefix', 'state', 'failureReason', 'verification', 'atMs', 'finishedAtMs',
+  ]);
+  const ver = f.obj('verification', ['state', 'atMs', 'detail', 'kind']);
+  // Nullable fields are required (null or a value) since format 4: the migration writes them all.
+  const req = <T>(x: Fields, key: string, read: (k: string) => T): T | null => (x.raw(key, 'null or a value') === null ? null : read(key));
   return {
     id: f.id('id'),
+    kind: f.oneOf('kind', BACKUP_KINDS),
+    parent: req(f, 'parent', (k) => f.id(k)),
+    node: req(f, 'node', (k) => f.id(k)),
     timeline: f.int('timeline', 1, 0xffffffff),
     startLsn: f.lsn('startLsn'),
     endLsn: f.nullable('endLsn', (k) => f.lsn(k)),
-    sizeBytes: f.int('sizeBytes', 0, NAT),
+    tarBytes: req(f, 'tarBytes', (k) => f.int(k, 0, NAT)),
+    storedBytes: f.int('storedBytes', 0, NAT),
     checksum: f.nullable('checksum', (k) => f.checksum(k)),
-    objectKey: f.objectKey('objectKey'),
+    prefix: f.objectPrefix('prefix'),
     state: f.oneOf('state', BACKUP_STATES),
+    failureReason: req(f, 'failureReason', (k) => f.text(k, TEXT)),
+    verification: {
+      state: ver.oneOf('state', VERIFICATION_STATES),
+      atMs: req(ver, 'atMs', (k) => ver.timeMs(k)),
+      detail: req(ver, 'detail', (k) => ver.text(k, TEXT)),
+      kind: req(ver, 'kind', (k) => ver.oneOf(k, VERIFICATION_KINDS)),
+    },
     atMs: f.timeMs('atMs'),
     finishedAtMs: f.nullable('finishedAtMs', (k) => f.timeMs(k)),
   };

@@ -27,7 +27,7 @@ import type { ParserOf } from './commands/shared.js';
 export type { MaintenanceSet, MemberAdd, MemberHealthReport, MemberRemove } from './commands/cluster.js';
 export type { LeaseRelease, LeaseRenew, PgFailoverBlocked, PgFence, PgPromote, PgReport, PgScheduleSwitchover, PgSetRole, PgSyncStandbys } from './commands/postgres.js';
 export type { TenantCreate, TenantCreateLimits, TenantDelete, TenantPlace, TenantPurge, TenantSetLimits, TenantSetState } from './commands/tenants.js';
-export type { BackupDelete, BackupRecord, BackupUpdate, ComputeCreate, ComputeDelete, ComputeUpdate, WalDelete, WalRecord } from './commands/storage.js';
+export type { BackupDelete, BackupRecord, BackupRecordV1, BackupUpdate, BackupUpdateComplete, BackupUpdateFailed, BackupUpdateV1, BackupVerify, ComputeCreate, ComputeDelete, ComputeUpdate, WalDelete, WalRecord } from './commands/storage.js';
 export { LEASE_DURATION_MS } from './commands/postgres.js';
 export { SCRAM_ITERATIONS, TENANT_LIMITS } from './commands/tenants.js';
 
@@ -49,13 +49,33 @@ export { SCRAM_ITERATIONS, TENANT_LIMITS } from './commands/tenants.js';
  * Version 3 added tenant.setLimits (and with it TenantLimits.poolSize) for the same
  * reason, and changed no older command: a version-1 tenant.create still creates a
  * tenant with the limits it names and poolSize null (the proxy's default).
+ *
+ * Version 4 evolves the backup index: a new type, backup.verify, and new shapes of
+ * backup.record (starts a full or incremental backup, with node and prefix) and
+ * backup.update (complete with tar and stored sizes, or failed with a reason).
+ * The version-1 shapes stay readable as they were, labelled 1 to 3, parsed by
+ * their frozen parsers and applied by their frozen handlers, which write the new
+ * state shape (a full backup, node and tarBytes unknown, unverified); that is their
+ * migration. It is not a rewrite in COMMAND_MIGRATIONS because a version-1
+ * backup.record can record a complete or failed backup in one command, which the
+ * version-4 record (which only starts one) cannot say: a rewrite would lose fields
+ * or widen version 4. backup.delete keeps version 1: its new refusal (a backup
+ * that is another's parent) cannot arise in a state that version 1 to 3 commands
+ * reach, where every backup is full, so it means the same there.
  */
-export const COMMAND_VERSION = 3;
+export const COMMAND_VERSION = 4;
 
-/** Command types added after version 1, and the version that added each. */
-const TYPE_VERSIONS: Readonly<Partial<Record<CommandType, number>>> = { 'pg.scheduleSwitchover': 2, 'tenant.setLimits': 3 };
+/** Command types added after version 1, and the version that added each: never read under an older version. */
+const TYPES_ADDED: Readonly<Partial<Record<CommandType, number>>> = { 'pg.scheduleSwitchover': 2, 'tenant.setLimits': 3, 'backup.verify': 4 };
 
-/** The version a command of this type is written with: the version that introduced the type. */
+/**
+ * The version each type is written with, where it is not 1: the version that
+ * introduced the type or its current shape (backup.record and backup.update
+ * have a version-1 shape, read under versions 1 to 3, and a version-4 shape).
+ */
+const TYPE_VERSIONS: Readonly<Partial<Record<CommandType, number>>> = { ...TYPES_ADDED, 'backup.record': 4, 'backup.update': 4 };
+
+/** The version a command of this type is written with: the version of its current shape. */
 export function commandVersionOf(type: CommandType): number {
   return TYPE_VERSIONS[type] ?? 1;
 }
@@ -71,10 +91,13 @@ const COMMAND_MIGRATIONS: readonly ((c: Record<string, unknown>) => Record<strin
   (c) => c,
   // 2 -> 3: version 3 only added tenant.setLimits; older commands pass unchanged.
   (c) => c,
+  // 3 -> 4: older commands pass unchanged; version-1 backup.record and backup.update
+  // keep their own parsers and handlers (see COMMAND_VERSION).
+  (c) => c,
 ];
 if (COMMAND_MIGRATIONS.length !== COMMAND_VERSION - 1) throw new Error('COMMAND_VERSION was bumped without its migration');
 
-const VERSION_DESC = `the command version 1${Object.entries(TYPE_VERSIONS)
+const VERSION_DESC = `the command version 1${Object.entries(TYPES_ADDED)
   .map(([type, v]) => `, or ${v} for ${type}`)
   .join('')}`;
 
@@ -117,7 +140,7 @@ function parseCommand(x: unknown): Command {
   const type = f.raw('type', `one of ${COMMAND_TYPES.join(', ')}`);
   if (typeof type !== 'string' || !Object.hasOwn(parsers, type)) f.fail('type', type, `one of ${COMMAND_TYPES.join(', ')}`);
   // Never written with an older version: a version-1 build would not stop on it.
-  const since = commandVersionOf(type as CommandType);
+  const since = TYPES_ADDED[type as CommandType] ?? 1;
   if (v < since) f.fail('v', v, `${since} (${type} was added in command version ${since})`);
   return parsers[type as CommandType](x);
 }

@@ -33,7 +33,8 @@ export type ErrorCode =
   | 'tenant_in_use'
   | 'unknown_backup'
   | 'backup_exists'
-  | 'backup_in_use'
+  | 'backup_in_use' // a compute starts from it, or another backup is an incremental of it (I7)
+  | 'backup_unusable' // exists, but not in a state that allows this (not complete, or failed verification)
   | 'unknown_wal_segment'
   | 'wal_segment_conflict'
   | 'unknown_compute'

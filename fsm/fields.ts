@@ -62,6 +62,8 @@ const CHECKSUM_DESC = '"algorithm:hex" in lowercase, e.g. "sha256:9f86d08..."';
 const OBJECT_KEY_RE = /^[A-Za-z0-9!_.*'()/-]{1,1024}$/;
 const OBJECT_KEY_DESC = "1-1024 characters of A-Z a-z 0-9 ! _ . * ' ( ) / -, relative (no leading '/'), with no empty, '.' or '..' path segment";
 
+const OBJECT_PREFIX_DESC = `an object key (${OBJECT_KEY_DESC}), optionally followed by "/" to name a prefix (e.g. "c1/basebackups/b1/")`;
+
 export const WAL_NAME_RE = /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(\.partial)?$/;
 const WAL_NAME_DESC = '24 uppercase hex digits (timeline, log, segment), optionally followed by ".partial", e.g. "000000010000000000000003"';
 
@@ -206,6 +208,13 @@ export class Fields {
   objectKey(key: string): string {
     const v = this.raw(key, OBJECT_KEY_DESC);
     if (typeof v !== 'string' || !isObjectKey(v)) this.fail(key, v, OBJECT_KEY_DESC);
+    return v;
+  }
+
+  /** An object key or a prefix ending in '/' (a backup's objects; a version-1 backup's one object key). */
+  objectPrefix(key: string): string {
+    const v = this.raw(key, OBJECT_PREFIX_DESC);
+    if (typeof v !== 'string' || !isObjectKey(v.endsWith('/') ? v.slice(0, -1) : v)) this.fail(key, v, OBJECT_PREFIX_DESC);
     return v;
   }
 

@@ -2,11 +2,13 @@
 // snapshot), never bad input: throw InvariantError and stop rather than replicate a
 // corrupt state.
 //
-// checkStep runs after every successful apply and costs O(members); checkState is
+// checkStep runs after every successful apply and costs O(members), O(backups)
+// after a backup command; checkState is
 // the full check, run on restore and by the tests after every step.
 
 import { invariant } from './errors.js';
 import type { Command } from './commands.js';
+import { compareLsn } from './lsn.js';
 import { LIMITS, type ClusterState } from './state.js';
 
 /** Generation, primary, lease, sync set and history (O(members + history)). */
@@ -60,6 +62,50 @@ export function checkPostgres(s: ClusterState): void {
   );
 }
 
+/**
+ * The backup index (O(backups)): each record's fields agree with its state and kind,
+ * and I7 in the FSM: every incremental's parent is recorded and complete, so the
+ * chain of every incremental leads to a full backup.
+ */
+export function checkBackups(s: ClusterState): void {
+  for (const [id, b] of s.backups) {
+    invariant(b.id === id, () => `backup keyed ${id} has id ${b.id}`);
+    invariant(b.state !== 'complete' || (b.endLsn !== null && b.checksum !== null), () => `complete backup ${id} lacks endLsn or checksum`);
+    invariant(b.endLsn === null || compareLsn(b.endLsn, b.startLsn) >= 0, () => `backup ${id} ends (${b.endLsn}) before it starts (${b.startLsn})`);
+    invariant((b.state === 'running') === (b.finishedAtMs === null), () => `backup ${id} is ${b.state} with finishedAtMs ${b.finishedAtMs}`);
+    invariant(b.failureReason === null || b.state === 'failed', () => `backup ${id} is ${b.state} with a failure reason`);
+    invariant((b.kind === 'full') === (b.parent === null), () => `backup ${id} is ${b.kind} with parent ${b.parent}`);
+    const v = b.verification;
+    if (v.state === 'unverified') {
+      invariant(v.atMs === null && v.kind === null && v.detail === null, () => `backup ${id} is unverified with a verification time, kind or detail`);
+    } else {
+      invariant(b.state === 'complete', () => `backup ${id} is ${b.state} but was verified (${v.state})`);
+      invariant(v.atMs !== null && v.kind !== null, () => `backup ${id}'s verification (${v.state}) lacks its time or kind`);
+      invariant(v.state !== 'failed' || v.detail !== null, () => `backup ${id} failed verification without a detail`);
+    }
+    if (b.parent !== null) {
+      const p = s.backups.get(b.parent);
+      invariant(p !== undefined, () => `incremental backup ${id}'s parent ${b.parent} is not in the index (I7)`);
+      invariant(p.state === 'complete', () => `incremental backup ${id}'s parent ${p.id} is ${p.state}`);
+      invariant(p.timeline <= b.timeline && compareLsn(p.endLsn!, b.startLsn) <= 0, () => `incremental backup ${id} starts before its parent ${p.id} ends`);
+    }
+  }
+  // Every chain ends at a full backup: no cycles (a parent is recorded before its
+  // child and cannot be deleted while the child exists). Each backup is walked once.
+  const reachesFull = new Set<string>();
+  for (const b of s.backups.values()) {
+    const path: string[] = [];
+    let cur = b;
+    while (cur.parent !== null && !reachesFull.has(cur.id)) {
+      invariant(path.length <= s.backups.size, () => `the chain of backup ${b.id} loops`);
+      path.push(cur.id);
+      cur = s.backups.get(cur.parent)!;
+    }
+    for (const id of path) reachesFull.add(id);
+    reachesFull.add(cur.id);
+  }
+}
+
 /** After a successful apply of `c`: cheap checks that relate the two states. */
 export function checkStep(prev: ClusterState, next: ClusterState, c: Command): void {
   const g0 = prev.postgres.generation;
@@ -73,6 +119,8 @@ export function checkStep(prev: ClusterState, next: ClusterState, c: Command): v
   invariant(next.backups.size <= LIMITS.backups, 'too many backups');
   invariant(next.walSegments.size <= LIMITS.walSegments, 'too many WAL segments');
   invariant(next.computes.size <= LIMITS.computes, 'too many computes');
+  // Bounded by LIMITS.backups, and only after a backup command.
+  if (c.type.startsWith('backup.')) checkBackups(next);
 }
 
 /** Every invariant of a state (O(size)). */
@@ -97,11 +145,7 @@ export function checkState(s: ClusterState): void {
       live[k].set(t[k], id);
     }
   }
-  for (const [id, b] of s.backups) {
-    invariant(b.id === id, () => `backup keyed ${id} has id ${b.id}`);
-    invariant(b.state !== 'complete' || (b.endLsn !== null && b.checksum !== null), () => `complete backup ${id} lacks endLsn or checksum`);
-    invariant((b.state === 'running') === (b.finishedAtMs === null), () => `backup ${id} is ${b.state} with finishedAtMs ${b.finishedAtMs}`);
-  }
+  checkBackups(s);
   for (const [name, w] of s.walSegments) invariant(w.name === name, () => `WAL segment keyed ${name} has name ${w.name}`);
   for (const [id, c] of s.computes) {
     invariant(c.id === id, () => `compute keyed ${id} has id ${c.id}`);

@@ -186,17 +186,64 @@ export interface Tenant {
 export const BACKUP_STATES = ['running', 'complete', 'failed'] as const;
 export type BackupState = (typeof BACKUP_STATES)[number];
 
+/** A full backup copies everything; an incremental (PG17) only what changed since its parent. */
+export const BACKUP_KINDS = ['full', 'incremental'] as const;
+export type BackupKind = (typeof BACKUP_KINDS)[number];
+
+export const VERIFICATION_STATES = ['unverified', 'verified', 'failed'] as const;
+export type VerificationState = (typeof VERIFICATION_STATES)[number];
+/** checksums: the stored parts re-read against their digests; restore: restored and started. */
+export const VERIFICATION_KINDS = ['checksums', 'restore'] as const;
+export type VerificationKind = (typeof VERIFICATION_KINDS)[number];
+
+/** The latest verification of a complete backup (backup.verify); the latest result wins. */
+export interface BackupVerification {
+  readonly state: VerificationState;
+  /** The verifier's time (the command's atMs); null while unverified. */
+  readonly atMs: number | null;
+  /** What was found; required when failed, null while unverified. */
+  readonly detail: string | null;
+  /** null while unverified. */
+  readonly kind: VerificationKind | null;
+}
+
+export const UNVERIFIED: BackupVerification = { state: 'unverified', atMs: null, detail: null, kind: null };
+
+/**
+ * One base backup in the index (the FSM is the backup index: its objects are written
+ * before it is recorded here and it is forgotten here before they are deleted).
+ *
+ * Shape since snapshot format 4 / command version 4. Records made by a version-1
+ * backup.record (and format 1-3 snapshots) read as: kind 'full', parent null, node
+ * null (not recorded then), tarBytes null, storedBytes = the old sizeBytes, prefix =
+ * the old objectKey, failureReason null, unverified.
+ */
 export interface Backup {
   readonly id: BackupId;
+  readonly kind: BackupKind;
+  /** The backup an incremental was taken against (exists and is complete: I7); null for a full one. */
+  readonly parent: BackupId | null;
+  /** The node whose Postgres was copied; null for a record from version-1 backup.record, which did not say. */
+  readonly node: NodeId | null;
   readonly timeline: number;
   readonly startLsn: Lsn;
   /** Known once the backup is complete. */
   readonly endLsn: Lsn | null;
-  readonly sizeBytes: number;
+  /** Uncompressed tar bytes; null until complete, and for version-1 records (never recorded). */
+  readonly tarBytes: number | null;
+  /** Bytes in the object store (compressed parts); 0 until complete (version 1: its sizeBytes). */
+  readonly storedBytes: number;
   /** 'algorithm:hex', e.g. 'sha256:...'; known once complete. */
   readonly checksum: string | null;
-  readonly objectKey: string;
+  /**
+   * Object-key prefix of everything the backup stored, normally
+   * `<cluster>/basebackups/<id>/`; a version-1 record's objectKey (one object).
+   */
+  readonly prefix: string;
   readonly state: BackupState;
+  /** Why it failed (backup.update version 4); null otherwise, and for a failure recorded by version 1. */
+  readonly failureReason: string | null;
+  readonly verification: BackupVerification;
   /** When it was recorded (started). */
   readonly atMs: number;
   /** When it reached complete or failed. */

@@ -1,11 +1,11 @@
-// Storage handlers: the snapshot index (backup.*), archived WAL segments (wal.*) and
+// Storage handlers: the backup index (backup.*), archived WAL segments (wal.*) and
 // computes (compute.*).
 
 import type { StorageCommandType } from '../commands/storage.js';
 import { isRejection, reject } from '../errors.js';
 import { compareLsn } from '../lsn.js';
-import { LIMITS, mapWith, mapWithout, sortedValues, type ComputeState } from '../state.js';
-import { full, liveTenant, q, type Handler } from './shared.js';
+import { LIMITS, UNVERIFIED, mapWith, mapWithout, sortedValues, type Backup, type ComputeState } from '../state.js';
+import { full, liveTenant, q, unknownMember, type Handler } from './shared.js';
 
 const COMPUTE_NEXT: Readonly<Record<ComputeState, readonly ComputeState[]>> = {
   starting: ['running', 'suspending', 'failed'],
@@ -18,9 +18,67 @@ const COMPUTE_NEXT: Readonly<Record<ComputeState, readonly ComputeState[]>> = {
 export const storageHandlers: { [T in StorageCommandType]: Handler<T> } = {
   'backup.record': (s, c) => {
     if (s.backups.has(c.id)) return reject('backup_exists', `id: backup ${q(c.id)} is already recorded; update it with backup.update`, 'id');
+    // At the bound a new backup is refused until retention deletes some (newest first within a chain).
     if (s.backups.size >= LIMITS.backups) return full('backups', s.backups.size, LIMITS.backups);
-    const { v: _v, type: _t, atMs, ...fields } = c;
-    return { state: { ...s, backups: mapWith(s.backups, c.id, { ...fields, atMs, finishedAtMs: c.state === 'running' ? null : atMs }) } };
+    if (c.v === 1) {
+      // The version-1 record, as it always applied, written in the current shape: a
+      // full backup (there were no incrementals), node and tar size not recorded.
+      const { v: _v, type: _t, atMs, sizeBytes, objectKey, ...fields } = c;
+      const b: Backup = {
+        ...fields,
+        kind: 'full',
+        parent: null,
+        node: null,
+        tarBytes: null,
+        storedBytes: sizeBytes,
+        prefix: objectKey,
+        failureReason: null,
+        verification: UNVERIFIED,
+        atMs,
+        finishedAtMs: c.state === 'running' ? null : atMs,
+      };
+      return { state: { ...s, backups: mapWith(s.backups, c.id, b) } };
+    }
+    if (!s.members.has(c.node)) return unknownMember(s, c.node, 'node');
+    const clash = sortedValues(s.backups).find((o) => o.prefix.startsWith(c.prefix) || c.prefix.startsWith(o.prefix));
+    if (clash !== undefined) {
+      return reject('backup_exists', `prefix: ${q(c.prefix)} overlaps backup ${q(clash.id)}'s prefix ${q(clash.prefix)}; deleting one would delete the other's objects`, 'prefix');
+    }
+    if (c.parent !== null) {
+      const p = s.backups.get(c.parent);
+      if (p === undefined) return reject('unknown_backup', `parent: no backup has id ${q(c.parent)}; an incremental is taken against a recorded, complete backup`, 'parent');
+      if (p.state !== 'complete') {
+        return reject('backup_unusable', `parent: backup ${q(p.id)} is "${p.state}"; an incremental can be taken only against a complete backup`, 'parent');
+      }
+      if (p.verification.state === 'failed') {
+        return reject('backup_unusable', `parent: backup ${q(p.id)} failed verification (${p.verification.kind}: ${p.verification.detail}); take a full backup instead`, 'parent');
+      }
+      if (c.timeline < p.timeline) {
+        return reject('invalid_value', `timeline: ${c.timeline} is before the parent ${q(p.id)}'s timeline ${p.timeline}; timelines only grow`, 'timeline');
+      }
+      if (compareLsn(c.startLsn, p.endLsn!) < 0) {
+        return reject('invalid_value', `startLsn: ${c.startLsn} is before the end of the parent ${q(p.id)} (${p.endLsn}); an incremental starts after its parent ends`, 'startLsn');
+      }
+    }
+    const b: Backup = {
+      id: c.id,
+      kind: c.kind,
+      parent: c.parent,
+      node: c.node,
+      timeline: c.timeline,
+      startLsn: c.startLsn,
+      endLsn: null,
+      tarBytes: null,
+      storedBytes: 0,
+      checksum: null,
+      prefix: c.prefix,
+      state: 'running',
+      failureReason: null,
+      verification: UNVERIFIED,
+      atMs: c.atMs,
+      finishedAtMs: null,
+    };
+    return { state: { ...s, backups: mapWith(s.backups, c.id, b) } };
   },
 
   'backup.update': (s, c) => {
@@ -29,23 +87,49 @@ export const storageHandlers: { [T in StorageCommandType]: Handler<T> } = {
     if (b.state !== 'running') {
       return reject('invalid_transition', `state: backup ${q(c.id)} is already "${b.state}"; complete and failed backups are final`, 'state');
     }
-    const endLsn = c.endLsn ?? b.endLsn;
-    const checksum = c.checksum ?? b.checksum;
-    if (endLsn !== null && compareLsn(endLsn, b.startLsn) < 0) {
-      return reject('invalid_value', `endLsn: ${endLsn} is before the backup's startLsn ${b.startLsn}; expected an LSN at or after it`, 'endLsn');
+    if (c.v === 1) {
+      // Version 1, as it always applied (running -> running updates sizes; the end and
+      // checksum may come earlier), with sizeBytes now storedBytes.
+      const endLsn = c.endLsn ?? b.endLsn;
+      const checksum = c.checksum ?? b.checksum;
+      if (endLsn !== null && compareLsn(endLsn, b.startLsn) < 0) {
+        return reject('invalid_value', `endLsn: ${endLsn} is before the backup's startLsn ${b.startLsn}; expected an LSN at or after it`, 'endLsn');
+      }
+      if (c.state === 'complete' && (endLsn === null || checksum === null)) {
+        const field = endLsn === null ? 'endLsn' : 'checksum';
+        return reject('invalid_value', `${field}: required to complete backup ${q(c.id)}, which has none yet`, field);
+      }
+      const next: Backup = { ...b, state: c.state, endLsn, checksum, storedBytes: c.sizeBytes ?? b.storedBytes, finishedAtMs: c.state === 'running' ? null : c.atMs };
+      return { state: { ...s, backups: mapWith(s.backups, c.id, next) } };
     }
-    if (c.state === 'complete' && (endLsn === null || checksum === null)) {
-      const field = endLsn === null ? 'endLsn' : 'checksum';
-      return reject('invalid_value', `${field}: required to complete backup ${q(c.id)}, which has none yet`, field);
+    if (c.state === 'failed') {
+      return { state: { ...s, backups: mapWith(s.backups, c.id, { ...b, state: 'failed', failureReason: c.reason, finishedAtMs: c.atMs }) } };
     }
-    const next = { ...b, state: c.state, endLsn, checksum, sizeBytes: c.sizeBytes ?? b.sizeBytes, finishedAtMs: c.state === 'running' ? null : c.atMs };
+    if (compareLsn(c.endLsn, b.startLsn) < 0) {
+      return reject('invalid_value', `endLsn: ${c.endLsn} is before the backup's startLsn ${b.startLsn}; expected an LSN at or after it`, 'endLsn');
+    }
+    const next: Backup = { ...b, state: 'complete', endLsn: c.endLsn, tarBytes: c.tarBytes, storedBytes: c.storedBytes, checksum: c.checksum, finishedAtMs: c.atMs };
     return { state: { ...s, backups: mapWith(s.backups, c.id, next) } };
+  },
+
+  'backup.verify': (s, c) => {
+    const b = s.backups.get(c.id);
+    if (b === undefined) return reject('unknown_backup', `id: no backup has id ${q(c.id)}`, 'id');
+    if (b.state !== 'complete') return reject('backup_unusable', `id: backup ${q(c.id)} is "${b.state}"; only a complete backup can be verified`, 'id');
+    const verification = { state: c.result, atMs: c.atMs, detail: c.detail, kind: c.kind };
+    return { state: { ...s, backups: mapWith(s.backups, c.id, { ...b, verification }) } };
   },
 
   'backup.delete': (s, c) => {
     if (!s.backups.has(c.id)) return reject('unknown_backup', `id: no backup has id ${q(c.id)}`, 'id');
     const user = sortedValues(s.computes).find((k) => k.sourceSnapshot === c.id);
     if (user !== undefined) return reject('backup_in_use', `id: compute ${q(user.id)} starts from backup ${q(c.id)}; delete the compute first`, 'id');
+    // I7: an incremental is useless without its parent. Never true in a state that
+    // version-1 commands reach (every backup full), so version 1 means the same.
+    const child = sortedValues(s.backups).find((b) => b.parent === c.id);
+    if (child !== undefined) {
+      return reject('backup_in_use', `id: backup ${q(child.id)} is an incremental of backup ${q(c.id)}; delete ${q(child.id)} first (a chain is deleted newest first)`, 'id');
+    }
     return { state: { ...s, backups: mapWithout(s.backups, c.id) } };
   },
 

@@ -3,12 +3,17 @@
 
 import { FieldError, WAL_NAME_RE, Fields, items } from '../fields.js';
 import { compareLsn, type Lsn } from '../lsn.js';
-import { BACKUP_STATES, COMPUTE_STATES, LIMITS, type BackupState, type ComputeState } from '../state.js';
-import { MAX_TIMELINE, base, fieldsOf, item, sortedDistinct, type Base, type ParserOf } from './shared.js';
+import { BACKUP_KINDS, BACKUP_STATES, COMPUTE_STATES, LIMITS, VERIFICATION_KINDS, type BackupKind, type BackupState, type ComputeState, type VerificationKind } from '../state.js';
+import { MAX_TIMELINE, TEXT, base, fieldsOf, item, sortedDistinct, type Base, type ParserOf } from './shared.js';
 
 // --- snapshot index -------------------------------------------------------------------
 
-export interface BackupRecord extends Base<'backup.record'> {
+/**
+ * Version 1 (frozen; what logs written before version 4 hold): records a backup in
+ * any state, with one object key. Read for command versions 1 to 3 and applied as a
+ * full backup of an unrecorded node (see the handler); new backups use BackupRecord.
+ */
+export interface BackupRecordV1 extends Base<'backup.record'> {
   readonly id: string;
   readonly timeline: number;
   readonly startLsn: Lsn;
@@ -18,13 +23,54 @@ export interface BackupRecord extends Base<'backup.record'> {
   readonly objectKey: string;
   readonly state: BackupState;
 }
-export interface BackupUpdate extends Base<'backup.update'> {
+/** Version 1 (frozen): any transition out of running, sizes and end optional. */
+export interface BackupUpdateV1 extends Base<'backup.update'> {
   readonly id: string;
   readonly state: BackupState;
   readonly endLsn?: Lsn;
   readonly sizeBytes?: number;
   readonly checksum?: string;
 }
+/**
+ * Version 4: starts a backup, in state 'running'. An incremental names its parent,
+ * which must be recorded, complete and not have failed verification.
+ */
+export interface BackupRecord extends Base<'backup.record', 4> {
+  readonly id: string;
+  readonly kind: BackupKind;
+  /** Required (non-null) for an incremental, null for a full backup. */
+  readonly parent: string | null;
+  /** The node whose Postgres is copied (a member). */
+  readonly node: string;
+  readonly timeline: number;
+  readonly startLsn: Lsn;
+  /** Where its objects go, e.g. `<cluster>/basebackups/<id>/`; shared with no other backup. */
+  readonly prefix: string;
+}
+/** Version 4: finishes a running backup, complete with its end and sizes or failed with a reason. */
+export type BackupUpdate = BackupUpdateComplete | BackupUpdateFailed;
+export interface BackupUpdateComplete extends Base<'backup.update', 4> {
+  readonly id: string;
+  readonly state: 'complete';
+  readonly endLsn: Lsn;
+  readonly tarBytes: number;
+  readonly storedBytes: number;
+  readonly checksum: string;
+}
+export interface BackupUpdateFailed extends Base<'backup.update', 4> {
+  readonly id: string;
+  readonly state: 'failed';
+  readonly reason: string;
+}
+/** Version 4: records the result of verifying a complete backup (the latest result wins). */
+export interface BackupVerify extends Base<'backup.verify', 4> {
+  readonly id: string;
+  readonly result: 'verified' | 'failed';
+  readonly kind: VerificationKind;
+  /** What was checked or found; required when failed. */
+  readonly detail: string | null;
+}
+/** Refused while a compute starts from it or another backup is an incremental of it. */
 export interface BackupDelete extends Base<'backup.delete'> {
   readonly id: string;
 }
@@ -63,7 +109,7 @@ export interface ComputeDelete extends Base<'compute.delete'> {
   readonly id: string;
 }
 
-export type StorageCommand = BackupRecord | BackupUpdate | BackupDelete | WalRecord | WalDelete | ComputeCreate | ComputeUpdate | ComputeDelete;
+export type StorageCommand = BackupRecordV1 | BackupRecord | BackupUpdateV1 | BackupUpdate | BackupVerify | BackupDelete | WalRecord | WalDelete | ComputeCreate | ComputeUpdate | ComputeDelete;
 export type StorageCommandType = StorageCommand['type'];
 type Parser<T extends StorageCommandType> = ParserOf<StorageCommand, T>;
 
@@ -80,38 +126,102 @@ function walTimeline(f: Fields, name: string): number {
   return timeline;
 }
 
+/** The `v` a parser is called with; parseCommand has already checked it is an integer from 1 to COMMAND_VERSION. */
+function rawVersion(x: unknown): number {
+  return (x as { v: number }).v;
+}
+
+function backupRecordV1(x: unknown): BackupRecordV1 {
+  const f = fieldsOf(x, ['id', 'timeline', 'startLsn', 'endLsn', 'sizeBytes', 'checksum', 'objectKey', 'state']);
+  const c: BackupRecordV1 = {
+    ...base(f, 'backup.record'),
+    id: f.id('id'),
+    timeline: f.int('timeline', 1, MAX_TIMELINE),
+    startLsn: f.lsn('startLsn'),
+    endLsn: f.nullable('endLsn', (k) => f.lsn(k)),
+    sizeBytes: f.int('sizeBytes', 0, MAX_BYTES, 'bytes'),
+    checksum: f.nullable('checksum', (k) => f.checksum(k)),
+    objectKey: f.objectKey('objectKey'),
+    state: f.oneOf('state', BACKUP_STATES),
+  };
+  if (c.endLsn !== null && compareLsn(c.endLsn, c.startLsn) < 0) {
+    throw new FieldError('endLsn', `${c.endLsn} is before startLsn ${c.startLsn}; expected an LSN at or after it`);
+  }
+  if (c.state === 'complete' && (c.endLsn === null || c.checksum === null)) {
+    throw new FieldError(c.endLsn === null ? 'endLsn' : 'checksum', 'is required when state is "complete"');
+  }
+  return c;
+}
+
+function backupUpdateV1(x: unknown): BackupUpdateV1 {
+  const f = fieldsOf(x, ['id', 'state', 'endLsn', 'sizeBytes', 'checksum']);
+  const c: { -readonly [K in keyof BackupUpdateV1]: BackupUpdateV1[K] } = { ...base(f, 'backup.update'), id: f.id('id'), state: f.oneOf('state', BACKUP_STATES) };
+  const endLsn = f.optional('endLsn', (k) => f.lsn(k));
+  if (endLsn !== undefined) c.endLsn = endLsn;
+  const sizeBytes = f.optional('sizeBytes', (k) => f.int(k, 0, MAX_BYTES, 'bytes'));
+  if (sizeBytes !== undefined) c.sizeBytes = sizeBytes;
+  const checksum = f.optional('checksum', (k) => f.checksum(k));
+  if (checksum !== undefined) c.checksum = checksum;
+  return c;
+}
+
+function backupRecord(x: unknown): BackupRecord {
+  const f = fieldsOf(x, ['id', 'kind', 'parent', 'node', 'timeline', 'startLsn', 'prefix'], {
+    objectKey: 'version 4 records a "prefix" (where all of the backup\'s objects go, e.g. "c1/basebackups/b1/"), not one objectKey',
+    state: 'a backup is recorded when it starts ("running"); finish it with backup.update',
+  });
+  const id = f.id('id');
+  const kind = f.oneOf('kind', BACKUP_KINDS);
+  // Present either way: a missing parent read as null would turn a malformed incremental into a full backup.
+  const parent = f.raw('parent', 'null for a full backup, or the id of the backup an incremental is taken against') === null ? null : f.id('parent');
+  if (kind === 'full' && parent !== null) throw new FieldError(f.at('parent'), `is ${JSON.stringify(parent)}, but a full backup has no parent; expected null (or kind "incremental")`);
+  if (kind === 'incremental' && parent === null) throw new FieldError(f.at('parent'), 'is null, but an incremental backup needs one; expected the id of the backup it is taken against');
+  if (parent === id) throw new FieldError(f.at('parent'), `is the backup itself (${JSON.stringify(id)}); expected an earlier backup`);
+  return {
+    v: 4,
+    type: 'backup.record',
+    atMs: f.timeMs('atMs'),
+    id,
+    kind,
+    parent,
+    node: f.id('node'),
+    timeline: f.int('timeline', 1, MAX_TIMELINE),
+    startLsn: f.lsn('startLsn'),
+    prefix: f.objectPrefix('prefix'),
+  };
+}
+
+function backupUpdate(x: unknown): BackupUpdate {
+  const state = fieldsOf(x, ['id', 'state', 'endLsn', 'tarBytes', 'storedBytes', 'checksum', 'reason']).oneOf('state', ['complete', 'failed'] as const);
+  if (state === 'failed') {
+    const f = fieldsOf(x, ['id', 'state', 'reason']);
+    return { v: 4, type: 'backup.update', atMs: f.timeMs('atMs'), id: f.id('id'), state, reason: f.text('reason', TEXT) };
+  }
+  const f = fieldsOf(x, ['id', 'state', 'endLsn', 'tarBytes', 'storedBytes', 'checksum']);
+  return {
+    v: 4,
+    type: 'backup.update',
+    atMs: f.timeMs('atMs'),
+    id: f.id('id'),
+    state,
+    endLsn: f.lsn('endLsn'),
+    tarBytes: f.int('tarBytes', 0, MAX_BYTES, 'bytes'),
+    storedBytes: f.int('storedBytes', 0, MAX_BYTES, 'bytes'),
+    checksum: f.checksum('checksum'),
+  };
+}
+
 export const storageParsers: { [T in StorageCommandType]: Parser<T> } = {
-  'backup.record': (x) => {
-    const f = fieldsOf(x, ['id', 'timeline', 'startLsn', 'endLsn', 'sizeBytes', 'checksum', 'objectKey', 'state']);
-    const c: BackupRecord = {
-      ...base(f, 'backup.record'),
-      id: f.id('id'),
-      timeline: f.int('timeline', 1, MAX_TIMELINE),
-      startLsn: f.lsn('startLsn'),
-      endLsn: f.nullable('endLsn', (k) => f.lsn(k)),
-      sizeBytes: f.int('sizeBytes', 0, MAX_BYTES, 'bytes'),
-      checksum: f.nullable('checksum', (k) => f.checksum(k)),
-      objectKey: f.objectKey('objectKey'),
-      state: f.oneOf('state', BACKUP_STATES),
-    };
-    if (c.endLsn !== null && compareLsn(c.endLsn, c.startLsn) < 0) {
-      throw new FieldError('endLsn', `${c.endLsn} is before startLsn ${c.startLsn}; expected an LSN at or after it`);
-    }
-    if (c.state === 'complete' && (c.endLsn === null || c.checksum === null)) {
-      throw new FieldError(c.endLsn === null ? 'endLsn' : 'checksum', 'is required when state is "complete"');
-    }
-    return c;
-  },
-  'backup.update': (x) => {
-    const f = fieldsOf(x, ['id', 'state', 'endLsn', 'sizeBytes', 'checksum']);
-    const c: { -readonly [K in keyof BackupUpdate]: BackupUpdate[K] } = { ...base(f, 'backup.update'), id: f.id('id'), state: f.oneOf('state', BACKUP_STATES) };
-    const endLsn = f.optional('endLsn', (k) => f.lsn(k));
-    if (endLsn !== undefined) c.endLsn = endLsn;
-    const sizeBytes = f.optional('sizeBytes', (k) => f.int(k, 0, MAX_BYTES, 'bytes'));
-    if (sizeBytes !== undefined) c.sizeBytes = sizeBytes;
-    const checksum = f.optional('checksum', (k) => f.checksum(k));
-    if (checksum !== undefined) c.checksum = checksum;
-    return c;
+  // backup.record and backup.update have two shapes: versions 1 to 3 read the frozen
+  // version-1 fields, version 4 the current ones (see COMMAND_VERSION).
+  'backup.record': (x) => (rawVersion(x) < 4 ? backupRecordV1(x) : backupRecord(x)),
+  'backup.update': (x) => (rawVersion(x) < 4 ? backupUpdateV1(x) : backupUpdate(x)),
+  'backup.verify': (x) => {
+    const f = fieldsOf(x, ['id', 'result', 'kind', 'detail']);
+    const result = f.oneOf('result', ['verified', 'failed'] as const);
+    const detail = f.raw('detail', 'null or a description of what was checked or found') === null ? null : f.text('detail', TEXT);
+    if (result === 'failed' && detail === null) throw new FieldError(f.at('detail'), 'is required when result is "failed"; say what did not match');
+    return { v: 4, type: 'backup.verify', atMs: f.timeMs('atMs'), id: f.id('id'), result, kind: f.oneOf('kind', VERIFICATION_KINDS), detail };
   },
   'backup.delete': (x) => {
     const f = fieldsOf(x, ['id']);

@@ -3,12 +3,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { apply } from '../apply.js';
+import { apply, applyAll } from '../apply.js';
 import { COMMAND_VERSION } from '../commands.js';
 import { InvariantError } from '../errors.js';
 import { decodeSnapshot, encodeSnapshot } from '../codec.js';
 import { checkState } from '../invariants.js';
-import { initialState, LIMITS, mapWith, type ClusterState } from '../state.js';
+import { initialState, LIMITS, mapWith, mapWithout, UNVERIFIED, type ClusterState } from '../state.js';
 import { C, clusterOf3, expectReject, run } from './helpers.js';
 
 function ok(state: ClusterState, c: Parameters<typeof apply>[1]) {
@@ -281,17 +281,17 @@ test('tenant.delete / setState / place / purge', () => {
 });
 
 test('backup.record / update / delete', () => {
-  let s = run([C.backupRecord()]);
-  expectReject(s, C.backupRecord(), 'backup_exists', '"b1"', 'backup.update');
-  expectReject(s, C.backupUpdate({ id: 'b2' }), 'unknown_backup', '"b2"');
-  expectReject(s, C.backupUpdate({ endLsn: undefined, checksum: undefined }), 'invalid_value', 'endLsn: required to complete');
-  expectReject(s, C.backupUpdate({ endLsn: '0/1' }), 'invalid_value', 'before the backup\'s startLsn 0/2000028');
-  s = run([C.backupUpdate({ state: 'running', sizeBytes: 100 }), C.backupUpdate({ atMs: 50 })], s);
+  let s = run([C.backupRecordV1()]);
+  expectReject(s, C.backupRecordV1(), 'backup_exists', '"b1"', 'backup.update');
+  expectReject(s, C.backupUpdateV1({ id: 'b2' }), 'unknown_backup', '"b2"');
+  expectReject(s, C.backupUpdateV1({ endLsn: undefined, checksum: undefined }), 'invalid_value', 'endLsn: required to complete');
+  expectReject(s, C.backupUpdateV1({ endLsn: '0/1' }), 'invalid_value', 'before the backup\'s startLsn 0/2000028');
+  s = run([C.backupUpdateV1({ state: 'running', sizeBytes: 100 }), C.backupUpdateV1({ atMs: 50 })], s);
   const b = s.backups.get('b1')!;
   assert.equal(b.state, 'complete');
   assert.equal(b.endLsn, '0/2000100');
   assert.equal(b.finishedAtMs, 50);
-  expectReject(s, C.backupUpdate({ state: 'failed' }), 'invalid_transition', 'already "complete"', 'final');
+  expectReject(s, C.backupUpdateV1({ state: 'failed' }), 'invalid_transition', 'already "complete"', 'final');
   s = run([C.tenantCreate(), C.computeCreate({ sourceSnapshot: 'b1' })], s);
   expectReject(s, C.backupDelete(), 'backup_in_use', 'compute "c1"');
   s = run([C.computeUpdate({ state: 'failed', address: undefined }), C.computeDelete(), C.backupDelete()], s);
@@ -310,12 +310,12 @@ test('wal.record is idempotent for an identical segment and refuses a different 
 });
 
 test('compute.create: needs a live tenant and a complete backup whose end is at or before sourceLsn', () => {
-  let s = run([C.tenantCreate(), C.backupRecord()]);
+  let s = run([C.tenantCreate(), C.backupRecordV1()]);
   expectReject(s, C.computeCreate({ tenantId: 't9' }), 'unknown_tenant', 'tenantId: no tenant has id "t9"');
   expectReject(s, C.computeCreate({ tenantId: null, branchOf: 't9' }), 'unknown_tenant', 'branchOf');
   expectReject(s, C.computeCreate({ sourceSnapshot: 'b9' }), 'unknown_backup', '"b9"');
   expectReject(s, C.computeCreate({ sourceSnapshot: 'b1' }), 'invalid_value', '"running"', 'complete backup');
-  s = run([C.backupUpdate()], s);
+  s = run([C.backupUpdateV1()], s);
   expectReject(s, C.computeCreate({ sourceSnapshot: 'b1', sourceLsn: '0/2000050' }), 'invalid_value', '0/2000050 is before the end of backup "b1" (0/2000100)');
   s = run([C.computeCreate({ sourceSnapshot: 'b1', sourceLsn: '0/2000100', atMs: 10 })], s);
   const c = s.computes.get('c1')!;
@@ -362,4 +362,142 @@ test('a state that breaks an invariant makes apply crash with InvariantError (pr
   // A schedule naming the primary cannot arise (scheduling refuses it, promotion clears it).
   const aimedAtPrimary: ClusterState = { ...s, postgres: { ...s.postgres, scheduledSwitchover: { to: 'n1', notBeforeMs: 5, requestedAtMs: 1 } } };
   assert.throws(() => apply(aimedAtPrimary, C.renew()), /a switchover to n1 is scheduled, but it is already the primary/);
+});
+
+// --- the backup index (command version 4) -----------------------------------------------
+
+const SHA = 'sha256:' + 'ab'.repeat(32);
+
+/** n1..n3, and b1 (full, of n2) complete at 0/2000100. */
+function withCompleteFull(): ClusterState {
+  return run([C.backupRecord(), C.backupComplete({ atMs: 60 })], clusterOf3());
+}
+
+/** An incremental `id` of `parent`, starting at `startLsn`. */
+const incremental = (id: string, parent: string, startLsn: string, atMs = T1) =>
+  C.backupRecord({ id, kind: 'incremental', parent, startLsn, prefix: `c1/basebackups/${id}/`, atMs });
+const T1 = 1_700_000_100_000;
+
+test('backup.record (v4) starts a running backup with kind, parent, node and prefix; complete records end and sizes', () => {
+  let s = run([C.backupRecord({ atMs: 50 })], clusterOf3());
+  assert.deepEqual(s.backups.get('b1'), {
+    id: 'b1', kind: 'full', parent: null, node: 'n2', timeline: 1, startLsn: '0/2000028', endLsn: null, tarBytes: null, storedBytes: 0, checksum: null,
+    prefix: 'c1/basebackups/b1/', state: 'running', failureReason: null, verification: UNVERIFIED, atMs: 50, finishedAtMs: null,
+  });
+  expectReject(s, C.backupRecord(), 'backup_exists', '"b1"');
+  expectReject(s, C.backupRecord({ id: 'b2', node: 'n9' }), 'unknown_member', 'node: "n9" is not a member');
+  // Prefixes never overlap: deleting one backup's objects must not delete another's (I7).
+  expectReject(s, C.backupRecord({ id: 'b2' }), 'backup_exists', 'prefix', 'overlaps backup "b1"');
+  expectReject(s, C.backupRecord({ id: 'b2', prefix: 'c1/basebackups/' }), 'backup_exists', 'prefix');
+  expectReject(s, C.backupRecord({ id: 'b2', prefix: 'c1/basebackups/b1/x/' }), 'backup_exists', 'prefix');
+  s = run([C.backupComplete({ atMs: 60 })], s);
+  const b = s.backups.get('b1')!;
+  assert.deepEqual([b.state, b.endLsn, b.tarBytes, b.storedBytes, b.checksum, b.finishedAtMs], ['complete', '0/2000100', 190_000_000, 40_000_000, SHA, 60]);
+  expectReject(s, C.backupComplete(), 'invalid_transition', 'already "complete"');
+  expectReject(s, C.backupFail(), 'invalid_transition', 'already "complete"');
+});
+
+test('backup.update (v4): failed records the reason; the end may not precede the start', () => {
+  let s = run([C.backupRecord()], clusterOf3());
+  expectReject(s, C.backupComplete({ endLsn: '0/1' }), 'invalid_value', "before the backup's startLsn 0/2000028");
+  expectReject(s, C.backupComplete({ id: 'b7' }), 'unknown_backup', '"b7"');
+  s = run([C.backupFail({ atMs: 70 })], s);
+  const b = s.backups.get('b1')!;
+  assert.deepEqual([b.state, b.failureReason, b.finishedAtMs, b.endLsn], ['failed', 'connection to n2 lost', 70, null]);
+  expectReject(s, C.backupComplete(), 'invalid_transition', 'already "failed"', 'final');
+});
+
+test('backup.record (v4): an incremental needs a recorded, complete parent that did not fail verification', () => {
+  let s = run([C.backupRecord()], clusterOf3());
+  expectReject(s, incremental('b2', 'b9', '0/3000000'), 'unknown_backup', 'parent: no backup has id "b9"');
+  const running = expectReject(s, incremental('b2', 'b1', '0/3000000'), 'backup_unusable', 'parent: backup "b1" is "running"', 'only against a complete backup');
+  assert.equal(running.error.field, 'parent');
+  const failed = run([C.backupFail()], s);
+  expectReject(failed, incremental('b2', 'b1', '0/3000000'), 'backup_unusable', 'parent: backup "b1" is "failed"');
+  s = run([C.backupComplete()], s);
+  expectReject(s, incremental('b2', 'b1', '0/2000050'), 'invalid_value', 'startLsn: 0/2000050 is before the end of the parent "b1" (0/2000100)');
+  const onTimeline2 = run([C.backupRecord({ id: 'b5', timeline: 2, prefix: 'c1/basebackups/b5/' }), C.backupComplete({ id: 'b5' })], s);
+  expectReject(onTimeline2, incremental('b2', 'b5', '0/3000000'), 'invalid_value', "timeline: 1 is before the parent \"b5\"'s timeline 2");
+  const badParent = run([C.backupVerify({ result: 'failed', kind: 'checksums', detail: 'part 2: sha256 mismatch' })], s);
+  expectReject(badParent, incremental('b2', 'b1', '0/3000000'), 'backup_unusable', 'failed verification', 'part 2: sha256 mismatch', 'take a full backup');
+  // Verified again (the latest result wins), it can be a parent again.
+  const reverified = run([C.backupVerify({ kind: 'restore' })], badParent);
+  assert.equal(run([incremental('b2', 'b1', '0/3000000')], reverified).backups.get('b2')!.parent, 'b1');
+  s = run([incremental('b2', 'b1', '0/3000000', 80)], s);
+  const b2 = s.backups.get('b2')!;
+  assert.deepEqual([b2.kind, b2.parent, b2.state, b2.prefix], ['incremental', 'b1', 'running', 'c1/basebackups/b2/']);
+  // An incremental of an incremental: a chain.
+  s = run([C.backupComplete({ id: 'b2', endLsn: '0/3000100' }), incremental('b3', 'b2', '0/4000000')], s);
+  assert.equal(s.backups.get('b3')!.parent, 'b2');
+  checkState(s);
+});
+
+test('backup.delete: refused (backup_in_use) while another backup is an incremental of it; a chain is deleted newest first (I7)', () => {
+  let s = run([C.backupComplete({ id: 'b2', endLsn: '0/3000100' }), incremental('b3', 'b2', '0/4000000')], run([incremental('b2', 'b1', '0/3000000')], withCompleteFull()));
+  const r = expectReject(s, C.backupDelete({ id: 'b1' }), 'backup_in_use', 'backup "b2" is an incremental of backup "b1"', 'delete "b2" first', 'newest first');
+  assert.equal(r.error.field, 'id');
+  expectReject(s, C.backupDelete({ id: 'b2' }), 'backup_in_use', 'backup "b3" is an incremental of backup "b2"');
+  s = run([C.backupDelete({ id: 'b3' })], s);
+  expectReject(s, C.backupDelete({ id: 'b1' }), 'backup_in_use', '"b2"');
+  s = run([C.backupDelete({ id: 'b2' }), C.backupDelete({ id: 'b1' })], s);
+  assert.equal(s.backups.size, 0);
+  // A running incremental holds its parent too.
+  s = run([incremental('b2', 'b1', '0/3000000')], withCompleteFull());
+  expectReject(s, C.backupDelete({ id: 'b1' }), 'backup_in_use', '"b2"');
+});
+
+test('backup.verify: only a complete backup; records the latest result, kind, detail and time', () => {
+  let s = run([C.backupRecord()], clusterOf3());
+  expectReject(s, C.backupVerify(), 'backup_unusable', 'backup "b1" is "running"', 'only a complete backup can be verified');
+  expectReject(run([C.backupFail()], s), C.backupVerify(), 'backup_unusable', '"failed"');
+  expectReject(s, C.backupVerify({ id: 'b5' }), 'unknown_backup', '"b5"');
+  s = run([C.backupComplete(), C.backupVerify({ atMs: 90, detail: '12 parts match' })], s);
+  assert.deepEqual(s.backups.get('b1')!.verification, { state: 'verified', atMs: 90, detail: '12 parts match', kind: 'checksums' });
+  s = run([C.backupVerify({ atMs: 95, result: 'failed', kind: 'restore', detail: 'recovery stopped at 0/2000090' })], s);
+  assert.deepEqual(s.backups.get('b1')!.verification, { state: 'failed', atMs: 95, detail: 'recovery stopped at 0/2000090', kind: 'restore' });
+});
+
+test('version-1 backup.record and backup.update keep their meaning, written in the new shape (full, node and tar size unknown, unverified)', () => {
+  let s = run([C.backupRecordV1({ sizeBytes: 7, atMs: 40 })]);
+  assert.deepEqual(s.backups.get('b1'), {
+    id: 'b1', kind: 'full', parent: null, node: null, timeline: 1, startLsn: '0/2000028', endLsn: null, tarBytes: null, storedBytes: 7, checksum: null,
+    prefix: 'backups/b1/base.tar', state: 'running', failureReason: null, verification: UNVERIFIED, atMs: 40, finishedAtMs: null,
+  });
+  // Version 1 may record a finished backup in one command, and update running -> running.
+  s = run([C.backupUpdateV1({ state: 'running', sizeBytes: 100 }), C.backupRecordV1({ id: 'b2', state: 'failed', objectKey: 'backups/b2.tar', atMs: 41 })], s);
+  assert.equal(s.backups.get('b1')!.storedBytes, 100);
+  assert.deepEqual([s.backups.get('b2')!.state, s.backups.get('b2')!.failureReason, s.backups.get('b2')!.finishedAtMs], ['failed', null, 41]);
+  // A version-1 full backup, once complete, can be the parent of a version-4 incremental.
+  s = run([C.backupUpdateV1({ atMs: 50 }), C.memberAdd('n2', 2), incremental('b3', 'b1', '0/3000000')], s);
+  assert.equal(s.backups.get('b3')!.parent, 'b1');
+  checkState(s);
+});
+
+test('LIMITS.backups: at the bound backup.record is refused (limit_reached) until some are deleted', () => {
+  let s = clusterOf3();
+  const cmds = Array.from({ length: LIMITS.backups }, (_, i) => C.backupRecord({ id: `b${i}`, prefix: `c1/basebackups/b${i}/` }));
+  s = applyAll(s, cmds).state;
+  assert.equal(s.backups.size, LIMITS.backups);
+  expectReject(s, C.backupRecord({ id: 'bx', prefix: 'c1/basebackups/bx/' }), 'limit_reached', `${LIMITS.backups} backups`);
+  expectReject(s, C.backupRecordV1({ id: 'bx' }), 'limit_reached');
+  s = run([C.backupDelete({ id: 'b0' }), C.backupRecord({ id: 'bx', prefix: 'c1/basebackups/bx/' })], s);
+  assert.equal(s.backups.size, LIMITS.backups);
+});
+
+test('checkState catches a broken backup index: a dangling or unfinished parent, a kind without its parent, a verified running backup', () => {
+  const s = run([C.backupComplete({ id: 'b2', endLsn: '0/3000100' })], run([incremental('b2', 'b1', '0/3000000')], withCompleteFull()));
+  checkState(s);
+  const b1 = s.backups.get('b1')!;
+  const b2 = s.backups.get('b2')!;
+  const broken: [ClusterState, RegExp][] = [
+    [{ ...s, backups: mapWithout(s.backups, 'b1') }, /incremental backup b2's parent b1 is not in the index \(I7\)/],
+    [{ ...s, backups: mapWith(s.backups, 'b1', { ...b1, state: 'running', finishedAtMs: null }) }, /parent b1 is running/],
+    [{ ...s, backups: mapWith(s.backups, 'b2', { ...b2, parent: null }) }, /backup b2 is incremental with parent null/],
+    [{ ...s, backups: mapWith(s.backups, 'b1', { ...b1, parent: 'b2' }) }, /backup b1 is full with parent b2/],
+    [{ ...s, backups: mapWith(s.backups, 'b1', { ...b1, kind: 'incremental', parent: 'b2' }) }, /starts before its parent|loops/],
+    [{ ...s, backups: mapWith(s.backups, 'b2', { ...b2, state: 'running', finishedAtMs: null, verification: { state: 'verified', atMs: 1, detail: null, kind: 'checksums' } }) }, /b2 is running but was verified/],
+    [{ ...s, backups: mapWith(s.backups, 'b2', { ...b2, verification: { ...UNVERIFIED, atMs: 5 } }) }, /unverified with a verification time/],
+    [{ ...s, backups: mapWith(s.backups, 'b2', { ...b2, failureReason: 'x' }) }, /complete with a failure reason/],
+  ];
+  for (const [state, re] of broken) assert.throws(() => checkState(state), (e: unknown) => e instanceof InvariantError && re.test(e.message), String(re));
 });

@@ -8,7 +8,7 @@ import { COMMAND_VERSION, commandVersionOf, validateCommand } from '../commands.
 import { SNAPSHOT_FORMAT_VERSION, canonicalBytes, decodeCommand, decodeSnapshot, encodeCommand, encodeSnapshot, toPlain } from '../codec.js';
 import { InvariantError, SnapshotFormatError, UnsupportedVersionError, isRejection } from '../errors.js';
 import { ClusterStateMachine } from '../machine.js';
-import { initialState } from '../state.js';
+import { UNVERIFIED, initialState, type Backup } from '../state.js';
 import { C, clusterOf3, hex, run } from './helpers.js';
 import {
   PROMOTE_V1,
@@ -23,6 +23,16 @@ import {
   SNAPSHOT_V3_COMMANDS,
   TENANT_SET_LIMITS_V3,
   TENANT_SET_LIMITS_V3_HEX,
+  SNAPSHOT_V4_BASE64,
+  SNAPSHOT_V4_COMMANDS,
+  BACKUP_RECORD_V4,
+  BACKUP_RECORD_V4_HEX,
+  BACKUP_COMPLETE_V4,
+  BACKUP_COMPLETE_V4_HEX,
+  BACKUP_FAIL_V4,
+  BACKUP_FAIL_V4_HEX,
+  BACKUP_VERIFY_V4,
+  BACKUP_VERIFY_V4_HEX,
 } from './fixtures.js';
 
 const raw = new Packr({ useRecords: false });
@@ -143,6 +153,11 @@ test('frozen v1 snapshot fixture still decodes, through the migration to the cur
   assert.equal(s.tenants.get('t0')!.state, 'deleted');
   assert.equal(s.tenants.get('t1')!.scram.iterations, 4096);
   assert.equal(s.backups.get('b1')!.state, 'complete');
+  // Format 4 reshaped the backups: a format-1 record reads as a full backup of an unrecorded node, unverified.
+  assert.deepEqual(s.backups.get('b1'), {
+    id: 'b1', kind: 'full', parent: null, node: null, timeline: 1, startLsn: '0/2000028', endLsn: '0/2000100', tarBytes: null, storedBytes: 190_000_000,
+    checksum: 'sha256:' + 'ab'.repeat(32), prefix: 'backups/b1/base.tar', state: 'complete', failureReason: null, verification: UNVERIFIED, atMs: 5000, finishedAtMs: 5001,
+  });
   assert.equal(s.walSegments.get('000000010000000000000002')!.sizeBytes, 16 * 1024 * 1024);
   assert.equal(s.computes.get('c1')!.lastActivityMs, 6500);
   assert.deepEqual(s.maintenance, { paused: true, reason: 'upgrading n3', atMs: 8000 });
@@ -159,7 +174,7 @@ test('frozen v1 snapshot fixture still decodes, through the migration to the cur
   // bytes are still reproduced from the fixture commands.
   const plain = toPlain(replayed);
   const { scheduledSwitchover: _addedInFormat2, ...postgresV1 } = plain.postgres;
-  assert.equal(hex(canonicalBytes({ ...plain, tenants: withoutPoolSize(plain.tenants), postgres: postgresV1, format: 1 })), hex(bytes), 'format 1 replays the fixture commands to exactly the frozen bytes');
+  assert.equal(hex(canonicalBytes({ ...plain, tenants: withoutPoolSize(plain.tenants), backups: backupsAsFormat3(plain.backups), postgres: postgresV1, format: 1 })), hex(bytes), 'format 1 replays the fixture commands to exactly the frozen bytes');
   assert.ok(s.tenants.size > 0 && [...s.tenants.values()].every((t) => t.limits.poolSize === null), 'format 3 added limits.poolSize; the migration sets it to null');
 });
 
@@ -176,7 +191,7 @@ test('frozen v2 snapshot fixture decodes (and, while the format is 2, re-encodes
   }
   // Format 2 was exactly this build's encoding minus the field format 3 added.
   const plain = toPlain(run(SNAPSHOT_V2_COMMANDS));
-  assert.equal(hex(canonicalBytes({ ...plain, tenants: withoutPoolSize(plain.tenants), format: 2 })), hex(bytes), 'format 2 replays the fixture commands to exactly the frozen bytes');
+  assert.equal(hex(canonicalBytes({ ...plain, tenants: withoutPoolSize(plain.tenants), backups: backupsAsFormat3(plain.backups), format: 2 })), hex(bytes), 'format 2 replays the fixture commands to exactly the frozen bytes');
   assert.ok([...s.tenants.values()].every((t) => t.limits.poolSize === null), 'the format-2 migration sets limits.poolSize to null');
 });
 
@@ -186,10 +201,15 @@ test('frozen v3 snapshot fixture decodes (and, while the format is 3, re-encodes
   assert.deepEqual(s.tenants.get('t1')!.limits, { maxConnections: 30, rateLimitPerSec: 500, poolSize: 8 });
   assert.equal(s.tenants.get('t0')!.limits.poolSize, null, 'a deleted tenant keeps the default');
   assert.deepEqual(toPlain(s), toPlain(run(SNAPSHOT_V3_COMMANDS)));
-  if (SNAPSHOT_FORMAT_VERSION === 3) {
+  if ((SNAPSHOT_FORMAT_VERSION as number) === 3) {
     assert.equal(hex(encodeSnapshot(s)), hex(bytes), 'format 3 encodes this state to exactly the frozen bytes');
     assert.equal(hex(encodeSnapshot(run(SNAPSHOT_V3_COMMANDS))), hex(bytes), 'format 3 replays the fixture commands to exactly the frozen bytes');
   }
+  // Format 3 was exactly this build's encoding with the backups in their format-3 shape;
+  // the migration gives the replay of its commands byte for byte.
+  const plain = toPlain(run(SNAPSHOT_V3_COMMANDS));
+  assert.equal(hex(canonicalBytes({ ...plain, backups: backupsAsFormat3(plain.backups), format: 3 })), hex(bytes), 'format 3 replays the fixture commands to exactly the frozen bytes');
+  assert.equal(hex(encodeSnapshot(s)), hex(encodeSnapshot(run(SNAPSHOT_V3_COMMANDS))), 'a migrated format-3 snapshot equals a replay, byte for byte');
 });
 
 test('a format-3 snapshot must carry limits.poolSize (null or a positive integer)', () => {
@@ -272,10 +292,80 @@ test('a build that reads only command version 1 stops on pg.scheduleSwitchover r
   assert.match(asV1.error.message, /v: 1 is not valid; expected 2 \(pg\.scheduleSwitchover was added in command version 2\)/);
 });
 
+test('frozen v4 snapshot fixture decodes (and, while the format is 4, re-encodes to the same bytes)', () => {
+  const bytes = new Uint8Array(Buffer.from(SNAPSHOT_V4_BASE64, 'base64'));
+  const s = decodeSnapshot(bytes);
+  assert.deepEqual(s.backups.get('b2')!.verification, { state: 'verified', atMs: 11_002, detail: '3 parts match', kind: 'checksums' });
+  assert.deepEqual([s.backups.get('b3')!.kind, s.backups.get('b3')!.parent, s.backups.get('b3')!.failureReason], ['incremental', 'b2', 'n3 restarted']);
+  assert.deepEqual([s.backups.get('b4')!.parent, s.backups.get('b4')!.state, s.backups.get('b1')!.node], ['b1', 'running', null]);
+  assert.deepEqual(toPlain(s), toPlain(run(SNAPSHOT_V4_COMMANDS)));
+  if (SNAPSHOT_FORMAT_VERSION === 4) {
+    assert.equal(hex(encodeSnapshot(s)), hex(bytes), 'format 4 encodes this state to exactly the frozen bytes');
+    assert.equal(hex(encodeSnapshot(run(SNAPSHOT_V4_COMMANDS))), hex(bytes), 'format 4 replays the fixture commands to exactly the frozen bytes');
+  }
+});
+
+test("a format-3 snapshot's backups migrate to the format-4 shape; a format-4 one must carry every field", () => {
+  const plain = toPlain(run([C.backupRecordV1({ sizeBytes: 9 })]));
+  const asFormat3 = { ...plain, backups: backupsAsFormat3(plain.backups), format: 3 };
+  assert.deepEqual(decodeSnapshot(pack(asFormat3)).backups.get('b1'), plain.backups[0]);
+  const b = toPlain(run([C.backupRecord(), C.backupComplete()], clusterOf3()));
+  const b1 = b.backups[0]!;
+  const { verification: _v, ...withoutVerification } = b1;
+  const { node: _n, ...withoutNode } = b1;
+  const cases: [unknown, RegExp][] = [
+    [{ ...b, format: 4, backups: [withoutVerification] }, /backups\[0\]\.verification: missing/],
+    [{ ...b, format: 4, backups: [withoutNode] }, /backups\[0\]\.node: missing; expected null or a value/],
+    [{ ...b, format: 4, backups: [{ ...b1, kind: 'differential' }] }, /backups\[0\]\.kind: "differential"/],
+    [{ ...b, format: 4, backups: [{ ...b1, verification: { ...b1.verification, state: 'maybe' } }] }, /backups\[0\]\.verification\.state/],
+    [{ ...b, format: 4, backups: [{ ...b1, kind: 'incremental', parent: 'b9' }] }, /inconsistent: .*parent b9 is not in the index \(I7\)/],
+    // A format-3 backup has sizeBytes and objectKey, which format 4 does not read.
+    [{ ...b, format: 4, backups: backupsAsFormat3(plain.backups) }, /backups\[0\]\.(objectKey|sizeBytes): unknown field/],
+  ];
+  for (const [p, re] of cases) assert.throws(() => decodeSnapshot(pack(p)), (e: unknown) => e instanceof SnapshotFormatError && re.test(e.message), String(re));
+});
+
+test('frozen v4 command fixtures decode; backup.record, backup.update and backup.verify are written as version 4', () => {
+  for (const [hexBytes, expected] of [
+    [BACKUP_RECORD_V4_HEX, BACKUP_RECORD_V4],
+    [BACKUP_COMPLETE_V4_HEX, BACKUP_COMPLETE_V4],
+    [BACKUP_FAIL_V4_HEX, BACKUP_FAIL_V4],
+    [BACKUP_VERIFY_V4_HEX, BACKUP_VERIFY_V4],
+  ] as const) {
+    const c = decodeCommand(new Uint8Array(Buffer.from(hexBytes, 'hex')));
+    assert.ok(!isRejection(c), JSON.stringify(c));
+    assert.deepEqual(c, expected);
+    assert.equal(c.v, 4);
+    assert.equal(commandVersionOf(c.type), 4);
+    assert.equal(hex(encodeCommand(c)), hexBytes);
+  }
+  // A version-3 build stops on them (v above its COMMAND_VERSION) rather than skip or misread them.
+  const asV3 = decodeCommand(pack({ ...BACKUP_VERIFY_V4, v: 3 }));
+  assert.ok(isRejection(asV3));
+  assert.match(asV3.error.message, /backup\.verify was added in command version 4/);
+});
+
+test('a version-1 backup.record from the log decodes as version 1 and applies in the new shape', () => {
+  const v1 = C.backupRecordV1({ state: 'complete', endLsn: '0/2000100', checksum: 'sha256:' + 'ab'.repeat(32), sizeBytes: 5 });
+  const c = decodeCommand(encodeCommand(v1));
+  assert.deepEqual(c, v1);
+  const b = run([v1]).backups.get('b1')!;
+  assert.deepEqual([b.kind, b.parent, b.node, b.storedBytes, b.tarBytes, b.prefix, b.verification.state], ['full', null, null, 5, null, 'backups/b1/base.tar', 'unverified']);
+});
+
 /** A format-3 plain tenant list as format 1 and 2 wrote it: without limits.poolSize. */
 function withoutPoolSize<T extends { limits: object }>(tenants: readonly T[]): unknown[] {
   return tenants.map((t) => {
     const { poolSize: _addedInFormat3, ...limits } = t.limits as { poolSize?: unknown };
     return { ...t, limits };
+  });
+}
+
+/** A format-4 plain backup list as formats 1 to 3 wrote it (every backup from version-1 commands). */
+function backupsAsFormat3(backups: readonly Backup[]): unknown[] {
+  return backups.map((b) => {
+    assert.equal(b.kind, 'full');
+    const { kind: _k, parent: _p, node: _n, tarBytes: _t, failureReason: _f, verification: _v, storedBytes, prefix, ...rest } = b;
+    return { ...rest, sizeBytes: storedBytes, objectKey: prefix };
   });
 }

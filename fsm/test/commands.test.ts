@@ -19,7 +19,8 @@ test('every builder in the helpers is a valid command, and every command type ha
   const built = [
     C.memberAdd('n1', 1), C.memberRemove(), C.memberHealth(), C.pgReport(), C.promote(), C.setRole(), C.fence(), C.renew(),
     C.release(), C.syncStandbys(), C.failoverBlocked(), C.scheduleSwitchover(), C.tenantCreate(), C.tenantDelete(), C.tenantPurge(), C.tenantSetState(),
-    C.tenantPlace(), C.backupRecord(), C.backupUpdate(), C.backupDelete(), C.walRecord(), C.walDelete(), C.computeCreate(),
+    C.tenantPlace(), C.backupRecordV1(), C.backupUpdateV1(), C.backupRecord(), C.backupRecord({ kind: 'incremental', parent: 'b0' }), C.backupComplete(), C.backupFail(),
+    C.backupVerify(), C.backupVerify({ result: 'failed', kind: 'restore', detail: 'pg_ctl start failed' }), C.backupDelete(), C.walRecord(), C.walDelete(), C.computeCreate(),
     C.computeUpdate(), C.computeDelete(), C.maintenance(), C.tenantSetLimits(), C.tenantSetLimits({ limits: { maxConnections: 1, rateLimitPerSec: 1, poolSize: null } }),
   ];
   for (const c of built) assert.deepEqual(validateCommand(c), c, c.type);
@@ -53,8 +54,11 @@ test('versions: each type is written with the version that introduced it; versio
   // Version 2 only added pg.scheduleSwitchover, version 3 only tenant.setLimits: every
   // other command stays version 1, so a version-1 node keeps applying them during a
   // rolling upgrade.
-  const added: Record<string, number> = { 'pg.scheduleSwitchover': 2, 'tenant.setLimits': 3 };
+  // Version 4 added backup.verify and the current shapes of backup.record and backup.update.
+  const added: Record<string, number> = { 'pg.scheduleSwitchover': 2, 'tenant.setLimits': 3, 'backup.verify': 4, 'backup.record': 4, 'backup.update': 4 };
   for (const type of COMMAND_TYPES) assert.equal(commandVersionOf(type), added[type] ?? 1, type);
+  assert.deepEqual(validateCommand({ ...C.memberRemove(), v: 4 }), C.memberRemove());
+  assert.deepEqual(validateCommand({ ...C.tenantSetLimits(), v: 4 }), C.tenantSetLimits());
   // A command labelled with a later known version means the same, and is normalized to the version of its type.
   assert.deepEqual(validateCommand({ ...C.memberRemove(), v: 2 }), C.memberRemove());
   assert.deepEqual(validateCommand({ ...C.memberRemove(), v: 3 }), C.memberRemove());
@@ -66,7 +70,50 @@ test('versions: each type is written with the version that introduced it; versio
   // pg.scheduleSwitchover is never version 1: a version-1 build would reject it as an
   // unknown type instead of stopping, and the replicas would diverge.
   expectInvalid({ ...C.scheduleSwitchover(), v: 1 }, 'v', '1 is not valid', 'pg.scheduleSwitchover was added in command version 2');
-  expectInvalid({ type: 'pg.scheduleSwitchover', atMs: 1 }, 'v', 'missing', 'command version 1, or 2 for pg.scheduleSwitchover, or 3 for tenant.setLimits');
+  expectInvalid({ type: 'pg.scheduleSwitchover', atMs: 1 }, 'v', 'missing', 'command version 1, or 2 for pg.scheduleSwitchover, or 3 for tenant.setLimits, or 4 for backup.verify');
+  expectInvalid({ ...C.backupVerify(), v: 3 }, 'v', '3 is not valid', 'backup.verify was added in command version 4');
+});
+
+test('versions: backup.record and backup.update read their version-1 shape under 1 to 3 and the version-4 shape under 4', () => {
+  // Labelled 2 or 3, the version-1 shape means the same and is normalized to v 1.
+  for (const v of [2, 3]) {
+    assert.deepEqual(validateCommand({ ...C.backupRecordV1(), v }), C.backupRecordV1());
+    assert.deepEqual(validateCommand({ ...C.backupUpdateV1(), v }), C.backupUpdateV1());
+  }
+  // Each shape under the other's version is invalid, naming the field that gives it away.
+  expectInvalid({ ...C.backupRecordV1(), v: 4 }, 'endLsn', 'unknown field', 'kind, parent, node');
+  expectInvalid({ ...C.backupRecord(), prefix: undefined, objectKey: 'backups/b1/base.tar' }, 'objectKey', 'version 4 records a "prefix"');
+  expectInvalid({ ...C.backupRecord(), v: 3 }, 'kind', 'unknown field');
+  expectInvalid({ ...C.backupUpdateV1(), v: 4 }, 'sizeBytes', 'unknown field');
+  expectInvalid({ ...C.backupComplete(), v: 1 }, 'tarBytes', 'unknown field');
+});
+
+test('backup.record (v4): kind and parent agree; prefix; no state', () => {
+  expectInvalid(C.backupRecord({ kind: 'incremental' }), 'parent', 'is null, but an incremental backup needs one');
+  expectInvalid(C.backupRecord({ parent: 'b0' }), 'parent', '"b0", but a full backup has no parent');
+  expectInvalid(C.backupRecord({ parent: undefined }), 'parent', 'missing');
+  expectInvalid(C.backupRecord({ kind: 'incremental', parent: 'b1' }), 'parent', 'the backup itself');
+  expectInvalid(C.backupRecord({ kind: 'differential' }), 'kind', '"full", "incremental"');
+  expectInvalid(C.backupRecord({ node: undefined }), 'node', 'missing');
+  expectInvalid(C.backupRecord({ prefix: '/abs/' }), 'prefix', 'relative');
+  expectInvalid(C.backupRecord({ prefix: 'a//b/' }), 'prefix');
+  expectInvalid(C.backupRecord({ state: 'complete' }), 'state', 'recorded when it starts');
+  assert.ok(!isRejection(validateCommand(C.backupRecord({ prefix: 'c1/basebackups/b1' }))), 'a prefix without the trailing "/" is still a key');
+});
+
+test('backup.update (v4) and backup.verify: complete needs its end, sizes and checksum; failed a reason', () => {
+  expectInvalid(C.backupComplete({ state: 'running' }), 'state', '"complete", "failed"');
+  expectInvalid(C.backupComplete({ endLsn: undefined }), 'endLsn', 'missing');
+  expectInvalid(C.backupComplete({ tarBytes: undefined }), 'tarBytes', 'missing');
+  expectInvalid(C.backupComplete({ storedBytes: -1 }), 'storedBytes', '-1');
+  expectInvalid(C.backupComplete({ checksum: undefined }), 'checksum', 'missing');
+  expectInvalid(C.backupComplete({ reason: 'x' }), 'reason', 'unknown field');
+  expectInvalid(C.backupFail({ reason: undefined }), 'reason', 'missing');
+  expectInvalid(C.backupFail({ endLsn: '0/1' }), 'endLsn', 'unknown field');
+  expectInvalid(C.backupVerify({ result: 'failed' }), 'detail', 'required when result is "failed"');
+  expectInvalid(C.backupVerify({ result: 'unverified' }), 'result', '"verified", "failed"');
+  expectInvalid(C.backupVerify({ kind: 'vibes' }), 'kind', '"checksums", "restore"');
+  expectInvalid(C.backupVerify({ detail: undefined }), 'detail', 'missing');
 });
 
 test('normalization: LSNs canonical, sets sorted, nullable fields explicit', () => {
@@ -194,15 +241,15 @@ test('tenant.delete / purge / setState / place', () => {
 });
 
 test('backup.record / update / delete, wal.record / delete', () => {
-  expectInvalid(C.backupRecord({ state: 'done' }), 'state', '"done"', '"running", "complete", "failed"');
-  expectInvalid(C.backupRecord({ state: 'complete', endLsn: '0/3000000' }), 'checksum', 'required when state is "complete"');
-  expectInvalid(C.backupRecord({ endLsn: '0/1' }), 'endLsn', '0/1 is before startLsn 0/2000028');
-  expectInvalid(C.backupRecord({ objectKey: '/etc/passwd' }), 'objectKey', 'relative');
-  expectInvalid(C.backupRecord({ objectKey: 'backups/../../x' }), 'objectKey', "'..'");
-  expectInvalid(C.backupRecord({ objectKey: 'a b' }), 'objectKey', '"a b"');
-  expectInvalid(C.backupRecord({ timeline: 0 }), 'timeline', '0', '1 to');
-  expectInvalid(C.backupUpdate({ checksum: 'md5' }), 'checksum', '"md5"', 'algorithm:hex');
-  expectInvalid(C.backupUpdate({ sizeBytes: -5 }), 'sizeBytes', '-5');
+  expectInvalid(C.backupRecordV1({ state: 'done' }), 'state', '"done"', '"running", "complete", "failed"');
+  expectInvalid(C.backupRecordV1({ state: 'complete', endLsn: '0/3000000' }), 'checksum', 'required when state is "complete"');
+  expectInvalid(C.backupRecordV1({ endLsn: '0/1' }), 'endLsn', '0/1 is before startLsn 0/2000028');
+  expectInvalid(C.backupRecordV1({ objectKey: '/etc/passwd' }), 'objectKey', 'relative');
+  expectInvalid(C.backupRecordV1({ objectKey: 'backups/../../x' }), 'objectKey', "'..'");
+  expectInvalid(C.backupRecordV1({ objectKey: 'a b' }), 'objectKey', '"a b"');
+  expectInvalid(C.backupRecordV1({ timeline: 0 }), 'timeline', '0', '1 to');
+  expectInvalid(C.backupUpdateV1({ checksum: 'md5' }), 'checksum', '"md5"', 'algorithm:hex');
+  expectInvalid(C.backupUpdateV1({ sizeBytes: -5 }), 'sizeBytes', '-5');
   expectInvalid(C.backupDelete({ id: '' }), 'id', '""');
   expectInvalid(C.walRecord({ name: '000000010000000000000002.gz' }), 'name', '24 uppercase hex digits');
   expectInvalid(C.walRecord({ timeline: 2 }), 'timeline', '2 does not match', 'timeline 1');

@@ -20,8 +20,8 @@ export const SNAPSHOT_V1_COMMANDS: Command[] = [
   C.tenantCreate({ id: 't0', name: 'globex', database: 'globex', role: 'globex', atMs: 4001 }),
   C.tenantPlace({ node: 'n2', atMs: 4002 }),
   C.tenantDelete({ id: 't0', atMs: 4003 }),
-  C.backupRecord({ atMs: 5000 }),
-  C.backupUpdate({ atMs: 5001 }),
+  C.backupRecordV1({ atMs: 5000 }),
+  C.backupUpdateV1({ atMs: 5001 }),
   C.walRecord({ atMs: 5002 }),
   C.computeCreate({ sourceSnapshot: 'b1', sourceLsn: '0/2000100', atMs: 6000 }),
   C.computeUpdate({ lastActivityMs: 6500, atMs: 6001 }),
@@ -183,3 +183,92 @@ export const SNAPSHOT_V3_BASE64 = [
 export const TENANT_SET_LIMITS_V3_HEX =
   '85a461744d73cb4279aa5e77200000a26964a27431a66c696d69747383ae6d6178436f6e6e656374696f6e7332a8706f6f6c53697a650aaf726174654c696d6974506572536563cd03e8a474797065b074656e616e742e7365744c696d697473a17603';
 export const TENANT_SET_LIMITS_V3: Command = { v: 3, type: 'tenant.setLimits', id: 't1', limits: { maxConnections: 50, rateLimitPerSec: 1000, poolSize: 10 }, atMs: 1_763_720_000_000 };
+
+/**
+ * The commands that produced SNAPSHOT_V4_BASE64 with snapshot format 4: the
+ * version-3 ones (b1 from version-1 commands), then version-4 backups: b2 full,
+ * complete and verified; b3 an incremental of b2 that failed; b4 a running
+ * incremental of the version-1 b1.
+ */
+export const SNAPSHOT_V4_COMMANDS: Command[] = [
+  ...SNAPSHOT_V3_COMMANDS,
+  C.backupRecord({ id: 'b2', node: 'n3', startLsn: '0/5000028', prefix: 'c1/basebackups/b2/', atMs: 11_000 }),
+  C.backupComplete({ id: 'b2', endLsn: '0/5000100', atMs: 11_001 }),
+  C.backupVerify({ id: 'b2', detail: '3 parts match', atMs: 11_002 }),
+  C.backupRecord({ id: 'b3', kind: 'incremental', parent: 'b2', node: 'n3', startLsn: '0/6000028', prefix: 'c1/basebackups/b3/', atMs: 11_003 }),
+  C.backupFail({ id: 'b3', reason: 'n3 restarted', atMs: 11_004 }),
+  C.backupRecord({ id: 'b4', kind: 'incremental', parent: 'b1', startLsn: '0/7000028', prefix: 'c1/basebackups/b4/', atMs: 11_005 }),
+];
+
+/** encodeSnapshot after SNAPSHOT_V4_COMMANDS, written by snapshot format 4 (base64). */
+export const SNAPSHOT_V4_BASE64 = [
+  'iKdiYWNrdXBzlN4AEKRhdE1zzROIqGNoZWNrc3Vt2UdzaGEyNTY6YWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJh',
+  'YmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYqZlbmRMc26pMC8yMDAwMTAwrWZhaWx1cmVSZWFzb27ArGZpbmlzaGVk',
+  'QXRNc80TiaJpZKJiMaRraW5kpGZ1bGykbm9kZcCmcGFyZW50wKZwcmVmaXizYmFja3Vwcy9iMS9iYXNlLnRhcqhzdGFydExz',
+  'bqkwLzIwMDAwMjilc3RhdGWoY29tcGxldGWrc3RvcmVkQnl0ZXPOC1MrgKh0YXJCeXRlc8CodGltZWxpbmUBrHZlcmlmaWNh',
+  'dGlvboSkYXRNc8CmZGV0YWlswKRraW5kwKVzdGF0Zap1bnZlcmlmaWVk3gAQpGF0TXPNKvioY2hlY2tzdW3ZR3NoYTI1Njph',
+  'YmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFipmVuZExzbqkw',
+  'LzUwMDAxMDCtZmFpbHVyZVJlYXNvbsCsZmluaXNoZWRBdE1zzSr5omlkomIypGtpbmSkZnVsbKRub2Rlom4zpnBhcmVudMCm',
+  'cHJlZml4smMxL2Jhc2ViYWNrdXBzL2IyL6hzdGFydExzbqkwLzUwMDAwMjilc3RhdGWoY29tcGxldGWrc3RvcmVkQnl0ZXPO',
+  'AmJaAKh0YXJCeXRlc84LUyuAqHRpbWVsaW5lAax2ZXJpZmljYXRpb26EpGF0TXPNKvqmZGV0YWlsrTMgcGFydHMgbWF0Y2ik',
+  'a2luZKljaGVja3N1bXOlc3RhdGWodmVyaWZpZWTeABCkYXRNc80q+6hjaGVja3N1bcCmZW5kTHNuwK1mYWlsdXJlUmVhc29u',
+  'rG4zIHJlc3RhcnRlZKxmaW5pc2hlZEF0TXPNKvyiaWSiYjOka2luZKtpbmNyZW1lbnRhbKRub2Rlom4zpnBhcmVudKJiMqZw',
+  'cmVmaXiyYzEvYmFzZWJhY2t1cHMvYjMvqHN0YXJ0THNuqTAvNjAwMDAyOKVzdGF0ZaZmYWlsZWSrc3RvcmVkQnl0ZXMAqHRh',
+  'ckJ5dGVzwKh0aW1lbGluZQGsdmVyaWZpY2F0aW9uhKRhdE1zwKZkZXRhaWzApGtpbmTApXN0YXRlqnVudmVyaWZpZWTeABCk',
+  'YXRNc80q/ahjaGVja3N1bcCmZW5kTHNuwK1mYWlsdXJlUmVhc29uwKxmaW5pc2hlZEF0TXPAomlkomI0pGtpbmSraW5jcmVt',
+  'ZW50YWykbm9kZaJuMqZwYXJlbnSiYjGmcHJlZml4smMxL2Jhc2ViYWNrdXBzL2I0L6hzdGFydExzbqkwLzcwMDAwMjilc3Rh',
+  'dGWncnVubmluZ6tzdG9yZWRCeXRlcwCodGFyQnl0ZXPAqHRpbWVsaW5lAax2ZXJpZmljYXRpb26EpGF0TXPApmRldGFpbMCk',
+  'a2luZMClc3RhdGWqdW52ZXJpZmllZKhjb21wdXRlc5GJp2FkZHJlc3OtMTAuMC4xLjU6NTQzMqhicmFuY2hPZsCrY3JlYXRl',
+  'ZEF0TXPNF3CiaWSiYzGubGFzdEFjdGl2aXR5TXPNGWSpc291cmNlTHNuqTAvMjAwMDEwMK5zb3VyY2VTbmFwc2hvdKJiMaVz',
+  'dGF0ZadydW5uaW5nqHRlbmFudElkonQxpmZvcm1hdASrbWFpbnRlbmFuY2WDpGF0TXPNH0CmcGF1c2Vkw6ZyZWFzb26sdXBn',
+  'cmFkaW5nIG4zp21lbWJlcnOThKlhZGRlZEF0TXPNA+mpYWRkcmVzc2VzhKNhcGmtMTAuMC4wLjE6ODA4MKhwb3N0Z3Jlc60x',
+  'MC4wLjAuMTo1NDMypXByb3h5rTEwLjAuMC4xOjY0MzKkcmFmdK0xMC4wLjAuMTo3MDAwpmhlYWx0aIOmZGV0YWlstG5vIGhl',
+  'YWx0aCByZXBvcnQgeWV0p2hlYWx0aHnCrHJlcG9ydGVkQXRNc80D6aJpZKJuMYSpYWRkZWRBdE1zzQPoqWFkZHJlc3Nlc4Sj',
+  'YXBprTEwLjAuMC4yOjgwODCocG9zdGdyZXOtMTAuMC4wLjI6NTQzMqVwcm94ea0xMC4wLjAuMjo2NDMypHJhZnStMTAuMC4w',
+  'LjI6NzAwMKZoZWFsdGiDpmRldGFpbLRubyBoZWFsdGggcmVwb3J0IHlldKdoZWFsdGh5wqxyZXBvcnRlZEF0TXPNA+iiaWSi',
+  'bjKEqWFkZGVkQXRNc80D6qlhZGRyZXNzZXOEo2Fwaa0xMC4wLjAuMzo4MDgwqHBvc3RncmVzrTEwLjAuMC4zOjU0MzKlcHJv',
+  'eHmtMTAuMC4wLjM6NjQzMqRyYWZ0rTEwLjAuMC4zOjcwMDCmaGVhbHRog6ZkZXRhaWytZGlzayA5MSUgZnVsbKdoZWFsdGh5',
+  'wqxyZXBvcnRlZEF0TXPNB9SiaWSibjOocG9zdGdyZXOJr2ZhaWxvdmVyQmxvY2tlZIKkYXRNc80bWKZyZWFzb261bjEgYW5k',
+  'IG4zIHVucmVhY2hhYmxlqmdlbmVyYXRpb24Cp2hpc3RvcnmShaRhdE1zzQfQqmdlbmVyYXRpb24Bo2xzbqkwLzMwMDAxNDik',
+  'bm9kZaJuMaZyZWFzb26pYm9vdHN0cmFwhaRhdE1zzQu4qmdlbmVyYXRpb24Co2xzbqsxNi9CMzc0RDg0OKRub2Rlom4ypnJl',
+  'YXNvbrBzd2l0Y2hvdmVyIHRvIG4ypWxlYXNlhKpkdXJhdGlvbk1zzROIqmdlbmVyYXRpb24CpmhvbGRlcqJuMqpyZW5ld2Fs',
+  'U2VxAKVub2Rlc5OGo2xzboOnZmx1c2hlZKMwLzCocmVjZWl2ZWSjMC8wqHJlcGxheWVkozAvMKRub2Rlom4xrHJlcG9ydGVk',
+  'QXRNc8CscmVwb3J0ZWRSb2xlpmFic2VudKRyb2xlpmZlbmNlZKh0aW1lbGluZQCGo2xzboOnZmx1c2hlZKsxNi9CMzc0RDg0',
+  'OKhyZWNlaXZlZLFGRkZGRkZGRi9GRkZGRkZGRqhyZXBsYXllZKkwLzMwMDAxMDCkbm9kZaJuMqxyZXBvcnRlZEF0TXPNB9Os',
+  'cmVwb3J0ZWRSb2xlp3N0YW5kYnmkcm9sZadwcmltYXJ5qHRpbWVsaW5lAYajbHNug6dmbHVzaGVkozAvMKhyZWNlaXZlZKMw',
+  'LzCocmVwbGF5ZWSjMC8wpG5vZGWibjOscmVwb3J0ZWRBdE1zwKxyZXBvcnRlZFJvbGWmYWJzZW50pHJvbGWmYWJzZW50qHRp',
+  'bWVsaW5lAKdwcmltYXJ5om4ys3NjaGVkdWxlZFN3aXRjaG92ZXKDq25vdEJlZm9yZU1zy0J5ql2z0AAArXJlcXVlc3RlZEF0',
+  'TXPNIyiidG+ibjOqc3luY1F1b3J1bQGsc3luY1N0YW5kYnlzkaJuM6d0ZW5hbnRzkoqrY3JlYXRlZEF0TXPND6GoZGF0YWJh',
+  'c2WmZ2xvYmV4q2RlbGV0ZWRBdE1zzQ+jomlkonQwpmxpbWl0c4OubWF4Q29ubmVjdGlvbnMUqHBvb2xTaXplwK9yYXRlTGlt',
+  'aXRQZXJTZWPNAfSkbmFtZaZnbG9iZXipcGxhY2VtZW50wKRyb2xlpmdsb2JleKVzY3JhbYSqaXRlcmF0aW9uc80QAKRzYWx0',
+  'uEJ3Y0hCd2NIQndjSEJ3Y0hCd2NIQnc9PalzZXJ2ZXJLZXnZLEFnSUNBZ0lDQWdJQ0FnSUNBZ0lDQWdJQ0FnSUNBZ0lDQWdJ',
+  'Q0FnSUNBZ0k9qXN0b3JlZEtledksQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRT2lc3RhdGWn',
+  'ZGVsZXRlZIqrY3JlYXRlZEF0TXPND6CoZGF0YWJhc2WnYWNtZV9kYqtkZWxldGVkQXRNc8CiaWSidDGmbGltaXRzg65tYXhD',
+  'b25uZWN0aW9ucx6ocG9vbFNpemUIr3JhdGVMaW1pdFBlclNlY80B9KRuYW1lpGFjbWWpcGxhY2VtZW50om4ypHJvbGWqYWNt',
+  'ZV9vd25lcqVzY3JhbYSqaXRlcmF0aW9uc80QAKRzYWx0uEJ3Y0hCd2NIQndjSEJ3Y0hCd2NIQnc9PalzZXJ2ZXJLZXnZLEFn',
+  'SUNBZ0lDQWdJQ0FnSUNBZ0lDQWdJQ0FnSUNBZ0lDQWdJQ0FnSUNBZ0k9qXN0b3JlZEtledksQVFFQkFRRUJBUUVCQVFFQkFR',
+  'RUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRT2lc3RhdGWmYWN0aXZlq3dhbFNlZ21lbnRzkYikYXRNc80TiqhjaGVja3N1bdlH',
+  'c2hhMjU2OmNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2Sm',
+  'ZW5kTHNuqTAvMzAwMDAwMKRuYW1luDAwMDAwMDAxMDAwMDAwMDAwMDAwMDAwMqlvYmplY3RLZXm8d2FsLzAwMDAwMDAxMDAw',
+  'MDAwMDAwMDAwMDAwMqlzaXplQnl0ZXPOAQAAAKhzdGFydExzbqkwLzIwMDAwMDCodGltZWxpbmUB',
+].join('');
+
+/** encodeCommand of a version-4 backup.record (b7, an incremental of b6 taken from n2). */
+export const BACKUP_RECORD_V4_HEX =
+  '8aa461744d73cb4279aaaac2600000a26964a26237a46b696e64ab696e6372656d656e74616ca46e6f6465a26e32a6706172656e74a26236a6707265666978b263312f626173656261636b7570732f62372fa873746172744c736eaa322f4130303030303238a874696d656c696e6503a474797065ad6261636b75702e7265636f7264a17604';
+export const BACKUP_RECORD_V4: Command = {"v": 4, "type": "backup.record", "atMs": 1763800000000, "id": "b7", "kind": "incremental", "parent": "b6", "node": "n2", "timeline": 3, "startLsn": "2/A0000028", "prefix": "c1/basebackups/b7/"};
+
+/** encodeCommand of a version-4 backup.update completing b7. */
+export const BACKUP_COMPLETE_V4_HEX =
+  '89a461744d73cb4279aaaad1060000a8636865636b73756dd9477368613235363a30663066306630663066306630663066306630663066306630663066306630663066306630663066306630663066306630663066306630663066306630663066a6656e644c736eaa322f4130303030313030a26964a26237a57374617465a8636f6d706c657465ab73746f7265644279746573ce0165ec15a87461724279746573ce075bcd15a474797065ad6261636b75702e757064617465a17604';
+export const BACKUP_COMPLETE_V4: Command = {"v": 4, "type": "backup.update", "atMs": 1763800060000, "id": "b7", "state": "complete", "endLsn": "2/A0000100", "tarBytes": 123456789, "storedBytes": 23456789, "checksum": "sha256:0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"};
+
+/** encodeCommand of a version-4 backup.update failing b7. */
+export const BACKUP_FAIL_V4_HEX =
+  '86a461744d73cb4279aaaad1060000a26964a26237a6726561736f6ebb6f626a6563742073746f72653a2035303320536c6f7720446f776ea57374617465a66661696c6564a474797065ad6261636b75702e757064617465a17604';
+export const BACKUP_FAIL_V4: Command = {"v": 4, "type": "backup.update", "atMs": 1763800060000, "id": "b7", "state": "failed", "reason": "object store: 503 Slow Down"};
+
+/** encodeCommand of a version-4 backup.verify (b7 failed a restore test). */
+export const BACKUP_VERIFY_V4_HEX =
+  '87a461744d73cb4279aaaadfac0000a664657461696cd9207265636f7665727920656e646564206265666f726520322f4130303030313030a26964a26237a46b696e64a7726573746f7265a6726573756c74a66661696c6564a474797065ad6261636b75702e766572696679a17604';
+export const BACKUP_VERIFY_V4: Command = {"v": 4, "type": "backup.verify", "atMs": 1763800120000, "id": "b7", "result": "failed", "kind": "restore", "detail": "recovery ended before 2/A0000100"};

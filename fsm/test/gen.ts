@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { canonicalBytes } from '../codec.js';
 import { commandVersionOf, type CommandType } from '../commands.js';
-import { formatLsn } from '../lsn.js';
+import { formatLsn, parseLsn } from '../lsn.js';
 import { PG_ROLES, type ClusterState } from '../state.js';
 import { SCRAM, addresses } from './helpers.js';
 
@@ -33,7 +33,7 @@ export function stepsArb(maxLength: number): fc.Arbitrary<Step[]> {
 const MEMBERS = ['n1', 'n2', 'n3', 'n4', 'n5'];
 const TENANTS = ['t1', 't2', 't3', 't4', 't5', 't6'];
 const NAMES = ['acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark'];
-const BACKUPS = ['b1', 'b2', 'b3', 'b4'];
+const BACKUPS = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6'];
 const COMPUTES = ['c1', 'c2', 'c3', 'c4'];
 const T0 = 1_700_000_000_000;
 
@@ -49,6 +49,10 @@ function keys(m: ReadonlyMap<string, unknown>): string[] {
 function existingOr(m: ReadonlyMap<string, unknown>, pool: readonly string[], r: number): string {
   const k = keys(m);
   return k.length > 0 && r % 6 !== 0 ? pick(k, r >> 3) : pick(pool, r >> 3);
+}
+
+function completeBackups(s: ClusterState): string[] {
+  return [...s.backups.values()].filter((b) => b.state === 'complete').map((b) => b.id).sort();
 }
 
 function lsn(a: number, b: number): string {
@@ -139,7 +143,8 @@ const BUILDERS: Record<string, Builder> = {
     limits: { maxConnections: 1 + (r[1]! % 100), rateLimitPerSec: 1 + (r[2]! % 100_000), poolSize: r[3]! % 3 === 0 ? null : 1 + (r[4]! % 50) },
   }),
   'tenant.place': (s, r) => ({ id: existingOr(s.tenants, TENANTS, r[0]!), node: r[1]! % 4 === 0 ? null : existingOr(s.members, MEMBERS, r[2]!) }),
-  'backup.record': (_s, r) => {
+  // Version 1 (frozen shapes), as logs written before version 4 hold them.
+  'backup.record@1': (_s, r) => {
     const complete = r[1]! % 3 === 0;
     const start = lsn(1, r[2]! % 1000);
     return {
@@ -153,14 +158,66 @@ const BUILDERS: Record<string, Builder> = {
       state: complete ? 'complete' : 'running',
     };
   },
-  'backup.update': (s, r) => ({
+  'backup.update@1': (s, r) => ({
     id: existingOr(s.backups, BACKUPS, r[0]!),
     state: pick(['running', 'complete', 'complete', 'failed'], r[1]!),
     ...(r[2]! % 4 !== 0 ? { endLsn: lsn(1, 1000 + (r[3]! % 1000)) } : {}),
     ...(r[4]! % 4 !== 0 ? { checksum: 'sha256:' + 'cd'.repeat(32) } : {}),
     sizeBytes: r[5]!,
   }),
-  'backup.delete': (s, r) => ({ id: existingOr(s.backups, BACKUPS, r[0]!) }),
+  // Version 4: mostly incrementals of an existing backup (often complete, sometimes
+  // running, failed, failed verification or unknown), starting where it ended.
+  'backup.record': (s, r) => {
+    const free = BACKUPS.filter((b) => !s.backups.has(b));
+    const id = free.length > 0 && r[0]! % 6 !== 0 ? pick(free, r[0]!) : pick(BACKUPS, r[0]!);
+    const complete = completeBackups(s);
+    // Full when nothing is complete yet (mostly), else a quarter full; the rest incrementals of a
+    // complete backup, or now and then of any (maybe running, failed or unknown) one.
+    const parentId =
+      (complete.length === 0 && r[1]! % 5 !== 0) || r[1]! % 4 === 0 ? null : complete.length > 0 && r[2]! % 5 !== 0 ? pick(complete, r[2]! >> 2) : existingOr(s.backups, BACKUPS, r[2]!);
+    const parent = parentId === null ? undefined : s.backups.get(parentId);
+    const from = parent?.endLsn ?? parent?.startLsn ?? lsn(1, r[3]! % 1000);
+    return {
+      id,
+      kind: parentId === null ? 'full' : 'incremental',
+      parent: parentId,
+      node: existingOr(s.members, MEMBERS, r[4]!),
+      timeline: (parent?.timeline ?? 1) + (r[5]! % 5 === 0 ? 1 : 0),
+      startLsn: r[6]! % 11 === 0 ? lsn(1, 0) : formatLsn(parseLsn(from)! + BigInt(r[6]! % 5000)),
+      // Now and then a prefix that overlaps another backup's (refused).
+      prefix: r[3]! % 13 === 0 ? 'c1/basebackups/' : `c1/basebackups/${id}/`,
+    };
+  },
+  'backup.update': (s, r) => {
+    const running = [...s.backups.values()].filter((b) => b.state === 'running').map((b) => b.id).sort();
+    const id = running.length > 0 && r[0]! % 4 !== 0 ? pick(running, r[0]! >> 2) : existingOr(s.backups, BACKUPS, r[0]!);
+    if (r[1]! % 4 === 0) return { id, state: 'failed', reason: 'connection to the node lost' };
+    const start = s.backups.get(id)?.startLsn ?? '0/0';
+    return {
+      id,
+      state: 'complete',
+      endLsn: r[2]! % 9 === 0 ? '0/0' : formatLsn(parseLsn(start)! + BigInt(r[3]! % 100_000)),
+      tarBytes: r[4]! * 1000,
+      storedBytes: r[5]! * 300,
+      checksum: 'sha256:' + 'ef'.repeat(32),
+    };
+  },
+  'backup.verify': (s, r) => {
+    const failed = r[1]! % 3 === 0;
+    return {
+      id: r[0]! % 4 === 0 ? existingOr(s.backups, BACKUPS, r[0]!) : (pick(completeBackups(s), r[0]! >> 2) ?? existingOr(s.backups, BACKUPS, r[0]!)),
+      result: failed ? 'failed' : 'verified',
+      kind: pick(['checksums', 'restore'], r[2]!),
+      detail: failed ? 'part 3: sha256 mismatch' : r[3]! % 2 === 0 ? null : 'all parts match',
+    };
+  },
+  'backup.delete': (s, r) => {
+    // Now and then a parent (refused while its incremental exists), else a leaf (a chain deleted newest first) or any.
+    const parents = [...new Set([...s.backups.values()].map((b) => b.parent).filter((p) => p !== null))].sort();
+    const leaves = keys(s.backups).filter((id) => !parents.includes(id));
+    const from = r[1]! % 3 === 0 ? parents : r[1]! % 3 === 1 ? leaves : [];
+    return { id: from.length > 0 ? pick(from, r[0]!) : existingOr(s.backups, BACKUPS, r[0]!) };
+  },
   'wal.record': (_s, r) => {
     const timeline = 1 + (r[0]! % 2);
     const seg = 1 + (r[1]! % 6);
@@ -197,7 +254,11 @@ const BUILDERS: Record<string, Builder> = {
     ...(r[2]! % 3 !== 0 ? { address: r[3]! % 5 === 0 ? null : `10.0.2.${1 + (r[3]! % 200)}:5432` } : {}),
     ...(r[4]! % 2 === 0 ? { lastActivityMs: T0 + r[5]! } : {}),
   }),
-  'compute.delete': (s, r) => ({ id: existingOr(s.computes, COMPUTES, r[0]!) }),
+  'compute.delete': (s, r) => {
+    // Half the time one that can go (suspended or failed), if any.
+    const done = [...s.computes.values()].filter((k) => k.state === 'suspended' || k.state === 'failed').map((k) => k.id).sort();
+    return { id: done.length > 0 && r[1]! % 2 === 0 ? pick(done, r[0]!) : existingOr(s.computes, COMPUTES, r[0]!) };
+  },
   'maintenance.set': (_s, r) => ({ paused: r[0]! % 2 === 0, reason: r[1]! % 3 === 0 ? null : 'operator: upgrading' }),
 };
 
@@ -209,7 +270,7 @@ const KINDS: string[] = [
   'lease.renew', 'lease.renew', 'lease.renew',
   'pg.report', 'pg.syncStandbys',
   'tenant.create', 'tenant.create', 'tenant.create', 'compute.create', 'compute.create', 'compute.update', 'compute.update',
-  'backup.update', 'tenant.place', 'tenant.setState', 'tenant.delete', 'tenant.purge',
+  'backup.update', 'backup.record', 'backup.record', 'backup.record', 'backup.update', 'backup.update', 'backup.verify', 'backup.delete', 'backup.delete', 'compute.update', 'compute.update', 'compute.delete', 'tenant.place', 'tenant.setState', 'tenant.delete', 'tenant.purge',
 ];
 
 const JUNK_VALUES: unknown[] = [null, -1, 'x', {}, [], 1.5, '\ud800', 'a'.repeat(2000), true, 2 ** 53];
@@ -226,21 +287,23 @@ function redirect(s: ClusterState, type: string, r: number): string {
   if (family === 'tenant' && type !== 'tenant.create' && s.tenants.size === 0) return 'tenant.create';
   if (family === 'compute' && s.tenants.size === 0) return 'tenant.create';
   if (family === 'compute' && type !== 'compute.create' && s.computes.size === 0) return 'compute.create';
-  if (family === 'backup' && type !== 'backup.record' && s.backups.size === 0) return 'backup.record';
+  if (family === 'backup' && !type.startsWith('backup.record') && s.backups.size === 0) return 'backup.record';
   if (type === 'wal.delete' && s.walSegments.size === 0) return 'wal.record';
   return type;
 }
 
 /** The command object a step stands for (before any corruption). */
 export function commandFor(s: ClusterState, step: Step, index: number): Record<string, unknown> {
-  const type = redirect(s, pick(KINDS, step.kind), step.r[7]!);
+  const key = redirect(s, pick(KINDS, step.kind), step.r[7]!);
+  // 'type@v': an older shape of the type, written with that version.
+  const [type, shapeVersion] = key.split('@') as [string, string | undefined];
   const atMs = T0 + index * 137;
-  const fields = BUILDERS[type]!(s, step.r);
+  const fields = BUILDERS[key]!(s, step.r);
   if (step.bad === 1 || step.bad === 2) {
     // Well-formed, aimed at things that do not exist.
     for (const k of ['id', 'node', 'holder']) if (k in fields) fields[k] = 'zz-unknown';
   }
-  return { v: commandVersionOf(type as CommandType), type, atMs, ...fields };
+  return { v: shapeVersion !== undefined ? Number(shapeVersion) : commandVersionOf(type as CommandType), type, atMs, ...fields };
 }
 
 /** The log entry a step stands for: mostly valid commands, some malformed bytes. */

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { apply, type ApplyResult } from '../apply.js';
-import { commandVersionOf, type Command, type CommandOf, type CommandType } from '../commands.js';
+import { commandVersionOf, type BackupRecord, type BackupRecordV1, type BackupUpdateComplete, type BackupUpdateFailed, type BackupUpdateV1, type Command, type CommandOf, type CommandType } from '../commands.js';
 import { encodeSnapshot } from '../codec.js';
 import type { Rejection } from '../errors.js';
 import { initialState, type ClusterState, type MemberAddresses } from '../state.js';
@@ -24,6 +24,11 @@ type Fields<T extends CommandType> = Omit<CommandOf<T>, 'v' | 'type'>;
 function make<T extends CommandType>(type: T, defaults: Fields<T>) {
   return (over: Partial<Record<keyof Fields<T> | string, unknown>> = {}): CommandOf<T> =>
     ({ v: commandVersionOf(type), type, ...defaults, ...over }) as unknown as CommandOf<T>;
+}
+
+/** Like make, for one shape of a type with several (backup.record and backup.update: version 1 and version 4). */
+function makeShape<X extends Command>(type: X['type'], v: X['v'], defaults: Omit<X, 'v' | 'type'>) {
+  return (over: Partial<Record<keyof X | string, unknown>> = {}): X => ({ v, type, ...defaults, ...over }) as unknown as X;
 }
 
 const T0 = 1_700_000_000_000;
@@ -56,7 +61,8 @@ export const C = {
   tenantSetState: make('tenant.setState', { atMs: T0, id: 't1', state: 'suspended' }),
   tenantPlace: make('tenant.place', { atMs: T0, id: 't1', node: 'n1' }),
   tenantSetLimits: make('tenant.setLimits', { atMs: T0, id: 't1', limits: { maxConnections: 20, rateLimitPerSec: 500, poolSize: 5 } }),
-  backupRecord: make('backup.record', {
+  /** Version 1 (frozen shape): records a backup in any state. */
+  backupRecordV1: makeShape<BackupRecordV1>('backup.record', 1, {
     atMs: T0,
     id: 'b1',
     timeline: 1,
@@ -67,7 +73,31 @@ export const C = {
     objectKey: 'backups/b1/base.tar',
     state: 'running',
   }),
-  backupUpdate: make('backup.update', { atMs: T0, id: 'b1', state: 'complete', endLsn: '0/2000100', sizeBytes: 190_000_000, checksum: 'sha256:' + 'ab'.repeat(32) }),
+  backupUpdateV1: makeShape<BackupUpdateV1>('backup.update', 1, { atMs: T0, id: 'b1', state: 'complete', endLsn: '0/2000100', sizeBytes: 190_000_000, checksum: 'sha256:' + 'ab'.repeat(32) }),
+  /** Version 4: starts a full backup of n2 (an incremental: kind 'incremental', parent). */
+  backupRecord: makeShape<BackupRecord>('backup.record', 4, {
+    atMs: T0,
+    id: 'b1',
+    kind: 'full',
+    parent: null,
+    node: 'n2',
+    timeline: 1,
+    startLsn: '0/2000028',
+    prefix: 'c1/basebackups/b1/',
+  }),
+  /** Version 4: completes it. */
+  backupComplete: makeShape<BackupUpdateComplete>('backup.update', 4, {
+    atMs: T0,
+    id: 'b1',
+    state: 'complete',
+    endLsn: '0/2000100',
+    tarBytes: 190_000_000,
+    storedBytes: 40_000_000,
+    checksum: 'sha256:' + 'ab'.repeat(32),
+  }),
+  /** Version 4: fails it. */
+  backupFail: makeShape<BackupUpdateFailed>('backup.update', 4, { atMs: T0, id: 'b1', state: 'failed', reason: 'connection to n2 lost' }),
+  backupVerify: make('backup.verify', { atMs: T0, id: 'b1', result: 'verified', kind: 'checksums', detail: null }),
   backupDelete: make('backup.delete', { atMs: T0, id: 'b1' }),
   walRecord: make('wal.record', {
     atMs: T0,

@@ -45,6 +45,8 @@ const ANSWERS: Record<ErrorCode, Answer> = {
   tenant_in_use: CONFLICT,
   backup_exists: CONFLICT,
   backup_in_use: CONFLICT,
+  // Exists but is running, failed or failed verification: retry once it is complete, or pick another.
+  backup_unusable: CONFLICT,
   wal_segment_conflict: CONFLICT,
   compute_exists: CONFLICT,
   compute_active: CONFLICT,
