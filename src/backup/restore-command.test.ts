@@ -56,6 +56,8 @@ test('ogel restore: lists the store, restores latest into a directory Postgres s
     const result = JSON.parse(r.stdout) as { backup: string; chain: string[] };
     assert.equal(result.backup, 'b-one');
     assert.match(r.stderr, /restored b-one into .* in [\d.]+ s/);
+    const auto = fs.readFileSync(path.join(dir, 'postgresql.auto.conf'), 'utf8');
+    assert.match(auto, /synchronous_standby_names = ''\nprimary_conninfo = ''\nprimary_slot_name = ''\nlisten_addresses = 'localhost'\nunix_socket_directories = '/, 'a standalone copy: no standbys, no upstream, local only');
     restored = new PostgresInstance({ dataDir: dir, port: await freePort() });
     restored.writeConfig({ nodeId: 'r1', listenAddresses: ['127.0.0.1'], syncMode: 'async', syncQuorum: 1, peerNodeIds: [], replicationHosts: ['127.0.0.1'], parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false } });
     await restored.start({ timeoutMs: 30_000 });

@@ -12,7 +12,7 @@ import { DEFAULT_POSTGRES_USER, ensurePostgresUser, isRoot } from '../postgres/o
 import { BackupManifestError, orderChain, type BackupManifest } from './manifest.js';
 import { ProgressLine } from './progress.js';
 import { clusterPrefix } from './layout.js';
-import { restoreChain, RestoreError } from './restore.js';
+import { makeStandalone, restoreChain, RestoreError } from './restore.js';
 import { CombineError } from './combine.js';
 import { DamagedObjectError, listBackupManifests } from './store-io.js';
 
@@ -95,6 +95,7 @@ export async function runRestoreCommand(argv: string[]): Promise<number> {
     const owner = isRoot() ? ensurePostgresUser() : undefined;
     const progress = new ProgressLine('restore', process.stderr);
     const stats = await restoreChain(store, chain, values['to-dir']!, { owner, onProgress: (done, total) => progress.update(done, total) });
+    await makeStandalone(values['to-dir']!, owner);
     progress.done(`restored ${chain.map((b) => b.id).join(' + ')} into ${values['to-dir']} in ${(stats.durationMs / 1000).toFixed(1)} s`);
     const result = {
       backup: chosen.id,
@@ -108,7 +109,7 @@ export async function runRestoreCommand(argv: string[]): Promise<number> {
       owner: owner === undefined ? userInfo().username : DEFAULT_POSTGRES_USER,
     };
     if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    else process.stdout.write(`Restored backup ${chosen.id} (end LSN ${chosen.endLsn}, timeline ${chosen.timeline}) into ${values['to-dir']}.\nStart it with: postgres -D ${values['to-dir']}  (as ${result.owner})\n`);
+    else process.stdout.write(`Restored backup ${chosen.id} (end LSN ${chosen.endLsn}, timeline ${chosen.timeline}) into ${values['to-dir']}.\nStart it with: postgres -D ${values['to-dir']} [-p PORT]  (as ${result.owner}; it listens on localhost only, and has no standbys)\n`);
     return 0;
   } catch (e) {
     if (isObjectStoreError(e) || e instanceof RestoreError || e instanceof CombineError || e instanceof BackupManifestError || e instanceof DamagedObjectError) {

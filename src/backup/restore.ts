@@ -160,3 +160,28 @@ function partsStream(store: ObjectStore, m: BackupManifest, progress: (n: number
   }
   return Readable.from(gen(), { objectMode: false });
 }
+
+/**
+ * Makes a restored directory a standalone server: the backup carries its
+ * source's settings (ogel.conf, postgresql.auto.conf), which would have it wait
+ * for synchronous standbys that are not there, try to stream from the old
+ * primary, or listen on the cluster's addresses. postgresql.auto.conf is read
+ * last, so these lines win. The port stays the source's; pass -p to change it.
+ * The socket goes into the restored directory, as ogel does for its nodes.
+ */
+export async function makeStandalone(dir: string, owner: { uid: number; gid: number } | undefined): Promise<void> {
+  const file = path.join(dir, 'postgresql.auto.conf');
+  const lines = [
+    '',
+    "# Written by 'ogel restore': a standalone copy, not a member of the cluster it came from.",
+    "synchronous_standby_names = ''",
+    "primary_conninfo = ''",
+    "primary_slot_name = ''",
+    "listen_addresses = 'localhost'",
+    // The source's socket directory was its own data directory; this one's is.
+    `unix_socket_directories = '${path.resolve(dir).replace(/'/g, "''")}'`,
+    '',
+  ].join('\n');
+  await fsp.appendFile(file, lines, { mode: 0o600 });
+  if (owner) await fsp.chown(file, owner.uid, owner.gid);
+}

@@ -10,7 +10,7 @@ const H = 3_600_000;
 const SCHEDULE: BackupSchedule = { fullEveryMs: 168 * H, incrementalEveryMs: 6 * H };
 
 function pgNode(node: string, role: 'primary' | 'standby', timeline = 2): PgNode {
-  return { node, role, reportedRole: role, timeline, lsn: { received: '0/5000000', flushed: '0/5000000', replayed: '0/5000000' }, reportedAtMs: 1 } as PgNode;
+  return { node, role: role === 'standby' ? 'absent' : role, reportedRole: role, timeline, lsn: { received: '0/5000000', flushed: '0/5000000', replayed: '0/5000000' }, reportedAtMs: 1 } as PgNode;
 }
 
 function backup(id: string, o: Partial<Backup> = {}): Backup {

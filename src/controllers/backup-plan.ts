@@ -39,7 +39,8 @@ export function backupSource(state: ClusterState): { node: string; timeline: num
   if (pg.primary === null) return undefined;
   const primary = pg.nodes.get(pg.primary);
   if (primary === undefined || primary.reportedRole !== 'primary') return undefined;
-  const standbys = [...pg.nodes.values()].filter((n) => n.node !== pg.primary && n.role === 'standby' && n.reportedRole === 'standby' && n.timeline === primary.timeline).sort((a, b) => a.node.localeCompare(b.node));
+  // A node's wanted role stays 'absent' for a standby that simply follows: what it reports decides.
+  const standbys = [...pg.nodes.values()].filter((n) => n.node !== pg.primary && n.reportedRole === 'standby' && n.role !== 'fenced' && n.role !== 'recloning' && n.timeline === primary.timeline).sort((a, b) => a.node.localeCompare(b.node));
   const src = standbys[0] ?? primary;
   return { node: src.node, timeline: primary.timeline, lsn: src.lsn.replayed === '0/0' ? src.lsn.flushed : src.lsn.replayed };
 }
