@@ -1,7 +1,7 @@
 // Storage commands: the snapshot index (backup.*), archived WAL segments (wal.*) and
 // computes (compute.*).
 
-import { FieldError, WAL_NAME_RE, Fields, items } from '../fields.js';
+import { FieldError, WAL_NAME_RE, type Fields, items } from '../fields.js';
 import { compareLsn, type Lsn } from '../lsn.js';
 import { BACKUP_KINDS, BACKUP_STATES, COMPUTE_STATES, LIMITS, VERIFICATION_KINDS, type BackupKind, type BackupState, type ComputeState, type VerificationKind } from '../state.js';
 import { MAX_TIMELINE, TEXT, base, fieldsOf, item, sortedDistinct, type Base, type ParserOf } from './shared.js';

@@ -96,8 +96,12 @@ test('P2: snapshot at any point, restore into a fresh machine, continue == conti
       const continuous = new ClusterStateMachine();
       const first = new ClusterStateMachine();
       const results: ApplyResult[] = [];
-      entries.forEach((e, i) => results.push(continuous.apply(e.slice(), i + 1, 1)));
-      entries.slice(0, cut).forEach((e, i) => first.apply(e.slice(), i + 1, 1));
+      entries.forEach((e, i) => {
+        results.push(continuous.apply(e.slice(), i + 1, 1));
+      });
+      entries.slice(0, cut).forEach((e, i) => {
+        first.apply(e.slice(), i + 1, 1);
+      });
       const restored = new ClusterStateMachine();
       restored.restore(first.snapshot());
       assert.equal(hex(restored.snapshot()), hex(first.snapshot()));
