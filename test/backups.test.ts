@@ -76,8 +76,13 @@ describe('backups through the daemons', () => {
     assert.equal(inc.parent, full.id);
     assert.notEqual(inc.node, primary, 'taken from a streaming standby');
 
+    // Read back and checked after it was taken.
+    await c.waitFor(async () => {
+      const r = await c.cli(['backup', 'show', inc.id, '--json']);
+      return (JSON.parse(r.stdout) as { backup: { verification: { state: string } } }).backup.verification.state === 'verified';
+    }, 'the incremental verified', 30_000);
     const st = await c.cli(['status']);
-    assert.match(st.stdout, new RegExp(`Backups: newest ${inc.id} \\(incremental`));
+    assert.match(st.stdout, new RegExp(`Backups: newest ${inc.id} \\(incremental, .* ago, verified\\)`));
 
     const dir = join(c.dir, 'restored');
     const restore = await c.cli(['restore', '--config', c.configPath, '--backup', 'latest', '--to-dir', dir, '--json']);

@@ -36,7 +36,10 @@ async function sql<T extends pg.QueryResultRow>(c: DaemonCluster, id: string, pa
 describe('WAL bounded by the volume', () => {
   it('a standby kept down loses its slot, not the primary its disk; status and a metric say why; it is re-cloned when it returns', { timeout: 240_000 }, async (t) => {
     assert.equal(BOUNDS['max_slot_wal_keep_size'], '64MB');
-    const c = await DaemonCluster.create(['n1', 'n2', 'n3'], `postgres:\n  volumeBytes: ${VOLUME}\n`);
+    // summarize_wal off: the WAL summarizer keeps WAL it has not summarized even past max_slot_wal_keep_size
+    // (KeepLogSeg, PG17), so under load a lost slot's WAL may still be there and the standby streams again
+    // instead of being re-cloned. This test is about the re-clone; docs/backups.md notes the interaction.
+    const c = await DaemonCluster.create(['n1', 'n2', 'n3'], `postgres:\n  volumeBytes: ${VOLUME}\n  parameters:\n    summarize_wal: off\nbackups:\n  scheduled: false\n`);
     const password = adminPassword(loadConfig(c.configPath));
     try {
       await c.startAll();

@@ -19,6 +19,7 @@ import { BACKUP_MANIFEST_NAME, orderChain } from './manifest.js';
 import { restoreChain } from './restore.js';
 import { listBackupManifests } from './store-io.js';
 import { takeBackup } from './take-backup.js';
+import { verifyBackupObjects } from './verify-objects.js';
 
 const DIGEST = `SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t`;
 
@@ -73,9 +74,12 @@ async function backupRoundTrip(t: { diagnostic(m: string): void }, primary: Temp
     }
   }
 
-  // A flipped byte in one part: the restore names that object, refuses it, and leaves its target empty.
+  // A flipped byte in one part: verification and the restore name that object; the restore refuses it and leaves its target empty.
+  assert.deepEqual(await verifyBackupObjects(store, full), { ok: true, objects: full.parts.length + 1, bytes: full.storedBytes + full.pgManifest.bytes });
   const victim = full.parts[1]!.key;
   corrupt(victim);
+  const verdict = await verifyBackupObjects(store, full);
+  assert.ok(!verdict.ok && verdict.detail.includes(victim), JSON.stringify(verdict));
   const dir = path.join(primary.root, 'restore-corrupt');
   await assert.rejects(restoreChain(store, [full], dir, { owner: primary.pg.user, fsync: false }), new RegExp(`${victim.replace(/[.]/g, '\\.')}: .*the object is damaged and the restore refuses it`));
   assert.deepEqual(fs.readdirSync(dir), []);

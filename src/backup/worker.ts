@@ -18,6 +18,7 @@ import type { ReplicationConn } from '../postgres/basebackup.js';
 import { BACKUP_MANIFEST_NAME, parseBackupManifest, type BackupManifest } from './manifest.js';
 import { readObject } from './store-io.js';
 import { deletePrefix, takeBackup } from './take-backup.js';
+import { verifyBackupObjects } from './verify-objects.js';
 
 export interface BackupWorkerDeps {
   nodeId: string;
@@ -138,6 +139,20 @@ export class BackupWorker {
     } catch (e) {
       // The objects are whole; if the update is lost, the next start marks the record failed and deletes them.
       this.d.log({ level: 'warn', msg: 'backup finished but could not be recorded as complete', backup: b.id, error: (e as Error).message });
+      return;
+    }
+    await this.verifyObjects(b.id, manifest);
+  }
+
+  /** Reads the backup back and records the verdict (backup.verify, kind checksums). */
+  private async verifyObjects(id: string, manifest: BackupManifest): Promise<void> {
+    try {
+      const v = await verifyBackupObjects(this.d.store, manifest);
+      const detail = v.ok ? `${v.objects} objects, ${v.bytes} bytes read back and matched their sha256` : v.detail;
+      await this.d.propose({ v: 4, type: 'backup.verify', atMs: (this.d.nowMs ?? Date.now)(), id, result: v.ok ? 'verified' : 'failed', kind: 'checksums', detail });
+      this.d.log({ level: v.ok ? 'info' : 'error', msg: v.ok ? 'backup verified' : 'backup FAILED verification: it will not be used', backup: id, detail });
+    } catch (e) {
+      this.d.log({ level: 'warn', msg: 'backup could not be verified now', backup: id, error: (e as Error).message });
     }
   }
 
