@@ -4,9 +4,9 @@
 // the client has seen nothing a rerun could contradict.
 //
 // Two lifetimes live here, each changed in one place:
-// - the window itself (messages, opening, journal, held answers): reset() alone
-//   clears it, whether the window ends (giveUp), runs again (requeue), is
-//   abandoned or a new one opens (open);
+// - the window itself (messages, opening, journal, held answers, the fence
+//   suspicion of this run): reset() alone clears it, whether the window ends
+//   (giveUp), runs again (requeue), is abandoned or a new one opens (open);
 // - the transaction's retry across reruns (rerun, preludeMsgs, moveDeadlineMs,
 //   fenceSettled): open() keeps it on a rerun and clears it otherwise.
 
@@ -81,6 +81,14 @@ export class RetryWindow {
   /** Answers held back: the client sees nothing of a batch that may run again. */
   private held: Buffer[] | null = null;
   private heldBytes = 0;
+  /**
+   * A 25006 in this run of the window on the primary: is the server being
+   * fenced? Checked at the batch's ReadyForQuery (or cleared there). It belongs
+   * to this run alone: a window that ends, runs again or is abandoned before
+   * that ReadyForQuery (a lost server, a Flush) must not pass it to the next
+   * transaction, whose committed batch the check would run again.
+   */
+  fenceSuspect = false;
 
   // --- the transaction, across its reruns (open())
   /** The next link runs the window again (requeue): keep the transaction's retry state. */
@@ -91,18 +99,12 @@ export class RetryWindow {
   moveDeadlineMs = 0;
   /** This transaction's 25006 was checked and it ran again where it was: a 25006 now is the client's own. */
   fenceSettled = false;
-  /**
-   * A 25006 in the window on the primary: is the server being fenced? Checked at
-   * the batch's ReadyForQuery. Not cleared by reset() or open(), as before this
-   * class existed: see docs/proxy.md (Session states) on why that is worth a look.
-   */
-  fenceSuspect = false;
 
   get isOpen(): boolean {
     return this.msgs !== null;
   }
 
-  /** Clears the window: no messages, no opening, no journal, nothing held. The one place that does. */
+  /** Clears the window: no messages, no opening, no journal, nothing held, no fence suspected. The one place that does. */
   reset(): void {
     this.msgs = null;
     this.bytes = 0;
@@ -111,6 +113,7 @@ export class RetryWindow {
     this.journal = null;
     this.held = null;
     this.heldBytes = 0;
+    this.fenceSuspect = false;
   }
 
   /**
