@@ -18,7 +18,7 @@ import {
 import { AUTHENTICATION_OK, authenticationSasl, authenticationSaslContinue, authenticationSaslFinal, negotiateProtocolVersion, SSL_NO, SSL_YES, type ErrorSpec } from './protocol/write.js';
 import { tlsServerEndPoint } from './channel-binding.js';
 import { checkScramMechanism, scramMechanisms } from './scram-server.js';
-import type { SessionContext } from './session.js';
+import type { SessionContext } from './session-types.js';
 import { isRefusal, type ClaimedIdentity, type ProxyRefusal, type ScramServerExchange } from './types.js';
 
 /** Terminate ('X', length 4): the whole of what a client that gives up before its startup packet sends. */

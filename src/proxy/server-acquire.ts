@@ -7,7 +7,7 @@ import type { Pool } from './pool.js';
 import type { ErrorSpec } from './protocol/write.js';
 import type { RouteTarget } from './router.js';
 import { ServerError, type ServerConnection, type ServerHandler } from './server-conn.js';
-import type { SessionContext } from './session.js';
+import type { SessionContext } from './session-types.js';
 import type { ClaimedIdentity } from './types.js';
 
 /** Between retries when the server refuses but the view has not changed. */
