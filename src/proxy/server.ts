@@ -18,7 +18,8 @@ import type { PoolStats } from './pool.js';
 import { StatementNames } from './prepared.js';
 import type { RouteTarget, Router } from './router.js';
 import { sharedReadsSupported } from './shared-read.js';
-import { Session, type PoolMode, type SessionContext, type SessionCounters } from './session.js';
+import { Session } from './session.js';
+import type { PoolMode, SessionContext, SessionCounters } from './session-types.js';
 import type { ClaimedIdentity, ProxyRefusal, ResolveIdentity, ScramServerExchange, ServerCredentials } from './types.js';
 import { cancelRequest, errorResponse } from './protocol/write.js';
 

@@ -28,6 +28,11 @@ export const B_FUNCTION_RESULT = 0x56; // V
 export const B_DATA_ROW = 0x44; // D
 export const B_NEGOTIATE_PROTOCOL = 0x76; // v
 
+// ReadyForQuery's transaction status.
+export const TX_IDLE = 0x49; // I: not in a transaction block
+export const TX_IN_BLOCK = 0x54; // T: in a transaction block
+export const TX_FAILED = 0x45; // E: in a failed transaction block (aborted)
+
 // Authentication request codes (the int32 after 'R').
 export const AUTH_OK = 0; // AuthenticationOk
 export const AUTH_CLEARTEXT_PASSWORD = 3; // AuthenticationCleartextPassword

@@ -19,6 +19,26 @@ export const GSSENC_REQUEST_CODE = (1234 << 16) | 5680;
 export const PROTOCOL_MINOR_LATEST = 0;
 /** Startup parameters with this prefix are protocol extensions (NegotiateProtocolVersion lists those we do not know). */
 export const PROTOCOL_OPTION_PREFIX = '_pq_.';
+// Frontend message types (the byte before the length), as Postgres's protocol.h names them.
+export const F_QUERY = 0x51; // Q
+export const F_PARSE = 0x50; // P
+export const F_BIND = 0x42; // B
+export const F_DESCRIBE = 0x44; // D
+export const F_EXECUTE = 0x45; // E
+export const F_CLOSE = 0x43; // C
+export const F_SYNC = 0x53; // S
+export const F_FLUSH = 0x48; // H
+export const F_TERMINATE = 0x58; // X
+export const F_FUNCTION_CALL = 0x46; // F
+export const F_COPY_DATA = 0x64; // d
+export const F_COPY_DONE = 0x63; // c
+export const F_COPY_FAIL = 0x66; // f
+/** SASLInitialResponse and SASLResponse (PasswordMessage's type). */
+export const F_SASL_RESPONSE = 0x70; // p
+// The target of a Describe or Close.
+export const F_TARGET_STATEMENT = 0x53; // S
+export const F_TARGET_PORTAL = 0x50; // P
+
 /** Bounds on the startup packet's parameters (far above what clients send). */
 const STARTUP_PARAMS_MAX = 64;
 
@@ -126,35 +146,35 @@ export const FRONTEND_TYPES = 'QPBDECSHXFdcf';
 export function checkFrontendMessage(type: number, buf: Buffer, start: number, end: number): string | null {
   const body = start + 5;
   switch (type) {
-    case 0x51: // Q Query: one string, nothing after it
-    case 0x66: // f CopyFail: one string
-      return cstringEnd(buf, body, end) === end - 1 ? null : `${type === 0x51 ? 'Query' : 'CopyFail'}: the string must end exactly at the message's end`;
-    case 0x53: // S Sync
-    case 0x48: // H Flush
-    case 0x63: // c CopyDone
-    case 0x58: // X Terminate
+    case F_QUERY: // one string, nothing after it
+    case F_COPY_FAIL: // one string
+      return cstringEnd(buf, body, end) === end - 1 ? null : `${type === F_QUERY ? 'Query' : 'CopyFail'}: the string must end exactly at the message's end`;
+    case F_SYNC:
+    case F_FLUSH:
+    case F_COPY_DONE:
+    case F_TERMINATE:
       return end - start === 5 ? null : `${typeName(type)}: length ${end - start - 1} (4 expected)`;
-    case 0x64: // d CopyData: opaque
+    case F_COPY_DATA: // opaque
       return null;
-    case 0x50: // P Parse: name, query, int16 n, n * int32 oid
+    case F_PARSE: // name, query, int16 n, n * int32 oid
       return checkParse(buf, body, end);
-    case 0x42: // B Bind
+    case F_BIND:
       return checkBind(buf, body, end);
-    case 0x44: // D Describe
-    case 0x43: {
-      // C Close: 'S' or 'P', then a name
-      const what = type === 0x44 ? 'Describe' : 'Close';
+    case F_DESCRIBE:
+    case F_CLOSE: {
+      // 'S' or 'P', then a name
+      const what = type === F_DESCRIBE ? 'Describe' : 'Close';
       if (body >= end) return `${what}: empty message`;
       const k = buf[body];
-      if (k !== 0x53 && k !== 0x50) return `${what}: invalid target type ${describeByte(k!)} ('S' or 'P' expected)`;
+      if (k !== F_TARGET_STATEMENT && k !== F_TARGET_PORTAL) return `${what}: invalid target type ${describeByte(k!)} ('S' or 'P' expected)`;
       return cstringEnd(buf, body + 1, end) === end - 1 ? null : `${what}: the name must end exactly at the message's end`;
     }
-    case 0x45: {
-      // E Execute: portal, int32 max rows
+    case F_EXECUTE: {
+      // portal, int32 max rows
       const e = cstringEnd(buf, body, end);
       return e >= 0 && e + 5 === end ? null : 'Execute: expected a portal name and a row limit';
     }
-    case 0x46: // F FunctionCall
+    case F_FUNCTION_CALL:
       return checkFunctionCall(buf, body, end);
     default:
       return `invalid frontend message type ${describeByte(type)}`;
@@ -237,20 +257,20 @@ function checkFunctionCall(buf: Buffer, at: number, end: number): string | null 
 }
 
 const NAMES: Record<number, string> = {
-  0x51: 'Query',
-  0x50: 'Parse',
-  0x42: 'Bind',
-  0x44: 'Describe',
-  0x45: 'Execute',
-  0x43: 'Close',
-  0x53: 'Sync',
-  0x48: 'Flush',
-  0x58: 'Terminate',
-  0x46: 'FunctionCall',
-  0x64: 'CopyData',
-  0x63: 'CopyDone',
-  0x66: 'CopyFail',
-  0x70: 'SASLResponse',
+  [F_QUERY]: 'Query',
+  [F_PARSE]: 'Parse',
+  [F_BIND]: 'Bind',
+  [F_DESCRIBE]: 'Describe',
+  [F_EXECUTE]: 'Execute',
+  [F_CLOSE]: 'Close',
+  [F_SYNC]: 'Sync',
+  [F_FLUSH]: 'Flush',
+  [F_TERMINATE]: 'Terminate',
+  [F_FUNCTION_CALL]: 'FunctionCall',
+  [F_COPY_DATA]: 'CopyData',
+  [F_COPY_DONE]: 'CopyDone',
+  [F_COPY_FAIL]: 'CopyFail',
+  [F_SASL_RESPONSE]: 'SASLResponse',
 };
 
 export function typeName(type: number): string {
