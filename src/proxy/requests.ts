@@ -146,7 +146,8 @@ export class Requests {
   private rewriteParse(buf: Buffer, start: number, end: number): void {
     const nameEnd = cstringEnd(buf, start + 5, end);
     const clientName = buf.toString('utf8', start + 5, nameEnd);
-    const statements = (this.statements ??= new ClientStatements());
+    this.statements ??= new ClientStatements();
+    const statements = this.statements;
     if (statements.has(clientName)) {
       return this.fakeError({ code: '42P05', message: `prepared statement "${clientName}" already exists` });
     }

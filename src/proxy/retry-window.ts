@@ -144,7 +144,8 @@ export class RetryWindow {
 
   /** Holds an answer back; false: past the bound (the caller gives up the retry). */
   hold(b: Buffer): boolean {
-    (this.held ??= []).push(b);
+    this.held ??= [];
+    this.held.push(b);
     this.heldBytes += b.length;
     return this.heldBytes <= REPLAY_BYTES_MAX;
   }
@@ -181,7 +182,8 @@ export class RetryWindow {
   /** Remembers a client statement's entry before the window changes it (undoStatements). */
   note(clientName: string, statements: ClientStatements | null): void {
     if (this.msgs === null) return;
-    (this.journal ??= []).push([clientName, statements?.get(clientName)]);
+    this.journal ??= [];
+    this.journal.push([clientName, statements?.get(clientName)]);
   }
 
   /** Puts the client's statement table back as it was when the window began: its Parse and Close run again. */

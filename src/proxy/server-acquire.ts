@@ -6,7 +6,7 @@
 import type { Pool } from './pool.js';
 import type { ErrorSpec } from './protocol/write.js';
 import type { RouteTarget } from './router.js';
-import { ServerError, type ServerConnection, type ServerHandler } from './server-conn.js';
+import type { ServerError, ServerConnection, ServerHandler } from './server-conn.js';
 import type { SessionContext } from './session-types.js';
 import type { ClaimedIdentity } from './types.js';
 

@@ -364,7 +364,7 @@ export class ProxyServer {
     }
     const s = this.byKey.get(processId);
     // A wrong secret is ignored silently, as Postgres does.
-    if (!s || !s.key || s.key.secretKey !== secretKey) return;
+    if (s?.key == null || s.key.secretKey !== secretKey) return;
     if (s.server) this.counters.cancelsForwarded++;
     s.cancelQuery();
   }

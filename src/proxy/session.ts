@@ -676,7 +676,8 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
     for (const m of pending) {
       if (this.server !== conn || (this.waiting && this.linkState !== 'prelude')) {
         // The first messages released the server again or lost it: the rest waits for the next one.
-        (this.req.pending ??= []).push(m);
+        this.req.pending ??= [];
+        this.req.pending.push(m);
         continue;
       }
       this.req.forward(m[0]!, m, 0, m.length);

@@ -13,6 +13,7 @@
 
 import { loginServer } from './backend-login.js';
 import type { Pool } from './pool.js';
+import type { ServerConnection } from './server-conn.js';
 
 export type TerminationCause = 'cluster' | 'operator';
 
@@ -23,7 +24,7 @@ const CAUSE_SQL =
 
 /** Asks the pool's server (on a connection of its own, closed after) whether it is fenced, shutting down or gone. */
 export async function terminationCause(pool: Pool): Promise<TerminationCause> {
-  let conn;
+  let conn: ServerConnection | undefined;
   try {
     conn = await loginServer(pool, pool.o);
   } catch {
