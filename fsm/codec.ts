@@ -83,7 +83,17 @@ const SNAPSHOT_MIGRATIONS: readonly ((s: Record<string, unknown>) => Record<stri
 function backupFromFormat3(b: unknown): unknown {
   if (!isPlainObject(b)) return b;
   const { sizeBytes, objectKey, ...rest } = b;
-  return { ...rest, kind: 'full', parent: null, node: null, tarBytes: null, storedBytes: sizeBytes, prefix: objectKey, failureReason: null, verification: UNVERIFIED };
+  return {
+    ...rest,
+    kind: 'full',
+    parent: null,
+    node: null,
+    tarBytes: null,
+    storedBytes: sizeBytes,
+    prefix: objectKey,
+    failureReason: null,
+    verification: UNVERIFIED,
+  };
 }
 
 function withDefaultPoolSize(t: unknown): unknown {
@@ -242,7 +252,12 @@ function readState(v: unknown): ClusterState {
       generation: pg.int('generation', 0, NAT),
       lease: pg.nullable('lease', (k) => {
         const l = pg.obj(k, ['holder', 'generation', 'durationMs', 'renewalSeq']);
-        return { holder: l.id('holder'), generation: l.int('generation', 1, NAT), durationMs: l.int('durationMs', 1, NAT), renewalSeq: l.int('renewalSeq', 0, NAT) };
+        return {
+          holder: l.id('holder'),
+          generation: l.int('generation', 1, NAT),
+          durationMs: l.int('durationMs', 1, NAT),
+          renewalSeq: l.int('renewalSeq', 0, NAT),
+        };
       }),
       syncStandbys: items(pg.array('syncStandbys', LIMITS.members), 'postgres.syncStandbys', (x, p) => Fields.of({ id: x }, p, ['id']).id('id')),
       syncQuorum: pg.int('syncQuorum', 0, LIMITS.members),
@@ -252,12 +267,13 @@ function readState(v: unknown): ClusterState {
         return { reason: b.text('reason', TEXT), atMs: b.timeMs('atMs') };
       }),
       // Required (null when none): the format-1 migration adds it.
-      scheduledSwitchover: pg.raw('scheduledSwitchover', 'null or an object with to, notBeforeMs, requestedAtMs') === null
-        ? null
-        : (() => {
-            const x = pg.obj('scheduledSwitchover', ['to', 'notBeforeMs', 'requestedAtMs']);
-            return { to: x.nullable('to', (k) => x.id(k)), notBeforeMs: x.timeMs('notBeforeMs'), requestedAtMs: x.timeMs('requestedAtMs') };
-          })(),
+      scheduledSwitchover:
+        pg.raw('scheduledSwitchover', 'null or an object with to, notBeforeMs, requestedAtMs') === null
+          ? null
+          : (() => {
+              const x = pg.obj('scheduledSwitchover', ['to', 'notBeforeMs', 'requestedAtMs']);
+              return { to: x.nullable('to', (k) => x.id(k)), notBeforeMs: x.timeMs('notBeforeMs'), requestedAtMs: x.timeMs('requestedAtMs') };
+            })(),
     },
     tenants: toMap(items(f.array('tenants', LIMITS.tenants), 'tenants', readTenant), (t) => t.id, 'tenants'),
     backups: toMap(items(f.array('backups', LIMITS.backups), 'backups', readBackup), (b) => b.id, 'backups'),
@@ -314,7 +330,12 @@ function readTenant(v: unknown, path: string): Tenant {
     },
     state: f.oneOf('state', TENANT_STATES),
     placement: f.nullable('placement', (k) => f.id(k)),
-    scram: { iterations: s.int('iterations', 1, NAT), salt: s.base64('salt', 1, 1024), storedKey: s.base64('storedKey', 32, 32), serverKey: s.base64('serverKey', 32, 32) },
+    scram: {
+      iterations: s.int('iterations', 1, NAT),
+      salt: s.base64('salt', 1, 1024),
+      storedKey: s.base64('storedKey', 32, 32),
+      serverKey: s.base64('serverKey', 32, 32),
+    },
     createdAtMs: f.timeMs('createdAtMs'),
     deletedAtMs: f.nullable('deletedAtMs', (k) => f.timeMs(k)),
   };
@@ -322,7 +343,22 @@ function readTenant(v: unknown, path: string): Tenant {
 
 function readBackup(v: unknown, path: string): Backup {
   const f = Fields.of(v, path, [
-    'id', 'kind', 'parent', 'node', 'timeline', 'startLsn', 'endLsn', 'tarBytes', 'storedBytes', 'checksum', 'prefix', 'state', 'failureReason', 'verification', 'atMs', 'finishedAtMs',
+    'id',
+    'kind',
+    'parent',
+    'node',
+    'timeline',
+    'startLsn',
+    'endLsn',
+    'tarBytes',
+    'storedBytes',
+    'checksum',
+    'prefix',
+    'state',
+    'failureReason',
+    'verification',
+    'atMs',
+    'finishedAtMs',
   ]);
   const ver = f.obj('verification', ['state', 'atMs', 'detail', 'kind']);
   // Nullable fields are required (null or a value) since format 4: the migration writes them all.

@@ -25,9 +25,33 @@ import { storageParsers, type StorageCommand } from './commands/storage.js';
 import type { ParserOf } from './commands/shared.js';
 
 export type { MaintenanceSet, MemberAdd, MemberHealthReport, MemberRemove } from './commands/cluster.js';
-export type { LeaseRelease, LeaseRenew, PgFailoverBlocked, PgFence, PgPromote, PgReport, PgScheduleSwitchover, PgSetRole, PgSyncStandbys } from './commands/postgres.js';
+export type {
+  LeaseRelease,
+  LeaseRenew,
+  PgFailoverBlocked,
+  PgFence,
+  PgPromote,
+  PgReport,
+  PgScheduleSwitchover,
+  PgSetRole,
+  PgSyncStandbys,
+} from './commands/postgres.js';
 export type { TenantCreate, TenantCreateLimits, TenantDelete, TenantPlace, TenantPurge, TenantSetLimits, TenantSetState } from './commands/tenants.js';
-export type { BackupDelete, BackupRecord, BackupRecordV1, BackupUpdate, BackupUpdateComplete, BackupUpdateFailed, BackupUpdateV1, BackupVerify, ComputeCreate, ComputeDelete, ComputeUpdate, WalDelete, WalRecord } from './commands/storage.js';
+export type {
+  BackupDelete,
+  BackupRecord,
+  BackupRecordV1,
+  BackupUpdate,
+  BackupUpdateComplete,
+  BackupUpdateFailed,
+  BackupUpdateV1,
+  BackupVerify,
+  ComputeCreate,
+  ComputeDelete,
+  ComputeUpdate,
+  WalDelete,
+  WalRecord,
+} from './commands/storage.js';
 export { LEASE_DURATION_MS } from './commands/postgres.js';
 export { SCRAM_ITERATIONS, TENANT_LIMITS } from './commands/tenants.js';
 
@@ -132,7 +156,11 @@ function parseCommand(x: unknown): Command {
   const v = f.raw('v', VERSION_DESC);
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) f.fail('v', v, VERSION_DESC);
   if (v > COMMAND_VERSION) {
-    throw new FieldError('v', `command version ${v} is newer than this build understands (versions 1..${COMMAND_VERSION}); upgrade ogel on every node`, 'unsupported_version');
+    throw new FieldError(
+      'v',
+      `command version ${v} is newer than this build understands (versions 1..${COMMAND_VERSION}); upgrade ogel on every node`,
+      'unsupported_version',
+    );
   }
   let c: Record<string, unknown> = x;
   for (let from = v; from < COMMAND_VERSION; from++) c = COMMAND_MIGRATIONS[from - 1]!(c);

@@ -53,7 +53,8 @@ const PG_IDENT_DESC = 'a Postgres identifier: 1-63 characters of a-z, 0-9 and "_
 
 const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
 const ADDRESS_RE = new RegExp(`^(?:(${HOST_LABEL}(?:\\.${HOST_LABEL})*)|\\[([0-9A-Fa-f:.]{2,45})\\]):([1-9][0-9]{0,4})$`);
-const ADDRESS_DESC = 'host:port, where host is a DNS name or IPv4 address or [IPv6] address and port is 1..65535 (e.g. "10.0.0.1:5432", "n1.railway.internal:7000", "[::1]:5432")';
+const ADDRESS_DESC =
+  'host:port, where host is a DNS name or IPv4 address or [IPv6] address and port is 1..65535 (e.g. "10.0.0.1:5432", "n1.railway.internal:7000", "[::1]:5432")';
 
 const CHECKSUM_RE = /^[a-z0-9]{2,16}:[0-9a-f]{8,128}$/;
 const CHECKSUM_DESC = '"algorithm:hex" in lowercase, e.g. "sha256:9f86d08..."';

@@ -24,7 +24,10 @@ export function checkPostgres(s: ClusterState): void {
       invariant(pg.primary === id, () => `node ${id} has role primary but the primary is ${pg.primary}`);
     }
   }
-  invariant((pg.primary === null) === (pg.lease === null), () => `primary ${pg.primary} with lease ${JSON.stringify(pg.lease)}: a primary exists exactly when a lease does`);
+  invariant(
+    (pg.primary === null) === (pg.lease === null),
+    () => `primary ${pg.primary} with lease ${JSON.stringify(pg.lease)}: a primary exists exactly when a lease does`,
+  );
   if (pg.primary !== null) {
     invariant(s.members.has(pg.primary), () => `primary ${pg.primary} is not a member`);
     invariant(primaries === 1, () => `${primaries} nodes have role primary`);
@@ -50,7 +53,10 @@ export function checkPostgres(s: ClusterState): void {
   const scheduled = pg.scheduledSwitchover;
   // Scheduling refuses the primary as target, and the only way a node becomes
   // primary (pg.promote) clears the schedule.
-  invariant(scheduled === null || scheduled.to === null || scheduled.to !== pg.primary, () => `a switchover to ${scheduled?.to} is scheduled, but it is already the primary`);
+  invariant(
+    scheduled === null || scheduled.to === null || scheduled.to !== pg.primary,
+    () => `a switchover to ${scheduled?.to} is scheduled, but it is already the primary`,
+  );
   invariant(pg.history.length <= LIMITS.history, () => `history has ${pg.history.length} entries (limit ${LIMITS.history})`);
   for (let i = 1; i < pg.history.length; i++) {
     invariant(pg.history[i - 1]!.generation < pg.history[i]!.generation, 'history generations are not strictly increasing: two promotions in one generation');

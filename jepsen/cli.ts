@@ -101,7 +101,8 @@ export function parseCli(argv: readonly string[]): Cli | 'help' {
   const workload = v.workload;
   if (!v.all) {
     if (workload === undefined) throw new UsageError('--workload is required');
-    if (!(WORKLOAD_NAMES as readonly string[]).includes(workload)) throw new UsageError(`--workload: expected one of ${WORKLOAD_NAMES.join(', ')}, got ${JSON.stringify(workload)}`);
+    if (!(WORKLOAD_NAMES as readonly string[]).includes(workload))
+      throw new UsageError(`--workload: expected one of ${WORKLOAD_NAMES.join(', ')}, got ${JSON.stringify(workload)}`);
   }
   let nemeses: NemesisName[];
   try {
@@ -152,7 +153,9 @@ function hardLimitMs(o: RunOptions): number {
 
 function printSummary(s: Summary, json: boolean): void {
   if (!json) {
-    process.stdout.write(`${s.valid === true ? 'VALID' : s.valid === false ? 'INVALID' : 'UNKNOWN'}: ${s.workload} / ${s.nemesis.join(',') || 'none'} / seed ${s.seed}: ${s.ops} ops (${s.ok} ok, ${s.fail} fail, ${s.info} info), ${s.faults}/${s.faults_planned} faults injected/planned, ${s.anomalies.length} anomalies, recovery ${s.recovery_ms ?? '-'} ms, longest write unavailability ${s.write_unavailable_ms ?? '-'} ms${s.unsafe ? ` (UNSAFE: ${s.unsafe.join(',')})` : ''}\n`);
+    process.stdout.write(
+      `${s.valid === true ? 'VALID' : s.valid === false ? 'INVALID' : 'UNKNOWN'}: ${s.workload} / ${s.nemesis.join(',') || 'none'} / seed ${s.seed}: ${s.ops} ops (${s.ok} ok, ${s.fail} fail, ${s.info} info), ${s.faults}/${s.faults_planned} faults injected/planned, ${s.anomalies.length} anomalies, recovery ${s.recovery_ms ?? '-'} ms, longest write unavailability ${s.write_unavailable_ms ?? '-'} ms${s.unsafe ? ` (UNSAFE: ${s.unsafe.join(',')})` : ''}\n`,
+    );
     process.stdout.write(`run folder: ${s.dir} (report.html)\n`);
   }
   process.stdout.write(`${JSON.stringify(s)}\n`);
@@ -187,17 +190,25 @@ interface MatrixRow {
 /** The matrix as a Markdown table: one row per run. */
 export function matrixTable(rows: readonly MatrixRow[]): string {
   const cell = (v: unknown) => (v === undefined || v === null ? '-' : String(v));
-  const lines = ['| workload | nemesis | valid | ops | anomalies | faults (injected/planned) | longest write unavailability (ms) | recovery (ms) |', '|---|---|---|---:|---:|---:|---:|---:|'];
+  const lines = [
+    '| workload | nemesis | valid | ops | anomalies | faults (injected/planned) | longest write unavailability (ms) | recovery (ms) |',
+    '|---|---|---|---:|---:|---:|---:|---:|',
+  ];
   for (const r of rows) {
     const faults = r.faults === undefined || r.faults_planned === undefined ? '-' : `${r.faults}/${r.faults_planned}`;
-    lines.push(`| ${r.workload} | ${r.nemesis} | ${cell(r.valid)}${r.error ? ` (${r.error})` : ''} | ${cell(r.ops)} | ${cell(r.anomalies)} | ${faults} | ${cell(r.write_unavailable_ms)} | ${cell(r.recovery_ms)} |`);
+    lines.push(
+      `| ${r.workload} | ${r.nemesis} | ${cell(r.valid)}${r.error ? ` (${r.error})` : ''} | ${cell(r.ops)} | ${cell(r.anomalies)} | ${faults} | ${cell(r.write_unavailable_ms)} | ${cell(r.recovery_ms)} |`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
 
 /** The matrix: each run is this script again (its own namespace and cluster); the last line of each is its JSON. */
 async function runMatrix(c: Cli, argv: readonly string[]): Promise<number> {
-  const pass = ['workload', 'nemesis', 'seed'].reduce(dropOption, argv.filter((a) => a !== '--all' && a !== '--json'));
+  const pass = ['workload', 'nemesis', 'seed'].reduce(
+    dropOption,
+    argv.filter((a) => a !== '--all' && a !== '--json'),
+  );
   // --workload / --nemesis narrow the matrix.
   const workloads = argv.some((a) => a === '--workload' || a.startsWith('--workload=')) ? [c.run.workload] : WORKLOAD_NAMES;
   const nemeses = c.run.nemeses.length > 0 ? c.run.nemeses : NEMESIS_NAMES;
@@ -220,7 +231,19 @@ async function runMatrix(c: Cli, argv: readonly string[]): Promise<number> {
         s = { valid: 'unknown', error: `no JSON from the run (exit ${out.code})` };
       }
       allValid &&= s.valid === true;
-      rows.push({ workload, nemesis: n, valid: s.valid, ops: s.ops, anomalies: s.anomalies?.length, faults: s.faults, faults_planned: s.faults_planned, recovery_ms: s.recovery_ms, write_unavailable_ms: s.write_unavailable_ms, dir: s.dir, ...(s.error ? { error: s.error } : {}) });
+      rows.push({
+        workload,
+        nemesis: n,
+        valid: s.valid,
+        ops: s.ops,
+        anomalies: s.anomalies?.length,
+        faults: s.faults,
+        faults_planned: s.faults_planned,
+        recovery_ms: s.recovery_ms,
+        write_unavailable_ms: s.write_unavailable_ms,
+        dir: s.dir,
+        ...(s.error ? { error: s.error } : {}),
+      });
       process.stderr.write(`jepsen:all ${workload} / ${n}: ${String(s.valid)}\n`);
     }
   }

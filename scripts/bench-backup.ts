@@ -48,7 +48,15 @@ async function timeRestoreToQuery(store: ObjectStore, chain: BackupManifest[], d
   const t0 = performance.now();
   await restoreChain(store, chain, dir, { owner });
   const pg = new PostgresInstance({ dataDir: dir, port: await freePort() });
-  pg.writeConfig({ nodeId: 'r1', listenAddresses: ['127.0.0.1'], syncMode: 'async', syncQuorum: 1, peerNodeIds: [], replicationHosts: ['127.0.0.1'], parameters: { shared_buffers: '128MB', max_connections: 30 } });
+  pg.writeConfig({
+    nodeId: 'r1',
+    listenAddresses: ['127.0.0.1'],
+    syncMode: 'async',
+    syncQuorum: 1,
+    peerNodeIds: [],
+    replicationHosts: ['127.0.0.1'],
+    parameters: { shared_buffers: '128MB', max_connections: 30 },
+  });
   await pg.start({ timeoutMs: 120_000 });
   await pg.query('SELECT count(*) FROM pgbench_branches');
   const s = seconds(t0);
@@ -58,7 +66,10 @@ async function timeRestoreToQuery(store: ObjectStore, chain: BackupManifest[], d
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { scale: { type: 'string', default: '70' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } }, strict: true });
+  const { values } = parseArgs({
+    options: { scale: { type: 'string', default: '70' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    strict: true,
+  });
   if (values.help) {
     process.stdout.write(`${HELP}\n`);
     return;
@@ -67,7 +78,10 @@ async function main(): Promise<void> {
   if (!Number.isInteger(scale) || scale < 1) throw new Error(`--scale must be a positive integer, got ${values.scale}`);
   if (spawnSync('sh', ['-c', 'command -v pgbench']).status !== 0) throw new Error('pgbench is not installed (Debian: apt-get install postgresql-15)');
 
-  const primary: TempPrimary = await makeTempPrimary({ nodeId: 'p1', settings: { parameters: { summarize_wal: 'on', shared_buffers: '128MB', max_connections: 30, fsync: false, max_wal_size: '2GB' } } });
+  const primary: TempPrimary = await makeTempPrimary({
+    nodeId: 'p1',
+    settings: { parameters: { summarize_wal: 'on', shared_buffers: '128MB', max_connections: 30, fsync: false, max_wal_size: '2GB' } },
+  });
   const server = await startS3rver();
   const fsStore = new FsObjectStore({ dir: join(primary.root, 'objects') });
   const s3Store = new S3ObjectStore({
@@ -84,7 +98,10 @@ async function main(): Promise<void> {
     const owner = primary.pg.user;
     await primary.pg.query(`CREATE ROLE bench LOGIN SUPERUSER PASSWORD 'bench-password-0123456789'`);
     log(`pgbench -i -s ${scale}`);
-    const init = spawnSync('pgbench', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'bench', '-i', '-q', '-s', String(scale), 'postgres'], { encoding: 'utf8', env: { ...process.env, PGPASSWORD: 'bench-password-0123456789' } });
+    const init = spawnSync('pgbench', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'bench', '-i', '-q', '-s', String(scale), 'postgres'], {
+      encoding: 'utf8',
+      env: { ...process.env, PGPASSWORD: 'bench-password-0123456789' },
+    });
     if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr.slice(-500)}`);
     await primary.pg.query('CHECKPOINT');
     const dbBytes = Number((await primary.pg.query<{ n: string }>(`SELECT pg_database_size('postgres') AS n`)).rows[0]?.n);
@@ -109,7 +126,9 @@ async function main(): Promise<void> {
       const t = performance.now();
       const m = await takeBackup({ ...common, store, ...extra });
       const s = seconds(t);
-      log(`${label}: ${(m.tarBytes / 1e6).toFixed(0)} MB tar -> ${(m.storedBytes / 1e6).toFixed(0)} MB stored in ${s.toFixed(1)} s = ${(m.tarBytes / 1e6 / s).toFixed(0)} MB/s`);
+      log(
+        `${label}: ${(m.tarBytes / 1e6).toFixed(0)} MB tar -> ${(m.storedBytes / 1e6).toFixed(0)} MB stored in ${s.toFixed(1)} s = ${(m.tarBytes / 1e6 / s).toFixed(0)} MB/s`,
+      );
       return { m, s, mbS: m.tarBytes / 1e6 / s };
     };
     const fullFs = await measure('full, fs', fsStore, { id: 'full-fs' });

@@ -45,7 +45,14 @@ type Via = 'proxy' | 'direct';
 /** An admin client of node `node`'s Postgres, or of its proxy (errors after connect fail the next query). */
 async function connectTo(c: DaemonCluster, node: string, password: string, via: Via = 'direct'): Promise<pg.Client> {
   const n = c.nodes.get(node)!;
-  const cl = new pg.Client({ host: '127.0.0.1', port: via === 'proxy' ? n.proxyPort : n.postgresPort, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 1_000 });
+  const cl = new pg.Client({
+    host: '127.0.0.1',
+    port: via === 'proxy' ? n.proxyPort : n.postgresPort,
+    user: 'postgres',
+    password,
+    database: 'postgres',
+    connectionTimeoutMillis: 1_000,
+  });
   cl.on('error', () => {});
   await cl.connect();
   return cl;
@@ -85,10 +92,20 @@ async function healthy(c: DaemonCluster, password: string): Promise<View> {
     }
   };
   let v: View | undefined;
-  await c.waitFor(async () => {
-    v = await viewOf(c);
-    return v !== undefined && v.primary !== null && (v.lease?.renewalSeq ?? 0) >= 1 && Object.values(v.nodes).every((n) => n.role !== 'recloning' && n.role !== 'fenced') && (await streaming(v.primary)) === 2;
-  }, 'a primary with two streaming standbys', 120_000);
+  await c.waitFor(
+    async () => {
+      v = await viewOf(c);
+      return (
+        v !== undefined &&
+        v.primary !== null &&
+        (v.lease?.renewalSeq ?? 0) >= 1 &&
+        Object.values(v.nodes).every((n) => n.role !== 'recloning' && n.role !== 'fenced') &&
+        (await streaming(v.primary)) === 2
+      );
+    },
+    'a primary with two streaming standbys',
+    120_000,
+  );
   return v!;
 }
 
@@ -109,24 +126,28 @@ async function oneRun(leaseMs: number, via: Via, log: (s: string) => void): Prom
     await c.waitFor(async () => writer.acks.length >= 50, '50 acknowledged writes before the kill', 30_000);
     const t0 = performance.now();
     await c.kill9(old);
-    await c.waitFor(async () => writer.acks.some((x) => x.at > t0 && x.node !== old), 'a write acknowledged by a new primary', 60_000).catch(async (e: Error) => {
-      // Evidence: what the surviving servers' sessions wait on, and who streams.
-      const seen: string[] = [];
-      for (const id of c.nodes.keys()) {
-        if (id === old) continue;
-        try {
-          const cl = await connectTo(c, id, password);
-          const a = await cl.query("SELECT pid, state, wait_event_type, wait_event, left(query, 60) AS q FROM pg_stat_activity WHERE backend_type IN ('client backend', 'walsender')");
-          const r = await cl.query('SELECT application_name, state, sync_state FROM pg_stat_replication');
-          const w = await cl.query('SELECT status, sender_port FROM pg_stat_wal_receiver');
-          seen.push(`${id}: activity ${JSON.stringify(a.rows)} replication ${JSON.stringify(r.rows)} receiver ${JSON.stringify(w.rows)}`);
-          await cl.end();
-        } catch (err) {
-          seen.push(`${id}: ${(err as Error).message}`);
+    await c
+      .waitFor(async () => writer.acks.some((x) => x.at > t0 && x.node !== old), 'a write acknowledged by a new primary', 60_000)
+      .catch(async (e: Error) => {
+        // Evidence: what the surviving servers' sessions wait on, and who streams.
+        const seen: string[] = [];
+        for (const id of c.nodes.keys()) {
+          if (id === old) continue;
+          try {
+            const cl = await connectTo(c, id, password);
+            const a = await cl.query(
+              "SELECT pid, state, wait_event_type, wait_event, left(query, 60) AS q FROM pg_stat_activity WHERE backend_type IN ('client backend', 'walsender')",
+            );
+            const r = await cl.query('SELECT application_name, state, sync_state FROM pg_stat_replication');
+            const w = await cl.query('SELECT status, sender_port FROM pg_stat_wal_receiver');
+            seen.push(`${id}: activity ${JSON.stringify(a.rows)} replication ${JSON.stringify(r.rows)} receiver ${JSON.stringify(w.rows)}`);
+            await cl.end();
+          } catch (err) {
+            seen.push(`${id}: ${(err as Error).message}`);
+          }
         }
-      }
-      throw new Error(`${e.message}; t0 ${Math.round(t0)}; the writer's last errors:\n${writer.lastErrors.join('\n')}\n${seen.join('\n')}`);
-    });
+        throw new Error(`${e.message}; t0 ${Math.round(t0)}; the writer's last errors:\n${writer.lastErrors.join('\n')}\n${seen.join('\n')}`);
+      });
     const first = writer.acks.find((x) => x.at > t0 && x.node !== old)!;
     await writer.stop();
     const ms = first.at - t0;
@@ -141,7 +162,12 @@ async function oneRun(leaseMs: number, via: Via, log: (s: string) => void): Prom
     for (const [id, node] of c.nodes) {
       const st = await c.get(id, '/v1/status?stale=true').catch(() => undefined);
       process.stderr.write(`--- ${id}: ${JSON.stringify((st?.body as { postgres?: unknown } | undefined)?.postgres ?? null).slice(0, 1500)}\n`);
-      process.stderr.write(node.log.slice(-25).map((l) => `    ${l.slice(0, 400)}`).join('\n') + '\n');
+      process.stderr.write(
+        node.log
+          .slice(-25)
+          .map((l) => `    ${l.slice(0, 400)}`)
+          .join('\n') + '\n',
+      );
     }
     throw e;
   } finally {
@@ -251,7 +277,9 @@ async function switchoverBench(runs: number, leaseMs: number, via: Via): Promise
       const pause = after[firstNew]!.at - (lastOld?.at ?? after[firstNew]!.at);
       pauses.push(pause);
       reported.push(res.pauseMs);
-      log(`run ${i + 1}/${runs}: ${res.from} -> ${res.to}: client-seen write pause ${pause.toFixed(0)} ms (leader-measured ${res.pauseMs} ms; old primary: ${['readOnlyMs', 'drainMs', 'catchUpMs', 'shutdownMs', 'releaseMs'].map((k) => `${k} ${String(res.stepDown?.[k])}`).join(', ')}); writer errors so far ${writer.errors}`);
+      log(
+        `run ${i + 1}/${runs}: ${res.from} -> ${res.to}: client-seen write pause ${pause.toFixed(0)} ms (leader-measured ${res.pauseMs} ms; old primary: ${['readOnlyMs', 'drainMs', 'catchUpMs', 'shutdownMs', 'releaseMs'].map((k) => `${k} ${String(res.stepDown?.[k])}`).join(', ')}); writer errors so far ${writer.errors}`,
+      );
     }
     await writer.stop();
     const v = await healthy(c, password);
@@ -263,7 +291,14 @@ async function switchoverBench(runs: number, leaseMs: number, via: Via): Promise
     lost = writer.acks.filter((x) => !present.has(x.n)).length;
   } catch (e) {
     for (const [id, node] of c.nodes) {
-      process.stderr.write(`--- ${id}\n` + node.log.slice(-25).map((l) => `    ${l.slice(0, 400)}`).join('\n') + '\n');
+      process.stderr.write(
+        `--- ${id}\n` +
+          node.log
+            .slice(-25)
+            .map((l) => `    ${l.slice(0, 400)}`)
+            .join('\n') +
+          '\n',
+      );
     }
     throw e;
   } finally {
@@ -316,7 +351,8 @@ async function main(): Promise<number> {
   const runs = Number(a.runs);
   const leaseMs = Number(a['lease-ms']);
   if (!Number.isInteger(runs) || runs < 1 || runs > 200) return usage(`--runs must be an integer from 1 to 200, got '${a.runs}'`);
-  if (!Number.isInteger(leaseMs) || leaseMs < 100 || leaseMs > 600_000) return usage(`--lease-ms must be an integer from 100 to 600000, got '${a['lease-ms']}'`);
+  if (!Number.isInteger(leaseMs) || leaseMs < 100 || leaseMs > 600_000)
+    return usage(`--lease-ms must be an integer from 100 to 600000, got '${a['lease-ms']}'`);
   if (a.via !== 'proxy' && a.via !== 'direct') return usage(`--via must be proxy or direct, got '${a.via}'`);
   const via: Via = a.via;
   if (a.mode === 'switchover') return switchoverBench(runs, leaseMs, via);

@@ -52,7 +52,24 @@ function need(cmd: string, pkg: string): void {
 /** One pgbench run; latency from its per-transaction log (-l). */
 function pgbench(port: number, clients: number, seconds: number, selectOnly: boolean, dir: string): RunResult {
   const logDir = mkdtempSync(join(dir, 'pgbench-log-'));
-  const args = ['-h', '127.0.0.1', '-p', String(port), '-U', USER, '-n', '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds), '-l', '--log-prefix', join(logDir, 'tx')];
+  const args = [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-U',
+    USER,
+    '-n',
+    '-c',
+    String(clients),
+    '-j',
+    String(Math.min(clients, 2)),
+    '-T',
+    String(seconds),
+    '-l',
+    '--log-prefix',
+    join(logDir, 'tx'),
+  ];
   if (selectOnly) args.push('-S');
   args.push(DB);
   const r = spawnSync('pgbench', args, { encoding: 'utf8', env: { ...process.env, PGPASSWORD: PASSWORD }, timeout: (seconds + 60) * 1000 });
@@ -84,7 +101,7 @@ async function startPgbouncer(dir: string, upstreamPort: number, poolSize: numbe
       '[pgbouncer]',
       'listen_addr = 127.0.0.1',
       `listen_port = ${port}`,
-      "unix_socket_dir =",
+      'unix_socket_dir =',
       'auth_type = scram-sha-256',
       `auth_file = ${join(dir, 'userlist.txt')}`,
       'pool_mode = transaction',
@@ -111,13 +128,34 @@ async function startPgbouncer(dir: string, upstreamPort: number, poolSize: numbe
   return { port, proc };
 }
 
-async function startProxy(upstreamPort: number, poolSize: number): Promise<{ port: number; proc: ChildProcess; rss: () => Promise<{ rss: number; clients: number }> }> {
+async function startProxy(
+  upstreamPort: number,
+  poolSize: number,
+): Promise<{ port: number; proc: ChildProcess; rss: () => Promise<{ rss: number; clients: number }> }> {
   const script = resolve('dist/scripts/bench/proxy-standalone.js');
   // OGEL_BENCH_PROXY_NODE_ARGS: extra node flags for the proxy process (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
   const nodeArgs = (process.env.OGEL_BENCH_PROXY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const proc = spawn(process.execPath, [...nodeArgs, '--expose-gc', script, '--upstream-port', String(upstreamPort), '--user', USER, '--password', PASSWORD, '--database', DB, '--pool-size', String(poolSize)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [
+      ...nodeArgs,
+      '--expose-gc',
+      script,
+      '--upstream-port',
+      String(upstreamPort),
+      '--user',
+      USER,
+      '--password',
+      PASSWORD,
+      '--database',
+      DB,
+      '--pool-size',
+      String(poolSize),
+    ],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   const lines = createInterface({ input: proc.stdout! });
   const waiting: ((line: string) => void)[] = [];
   lines.on('line', (l) => waiting.shift()?.(l));
@@ -217,7 +255,8 @@ async function main(): Promise<number> {
   if (!Number.isInteger(scale) || scale < 1 || scale > 1000) return bad('--scale', a.scale, 'an integer from 1 to 1000');
   if (!Number.isInteger(poolSize) || poolSize < 1 || poolSize > 500) return bad('--pool-size', a['pool-size'], 'an integer from 1 to 500');
   if (!Number.isInteger(idleClients) || idleClients < 0 || idleClients > 15_000) return bad('--idle-clients', a['idle-clients'], 'an integer from 0 to 15000');
-  if (clientCounts.some((c) => !Number.isInteger(c) || c < 1 || c > 1000)) return bad('--clients', a.clients, 'a comma-separated list of integers from 1 to 1000');
+  if (clientCounts.some((c) => !Number.isInteger(c) || c < 1 || c > 1000))
+    return bad('--clients', a.clients, 'a comma-separated list of integers from 1 to 1000');
   need('pgbench', 'postgresql-15');
   need('pgbouncer', 'pgbouncer');
 
@@ -231,7 +270,10 @@ async function main(): Promise<number> {
     await primary.pg.query(`CREATE ROLE ${USER} LOGIN PASSWORD '${PASSWORD}'`);
     await primary.pg.query(`CREATE DATABASE ${DB} OWNER ${USER}`);
     log(`pgbench -i -s ${scale}`);
-    const init = spawnSync('pgbench', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', USER, '-i', '-q', '-s', String(scale), DB], { encoding: 'utf8', env: { ...process.env, PGPASSWORD: PASSWORD } });
+    const init = spawnSync('pgbench', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', USER, '-i', '-q', '-s', String(scale), DB], {
+      encoding: 'utf8',
+      env: { ...process.env, PGPASSWORD: PASSWORD },
+    });
     if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr.slice(-800)}`);
     const bouncer = await startPgbouncer(dir, primary.port, poolSize);
     procs.push(bouncer.proc);

@@ -259,12 +259,18 @@ class OgelCluster {
       args: [
         ...this.nodeArgs,
         this.serverJs,
-        '--id', n.id,
-        '--data', n.dataDir,
-        '--http', `${HOST}:${n.httpPort}`,
-        '--peers', peers,
-        '--secret', this.secret,
-        '--tick-ms', String(this.tickMs),
+        '--id',
+        n.id,
+        '--data',
+        n.dataDir,
+        '--http',
+        `${HOST}:${n.httpPort}`,
+        '--peers',
+        peers,
+        '--secret',
+        this.secret,
+        '--tick-ms',
+        String(this.tickMs),
       ],
       logDir: this.logDir,
     });
@@ -370,7 +376,9 @@ async function benchOgelLoad(cluster: OgelCluster, args: Args, value: Buffer): P
     const after = await cluster.statuses();
     const termChanges = cluster.maxTerm(after) - cluster.maxTerm(before);
     const leaderAfter = [...after.values()].find((s) => s.role === 'leader')?.id ?? '';
-    progress(`ogel: ${clients} client(s): ${describe(r)}${termChanges > 0 ? `  !! term advanced by ${termChanges} during the run (leader now ${leaderAfter || 'unknown'})` : ''}`);
+    progress(
+      `ogel: ${clients} client(s): ${describe(r)}${termChanges > 0 ? `  !! term advanced by ${termChanges} during the run (leader now ${leaderAfter || 'unknown'})` : ''}`,
+    );
     out.set(clients, { r, extra: { term_changes: termChanges, leader: leader.id } });
   }
   return out;
@@ -393,7 +401,9 @@ async function benchFailover(cluster: OgelCluster, runs: number, value: Buffer):
       let target = 0;
       for (;;) {
         if (performance.now() - t0 > FAILOVER_GIVE_UP_MS) {
-          throw new FatalBenchError(`failover run ${run}: no put acknowledged by ${survivors.map((n) => n.id).join('/')} within ${FAILOVER_GIVE_UP_MS} ms of killing ${leader.id}`);
+          throw new FatalBenchError(
+            `failover run ${run}: no put acknowledged by ${survivors.map((n) => n.id).join('/')} within ${FAILOVER_GIVE_UP_MS} ms of killing ${leader.id}`,
+          );
         }
         const node = survivors[target]!;
         attempts++;
@@ -429,7 +439,9 @@ async function benchFailover(cluster: OgelCluster, runs: number, value: Buffer):
     }
     const ms = okAt - t0;
     samples.push(ms);
-    progress(`failover ${run}/${runs}: killed leader ${leader.id} (pid ${victim.pid}); put acknowledged by ${okNode} after ${ms.toFixed(1)} ms (${attempts} attempts)`);
+    progress(
+      `failover ${run}/${runs}: killed leader ${leader.id} (pid ${victim.pid}); put acknowledged by ${okNode} after ${ms.toFixed(1)} ms (${attempts} attempts)`,
+    );
 
     // Bring the victim back and let it catch up before the next run.
     await victim.exited;
@@ -484,18 +496,30 @@ class EtcdCluster {
           name: `etcd-${m.name}`,
           cmd: etcdBin,
           args: [
-            '--name', m.name,
-            '--data-dir', m.dataDir,
-            '--listen-client-urls', `http://${HOST}:${m.clientPort}`,
-            '--advertise-client-urls', `http://${HOST}:${m.clientPort}`,
-            '--listen-peer-urls', `http://${HOST}:${m.peerPort}`,
-            '--initial-advertise-peer-urls', `http://${HOST}:${m.peerPort}`,
-            '--initial-cluster', initialCluster,
-            '--initial-cluster-token', token,
-            '--initial-cluster-state', 'new',
-            '--logger', 'zap',
-            '--log-level', 'error',
-            '--log-outputs', 'stderr',
+            '--name',
+            m.name,
+            '--data-dir',
+            m.dataDir,
+            '--listen-client-urls',
+            `http://${HOST}:${m.clientPort}`,
+            '--advertise-client-urls',
+            `http://${HOST}:${m.clientPort}`,
+            '--listen-peer-urls',
+            `http://${HOST}:${m.peerPort}`,
+            '--initial-advertise-peer-urls',
+            `http://${HOST}:${m.peerPort}`,
+            '--initial-cluster',
+            initialCluster,
+            '--initial-cluster-token',
+            token,
+            '--initial-cluster-state',
+            'new',
+            '--logger',
+            'zap',
+            '--log-level',
+            'error',
+            '--log-outputs',
+            'stderr',
           ],
           logDir: path.join(dir, 'logs'),
         });
@@ -762,7 +786,9 @@ async function main(): Promise<number> {
         loadavg_start: loadStart.map((x) => round(x, 2)),
         loadavg_end: os.loadavg().map((x) => round(x, 2)),
       },
-      ogel_final_status: Object.fromEntries([...finalStatus].map(([id, s]) => [id, { term: s.term, commitIndex: s.commitIndex, leaderChanges: s.leaderChanges }])),
+      ogel_final_status: Object.fromEntries(
+        [...finalStatus].map(([id, s]) => [id, { term: s.term, commitIndex: s.commitIndex, leaderChanges: s.leaderChanges }]),
+      ),
       unexpected_exits: group.unexpected,
       run_time_s: round((performance.now() - startedAt) / 1000, 1),
     };

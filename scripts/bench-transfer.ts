@@ -18,7 +18,10 @@ Starts three ogel daemons on loopback and moves Raft leadership N times (default
 request until the answer (the new leader elected). The JSON summary is printed last.`;
 
 async function main(): Promise<number> {
-  const argSpec = { options: { runs: { type: 'string', default: '20' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } }, strict: true } satisfies ParseArgsConfig;
+  const argSpec = {
+    options: { runs: { type: 'string', default: '20' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    strict: true,
+  } satisfies ParseArgsConfig;
   let a: ReturnType<typeof parseArgs<typeof argSpec>>['values'];
   try {
     a = parseArgs(argSpec).values;

@@ -34,9 +34,5 @@ if (files.length === 0) {
   process.exit(1);
 }
 const reporter = 'spec';
-const result = spawnSync(
-  process.execPath,
-  ['--test', `--test-reporter=${reporter}`, '--test-concurrency=2', ...files],
-  { stdio: 'inherit' },
-);
+const result = spawnSync(process.execPath, ['--test', `--test-reporter=${reporter}`, '--test-concurrency=2', ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);

@@ -77,10 +77,14 @@ describe('backups through the daemons', () => {
     assert.notEqual(inc.node, primary, 'taken from a streaming standby');
 
     // Read back and checked after it was taken.
-    await c.waitFor(async () => {
-      const r = await c.cli(['backup', 'show', inc.id, '--json']);
-      return (JSON.parse(r.stdout) as { backup: { verification: { state: string } } }).backup.verification.state === 'verified';
-    }, 'the incremental verified', 30_000);
+    await c.waitFor(
+      async () => {
+        const r = await c.cli(['backup', 'show', inc.id, '--json']);
+        return (JSON.parse(r.stdout) as { backup: { verification: { state: string } } }).backup.verification.state === 'verified';
+      },
+      'the incremental verified',
+      30_000,
+    );
     const st = await c.cli(['status']);
     assert.match(st.stdout, new RegExp(`Backups: newest ${inc.id} \\(incremental, .* ago, verified\\)`));
 
@@ -91,7 +95,15 @@ describe('backups through the daemons', () => {
     const restored = new PostgresInstance({ dataDir: dir, port: await freePort() });
     try {
       // A free port (the source's is in use); the source's other settings, as a user would start it.
-      restored.writeConfig({ nodeId: 'r1', listenAddresses: ['127.0.0.1'], syncMode: 'async', syncQuorum: 1, peerNodeIds: [], replicationHosts: ['127.0.0.1'], parameters: {} });
+      restored.writeConfig({
+        nodeId: 'r1',
+        listenAddresses: ['127.0.0.1'],
+        syncMode: 'async',
+        syncQuorum: 1,
+        peerNodeIds: [],
+        replicationHosts: ['127.0.0.1'],
+        parameters: {},
+      });
       await restored.start({ timeoutMs: 30_000 });
       assert.deepEqual((await restored.query('SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t')).rows[0], want);
     } finally {

@@ -162,13 +162,21 @@ describe('ogel daemon: a 3-node cluster of real processes', () => {
     const s = (await c.get(leader, '/v1/status')).body as StatusBody;
     assert.deepEqual(s.maintenance, { paused: true, reason: 'through an agent' });
     assert.equal((await c.send(follower, 'POST', '/v1/internal/commands', { ...pause, paused: false, reason: null })).status, 200);
-    const report = { v: 1, type: 'pg.report', atMs: Date.now(), node: follower, role: 'standby', timeline: 1, lsn: { received: '0/3000148', flushed: '0/3000148', replayed: '0/3000100' } };
+    const report = {
+      v: 1,
+      type: 'pg.report',
+      atMs: Date.now(),
+      node: follower,
+      role: 'standby',
+      timeline: 1,
+      lsn: { received: '0/3000148', flushed: '0/3000148', replayed: '0/3000100' },
+    };
     const bad = await c.send(follower, 'POST', '/v1/internal/commands', { ...report, lsn: { ...report.lsn, flushed: 'not-an-lsn' } });
     assert.equal(bad.status, 400, JSON.stringify(bad.body));
     assert.match((bad.body as { error: { message: string } }).error.message, /lsn\.flushed/);
   });
 
-  it('the agents\' fence endpoint refuses bad bodies and a stale generation', async () => {
+  it("the agents' fence endpoint refuses bad bodies and a stale generation", async () => {
     const leader = await c.waitForLeader();
     for (const [body, re] of [
       [{}, /'generation' is required/],
@@ -189,7 +197,13 @@ describe('ogel daemon: a 3-node cluster of real processes', () => {
     const r = await fetch(`${c.apiUrl(leader)}/metrics`);
     const text = await r.text();
     assert.equal(r.status, 200);
-    for (const m of ['ogel_raft_term', 'ogel_raft_commit_index', 'ogel_raft_is_leader 1', 'ogel_raft_proposal_duration_seconds_bucket', 'ogel_raft_peer_lag_entries']) {
+    for (const m of [
+      'ogel_raft_term',
+      'ogel_raft_commit_index',
+      'ogel_raft_is_leader 1',
+      'ogel_raft_proposal_duration_seconds_bucket',
+      'ogel_raft_peer_lag_entries',
+    ]) {
       assert.ok(text.includes(m), `metrics include ${m}`);
     }
   });
@@ -198,9 +212,19 @@ describe('ogel daemon: a 3-node cluster of real processes', () => {
     const n4 = await c.addNodeConfig('n4');
     await c.start('n4', ['--join']);
     const add = await c.cli([
-      'members', 'add', '--id', 'n4',
-      '--raft', `127.0.0.1:${n4.raftPort}`, '--api', `127.0.0.1:${n4.apiPort}`,
-      '--proxy', `127.0.0.1:${n4.proxyPort}`, '--postgres', `127.0.0.1:${n4.postgresPort}`, '--json',
+      'members',
+      'add',
+      '--id',
+      'n4',
+      '--raft',
+      `127.0.0.1:${n4.raftPort}`,
+      '--api',
+      `127.0.0.1:${n4.apiPort}`,
+      '--proxy',
+      `127.0.0.1:${n4.proxyPort}`,
+      '--postgres',
+      `127.0.0.1:${n4.postgresPort}`,
+      '--json',
     ]);
     assert.equal(add.code, 0, add.stderr);
     const leader = await c.waitForLeader();
@@ -221,7 +245,10 @@ describe('ogel daemon: a 3-node cluster of real processes', () => {
     const leader = await c.waitForLeader();
     const code = await c.terminate(leader);
     assert.equal(code, 0);
-    assert.ok(c.nodes.get(leader)!.log.some((l) => l.includes('transferred leadership before shutdown')), 'the log says it handed over');
+    assert.ok(
+      c.nodes.get(leader)!.log.some((l) => l.includes('transferred leadership before shutdown')),
+      'the log says it handed over',
+    );
     const next = await c.waitForLeader(5_000, leader);
     assert.notEqual(next, leader);
     await c.start(leader);

@@ -62,7 +62,9 @@ async function waitForNone(needles: readonly string[], timeoutMs: number): Promi
   }
 }
 
-test('npm start from a mode-0700 directory takes a write through the proxy, and SIGTERM to npm stops every process', { timeout: READY_TIMEOUT_MS + STOP_TIMEOUT_MS + 60_000 }, async (t) => {
+test('npm start from a mode-0700 directory takes a write through the proxy, and SIGTERM to npm stops every process', {
+  timeout: READY_TIMEOUT_MS + STOP_TIMEOUT_MS + 60_000,
+}, async (t) => {
   const home = mkdtempSync(join(tmpdir(), 'ogel-first-run-'));
   assert.equal(statSync(home).mode & 0o777, 0o700, 'mkdtemp gives a mode-0700 directory, like /root');
   // The binaries' copy and the relocated data land here, not in /var/lib/ogel, so the test leaves nothing behind.
@@ -87,7 +89,10 @@ test('npm start from a mode-0700 directory takes a write through the proxy, and 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => npm.on('exit', (code, signal) => r({ code, signal })));
   try {
     const url = await new Promise<string>((resolveUrl, reject) => {
-      const timer = setTimeout(() => reject(new Error(`npm start was not ready within ${READY_TIMEOUT_MS / 1000} s; stderr:\n${stderr.slice(-3000)}`)), READY_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`npm start was not ready within ${READY_TIMEOUT_MS / 1000} s; stderr:\n${stderr.slice(-3000)}`)),
+        READY_TIMEOUT_MS,
+      );
       const check = () => {
         const m = /^Postgres:\s+(postgresql:\/\/\S+)/m.exec(stdout);
         if (m && stdout.includes('Press Ctrl-C')) {
@@ -110,7 +115,10 @@ test('npm start from a mode-0700 directory takes a write through the proxy, and 
     } finally {
       await client.end();
     }
-    assert.ok(processesMentioning([runtime]).some((p) => / -D /.test(p.args)), 'Postgres runs from the data directories under the runtime root');
+    assert.ok(
+      processesMentioning([runtime]).some((p) => / -D /.test(p.args)),
+      'Postgres runs from the data directories under the runtime root',
+    );
 
     // The signal goes to the npm process alone, not to its process group.
     process.kill(npm.pid!, 'SIGTERM');

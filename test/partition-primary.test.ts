@@ -21,6 +21,7 @@ test('partition: the old primary stops accepting writes before the new primary i
     timeoutMs: SCENARIO_TIMEOUT_MS,
   });
   if (line === undefined) return;
-  const figures = (JSON.parse(line) as { partitionPrimary: { i3GapMs: number; lastOldWriteAcceptedMs: number; promotionCommittedAfterMs: number } }).partitionPrimary;
+  const figures = (JSON.parse(line) as { partitionPrimary: { i3GapMs: number; lastOldWriteAcceptedMs: number; promotionCommittedAfterMs: number } })
+    .partitionPrimary;
   assert.ok(figures.lastOldWriteAcceptedMs < figures.promotionCommittedAfterMs && figures.i3GapMs > 0, line);
 });

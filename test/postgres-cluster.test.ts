@@ -35,7 +35,9 @@ describe('ogel daemons supervise real Postgres nodes', () => {
     await c.waitFor(
       async () => {
         const v = await pgView();
-        const roles = Object.values(v.nodes).map((n) => n.reportedRole).sort();
+        const roles = Object.values(v.nodes)
+          .map((n) => n.reportedRole)
+          .sort();
         return v.primary !== null && roles.join(',') === 'primary,standby,standby';
       },
       'a primary and two standbys reported',
@@ -72,7 +74,10 @@ describe('ogel daemons supervise real Postgres nodes', () => {
       const gen = await client.query('SELECT generation FROM ogel.generation');
       assert.equal(Number(gen.rows[0].generation), 1);
       const sync = await client.query('SELECT application_name, sync_state FROM pg_stat_replication ORDER BY 1');
-      assert.deepEqual(sync.rows.map((r: { sync_state: string }) => r.sync_state), ['quorum', 'quorum']);
+      assert.deepEqual(
+        sync.rows.map((r: { sync_state: string }) => r.sync_state),
+        ['quorum', 'quorum'],
+      );
     } finally {
       await client.end();
     }
@@ -80,7 +85,7 @@ describe('ogel daemons supervise real Postgres nodes', () => {
     const reader = new pg.Client({ host: '127.0.0.1', port: standby.postgresPort, user: 'postgres', password, database: 'postgres' });
     await reader.connect();
     try {
-      const r = await reader.query("SELECT v FROM t WHERE id = 1");
+      const r = await reader.query('SELECT v FROM t WHERE id = 1');
       assert.equal(r.rows[0]?.v, 'replicated');
       await assert.rejects(reader.query("INSERT INTO t VALUES (2, 'no')"), /read-only/);
     } finally {
@@ -88,7 +93,7 @@ describe('ogel daemons supervise real Postgres nodes', () => {
     }
   });
 
-  it('kill -9 of the primary\'s daemon: a standby is promoted and no acknowledged write is lost (I4)', async () => {
+  it("kill -9 of the primary's daemon: a standby is promoted and no acknowledged write is lost (I4)", async () => {
     const before = await pgView();
     const old = before.primary!;
     const client = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(old)!.postgresPort, user: 'postgres', password, database: 'postgres' });
@@ -122,7 +127,11 @@ describe('ogel daemons supervise real Postgres nodes', () => {
     await n2.connect();
     try {
       const r = await n2.query('SELECT n FROM acked ORDER BY n');
-      assert.deepEqual(r.rows.map((x: { n: number }) => x.n), acked, 'every acknowledged write survived');
+      assert.deepEqual(
+        r.rows.map((x: { n: number }) => x.n),
+        acked,
+        'every acknowledged write survived',
+      );
       await n2.query('INSERT INTO acked VALUES (101)');
       const gen = await n2.query('SELECT generation FROM ogel.generation');
       assert.equal(Number(gen.rows[0].generation), before.generation + 1);

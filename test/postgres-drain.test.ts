@@ -63,7 +63,11 @@ describe('the switchover drain: soft fence, open writers, hard fence', { timeout
     const { terminated } = await p.pg.endClientSessions();
     assert.equal(terminated, 3, 'every client session ended');
     await assert.rejects(idle.query('COMMIT'));
-    assert.deepEqual((await p.pg.query('SELECT array_agg(x ORDER BY x) AS xs FROM drained')).rows[0]?.xs, [1, 3], 'what committed during the drain stays; the cut-off writer rolled back');
+    assert.deepEqual(
+      (await p.pg.query('SELECT array_agg(x ORDER BY x) AS xs FROM drained')).rows[0]?.xs,
+      [1, 3],
+      'what committed during the drain stays; the cut-off writer rolled back',
+    );
     await p.pg.setReadOnly(false);
     const again = await tcp();
     await again.query('INSERT INTO drained VALUES (5)');

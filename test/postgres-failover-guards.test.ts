@@ -96,7 +96,9 @@ async function waitHealthy(c: DaemonCluster): Promise<void> {
     async () => {
       try {
         const v = await pgView(c);
-        const roles = Object.values(v.nodes).map((n) => n.reportedRole).sort();
+        const roles = Object.values(v.nodes)
+          .map((n) => n.reportedRole)
+          .sort();
         return v.primary !== null && v.lease?.holder === v.primary && roles.join(',') === 'primary,standby,standby';
       } catch {
         return false;
@@ -123,7 +125,14 @@ async function waitHealthy(c: DaemonCluster): Promise<void> {
 }
 
 async function connect(c: DaemonCluster, id: string, password: string): Promise<pg.Client> {
-  const client = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(id)!.postgresPort, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 5_000 });
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: c.nodes.get(id)!.postgresPort,
+    user: 'postgres',
+    password,
+    database: 'postgres',
+    connectionTimeoutMillis: 5_000,
+  });
   await client.connect();
   return client;
 }
@@ -230,7 +239,9 @@ describe('automatic failover guards on real Postgres nodes', () => {
         for (const [id, s] of views) if (s) assert.equal(s.maintenance.paused, true, `${id} lost the maintenance flag`);
       });
       assert.ok(held.answered >= 10, `only ${held.answered} status answers from the survivors in ${HOLD_MS} ms`);
-      t.diagnostic(`paused: no failover for ${Math.round(performance.now() - t0)} ms after kill -9 (lease ${LEASE_MS} ms), ${held.answered} status answers checked`);
+      t.diagnostic(
+        `paused: no failover for ${Math.round(performance.now() - t0)} ms after kill -9 (lease ${LEASE_MS} ms), ${held.answered} status answers checked`,
+      );
 
       const json = await c.cli(['status', '--json']);
       assert.equal(json.code, 0, json.stderr);
@@ -271,7 +282,9 @@ describe('automatic failover guards on real Postgres nodes', () => {
     await withCluster(t, async (c, password) => {
       const before = await pgView(c);
       const old = before.primary!;
-      const standbys = Object.keys(before.nodes).filter((id) => id !== old).sort();
+      const standbys = Object.keys(before.nodes)
+        .filter((id) => id !== old)
+        .sort();
       const leader = await c.waitForLeader();
       // Break the standby that is not the Raft leader if we can: the leader's
       // controller then fences it over the network, as in a real outage.

@@ -66,7 +66,11 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
 
   async function assertAllAcked(id: string): Promise<void> {
     const rows = await query<{ n: number }>(id, 'SELECT n FROM acked ORDER BY n');
-    assert.deepEqual(rows.map((r) => r.n), acked, `every acknowledged row is on ${id}`);
+    assert.deepEqual(
+      rows.map((r) => r.n),
+      acked,
+      `every acknowledged row is on ${id}`,
+    );
   }
 
   /** Until `id` has replayed every acknowledged row (it streams from the primary). */
@@ -167,7 +171,15 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
     await c.start(old);
     await healthy('the old primary rejoined');
     // Streaming shows in the status a moment before the agent has seen it hold and logs it.
-    await c.waitFor(async () => c.nodes.get(old)!.log.slice(mark).some((l) => /rejoined: following the primary/.test(l)), `${old}'s rejoin to be logged`, 15_000);
+    await c.waitFor(
+      async () =>
+        c.nodes
+          .get(old)!
+          .log.slice(mark)
+          .some((l) => /rejoined: following the primary/.test(l)),
+      `${old}'s rejoin to be logged`,
+      15_000,
+    );
     const since = c.nodes.get(old)!.log.slice(mark).join('\n');
     assert.doesNotMatch(since, /re-cloning/);
     await writeRows(next, 10);
@@ -189,7 +201,7 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
     const inst = new PostgresInstance({ dataDir, port: c.nodes.get(old)!.postgresPort, binaries: resolvePostgresBinaries(), user: ensurePostgresUser() });
     await inst.start();
     try {
-      await inst.query("BEGIN READ WRITE; SET LOCAL synchronous_commit = local; INSERT INTO acked VALUES (-1); COMMIT");
+      await inst.query('BEGIN READ WRITE; SET LOCAL synchronous_commit = local; INSERT INTO acked VALUES (-1); COMMIT');
     } finally {
       await inst.stop('fast');
     }
@@ -217,7 +229,15 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
     const r = await c.cli(['reinit', standby, '--yes', '--json']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal((JSON.parse(r.stdout) as { role: string }).role, 'recloning');
-    await c.waitFor(async () => c.nodes.get(standby)!.log.slice(mark).some((l) => /re-cloned: standby again/.test(l)), `${standby} to re-clone`, 60_000);
+    await c.waitFor(
+      async () =>
+        c.nodes
+          .get(standby)!
+          .log.slice(mark)
+          .some((l) => /re-cloned: standby again/.test(l)),
+      `${standby} to re-clone`,
+      60_000,
+    );
     await healthy('healthy after the reinit');
     await writeRows(v.primary!, 5);
     await caughtUp(standby);
@@ -240,14 +260,32 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
     }
     const mark = c.nodes.get(standby)!.log.length;
     await c.start(standby);
-    await c.waitFor(
-      async () => c.nodes.get(standby)!.log.slice(mark).some((l) => /re-cloned: standby again/.test(l)),
-      `${standby} to find its WAL gone and re-clone`,
-      90_000,
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}; its log since the restart:\n${c.nodes.get(standby)!.log.slice(mark).filter((l) => !/skipping special/.test(l)).slice(-25).join('\n')}`);
-    });
-    assert.ok(c.nodes.get(standby)!.log.slice(mark).some((l) => /the primary no longer has the WAL this standby needs: re-cloning/.test(l)));
+    await c
+      .waitFor(
+        async () =>
+          c.nodes
+            .get(standby)!
+            .log.slice(mark)
+            .some((l) => /re-cloned: standby again/.test(l)),
+        `${standby} to find its WAL gone and re-clone`,
+        90_000,
+      )
+      .catch((e: Error) => {
+        throw new Error(
+          `${e.message}; its log since the restart:\n${c.nodes
+            .get(standby)!
+            .log.slice(mark)
+            .filter((l) => !/skipping special/.test(l))
+            .slice(-25)
+            .join('\n')}`,
+        );
+      });
+    assert.ok(
+      c.nodes
+        .get(standby)!
+        .log.slice(mark)
+        .some((l) => /the primary no longer has the WAL this standby needs: re-cloning/.test(l)),
+    );
     await query(primary, 'ALTER SYSTEM RESET wal_keep_size');
     await query(primary, 'SELECT pg_reload_conf()');
     await healthy('healthy after the re-clone');

@@ -17,13 +17,21 @@ const MiB = 1024 * 1024;
 const VOLUME = '320MB';
 const BOUNDS = walBounds(320 * MiB);
 /** What pg_wal may hold: every bound at once, and two segments being written and recycled. */
-const WAL_LIMIT_BYTES = ['max_slot_wal_keep_size', 'max_wal_size', 'wal_keep_size'].reduce((sum, k) => sum + Number.parseInt(String(BOUNDS[k]), 10) * MiB, 0) + 2 * 16 * MiB;
+const WAL_LIMIT_BYTES =
+  ['max_slot_wal_keep_size', 'max_wal_size', 'wal_keep_size'].reduce((sum, k) => sum + Number.parseInt(String(BOUNDS[k]), 10) * MiB, 0) + 2 * 16 * MiB;
 /** Rows per batch: about 60 MB of WAL. */
 const BATCH_ROWS = 100_000;
 const MAX_BATCHES = 12;
 
 async function sql<T extends pg.QueryResultRow>(c: DaemonCluster, id: string, password: string, text: string): Promise<T[]> {
-  const client = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(id)!.postgresPort, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 5_000 });
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: c.nodes.get(id)!.postgresPort,
+    user: 'postgres',
+    password,
+    database: 'postgres',
+    connectionTimeoutMillis: 5_000,
+  });
   client.on('error', () => {});
   await client.connect();
   try {
@@ -34,12 +42,17 @@ async function sql<T extends pg.QueryResultRow>(c: DaemonCluster, id: string, pa
 }
 
 describe('WAL bounded by the volume', () => {
-  it('a standby kept down loses its slot, not the primary its disk; status and a metric say why; it is re-cloned when it returns', { timeout: 240_000 }, async (t) => {
+  it('a standby kept down loses its slot, not the primary its disk; status and a metric say why; it is re-cloned when it returns', {
+    timeout: 240_000,
+  }, async (t) => {
     assert.equal(BOUNDS['max_slot_wal_keep_size'], '64MB');
     // summarize_wal off: the WAL summarizer keeps WAL it has not summarized even past max_slot_wal_keep_size
     // (KeepLogSeg, PG17), so under load a lost slot's WAL may still be there and the standby streams again
     // instead of being re-cloned. This test is about the re-clone; docs/backups.md notes the interaction.
-    const c = await DaemonCluster.create(['n1', 'n2', 'n3'], `postgres:\n  volumeBytes: ${VOLUME}\n  parameters:\n    summarize_wal: off\nbackups:\n  scheduled: false\n`);
+    const c = await DaemonCluster.create(
+      ['n1', 'n2', 'n3'],
+      `postgres:\n  volumeBytes: ${VOLUME}\n  parameters:\n    summarize_wal: off\nbackups:\n  scheduled: false\n`,
+    );
     const password = adminPassword(loadConfig(c.configPath));
     try {
       await c.startAll();
@@ -60,11 +73,21 @@ describe('WAL bounded by the volume', () => {
         await sql(c, primary, password, 'CHECKPOINT');
         const [w] = await sql<{ bytes: string }>(c, primary, password, 'SELECT coalesce(sum(size), 0)::text AS bytes FROM pg_ls_waldir()');
         walMaxBytes = Math.max(walMaxBytes, Number(w!.bytes));
-        [{ wal_status: status } = { wal_status: null }] = await sql<{ wal_status: string | null }>(c, primary, password, `SELECT wal_status FROM pg_replication_slots WHERE slot_name = '${slot}'`);
+        [{ wal_status: status } = { wal_status: null }] = await sql<{ wal_status: string | null }>(
+          c,
+          primary,
+          password,
+          `SELECT wal_status FROM pg_replication_slots WHERE slot_name = '${slot}'`,
+        );
       }
       assert.equal(status, 'lost', `the slot of ${down} was invalidated within ${MAX_BATCHES} batches`);
-      assert.ok(walMaxBytes <= WAL_LIMIT_BYTES, `pg_wal peaked at ${Math.round(walMaxBytes / MiB)} MB, within the bound of ${Math.round(WAL_LIMIT_BYTES / MiB)} MB`);
-      t.diagnostic(`slot of ${down} lost after ${batches} batches (~${batches * 60} MB of WAL); pg_wal peaked at ${Math.round(walMaxBytes / MiB)} MB (bound ${Math.round(WAL_LIMIT_BYTES / MiB)} MB)`);
+      assert.ok(
+        walMaxBytes <= WAL_LIMIT_BYTES,
+        `pg_wal peaked at ${Math.round(walMaxBytes / MiB)} MB, within the bound of ${Math.round(WAL_LIMIT_BYTES / MiB)} MB`,
+      );
+      t.diagnostic(
+        `slot of ${down} lost after ${batches} batches (~${batches * 60} MB of WAL); pg_wal peaked at ${Math.round(walMaxBytes / MiB)} MB (bound ${Math.round(WAL_LIMIT_BYTES / MiB)} MB)`,
+      );
 
       const st = await c.cli(['status']);
       assert.equal(st.code, 0, st.stderr);
@@ -78,7 +101,13 @@ describe('WAL bounded by the volume', () => {
       await waitHealthy(c, password, `${down} re-cloned and streaming again`, 120_000);
       const log = c.nodes.get(down)!.log;
       const why = log.find((l) => /re-cloning/.test(l));
-      assert.ok(why !== undefined && log.some((l) => /standby cloned/.test(l)), `${down} was re-cloned:\n${log.filter((l) => /clon|WAL|slot/i.test(l)).slice(-10).join('\n')}`);
+      assert.ok(
+        why !== undefined && log.some((l) => /standby cloned/.test(l)),
+        `${down} was re-cloned:\n${log
+          .filter((l) => /clon|WAL|slot/i.test(l))
+          .slice(-10)
+          .join('\n')}`,
+      );
       t.diagnostic(`${down} on return: ${JSON.parse(why).msg}`);
       const rows = await sql<{ n: string }>(c, down, password, 'SELECT count(*)::text AS n FROM filler');
       assert.ok(Number(rows[0]!.n) >= BATCH_ROWS, `${down} holds the rows written while it was down`);

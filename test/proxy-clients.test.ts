@@ -196,7 +196,7 @@ describe('proxy with real clients', { timeout: 180_000 }, () => {
     assert.ok(tx.proxy.stats().counters.cancelsForwarded >= 1);
   });
 
-  it('a cancel request sent to another node\'s proxy is relayed to the proxy holding the session', async () => {
+  it("a cancel request sent to another node's proxy is relayed to the proxy holding the session", async () => {
     // Two proxies as two nodes (tags 1 and 2), each knowing the other's address: as behind a load balancer.
     const addresses = new Map<number, { host: string; port: number }>();
     const peerOf = (tag: number) => addresses.get(tag);
@@ -274,7 +274,18 @@ describe('proxy with real clients', { timeout: 180_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), '42');
     r = await run('psql', [url, '-X', '-v', 'ON_ERROR_STOP=1', '-At'], {
-      input: ['CREATE TABLE IF NOT EXISTS psql_t (n int);', 'TRUNCATE psql_t;', '\\copy psql_t FROM STDIN', '1', '2', '3', '\\.', 'SELECT sum(n) FROM psql_t;', '\\copy (SELECT n FROM psql_t ORDER BY n) TO STDOUT', ''].join('\n'),
+      input: [
+        'CREATE TABLE IF NOT EXISTS psql_t (n int);',
+        'TRUNCATE psql_t;',
+        '\\copy psql_t FROM STDIN',
+        '1',
+        '2',
+        '3',
+        '\\.',
+        'SELECT sum(n) FROM psql_t;',
+        '\\copy (SELECT n FROM psql_t ORDER BY n) TO STDOUT',
+        '',
+      ].join('\n'),
     });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^6\n1\n2\n3\n?$/m);
@@ -301,7 +312,9 @@ describe('proxy with real clients', { timeout: 180_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /number of transactions actually processed: 400\/400/);
     // Session mode too.
-    r = await run('pgbench', ['-S', '-c', '4', '-j', '2', '-t', '100', '-M', 'prepared', '-h', '127.0.0.1', '-p', String(session.port), '-U', 'app', 'app'], { env });
+    r = await run('pgbench', ['-S', '-c', '4', '-j', '2', '-t', '100', '-M', 'prepared', '-h', '127.0.0.1', '-p', String(session.port), '-U', 'app', 'app'], {
+      env,
+    });
     assert.equal(r.code, 0, r.stderr);
   });
 });

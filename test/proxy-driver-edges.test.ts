@@ -16,7 +16,11 @@ import type { TempPrimary } from './helpers/postgres.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A query's error (or null), caught at once so no rejection goes unhandled while the test acts. */
-const outcome = (q: Promise<unknown>): Promise<(Error & { code?: string }) | null> => q.then(() => null, (e: Error) => e);
+const outcome = (q: Promise<unknown>): Promise<(Error & { code?: string }) | null> =>
+  q.then(
+    () => null,
+    (e: Error) => e,
+  );
 
 describe('proxy with real drivers: edges that must behave as Postgres does', { timeout: 120_000 }, () => {
   let pgsrv: TempPrimary;
@@ -82,7 +86,11 @@ describe('proxy with real drivers: edges that must behave as Postgres does', { t
       // Not awaited: node-postgres's end() never resolves after an early Terminate, even directly.
       void outcome(c.end());
       await sleep(300);
-      assert.deepEqual(errors.map((e) => e.message), [], `no error event (port ${config.port})`);
+      assert.deepEqual(
+        errors.map((e) => e.message),
+        [],
+        `no error event (port ${config.port})`,
+      );
     }
     // On the wire: the proxy sends nothing back and closes.
     const s = net.connect(tx.port, '127.0.0.1');
@@ -161,7 +169,9 @@ describe('proxy with real drivers: edges that must behave as Postgres does', { t
     }
   });
 
-  it("session mode delivers a server's FATAL once, as Postgres does: the query queued behind gets 'Connection terminated unexpectedly'", { timeout: 20_000 }, async () => {
+  it("session mode delivers a server's FATAL once, as Postgres does: the query queued behind gets 'Connection terminated unexpectedly'", {
+    timeout: 20_000,
+  }, async () => {
     const seen: string[] = [];
     for (const config of [directConfig(), session.clientConfig()]) {
       const { c, errors } = await client(config);

@@ -24,7 +24,11 @@ import type { TempPrimary } from './helpers/postgres.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A query's error (or null), caught at once so no rejection goes unhandled while the test acts. */
-const outcome = (q: Promise<unknown>): Promise<(Error & { code?: string }) | null> => q.then(() => null, (e: Error) => e);
+const outcome = (q: Promise<unknown>): Promise<(Error & { code?: string }) | null> =>
+  q.then(
+    () => null,
+    (e: Error) => e,
+  );
 /**
  * The fence as the agent raises it on a primary whose lease lapses
  * (postgres/agent.ts enforceFence, postgres/instance.ts setReadOnly): pg_hba.conf
@@ -79,7 +83,10 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
       assert.equal(await port(c), b.port);
       await sleep(250); // the generation check runs every 100 ms
       const old = f.proxy.stats().pools.filter((p) => p.node === 'a');
-      assert.ok(old.every((p) => p.idle === 0), 'no idle connection to the old primary is kept');
+      assert.ok(
+        old.every((p) => p.idle === 0),
+        'no idle connection to the old primary is kept',
+      );
       assert.ok(f.proxy.stats().counters.held >= 1);
     } finally {
       await c.end();
@@ -236,7 +243,10 @@ describe('proxy: holding clients through failover and switchover', { timeout: 12
       const e = await q;
       assert.ok(performance.now() - t0 < 2_000, 'failed at the promotion, not when the statement would have ended');
       assert.equal(e?.code, '08006');
-      assert.match(e!.message, /the primary a \(generation 5\) was replaced by the primary of generation 6 while this transaction ran there.*outcome is unknown/);
+      assert.match(
+        e!.message,
+        /the primary a \(generation 5\) was replaced by the primary of generation 6 while this transaction ran there.*outcome is unknown/,
+      );
       assert.equal(await port(c), a.port, 'the next transaction runs on the new primary');
     } finally {
       await c.end();

@@ -25,7 +25,11 @@ import { freePort, waitFor, type TempPrimary } from './helpers/postgres.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A query's error (or null), caught at once so no rejection goes unhandled while the test acts. */
-const outcome = (q: Promise<unknown>): Promise<(Error & { code?: string }) | null> => q.then(() => null, (e: Error) => e);
+const outcome = (q: Promise<unknown>): Promise<(Error & { code?: string }) | null> =>
+  q.then(
+    () => null,
+    (e: Error) => e,
+  );
 
 describe('proxy: moving a transaction off a fenced primary', { timeout: 120_000 }, () => {
   let a: TempPrimary;
@@ -109,7 +113,10 @@ describe('proxy: moving a transaction off a fenced primary', { timeout: 120_000 
     await a.pg.refuseNewWrites();
     await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
     const moved = switchToB(150);
-    const [inBlock, single] = await Promise.all([outcome(c.query("INSERT INTO moves VALUES (10, 'simple')")), outcome(one.query("INSERT INTO moves VALUES (11, 'simple')"))]);
+    const [inBlock, single] = await Promise.all([
+      outcome(c.query("INSERT INTO moves VALUES (10, 'simple')")),
+      outcome(one.query("INSERT INTO moves VALUES (11, 'simple')")),
+    ]);
     assert.equal(inBlock, null);
     assert.equal(single, null);
     await moved;
@@ -149,9 +156,19 @@ describe('proxy: moving a transaction off a fenced primary', { timeout: 120_000 
     });
     const s = new PostgresInstance({ dataDir: dir, port: await freePort() });
     try {
-      s.writeConfig({ nodeId: 's', listenAddresses: ['127.0.0.1'], syncMode: 'async', syncQuorum: 1, peerNodeIds: [], replicationHosts: ['127.0.0.1'], parameters: { shared_buffers: '32MB', max_connections: 60, fsync: false } }); // as b's (a standby needs at least its primary's)
+      s.writeConfig({
+        nodeId: 's',
+        listenAddresses: ['127.0.0.1'],
+        syncMode: 'async',
+        syncQuorum: 1,
+        peerNodeIds: [],
+        replicationHosts: ['127.0.0.1'],
+        parameters: { shared_buffers: '32MB', max_connections: 60, fsync: false },
+      }); // as b's (a standby needs at least its primary's)
       await s.start({ timeoutMs: 15_000 });
-      await waitFor('the standby accepts reads', async () => ((await s.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]?.r === true ? true : undefined));
+      await waitFor('the standby accepts reads', async () =>
+        (await s.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]?.r === true ? true : undefined,
+      );
       const c = await client();
       const one = await client();
       router.set({ node: 's', host: '127.0.0.1', port: s.port, generation: ++generation });
@@ -163,7 +180,9 @@ describe('proxy: moving a transaction off a fenced primary', { timeout: 120_000 
       assert.equal(await inBlock, null);
       assert.equal(await single, null);
       await c.query('COMMIT');
-      const seen = (await one.query<{ p: number; ns: number[] }>("SELECT inet_server_port() AS p, array_agg(n ORDER BY n) AS ns FROM moves WHERE how = 'promoted'")).rows[0]!;
+      const seen = (
+        await one.query<{ p: number; ns: number[] }>("SELECT inet_server_port() AS p, array_agg(n ORDER BY n) AS ns FROM moves WHERE how = 'promoted'")
+      ).rows[0]!;
       assert.deepEqual(seen, { p: s.port, ns: [60, 61] }, 'both ran on the promoted node');
     } finally {
       for (const c of clients.splice(0)) await c.end().catch(() => {});

@@ -82,7 +82,10 @@ describe('proxy: a fence suspicion ends with its window', { timeout: 120_000 }, 
   async function refusedOnServer(sql: string): Promise<number> {
     return waitFor('the server refused the INSERT (25006) and waits for Sync', async () => {
       // Past its Execute, reading the next message: the statement is still its last.
-      const r = await p.pg.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE usename = $1 AND query = $2 AND wait_event = 'ClientRead'", [TENANT, sql]);
+      const r = await p.pg.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE usename = $1 AND query = $2 AND wait_event = 'ClientRead'", [
+        TENANT,
+        sql,
+      ]);
       return r.rows[0]?.pid;
     });
   }

@@ -20,7 +20,11 @@ import { connect, FakeBackend, feed, identity, login, msg, Reader, split, startu
 // ---------------------------------------------------------------------------
 // Generators
 
-const name = fc.oneof(fc.constant(''), fc.constantFrom('s1', 's2', 'p'), fc.string({ maxLength: 6 }).filter((x) => !x.includes('\0')));
+const name = fc.oneof(
+  fc.constant(''),
+  fc.constantFrom('s1', 's2', 'p'),
+  fc.string({ maxLength: 6 }).filter((x) => !x.includes('\0')),
+);
 const text = fc.string({ maxLength: 40 }).filter((x) => !x.includes('\0'));
 const cstr = (s: string) => Buffer.from(s + '\0');
 const i16 = (n: number) => {
@@ -36,9 +40,17 @@ const i32 = (n: number) => {
 
 const validMessage: fc.Arbitrary<Buffer> = fc.oneof(
   text.map((q) => msg('Q', cstr(q))),
-  fc.tuple(name, text, fc.array(fc.integer({ min: 0, max: 5000 }), { maxLength: 3 })).map(([n, q, t]) => msg('P', Buffer.concat([cstr(n), cstr(q), i16(t.length), ...t.map(i32)]))),
   fc
-    .tuple(name, name, fc.array(fc.constantFrom(0, 1), { maxLength: 2 }), fc.array(fc.option(fc.uint8Array({ maxLength: 8 })), { maxLength: 3 }), fc.array(fc.constantFrom(0, 1), { maxLength: 2 }))
+    .tuple(name, text, fc.array(fc.integer({ min: 0, max: 5000 }), { maxLength: 3 }))
+    .map(([n, q, t]) => msg('P', Buffer.concat([cstr(n), cstr(q), i16(t.length), ...t.map(i32)]))),
+  fc
+    .tuple(
+      name,
+      name,
+      fc.array(fc.constantFrom(0, 1), { maxLength: 2 }),
+      fc.array(fc.option(fc.uint8Array({ maxLength: 8 })), { maxLength: 3 }),
+      fc.array(fc.constantFrom(0, 1), { maxLength: 2 }),
+    )
     .map(([portal, stmt, pf, params, rf]) =>
       msg(
         'B',
@@ -63,14 +75,31 @@ const validMessage: fc.Arbitrary<Buffer> = fc.oneof(
   fc.uint8Array({ maxLength: 16 }).map((d) => msg('d', Buffer.from(d))),
   fc.constant(msg('c')),
   text.map((m) => msg('f', cstr(m))),
-  fc.tuple(fc.integer({ min: 1, max: 5000 }), fc.array(fc.option(fc.uint8Array({ maxLength: 4 })), { maxLength: 2 })).map(([oid, args]) =>
-    msg('F', Buffer.concat([i32(oid), i16(0), i16(args.length), ...args.map((v) => (v === null ? i32(-1) : Buffer.concat([i32(v.length), Buffer.from(v)]))), i16(0)])),
-  ),
+  fc
+    .tuple(fc.integer({ min: 1, max: 5000 }), fc.array(fc.option(fc.uint8Array({ maxLength: 4 })), { maxLength: 2 }))
+    .map(([oid, args]) =>
+      msg(
+        'F',
+        Buffer.concat([
+          i32(oid),
+          i16(0),
+          i16(args.length),
+          ...args.map((v) => (v === null ? i32(-1) : Buffer.concat([i32(v.length), Buffer.from(v)]))),
+          i16(0),
+        ]),
+      ),
+    ),
 );
 
 /** A valid message damaged in one of the ways a broken or hostile client would. */
 const mutated: fc.Arbitrary<Buffer> = fc
-  .tuple(validMessage, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.integer({ min: -10, max: 10 }), fc.constantFrom('flip', 'truncate', 'length', 'type', 'insert'))
+  .tuple(
+    validMessage,
+    fc.nat(),
+    fc.integer({ min: 0, max: 255 }),
+    fc.integer({ min: -10, max: 10 }),
+    fc.constantFrom('flip', 'truncate', 'length', 'type', 'insert'),
+  )
   .map(([m, at, byte, delta, how]) => {
     const b = Buffer.from(m);
     const i = at % b.length;
@@ -91,10 +120,17 @@ const mutated: fc.Arbitrary<Buffer> = fc
     }
   });
 
-const stream = fc.array(fc.oneof({ weight: 6, arbitrary: validMessage }, { weight: 2, arbitrary: mutated }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 24 }).map((a) => Buffer.from(a)) }), {
-  minLength: 1,
-  maxLength: 25,
-});
+const stream = fc.array(
+  fc.oneof(
+    { weight: 6, arbitrary: validMessage },
+    { weight: 2, arbitrary: mutated },
+    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 24 }).map((a) => Buffer.from(a)) },
+  ),
+  {
+    minLength: 1,
+    maxLength: 25,
+  },
+);
 
 // ---------------------------------------------------------------------------
 
@@ -111,7 +147,15 @@ describe('proxy fuzz: random and mutated client streams', { timeout: 180_000 }, 
     proxy = new ProxyServer({
       host: '127.0.0.1',
       port: 0,
-      pool: { mode: 'transaction', defaultPoolSize: 4, maxClientConnections: 100, queueTimeoutMs: 5_000, serverIdleTimeoutMs: 60_000, holdTimeoutMs: 1_000, maxMessageBytes: 1024 * 1024 },
+      pool: {
+        mode: 'transaction',
+        defaultPoolSize: 4,
+        maxClientConnections: 100,
+        queueTimeoutMs: 5_000,
+        serverIdleTimeoutMs: 60_000,
+        holdTimeoutMs: 1_000,
+        maxMessageBytes: 1024 * 1024,
+      },
       resolveIdentity: identity,
       scram: (v) => scramServerExchange(v),
       credentials: (role) => ({ user: role, password: 'unused' }),
@@ -156,20 +200,31 @@ describe('proxy fuzz: random and mutated client streams', { timeout: 180_000 }, 
   it('unauthenticated clients: random startup packets and SASL messages', async () => {
     const startupish = fc.oneof(
       fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
-      fc.dictionary(fc.string({ maxLength: 8 }).filter((x) => !x.includes('\0') && x !== ''), text, { maxKeys: 4 }).map((p) => startup(p)),
+      fc
+        .dictionary(
+          fc.string({ maxLength: 8 }).filter((x) => !x.includes('\0') && x !== ''),
+          text,
+          { maxKeys: 4 },
+        )
+        .map((p) => startup(p)),
       fc.tuple(fc.integer({ min: -5, max: 20_000 }), fc.integer()).map(([len, code]) => Buffer.concat([i32(len), i32(code)])),
       fc.constant(Buffer.concat([i32(8), i32(80877103)])),
       fc.constant(Buffer.concat([i32(8), i32(80877104)])),
       fc.constant(Buffer.concat([i32(16), i32(80877102), i32(1), i32(2)])),
     );
     await fc.assert(
-      fc.asyncProperty(fc.array(startupish, { minLength: 1, maxLength: 3 }), fc.array(fc.oneof(validMessage, mutated), { maxLength: 3 }), fc.array(fc.nat(), { maxLength: 4 }), async (pre, post, cuts) => {
-        const s = await connect(port);
-        const r = new Reader(s);
-        await feed(s, r, split(Buffer.concat([...pre, ...post]), cuts));
-        assert.deepEqual(backend.violations, []);
-        assert.deepEqual(internalErrors, []);
-      }),
+      fc.asyncProperty(
+        fc.array(startupish, { minLength: 1, maxLength: 3 }),
+        fc.array(fc.oneof(validMessage, mutated), { maxLength: 3 }),
+        fc.array(fc.nat(), { maxLength: 4 }),
+        async (pre, post, cuts) => {
+          const s = await connect(port);
+          const r = new Reader(s);
+          await feed(s, r, split(Buffer.concat([...pre, ...post]), cuts));
+          assert.deepEqual(backend.violations, []);
+          assert.deepEqual(internalErrors, []);
+        },
+      ),
       { numRuns: 200 },
     );
     await healthy();

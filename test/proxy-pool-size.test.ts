@@ -139,7 +139,11 @@ describe('proxy: a pool size changed in the state reaches connected clients with
   let stateSize: number | null = 1;
 
   before(async () => {
-    fx = await startProxy({ pool: { defaultPoolSize: 3 }, poolSize: 1, poolSizeOf: (database, role) => (database === 'app' && role === 'app' ? stateSize : undefined) });
+    fx = await startProxy({
+      pool: { defaultPoolSize: 3 },
+      poolSize: 1,
+      poolSizeOf: (database, role) => (database === 'app' && role === 'app' ? stateSize : undefined),
+    });
   });
   after(async () => {
     await fx?.cleanup();

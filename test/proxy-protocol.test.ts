@@ -82,7 +82,16 @@ describe('proxy protocol edges', { timeout: 120_000 }, () => {
     const p = new ProxyServer({
       host: '127.0.0.1',
       port: 0,
-      pool: { mode: 'transaction', defaultPoolSize: 2, maxClientConnections: 100, queueTimeoutMs: 5_000, serverIdleTimeoutMs: 60_000, holdTimeoutMs: 1_000, maxMessageBytes: 100_000, ...pool },
+      pool: {
+        mode: 'transaction',
+        defaultPoolSize: 2,
+        maxClientConnections: 100,
+        queueTimeoutMs: 5_000,
+        serverIdleTimeoutMs: 60_000,
+        holdTimeoutMs: 1_000,
+        maxMessageBytes: 100_000,
+        ...pool,
+      },
       resolveIdentity: identity,
       scram: (v) => scramServerExchange(v),
       credentials: (role) => ({ user: role, password: 'unused' }),
@@ -116,7 +125,14 @@ describe('proxy protocol edges', { timeout: 120_000 }, () => {
         return identity(params);
       },
     });
-    const c = new pg.Client({ host: '127.0.0.1', port, user: 'app', database: 'app', password: PASSWORD, ssl: { rejectUnauthorized: false, servername: 'app.localhost' } });
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port,
+      user: 'app',
+      database: 'app',
+      password: PASSWORD,
+      ssl: { rejectUnauthorized: false, servername: 'app.localhost' },
+    });
     await c.connect();
     await c.query('SELECT 1');
     await c.end();
@@ -149,16 +165,30 @@ describe('proxy protocol edges', { timeout: 120_000 }, () => {
   it('TLS: SCRAM-SHA-256-PLUS is offered and binds to the certificate: node-postgres with channel binding, psql channel_binding=require', async () => {
     const context = await loadProxyTls({ mode: 'on' }, dir, () => {});
     const port = await start({ tls: { mode: 'on', context } });
-    const c = new pg.Client({ host: '127.0.0.1', port, user: 'app', database: 'app', password: PASSWORD, ssl: { rejectUnauthorized: false }, enableChannelBinding: true } as pg.ClientConfig);
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port,
+      user: 'app',
+      database: 'app',
+      password: PASSWORD,
+      ssl: { rejectUnauthorized: false },
+      enableChannelBinding: true,
+    } as pg.ClientConfig);
     c.on('error', () => {});
     await c.connect(); // the fake backend answers queries, the login is what counts here
     await c.query('SELECT 1');
     await c.end();
     // libpq: require binding; over plaintext the same requirement fails, since -PLUS needs TLS.
     const env = { PGPASSWORD: PASSWORD };
-    const bound = await run('psql', [`host=127.0.0.1 port=${port} user=app dbname=app sslmode=require channel_binding=require`, '-XAtc', 'SELECT 1'], { env, timeoutMs: 30_000 });
+    const bound = await run('psql', [`host=127.0.0.1 port=${port} user=app dbname=app sslmode=require channel_binding=require`, '-XAtc', 'SELECT 1'], {
+      env,
+      timeoutMs: 30_000,
+    });
     assert.equal(bound.code, 0, bound.stderr);
-    const plain = await run('psql', [`host=127.0.0.1 port=${port} user=app dbname=app sslmode=disable channel_binding=require`, '-XAtc', 'SELECT 1'], { env, timeoutMs: 30_000 });
+    const plain = await run('psql', [`host=127.0.0.1 port=${port} user=app dbname=app sslmode=disable channel_binding=require`, '-XAtc', 'SELECT 1'], {
+      env,
+      timeoutMs: 30_000,
+    });
     assert.notEqual(plain.code, 0);
     assert.match(plain.stderr, /channel binding/i);
   });
@@ -192,7 +222,12 @@ describe('proxy protocol edges', { timeout: 120_000 }, () => {
   it('an unknown message type, a malformed message or an oversized one: ErrorResponse 08P01, connection closed, nothing forwarded', async () => {
     const port = await start();
     const before = backend.messages;
-    for (const bad of [msg('z', Buffer.from('x')), msg('Q', Buffer.from('SELECT 1')) /* no NUL */, msg('S', Buffer.from('x')), Buffer.concat([Buffer.from('Q'), i32(200_000)])]) {
+    for (const bad of [
+      msg('z', Buffer.from('x')),
+      msg('Q', Buffer.from('SELECT 1')) /* no NUL */,
+      msg('S', Buffer.from('x')),
+      Buffer.concat([Buffer.from('Q'), i32(200_000)]),
+    ]) {
       const { s, r } = await login(port);
       s.write(bad);
       const e = await expectError(r);
@@ -224,7 +259,9 @@ describe('proxy protocol edges', { timeout: 120_000 }, () => {
     assert.equal((await expectError(r))['C'], '53300');
     a.s.destroy();
     b.s.destroy();
-    const port2 = await start({ resolveIdentity: (p: StartupParams): ClaimedIdentity | ProxyRefusal => ({ ...(identity(p) as ClaimedIdentity), maxClientConnections: 1 }) });
+    const port2 = await start({
+      resolveIdentity: (p: StartupParams): ClaimedIdentity | ProxyRefusal => ({ ...(identity(p) as ClaimedIdentity), maxClientConnections: 1 }),
+    });
     const one = await login(port2);
     await assert.rejects(login(port2), /53300.*too many connections for this database/s);
     one.s.destroy();
@@ -234,7 +271,8 @@ describe('proxy protocol edges', { timeout: 120_000 }, () => {
 
   it('an unknown user runs the whole SCRAM exchange and gets the 28P01 of a wrong password', async () => {
     const port = await start({
-      resolveIdentity: (p: StartupParams) => (p.get('user') === 'app' ? identity(p) : { code: '28P01', message: `password authentication failed for user "${p.get('user')}"` }),
+      resolveIdentity: (p: StartupParams) =>
+        p.get('user') === 'app' ? identity(p) : { code: '28P01', message: `password authentication failed for user "${p.get('user')}"` },
       doomedScram: (user) => scramServerExchange(mockScramVerifier(user, 'secret-for-mock'), { user, doomed: true }),
     });
     await assert.rejects(login(port, { user: 'nobody', database: 'app' }), /28P01.*password authentication failed for user "nobody"/s);

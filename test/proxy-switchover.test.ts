@@ -49,7 +49,8 @@ describe('proxy in a daemon cluster', { timeout: 240_000 }, () => {
       async () => {
         try {
           v = await view();
-          if (v.primary === null || (v.lease?.renewalSeq ?? 0) < 1 || Object.values(v.nodes).some((n) => n.role !== 'primary' && n.reportedRole !== 'standby')) return false;
+          if (v.primary === null || (v.lease?.renewalSeq ?? 0) < 1 || Object.values(v.nodes).some((n) => n.role !== 'primary' && n.reportedRole !== 'standby'))
+            return false;
           const client = await proxyClient('n1');
           try {
             const r = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'");
@@ -100,7 +101,7 @@ describe('proxy in a daemon cluster', { timeout: 240_000 }, () => {
     let blocksDone = 0;
     const blockLoop = (async () => {
       while (!stop) {
-        const i = -(++n);
+        const i = -++n;
         try {
           await blocks.query('BEGIN');
           await blocks.query('INSERT INTO proxy_loop VALUES ($1, $2)', [i, 'block']);
@@ -138,7 +139,13 @@ describe('proxy in a daemon cluster', { timeout: 240_000 }, () => {
     assert.equal(r.rows[0]!.n, done.length);
     assert.equal(r.rows[0]!.port, c.nodes.get(to)!.postgresPort, 'the proxy routes to the new primary');
     // Pool figures (SHOW POOLS in spirit) in the admin API and in the metrics.
-    const pools = (await c.get(via, '/v1/proxy/pools')).body as { node: string; mode: string; clients: { total: number }; pools: unknown[]; counters: { accepted: number } };
+    const pools = (await c.get(via, '/v1/proxy/pools')).body as {
+      node: string;
+      mode: string;
+      clients: { total: number };
+      pools: unknown[];
+      counters: { accepted: number };
+    };
     assert.equal(pools.node, via);
     assert.equal(pools.mode, 'transaction');
     assert.ok(pools.clients.total >= 2 && pools.counters.accepted >= 2 && pools.pools.length >= 1, JSON.stringify(pools).slice(0, 500));
@@ -146,7 +153,9 @@ describe('proxy in a daemon cluster', { timeout: 240_000 }, () => {
     assert.match(String(metrics), /^ogel_proxy_\w+/m);
     await client.end();
     await blocks.end();
-    process.stderr.write(`proxy switchover: ${done.length} one-statement transactions, 0 errors; ${blocksDone} BEGIN..COMMIT blocks, ${blockErrors.length} errors\n`);
+    process.stderr.write(
+      `proxy switchover: ${done.length} one-statement transactions, 0 errors; ${blocksDone} BEGIN..COMMIT blocks, ${blockErrors.length} errors\n`,
+    );
     for (const e of blockErrors) assert.match(e, /read-only transaction|lost during this transaction/, 'a block that fails says why');
   });
 

@@ -67,10 +67,14 @@ describe('a wiped node rejoins without a vote (I1)', () => {
       await c.start(leader);
       await c.waitForLeader(20_000);
       for (const id of IDS) {
-        await c.waitFor(async () => {
-          const s = await localStatus(c, id);
-          return s?.maintenance.reason === 'x' && s.rejoining === false;
-        }, `${id} to hold x and not be rejoining`, 20_000);
+        await c.waitFor(
+          async () => {
+            const s = await localStatus(c, id);
+            return s?.maintenance.reason === 'x' && s.rejoining === false;
+          },
+          `${id} to hold x and not be rejoining`,
+          20_000,
+        );
       }
       // The marker goes once the Ready that ended rejoining is on disk, just after status shows it.
       await c.waitFor(async () => !existsSync(join(c.dir, 'data', w, 'raft-rejoining')), 'the marker to be removed once w rejoined', 10_000);
@@ -87,7 +91,7 @@ describe('a wiped node rejoins without a vote (I1)', () => {
       const elected = await c.waitForLeader(20_000);
       assert.ok([n, w].includes(elected));
       const s = await localStatus(c, elected);
-      assert.notEqual(s?.maintenance.reason, 'x', 'the committed x is not in the new leader\'s state: lost');
+      assert.notEqual(s?.maintenance.reason, 'x', "the committed x is not in the new leader's state: lost");
     } finally {
       await c.destroy();
     }

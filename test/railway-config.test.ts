@@ -79,7 +79,10 @@ test('railway services: three, unique names, each its own node, volume and priva
     assert.equal(s.env['OGEL_NODE_ID'], s.name, `${s.name}: OGEL_NODE_ID`);
     assert.deepEqual(s.ports, { ...PORTS });
     assert.equal(new Set(Object.values(s.ports)).size, 4, `${s.name}: four distinct ports`);
-    assert.ok(s.tcpProxyPorts.every((p) => p === s.ports.proxy), `${s.name}: only the Postgres proxy is published`);
+    assert.ok(
+      s.tcpProxyPorts.every((p) => p === s.ports.proxy),
+      `${s.name}: only the Postgres proxy is published`,
+    );
     assert.ok(s.drainingSeconds >= 10, `${s.name}: time for a leadership hand-off on SIGTERM`);
   }
 });
@@ -155,7 +158,11 @@ test('cluster.yml: every node advertises <service>.railway.internal, binds ::, a
     cluster: Record<string, unknown>;
   };
   assert.deepEqual(Object.keys(doc).sort(), ['api', 'cluster', 'log', 'nodes', 'proxy']);
-  assert.deepEqual(doc.nodes.map((n) => n['id']), SERVICES.map((s) => s.name), 'one node per service, same ids, same order');
+  assert.deepEqual(
+    doc.nodes.map((n) => n['id']),
+    SERVICES.map((s) => s.name),
+    'one node per service, same ids, same order',
+  );
   for (const s of SERVICES) {
     const n = doc.nodes.find((x) => x['id'] === s.name) as Record<string, unknown>;
     assert.deepEqual(Object.keys(n).sort(), ['api', 'id', 'listenHost', 'postgres', 'proxy', 'raft']);
@@ -186,7 +193,10 @@ test('cluster.yml: references only variables the services define or Railway prov
 test("cluster.yml: the daemon's config loader accepts it for every service's environment", () => {
   for (const s of SERVICES) {
     const config = loadConfig(CLUSTER_YML, serviceEnv(s));
-    assert.deepEqual(config.nodes.map((n) => n.id), [...NODE_IDS]);
+    assert.deepEqual(
+      config.nodes.map((n) => n.id),
+      [...NODE_IDS],
+    );
     assert.equal(config.cluster.dataDir, s.volume.mountPath, `${s.name}: dataDir is the volume`);
     assert.equal(config.cluster.secret, SECRETS['OGEL_CLUSTER_SECRET']);
     assert.equal(config.api.token, SECRETS['OGEL_TOKEN']);
@@ -276,16 +286,31 @@ test('Dockerfile: multi-stage on node:22-bookworm-slim, non-root, no VOLUME, por
 
   // Railway's builder rejects VOLUME ("not supported, use Railway Volumes").
   assert.ok(!ins.some((i) => i.op === 'VOLUME'), 'no VOLUME instruction');
-  const run = final.body.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+  const run = final.body
+    .filter((i) => i.op === 'RUN')
+    .map((i) => i.args)
+    .join('\n');
   assert.match(run, /mkdir -p \/data\b/, '/data exists in the image');
   assert.match(run, /chown node:node \/data\b/, '/data belongs to node');
 
-  const exposed = final.body.filter((i) => i.op === 'EXPOSE').flatMap((i) => i.args.split(/\s+/)).map((p) => Number(p.split('/')[0]));
+  const exposed = final.body
+    .filter((i) => i.op === 'EXPOSE')
+    .flatMap((i) => i.args.split(/\s+/))
+    .map((p) => Number(p.split('/')[0]));
   for (const role of ROLES) assert.ok(exposed.includes(PORTS[role]), `EXPOSE ${PORTS[role]} (${role})`);
 
-  assert.ok(stages[0]?.body.some((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args)), 'npm ci');
-  assert.ok(stages[0]?.body.some((i) => i.op === 'RUN' && /\bnpm run build\b/.test(i.args)), 'npm run build');
-  assert.ok(stages[0]?.body.some((i) => i.op === 'RUN' && /\bnpm prune --omit=dev\b/.test(i.args)), 'dev dependencies pruned');
+  assert.ok(
+    stages[0]?.body.some((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args)),
+    'npm ci',
+  );
+  assert.ok(
+    stages[0]?.body.some((i) => i.op === 'RUN' && /\bnpm run build\b/.test(i.args)),
+    'npm run build',
+  );
+  assert.ok(
+    stages[0]?.body.some((i) => i.op === 'RUN' && /\bnpm prune --omit=dev\b/.test(i.args)),
+    'dev dependencies pruned',
+  );
   assert.match(run, /apt-get install[^\n]*\btini\b/, 'tini installed (the start command runs /usr/bin/tini)');
   const workdir = final.body.filter((i) => i.op === 'WORKDIR').at(-1)?.args;
   assert.equal(workdir, APP_DIR);
@@ -312,7 +337,10 @@ test("Dockerfile: the ENTRYPOINT is each service's start command, with --node fr
   // The start command's paths are where the Dockerfile copies them.
   const copies = final.body.filter((i) => i.op === 'COPY').map((i) => i.args);
   for (const dst of ['./dist', './deploy/railway', './node_modules']) {
-    assert.ok(copies.some((c) => c.endsWith(` ${dst}`)), `COPY ... ${dst}`);
+    assert.ok(
+      copies.some((c) => c.endsWith(` ${dst}`)),
+      `COPY ... ${dst}`,
+    );
   }
 });
 
@@ -322,7 +350,15 @@ test('.dockerignore keeps everything the build and the image need', () => {
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#'));
   const toRegex = (p: string) =>
-    new RegExp(`^${p.replace(/^\/+/, '').replace(/\/+$/, '').replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '.*').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}(/.*)?$`);
+    new RegExp(
+      `^${p
+        .replace(/^\/+/, '')
+        .replace(/\/+$/, '')
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*\*/g, '.*')
+        .replace(/\*/g, '[^/]*')
+        .replace(/\?/g, '[^/]')}(/.*)?$`,
+    );
   const ignored = (path: string) => patterns.some((p) => !p.startsWith('!') && toRegex(p).test(path));
   const tsconfig = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as { include: string[] };
   const sourceDirs = tsconfig.include.map((g) => g.split('/')[0] as string);
@@ -379,9 +415,7 @@ function evaluateRailwayTs(
       [
         `const iac = await import(${JSON.stringify(iac)});`,
         `const mod = await import(${JSON.stringify(pathToFileURL(RAILWAY_TS).href)});`,
-        withContext
-          ? `const ctx = iac.createRailwayContext({ command: 'plan', environment: 'production', projectName: 'test-project' });`
-          : 'const ctx = {};', // what some CLI versions pass (railwayapp/cli#1137)
+        withContext ? `const ctx = iac.createRailwayContext({ command: 'plan', environment: 'production', projectName: 'test-project' });` : 'const ctx = {};', // what some CLI versions pass (railwayapp/cli#1137)
         'const p = await mod.default(ctx, iac.project);',
         'process.stdout.write(JSON.stringify(p));',
       ].join('\n'),
@@ -403,7 +437,10 @@ test('.railway/railway.ts evaluates to the services, volumes and settings of ser
   assert.equal(project.name, 'test-project', "keeps the linked project's name");
   const services = project.resources.filter((r) => r.type === 'service') as unknown as GraphService[];
   const volumes = project.resources.filter((r) => r.type === 'volume');
-  assert.deepEqual(services.map((s) => s.name), SERVICES.map((s) => s.name));
+  assert.deepEqual(
+    services.map((s) => s.name),
+    SERVICES.map((s) => s.name),
+  );
   assert.deepEqual(volumes.map((v) => v.name).sort(), SERVICES.map((s) => s.volume.name).sort());
   for (const spec of SERVICES) {
     const g = services.find((s) => s.name === spec.name) as GraphService;
@@ -518,7 +555,8 @@ test("the container's entry command runs as a plain process and answers the heal
   let app = ROOT;
   if (nobody !== undefined && unreachableParent(join(ROOT, 'dist', 'src', 'main.js'), nobody) !== undefined) {
     app = join(dir, 'app');
-    for (const part of ['package.json', 'dist', 'node_modules', 'deploy']) cpSync(join(ROOT, part), join(app, part), { recursive: true, verbatimSymlinks: true });
+    for (const part of ['package.json', 'dist', 'node_modules', 'deploy'])
+      cpSync(join(ROOT, part), join(app, part), { recursive: true, verbatimSymlinks: true });
   }
   // The start command, with the image's /app mapped to `app`; tini only if installed.
   let argv = s.start.split(' ').map((w) => (w.startsWith(`${APP_DIR}/`) ? join(app, w.slice(APP_DIR.length + 1)) : w));

@@ -10,7 +10,9 @@ import { runRootScenario } from './helpers/root-scenario.js';
 
 const SCENARIO_TIMEOUT_MS = 150_000;
 
-test('replication between nodes known by host name only (no matching reverse DNS) works with quorum commit', { timeout: SCENARIO_TIMEOUT_MS + 10_000 }, async (t) => {
+test('replication between nodes known by host name only (no matching reverse DNS) works with quorum commit', {
+  timeout: SCENARIO_TIMEOUT_MS + 10_000,
+}, async (t) => {
   const line = await runRootScenario(t, {
     script: 'dist/test/scenarios/replication-by-name.js',
     namespaces: ['--net', '--mount'],
@@ -21,5 +23,8 @@ test('replication between nodes known by host name only (no matching reverse DNS
   });
   if (line === undefined) return;
   const r = (JSON.parse(line) as { replicationByName: { standbys: { sync_state: string }[] } }).replicationByName;
-  assert.deepEqual(r.standbys.map((s) => s.sync_state), ['quorum', 'quorum']);
+  assert.deepEqual(
+    r.standbys.map((s) => s.sync_state),
+    ['quorum', 'quorum'],
+  );
 });

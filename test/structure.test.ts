@@ -67,47 +67,73 @@ test('the import reader sees the imports (a rule that reads nothing proves nothi
 });
 
 test('fsm/ is pure: it imports only itself and npm packages, never raft/ or src/', () => {
-  assert.deepEqual(offenders((i) => under(i.from, 'fsm') && i.target !== undefined && !under(i.target, 'fsm')), []);
+  assert.deepEqual(
+    offenders((i) => under(i.from, 'fsm') && i.target !== undefined && !under(i.target, 'fsm')),
+    [],
+  );
 });
 
 test('fsm/ is pure: no clock, randomness, I/O or network modules', () => {
   const impure = /^(node:)?(fs|fs\/promises|net|http|https|child_process|dgram|os|crypto|timers|timers\/promises)$|^(undici|pg|level)$/;
-  assert.deepEqual(offenders((i) => under(i.from, 'fsm') && impure.test(i.specifier)), []);
+  assert.deepEqual(
+    offenders((i) => under(i.from, 'fsm') && impure.test(i.specifier)),
+    [],
+  );
 });
 
 test('raft/ imports only itself and npm packages', () => {
-  assert.deepEqual(offenders((i) => under(i.from, 'raft') && i.target !== undefined && !under(i.target, 'raft')), []);
+  assert.deepEqual(
+    offenders((i) => under(i.from, 'raft') && i.target !== undefined && !under(i.target, 'raft')),
+    [],
+  );
 });
 
-test('outside raft/, raft is imported only through raft/index.ts (jepsen may reuse the simulator\'s seeded PRNG)', () => {
+test("outside raft/, raft is imported only through raft/index.ts (jepsen may reuse the simulator's seeded PRNG)", () => {
   const allowed = new Set(['raft/index.ts', 'raft/sim/prng.ts']);
   assert.deepEqual(
-    offenders((i) => !under(i.from, 'raft') && under(i.target, 'raft') && !(allowed.has(i.target!) && (i.target === 'raft/index.ts' || under(i.from, 'jepsen')))),
+    offenders(
+      (i) => !under(i.from, 'raft') && under(i.target, 'raft') && !(allowed.has(i.target!) && (i.target === 'raft/index.ts' || under(i.from, 'jepsen'))),
+    ),
     [],
   );
 });
 
 test('outside fsm/, fsm is imported only through fsm/index.ts', () => {
-  assert.deepEqual(offenders((i) => !under(i.from, 'fsm') && under(i.target, 'fsm') && i.target !== 'fsm/index.ts'), []);
+  assert.deepEqual(
+    offenders((i) => !under(i.from, 'fsm') && under(i.target, 'fsm') && i.target !== 'fsm/index.ts'),
+    [],
+  );
 });
 
 test('the proxy does not import the Postgres supervisor (only the small SQL client helpers of src/postgres/query.ts)', () => {
-  assert.deepEqual(offenders((i) => under(i.from, 'src/proxy') && under(i.target, 'src/postgres') && i.target !== 'src/postgres/query.ts'), []);
+  assert.deepEqual(
+    offenders((i) => under(i.from, 'src/proxy') && under(i.target, 'src/postgres') && i.target !== 'src/postgres/query.ts'),
+    [],
+  );
 });
 
 test('the CLI is a client of the admin API: it imports neither the daemon, the local runner, the supervisor nor the proxy', () => {
   const forbidden = ['src/daemon', 'src/local', 'src/postgres', 'src/proxy', 'src/main.ts'];
-  assert.deepEqual(offenders((i) => under(i.from, 'src/cli') && forbidden.some((f) => under(i.target, f))), []);
+  assert.deepEqual(
+    offenders((i) => under(i.from, 'src/cli') && forbidden.some((f) => under(i.target, f))),
+    [],
+  );
 });
 
 test('controllers decide and propose; they never speak HTTP to other nodes (their agent RPCs go through an interface the daemon wires)', () => {
   const network = /^(node:)?(http|https|net)$|^undici$/;
-  assert.deepEqual(offenders((i) => under(i.from, 'src/controllers') && network.test(i.specifier)), []);
+  assert.deepEqual(
+    offenders((i) => under(i.from, 'src/controllers') && network.test(i.specifier)),
+    [],
+  );
 });
 
 test('product code (src, fsm, raft) never imports test/ or scripts/', () => {
   const product = (f: string) => under(f, 'src') || under(f, 'fsm') || under(f, 'raft');
-  assert.deepEqual(offenders((i) => product(i.from) && (under(i.target, 'test') || under(i.target, 'scripts'))), []);
+  assert.deepEqual(
+    offenders((i) => product(i.from) && (under(i.target, 'test') || under(i.target, 'scripts'))),
+    [],
+  );
 });
 
 /** The folder a file belongs to for layering: src/<folder>, or the top folder. src/main.ts, the binary's wiring, is its own. */
@@ -139,7 +165,12 @@ test('the folders of src/, fsm/ and raft/ form layers: no import cycle between f
     for (const m of edges.get(n) ?? []) {
       if (state.get(m) === 'open') {
         const cycle = [...stack.slice(stack.indexOf(m)), m];
-        cycles.push(cycle.slice(1).map((to, k) => witness.get(`${cycle[k]}->${to}`)).join(' / '));
+        cycles.push(
+          cycle
+            .slice(1)
+            .map((to, k) => witness.get(`${cycle[k]}->${to}`))
+            .join(' / '),
+        );
       } else if (state.get(m) === undefined) visit(m);
     }
     stack.pop();

@@ -36,7 +36,13 @@ describe('tenant provisioning on the primary', () => {
           const v = ((await c.get(leader, '/v1/status')).body as { postgres: PgView }).postgres;
           p = v.primary;
           if (p === null || v.nodes[p]?.reportedRole !== 'primary' || (v.lease?.renewalSeq ?? 0) < 1) return false;
-          const rows = await query(p, 'postgres', adminPassword(config), 'postgres', "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'");
+          const rows = await query(
+            p,
+            'postgres',
+            adminPassword(config),
+            'postgres',
+            "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'",
+          );
           return rows[0]?.n === 2;
         } catch {
           return false;
@@ -95,7 +101,9 @@ describe('tenant provisioning on the primary', () => {
       await acme.query('CREATE TABLE notes (id int PRIMARY KEY, body text)');
       await acme.query("INSERT INTO notes VALUES (1, 'hello')");
       assert.deepEqual((await acme.query('SELECT body FROM notes')).rows, [{ body: 'hello' }]);
-      const me = (await acme.query("SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, rolconnlimit FROM pg_roles WHERE rolname = current_user")).rows[0];
+      const me = (
+        await acme.query('SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, rolconnlimit FROM pg_roles WHERE rolname = current_user')
+      ).rows[0];
       assert.deepEqual(me, { rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolreplication: false, rolbypassrls: false, rolconnlimit: 7 });
       assert.equal((await acme.query("SELECT current_setting('is_superuser') AS s")).rows[0].s, 'off');
       assert.equal((await acme.query('SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = current_database()')).rows[0].owner, 'acme');
@@ -113,7 +121,13 @@ describe('tenant provisioning on the primary', () => {
     const toAcme = await connectError(p, 'beta', tenantServerPassword(config, 'beta'), 'acme');
     assert.equal(toAcme.code, '42501', toAcme.message);
     // PUBLIC may not connect to a tenant database.
-    const rows = await query(p, 'postgres', adminPassword(config), 'postgres', "SELECT has_database_privilege('public', 'acme', 'CONNECT') AS pub, has_database_privilege('beta', 'beta', 'CONNECT') AS own");
+    const rows = await query(
+      p,
+      'postgres',
+      adminPassword(config),
+      'postgres',
+      "SELECT has_database_privilege('public', 'acme', 'CONNECT') AS pub, has_database_privilege('beta', 'beta', 'CONNECT') AS own",
+    );
     assert.deepEqual(rows, [{ pub: false, own: true }]);
 
     // The client's password (from the URL) is the proxy's business only: it does not open Postgres directly.
@@ -192,7 +206,15 @@ describe('tenant provisioning on the primary', () => {
     const { password } = JSON.parse(created.stdout) as { password: string };
     const postgresPorts = new Map([...c.nodes.values()].map((n) => [n.postgresPort, n.id]));
     const session = async (node: string, options?: string): Promise<pg.Client> => {
-      const client = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(node)!.proxyPort, user: 'epsilon', password, database: 'epsilon', connectionTimeoutMillis: 10_000, ...(options ? { options } : {}) });
+      const client = new pg.Client({
+        host: '127.0.0.1',
+        port: c.nodes.get(node)!.proxyPort,
+        user: 'epsilon',
+        password,
+        database: 'epsilon',
+        connectionTimeoutMillis: 10_000,
+        ...(options ? { options } : {}),
+      });
       client.on('error', () => {});
       await client.connect();
       return client;
@@ -209,30 +231,38 @@ describe('tenant provisioning on the primary', () => {
       // A standby qualifies once its reported replay position is within proxy.maxReplicaLagBytes.
       let where: { r: boolean; port: number; n: number } | undefined;
       let lastError = '';
-      await c.waitFor(
-        async () => {
-          const ro = await session(n.id, 'target_session_attrs=read-only').catch((e: Error) => {
-            lastError = e.message;
-            return null;
-          });
-          if (ro === null) return false;
-          try {
-            where = (await ro.query<{ r: boolean; port: number; n: number }>('SELECT pg_is_in_recovery() AS r, inet_server_port() AS port, (SELECT count(*)::int FROM marks) AS n')).rows[0];
-            // Through a standby's own proxy, once its standby qualifies, the read stays on that node.
-            return where?.r === true && where.n === 1 && (n.id === p || where.port === n.postgresPort);
-          } catch (e) {
-            lastError = (e as Error).message;
-            return false;
-          } finally {
-            await ro.end();
-          }
-        },
-        `a read-only session through ${n.id}'s proxy on a standby that has the row${n.id === p ? '' : ` (${n.id}'s own)`}`,
-        30_000,
-      ).catch(async (e: Error) => {
-        const st = await c.get(n.id, '/v1/status?stale=true');
-        throw new Error(`${e.message}; the last session ran ${JSON.stringify(where)}${lastError ? `, last error: ${lastError}` : ''}; status: ${JSON.stringify((st.body as { postgres?: unknown }).postgres)}`);
-      });
+      await c
+        .waitFor(
+          async () => {
+            const ro = await session(n.id, 'target_session_attrs=read-only').catch((e: Error) => {
+              lastError = e.message;
+              return null;
+            });
+            if (ro === null) return false;
+            try {
+              where = (
+                await ro.query<{ r: boolean; port: number; n: number }>(
+                  'SELECT pg_is_in_recovery() AS r, inet_server_port() AS port, (SELECT count(*)::int FROM marks) AS n',
+                )
+              ).rows[0];
+              // Through a standby's own proxy, once its standby qualifies, the read stays on that node.
+              return where?.r === true && where.n === 1 && (n.id === p || where.port === n.postgresPort);
+            } catch (e) {
+              lastError = (e as Error).message;
+              return false;
+            } finally {
+              await ro.end();
+            }
+          },
+          `a read-only session through ${n.id}'s proxy on a standby that has the row${n.id === p ? '' : ` (${n.id}'s own)`}`,
+          30_000,
+        )
+        .catch(async (e: Error) => {
+          const st = await c.get(n.id, '/v1/status?stale=true');
+          throw new Error(
+            `${e.message}; the last session ran ${JSON.stringify(where)}${lastError ? `, last error: ${lastError}` : ''}; status: ${JSON.stringify((st.body as { postgres?: unknown }).postgres)}`,
+          );
+        });
       const ranOn = postgresPorts.get(where!.port);
       assert.ok(ranOn !== undefined && ranOn !== p, `ran on ${ranOn}, a standby, not the primary ${p}`);
       // A new session may land on the other standby, which the (reported, up to a
@@ -269,7 +299,9 @@ describe('tenant provisioning on the primary', () => {
     assert.equal((JSON.parse(set.stdout) as { tenant: { limits: { poolSize: number } } }).tenant.limits.poolSize, 3);
     const poolSizeOnPrimary = async () => {
       const r = await c.cli(['pools', '--json', '--api', `http://127.0.0.1:${c.nodes.get(p)!.apiPort}`]);
-      return (JSON.parse(r.stdout) as { pools: { database: string; primary: boolean; size: number }[] }).pools.find((x) => x.database === 'epsilon' && x.primary)?.size;
+      return (JSON.parse(r.stdout) as { pools: { database: string; primary: boolean; size: number }[] }).pools.find(
+        (x) => x.database === 'epsilon' && x.primary,
+      )?.size;
     };
     // A connected client of the tenant (the proxy follows the limits of tenants it serves).
     const client = await session(p);
@@ -310,7 +342,13 @@ describe('tenant provisioning on the primary', () => {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /tenant 'ogel_replication' was not created: role "ogel_replication" belongs to the cluster itself/);
     await c.waitFor(async () => !(await c.cli(['tenants', 'list', '--json'])).stdout.includes('"ogel_replication"'), 'the undone tenant to be purged', 15_000);
-    const rows = await query(p, 'postgres', adminPassword(config), 'postgres', "SELECT rolreplication, rolcanlogin FROM pg_roles WHERE rolname = 'ogel_replication'");
+    const rows = await query(
+      p,
+      'postgres',
+      adminPassword(config),
+      'postgres',
+      "SELECT rolreplication, rolcanlogin FROM pg_roles WHERE rolname = 'ogel_replication'",
+    );
     assert.deepEqual(rows, [{ rolreplication: true, rolcanlogin: true }]);
     await primary(); // both standbys still streaming
   });

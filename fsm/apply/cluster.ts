@@ -15,13 +15,29 @@ export const clusterHandlers: { [T in ClusterCommandType]: Handler<T> } = {
       for (const k of keys) {
         for (const k2 of keys) {
           if (m.addresses[k2] === c.addresses[k]) {
-            return reject('address_taken', `addresses.${k}: ${q(c.addresses[k])} is already addresses.${k2} of member ${q(m.id)}; every member needs its own host:port`, `addresses.${k}`);
+            return reject(
+              'address_taken',
+              `addresses.${k}: ${q(c.addresses[k])} is already addresses.${k2} of member ${q(m.id)}; every member needs its own host:port`,
+              `addresses.${k}`,
+            );
           }
         }
       }
     }
-    const member: Member = { id: c.id, addresses: c.addresses, health: { healthy: false, reportedAtMs: c.atMs, detail: 'no health report yet' }, addedAtMs: c.atMs };
-    const node: PgNode = { node: c.id, role: 'absent', reportedRole: 'absent', timeline: 0, lsn: { received: LSN_ZERO, flushed: LSN_ZERO, replayed: LSN_ZERO }, reportedAtMs: null };
+    const member: Member = {
+      id: c.id,
+      addresses: c.addresses,
+      health: { healthy: false, reportedAtMs: c.atMs, detail: 'no health report yet' },
+      addedAtMs: c.atMs,
+    };
+    const node: PgNode = {
+      node: c.id,
+      role: 'absent',
+      reportedRole: 'absent',
+      timeline: 0,
+      lsn: { received: LSN_ZERO, flushed: LSN_ZERO, replayed: LSN_ZERO },
+      reportedAtMs: null,
+    };
     return { state: { ...withPg(s, { nodes: mapWith(s.postgres.nodes, c.id, node) }), members: mapWith(s.members, c.id, member) } };
   },
 
@@ -32,11 +48,19 @@ export const clusterHandlers: { [T in ClusterCommandType]: Handler<T> } = {
       return reject('member_in_use', `id: ${q(c.id)} is the primary of generation ${pg.generation}; promote another node or fence it (pg.fence) first`, 'id');
     }
     if (pg.syncStandbys.includes(c.id)) {
-      return reject('member_in_use', `id: ${q(c.id)} is a synchronous standby (ANY ${pg.syncQuorum} of ${pg.syncStandbys.join(', ')}); take it out with pg.syncStandbys first`, 'id');
+      return reject(
+        'member_in_use',
+        `id: ${q(c.id)} is a synchronous standby (ANY ${pg.syncQuorum} of ${pg.syncStandbys.join(', ')}); take it out with pg.syncStandbys first`,
+        'id',
+      );
     }
     const placed = sortedValues(s.tenants).filter((t) => t.state !== 'deleted' && t.placement === c.id);
     if (placed.length > 0) {
-      return reject('member_in_use', `id: ${placed.length} tenant(s) are placed on ${q(c.id)} (first: ${q(placed[0]!.id)}); move them with tenant.place first`, 'id');
+      return reject(
+        'member_in_use',
+        `id: ${placed.length} tenant(s) are placed on ${q(c.id)} (first: ${q(placed[0]!.id)}); move them with tenant.place first`,
+        'id',
+      );
     }
     return { state: { ...withPg(s, { nodes: mapWithout(pg.nodes, c.id) }), members: mapWithout(s.members, c.id) } };
   },

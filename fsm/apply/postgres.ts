@@ -101,7 +101,11 @@ export const postgresHandlers: { [T in PostgresCommandType]: Handler<T> } = {
     if (stale) return stale;
     if (!s.postgres.nodes.has(c.node)) return unknownMember(s, c.node, 'node');
     if (s.postgres.primary === c.node) {
-      return reject('is_primary', `node: ${q(c.node)} is the primary of generation ${s.postgres.generation}; fence it with pg.fence or promote another node first`, 'node');
+      return reject(
+        'is_primary',
+        `node: ${q(c.node)} is the primary of generation ${s.postgres.generation}; fence it with pg.fence or promote another node first`,
+        'node',
+      );
     }
     return { state: withPg(s, { nodes: setRole(s.postgres.nodes, c.node, c.role) }) };
   },
@@ -120,15 +124,26 @@ export const postgresHandlers: { [T in PostgresCommandType]: Handler<T> } = {
     if (lease === null) {
       const stale = checkGeneration(s, c.generation);
       if (stale) return stale;
-      return reject('no_lease', `there is no lease in generation ${s.postgres.generation} (released, or its holder was fenced); a new lease comes only with pg.promote`);
+      return reject(
+        'no_lease',
+        `there is no lease in generation ${s.postgres.generation} (released, or its holder was fenced); a new lease comes only with pg.promote`,
+      );
     }
     const stale = checkGeneration(s, c.generation);
     if (stale) return stale;
     if (c.holder !== lease.holder) {
-      return reject('not_lease_holder', `holder: ${q(c.holder)} does not hold the lease; ${q(lease.holder)} holds it in generation ${lease.generation}`, 'holder');
+      return reject(
+        'not_lease_holder',
+        `holder: ${q(c.holder)} does not hold the lease; ${q(lease.holder)} holds it in generation ${lease.generation}`,
+        'holder',
+      );
     }
     if (c.seq <= lease.renewalSeq) {
-      return reject('stale_renewal', `seq: ${c.seq} is not after the last renewal ${lease.renewalSeq} (a duplicate or reordered renewal); expected more than ${lease.renewalSeq}`, 'seq');
+      return reject(
+        'stale_renewal',
+        `seq: ${c.seq} is not after the last renewal ${lease.renewalSeq} (a duplicate or reordered renewal); expected more than ${lease.renewalSeq}`,
+        'seq',
+      );
     }
     return { state: withPg(s, { lease: { ...lease, renewalSeq: c.seq } }), renewalSeq: c.seq };
   },
@@ -139,7 +154,11 @@ export const postgresHandlers: { [T in PostgresCommandType]: Handler<T> } = {
     if (stale) return stale;
     if (lease === null) return reject('no_lease', `there is no lease in generation ${s.postgres.generation} to release`);
     if (c.holder !== lease.holder) {
-      return reject('not_lease_holder', `holder: ${q(c.holder)} does not hold the lease; ${q(lease.holder)} holds it in generation ${lease.generation}`, 'holder');
+      return reject(
+        'not_lease_holder',
+        `holder: ${q(c.holder)} does not hold the lease; ${q(lease.holder)} holds it in generation ${lease.generation}`,
+        'holder',
+      );
     }
     return { state: withPg(s, { nodes: setRole(s.postgres.nodes, lease.holder, 'fenced'), primary: null, lease: null }) };
   },
@@ -177,7 +196,10 @@ export const postgresHandlers: { [T in PostgresCommandType]: Handler<T> } = {
       );
     }
     if (pg.primary === null) {
-      return reject('no_primary', `there is no primary in generation ${pg.generation} to switch over from; a switchover needs a primary (ogel failover promotes a standby)`);
+      return reject(
+        'no_primary',
+        `there is no primary in generation ${pg.generation} to switch over from; a switchover needs a primary (ogel failover promotes a standby)`,
+      );
     }
     if (c.to !== null) {
       if (!s.members.has(c.to)) return unknownMember(s, c.to, 'to');

@@ -42,22 +42,35 @@ export const storageHandlers: { [T in StorageCommandType]: Handler<T> } = {
     if (!s.members.has(c.node)) return unknownMember(s, c.node, 'node');
     const clash = sortedValues(s.backups).find((o) => o.prefix.startsWith(c.prefix) || c.prefix.startsWith(o.prefix));
     if (clash !== undefined) {
-      return reject('backup_exists', `prefix: ${q(c.prefix)} overlaps backup ${q(clash.id)}'s prefix ${q(clash.prefix)}; deleting one would delete the other's objects`, 'prefix');
+      return reject(
+        'backup_exists',
+        `prefix: ${q(c.prefix)} overlaps backup ${q(clash.id)}'s prefix ${q(clash.prefix)}; deleting one would delete the other's objects`,
+        'prefix',
+      );
     }
     if (c.parent !== null) {
       const p = s.backups.get(c.parent);
-      if (p === undefined) return reject('unknown_backup', `parent: no backup has id ${q(c.parent)}; an incremental is taken against a recorded, complete backup`, 'parent');
+      if (p === undefined)
+        return reject('unknown_backup', `parent: no backup has id ${q(c.parent)}; an incremental is taken against a recorded, complete backup`, 'parent');
       if (p.state !== 'complete') {
         return reject('backup_unusable', `parent: backup ${q(p.id)} is "${p.state}"; an incremental can be taken only against a complete backup`, 'parent');
       }
       if (p.verification.state === 'failed') {
-        return reject('backup_unusable', `parent: backup ${q(p.id)} failed verification (${p.verification.kind}: ${p.verification.detail}); take a full backup instead`, 'parent');
+        return reject(
+          'backup_unusable',
+          `parent: backup ${q(p.id)} failed verification (${p.verification.kind}: ${p.verification.detail}); take a full backup instead`,
+          'parent',
+        );
       }
       if (c.timeline < p.timeline) {
         return reject('invalid_value', `timeline: ${c.timeline} is before the parent ${q(p.id)}'s timeline ${p.timeline}; timelines only grow`, 'timeline');
       }
       if (compareLsn(c.startLsn, p.endLsn!) < 0) {
-        return reject('invalid_value', `startLsn: ${c.startLsn} is before the end of the parent ${q(p.id)} (${p.endLsn}); an incremental starts after its parent ends`, 'startLsn');
+        return reject(
+          'invalid_value',
+          `startLsn: ${c.startLsn} is before the end of the parent ${q(p.id)} (${p.endLsn}); an incremental starts after its parent ends`,
+          'startLsn',
+        );
       }
     }
     const b: Backup = {
@@ -99,7 +112,14 @@ export const storageHandlers: { [T in StorageCommandType]: Handler<T> } = {
         const field = endLsn === null ? 'endLsn' : 'checksum';
         return reject('invalid_value', `${field}: required to complete backup ${q(c.id)}, which has none yet`, field);
       }
-      const next: Backup = { ...b, state: c.state, endLsn, checksum, storedBytes: c.sizeBytes ?? b.storedBytes, finishedAtMs: c.state === 'running' ? null : c.atMs };
+      const next: Backup = {
+        ...b,
+        state: c.state,
+        endLsn,
+        checksum,
+        storedBytes: c.sizeBytes ?? b.storedBytes,
+        finishedAtMs: c.state === 'running' ? null : c.atMs,
+      };
       return { state: { ...s, backups: mapWith(s.backups, c.id, next) } };
     }
     if (c.state === 'failed') {
@@ -108,7 +128,15 @@ export const storageHandlers: { [T in StorageCommandType]: Handler<T> } = {
     if (compareLsn(c.endLsn, b.startLsn) < 0) {
       return reject('invalid_value', `endLsn: ${c.endLsn} is before the backup's startLsn ${b.startLsn}; expected an LSN at or after it`, 'endLsn');
     }
-    const next: Backup = { ...b, state: 'complete', endLsn: c.endLsn, tarBytes: c.tarBytes, storedBytes: c.storedBytes, checksum: c.checksum, finishedAtMs: c.atMs };
+    const next: Backup = {
+      ...b,
+      state: 'complete',
+      endLsn: c.endLsn,
+      tarBytes: c.tarBytes,
+      storedBytes: c.storedBytes,
+      checksum: c.checksum,
+      finishedAtMs: c.atMs,
+    };
     return { state: { ...s, backups: mapWith(s.backups, c.id, next) } };
   },
 
@@ -128,7 +156,11 @@ export const storageHandlers: { [T in StorageCommandType]: Handler<T> } = {
     // version-1 commands reach (every backup full), so version 1 means the same.
     const child = sortedValues(s.backups).find((b) => b.parent === c.id);
     if (child !== undefined) {
-      return reject('backup_in_use', `id: backup ${q(child.id)} is an incremental of backup ${q(c.id)}; delete ${q(child.id)} first (a chain is deleted newest first)`, 'id');
+      return reject(
+        'backup_in_use',
+        `id: backup ${q(child.id)} is an incremental of backup ${q(c.id)}; delete ${q(child.id)} first (a chain is deleted newest first)`,
+        'id',
+      );
     }
     return { state: { ...s, backups: mapWithout(s.backups, c.id) } };
   },
@@ -139,7 +171,11 @@ export const storageHandlers: { [T in StorageCommandType]: Handler<T> } = {
     if (w !== undefined) {
       const differs = (Object.keys(fields) as (keyof typeof fields)[]).filter((k) => w[k] !== fields[k]).sort();
       if (differs.length === 0) return { state: s, existed: true };
-      return reject('wal_segment_conflict', `name: segment ${c.name} is already recorded with a different ${differs.join(', ')}; a recorded segment is immutable`, 'name');
+      return reject(
+        'wal_segment_conflict',
+        `name: segment ${c.name} is already recorded with a different ${differs.join(', ')}; a recorded segment is immutable`,
+        'name',
+      );
     }
     if (s.walSegments.size >= LIMITS.walSegments) return full('WAL segments', s.walSegments.size, LIMITS.walSegments);
     return { state: { ...s, walSegments: mapWith(s.walSegments, c.name, { ...fields, atMs }) }, existed: false };
@@ -167,7 +203,11 @@ export const storageHandlers: { [T in StorageCommandType]: Handler<T> } = {
         return reject('invalid_value', `sourceSnapshot: backup ${q(b.id)} is "${b.state}"; a compute can start only from a complete backup`, 'sourceSnapshot');
       }
       if (c.sourceLsn !== null && compareLsn(c.sourceLsn, b.endLsn!) < 0) {
-        return reject('invalid_value', `sourceLsn: ${c.sourceLsn} is before the end of backup ${q(b.id)} (${b.endLsn}); recovery from it can reach only LSNs at or after that`, 'sourceLsn');
+        return reject(
+          'invalid_value',
+          `sourceLsn: ${c.sourceLsn} is before the end of backup ${q(b.id)} (${b.endLsn}); recovery from it can reach only LSNs at or after that`,
+          'sourceLsn',
+        );
       }
     }
     const compute = {

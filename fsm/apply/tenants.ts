@@ -53,9 +53,11 @@ export const tenantHandlers: { [T in TenantCommandType]: Handler<T> } = {
   'tenant.purge': (s, c) => {
     const t = findTenant(s, c.id);
     if (isRejection(t)) return t;
-    if (t.state !== 'deleted') return reject('tenant_not_deleted', `id: tenant ${q(c.id)} is ${t.state}; only a deleted tenant can be purged (tenant.delete first)`, 'id');
+    if (t.state !== 'deleted')
+      return reject('tenant_not_deleted', `id: tenant ${q(c.id)} is ${t.state}; only a deleted tenant can be purged (tenant.delete first)`, 'id');
     const user = sortedValues(s.computes).find((k) => k.tenantId === c.id || k.branchOf === c.id);
-    if (user !== undefined) return reject('tenant_in_use', `id: compute ${q(user.id)} still refers to tenant ${q(c.id)}; delete it first (compute.delete)`, 'id');
+    if (user !== undefined)
+      return reject('tenant_in_use', `id: compute ${q(user.id)} still refers to tenant ${q(c.id)}; delete it first (compute.delete)`, 'id');
     return { state: { ...s, tenants: mapWithout(s.tenants, c.id) } };
   },
 

@@ -150,9 +150,10 @@ export const postgresParsers: { [T in PostgresCommandType]: Parser<T> } = {
   'pg.syncStandbys': (x) => {
     const f = fieldsOf(x, ['nodes', 'quorum', 'generation']);
     const nodes = sortedDistinct(items(f.array('nodes', LIMITS.members), f.at('nodes'), idItem), f.at('nodes'));
-    const quorum = nodes.length === 0
-      ? f.int('quorum', 0, 0, '(no synchronous standbys means asynchronous replication)')
-      : f.int('quorum', 1, nodes.length, `(the k of ANY k over the ${nodes.length} listed nodes)`);
+    const quorum =
+      nodes.length === 0
+        ? f.int('quorum', 0, 0, '(no synchronous standbys means asynchronous replication)')
+        : f.int('quorum', 1, nodes.length, `(the k of ANY k over the ${nodes.length} listed nodes)`);
     return { ...base(f, 'pg.syncStandbys'), nodes, quorum, generation: generation(f) };
   },
   'pg.failoverBlocked': (x) => {

@@ -3,7 +3,17 @@
 
 import { FieldError, WAL_NAME_RE, type Fields, items } from '../fields.js';
 import { compareLsn, type Lsn } from '../lsn.js';
-import { BACKUP_KINDS, BACKUP_STATES, COMPUTE_STATES, LIMITS, VERIFICATION_KINDS, type BackupKind, type BackupState, type ComputeState, type VerificationKind } from '../state.js';
+import {
+  BACKUP_KINDS,
+  BACKUP_STATES,
+  COMPUTE_STATES,
+  LIMITS,
+  VERIFICATION_KINDS,
+  type BackupKind,
+  type BackupState,
+  type ComputeState,
+  type VerificationKind,
+} from '../state.js';
 import { MAX_TIMELINE, TEXT, base, fieldsOf, item, sortedDistinct, type Base, type ParserOf } from './shared.js';
 
 // --- snapshot index -------------------------------------------------------------------
@@ -109,7 +119,18 @@ export interface ComputeDelete extends Base<'compute.delete'> {
   readonly id: string;
 }
 
-export type StorageCommand = BackupRecordV1 | BackupRecord | BackupUpdateV1 | BackupUpdate | BackupVerify | BackupDelete | WalRecord | WalDelete | ComputeCreate | ComputeUpdate | ComputeDelete;
+export type StorageCommand =
+  | BackupRecordV1
+  | BackupRecord
+  | BackupUpdateV1
+  | BackupUpdate
+  | BackupVerify
+  | BackupDelete
+  | WalRecord
+  | WalDelete
+  | ComputeCreate
+  | ComputeUpdate
+  | ComputeDelete;
 export type StorageCommandType = StorageCommand['type'];
 type Parser<T extends StorageCommandType> = ParserOf<StorageCommand, T>;
 
@@ -155,7 +176,11 @@ function backupRecordV1(x: unknown): BackupRecordV1 {
 
 function backupUpdateV1(x: unknown): BackupUpdateV1 {
   const f = fieldsOf(x, ['id', 'state', 'endLsn', 'sizeBytes', 'checksum']);
-  const c: { -readonly [K in keyof BackupUpdateV1]: BackupUpdateV1[K] } = { ...base(f, 'backup.update'), id: f.id('id'), state: f.oneOf('state', BACKUP_STATES) };
+  const c: { -readonly [K in keyof BackupUpdateV1]: BackupUpdateV1[K] } = {
+    ...base(f, 'backup.update'),
+    id: f.id('id'),
+    state: f.oneOf('state', BACKUP_STATES),
+  };
   const endLsn = f.optional('endLsn', (k) => f.lsn(k));
   if (endLsn !== undefined) c.endLsn = endLsn;
   const sizeBytes = f.optional('sizeBytes', (k) => f.int(k, 0, MAX_BYTES, 'bytes'));
@@ -174,8 +199,10 @@ function backupRecord(x: unknown): BackupRecord {
   const kind = f.oneOf('kind', BACKUP_KINDS);
   // Present either way: a missing parent read as null would turn a malformed incremental into a full backup.
   const parent = f.raw('parent', 'null for a full backup, or the id of the backup an incremental is taken against') === null ? null : f.id('parent');
-  if (kind === 'full' && parent !== null) throw new FieldError(f.at('parent'), `is ${JSON.stringify(parent)}, but a full backup has no parent; expected null (or kind "incremental")`);
-  if (kind === 'incremental' && parent === null) throw new FieldError(f.at('parent'), 'is null, but an incremental backup needs one; expected the id of the backup it is taken against');
+  if (kind === 'full' && parent !== null)
+    throw new FieldError(f.at('parent'), `is ${JSON.stringify(parent)}, but a full backup has no parent; expected null (or kind "incremental")`);
+  if (kind === 'incremental' && parent === null)
+    throw new FieldError(f.at('parent'), 'is null, but an incremental backup needs one; expected the id of the backup it is taken against');
   if (parent === id) throw new FieldError(f.at('parent'), `is the backup itself (${JSON.stringify(id)}); expected an earlier backup`);
   return {
     v: 4,
@@ -256,7 +283,10 @@ export const storageParsers: { [T in StorageCommandType]: Parser<T> } = {
     const tenantId = f.nullable('tenantId', (k) => f.id(k));
     const branchOf = f.nullable('branchOf', (k) => f.id(k));
     if ((tenantId === null) === (branchOf === null)) {
-      throw new FieldError('tenantId', `${tenantId === null ? 'neither' : 'both'} tenantId and branchOf given; expected exactly one: tenantId (the tenant it serves) or branchOf (the tenant a branch starts from)`);
+      throw new FieldError(
+        'tenantId',
+        `${tenantId === null ? 'neither' : 'both'} tenantId and branchOf given; expected exactly one: tenantId (the tenant it serves) or branchOf (the tenant a branch starts from)`,
+      );
     }
     return {
       ...base(f, 'compute.create'),

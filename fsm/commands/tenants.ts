@@ -64,7 +64,8 @@ export const tenantParsers: { [T in TenantCommandType]: Parser<T> } = {
     const database = f.pgIdent('database');
     if (RESERVED_DATABASES.includes(database)) f.fail('database', database, `a database name other than ${RESERVED_DATABASES.join(', ')} (reserved)`);
     const role = f.pgIdent('role');
-    if (RESERVED_ROLES.includes(role) || role.startsWith('pg_')) f.fail('role', role, `a role name not starting with "pg_" and other than ${RESERVED_ROLES.join(', ')} (reserved by Postgres)`);
+    if (RESERVED_ROLES.includes(role) || role.startsWith('pg_'))
+      f.fail('role', role, `a role name not starting with "pg_" and other than ${RESERVED_ROLES.join(', ')} (reserved by Postgres)`);
     const l = f.obj('limits', ['maxConnections', 'rateLimitPerSec']);
     const s = f.obj('scram', ['iterations', 'salt', 'storedKey', 'serverKey'], {
       password: 'a password is never accepted or stored; send only the verifier',
@@ -92,9 +93,10 @@ export const tenantParsers: { [T in TenantCommandType]: Parser<T> } = {
     const l = f.obj('limits', ['maxConnections', 'rateLimitPerSec', 'poolSize']);
     // poolSize must be present, null or not: a missing one read as null would turn a
     // malformed command into "back to the default".
-    const poolSize = l.raw('poolSize', `server connections per pool (${TENANT_LIMITS.poolSize.min}-${TENANT_LIMITS.poolSize.max}), or null for the proxy's default`) === null
-      ? null
-      : l.int('poolSize', TENANT_LIMITS.poolSize.min, TENANT_LIMITS.poolSize.max, 'server connections per pool, or null for the proxy\'s default');
+    const poolSize =
+      l.raw('poolSize', `server connections per pool (${TENANT_LIMITS.poolSize.min}-${TENANT_LIMITS.poolSize.max}), or null for the proxy's default`) === null
+        ? null
+        : l.int('poolSize', TENANT_LIMITS.poolSize.min, TENANT_LIMITS.poolSize.max, "server connections per pool, or null for the proxy's default");
     return {
       v: 3,
       type: 'tenant.setLimits',

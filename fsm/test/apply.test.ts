@@ -31,7 +31,14 @@ test('member.add: creates member and postgres node; refuses duplicates, reused a
   assert.equal(s.postgres.nodes.get('n1')!.role, 'absent');
   assert.equal(s.postgres.nodes.get('n1')!.reportedAtMs, null);
   expectReject(s, C.memberAdd('n1', 9), 'member_exists', '"n1"', 'already exists');
-  expectReject(s, { ...C.memberAdd('n2', 2), addresses: { raft: '10.0.0.2:7000', api: '10.0.0.2:8080', proxy: '10.0.0.2:6432', postgres: '10.0.0.1:5432' } }, 'address_taken', 'addresses.postgres', '"10.0.0.1:5432"', 'member "n1"');
+  expectReject(
+    s,
+    { ...C.memberAdd('n2', 2), addresses: { raft: '10.0.0.2:7000', api: '10.0.0.2:8080', proxy: '10.0.0.2:6432', postgres: '10.0.0.1:5432' } },
+    'address_taken',
+    'addresses.postgres',
+    '"10.0.0.1:5432"',
+    'member "n1"',
+  );
   let full = initialState();
   for (let i = 0; i < LIMITS.members; i++) full = run([C.memberAdd(`m${i}`, i)], full);
   expectReject(full, C.memberAdd('n99', 99), 'limit_reached', `${LIMITS.members} members`);
@@ -54,7 +61,10 @@ test('member.health and pg.report record observations of a member only', () => {
   let s = clusterOf3();
   expectReject(s, C.memberHealth({ id: 'n7' }), 'unknown_member', '"n7"');
   expectReject(s, C.pgReport({ node: 'n7' }), 'unknown_member', 'node', '"n7"');
-  s = run([C.memberHealth({ id: 'n2', healthy: false, detail: 'postgres not running', atMs: 5 }), C.pgReport({ node: 'n2', role: 'standby', timeline: 3, atMs: 6 })], s);
+  s = run(
+    [C.memberHealth({ id: 'n2', healthy: false, detail: 'postgres not running', atMs: 5 }), C.pgReport({ node: 'n2', role: 'standby', timeline: 3, atMs: 6 })],
+    s,
+  );
   assert.deepEqual(s.members.get('n2')!.health, { healthy: false, reportedAtMs: 5, detail: 'postgres not running' });
   const n2 = s.postgres.nodes.get('n2')!;
   assert.equal(n2.reportedRole, 'standby');
@@ -188,7 +198,11 @@ test('pg.scheduleSwitchover: set, read back, refused while one is set; cancel is
   assert.deepEqual(set.state.postgres.scheduledSwitchover, { to: 'n2', notBeforeMs: 5_000, requestedAtMs: 1_000 });
   // The instant is data: apply does not compare it with any clock (I2), so one in the
   // proposer's past is stored as given (the API refuses those before proposing).
-  assert.deepEqual(ok(s, C.scheduleSwitchover({ to: null, notBeforeMs: 1, atMs: 2 })).state.postgres.scheduledSwitchover, { to: null, notBeforeMs: 1, requestedAtMs: 2 });
+  assert.deepEqual(ok(s, C.scheduleSwitchover({ to: null, notBeforeMs: 1, atMs: 2 })).state.postgres.scheduledSwitchover, {
+    to: null,
+    notBeforeMs: 1,
+    requestedAtMs: 2,
+  });
   expectReject(set.state, C.scheduleSwitchover({ to: 'n3', notBeforeMs: 9_000 }), 'switchover_scheduled', 'to "n2" is already scheduled', 'cancel it first');
 
   const cancel = ok(set.state, C.scheduleSwitchover({ to: null, notBeforeMs: null }));
@@ -244,7 +258,11 @@ test('tenant.create: unique id, name, database and role among live tenants; name
 
 test('tenant.setLimits: replaces all three limits of a live tenant; tenant.create starts with poolSize null', () => {
   let s = run([C.tenantCreate()]);
-  assert.deepEqual(s.tenants.get('t1')!.limits, { maxConnections: 20, rateLimitPerSec: 500, poolSize: null }, 'version-1 tenant.create keeps its meaning: the default pool size');
+  assert.deepEqual(
+    s.tenants.get('t1')!.limits,
+    { maxConnections: 20, rateLimitPerSec: 500, poolSize: null },
+    'version-1 tenant.create keeps its meaning: the default pool size',
+  );
   s = ok(s, C.tenantSetLimits({ limits: { maxConnections: 40, rateLimitPerSec: 100, poolSize: 2 } })).state;
   assert.deepEqual(s.tenants.get('t1')!.limits, { maxConnections: 40, rateLimitPerSec: 100, poolSize: 2 });
   // The same limits again change nothing: the same state object.
@@ -285,7 +303,7 @@ test('backup.record / update / delete', () => {
   expectReject(s, C.backupRecordV1(), 'backup_exists', '"b1"', 'backup.update');
   expectReject(s, C.backupUpdateV1({ id: 'b2' }), 'unknown_backup', '"b2"');
   expectReject(s, C.backupUpdateV1({ endLsn: undefined, checksum: undefined }), 'invalid_value', 'endLsn: required to complete');
-  expectReject(s, C.backupUpdateV1({ endLsn: '0/1' }), 'invalid_value', 'before the backup\'s startLsn 0/2000028');
+  expectReject(s, C.backupUpdateV1({ endLsn: '0/1' }), 'invalid_value', "before the backup's startLsn 0/2000028");
   s = run([C.backupUpdateV1({ state: 'running', sizeBytes: 100 }), C.backupUpdateV1({ atMs: 50 })], s);
   const b = s.backups.get('b1')!;
   assert.equal(b.state, 'complete');
@@ -304,7 +322,13 @@ test('wal.record is idempotent for an identical segment and refuses a different 
   assert.equal(again.state, s);
   assert.deepEqual(again.result, { ok: true, type: 'wal.record', generation: 0, existed: true });
   expectReject(s, C.walRecord({ checksum: 'sha256:' + 'ee'.repeat(32), sizeBytes: 1 }), 'wal_segment_conflict', 'different checksum, sizeBytes', 'immutable');
-  expectReject(s, C.walDelete({ names: ['000000010000000000000002', '000000010000000000000003'] }), 'unknown_wal_segment', '000000010000000000000003', 'nothing was deleted');
+  expectReject(
+    s,
+    C.walDelete({ names: ['000000010000000000000002', '000000010000000000000003'] }),
+    'unknown_wal_segment',
+    '000000010000000000000003',
+    'nothing was deleted',
+  );
   s = run([C.walDelete()], s);
   assert.equal(s.walSegments.size, 0);
 });
@@ -335,7 +359,13 @@ test('compute.update: legal transitions, address while running, lastActivityMs n
   let s = run([C.tenantCreate(), C.computeCreate({ atMs: 100 })]);
   expectReject(s, C.computeUpdate({ id: 'c9' }), 'unknown_compute', '"c9"');
   expectReject(s, C.computeUpdate({ address: undefined }), 'invalid_value', 'needs an address');
-  expectReject(s, C.computeUpdate({ state: 'suspended', address: undefined }), 'invalid_transition', 'from "starting" to "suspended"', '"running", "suspending", "failed"');
+  expectReject(
+    s,
+    C.computeUpdate({ state: 'suspended', address: undefined }),
+    'invalid_transition',
+    'from "starting" to "suspended"',
+    '"running", "suspending", "failed"',
+  );
   expectReject(s, C.computeDelete(), 'compute_active', '"starting"');
   s = run([C.computeUpdate({ lastActivityMs: 500 })], s);
   assert.equal(s.computes.get('c1')!.address, '10.0.1.5:5432');
@@ -356,7 +386,10 @@ test('maintenance.set pauses and resumes', () => {
 test('a state that breaks an invariant makes apply crash with InvariantError (programmer error)', () => {
   const s = clusterOf3();
   // Simulate a bug: n2 wanted as primary too while n1 is the primary.
-  const broken: ClusterState = { ...s, postgres: { ...s.postgres, nodes: mapWith(s.postgres.nodes, 'n2', { ...s.postgres.nodes.get('n2')!, role: 'primary' }) } };
+  const broken: ClusterState = {
+    ...s,
+    postgres: { ...s.postgres, nodes: mapWith(s.postgres.nodes, 'n2', { ...s.postgres.nodes.get('n2')!, role: 'primary' }) },
+  };
   assert.throws(() => apply(broken, C.renew()), InvariantError);
   assert.throws(() => checkState(broken), /n2 has role primary but the primary is n1/);
   // A schedule naming the primary cannot arise (scheduling refuses it, promotion clears it).
@@ -381,8 +414,22 @@ const T1 = 1_700_000_100_000;
 test('backup.record (v4) starts a running backup with kind, parent, node and prefix; complete records end and sizes', () => {
   let s = run([C.backupRecord({ atMs: 50 })], clusterOf3());
   assert.deepEqual(s.backups.get('b1'), {
-    id: 'b1', kind: 'full', parent: null, node: 'n2', timeline: 1, startLsn: '0/2000028', endLsn: null, tarBytes: null, storedBytes: 0, checksum: null,
-    prefix: 'c1/basebackups/b1/', state: 'running', failureReason: null, verification: UNVERIFIED, atMs: 50, finishedAtMs: null,
+    id: 'b1',
+    kind: 'full',
+    parent: null,
+    node: 'n2',
+    timeline: 1,
+    startLsn: '0/2000028',
+    endLsn: null,
+    tarBytes: null,
+    storedBytes: 0,
+    checksum: null,
+    prefix: 'c1/basebackups/b1/',
+    state: 'running',
+    failureReason: null,
+    verification: UNVERIFIED,
+    atMs: 50,
+    finishedAtMs: null,
   });
   expectReject(s, C.backupRecord(), 'backup_exists', '"b1"');
   expectReject(s, C.backupRecord({ id: 'b2', node: 'n9' }), 'unknown_member', 'node: "n9" is not a member');
@@ -410,14 +457,20 @@ test('backup.update (v4): failed records the reason; the end may not precede the
 test('backup.record (v4): an incremental needs a recorded, complete parent that did not fail verification', () => {
   let s = run([C.backupRecord()], clusterOf3());
   expectReject(s, incremental('b2', 'b9', '0/3000000'), 'unknown_backup', 'parent: no backup has id "b9"');
-  const running = expectReject(s, incremental('b2', 'b1', '0/3000000'), 'backup_unusable', 'parent: backup "b1" is "running"', 'only against a complete backup');
+  const running = expectReject(
+    s,
+    incremental('b2', 'b1', '0/3000000'),
+    'backup_unusable',
+    'parent: backup "b1" is "running"',
+    'only against a complete backup',
+  );
   assert.equal(running.error.field, 'parent');
   const failed = run([C.backupFail()], s);
   expectReject(failed, incremental('b2', 'b1', '0/3000000'), 'backup_unusable', 'parent: backup "b1" is "failed"');
   s = run([C.backupComplete()], s);
   expectReject(s, incremental('b2', 'b1', '0/2000050'), 'invalid_value', 'startLsn: 0/2000050 is before the end of the parent "b1" (0/2000100)');
   const onTimeline2 = run([C.backupRecord({ id: 'b5', timeline: 2, prefix: 'c1/basebackups/b5/' }), C.backupComplete({ id: 'b5' })], s);
-  expectReject(onTimeline2, incremental('b2', 'b5', '0/3000000'), 'invalid_value', "timeline: 1 is before the parent \"b5\"'s timeline 2");
+  expectReject(onTimeline2, incremental('b2', 'b5', '0/3000000'), 'invalid_value', 'timeline: 1 is before the parent "b5"\'s timeline 2');
   const badParent = run([C.backupVerify({ result: 'failed', kind: 'checksums', detail: 'part 2: sha256 mismatch' })], s);
   expectReject(badParent, incremental('b2', 'b1', '0/3000000'), 'backup_unusable', 'failed verification', 'part 2: sha256 mismatch', 'take a full backup');
   // Verified again (the latest result wins), it can be a parent again.
@@ -433,7 +486,10 @@ test('backup.record (v4): an incremental needs a recorded, complete parent that 
 });
 
 test('backup.delete: refused (backup_in_use) while another backup is an incremental of it; a chain is deleted newest first (I7)', () => {
-  let s = run([C.backupComplete({ id: 'b2', endLsn: '0/3000100' }), incremental('b3', 'b2', '0/4000000')], run([incremental('b2', 'b1', '0/3000000')], withCompleteFull()));
+  let s = run(
+    [C.backupComplete({ id: 'b2', endLsn: '0/3000100' }), incremental('b3', 'b2', '0/4000000')],
+    run([incremental('b2', 'b1', '0/3000000')], withCompleteFull()),
+  );
   const r = expectReject(s, C.backupDelete({ id: 'b1' }), 'backup_in_use', 'backup "b2" is an incremental of backup "b1"', 'delete "b2" first', 'newest first');
   assert.equal(r.error.field, 'id');
   expectReject(s, C.backupDelete({ id: 'b2' }), 'backup_in_use', 'backup "b3" is an incremental of backup "b2"');
@@ -460,8 +516,22 @@ test('backup.verify: only a complete backup; records the latest result, kind, de
 test('version-1 backup.record and backup.update keep their meaning, written in the new shape (full, node and tar size unknown, unverified)', () => {
   let s = run([C.backupRecordV1({ sizeBytes: 7, atMs: 40 })]);
   assert.deepEqual(s.backups.get('b1'), {
-    id: 'b1', kind: 'full', parent: null, node: null, timeline: 1, startLsn: '0/2000028', endLsn: null, tarBytes: null, storedBytes: 7, checksum: null,
-    prefix: 'backups/b1/base.tar', state: 'running', failureReason: null, verification: UNVERIFIED, atMs: 40, finishedAtMs: null,
+    id: 'b1',
+    kind: 'full',
+    parent: null,
+    node: null,
+    timeline: 1,
+    startLsn: '0/2000028',
+    endLsn: null,
+    tarBytes: null,
+    storedBytes: 7,
+    checksum: null,
+    prefix: 'backups/b1/base.tar',
+    state: 'running',
+    failureReason: null,
+    verification: UNVERIFIED,
+    atMs: 40,
+    finishedAtMs: null,
   });
   // Version 1 may record a finished backup in one command, and update running -> running.
   s = run([C.backupUpdateV1({ state: 'running', sizeBytes: 100 }), C.backupRecordV1({ id: 'b2', state: 'failed', objectKey: 'backups/b2.tar', atMs: 41 })], s);
@@ -495,9 +565,25 @@ test('checkState catches a broken backup index: a dangling or unfinished parent,
     [{ ...s, backups: mapWith(s.backups, 'b2', { ...b2, parent: null }) }, /backup b2 is incremental with parent null/],
     [{ ...s, backups: mapWith(s.backups, 'b1', { ...b1, parent: 'b2' }) }, /backup b1 is full with parent b2/],
     [{ ...s, backups: mapWith(s.backups, 'b1', { ...b1, kind: 'incremental', parent: 'b2' }) }, /starts before its parent|loops/],
-    [{ ...s, backups: mapWith(s.backups, 'b2', { ...b2, state: 'running', finishedAtMs: null, verification: { state: 'verified', atMs: 1, detail: null, kind: 'checksums' } }) }, /b2 is running but was verified/],
+    [
+      {
+        ...s,
+        backups: mapWith(s.backups, 'b2', {
+          ...b2,
+          state: 'running',
+          finishedAtMs: null,
+          verification: { state: 'verified', atMs: 1, detail: null, kind: 'checksums' },
+        }),
+      },
+      /b2 is running but was verified/,
+    ],
     [{ ...s, backups: mapWith(s.backups, 'b2', { ...b2, verification: { ...UNVERIFIED, atMs: 5 } }) }, /unverified with a verification time/],
     [{ ...s, backups: mapWith(s.backups, 'b2', { ...b2, failureReason: 'x' }) }, /complete with a failure reason/],
   ];
-  for (const [state, re] of broken) assert.throws(() => checkState(state), (e: unknown) => e instanceof InvariantError && re.test(e.message), String(re));
+  for (const [state, re] of broken)
+    assert.throws(
+      () => checkState(state),
+      (e: unknown) => e instanceof InvariantError && re.test(e.message),
+      String(re),
+    );
 });

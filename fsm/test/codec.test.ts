@@ -39,7 +39,16 @@ const raw = new Packr({ useRecords: false });
 const pack = (v: unknown): Uint8Array => new Uint8Array(raw.pack(v));
 
 test('commands round trip through encode/decode', () => {
-  for (const c of [C.memberAdd('n1', 1), C.promote(), C.tenantCreate(), C.syncStandbys(), C.computeUpdate({ address: null, state: 'failed' }), C.walDelete(), C.scheduleSwitchover(), C.scheduleSwitchover({ to: null, notBeforeMs: null })]) {
+  for (const c of [
+    C.memberAdd('n1', 1),
+    C.promote(),
+    C.tenantCreate(),
+    C.syncStandbys(),
+    C.computeUpdate({ address: null, state: 'failed' }),
+    C.walDelete(),
+    C.scheduleSwitchover(),
+    C.scheduleSwitchover({ to: null, notBeforeMs: null }),
+  ]) {
     assert.deepEqual(decodeCommand(encodeCommand(c)), c);
   }
 });
@@ -78,7 +87,10 @@ test('a command of a newer version is refused by name; the state machine stops r
   assert.match(r.error.message, new RegExp(`version ${COMMAND_VERSION + 1} is newer than this build understands \\(versions 1\\.\\.${COMMAND_VERSION}\\)`));
   const m = new ClusterStateMachine({ initial: clusterOf3() });
   const before = m.snapshot();
-  assert.throws(() => m.apply(bytes, 17, 3), (e: unknown) => e instanceof UnsupportedVersionError && /log entry 17 \(term 3\)/.test(e.message));
+  assert.throws(
+    () => m.apply(bytes, 17, 3),
+    (e: unknown) => e instanceof UnsupportedVersionError && /log entry 17 \(term 3\)/.test(e.message),
+  );
   assert.deepEqual(m.snapshot(), before);
 });
 
@@ -93,8 +105,20 @@ test('snapshots round trip and restore gives byte-identical snapshots', () => {
 });
 
 test('snapshot encoding is canonical: the same state reached in a different order gives the same bytes', () => {
-  const a = run([C.memberAdd('n1', 1), C.memberAdd('n2', 2), C.memberAdd('n3', 3), C.tenantCreate(), C.tenantCreate({ id: 't2', name: 'b', database: 'b', role: 'b' })]);
-  const b = run([C.tenantCreate({ id: 't2', name: 'b', database: 'b', role: 'b' }), C.memberAdd('n3', 3), C.memberAdd('n2', 2), C.tenantCreate(), C.memberAdd('n1', 1)]);
+  const a = run([
+    C.memberAdd('n1', 1),
+    C.memberAdd('n2', 2),
+    C.memberAdd('n3', 3),
+    C.tenantCreate(),
+    C.tenantCreate({ id: 't2', name: 'b', database: 'b', role: 'b' }),
+  ]);
+  const b = run([
+    C.tenantCreate({ id: 't2', name: 'b', database: 'b', role: 'b' }),
+    C.memberAdd('n3', 3),
+    C.memberAdd('n2', 2),
+    C.tenantCreate(),
+    C.memberAdd('n1', 1),
+  ]);
   assert.notDeepEqual([...a.members.keys()], [...b.members.keys()], 'the Maps really are in different orders');
   assert.deepEqual(encodeSnapshot(a), encodeSnapshot(b));
 });
@@ -123,9 +147,17 @@ test('corrupt snapshots fail with SnapshotFormatError naming the problem', () =>
     [{ ...plain, format: 1, members: [plain.members[0], plain.members[0], plain.members[1]] }, /members: lists "n1" twice/],
     [{ ...plain, format: 1, postgres: { ...plain.postgres, generation: 0 } }, /inconsistent: .*primary exists in generation 0|inconsistent/],
     [{ ...plain, format: 1, postgres: { ...plain.postgres, primary: 'n2' } }, /inconsistent: .*n1 has role primary but the primary is n2/],
-    [{ ...plain, format: 1, postgres: { ...plain.postgres, nodes: plain.postgres.nodes.map((n) => ({ ...n, lsn: { ...n.lsn, flushed: 'nope' } })) } }, /postgres\.nodes\[0\]\.lsn\.flushed: "nope"/],
+    [
+      { ...plain, format: 1, postgres: { ...plain.postgres, nodes: plain.postgres.nodes.map((n) => ({ ...n, lsn: { ...n.lsn, flushed: 'nope' } })) } },
+      /postgres\.nodes\[0\]\.lsn\.flushed: "nope"/,
+    ],
   ];
-  for (const [p, re] of cases) assert.throws(() => decodeSnapshot(pack(p)), (e: unknown) => e instanceof SnapshotFormatError && re.test(e.message), String(re));
+  for (const [p, re] of cases)
+    assert.throws(
+      () => decodeSnapshot(pack(p)),
+      (e: unknown) => e instanceof SnapshotFormatError && re.test(e.message),
+      String(re),
+    );
   assert.throws(() => decodeSnapshot(new Uint8Array([0xc1, 0x00])), SnapshotFormatError);
   assert.throws(() => decodeSnapshot(pack([1, 2])), /not a msgpack map/);
 });
@@ -144,10 +176,13 @@ test('frozen v1 snapshot fixture still decodes, through the migration to the cur
   assert.equal(pg.syncQuorum, 1);
   assert.equal(pg.nodes.get('n1')!.role, 'fenced');
   assert.deepEqual(pg.nodes.get('n2')!.lsn, { received: 'FFFFFFFF/FFFFFFFF', flushed: '16/B374D848', replayed: '0/3000100' });
-  assert.deepEqual(pg.history.map((h) => [h.generation, h.node, h.reason, h.lsn]), [
-    [1, 'n1', 'bootstrap', '0/3000148'],
-    [2, 'n2', 'switchover to n2', '16/B374D848'],
-  ]);
+  assert.deepEqual(
+    pg.history.map((h) => [h.generation, h.node, h.reason, h.lsn]),
+    [
+      [1, 'n1', 'bootstrap', '0/3000148'],
+      [2, 'n2', 'switchover to n2', '16/B374D848'],
+    ],
+  );
   assert.deepEqual(pg.failoverBlocked, { reason: 'n1 and n3 unreachable', atMs: 7000 });
   assert.equal(s.tenants.get('t1')!.placement, 'n2');
   assert.equal(s.tenants.get('t0')!.state, 'deleted');
@@ -155,8 +190,22 @@ test('frozen v1 snapshot fixture still decodes, through the migration to the cur
   assert.equal(s.backups.get('b1')!.state, 'complete');
   // Format 4 reshaped the backups: a format-1 record reads as a full backup of an unrecorded node, unverified.
   assert.deepEqual(s.backups.get('b1'), {
-    id: 'b1', kind: 'full', parent: null, node: null, timeline: 1, startLsn: '0/2000028', endLsn: '0/2000100', tarBytes: null, storedBytes: 190_000_000,
-    checksum: 'sha256:' + 'ab'.repeat(32), prefix: 'backups/b1/base.tar', state: 'complete', failureReason: null, verification: UNVERIFIED, atMs: 5000, finishedAtMs: 5001,
+    id: 'b1',
+    kind: 'full',
+    parent: null,
+    node: null,
+    timeline: 1,
+    startLsn: '0/2000028',
+    endLsn: '0/2000100',
+    tarBytes: null,
+    storedBytes: 190_000_000,
+    checksum: 'sha256:' + 'ab'.repeat(32),
+    prefix: 'backups/b1/base.tar',
+    state: 'complete',
+    failureReason: null,
+    verification: UNVERIFIED,
+    atMs: 5000,
+    finishedAtMs: 5001,
   });
   assert.equal(s.walSegments.get('000000010000000000000002')!.sizeBytes, 16 * 1024 * 1024);
   assert.equal(s.computes.get('c1')!.lastActivityMs, 6500);
@@ -174,8 +223,15 @@ test('frozen v1 snapshot fixture still decodes, through the migration to the cur
   // bytes are still reproduced from the fixture commands.
   const plain = toPlain(replayed);
   const { scheduledSwitchover: _addedInFormat2, ...postgresV1 } = plain.postgres;
-  assert.equal(hex(canonicalBytes({ ...plain, tenants: withoutPoolSize(plain.tenants), backups: backupsAsFormat3(plain.backups), postgres: postgresV1, format: 1 })), hex(bytes), 'format 1 replays the fixture commands to exactly the frozen bytes');
-  assert.ok(s.tenants.size > 0 && [...s.tenants.values()].every((t) => t.limits.poolSize === null), 'format 3 added limits.poolSize; the migration sets it to null');
+  assert.equal(
+    hex(canonicalBytes({ ...plain, tenants: withoutPoolSize(plain.tenants), backups: backupsAsFormat3(plain.backups), postgres: postgresV1, format: 1 })),
+    hex(bytes),
+    'format 1 replays the fixture commands to exactly the frozen bytes',
+  );
+  assert.ok(
+    s.tenants.size > 0 && [...s.tenants.values()].every((t) => t.limits.poolSize === null),
+    'format 3 added limits.poolSize; the migration sets it to null',
+  );
 });
 
 test('frozen v2 snapshot fixture decodes (and, while the format is 2, re-encodes to the same bytes)', () => {
@@ -191,8 +247,15 @@ test('frozen v2 snapshot fixture decodes (and, while the format is 2, re-encodes
   }
   // Format 2 was exactly this build's encoding minus the field format 3 added.
   const plain = toPlain(run(SNAPSHOT_V2_COMMANDS));
-  assert.equal(hex(canonicalBytes({ ...plain, tenants: withoutPoolSize(plain.tenants), backups: backupsAsFormat3(plain.backups), format: 2 })), hex(bytes), 'format 2 replays the fixture commands to exactly the frozen bytes');
-  assert.ok([...s.tenants.values()].every((t) => t.limits.poolSize === null), 'the format-2 migration sets limits.poolSize to null');
+  assert.equal(
+    hex(canonicalBytes({ ...plain, tenants: withoutPoolSize(plain.tenants), backups: backupsAsFormat3(plain.backups), format: 2 })),
+    hex(bytes),
+    'format 2 replays the fixture commands to exactly the frozen bytes',
+  );
+  assert.ok(
+    [...s.tenants.values()].every((t) => t.limits.poolSize === null),
+    'the format-2 migration sets limits.poolSize to null',
+  );
 });
 
 test('frozen v3 snapshot fixture decodes (and, while the format is 3, re-encodes to the same bytes)', () => {
@@ -208,7 +271,11 @@ test('frozen v3 snapshot fixture decodes (and, while the format is 3, re-encodes
   // Format 3 was exactly this build's encoding with the backups in their format-3 shape;
   // the migration gives the replay of its commands byte for byte.
   const plain = toPlain(run(SNAPSHOT_V3_COMMANDS));
-  assert.equal(hex(canonicalBytes({ ...plain, backups: backupsAsFormat3(plain.backups), format: 3 })), hex(bytes), 'format 3 replays the fixture commands to exactly the frozen bytes');
+  assert.equal(
+    hex(canonicalBytes({ ...plain, backups: backupsAsFormat3(plain.backups), format: 3 })),
+    hex(bytes),
+    'format 3 replays the fixture commands to exactly the frozen bytes',
+  );
   assert.equal(hex(encodeSnapshot(s)), hex(encodeSnapshot(run(SNAPSHOT_V3_COMMANDS))), 'a migrated format-3 snapshot equals a replay, byte for byte');
 });
 
@@ -220,7 +287,12 @@ test('a format-3 snapshot must carry limits.poolSize (null or a positive integer
     [{ ...plain, format: 3, tenants: [{ ...t, limits: limitsWithout }] }, /tenants\[0\]\.limits\.poolSize: missing; expected null or a pool size/],
     [{ ...plain, format: 3, tenants: [{ ...t, limits: { ...t.limits, poolSize: 0 } }] }, /tenants\[0\]\.limits\.poolSize: 0 is not valid/],
   ];
-  for (const [p, re] of cases) assert.throws(() => decodeSnapshot(pack(p)), (e: unknown) => e instanceof SnapshotFormatError && re.test(e.message), String(re));
+  for (const [p, re] of cases)
+    assert.throws(
+      () => decodeSnapshot(pack(p)),
+      (e: unknown) => e instanceof SnapshotFormatError && re.test(e.message),
+      String(re),
+    );
   // A format-2 snapshot has no pool sizes: the migration sets them to null.
   assert.equal(decodeSnapshot(pack({ ...plain, format: 2, tenants: [{ ...t, limits: limitsWithout }] })).tenants.get('t1')!.limits.poolSize, null);
 });
@@ -230,11 +302,25 @@ test('a format-2 snapshot must carry scheduledSwitchover (null or well-formed)',
   const { scheduledSwitchover: _s, ...withoutField } = plain.postgres;
   const cases: [unknown, RegExp][] = [
     [{ ...plain, format: 2, postgres: withoutField }, /postgres\.scheduledSwitchover: missing; expected null or an object/],
-    [{ ...plain, format: 2, postgres: { ...plain.postgres, scheduledSwitchover: { to: 'n2', notBeforeMs: -1, requestedAtMs: 1 } } }, /postgres\.scheduledSwitchover\.notBeforeMs: -1/],
-    [{ ...plain, format: 2, postgres: { ...plain.postgres, scheduledSwitchover: { to: 'n2', notBeforeMs: 1 } } }, /scheduledSwitchover\.requestedAtMs: missing/],
-    [{ ...plain, format: 2, postgres: { ...plain.postgres, scheduledSwitchover: { to: 'n1', notBeforeMs: 1, requestedAtMs: 1 } } }, /inconsistent: .*switchover to n1 is scheduled, but it is already the primary/],
+    [
+      { ...plain, format: 2, postgres: { ...plain.postgres, scheduledSwitchover: { to: 'n2', notBeforeMs: -1, requestedAtMs: 1 } } },
+      /postgres\.scheduledSwitchover\.notBeforeMs: -1/,
+    ],
+    [
+      { ...plain, format: 2, postgres: { ...plain.postgres, scheduledSwitchover: { to: 'n2', notBeforeMs: 1 } } },
+      /scheduledSwitchover\.requestedAtMs: missing/,
+    ],
+    [
+      { ...plain, format: 2, postgres: { ...plain.postgres, scheduledSwitchover: { to: 'n1', notBeforeMs: 1, requestedAtMs: 1 } } },
+      /inconsistent: .*switchover to n1 is scheduled, but it is already the primary/,
+    ],
   ];
-  for (const [p, re] of cases) assert.throws(() => decodeSnapshot(pack(p)), (e: unknown) => e instanceof SnapshotFormatError && re.test(e.message), String(re));
+  for (const [p, re] of cases)
+    assert.throws(
+      () => decodeSnapshot(pack(p)),
+      (e: unknown) => e instanceof SnapshotFormatError && re.test(e.message),
+      String(re),
+    );
   // A format-1 snapshot cannot hold a schedule: the migration sets the field to null.
   assert.equal(decodeSnapshot(pack({ ...plain, format: 1, postgres: withoutField })).postgres.scheduledSwitchover, null);
 });
@@ -322,7 +408,12 @@ test("a format-3 snapshot's backups migrate to the format-4 shape; a format-4 on
     // A format-3 backup has sizeBytes and objectKey, which format 4 does not read.
     [{ ...b, format: 4, backups: backupsAsFormat3(plain.backups) }, /backups\[0\]\.(objectKey|sizeBytes): unknown field/],
   ];
-  for (const [p, re] of cases) assert.throws(() => decodeSnapshot(pack(p)), (e: unknown) => e instanceof SnapshotFormatError && re.test(e.message), String(re));
+  for (const [p, re] of cases)
+    assert.throws(
+      () => decodeSnapshot(pack(p)),
+      (e: unknown) => e instanceof SnapshotFormatError && re.test(e.message),
+      String(re),
+    );
 });
 
 test('frozen v4 command fixtures decode; backup.record, backup.update and backup.verify are written as version 4', () => {
@@ -350,7 +441,10 @@ test('a version-1 backup.record from the log decodes as version 1 and applies in
   const c = decodeCommand(encodeCommand(v1));
   assert.deepEqual(c, v1);
   const b = run([v1]).backups.get('b1')!;
-  assert.deepEqual([b.kind, b.parent, b.node, b.storedBytes, b.tarBytes, b.prefix, b.verification.state], ['full', null, null, 5, null, 'backups/b1/base.tar', 'unverified']);
+  assert.deepEqual(
+    [b.kind, b.parent, b.node, b.storedBytes, b.tarBytes, b.prefix, b.verification.state],
+    ['full', null, null, 5, null, 'backups/b1/base.tar', 'unverified'],
+  );
 });
 
 /** A format-3 plain tenant list as format 1 and 2 wrote it: without limits.poolSize. */

@@ -17,11 +17,40 @@ function expectInvalid(x: unknown, field: string | undefined, ...mentions: strin
 
 test('every builder in the helpers is a valid command, and every command type has one', () => {
   const built = [
-    C.memberAdd('n1', 1), C.memberRemove(), C.memberHealth(), C.pgReport(), C.promote(), C.setRole(), C.fence(), C.renew(),
-    C.release(), C.syncStandbys(), C.failoverBlocked(), C.scheduleSwitchover(), C.tenantCreate(), C.tenantDelete(), C.tenantPurge(), C.tenantSetState(),
-    C.tenantPlace(), C.backupRecordV1(), C.backupUpdateV1(), C.backupRecord(), C.backupRecord({ kind: 'incremental', parent: 'b0' }), C.backupComplete(), C.backupFail(),
-    C.backupVerify(), C.backupVerify({ result: 'failed', kind: 'restore', detail: 'pg_ctl start failed' }), C.backupDelete(), C.walRecord(), C.walDelete(), C.computeCreate(),
-    C.computeUpdate(), C.computeDelete(), C.maintenance(), C.tenantSetLimits(), C.tenantSetLimits({ limits: { maxConnections: 1, rateLimitPerSec: 1, poolSize: null } }),
+    C.memberAdd('n1', 1),
+    C.memberRemove(),
+    C.memberHealth(),
+    C.pgReport(),
+    C.promote(),
+    C.setRole(),
+    C.fence(),
+    C.renew(),
+    C.release(),
+    C.syncStandbys(),
+    C.failoverBlocked(),
+    C.scheduleSwitchover(),
+    C.tenantCreate(),
+    C.tenantDelete(),
+    C.tenantPurge(),
+    C.tenantSetState(),
+    C.tenantPlace(),
+    C.backupRecordV1(),
+    C.backupUpdateV1(),
+    C.backupRecord(),
+    C.backupRecord({ kind: 'incremental', parent: 'b0' }),
+    C.backupComplete(),
+    C.backupFail(),
+    C.backupVerify(),
+    C.backupVerify({ result: 'failed', kind: 'restore', detail: 'pg_ctl start failed' }),
+    C.backupDelete(),
+    C.walRecord(),
+    C.walDelete(),
+    C.computeCreate(),
+    C.computeUpdate(),
+    C.computeDelete(),
+    C.maintenance(),
+    C.tenantSetLimits(),
+    C.tenantSetLimits({ limits: { maxConnections: 1, rateLimitPerSec: 1, poolSize: null } }),
   ];
   for (const c of built) assert.deepEqual(validateCommand(c), c, c.type);
   assert.deepEqual(new Set(built.map((c) => c.type)), new Set(COMMAND_TYPES));
@@ -70,7 +99,12 @@ test('versions: each type is written with the version that introduced it; versio
   // pg.scheduleSwitchover is never version 1: a version-1 build would reject it as an
   // unknown type instead of stopping, and the replicas would diverge.
   expectInvalid({ ...C.scheduleSwitchover(), v: 1 }, 'v', '1 is not valid', 'pg.scheduleSwitchover was added in command version 2');
-  expectInvalid({ type: 'pg.scheduleSwitchover', atMs: 1 }, 'v', 'missing', 'command version 1, or 2 for pg.scheduleSwitchover, or 3 for tenant.setLimits, or 4 for backup.verify');
+  expectInvalid(
+    { type: 'pg.scheduleSwitchover', atMs: 1 },
+    'v',
+    'missing',
+    'command version 1, or 2 for pg.scheduleSwitchover, or 3 for tenant.setLimits, or 4 for backup.verify',
+  );
   expectInvalid({ ...C.backupVerify(), v: 3 }, 'v', '3 is not valid', 'backup.verify was added in command version 4');
 });
 
@@ -136,10 +170,22 @@ test('member.add / member.remove / member.health', () => {
   expectInvalid({ ...C.memberAdd('n1', 1), id: '__proto__' }, 'id', '"__proto__"');
   expectInvalid({ ...C.memberAdd('n1', 1), id: 'x'.repeat(64) }, 'id', '1-63 characters');
   expectInvalid({ ...C.memberAdd('n1', 1), addresses: { raft: '10.0.0.1:7000' } }, 'addresses.api', 'missing', 'host:port');
-  expectInvalid({ ...C.memberAdd('n1', 1), addresses: { raft: '10.0.0.1', api: 'a:1', proxy: 'b:1', postgres: 'c:1' } }, 'addresses.raft', '"10.0.0.1"', 'host:port');
+  expectInvalid(
+    { ...C.memberAdd('n1', 1), addresses: { raft: '10.0.0.1', api: 'a:1', proxy: 'b:1', postgres: 'c:1' } },
+    'addresses.raft',
+    '"10.0.0.1"',
+    'host:port',
+  );
   expectInvalid({ ...C.memberAdd('n1', 1), addresses: { raft: 'h:70000', api: 'a:1', proxy: 'b:1', postgres: 'c:1' } }, 'addresses.raft', '1..65535');
   expectInvalid({ ...C.memberAdd('n1', 1), addresses: { raft: 'h:1', api: 'h:1', proxy: 'b:1', postgres: 'c:1' } }, 'addresses.api', 'also addresses.raft');
-  assert.ok(!isRejection(validateCommand({ ...C.memberAdd('n1', 1), addresses: { raft: '[::1]:7000', api: 'n1.railway.internal:8080', proxy: '127.0.0.1:6432', postgres: 'db-1:5432' } })));
+  assert.ok(
+    !isRejection(
+      validateCommand({
+        ...C.memberAdd('n1', 1),
+        addresses: { raft: '[::1]:7000', api: 'n1.railway.internal:8080', proxy: '127.0.0.1:6432', postgres: 'db-1:5432' },
+      }),
+    ),
+  );
   expectInvalid(C.memberRemove({ id: 7 }), 'id', '7');
   expectInvalid(C.memberHealth({ healthy: 'yes' }), 'healthy', '"yes"', 'true or false');
   expectInvalid(C.memberHealth({ detail: 'bad\nline' }), 'detail', 'control characters');
@@ -218,7 +264,7 @@ test('tenant.setLimits: all three limits required, poolSize an integer in range 
   expectInvalid(C.tenantSetLimits({ limits: { ...l, poolSize: 10_001 } }), 'limits.poolSize', '10001', '1 to 10000');
   expectInvalid(C.tenantSetLimits({ limits: { ...l, poolSize: 2.5 } }), 'limits.poolSize', '2.5');
   expectInvalid(C.tenantSetLimits({ limits: { ...l, poolSize: '5' } }), 'limits.poolSize', '"5"');
-  expectInvalid(C.tenantSetLimits({ limits: { maxConnections: 20, rateLimitPerSec: 500 } }), 'limits.poolSize', 'missing', 'or null for the proxy\'s default');
+  expectInvalid(C.tenantSetLimits({ limits: { maxConnections: 20, rateLimitPerSec: 500 } }), 'limits.poolSize', 'missing', "or null for the proxy's default");
   expectInvalid(C.tenantSetLimits({ limits: { ...l, maxConnections: 0 } }), 'limits.maxConnections', '0', '1 to 10000');
   expectInvalid(C.tenantSetLimits({ limits: { poolSize: 5, maxConnections: 20 } }), 'limits.rateLimitPerSec', 'missing');
   expectInvalid(C.tenantSetLimits({ limits: { ...l, burst: 3 } }), 'limits.burst', 'unknown field');
@@ -272,6 +318,20 @@ test('compute.create / update / delete, maintenance.set', () => {
 });
 
 test('validateCommand never throws, whatever it is given', () => {
-  const weird: unknown[] = [undefined, 0, NaN, Infinity, 1n, Symbol('s'), () => 1, new Map(), new Date(0), new Uint8Array(3), { v: 1n }, { v: 1, type: {} }, { v: 1, type: 'tenant.create', atMs: 1, limits: [] }];
+  const weird: unknown[] = [
+    undefined,
+    0,
+    NaN,
+    Infinity,
+    1n,
+    Symbol('s'),
+    () => 1,
+    new Map(),
+    new Date(0),
+    new Uint8Array(3),
+    { v: 1n },
+    { v: 1, type: {} },
+    { v: 1, type: 'tenant.create', atMs: 1, limits: [] },
+  ];
   for (const w of weird) assert.ok(isRejection(validateCommand(w)));
 });

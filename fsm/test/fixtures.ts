@@ -15,7 +15,16 @@ export const SNAPSHOT_V1_COMMANDS: Command[] = [
   C.renew({ seq: 3, atMs: 2002 }),
   C.pgReport({ node: 'n2', atMs: 2003, lsn: { received: 'FFFFFFFF/FFFFFFFF', flushed: '16/B374D848', replayed: '0/3000100' } }),
   C.memberHealth({ id: 'n3', healthy: false, detail: 'disk 91% full', atMs: 2004 }),
-  C.promote({ node: 'n2', generation: 2, reason: 'switchover to n2', lsn: '16/B374D848', leaseDurationMs: 5000, automatic: false, atMs: 3000, lapsedLease: { holder: 'n1', renewalSeq: 3 } }),
+  C.promote({
+    node: 'n2',
+    generation: 2,
+    reason: 'switchover to n2',
+    lsn: '16/B374D848',
+    leaseDurationMs: 5000,
+    automatic: false,
+    atMs: 3000,
+    lapsedLease: { holder: 'n1', renewalSeq: 3 },
+  }),
   C.tenantCreate({ atMs: 4000 }),
   C.tenantCreate({ id: 't0', name: 'globex', database: 'globex', role: 'globex', atMs: 4001 }),
   C.tenantPlace({ node: 'n2', atMs: 4002 }),
@@ -73,7 +82,15 @@ export const PROMOTE_V1_HEX =
   '89a461744d73cb427977420dc7b000a96175746f6d61746963c3aa67656e65726174696f6e07af6c656173654475726174696f6e4d73cd09c4a36c736ea4312f4130a46e6f6465a26e32a6726561736f6eb86661696c6f7665723a206e3120756e726561636861626c65a474797065aa70672e70726f6d6f7465a17601';
 // Written before pg.promote had lapsedLease: the bytes lack the field, and decoding
 // them must give lapsedLease: null.
-const { lapsedLease: _absentInV1, ...promoteAsWritten } = C.promote({ node: 'n2', generation: 7, reason: 'failover: n1 unreachable', lsn: '1/A0', leaseDurationMs: 2500, automatic: true, atMs: 1_750_000_000_123 });
+const { lapsedLease: _absentInV1, ...promoteAsWritten } = C.promote({
+  node: 'n2',
+  generation: 7,
+  reason: 'failover: n1 unreachable',
+  lsn: '1/A0',
+  leaseDurationMs: 2500,
+  automatic: true,
+  atMs: 1_750_000_000_123,
+});
 export const PROMOTE_V1 = promoteAsWritten as unknown as Command;
 
 /**
@@ -128,7 +145,14 @@ export const SNAPSHOT_V2_BASE64 = [
 /** encodeCommand of a version-2 pg.scheduleSwitchover (to n2 at 2026-11-21T10:00:00Z, generation 3). */
 export const SCHEDULE_SWITCHOVER_V2_HEX =
   '86a461744d73cb4279aa4b64500000aa67656e65726174696f6e03ab6e6f744265666f72654d73cb427a1fd8c6900000a2746fa26e32a474797065b570672e7363686564756c655377697463686f766572a17602';
-export const SCHEDULE_SWITCHOVER_V2: Command = { v: 2, type: 'pg.scheduleSwitchover', to: 'n2', notBeforeMs: Date.UTC(2026, 10, 21, 10), generation: 3, atMs: 1_763_700_000_000 };
+export const SCHEDULE_SWITCHOVER_V2: Command = {
+  v: 2,
+  type: 'pg.scheduleSwitchover',
+  to: 'n2',
+  notBeforeMs: Date.UTC(2026, 10, 21, 10),
+  generation: 3,
+  atMs: 1_763_700_000_000,
+};
 
 /**
  * The commands that produced SNAPSHOT_V3_BASE64 with snapshot format 3: the
@@ -182,7 +206,13 @@ export const SNAPSHOT_V3_BASE64 = [
 /** encodeCommand of a version-3 tenant.setLimits (t1: pool size 10). */
 export const TENANT_SET_LIMITS_V3_HEX =
   '85a461744d73cb4279aa5e77200000a26964a27431a66c696d69747383ae6d6178436f6e6e656374696f6e7332a8706f6f6c53697a650aaf726174654c696d6974506572536563cd03e8a474797065b074656e616e742e7365744c696d697473a17603';
-export const TENANT_SET_LIMITS_V3: Command = { v: 3, type: 'tenant.setLimits', id: 't1', limits: { maxConnections: 50, rateLimitPerSec: 1000, poolSize: 10 }, atMs: 1_763_720_000_000 };
+export const TENANT_SET_LIMITS_V3: Command = {
+  v: 3,
+  type: 'tenant.setLimits',
+  id: 't1',
+  limits: { maxConnections: 50, rateLimitPerSec: 1000, poolSize: 10 },
+  atMs: 1_763_720_000_000,
+};
 
 /**
  * The commands that produced SNAPSHOT_V4_BASE64 with snapshot format 4: the
@@ -256,19 +286,48 @@ export const SNAPSHOT_V4_BASE64 = [
 /** encodeCommand of a version-4 backup.record (b7, an incremental of b6 taken from n2). */
 export const BACKUP_RECORD_V4_HEX =
   '8aa461744d73cb4279aaaac2600000a26964a26237a46b696e64ab696e6372656d656e74616ca46e6f6465a26e32a6706172656e74a26236a6707265666978b263312f626173656261636b7570732f62372fa873746172744c736eaa322f4130303030303238a874696d656c696e6503a474797065ad6261636b75702e7265636f7264a17604';
-export const BACKUP_RECORD_V4: Command = {"v": 4, "type": "backup.record", "atMs": 1763800000000, "id": "b7", "kind": "incremental", "parent": "b6", "node": "n2", "timeline": 3, "startLsn": "2/A0000028", "prefix": "c1/basebackups/b7/"};
+export const BACKUP_RECORD_V4: Command = {
+  v: 4,
+  type: 'backup.record',
+  atMs: 1763800000000,
+  id: 'b7',
+  kind: 'incremental',
+  parent: 'b6',
+  node: 'n2',
+  timeline: 3,
+  startLsn: '2/A0000028',
+  prefix: 'c1/basebackups/b7/',
+};
 
 /** encodeCommand of a version-4 backup.update completing b7. */
 export const BACKUP_COMPLETE_V4_HEX =
   '89a461744d73cb4279aaaad1060000a8636865636b73756dd9477368613235363a30663066306630663066306630663066306630663066306630663066306630663066306630663066306630663066306630663066306630663066306630663066a6656e644c736eaa322f4130303030313030a26964a26237a57374617465a8636f6d706c657465ab73746f7265644279746573ce0165ec15a87461724279746573ce075bcd15a474797065ad6261636b75702e757064617465a17604';
-export const BACKUP_COMPLETE_V4: Command = {"v": 4, "type": "backup.update", "atMs": 1763800060000, "id": "b7", "state": "complete", "endLsn": "2/A0000100", "tarBytes": 123456789, "storedBytes": 23456789, "checksum": "sha256:0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"};
+export const BACKUP_COMPLETE_V4: Command = {
+  v: 4,
+  type: 'backup.update',
+  atMs: 1763800060000,
+  id: 'b7',
+  state: 'complete',
+  endLsn: '2/A0000100',
+  tarBytes: 123456789,
+  storedBytes: 23456789,
+  checksum: 'sha256:0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f',
+};
 
 /** encodeCommand of a version-4 backup.update failing b7. */
 export const BACKUP_FAIL_V4_HEX =
   '86a461744d73cb4279aaaad1060000a26964a26237a6726561736f6ebb6f626a6563742073746f72653a2035303320536c6f7720446f776ea57374617465a66661696c6564a474797065ad6261636b75702e757064617465a17604';
-export const BACKUP_FAIL_V4: Command = {"v": 4, "type": "backup.update", "atMs": 1763800060000, "id": "b7", "state": "failed", "reason": "object store: 503 Slow Down"};
+export const BACKUP_FAIL_V4: Command = { v: 4, type: 'backup.update', atMs: 1763800060000, id: 'b7', state: 'failed', reason: 'object store: 503 Slow Down' };
 
 /** encodeCommand of a version-4 backup.verify (b7 failed a restore test). */
 export const BACKUP_VERIFY_V4_HEX =
   '87a461744d73cb4279aaaadfac0000a664657461696cd9207265636f7665727920656e646564206265666f726520322f4130303030313030a26964a26237a46b696e64a7726573746f7265a6726573756c74a66661696c6564a474797065ad6261636b75702e766572696679a17604';
-export const BACKUP_VERIFY_V4: Command = {"v": 4, "type": "backup.verify", "atMs": 1763800120000, "id": "b7", "result": "failed", "kind": "restore", "detail": "recovery ended before 2/A0000100"};
+export const BACKUP_VERIFY_V4: Command = {
+  v: 4,
+  type: 'backup.verify',
+  atMs: 1763800120000,
+  id: 'b7',
+  result: 'failed',
+  kind: 'restore',
+  detail: 'recovery ended before 2/A0000100',
+};

@@ -52,7 +52,10 @@ function existingOr(m: ReadonlyMap<string, unknown>, pool: readonly string[], r:
 }
 
 function completeBackups(s: ClusterState): string[] {
-  return [...s.backups.values()].filter((b) => b.state === 'complete').map((b) => b.id).sort();
+  return [...s.backups.values()]
+    .filter((b) => b.state === 'complete')
+    .map((b) => b.id)
+    .sort();
 }
 
 function lsn(a: number, b: number): string {
@@ -98,7 +101,11 @@ const BUILDERS: Record<string, Builder> = {
           : { holder: s.postgres.lease.holder, renewalSeq: s.postgres.lease.renewalSeq + (r[3]! % 5 === 1 ? 1 : 0) },
     };
   },
-  'pg.setRole': (s, r) => ({ node: existingOr(s.members, MEMBERS, r[0]!), role: pick(['standby', 'fenced', 'recloning', 'absent'], r[1]!), generation: generation(s, r[2]!) }),
+  'pg.setRole': (s, r) => ({
+    node: existingOr(s.members, MEMBERS, r[0]!),
+    role: pick(['standby', 'fenced', 'recloning', 'absent'], r[1]!),
+    generation: generation(s, r[2]!),
+  }),
   'pg.fence': (s, r) => ({
     node: r[0]! % 2 === 0 && s.postgres.primary !== null ? s.postgres.primary : existingOr(s.members, MEMBERS, r[0]!),
     generation: generation(s, r[1]!),
@@ -112,7 +119,10 @@ const BUILDERS: Record<string, Builder> = {
       seq: Math.max(1, (lease?.renewalSeq ?? 0) + (r[2]! % 6) - 1),
     };
   },
-  'lease.release': (s, r) => ({ holder: s.postgres.lease !== null && r[0]! % 5 !== 0 ? s.postgres.lease.holder : existingOr(s.members, MEMBERS, r[0]!), generation: generation(s, r[1]!) }),
+  'lease.release': (s, r) => ({
+    holder: s.postgres.lease !== null && r[0]! % 5 !== 0 ? s.postgres.lease.holder : existingOr(s.members, MEMBERS, r[0]!),
+    generation: generation(s, r[1]!),
+  }),
   'pg.syncStandbys': (s, r) => {
     const candidates = keys(s.members).filter((id, i) => ((r[0]! >> i) & 1) === 1 && (id !== s.postgres.primary || r[3]! % 9 === 0));
     return { nodes: candidates, quorum: candidates.length === 0 ? 0 : 1 + (r[1]! % candidates.length), generation: generation(s, r[2]!) };
@@ -174,7 +184,11 @@ const BUILDERS: Record<string, Builder> = {
     // Full when nothing is complete yet (mostly), else a quarter full; the rest incrementals of a
     // complete backup, or now and then of any (maybe running, failed or unknown) one.
     const parentId =
-      (complete.length === 0 && r[1]! % 5 !== 0) || r[1]! % 4 === 0 ? null : complete.length > 0 && r[2]! % 5 !== 0 ? pick(complete, r[2]! >> 2) : existingOr(s.backups, BACKUPS, r[2]!);
+      (complete.length === 0 && r[1]! % 5 !== 0) || r[1]! % 4 === 0
+        ? null
+        : complete.length > 0 && r[2]! % 5 !== 0
+          ? pick(complete, r[2]! >> 2)
+          : existingOr(s.backups, BACKUPS, r[2]!);
     const parent = parentId === null ? undefined : s.backups.get(parentId);
     const from = parent?.endLsn ?? parent?.startLsn ?? lsn(1, r[3]! % 1000);
     return {
@@ -189,7 +203,10 @@ const BUILDERS: Record<string, Builder> = {
     };
   },
   'backup.update': (s, r) => {
-    const running = [...s.backups.values()].filter((b) => b.state === 'running').map((b) => b.id).sort();
+    const running = [...s.backups.values()]
+      .filter((b) => b.state === 'running')
+      .map((b) => b.id)
+      .sort();
     const id = running.length > 0 && r[0]! % 4 !== 0 ? pick(running, r[0]! >> 2) : existingOr(s.backups, BACKUPS, r[0]!);
     if (r[1]! % 4 === 0) return { id, state: 'failed', reason: 'connection to the node lost' };
     const start = s.backups.get(id)?.startLsn ?? '0/0';
@@ -256,7 +273,10 @@ const BUILDERS: Record<string, Builder> = {
   }),
   'compute.delete': (s, r) => {
     // Half the time one that can go (suspended or failed), if any.
-    const done = [...s.computes.values()].filter((k) => k.state === 'suspended' || k.state === 'failed').map((k) => k.id).sort();
+    const done = [...s.computes.values()]
+      .filter((k) => k.state === 'suspended' || k.state === 'failed')
+      .map((k) => k.id)
+      .sort();
     return { id: done.length > 0 && r[1]! % 2 === 0 ? pick(done, r[0]!) : existingOr(s.computes, COMPUTES, r[0]!) };
   },
   'maintenance.set': (_s, r) => ({ paused: r[0]! % 2 === 0, reason: r[1]! % 3 === 0 ? null : 'operator: upgrading' }),
@@ -265,12 +285,41 @@ const BUILDERS: Record<string, Builder> = {
 /** Command types, weighted: the safety-relevant ones come up more often. */
 const KINDS: string[] = [
   ...Object.keys(BUILDERS),
-  'member.add', 'member.add', 'member.add',
-  'pg.promote', 'pg.promote', 'pg.promote', 'pg.promote',
-  'lease.renew', 'lease.renew', 'lease.renew',
-  'pg.report', 'pg.syncStandbys',
-  'tenant.create', 'tenant.create', 'tenant.create', 'compute.create', 'compute.create', 'compute.update', 'compute.update',
-  'backup.update', 'backup.record', 'backup.record', 'backup.record', 'backup.update', 'backup.update', 'backup.verify', 'backup.delete', 'backup.delete', 'compute.update', 'compute.update', 'compute.delete', 'tenant.place', 'tenant.setState', 'tenant.delete', 'tenant.purge',
+  'member.add',
+  'member.add',
+  'member.add',
+  'pg.promote',
+  'pg.promote',
+  'pg.promote',
+  'pg.promote',
+  'lease.renew',
+  'lease.renew',
+  'lease.renew',
+  'pg.report',
+  'pg.syncStandbys',
+  'tenant.create',
+  'tenant.create',
+  'tenant.create',
+  'compute.create',
+  'compute.create',
+  'compute.update',
+  'compute.update',
+  'backup.update',
+  'backup.record',
+  'backup.record',
+  'backup.record',
+  'backup.update',
+  'backup.update',
+  'backup.verify',
+  'backup.delete',
+  'backup.delete',
+  'compute.update',
+  'compute.update',
+  'compute.delete',
+  'tenant.place',
+  'tenant.setState',
+  'tenant.delete',
+  'tenant.purge',
 ];
 
 const JUNK_VALUES: unknown[] = [null, -1, 'x', {}, [], 1.5, '\ud800', 'a'.repeat(2000), true, 2 ** 53];

@@ -2,7 +2,17 @@
 
 import assert from 'node:assert/strict';
 import { apply, type ApplyResult } from '../apply.js';
-import { commandVersionOf, type BackupRecord, type BackupRecordV1, type BackupUpdateComplete, type BackupUpdateFailed, type BackupUpdateV1, type Command, type CommandOf, type CommandType } from '../commands.js';
+import {
+  commandVersionOf,
+  type BackupRecord,
+  type BackupRecordV1,
+  type BackupUpdateComplete,
+  type BackupUpdateFailed,
+  type BackupUpdateV1,
+  type Command,
+  type CommandOf,
+  type CommandType,
+} from '../commands.js';
 import { encodeSnapshot } from '../codec.js';
 import type { Rejection } from '../errors.js';
 import { initialState, type ClusterState, type MemberAddresses } from '../state.js';
@@ -38,8 +48,23 @@ export const C = {
   memberAdd: (id: string, i: number, atMs = T0) => make('member.add', { atMs, id, addresses: addresses(i) })(),
   memberRemove: make('member.remove', { atMs: T0, id: 'n1' }),
   memberHealth: make('member.health', { atMs: T0, id: 'n1', healthy: true, detail: null }),
-  pgReport: make('pg.report', { atMs: T0, node: 'n1', role: 'standby', timeline: 1, lsn: { received: '0/3000148', flushed: '0/3000148', replayed: '0/3000100' } }),
-  promote: make('pg.promote', { atMs: T0, node: 'n1', generation: 1, reason: 'bootstrap', lsn: '0/3000148', leaseDurationMs: 3000, automatic: false, lapsedLease: null }),
+  pgReport: make('pg.report', {
+    atMs: T0,
+    node: 'n1',
+    role: 'standby',
+    timeline: 1,
+    lsn: { received: '0/3000148', flushed: '0/3000148', replayed: '0/3000100' },
+  }),
+  promote: make('pg.promote', {
+    atMs: T0,
+    node: 'n1',
+    generation: 1,
+    reason: 'bootstrap',
+    lsn: '0/3000148',
+    leaseDurationMs: 3000,
+    automatic: false,
+    lapsedLease: null,
+  }),
   setRole: make('pg.setRole', { atMs: T0, node: 'n2', role: 'standby', generation: 1 }),
   fence: make('pg.fence', { atMs: T0, node: 'n1', generation: 1, reason: 'lease lapsed' }),
   renew: make('lease.renew', { atMs: T0, holder: 'n1', generation: 1, seq: 1 }),
@@ -73,7 +98,14 @@ export const C = {
     objectKey: 'backups/b1/base.tar',
     state: 'running',
   }),
-  backupUpdateV1: makeShape<BackupUpdateV1>('backup.update', 1, { atMs: T0, id: 'b1', state: 'complete', endLsn: '0/2000100', sizeBytes: 190_000_000, checksum: 'sha256:' + 'ab'.repeat(32) }),
+  backupUpdateV1: makeShape<BackupUpdateV1>('backup.update', 1, {
+    atMs: T0,
+    id: 'b1',
+    state: 'complete',
+    endLsn: '0/2000100',
+    sizeBytes: 190_000_000,
+    checksum: 'sha256:' + 'ab'.repeat(32),
+  }),
   /** Version 4: starts a full backup of n2 (an incremental: kind 'incremental', parent). */
   backupRecord: makeShape<BackupRecord>('backup.record', 4, {
     atMs: T0,

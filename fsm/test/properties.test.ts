@@ -53,8 +53,10 @@ test('the generator reaches backup chains: incrementals recorded, parents refuse
     steps.forEach((step, i) => {
       const before = m.state;
       const r = m.apply(materialize(m.state, step, i), i + 1, 1);
-      if (r.ok && r.type === 'backup.record' && [...m.state.backups.values()].some((b) => b.kind === 'incremental' && !before.backups.has(b.id))) seen.incremental++;
-      if (r.ok && r.type === 'backup.delete' && [...before.backups.values()].some((b) => b.kind === 'incremental' && !m.state.backups.has(b.id))) seen.chainDeleted++;
+      if (r.ok && r.type === 'backup.record' && [...m.state.backups.values()].some((b) => b.kind === 'incremental' && !before.backups.has(b.id)))
+        seen.incremental++;
+      if (r.ok && r.type === 'backup.delete' && [...before.backups.values()].some((b) => b.kind === 'incremental' && !m.state.backups.has(b.id)))
+        seen.chainDeleted++;
       if (!r.ok && r.error.code === 'backup_in_use' && r.error.message.includes('is an incremental of')) seen.parentInUse++;
       if (!r.ok && r.error.code === 'backup_unusable') seen.unusable++;
       // I7 in the index, in every reachable state: every incremental's parent is recorded and complete.

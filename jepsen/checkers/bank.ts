@@ -162,7 +162,13 @@ export function checkBank(ops: readonly Operation[], opts: BankOptions): Checker
         if (balance >= 0) continue;
         stats.negativeBalances++;
         verdicts.push(false);
-        log.add({ type: 'bank-negative', read: opRef(op, false), account, balance, message: `${where} sees account ${JSON.stringify(account)} at ${balance}, below zero` });
+        log.add({
+          type: 'bank-negative',
+          read: opRef(op, false),
+          account,
+          balance,
+          message: `${where} sees account ${JSON.stringify(account)} at ${balance}, below zero`,
+        });
       }
     }
 

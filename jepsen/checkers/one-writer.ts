@@ -204,7 +204,15 @@ export function checkOneWriter(ops: readonly Operation[], opts: OneWriterOptions
       message: `generation ${g} was used by ${names.length} nodes (${names.join(', ')}): first writes ${firsts.map((op) => `${showOp(op)} on ${op.completion!.node}`).join(', ')}; a fencing token must name one writer`,
     });
   }
-  const stats: OneWriterStats = { writes, generations: gens.length, violatingPairs, sharedGenerations, nodeMismatches, missingGeneration, anomaliesOmitted: log.omitted };
+  const stats: OneWriterStats = {
+    writes,
+    generations: gens.length,
+    violatingPairs,
+    sharedGenerations,
+    nodeMismatches,
+    missingGeneration,
+    anomaliesOmitted: log.omitted,
+  };
   const valid: Validity = !(violatingPairs + sharedGenerations + nodeMismatches + missingGeneration > 0);
   return { valid, anomalies: log.list, stats };
 }

@@ -27,22 +27,13 @@
 import type { Operation } from '../history/pair.js';
 import { HistoryError } from '../history/errors.js';
 import type { Json, Key } from '../history/types.js';
-import {
-  AnomalyLog,
-  DEFAULT_MAX_ANOMALIES,
-  opRef,
-  showMs,
-  showOp,
-  type CheckerResult,
-  type Scalar,
-  type Validity,
-} from './types.js';
+import { AnomalyLog, DEFAULT_MAX_ANOMALIES, opRef, showMs, showOp, type CheckerResult, type Scalar, type Validity } from './types.js';
 import { searchLinearization, type WglModel, type WglOp } from './wgl.js';
 
 export type RegisterInput =
   | { f: 'read'; value: Scalar }
   | { f: 'write'; value: Scalar }
-  | { f: 'cas'; from: Scalar; to: Scalar; /** indeterminate: applies iff matching, never rejects */ maybe: boolean }
+  | { f: 'cas'; from: Scalar; to: Scalar /** indeterminate: applies iff matching, never rejects */; maybe: boolean }
   /** A refused cas: observed a value other than `from`, changed nothing. */
   | { f: 'cas-refused'; from: Scalar };
 
@@ -135,7 +126,11 @@ export function toRegisterOp(op: Operation): WglOp<RegisterInput> | undefined {
     case 'read': {
       if (!ok) return undefined;
       const v = op.completion!.value;
-      if (!isScalar(v)) throw new HistoryError(`ok read must complete with a scalar value (null for an absent row), got ${JSON.stringify(v ?? 'nothing')}`, op.completionIndex!);
+      if (!isScalar(v))
+        throw new HistoryError(
+          `ok read must complete with a scalar value (null for an absent row), got ${JSON.stringify(v ?? 'nothing')}`,
+          op.completionIndex!,
+        );
       return { input: { f: 'read', value: v }, callMs: op.invokeTimeMs, retMs, optional: false };
     }
     case 'write': {
@@ -209,7 +204,12 @@ export function checkRegister(ops: readonly Operation[], opts: RegisterOptions =
           : out.reason === 'memo'
             ? `its memo budget (${maxMemoEntries} failed configurations) ran out`
             : `the time budget (${opts.timeoutMs} ms) ran out`;
-      log.add({ type: 'unknown', checker: 'register', key, message: `linearizability of key ${JSON.stringify(key)} (${search.length} ops) is undecided: ${why}` });
+      log.add({
+        type: 'unknown',
+        checker: 'register',
+        key,
+        message: `linearizability of key ${JSON.stringify(key)} (${search.length} ops) is undecided: ${why}`,
+      });
       continue;
     }
     stats.nonlinearizableKeys++;
@@ -217,9 +217,7 @@ export function checkRegister(ops: readonly Operation[], opts: RegisterOptions =
     const blocked = source[out.blocked]!;
     const b = search[out.blocked]!;
     // Ops of the key overlapping the blocked one in real time (touching counts): the ones a reader should look at.
-    const concurrent = search
-      .flatMap((o, i) => (i !== out.blocked && o.callMs <= b.retMs && b.callMs <= o.retMs ? [i] : []))
-      .slice(0, CONCURRENT_SHOWN);
+    const concurrent = search.flatMap((o, i) => (i !== out.blocked && o.callMs <= b.retMs && b.callMs <= o.retMs ? [i] : [])).slice(0, CONCURRENT_SHOWN);
     const prefixTail = out.prefix.slice(-PREFIX_SHOWN).map((i) => source[i]!.index);
     const shownValue = (op: Operation): Json | undefined => op.completion?.value ?? op.invoke.value;
     const tailText = `${out.prefix.length > PREFIX_SHOWN ? '…, ' : ''}${prefixTail.map((i) => `#${i}`).join(', ')}`;
@@ -231,7 +229,9 @@ export function checkRegister(ops: readonly Operation[], opts: RegisterOptions =
         `[${showMs(blocked.invokeTimeMs)}, ${showMs(blocked.completeTimeMs)}] cannot be placed. ` +
         `The longest linearizable prefix has ${out.prefix.length} of the key's ${search.length} ops${out.prefix.length > 0 ? ` (${tailText})` : ''}, ` +
         `after which the value is ${showValue(out.stateAfterPrefix)}; ` +
-        (concurrent.length === 0 ? 'no op of the key is concurrent with it' : `ops of the key concurrent with it: ${concurrent.map((i) => `#${source[i]!.index}`).join(', ')}`),
+        (concurrent.length === 0
+          ? 'no op of the key is concurrent with it'
+          : `ops of the key concurrent with it: ${concurrent.map((i) => `#${source[i]!.index}`).join(', ')}`),
       op: opRef(blocked),
       concurrent: concurrent.map((i) => opRef(source[i]!)),
       prefixTail,

@@ -112,7 +112,8 @@ export function checkSet(ops: readonly Operation[], opts: SetOptions = {}): Chec
       if (!isElement(e)) throw new HistoryError(`add must be invoked with a string or number element, got ${JSON.stringify(e ?? 'nothing')}`, op.index);
       const prior = adds.get(idOf(e));
       // Unique inserts are what makes "duplicated" and "unexpected" meaningful.
-      if (prior !== undefined) throw new HistoryError(`element ${JSON.stringify(e)} is added again (first by #${prior.op.index}); set inserts must be unique`, op.index);
+      if (prior !== undefined)
+        throw new HistoryError(`element ${JSON.stringify(e)} is added again (first by #${prior.op.index}); set inserts must be unique`, op.index);
       adds.set(idOf(e), { element: e, op });
       stats.attempted++;
       if (op.type === 'ok') stats.acknowledged++;

@@ -123,7 +123,8 @@ function removeStale(mount: string): void {
     if (Number.isInteger(pid) && existsSync(`/proc/${pid}`)) continue;
     const dir = join(mount, name);
     try {
-      for (const sub of readdirSync(dir, { withFileTypes: true })) if (sub.isDirectory() && readPids(join(dir, sub.name)).length === 0) rmdirSync(join(dir, sub.name));
+      for (const sub of readdirSync(dir, { withFileTypes: true }))
+        if (sub.isDirectory() && readPids(join(dir, sub.name)).length === 0) rmdirSync(join(dir, sub.name));
       rmdirSync(dir);
     } catch {
       /* still in use: left alone */

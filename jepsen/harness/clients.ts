@@ -76,7 +76,9 @@ export class Clients {
   }
 
   async connect(host: string): Promise<pg.Client> {
-    const client = new pg.Client(this.cluster.proxyConfig(host, { connectionTimeoutMillis: this.o.connectTimeoutMs, application_name: 'jepsen', keepAlive: true }));
+    const client = new pg.Client(
+      this.cluster.proxyConfig(host, { connectionTimeoutMillis: this.o.connectTimeoutMs, application_name: 'jepsen', keepAlive: true }),
+    );
     client.on('error', () => {}); // a dead session shows up as the next query's error
     try {
       await client.connect();
@@ -109,7 +111,11 @@ export class Clients {
       }
       const op: OpSpec = this.workload.next(process, rng);
       try {
-        this.history.invoke(process, op.f, { ...(op.key !== undefined ? { key: op.key } : {}), ...(op.value !== undefined ? { value: op.value } : {}), node: host });
+        this.history.invoke(process, op.f, {
+          ...(op.key !== undefined ? { key: op.key } : {}),
+          ...(op.value !== undefined ? { value: op.value } : {}),
+          node: host,
+        });
       } catch (e) {
         if (e instanceof HistoryFullError) break;
         throw e;

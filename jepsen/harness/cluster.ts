@@ -31,7 +31,11 @@ const PROBE_TIMEOUT_MS = 2_000;
 export const PROBE_TABLE = 'jepsen_probe';
 
 /** libfaketime, for clock-skew: each host's daemon (and its Postgres) reads its offset from a file. */
-export const FAKETIME_LIB_CANDIDATES = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/faketime/libfaketime.so.1'];
+export const FAKETIME_LIB_CANDIDATES = [
+  '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+  '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
+  '/usr/lib/faketime/libfaketime.so.1',
+];
 
 export function findFaketimeLib(): string | undefined {
   return FAKETIME_LIB_CANDIDATES.find((p) => existsSync(p));
@@ -148,7 +152,13 @@ export class JepsenCluster {
     if (this.o.faketimeLib !== undefined) {
       // Only the wall clock is faked: ogel measures leases on the monotonic clock
       // (I5), and a step of the wall clock is what NTP does to a real host.
-      Object.assign(env, { LD_PRELOAD: this.o.faketimeLib, FAKETIME_TIMESTAMP_FILE: this.clockFile(id), FAKETIME_CACHE_DURATION: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_DONT_RESET: '1' });
+      Object.assign(env, {
+        LD_PRELOAD: this.o.faketimeLib,
+        FAKETIME_TIMESTAMP_FILE: this.clockFile(id),
+        FAKETIME_CACHE_DURATION: '1',
+        FAKETIME_DONT_FAKE_MONOTONIC: '1',
+        FAKETIME_DONT_RESET: '1',
+      });
     }
     const proc = spawn(process.execPath, [CLI, 'daemon', '--config', this.c.configPath, '--node', id], { stdio: ['ignore', 'pipe', 'pipe'], env });
     const n = this.node(id);
@@ -164,10 +174,18 @@ export class JepsenCluster {
     };
     proc.stdout!.on('data', keep);
     proc.stderr!.on('data', keep);
-    proc.on('exit', (code, signal) => file.write(`==== harness: ${id} pid ${proc.pid} exited (code ${code}, signal ${signal}) at ${new Date().toISOString()}\n`));
-    await this.c.waitFor(async () => (await this.c.get(id, '/health')).status === 200, `${id} /health`, HEALTH_START_TIMEOUT_MS, () => {
-      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${id} exited with ${proc.exitCode ?? proc.signalCode}:\n${n.log.slice(-20).join('\n')}`);
-    });
+    proc.on('exit', (code, signal) =>
+      file.write(`==== harness: ${id} pid ${proc.pid} exited (code ${code}, signal ${signal}) at ${new Date().toISOString()}\n`),
+    );
+    await this.c.waitFor(
+      async () => (await this.c.get(id, '/health')).status === 200,
+      `${id} /health`,
+      HEALTH_START_TIMEOUT_MS,
+      () => {
+        if (proc.exitCode !== null || proc.signalCode !== null)
+          throw new Error(`${id} exited with ${proc.exitCode ?? proc.signalCode}:\n${n.log.slice(-20).join('\n')}`);
+      },
+    );
   }
 
   async startAll(): Promise<void> {
@@ -310,7 +328,8 @@ export class JepsenCluster {
       // A standby's wanted role stays 'absent' (no wish) until a role change names it.
       const wantedOk = n.role === want || (want === 'standby' && n.role === 'absent');
       if (!wantedOk || n.reportedRole !== want) return `${id}: wanted ${n.role}, reported ${n.reportedRole}, expected ${want}`;
-      if (want === 'standby' && (n.replication?.source !== 'live' || n.replication.state !== 'streaming')) return `${id} is not streaming from ${s.primary} (${JSON.stringify(n.replication)})`;
+      if (want === 'standby' && (n.replication?.source !== 'live' || n.replication.state !== 'streaming'))
+        return `${id} is not streaming from ${s.primary} (${JSON.stringify(n.replication)})`;
     }
     for (const id of IDS) {
       try {

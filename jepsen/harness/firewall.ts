@@ -108,7 +108,24 @@ export class Firewall {
     const cg = this.cgroups;
     if (cg === undefined) return;
     for (const id of this.hosts.keys()) {
-      await sh('iptables', ['-t', 'mangle', '-A', 'OUTPUT', '-m', 'conntrack', '--ctstate', 'NEW', '-m', 'cgroup', '--path', cg.path(id), '-j', 'CONNMARK', '--set-mark', String(this.mark(id))]);
+      await sh('iptables', [
+        '-t',
+        'mangle',
+        '-A',
+        'OUTPUT',
+        '-m',
+        'conntrack',
+        '--ctstate',
+        'NEW',
+        '-m',
+        'cgroup',
+        '--path',
+        cg.path(id),
+        '-j',
+        'CONNMARK',
+        '--set-mark',
+        String(this.mark(id)),
+      ]);
     }
   }
 
@@ -149,14 +166,42 @@ export class Firewall {
     }
     const host = (id: string) => this.hosts.get(id)!;
     if (this.cgroups !== undefined) {
-      return links.map(([a, b]) => ['-m', 'connmark', '--mark', String(this.mark(a)), '-m', 'conntrack', '--ctdir', 'ORIGINAL', '--ctorigdst', host(b).host, '-j', 'DROP']);
+      return links.map(([a, b]) => [
+        '-m',
+        'connmark',
+        '--mark',
+        String(this.mark(a)),
+        '-m',
+        'conntrack',
+        '--ctdir',
+        'ORIGINAL',
+        '--ctorigdst',
+        host(b).host,
+        '-j',
+        'DROP',
+      ]);
     }
     const out = links.map(([a, b]) => ['-s', host(a).host, '-d', host(b).host, '-m', 'conntrack', '--ctdir', 'ORIGINAL', '-j', 'DROP']);
     // Postgres by destination, only for hosts every other host is cut from (see above).
     for (const b of this.hosts.keys()) {
       const others = [...this.hosts.keys()].filter((x) => x !== b);
       if (others.every((a) => links.some(([x, y]) => x === a && y === b))) {
-        out.push(['-s', '127.0.0.1', '-d', host(b).host, '-p', 'tcp', '--dport', String(host(b).postgresPort), '-m', 'conntrack', '--ctdir', 'ORIGINAL', '-j', 'DROP']);
+        out.push([
+          '-s',
+          '127.0.0.1',
+          '-d',
+          host(b).host,
+          '-p',
+          'tcp',
+          '--dport',
+          String(host(b).postgresPort),
+          '-m',
+          'conntrack',
+          '--ctdir',
+          'ORIGINAL',
+          '-j',
+          'DROP',
+        ]);
       }
     }
     return out;

@@ -49,7 +49,26 @@ export class SlowLinks {
         if (a.id === b.id) continue;
         for (const port of b.ports) {
           const relayPort = await s.listen(a.id, b.id, b.host, port);
-          const rule = ['-t', 'nat', '-A', 'OUTPUT', '-m', 'cgroup', '--path', cgroups.path(a.id), '-d', b.host, '-p', 'tcp', '--dport', String(port), '-j', 'DNAT', '--to-destination', `127.0.0.1:${relayPort}`];
+          const rule = [
+            '-t',
+            'nat',
+            '-A',
+            'OUTPUT',
+            '-m',
+            'cgroup',
+            '--path',
+            cgroups.path(a.id),
+            '-d',
+            b.host,
+            '-p',
+            'tcp',
+            '--dport',
+            String(port),
+            '-j',
+            'DNAT',
+            '--to-destination',
+            `127.0.0.1:${relayPort}`,
+          ];
           await sh('iptables', rule);
           s.natRules.push(rule);
         }
@@ -113,11 +132,14 @@ export class SlowLinks {
       lastDueMs = due;
       buffered += copy.length;
       if (buffered > BUFFERED_BYTES_MAX) src.pause();
-      setTimeout(() => {
-        buffered -= copy.length;
-        if (!dst.destroyed) dst.write(copy);
-        if (buffered <= BUFFERED_BYTES_MAX && src.isPaused()) src.resume();
-      }, Math.max(0, due - performance.now()));
+      setTimeout(
+        () => {
+          buffered -= copy.length;
+          if (!dst.destroyed) dst.write(copy);
+          if (buffered <= BUFFERED_BYTES_MAX && src.isPaused()) src.resume();
+        },
+        Math.max(0, due - performance.now()),
+      );
     });
     src.on('end', () => {
       const wait = Math.max(0, lastDueMs - performance.now());
@@ -126,7 +148,11 @@ export class SlowLinks {
   }
 
   async close(): Promise<void> {
-    for (const rule of this.natRules) await sh('iptables', rule.map((x) => (x === '-A' ? '-D' : x))).catch(() => {});
+    for (const rule of this.natRules)
+      await sh(
+        'iptables',
+        rule.map((x) => (x === '-A' ? '-D' : x)),
+      ).catch(() => {});
     for (const s of this.sockets) s.destroy();
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }

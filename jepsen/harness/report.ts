@@ -54,7 +54,8 @@ function spans(events: readonly Op[]): Span[] {
       text: `p${e.process} ${e.f}${inv.key !== undefined ? `[${inv.key}]` : ''} ${v.length > 80 ? `${v.slice(0, 80)}…` : v} -> ${e.type}${e.node ? ` on ${e.node}` : ''}${e.generation !== undefined ? ` g${e.generation}` : ''}${e.error ? ` (${e.error})` : ''} ${Math.round(e.timeMs - inv.timeMs)} ms`,
     });
   }
-  for (const inv of open.values()) out.push({ process: inv.process, f: inv.f, type: 'info', startMs: inv.timeMs, endMs: null, text: `p${inv.process} ${inv.f} never completed` });
+  for (const inv of open.values())
+    out.push({ process: inv.process, f: inv.f, type: 'info', startMs: inv.timeMs, endMs: null, text: `p${inv.process} ${inv.f} never completed` });
   return out;
 }
 
@@ -84,7 +85,8 @@ export function renderReport(r: ReportInput): string {
   const axis = (y: number) => {
     const stepS = Math.max(1, Math.ceil(endMs / 1000 / 12));
     let s = `<line x1="${left}" y1="${y}" x2="${left + plotW}" y2="${y}" stroke="#999"/>`;
-    for (let t = 0; t * 1000 <= endMs; t += stepS) s += `<line x1="${x(t * 1000)}" y1="${y}" x2="${x(t * 1000)}" y2="${y + 4}" stroke="#999"/><text x="${x(t * 1000)}" y="${y + 15}" font-size="10" text-anchor="middle">${t}s</text>`;
+    for (let t = 0; t * 1000 <= endMs; t += stepS)
+      s += `<line x1="${x(t * 1000)}" y1="${y}" x2="${x(t * 1000)}" y2="${y + 4}" stroke="#999"/><text x="${x(t * 1000)}" y="${y + 15}" font-size="10" text-anchor="middle">${t}s</text>`;
     return s;
   };
   const bars = ops
@@ -95,7 +97,10 @@ export function renderReport(r: ReportInput): string {
       return `<rect x="${x0.toFixed(1)}" y="${y}" width="${Math.max(0.8, x1 - x0).toFixed(1)}" height="${laneH - 4}" fill="${COLOURS[s.type]}"><title>${esc(s.text)}</title></rect>`;
     })
     .join('');
-  const laneLabels = Array.from({ length: lanes }, (_, i) => `<text x="${left - 4}" y="${14 + i * laneH + 9}" font-size="9" text-anchor="end">${i === workers ? 'final' : `w${i}`}</text>`).join('');
+  const laneLabels = Array.from(
+    { length: lanes },
+    (_, i) => `<text x="${left - 4}" y="${14 + i * laneH + 9}" font-size="9" text-anchor="end">${i === workers ? 'final' : `w${i}`}</text>`,
+  ).join('');
   const timeline = `<svg width="${W}" height="${tlH}" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif">${faultRects(lanes * laneH + 4, 8)}${laneLabels}${bars}${axis(lanes * laneH + 16)}</svg>`;
 
   // Latency, log scale from 0.5 ms to the largest.
@@ -105,14 +110,23 @@ export function renderReport(r: ReportInput): string {
   const top = 10;
   const y = (ms: number) => top + H - (Math.log10(ms / 0.5) / Math.log10(maxLat / 0.5)) * H;
   let yTicks = '';
-  for (let v = 1; v <= maxLat * 1.01; v *= 10) yTicks += `<line x1="${left}" y1="${y(v)}" x2="${left + plotW}" y2="${y(v)}" stroke="#eee"/><text x="${left - 4}" y="${y(v) + 3}" font-size="10" text-anchor="end">${v >= 1000 ? `${v / 1000}s` : `${v}ms`}</text>`;
-  const dots = lat.map((l) => `<circle cx="${x(l.s.startMs).toFixed(1)}" cy="${y(l.ms).toFixed(1)}" r="1.6" fill="${COLOURS[l.s.type]}"><title>${esc(l.s.text)}</title></circle>`).join('');
+  for (let v = 1; v <= maxLat * 1.01; v *= 10)
+    yTicks += `<line x1="${left}" y1="${y(v)}" x2="${left + plotW}" y2="${y(v)}" stroke="#eee"/><text x="${left - 4}" y="${y(v) + 3}" font-size="10" text-anchor="end">${v >= 1000 ? `${v / 1000}s` : `${v}ms`}</text>`;
+  const dots = lat
+    .map(
+      (l) =>
+        `<circle cx="${x(l.s.startMs).toFixed(1)}" cy="${y(l.ms).toFixed(1)}" r="1.6" fill="${COLOURS[l.s.type]}"><title>${esc(l.s.text)}</title></circle>`,
+    )
+    .join('');
   const latency = `<svg width="${W}" height="${H + 40}" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif">${faultRects(H, top)}${yTicks}${dots}${axis(top + H + 2)}</svg>`;
 
   const s = r.summary;
   const verdictColour = s.valid === true ? COLOURS.ok : s.valid === false ? COLOURS.fail : COLOURS.info;
   const faultRows = r.faults
-    .map((f) => `<tr><td>${esc(f.name)}</td><td>${esc(f.outcome)}</td><td>${(f.startMs / 1000).toFixed(2)}</td><td>${f.endMs === null ? '' : (f.endMs / 1000).toFixed(2)}</td><td><code>${esc(JSON.stringify(f.detail))}</code></td><td><code>${esc(JSON.stringify(f.healed))}</code></td><td>${esc(f.error ?? '')}</td></tr>`)
+    .map(
+      (f) =>
+        `<tr><td>${esc(f.name)}</td><td>${esc(f.outcome)}</td><td>${(f.startMs / 1000).toFixed(2)}</td><td>${f.endMs === null ? '' : (f.endMs / 1000).toFixed(2)}</td><td><code>${esc(JSON.stringify(f.detail))}</code></td><td><code>${esc(JSON.stringify(f.healed))}</code></td><td>${esc(f.error ?? '')}</td></tr>`,
+    )
     .join('');
   return `<!doctype html><html><head><meta charset="utf-8"><title>jepsen ${esc(s.workload)} ${esc(s.nemesis.join(','))} seed ${s.seed}</title>
 <style>body{font-family:sans-serif;margin:20px;color:#222}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}code,pre{font-size:11px}pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:400px}.k{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}</style></head><body>

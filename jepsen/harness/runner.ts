@@ -107,7 +107,23 @@ export async function run(o: RunOptions): Promise<Summary> {
     harnessLog.write(`${line}\n`);
     if (o.verbose) process.stderr.write(`jepsen ${line}\n`);
   };
-  const summary: Summary = { valid: 'unknown', workload: o.workload, nemesis: o.nemeses, seed: o.seed, ops: 0, ok: 0, fail: 0, info: 0, faults: 0, faults_planned: 0, anomalies: [], recovery_ms: null, write_unavailable_ms: null, dir, ...(o.unsafe.length > 0 ? { unsafe: o.unsafe } : {}) };
+  const summary: Summary = {
+    valid: 'unknown',
+    workload: o.workload,
+    nemesis: o.nemeses,
+    seed: o.seed,
+    ops: 0,
+    ok: 0,
+    fail: 0,
+    info: 0,
+    faults: 0,
+    faults_planned: 0,
+    anomalies: [],
+    recovery_ms: null,
+    write_unavailable_ms: null,
+    dir,
+    ...(o.unsafe.length > 0 ? { unsafe: o.unsafe } : {}),
+  };
   const cleanups: (() => Promise<void>)[] = [];
   try {
     await runIn(o, dir, log, summary, cleanups);
@@ -154,12 +170,20 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
     faketimeLib = findFaketimeLib();
     if (faketimeLib === undefined) throw new Error('clock-skew needs libfaketime (apt-get install -y faketime)');
   }
-  if (needs('relays') && cgroups === undefined) throw new Error('slow-link needs per-host cgroups (a writable cgroup2 hierarchy) to know whose connection to relay');
+  if (needs('relays') && cgroups === undefined)
+    throw new Error('slow-link needs per-host cgroups (a writable cgroup2 hierarchy) to know whose connection to relay');
 
   // Connection marks before any daemon runs (see firewall.ts); the addresses are known before the cluster is made.
   const firewall = new Firewall(new Map(IDS.map((id) => [id, { id, host: HOSTS[id]!, postgresPort: 0 }])), cgroups);
   await firewall.markConnections();
-  const cluster = await JepsenCluster.create({ logDir: join(dir, 'logs'), leaseMs: o.leaseMs, unsafe: o.unsafe, cgroups, log, ...(faketimeLib !== undefined ? { faketimeLib } : {}) });
+  const cluster = await JepsenCluster.create({
+    logDir: join(dir, 'logs'),
+    leaseMs: o.leaseMs,
+    unsafe: o.unsafe,
+    cgroups,
+    log,
+    ...(faketimeLib !== undefined ? { faketimeLib } : {}),
+  });
   cleanups.push(async () => {
     log('stopping the cluster');
     await cluster.destroy();
@@ -179,7 +203,9 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
     );
     cleanups.push(() => slowLinks!.close());
   }
-  log(`run folder ${dir}; partitions by ${firewall.mode}; workload ${o.workload} (${concurrency} clients, ${rate} ops/s); nemeses ${o.nemeses.join(',') || 'none'}; ${plan.length} faults planned`);
+  log(
+    `run folder ${dir}; partitions by ${firewall.mode}; workload ${o.workload} (${concurrency} clients, ${rate} ops/s); nemeses ${o.nemeses.join(',') || 'none'}; ${plan.length} faults planned`,
+  );
 
   // ---- a healthy cluster, the workload's tables
   await cluster.startAll();
@@ -204,7 +230,13 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
       if (n === 1) log(`note: ${m}`);
     },
   };
-  const clients = new Clients(cluster, workload, history, { concurrency, rate, opTimeoutMs: o.opTimeoutMs, connectTimeoutMs: CONNECT_TIMEOUT_MS, seed: o.seed }, runCtx);
+  const clients = new Clients(
+    cluster,
+    workload,
+    history,
+    { concurrency, rate, opTimeoutMs: o.opTimeoutMs, connectTimeoutMs: CONNECT_TIMEOUT_MS, seed: o.seed },
+    runCtx,
+  );
   const nctx: NemesisContext = { cluster, firewall, slowLinks, log };
   const faults = new FaultRunner(plan, nemeses, nctx, clock);
   clients.start();
@@ -225,7 +257,11 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
     recoveryMs = Math.round(clock() - healedMs);
     log(`fully healthy ${recoveryMs} ms after the final heal`);
   } catch (e) {
-    harnessAnomalies.push({ type: 'not-recovered', message: `the cluster did not become fully healthy within ${o.recoveryTimeoutMs} ms of the final heal: ${(e as Error).message}`, boundMs: o.recoveryTimeoutMs });
+    harnessAnomalies.push({
+      type: 'not-recovered',
+      message: `the cluster did not become fully healthy within ${o.recoveryTimeoutMs} ms of the final heal: ${(e as Error).message}`,
+      boundMs: o.recoveryTimeoutMs,
+    });
     log((e as Error).message);
   }
   const finalOk = await clients.runFinal(workload.finalOps(), 1_000_000, FINAL_OPS_TIMEOUT_MS);
@@ -275,7 +311,9 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
   };
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   writeReport(join(dir, 'report.html'), { summary, events, faults: records, runMs: clock(), concurrency });
-  log(`checked: valid ${String(summary.valid)}, ${summary.anomalies.length} anomalies, ${summary.ops} ops (${summary.ok} ok, ${summary.fail} fail, ${summary.info} info), ${summary.faults}/${summary.faults_planned} faults injected/planned`);
+  log(
+    `checked: valid ${String(summary.valid)}, ${summary.anomalies.length} anomalies, ${summary.ops} ops (${summary.ok} ok, ${summary.fail} fail, ${summary.info} info), ${summary.faults}/${summary.faults_planned} faults injected/planned`,
+  );
 }
 
 async function setupWorkload(cluster: JepsenCluster, workload: ReturnType<typeof makeWorkload>, log: (m: string) => void): Promise<void> {
@@ -331,4 +369,3 @@ async function waitNoProcessesLeft(log: (m: string) => void): Promise<void> {
   }
   throw new Error(`processes left behind: ${left.map((p) => `${p.pid} ${p.cmd}`).join('; ')}`);
 }
-

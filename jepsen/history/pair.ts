@@ -62,7 +62,10 @@ export function pairHistory(history: History, opts: PairOptions = {}): Operation
     const open = pending.get(op.process);
     if (op.type === 'invoke') {
       if (open !== undefined) {
-        throw new HistoryError(`double invoke: process ${op.process} invokes ${describe(op)} while its invoke #${open.index} (${describe(open.invoke)}) is still pending`, i);
+        throw new HistoryError(
+          `double invoke: process ${op.process} invokes ${describe(op)} while its invoke #${open.index} (${describe(open.invoke)}) is still pending`,
+          i,
+        );
       }
       const operation: Operation = { index: i, process: op.process, f: op.f, type: 'info', invoke: op, invokeTimeMs: op.timeMs };
       if (op.key !== undefined) operation.key = op.key;

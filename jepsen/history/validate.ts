@@ -33,7 +33,8 @@ export function parseOp(raw: unknown, index: number): Op {
     if (!KNOWN_FIELDS.has(k)) throw new HistoryError(`unknown field ${JSON.stringify(k)}`, index);
   }
   const { process, type, f, key, value, timeMs, node, generation, generationNode, error } = raw;
-  if (typeof process !== 'number' || !Number.isSafeInteger(process)) throw new HistoryError(`process must be an integer, got ${JSON.stringify(process)}`, index);
+  if (typeof process !== 'number' || !Number.isSafeInteger(process))
+    throw new HistoryError(`process must be an integer, got ${JSON.stringify(process)}`, index);
   if (typeof type !== 'string' || !(OP_TYPES as readonly string[]).includes(type)) {
     throw new HistoryError(`type must be one of ${OP_TYPES.join(', ')}, got ${JSON.stringify(type)}`, index);
   }

@@ -40,7 +40,10 @@ export function nemesis(name: NemesisName): Nemesis {
 /** Parses "a,b" (or "none"); throws naming the unknown ones and the valid names. */
 export function parseNemeses(spec: string): NemesisName[] {
   if (spec === 'none' || spec === '') return [];
-  const names = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = names.filter((n) => !isNemesisName(n));
   if (bad.length > 0) throw new Error(`unknown nemesis ${bad.map((b) => JSON.stringify(b)).join(', ')}; known: ${NEMESIS_NAMES.join(', ')}`);
   return [...new Set(names)] as NemesisName[];

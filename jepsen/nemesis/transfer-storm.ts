@@ -22,7 +22,14 @@ export const transferStorm: Nemesis = {
     const actions: Json[] = [];
     const counts = { transfersOk: 0, transfersRefused: 0, switchoversOk: 0, switchoversRefused: 0 };
     let wake: (() => void) | undefined;
-    const pause = (ms: number) => new Promise<void>((r) => { const t = setTimeout(r, ms); wake = () => { clearTimeout(t); r(); }; });
+    const pause = (ms: number) =>
+      new Promise<void>((r) => {
+        const t = setTimeout(r, ms);
+        wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
     const loop = (async () => {
       while (!stopped) {
         const switchover = rng.chance(SWITCHOVER_SHARE);

@@ -19,7 +19,13 @@ const transfer = (p: number, from: string, to: string, amount: number, t: readon
   t,
   type,
 });
-const read = (p: number, balances: Record<string, Json>, t: readonly [number, number | null], type: CompletionType = 'ok'): Spec => ({ p, f: 'read', res: balances, t, type });
+const read = (p: number, balances: Record<string, Json>, t: readonly [number, number | null], type: CompletionType = 'ok'): Spec => ({
+  p,
+  f: 'read',
+  res: balances,
+  t,
+  type,
+});
 const run = (specs: Spec[], opts: BankOptions = OPTS) => checkBank(ops(specs), opts);
 
 describe('bank checker', () => {
@@ -67,7 +73,10 @@ describe('bank checker', () => {
   });
 
   it('a read missing an account is reported as such, not as a wrong total', () => {
-    assert.deepEqual(run([read(0, { a: 50 }, [0, 1])]).anomalies.map((a) => a.type), ['bank-accounts']);
+    assert.deepEqual(
+      run([read(0, { a: 50 }, [0, 1])]).anomalies.map((a) => a.type),
+      ['bank-accounts'],
+    );
   });
 
   it('reports negative balances unless allowed', () => {
@@ -86,7 +95,11 @@ describe('bank checker', () => {
   });
 
   it('throws HistoryError on malformed bank ops, RangeError on a bad initial total', () => {
-    const bad = (specs: Spec[], pattern: RegExp): void => assert.throws(() => run(specs), (e: unknown) => e instanceof HistoryError && pattern.test(e.message));
+    const bad = (specs: Spec[], pattern: RegExp): void =>
+      assert.throws(
+        () => run(specs),
+        (e: unknown) => e instanceof HistoryError && pattern.test(e.message),
+      );
     bad([read(0, { a: 50.5, b: 49.5 }, [0, 1])], /balance of account "a" must be an integer/);
     bad([{ p: 0, f: 'read', res: [50, 50], t: [0, 1] }], /must complete with \{account: balance\}/);
     bad([{ p: 0, f: 'transfer', arg: 10, t: [0, 1] }], /transfer must be invoked with \{from, to, amount\}/);
@@ -165,21 +178,27 @@ describe('bank checker: properties', () => {
 
   it('changing one balance in one ok read is reported as that read’s wrong total', () => {
     fc.assert(
-      fc.property(fc.array(genBankOp, { minLength: 1, maxLength: 60 }), fc.nat(), fc.integer({ min: 0, max: ACCOUNTS - 1 }), fc.integer({ min: 1, max: 20 }), (gen, pick, acct, delta) => {
-        const specs = bankHistory(gen);
-        const reads = specs.flatMap((s, i) => (s.f === 'read' && s.t[1] !== null && (s.type ?? 'ok') === 'ok' ? [i] : []));
-        fc.pre(reads.length > 0);
-        const i = reads[pick % reads.length]!;
-        const res = { ...(specs[i]!.res as Record<string, number>) };
-        res[`acct${acct}`] = res[`acct${acct}`]! + delta;
-        specs[i] = { ...specs[i]!, res };
-        const r = run(specs, opts);
-        assert.equal(r.valid, false);
-        assert.deepEqual(
-          r.anomalies.map((a) => (a.type === 'bank-total' ? a.total - a.expected : a.type)),
-          [delta],
-        );
-      }),
+      fc.property(
+        fc.array(genBankOp, { minLength: 1, maxLength: 60 }),
+        fc.nat(),
+        fc.integer({ min: 0, max: ACCOUNTS - 1 }),
+        fc.integer({ min: 1, max: 20 }),
+        (gen, pick, acct, delta) => {
+          const specs = bankHistory(gen);
+          const reads = specs.flatMap((s, i) => (s.f === 'read' && s.t[1] !== null && (s.type ?? 'ok') === 'ok' ? [i] : []));
+          fc.pre(reads.length > 0);
+          const i = reads[pick % reads.length]!;
+          const res = { ...(specs[i]!.res as Record<string, number>) };
+          res[`acct${acct}`] = res[`acct${acct}`]! + delta;
+          specs[i] = { ...specs[i]!, res };
+          const r = run(specs, opts);
+          assert.equal(r.valid, false);
+          assert.deepEqual(
+            r.anomalies.map((a) => (a.type === 'bank-total' ? a.total - a.expected : a.type)),
+            [delta],
+          );
+        },
+      ),
       { numRuns: 200 },
     );
   });

@@ -46,7 +46,10 @@ describe('check', () => {
     assert.equal(r.stats.oneWriter?.generations, 2);
     assert.deepEqual(roundTrip(r), r); // plain JSON: no Infinity, undefined or class instances
     const without = check('register', history, { oneWriter: false });
-    assert.deepEqual(without.anomalies.map((a) => a.type), ['nonlinearizable']);
+    assert.deepEqual(
+      without.anomalies.map((a) => a.type),
+      ['nonlinearizable'],
+    );
     assert.equal(without.stats.oneWriter, undefined);
   });
 
@@ -94,9 +97,23 @@ describe('check', () => {
   it('with the workloads’ options, an acknowledged write without a generation is an anomaly of the run', () => {
     const register = check('register', build([wr(0, 'x', 1, [0, 1]), rd(1, 'x', 1, [2, 3])]), new RegisterWorkload().checkOptions());
     assert.equal(register.valid, false);
-    assert.deepEqual(register.anomalies.map((a) => a.type), ['missing-generation']);
-    const set = check('set', build([{ p: 0, f: 'add', arg: 1, t: [0, 1], generation: 3, node: 'n1' }, { p: 1, f: 'add', arg: 2, t: [0, 1], generation: 3, node: 'n2' }, { p: 2, f: 'read', res: [1, 2], t: [2, 3] }]), new SetWorkload().checkOptions());
-    assert.deepEqual(set.anomalies.map((a) => a.type), ['generation-shared']);
+    assert.deepEqual(
+      register.anomalies.map((a) => a.type),
+      ['missing-generation'],
+    );
+    const set = check(
+      'set',
+      build([
+        { p: 0, f: 'add', arg: 1, t: [0, 1], generation: 3, node: 'n1' },
+        { p: 1, f: 'add', arg: 2, t: [0, 1], generation: 3, node: 'n2' },
+        { p: 2, f: 'read', res: [1, 2], t: [2, 3] },
+      ]),
+      new SetWorkload().checkOptions(),
+    );
+    assert.deepEqual(
+      set.anomalies.map((a) => a.type),
+      ['generation-shared'],
+    );
   });
 
   it('the bank workload checks reads against its opening balances (accounts "0".."4" at 10)', () => {
@@ -105,7 +122,10 @@ describe('check', () => {
     assert.equal(check('bank', build([{ p: 0, f: 'read', res: open, t: [0, 1] }]), opts).valid, true);
     const transfer = { p: 1, f: 'transfer', arg: { from: 0, to: 3, amount: 4 }, t: [0, 1] as const, generation: 1, node: 'n1' };
     const lost = check('bank', build([transfer, { p: 0, f: 'read', res: open, t: [2, 3] }]), opts);
-    assert.deepEqual(lost.anomalies.map((a) => a.type), ['bank-unexplained']);
+    assert.deepEqual(
+      lost.anomalies.map((a) => a.type),
+      ['bank-unexplained'],
+    );
     assert.equal(check('bank', build([transfer, { p: 0, f: 'read', res: { ...open, '0': 6, '3': 14 }, t: [2, 3] }]), opts).valid, true);
   });
 

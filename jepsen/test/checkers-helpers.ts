@@ -54,8 +54,22 @@ export function build(specs: readonly Spec[]): Op[] {
 export const ops = (specs: readonly Spec[]): Operation[] => pairHistory(build(specs));
 
 // Register shorthands: p, key, value, [invoke, complete], type
-export const rd = (p: number, key: Key, value: Json, t: readonly [number, number | null], type: CompletionType = 'ok'): Spec => ({ p, f: 'read', key, res: value, t, type });
-export const wr = (p: number, key: Key, value: Json, t: readonly [number, number | null], type: CompletionType = 'ok'): Spec => ({ p, f: 'write', key, arg: value, t, type });
+export const rd = (p: number, key: Key, value: Json, t: readonly [number, number | null], type: CompletionType = 'ok'): Spec => ({
+  p,
+  f: 'read',
+  key,
+  res: value,
+  t,
+  type,
+});
+export const wr = (p: number, key: Key, value: Json, t: readonly [number, number | null], type: CompletionType = 'ok'): Spec => ({
+  p,
+  f: 'write',
+  key,
+  arg: value,
+  t,
+  type,
+});
 export const cas = (p: number, key: Key, from: Json, to: Json, t: readonly [number, number | null], type: CompletionType = 'ok'): Spec => ({
   p,
   f: 'cas',

@@ -34,7 +34,15 @@ describe('one-writer checker', () => {
     assert.equal(run([{ p: 0, f: 'add', arg: 1, t: [0, 1] }]).stats.writes, 0);
     const r = run([write(0, 7, [0, 10]), write(1, 7, [1, 2]), write(2, 7, [20, 30])]);
     assert.equal(r.valid, true);
-    assert.deepEqual(r.stats, { writes: 3, generations: 1, violatingPairs: 0, sharedGenerations: 0, nodeMismatches: 0, missingGeneration: 0, anomaliesOmitted: 0 });
+    assert.deepEqual(r.stats, {
+      writes: 3,
+      generations: 1,
+      violatingPairs: 0,
+      sharedGenerations: 0,
+      nodeMismatches: 0,
+      missingGeneration: 0,
+      anomaliesOmitted: 0,
+    });
   });
 
   it('accepts generations one after the other', () => {
@@ -61,7 +69,10 @@ describe('one-writer checker', () => {
     assert.equal(a!.olderWrite.index, 6); // the latest-invoked write of generation 1 (invoke event #6, at 8)
     assert.equal(a!.gapMs, 3);
     assert.equal(a!.olderWritesAfter, 2); // the writes invoked at 6 and 8; not the one at 1
-    assert.match(a!.message, /generation 1 accepted write #6 p0 add \d+, invoked at 8 ms, 3 ms after generation 2 had acknowledged write #0 p1 add \d+ via node n2 at 5 ms/);
+    assert.match(
+      a!.message,
+      /generation 1 accepted write #6 p0 add \d+, invoked at 8 ms, 3 ms after generation 2 had acknowledged write #0 p1 add \d+ via node n2 at 5 ms/,
+    );
   });
 
   it('compares every pair of generations, not only neighbours', () => {
@@ -95,7 +106,10 @@ describe('one-writer checker: fencing tokens', () => {
   it('reports one generation whose writes were answered by two nodes', () => {
     const r = run([at(0, 5, 'n1', [0, 1]), at(1, 5, 'n2', [2, 3]), at(0, 5, 'n1', [4, 5])]);
     assert.equal(r.valid, false);
-    assert.deepEqual(r.anomalies.map((a) => a.type), ['generation-shared']);
+    assert.deepEqual(
+      r.anomalies.map((a) => a.type),
+      ['generation-shared'],
+    );
     const a = r.anomalies[0]!;
     assert.ok(a.type === 'generation-shared');
     assert.equal(a.generation, 5);
@@ -198,9 +212,17 @@ describe('one-writer checker: properties', () => {
   it('generations with disjoint, ordered write periods are valid, however wide the client windows', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ gen: fc.integer({ min: 1, max: 5 }), at: fc.integer({ min: 0, max: 80 }), before: fc.integer({ min: 0, max: 300 }), after: fc.integer({ min: 0, max: 300 }) }), {
-          maxLength: 50,
-        }),
+        fc.array(
+          fc.record({
+            gen: fc.integer({ min: 1, max: 5 }),
+            at: fc.integer({ min: 0, max: 80 }),
+            before: fc.integer({ min: 0, max: 300 }),
+            after: fc.integer({ min: 0, max: 300 }),
+          }),
+          {
+            maxLength: 50,
+          },
+        ),
         (ws) => {
           // generation g commits only within [100 g, 100 g + 80]
           const items = ws.map((w) => {

@@ -110,7 +110,10 @@ describe('register checker: invalid histories', () => {
     assert.equal(a.op.index, 5); // the second read's invoke event
     assert.deepEqual(a.prefixTail, [0, 2, 3]); // old, new, the first read
     assert.equal(a.valueAfterPrefix, 'new');
-    assert.deepEqual(a.concurrent.map((c) => c.index), [2]); // the write of "new", still running
+    assert.deepEqual(
+      a.concurrent.map((c) => c.index),
+      [2],
+    ); // the write of "new", still running
     assert.match(a.message, /longest linearizable prefix has 3 of the key's 4 ops \(#0, #2, #3\), after which the value is "new"/);
     assert.match(a.message, /concurrent with it: #2$/);
   });
@@ -182,7 +185,8 @@ describe('register checker: indeterminate (info) operations', () => {
 });
 
 describe('register checker: budgets and malformed ops', () => {
-  const long = (n: number, key = 'x'): Spec[] => Array.from({ length: n }, (_, i) => (i % 2 === 0 ? wr(0, key, i, [2 * i, 2 * i + 1]) : rd(0, key, i - 1, [2 * i, 2 * i + 1])));
+  const long = (n: number, key = 'x'): Spec[] =>
+    Array.from({ length: n }, (_, i) => (i % 2 === 0 ? wr(0, key, i, [2 * i, 2 * i + 1]) : rd(0, key, i - 1, [2 * i, 2 * i + 1])));
 
   it('answers unknown (not valid) when the step budget runs out', () => {
     const r = verdict(long(50), { maxStepsPerKey: 10 });
@@ -213,7 +217,11 @@ describe('register checker: budgets and malformed ops', () => {
   });
 
   it('throws HistoryError on malformed register ops', () => {
-    const bad = (specs: Spec[], pattern: RegExp): void => assert.throws(() => verdict(specs), (e: unknown) => e instanceof HistoryError && pattern.test(e.message));
+    const bad = (specs: Spec[], pattern: RegExp): void =>
+      assert.throws(
+        () => verdict(specs),
+        (e: unknown) => e instanceof HistoryError && pattern.test(e.message),
+      );
     bad([{ p: 0, f: 'read', key: 'x', t: [0, 1] }], /ok read must complete with a scalar value/);
     bad([{ p: 0, f: 'cas', key: 'x', arg: ['a'], t: [0, 1] }], /cas must be invoked with \[from, to\]/);
     bad([{ p: 0, f: 'write', key: 'x', arg: { v: 1 }, t: [0, 1] }], /write must be invoked with a scalar/);
@@ -391,19 +399,23 @@ describe('register checker: properties', () => {
   it('on reads mutated to other written values, agrees with raft/sim’s checker (both verdicts occur)', () => {
     const seen = { valid: 0, invalid: 0 };
     fc.assert(
-      fc.property(fc.array(genOp, { minLength: 1, maxLength: 24 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 3 })), { maxLength: 3 }), (gen, muts) => {
-        const specs = modelHistory(gen);
-        const reads = okReads(specs);
-        for (const [pick, v] of muts) {
-          if (reads.length === 0) break;
-          const i = reads[pick % reads.length]!;
-          specs[i] = { ...specs[i]!, res: v };
-        }
-        const mine = verdict(specs).valid;
-        const theirs = checkKvHistory(toSim(specs)).result;
-        assert.equal(mine, theirs === 'ok');
-        seen[mine === true ? 'valid' : 'invalid']++;
-      }),
+      fc.property(
+        fc.array(genOp, { minLength: 1, maxLength: 24 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 3 })), { maxLength: 3 }),
+        (gen, muts) => {
+          const specs = modelHistory(gen);
+          const reads = okReads(specs);
+          for (const [pick, v] of muts) {
+            if (reads.length === 0) break;
+            const i = reads[pick % reads.length]!;
+            specs[i] = { ...specs[i]!, res: v };
+          }
+          const mine = verdict(specs).valid;
+          const theirs = checkKvHistory(toSim(specs)).result;
+          assert.equal(mine, theirs === 'ok');
+          seen[mine === true ? 'valid' : 'invalid']++;
+        },
+      ),
       { numRuns: 400 },
     );
     assert.ok(seen.valid > 20 && seen.invalid > 20, JSON.stringify(seen));

@@ -11,8 +11,21 @@ import { HistoryError } from '../history/errors.js';
 import type { CompletionType, Json } from '../history/types.js';
 import { assignProcesses, ops, type Spec } from './checkers-helpers.js';
 
-const add = (p: number, e: Json, t: readonly [number, number | null], type: CompletionType = 'ok', extra: Partial<Spec> = {}): Spec => ({ p, f: 'add', arg: e, t, type, ...extra });
-const read = (p: number, elements: Json[], t: readonly [number, number | null], type: CompletionType = 'ok'): Spec => ({ p, f: 'read', res: elements, t, type });
+const add = (p: number, e: Json, t: readonly [number, number | null], type: CompletionType = 'ok', extra: Partial<Spec> = {}): Spec => ({
+  p,
+  f: 'add',
+  arg: e,
+  t,
+  type,
+  ...extra,
+});
+const read = (p: number, elements: Json[], t: readonly [number, number | null], type: CompletionType = 'ok'): Spec => ({
+  p,
+  f: 'read',
+  res: elements,
+  t,
+  type,
+});
 const run = (specs: Spec[]) => checkSet(ops(specs));
 const types = (as: Anomaly[]): string[] => as.map((a) => (a.type === 'unexpected' ? `unexpected:${a.reason}` : a.type));
 
@@ -112,7 +125,11 @@ describe('set checker', () => {
   });
 
   it('throws HistoryError on malformed set histories', () => {
-    const bad = (specs: Spec[], pattern: RegExp): void => assert.throws(() => run(specs), (e: unknown) => e instanceof HistoryError && pattern.test(e.message));
+    const bad = (specs: Spec[], pattern: RegExp): void =>
+      assert.throws(
+        () => run(specs),
+        (e: unknown) => e instanceof HistoryError && pattern.test(e.message),
+      );
     bad([add(0, 1, [0, 1]), add(1, 1, [2, 3])], /added again \(first by #0\); set inserts must be unique/);
     bad([add(0, { x: 1 }, [0, 1])], /add must be invoked with a string or number element/);
     bad([{ p: 0, f: 'read', res: 'all', t: [0, 1] }], /ok read must complete with an array/);

@@ -34,25 +34,58 @@ test('jepsen smoke: set under partition-primary and kill-daemon is valid, and th
     return;
   }
   const out = mkdtempSync(join(tmpdir(), 'ogel-jepsen-smoke-'));
-  const args = [CLI, '--workload', 'set', '--nemesis', 'partition-primary,kill-daemon', '--time', String(TIME_S), '--seed', String(SEED), '--rate', String(RATE), '--json', '--out', out];
+  const args = [
+    CLI,
+    '--workload',
+    'set',
+    '--nemesis',
+    'partition-primary,kill-daemon',
+    '--time',
+    String(TIME_S),
+    '--seed',
+    String(SEED),
+    '--rate',
+    String(RATE),
+    '--json',
+    '--out',
+    out,
+  ];
   const { code, stdout, stderr, timedOut } = await runProcessGroup(process.execPath, args, RUN_TIMEOUT_MS);
   const tail = `\n--- stderr (last lines)\n${stderr.slice(-6_000)}\n--- run folder kept: ${out}`;
   assert.equal(timedOut, false, `the run did not finish within ${RUN_TIMEOUT_MS} ms and was killed${tail}`);
   const line = stdout.trim().split('\n').at(-1) ?? '';
   t.diagnostic(line);
-  const s = JSON.parse(line) as { valid: unknown; anomalies: unknown[]; ops: number; ok: number; faults: number; recovery_ms: number | null; dir: string; error?: string };
+  const s = JSON.parse(line) as {
+    valid: unknown;
+    anomalies: unknown[];
+    ops: number;
+    ok: number;
+    faults: number;
+    recovery_ms: number | null;
+    dir: string;
+    error?: string;
+  };
   assert.equal(s.error, undefined, `harness error: ${s.error}${tail}`);
   assert.deepEqual(s.anomalies, [], `anomalies${tail}`);
   assert.equal(s.valid, true, `not valid${tail}`);
   assert.equal(code, 0, `exit code${tail}`);
   assert.ok(s.ok > 100, `too few acknowledged operations to mean anything: ${s.ok}${tail}`);
   assert.notEqual(s.recovery_ms, null, `no recovery time${tail}`);
-  const faults = JSON.parse(readFileSync(join(s.dir, 'faults.json'), 'utf8')) as { name: string; endMs: number | null; error?: string; healed: { droppedPackets?: number } | null }[];
+  const faults = JSON.parse(readFileSync(join(s.dir, 'faults.json'), 'utf8')) as {
+    name: string;
+    endMs: number | null;
+    error?: string;
+    healed: { droppedPackets?: number } | null;
+  }[];
   const names = new Set(faults.filter((f) => f.error === undefined).map((f) => f.name));
   assert.ok(names.has('partition-primary') && names.has('kill-daemon'), `both nemeses ran: ${[...names].join(', ')}${tail}`);
-  assert.ok(faults.every((f) => f.endMs !== null), `every fault healed${tail}`);
+  assert.ok(
+    faults.every((f) => f.endMs !== null),
+    `every fault healed${tail}`,
+  );
   // A partition that dropped nothing would be a harness bug passing for a healthy database.
-  for (const f of faults.filter((x) => x.name === 'partition-primary')) assert.ok((f.healed?.droppedPackets ?? 0) > 0, `partition ${JSON.stringify(f)} dropped no packets${tail}`);
+  for (const f of faults.filter((x) => x.name === 'partition-primary'))
+    assert.ok((f.healed?.droppedPackets ?? 0) > 0, `partition ${JSON.stringify(f)} dropped no packets${tail}`);
   for (const file of ['history.jsonl', 'results.json', 'report.html', 'logs/n1.log', 'logs/n2.log', 'logs/n3.log', 'logs/harness.log']) {
     assert.ok(readFileSync(join(s.dir, file)).length > 0, `${file} written`);
   }

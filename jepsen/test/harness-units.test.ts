@@ -64,7 +64,11 @@ describe('faults planned vs injected', () => {
   const plan = [planned('kill-daemon', 3_000), planned('partition-primary', 10_000), planned('kill-daemon', 17_000)];
 
   it('a run whose planned faults all happened passes, with the counts per nemesis', () => {
-    const a = accountFaults(['kill-daemon', 'partition-primary'], plan, [record('kill-daemon', 'injected', 3_000), record('partition-primary', 'injected', 10_000), record('kill-daemon', 'injected', 17_000)]);
+    const a = accountFaults(['kill-daemon', 'partition-primary'], plan, [
+      record('kill-daemon', 'injected', 3_000),
+      record('partition-primary', 'injected', 10_000),
+      record('kill-daemon', 'injected', 17_000),
+    ]);
     assert.deepEqual(a.byNemesis['kill-daemon'], { planned: 2, injected: 2, skipped: 0, startFailed: 0, notAttempted: 0 });
     assert.equal(a.planned, 3);
     assert.equal(a.injected, 3);
@@ -72,7 +76,10 @@ describe('faults planned vs injected', () => {
   });
 
   it('a skipped fault, a failed start or a fault never attempted makes the run not valid (faults-not-injected)', () => {
-    const a = accountFaults(['kill-daemon', 'partition-primary'], plan, [record('kill-daemon', 'skipped', 3_000), record('partition-primary', 'start-failed', 10_000)]);
+    const a = accountFaults(['kill-daemon', 'partition-primary'], plan, [
+      record('kill-daemon', 'skipped', 3_000),
+      record('partition-primary', 'start-failed', 10_000),
+    ]);
     assert.deepEqual(a.byNemesis['kill-daemon'], { planned: 2, injected: 0, skipped: 1, startFailed: 0, notAttempted: 1 });
     assert.deepEqual(a.byNemesis['partition-primary'], { planned: 1, injected: 0, skipped: 0, startFailed: 1, notAttempted: 0 });
     const v = faultsVerdict(a);
@@ -81,9 +88,16 @@ describe('faults planned vs injected', () => {
     assert.equal(v.anomaly.type, 'faults-not-injected');
     assert.equal(v.anomaly.injected, 0);
     assert.equal(v.anomaly.planned, 3);
-    assert.match(v.anomaly.message, /0 of 3 planned faults were injected: kill-daemon 0\/2 \(1 skipped, 1 never attempted\), partition-primary 0\/1 \(1 failed to start\)/);
+    assert.match(
+      v.anomaly.message,
+      /0 of 3 planned faults were injected: kill-daemon 0\/2 \(1 skipped, 1 never attempted\), partition-primary 0\/1 \(1 failed to start\)/,
+    );
     // one of three missing is enough
-    const b = accountFaults(['kill-daemon', 'partition-primary'], plan, [record('kill-daemon', 'injected', 3_000), record('partition-primary', 'injected', 10_000), record('kill-daemon', 'skipped', 17_000)]);
+    const b = accountFaults(['kill-daemon', 'partition-primary'], plan, [
+      record('kill-daemon', 'injected', 3_000),
+      record('partition-primary', 'injected', 10_000),
+      record('kill-daemon', 'skipped', 17_000),
+    ]);
     assert.equal(faultsVerdict(b).valid, 'unknown');
   });
 
@@ -118,9 +132,43 @@ describe('command line', () => {
 
   it('prints the matrix as a Markdown table, one row per run', () => {
     const t = matrixTable([
-      { workload: 'set', nemesis: 'kill-host', valid: true, ops: 4012, anomalies: 0, faults: 7, faults_planned: 7, recovery_ms: 2315, write_unavailable_ms: 1480, dir: '/x' },
-      { workload: 'set', nemesis: 'wipe-node', valid: 'unknown', ops: 3000, anomalies: 1, faults: 5, faults_planned: 7, recovery_ms: 900, write_unavailable_ms: 1200, dir: '/y' },
-      { workload: 'bank', nemesis: 'slow-link', valid: 'unknown', ops: undefined, anomalies: undefined, faults: undefined, faults_planned: undefined, recovery_ms: null, write_unavailable_ms: null, dir: undefined, error: 'no JSON from the run (exit 1)' },
+      {
+        workload: 'set',
+        nemesis: 'kill-host',
+        valid: true,
+        ops: 4012,
+        anomalies: 0,
+        faults: 7,
+        faults_planned: 7,
+        recovery_ms: 2315,
+        write_unavailable_ms: 1480,
+        dir: '/x',
+      },
+      {
+        workload: 'set',
+        nemesis: 'wipe-node',
+        valid: 'unknown',
+        ops: 3000,
+        anomalies: 1,
+        faults: 5,
+        faults_planned: 7,
+        recovery_ms: 900,
+        write_unavailable_ms: 1200,
+        dir: '/y',
+      },
+      {
+        workload: 'bank',
+        nemesis: 'slow-link',
+        valid: 'unknown',
+        ops: undefined,
+        anomalies: undefined,
+        faults: undefined,
+        faults_planned: undefined,
+        recovery_ms: null,
+        write_unavailable_ms: null,
+        dir: undefined,
+        error: 'no JSON from the run (exit 1)',
+      },
     ]).split('\n');
     assert.equal(t[0], '| workload | nemesis | valid | ops | anomalies | faults (injected/planned) | longest write unavailability (ms) | recovery (ms) |');
     assert.equal(t[2], '| set | kill-host | true | 4012 | 0 | 7/7 | 1480 | 2315 |');
@@ -137,7 +185,8 @@ describe('command line', () => {
   });
 
   it('knows every nemesis the issue names', () => {
-    const issue = 'partition-halves, partition-leader, partition-primary, partition-ring, partition-oneway, kill-daemon, kill-postgres, kill-host, pause-daemon, clock-skew, transfer-storm, slow-link';
+    const issue =
+      'partition-halves, partition-leader, partition-primary, partition-ring, partition-oneway, kill-daemon, kill-postgres, kill-host, pause-daemon, clock-skew, transfer-storm, slow-link';
     assert.deepEqual(parseNemeses(issue.replace(/ /g, '')), issue.split(', '));
   });
 
@@ -158,7 +207,22 @@ describe('command line', () => {
 
 describe('report', () => {
   it('renders a self-contained page with every operation and fault', () => {
-    const summary: Summary = { valid: true, workload: 'set', nemesis: ['kill-daemon'], seed: 1, ops: 2, ok: 1, fail: 0, info: 1, faults: 1, faults_planned: 1, anomalies: [], recovery_ms: 12, write_unavailable_ms: 895, dir: '/tmp/x' };
+    const summary: Summary = {
+      valid: true,
+      workload: 'set',
+      nemesis: ['kill-daemon'],
+      seed: 1,
+      ops: 2,
+      ok: 1,
+      fail: 0,
+      info: 1,
+      faults: 1,
+      faults_planned: 1,
+      anomalies: [],
+      recovery_ms: 12,
+      write_unavailable_ms: 895,
+      dir: '/tmp/x',
+    };
     const html = renderReport({
       summary,
       concurrency: 2,
@@ -207,7 +271,17 @@ describe('write availability', () => {
     assert.deepEqual(a, { longestGapMs: 1388, fromMs: 12, toMs: 1400 });
   });
   it('counts a run with writes and no acknowledgement as unavailable throughout, and none without writes', () => {
-    assert.equal(writeAvailability([{ process: 0, type: 'invoke', f: 'add', value: 1, timeMs: 5 }, { process: 0, type: 'info', f: 'add', timeMs: 80 }, { process: 1, type: 'invoke', f: 'add', value: 2, timeMs: 90 }], W).longestGapMs, 85);
+    assert.equal(
+      writeAvailability(
+        [
+          { process: 0, type: 'invoke', f: 'add', value: 1, timeMs: 5 },
+          { process: 0, type: 'info', f: 'add', timeMs: 80 },
+          { process: 1, type: 'invoke', f: 'add', value: 2, timeMs: 90 },
+        ],
+        W,
+      ).longestGapMs,
+      85,
+    );
     assert.equal(writeAvailability([{ process: 0, type: 'invoke', f: 'read', timeMs: 5 }], W).longestGapMs, null);
   });
 });

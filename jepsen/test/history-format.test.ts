@@ -122,7 +122,13 @@ describe('JSONL files', () => {
 
 describe('pairHistory', () => {
   const inv = (process: number, f: string, timeMs: number, extra: Partial<Op> = {}): Op => ({ process, type: 'invoke', f, timeMs, ...extra });
-  const done = (process: number, type: 'ok' | 'fail' | 'info', f: string, timeMs: number, extra: Partial<Op> = {}): Op => ({ process, type, f, timeMs, ...extra });
+  const done = (process: number, type: 'ok' | 'fail' | 'info', f: string, timeMs: number, extra: Partial<Op> = {}): Op => ({
+    process,
+    type,
+    f,
+    timeMs,
+    ...extra,
+  });
 
   it('pairs each invoke with the next completion of its process; pending invokes become info', () => {
     const ops = pairHistory([
@@ -145,7 +151,11 @@ describe('pairHistory', () => {
   });
 
   it('rejects a double invoke', () => {
-    throwsHistory(() => pairHistory([inv(1, 'read', 0), inv(1, 'read', 1)]), 1, /double invoke: process 1 invokes read while its invoke #0 \(read\) is still pending/);
+    throwsHistory(
+      () => pairHistory([inv(1, 'read', 0), inv(1, 'read', 1)]),
+      1,
+      /double invoke: process 1 invokes read while its invoke #0 \(read\) is still pending/,
+    );
   });
 
   it('rejects a completion without invoke, and a second completion', () => {

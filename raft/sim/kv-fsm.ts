@@ -2,9 +2,7 @@
 // Commands are JSON (tiny, deterministic to encode); the state is a sorted map so
 // that snapshots of equal states are byte-identical.
 
-export type KvCommand =
-  | { op: 'put'; key: string; value: string }
-  | { op: 'cas'; key: string; from: string; to: string };
+export type KvCommand = { op: 'put'; key: string; value: string } | { op: 'cas'; key: string; from: string; to: string };
 
 export type KvResult = { ok: boolean; value?: string };
 

@@ -31,10 +31,7 @@
 
 import { checkOperations, type CheckOptions, type CheckResult, type Model, type Operation } from './linearizability.js';
 
-export type KvInput =
-  | { op: 'get'; key: string }
-  | { op: 'put'; key: string; value: string }
-  | { op: 'cas'; key: string; from: string; to: string };
+export type KvInput = { op: 'get'; key: string } | { op: 'put'; key: string; value: string } | { op: 'cas'; key: string; from: string; to: string };
 
 export interface KvOutput {
   /** get: the value read; undefined when the key is absent. */
@@ -77,9 +74,7 @@ export function describeKv(input: KvInput, output: KvOutput): string {
     case 'put':
       return `put(${JSON.stringify(input.key)}, ${JSON.stringify(input.value)}) -> ${res('ok')}`;
     case 'cas':
-      return `cas(${JSON.stringify(input.key)}, ${JSON.stringify(input.from)} => ${JSON.stringify(input.to)}) -> ${res(
-        output.ok === true ? 'ok' : 'fail',
-      )}`;
+      return `cas(${JSON.stringify(input.key)}, ${JSON.stringify(input.from)} => ${JSON.stringify(input.to)}) -> ${res(output.ok === true ? 'ok' : 'fail')}`;
   }
 }
 

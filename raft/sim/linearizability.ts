@@ -157,7 +157,6 @@ type PartitionOutcome =
   | { kind: 'cache-full' }
   | { kind: 'illegal'; prefix: number[]; blocked: number; stateAfterPrefix: string };
 
-
 function validate<I, O>(ops: readonly Operation<I, O>[]): void {
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
@@ -170,12 +169,7 @@ function validate<I, O>(ops: readonly Operation<I, O>[]): void {
   }
 }
 
-function checkPartition<S, I, O>(
-  model: Model<S, I, O>,
-  ops: readonly Operation<I, O>[],
-  deadline: number,
-  maxCacheEntries: number,
-): PartitionOutcome {
+function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<I, O>[], deadline: number, maxCacheEntries: number): PartitionOutcome {
   const n = ops.length;
   if (n === 0) return { kind: 'ok' };
 
@@ -379,11 +373,7 @@ function checkPartition<S, I, O>(
   }
 }
 
-function describeOp<I, O>(
-  model: Model<unknown, I, O>,
-  op: Operation<I, O>,
-  originalIndex: number | undefined,
-): string {
+function describeOp<I, O>(model: Model<unknown, I, O>, op: Operation<I, O>, originalIndex: number | undefined): string {
   const what = model.describe ? model.describe(op.input, op.output) : `${JSON.stringify(op.input)} -> ${JSON.stringify(op.output)}`;
   const idx = originalIndex === undefined ? '' : `#${originalIndex} `;
   const ret = op.ret === Infinity ? '∞' : String(op.ret);
@@ -396,11 +386,7 @@ function describeOp<I, O>(
  * explanation in `info`); 'unknown': the time or memory budget ran out first.
  * Throws RangeError on malformed timestamps.
  */
-export function checkOperations<S, I, O>(
-  model: Model<S, I, O>,
-  ops: readonly Operation<I, O>[],
-  opts: CheckOptions = {},
-): CheckResult {
+export function checkOperations<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<I, O>[], opts: CheckOptions = {}): CheckResult {
   validate(ops);
   const deadline = opts.timeoutMs === undefined ? Infinity : performance.now() + Math.max(0, opts.timeoutMs);
   const maxCacheEntries = opts.maxCacheEntries ?? DEFAULT_MAX_CACHE_ENTRIES;

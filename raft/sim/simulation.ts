@@ -469,7 +469,10 @@ export class Simulation {
         const l = this.leader();
         if (!l) return;
         this.net.heal();
-        this.net.partition([l.id], ids.filter((x) => x !== l.id));
+        this.net.partition(
+          [l.id],
+          ids.filter((x) => x !== l.id),
+        );
         this.trace(`isolate leader ${l.id}`);
         return;
       }

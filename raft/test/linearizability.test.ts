@@ -4,15 +4,7 @@ import { seededRandom } from '../sim/prng.js';
 import fc from 'fast-check';
 
 import { checkOperations, type Model } from '../sim/linearizability.js';
-import {
-  applyKv,
-  checkKvHistory,
-  kvModel,
-  type KvInput,
-  type KvOperation,
-  type KvOutput,
-  type KvState,
-} from '../sim/kv-model.js';
+import { applyKv, checkKvHistory, kvModel, type KvInput, type KvOperation, type KvOutput, type KvState } from '../sim/kv-model.js';
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -39,19 +31,12 @@ function assertIllegal(ops: KvOperation[]): string {
   return r.info;
 }
 
-
 /**
  * A real concurrent execution against an in-memory KV: clients interleave call /
  * effect / return steps; with probability pUnknown a client times out (ret = ∞,
  * output unknown) and the op is then applied later, or never.
  */
-function concurrentHistory(
-  seed: number,
-  nOps: number,
-  nKeys: number,
-  nClients: number,
-  pUnknown = 0,
-): KvOperation[] {
+function concurrentHistory(seed: number, nOps: number, nKeys: number, nClients: number, pUnknown = 0): KvOperation[] {
   const rnd = seededRandom(seed);
   const pick = (k: number): number => Math.floor(rnd() * k);
   const store = new Map<string, string>();
@@ -207,22 +192,12 @@ describe('linearizability checker: linearizable histories', () => {
   });
 
   it('accepts an unknown put that never took effect', () => {
-    assertOk([
-      op(0, put('x', 'a'), 0, 1),
-      op(1, put('x', 'b'), 2, Infinity, UNKNOWN),
-      read(2, 'x', 'a', 5, 6),
-      read(2, 'x', 'a', 7, 8),
-    ]);
+    assertOk([op(0, put('x', 'a'), 0, 1), op(1, put('x', 'b'), 2, Infinity, UNKNOWN), read(2, 'x', 'a', 5, 6), read(2, 'x', 'a', 7, 8)]);
   });
 
   it('lets a timed-out op take effect after its recorded ret, or never (ret normalised to ∞)', () => {
     // recorded with a finite ret: the client gave up at 3, the write landed later
-    assertOk([
-      op(0, put('x', 'a'), 0, 1),
-      op(1, put('x', 'b'), 2, 3, UNKNOWN),
-      read(2, 'x', 'a', 5, 6),
-      read(2, 'x', 'b', 7, 8),
-    ]);
+    assertOk([op(0, put('x', 'a'), 0, 1), op(1, put('x', 'b'), 2, 3, UNKNOWN), read(2, 'x', 'a', 5, 6), read(2, 'x', 'b', 7, 8)]);
     assertOk([op(0, put('x', 'a'), 0, 1), op(1, put('x', 'b'), 2, 3, UNKNOWN), read(2, 'x', 'a', 5, 6)]);
   });
 
@@ -264,11 +239,7 @@ describe('linearizability checker: non-linearizable histories', () => {
   });
 
   it('rejects two cas from the same value that both succeed', () => {
-    assertIllegal([
-      op(0, put('x', 'a'), 0, 1),
-      op(1, cas('x', 'a', 'b'), 2, 6, { ok: true }),
-      op(2, cas('x', 'a', 'c'), 3, 5, { ok: true }),
-    ]);
+    assertIllegal([op(0, put('x', 'a'), 0, 1), op(1, cas('x', 'a', 'b'), 2, 6, { ok: true }), op(2, cas('x', 'a', 'c'), 3, 5, { ok: true })]);
   });
 
   it('rejects a read that goes back in time', () => {
@@ -300,11 +271,7 @@ describe('linearizability checker: non-linearizable histories', () => {
   });
 
   it('rejects an unknown cas that would have to apply from a non-matching value', () => {
-    assertIllegal([
-      op(0, put('x', 'a'), 0, 1),
-      op(1, cas('x', 'z', 'b'), 2, Infinity, UNKNOWN),
-      read(2, 'x', 'b', 5, 6),
-    ]);
+    assertIllegal([op(0, put('x', 'a'), 0, 1), op(1, cas('x', 'z', 'b'), 2, Infinity, UNKNOWN), read(2, 'x', 'b', 5, 6)]);
   });
 
   it('explains a long illegal history with a truncated prefix', () => {
@@ -400,8 +367,7 @@ describe('linearizability checker: properties', () => {
     const store = new Map<string, string>();
     return specs.map((s, i) => {
       const key = `k${s.key}`;
-      const input: KvInput =
-        s.kind === 'get' ? get(key) : s.kind === 'put' ? put(key, `v${s.a}`) : cas(key, `v${s.a}`, `v${s.b}`);
+      const input: KvInput = s.kind === 'get' ? get(key) : s.kind === 'put' ? put(key, `v${s.a}`) : cas(key, `v${s.a}`, `v${s.b}`);
       const effect = 10 * (i + 1);
       const call = effect - s.widenL;
       if (s.fate === 'unknown-lost') return op(s.client, input, call, Infinity, { unknown: true });
@@ -451,18 +417,9 @@ describe('linearizability checker: properties', () => {
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 7 }), (raw) => {
         const ops = raw.map((r, i): KvOperation => {
-          const input: KvInput =
-            r.kind === 'get' ? get('x') : r.kind === 'put' ? put('x', r.b) : cas('x', r.a ?? 'a', r.b);
+          const input: KvInput = r.kind === 'get' ? get('x') : r.kind === 'put' ? put('x', r.b) : cas('x', r.a ?? 'a', r.b);
           const output: KvOutput =
-            r.unknown <= 1
-              ? { unknown: true }
-              : r.kind === 'get'
-                ? r.a === undefined
-                  ? {}
-                  : { value: r.a }
-                : r.kind === 'cas'
-                  ? { ok: r.okFlag }
-                  : {};
+            r.unknown <= 1 ? { unknown: true } : r.kind === 'get' ? (r.a === undefined ? {} : { value: r.a }) : r.kind === 'cas' ? { ok: r.okFlag } : {};
           return op(i, input, r.call, r.unknown === 0 ? Infinity : r.call + r.dur, output);
         });
         const expected = bruteForceLinearizable(ops);

@@ -27,7 +27,10 @@ describe('§5.2 leader election', () => {
     c.process('1');
     const preVotes = c.take();
     assert.deepEqual(types(preVotes), ['PreVote', 'PreVote']);
-    assert.ok(preVotes.every((m) => m.term === 2), 'a pre-vote asks for the next term');
+    assert.ok(
+      preVotes.every((m) => m.term === 2),
+      'a pre-vote asks for the next term',
+    );
     c.deliver(preVotes);
     c.process('2');
     c.process('3');
@@ -213,7 +216,11 @@ describe('§5.2 leader election', () => {
     const preVote = { ...vote, type: MessageType.PreVote };
     c.deliver([vote, preVote]);
     c.process('2');
-    assert.deepEqual(c.take((m) => m.from === '2'), [], 'no answer at all');
+    assert.deepEqual(
+      c.take((m) => m.from === '2'),
+      [],
+      'no answer at all',
+    );
     assert.equal(r2.term, 2);
     assert.equal(r2.vote, '1', 'its vote of term 2 stands');
     assert.equal(r2.lead, '1');

@@ -43,7 +43,10 @@ describe('§5.3 log replication', () => {
       assert.deepEqual(c.appliedData(id), ['a', 'b', 'c'], `node ${id}`);
       assert.equal(c.raft(id).log.committed, 5);
       assert.deepEqual(
-        c.node(id).storedEntries().map((e) => [e.index, e.term]),
+        c
+          .node(id)
+          .storedEntries()
+          .map((e) => [e.index, e.term]),
         [
           [2, 2],
           [3, 2],
@@ -99,13 +102,19 @@ describe('§5.3 log replication', () => {
     const c = divergedCluster(n);
     const before = c.node('1').storedEntries();
     assert.equal(before.length, n + 1);
-    assert.ok(before.every((e) => e.term === 2), 'node 1 holds a long tail of term 2');
+    assert.ok(
+      before.every((e) => e.term === 2),
+      'node 1 holds a long tail of term 2',
+    );
     c.recover();
     c.tickAll(5);
     const after = c.node('1').storedEntries();
     assert.deepEqual(
       after.map((e) => `${e.index}:${e.term}`),
-      c.node('3').storedEntries().map((e) => `${e.index}:${e.term}`),
+      c
+        .node('3')
+        .storedEntries()
+        .map((e) => `${e.index}:${e.term}`),
       'node 1’s log is now the leader’s',
     );
     assert.ok(!after.some((e) => e.term === 2 && e.index > 2), 'every uncommitted term-2 entry after index 2 is gone');
@@ -120,7 +129,11 @@ describe('§5.3 log replication', () => {
     const c = new Cluster({ size: 3, config: { maxInflightMsgs: 3 } });
     c.campaign('1');
     c.tickAll(1);
-    const pr2 = () => c.raw('1').status().progress.find((p) => p.id === '2')!;
+    const pr2 = () =>
+      c
+        .raw('1')
+        .status()
+        .progress.find((p) => p.id === '2')!;
     assert.equal(pr2().state, 'replicate');
     c.hold((m) => m.to === '2' || m.from === '2');
     for (let i = 0; i < 10; i++) {
@@ -130,7 +143,10 @@ describe('§5.3 log replication', () => {
     // Commit-only Apps (no entries) are not tracked by the window, as in etcd.
     const held = c.peek((m) => isApp('1', '2')(m) && m.entries.length > 0);
     assert.equal(held.length, 3, 'three Apps, one entry each, then the window is full');
-    assert.deepEqual(held.map((m) => m.entries.length), [1, 1, 1]);
+    assert.deepEqual(
+      held.map((m) => m.entries.length),
+      [1, 1, 1],
+    );
     assert.equal(pr2().inflight, 3);
     assert.deepEqual(c.appliedData('3').length, 10, 'node 3 is not held back by node 2');
 
@@ -142,7 +158,11 @@ describe('§5.3 log replication', () => {
     c.process('1');
     const next = c.peek((m) => isApp('1', '2')(m) && m.entries.length > 0);
     assert.equal(next.length, 3, 'one slot freed, one more App sent');
-    assert.deepEqual(next[2]!.entries.map((e) => e.index), [6, 7, 8, 9, 10, 11, 12], 'carrying the remaining 7 entries');
+    assert.deepEqual(
+      next[2]!.entries.map((e) => e.index),
+      [6, 7, 8, 9, 10, 11, 12],
+      'carrying the remaining 7 entries',
+    );
     assert.equal(pr2().inflight, 3);
     c.recover();
     c.stabilize();

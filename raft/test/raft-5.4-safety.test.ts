@@ -7,8 +7,10 @@ import { describe, it } from 'node:test';
 import { message, MessageType, StateRole, type Message } from '../src/core/types.js';
 import { bytes, Cluster, text } from './helpers/cluster.js';
 
-const isAppFrom = (from: string, ...to: string[]) => (m: Message) =>
-  m.type === MessageType.App && m.from === from && (to.length === 0 || to.includes(m.to));
+const isAppFrom =
+  (from: string, ...to: string[]) =>
+  (m: Message) =>
+    m.type === MessageType.App && m.from === from && (to.length === 0 || to.includes(m.to));
 
 describe('§5.4.1 election restriction', () => {
   it('§5.4.1 a voter grants its vote only to a candidate whose log is at least as up to date (last term first, then length)', () => {
@@ -159,7 +161,13 @@ describe('§5.4.2 committing entries from previous terms (Figure 8)', () => {
     const s5 = c.node('5').appliedAt(3)[0]!;
     assert.equal(s5.term, 3, 'S5 committed and applied a different entry at index 3: state-machine safety is violated');
     assert.ok(
-      ['2', '3', '4', '5'].every((id) => !c.node(id).storedEntries().some((e) => text(e.data) === 'x')),
+      ['2', '3', '4', '5'].every(
+        (id) =>
+          !c
+            .node(id)
+            .storedEntries()
+            .some((e) => text(e.data) === 'x'),
+      ),
       "'x', committed and applied by S1, is gone from every other log",
     );
   });
@@ -187,7 +195,11 @@ describe('persist before acknowledge: the leader’s own log', () => {
     raw.campaign();
     assert.equal(raw.raft.role, StateRole.Leader, 'a single voter wins at once');
     let rd = raw.ready();
-    assert.deepEqual(rd.entries.map((e) => e.index), [2], 'the no-op, not yet on disk');
+    assert.deepEqual(
+      rd.entries.map((e) => e.index),
+      [2],
+      'the no-op, not yet on disk',
+    );
     assert.deepEqual(rd.committedEntries, []);
     assert.equal(raw.status().commit, 1, 'not committed before it is persisted');
     storage.applyUpdate({ entries: rd.entries, ...(rd.hardState ? { hardState: rd.hardState } : {}) });
@@ -198,7 +210,10 @@ describe('persist before acknowledge: the leader’s own log', () => {
     raw.advance(rd);
     const idx = raw.propose([bytes('y')]);
     rd = raw.ready();
-    assert.deepEqual(rd.entries.map((e) => e.index), [idx]);
+    assert.deepEqual(
+      rd.entries.map((e) => e.index),
+      [idx],
+    );
     assert.equal(rd.hardState?.commit ?? raw.status().commit, 2);
     assert.ok(!rd.committedEntries.some((e) => e.index === idx));
     assert.equal(raw.status().commit, 2);
@@ -206,7 +221,10 @@ describe('persist before acknowledge: the leader’s own log', () => {
     raw.advance(rd);
     assert.equal(raw.status().commit, idx);
     rd = raw.ready();
-    assert.deepEqual(rd.committedEntries.map((e) => text(e.data)), ['y']);
+    assert.deepEqual(
+      rd.committedEntries.map((e) => text(e.data)),
+      ['y'],
+    );
   });
 
   it('§5.4 a leader whose Ready is not yet advanced does not count itself: one follower ack of three is not a quorum', () => {

@@ -52,8 +52,15 @@ describe('§6 cluster membership changes', () => {
     c.isolate('1');
     const mark = c.sent.length;
     c.tickAll(60);
-    assert.deepEqual(c.sentSince(mark, (m) => m.from === '4' && (m.type === MessageType.PreVote || m.type === MessageType.Vote)), []);
-    assert.deepEqual(c.sentSince(mark, (m) => m.to === '4' && (m.type === MessageType.PreVote || m.type === MessageType.Vote)), [], 'nobody asks it');
+    assert.deepEqual(
+      c.sentSince(mark, (m) => m.from === '4' && (m.type === MessageType.PreVote || m.type === MessageType.Vote)),
+      [],
+    );
+    assert.deepEqual(
+      c.sentSince(mark, (m) => m.to === '4' && (m.type === MessageType.PreVote || m.type === MessageType.Vote)),
+      [],
+      'nobody asks it',
+    );
     assert.equal(c.raft('4').role, StateRole.Follower);
     assert.ok(['2', '3'].includes(c.leader()!), 'the voters elected a leader among themselves');
   });
@@ -109,10 +116,7 @@ describe('§6 cluster membership changes', () => {
     c.stabilize();
     assert.equal(c.raft('2').log.lastIndex(), idx);
     assert.equal(c.raft('1').role, StateRole.Leader);
-    assert.ok(
-      c.raft('1').log.committed < idx,
-      'leader + 2 would be 2 of the old 3 voters, but the leader no longer counts: only 1 of the new 2',
-    );
+    assert.ok(c.raft('1').log.committed < idx, 'leader + 2 would be 2 of the old 3 voters, but the leader no longer counts: only 1 of the new 2');
 
     const mark = c.sent.length;
     releaseAcksOf3();
@@ -164,7 +168,10 @@ describe('§6 cluster membership changes', () => {
     const releaseAcks = c.hold((m) => m.type === MessageType.AppResp && m.to === '2');
     c.elect('2');
     assert.equal(c.raft('2').committedEntryInCurrentTerm(), false);
-    assert.throws(() => c.proposeConfChange('2', addLearner('4')), (e: unknown) => e instanceof ProposalDroppedError && /its term/.test(e.message));
+    assert.throws(
+      () => c.proposeConfChange('2', addLearner('4')),
+      (e: unknown) => e instanceof ProposalDroppedError && /its term/.test(e.message),
+    );
     c.propose('2', 'ordinary entries are fine');
     releaseAcks();
     c.stabilize();

@@ -73,7 +73,11 @@ describe('§7 log compaction', () => {
     // The first heartbeat answer after the loss still sees progress (chunks 0 and 16
     // were acknowledged since the stream began), so nothing is resent yet...
     c.tickAll(1);
-    assert.deepEqual(c.sentSince(mark, isSnapTo('3')).map((m) => m.snapshot!.offset), [0, 16, 32], 'no duplicate while progress was seen');
+    assert.deepEqual(
+      c.sentSince(mark, isSnapTo('3')).map((m) => m.snapshot!.offset),
+      [0, 16, 32],
+      'no duplicate while progress was seen',
+    );
     // ...the next one sees none, and the leader resends the chunk the follower waits for.
     c.tickAll(1);
     assert.deepEqual(

@@ -24,7 +24,10 @@ describe('§8 client reads (ReadIndex)', () => {
     c.stabilize();
     const hbs = c.sent.filter(is(MessageType.Heartbeat, '1'));
     assert.equal(hbs.length, 2, 'the read triggered a heartbeat round');
-    assert.ok(hbs.every((m) => text(m.context!) === 'r1'), 'carrying the read’s context');
+    assert.ok(
+      hbs.every((m) => text(m.context!) === 'r1'),
+      'carrying the read’s context',
+    );
     assert.deepEqual(c.node('1').readStates, [], 'no answer before any acknowledgement');
     c.deliverWhere(is(MessageType.HeartbeatResp, '2'));
     c.process('1');
@@ -65,7 +68,7 @@ describe('§8 client reads (ReadIndex)', () => {
     c.deliverWhere(is(MessageType.App, '1'));
     const muzzle = c.dropIf((m) => m.from === '1');
     c.stabilize();
-    assert.equal(c.raft('1').log.committed, idx, "X is committed: node 1 could acknowledge it to its client");
+    assert.equal(c.raft('1').log.committed, idx, 'X is committed: node 1 could acknowledge it to its client');
     assert.equal(c.raft('2').log.committed, idx - 1, 'but node 2 does not know that');
     c.crash('1');
     muzzle();

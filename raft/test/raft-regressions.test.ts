@@ -81,15 +81,34 @@ describe('regressions', () => {
     assert.equal(apps.length, 2);
     const [older, newer] = apps as [Message, Message];
     assert.equal(older.index, newer.index, 'same previous entry');
-    assert.deepEqual(older.entries.map((e) => e.index), [3]);
-    assert.deepEqual(newer.entries.map((e) => e.index), [3, 4, 5]);
+    assert.deepEqual(
+      older.entries.map((e) => e.index),
+      [3],
+    );
+    assert.deepEqual(
+      newer.entries.map((e) => e.index),
+      [3, 4, 5],
+    );
     release();
     c.deliver(newer);
     c.deliver(older); // arrives late
     c.stabilize();
     assert.deepEqual(c.logTerms('2'), ['2:2', '3:2', '4:2', '5:2'], 'entries 4 and 5 survive the stale message');
-    assert.deepEqual(c.node('2').storedEntries().map((e) => e.index), [2, 3, 4, 5]);
-    assert.equal(c.raw('1').status().progress.find((p) => p.id === '2')!.match, 5, 'the stale ack of 3 did not lower match');
+    assert.deepEqual(
+      c
+        .node('2')
+        .storedEntries()
+        .map((e) => e.index),
+      [2, 3, 4, 5],
+    );
+    assert.equal(
+      c
+        .raw('1')
+        .status()
+        .progress.find((p) => p.id === '2')!.match,
+      5,
+      'the stale ack of 3 did not lower match',
+    );
     c.tickAll(1);
     assert.deepEqual(c.appliedData('2'), ['a', 'b', 'c']);
   });
@@ -98,14 +117,27 @@ describe('regressions', () => {
     const c = new Cluster({ size: 3 });
     const ent = (index: number, term: number, d: string): Entry => ({ index, term, type: EntryType.Normal, data: bytes(d) });
     // Node 2 holds index 2..4 of an old leader (term 2); only index 2 ever committed.
-    c.deliver(message({ type: MessageType.App, from: '1', to: '2', term: 2, index: 1, logTerm: 1, entries: [ent(2, 2, 'p'), ent(3, 2, 'stale3'), ent(4, 2, 'stale4')], commit: 1 }));
+    c.deliver(
+      message({
+        type: MessageType.App,
+        from: '1',
+        to: '2',
+        term: 2,
+        index: 1,
+        logTerm: 1,
+        entries: [ent(2, 2, 'p'), ent(3, 2, 'stale3'), ent(4, 2, 'stale4')],
+        commit: 1,
+      }),
+    );
     c.process('2');
     // The leader of term 3 has [2:t2, 3:t3, 4:t3], committed through 4; its first App is size-limited to index 2.
     c.deliver(message({ type: MessageType.App, from: '3', to: '2', term: 3, index: 1, logTerm: 1, entries: [ent(2, 2, 'p')], commit: 4 }));
     c.process('2');
     assert.equal(c.raft('2').log.committed, 2, 'min(leader commit 4, last new entry 2): 3 and 4 are not proven');
     assert.deepEqual(c.appliedData('2'), ['p']);
-    c.deliver(message({ type: MessageType.App, from: '3', to: '2', term: 3, index: 2, logTerm: 2, entries: [ent(3, 3, 'new3'), ent(4, 3, 'new4')], commit: 4 }));
+    c.deliver(
+      message({ type: MessageType.App, from: '3', to: '2', term: 3, index: 2, logTerm: 2, entries: [ent(3, 3, 'new3'), ent(4, 3, 'new4')], commit: 4 }),
+    );
     c.process('2');
     assert.equal(c.raft('2').log.committed, 4);
     assert.deepEqual(c.appliedData('2'), ['p', 'new3', 'new4'], 'the stale entries were replaced, never applied');
@@ -119,15 +151,24 @@ describe('regressions', () => {
       c.deliverWhere(is(MessageType.Vote, '1', '2'));
       let rd = c.raw('2').ready();
       assert.deepEqual(rd.hardState, { term: 2, vote: '1', commit: 1 });
-      assert.deepEqual(rd.messages.map((m) => [MessageType[m.type], m.reject]), [['VoteResp', false]]);
+      assert.deepEqual(
+        rd.messages.map((m) => [MessageType[m.type], m.reject]),
+        [['VoteResp', false]],
+      );
       c.node('2').storage.applyUpdate({ entries: rd.entries, hardState: rd.hardState! });
       c.raw('2').advance(rd);
       c.deliver(rd.messages);
       c.process('1');
       c.deliverWhere(is(MessageType.App, '1', '2'));
       rd = c.raw('2').ready();
-      assert.deepEqual(rd.entries.map((e) => e.index), [2]);
-      assert.deepEqual(rd.messages.map((m) => [MessageType[m.type], m.index]), [['AppResp', 2]]);
+      assert.deepEqual(
+        rd.entries.map((e) => e.index),
+        [2],
+      );
+      assert.deepEqual(
+        rd.messages.map((m) => [MessageType[m.type], m.index]),
+        [['AppResp', 2]],
+      );
     });
 
     it('under a random schedule of deliveries, losses, duplicates, ticks, proposals and crashes, no Ready acknowledges what it does not persist', () => {
@@ -208,4 +249,3 @@ describe('regressions', () => {
     });
   });
 });
-

@@ -128,7 +128,10 @@ describe('rejoining after lost state', () => {
     assert.deepEqual(c.appliedData('3'), ['before-3'], 'it caught up');
     assert.equal(c.raft('3').isRejoining(), false, 'a commit made without it ends rejoining');
     const last = c.raft('1').log.lastIndex();
-    assert.ok(last > committedBefore && c.raft('1').log.term(last) === c.raft('1').term, 'the leader made that commit itself, an empty entry, since the cluster was quiet');
+    assert.ok(
+      last > committedBefore && c.raft('1').log.term(last) === c.raft('1').term,
+      'the leader made that commit itself, an empty entry, since the cluster was quiet',
+    );
   });
 
   it('a deposed leader that only the rejoining node still answers commits nothing with it, and cannot overwrite what its successor committed', () => {

@@ -18,17 +18,13 @@ import { LevelStorage } from '../src/storage/level-storage.js';
 import { MemoryStorage } from '../src/storage/memory-storage.js';
 import { bootstrapSnapshot, type LogReader, type Storage, type StorageUpdate } from '../src/storage/storage.js';
 
-export type CrashOp =
-  | { kind: 'bootstrap'; conf: ConfState }
-  | { kind: 'save'; update: StorageUpdate }
-  | { kind: 'compact'; snapshot: Snapshot };
+export type CrashOp = { kind: 'bootstrap'; conf: ConfState } | { kind: 'save'; update: StorageUpdate } | { kind: 'compact'; snapshot: Snapshot };
 
 export interface CrashScript {
   ops: CrashOp[];
   /** digests[0] is the empty store; digests[s] is the state after ops[s - 1]. */
   digests: string[];
 }
-
 
 /** A hash over everything a reader exposes, so "equal digest" means "identical state". */
 export function stateDigest(r: LogReader): string {

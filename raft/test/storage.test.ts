@@ -85,7 +85,10 @@ describe('LevelStorage round trip', () => {
     assert.equal(r.firstIndex(), 1);
     assert.equal(r.lastIndex(), 5);
     assert.deepEqual(all(r), written);
-    assert.ok(all(r).every((e) => e.data.constructor === Uint8Array), 'data decodes as a plain Uint8Array');
+    assert.ok(
+      all(r).every((e) => e.data.constructor === Uint8Array),
+      'data decodes as a plain Uint8Array',
+    );
     assert.equal(r.term(0), 0);
     assert.throws(() => r.term(6), UnavailableError);
     // maxBytes limits the batch but always returns at least one entry.
@@ -306,7 +309,12 @@ describe('LevelStorage refuses corrupt stores', () => {
   const histories: Array<[string, (db: Level<string, Uint8Array>) => Promise<void>, string, RegExp]> = [
     ['an entry whose index differs from its key', (db) => db.put(entryKey(4), encodeEntry(ent(5, 1))), 'entry 4', /index field 5 does not match its key/],
     ['a term that decreases', (db) => db.put(entryKey(5), encodeEntry(ent(5, 0))), 'entry 5', /term decreases: 0 after 1/],
-    ['a commit beyond the last index', (db) => db.put(HARD_STATE_KEY, encodeHardState({ term: 1, vote: 'n1', commit: 6 })), 'hard state', /commit 6 is beyond the last index 5/],
+    [
+      'a commit beyond the last index',
+      (db) => db.put(HARD_STATE_KEY, encodeHardState({ term: 1, vote: 'n1', commit: 6 })),
+      'hard state',
+      /commit 6 is beyond the last index 5/,
+    ],
     ['an unknown key', (db) => db.put('zz', new Uint8Array(1)), 'key "zz"', /unknown key/],
     ['a malformed entry key', (db) => db.put('e:12', encodeEntry(ent(12, 1))), 'key "e:12"', /malformed entry key/],
     ['a missing format version', (db) => db.del(FORMAT_VERSION_KEY), 'format version', /key missing/],

@@ -25,39 +25,51 @@ const NO_NULL_PROTO = { noNullPrototype: true } as const;
 const natArb = fc.oneof(fc.nat({ max: 1000 }), fc.maxSafeNat());
 const bytesArb = fc.uint8Array({ maxLength: 48 });
 const idArb = fc.string({ minLength: 1, maxLength: 12, unit: 'grapheme' }).filter((s) => s.length <= 64);
-const entryArb = fc.record({
-  term: natArb,
-  index: natArb,
-  type: fc.constantFrom(EntryType.Normal, EntryType.ConfChange),
-  data: bytesArb,
-}, NO_NULL_PROTO);
-const chunkArb = fc.record({
-  meta: fc.record({
-    index: natArb,
+const entryArb = fc.record(
+  {
     term: natArb,
-    conf: fc.record({ voters: fc.array(idArb, { maxLength: 5 }), learners: fc.array(idArb, { maxLength: 3 }) }, NO_NULL_PROTO),
-  }, NO_NULL_PROTO),
-  totalBytes: natArb,
-  offset: natArb,
-  data: bytesArb,
-}, NO_NULL_PROTO);
+    index: natArb,
+    type: fc.constantFrom(EntryType.Normal, EntryType.ConfChange),
+    data: bytesArb,
+  },
+  NO_NULL_PROTO,
+);
+const chunkArb = fc.record(
+  {
+    meta: fc.record(
+      {
+        index: natArb,
+        term: natArb,
+        conf: fc.record({ voters: fc.array(idArb, { maxLength: 5 }), learners: fc.array(idArb, { maxLength: 3 }) }, NO_NULL_PROTO),
+      },
+      NO_NULL_PROTO,
+    ),
+    totalBytes: natArb,
+    offset: natArb,
+    data: bytesArb,
+  },
+  NO_NULL_PROTO,
+);
 function messageArb(from: fc.Arbitrary<NodeId>, to: fc.Arbitrary<NodeId>): fc.Arbitrary<Message> {
   return fc
-    .record({
-      type: fc.constantFrom(...WIRE_MESSAGE_TYPES),
-      from,
-      to,
-      term: natArb,
-      logTerm: natArb,
-      index: natArb,
-      entries: fc.array(entryArb, { maxLength: 4 }),
-      commit: natArb,
-      reject: fc.boolean(),
-      rejectHint: natArb,
-      hintTerm: natArb,
-      snapshot: fc.option(chunkArb, { nil: undefined }),
-      context: fc.option(bytesArb, { nil: undefined }),
-    }, NO_NULL_PROTO)
+    .record(
+      {
+        type: fc.constantFrom(...WIRE_MESSAGE_TYPES),
+        from,
+        to,
+        term: natArb,
+        logTerm: natArb,
+        index: natArb,
+        entries: fc.array(entryArb, { maxLength: 4 }),
+        commit: natArb,
+        reject: fc.boolean(),
+        rejectHint: natArb,
+        hintTerm: natArb,
+        snapshot: fc.option(chunkArb, { nil: undefined }),
+        context: fc.option(bytesArb, { nil: undefined }),
+      },
+      NO_NULL_PROTO,
+    )
     .map((r) => message(r));
 }
 const abArb = messageArb(fc.constant('a'), fc.constant('b'));
@@ -66,8 +78,7 @@ const abArb = messageArb(fc.constant('a'), fc.constant('b'));
 
 const refNat = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
 const refId = (v: unknown): boolean => typeof v === 'string' && v.length >= 1 && v.length <= 64;
-const refObj = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+const refObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 const refIds = (v: unknown): boolean => Array.isArray(v) && [...v].every(refId);
 function refValid(x: unknown): boolean {
   if (!refObj(x)) return false;
@@ -266,39 +277,54 @@ describe('validateMessage', () => {
 
   test('fuzz: mutated valid messages are accepted exactly when the oracle accepts', () => {
     const paths = [
-      ['type'], ['from'], ['to'], ['term'], ['logTerm'], ['index'], ['entries'], ['commit'], ['reject'], ['rejectHint'],
-      ['hintTerm'], ['snapshot'], ['context'], ['entries', 0], ['entries', 0, 'term'], ['entries', 0, 'index'],
-      ['entries', 0, 'type'], ['entries', 0, 'data'], ['snapshot', 'meta'], ['snapshot', 'data'], ['snapshot', 'offset'],
-      ['snapshot', 'totalBytes'], ['snapshot', 'meta', 'conf'], ['snapshot', 'meta', 'conf', 'voters'],
-      ['snapshot', 'meta', 'conf', 'voters', 0], ['snapshot', 'meta', 'index'],
+      ['type'],
+      ['from'],
+      ['to'],
+      ['term'],
+      ['logTerm'],
+      ['index'],
+      ['entries'],
+      ['commit'],
+      ['reject'],
+      ['rejectHint'],
+      ['hintTerm'],
+      ['snapshot'],
+      ['context'],
+      ['entries', 0],
+      ['entries', 0, 'term'],
+      ['entries', 0, 'index'],
+      ['entries', 0, 'type'],
+      ['entries', 0, 'data'],
+      ['snapshot', 'meta'],
+      ['snapshot', 'data'],
+      ['snapshot', 'offset'],
+      ['snapshot', 'totalBytes'],
+      ['snapshot', 'meta', 'conf'],
+      ['snapshot', 'meta', 'conf', 'voters'],
+      ['snapshot', 'meta', 'conf', 'voters', 0],
+      ['snapshot', 'meta', 'index'],
     ] as const;
     const valueArb = fc.oneof(
       fc.anything({ withTypedArray: true, withBigInt: true, withNullPrototype: true, maxDepth: 2 }),
       fc.constantFrom(undefined, null, -1, 1.5, NaN, 2 ** 53, '', 'x'.repeat(65), 'ok', 0, 1, 2, 13, 18, true, new Uint8Array(2), Buffer.from('hi')),
     );
     fc.assert(
-      fc.property(
-        messageArb(idArb, idArb),
-        fc.constantFrom(...paths),
-        valueArb,
-        fc.boolean(),
-        (m, path, value, del) => {
-          const x = structuredClone(m) as unknown as Record<string | number, unknown>;
-          let obj: Record<string | number, unknown> | undefined = x;
-          for (let i = 0; i < path.length - 1 && obj !== undefined; i++) {
-            const next: unknown = obj[path[i]!];
-            obj = typeof next === 'object' && next !== null ? (next as Record<string | number, unknown>) : undefined;
-          }
-          if (obj !== undefined) {
-            if (del) delete obj[path[path.length - 1]!];
-            else obj[path[path.length - 1]!] = value;
-          }
-          const r = validateMessage(x);
-          const ok = refValid(x);
-          assert.equal(typeof r !== 'string', ok, typeof r === 'string' ? r : 'accepted');
-          if (typeof r !== 'string') assert.equal(typeof validateMessage(r), 'object');
-        },
-      ),
+      fc.property(messageArb(idArb, idArb), fc.constantFrom(...paths), valueArb, fc.boolean(), (m, path, value, del) => {
+        const x = structuredClone(m) as unknown as Record<string | number, unknown>;
+        let obj: Record<string | number, unknown> | undefined = x;
+        for (let i = 0; i < path.length - 1 && obj !== undefined; i++) {
+          const next: unknown = obj[path[i]!];
+          obj = typeof next === 'object' && next !== null ? (next as Record<string | number, unknown>) : undefined;
+        }
+        if (obj !== undefined) {
+          if (del) delete obj[path[path.length - 1]!];
+          else obj[path[path.length - 1]!] = value;
+        }
+        const r = validateMessage(x);
+        const ok = refValid(x);
+        assert.equal(typeof r !== 'string', ok, typeof r === 'string' ? r : 'accepted');
+        if (typeof r !== 'string') assert.equal(typeof validateMessage(r), 'object');
+      }),
       { seed: SEED, numRuns: 1000 },
     );
   });
@@ -342,48 +368,39 @@ describe('frames', () => {
 
   test('fuzz: a single-byte mutation anywhere is never accepted', () => {
     fc.assert(
-      fc.property(
-        fc.array(abArb, { minLength: 1, maxLength: 4 }),
-        fc.nat(),
-        fc.integer({ min: 1, max: 255 }),
-        (msgs, pos, xor) => {
-          const frame = a.encodeFrame('b', msgs);
-          const i = pos % frame.length;
-          const mutated = Buffer.from(frame);
-          mutated[i] = mutated[i]! ^ xor;
-          const { frames } = new FrameDecoder().push(mutated);
-          for (const f of frames) assert.equal(b.open(f, known).ok, false, `mutation at byte ${i} was accepted`);
-        },
-      ),
+      fc.property(fc.array(abArb, { minLength: 1, maxLength: 4 }), fc.nat(), fc.integer({ min: 1, max: 255 }), (msgs, pos, xor) => {
+        const frame = a.encodeFrame('b', msgs);
+        const i = pos % frame.length;
+        const mutated = Buffer.from(frame);
+        mutated[i] = mutated[i]! ^ xor;
+        const { frames } = new FrameDecoder().push(mutated);
+        for (const f of frames) assert.equal(b.open(f, known).ok, false, `mutation at byte ${i} was accepted`);
+      }),
       { seed: SEED, numRuns: 500 },
     );
   });
 
   test('fuzz: the decoder reassembles any chunking of a frame sequence', () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.array(abArb, { maxLength: 3 }), { minLength: 1, maxLength: 6 }),
-        fc.array(fc.nat(), { maxLength: 40 }),
-        (batches, cuts) => {
-          const frames = batches.map((msgs) => a.encodeFrame('b', msgs));
-          const stream = Buffer.concat(frames);
-          const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((x, y) => x - y);
-          const dec = new FrameDecoder();
-          const out: Buffer[] = [];
-          let prev = 0;
-          for (const p of [...points, stream.length]) {
-            const r = dec.push(stream.subarray(prev, p));
-            assert.equal(r.error, undefined);
-            out.push(...r.frames);
-            prev = p;
-          }
-          assert.equal(out.length, frames.length);
-          out.forEach((f, i) => {
-            assert.ok(f.equals(frames[i]!));
-          });
-          assert.equal(dec.bufferedBytes, 0);
-        },
-      ),
+      fc.property(fc.array(fc.array(abArb, { maxLength: 3 }), { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 40 }), (batches, cuts) => {
+        const frames = batches.map((msgs) => a.encodeFrame('b', msgs));
+        const stream = Buffer.concat(frames);
+        const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((x, y) => x - y);
+        const dec = new FrameDecoder();
+        const out: Buffer[] = [];
+        let prev = 0;
+        for (const p of [...points, stream.length]) {
+          const r = dec.push(stream.subarray(prev, p));
+          assert.equal(r.error, undefined);
+          out.push(...r.frames);
+          prev = p;
+        }
+        assert.equal(out.length, frames.length);
+        out.forEach((f, i) => {
+          assert.ok(f.equals(frames[i]!));
+        });
+        assert.equal(dec.bufferedBytes, 0);
+      }),
       { seed: SEED, numRuns: 300 },
     );
   });
@@ -617,7 +634,12 @@ describe('TcpTransport', { timeout: 20_000 }, () => {
     const ca = codecFor('a');
     const bad = { ...hb('a', 'b', 2), term: -5 } as Message;
     const spoofed = hb('c', 'b', 3); // claims another sender inside a's frame
-    await rawExchange(b.t.port, [ca.seal('b', [hb('a', 'b', 1), bad, spoofed, hb('a', 'b', 4)].map((m) => ca.encodeMessage(m)))]);
+    await rawExchange(b.t.port, [
+      ca.seal(
+        'b',
+        [hb('a', 'b', 1), bad, spoofed, hb('a', 'b', 4)].map((m) => ca.encodeMessage(m)),
+      ),
+    ]);
     assert.deepEqual(
       b.got.map((m) => m.term),
       [1, 4],
@@ -707,10 +729,9 @@ describe('TcpTransport', { timeout: 20_000 }, () => {
         return [p, rest];
       }),
       // a real header (prefix, version, ids) with a corrupted tail
-      fc.tuple(fc.integer({ min: 20, max: valid.length - 1 }), fc.uint8Array({ minLength: 1, maxLength: 64 })).map(([cut, rest]) => [
-        valid.subarray(0, cut),
-        rest,
-      ]),
+      fc
+        .tuple(fc.integer({ min: 20, max: valid.length - 1 }), fc.uint8Array({ minLength: 1, maxLength: 64 }))
+        .map(([cut, rest]) => [valid.subarray(0, cut), rest]),
     );
     await fc.assert(
       fc.asyncProperty(streamArb, async (chunks) => {

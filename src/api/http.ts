@@ -53,11 +53,18 @@ export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
 export function checkBearer(req: IncomingMessage, token: string): void {
   const header = req.headers.authorization;
   if (!header) {
-    throw new ApiError(401, 'unauthorized', 'missing bearer token', "send 'Authorization: Bearer <token>' (the api.token of the cluster config, or OGEL_TOKEN)");
+    throw new ApiError(
+      401,
+      'unauthorized',
+      'missing bearer token',
+      "send 'Authorization: Bearer <token>' (the api.token of the cluster config, or OGEL_TOKEN)",
+    );
   }
   const m = /^Bearer\s+(.+)$/i.exec(header);
   // Hash both sides so the comparison is constant-time whatever the lengths.
-  const given = createHash('sha256').update(m?.[1] ?? '').digest();
+  const given = createHash('sha256')
+    .update(m?.[1] ?? '')
+    .digest();
   const want = createHash('sha256').update(token).digest();
   if (!m || !timingSafeEqual(given, want)) {
     throw new ApiError(401, 'unauthorized', 'wrong bearer token', 'use the api.token of the cluster config (or OGEL_TOKEN)');

@@ -39,7 +39,10 @@ describe('GET /v1/openapi.json', () => {
   });
 
   test('every registered route is in the document, and every operation in it is a registered route', () => {
-    const registered = api.registeredRoutes().map((r) => `${r.method} ${openApiPath(r.path)}`).sort();
+    const registered = api
+      .registeredRoutes()
+      .map((r) => `${r.method} ${openApiPath(r.path)}`)
+      .sort();
     const documented = Object.entries(doc.paths)
       .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
       .sort();

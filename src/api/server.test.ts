@@ -53,7 +53,10 @@ describe('PATCH /v1/tenants/:name', () => {
     await api.close();
   });
 
-  async function patch(name: string, body: unknown): Promise<{ status: number; body: { tenant?: unknown; error?: { code: string; message: string; hint?: string } } }> {
+  async function patch(
+    name: string,
+    body: unknown,
+  ): Promise<{ status: number; body: { tenant?: unknown; error?: { code: string; message: string; hint?: string } } }> {
     const res = await fetch(`${base}/v1/tenants/${name}`, {
       method: 'PATCH',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
@@ -84,7 +87,11 @@ describe('PATCH /v1/tenants/:name', () => {
   test('bad bodies: 400 naming the field, the value and the fix; nothing reaches the backend', async () => {
     calls.length = 0;
     const cases: [unknown, RegExp, RegExp][] = [
-      [{ limits: { poolSize: 0 } }, /^field 'limits\.poolSize': expected an integer from 1 to 10000 \(server connections per pool, or null for the proxy's defaultPoolSize\), got 0$/, /"poolSize": 10/],
+      [
+        { limits: { poolSize: 0 } },
+        /^field 'limits\.poolSize': expected an integer from 1 to 10000 \(server connections per pool, or null for the proxy's defaultPoolSize\), got 0$/,
+        /"poolSize": 10/,
+      ],
       [{ limits: { poolSize: '5' } }, /^field 'limits\.poolSize': .* got "5"$/, /e\.g\./],
       [{ limits: { poolSize: 2.5 } }, /got 2\.5$/, /e\.g\./],
       [{ limits: { maxConnections: 0 } }, /^field 'limits\.maxConnections': expected an integer from 1 to 10000 \(client connections\), got 0$/, /e\.g\./],

@@ -368,7 +368,12 @@ export class ApiServer {
   }
 
   /** Sends the request on to the leader's API; throws ApiError 503 when it cannot be reached. */
-  private async fetchFromLeader(ctx: RequestContext, leaderUrl: string, body: unknown, timeoutMs = this.o.forwardTimeoutMs): Promise<{ status: number; text: string }> {
+  private async fetchFromLeader(
+    ctx: RequestContext,
+    leaderUrl: string,
+    body: unknown,
+    timeoutMs = this.o.forwardTimeoutMs,
+  ): Promise<{ status: number; text: string }> {
     const target = new URL(ctx.url.pathname + ctx.url.search, leaderUrl);
     let answer: Dispatcher.ResponseData;
     try {
@@ -408,7 +413,8 @@ function packageVersion(): string {
 function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
   if (e instanceof NotLeaderError) return new ApiError(503, 'no_leader', e.message, 'retry in a moment');
-  if (e instanceof RequestTimeoutError) return new ApiError(503, 'unavailable', e.message, 'the outcome of a write is unknown; check with a read before retrying');
+  if (e instanceof RequestTimeoutError)
+    return new ApiError(503, 'unavailable', e.message, 'the outcome of a write is unknown; check with a read before retrying');
   const err = e as Error;
   return new ApiError(500, 'internal', err.message ?? String(e));
 }

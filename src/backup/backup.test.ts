@@ -25,7 +25,15 @@ const DIGEST = `SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t`;
 
 async function startRestored(dir: string): Promise<PostgresInstance> {
   const pg = new PostgresInstance({ dataDir: dir, port: await freePort() });
-  pg.writeConfig({ nodeId: 'r1', listenAddresses: ['127.0.0.1'], syncMode: 'async', syncQuorum: 1, peerNodeIds: [], replicationHosts: ['127.0.0.1'], parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false } });
+  pg.writeConfig({
+    nodeId: 'r1',
+    listenAddresses: ['127.0.0.1'],
+    syncMode: 'async',
+    syncQuorum: 1,
+    peerNodeIds: [],
+    replicationHosts: ['127.0.0.1'],
+    parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false },
+  });
   await pg.start({ timeoutMs: 30_000 });
   return pg;
 }
@@ -55,15 +63,23 @@ async function backupRoundTrip(t: { diagnostic(m: string): void }, primary: Temp
   const inc = await takeBackup({ ...common, id: 'b-inc', parent: full });
   const atInc = (await q(DIGEST)).rows[0];
   assert.notDeepEqual(atInc, atFull);
-  t.diagnostic(`${store.description}: full ${(full.tarBytes / 1e6).toFixed(1)} MB tar -> ${(full.storedBytes / 1e6).toFixed(1)} MB stored in ${full.parts.length} parts; incremental ${(inc.tarBytes / 1e6).toFixed(1)} MB -> ${(inc.storedBytes / 1e6).toFixed(1)} MB`);
+  t.diagnostic(
+    `${store.description}: full ${(full.tarBytes / 1e6).toFixed(1)} MB tar -> ${(full.storedBytes / 1e6).toFixed(1)} MB stored in ${full.parts.length} parts; incremental ${(inc.tarBytes / 1e6).toFixed(1)} MB -> ${(inc.storedBytes / 1e6).toFixed(1)} MB`,
+  );
   assert.equal(inc.kind, 'incremental');
   assert.equal(inc.parent, 'b-full');
 
   const listed = await listBackupManifests(store, 'clusters/test/');
-  assert.deepEqual(listed.map((m) => m.id), ['b-full', 'b-inc']);
+  assert.deepEqual(
+    listed.map((m) => m.id),
+    ['b-full', 'b-inc'],
+  );
   const byId = (id: string) => listed.find((m) => m.id === id);
 
-  for (const [which, chain, want] of [['full', orderChain(full, byId), atFull], ['full + incremental', orderChain(inc, byId), atInc]] as const) {
+  for (const [which, chain, want] of [
+    ['full', orderChain(full, byId), atFull],
+    ['full + incremental', orderChain(inc, byId), atInc],
+  ] as const) {
     const dir = path.join(primary.root, `restore-${chain.length}`);
     await restoreChain(store, chain, dir, { owner: primary.pg.user, fsync: false });
     const restored = await startRestored(dir);
@@ -81,12 +97,18 @@ async function backupRoundTrip(t: { diagnostic(m: string): void }, primary: Temp
   const verdict = await verifyBackupObjects(store, full);
   assert.ok(!verdict.ok && verdict.detail.includes(victim), JSON.stringify(verdict));
   const dir = path.join(primary.root, 'restore-corrupt');
-  await assert.rejects(restoreChain(store, [full], dir, { owner: primary.pg.user, fsync: false }), new RegExp(`${victim.replace(/[.]/g, '\\.')}: .*the object is damaged and the restore refuses it`));
+  await assert.rejects(
+    restoreChain(store, [full], dir, { owner: primary.pg.user, fsync: false }),
+    new RegExp(`${victim.replace(/[.]/g, '\\.')}: .*the object is damaged and the restore refuses it`),
+  );
   assert.deepEqual(fs.readdirSync(dir), []);
 }
 
 test('backups in the fs store: full and incremental restore exactly; a corrupted part is refused', async (t) => {
-  const primary = await makeTempPrimary({ nodeId: 'p1', settings: { parameters: { summarize_wal: 'on', shared_buffers: '32MB', max_connections: 30, fsync: false } } });
+  const primary = await makeTempPrimary({
+    nodeId: 'p1',
+    settings: { parameters: { summarize_wal: 'on', shared_buffers: '32MB', max_connections: 30, fsync: false } },
+  });
   const storeDir = path.join(primary.root, 'objects');
   const store = new FsObjectStore({ dir: storeDir });
   try {
@@ -102,7 +124,10 @@ test('backups in the fs store: full and incremental restore exactly; a corrupted
 });
 
 test('backups in S3 (a real s3rver): full and incremental restore exactly; a corrupted part is refused; a store that dies mid-backup fails it without a backup.json', async (t) => {
-  const primary = await makeTempPrimary({ nodeId: 'p1', settings: { parameters: { summarize_wal: 'on', shared_buffers: '32MB', max_connections: 30, fsync: false } } });
+  const primary = await makeTempPrimary({
+    nodeId: 'p1',
+    settings: { parameters: { summarize_wal: 'on', shared_buffers: '32MB', max_connections: 30, fsync: false } },
+  });
   const server = await startS3rver();
   const store = new S3ObjectStore({
     endpoint: server.endpoint,
@@ -137,7 +162,19 @@ test('backups in S3 (a real s3rver): full and incremental restore exactly; a cor
       check: () => store.check(),
       close: () => store.close(),
     };
-    await assert.rejects(takeBackup({ store: dying, clusterPrefix: 'clusters/test/', cluster: 'test', id: 'b-dies', conn, node: 'n1', sourceRole: 'primary', partBytes: 256 * 1024 }), /127\.0\.0\.1|unreachable|ECONNREFUSED|connect/i);
+    await assert.rejects(
+      takeBackup({
+        store: dying,
+        clusterPrefix: 'clusters/test/',
+        cluster: 'test',
+        id: 'b-dies',
+        conn,
+        node: 'n1',
+        sourceRole: 'primary',
+        partBytes: 256 * 1024,
+      }),
+      /127\.0\.0\.1|unreachable|ECONNREFUSED|connect/i,
+    );
     assert.ok(!fs.existsSync(path.join(server.dir, server.bucket, 'ogel', 'clusters/test/basebackups/b-dies', `${BACKUP_MANIFEST_NAME}._S3rver_object`)));
   } finally {
     await store.close();

@@ -31,7 +31,13 @@ function fakeBackup(root: string, name: string, o: { start: string; from?: strin
   const control = Buffer.alloc(BLCKSZ);
   control.writeBigUInt64LE(o.sysid ?? 7n, 0);
   fs.writeFileSync(path.join(dir, 'global', 'pg_control'), control);
-  const label = [`START WAL LOCATION: ${o.start} (file 000000010000000000000002)`, 'CHECKPOINT LOCATION: 0/2000080', 'BACKUP METHOD: streamed', 'START TIMELINE: 1', 'LABEL: t'];
+  const label = [
+    `START WAL LOCATION: ${o.start} (file 000000010000000000000002)`,
+    'CHECKPOINT LOCATION: 0/2000080',
+    'BACKUP METHOD: streamed',
+    'START TIMELINE: 1',
+    'LABEL: t',
+  ];
   if (o.from !== undefined) label.push(`INCREMENTAL FROM LSN: ${o.from}`, 'INCREMENTAL FROM TLI: 1');
   fs.writeFileSync(path.join(dir, 'backup_label'), label.join('\n') + '\n');
   fs.writeFileSync(path.join(dir, 'backup_manifest'), '{}');
@@ -49,7 +55,13 @@ function blocksOf(file: string): number[] {
 }
 
 test('incremental header: parsed and checked (magic, counts, order, exact size)', () => {
-  const f = encodeIncrementalFile(10, new Map([[3, page(1)], [12, page(2)]]));
+  const f = encodeIncrementalFile(
+    10,
+    new Map([
+      [3, page(1)],
+      [12, page(2)],
+    ]),
+  );
   const h = parseIncrementalHeader(f, f.length, 'f');
   assert.deepEqual([...h.blocks], [3, 12]);
   assert.equal(h.truncationBlockLength, 10);
@@ -71,11 +83,41 @@ test('combine: newest block wins, older incrementals fill below the newest trunc
   const root = tmp('combine');
   try {
     const rel = 'base/5/16384';
-    const full = fakeBackup(root, 'full', { start: '0/2000028', files: { [rel]: Buffer.concat([1, 1, 1, 1, 1, 1].map(page)), 'base/5/PG_VERSION': Buffer.from('17\n'), 'pg_wal/x': Buffer.from('w') } });
+    const full = fakeBackup(root, 'full', {
+      start: '0/2000028',
+      files: { [rel]: Buffer.concat([1, 1, 1, 1, 1, 1].map(page)), 'base/5/PG_VERSION': Buffer.from('17\n'), 'pg_wal/x': Buffer.from('w') },
+    });
     // inc1: blocks 1 and 4 changed (value 2); the relation still has 6 blocks.
-    const inc1 = fakeBackup(root, 'inc1', { start: '0/3000028', from: '0/2000028', files: { 'base/5/INCREMENTAL.16384': encodeIncrementalFile(6, new Map([[1, page(2)], [4, page(2)]])), 'base/5/PG_VERSION': Buffer.from('17\n') } });
+    const inc1 = fakeBackup(root, 'inc1', {
+      start: '0/3000028',
+      from: '0/2000028',
+      files: {
+        'base/5/INCREMENTAL.16384': encodeIncrementalFile(
+          6,
+          new Map([
+            [1, page(2)],
+            [4, page(2)],
+          ]),
+        ),
+        'base/5/PG_VERSION': Buffer.from('17\n'),
+      },
+    });
     // inc2: block 1 changed again (3), truncated to 5 blocks, then extended with block 7 (so block 6 is a gap).
-    const inc2 = fakeBackup(root, 'inc2', { start: '0/4000028', from: '0/3000028', files: { 'base/5/INCREMENTAL.16384': encodeIncrementalFile(5, new Map([[1, page(3)], [7, page(3)]])), 'base/5/PG_VERSION': Buffer.from('17\n'), 'newfile': Buffer.from('n') } });
+    const inc2 = fakeBackup(root, 'inc2', {
+      start: '0/4000028',
+      from: '0/3000028',
+      files: {
+        'base/5/INCREMENTAL.16384': encodeIncrementalFile(
+          5,
+          new Map([
+            [1, page(3)],
+            [7, page(3)],
+          ]),
+        ),
+        'base/5/PG_VERSION': Buffer.from('17\n'),
+        newfile: Buffer.from('n'),
+      },
+    });
     const out = path.join(root, 'out');
     const stats = await combineBackups([full, inc1, inc2], out, { fsync: false });
     assert.deepEqual(blocksOf(path.join(out, rel)), [1, 3, 1, 1, 2, 0, 0, 3]);
@@ -99,17 +141,32 @@ test('combine refuses a broken chain: another cluster, a wrong parent, an increm
     const other = fakeBackup(root, 'other', { start: '0/3000028', from: '0/2000028', sysid: 8n, files: {} });
     await assert.rejects(checkChain([full, other]), /is from another cluster: system identifier 8, the chain's is 7/);
     const wrongParent = fakeBackup(root, 'wrong', { start: '0/3000028', from: '0/1000028', files: {} });
-    await assert.rejects(checkChain([full, wrongParent]), /taken against the backup starting at 0\/1000028 on timeline 1, but the backup before it .* starts at 0\/2000028/);
+    await assert.rejects(
+      checkChain([full, wrongParent]),
+      /taken against the backup starting at 0\/1000028 on timeline 1, but the backup before it .* starts at 0\/2000028/,
+    );
     await assert.rejects(checkChain([wrongParent]), /is an incremental backup; the chain must start with a full one/);
     const gapInc = fakeBackup(root, 'inc1', { start: '0/3000028', from: '0/2000028', files: {} });
-    const last = fakeBackup(root, 'inc2', { start: '0/4000028', from: '0/3000028', files: { 'base/5/INCREMENTAL.16384': encodeIncrementalFile(1, new Map()) } });
-    await assert.rejects(combineBackups([full, gapInc, last], path.join(root, 'out'), { fsync: false }), (e: Error) => e instanceof CombineError && /neither a full nor an incremental copy/.test(e.message));
+    const last = fakeBackup(root, 'inc2', {
+      start: '0/4000028',
+      from: '0/3000028',
+      files: { 'base/5/INCREMENTAL.16384': encodeIncrementalFile(1, new Map()) },
+    });
+    await assert.rejects(
+      combineBackups([full, gapInc, last], path.join(root, 'out'), { fsync: false }),
+      (e: Error) => e instanceof CombineError && /neither a full nor an incremental copy/.test(e.message),
+    );
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
 
-async function backupInto(dir: string, conn: { host: string; port: number; user: string; password: string }, owner: { uid: number; gid: number }, parentManifest?: Buffer): Promise<{ manifest: Buffer; stats: TarStats; startLsn: string }> {
+async function backupInto(
+  dir: string,
+  conn: { host: string; port: number; user: string; password: string },
+  owner: { uid: number; gid: number },
+  parentManifest?: Buffer,
+): Promise<{ manifest: Buffer; stats: TarStats; startLsn: string }> {
   const sink = new TarExtractor(dir, { owner, fsync: false });
   fs.chownSync(dir, owner.uid, owner.gid);
   const out = await streamBaseBackup(conn, sink, { label: path.basename(dir), wal: true, parentManifest });
@@ -117,7 +174,10 @@ async function backupInto(dir: string, conn: { host: string; port: number; user:
 }
 
 test('a real full + two PG17 incremental backups combine into a directory Postgres starts on, with the data of the last one', async (t) => {
-  const primary = await makeTempPrimary({ nodeId: 'p1', settings: { parameters: { summarize_wal: 'on', shared_buffers: '32MB', max_connections: 30, fsync: false } } });
+  const primary = await makeTempPrimary({
+    nodeId: 'p1',
+    settings: { parameters: { summarize_wal: 'on', shared_buffers: '32MB', max_connections: 30, fsync: false } },
+  });
   let restored: PostgresInstance | undefined;
   try {
     const q = (sql: string) => primary.pg.query(sql);
@@ -148,13 +208,23 @@ test('a real full + two PG17 incremental backups combine into a directory Postgr
     const want = (await q(digest)).rows[0];
     const incFiles = (d: string) => fs.readdirSync(path.join(d, 'base'), { recursive: true }).filter((n) => String(n).includes('INCREMENTAL.')).length;
     assert.ok(incFiles(dirs[1]!) > 100, `inc1 holds INCREMENTAL files (${incFiles(dirs[1]!)})`);
-    t.diagnostic(`full ${(full.stats.tarBytes / 1e6).toFixed(1)} MB, inc1 ${(inc1.stats.tarBytes / 1e6).toFixed(1)} MB, inc2 ${(inc2.stats.tarBytes / 1e6).toFixed(1)} MB of tar`);
+    t.diagnostic(
+      `full ${(full.stats.tarBytes / 1e6).toFixed(1)} MB, inc1 ${(inc1.stats.tarBytes / 1e6).toFixed(1)} MB, inc2 ${(inc2.stats.tarBytes / 1e6).toFixed(1)} MB of tar`,
+    );
 
     const out = path.join(primary.root, 'combined');
     const stats = await combineBackups(dirs, out, { owner, fsync: false });
     assert.ok(stats.filesReconstructed > 100, `reconstructed ${stats.filesReconstructed}`);
     restored = new PostgresInstance({ dataDir: out, port: await freePort() });
-    restored.writeConfig({ nodeId: 'r1', listenAddresses: ['127.0.0.1'], syncMode: 'async', syncQuorum: 1, peerNodeIds: [], replicationHosts: ['127.0.0.1'], parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false } });
+    restored.writeConfig({
+      nodeId: 'r1',
+      listenAddresses: ['127.0.0.1'],
+      syncMode: 'async',
+      syncQuorum: 1,
+      peerNodeIds: [],
+      replicationHosts: ['127.0.0.1'],
+      parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false },
+    });
     await restored.start({ timeoutMs: 30_000 });
     assert.deepEqual((await restored.query(digest)).rows[0], want);
     assert.equal((await restored.query(`SELECT to_regclass('u') IS NULL AS gone`)).rows[0]?.gone, true);

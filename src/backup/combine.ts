@@ -35,15 +35,21 @@ export interface BackupLabel {
 
 export function parseBackupLabel(text: string, where: string): BackupLabel {
   const lines = text.split('\n');
-  const field = (name: string): string | undefined => lines.find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2).trim();
+  const field = (name: string): string | undefined =>
+    lines
+      .find((l) => l.startsWith(`${name}: `))
+      ?.slice(name.length + 2)
+      .trim();
   const start = field('START WAL LOCATION');
   const tli = field('START TIMELINE');
   const m = start === undefined ? null : /^([0-9A-F]+\/[0-9A-F]+)\b/i.exec(start);
-  if (m === null || tli === undefined || !/^\d+$/.test(tli)) throw new CombineError(`${where}/backup_label has no START WAL LOCATION or START TIMELINE line; not a base backup`);
+  if (m === null || tli === undefined || !/^\d+$/.test(tli))
+    throw new CombineError(`${where}/backup_label has no START WAL LOCATION or START TIMELINE line; not a base backup`);
   const label: BackupLabel = { startLsn: m[1]!.toUpperCase(), startTimeline: Number(tli), lines };
   const fromLsn = field('INCREMENTAL FROM LSN');
   const fromTli = field('INCREMENTAL FROM TLI');
-  if ((fromLsn === undefined) !== (fromTli === undefined)) throw new CombineError(`${where}/backup_label has only one of INCREMENTAL FROM LSN and INCREMENTAL FROM TLI`);
+  if ((fromLsn === undefined) !== (fromTli === undefined))
+    throw new CombineError(`${where}/backup_label has only one of INCREMENTAL FROM LSN and INCREMENTAL FROM TLI`);
   if (fromLsn !== undefined && fromTli !== undefined) {
     label.incrementalFromLsn = fromLsn.toUpperCase();
     label.incrementalFromTimeline = Number(fromTli);
@@ -118,7 +124,11 @@ export async function combineBackups(dirs: readonly string[], targetDir: string,
   if (existing.length > 0) throw new CombineError(`combine target ${target} is not empty (${existing.slice(0, 3).join(', ')})`);
   await fsp.chmod(target, 0o700);
   if (opts.owner) await fsp.chown(target, opts.owner.uid, opts.owner.gid);
-  const c = new Combiner(dirs.map((d) => path.resolve(d)), target, opts);
+  const c = new Combiner(
+    dirs.map((d) => path.resolve(d)),
+    target,
+    opts,
+  );
   await c.walk('');
   const newest = labels[labels.length - 1]!;
   const label = newest.lines.filter((l) => !l.startsWith('INCREMENTAL FROM LSN: ') && !l.startsWith('INCREMENTAL FROM TLI: ')).join('\n');
@@ -224,7 +234,8 @@ class Combiner {
         }
         const incName = path.join(this.chain[k]!, relDir, INCREMENTAL_PREFIX + bare);
         const older = await openIncremental(incName).catch((e: NodeJS.ErrnoException) => {
-          if (e.code === 'ENOENT') throw new CombineError(`${path.join(relDir, bare)}: neither a full nor an incremental copy in ${this.chain[k]}; the chain is broken`);
+          if (e.code === 'ENOENT')
+            throw new CombineError(`${path.join(relDir, bare)}: neither a full nor an incremental copy in ${this.chain[k]}; the chain is broken`);
           throw e;
         });
         const idx = sources.push(older.source) - 1;

@@ -45,12 +45,15 @@ export function incrementalHeaderBytes(numBlocks: number): number {
 export function parseIncrementalHeader(head: Buffer, fileBytes: number, name: string): IncrementalHeader {
   if (head.length < 12) throw new IncrementalFormatError(`${name}: ${head.length} bytes, shorter than an incremental file's 12-byte header`);
   const magic = head.readUInt32LE(0);
-  if (magic !== INCREMENTAL_MAGIC) throw new IncrementalFormatError(`${name}: bad incremental magic number 0x${magic.toString(16)} (expected 0x${INCREMENTAL_MAGIC.toString(16)})`);
+  if (magic !== INCREMENTAL_MAGIC)
+    throw new IncrementalFormatError(`${name}: bad incremental magic number 0x${magic.toString(16)} (expected 0x${INCREMENTAL_MAGIC.toString(16)})`);
   const numBlocks = head.readUInt32LE(4);
   const truncationBlockLength = head.readUInt32LE(8);
   if (numBlocks > RELSEG_SIZE) throw new IncrementalFormatError(`${name}: block count ${numBlocks} exceeds the segment size ${RELSEG_SIZE}`);
-  if (truncationBlockLength > RELSEG_SIZE) throw new IncrementalFormatError(`${name}: truncation block length ${truncationBlockLength} exceeds the segment size ${RELSEG_SIZE}`);
-  if (head.length < 12 + 4 * numBlocks) throw new IncrementalFormatError(`${name}: header cut short (${numBlocks} block numbers need ${12 + 4 * numBlocks} bytes, have ${head.length})`);
+  if (truncationBlockLength > RELSEG_SIZE)
+    throw new IncrementalFormatError(`${name}: truncation block length ${truncationBlockLength} exceeds the segment size ${RELSEG_SIZE}`);
+  if (head.length < 12 + 4 * numBlocks)
+    throw new IncrementalFormatError(`${name}: header cut short (${numBlocks} block numbers need ${12 + 4 * numBlocks} bytes, have ${head.length})`);
   const blocks = new Uint32Array(numBlocks);
   for (let i = 0; i < numBlocks; i++) {
     const b = head.readUInt32LE(12 + 4 * i);
@@ -60,7 +63,8 @@ export function parseIncrementalHeader(head: Buffer, fileBytes: number, name: st
   }
   const headerBytes = incrementalHeaderBytes(numBlocks);
   const expected = headerBytes + numBlocks * BLCKSZ;
-  if (fileBytes !== expected) throw new IncrementalFormatError(`${name}: ${fileBytes} bytes, expected ${expected} (header ${headerBytes} + ${numBlocks} pages)`);
+  if (fileBytes !== expected)
+    throw new IncrementalFormatError(`${name}: ${fileBytes} bytes, expected ${expected} (header ${headerBytes} + ${numBlocks} pages)`);
   return { numBlocks, truncationBlockLength, blocks, headerBytes };
 }
 

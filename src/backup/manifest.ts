@@ -74,9 +74,11 @@ export function orderChain(newest: BackupManifest, byId: (id: string) => BackupM
   const seen = new Set([newest.id]);
   for (let cur = newest; cur.parent !== null; ) {
     const parent = byId(cur.parent);
-    if (parent === undefined) throw new BackupManifestError(`backup ${cur.id} is an incremental of ${cur.parent}, which is not in the store; it cannot be restored`);
+    if (parent === undefined)
+      throw new BackupManifestError(`backup ${cur.id} is an incremental of ${cur.parent}, which is not in the store; it cannot be restored`);
     if (seen.has(parent.id)) throw new BackupManifestError(`backup ${cur.id}: the chain loops back to ${parent.id}`);
-    if (parent.systemIdentifier !== cur.systemIdentifier) throw new BackupManifestError(`backup ${cur.id} and its parent ${parent.id} come from different clusters`);
+    if (parent.systemIdentifier !== cur.systemIdentifier)
+      throw new BackupManifestError(`backup ${cur.id} and its parent ${parent.id} come from different clusters`);
     seen.add(parent.id);
     chain.unshift(parent);
     cur = parent;

@@ -41,7 +41,10 @@ test('ogel restore: lists the store, restores latest into a directory Postgres s
 
     const list = ogel(['restore', '--config', configPath, '--list', '--json']);
     assert.equal(list.code, 0, list.stderr);
-    assert.deepEqual((JSON.parse(list.stdout) as { backups: { id: string }[] }).backups.map((b) => b.id), ['b-one']);
+    assert.deepEqual(
+      (JSON.parse(list.stdout) as { backups: { id: string }[] }).backups.map((b) => b.id),
+      ['b-one'],
+    );
 
     const missing = ogel(['restore', '--config', configPath, '--backup', 'nope', '--to-dir', path.join(primary.root, 'x')]);
     assert.equal(missing.code, 1);
@@ -57,9 +60,21 @@ test('ogel restore: lists the store, restores latest into a directory Postgres s
     assert.equal(result.backup, 'b-one');
     assert.match(r.stderr, /restored b-one into .* in [\d.]+ s/);
     const auto = fs.readFileSync(path.join(dir, 'postgresql.auto.conf'), 'utf8');
-    assert.match(auto, /synchronous_standby_names = ''\nprimary_conninfo = ''\nprimary_slot_name = ''\nlisten_addresses = 'localhost'\nunix_socket_directories = '/, 'a standalone copy: no standbys, no upstream, local only');
+    assert.match(
+      auto,
+      /synchronous_standby_names = ''\nprimary_conninfo = ''\nprimary_slot_name = ''\nlisten_addresses = 'localhost'\nunix_socket_directories = '/,
+      'a standalone copy: no standbys, no upstream, local only',
+    );
     restored = new PostgresInstance({ dataDir: dir, port: await freePort() });
-    restored.writeConfig({ nodeId: 'r1', listenAddresses: ['127.0.0.1'], syncMode: 'async', syncQuorum: 1, peerNodeIds: [], replicationHosts: ['127.0.0.1'], parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false } });
+    restored.writeConfig({
+      nodeId: 'r1',
+      listenAddresses: ['127.0.0.1'],
+      syncMode: 'async',
+      syncQuorum: 1,
+      peerNodeIds: [],
+      replicationHosts: ['127.0.0.1'],
+      parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false },
+    });
     await restored.start({ timeoutMs: 30_000 });
     assert.deepEqual((await restored.query(`SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t`)).rows[0], want);
 

@@ -85,7 +85,10 @@ export async function runRestoreCommand(argv: string[]): Promise<number> {
     if (values.list) return printList(backups, values.json, store.description);
     const chosen = values.backup === 'latest' ? backups.at(-1) : backups.find((b) => b.id === values.backup);
     if (chosen === undefined) {
-      const known = backups.map((b) => b.id).slice(-5).join(', ');
+      const known = backups
+        .map((b) => b.id)
+        .slice(-5)
+        .join(', ');
       process.stderr.write(
         `ogel restore: ${values.backup === 'latest' ? 'no finished backup' : `no backup '${values.backup}'`} in ${store.description}${known ? ` (newest: ${known})` : ''}\nhint: 'ogel restore --list' shows them\n`,
       );
@@ -109,10 +112,19 @@ export async function runRestoreCommand(argv: string[]): Promise<number> {
       owner: owner === undefined ? userInfo().username : DEFAULT_POSTGRES_USER,
     };
     if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    else process.stdout.write(`Restored backup ${chosen.id} (end LSN ${chosen.endLsn}, timeline ${chosen.timeline}) into ${values['to-dir']}.\nStart it with: postgres -D ${values['to-dir']} [-p PORT]  (as ${result.owner}; it listens on localhost only, and has no standbys)\n`);
+    else
+      process.stdout.write(
+        `Restored backup ${chosen.id} (end LSN ${chosen.endLsn}, timeline ${chosen.timeline}) into ${values['to-dir']}.\nStart it with: postgres -D ${values['to-dir']} [-p PORT]  (as ${result.owner}; it listens on localhost only, and has no standbys)\n`,
+      );
     return 0;
   } catch (e) {
-    if (isObjectStoreError(e) || e instanceof RestoreError || e instanceof CombineError || e instanceof BackupManifestError || e instanceof DamagedObjectError) {
+    if (
+      isObjectStoreError(e) ||
+      e instanceof RestoreError ||
+      e instanceof CombineError ||
+      e instanceof BackupManifestError ||
+      e instanceof DamagedObjectError
+    ) {
       process.stderr.write(`ogel restore: ${(e as Error).message}\n`);
       return 1;
     }
@@ -139,7 +151,9 @@ function printList(backups: BackupManifest[], json: boolean, where: string): num
   process.stdout.write(`Backups in ${where} (oldest first):\n`);
   for (const b of backups) {
     const when = new Date(b.finishedAtMs).toISOString();
-    process.stdout.write(`  ${b.id.padEnd(24)} ${b.kind.padEnd(11)} ${when}  end ${b.endLsn.padEnd(12)} tl ${b.timeline}  ${(b.storedBytes / 1e6).toFixed(1)} MB${b.parent ? `  parent ${b.parent}` : ''}\n`);
+    process.stdout.write(
+      `  ${b.id.padEnd(24)} ${b.kind.padEnd(11)} ${when}  end ${b.endLsn.padEnd(12)} tl ${b.timeline}  ${(b.storedBytes / 1e6).toFixed(1)} MB${b.parent ? `  parent ${b.parent}` : ''}\n`,
+    );
   }
   return 0;
 }

@@ -54,10 +54,21 @@ export async function restoreChain(store: ObjectStore, chain: readonly BackupMan
     for (const name of await fsp.readdir(target).catch(() => [] as string[])) await fsp.rm(path.join(target, name), { recursive: true, force: true });
     throw e;
   }
-  return { backups: chain.length, storedBytes: totalBytes, tarBytes: chain.reduce((s, m) => s + m.tarBytes, 0), durationMs: Math.round(performance.now() - t0) };
+  return {
+    backups: chain.length,
+    storedBytes: totalBytes,
+    tarBytes: chain.reduce((s, m) => s + m.tarBytes, 0),
+    durationMs: Math.round(performance.now() - t0),
+  };
 }
 
-async function restoreInto(store: ObjectStore, chain: readonly BackupManifest[], target: string, opts: RestoreOptions, progress: (n: number) => void): Promise<void> {
+async function restoreInto(
+  store: ObjectStore,
+  chain: readonly BackupManifest[],
+  target: string,
+  opts: RestoreOptions,
+  progress: (n: number) => void,
+): Promise<void> {
   if (chain.length === 1) {
     await extractBackup(store, chain[0]!, target, opts, progress);
   } else {
@@ -119,14 +130,17 @@ async function extractBackup(store: ObjectStore, m: BackupManifest, dir: string,
     throw extractorError ?? e;
   }
   if (tarBytes !== m.tarBytes || tarHash.digest('hex') !== m.tarSha256) {
-    throw new RestoreError(`backup ${m.id}: the decompressed archive (${tarBytes} bytes) does not match its manifest (${m.tarBytes} bytes, sha256 ${m.tarSha256.slice(0, 12)}...); the backup is damaged`);
+    throw new RestoreError(
+      `backup ${m.id}: the decompressed archive (${tarBytes} bytes) does not match its manifest (${m.tarBytes} bytes, sha256 ${m.tarSha256.slice(0, 12)}...); the backup is damaged`,
+    );
   }
   // Postgres's manifest, kept beside the data for a later incremental or a check.
   const pgm = await store.get(m.pgManifest.key);
   const chunks: Buffer[] = [];
   for await (const c of pgm.body) chunks.push(c as Buffer);
   const manifest = Buffer.concat(chunks);
-  if (createHash('sha256').update(manifest).digest('hex') !== m.pgManifest.sha256) throw new RestoreError(`${m.pgManifest.key}: sha256 mismatch; the object is damaged`);
+  if (createHash('sha256').update(manifest).digest('hex') !== m.pgManifest.sha256)
+    throw new RestoreError(`${m.pgManifest.key}: sha256 mismatch; the object is damaged`);
   await fsp.writeFile(path.join(dir, 'backup_manifest'), manifest, { mode: 0o600 });
   if (opts.owner) await fsp.chown(path.join(dir, 'backup_manifest'), opts.owner.uid, opts.owner.gid);
 }
@@ -152,7 +166,9 @@ function partsStream(store: ObjectStore, m: BackupManifest, progress: (n: number
       const data = Buffer.concat(chunks);
       const sha = createHash('sha256').update(data).digest('hex');
       if (n !== part.bytes || sha !== part.sha256) {
-        throw new RestoreError(`${part.key}: ${n}${n > part.bytes ? '+' : ''} bytes with sha256 ${sha.slice(0, 12)}..., the manifest says ${part.bytes} bytes with sha256 ${part.sha256.slice(0, 12)}...; the object is damaged and the restore refuses it`);
+        throw new RestoreError(
+          `${part.key}: ${n}${n > part.bytes ? '+' : ''} bytes with sha256 ${sha.slice(0, 12)}..., the manifest says ${part.bytes} bytes with sha256 ${part.sha256.slice(0, 12)}...; the object is damaged and the restore refuses it`,
+        );
       }
       progress(n);
       yield data;

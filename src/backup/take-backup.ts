@@ -41,7 +41,13 @@ export async function takeBackup(i: TakeBackupInput): Promise<BackupManifest> {
   const uploader = new PartUploader({ store: i.store, keyPrefix: prefix + partSuffix(compression), compression, partBytes: i.partBytes });
   try {
     const parentManifest = i.parent === undefined ? undefined : await readObject(i.store, i.parent.pgManifest);
-    const out = await streamBaseBackup(i.conn, uploader, { label: `ogel backup ${i.id}`, wal: true, parentManifest, onProgress: i.onProgress, signal: i.signal });
+    const out = await streamBaseBackup(i.conn, uploader, {
+      label: `ogel backup ${i.id}`,
+      wal: true,
+      parentManifest,
+      onProgress: i.onProgress,
+      signal: i.signal,
+    });
     const pgManifestKey = prefix + PG_MANIFEST_NAME;
     const pgManifestSha = createHash('sha256').update(out.manifest).digest('hex');
     const pgm = await i.store.put(pgManifestKey, out.manifest, { sha256: pgManifestSha });
@@ -68,7 +74,9 @@ export async function takeBackup(i: TakeBackupInput): Promise<BackupManifest> {
       pgManifest: { key: pgManifestKey, bytes: pgm.bytes, sha256: pgManifestSha },
     };
     if (i.parent !== undefined && i.parent.systemIdentifier !== manifest.systemIdentifier) {
-      throw new Error(`backup ${i.id} would be an incremental of ${i.parent.id}, which comes from another cluster (system identifier ${i.parent.systemIdentifier}, this one ${manifest.systemIdentifier})`);
+      throw new Error(
+        `backup ${i.id} would be an incremental of ${i.parent.id}, which comes from another cluster (system identifier ${i.parent.systemIdentifier}, this one ${manifest.systemIdentifier})`,
+      );
     }
     const body = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
     await i.store.put(prefix + BACKUP_MANIFEST_NAME, body, { sha256: createHash('sha256').update(body).digest('hex') });

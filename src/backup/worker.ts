@@ -135,7 +135,14 @@ export class BackupWorker {
         storedBytes: manifest.storedBytes,
         checksum: `sha256:${manifest.tarSha256}`,
       });
-      this.d.log({ level: 'info', msg: 'backup complete', backup: b.id, endLsn: manifest.endLsn, storedBytes: manifest.storedBytes, tarBytes: manifest.tarBytes });
+      this.d.log({
+        level: 'info',
+        msg: 'backup complete',
+        backup: b.id,
+        endLsn: manifest.endLsn,
+        storedBytes: manifest.storedBytes,
+        tarBytes: manifest.tarBytes,
+      });
     } catch (e) {
       // The objects are whole; if the update is lost, the next start marks the record failed and deletes them.
       this.d.log({ level: 'warn', msg: 'backup finished but could not be recorded as complete', backup: b.id, error: (e as Error).message });
@@ -149,7 +156,15 @@ export class BackupWorker {
     try {
       const v = await verifyBackupObjects(this.d.store, manifest);
       const detail = v.ok ? `${v.objects} objects, ${v.bytes} bytes read back and matched their sha256` : v.detail;
-      await this.d.propose({ v: 4, type: 'backup.verify', atMs: (this.d.nowMs ?? Date.now)(), id, result: v.ok ? 'verified' : 'failed', kind: 'checksums', detail });
+      await this.d.propose({
+        v: 4,
+        type: 'backup.verify',
+        atMs: (this.d.nowMs ?? Date.now)(),
+        id,
+        result: v.ok ? 'verified' : 'failed',
+        kind: 'checksums',
+        detail,
+      });
       this.d.log({ level: v.ok ? 'info' : 'error', msg: v.ok ? 'backup verified' : 'backup FAILED verification: it will not be used', backup: id, detail });
     } catch (e) {
       this.d.log({ level: 'warn', msg: 'backup could not be verified now', backup: id, error: (e as Error).message });
@@ -163,7 +178,9 @@ export class BackupWorker {
     void (async () => {
       try {
         await this.d.propose({ v: 4, type: 'backup.update', atMs: (this.d.nowMs ?? Date.now)(), id: b.id, state: 'failed', reason: reason.slice(0, 500) });
-        await deletePrefix(this.d.store, b.prefix).catch((e: Error) => this.d.log({ level: 'warn', msg: 'could not delete a failed backup\'s objects; the sweep will', backup: b.id, error: e.message }));
+        await deletePrefix(this.d.store, b.prefix).catch((e: Error) =>
+          this.d.log({ level: 'warn', msg: "could not delete a failed backup's objects; the sweep will", backup: b.id, error: e.message }),
+        );
       } catch (e) {
         this.d.log({ level: 'warn', msg: 'could not record a backup failure; will retry', backup: b.id, error: (e as Error).message });
       } finally {

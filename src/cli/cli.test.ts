@@ -110,7 +110,10 @@ describe('ogel CLI', { concurrency: true }, () => {
       const header = lines.find((l) => l.startsWith('| Member'));
       assert.equal(header, '| Member | Raft role | Term | Lag (entries) | Last contact | Postgres role | TL | Replication | Lag (bytes) | Lag (time) |');
       const row = (id: string): string[] =>
-        (lines.find((l) => l.startsWith(`| ${id} `)) ?? '').split('|').slice(1, -1).map((s) => s.trim());
+        (lines.find((l) => l.startsWith(`| ${id} `)) ?? '')
+          .split('|')
+          .slice(1, -1)
+          .map((s) => s.trim());
       assert.deepEqual(row('n1'), ['n1', 'leader', '4', '0', '-', '-', '-', '-', '-', '-']);
       assert.deepEqual(row('n2'), ['n2', 'follower', '4', '1', '10 ms', '-', '-', '-', '-', '-']);
       assert.deepEqual(row('n3'), ['n3', 'follower', '4', '2', '20 ms', '-', '-', '-', '-', '-']);
@@ -154,7 +157,10 @@ describe('ogel CLI', { concurrency: true }, () => {
       const lines = r.stdout.trimEnd().split('\n');
       assert.equal(lines[1], 'Primary: n1   Generation: 3   Lease: n1, 2350 ms left of 3000 ms');
       const row = (id: string): string[] =>
-        (lines.find((l) => l.startsWith(`| ${id} `)) ?? '').split('|').slice(1, -1).map((s) => s.trim());
+        (lines.find((l) => l.startsWith(`| ${id} `)) ?? '')
+          .split('|')
+          .slice(1, -1)
+          .map((s) => s.trim());
       assert.deepEqual(row('n1').slice(5), ['primary', '2', '-', '-', '-']);
       assert.deepEqual(row('n2').slice(5), ['standby', '2', 'streaming, quorum', '128.1 KiB', '42 ms']);
       // replay_lag is null while the primary is idle: no time, and no lag in bytes either.
@@ -170,7 +176,11 @@ describe('ogel CLI', { concurrency: true }, () => {
         lease: { holder: 'n1', generation: 3, durationMs: 3000, renewalSeq: 41, remainingMs: -420 },
         nodes: {
           ...c.postgres.nodes,
-          n2: { ...c.postgres.nodes['n2']!, role: 'primary', replication: { source: 'reported', state: null, syncState: null, lagBytes: 3 * 1024 * 1024, lagSeconds: null } },
+          n2: {
+            ...c.postgres.nodes['n2']!,
+            role: 'primary',
+            replication: { source: 'reported', state: null, syncState: null, lagBytes: 3 * 1024 * 1024, lagSeconds: null },
+          },
           n3: { ...n3, replication: { source: 'reported', state: 'disconnected', syncState: null, lagBytes: 512, lagSeconds: null } },
         },
         replication: { source: 'reported', from: 'n1', currentLsn: null, measuredAtMs: null, error: 'n1: no answer within 500 ms' },
@@ -180,7 +190,10 @@ describe('ogel CLI', { concurrency: true }, () => {
       const flines = f.stdout.trimEnd().split('\n');
       assert.equal(flines[1], 'Primary: n1   Generation: 3   Lease: n1, overdue by 420 ms');
       const frow = (id: string): string[] =>
-        (flines.find((l) => l.startsWith(`| ${id} `)) ?? '').split('|').slice(1, -1).map((s) => s.trim());
+        (flines.find((l) => l.startsWith(`| ${id} `)) ?? '')
+          .split('|')
+          .slice(1, -1)
+          .map((s) => s.trim());
       assert.deepEqual(frow('n2').slice(5), ['standby (wanted: primary)', '2', '-', '~3.0 MiB', '-']);
       assert.deepEqual(frow('n3').slice(5), ['standby', '2', 'disconnected', '~512 B', '-']);
       assert.equal(flines.at(-1), '~ lag from the LSNs the nodes report (up to about a second old); live figures unavailable: n1: no answer within 500 ms');
@@ -254,7 +267,10 @@ describe('ogel CLI', { concurrency: true }, () => {
         assert.match(r.stdout, /answered by n3/);
         const w = await ogel(['transfer-leadership', '--to', 'n3', '--timeout-ms', '1000', ...auth(c, silent.url, c.urls[2] ?? '')]);
         assert.equal(w.code, 1);
-        assert.equal(w.stderr.split('\n')[0], `ogel: ${silent.url}: timed out after 1000 ms after the request was sent; the outcome is unknown (it may still take effect)`);
+        assert.equal(
+          w.stderr.split('\n')[0],
+          `ogel: ${silent.url}: timed out after 1000 ms after the request was sent; the outcome is unknown (it may still take effect)`,
+        );
         assert.match(w.stderr, /^hint: check with 'ogel status' before retrying$/m);
         assert.equal(c.requests.filter((q) => q.url === '/v1/leadership/transfer').length, 0);
       } finally {
@@ -282,7 +298,10 @@ describe('ogel CLI', { concurrency: true }, () => {
     const r = await ogel(['status', '--api', `${a},${b}`]);
     assert.equal(r.code, 1);
     assert.equal(r.stdout, '');
-    assert.equal(r.stderr, `ogel: no admin API reachable: ${a} (connection refused), ${b} (connection refused); is the cluster running? start it with 'ogel up'\n`);
+    assert.equal(
+      r.stderr,
+      `ogel: no admin API reachable: ${a} (connection refused), ${b} (connection refused); is the cluster running? start it with 'ogel up'\n`,
+    );
   });
 
   test('401: wrong token and missing token', async () => {
@@ -328,7 +347,10 @@ describe('ogel CLI', { concurrency: true }, () => {
       [['tenants', 'set-limits', '--pool-size', '3'], /^ogel: tenants set-limits: missing NAME\n/],
       [['tenants', 'create', 'acme', '--pool-size', '-1'], /^ogel: tenants create: --pool-size/],
       [['status', '--verbose'], /^ogel: status: unknown flag '--verbose'\nhint: run 'ogel status --help' for usage\n$/],
-      [['tenants', 'create', 'acme', '--max-connections', 'abc'], /^ogel: tenants create: --max-connections: expected a whole number from 1 to 10000, got 'abc'\n/],
+      [
+        ['tenants', 'create', 'acme', '--max-connections', 'abc'],
+        /^ogel: tenants create: --max-connections: expected a whole number from 1 to 10000, got 'abc'\n/,
+      ],
       [['status', '--timeout-ms', '-5'], /^ogel: status: --timeout-ms needs a value/],
       [['status', '--timeout-ms', '0'], /^ogel: status: --timeout-ms: expected a whole number from 1 to 3600000, got '0'\n/],
       [['transfer-leadership', '--to'], /^ogel: transfer-leadership: --to needs a value \(--to NODE\)/],
@@ -337,8 +359,14 @@ describe('ogel CLI', { concurrency: true }, () => {
       [['members', 'add', '--id', 'n4', '--raft', 'nowhere'], /^ogel: members add: --raft: expected HOST:PORT, got 'nowhere'\n/],
       [['status', '--api', 'ftp://x'], /^ogel: status: --api: 'ftp:\/\/x' must be an http:\/\/ or https:\/\/ URL\n/],
       [['--json', 'status'], /^ogel: unknown flag '--json' before the command/],
-      [['switchover', '--scheduled', '2026-11-21 10:00'], /^ogel: switchover: --scheduled "2026-11-21 10:00": it is not an ISO 8601 date and time; expected ISO 8601 with a time zone, e\.g\. 2026-11-21T10:00:00Z/],
-      [['switchover', '--scheduled', '2026-11-21T10:00:00'], /^ogel: switchover: --scheduled "2026-11-21T10:00:00": it has no time zone \(add Z for UTC, or an offset like \+01:00\)/],
+      [
+        ['switchover', '--scheduled', '2026-11-21 10:00'],
+        /^ogel: switchover: --scheduled "2026-11-21 10:00": it is not an ISO 8601 date and time; expected ISO 8601 with a time zone, e\.g\. 2026-11-21T10:00:00Z/,
+      ],
+      [
+        ['switchover', '--scheduled', '2026-11-21T10:00:00'],
+        /^ogel: switchover: --scheduled "2026-11-21T10:00:00": it has no time zone \(add Z for UTC, or an offset like \+01:00\)/,
+      ],
       [['switchover', '--scheduled', '2026-02-30T10:00:00Z'], /^ogel: switchover: --scheduled "2026-02-30T10:00:00Z": there is no such date or time/],
       [['switchover', '--scheduled', 'now'], /^ogel: switchover: --scheduled "now": it is not an ISO 8601 date and time/],
       [['switchover', '--scheduled'], /^ogel: switchover: --scheduled needs a value \(--scheduled TIME\)/],
@@ -390,7 +418,10 @@ describe('ogel CLI', { concurrency: true }, () => {
       await ogel(['switchover', '--cancel', ...auth(c)]);
       const past = await ogel(['switchover', '--scheduled', '2020-01-01T00:00:00Z', ...auth(c)]);
       assert.equal(past.code, 1);
-      assert.match(past.stderr, /^ogel: field 'scheduledAt': "2020-01-01T00:00:00Z" is \d+d \d+h in the past \(now is .*\); for a switchover now, leave out scheduledAt\n/);
+      assert.match(
+        past.stderr,
+        /^ogel: field 'scheduledAt': "2020-01-01T00:00:00Z" is \d+d \d+h in the past \(now is .*\); for a switchover now, leave out scheduledAt\n/,
+      );
       const far = await ogel(['switchover', '--scheduled', new Date(Date.now() + 40 * 86_400_000).toISOString(), ...auth(c)]);
       assert.equal(far.code, 1);
       assert.match(far.stderr, /field 'scheduledAt': ".*" is (39d 23h|40d) ahead; at most 30 days ahead is accepted/);
@@ -419,7 +450,10 @@ describe('ogel CLI', { concurrency: true }, () => {
     await withCluster(async (c) => {
       const r = await ogel(['tenants', 'create', 'acme', '--max-connections', '5', ...auth(c)]);
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /^Created tenant acme \(database acme, role acme\)\nPassword: generated-secret .*\nURL: postgresql:\/\/acme:generated-secret@127\.0\.0\.1:6432\/acme\n$/);
+      assert.match(
+        r.stdout,
+        /^Created tenant acme \(database acme, role acme\)\nPassword: generated-secret .*\nURL: postgresql:\/\/acme:generated-secret@127\.0\.0\.1:6432\/acme\n$/,
+      );
       assert.deepEqual(c.requests.find((q) => q.method === 'POST')?.body, { name: 'acme', limits: { maxConnections: 5 } });
       const j = await ogel(['tenants', 'create', 'beta', '--password', 'pw', '--json', ...auth(c)]);
       assert.equal((JSON.parse(j.stdout) as { tenant: { name: string } }).tenant.name, 'beta');
@@ -442,11 +476,26 @@ describe('ogel CLI', { concurrency: true }, () => {
       assert.equal(set.code, 0, set.stderr);
       assert.equal(set.stdout, 'Set limits of tenant acme: pool size 3, max connections 5, rate limit 0/s\n');
       const patches = () => c.requests.filter((q) => q.method === 'PATCH');
-      assert.deepEqual(patches().map((q) => [q.url, q.body]), [['/v1/tenants/acme', { limits: { poolSize: 3 } }]]);
+      assert.deepEqual(
+        patches().map((q) => [q.url, q.body]),
+        [['/v1/tenants/acme', { limits: { poolSize: 3 } }]],
+      );
       const get = await ogel(['tenants', 'get', 'acme', ...auth(c)]);
       assert.match(get.stdout, /^\| acme +\| acme +\| acme +\| active +\| +5 \| +3 \| - +\| 2025-11-21 04:40:00Z \|$/m);
 
-      const back = await ogel(['tenants', 'set-limits', 'acme', '--pool-size', 'default', '--max-connections', '8', '--rate-limit', '100', '--json', ...auth(c)]);
+      const back = await ogel([
+        'tenants',
+        'set-limits',
+        'acme',
+        '--pool-size',
+        'default',
+        '--max-connections',
+        '8',
+        '--rate-limit',
+        '100',
+        '--json',
+        ...auth(c),
+      ]);
       assert.equal(back.code, 0, back.stderr);
       assert.deepEqual(patches()[1]?.body, { limits: { poolSize: null, maxConnections: 8, rateLimitPerSec: 100 } });
       assert.deepEqual(JSON.parse(back.stdout), { tenant: c.tenants.get('acme') });
@@ -477,13 +526,30 @@ describe('ogel CLI', { concurrency: true }, () => {
   test('members list, add and remove; history; config show', async () => {
     await withCluster(async (c) => {
       const add = await ogel([
-        'members', 'add', '--id', 'n4', '--raft', '127.0.0.1:7004', '--api', '127.0.0.1:8004', '--proxy', '127.0.0.1:6435', '--postgres', '127.0.0.1:5436',
-        '--endpoint', c.urls[1] ?? '', '--token', c.token,
+        'members',
+        'add',
+        '--id',
+        'n4',
+        '--raft',
+        '127.0.0.1:7004',
+        '--api',
+        '127.0.0.1:8004',
+        '--proxy',
+        '127.0.0.1:6435',
+        '--postgres',
+        '127.0.0.1:5436',
+        '--endpoint',
+        c.urls[1] ?? '',
+        '--token',
+        c.token,
       ]);
       assert.equal(add.code, 0, add.stderr);
       assert.equal(add.stdout, 'added member n4 (voter)\n');
       const list = await ogel(['members', 'list', ...auth(c)]);
-      assert.match(list.stdout, /^\| n4 +\| follower +\| yes +\| 127\.0\.0\.1:7004 \| 127\.0\.0\.1:8004 +\| 127\.0\.0\.1:6435 \| 127\.0\.0\.1:5436 \| yes +\|$/m);
+      assert.match(
+        list.stdout,
+        /^\| n4 +\| follower +\| yes +\| 127\.0\.0\.1:7004 \| 127\.0\.0\.1:8004 +\| 127\.0\.0\.1:6435 \| 127\.0\.0\.1:5436 \| yes +\|$/m,
+      );
       const rm = await ogel(['members', 'remove', 'n4', ...auth(c)]);
       assert.equal(rm.stdout, 'removed member n4\n');
       const pl = await ogel(['pools', ...auth(c)]);

@@ -195,7 +195,14 @@ function reasonOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function attempt(base: string, method: string, path: string, headers: Record<string, string>, bodyText: string | undefined, timeoutMs: number): Promise<RawAnswer> {
+function attempt(
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  bodyText: string | undefined,
+  timeoutMs: number,
+): Promise<RawAnswer> {
   return new Promise<RawAnswer>((resolve, reject) => {
     let url: URL;
     try {
@@ -283,7 +290,8 @@ function checkAnswer<S extends z.ZodType>(schema: S, body: unknown, endpoint: st
   if (r.success) return body as z.output<S>;
   const issue = r.error.issues[0]!;
   const field = issue.path.length === 0 ? 'the body' : `field '${issue.path.map(String).join('.')}'`;
-  const why = issue.code === 'invalid_type' ? `expected ${issue.expected}, got ${issue.input === undefined ? 'nothing' : describe(issue.input)}` : issue.message;
+  const why =
+    issue.code === 'invalid_type' ? `expected ${issue.expected}, got ${issue.input === undefined ? 'nothing' : describe(issue.input)}` : issue.message;
   throw new BadResponseError(endpoint, `unexpected answer for ${what}: ${field}: ${why}`);
 }
 
@@ -339,10 +347,16 @@ export class AdminClient {
       const fields = errorFields(body);
       const apiError = fields
         ? new ApiError(raw.status, fields.code, fields.message, fields.hint, endpoint, this.token !== undefined, failures)
-        : new ApiError(raw.status, `http_${raw.status}`, `${endpoint} answered HTTP ${raw.status}${raw.text.trim() ? `: ${snippet(raw.text)}` : ''}`, undefined, endpoint, this.token !== undefined, failures);
-      const moveOn =
-        (raw.status === 503 && fields?.code === 'no_leader') ||
-        (idempotent && (raw.status === 502 || raw.status === 503 || raw.status === 504));
+        : new ApiError(
+            raw.status,
+            `http_${raw.status}`,
+            `${endpoint} answered HTTP ${raw.status}${raw.text.trim() ? `: ${snippet(raw.text)}` : ''}`,
+            undefined,
+            endpoint,
+            this.token !== undefined,
+            failures,
+          );
+      const moveOn = (raw.status === 503 && fields?.code === 'no_leader') || (idempotent && (raw.status === 502 || raw.status === 503 || raw.status === 504));
       if (moveOn) {
         failures.push({ endpoint, reason: `${raw.status} ${fields?.code ?? ''}`.trim() });
         lastApiError = apiError;
@@ -353,7 +367,15 @@ export class AdminClient {
     }
     if (lastApiError !== undefined) {
       this.lastEndpoint = lastApiError.endpoint;
-      throw new ApiError(lastApiError.status, lastApiError.code, lastApiError.message, lastApiError.hint, lastApiError.endpoint, lastApiError.tokenSent, failures);
+      throw new ApiError(
+        lastApiError.status,
+        lastApiError.code,
+        lastApiError.message,
+        lastApiError.hint,
+        lastApiError.endpoint,
+        lastApiError.tokenSent,
+        failures,
+      );
     }
     throw new UnreachableError(failures);
   }
@@ -444,7 +466,10 @@ export class AdminClient {
 
   /** Answers once the new primary takes writes: the server's bound is 60 s, so wait a little longer. */
   async switchover(to?: string): Promise<SwitchoverResult> {
-    return this.call(SwitchoverResult, 'POST', '/v1/switchover', { body: to === undefined ? {} : { to }, timeoutMs: Math.max(this.timeoutMs, ROLE_CHANGE_TIMEOUT_MS) });
+    return this.call(SwitchoverResult, 'POST', '/v1/switchover', {
+      body: to === undefined ? {} : { to },
+      timeoutMs: Math.max(this.timeoutMs, ROLE_CHANGE_TIMEOUT_MS),
+    });
   }
 
   /** Records a switchover for later (ISO 8601 `scheduledAt`); answers at once. */

@@ -80,49 +80,53 @@ function topHelp(external: ExternalCommands): string {
   for (const [name, e] of Object.entries(external)) rows.push([name, e.summary]);
   for (const c of COMMANDS) rows.push([c.path.join(' '), c.summary]);
   const width = Math.max(...rows.map(([n]) => n.length));
-  return [
-    'ogel: the OgelBase control plane CLI',
-    '',
-    'Usage: ogel <command> [flags]',
-    '',
-    'Commands:',
-    ...rows.map(([n, s]) => `  ${n.padEnd(width)}  ${s}`),
-    '',
-    'Flags of every API command:',
-    '  --json                  print the API\'s JSON (pretty) and nothing else on stdout',
-    '  --api URL[,URL...]      admin API endpoints, tried in order',
-    '  --token TOKEN           bearer token',
-    '  --timeout-ms N          timeout per request (default 10000)',
-    '  -h, --help              help for the command',
-    '',
-    'Endpoints and token come from the flags, then OGEL_API (comma-separated) and',
-    'OGEL_TOKEN, then the local cluster state file ./.ogel/cluster.json (or',
-    '$OGEL_STATE_FILE), which `ogel up` writes.',
-    '',
-    'Other:',
-    '  ogel help <command>     help for a command',
-    '  ogel --version          the version',
-    '',
-    'Examples:',
-    '  ogel up',
-    '  ogel status',
-    '  OGEL_API=http://10.0.0.1:8001,http://10.0.0.2:8001 ogel transfer-leadership --to n2',
-  ].join('\n') + '\n';
+  return (
+    [
+      'ogel: the OgelBase control plane CLI',
+      '',
+      'Usage: ogel <command> [flags]',
+      '',
+      'Commands:',
+      ...rows.map(([n, s]) => `  ${n.padEnd(width)}  ${s}`),
+      '',
+      'Flags of every API command:',
+      "  --json                  print the API's JSON (pretty) and nothing else on stdout",
+      '  --api URL[,URL...]      admin API endpoints, tried in order',
+      '  --token TOKEN           bearer token',
+      '  --timeout-ms N          timeout per request (default 10000)',
+      '  -h, --help              help for the command',
+      '',
+      'Endpoints and token come from the flags, then OGEL_API (comma-separated) and',
+      'OGEL_TOKEN, then the local cluster state file ./.ogel/cluster.json (or',
+      '$OGEL_STATE_FILE), which `ogel up` writes.',
+      '',
+      'Other:',
+      '  ogel help <command>     help for a command',
+      '  ogel --version          the version',
+      '',
+      'Examples:',
+      '  ogel up',
+      '  ogel status',
+      '  OGEL_API=http://10.0.0.1:8001,http://10.0.0.2:8001 ogel transfer-leadership --to n2',
+    ].join('\n') + '\n'
+  );
 }
 
 function groupHelp(group: string): string {
   const subs = subcommands(group);
   const width = Math.max(...subs.map((c) => c.path.join(' ').length));
-  return [
-    `ogel ${group}: ${GROUP_SUMMARIES[group] ?? ''}`,
-    '',
-    `Usage: ogel ${group} <${subs.map((c) => c.path[1]).join('|')}> [flags]`,
-    '',
-    'Commands:',
-    ...subs.map((c) => `  ${c.path.join(' ').padEnd(width)}  ${c.summary}`),
-    '',
-    `Run 'ogel ${group} <command> --help' for its flags.`,
-  ].join('\n') + '\n';
+  return (
+    [
+      `ogel ${group}: ${GROUP_SUMMARIES[group] ?? ''}`,
+      '',
+      `Usage: ogel ${group} <${subs.map((c) => c.path[1]).join('|')}> [flags]`,
+      '',
+      'Commands:',
+      ...subs.map((c) => `  ${c.path.join(' ').padEnd(width)}  ${c.summary}`),
+      '',
+      `Run 'ogel ${group} <command> --help' for its flags.`,
+    ].join('\n') + '\n'
+  );
 }
 
 function distance(a: string, b: string): number {
@@ -138,9 +142,7 @@ function distance(a: string, b: string): number {
 }
 
 function suggest(word: string, candidates: string[]): string {
-  const best = candidates
-    .map((c) => ({ c, d: c.startsWith(word) && word.length >= 2 ? 0 : distance(word, c) }))
-    .sort((x, y) => x.d - y.d)[0];
+  const best = candidates.map((c) => ({ c, d: c.startsWith(word) && word.length >= 2 ? 0 : distance(word, c) })).sort((x, y) => x.d - y.d)[0];
   return best !== undefined && best.d <= 2 ? `; did you mean '${best.c}'?` : '';
 }
 

@@ -17,8 +17,21 @@ export function renderTable(columns: Column[], rows: string[][]): string {
   const rule = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+';
   const line = (cells: string[], aligns: ('left' | 'right')[]): string =>
     '|' + cells.map((c, i) => ` ${aligns[i] === 'right' ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)} `).join('|') + '|';
-  const out = [rule, line(columns.map((c) => c.header), columns.map(() => 'left')), rule];
-  for (const r of rows) out.push(line(r, columns.map((c) => c.align ?? 'left')));
+  const out = [
+    rule,
+    line(
+      columns.map((c) => c.header),
+      columns.map(() => 'left'),
+    ),
+    rule,
+  ];
+  for (const r of rows)
+    out.push(
+      line(
+        r,
+        columns.map((c) => c.align ?? 'left'),
+      ),
+    );
   if (rows.length > 0) out.push(rule);
   return out.join('\n');
 }
@@ -55,7 +68,10 @@ export function formatBytes(bytes: number | null | undefined): string {
 
 export function formatTime(atMs: number | null | undefined): string {
   if (atMs === null || atMs === undefined || !Number.isFinite(atMs)) return '-';
-  return new Date(atMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return new Date(atMs)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** An instant as ISO 8601 to the second: '2026-11-21T10:00:00Z'. */
@@ -93,7 +109,8 @@ function leaseSummary(status: Status): string {
   if (lease === null || lease === undefined) return 'none';
   const of = typeof lease.durationMs === 'number' ? ` of ${Math.round(lease.durationMs)} ms` : '';
   const left = lease.remainingMs;
-  if (typeof left !== 'number' || !Number.isFinite(left)) return typeof lease.durationMs === 'number' ? `${lease.holder} (${Math.round(lease.durationMs)} ms)` : lease.holder;
+  if (typeof left !== 'number' || !Number.isFinite(left))
+    return typeof lease.durationMs === 'number' ? `${lease.holder} (${Math.round(lease.durationMs)} ms)` : lease.holder;
   return left >= 0 ? `${lease.holder}, ${Math.round(left)} ms left${of}` : `${lease.holder}, overdue by ${Math.round(-left)} ms`;
 }
 
@@ -148,7 +165,8 @@ export function describeBackups(status: Status, nowMs: number): string | null {
     parts.push(`newest ${b.newest.id} (${b.newest.kind}${age}, ${b.newest.verification.state})`);
   }
   if (b.running !== null) parts.push(`running ${b.running.id} on ${b.running.node ?? '?'}`);
-  if (b.lastFailed !== null && (b.newest === null || (b.lastFailed.finishedAtMs ?? 0) > (b.newest.finishedAtMs ?? 0))) parts.push(`last attempt FAILED: ${b.lastFailed.failureReason ?? 'no reason recorded'}`);
+  if (b.lastFailed !== null && (b.newest === null || (b.lastFailed.finishedAtMs ?? 0) > (b.newest.finishedAtMs ?? 0)))
+    parts.push(`last attempt FAILED: ${b.lastFailed.failureReason ?? 'no reason recorded'}`);
   return `Backups: ${parts.join('; ')}`;
 }
 
@@ -156,19 +174,27 @@ export function renderStatusTable(status: Status, nowMs: number = Date.now()): s
   const lines: string[] = [];
   lines.push(`Cluster: ${status.cluster}   Leader: ${status.leader ?? 'none'}   Term: ${status.term}   (answered by ${status.node})`);
   if (status.stale) lines.push(`Stale read: ${status.node}'s local state, which may be behind the cluster`);
-  if (status.rejoining === true) lines.push(`Rejoining: ${status.node} lost its Raft state (a new node or a wiped data directory); it has no vote until a leader commits without it`);
+  if (status.rejoining === true)
+    lines.push(`Rejoining: ${status.node} lost its Raft state (a new node or a wiped data directory); it has no vote until a leader commits without it`);
   lines.push(postgresSummary(status));
   for (const [id, n] of Object.entries(status.postgres.nodes)) {
     const w = n.slot?.walStatus;
-    if (w === 'lost') lines.push(`WAL: ${id}'s replication slot was invalidated: it fell further behind than max_slot_wal_keep_size keeps, and the primary freed that WAL; ${id} is re-cloned when it returns`);
-    else if (w === 'unreserved') lines.push(`WAL: ${id}'s replication slot is past max_slot_wal_keep_size: its WAL is freed at the next checkpoint unless ${id} catches up, and then ${id} is re-cloned`);
+    if (w === 'lost')
+      lines.push(
+        `WAL: ${id}'s replication slot was invalidated: it fell further behind than max_slot_wal_keep_size keeps, and the primary freed that WAL; ${id} is re-cloned when it returns`,
+      );
+    else if (w === 'unreserved')
+      lines.push(
+        `WAL: ${id}'s replication slot is past max_slot_wal_keep_size: its WAL is freed at the next checkpoint unless ${id} catches up, and then ${id} is re-cloned`,
+      );
   }
   const backups = describeBackups(status, nowMs);
   if (backups !== null) lines.push(backups);
   const blocked = describeBlocked(status.postgres.failoverBlocked);
   if (blocked !== null) lines.push(`Automatic failover BLOCKED: ${blocked}`);
   const scheduled = status.postgres.scheduledSwitchover;
-  if (scheduled !== null && scheduled !== undefined && typeof scheduled.notBeforeMs === 'number') lines.push(`Switchover scheduled: ${describeSchedule(scheduled, nowMs)}`);
+  if (scheduled !== null && scheduled !== undefined && typeof scheduled.notBeforeMs === 'number')
+    lines.push(`Switchover scheduled: ${describeSchedule(scheduled, nowMs)}`);
   const columns: Column[] = [
     { header: 'Member' },
     { header: 'Raft role' },

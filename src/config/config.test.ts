@@ -130,7 +130,10 @@ describe('config: valid files', () => {
     assert.equal(c.cluster.secret, SECRET);
     assert.equal(c.api.token, TOKEN);
     // Its nodes are on three hosts, and the fs store's default directory is not shared.
-    assert.deepEqual(c.warnings.map((w) => w.split(':')[0]), ['storage.fs.dir']);
+    assert.deepEqual(
+      c.warnings.map((w) => w.split(':')[0]),
+      ['storage.fs.dir'],
+    );
     // The example writes the defaults: they must agree with the code.
     const d = defaultConfig();
     assert.deepEqual(c.raft, d.raft);
@@ -184,7 +187,11 @@ describe('config: valid files', () => {
     const one = parseConfig(withNodes(node(1), 'postgres:\n  syncMode: async\n'), 'c.yml', NO_ENV);
     assert.match(one.warnings.join('\n'), /postgres\.syncMode: async replication can lose acknowledged writes/);
 
-    const risky = parseConfig(withNodes(node(1) + node(2) + node(3), 'postgres:\n  leaseMs: 300\n  syncQuorum: 2\n  failover:\n    enabled: false\n'), 'c.yml', NO_ENV);
+    const risky = parseConfig(
+      withNodes(node(1) + node(2) + node(3), 'postgres:\n  leaseMs: 300\n  syncQuorum: 2\n  failover:\n    enabled: false\n'),
+      'c.yml',
+      NO_ENV,
+    );
     assert.deepEqual(
       risky.warnings.map((w) => w.split(':')[0]),
       ['postgres.syncQuorum', 'postgres.leaseMs', 'postgres.failover.enabled'],
@@ -269,14 +276,19 @@ log:
   });
 
   test('unknown fields anywhere, with the closest known field', () => {
-    const e = failing(withNodes(node(1, '    apii: 127.0.0.1:9000\n') + node(2) + node(3), 'rafts:\n  tickMs: 5\npostgres:\n  failover:\n    enable: true\n  zzzzzz: 1\n'));
+    const e = failing(
+      withNodes(node(1, '    apii: 127.0.0.1:9000\n') + node(2) + node(3), 'rafts:\n  tickMs: 5\npostgres:\n  failover:\n    enable: true\n  zzzzzz: 1\n'),
+    );
     assert.deepEqual(paths(e), ['nodes[0].apii', 'rafts', 'postgres.failover.enable', 'postgres.zzzzzz']);
     assert.equal(e.problems[0]?.message, "unknown field; did you mean 'api'?");
     assert.match(e.message, /cluster\.yml:\d+: nodes\[0\]\.apii: unknown field; did you mean 'api'\?/);
     assert.match(e.message, /rafts: unknown field; did you mean 'raft'\?/);
     assert.match(e.message, /postgres\.failover\.enable: unknown field; did you mean 'enabled'\?/);
     // Nothing close: the hint lists what is allowed here.
-    assert.match(e.message, /postgres\.zzzzzz: unknown field; fix: remove it; the fields here are binDir, syncMode, syncQuorum, parameters, volumeBytes, leaseMs, failover$/m);
+    assert.match(
+      e.message,
+      /postgres\.zzzzzz: unknown field; fix: remove it; the fields here are binDir, syncMode, syncQuorum, parameters, volumeBytes, leaseMs, failover$/m,
+    );
     // camelCase written as snake_case is recognised too.
     assert.match(failing(withNodes(node(1) + node(2) + node(3), 'raft:\n  election_ticks: 5\n')).message, /did you mean 'electionTicks'\?/);
   });
@@ -349,14 +361,25 @@ proxy: 12
     postgres: 10.0.0.1:5432
     listenHost: '::'
 `;
-    assert.match(failing(withNodes(sameHostPort + node(2) + node(3))).message, /nodes\[0\]\.api: port 7000 is also used by nodes\[0\]\.raft, and both listen on ::/);
+    assert.match(
+      failing(withNodes(sameHostPort + node(2) + node(3))).message,
+      /nodes\[0\]\.api: port 7000 is also used by nodes\[0\]\.raft, and both listen on ::/,
+    );
   });
 
   test('node list, ids and cross-field rules', () => {
     assert.deepEqual(paths(failing(withNodes('  []\n'))), ['nodes']);
     assert.match(failing(withNodes([1, 2, 3, 4, 5, 6, 7, 8].map((i) => node(i)).join(''))).message, /nodes: must list at most 7 nodes, got 8/);
-    assert.match(failing(`cluster:\n  secret: ${SECRET}\napi:\n  token: ${TOKEN}\n`).message, /^cluster\.yml: nodes: is required; fix: list the cluster's nodes/);
-    const e = failing(withNodes(node(1).replace('id: n1', 'id: Node_1') + node(2).replace(/ {4}api: .*\n/, '') + node(3), 'raft:\n  electionTicks: 2\n  heartbeatTicks: 2\npostgres:\n  syncQuorum: 3\n'));
+    assert.match(
+      failing(`cluster:\n  secret: ${SECRET}\napi:\n  token: ${TOKEN}\n`).message,
+      /^cluster\.yml: nodes: is required; fix: list the cluster's nodes/,
+    );
+    const e = failing(
+      withNodes(
+        node(1).replace('id: n1', 'id: Node_1') + node(2).replace(/ {4}api: .*\n/, '') + node(3),
+        'raft:\n  electionTicks: 2\n  heartbeatTicks: 2\npostgres:\n  syncQuorum: 3\n',
+      ),
+    );
     assert.deepEqual(paths(e), ['nodes[0].id', 'nodes[1].api', 'raft.electionTicks', 'postgres.syncQuorum']);
     assert.match(e.message, /nodes\[1\]\.api: is required; fix: add e\.g\. api: 127\.0\.0\.1:7102/);
     assert.match(e.message, /raft\.electionTicks: must be greater than raft\.heartbeatTicks \(2\), got 2/);
@@ -366,7 +389,10 @@ proxy: 12
 
   test('postgres parameters: names, managed settings, values', () => {
     const e = failing(
-      withNodes(node(1) + node(2) + node(3), 'postgres:\n  parameters:\n    "bad name": 1\n    port: 5433\n    synchronous_commit: "off"\n    wal_level: minimal\n    search_path: "a\\nb"\n'),
+      withNodes(
+        node(1) + node(2) + node(3),
+        'postgres:\n  parameters:\n    "bad name": 1\n    port: 5433\n    synchronous_commit: "off"\n    wal_level: minimal\n    search_path: "a\\nb"\n',
+      ),
     );
     assert.deepEqual(paths(e), [
       'postgres.parameters["bad name"]',
@@ -401,7 +427,11 @@ describe('config: storage', () => {
     assert.equal(c.storage.backend, 'fs');
     assert.equal(objectStoreDir(c), join('./.ogel/data', 'objects'));
     assert.equal(objectStoreDir({ ...c, storage: { ...c.storage, fs: { dir: '/mnt/shared' } } }), '/mnt/shared');
-    const s3 = parseConfig(`${MINIMAL}storage:\n  backend: s3\n  s3:\n    endpoint: http://127.0.0.1:9000\n    bucket: ogel-backups\n    forcePathStyle: true\n`, 'c.yml', NO_ENV);
+    const s3 = parseConfig(
+      `${MINIMAL}storage:\n  backend: s3\n  s3:\n    endpoint: http://127.0.0.1:9000\n    bucket: ogel-backups\n    forcePathStyle: true\n`,
+      'c.yml',
+      NO_ENV,
+    );
     assert.equal(s3.storage.s3.bucket, 'ogel-backups');
     assert.deepEqual(s3.warnings, []);
     const e = failing(`${MINIMAL}storage:\n  backend: s3\n  s3:\n    accessKeyId: abc\n`);
@@ -414,7 +444,14 @@ describe('config: storage', () => {
     const e = failing(
       `${MINIMAL}storage:\n  backend: minio\n  s3:\n    endpoint: 127.0.0.1:9000\n    bucket: Bad_Bucket\n    prefix: /abs\n    region: 'EU WEST'\n    connectTimeoutMs: 5\n`,
     );
-    assert.deepEqual(paths(e).sort(), ['storage.backend', 'storage.s3.bucket', 'storage.s3.connectTimeoutMs', 'storage.s3.endpoint', 'storage.s3.prefix', 'storage.s3.region']);
+    assert.deepEqual(paths(e).sort(), [
+      'storage.backend',
+      'storage.s3.bucket',
+      'storage.s3.connectTimeoutMs',
+      'storage.s3.endpoint',
+      'storage.s3.prefix',
+      'storage.s3.region',
+    ]);
     assert.match(e.message, /storage\.backend: must be one of 'fs', 's3', got the string "minio"/);
     assert.match(e.message, /storage\.s3\.endpoint: "127\.0\.0\.1:9000" is not an http:\/\/ or https:\/\/ URL; fix: use e\.g\./);
     assert.match(e.message, /storage\.s3\.bucket: "Bad_Bucket" is not an S3 bucket name/);
@@ -478,7 +515,10 @@ ${node(2)}${node(3)}`;
   test('a missing variable names the field and the variable', () => {
     const e = failing(withNodes(node(1).replace('127.0.0.1:7101', '${API_HOST}:7101') + node(2) + node(3), 'log:\n  level: ${LOG_LEVEL}\n'), {});
     assert.deepEqual(paths(e), ['nodes[0].api', 'log.level']);
-    assert.match(e.message, /cluster\.yml:\d+: nodes\[0\]\.api: environment variable API_HOST is not set; fix: export API_HOST, or give a default: \$\{API_HOST:-value\}/);
+    assert.match(
+      e.message,
+      /cluster\.yml:\d+: nodes\[0\]\.api: environment variable API_HOST is not set; fix: export API_HOST, or give a default: \$\{API_HOST:-value\}/,
+    );
     assert.match(e.message, /log\.level: environment variable LOG_LEVEL is not set/);
     assert.match(failing(withNodes(node(1) + node(2) + node(3), 'log:\n  level: "${1BAD}"\n')).message, /"\$\{1BAD\}" is not a valid variable reference/);
     assert.match(failing(withNodes(node(1) + node(2) + node(3), 'log:\n  level: "${OPEN"\n')).message, /no closing "\}"/);
@@ -525,11 +565,17 @@ describe('config: files and syntax', () => {
     assert.match(failing('just words\n').message, /got the string "just words"/);
 
     const missing = join(dir, 'nope.yml');
-    assert.throws(() => loadConfig(missing, NO_ENV), (e: unknown) => {
-      assert.ok(e instanceof ConfigError);
-      assert.equal(e.message, `${missing}: cannot read the config file: no such file (looked for ${missing}); fix: copy cluster.example.yml to start one, or pass --config with the right path`);
-      return true;
-    });
+    assert.throws(
+      () => loadConfig(missing, NO_ENV),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        assert.equal(
+          e.message,
+          `${missing}: cannot read the config file: no such file (looked for ${missing}); fix: copy cluster.example.yml to start one, or pass --config with the right path`,
+        );
+        return true;
+      },
+    );
     mkdirSync(join(dir, 'adir'));
     assert.throws(() => loadConfig(join(dir, 'adir'), NO_ENV), /adir: is a directory, not a config file/);
     const file = join(dir, 'cluster.yml');
@@ -540,11 +586,14 @@ describe('config: files and syntax', () => {
   test('getNode names the known ids', () => {
     const c = parseConfig(MINIMAL, 'c.yml', NO_ENV);
     assert.equal(getNode(c, 'n2').api, '127.0.0.1:7102');
-    assert.throws(() => getNode(c, 'n9'), (e: unknown) => {
-      assert.ok(e instanceof ConfigError);
-      assert.match(e.message, /no node with id "n9"; the nodes are n1, n2, n3/);
-      return true;
-    });
+    assert.throws(
+      () => getNode(c, 'n9'),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        assert.match(e.message, /no node with id "n9"; the nodes are n1, n2, n3/);
+        return true;
+      },
+    );
   });
 });
 
@@ -587,7 +636,11 @@ describe('config: written and shown', () => {
       warnings: undefined,
       cluster: { ...base.cluster, secret: 'has-${DOLLAR}-and-$$-and-"quotes"' },
       nodes: base.nodes.map((n, i) => (i === 0 ? { ...n, listenHost: '::', priority: 3 } : n)),
-      postgres: { ...base.postgres, binDir: '/opt/pg 17/bin', parameters: { search_path: '"$user", public', max_connections: 100, jit: true, work_mem: '64MB' } },
+      postgres: {
+        ...base.postgres,
+        binDir: '/opt/pg 17/bin',
+        parameters: { search_path: '"$user", public', max_connections: 100, jit: true, work_mem: '64MB' },
+      },
     });
     const back = parseConfig(configToYaml(c), 'c.yml', NO_ENV);
     assert.deepEqual(back, c);

@@ -102,7 +102,13 @@ export function configToYaml(c: Config, opts: { comment?: string } = {}): string
     storage: c.storage,
     backups: c.backups,
   });
-  const header = opts.comment === undefined ? '' : opts.comment.split('\n').map((l) => (l === '' ? '#' : `# ${l}`)).join('\n') + '\n';
+  const header =
+    opts.comment === undefined
+      ? ''
+      : opts.comment
+          .split('\n')
+          .map((l) => (l === '' ? '#' : `# ${l}`))
+          .join('\n') + '\n';
   return header + stringify(plain, { lineWidth: 0 });
 }
 

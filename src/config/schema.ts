@@ -265,7 +265,8 @@ const nodeSchema = z.strictObject({
     .string()
     .superRefine((v, ctx) => {
       if (/^\[.*\]$/.test(v)) problem(ctx, `${JSON.stringify(v)} has brackets`, { hint: `write it without them: ${v.slice(1, -1)}` });
-      else if (!isValidHost(v)) problem(ctx, `${JSON.stringify(v)} is not a host name or IP address`, { hint: "use e.g. '::' or '0.0.0.0' to bind every interface" });
+      else if (!isValidHost(v))
+        problem(ctx, `${JSON.stringify(v)} is not a host name or IP address`, { hint: "use e.g. '::' or '0.0.0.0' to bind every interface" });
     })
     .optional(),
   priority: int(0, 1000).default(DEFAULTS.node.priority),
@@ -275,7 +276,8 @@ const clusterSchema = z.strictObject({
   name: z
     .string()
     .superRefine((v, ctx) => {
-      if (!CLUSTER_NAME.test(v)) problem(ctx, `${JSON.stringify(v)} is not a cluster name (letters, digits, '-' and '_', at most 63 characters)`, { hint: 'use e.g. ogel' });
+      if (!CLUSTER_NAME.test(v))
+        problem(ctx, `${JSON.stringify(v)} is not a cluster name (letters, digits, '-' and '_', at most 63 characters)`, { hint: 'use e.g. ogel' });
     })
     .default(DEFAULTS.cluster.name),
   secret: z.string().superRefine((v, ctx) => {
@@ -298,7 +300,8 @@ const apiSchema = z.strictObject({
   token: z.string().superRefine((v, ctx) => {
     if (v === '') problem(ctx, 'must not be empty', { hint: 'generate one with: openssl rand -hex 24' });
     // It travels in an HTTP header: printable ASCII, no spaces.
-    else if (!/^[\x21-\x7e]+$/.test(v)) problem(ctx, 'must be printable ASCII without spaces (it is sent in an HTTP header)', { hint: 'generate one with: openssl rand -hex 24' });
+    else if (!/^[\x21-\x7e]+$/.test(v))
+      problem(ctx, 'must be printable ASCII without spaces (it is sent in an HTTP header)', { hint: 'generate one with: openssl rand -hex 24' });
     else if (v.length > 1024) problem(ctx, `must be at most 1024 characters, got ${v.length}`);
   }),
   forwardTimeoutMs: int(1, 600_000).default(DEFAULTS.api.forwardTimeoutMs),
@@ -334,7 +337,9 @@ const proxySchema = z.strictObject({
       certFile: z.string().min(1).optional(),
       keyFile: z.string().min(1).optional(),
     })
-    .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), { message: 'certFile and keyFile go together: give both, or neither for a self-signed certificate' })
+    .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
+      message: 'certFile and keyFile go together: give both, or neither for a self-signed certificate',
+    })
     .prefault({}),
 });
 
@@ -350,14 +355,18 @@ const s3Endpoint = z.string().superRefine((v, ctx) => {
     url = undefined;
   }
   const hint = { hint: "use e.g. 'http://127.0.0.1:9000' (MinIO) or 'https://s3.eu-west-1.amazonaws.com'" };
-  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) problem(ctx, `${JSON.stringify(v)} is not an http:// or https:// URL`, hint);
-  else if (url.username !== '' || url.password !== '') problem(ctx, 'must not contain credentials', { hint: 'set storage.s3.accessKeyId and storage.s3.secretAccessKey instead' });
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+    problem(ctx, `${JSON.stringify(v)} is not an http:// or https:// URL`, hint);
+  else if (url.username !== '' || url.password !== '')
+    problem(ctx, 'must not contain credentials', { hint: 'set storage.s3.accessKeyId and storage.s3.secretAccessKey instead' });
   else if (url.search !== '' || url.hash !== '') problem(ctx, `${JSON.stringify(v)} must not have a query or fragment`, hint);
 });
 
 const s3Bucket = z.string().superRefine((v, ctx) => {
   if (!S3_BUCKET.test(v) || v.includes('..')) {
-    problem(ctx, `${JSON.stringify(v)} is not an S3 bucket name (3 to 63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit)`, { hint: 'use e.g. ogel-backups' });
+    problem(ctx, `${JSON.stringify(v)} is not an S3 bucket name (3 to 63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit)`, {
+      hint: 'use e.g. ogel-backups',
+    });
   }
 });
 
@@ -366,7 +375,13 @@ const s3Prefix = z.string().superRefine((v, ctx) => {
   const hint = { hint: "use e.g. 'ogel/prod', or '' for the bucket's root" };
   if (/[\u0000-\u001f\u007f\\]/.test(v)) problem(ctx, `${JSON.stringify(v)} contains a control character or '\\'`, hint);
   else if (v.startsWith('/')) problem(ctx, `${JSON.stringify(v)} must not start with '/'`, hint);
-  else if (v.replace(/\/$/, '').split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) problem(ctx, `${JSON.stringify(v)} has an empty, '.' or '..' segment`, hint);
+  else if (
+    v
+      .replace(/\/$/, '')
+      .split('/')
+      .some((seg) => seg === '' || seg === '.' || seg === '..')
+  )
+    problem(ctx, `${JSON.stringify(v)} has an empty, '.' or '..' segment`, hint);
   else if (Buffer.byteLength(v, 'utf8') > 512) problem(ctx, 'must be at most 512 bytes (S3 keys are at most 1024)');
 });
 
@@ -379,7 +394,8 @@ const storageSchema = z.strictObject({
       region: z
         .string()
         .superRefine((v, ctx) => {
-          if (!S3_REGION.test(v)) problem(ctx, `${JSON.stringify(v)} is not a region name`, { hint: "use e.g. 'us-east-1' (any name works for MinIO and s3rver)" });
+          if (!S3_REGION.test(v))
+            problem(ctx, `${JSON.stringify(v)} is not a region name`, { hint: "use e.g. 'us-east-1' (any name works for MinIO and s3rver)" });
         })
         .default(DEFAULTS.storage.s3.region),
       bucket: s3Bucket.optional(),
@@ -395,8 +411,16 @@ const storageSchema = z.strictObject({
 
 const backupsSchema = z.strictObject({
   scheduled: z.boolean().default(DEFAULTS.backups.scheduled),
-  fullEveryHours: z.number().positive().max(24 * 366).default(DEFAULTS.backups.fullEveryHours),
-  incrementalEveryHours: z.number().min(0).max(24 * 366).default(DEFAULTS.backups.incrementalEveryHours),
+  fullEveryHours: z
+    .number()
+    .positive()
+    .max(24 * 366)
+    .default(DEFAULTS.backups.fullEveryHours),
+  incrementalEveryHours: z
+    .number()
+    .min(0)
+    .max(24 * 366)
+    .default(DEFAULTS.backups.incrementalEveryHours),
 });
 
 /** Sections with a required field: validate.ts adds them as {} when absent, so

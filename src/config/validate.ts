@@ -48,17 +48,22 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
       throw new ConfigError(path, [{ path: '', message: 'is a directory, not a config file', hint: 'pass the path of cluster.yml itself' }]);
     }
     if (st.size > MAX_CONFIG_BYTES) {
-      throw new ConfigError(path, [{ path: '', message: `is ${st.size} bytes; a config file is at most ${MAX_CONFIG_BYTES}`, hint: 'check that --config names the right file' }]);
+      throw new ConfigError(path, [
+        { path: '', message: `is ${st.size} bytes; a config file is at most ${MAX_CONFIG_BYTES}`, hint: 'check that --config names the right file' },
+      ]);
     }
     text = readFileSync(path, 'utf8');
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     const why =
-      code === 'ENOENT' ? `no such file (looked for ${resolve(path)})`
-      : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
-      : code === 'ENOTDIR' ? 'a part of the path is not a directory'
-      : (e as Error).message;
+      code === 'ENOENT'
+        ? `no such file (looked for ${resolve(path)})`
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : code === 'ENOTDIR'
+            ? 'a part of the path is not a directory'
+            : (e as Error).message;
     const hint = code === 'ENOENT' ? 'copy cluster.example.yml to start one, or pass --config with the right path' : undefined;
     throw new ConfigError(path, [{ path: '', message: `cannot read the config file: ${why}`, ...(hint === undefined ? {} : { hint }) }]);
   }
@@ -194,13 +199,7 @@ export function getNode(config: Config, id: string): NodeConfig {
   ]);
 }
 
-function finish(
-  raw: unknown,
-  source: string,
-  found: Found[],
-  notes: Map<string, string>,
-  locateFn: (segs: Seg[]) => { line: number } | undefined,
-): Config {
+function finish(raw: unknown, source: string, found: Found[], notes: Map<string, string>, locateFn: (segs: Seg[]) => { line: number } | undefined): Config {
   if (isRecord(raw)) {
     for (const section of SECTIONS_WITH_REQUIRED_FIELDS) if (raw[section] === undefined) raw[section] = {};
   }
@@ -224,7 +223,10 @@ function finish(
     });
     // Top to bottom through the file; problems with no line (a missing section) last.
     problems.sort((a, b) => (a.p.line ?? Infinity) - (b.p.line ?? Infinity) || a.order - b.order);
-    throw new ConfigError(source, problems.map((x) => x.p));
+    throw new ConfigError(
+      source,
+      problems.map((x) => x.p),
+    );
   }
   if (!result.success) throw new Error('unreachable: schema failed without problems');
   return { ...result.data, warnings };
@@ -468,19 +470,72 @@ export const MANAGED_PARAMETERS: Readonly<Record<string, string>> = {
 
 /** Common settings, to catch typos (Postgres refuses to start on an unknown name). */
 const KNOWN_PARAMETERS = [
-  'shared_buffers', 'work_mem', 'maintenance_work_mem', 'effective_cache_size', 'max_connections', 'temp_buffers',
-  'wal_buffers', 'max_wal_size', 'min_wal_size', 'checkpoint_timeout', 'checkpoint_completion_target', 'wal_compression',
-  'wal_log_hints', 'wal_level', 'wal_keep_size', 'max_wal_senders', 'max_replication_slots', 'hot_standby_feedback',
-  'random_page_cost', 'seq_page_cost', 'effective_io_concurrency', 'max_worker_processes', 'max_parallel_workers',
-  'max_parallel_workers_per_gather', 'max_parallel_maintenance_workers', 'log_min_duration_statement', 'log_statement',
-  'log_connections', 'log_disconnections', 'log_line_prefix', 'log_lock_waits', 'log_temp_files', 'log_checkpoints',
-  'shared_preload_libraries', 'statement_timeout', 'idle_in_transaction_session_timeout', 'lock_timeout',
-  'default_statistics_target', 'autovacuum', 'autovacuum_max_workers', 'autovacuum_naptime',
-  'autovacuum_vacuum_scale_factor', 'autovacuum_analyze_scale_factor', 'huge_pages', 'timezone', 'datestyle',
-  'default_transaction_isolation', 'jit', 'track_io_timing', 'track_activity_query_size', 'archive_mode',
-  'archive_library', 'archive_command', 'archive_timeout', 'password_encryption', 'ssl', 'max_locks_per_transaction',
-  'max_prepared_transactions', 'full_page_writes', 'fsync', 'wal_sender_timeout', 'wal_receiver_timeout',
-  'max_slot_wal_keep_size', 'tcp_keepalives_idle', 'tcp_keepalives_interval', 'tcp_keepalives_count',
+  'shared_buffers',
+  'work_mem',
+  'maintenance_work_mem',
+  'effective_cache_size',
+  'max_connections',
+  'temp_buffers',
+  'wal_buffers',
+  'max_wal_size',
+  'min_wal_size',
+  'checkpoint_timeout',
+  'checkpoint_completion_target',
+  'wal_compression',
+  'wal_log_hints',
+  'wal_level',
+  'wal_keep_size',
+  'max_wal_senders',
+  'max_replication_slots',
+  'hot_standby_feedback',
+  'random_page_cost',
+  'seq_page_cost',
+  'effective_io_concurrency',
+  'max_worker_processes',
+  'max_parallel_workers',
+  'max_parallel_workers_per_gather',
+  'max_parallel_maintenance_workers',
+  'log_min_duration_statement',
+  'log_statement',
+  'log_connections',
+  'log_disconnections',
+  'log_line_prefix',
+  'log_lock_waits',
+  'log_temp_files',
+  'log_checkpoints',
+  'shared_preload_libraries',
+  'statement_timeout',
+  'idle_in_transaction_session_timeout',
+  'lock_timeout',
+  'default_statistics_target',
+  'autovacuum',
+  'autovacuum_max_workers',
+  'autovacuum_naptime',
+  'autovacuum_vacuum_scale_factor',
+  'autovacuum_analyze_scale_factor',
+  'huge_pages',
+  'timezone',
+  'datestyle',
+  'default_transaction_isolation',
+  'jit',
+  'track_io_timing',
+  'track_activity_query_size',
+  'archive_mode',
+  'archive_library',
+  'archive_command',
+  'archive_timeout',
+  'password_encryption',
+  'ssl',
+  'max_locks_per_transaction',
+  'max_prepared_transactions',
+  'full_page_writes',
+  'fsync',
+  'wal_sender_timeout',
+  'wal_receiver_timeout',
+  'max_slot_wal_keep_size',
+  'tcp_keepalives_idle',
+  'tcp_keepalives_interval',
+  'tcp_keepalives_count',
   ...Object.keys(MANAGED_PARAMETERS),
 ];
 
@@ -517,7 +572,8 @@ function crossFieldChecks(raw: unknown, found: Found[], warnings: string[]): voi
       if (!isRecord(node)) return;
       if (typeof node.id === 'string') {
         const first = ids.get(node.id);
-        if (first !== undefined) add(['nodes', i, 'id'], `duplicate node id ${JSON.stringify(node.id)} (also nodes[${first}].id)`, 'give every node its own id');
+        if (first !== undefined)
+          add(['nodes', i, 'id'], `duplicate node id ${JSON.stringify(node.id)} (also nodes[${first}].id)`, 'give every node its own id');
         else ids.set(node.id, i);
       }
       const ports = new Map<number, AddressRole>();
@@ -529,13 +585,21 @@ function crossFieldChecks(raw: unknown, found: Found[], warnings: string[]): voi
         const key = addressKey(a.host, a.port);
         const first = addresses.get(key);
         if (first !== undefined) {
-          add(['nodes', i, role], `${JSON.stringify(v)} is already used by ${first}`, 'every raft, api, proxy and postgres address in the cluster must be different');
+          add(
+            ['nodes', i, role],
+            `${JSON.stringify(v)} is already used by ${first}`,
+            'every raft, api, proxy and postgres address in the cluster must be different',
+          );
         } else {
           addresses.set(key, pathToString(['nodes', i, role]));
           // Bound to one listenHost, two roles on different hosts can still collide.
           const clash = ports.get(a.port);
           if (typeof node.listenHost === 'string' && clash !== undefined) {
-            add(['nodes', i, role], `port ${a.port} is also used by nodes[${i}].${clash}, and both listen on ${node.listenHost}`, 'give each role of a node its own port');
+            add(
+              ['nodes', i, role],
+              `port ${a.port} is also used by nodes[${i}].${clash}, and both listen on ${node.listenHost}`,
+              'give each role of a node its own port',
+            );
           }
           ports.set(a.port, role);
         }
@@ -562,7 +626,11 @@ function crossFieldChecks(raw: unknown, found: Found[], warnings: string[]): voi
     const syncMode = pg.syncMode === undefined ? DEFAULTS.postgres.syncMode : pg.syncMode;
     const syncQuorum = intOr(pg, 'syncQuorum', DEFAULTS.postgres.syncQuorum);
     if (syncMode === 'quorum' && nodeCount === 1) {
-      add(['postgres', 'syncMode'], 'is quorum, but a single node has no standby to confirm commits: every write would wait forever', 'set postgres.syncMode: async, or list 3 nodes');
+      add(
+        ['postgres', 'syncMode'],
+        'is quorum, but a single node has no standby to confirm commits: every write would wait forever',
+        'set postgres.syncMode: async, or list 3 nodes',
+      );
     } else if (syncMode === 'quorum' && nodeCount !== undefined && syncQuorum !== undefined && syncQuorum > nodeCount - 1) {
       add(
         ['postgres', 'syncQuorum'],
@@ -577,18 +645,26 @@ function crossFieldChecks(raw: unknown, found: Found[], warnings: string[]): voi
     if (leaseMs !== undefined && tickMs !== undefined && electionTicks !== undefined) {
       const electionMaxMs = 2 * electionTicks * tickMs;
       if (leaseMs <= electionMaxMs) {
-        warn('postgres.leaseMs', `${leaseMs} ms is not longer than the longest Raft election timeout (${electionMaxMs} ms): the primary may fence itself during an ordinary leader change`);
+        warn(
+          'postgres.leaseMs',
+          `${leaseMs} ms is not longer than the longest Raft election timeout (${electionMaxMs} ms): the primary may fence itself during an ordinary leader change`,
+        );
       }
     }
     const failover = pg.failover;
-    if (isRecord(failover) && failover.enabled === false) warn('postgres.failover.enabled', 'automatic failover is off: a failed primary stays down until `ogel failover`');
+    if (isRecord(failover) && failover.enabled === false)
+      warn('postgres.failover.enabled', 'automatic failover is off: a failed primary stays down until `ogel failover`');
 
     const params = pg.parameters;
     if (isRecord(params)) {
       for (const [name, value] of Object.entries(params)) {
         const segs: Seg[] = ['postgres', 'parameters', name];
         if (!GUC_NAME.test(name)) {
-          add(segs, `${JSON.stringify(name)} is not a PostgreSQL setting name`, 'names are letters, digits and underscores, with one dot for an extension setting (pg_stat_statements.max)');
+          add(
+            segs,
+            `${JSON.stringify(name)} is not a PostgreSQL setting name`,
+            'names are letters, digits and underscores, with one dot for an extension setting (pg_stat_statements.max)',
+          );
           continue;
         }
         const lower = name.toLowerCase();
@@ -603,7 +679,8 @@ function crossFieldChecks(raw: unknown, found: Found[], warnings: string[]): voi
         if (typeof value === 'string' && /[\n\r\0]/.test(value)) add(segs, 'must not contain line breaks or NUL characters');
         if (!lower.includes('.') && !KNOWN_PARAMETERS.includes(lower)) {
           const guess = closest(lower, KNOWN_PARAMETERS);
-          if (guess !== undefined) warn(pathToString(segs), `not a setting ogel knows; did you mean '${guess}'? (Postgres refuses to start on an unknown setting)`);
+          if (guess !== undefined)
+            warn(pathToString(segs), `not a setting ogel knows; did you mean '${guess}'? (Postgres refuses to start on an unknown setting)`);
         }
       }
     }
@@ -647,7 +724,11 @@ function storageChecks(
   if (fs.dir === undefined) {
     nodes.forEach((n, i) => {
       if (isRecord(n) && n.id === DEFAULT_OBJECTS_DIR_NAME) {
-        add(['nodes', i, 'id'], `${JSON.stringify(n.id)} is the name of the default object store directory <cluster.dataDir>/${DEFAULT_OBJECTS_DIR_NAME}`, 'rename the node, or set storage.fs.dir');
+        add(
+          ['nodes', i, 'id'],
+          `${JSON.stringify(n.id)} is the name of the default object store directory <cluster.dataDir>/${DEFAULT_OBJECTS_DIR_NAME}`,
+          'rename the node, or set storage.fs.dir',
+        );
       }
     });
   }

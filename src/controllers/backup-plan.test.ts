@@ -10,7 +10,14 @@ const H = 3_600_000;
 const SCHEDULE: BackupSchedule = { fullEveryMs: 168 * H, incrementalEveryMs: 6 * H };
 
 function pgNode(node: string, role: 'primary' | 'standby', timeline = 2): PgNode {
-  return { node, role: role === 'standby' ? 'absent' : role, reportedRole: role, timeline, lsn: { received: '0/5000000', flushed: '0/5000000', replayed: '0/5000000' }, reportedAtMs: 1 } as PgNode;
+  return {
+    node,
+    role: role === 'standby' ? 'absent' : role,
+    reportedRole: role,
+    timeline,
+    lsn: { received: '0/5000000', flushed: '0/5000000', replayed: '0/5000000' },
+    reportedAtMs: 1,
+  } as PgNode;
 }
 
 function backup(id: string, o: Partial<Backup> = {}): Backup {
@@ -35,11 +42,15 @@ function backup(id: string, o: Partial<Backup> = {}): Backup {
   } as Backup;
 }
 
-function state(backups: Backup[], nodes: PgNode[] = [pgNode('n1', 'primary'), pgNode('n2', 'standby'), pgNode('n3', 'standby')], primary: string | null = 'n1'): ClusterState {
+function state(
+  backups: Backup[],
+  nodes: PgNode[] = [pgNode('n1', 'primary'), pgNode('n2', 'standby'), pgNode('n3', 'standby')],
+  primary: string | null = 'n1',
+): ClusterState {
   return { backups: new Map(backups.map((b) => [b.id, b])), postgres: { primary, nodes: new Map(nodes.map((n) => [n.node, n])) } } as unknown as ClusterState;
 }
 
-test('a full backup first, from the lowest streaming standby on the primary\'s timeline', () => {
+test("a full backup first, from the lowest streaming standby on the primary's timeline", () => {
   const d = decideBackup(state([]), SCHEDULE, 10 * H);
   assert.equal(d.action, 'start');
   assert.ok(d.action === 'start' && d.kind === 'full' && d.node === 'n2' && d.parent === null && d.timeline === 2);

@@ -30,7 +30,9 @@ export type BackupDecision =
   | { action: 'refuse'; why: string };
 
 function complete(state: ClusterState): Backup[] {
-  return [...state.backups.values()].filter((b) => b.state === 'complete' && b.verification.state !== 'failed').sort((a, b) => (a.finishedAtMs ?? 0) - (b.finishedAtMs ?? 0));
+  return [...state.backups.values()]
+    .filter((b) => b.state === 'complete' && b.verification.state !== 'failed')
+    .sort((a, b) => (a.finishedAtMs ?? 0) - (b.finishedAtMs ?? 0));
 }
 
 /** The node to copy: a streaming standby on the primary's timeline (lowest id, for stable choices), else the primary. */
@@ -40,16 +42,24 @@ export function backupSource(state: ClusterState): { node: string; timeline: num
   const primary = pg.nodes.get(pg.primary);
   if (primary === undefined || primary.reportedRole !== 'primary') return undefined;
   // A node's wanted role stays 'absent' for a standby that simply follows: what it reports decides.
-  const standbys = [...pg.nodes.values()].filter((n) => n.node !== pg.primary && n.reportedRole === 'standby' && n.role !== 'fenced' && n.role !== 'recloning' && n.timeline === primary.timeline).sort((a, b) => a.node.localeCompare(b.node));
+  const standbys = [...pg.nodes.values()]
+    .filter((n) => n.node !== pg.primary && n.reportedRole === 'standby' && n.role !== 'fenced' && n.role !== 'recloning' && n.timeline === primary.timeline)
+    .sort((a, b) => a.node.localeCompare(b.node));
   const src = standbys[0] ?? primary;
   return { node: src.node, timeline: primary.timeline, lsn: src.lsn.replayed === '0/0' ? src.lsn.flushed : src.lsn.replayed };
 }
 
 export function decideBackup(state: ClusterState, schedule: BackupSchedule, nowMs: number, request?: BackupKindRequest): BackupDecision {
   const running = [...state.backups.values()].find((b) => b.state === 'running');
-  if (running !== undefined) return request ? { action: 'refuse', why: `backup ${running.id} is still running on ${running.node ?? 'a node'}; one runs at a time` } : { action: 'none', why: `backup ${running.id} is running` };
+  if (running !== undefined)
+    return request
+      ? { action: 'refuse', why: `backup ${running.id} is still running on ${running.node ?? 'a node'}; one runs at a time` }
+      : { action: 'none', why: `backup ${running.id} is running` };
   const src = backupSource(state);
-  if (src === undefined) return request ? { action: 'refuse', why: 'there is no primary reporting right now; retry once the cluster has one' } : { action: 'none', why: 'no primary' };
+  if (src === undefined)
+    return request
+      ? { action: 'refuse', why: 'there is no primary reporting right now; retry once the cluster has one' }
+      : { action: 'none', why: 'no primary' };
   const done = complete(state).filter((b) => b.timeline <= src.timeline);
   const onTimeline = done.filter((b) => b.timeline === src.timeline);
   const newest = onTimeline.at(-1);
@@ -65,11 +75,18 @@ export function decideBackup(state: ClusterState, schedule: BackupSchedule, nowM
   };
   if (request === 'full') return start('full', 'requested');
   if (request === 'incremental' || request === 'auto') {
-    if (newest === undefined) return request === 'auto' ? start('full', 'requested; no complete backup on this timeline to build on') : { action: 'refuse', why: `no complete backup on timeline ${src.timeline} to take an incremental against; take a full backup (ogel backup create --full)` };
+    if (newest === undefined)
+      return request === 'auto'
+        ? start('full', 'requested; no complete backup on this timeline to build on')
+        : {
+            action: 'refuse',
+            why: `no complete backup on timeline ${src.timeline} to take an incremental against; take a full backup (ogel backup create --full)`,
+          };
     return start('incremental', 'requested');
   }
   if (newestFull === undefined || newest === undefined) return start('full', `no complete full backup on timeline ${src.timeline}`);
-  if (nowMs - (newestFull.finishedAtMs ?? 0) >= schedule.fullEveryMs) return start('full', `the newest full backup (${newestFull.id}) is older than ${Math.round(schedule.fullEveryMs / 3_600_000)} h`);
+  if (nowMs - (newestFull.finishedAtMs ?? 0) >= schedule.fullEveryMs)
+    return start('full', `the newest full backup (${newestFull.id}) is older than ${Math.round(schedule.fullEveryMs / 3_600_000)} h`);
   if (schedule.incrementalEveryMs !== null && nowMs - (newest.finishedAtMs ?? 0) >= schedule.incrementalEveryMs) {
     return start('incremental', `the newest backup (${newest.id}) is older than ${Math.round(schedule.incrementalEveryMs / 60_000)} min`);
   }

@@ -69,7 +69,8 @@ export class BackupScheduler implements Controller {
 
   /** ogel backup create: records a backup now (or says why not); resolves with its id once recorded. */
   async request(kind: BackupKindRequest): Promise<string> {
-    if (!this.active) throw new BackupRequestError('backups are scheduled by the Raft leader; this node is not it (the API forwards requests to the leader)', 503);
+    if (!this.active)
+      throw new BackupRequestError('backups are scheduled by the Raft leader; this node is not it (the API forwards requests to the leader)', 503);
     const d = decideBackup(this.fsm.state, this.o.schedule, this.now(), kind);
     if (d.action !== 'start') throw new BackupRequestError(d.why, 409);
     return this.record(d);
@@ -82,7 +83,18 @@ export class BackupScheduler implements Controller {
 
   private async record(d: Extract<ReturnType<typeof decideBackup>, { action: 'start' }>): Promise<string> {
     const id = backupId(this.now(), d.kind, randomBytes(3).toString('hex'));
-    await this.propose({ v: 4, type: 'backup.record', atMs: this.now(), id, kind: d.kind, parent: d.parent, node: d.node, timeline: d.timeline, startLsn: d.startLsn, prefix: `${this.o.backupsPrefix}${id}/` });
+    await this.propose({
+      v: 4,
+      type: 'backup.record',
+      atMs: this.now(),
+      id,
+      kind: d.kind,
+      parent: d.parent,
+      node: d.node,
+      timeline: d.timeline,
+      startLsn: d.startLsn,
+      prefix: `${this.o.backupsPrefix}${id}/`,
+    });
     return id;
   }
 

@@ -45,14 +45,20 @@ describe('failover decision', () => {
     assert.equal(decideFailover(input({ state })).kind, 'wait');
   });
 
-  it('first stops every reachable standby\'s WAL receiver', () => {
+  it("first stops every reachable standby's WAL receiver", () => {
     assert.deepEqual(decideFailover(input()), { kind: 'fence-standbys', nodes: ['n2', 'n3'] });
-    const probes = new Map([['n2', stopped('0/5000000')], ['n3', { reachable: true, receiverStopped: false }]]);
+    const probes = new Map([
+      ['n2', stopped('0/5000000')],
+      ['n3', { reachable: true, receiverStopped: false }],
+    ]);
     assert.deepEqual(decideFailover(input({ probes })), { kind: 'fence-standbys', nodes: ['n3'] });
   });
 
   it('promotes the standby with the highest flushed LSN, naming the lapsed renewal', () => {
-    const probes = new Map([['n2', stopped('0/5000000')], ['n3', stopped('0/5000100')]]);
+    const probes = new Map([
+      ['n2', stopped('0/5000000')],
+      ['n3', stopped('0/5000100')],
+    ]);
     assert.deepEqual(decideFailover(input({ probes })), {
       kind: 'promote',
       node: 'n3',
@@ -64,28 +70,42 @@ describe('failover decision', () => {
   });
 
   it('breaks an LSN tie by priority, then by id', () => {
-    const probes = new Map([['n2', stopped('0/5000000')], ['n3', stopped('0/5000000')]]);
+    const probes = new Map([
+      ['n2', stopped('0/5000000')],
+      ['n3', stopped('0/5000000')],
+    ]);
     assert.equal((decideFailover(input({ probes })) as { node: string }).node, 'n2');
     assert.equal((decideFailover(input({ probes, priority: new Map([['n3', 1]]) })) as { node: string }).node, 'n3');
   });
 
   it('refuses when the old primary and a standby are both unreachable (I4), and says why', () => {
-    const probes = new Map([['n2', stopped('0/5000000')], ['n3', down]]);
+    const probes = new Map([
+      ['n2', stopped('0/5000000')],
+      ['n3', down],
+    ]);
     const d = decideFailover(input({ probes }));
     assert.equal(d.kind, 'blocked');
     assert.match((d as { reason: string }).reason, /n1 and standby n3 are unreachable.*acknowledged commit may exist only on it.*--force/);
   });
 
   it('--force --to accepts that risk, but never skips the lease (I3)', () => {
-    const probes = new Map([['n2', stopped('0/5000000')], ['n3', down]]);
+    const probes = new Map([
+      ['n2', stopped('0/5000000')],
+      ['n3', down],
+    ]);
     const d = decideFailover(input({ probes, manual: { to: 'n2', force: true } }));
     assert.deepEqual(d, { kind: 'promote', node: 'n2', generation: 2, lsn: '0/5000000', lapsedLease: { holder: 'n1', renewalSeq: 1 }, forced: true });
-    assert.deepEqual(decideFailover(input({ probes, manual: { to: 'n2', force: true }, lease: { lapsed: false, observedRenewalSeq: 1 } })), { kind: 'healthy' });
+    assert.deepEqual(decideFailover(input({ probes, manual: { to: 'n2', force: true }, lease: { lapsed: false, observedRenewalSeq: 1 } })), {
+      kind: 'healthy',
+    });
     assert.equal(decideFailover(input({ probes, manual: { to: 'n3', force: true } })).kind, 'blocked');
   });
 
   it('in asynchronous mode (k = 0) an unreachable standby does not block', () => {
-    const probes = new Map([['n2', stopped('0/5000000')], ['n3', down]]);
+    const probes = new Map([
+      ['n2', stopped('0/5000000')],
+      ['n3', down],
+    ]);
     assert.equal(decideFailover(input({ probes, syncQuorum: 0 })).kind, 'promote');
   });
 
@@ -95,9 +115,12 @@ describe('failover decision', () => {
     assert.equal((decideFailover(input({ state, probes })) as { node: string }).node, 'n2');
     assert.equal(decideFailover(input({ state: run([C.memberAdd('n1', 1)]) })).kind, 'wait');
   });
-  it('an operator\'s failover runs while paused, and --to without --force never loses commits', () => {
+  it("an operator's failover runs while paused, and --to without --force never loses commits", () => {
     const paused = run([C.maintenance({ paused: true, reason: 'upgrading' })], serving());
-    const probes = new Map([['n2', stopped('0/5000000')], ['n3', stopped('0/5000100')]]);
+    const probes = new Map([
+      ['n2', stopped('0/5000000')],
+      ['n3', stopped('0/5000100')],
+    ]);
     assert.equal((decideFailover(input({ state: paused, probes, manual: { force: false } })) as { node: string }).node, 'n3');
     const behind = decideFailover(input({ probes, manual: { to: 'n2', force: false } }));
     assert.equal(behind.kind, 'blocked');
@@ -108,8 +131,18 @@ describe('failover decision', () => {
   it('a released lease (switchover cut short) is promoted past without a lapse to wait for', () => {
     const state = run([C.release()], serving());
     assert.deepEqual(decideFailover(input({ state, lease: { lapsed: false, observedRenewalSeq: 1 } })), { kind: 'fence-standbys', nodes: ['n2', 'n3'] });
-    const probes = new Map([['n2', stopped('0/5000000')], ['n3', stopped('0/5000000')]]);
-    assert.deepEqual(decideFailover(input({ state, probes })), { kind: 'promote', node: 'n2', generation: 2, lsn: '0/5000000', lapsedLease: null, forced: false });
+    const probes = new Map([
+      ['n2', stopped('0/5000000')],
+      ['n3', stopped('0/5000000')],
+    ]);
+    assert.deepEqual(decideFailover(input({ state, probes })), {
+      kind: 'promote',
+      node: 'n2',
+      generation: 2,
+      lsn: '0/5000000',
+      lapsedLease: null,
+      forced: false,
+    });
   });
 
   it('a fenced former primary is neither a candidate nor counted as holding acknowledged commits', () => {

@@ -67,7 +67,9 @@ export function decideFailover(i: FailoverInput): FailoverDecision {
   // this generation: its agent commits pg.setRole standby before it streams. A
   // re-cloning one has no consistent data. Neither can hold an acknowledged
   // commit of this generation, nor be promoted.
-  const standbys = [...pg.nodes.keys()].filter((id) => id !== pg.primary && pg.nodes.get(id)!.role !== 'recloning' && pg.nodes.get(id)!.role !== 'fenced').sort();
+  const standbys = [...pg.nodes.keys()]
+    .filter((id) => id !== pg.primary && pg.nodes.get(id)!.role !== 'recloning' && pg.nodes.get(id)!.role !== 'fenced')
+    .sort();
   if (standbys.length === 0) return { kind: 'blocked', reason: 'no standby to promote' };
   const unprobed = standbys.filter((id) => !i.probes.has(id));
   const reachable = standbys.filter((id) => i.probes.get(id)?.reachable === true);

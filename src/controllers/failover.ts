@@ -113,7 +113,8 @@ export class FailoverController implements Controller {
 
   private enqueue(p: Pending): void {
     if (!this.running) return p.reject(new FailoverRequestError('the failover controller is not running on this node (it runs on the Raft leader)', 503));
-    if (this.queue.length >= QUEUE_MAX) return p.reject(new FailoverRequestError(`a ${this.queue[0]!.kind} is already in progress`, 409, 'wait for it to finish, then check ogel status'));
+    if (this.queue.length >= QUEUE_MAX)
+      return p.reject(new FailoverRequestError(`a ${this.queue[0]!.kind} is already in progress`, 409, 'wait for it to finish, then check ogel status'));
     const s = this.fsm.state;
     if (p.to !== undefined && !s.postgres.nodes.has(p.to)) {
       return p.reject(new FailoverRequestError(`--to ${p.to}: no such member`, 400, `members: ${[...s.postgres.nodes.keys()].sort().join(', ')}`));
@@ -128,7 +129,8 @@ export class FailoverController implements Controller {
       await this.loop(ctx);
     } finally {
       this.running = false;
-      for (const p of this.queue.splice(0)) p.reject(new FailoverRequestError('this node stopped being the Raft leader; the request was not carried out', 503, 'retry: the new leader takes it'));
+      for (const p of this.queue.splice(0))
+        p.reject(new FailoverRequestError('this node stopped being the Raft leader; the request was not carried out', 503, 'retry: the new leader takes it'));
     }
   }
 
@@ -225,7 +227,8 @@ export class FailoverController implements Controller {
             d.nodes.map(async (id) => {
               const { probe, problem } = await this.fence(id, s.postgres.generation, s.postgres.lease?.renewalSeq ?? 0);
               // Once per standby and problem: a blocked failover re-probes every 500 ms.
-              if (problem && unreachableLogged.get(id) !== problem) ctx.log({ level: 'warn', msg: 'failover: standby counted as unreachable', standby: id, problem });
+              if (problem && unreachableLogged.get(id) !== problem)
+                ctx.log({ level: 'warn', msg: 'failover: standby counted as unreachable', standby: id, problem });
               if (problem) unreachableLogged.set(id, problem);
               else unreachableLogged.delete(id);
               probes.set(id, probe);
@@ -254,7 +257,13 @@ export class FailoverController implements Controller {
             this.queue.shift();
             try {
               await this.waitWritable(d.node, d.generation, ctx);
-              pending.resolve({ from: s.postgres.primary, to: d.node, generation: d.generation, forced: d.forced, durationMs: Math.round(performance.now() - pending.startedAt) });
+              pending.resolve({
+                from: s.postgres.primary,
+                to: d.node,
+                generation: d.generation,
+                forced: d.forced,
+                durationMs: Math.round(performance.now() - pending.startedAt),
+              });
             } catch (e) {
               pending.reject(e as Error);
             }
@@ -265,7 +274,12 @@ export class FailoverController implements Controller {
     }
   }
 
-  private async promote(s: ClusterState, d: Extract<FailoverDecision, { kind: 'promote' }>, manual: { force: boolean } | undefined, ctx: ControllerContext): Promise<void> {
+  private async promote(
+    s: ClusterState,
+    d: Extract<FailoverDecision, { kind: 'promote' }>,
+    manual: { force: boolean } | undefined,
+    ctx: ControllerContext,
+  ): Promise<void> {
     const old = s.postgres.primary ?? s.postgres.history[s.postgres.history.length - 1]?.node ?? 'none';
     const why = d.lapsedLease ? `the lease of ${d.lapsedLease.holder} lapsed` : `${old} released its lease`;
     const reason = manual ? `failover (operator${d.forced ? ', forced: acknowledged writes may be lost' : ''}): ${why}` : `failover: ${why}`;
@@ -318,7 +332,10 @@ export class FailoverController implements Controller {
     if (pg.lease === null || leaseLapsed) {
       // Asking a primary that may be dead to step down could hold this loop (and
       // automatic failover) for the whole step-down timeout.
-      const reason = pg.lease === null ? `there is no primary holding a lease in generation ${pg.generation}` : `the lease of ${pg.lease.holder} has lapsed: automatic failover handles a dead primary`;
+      const reason =
+        pg.lease === null
+          ? `there is no primary holding a lease in generation ${pg.generation}`
+          : `the lease of ${pg.lease.holder} has lapsed: automatic failover handles a dead primary`;
       ctx.log({ level: 'error', msg: 'scheduled switchover failed', to: target, at, reason });
       return;
     }
@@ -379,7 +396,10 @@ export class FailoverController implements Controller {
     // The answer may be lost after the release committed: the state decides.
     const after = this.fsm.state.postgres;
     if (!(after.generation === pg.generation && after.primary === null && after.lease === null)) {
-      throw new FailoverRequestError(`switchover refused by ${from}: ${stepDownError?.message ?? `the lease was not released (primary ${after.primary ?? 'none'}, generation ${after.generation})`}`, 409);
+      throw new FailoverRequestError(
+        `switchover refused by ${from}: ${stepDownError?.message ?? `the lease was not released (primary ${after.primary ?? 'none'}, generation ${after.generation})`}`,
+        409,
+      );
     }
     await this.propose({
       v: 1,
@@ -403,7 +423,9 @@ export class FailoverController implements Controller {
   /** The most advanced streaming standby by reported flushed LSN, ties by priority, then id. */
   private bestStandby(s: ClusterState): string {
     const prio = new Map(this.config.nodes.map((n) => [n.id, n.priority]));
-    const candidates = [...s.postgres.nodes.values()].filter((n) => n.node !== s.postgres.primary && n.reportedRole === 'standby' && (n.role === 'standby' || n.role === 'absent'));
+    const candidates = [...s.postgres.nodes.values()].filter(
+      (n) => n.node !== s.postgres.primary && n.reportedRole === 'standby' && (n.role === 'standby' || n.role === 'absent'),
+    );
     candidates.sort((a, b) => compareLsn(b.lsn.flushed, a.lsn.flushed) || (prio.get(b.node) ?? 0) - (prio.get(a.node) ?? 0) || (a.node < b.node ? -1 : 1));
     const best = candidates[0];
     if (!best) throw new FailoverRequestError('no standby to switch over to', 409, 'check ogel status: every other node is down, fenced or re-cloning');
@@ -415,7 +437,11 @@ export class FailoverController implements Controller {
     if (!n) throw new FailoverRequestError(`--to ${to}: no such member`, 400);
     if (to === s.postgres.primary) throw new FailoverRequestError(`--to ${to}: it is already the primary`, 400);
     if (n.reportedRole !== 'standby' || n.role === 'fenced' || n.role === 'recloning') {
-      throw new FailoverRequestError(`--to ${to}: it is not a streaming standby (wanted role ${n.role}, reported ${n.reportedRole})`, 409, 'wait until ogel status shows it streaming');
+      throw new FailoverRequestError(
+        `--to ${to}: it is not a streaming standby (wanted role ${n.role}, reported ${n.reportedRole})`,
+        409,
+        'wait until ogel status shows it streaming',
+      );
     }
     if (s.members.get(to)?.health.healthy === false) throw new FailoverRequestError(`--to ${to}: the leader cannot reach it`, 409);
   }
@@ -425,10 +451,15 @@ export class FailoverController implements Controller {
     const t0 = performance.now();
     for (;;) {
       const pg = this.fsm.state.postgres;
-      if (pg.generation !== generation) throw new FailoverRequestError(`generation ${generation} was replaced by ${pg.generation} before ${node} took writes`, 409);
+      if (pg.generation !== generation)
+        throw new FailoverRequestError(`generation ${generation} was replaced by ${pg.generation} before ${node} took writes`, 409);
       if (pg.lease !== null && pg.lease.holder === node && pg.lease.renewalSeq >= 1 && pg.nodes.get(node)?.reportedRole === 'primary') return;
       if (performance.now() - t0 > WRITABLE_TIMEOUT_MS) {
-        throw new FailoverRequestError(`${node} was promoted (generation ${generation}) but has not renewed its lease within ${WRITABLE_TIMEOUT_MS} ms`, 409, 'check ogel status and the node\'s log');
+        throw new FailoverRequestError(
+          `${node} was promoted (generation ${generation}) but has not renewed its lease within ${WRITABLE_TIMEOUT_MS} ms`,
+          409,
+          "check ogel status and the node's log",
+        );
       }
       if (ctx.signal.aborted) throw new FailoverRequestError('this node stopped being the Raft leader while waiting for the new primary', 503);
       await sleep(5, ctx.signal);

@@ -30,7 +30,9 @@ const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}
 export function parseIsoInstant(text: string): number | { error: string } {
   const m = ISO_RE.exec(text);
   if (m === null) {
-    const why = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text) ? 'it has no time zone (add Z for UTC, or an offset like +01:00)' : 'it is not an ISO 8601 date and time';
+    const why = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text)
+      ? 'it has no time zone (add Z for UTC, or an offset like +01:00)'
+      : 'it is not an ISO 8601 date and time';
     return { error: `${JSON.stringify(text)}: ${why}` };
   }
   const [year, month, day, hour, minute] = [m[1], m[2], m[3], m[4], m[5]].map(Number) as [number, number, number, number, number];
@@ -60,10 +62,16 @@ export function checkScheduledAt(text: string, nowMs: number): ScheduleCheck {
   const at = parseIsoInstant(text);
   if (typeof at !== 'number') return { ok: false, message: `${at.error}; expected ${SCHEDULED_AT_HINT}` };
   if (at < nowMs - SCHEDULE_PAST_TOLERANCE_MS) {
-    return { ok: false, message: `${JSON.stringify(text)} is ${describeDurationMs(nowMs - at)} in the past (now is ${new Date(nowMs).toISOString()}); for a switchover now, leave out scheduledAt` };
+    return {
+      ok: false,
+      message: `${JSON.stringify(text)} is ${describeDurationMs(nowMs - at)} in the past (now is ${new Date(nowMs).toISOString()}); for a switchover now, leave out scheduledAt`,
+    };
   }
   if (at > nowMs + SCHEDULE_AHEAD_MAX_MS) {
-    return { ok: false, message: `${JSON.stringify(text)} is ${describeDurationMs(at - nowMs)} ahead; at most ${SCHEDULE_AHEAD_MAX_MS / 86_400_000} days ahead is accepted` };
+    return {
+      ok: false,
+      message: `${JSON.stringify(text)} is ${describeDurationMs(at - nowMs)} ahead; at most ${SCHEDULE_AHEAD_MAX_MS / 86_400_000} days ahead is accepted`,
+    };
   }
   return { ok: true, notBeforeMs: at };
 }

@@ -22,7 +22,19 @@ function tenant(name: string, id: string, state: TenantState = 'active', maxConn
 }
 
 function role(name: string, tag: string | null, over: Partial<ObservedRole> = {}): ObservedRole {
-  return { name, tag, login: true, superuser: false, createdb: false, createrole: false, replication: false, bypassrls: false, connLimit: 10, password: verifierFor(name), ...over };
+  return {
+    name,
+    tag,
+    login: true,
+    superuser: false,
+    createdb: false,
+    createrole: false,
+    replication: false,
+    bypassrls: false,
+    connLimit: 10,
+    password: verifierFor(name),
+    ...over,
+  };
 }
 function db(name: string, tag: string | null, over: Partial<ObservedDatabase> = {}): ObservedDatabase {
   return { name, owner: name, tag, publicConnect: false, ...over };
@@ -65,13 +77,27 @@ describe('tenant provisioning plan', () => {
   });
 
   it('a provisioned tenant needs nothing (idempotent) and is done; suspended tenants keep theirs', () => {
-    const p = planProvisioning(tenants(tenant('acme', 't1'), tenant('zzz', 't2', 'suspended')), observed([role('acme', 't1'), role('zzz', 't2')], [db('acme', 't1'), db('zzz', 't2')]), verifierFor);
+    const p = planProvisioning(
+      tenants(tenant('acme', 't1'), tenant('zzz', 't2', 'suspended')),
+      observed([role('acme', 't1'), role('zzz', 't2')], [db('acme', 't1'), db('zzz', 't2')]),
+      verifierFor,
+    );
     assert.deepEqual(p.actions, []);
     assert.deepEqual([...p.done].sort(), ['t1', 't2']);
   });
 
   it('repairs a drifted role: powers, login, limit, password', () => {
-    for (const over of [{ superuser: true }, { login: false }, { createdb: true }, { createrole: true }, { replication: true }, { bypassrls: true }, { connLimit: -1 }, { password: 'md5abc' }, { password: null }]) {
+    for (const over of [
+      { superuser: true },
+      { login: false },
+      { createdb: true },
+      { createrole: true },
+      { replication: true },
+      { bypassrls: true },
+      { connLimit: -1 },
+      { password: 'md5abc' },
+      { password: null },
+    ]) {
       const p = planProvisioning(tenants(tenant('acme', 't1')), observed([role('acme', 't1', over)], [db('acme', 't1')]), verifierFor);
       assert.deepEqual(kinds(p.actions), ['alterRole acme'], JSON.stringify(over));
       assert.equal(p.done.size, 0);
@@ -118,7 +144,11 @@ describe('tenant provisioning plan', () => {
   });
 
   it("a new tenant reusing a deleted tenant's name never inherits its data: the old database is dropped and a new one created", () => {
-    const p = planProvisioning(tenants(tenant('acme', 'old', 'deleted'), tenant('acme', 'new')), observed([role('acme', 'old')], [db('acme', 'old')]), verifierFor);
+    const p = planProvisioning(
+      tenants(tenant('acme', 'old', 'deleted'), tenant('acme', 'new')),
+      observed([role('acme', 'old')], [db('acme', 'old')]),
+      verifierFor,
+    );
     assert.deepEqual(kinds(p.actions), ['dropDatabase acme', 'dropRole acme', 'createRole acme', 'createDatabase acme']);
     assert.equal(p.done.size, 0);
   });
@@ -130,7 +160,11 @@ describe('tenant provisioning plan', () => {
   });
 
   it("a live tenant's objects are never dropped, and another live tenant's marked objects are a conflict", () => {
-    const p = planProvisioning(tenants(tenant('acme', 't1'), tenant('beta', 't2')), observed([role('acme', 't1'), role('beta', 't1')], [db('acme', 't1')]), verifierFor);
+    const p = planProvisioning(
+      tenants(tenant('acme', 't1'), tenant('beta', 't2')),
+      observed([role('acme', 't1'), role('beta', 't1')], [db('acme', 't1')]),
+      verifierFor,
+    );
     assert.ok(!p.actions.some((a) => a.kind === 'dropDatabase' || a.kind === 'dropRole'));
     assert.match(p.conflicts.get('t2')!, /role "beta" belongs to tenant "acme"/);
     assert.ok(p.done.has('t1'));

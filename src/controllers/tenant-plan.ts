@@ -183,7 +183,14 @@ export function planProvisioning(tenants: ReadonlyMap<TenantId, Tenant>, observe
  * tenant's), 'clear' (a mark of a tenant that is deleted or unknown: drop it
  * first), or the conflict to report.
  */
-function ownerProblem(kind: 'role' | 'database', name: string, tag: TenantId | null, t: Tenant, live: ReadonlyMap<TenantId, Tenant>, halfMade = false): string | 'clear' | null {
+function ownerProblem(
+  kind: 'role' | 'database',
+  name: string,
+  tag: TenantId | null,
+  t: Tenant,
+  live: ReadonlyMap<TenantId, Tenant>,
+  halfMade = false,
+): string | 'clear' | null {
   if (tag === t.id) return null;
   if (tag === null) {
     // CREATE DATABASE cannot share a transaction with its mark: a database owned

@@ -18,10 +18,34 @@ function run(cmds: Command[]): ClusterState {
   return s;
 }
 
-const addresses = (n: number) => ({ raft: `127.0.0.1:${7000 + n}`, api: `127.0.0.1:${8000 + n}`, proxy: `127.0.0.1:${6400 + n}`, postgres: `127.0.0.1:${5400 + n}` });
+const addresses = (n: number) => ({
+  raft: `127.0.0.1:${7000 + n}`,
+  api: `127.0.0.1:${8000 + n}`,
+  proxy: `127.0.0.1:${6400 + n}`,
+  postgres: `127.0.0.1:${5400 + n}`,
+});
 const members: Command[] = [1, 2].map((n) => ({ v: 1, type: 'member.add', id: `n${n}`, addresses: addresses(n), atMs: 1 }) as Command);
-const promote = { v: 1, type: 'pg.promote', node: 'n1', generation: 1, reason: 'bootstrap', lsn: '0/0', leaseDurationMs: 1000, automatic: false, lapsedLease: null, atMs: 2 } as Command;
-const report = { v: 1, type: 'pg.report', node: 'n1', role: 'primary', timeline: 1, lsn: { received: '0/1', flushed: '0/1', replayed: '0/1' }, atMs: 3 } as Command;
+const promote = {
+  v: 1,
+  type: 'pg.promote',
+  node: 'n1',
+  generation: 1,
+  reason: 'bootstrap',
+  lsn: '0/0',
+  leaseDurationMs: 1000,
+  automatic: false,
+  lapsedLease: null,
+  atMs: 2,
+} as Command;
+const report = {
+  v: 1,
+  type: 'pg.report',
+  node: 'n1',
+  role: 'primary',
+  timeline: 1,
+  lsn: { received: '0/1', flushed: '0/1', replayed: '0/1' },
+  atMs: 3,
+} as Command;
 const renew: Command = { v: 1, type: 'lease.renew', holder: 'n1', generation: 1, seq: 1, atMs: 4 };
 
 describe('tenant provisioner', () => {

@@ -21,7 +21,17 @@ import type { Config } from '../config/index.js';
 import { parseHostPort } from '../config/address.js';
 import { DEFAULT_DATABASE, quoteIdent, quoteLiteral, sqlState, SUPERUSER } from '../postgres/query.js';
 import { sleep, type Controller, type ControllerContext } from './manager.js';
-import { parseTenantTag, planProvisioning, tenantTag, type Observed, type ObservedDatabase, type ObservedRole, type ProvisionAction, type ProvisionPlan, type WantedTenant } from './tenant-plan.js';
+import {
+  parseTenantTag,
+  planProvisioning,
+  tenantTag,
+  type Observed,
+  type ObservedDatabase,
+  type ObservedRole,
+  type ProvisionAction,
+  type ProvisionPlan,
+  type WantedTenant,
+} from './tenant-plan.js';
 import { adminPassword, tenantServerPassword } from '../auth/passwords.js';
 
 /** Idle passes: a cheap read of two catalogs. Changes come through poke() at once. */
@@ -209,7 +219,8 @@ export class TenantProvisioner implements Controller {
     } catch (e) {
       // The connection or the primary failed: start over with a new connection next pass.
       await this.closeClient();
-      if (!ctx.signal.aborted) this.setPassReason(ctx, `a pass against the primary ${target.node} (${target.host}:${target.port}) failed: ${(e as Error).message}`);
+      if (!ctx.signal.aborted)
+        this.setPassReason(ctx, `a pass against the primary ${target.node} (${target.host}:${target.port}) failed: ${(e as Error).message}`);
     }
   }
 
@@ -270,7 +281,14 @@ export class TenantProvisioner implements Controller {
         return;
       case 'createRole':
         // One transaction: a role exists only with its mark, so an unmarked role is never ours.
-        await client.query(['BEGIN', `CREATE ROLE ${quoteIdent(a.tenant.role)} WITH ${roleOptions(a.tenant)}`, `COMMENT ON ROLE ${quoteIdent(a.tenant.role)} IS ${quoteLiteral(tenantTag(a.tenant.id))}`, 'COMMIT'].join(';\n'));
+        await client.query(
+          [
+            'BEGIN',
+            `CREATE ROLE ${quoteIdent(a.tenant.role)} WITH ${roleOptions(a.tenant)}`,
+            `COMMENT ON ROLE ${quoteIdent(a.tenant.role)} IS ${quoteLiteral(tenantTag(a.tenant.id))}`,
+            'COMMIT',
+          ].join(';\n'),
+        );
         return;
       case 'alterRole':
         await client.query(`ALTER ROLE ${quoteIdent(a.tenant.role)} WITH ${roleOptions(a.tenant)}`);

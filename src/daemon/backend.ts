@@ -355,7 +355,11 @@ export class DaemonBackend implements ApiBackend {
     await this.awaitProvisioned(name, id);
     // With TLS required, a URL without sslmode would be refused by the proxy: say it in the URL.
     const query = this.cfg.proxy.tls.mode === 'required' ? '?sslmode=require' : '';
-    return { tenant: tenantView(t, this.cfg.proxy.defaultPoolSize), password: pw, url: `postgresql://${name}:${encodeURIComponent(pw)}@${this.self.proxy}/${name}${query}` };
+    return {
+      tenant: tenantView(t, this.cfg.proxy.defaultPoolSize),
+      password: pw,
+      url: `postgresql://${name}:${encodeURIComponent(pw)}@${this.self.proxy}/${name}${query}`,
+    };
   }
 
   /**
@@ -513,7 +517,9 @@ export class DaemonBackend implements ApiBackend {
     // stale, but that promotion cleared the schedule too: read again, a few times.
     for (let attempt = 1; ; attempt++) {
       const pg = this.fsm.state.postgres;
-      const { result } = await this.raft.propose(encodeCommand({ v: 2, type: 'pg.scheduleSwitchover', to: null, notBeforeMs: null, generation: pg.generation, atMs: Date.now() }));
+      const { result } = await this.raft.propose(
+        encodeCommand({ v: 2, type: 'pg.scheduleSwitchover', to: null, notBeforeMs: null, generation: pg.generation, atMs: Date.now() }),
+      );
       if (result.ok) {
         // The controller decides in one tick from the state it sees: started after the
         // cancel applied, it would have found nothing. Running now means it started
@@ -535,7 +541,8 @@ export class DaemonBackend implements ApiBackend {
     try {
       return await run();
     } catch (e) {
-      if (e instanceof FailoverRequestError) throw new ApiError(e.status, e.status === 400 ? 'invalid_body' : e.status === 503 ? 'unavailable' : 'conflict', e.message, e.hint);
+      if (e instanceof FailoverRequestError)
+        throw new ApiError(e.status, e.status === 400 ? 'invalid_body' : e.status === 503 ? 'unavailable' : 'conflict', e.message, e.hint);
       throw e;
     }
   }
@@ -545,7 +552,13 @@ export class DaemonBackend implements ApiBackend {
     if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
     const pg = this.fsm.state.postgres;
     if (!pg.nodes.has(node)) throw new ApiError(404, 'not_found', `no member ${JSON.stringify(node)}`, `members: ${[...pg.nodes.keys()].sort().join(', ')}`);
-    if (pg.primary === node) throw new ApiError(409, 'conflict', `${node} is the primary of generation ${pg.generation}; only a standby can be re-cloned`, 'switch over to another node first (ogel switchover)');
+    if (pg.primary === node)
+      throw new ApiError(
+        409,
+        'conflict',
+        `${node} is the primary of generation ${pg.generation}; only a standby can be re-cloned`,
+        'switch over to another node first (ogel switchover)',
+      );
     if (pg.primary === null) throw new ApiError(409, 'conflict', 'there is no primary to clone from', 'wait for a primary (ogel status)');
     await this.propose({ v: 1, type: 'pg.setRole', node, role: 'recloning', generation: pg.generation, atMs: Date.now() });
     this.log({ level: 'warn', msg: 'reinit: re-clone requested', node });
@@ -577,7 +590,9 @@ export class DaemonBackend implements ApiBackend {
 
   private async fetchPrimaryReplication(id: string): Promise<ReplicationAnswer> {
     if (this.peers.addressOf(id) === undefined) throw new Error('no admin API address known');
-    return parseReplicationAnswer(await this.peers.call(id, { method: 'GET', path: ROUTES['GET /v1/internal/pg/replication'].path, timeoutMs: REPLICATION_FETCH_TIMEOUT_MS }));
+    return parseReplicationAnswer(
+      await this.peers.call(id, { method: 'GET', path: ROUTES['GET /v1/internal/pg/replication'].path, timeoutMs: REPLICATION_FETCH_TIMEOUT_MS }),
+    );
   }
 
   /** The primary's live figures: locally when this node is the primary, else from its daemon, bounded in time. */
@@ -620,4 +635,3 @@ function tenantView(t: FsmTenant, defaultPoolSize: number): Tenant {
 function addressesFromConfig(n: NodeConfig | undefined): MemberAddresses | null {
   return n ? { raft: n.raft, api: n.api, proxy: n.proxy, postgres: n.postgres } : null;
 }
-

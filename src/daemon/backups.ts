@@ -39,12 +39,20 @@ export function startBackups(o: {
     () => o.log({ level: 'info', msg: 'object store ready', store: store.description }),
     (e: Error) => {
       problem = e.message;
-      o.log({ level: 'error', msg: 'object store check failed: backups will fail until it is fixed; Postgres is served as usual', store: store.description, error: e.message });
+      o.log({
+        level: 'error',
+        msg: 'object store check failed: backups will fail until it is fixed; Postgres is served as usual',
+        store: store.description,
+        error: e.message,
+      });
     },
   );
   const prefix = clusterPrefix(o.config);
   const scheduler = new BackupScheduler(o.fsm, o.propose, {
-    schedule: { fullEveryMs: o.config.backups.fullEveryHours * 3_600_000, incrementalEveryMs: o.config.backups.incrementalEveryHours > 0 ? o.config.backups.incrementalEveryHours * 3_600_000 : null },
+    schedule: {
+      fullEveryMs: o.config.backups.fullEveryHours * 3_600_000,
+      incrementalEveryMs: o.config.backups.incrementalEveryHours > 0 ? o.config.backups.incrementalEveryHours * 3_600_000 : null,
+    },
     scheduled: o.config.backups.scheduled,
     backupsPrefix: `${prefix}basebackups/`,
   });
@@ -59,7 +67,12 @@ export function startBackups(o: {
       state: () => o.fsm.state,
       propose: o.propose,
       store,
-      conn: () => ({ host: pgAddr.host === '0.0.0.0' || pgAddr.host === '::' ? '127.0.0.1' : pgAddr.host, port: pgAddr.port, user: REPLICATION_ROLE, password: replicationPassword(o.config) }),
+      conn: () => ({
+        host: pgAddr.host === '0.0.0.0' || pgAddr.host === '::' ? '127.0.0.1' : pgAddr.host,
+        port: pgAddr.port,
+        user: REPLICATION_ROLE,
+        password: replicationPassword(o.config),
+      }),
       role: () => (o.fsm.state.postgres.primary === o.self.id ? 'primary' : 'standby'),
       syncState: o.syncState,
       log: o.log,

@@ -130,7 +130,8 @@ export class Daemon {
         snapshotEveryEntries: config.raft.snapshotEveryEntries,
         raft: { rejoining: rejoining && !unsafe.has('no-rejoin-guard') },
         // Left behind, the marker only makes the next start rejoin once more (safe): log, do not stop Raft.
-        onRejoined: () => rejoin.remove().catch((e: Error) => log({ level: 'error', msg: 'could not remove the rejoin marker', marker: rejoin.path, error: e.message })),
+        onRejoined: () =>
+          rejoin.remove().catch((e: Error) => log({ level: 'error', msg: 'could not remove the rejoin marker', marker: rejoin.path, error: e.message })),
         log: withFields(log, { component: 'raft' }),
       });
     } catch (e) {
@@ -161,17 +162,31 @@ export class Daemon {
       },
     });
     const proposer = new LeaderProposer(raft, peers);
-    const backups = startBackups({ config, self, fsm, propose: (cmd) => proposer.propose(cmd).then(okOrThrow), syncState: async () => void (await raft.read()), log: withFields(log, { component: 'backups' }) });
+    const backups = startBackups({
+      config,
+      self,
+      fsm,
+      propose: (cmd) => proposer.propose(cmd).then(okOrThrow),
+      syncState: async () => void (await raft.read()),
+      log: withFields(log, { component: 'backups' }),
+    });
     backupsRef = backups;
     const controllers = new ControllerManager(
-      [new MembershipController(config, raft, fsm, propose), new BootstrapPrimaryController(config, fsm, propose), failover, tenantProvisioner, backups.scheduler],
+      [
+        new MembershipController(config, raft, fsm, propose),
+        new BootstrapPrimaryController(config, fsm, propose),
+        failover,
+        tenantProvisioner,
+        backups.scheduler,
+      ],
       withFields(log, { component: 'controllers' }),
     );
     // The agent brings the local Postgres to the role the state machine wants. If
     // Postgres cannot run here (no binaries for this platform), the control plane
     // still runs and says why.
     let agent: PostgresAgent | undefined;
-    for (const name of unsafe) log({ level: 'error', msg: `UNSAFE switch on (${UNSAFE_ENV}): ${name}: ${UNSAFE_SWITCHES[name]}; for testing the test suite only` });
+    for (const name of unsafe)
+      log({ level: 'error', msg: `UNSAFE switch on (${UNSAFE_ENV}): ${name}: ${UNSAFE_SWITCHES[name]}; for testing the test suite only` });
     try {
       agent = new PostgresAgent({
         unsafe,
@@ -205,7 +220,9 @@ export class Daemon {
     // machine. Started before the admin API, whose backend reports its figures.
     let proxy: ProxyServer;
     try {
-      proxy = (await startNodeProxy({ config, self, state: () => fsm.state, dataDir, log: withFields(log, { component: 'proxy' }), registry: metrics.registry })).proxy;
+      proxy = (
+        await startNodeProxy({ config, self, state: () => fsm.state, dataDir, log: withFields(log, { component: 'proxy' }), registry: metrics.registry })
+      ).proxy;
     } catch (e) {
       await backups.close();
       await agent?.stop();

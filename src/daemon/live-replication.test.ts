@@ -13,7 +13,19 @@ function fakeInstance(o: { delayMs?: number; running?: boolean; inRecovery?: boo
       queries++;
       await sleep(o.delayMs ?? 0);
       const base = { in_recovery: o.inRecovery ?? false, current_lsn: o.inRecovery ? null : '0/5000060' };
-      const standby = { standby: 'n2', state: 'streaming', sync_state: 'quorum', sent_lsn: '0/5000060', write_lsn: '0/5000060', flush_lsn: '0/5000060', replay_lsn: '0/5000000', lag_bytes: '96', write_lag_s: null, flush_lag_s: null, replay_lag_s: 0.002 };
+      const standby = {
+        standby: 'n2',
+        state: 'streaming',
+        sync_state: 'quorum',
+        sent_lsn: '0/5000060',
+        write_lsn: '0/5000060',
+        flush_lsn: '0/5000060',
+        replay_lsn: '0/5000000',
+        lag_bytes: '96',
+        write_lag_s: null,
+        flush_lag_s: null,
+        replay_lag_s: 0.002,
+      };
       return { rows: [o.inRecovery ? { ...base } : { ...base, ...standby }] };
     }) as unknown as PostgresInstance['query'],
   };
@@ -27,7 +39,10 @@ test('LiveReplication: one reading in flight, reused while fresh, bounded in tim
   const [a, b] = await Promise.all([live.read(), live.read()]);
   assert.equal(f.queries(), 1, 'concurrent reads share one query');
   assert.equal(a, b);
-  assert.deepEqual(a?.standbys.map((s) => [s.standby, s.lagBytes, s.lagSeconds]), [['n2', 96, 0.002]]);
+  assert.deepEqual(
+    a?.standbys.map((s) => [s.standby, s.lagBytes, s.lagSeconds]),
+    [['n2', 96, 0.002]],
+  );
   now += 200;
   await live.read();
   assert.equal(f.queries(), 1, 'still fresh');
@@ -43,6 +58,9 @@ test('LiveReplication: null on a standby; PostgresUnavailableError without a run
   const standby = new LiveReplication({ instance: () => fakeInstance({ inRecovery: true }).inst, timeoutMs: 500, maxAgeMs: 0 });
   assert.equal(await standby.read(), null);
   await assert.rejects(new LiveReplication({ instance: () => undefined, timeoutMs: 500, maxAgeMs: 0 }).read(), PostgresUnavailableError);
-  await assert.rejects(new LiveReplication({ instance: () => fakeInstance({ running: false }).inst, timeoutMs: 500, maxAgeMs: 0 }).read(), PostgresUnavailableError);
+  await assert.rejects(
+    new LiveReplication({ instance: () => fakeInstance({ running: false }).inst, timeoutMs: 500, maxAgeMs: 0 }).read(),
+    PostgresUnavailableError,
+  );
   assert.throws(() => new LiveReplication({ instance: () => undefined, timeoutMs: 0, maxAgeMs: 0 }), RangeError);
 });

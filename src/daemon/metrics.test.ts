@@ -45,8 +45,32 @@ function state(): ClusterState {
 const stats: ReplicationStats = {
   currentLsn: '0/5000060',
   standbys: [
-    { standby: 'n2', state: 'streaming', syncState: 'quorum', sentLsn: null, writeLsn: null, flushLsn: null, replayLsn: '0/5000000', lagBytes: 96, lagSeconds: 0.25, writeLagSeconds: null, flushLagSeconds: null },
-    { standby: 'n3', state: 'streaming', syncState: 'quorum', sentLsn: null, writeLsn: null, flushLsn: null, replayLsn: '0/5000060', lagBytes: 0, lagSeconds: null, writeLagSeconds: null, flushLagSeconds: null },
+    {
+      standby: 'n2',
+      state: 'streaming',
+      syncState: 'quorum',
+      sentLsn: null,
+      writeLsn: null,
+      flushLsn: null,
+      replayLsn: '0/5000000',
+      lagBytes: 96,
+      lagSeconds: 0.25,
+      writeLagSeconds: null,
+      flushLagSeconds: null,
+    },
+    {
+      standby: 'n3',
+      state: 'streaming',
+      syncState: 'quorum',
+      sentLsn: null,
+      writeLsn: null,
+      flushLsn: null,
+      replayLsn: '0/5000060',
+      lagBytes: 0,
+      lagSeconds: null,
+      writeLagSeconds: null,
+      flushLagSeconds: null,
+    },
   ],
   slots: [
     { slot: 'ogel_n2', active: true, walStatus: 'reserved', safeWalBytes: 200_000_000 },
@@ -121,7 +145,11 @@ test('Postgres metrics on the primary: history, agent counters, lease, lag per s
   assert.match(text, /^# TYPE ogel_pg_switchover_pause_seconds histogram$/m);
   // A lost slot has no safe size: no sample rather than a made-up 0.
   assert.equal(sample(text, 'ogel_pg_replication_slot_safe_wal_bytes', '{slot="ogel_n3"}'), undefined);
-  assert.equal(v.replicationCalls, 4, 'each replication gauge (lag bytes and seconds, slot lost and safe bytes) asks the view, which coalesces (LiveReplication)');
+  assert.equal(
+    v.replicationCalls,
+    4,
+    'each replication gauge (lag bytes and seconds, slot lost and safe bytes) asks the view, which coalesces (LiveReplication)',
+  );
   // Raft metrics are still there.
   assert.equal(sample(text, 'ogel_raft_term'), 3);
 });
@@ -146,5 +174,6 @@ test('Postgres metrics on a standby, and with Postgres failing: no lag or lease 
 
   // Before the daemon sets the view: every name is there, at 0.
   const early = await new DaemonMetrics({ status: () => raftStatus, isLeader: () => false }).text();
-  for (const name of ['ogel_pg_failovers_total', 'ogel_pg_generation', 'ogel_maintenance_paused', 'ogel_pg_fences_total']) assert.equal(sample(early, name), 0, name);
+  for (const name of ['ogel_pg_failovers_total', 'ogel_pg_generation', 'ogel_maintenance_paused', 'ogel_pg_fences_total'])
+    assert.equal(sample(early, name), 0, name);
 });

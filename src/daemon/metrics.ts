@@ -53,9 +53,30 @@ export class DaemonMetrics {
     const r = this.registry;
     collectDefaultMetrics({ register: r, prefix: 'ogel_process_' });
     const status = () => raft.status();
-    new Gauge({ name: 'ogel_raft_term', help: 'Current Raft term.', registers: [r], collect() { this.set(status().term); } });
-    new Gauge({ name: 'ogel_raft_commit_index', help: 'Raft commit index.', registers: [r], collect() { this.set(status().commitIndex); } });
-    new Gauge({ name: 'ogel_raft_applied_index', help: 'Index applied to the state machine.', registers: [r], collect() { this.set(status().appliedIndex); } });
+    new Gauge({
+      name: 'ogel_raft_term',
+      help: 'Current Raft term.',
+      registers: [r],
+      collect() {
+        this.set(status().term);
+      },
+    });
+    new Gauge({
+      name: 'ogel_raft_commit_index',
+      help: 'Raft commit index.',
+      registers: [r],
+      collect() {
+        this.set(status().commitIndex);
+      },
+    });
+    new Gauge({
+      name: 'ogel_raft_applied_index',
+      help: 'Index applied to the state machine.',
+      registers: [r],
+      collect() {
+        this.set(status().appliedIndex);
+      },
+    });
     new Gauge({
       name: 'ogel_raft_rejoining',
       help: '1 while this node rejoins after losing its Raft state: it votes and acknowledges toward no quorum.',
@@ -64,7 +85,14 @@ export class DaemonMetrics {
         this.set(status().rejoining ? 1 : 0);
       },
     });
-    new Gauge({ name: 'ogel_raft_is_leader', help: '1 on the Raft leader.', registers: [r], collect() { this.set(raft.isLeader() ? 1 : 0); } });
+    new Gauge({
+      name: 'ogel_raft_is_leader',
+      help: '1 on the Raft leader.',
+      registers: [r],
+      collect() {
+        this.set(raft.isLeader() ? 1 : 0);
+      },
+    });
     new Gauge({
       name: 'ogel_raft_leader_changes_total',
       help: 'Leader changes seen by this node since it started.',
@@ -166,12 +194,24 @@ export class DaemonMetrics {
         },
       });
     const promotions = (prefix: string) => () => pg()?.history.filter((h) => h.reason.startsWith(prefix)).length;
-    mirror('ogel_pg_failovers_total', "Automatic and forced failovers in the cluster's promotion history (the newest 1000 promotions).", promotions(FAILOVER_REASON_PREFIX));
-    mirror('ogel_pg_switchovers_total', "Planned switchovers in the cluster's promotion history (the newest 1000 promotions).", promotions(SWITCHOVER_REASON_PREFIX));
+    mirror(
+      'ogel_pg_failovers_total',
+      "Automatic and forced failovers in the cluster's promotion history (the newest 1000 promotions).",
+      promotions(FAILOVER_REASON_PREFIX),
+    );
+    mirror(
+      'ogel_pg_switchovers_total',
+      "Planned switchovers in the cluster's promotion history (the newest 1000 promotions).",
+      promotions(SWITCHOVER_REASON_PREFIX),
+    );
     mirror('ogel_pg_fences_total', "Times this node's agent made its Postgres read-only, since the daemon started.", () => counters()?.fences);
     mirror('ogel_pg_promotions_total', "Promotions of this node's Postgres by its agent, since the daemon started.", () => counters()?.promotions);
     mirror('ogel_pg_reclones_total', "Re-clones of this node's data directory, since the daemon started.", () => counters()?.reclones);
-    mirror('ogel_pg_standby_restarts_total', 'Restarts of this standby because it started no WAL receiver, since the daemon started.', () => counters()?.standbyRestarts);
+    mirror(
+      'ogel_pg_standby_restarts_total',
+      'Restarts of this standby because it started no WAL receiver, since the daemon started.',
+      () => counters()?.standbyRestarts,
+    );
     new Counter({
       name: 'ogel_pg_lease_renewals_total',
       help: 'Lease renewals proposed by this node as primary, by result: ok (committed) or failed (refused or lost; a miss).',
@@ -184,10 +224,17 @@ export class DaemonMetrics {
         this.inc({ result: 'failed' }, c?.leaseRenewalsFailed ?? 0);
       },
     });
-    new Gauge({ name: 'ogel_pg_generation', help: 'The fencing token: raised by every promotion.', registers: [r], collect() { this.set(pg()?.generation ?? 0); } });
+    new Gauge({
+      name: 'ogel_pg_generation',
+      help: 'The fencing token: raised by every promotion.',
+      registers: [r],
+      collect() {
+        this.set(pg()?.generation ?? 0);
+      },
+    });
     new Gauge({
       name: 'ogel_pg_is_primary',
-      help: "1 when the state machine names this node primary and its agent observes its Postgres as one.",
+      help: '1 when the state machine names this node primary and its agent observes its Postgres as one.',
       registers: [r],
       collect() {
         const v = view();
@@ -212,7 +259,7 @@ export class DaemonMetrics {
     });
     new Gauge({
       name: 'ogel_pg_lease_remaining_seconds',
-      help: "On the primary: time until its agent must fence Postgres unless a renewal commits (negative: overdue). Absent elsewhere.",
+      help: 'On the primary: time until its agent must fence Postgres unless a renewal commits (negative: overdue). Absent elsewhere.',
       labelNames: ['generation'],
       registers: [r],
       collect() {
@@ -251,11 +298,17 @@ export class DaemonMetrics {
           for (const [key, value] of s === null ? [] : samples(s)) if (value !== null) this.set({ [label]: key }, value);
         },
       });
-    perRow('ogel_pg_replication_lag_bytes', 'On the primary: WAL written that a standby has not replayed (pg_stat_replication). Absent elsewhere.', 'standby', (s) =>
-      s.standbys.map((row) => [row.standby, row.lagBytes]),
+    perRow(
+      'ogel_pg_replication_lag_bytes',
+      'On the primary: WAL written that a standby has not replayed (pg_stat_replication). Absent elsewhere.',
+      'standby',
+      (s) => s.standbys.map((row) => [row.standby, row.lagBytes]),
     );
-    perRow('ogel_pg_replication_lag_seconds', 'On the primary: replay_lag of a standby (pg_stat_replication); absent while the primary is idle.', 'standby', (s) =>
-      s.standbys.map((row) => [row.standby, row.lagSeconds]),
+    perRow(
+      'ogel_pg_replication_lag_seconds',
+      'On the primary: replay_lag of a standby (pg_stat_replication); absent while the primary is idle.',
+      'standby',
+      (s) => s.standbys.map((row) => [row.standby, row.lagSeconds]),
     );
     perRow(
       'ogel_pg_replication_slot_safe_wal_bytes',

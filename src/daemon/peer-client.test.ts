@@ -50,10 +50,16 @@ test('peer client: answer, token, errors, a malformed answer and the deadline', 
     mode = 'error';
     await assert.rejects(agents.stopReceiver('n2', { generation: 3, renewalSeq: 7 }, 1000), /^PeerCallError: n2: HTTP 503: Postgres is not running on n2$/);
     mode = 'bad';
-    await assert.rejects(agents.stopReceiver('n2', { generation: 3, renewalSeq: 7 }, 1000), /^PeerCallError: n2: malformed answer to POST \/v1\/internal\/pg\/stop-receiver: field 'flushedLsn'/);
+    await assert.rejects(
+      agents.stopReceiver('n2', { generation: 3, renewalSeq: 7 }, 1000),
+      /^PeerCallError: n2: malformed answer to POST \/v1\/internal\/pg\/stop-receiver: field 'flushedLsn'/,
+    );
     mode = 'silent';
     const t0 = performance.now();
-    await assert.rejects(peers.call('n2', { method: 'GET', path: '/v1/internal/pg/replication', timeoutMs: 150 }), /^PeerCallError: n2: no answer within 150 ms$/);
+    await assert.rejects(
+      peers.call('n2', { method: 'GET', path: '/v1/internal/pg/replication', timeoutMs: 150 }),
+      /^PeerCallError: n2: no answer within 150 ms$/,
+    );
     assert.ok(performance.now() - t0 < 1000, 'gave up at the deadline');
     await assert.rejects(peers.call('n9', { method: 'GET', path: '/', timeoutMs: 150 }), /^PeerCallError: n9: no admin API address known$/);
     await assert.rejects(peers.call('n2', { method: 'GET', path: '/', timeoutMs: 0 }), RangeError);

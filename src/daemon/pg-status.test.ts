@@ -12,7 +12,19 @@ interface View {
   generation: number;
   primary: string | null;
   lease: { holder: string; remainingMs: number | null; renewalSeq: number } | null;
-  nodes: Record<string, { node: string; role: string; reportedRole: string; timeline: number; lsn: { replayed: string }; reportedAtMs: number | null; replication: NodeReplication | null; slot: { walStatus: string | null; safeWalBytes: number | null; active: boolean } | null }>;
+  nodes: Record<
+    string,
+    {
+      node: string;
+      role: string;
+      reportedRole: string;
+      timeline: number;
+      lsn: { replayed: string };
+      reportedAtMs: number | null;
+      replication: NodeReplication | null;
+      slot: { walStatus: string | null; safeWalBytes: number | null; active: boolean } | null;
+    }
+  >;
   syncStandbys: string[];
   syncQuorum: number;
   failoverBlocked: { reason: string } | null;
@@ -65,7 +77,11 @@ test('live figures: a listed standby is live, one the primary does not list is d
   assert.equal(v.lease?.remainingMs, 2100);
   assert.equal(v.lease?.holder, 'n1');
   assert.equal(v.nodes['n2']!.slot, null, 'no slot listed: null');
-  const withSlots = view({ pg, live: { ok: true, answer: answer([], [{ slot: 'ogel_n3', active: false, walStatus: 'lost', safeWalBytes: null }]) }, leaseRemainingMs: 2100 });
+  const withSlots = view({
+    pg,
+    live: { ok: true, answer: answer([], [{ slot: 'ogel_n3', active: false, walStatus: 'lost', safeWalBytes: null }]) },
+    leaseRemainingMs: 2100,
+  });
   assert.deepEqual(withSlots.nodes['n3']!.slot, { walStatus: 'lost', safeWalBytes: null, active: false }, "a standby's slot, by its name");
   assert.equal(withSlots.nodes['n1']!.slot, null, 'the primary has none');
 });
@@ -114,5 +130,10 @@ test("the state machine's fields are kept as they were", () => {
 test('a scheduled switchover is shown with its instant also in ISO 8601', () => {
   const s = run([C.scheduleSwitchover({ to: 'n2', notBeforeMs: Date.UTC(2026, 10, 21, 10), atMs: 1_763_700_000_000 })], reported());
   const v = view({ pg: s.postgres, live: null, leaseRemainingMs: null });
-  assert.deepEqual(v.scheduledSwitchover, { to: 'n2', notBeforeMs: Date.UTC(2026, 10, 21, 10), requestedAtMs: 1_763_700_000_000, at: '2026-11-21T10:00:00.000Z' });
+  assert.deepEqual(v.scheduledSwitchover, {
+    to: 'n2',
+    notBeforeMs: Date.UTC(2026, 10, 21, 10),
+    requestedAtMs: 1_763_700_000_000,
+    at: '2026-11-21T10:00:00.000Z',
+  });
 });

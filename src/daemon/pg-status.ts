@@ -63,7 +63,11 @@ export function postgresStatusView(i: PostgresStatusInput): PostgresStatus {
 }
 
 /** This standby's slot on the primary (what it holds back of the WAL); null on the primary or without live figures. */
-function nodeSlot(pg: PostgresState, n: PgNode, live: ReplicationAnswer | null): { walStatus: string | null; safeWalBytes: number | null; active: boolean } | null {
+function nodeSlot(
+  pg: PostgresState,
+  n: PgNode,
+  live: ReplicationAnswer | null,
+): { walStatus: string | null; safeWalBytes: number | null; active: boolean } | null {
   if (pg.primary === null || n.node === pg.primary || live === null) return null;
   const s = live.slots.find((x) => x.slot === slotNameFor(n.node));
   return s === undefined ? null : { walStatus: s.walStatus, safeWalBytes: s.safeWalBytes, active: s.active };

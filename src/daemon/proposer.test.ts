@@ -25,8 +25,14 @@ test('a proposal forwarded to a leader that went silent is abandoned when the le
   const proposer = new LeaderProposer(raft as unknown as RaftNode<ApplyResult>, peers);
   try {
     const t0 = performance.now();
-    const p = proposer.propose({ v: 1, type: 'pg.report', atMs: 1, node: 'n1', role: 'primary', timeline: 2, lsn: { received: '0/0', flushed: '0/0', replayed: '0/0' } }, 10_000);
-    const outcome = p.then(() => 'answered', (e: Error) => e.message);
+    const p = proposer.propose(
+      { v: 1, type: 'pg.report', atMs: 1, node: 'n1', role: 'primary', timeline: 2, lsn: { received: '0/0', flushed: '0/0', replayed: '0/0' } },
+      10_000,
+    );
+    const outcome = p.then(
+      () => 'answered',
+      (e: Error) => e.message,
+    );
     while (received.length === 0) await sleep(5);
     // A leader event that does not change the leader keeps it waiting.
     raft.emit('leader', { leader: 'n2', term: 3, role: 'follower' });
@@ -49,7 +55,10 @@ test('a forwarded proposal whose answer is not a state-machine result is an erro
   const proposer = new LeaderProposer(raft as unknown as RaftNode<ApplyResult>, new PeerClient({ token: 't', addressOf: () => api }));
   try {
     await assert.rejects(
-      proposer.propose({ v: 1, type: 'pg.report', atMs: 1, node: 'n1', role: 'primary', timeline: 2, lsn: { received: '0/0', flushed: '0/0', replayed: '0/0' } }, 2_000),
+      proposer.propose(
+        { v: 1, type: 'pg.report', atMs: 1, node: 'n1', role: 'primary', timeline: 2, lsn: { received: '0/0', flushed: '0/0', replayed: '0/0' } },
+        2_000,
+      ),
       /proposing pg\.report through n2: the answer is not a state-machine result: \{"hello":1\}/,
     );
   } finally {

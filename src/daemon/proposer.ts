@@ -36,10 +36,12 @@ export class LeaderProposer {
     this.inFlight.set(ac, leader);
     try {
       const body = await this.peers.call(leader, { method: 'POST', path: '/v1/internal/commands', body: cmd, timeoutMs, signal: ac.signal });
-      if (!isApplyResult(body)) throw new Error(`proposing ${cmd.type} through ${leader}: the answer is not a state-machine result: ${JSON.stringify(body).slice(0, 200)}`);
+      if (!isApplyResult(body))
+        throw new Error(`proposing ${cmd.type} through ${leader}: the answer is not a state-machine result: ${JSON.stringify(body).slice(0, 200)}`);
       return body;
     } catch (e) {
-      if (ac.signal.aborted) throw new Error(`proposing ${cmd.type} through ${leader}: abandoned, ${leader} is not the leader any more (the outcome is unknown)`);
+      if (ac.signal.aborted)
+        throw new Error(`proposing ${cmd.type} through ${leader}: abandoned, ${leader} is not the leader any more (the outcome is unknown)`);
       if (e instanceof PeerCallError) throw new Error(`proposing ${cmd.type} through ${e.message}`);
       throw e;
     } finally {

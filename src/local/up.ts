@@ -208,8 +208,7 @@ export async function runUp(argv: string[]): Promise<number> {
   }
   // Ready means: a leader, and every node recorded by the state machine and
   // reachable from the leader (the membership controller's first rounds).
-  const ready = (s: Status | undefined) =>
-    s?.leader != null && config.nodes.every((n) => s.members.some((m) => m.id === n.id && m.health?.healthy === true));
+  const ready = (s: Status | undefined) => s?.leader != null && config.nodes.every((n) => s.members.some((m) => m.id === n.id && m.health?.healthy === true));
   while (!interrupted && !ready(status)) {
     try {
       status = await client.request<Status>('GET', '/v1/status');
@@ -253,10 +252,15 @@ export async function runUp(argv: string[]): Promise<number> {
     await stopAll();
     return 0;
   }
-  if (pgUrl === undefined) progress(`Postgres is not ready (a writable primary and every standby streaming) after ${PG_READY_TIMEOUT_MS / 1000} s; see ${join(dir, 'logs')} (the control plane is up)`);
+  if (pgUrl === undefined)
+    progress(
+      `Postgres is not ready (a writable primary and every standby streaming) after ${PG_READY_TIMEOUT_MS / 1000} s; see ${join(dir, 'logs')} (the control plane is up)`,
+    );
 
   if (a.json) {
-    process.stdout.write(`${JSON.stringify({ status, apis, token: config.api.token, config: configPath, postgres: pgUrl ?? null, primary: primaryUrl ?? null }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ status, apis, token: config.api.token, config: configPath, postgres: pgUrl ?? null, primary: primaryUrl ?? null }, null, 2)}\n`,
+    );
   } else {
     process.stdout.write(`\n${renderStatusTable(status!)}\n\n`);
     if (pgUrl) process.stdout.write(`Postgres:   ${pgUrl}   (the proxy; any node's works: ${config.nodes.map((n) => n.proxy).join(', ')})\n`);
@@ -305,9 +309,13 @@ function runningUp(statePath: string): number | undefined {
 
 function tail(path: string, lines: number): string {
   try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => `  ${l}`).join('\n');
+    return readFileSync(path, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(-lines)
+      .map((l) => `  ${l}`)
+      .join('\n');
   } catch {
     return '  (no log)';
   }
 }
-

@@ -9,7 +9,8 @@ export function rangeOf(opts: GetOptions, sizeBytes: number): { start: number; b
   if (range === undefined) return { start: 0, bytes: sizeBytes };
   const { offsetBytes, lengthBytes } = range;
   if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0) throw new RangeError(`range.offsetBytes must be a non-negative integer, got ${offsetBytes}`);
-  if (lengthBytes !== undefined && (!Number.isSafeInteger(lengthBytes) || lengthBytes < 1)) throw new RangeError(`range.lengthBytes must be a positive integer, got ${lengthBytes}`);
+  if (lengthBytes !== undefined && (!Number.isSafeInteger(lengthBytes) || lengthBytes < 1))
+    throw new RangeError(`range.lengthBytes must be a positive integer, got ${lengthBytes}`);
   const start = Math.min(offsetBytes, sizeBytes);
   const end = lengthBytes === undefined ? sizeBytes : Math.min(sizeBytes, offsetBytes + lengthBytes);
   return { start, bytes: Math.max(0, end - start) };
@@ -32,4 +33,3 @@ export function notFound(key: string, where: string): ObjectStoreError {
 export function destroyBody(body: ObjectBody): void {
   if (!(body instanceof Uint8Array) && !body.destroyed) body.destroy();
 }
-

@@ -35,7 +35,10 @@ test("an object and a 'folder' of the same name clash with a clear conflict", as
 
 test('check() names storage.fs.dir when its parent is missing', async () => {
   const store = new FsObjectStore({ dir: join(root, 'missing-parent', 'objects') });
-  await assert.rejects(store.check(), (e: unknown) => e instanceof ObjectStoreError && e.code === 'no-such-bucket' && /storage\.fs\.dir .*fix:/.test(e.message));
+  await assert.rejects(
+    store.check(),
+    (e: unknown) => e instanceof ObjectStoreError && e.code === 'no-such-bucket' && /storage\.fs\.dir .*fix:/.test(e.message),
+  );
 });
 
 test('delete removes emptied folders, so the name is free for an object again', async () => {

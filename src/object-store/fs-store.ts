@@ -30,7 +30,18 @@ import { walkKeys } from './fs-walk.js';
 import { assertSha256, HashingStream, toReadable } from './hashing.js';
 import { assertKey, assertPrefix } from './keys.js';
 import { probeStore } from './probe.js';
-import { SHA256_HEX, type GetOptions, type GetResult, type ListOptions, type ObjectBody, type ObjectInfo, type ObjectStore, type PutIfAbsentOutcome, type PutOptions, type PutResult } from './types.js';
+import {
+  SHA256_HEX,
+  type GetOptions,
+  type GetResult,
+  type ListOptions,
+  type ObjectBody,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutIfAbsentOutcome,
+  type PutOptions,
+  type PutResult,
+} from './types.js';
 
 const RECORD_VERSION = 1;
 
@@ -127,7 +138,9 @@ export class FsObjectStore implements ObjectStore {
       const sizeBytes = (await fh.stat()).size;
       if (sizeBytes !== record.bytes) {
         await fh.close();
-        throw new ObjectStoreError('corrupt', `object ${JSON.stringify(key)}: blob ${record.blob} has ${sizeBytes} bytes, its record says ${record.bytes}`, { key });
+        throw new ObjectStoreError('corrupt', `object ${JSON.stringify(key)}: blob ${record.blob} has ${sizeBytes} bytes, its record says ${record.bytes}`, {
+          key,
+        });
       }
       const { start, bytes } = rangeOf(opts, sizeBytes);
       if (bytes === 0) {
@@ -186,7 +199,10 @@ export class FsObjectStore implements ObjectStore {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') {
-        throw new ObjectStoreError('no-such-bucket', `storage.fs.dir ${JSON.stringify(this.dir)}: its parent ${dirname(this.dir)} does not exist (is a shared volume not mounted?); fix: create it, or set storage.fs.dir`);
+        throw new ObjectStoreError(
+          'no-such-bucket',
+          `storage.fs.dir ${JSON.stringify(this.dir)}: its parent ${dirname(this.dir)} does not exist (is a shared volume not mounted?); fix: create it, or set storage.fs.dir`,
+        );
       }
       throw this.mapError(e, 'check', undefined);
     }
@@ -312,7 +328,8 @@ export class FsObjectStore implements ObjectStore {
       throw this.mapError(e, 'read', key);
     }
     const record = parseRecord(text);
-    if (record === undefined) throw new ObjectStoreError('corrupt', `object ${JSON.stringify(key)}: its record ${join(this.objectsDir, key)} is not a valid object record`, { key });
+    if (record === undefined)
+      throw new ObjectStoreError('corrupt', `object ${JSON.stringify(key)}: its record ${join(this.objectsDir, key)} is not a valid object record`, { key });
     return record;
   }
 
@@ -337,14 +354,26 @@ export class FsObjectStore implements ObjectStore {
       case 'EACCES':
       case 'EPERM':
       case 'EROFS':
-        return new ObjectStoreError('access-denied', `object store: ${what}: ${describeCause(e)}; fix: give the daemon's user write access to storage.fs.dir ${JSON.stringify(this.dir)}, or set storage.fs.dir`, opts);
+        return new ObjectStoreError(
+          'access-denied',
+          `object store: ${what}: ${describeCause(e)}; fix: give the daemon's user write access to storage.fs.dir ${JSON.stringify(this.dir)}, or set storage.fs.dir`,
+          opts,
+        );
       case 'ENOSPC':
       case 'EDQUOT':
-        return new ObjectStoreError('io', `object store: ${what}: no space left on the filesystem of storage.fs.dir ${JSON.stringify(this.dir)}; fix: free space or move storage.fs.dir`, opts);
+        return new ObjectStoreError(
+          'io',
+          `object store: ${what}: no space left on the filesystem of storage.fs.dir ${JSON.stringify(this.dir)}; fix: free space or move storage.fs.dir`,
+          opts,
+        );
       case 'ENOTDIR':
       case 'EISDIR':
       case 'EEXIST':
-        return new ObjectStoreError('conflict', `object store: ${what}: a key and a "folder" of keys share a name (the fs store cannot hold both 'a' and 'a/b'); fix: use a different key`, opts);
+        return new ObjectStoreError(
+          'conflict',
+          `object store: ${what}: a key and a "folder" of keys share a name (the fs store cannot hold both 'a' and 'a/b'); fix: use a different key`,
+          opts,
+        );
       default:
         return new ObjectStoreError('io', `object store: ${what}: ${describeCause(e)}`, opts);
     }
@@ -415,4 +444,3 @@ async function unlinkQuietly(path: string): Promise<void> {
 async function readdirQuietly(dir: string): Promise<string[]> {
   return readdir(dir).catch(() => []);
 }
-

@@ -34,7 +34,11 @@ export function keyProblem(key: string): string | undefined {
 export function assertKey(key: string): void {
   const problem = keyProblem(key);
   if (problem !== undefined) {
-    throw new ObjectStoreError('invalid-key', `object key ${JSON.stringify(key)} ${problem}; keys are '/'-separated names without empty, '.' or '..' segments`, { key });
+    throw new ObjectStoreError(
+      'invalid-key',
+      `object key ${JSON.stringify(key)} ${problem}; keys are '/'-separated names without empty, '.' or '..' segments`,
+      { key },
+    );
   }
 }
 
@@ -43,7 +47,8 @@ export function assertPrefix(prefix: string): void {
   if (prefix === '') return;
   // 'a/' and 'a/b' are valid prefixes: what precedes one trailing '/' must be a valid key.
   const problem = keyProblem(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix);
-  if (problem !== undefined) throw new ObjectStoreError('invalid-key', `list prefix ${JSON.stringify(prefix)} is not a key prefix: it ${problem}`, { key: prefix });
+  if (problem !== undefined)
+    throw new ObjectStoreError('invalid-key', `list prefix ${JSON.stringify(prefix)} is not a key prefix: it ${problem}`, { key: prefix });
 }
 
 /** S3's key order: by UTF-8 bytes, not JavaScript's UTF-16 code units. */

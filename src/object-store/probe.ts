@@ -18,7 +18,11 @@ export async function probeStore(store: ObjectStore): Promise<void> {
   try {
     const info = await store.head(key);
     if (info === null || info.bytes !== body.length || info.sha256 !== sha256) {
-      throw new ObjectStoreError('io', `object store probe: ${store.description} did not return the object just written (${key}): got ${JSON.stringify(info)}`, { key });
+      throw new ObjectStoreError(
+        'io',
+        `object store probe: ${store.description} did not return the object just written (${key}): got ${JSON.stringify(info)}`,
+        { key },
+      );
     }
     let listed = false;
     for await (const entry of store.list(key)) listed ||= entry.key === key;

@@ -61,7 +61,10 @@ describe('object store: S3 configuration errors', () => {
     const store = new S3ObjectStore({ ...base, credentials: { accessKeyId: 'WRONGKEY', secretAccessKey: 'whatever', from: 'OGEL_S3_ACCESS_KEY_ID' } });
     const e = await failure(store.check());
     assert.equal(e.code, 'access-denied');
-    assert.match(e.message, /refused the credentials \((?:InvalidAccessKeyId|HTTP 403)\) of access key "WRONGKEY" from OGEL_S3_ACCESS_KEY_ID.*fix: set storage\.s3\.accessKeyId/);
+    assert.match(
+      e.message,
+      /refused the credentials \((?:InvalidAccessKeyId|HTTP 403)\) of access key "WRONGKEY" from OGEL_S3_ACCESS_KEY_ID.*fix: set storage\.s3\.accessKeyId/,
+    );
     const put = await failure(store.put('k', Buffer.from('x')));
     assert.match(put.message, /\(InvalidAccessKeyId\)/, 'a request with a body names the S3 error code');
     await store.close();
@@ -94,8 +97,23 @@ describe('object store: S3 configuration errors', () => {
     const store = openObjectStore(config, { env: { AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: S3RVER_SECRET_ACCESS_KEY } });
     await store.check();
     await store.close();
-    assert.equal(resolveS3Credentials({ ...config.storage.s3, accessKeyId: 'a', secretAccessKey: 'b' }, { OGEL_S3_ACCESS_KEY_ID: 'c', OGEL_S3_SECRET_ACCESS_KEY: 'd' }).from, 'storage.s3.accessKeyId');
-    assert.equal(resolveS3Credentials(config.storage.s3, { OGEL_S3_ACCESS_KEY_ID: 'c', OGEL_S3_SECRET_ACCESS_KEY: 'd', AWS_ACCESS_KEY_ID: 'e', AWS_SECRET_ACCESS_KEY: 'f' }).accessKeyId, 'c');
-    assert.throws(() => openObjectStore(config, { env: {} }), (e: unknown) => e instanceof ObjectStoreError && e.code === 'access-denied' && /OGEL_S3_ACCESS_KEY_ID/.test(e.message));
+    assert.equal(
+      resolveS3Credentials({ ...config.storage.s3, accessKeyId: 'a', secretAccessKey: 'b' }, { OGEL_S3_ACCESS_KEY_ID: 'c', OGEL_S3_SECRET_ACCESS_KEY: 'd' })
+        .from,
+      'storage.s3.accessKeyId',
+    );
+    assert.equal(
+      resolveS3Credentials(config.storage.s3, {
+        OGEL_S3_ACCESS_KEY_ID: 'c',
+        OGEL_S3_SECRET_ACCESS_KEY: 'd',
+        AWS_ACCESS_KEY_ID: 'e',
+        AWS_SECRET_ACCESS_KEY: 'f',
+      }).accessKeyId,
+      'c',
+    );
+    assert.throws(
+      () => openObjectStore(config, { env: {} }),
+      (e: unknown) => e instanceof ObjectStoreError && e.code === 'access-denied' && /OGEL_S3_ACCESS_KEY_ID/.test(e.message),
+    );
   });
 });

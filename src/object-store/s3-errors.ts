@@ -14,8 +14,26 @@ export interface S3ErrorContext {
   credentialsFrom: string;
 }
 
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED']);
-const DENIED_NAMES = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken', 'AllAccessDisabled', 'InvalidSecurity']);
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ECONNABORTED',
+]);
+const DENIED_NAMES = new Set([
+  'AccessDenied',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'InvalidToken',
+  'ExpiredToken',
+  'AllAccessDisabled',
+  'InvalidSecurity',
+]);
 const NOT_FOUND_NAMES = new Set(['NoSuchKey', 'NotFound']);
 const REGION_NAMES = new Set(['PermanentRedirect', 'AuthorizationHeaderMalformed', 'IllegalLocationConstraintException']);
 
@@ -33,10 +51,11 @@ function socketCode(e: unknown): string | undefined {
   const code = field(e, 'code');
   if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return code;
   const inner = field(e, 'errors');
-  if (Array.isArray(inner)) for (const x of inner) {
-    const c = socketCode(x);
-    if (c !== undefined) return c;
-  }
+  if (Array.isArray(inner))
+    for (const x of inner) {
+      const c = socketCode(x);
+      if (c !== undefined) return c;
+    }
   const cause = field(e, 'cause');
   return cause !== undefined && cause !== e ? socketCode(cause) : undefined;
 }
@@ -63,7 +82,11 @@ export function mapS3Error(e: unknown, ctx: S3ErrorContext, op: string, key: str
     );
   }
   if (name === 'NoSuchBucket') {
-    return new ObjectStoreError('no-such-bucket', `object store: ${what}: storage.s3.bucket ${JSON.stringify(ctx.bucket)} does not exist at ${ctx.endpoint}; fix: create the bucket, or set storage.s3.bucket to an existing one`, opts);
+    return new ObjectStoreError(
+      'no-such-bucket',
+      `object store: ${what}: storage.s3.bucket ${JSON.stringify(ctx.bucket)} does not exist at ${ctx.endpoint}; fix: create the bucket, or set storage.s3.bucket to an existing one`,
+      opts,
+    );
   }
   if (DENIED_NAMES.has(name) || status === 403) {
     return new ObjectStoreError(
@@ -76,7 +99,11 @@ export function mapS3Error(e: unknown, ctx: S3ErrorContext, op: string, key: str
     return new ObjectStoreError('not-found', `object store: ${what}: no such object in storage.s3.bucket ${JSON.stringify(ctx.bucket)}`, opts);
   }
   if (REGION_NAMES.has(name) || status === 301) {
-    return new ObjectStoreError('io', `object store: ${what}: ${ctx.endpoint} answered ${name || `HTTP ${status}`}: storage.s3.region ${JSON.stringify(ctx.region)} is probably not the bucket's region; fix: set storage.s3.region to the bucket's region`, opts);
+    return new ObjectStoreError(
+      'io',
+      `object store: ${what}: ${ctx.endpoint} answered ${name || `HTTP ${status}`}: storage.s3.region ${JSON.stringify(ctx.region)} is probably not the bucket's region; fix: set storage.s3.region to the bucket's region`,
+      opts,
+    );
   }
   const answer = status === undefined ? describeCause(e) : `${name || 'error'} (HTTP ${status}): ${describeCause(e)}`;
   return new ObjectStoreError('io', `object store: ${what} at ${ctx.endpoint}, storage.s3.bucket ${JSON.stringify(ctx.bucket)}: ${answer}`, opts);

@@ -26,7 +26,18 @@ import { assertSha256, HashingStream, mismatch, sha256Hex, toReadable } from './
 import { assertKey, assertPrefix } from './keys.js';
 import { probeStore } from './probe.js';
 import { isS3NotFound, mapS3Error, type S3ErrorContext } from './s3-errors.js';
-import { SHA256_HEX, type GetOptions, type GetResult, type ListOptions, type ObjectBody, type ObjectInfo, type ObjectStore, type PutIfAbsentOutcome, type PutOptions, type PutResult } from './types.js';
+import {
+  SHA256_HEX,
+  type GetOptions,
+  type GetResult,
+  type ListOptions,
+  type ObjectBody,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutIfAbsentOutcome,
+  type PutOptions,
+  type PutResult,
+} from './types.js';
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -152,7 +163,8 @@ export class S3ObjectStore implements ObjectStore {
     }
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.full(key), ...(range === undefined ? {} : { Range: range }) }));
-      if (!(res.Body instanceof Readable)) throw new ObjectStoreError('io', `object store: get ${JSON.stringify(key)}: the SDK returned a body that is not a Node stream`, { key });
+      if (!(res.Body instanceof Readable))
+        throw new ObjectStoreError('io', `object store: get ${JSON.stringify(key)}: the SDK returned a body that is not a Node stream`, { key });
       return { body: res.Body, bytes: res.ContentLength ?? 0, sha256: shaFrom(res.Metadata) };
     } catch (e) {
       // A range starting at or past the end: empty, as the fs store answers.
@@ -182,7 +194,8 @@ export class S3ObjectStore implements ObjectStore {
     assertPrefix(prefix);
     if (opts.startAfter !== undefined) assertKey(opts.startAfter);
     const pageSize = opts.pageSize ?? S3_PAGE_SIZE_MAX;
-    if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > S3_PAGE_SIZE_MAX) throw new RangeError(`list: pageSize must be 1 to ${S3_PAGE_SIZE_MAX}, got ${pageSize}`);
+    if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > S3_PAGE_SIZE_MAX)
+      throw new RangeError(`list: pageSize must be 1 to ${S3_PAGE_SIZE_MAX}, got ${pageSize}`);
     const strip = this.prefix === '' ? 0 : this.prefix.length + 1;
     let token: string | undefined;
     do {
@@ -205,7 +218,10 @@ export class S3ObjectStore implements ObjectStore {
       }
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
       if (page.IsTruncated === true && token === undefined) {
-        throw new ObjectStoreError('io', `object store: list ${JSON.stringify(prefix)}: ${this.ctx.endpoint} said the listing is truncated but gave no continuation token`);
+        throw new ObjectStoreError(
+          'io',
+          `object store: list ${JSON.stringify(prefix)}: ${this.ctx.endpoint} said the listing is truncated but gave no continuation token`,
+        );
       }
     } while (token !== undefined);
   }
@@ -216,7 +232,9 @@ export class S3ObjectStore implements ObjectStore {
       const batch = keys.slice(i, i + S3_DELETE_BATCH_MAX);
       let res: DeleteObjectsCommandOutput;
       try {
-        res = await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((k) => ({ Key: this.full(k) })), Quiet: true } }));
+        res = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((k) => ({ Key: this.full(k) })), Quiet: true } }),
+        );
       } catch (e) {
         throw mapS3Error(e, this.ctx, 'delete', batch[0]);
       }
@@ -225,7 +243,12 @@ export class S3ObjectStore implements ObjectStore {
       const first = failed[0];
       if (first !== undefined) {
         const err = Object.assign(new Error(first.Message ?? first.Code ?? 'delete failed'), { name: first.Code ?? 'Error' });
-        throw mapS3Error(err, this.ctx, `delete (${failed.length} of ${batch.length} keys failed)`, first.Key?.slice(this.prefix === '' ? 0 : this.prefix.length + 1));
+        throw mapS3Error(
+          err,
+          this.ctx,
+          `delete (${failed.length} of ${batch.length} keys failed)`,
+          first.Key?.slice(this.prefix === '' ? 0 : this.prefix.length + 1),
+        );
       }
     }
   }
@@ -276,7 +299,11 @@ export class S3ObjectStore implements ObjectStore {
       // cause; Upload may report a later one instead (s3rver answers the
       // AbortMultipartUpload it sends after it with 405).
       if (bodyError instanceof ObjectStoreError) throw bodyError;
-      if (bodyError !== undefined) throw new ObjectStoreError('io', `object store: put ${JSON.stringify(key)}: reading the body failed: ${describeCause(bodyError)}`, { key, cause: bodyError });
+      if (bodyError !== undefined)
+        throw new ObjectStoreError('io', `object store: put ${JSON.stringify(key)}: reading the body failed: ${describeCause(bodyError)}`, {
+          key,
+          cause: bodyError,
+        });
       throw e;
     }
     return { key, bytes: hasher.bytes, sha256: hasher.sha256 };

@@ -21,9 +21,6 @@ import { pidAlive } from './instance.js';
 import { freePort, makeTempRoot, waitFor } from '../../test/helpers/postgres.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-
-
-
 const LEASE_MS = 600;
 const NODES = ['n1', 'n2', 'n3'] as const;
 
@@ -33,7 +30,12 @@ test('agents bootstrap a primary and two quorum standbys, renew the lease, fence
   const agents: PostgresAgent[] = [];
   const clients: pg.Client[] = [];
   try {
-    const config: Config = localClusterConfig({ dataDir: root, basePort: 20_000 + Math.floor(Math.random() * 20_000), secret: 'agent-test-secret-0123456789abcdef', token: 'agent-test-token' });
+    const config: Config = localClusterConfig({
+      dataDir: root,
+      basePort: 20_000 + Math.floor(Math.random() * 20_000),
+      secret: 'agent-test-secret-0123456789abcdef',
+      token: 'agent-test-token',
+    });
     // Postgres ports: ephemeral, free a moment ago (the other roles are never bound here).
     for (const n of config.nodes) n.postgres = `127.0.0.1:${await freePort()}`;
     config.postgres.leaseMs = LEASE_MS;
@@ -48,9 +50,12 @@ test('agents bootstrap a primary and two quorum standbys, renew the lease, fence
     let index = 0;
     let failRenewals = false;
     let renewalsRejected = 0;
-    const machine = new ClusterStateMachine({ onApplied: () => queueMicrotask(() => {
-      for (const a of agents) a.poke();
-    }) });
+    const machine = new ClusterStateMachine({
+      onApplied: () =>
+        queueMicrotask(() => {
+          for (const a of agents) a.poke();
+        }),
+    });
     const commit = (cmd: Command): ApplyResult => machine.apply(encodeCommand(cmd), ++index, 1);
     const propose = async (cmd: Command): Promise<ApplyResult> => {
       if (cmd.type === 'lease.renew' && failRenewals) {
@@ -87,7 +92,18 @@ test('agents bootstrap a primary and two quorum standbys, renew the lease, fence
     }
 
     const tBoot = performance.now();
-    const promoted = commit({ v: 1, type: 'pg.promote', atMs: Date.now(), node: 'n1', generation: 1, reason: 'bootstrap', lsn: '0/0', leaseDurationMs: LEASE_MS, automatic: false, lapsedLease: null });
+    const promoted = commit({
+      v: 1,
+      type: 'pg.promote',
+      atMs: Date.now(),
+      node: 'n1',
+      generation: 1,
+      reason: 'bootstrap',
+      lsn: '0/0',
+      leaseDurationMs: LEASE_MS,
+      automatic: false,
+      lapsedLease: null,
+    });
     assert.ok(promoted.ok, JSON.stringify(promoted));
     const [a1, a2, a3] = agents as [PostgresAgent, PostgresAgent, PostgresAgent];
 
@@ -108,12 +124,18 @@ test('agents bootstrap a primary and two quorum standbys, renew the lease, fence
     );
     const bootMs = Math.round(performance.now() - tBoot);
     // The agents see it on their next pass (streaming can be ahead of their status query).
-    await waitFor('n2 and n3 observed as standbys', () => ([a2, a3].every((a) => a.agentStatus().observed === 'standby' && a.agentStatus().running) ? true : undefined), 2_000);
+    await waitFor(
+      'n2 and n3 observed as standbys',
+      () => ([a2, a3].every((a) => a.agentStatus().observed === 'standby' && a.agentStatus().running) ? true : undefined),
+      2_000,
+    );
 
     // --- reports reached the machine
     await waitFor('every node reported its role', () => {
       const nodes = machine.state.postgres.nodes;
-      return nodes.get('n1')?.reportedRole === 'primary' && nodes.get('n2')?.reportedRole === 'standby' && nodes.get('n3')?.reportedRole === 'standby' ? true : undefined;
+      return nodes.get('n1')?.reportedRole === 'primary' && nodes.get('n2')?.reportedRole === 'standby' && nodes.get('n3')?.reportedRole === 'standby'
+        ? true
+        : undefined;
     });
     assert.equal(machine.state.postgres.nodes.get('n1')?.timeline, 1);
 
@@ -126,7 +148,14 @@ test('agents bootstrap a primary and two quorum standbys, renew the lease, fence
 
     // --- the admin user over TCP with the derived password; the write replicates
     const connectAdmin = async () => {
-      const c = new pg.Client({ host: '127.0.0.1', port: portOf('n1'), user: 'postgres', password: adminPassword(config), database: 'postgres', connectionTimeoutMillis: 5000 });
+      const c = new pg.Client({
+        host: '127.0.0.1',
+        port: portOf('n1'),
+        user: 'postgres',
+        password: adminPassword(config),
+        database: 'postgres',
+        connectionTimeoutMillis: 5000,
+      });
       c.on('error', () => {});
       await c.connect();
       clients.push(c);
@@ -215,13 +244,23 @@ test('a primary with an empty data dir outside the bootstrap is refused, and not
     const machine = new ClusterStateMachine();
     let index = 0;
     const commit = (cmd: Command): ApplyResult => machine.apply(encodeCommand(cmd), ++index, 1);
-    for (const n of config.nodes) assert.ok(commit({ v: 1, type: 'member.add', atMs: 1, id: n.id, addresses: { raft: n.raft, api: n.api, proxy: n.proxy, postgres: n.postgres } }).ok);
+    for (const n of config.nodes)
+      assert.ok(commit({ v: 1, type: 'member.add', atMs: 1, id: n.id, addresses: { raft: n.raft, api: n.api, proxy: n.proxy, postgres: n.postgres } }).ok);
     const promote = (node: string, generation: number, reason: string, lapsed: { holder: string; renewalSeq: number } | null) =>
-      assert.ok(commit({ v: 1, type: 'pg.promote', atMs: 1, node, generation, reason, lsn: '0/0', leaseDurationMs: 600, automatic: false, lapsedLease: lapsed }).ok);
+      assert.ok(
+        commit({ v: 1, type: 'pg.promote', atMs: 1, node, generation, reason, lsn: '0/0', leaseDurationMs: 600, automatic: false, lapsedLease: lapsed }).ok,
+      );
     promote('n2', 1, 'bootstrap', null);
     promote('n1', 2, 'failover', { holder: 'n2', renewalSeq: 0 });
     const logs: LogLine[] = [];
-    agent = new PostgresAgent({ config, nodeId: 'n1', dataDir: join(root, 'n1', 'pg'), state: () => machine.state, propose: async (c) => commit(c), log: (l) => logs.push(l) });
+    agent = new PostgresAgent({
+      config,
+      nodeId: 'n1',
+      dataDir: join(root, 'n1', 'pg'),
+      state: () => machine.state,
+      propose: async (c) => commit(c),
+      log: (l) => logs.push(l),
+    });
     agent.start();
     const err = await waitFor('the refusal', () => agent!.agentStatus().lastError ?? undefined, 5_000);
     assert.match(err, /generation 2 .*empty.*Refusing to guess/s);

@@ -135,7 +135,15 @@ export class PostgresAgent {
   private lastError: string | null = null;
   private lastLoggedError: string | null = null;
 
-  private readonly counters: AgentCounters = { leaseRenewalsOk: 0, leaseRenewalsFailed: 0, fences: 0, unfences: 0, promotions: 0, reclones: 0, standbyRestarts: 0 };
+  private readonly counters: AgentCounters = {
+    leaseRenewalsOk: 0,
+    leaseRenewalsFailed: 0,
+    fences: 0,
+    unfences: 0,
+    promotions: 0,
+    reclones: 0,
+    standbyRestarts: 0,
+  };
 
   private lastReport: { role: string; timeline: number; at: number } | undefined;
   private reportInFlight = false;
@@ -367,14 +375,21 @@ export class PostgresAgent {
           writeFileSync(rejoinMarker(this.dataDir), `${s.postgres.generation}\n`);
           const user = this.ctx.osUser();
           configureStandby(this.dataDir, { upstream: null, owner: isRoot() ? { uid: user.uid, gid: user.gid } : undefined });
-          this.log({ level: 'info', msg: 'former primary: starting as a standby without upstream for the rejoin check', node: this.nodeId, primary: s.postgres.primary, generation: s.postgres.generation });
+          this.log({
+            level: 'info',
+            msg: 'former primary: starting as a standby without upstream for the rejoin check',
+            node: this.nodeId,
+            primary: s.postgres.primary,
+            generation: s.postgres.generation,
+          });
         }
         if (wanted === 'primary') {
           await this.syncState();
           if (this.wantedRole(this.getState()) !== 'primary') return; // the state was stale: the next pass decides again
         }
         const orphan = await inst.stopOrphan('fast');
-        if (orphan !== undefined) this.log({ level: 'warn', msg: 'stopped a postmaster left by an earlier agent before starting ours', node: this.nodeId, pid: orphan });
+        if (orphan !== undefined)
+          this.log({ level: 'warn', msg: 'stopped a postmaster left by an earlier agent before starting ours', node: this.nodeId, pid: orphan });
         const asPrimary = !existsSync(join(this.dataDir, 'standby.signal'));
         inst.setClientAccess(!asPrimary);
         inst.writeConfig(this.settings());
@@ -426,7 +441,14 @@ export class PostgresAgent {
         rmSync(rejoinMarker(this.dataDir), { force: true });
         this.observed = 'primary';
         this.counters.promotions++;
-        this.log({ level: 'info', msg: 'promoted to primary', node: this.nodeId, generation: s.postgres.generation, flushedLsn: stopped.flushedLsn, promoteMs: ms });
+        this.log({
+          level: 'info',
+          msg: 'promoted to primary',
+          node: this.nodeId,
+          generation: s.postgres.generation,
+          flushedLsn: stopped.flushedLsn,
+          promoteMs: ms,
+        });
       });
       // No lease of ours has committed yet: read-only until the first renewal does (I5).
       await this.keeper.afterPromotion();
@@ -466,7 +488,9 @@ export class PostgresAgent {
   private async proposeAndSync(cmd: Command): Promise<ApplyResult> {
     const r = await this.proposeFn(cmd);
     if (r.ok) {
-      await this.syncState().catch((err: Error) => this.log({ level: 'warn', msg: 'could not wait for the local state to catch up', node: this.nodeId, command: cmd.type, error: err.message }));
+      await this.syncState().catch((err: Error) =>
+        this.log({ level: 'warn', msg: 'could not wait for the local state to catch up', node: this.nodeId, command: cmd.type, error: err.message }),
+      );
     }
     return r;
   }
@@ -515,6 +539,4 @@ export class PostgresAgent {
       })
       .finally(() => (this.reportInFlight = false));
   }
-
-
 }

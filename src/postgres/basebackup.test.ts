@@ -28,7 +28,7 @@ function tmpDir(tag: string): string {
 function header(name: string, o: { type?: string; size?: number; mode?: number; linkname?: string; prefix?: string } = {}): Buffer {
   const h = Buffer.alloc(512);
   h.write(name, 0, 100, 'utf8');
-  h.write(((o.mode ?? 0o644).toString(8).padStart(7, '0')) + '\0', 100, 'latin1');
+  h.write((o.mode ?? 0o644).toString(8).padStart(7, '0') + '\0', 100, 'latin1');
   h.write('0000000\0', 108, 'latin1');
   h.write('0000000\0', 116, 'latin1');
   h.write((o.size ?? 0).toString(8).padStart(11, '0') + '\0', 124, 'latin1');
@@ -104,7 +104,14 @@ function snapshot(dir: string): Map<string, string> {
       else if (st.isDirectory()) {
         out.set(r, `dir ${mode}`);
         walk(r);
-      } else out.set(r, `file ${mode} ${createHash('sha256').update(fs.readFileSync(path.join(dir, r))).digest('hex').slice(0, 16)}`);
+      } else
+        out.set(
+          r,
+          `file ${mode} ${createHash('sha256')
+            .update(fs.readFileSync(path.join(dir, r)))
+            .digest('hex')
+            .slice(0, 16)}`,
+        );
     }
   };
   walk('');
@@ -233,7 +240,10 @@ test('tar-extract: extractTar from a stream, with fsync and chown', async () => 
   try {
     const owner = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
     const stats = await extractTar(Readable.from([tinyTar()]), dst, { owner });
-    assert.deepEqual({ files: stats.files, dirs: stats.dirs, symlinks: stats.symlinks, fileBytes: stats.fileBytes }, { files: 2, dirs: 1, symlinks: 1, fileBytes: 600 });
+    assert.deepEqual(
+      { files: stats.files, dirs: stats.dirs, symlinks: stats.symlinks, fileBytes: stats.fileBytes },
+      { files: 2, dirs: 1, symlinks: 1, fileBytes: 600 },
+    );
     checkTiny(dst);
     if (owner) {
       for (const p of ['base', 'base/data', 'base/empty', 'link']) assert.equal(fs.lstatSync(path.join(dst, p)).uid, 65534, p);
@@ -284,9 +294,7 @@ test('tar-extract: refuses entries escaping the target (.., absolute, through it
   }
 });
 
-
 // ------------------------------------------------------------ a real base backup
-
 
 test('base backup of a primary with ~50 MB of data starts as a standby with the same data', async (t) => {
   const primary = await makeTempPrimary({ nodeId: 'p1' });
@@ -308,7 +316,9 @@ test('base backup of a primary with ~50 MB of data starts as a standby with the 
       },
     });
     const mbPerS = r.bytes / 1e6 / (r.durationMs / 1000);
-    t.diagnostic(`base backup: ${(r.bytes / 1e6).toFixed(1)} MB of tar (database ${(dbBytes / 1e6).toFixed(1)} MB, ${r.files} files) in ${r.durationMs} ms = ${mbPerS.toFixed(0)} MB/s, fsync included; start ${r.startLsn}, end ${r.endLsn}`);
+    t.diagnostic(
+      `base backup: ${(r.bytes / 1e6).toFixed(1)} MB of tar (database ${(dbBytes / 1e6).toFixed(1)} MB, ${r.files} files) in ${r.durationMs} ms = ${mbPerS.toFixed(0)} MB/s, fsync included; start ${r.startLsn}, end ${r.endLsn}`,
+    );
     assert.ok(dbBytes > 45e6, `database is ${dbBytes} bytes`);
     assert.equal(r.timeline, 1);
     assert.equal(compareLsn(r.endLsn, r.startLsn), 1);
@@ -329,13 +339,19 @@ test('base backup of a primary with ~50 MB of data starts as a standby with the 
     fs.chownSync(tsDir, primary.pg.user.uid, primary.pg.user.gid);
     await primary.pg.query(`CREATE TABLESPACE extra LOCATION '${tsDir}'`);
     const refused = path.join(primary.root, 'refused');
-    await assert.rejects(takeBaseBackup(conn, refused, { label: 'with a tablespace' }), /tablespace\(s\) besides pg_default\/pg_global .*ALTER TABLE ... SET TABLESPACE pg_default/);
+    await assert.rejects(
+      takeBaseBackup(conn, refused, { label: 'with a tablespace' }),
+      /tablespace\(s\) besides pg_default\/pg_global .*ALTER TABLE ... SET TABLESPACE pg_default/,
+    );
     assert.deepEqual(fs.readdirSync(refused), []);
     await primary.pg.query('DROP TABLESPACE extra');
     // Aborted mid-stream (at the first progress report): rejects, leaves nothing behind.
     const ac = new AbortController();
     const aborted = path.join(primary.root, 'aborted');
-    await assert.rejects(takeBaseBackup(conn, aborted, { label: 'aborted', signal: ac.signal, onProgress: () => ac.abort('test') }), /base backup aborted: test/);
+    await assert.rejects(
+      takeBaseBackup(conn, aborted, { label: 'aborted', signal: ac.signal, onProgress: () => ac.abort('test') }),
+      /base backup aborted: test/,
+    );
     assert.deepEqual(fs.readdirSync(aborted), []);
 
     configureStandby(target, { upstream: { ...conn, applicationName: 's1' }, owner: primary.pg.user });

@@ -108,11 +108,7 @@ export class BaseBackupError extends Error {
  * fsynced, `backup_manifest` is written, and the sizes in the manifest match
  * what was extracted.
  */
-export async function takeBaseBackup(
-  conn: ReplicationConn | pg.ClientConfig,
-  targetDir: string,
-  opts: BaseBackupOptions,
-): Promise<BaseBackupResult> {
+export async function takeBaseBackup(conn: ReplicationConn | pg.ClientConfig, targetDir: string, opts: BaseBackupOptions): Promise<BaseBackupResult> {
   const t0 = performance.now();
   const dir = path.resolve(targetDir);
   prepareEmptyDir(dir);
@@ -120,7 +116,9 @@ export async function takeBaseBackup(
 
   const client = new pg.Client(replicationConfig(conn, 'ogel-basebackup'));
   let clientError: Error | undefined;
-  client.on('error', (e) => { clientError = e; });
+  client.on('error', (e) => {
+    clientError = e;
+  });
   await client.connect();
   const extractor = new TarExtractor(dir, { owner: opts.owner, fsync: opts.fsync ?? true, exclude: isSocketFile });
   try {
@@ -180,7 +178,11 @@ export interface StreamBackupOptions extends BaseBackupCommandOptions {
  * the sink's result and the server's backup_manifest; on failure the sink is
  * destroyed and the connection closed.
  */
-export async function streamBaseBackup<Result>(conn: ReplicationConn | pg.ClientConfig, sink: ArchiveSink<Result>, opts: StreamBackupOptions): Promise<BaseBackupOutcome<Result>> {
+export async function streamBaseBackup<Result>(
+  conn: ReplicationConn | pg.ClientConfig,
+  sink: ArchiveSink<Result>,
+  opts: StreamBackupOptions,
+): Promise<BaseBackupOutcome<Result>> {
   const incremental = opts.parentManifest !== undefined;
   const client = new pg.Client(replicationConfig(conn, 'ogel-backup'));
   let clientError: Error | undefined;
@@ -191,7 +193,8 @@ export async function streamBaseBackup<Result>(conn: ReplicationConn | pg.Client
     await client.connect();
     const ident = await client.query<{ systemid: string }>('IDENTIFY_SYSTEM');
     const systemIdentifier = ident.rows[0]?.systemid;
-    if (systemIdentifier === undefined || !/^\d+$/.test(systemIdentifier)) throw new BaseBackupError(`IDENTIFY_SYSTEM returned no system identifier (${JSON.stringify(ident.rows[0])})`);
+    if (systemIdentifier === undefined || !/^\d+$/.test(systemIdentifier))
+      throw new BaseBackupError(`IDENTIFY_SYSTEM returned no system identifier (${JSON.stringify(ident.rows[0])})`);
     if (opts.parentManifest !== undefined) await uploadManifest(client, opts.parentManifest);
     const command = new BaseBackupCommand<Result>(sink, { ...opts, incremental, systemIdentifier });
     const onAbort = () => command.abort(new BaseBackupError(`backup aborted: ${String(opts.signal?.reason ?? 'signal')}`));
@@ -263,7 +266,9 @@ function prepareEmptyDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const entries = fs.readdirSync(dir);
   if (entries.length > 0) {
-    throw new BaseBackupError(`base backup target ${dir} is not empty (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); refusing to mix a backup into existing files`);
+    throw new BaseBackupError(
+      `base backup target ${dir} is not empty (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); refusing to mix a backup into existing files`,
+    );
   }
   fs.chmodSync(dir, 0o700); // Postgres refuses a data directory readable by others
 }
@@ -273,7 +278,6 @@ function literal(s: string): string {
   if (s.includes('\0')) throw new BaseBackupError('backup label contains NUL');
   return `'${s.replace(/'/g, "''")}'`;
 }
-
 
 type Phase = 'start' | 'tablespaces' | 'copy' | 'end' | 'done';
 
@@ -310,8 +314,7 @@ export class BaseBackupCommand<Result> {
     private readonly extractor: ArchiveSink<Result>,
     private readonly opts: BaseBackupCommandOptions,
   ) {
-    this.text =
-      `BASE_BACKUP (LABEL ${literal(opts.label)}, PROGRESS, CHECKPOINT 'fast', WAL ${opts.wal}, WAIT true, MANIFEST 'yes'${opts.incremental === true ? ', INCREMENTAL' : ''})`;
+    this.text = `BASE_BACKUP (LABEL ${literal(opts.label)}, PROGRESS, CHECKPOINT 'fast', WAL ${opts.wal}, WAIT true, MANIFEST 'yes'${opts.incremental === true ? ', INCREMENTAL' : ''})`;
     this.done = new Promise<BaseBackupOutcome<Result>>((res, rej) => {
       this.resolve = res;
       this.reject = rej;
@@ -394,54 +397,61 @@ export class BaseBackupCommand<Result> {
     const chunk = msg.chunk;
     const type = chunk[0];
     switch (type) {
-      case 0x64 /* 'd' */: {
-        const data = chunk.subarray(1);
-        if (this.inManifest) {
-          this.manifestBytes += data.length;
-          if (this.manifestBytes > 1 << 30) return this.abort(new BaseBackupError('backup manifest larger than 1 GiB'));
-          this.manifestParts.push(Buffer.from(data)); // copy: the chunk is a view into a reused buffer
+      case 0x64 /* 'd' */:
+        {
+          const data = chunk.subarray(1);
+          if (this.inManifest) {
+            this.manifestBytes += data.length;
+            if (this.manifestBytes > 1 << 30) return this.abort(new BaseBackupError('backup manifest larger than 1 GiB'));
+            this.manifestParts.push(Buffer.from(data)); // copy: the chunk is a view into a reused buffer
+            return;
+          }
+          if (this.archives !== 1) return this.abort(new BaseBackupError(`archive data before any 'n' frame`));
+          let more: boolean;
+          try {
+            more = this.extractor.write(data); // copies
+          } catch (e) {
+            return this.abort(e as Error);
+          }
+          if (!more && !this.paused) {
+            this.paused = true;
+            this.connection?.stream.pause();
+            this.extractor.once('drain', () => {
+              this.paused = false;
+              this.connection?.stream.resume();
+            });
+          }
           return;
         }
-        if (this.archives !== 1) return this.abort(new BaseBackupError(`archive data before any 'n' frame`));
-        let more: boolean;
-        try {
-          more = this.extractor.write(data); // copies
-        } catch (e) {
-          return this.abort(e as Error);
+      case 0x6e /* 'n' */:
+        {
+          const z1 = chunk.indexOf(0, 1);
+          const z2 = z1 < 0 ? -1 : chunk.indexOf(0, z1 + 1);
+          if (z2 < 0) return this.abort(new BaseBackupError("malformed 'n' (new archive) frame"));
+          const name = chunk.toString('utf8', 1, z1);
+          const location = chunk.toString('utf8', z1 + 1, z2);
+          this.archives++;
+          if (this.archives > 1 || location !== '' || name !== 'base.tar') {
+            return this.abort(
+              new BaseBackupError(
+                `unexpected archive ${JSON.stringify(name)} at ${JSON.stringify(location)}: only the main tablespace (base.tar) is supported`,
+              ),
+            );
+          }
+          return;
         }
-        if (!more && !this.paused) {
-          this.paused = true;
-          this.connection?.stream.pause();
-          this.extractor.once('drain', () => {
-            this.paused = false;
-            this.connection?.stream.resume();
-          });
+      case 0x70 /* 'p' */:
+        {
+          if (chunk.length < 9) return this.abort(new BaseBackupError("malformed 'p' (progress) frame"));
+          const done = Number(chunk.readBigInt64BE(1));
+          try {
+            this.opts.onProgress?.(done, this.totalBytes);
+          } catch (e) {
+            // We run inside the socket's data handler: a throw here would crash the process.
+            this.abort(e instanceof Error ? e : new Error(String(e)));
+          }
+          return;
         }
-        return;
-      }
-      case 0x6e /* 'n' */: {
-        const z1 = chunk.indexOf(0, 1);
-        const z2 = z1 < 0 ? -1 : chunk.indexOf(0, z1 + 1);
-        if (z2 < 0) return this.abort(new BaseBackupError("malformed 'n' (new archive) frame"));
-        const name = chunk.toString('utf8', 1, z1);
-        const location = chunk.toString('utf8', z1 + 1, z2);
-        this.archives++;
-        if (this.archives > 1 || location !== '' || name !== 'base.tar') {
-          return this.abort(new BaseBackupError(`unexpected archive ${JSON.stringify(name)} at ${JSON.stringify(location)}: only the main tablespace (base.tar) is supported`));
-        }
-        return;
-      }
-      case 0x70 /* 'p' */: {
-        if (chunk.length < 9) return this.abort(new BaseBackupError("malformed 'p' (progress) frame"));
-        const done = Number(chunk.readBigInt64BE(1));
-        try {
-          this.opts.onProgress?.(done, this.totalBytes);
-        } catch (e) {
-          // We run inside the socket's data handler: a throw here would crash the process.
-          this.abort(e instanceof Error ? e : new Error(String(e)));
-        }
-        return;
-      }
       case 0x6d /* 'm' */:
         this.finishArchive();
         this.inManifest = true;
@@ -497,13 +507,19 @@ export class BaseBackupCommand<Result> {
         if (manifest.length === 0) throw new BaseBackupError('the server sent no backup manifest');
         if (this.failed) return;
         this.phase = 'done';
-        this.resolve({ systemIdentifier: this.opts.systemIdentifier ?? '', startLsn: this.startLsn, endLsn: this.endLsn, timeline: this.timeline, sink, manifest });
+        this.resolve({
+          systemIdentifier: this.opts.systemIdentifier ?? '',
+          startLsn: this.startLsn,
+          endLsn: this.endLsn,
+          timeline: this.timeline,
+          sink,
+          manifest,
+        });
       } catch (e) {
         this.abort(e as Error);
       }
     })();
   }
-
 
   private cleanup(): void {
     for (const d of this.detach.splice(0)) d();

@@ -95,7 +95,6 @@ function embeddedPackageDir(): string {
   return dirname(pkgJson);
 }
 
-
 /**
  * The embedded package at `pkgDir`: checks its binaries run, repairing the
  * library symlinks once when a shared library is missing. Exported for tests.
@@ -141,7 +140,10 @@ export function resolveEmbedded(pkgDir: string, packageName: string = embeddedPa
 }
 
 function resolveConfigured(binDir: string): PgBinaries {
-  if (!existsSync(binDir)) throw new PostgresBinariesError(`postgres.binDir ${binDir} does not exist; point it at a PostgreSQL ${TESTED_MAJORS.join('/')} bin directory (containing initdb and postgres), or unset it to use the embedded binaries`);
+  if (!existsSync(binDir))
+    throw new PostgresBinariesError(
+      `postgres.binDir ${binDir} does not exist; point it at a PostgreSQL ${TESTED_MAJORS.join('/')} bin directory (containing initdb and postgres), or unset it to use the embedded binaries`,
+    );
   const bins = locate(binDir, `postgres.binDir ${binDir} must contain initdb, pg_ctl and postgres`);
   const probe = runVersion(bins.postgres, {});
   if (!probe.ok) throw new PostgresBinariesError(`${bins.postgres} --version failed: ${probe.stderr || probe.error}; check postgres.binDir`);
@@ -178,7 +180,12 @@ interface Probe {
 
 function runVersion(binary: string, env: Record<string, string>): Probe {
   try {
-    const stdout = execFileSync(binary, ['--version'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000, encoding: 'utf8' });
+    const stdout = execFileSync(binary, ['--version'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 10_000,
+      encoding: 'utf8',
+    });
     return { ok: true, stdout, stderr: '' };
   } catch (err) {
     const e = err as { stderr?: string | Buffer; message?: string };

@@ -9,9 +9,10 @@ import { test } from 'node:test';
 import { pidAlive } from './instance.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-
 test('a postmaster exits when its daemon is killed with SIGKILL', async (t) => {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('../../test/helpers/death-guard-child.js', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [fileURLToPath(new URL('../../test/helpers/death-guard-child.js', import.meta.url))], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const line = await new Promise<string>((resolve, reject) => {
     let buf = '';
     child.stdout.on('data', (c: Buffer) => {

@@ -19,7 +19,8 @@ const REPOINTS_BEFORE_RESTART = 3;
 /** The walreceiver's error when the primary has recycled the WAL it asks for. */
 const WAL_REMOVED = /requested WAL segment \S+ has already been removed/;
 /** Log lines of a WAL receiver that started and failed (so Postgres does try); not our own stop ("due to administrator command"). */
-const RECEIVER_TRIED = /could not connect to the primary server|could not start WAL streaming|could not receive data from WAL stream|started streaming WAL|terminating walreceiver due to timeout/i;
+const RECEIVER_TRIED =
+  /could not connect to the primary server|could not start WAL streaming|could not receive data from WAL stream|started streaming WAL|terminating walreceiver due to timeout/i;
 const LOCAL_WAL_END_TIMEOUT_MS = 60_000;
 
 /**
@@ -54,9 +55,17 @@ export class Follower {
     const stopped = this.receiverStoppedFor;
     if (stopped !== undefined && s.postgres.generation <= stopped.generation) {
       const lease = s.postgres.lease;
-      const calledOff = s.postgres.generation === stopped.generation && lease !== null && lease.generation === stopped.generation && lease.renewalSeq > stopped.renewalSeq;
+      const calledOff =
+        s.postgres.generation === stopped.generation && lease !== null && lease.generation === stopped.generation && lease.renewalSeq > stopped.renewalSeq;
       if (!calledOff) return;
-      this.ctx.log({ level: 'info', msg: 'failover called off (the primary renewed its lease): streaming again', node: this.ctx.nodeId, primary, generation: stopped.generation, renewalSeq: lease!.renewalSeq });
+      this.ctx.log({
+        level: 'info',
+        msg: 'failover called off (the primary renewed its lease): streaming again',
+        node: this.ctx.nodeId,
+        primary,
+        generation: stopped.generation,
+        renewalSeq: lease!.renewalSeq,
+      });
       this.receiverStoppedFor = undefined;
     }
     const addrText = s.members.get(primary)?.addresses.postgres ?? this.ctx.config.nodes.find((n) => n.id === primary)?.postgres;
@@ -89,7 +98,14 @@ export class Follower {
       }
       this.failedRepoints = 0;
       this.receiverStoppedFor = undefined;
-      this.ctx.log({ level: 'info', msg: 'following the new primary', node: this.ctx.nodeId, primary, generation: s.postgres.generation, repointMs: Math.round(ms) });
+      this.ctx.log({
+        level: 'info',
+        msg: 'following the new primary',
+        node: this.ctx.nodeId,
+        primary,
+        generation: s.postgres.generation,
+        repointMs: Math.round(ms),
+      });
     });
   }
 
@@ -105,8 +121,21 @@ export class Follower {
       // Streaming can never resume; a fresh copy can. It is a standby: nothing of
       // the cluster's is lost.
       this.failedRepoints = 0;
-      this.ctx.log({ level: 'warn', msg: 'the primary no longer has the WAL this standby needs: re-cloning', node: this.ctx.nodeId, primary: s.postgres.primary, line: removed });
-      const r = await this.ctx.proposeAndSync({ v: 1, type: 'pg.setRole', node: this.ctx.nodeId, role: 'recloning', generation: s.postgres.generation, atMs: Date.now() });
+      this.ctx.log({
+        level: 'warn',
+        msg: 'the primary no longer has the WAL this standby needs: re-cloning',
+        node: this.ctx.nodeId,
+        primary: s.postgres.primary,
+        line: removed,
+      });
+      const r = await this.ctx.proposeAndSync({
+        v: 1,
+        type: 'pg.setRole',
+        node: this.ctx.nodeId,
+        role: 'recloning',
+        generation: s.postgres.generation,
+        atMs: Date.now(),
+      });
       if (!r.ok) throw new AgentError(`pg.setRole recloning for ${this.ctx.nodeId} refused: ${r.error.message}`);
       return;
     }
@@ -131,13 +160,17 @@ export class Follower {
     this.failedRepoints++;
     if (this.failedRepoints < REPOINTS_BEFORE_RESTART || !inst.isRunning()) return;
     this.failedRepoints = 0;
-    this.ctx.log({ level: 'warn', msg: `no WAL receiver started after ${REPOINTS_BEFORE_RESTART} repoints: restarting the standby's Postgres`, node: this.ctx.nodeId, error: err.message });
+    this.ctx.log({
+      level: 'warn',
+      msg: `no WAL receiver started after ${REPOINTS_BEFORE_RESTART} repoints: restarting the standby's Postgres`,
+      node: this.ctx.nodeId,
+      error: err.message,
+    });
     writeFileSync(rejoinMarker(this.ctx.dataDir), `${this.ctx.state().postgres.generation}\n`);
     await inst.stop('fast');
     this.ctx.setObserved('stopped');
     this.ctx.counters.standbyRestarts++;
   }
-
 
   /**
    * The rejoin check (rejoin.ts): this node runs as a standby of nobody; compare
@@ -156,8 +189,23 @@ export class Follower {
       const upstream = await upstreamTimeline({ host: addr.host, port: addr.port, user: REPLICATION_ROLE, password });
       const verdict = divergence(local, upstream);
       if (verdict.diverged) {
-        this.ctx.log({ level: 'warn', msg: 'diverged from the primary: re-cloning', node: this.ctx.nodeId, primary, reason: verdict.reason, localTimeline: local.timeline, localEndLsn: local.endLsn });
-        const r = await this.ctx.proposeAndSync({ v: 1, type: 'pg.setRole', node: this.ctx.nodeId, role: 'recloning', generation: s.postgres.generation, atMs: Date.now() });
+        this.ctx.log({
+          level: 'warn',
+          msg: 'diverged from the primary: re-cloning',
+          node: this.ctx.nodeId,
+          primary,
+          reason: verdict.reason,
+          localTimeline: local.timeline,
+          localEndLsn: local.endLsn,
+        });
+        const r = await this.ctx.proposeAndSync({
+          v: 1,
+          type: 'pg.setRole',
+          node: this.ctx.nodeId,
+          role: 'recloning',
+          generation: s.postgres.generation,
+          atMs: Date.now(),
+        });
         if (!r.ok) throw new AgentError(`pg.setRole recloning for ${this.ctx.nodeId} refused: ${r.error.message}`);
         return;
       }
@@ -178,10 +226,18 @@ export class Follower {
       this.failedRepoints = 0;
       rmSync(rejoinMarker(this.ctx.dataDir), { force: true });
       this.receiverStoppedFor = undefined;
-      this.ctx.log({ level: 'info', msg: 'rejoined: following the primary', node: this.ctx.nodeId, primary, generation: s.postgres.generation, localTimeline: local.timeline, localEndLsn: local.endLsn, repointMs: Math.round(ms) });
+      this.ctx.log({
+        level: 'info',
+        msg: 'rejoined: following the primary',
+        node: this.ctx.nodeId,
+        primary,
+        generation: s.postgres.generation,
+        localTimeline: local.timeline,
+        localEndLsn: local.endLsn,
+        repointMs: Math.round(ms),
+      });
     });
   }
-
 
   /**
    * The failover fence step (I4), called by the leader's controller: stop our WAL
@@ -202,7 +258,13 @@ export class Follower {
       this.receiverStoppedFor = { generation, renewalSeq: Math.max(local, observedRenewalSeq ?? 0) };
       if (this.ctx.unsafe.has('keep-wal-receivers')) {
         const p = await readWalPositions(inst);
-        this.ctx.log({ level: 'error', msg: 'UNSAFE (keep-wal-receivers): WAL receiver left running for failover', node: this.ctx.nodeId, generation, flushedLsn: p.flushedLsn });
+        this.ctx.log({
+          level: 'error',
+          msg: 'UNSAFE (keep-wal-receivers): WAL receiver left running for failover',
+          node: this.ctx.nodeId,
+          generation,
+          flushedLsn: p.flushedLsn,
+        });
         return p;
       }
       const r = await stopWalReceiver(inst);

@@ -38,7 +38,8 @@ export { PostgresStartError, PostgresStateError } from './errors.js';
 export type { PgStatus } from './status.js';
 
 /** Postgres LOG lines about streaming and recovery (started streaming, timeline switches, the startup process's waits): logged at info. */
-const REPLICATION_EVENT = /\bLOG:\s+(started streaming|restarted WAL streaming|replication terminated|fetching timeline history|new target timeline|waiting for WAL|record with incorrect|invalid record length|consistent recovery state|redo starts|recovery stopping|selected new timeline|archive recovery complete|entering standby mode|database system is ready)/;
+const REPLICATION_EVENT =
+  /\bLOG:\s+(started streaming|restarted WAL streaming|replication terminated|fetching timeline history|new target timeline|waiting for WAL|record with incorrect|invalid record length|consistent recovery state|redo starts|recovery stopping|selected new timeline|archive recovery complete|entering standby mode|database system is ready)/;
 export type StopMode = 'smart' | 'fast' | 'immediate';
 
 /** Postgres's shutdown modes are signals to the postmaster. */
@@ -131,7 +132,6 @@ function track(child: ChildProcess): void {
   live.add(child);
 }
 
-
 /** Whether a process with this PID exists (EPERM: it exists but is not ours). */
 export function pidAlive(pid: number): boolean {
   try {
@@ -181,7 +181,12 @@ export class PostgresInstance extends EventEmitter {
     this.user = opts.user ?? ensurePostgresUser();
     this.logger = opts.logger;
     this.log = new LogRing(opts.logLinesMax ?? 200);
-    this.sql = new SqlClient({ target: this.socketTarget, dataDir: this.dataDir, logger: this.logger, requireRunning: (what) => void this.requireRunning(what) });
+    this.sql = new SqlClient({
+      target: this.socketTarget,
+      dataDir: this.dataDir,
+      logger: this.logger,
+      requireRunning: (what) => void this.requireRunning(what),
+    });
   }
 
   /**
@@ -195,7 +200,9 @@ export class PostgresInstance extends EventEmitter {
     const timeoutMs = opts.timeoutMs ?? 120_000;
     if (existsSync(dir) && readdirSync(dir).length > 0) {
       throw new PostgresStateError(
-        existsSync(join(dir, 'PG_VERSION')) ? `${dir} already holds a Postgres data directory; refusing to initdb over it` : `${dir} is not empty; initdb needs an empty or missing directory`,
+        existsSync(join(dir, 'PG_VERSION'))
+          ? `${dir} already holds a Postgres data directory; refusing to initdb over it`
+          : `${dir} is not empty; initdb needs an empty or missing directory`,
       );
     }
     prepareDir(dir, inst.user);
@@ -203,7 +210,20 @@ export class PostgresInstance extends EventEmitter {
 
     const initdb = inst.runAsPostgres(
       inst.binaries.initdb,
-      ['-D', dir, '-U', SUPERUSER, '--data-checksums', '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-instructions', ...(opts.noSync ? ['--no-sync'] : [])],
+      [
+        '-D',
+        dir,
+        '-U',
+        SUPERUSER,
+        '--data-checksums',
+        '--auth-local=trust',
+        '--auth-host=scram-sha-256',
+        '-E',
+        'UTF8',
+        '--locale=C',
+        '--no-instructions',
+        ...(opts.noSync ? ['--no-sync'] : []),
+      ],
       '',
       timeoutMs,
     );
@@ -238,7 +258,11 @@ export class PostgresInstance extends EventEmitter {
       ...(isRoot() ? { uid: this.user.uid, gid: this.user.gid } : {}),
     });
     const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-    const how = r.error ? `${r.error.message}${(r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `: no exit within ${timeoutMs} ms, killed` : ''}` : r.signal ? `killed by ${r.signal}` : `exit code ${r.status}`;
+    const how = r.error
+      ? `${r.error.message}${(r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `: no exit within ${timeoutMs} ms, killed` : ''}`
+      : r.signal
+        ? `killed by ${r.signal}`
+        : `exit code ${r.status}`;
     return { status: r.error ? null : r.status, output, how };
   }
 
@@ -361,14 +385,19 @@ export class PostgresInstance extends EventEmitter {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     if (this.isRunning()) throw new PostgresStateError(`postgres is already running on ${this.dataDir} (pid ${this.pid})`);
     const versionFile = join(this.dataDir, 'PG_VERSION');
-    if (!existsSync(versionFile)) throw new PostgresStateError(`${this.dataDir} holds no Postgres data directory (no PG_VERSION): initialise it first (initPrimary or a base backup)`);
+    if (!existsSync(versionFile))
+      throw new PostgresStateError(`${this.dataDir} holds no Postgres data directory (no PG_VERSION): initialise it first (initPrimary or a base backup)`);
     const major = Number(readFileSync(versionFile, 'utf8').trim());
     if (major !== this.binaries.version.major) {
-      throw new PostgresStateError(`${this.dataDir} was created by PostgreSQL ${major}, but the binaries in ${this.binaries.binDir} are ${this.binaries.version.full}`);
+      throw new PostgresStateError(
+        `${this.dataDir} was created by PostgreSQL ${major}, but the binaries in ${this.binaries.binDir} are ${this.binaries.version.full}`,
+      );
     }
     const orphan = this.findOrphan();
     if (orphan !== undefined) {
-      throw new PostgresStateError(`another postmaster (pid ${orphan}) is already running on ${this.dataDir}, probably left by an earlier ogel process; stop it first (stopOrphan(), or kill -INT ${orphan})`);
+      throw new PostgresStateError(
+        `another postmaster (pid ${orphan}) is already running on ${this.dataDir}, probably left by an earlier ogel process; stop it first (stopOrphan(), or kill -INT ${orphan})`,
+      );
     }
     assertReachable(this.dataDir, this.user);
     assertReachable(this.binaries.postgres, this.user);
@@ -398,7 +427,8 @@ export class PostgresInstance extends EventEmitter {
         logTail: this.log.since(run.logMark, 30),
       };
       if (this.run === run) this.sql.drop();
-      if (run.exit.reason === 'crashed') this.logger?.({ level: 'error', msg: 'postgres exited unexpectedly', pid: run.pid, code, signal, dataDir: this.dataDir });
+      if (run.exit.reason === 'crashed')
+        this.logger?.({ level: 'error', msg: 'postgres exited unexpectedly', pid: run.pid, code, signal, dataDir: this.dataDir });
       resolveExit(run.exit);
       this.emit('exit', run.exit);
     };
@@ -517,7 +547,10 @@ export class PostgresInstance extends EventEmitter {
         // Not up yet: no socket, refused, or "the database system is starting up".
         const transient = state === '57P03' || code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'ECONNRESET' || state === undefined;
         if (!transient && !run.exit) {
-          throw new PostgresStartError(`postgres on ${this.dataDir} is up but refused ogel's connection over the unix socket: ${lastError}`, this.log.since(run.logMark, 30));
+          throw new PostgresStartError(
+            `postgres on ${this.dataDir} is up but refused ogel's connection over the unix socket: ${lastError}`,
+            this.log.since(run.logMark, 30),
+          );
         }
       }
       await Promise.race([sleep(READY_POLL_MS), run.exited]);
@@ -535,7 +568,10 @@ export class PostgresInstance extends EventEmitter {
       .filter((l) => /\b(FATAL|PANIC|ERROR):|\bcould not\b/.test(l) && !/not yet accepting connections|is starting up/.test(l))
       .slice(-3)
       .map((l) => l.replace(/^.*?\b(LOG|WARNING|FATAL|PANIC|ERROR):\s*/, (_m, lvl: string) => (lvl === 'LOG' || lvl === 'WARNING' ? '' : `${lvl}: `)));
-    return new PostgresStartError(`postgres on ${this.dataDir} (port ${this.port}) exited during startup (${how})${key.length > 0 ? `: ${key.join('; ')}` : ''}`, exit.logTail);
+    return new PostgresStartError(
+      `postgres on ${this.dataDir} (port ${this.port}) exited during startup (${how})${key.length > 0 ? `: ${key.join('; ')}` : ''}`,
+      exit.logTail,
+    );
   }
 
   private killedBy: Run | undefined;
@@ -572,7 +608,12 @@ export class PostgresInstance extends EventEmitter {
     const timedOut = await Promise.race([run.exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
     clearTimeout(timer);
     if (timedOut) {
-      this.logger?.({ level: 'warn', msg: `postgres did not stop within ${timeoutMs} ms of ${STOP_SIGNALS[mode]} (${mode}); sending SIGKILL`, pid: run.pid, dataDir: this.dataDir });
+      this.logger?.({
+        level: 'warn',
+        msg: `postgres did not stop within ${timeoutMs} ms of ${STOP_SIGNALS[mode]} (${mode}); sending SIGKILL`,
+        pid: run.pid,
+        dataDir: this.dataDir,
+      });
       await this.kill(run);
     }
     return run.exit ?? (await run.exited);
@@ -663,5 +704,8 @@ export class PostgresInstance extends EventEmitter {
 }
 
 function tail(output: string, n = 20): string[] {
-  return output.split('\n').filter((l) => l.trim() !== '').slice(-n);
+  return output
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .slice(-n);
 }

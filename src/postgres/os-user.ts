@@ -6,7 +6,22 @@
 // directories. When not root, Postgres simply runs as the current user.
 
 import { execFileSync } from 'node:child_process';
-import { type Stats, chmodSync, chownSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  type Stats,
+  chmodSync,
+  chownSync,
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 
@@ -83,7 +98,9 @@ export function lookupUser(name: string): OsUser | undefined {
     // fall through to getent
   }
   try {
-    const f = execFileSync('getent', ['passwd', name], { stdio: ['ignore', 'pipe', 'ignore'], encoding: 'utf8', timeout: 10_000 }).trim().split(':');
+    const f = execFileSync('getent', ['passwd', name], { stdio: ['ignore', 'pipe', 'ignore'], encoding: 'utf8', timeout: 10_000 })
+      .trim()
+      .split(':');
     if (f[0] === name && f.length >= 4) return { name, uid: Number(f[2]), gid: Number(f[3]) };
   } catch {
     // not found

@@ -75,7 +75,10 @@ describe('binaries', () => {
       assert.throws(
         () => resolveEmbedded(copy, 'test-copy'),
         (err: Error) =>
-          err instanceof PostgresBinariesError && err.message.includes(join(copy, 'native/bin/postgres')) && /libicu\w*\.so\.60/.test(err.message) && err.message.includes('npm install test-copy'),
+          err instanceof PostgresBinariesError &&
+          err.message.includes(join(copy, 'native/bin/postgres')) &&
+          /libicu\w*\.so\.60/.test(err.message) &&
+          err.message.includes('npm install test-copy'),
       );
     } finally {
       rmSync(root, { recursive: true, force: true });
@@ -131,7 +134,10 @@ describe('settings', () => {
     assert.equal(s.get('unix_socket_directories')?.value, base.socketDir);
     assert.equal(s.get('listen_addresses')?.value, '10.0.0.1');
     assert.equal(s.get('synchronous_commit')?.value, 'on');
-    assert.throws(() => buildSettings({ ...base, parameters: { synchronous_commit: 'off' } }), /synchronous_commit is managed by ogel: remove it \(set postgres\.syncMode/);
+    assert.throws(
+      () => buildSettings({ ...base, parameters: { synchronous_commit: 'off' } }),
+      /synchronous_commit is managed by ogel: remove it \(set postgres\.syncMode/,
+    );
     assert.throws(() => buildSettings({ ...base, parameters: { PORT: 5433 } }), /PORT is managed by ogel/);
     assert.throws(() => buildSettings({ ...base, parameters: { wal_level: 'minimal' } }), /wal_level = minimal cannot feed standbys/);
     assert.throws(() => buildSettings({ ...base, parameters: { max_wal_senders: 1 } }), /max_wal_senders = 1 is too small for 2 standbys/);
@@ -173,7 +179,13 @@ describe('settings', () => {
     // The hard fence closes exactly the two client rows, and opens them again.
     const text = hba.join('\n');
     const fenced = withClientAccess(text, false);
-    assert.deepEqual(fenced.split('\n').filter((l, i) => l !== hba[i]).map((l) => l.replace(/\s+/g, ' ')), ['host all all 0.0.0.0/0 reject', 'host all all ::/0 reject']);
+    assert.deepEqual(
+      fenced
+        .split('\n')
+        .filter((l, i) => l !== hba[i])
+        .map((l) => l.replace(/\s+/g, ' ')),
+      ['host all all 0.0.0.0/0 reject', 'host all all ::/0 reject'],
+    );
     assert.equal(withClientAccess(fenced, true), text);
     assert.throws(() => withClientAccess('local all all trust\n', false), /0 client rows/);
   });
@@ -203,11 +215,41 @@ describe('WAL bounds from the volume', () => {
     assert.deepEqual(walBounds(256 * 1024 ** 2), { max_slot_wal_keep_size: '64MB', max_wal_size: '64MB', min_wal_size: '32MB', wal_keep_size: '16MB' });
     assert.deepEqual(walBounds(20 * GiB), { max_slot_wal_keep_size: '4096MB', max_wal_size: '1024MB', min_wal_size: '80MB', wal_keep_size: '256MB' });
     assert.equal(walBounds(10_000 * GiB)['max_slot_wal_keep_size'], '102400MB', 'at most 100 GB for a slot');
-    const s = buildSettings({ nodeId: 'n1', port: 5432, listenAddresses: ['127.0.0.1'], socketDir: '/tmp', syncMode: 'quorum', syncQuorum: 1, peerNodeIds: ['n2'], machine, volumeBytes: 20 * GiB });
+    const s = buildSettings({
+      nodeId: 'n1',
+      port: 5432,
+      listenAddresses: ['127.0.0.1'],
+      socketDir: '/tmp',
+      syncMode: 'quorum',
+      syncQuorum: 1,
+      peerNodeIds: ['n2'],
+      machine,
+      volumeBytes: 20 * GiB,
+    });
     assert.equal(s.get('max_slot_wal_keep_size')?.value, '4096MB');
-    const detected = buildSettings({ nodeId: 'n1', port: 5432, listenAddresses: ['127.0.0.1'], socketDir: '/tmp/no/such/dir', syncMode: 'quorum', syncQuorum: 1, peerNodeIds: ['n2'], machine });
+    const detected = buildSettings({
+      nodeId: 'n1',
+      port: 5432,
+      listenAddresses: ['127.0.0.1'],
+      socketDir: '/tmp/no/such/dir',
+      syncMode: 'quorum',
+      syncQuorum: 1,
+      peerNodeIds: ['n2'],
+      machine,
+    });
     assert.match(String(detected.get('max_slot_wal_keep_size')?.value), /^\d+MB$/, 'statfs of the nearest existing parent');
-    const own = buildSettings({ nodeId: 'n1', port: 5432, listenAddresses: ['127.0.0.1'], socketDir: '/tmp', syncMode: 'quorum', syncQuorum: 1, peerNodeIds: ['n2'], machine, volumeBytes: 20 * GiB, parameters: { max_slot_wal_keep_size: '-1' } });
+    const own = buildSettings({
+      nodeId: 'n1',
+      port: 5432,
+      listenAddresses: ['127.0.0.1'],
+      socketDir: '/tmp',
+      syncMode: 'quorum',
+      syncQuorum: 1,
+      peerNodeIds: ['n2'],
+      machine,
+      volumeBytes: 20 * GiB,
+      parameters: { max_slot_wal_keep_size: '-1' },
+    });
     assert.equal(own.get('max_slot_wal_keep_size')?.value, '-1', 'postgres.parameters still override it');
   });
 });
@@ -227,7 +269,8 @@ describe('os user', () => {
       chmodSync(root, 0o700); // like /root
       assert.throws(
         () => prepareDir(join(root, 'sub', 'data'), u),
-        (err: Error) => err instanceof OsUserError && err.message.includes(`cannot enter ${root} (mode 0700`) && err.message.includes('choose a data directory'),
+        (err: Error) =>
+          err instanceof OsUserError && err.message.includes(`cannot enter ${root} (mode 0700`) && err.message.includes('choose a data directory'),
       );
       chmodSync(root, 0o711);
       prepareDir(join(root, 'sub', 'data'), u);
@@ -262,11 +305,23 @@ describe('a real primary', () => {
     const settings = await p.pg.query<{ name: string; setting: string }>(
       "SELECT name, setting FROM pg_settings WHERE name IN ('cluster_name', 'unix_socket_directories', 'wal_level', 'hot_standby') ORDER BY name",
     );
-    assert.deepEqual(Object.fromEntries(settings.rows.map((x) => [x.name, x.setting])), { cluster_name: 'n-1', hot_standby: 'on', unix_socket_directories: p.dataDir, wal_level: 'replica' });
+    assert.deepEqual(Object.fromEntries(settings.rows.map((x) => [x.name, x.setting])), {
+      cluster_name: 'n-1',
+      hot_standby: 'on',
+      unix_socket_directories: p.dataDir,
+      wal_level: 'replica',
+    });
   });
 
   it('the replication role logs in over TCP with its password (SCRAM), and not without', async () => {
-    const ok = new pg.Client({ host: '127.0.0.1', port: p.port, user: 'ogel_replication', password: 'test-password-0123456789', database: 'postgres', replication: 'database' } as pg.ClientConfig);
+    const ok = new pg.Client({
+      host: '127.0.0.1',
+      port: p.port,
+      user: 'ogel_replication',
+      password: 'test-password-0123456789',
+      database: 'postgres',
+      replication: 'database',
+    } as pg.ClientConfig);
     await ok.connect();
     const sys = await ok.query('IDENTIFY_SYSTEM');
     assert.equal(Number(sys.rows[0]?.timeline), 1);
@@ -276,17 +331,22 @@ describe('a real primary', () => {
     await assert.rejects(bad.connect(), /password authentication failed/);
   });
 
-  it(isRoot() ? 'the postmaster runs as the unprivileged ogel-postgres uid (test runs as root)' : 'the postmaster runs as the current user (test not running as root)', () => {
-    const pid = p.pg.pid;
-    assert.ok(pid);
-    const uid = uidOf(pid);
-    if (isRoot()) {
-      assert.notEqual(uid, 0);
-      assert.equal(uid, p.pg.user.uid);
-    } else {
-      assert.equal(uid, process.getuid!());
-    }
-  });
+  it(
+    isRoot()
+      ? 'the postmaster runs as the unprivileged ogel-postgres uid (test runs as root)'
+      : 'the postmaster runs as the current user (test not running as root)',
+    () => {
+      const pid = p.pg.pid;
+      assert.ok(pid);
+      const uid = uidOf(pid);
+      if (isRoot()) {
+        assert.notEqual(uid, 0);
+        assert.equal(uid, p.pg.user.uid);
+      } else {
+        assert.equal(uid, process.getuid!());
+      }
+    },
+  );
 
   it('status() on a primary: timeline 1 and LSNs', async () => {
     const before = await p.pg.status();
@@ -313,7 +373,10 @@ describe('a real primary', () => {
   });
 
   it('promote() on a primary refuses with a clear error', async () => {
-    await assert.rejects(p.pg.promote(), (err: Error) => err instanceof PostgresStateError && /promote refused: .* is not in recovery \(it is already a primary\)/.test(err.message));
+    await assert.rejects(
+      p.pg.promote(),
+      (err: Error) => err instanceof PostgresStateError && /promote refused: .* is not in recovery \(it is already a primary\)/.test(err.message),
+    );
   });
 
   it('setReadOnly(true) fences writes (read-only transaction) and terminates sessions; false restores them', async () => {
@@ -425,7 +488,7 @@ describe('supervision', () => {
     const readyMs = performance.now() - t0;
     assert.ok(readyMs < 5000, `ready in ${readyMs} ms`);
     assert.equal((await p.pg.query('SELECT x FROM kept')).rows[0]?.x, 42);
-    assert.equal(await p.pg.stop('fast'), (await p.pg.exited), 'stop resolves with the same exit as `exited`');
+    assert.equal(await p.pg.stop('fast'), await p.pg.exited, 'stop resolves with the same exit as `exited`');
     await p.pg.start();
   });
 
@@ -485,7 +548,10 @@ describe('supervision', () => {
       mkdirSync(join(root, 'empty'));
       const inst = new PostgresInstance({ dataDir: join(root, 'empty'), port: await freePort() });
       await assert.rejects(inst.start(), /holds no Postgres data directory \(no PG_VERSION\)/);
-      await assert.rejects(PostgresInstance.initPrimary({ dataDir: p.dataDir, port: p.port, settings: {} as never }), /already holds a Postgres data directory/);
+      await assert.rejects(
+        PostgresInstance.initPrimary({ dataDir: p.dataDir, port: p.port, settings: {} as never }),
+        /already holds a Postgres data directory/,
+      );
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
@@ -539,7 +605,7 @@ describe('a standby (a cold copy of a stopped primary)', () => {
     await standby.start();
 
     await p.pg.query('CREATE TABLE rep (x int); INSERT INTO rep VALUES (1)'); // returns only once n3 has flushed it
-    const rep = await p.pg.query("SELECT application_name, sync_state, state FROM pg_stat_replication");
+    const rep = await p.pg.query('SELECT application_name, sync_state, state FROM pg_stat_replication');
     assert.deepEqual(rep.rows, [{ application_name: 'n3', sync_state: 'quorum', state: 'streaming' }]);
     const primaryLsn = (await p.pg.status()).lsn.current!;
 

@@ -18,7 +18,7 @@ test('parseTimelineHistory refuses garbage and histories that go backwards', () 
   assert.throws(() => parseTimelineHistory('1\t0/6\n2\t0/5\n'), /goes backwards/);
 });
 
-test('divergence: Postgres\'s rule (switchpoint < end of local WAL means diverged)', () => {
+test("divergence: Postgres's rule (switchpoint < end of local WAL means diverged)", () => {
   const up: UpstreamTimeline = { systemId: '7', timeline: 3, history: parseTimelineHistory(HISTORY) };
   // Same timeline: a standby behind or at the primary streams.
   assert.deepEqual(divergence({ systemId: '7', timeline: 3, endLsn: '0/9000000' }, up), { diverged: false });

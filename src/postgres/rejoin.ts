@@ -60,7 +60,8 @@ export function parseTimelineHistory(text: string): TimelineSwitch[] {
     const [tliText, lsnText] = line.split(/\s+/);
     const timeline = Number(tliText);
     const switchpoint = normalizeLsn(lsnText ?? '');
-    if (!Number.isInteger(timeline) || timeline < 1 || switchpoint === null) throw new RejoinError(`timeline history: cannot parse line ${JSON.stringify(line.slice(0, 100))}`);
+    if (!Number.isInteger(timeline) || timeline < 1 || switchpoint === null)
+      throw new RejoinError(`timeline history: cannot parse line ${JSON.stringify(line.slice(0, 100))}`);
     const prev = out[out.length - 1];
     if (prev && (timeline <= prev.timeline || compareLsn(switchpoint, prev.switchpoint) < 0)) {
       throw new RejoinError(`timeline history: line ${JSON.stringify(line.slice(0, 100))} goes backwards`);
@@ -150,7 +151,9 @@ export async function localWalEnd(inst: PostgresInstance, opts: { timeoutMs?: nu
     }
     previous = waiting && replayed !== null ? replayed : undefined;
     if (performance.now() - t0 > timeoutMs) {
-      throw new RejoinError(`${inst.dataDir}: replay of the local WAL did not finish within ${timeoutMs} ms (startup process waits on ${row.wait_event ?? 'nothing'}, replayed up to ${row.replayed ?? 'nothing'})`);
+      throw new RejoinError(
+        `${inst.dataDir}: replay of the local WAL did not finish within ${timeoutMs} ms (startup process waits on ${row.wait_event ?? 'nothing'}, replayed up to ${row.replayed ?? 'nothing'})`,
+      );
     }
     await new Promise((res) => setTimeout(res, pollMs));
   }

@@ -55,7 +55,7 @@ test('replicationStats: streaming quorum standby, lag while replay is paused, nu
     // With replay paused, a commit still completes (it waits for the flush, not the
     // replay), so the standby falls behind by at least the bytes written.
     await s.query('SELECT pg_wal_replay_pause()');
-    await primary.pg.query('CREATE TABLE filler AS SELECT g, repeat(\'x\', 200) AS pad FROM generate_series(1, 2000) g');
+    await primary.pg.query("CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 2000) g");
     const behind = await waitFor('s1 behind by the filler table', async () => {
       const r = (await replicationStats(primary.pg))?.standbys[0];
       return r && r.lagBytes !== null && r.lagBytes > 100_000 ? r : undefined;
@@ -109,7 +109,10 @@ test('parseReplicationAnswer accepts a well-formed answer and names the first pr
   };
   assert.deepEqual(parseReplicationAnswer(good), good);
   assert.deepEqual(parseReplicationAnswer({ ...good, slots: undefined }).slots, [], 'from a daemon that predates slots: none');
-  assert.throws(() => parseReplicationAnswer({ ...good, slots: [{ slot: 'ogel_n2', active: 'yes', walStatus: null, safeWalBytes: null }] }), /malformed replication answer: slots\.0\.active/);
+  assert.throws(
+    () => parseReplicationAnswer({ ...good, slots: [{ slot: 'ogel_n2', active: 'yes', walStatus: null, safeWalBytes: null }] }),
+    /malformed replication answer: slots\.0\.active/,
+  );
   assert.deepEqual(parseReplicationAnswer({ node: 'n2', primary: false, currentLsn: null, standbys: [], measuredAtMs: 1 }).standbys, []);
   assert.throws(() => parseReplicationAnswer(null), /malformed replication answer: \(root\)/);
   assert.throws(() => parseReplicationAnswer({ ...good, currentLsn: 'nope' }), /malformed replication answer: currentLsn: not an LSN/);

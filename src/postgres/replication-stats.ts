@@ -63,10 +63,7 @@ export const REPLICATION_STATS_TIMEOUT_MS = 2_000;
  * standby has no standbys of its own in ogel). The query is bounded by
  * `timeoutMs`; a stopped instance throws PostgresStateError from query().
  */
-export async function replicationStats(
-  instance: Pick<PostgresInstance, 'query'>,
-  opts: { timeoutMs?: number } = {},
-): Promise<ReplicationStats | null> {
+export async function replicationStats(instance: Pick<PostgresInstance, 'query'>, opts: { timeoutMs?: number } = {}): Promise<ReplicationStats | null> {
   const timeoutMs = opts.timeoutMs ?? REPLICATION_STATS_TIMEOUT_MS;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`replicationStats: timeoutMs must be a positive number, got ${timeoutMs}`);
   // One statement, so the current LSN and every row are one consistent reading. The

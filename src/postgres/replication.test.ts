@@ -16,8 +16,6 @@ import { createStandby, ensurePhysicalSlot, repointStandby, stopWalReceiver, Sta
 import { freePort, makeTempPrimary, type TempPrimary, waitFor } from '../../test/helpers/postgres.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-
-
 /** Resolves with p, or rejects with `message` after ms; never leaves a timer behind. */
 async function within<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -96,9 +94,21 @@ test('quorum sync replication (ANY 1 of 2 standbys), fencing WAL receivers, prom
       );
       return r.rows.length === 2 && r.rows.every((x) => x.state === 'streaming' && x.sync_state === 'quorum') ? r.rows : undefined;
     });
-    assert.deepEqual(rep.map((x) => [x.application_name, x.sync_state]), [['s1', 'quorum'], ['s2', 'quorum']]);
+    assert.deepEqual(
+      rep.map((x) => [x.application_name, x.sync_state]),
+      [
+        ['s1', 'quorum'],
+        ['s2', 'quorum'],
+      ],
+    );
     const slots = await primary.pg.query<{ slot_name: string; active: boolean }>(`SELECT slot_name, active FROM pg_replication_slots ORDER BY slot_name`);
-    assert.deepEqual(slots.rows.map((s) => [s.slot_name, s.active]), [['ogel_s1', true], ['ogel_s2', true]]);
+    assert.deepEqual(
+      slots.rows.map((s) => [s.slot_name, s.active]),
+      [
+        ['ogel_s1', true],
+        ['ogel_s2', true],
+      ],
+    );
 
     // --- a committed row is visible on both standbys after replay
     await primary.pg.query('CREATE EXTENSION pg_walinspect');
@@ -139,7 +149,9 @@ test('quorum sync replication (ANY 1 of 2 standbys), fencing WAL receivers, prom
     const fenced = new Map<string, Awaited<ReturnType<typeof stopWalReceiver>>>();
     for (const [name, s] of standbys) fenced.set(name, await stopWalReceiver(s));
     const f1 = fenced.get('s1')!;
-    t.diagnostic(`stopWalReceiver: s1 flushed ${f1.flushedLsn} (commit ended at ${commitLsn}) in ${Math.round(f1.ms)} ms; s2 flushed ${fenced.get('s2')!.flushedLsn}`);
+    t.diagnostic(
+      `stopWalReceiver: s1 flushed ${f1.flushedLsn} (commit ended at ${commitLsn}) in ${Math.round(f1.ms)} ms; s2 flushed ${fenced.get('s2')!.flushedLsn}`,
+    );
     assert.ok(compareLsn(f1.flushedLsn, commitLsn) >= 0, `s1 acknowledged the commit, so it flushed >= ${commitLsn}; got ${f1.flushedLsn}`);
     for (const s of [s1, s2]) assert.equal((await s.query('SELECT * FROM pg_stat_wal_receiver')).rowCount, 0);
     // Idempotent: again, on a standby that no longer streams.
@@ -165,7 +177,10 @@ test('quorum sync replication (ANY 1 of 2 standbys), fencing WAL receivers, prom
     await within(cand.query(`INSERT INTO t VALUES (3, 'after failover')`), 10_000, `INSERT on the new primary still waiting for ${other} after 10 s`);
     await waitFor('row 3 on the follower', async () => ((await follower.query('SELECT 1 FROM t WHERE id = 3')).rowCount === 1 ? true : undefined));
     const newRep = await cand.query<{ application_name: string; sync_state: string }>('SELECT application_name, sync_state FROM pg_stat_replication');
-    assert.deepEqual(newRep.rows.map((r) => [r.application_name, r.sync_state]), [[other, 'quorum']]);
+    assert.deepEqual(
+      newRep.rows.map((r) => [r.application_name, r.sync_state]),
+      [[other, 'quorum']],
+    );
   } finally {
     for (const c of clients) await c.end().catch(() => {});
     for (const s of standbys.values()) {

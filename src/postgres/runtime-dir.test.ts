@@ -37,23 +37,28 @@ describe('runtime dir', () => {
     return dir;
   }
 
-  it(isRoot() ? 'as root: a package the Postgres user cannot reach is copied once, links kept, under the runtime root' : 'not root: the package is used where it is', () => {
-    const user = ensurePostgresUser();
-    const pkg = fakePackage(join(root, 'pkg-a'), '#!/bin/sh\necho a\n');
-    const got = reachablePackageDir(pkg, user);
-    if (!isRoot()) {
-      assert.equal(got, pkg);
-      return;
-    }
-    assert.notEqual(got, pkg);
-    assert.ok(got.startsWith(join(runtime, 'postgres', '17.7.0-test-')), got);
-    assert.equal(unreachableParent(join(got, 'native', 'bin', 'postgres'), user), undefined, 'the copy is reachable');
-    assert.equal(lstatSync(join(got, 'native', 'bin', 'postgres')).mode & 0o777, 0o755, 'modes kept');
-    assert.equal(readlinkSync(join(got, 'native', 'lib', 'libx.so.1')), 'libx.so.1.2', 'relative library links kept');
-    assert.equal(reachablePackageDir(pkg, user), got, 'made once, then reused');
-    const other = reachablePackageDir(fakePackage(join(root, 'pkg-b'), '#!/bin/sh\necho b\n'), user);
-    assert.notEqual(other, got, 'other binaries get their own copy');
-  });
+  it(
+    isRoot()
+      ? 'as root: a package the Postgres user cannot reach is copied once, links kept, under the runtime root'
+      : 'not root: the package is used where it is',
+    () => {
+      const user = ensurePostgresUser();
+      const pkg = fakePackage(join(root, 'pkg-a'), '#!/bin/sh\necho a\n');
+      const got = reachablePackageDir(pkg, user);
+      if (!isRoot()) {
+        assert.equal(got, pkg);
+        return;
+      }
+      assert.notEqual(got, pkg);
+      assert.ok(got.startsWith(join(runtime, 'postgres', '17.7.0-test-')), got);
+      assert.equal(unreachableParent(join(got, 'native', 'bin', 'postgres'), user), undefined, 'the copy is reachable');
+      assert.equal(lstatSync(join(got, 'native', 'bin', 'postgres')).mode & 0o777, 0o755, 'modes kept');
+      assert.equal(readlinkSync(join(got, 'native', 'lib', 'libx.so.1')), 'libx.so.1.2', 'relative library links kept');
+      assert.equal(reachablePackageDir(pkg, user), got, 'made once, then reused');
+      const other = reachablePackageDir(fakePackage(join(root, 'pkg-b'), '#!/bin/sh\necho b\n'), user);
+      assert.notEqual(other, got, 'other binaries get their own copy');
+    },
+  );
 
   it('a package the Postgres user can reach is used where it is', () => {
     const open = mkdtempSync(join(tmpdir(), 'ogel-runtime-open-'));
@@ -66,7 +71,9 @@ describe('runtime dir', () => {
     }
   });
 
-  it('runtimeRoot names the directory and the fix when it cannot be used', { skip: !isRoot() && 'needs root: as another user every directory it can make is its own' }, () => {
+  it('runtimeRoot names the directory and the fix when it cannot be used', {
+    skip: !isRoot() && 'needs root: as another user every directory it can make is its own',
+  }, () => {
     process.env[RUNTIME_DIR_ENV] = join(root, 'closed'); // under a mode-0700 directory
     try {
       assert.throws(() => runtimeRoot(ensurePostgresUser()), new RegExp(`${root}/closed: ${root} is mode 0700\\).*Fix: set ${RUNTIME_DIR_ENV}`));
@@ -77,7 +84,9 @@ describe('runtime dir', () => {
     assert.ok(existsSync(runtime));
   });
 
-  it('the preflight of ogel up names a data directory the Postgres user cannot enter, with the fix, in one line', { skip: !isRoot() && 'needs root: Postgres runs as another OS user only when ogel runs as root' }, () => {
+  it('the preflight of ogel up names a data directory the Postgres user cannot enter, with the fix, in one line', {
+    skip: !isRoot() && 'needs root: Postgres runs as another OS user only when ogel runs as root',
+  }, () => {
     const config = localClusterConfig({ dataDir: join(root, 'data'), secret: 's'.repeat(32), token: 't'.repeat(32) });
     const line = postgresPreflight(config);
     assert.ok(line !== undefined);

@@ -74,7 +74,9 @@ export function reachablePackageDir(pkgDir: string, owner: OsUser): string {
     rmSync(tmp, { recursive: true, force: true });
     // Another daemon renamed its copy first: that one is as good as ours.
     if (!existsSync(join(target, 'package.json'))) {
-      throw new RuntimeDirError(`copying the PostgreSQL binaries from ${pkgDir} to ${target} failed: ${(e as Error).message}. Fix: make room for about 60 MB there, or set ${RUNTIME_DIR_ENV} to another directory`);
+      throw new RuntimeDirError(
+        `copying the PostgreSQL binaries from ${pkgDir} to ${target} failed: ${(e as Error).message}. Fix: make room for about 60 MB there, or set ${RUNTIME_DIR_ENV} to another directory`,
+      );
     }
   }
   return target;

@@ -46,7 +46,8 @@ const MiB = 1024 * 1024;
 // Node ids -> Postgres names
 
 function assertNodeId(nodeId: string): void {
-  if (!NODE_ID.test(nodeId)) throw new PostgresSettingsError(`${JSON.stringify(nodeId)} is not a node id (lowercase letters, digits and dashes, starting with a letter)`);
+  if (!NODE_ID.test(nodeId))
+    throw new PostgresSettingsError(`${JSON.stringify(nodeId)} is not a node id (lowercase letters, digits and dashes, starting with a letter)`);
 }
 
 /**
@@ -85,7 +86,9 @@ export function synchronousStandbyNames(mode: SyncMode, quorum: number, standbyN
   const ids = [...new Set(standbyNodeIds)].sort();
   if (ids.length === 0) throw new PostgresSettingsError('quorum replication needs at least one standby: list more nodes, or set postgres.syncMode: async');
   if (quorum > ids.length) {
-    throw new PostgresSettingsError(`postgres.syncQuorum is ${quorum} but there are only ${ids.length} standbys (${ids.join(', ')}): every write would wait forever`);
+    throw new PostgresSettingsError(
+      `postgres.syncQuorum is ${quorum} but there are only ${ids.length} standbys (${ids.join(', ')}): every write would wait forever`,
+    );
   }
   return `ANY ${quorum} (${ids.map((id) => quoteIdent(applicationNameFor(id))).join(', ')})`;
 }
@@ -236,7 +239,9 @@ export function buildSettings(input: OgelConfInput): Map<string, ResolvedSetting
   if (!Number.isInteger(input.port) || input.port < 1 || input.port > 65535) throw new PostgresSettingsError(`port must be 1-65535, got ${input.port}`);
   const sock = socketPath(input.socketDir, input.port);
   if (Buffer.byteLength(sock) > SOCKET_PATH_MAX_BYTES) {
-    throw new PostgresSettingsError(`the unix socket path ${sock} is ${Buffer.byteLength(sock)} bytes, over the ${SOCKET_PATH_MAX_BYTES}-byte limit; choose a shorter cluster.dataDir`);
+    throw new PostgresSettingsError(
+      `the unix socket path ${sock} is ${Buffer.byteLength(sock)} bytes, over the ${SOCKET_PATH_MAX_BYTES}-byte limit; choose a shorter cluster.dataDir`,
+    );
   }
   const peers = input.peerNodeIds.filter((id) => id !== input.nodeId);
   const out = new Map<string, ResolvedSetting>();
@@ -264,7 +269,8 @@ export function buildSettings(input: OgelConfInput): Map<string, ResolvedSetting
   for (const name of ['max_wal_senders', 'max_replication_slots']) {
     const v = Number(out.get(name)?.value);
     // One per standby, plus one for a base backup running meanwhile.
-    if (!Number.isInteger(v) || v < peers.length + 1) problems.push(`${name} = ${String(out.get(name)?.value)} is too small for ${peers.length} standbys: use at least ${peers.length + 1}`);
+    if (!Number.isInteger(v) || v < peers.length + 1)
+      problems.push(`${name} = ${String(out.get(name)?.value)} is too small for ${peers.length} standbys: use at least ${peers.length + 1}`);
   }
   if (problems.length > 0) throw new PostgresSettingsError(`postgres.parameters: ${problems.join('; ')}`);
 
@@ -311,7 +317,7 @@ export function renderOgelConf(input: OgelConfInput): string {
     `# Cluster-wide settings belong in postgres.parameters of the cluster config;`,
     `# node-local ones in postgresql.conf above its include_if_exists line (this file wins).`,
     `# Machine: ${Math.round(machine.memoryBytes / MiB)} MiB memory, ${machine.cpus} CPUs.`,
-    `# Volume: ${Math.round(volumeOf(input) / MiB)} MiB (${input.volumeBytes !== undefined ? 'postgres.volumeBytes' : 'the data directory\'s filesystem'}): WAL is bounded from it (max_slot_wal_keep_size, max_wal_size, wal_keep_size).`,
+    `# Volume: ${Math.round(volumeOf(input) / MiB)} MiB (${input.volumeBytes !== undefined ? 'postgres.volumeBytes' : "the data directory's filesystem"}): WAL is bounded from it (max_slot_wal_keep_size, max_wal_size, wal_keep_size).`,
   ];
   for (const source of ['default', 'parameters', 'ogel'] as const) {
     const group = [...settings].filter(([, s]) => s.source === source);
@@ -347,7 +353,16 @@ export interface HbaInput {
  * password (256 bits derived from the cluster secret); the ranges keep the role
  * off public addresses.
  */
-export const PRIVATE_REPLICATION_SOURCES: readonly string[] = ['127.0.0.0/8', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '::1/128', 'fc00::/7', 'fe80::/10'];
+export const PRIVATE_REPLICATION_SOURCES: readonly string[] = [
+  '127.0.0.0/8',
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '100.64.0.0/10',
+  '::1/128',
+  'fc00::/7',
+  'fe80::/10',
+];
 
 function hbaAddresses(host: string): readonly string[] {
   const h = host.replace(/^\[|\]$/g, '');
@@ -403,7 +418,10 @@ export function renderPgHba(input: HbaInput): string {
     row('local', 'replication', 'all', '', 'trust'),
     '',
     `# Standbys and base backups from the cluster's nodes.`,
-    ...sources.flatMap((a) => [row('host', 'replication', REPLICATION_ROLE, a, 'scram-sha-256'), row('host', 'postgres', REPLICATION_ROLE, a, 'scram-sha-256')]),
+    ...sources.flatMap((a) => [
+      row('host', 'replication', REPLICATION_ROLE, a, 'scram-sha-256'),
+      row('host', 'postgres', REPLICATION_ROLE, a, 'scram-sha-256'),
+    ]),
     row('host', 'all', REPLICATION_ROLE, '0.0.0.0/0', 'reject'),
     row('host', 'all', REPLICATION_ROLE, '::/0', 'reject'),
     row('host', 'replication', 'all', '0.0.0.0/0', 'reject'),
@@ -424,7 +442,8 @@ export function randomReplicationPassword(): string {
 }
 
 export function writeReplicationPassword(dataDir: string, password: string, owner?: OsUser): void {
-  if (!/^[A-Za-z0-9_\-+/=.]{16,200}$/.test(password)) throw new PostgresSettingsError('the replication password must be 16-200 characters of [A-Za-z0-9_-+/=.]');
+  if (!/^[A-Za-z0-9_\-+/=.]{16,200}$/.test(password))
+    throw new PostgresSettingsError('the replication password must be 16-200 characters of [A-Za-z0-9_-+/=.]');
   writeFileAtomic(join(dataDir, REPLICATION_PASSWORD_FILE), password + '\n', owner, 0o600);
 }
 
@@ -437,9 +456,15 @@ export function readReplicationPassword(dataDir: string): string {
 // From the cluster config
 
 /** ogel.conf and pg_hba.conf inputs for node `nodeId` of `config`, its socket in `dataDir`. */
-export function settingsFromConfig(config: Pick<Config, 'nodes' | 'postgres'>, nodeId: string, dataDir: string, machine?: MachineInfo): OgelConfInput & HbaInput {
+export function settingsFromConfig(
+  config: Pick<Config, 'nodes' | 'postgres'>,
+  nodeId: string,
+  dataDir: string,
+  machine?: MachineInfo,
+): OgelConfInput & HbaInput {
   const node = config.nodes.find((n) => n.id === nodeId);
-  if (!node) throw new PostgresSettingsError(`node ${JSON.stringify(nodeId)} is not in the cluster config (nodes: ${config.nodes.map((n) => n.id).join(', ')})`);
+  if (!node)
+    throw new PostgresSettingsError(`node ${JSON.stringify(nodeId)} is not in the cluster config (nodes: ${config.nodes.map((n) => n.id).join(', ')})`);
   const addr = parseHostPort(node.postgres);
   if (!addr.ok) throw new PostgresSettingsError(`nodes[${nodeId}].postgres: ${addr.reason}`);
   const hosts = config.nodes.map((n) => {

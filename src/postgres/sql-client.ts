@@ -101,8 +101,6 @@ export class SqlClient implements Queryable {
       } finally {
         await c.end().catch(() => {});
       }
-    })().catch((e: Error) =>
-      this.opts.logger?.({ level: 'warn', msg: 'could not terminate the session of a timed-out query', pid, error: e.message }),
-    );
+    })().catch((e: Error) => this.opts.logger?.({ level: 'warn', msg: 'could not terminate the session of a timed-out query', pid, error: e.message }));
   }
 }

@@ -37,7 +37,8 @@ export async function readStatus(server: Queryable): Promise<PgStatus> {
     wr_host: string | null;
     wr_port: number | null;
     wr_slot: string | null;
-  }>(`
+  }>(
+    `
     SELECT s.in_recovery,
            (SELECT timeline_id FROM pg_control_checkpoint()) AS checkpoint_tli,
            (SELECT min_recovery_end_timeline FROM pg_control_recovery()) AS min_recovery_tli,

@@ -161,8 +161,14 @@ export class TarExtractor extends EventEmitter {
     if (this.hasPending()) {
       this.needDrain = true;
       await new Promise<void>((resolve, reject) => {
-        const onDrain = () => { this.off('error', onError); resolve(); };
-        const onError = (e: Error) => { this.off('drain', onDrain); reject(e); };
+        const onDrain = () => {
+          this.off('error', onError);
+          resolve();
+        };
+        const onError = (e: Error) => {
+          this.off('drain', onDrain);
+          reject(e);
+        };
         this.once('drain', onDrain);
         this.once('error', onError);
         this.pump();
@@ -560,14 +566,22 @@ export async function extractTar(
 ): Promise<TarStats> {
   const x = new TarExtractor(targetDir, opts);
   let asyncError: Error | undefined;
-  x.on('error', (e: Error) => { asyncError = e; });
+  x.on('error', (e: Error) => {
+    asyncError = e;
+  });
   try {
     for await (const chunk of source as AsyncIterable<Uint8Array>) {
       if (asyncError) throw asyncError;
       if (!x.write(chunk)) {
         await new Promise<void>((resolve, reject) => {
-          const onDrain = () => { x.off('error', onError); resolve(); };
-          const onError = (e: Error) => { x.off('drain', onDrain); reject(e); };
+          const onDrain = () => {
+            x.off('error', onError);
+            resolve();
+          };
+          const onError = (e: Error) => {
+            x.off('drain', onDrain);
+            reject(e);
+          };
           x.once('drain', onDrain);
           x.once('error', onError);
         });
@@ -608,7 +622,10 @@ function parseNumber(b: Buffer, off: number, len: number, what: string): number 
     if (!Number.isSafeInteger(v)) throw new TarFormatError(`tar ${what} too large`);
     return v;
   }
-  const s = b.toString('latin1', off, off + len).replace(/[\0 ]+$/, '').replace(/^[ ]+/, '');
+  const s = b
+    .toString('latin1', off, off + len)
+    .replace(/[\0 ]+$/, '')
+    .replace(/^[ ]+/, '');
   if (s === '') return 0;
   if (!/^[0-7]+$/.test(s)) throw new TarFormatError(`bad octal ${what} ${JSON.stringify(s)} in tar header`);
   const v = parseInt(s, 8);

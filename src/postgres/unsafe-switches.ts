@@ -9,7 +9,7 @@ export const UNSAFE_ENV = 'OGEL_UNSAFE';
 
 export const UNSAFE_SWITCHES = {
   'keep-wal-receivers':
-    'a failover does not stop the standbys\' WAL receivers before it promotes one (I4): the old primary can still have commits acknowledged by a standby that keeps streaming from it',
+    "a failover does not stop the standbys' WAL receivers before it promotes one (I4): the old primary can still have commits acknowledged by a standby that keeps streaming from it",
   'no-fence': 'a primary whose lease lapses is not made read-only (I3): it keeps taking writes while another node may be promoted',
   'no-rejoin-guard':
     'a node that starts with an empty Raft directory in a running cluster votes and acknowledges at once (I1): a wiped node can elect a leader that lacks committed entries',
@@ -18,7 +18,7 @@ export const UNSAFE_SWITCHES = {
 export type UnsafeSwitch = keyof typeof UNSAFE_SWITCHES;
 
 export function isUnsafeSwitch(name: string): name is UnsafeSwitch {
-  return  Object.hasOwn(UNSAFE_SWITCHES, name);
+  return Object.hasOwn(UNSAFE_SWITCHES, name);
 }
 
 /** Parses OGEL_UNSAFE's value; an unknown name is an error that lists the known ones. */
@@ -28,7 +28,9 @@ export function parseUnsafeSwitches(raw: string | undefined): ReadonlySet<Unsafe
   for (const part of raw.split(',')) {
     const name = part.trim();
     if (!isUnsafeSwitch(name)) {
-      throw new Error(`${UNSAFE_ENV}: unknown switch ${JSON.stringify(name)}; known: ${Object.keys(UNSAFE_SWITCHES).join(', ')} (unset ${UNSAFE_ENV} for a safe build)`);
+      throw new Error(
+        `${UNSAFE_ENV}: unknown switch ${JSON.stringify(name)}; known: ${Object.keys(UNSAFE_SWITCHES).join(', ')} (unset ${UNSAFE_ENV} for a safe build)`,
+      );
     }
     out.add(name);
   }

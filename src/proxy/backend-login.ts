@@ -80,7 +80,10 @@ class BackendLogin {
     });
     conn.socket = socket;
     conn.onLogin = (chunk) => this.onData(chunk);
-    this.timer = setTimeout(() => this.fail(new ServerError(`connecting to ${this.where} took longer than ${this.o.connectTimeoutMs} ms`, '08001', true)), this.o.connectTimeoutMs);
+    this.timer = setTimeout(
+      () => this.fail(new ServerError(`connecting to ${this.where} took longer than ${this.o.connectTimeoutMs} ms`, '08001', true)),
+      this.o.connectTimeoutMs,
+    );
     socket.on('error', (e: Error) => this.fail(new ServerError(`cannot connect to ${this.where}: ${e.message}`, '08001', true)));
     socket.on('close', () => this.onClose());
     socket.on('connect', () => socket.write(startupMessage(this.startupParams())));
@@ -204,7 +207,9 @@ class BackendLogin {
   /** md5(md5(password + user) + salt), as Postgres computes it. */
   private md5Password(salt: Buffer): null {
     const { user, password } = this.o.credentials;
-    const inner = createHash('md5').update(password + user).digest('hex');
+    const inner = createHash('md5')
+      .update(password + user)
+      .digest('hex');
     this.conn.socket.write(passwordMessage('md5' + createHash('md5').update(inner).update(salt).digest('hex')));
     return null;
   }
@@ -212,7 +217,12 @@ class BackendLogin {
   private refused(buf: Buffer, start: number, end: number): ServerError {
     const e = parseErrorFields(buf, start, end);
     const transient = TRANSIENT_LOGIN_CODES.has(e.code);
-    return new ServerError(`${this.where} refused the proxy's login as ${JSON.stringify(this.o.credentials.user)}: ${e.message}`, e.code || '08006', transient, e);
+    return new ServerError(
+      `${this.where} refused the proxy's login as ${JSON.stringify(this.o.credentials.user)}: ${e.message}`,
+      e.code || '08006',
+      transient,
+      e,
+    );
   }
 
   /** ReadyForQuery: logged in. Nothing may follow it before the proxy's first request. */

@@ -7,15 +7,17 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import type { Framer } from './protocol/framer.js';
 import { describeType } from './protocol/framer.js';
+import { F_SASL_RESPONSE, F_TERMINATE, parseSaslInitialResponse, parseStartupPacket, PROTOCOL_MINOR_LATEST, saslResponseData } from './protocol/frontend.js';
 import {
-  F_SASL_RESPONSE,
-  F_TERMINATE,
-  parseSaslInitialResponse,
-  parseStartupPacket,
-  PROTOCOL_MINOR_LATEST,
-  saslResponseData,
-} from './protocol/frontend.js';
-import { AUTHENTICATION_OK, authenticationSasl, authenticationSaslContinue, authenticationSaslFinal, negotiateProtocolVersion, SSL_NO, SSL_YES, type ErrorSpec } from './protocol/write.js';
+  AUTHENTICATION_OK,
+  authenticationSasl,
+  authenticationSaslContinue,
+  authenticationSaslFinal,
+  negotiateProtocolVersion,
+  SSL_NO,
+  SSL_YES,
+  type ErrorSpec,
+} from './protocol/write.js';
 import { tlsServerEndPoint } from './channel-binding.js';
 import { checkScramMechanism, scramMechanisms } from './scram-server.js';
 import type { SessionContext } from './session-types.js';
@@ -58,7 +60,10 @@ export class ClientLogin {
     private readonly ctx: SessionContext,
     private readonly host: LoginHost,
   ) {
-    this.authTimer = setTimeout(() => host.fatal({ code: '08006', message: `startup and authentication did not finish within ${ctx.authTimeoutMs} ms` }), ctx.authTimeoutMs);
+    this.authTimer = setTimeout(
+      () => host.fatal({ code: '08006', message: `startup and authentication did not finish within ${ctx.authTimeoutMs} ms` }),
+      ctx.authTimeoutMs,
+    );
     this.authTimer.unref();
   }
 

@@ -113,16 +113,33 @@ describe('identity: tenant selection and isolation', () => {
     assert.equal(claim(resolve(p({ user: 'acme' }), '')).tenantId, acme.id);
   });
 
-  it('proxySniDomains: the nodes\' proxy host names and localhost, never IP addresses', () => {
-    const d = proxySniDomains({ nodes: [{ proxy: 'db.example.com:6432' }, { proxy: '127.0.0.1:6432' }, { proxy: '[::1]:6432' }, { proxy: 'Other.Example.com.:5' }] } as never);
+  it("proxySniDomains: the nodes' proxy host names and localhost, never IP addresses", () => {
+    const d = proxySniDomains({
+      nodes: [{ proxy: 'db.example.com:6432' }, { proxy: '127.0.0.1:6432' }, { proxy: '[::1]:6432' }, { proxy: 'Other.Example.com.:5' }],
+    } as never);
     assert.deepEqual(d.sort(), ['db.example.com', 'localhost', 'other.example.com']);
   });
 
   it('options other than endpoint=<tenant> and target_session_attrs=<value>, each once, are refused (08P01): -c tricks, --role, repeats', () => {
-    for (const options of ['-c search_path=beta', '-csearch_path=x', '--role=beta', 'endpoint=acme -c role=beta', '-c endpoint=acme', 'endpoint=acme endpoint=acme', 'endpoint=acme endpoint=beta', 'project=acme', '-c target_session_attrs=read-only', 'target_session_attrs=read-only target_session_attrs=any']) {
+    for (const options of [
+      '-c search_path=beta',
+      '-csearch_path=x',
+      '--role=beta',
+      'endpoint=acme -c role=beta',
+      '-c endpoint=acme',
+      'endpoint=acme endpoint=acme',
+      'endpoint=acme endpoint=beta',
+      'project=acme',
+      '-c target_session_attrs=read-only',
+      'target_session_attrs=read-only target_session_attrs=any',
+    ]) {
       refusal(resolve(p({ user: 'acme', options }), undefined), '08P01', /only "endpoint=<tenant>" and "target_session_attrs=<value>"/);
     }
-    refusal(resolve(p({ user: 'acme', options: 'target_session_attrs=standbyish' }), undefined), '08P01', /invalid value for target_session_attrs in options: "standbyish"/);
+    refusal(
+      resolve(p({ user: 'acme', options: 'target_session_attrs=standbyish' }), undefined),
+      '08P01',
+      /invalid value for target_session_attrs in options: "standbyish"/,
+    );
     refusal(resolve(p({ user: 'acme', options: 'endpoint=Acme-1' }), undefined), '08P01', /invalid tenant name/);
     refusal(resolve(p({ user: 'acme', options: 'endpoint=' }), undefined), '08P01', /invalid tenant name/);
     // Empty options are no options.
@@ -142,14 +159,19 @@ describe('identity: tenant selection and isolation', () => {
     refusal(resolve(p({ user: 'acme', session_authorization: 'beta' }), undefined), '08P01', /"session_authorization"/);
     refusal(resolve(p({ user: 'acme', statement_timeout: '5' }), undefined), '08P01', /"statement_timeout"/);
     refusal(resolve(p({ user: 'acme', User: 'beta' }), undefined), '08P01', /"User"/);
-    const c = claim(resolve(p({ user: 'acme', application_name: 'app', client_encoding: 'UTF8', DateStyle: 'ISO', timezone: 'UTC', search_path: 'public' }), undefined));
-    assert.deepEqual([...c.serverParams], [
-      ['application_name', 'app'],
-      ['client_encoding', 'UTF8'],
-      ['DateStyle', 'ISO'],
-      ['timezone', 'UTC'],
-      ['search_path', 'public'],
-    ]);
+    const c = claim(
+      resolve(p({ user: 'acme', application_name: 'app', client_encoding: 'UTF8', DateStyle: 'ISO', timezone: 'UTC', search_path: 'public' }), undefined),
+    );
+    assert.deepEqual(
+      [...c.serverParams],
+      [
+        ['application_name', 'app'],
+        ['client_encoding', 'UTF8'],
+        ['DateStyle', 'ISO'],
+        ['timezone', 'UTC'],
+        ['search_path', 'public'],
+      ],
+    );
     claim(resolve(p({ user: 'acme', '_pq_.something': 'x' }), undefined)); // protocol options: the session's business
     assert.equal(claim(resolve(p({ user: 'acme', '_pq_.something': 'x' }), undefined)).serverParams.size, 0);
   });
@@ -219,8 +241,13 @@ describe('identity: tenant selection and isolation', () => {
 
   it('property: any parameters and SNI give a claim or a refusal, never a throw; a tenant claim is always self-consistent', () => {
     const names = fc.constantFrom('user', 'database', 'options', 'replication', 'application_name', 'role', 'target_session_attrs', '_pq_.x', 'search_path');
-    const values = fc.oneof(fc.constantFrom('acme', 'beta', 'gone', 'sleepy', 'postgres', 'endpoint=acme', 'endpoint=beta', '-c role=beta', 'read-only', ''), fc.string({ maxLength: 20 }));
-    const sni = fc.option(fc.oneof(fc.constantFrom('acme.db.example.com', 'beta.localhost', 'db.example.com'), fc.string({ maxLength: 20 })), { nil: undefined });
+    const values = fc.oneof(
+      fc.constantFrom('acme', 'beta', 'gone', 'sleepy', 'postgres', 'endpoint=acme', 'endpoint=beta', '-c role=beta', 'read-only', ''),
+      fc.string({ maxLength: 20 }),
+    );
+    const sni = fc.option(fc.oneof(fc.constantFrom('acme.db.example.com', 'beta.localhost', 'db.example.com'), fc.string({ maxLength: 20 })), {
+      nil: undefined,
+    });
     fc.assert(
       fc.property(fc.array(fc.tuple(names, values), { maxLength: 6 }), sni, (pairs, s) => {
         const r = resolve(new Map(pairs), s);
@@ -255,7 +282,7 @@ describe('identity: pool size', () => {
     const lookup = makePoolSizeLookup(view);
     assert.equal(lookup('sized', 'sized'), 3);
     assert.equal(lookup('acme', 'acme'), null);
-    assert.equal(lookup('acme', 'sized'), undefined, 'another database than the role\'s tenant');
+    assert.equal(lookup('acme', 'sized'), undefined, "another database than the role's tenant");
     assert.equal(lookup('gone', 'gone'), undefined, 'a deleted tenant');
     tenants = new Map(tenants).set(sized.id, { ...sized, limits: { ...sized.limits, poolSize: 9 } });
     assert.equal(lookup('sized', 'sized'), 9);

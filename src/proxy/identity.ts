@@ -70,7 +70,11 @@ export function proxySniDomains(config: Pick<Config, 'nodes'>): string[] {
   const out = new Set<string>(['localhost']);
   for (const n of config.nodes) {
     const i = n.proxy.lastIndexOf(':');
-    const host = n.proxy.slice(0, i).replace(/^\[|\]$/g, '').toLowerCase().replace(/\.$/, '');
+    const host = n.proxy
+      .slice(0, i)
+      .replace(/^\[|\]$/g, '')
+      .toLowerCase()
+      .replace(/\.$/, '');
     if (host !== '' && isIP(host) === 0) out.add(host);
   }
   return [...out];
@@ -106,7 +110,7 @@ export function makeIdentityResolver(
       return {
         code: '28000',
         message: `the tenant named by options endpoint (${JSON.stringify(endpoint)}) differs from the one named by the TLS server name (${JSON.stringify(sniTenant)})`,
-        hint: 'name one tenant: drop options=endpoint=... or connect through that tenant\'s host name',
+        hint: "name one tenant: drop options=endpoint=... or connect through that tenant's host name",
       };
     }
     const named = endpoint ?? sniTenant;
@@ -229,7 +233,11 @@ function checkParams(params: StartupParams): CheckedParams | ProxyRefusal {
         // Protocol options (_pq_.*) are the session's business (NegotiateProtocolVersion); never forwarded.
         if (name.startsWith('_pq_.')) break;
         if (!PASSTHROUGH_LOWER.has(name.toLowerCase())) {
-          return { code: '08P01', message: `unsupported startup parameter ${JSON.stringify(name.slice(0, 64))}`, hint: `the proxy accepts user, database, options (endpoint=<tenant> only), target_session_attrs, and ${PASSTHROUGH_PARAMS.join(', ')}` };
+          return {
+            code: '08P01',
+            message: `unsupported startup parameter ${JSON.stringify(name.slice(0, 64))}`,
+            hint: `the proxy accepts user, database, options (endpoint=<tenant> only), target_session_attrs, and ${PASSTHROUGH_PARAMS.join(', ')}`,
+          };
         }
         serverParams.set(name, value);
     }
@@ -247,7 +255,11 @@ function checkParams(params: StartupParams): CheckedParams | ProxyRefusal {
 function sessionAttrs(value: string, where: string): boolean | ProxyRefusal {
   const ro = SESSION_ATTRS.get(value);
   if (ro !== undefined) return ro;
-  return { code: '08P01', message: `invalid value for ${where}: ${JSON.stringify(value.slice(0, 64))}`, hint: `expected one of ${[...SESSION_ATTRS.keys()].join(', ')}` };
+  return {
+    code: '08P01',
+    message: `invalid value for ${where}: ${JSON.stringify(value.slice(0, 64))}`,
+    hint: `expected one of ${[...SESSION_ATTRS.keys()].join(', ')}`,
+  };
 }
 
 /**
@@ -280,7 +292,10 @@ function parseOptions(value: string): { endpoint: string | null; readOnly: boole
     }
     const name = m[2]!;
     if (!TENANT_NAME.test(name)) {
-      return { code: '08P01', message: `invalid tenant name in options endpoint=${JSON.stringify(name.slice(0, 64))}: expected 1-63 characters of a-z, 0-9 and "_", not starting with a digit` };
+      return {
+        code: '08P01',
+        message: `invalid tenant name in options endpoint=${JSON.stringify(name.slice(0, 64))}: expected 1-63 characters of a-z, 0-9 and "_", not starting with a digit`,
+      };
     }
     endpoint = name;
   }

@@ -97,7 +97,11 @@ export class Pool {
   acquire(cb: (conn: ServerConnection | null, err: ServerError | null) => void): void {
     const c = this.tryAcquire();
     if (c) return cb(c, null);
-    if (this.retired) return cb(null, new ServerError(`the pool for ${this.target.node} is retired (generation ${this.target.generation} is no longer current)`, '57P03', true));
+    if (this.retired)
+      return cb(
+        null,
+        new ServerError(`the pool for ${this.target.node} is retired (generation ${this.target.generation} is no longer current)`, '57P03', true),
+      );
     if (this.waiters.length >= this.o.maxWaiting) {
       return cb(null, new ServerError(`too many clients waiting for a server connection (${this.waiters.length}, pool ${this.describe()})`, '53300', false));
     }
@@ -126,7 +130,14 @@ export class Pool {
     const now = performance.now();
     while (this.waiters.length > 0 && now - this.waiters[0]!.sinceMs >= this.o.queueTimeoutMs) {
       const w = this.waiters.shift()!;
-      w.cb(null, new ServerError(`no server connection became free within queueTimeoutMs=${this.o.queueTimeoutMs} (pool ${this.describe()}, size ${this.o.size})`, '53300', false));
+      w.cb(
+        null,
+        new ServerError(
+          `no server connection became free within queueTimeoutMs=${this.o.queueTimeoutMs} (pool ${this.describe()}, size ${this.o.size})`,
+          '53300',
+          false,
+        ),
+      );
     }
     if (this.queueTimer === null) this.armQueueTimer();
   };

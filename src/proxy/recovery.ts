@@ -192,7 +192,9 @@ export class Recovery {
     if (w.opening !== OPENING_BEGUN || this.req.txStatus !== TX_IN_BLOCK || !w.isOpen) {
       this.host.unlinkServer();
       conn.close();
-      return this.abandonPrelude(lostTransaction(`${describeTarget(conn.target)} did not open this transaction again as the first server did (its BEGIN failed)`));
+      return this.abandonPrelude(
+        lostTransaction(`${describeTarget(conn.target)} did not open this transaction again as the first server did (its BEGIN failed)`),
+      );
     }
     w.opening = OPENING_ANSWERED;
     w.openingMsgs = w.msgs!.length;

@@ -6,11 +6,45 @@
 // The session (session.ts) owns the sockets; this side reaches them only
 // through RequestsHost.
 
-import { bindStatementSpan, cstringEnd, F_BIND, F_CLOSE, F_COPY_DATA, F_COPY_DONE, F_COPY_FAIL, F_DESCRIBE, F_EXECUTE, F_FLUSH, F_FUNCTION_CALL, F_PARSE, F_QUERY, F_SYNC, F_TARGET_STATEMENT, F_TERMINATE } from './protocol/frontend.js';
+import {
+  bindStatementSpan,
+  cstringEnd,
+  F_BIND,
+  F_CLOSE,
+  F_COPY_DATA,
+  F_COPY_DONE,
+  F_COPY_FAIL,
+  F_DESCRIBE,
+  F_EXECUTE,
+  F_FLUSH,
+  F_FUNCTION_CALL,
+  F_PARSE,
+  F_QUERY,
+  F_SYNC,
+  F_TARGET_STATEMENT,
+  F_TERMINATE,
+} from './protocol/frontend.js';
 import { TX_IDLE } from './protocol/backend.js';
 import { CLOSE_COMPLETE, closeStatement, errorResponse, PARSE_COMPLETE, parseRenamed, READY_IDLE, withNameReplaced, type ErrorSpec } from './protocol/write.js';
 import { ClientStatements, CLIENT_STATEMENTS_MAX, touchServerStatement } from './prepared.js';
-import { endsBatch, K_BIND, K_CLOSE, K_DESC_PORTAL, K_DESC_STMT, K_EXECUTE, K_FAKE_CLOSE, K_FAKE_ERROR, K_FAKE_PARSE, K_FUNC, K_PARSE, K_QUERY, K_SWALLOW_CLOSE, K_SWALLOW_PARSE, K_SYNC, ResponseQueue } from './response-queue.js';
+import {
+  endsBatch,
+  K_BIND,
+  K_CLOSE,
+  K_DESC_PORTAL,
+  K_DESC_STMT,
+  K_EXECUTE,
+  K_FAKE_CLOSE,
+  K_FAKE_ERROR,
+  K_FAKE_PARSE,
+  K_FUNC,
+  K_PARSE,
+  K_QUERY,
+  K_SWALLOW_CLOSE,
+  K_SWALLOW_PARSE,
+  K_SYNC,
+  ResponseQueue,
+} from './response-queue.js';
 import type { RetryWindow } from './retry-window.js';
 import type { ServerConnection } from './server-conn.js';
 import type { SessionContext } from './session-types.js';
@@ -152,7 +186,10 @@ export class Requests {
       return this.fakeError({ code: '42P05', message: `prepared statement "${clientName}" already exists` });
     }
     if (statements.size >= CLIENT_STATEMENTS_MAX) {
-      return this.fakeError({ code: '53400', message: `too many prepared statements on this connection (${CLIENT_STATEMENTS_MAX}); close some (DEALLOCATE/Close)` });
+      return this.fakeError({
+        code: '53400',
+        message: `too many prepared statements on this connection (${CLIENT_STATEMENTS_MAX}); close some (DEALLOCATE/Close)`,
+      });
     }
     const rest = Buffer.from(buf.subarray(nameEnd + 1, end));
     const serverName = this.ctx.names.nameFor(rest);

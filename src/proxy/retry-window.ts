@@ -10,7 +10,16 @@
 // - the transaction's retry across reruns (rerun, preludeMsgs, moveDeadlineMs,
 //   fenceSettled): open() keeps it on a rerun and clears it otherwise.
 
-import { B_COMMAND_COMPLETE, B_READY_FOR_QUERY, B_BIND_COMPLETE, B_CLOSE_COMPLETE, B_NO_DATA, B_PARAMETER_DESCRIPTION, B_PARAMETER_STATUS, B_PARSE_COMPLETE } from './protocol/backend.js';
+import {
+  B_COMMAND_COMPLETE,
+  B_READY_FOR_QUERY,
+  B_BIND_COMPLETE,
+  B_CLOSE_COMPLETE,
+  B_NO_DATA,
+  B_PARAMETER_DESCRIPTION,
+  B_PARAMETER_STATUS,
+  B_PARSE_COMPLETE,
+} from './protocol/backend.js';
 import { F_FUNCTION_CALL, F_QUERY, F_SYNC } from './protocol/frontend.js';
 import type { ClientStatements, Statement } from './prepared.js';
 

@@ -10,22 +10,56 @@ import type { ClusterState } from '../../fsm/index.js';
 
 type View = Pick<ClusterState, 'postgres' | 'members'>;
 
-function state(o: { primary: string | null; generation: number; renewalSeq?: number; holder?: string; leaseGeneration?: number; roles?: Record<string, string>; reported?: Record<string, string>; replayed?: Record<string, string> }): View {
+function state(o: {
+  primary: string | null;
+  generation: number;
+  renewalSeq?: number;
+  holder?: string;
+  leaseGeneration?: number;
+  roles?: Record<string, string>;
+  reported?: Record<string, string>;
+  replayed?: Record<string, string>;
+}): View {
   const ids = ['n1', 'n2', 'n3'];
   const roles = o.roles ?? { n1: 'primary', n2: 'standby', n3: 'standby' };
   const replayed = o.replayed ?? { n1: '0/3000000', n2: '0/3000000', n3: '0/3000000' };
   return {
     postgres: {
-      nodes: new Map(ids.map((id) => [id, { node: id, role: roles[id], reportedRole: (o.reported ?? roles)[id], timeline: 1, lsn: { received: replayed[id], flushed: replayed[id], replayed: replayed[id] }, reportedAtMs: 1 }])),
+      nodes: new Map(
+        ids.map((id) => [
+          id,
+          {
+            node: id,
+            role: roles[id],
+            reportedRole: (o.reported ?? roles)[id],
+            timeline: 1,
+            lsn: { received: replayed[id], flushed: replayed[id], replayed: replayed[id] },
+            reportedAtMs: 1,
+          },
+        ]),
+      ),
       primary: o.primary,
       generation: o.generation,
-      lease: o.primary === null ? null : { holder: o.holder ?? o.primary, generation: o.leaseGeneration ?? o.generation, durationMs: 3000, renewalSeq: o.renewalSeq ?? 1 },
+      lease:
+        o.primary === null
+          ? null
+          : { holder: o.holder ?? o.primary, generation: o.leaseGeneration ?? o.generation, durationMs: 3000, renewalSeq: o.renewalSeq ?? 1 },
       syncStandbys: [],
       syncQuorum: 0,
       history: [],
       failoverBlocked: null,
     },
-    members: new Map(ids.map((id, i) => [id, { id, addresses: { raft: `h:${1000 + i}`, api: `h:${2000 + i}`, proxy: `h:${3000 + i}`, postgres: `10.0.0.${i + 1}:5432` }, health: { healthy: true, reportedAtMs: 1, detail: null }, addedAtMs: 1 }])),
+    members: new Map(
+      ids.map((id, i) => [
+        id,
+        {
+          id,
+          addresses: { raft: `h:${1000 + i}`, api: `h:${2000 + i}`, proxy: `h:${3000 + i}`, postgres: `10.0.0.${i + 1}:5432` },
+          health: { healthy: true, reportedAtMs: 1, detail: null },
+          addedAtMs: 1,
+        },
+      ]),
+    ),
   } as unknown as View;
 }
 
@@ -54,22 +88,41 @@ describe('router', () => {
   it('a fenced or recloning node is never a route, even for reads; standbys within the lag bound are', () => {
     const s = state({ primary: 'n1', generation: 2, roles: { n1: 'primary', n2: 'fenced', n3: 'standby' } });
     const v = computeView(s, 1 << 20);
-    assert.deepEqual(v.standbys.map((t) => t.node), ['n3']);
+    assert.deepEqual(
+      v.standbys.map((t) => t.node),
+      ['n3'],
+    );
     const r = new ClusterRouter({ state: () => s, maxReplicaLagBytes: 1 << 20 });
     for (let i = 0; i < 5; i++) assert.equal((r.route(true) as { node: string }).node, 'n3');
     assert.equal((r.route(false) as { node: string }).node, 'n1');
   });
 
   it('a standby the cluster set no role for (wanted absent, as after bootstrap) that reports standby is a read route; one not yet reporting is not', () => {
-    const s = state({ primary: 'n1', generation: 1, roles: { n1: 'primary', n2: 'absent', n3: 'absent' }, reported: { n1: 'primary', n2: 'standby', n3: 'absent' } });
-    assert.deepEqual(computeView(s, 1 << 20).standbys.map((t) => t.node), ['n2']);
-    const recloning = state({ primary: 'n1', generation: 1, roles: { n1: 'primary', n2: 'recloning', n3: 'fenced' }, reported: { n1: 'primary', n2: 'standby', n3: 'standby' } });
+    const s = state({
+      primary: 'n1',
+      generation: 1,
+      roles: { n1: 'primary', n2: 'absent', n3: 'absent' },
+      reported: { n1: 'primary', n2: 'standby', n3: 'absent' },
+    });
+    assert.deepEqual(
+      computeView(s, 1 << 20).standbys.map((t) => t.node),
+      ['n2'],
+    );
+    const recloning = state({
+      primary: 'n1',
+      generation: 1,
+      roles: { n1: 'primary', n2: 'recloning', n3: 'fenced' },
+      reported: { n1: 'primary', n2: 'standby', n3: 'standby' },
+    });
     assert.deepEqual(computeView(recloning, 1 << 20).standbys, []);
   });
 
   it('a standby lagging by the bound or more is not used; reads then go to the primary', () => {
     const s = state({ primary: 'n1', generation: 2, replayed: { n1: '0/3000000', n2: '0/2000000', n3: '0/2F00000' } });
-    assert.deepEqual(computeView(s, 0x100001).standbys.map((t) => t.node), ['n3']);
+    assert.deepEqual(
+      computeView(s, 0x100001).standbys.map((t) => t.node),
+      ['n3'],
+    );
     const none = computeView(s, 0x100000);
     assert.deepEqual(none.standbys, []);
     const r = new ClusterRouter({ state: () => s, maxReplicaLagBytes: 0x100000 });

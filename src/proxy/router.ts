@@ -64,7 +64,11 @@ export class StaticRouter implements Router {
     this.set(primary, standbys);
   }
 
-  set(primary: Omit<RouteTarget, 'primary'> | null, standbys: Omit<RouteTarget, 'primary'>[] = [], reason = 'no writable primary (failover in progress)'): void {
+  set(
+    primary: Omit<RouteTarget, 'primary'> | null,
+    standbys: Omit<RouteTarget, 'primary'>[] = [],
+    reason = 'no writable primary (failover in progress)',
+  ): void {
     this.view = {
       primary: primary ? { ...primary, primary: true } : null,
       standbys: standbys.map((s) => ({ ...s, primary: false })),

@@ -40,7 +40,10 @@ function refused(x: string | ProxyRefusal, code: string, re?: RegExp): ProxyRefu
 }
 
 /** A full pg-client login; returns the server's answer to the final message. */
-async function pgLogin(password: string, opts: { stream?: unknown; user?: string; doomed?: boolean; v?: typeof verifier } = {}): Promise<string | ProxyRefusal> {
+async function pgLogin(
+  password: string,
+  opts: { stream?: unknown; user?: string; doomed?: boolean; v?: typeof verifier } = {},
+): Promise<string | ProxyRefusal> {
   const server = scramServerExchange(opts.v ?? verifier, { user: opts.user ?? 'alice', doomed: opts.doomed ?? false });
   const session = pgSasl.startSession(scramMechanisms(false), opts.stream);
   assert.equal(session.mechanism, 'SCRAM-SHA-256');
@@ -119,8 +122,16 @@ describe('SCRAM-SHA-256 server exchange', () => {
   });
 
   it("refuses the 'p=' GS2 flag with plain SCRAM-SHA-256, and -PLUS where it was not offered", () => {
-    refused(scramServerExchange(verifier).start('p=tls-server-end-point,,n=,r=abc'), '08P01', /without channel binding, but the SCRAM message includes channel binding data/);
-    refused(scramServerExchange(verifier).start('p=tls-server-end-point,,n=,r=abc', { mechanism: 'SCRAM-SHA-256-PLUS', serverEndPoint: null }), '08P01', /not offered/);
+    refused(
+      scramServerExchange(verifier).start('p=tls-server-end-point,,n=,r=abc'),
+      '08P01',
+      /without channel binding, but the SCRAM message includes channel binding data/,
+    );
+    refused(
+      scramServerExchange(verifier).start('p=tls-server-end-point,,n=,r=abc', { mechanism: 'SCRAM-SHA-256-PLUS', serverEndPoint: null }),
+      '08P01',
+      /not offered/,
+    );
   });
 
   it('refuses an authzid and mandatory extensions (unsupported, as Postgres: 0A000)', () => {
@@ -197,8 +208,15 @@ describe('SCRAM-SHA-256 server exchange', () => {
 
   it('property: random and mutated messages never throw, and give a string or a refusal', () => {
     const valid = 'n,,n=*,r=fyko+d2lbbFgONRv9qkxdawL';
-    const mutated = fc.tuple(fc.nat(valid.length), fc.nat(valid.length), fc.string({ maxLength: 8 })).map(([a, b, ins]) => valid.slice(0, Math.min(a, b)) + ins + valid.slice(Math.max(a, b)));
-    const anyText = fc.oneof(fc.string({ maxLength: 300 }), fc.string({ unit: 'binary', maxLength: 300 }), mutated, fc.constantFrom('', ',', ',,', 'n,,', 'p=,,', 'y,,n=,r=,'));
+    const mutated = fc
+      .tuple(fc.nat(valid.length), fc.nat(valid.length), fc.string({ maxLength: 8 }))
+      .map(([a, b, ins]) => valid.slice(0, Math.min(a, b)) + ins + valid.slice(Math.max(a, b)));
+    const anyText = fc.oneof(
+      fc.string({ maxLength: 300 }),
+      fc.string({ unit: 'binary', maxLength: 300 }),
+      mutated,
+      fc.constantFrom('', ',', ',,', 'n,,', 'p=,,', 'y,,n=,r=,'),
+    );
     fc.assert(
       fc.property(anyText, anyText, (first, final) => {
         const s = scramServerExchange(verifier, { user: 'u' });
@@ -229,15 +247,29 @@ describe('SCRAM-SHA-256-PLUS (tls-server-end-point)', () => {
   const certs = new Map<string, Buffer>();
   const cert = async (keyType: 'ec' | 'rsa', algorithm: 'sha256' | 'sha384' | 'sha512' | 'sha1'): Promise<Buffer> => {
     const k = `${keyType}-${algorithm}`;
-    if (!certs.has(k)) certs.set(k, der((await generate([{ name: 'commonName', value: 'db' }], { keyType, algorithm, ...(keyType === 'ec' ? { curve: 'P-256' } : { keySize: 2048 }) })).cert));
+    if (!certs.has(k))
+      certs.set(
+        k,
+        der(
+          (await generate([{ name: 'commonName', value: 'db' }], { keyType, algorithm, ...(keyType === 'ec' ? { curve: 'P-256' } : { keySize: 2048 }) })).cert,
+        ),
+      );
     return certs.get(k)!;
   };
 
   it("hashes the certificate with its signature's hash (SHA-1 -> SHA-256), as node-postgres and libpq do", async () => {
-    for (const [keyType, algorithm] of [['ec', 'sha256'], ['ec', 'sha384'], ['rsa', 'sha256'], ['rsa', 'sha512'], ['rsa', 'sha1']] as const) {
+    for (const [keyType, algorithm] of [
+      ['ec', 'sha256'],
+      ['ec', 'sha384'],
+      ['rsa', 'sha256'],
+      ['rsa', 'sha512'],
+      ['rsa', 'sha1'],
+    ] as const) {
       const d = await cert(keyType, algorithm);
       const theirs = pgCert.signatureAlgorithmHashFromCertificate(d).toLowerCase().replace('-', '');
-      const expected = createHash(theirs === 'sha1' || theirs === 'md5' ? 'sha256' : theirs).update(d).digest();
+      const expected = createHash(theirs === 'sha1' || theirs === 'md5' ? 'sha256' : theirs)
+        .update(d)
+        .digest();
       assert.deepEqual(tlsServerEndPoint(d), expected, `${keyType} ${algorithm}`);
     }
     assert.equal(tlsServerEndPoint(Buffer.from('not a certificate')), null);
@@ -272,7 +304,15 @@ describe('SCRAM-SHA-256-PLUS (tls-server-end-point)', () => {
     const endPoint = Buffer.alloc(32, 7);
     refused(scramServerExchange(verifier).start('y,,n=,r=abc', { mechanism: 'SCRAM-SHA-256', serverEndPoint: endPoint }), '08P01', /negotiation error/);
     ok(scramServerExchange(verifier).start('y,,n=,r=abc', { mechanism: 'SCRAM-SHA-256', serverEndPoint: null }));
-    refused(scramServerExchange(verifier).start('n,,n=,r=abc', { mechanism: 'SCRAM-SHA-256-PLUS', serverEndPoint: endPoint }), '08P01', /does not include channel binding data/);
-    refused(scramServerExchange(verifier).start('p=tls-unique,,n=,r=abc', { mechanism: 'SCRAM-SHA-256-PLUS', serverEndPoint: endPoint }), '08P01', /unsupported SCRAM channel-binding type "tls-unique"/);
+    refused(
+      scramServerExchange(verifier).start('n,,n=,r=abc', { mechanism: 'SCRAM-SHA-256-PLUS', serverEndPoint: endPoint }),
+      '08P01',
+      /does not include channel binding data/,
+    );
+    refused(
+      scramServerExchange(verifier).start('p=tls-unique,,n=,r=abc', { mechanism: 'SCRAM-SHA-256-PLUS', serverEndPoint: endPoint }),
+      '08P01',
+      /unsupported SCRAM channel-binding type "tls-unique"/,
+    );
   });
 });

@@ -55,7 +55,9 @@ export function checkScramMechanism(mechanism: string, canBind: boolean): ProxyR
   if (mechanism === SCRAM_MECHANISM || (mechanism === SCRAM_PLUS_MECHANISM && canBind)) return null;
   return malformedRefusal(
     `client selected an invalid SASL authentication mechanism ${JSON.stringify(mechanism.slice(0, 64))}`,
-    mechanism === SCRAM_PLUS_MECHANISM ? 'SCRAM-SHA-256-PLUS is offered only over TLS; connect with sslmode=require, or channel_binding=prefer' : `this server offers ${scramMechanisms(canBind).join(' and ')}`,
+    mechanism === SCRAM_PLUS_MECHANISM
+      ? 'SCRAM-SHA-256-PLUS is offered only over TLS; connect with sslmode=require, or channel_binding=prefer'
+      : `this server offers ${scramMechanisms(canBind).join(' and ')}`,
   );
 }
 
@@ -112,7 +114,9 @@ export function scramServerExchange(verifier: ScramVerifier, opts: ScramServerOp
       const p = phase;
       phase = { kind: 'done' };
       if (p.kind !== 'started') {
-        return malformedRefusal(p.kind === 'initial' ? 'unexpected client-final-message before the client-first-message' : 'unexpected SCRAM message: the exchange has ended');
+        return malformedRefusal(
+          p.kind === 'initial' ? 'unexpected client-final-message before the client-first-message' : 'unexpected SCRAM message: the exchange has ended',
+        );
       }
       const parsed = parseClientFinal(clientFinal, p.cbindInput, p.nonce);
       if ('code' in parsed) return parsed;
@@ -150,13 +154,19 @@ function parseClientFirst(msg: string, negotiation: ScramNegotiation): ClientFir
   if (plus && negotiation.serverEndPoint === null) return malformedRefusal('SCRAM-SHA-256-PLUS was not offered on this connection');
   if (flag.startsWith('p=')) {
     if (!plus) return malformedRefusal('the client selected SCRAM-SHA-256 without channel binding, but the SCRAM message includes channel binding data');
-    if (flag !== `p=${CHANNEL_BINDING_TYPE}`) return malformedRefusal(`unsupported SCRAM channel-binding type ${JSON.stringify(flag.slice(2, 40))}`, `the server binds with ${CHANNEL_BINDING_TYPE} only`);
+    if (flag !== `p=${CHANNEL_BINDING_TYPE}`)
+      return malformedRefusal(
+        `unsupported SCRAM channel-binding type ${JSON.stringify(flag.slice(2, 40))}`,
+        `the server binds with ${CHANNEL_BINDING_TYPE} only`,
+      );
   } else if (plus) {
     return malformedRefusal('the client selected SCRAM-SHA-256-PLUS, but the SCRAM message does not include channel binding data');
   } else if (flag === 'y') {
     // The client could bind but believes the server cannot: over TLS where -PLUS was offered, someone removed it.
     if (negotiation.serverEndPoint !== null) {
-      return malformedRefusal('SCRAM channel binding negotiation error: the client supports channel binding but thinks the server does not, yet this server offered it (a man in the middle?)');
+      return malformedRefusal(
+        'SCRAM channel binding negotiation error: the client supports channel binding but thinks the server does not, yet this server offered it (a man in the middle?)',
+      );
     }
   } else if (flag !== 'n') {
     return malformedRefusal(`unexpected channel-binding flag ${JSON.stringify(flag.slice(0, 16))} (expected "n", "y" or "p=${CHANNEL_BINDING_TYPE}")`);
@@ -175,13 +185,16 @@ function parseClientFirst(msg: string, negotiation: ScramNegotiation): ClientFir
   let i = 0;
   if (attrs[i]?.startsWith('m=')) return { code: '0A000', message: 'client requires an unsupported SCRAM extension' };
   const username = attrs[i++];
-  if (username === undefined || !username.startsWith('n=')) return malformedRefusal('client-first-message: expected the user name attribute "n=" after the GS2 header');
+  if (username === undefined || !username.startsWith('n='))
+    return malformedRefusal('client-first-message: expected the user name attribute "n=" after the GS2 header');
   // The user name is ignored, as in Postgres: the startup packet's user counts.
   const nonceAttr = attrs[i++];
-  if (nonceAttr === undefined || !nonceAttr.startsWith('r=')) return malformedRefusal('client-first-message: expected the nonce attribute "r=" after the user name');
+  if (nonceAttr === undefined || !nonceAttr.startsWith('r='))
+    return malformedRefusal('client-first-message: expected the nonce attribute "r=" after the user name');
   const clientNonce = nonceAttr.slice(2);
   if (clientNonce.length === 0) return malformedRefusal('client-first-message: the nonce is empty');
-  if (clientNonce.length > CLIENT_NONCE_CHARS_MAX) return malformedRefusal(`client-first-message: the nonce is ${clientNonce.length} characters, more than ${CLIENT_NONCE_CHARS_MAX}`);
+  if (clientNonce.length > CLIENT_NONCE_CHARS_MAX)
+    return malformedRefusal(`client-first-message: the nonce is ${clientNonce.length} characters, more than ${CLIENT_NONCE_CHARS_MAX}`);
   if (!isPrintable(clientNonce)) return malformedRefusal('client-first-message: non-printable characters in the SCRAM nonce');
   for (; i < attrs.length; i++) {
     // Optional extensions: none is supported, so they are checked for form and ignored.
@@ -206,7 +219,10 @@ function parseClientFinal(msg: string, cbindInput: Buffer, nonce: string): Clien
   const cbData = decodeBase64Strict(cb.slice(2));
   if (cbData === null) return malformedRefusal('client-final-message: the channel-binding attribute is not base64');
   // c= is the GS2 header, followed (when bound) by the hash of the certificate the client saw.
-  if (!cbData.equals(cbindInput)) return malformedRefusal('SCRAM channel binding check failed: the channel-binding data does not match this connection (a GS2 header other than the first message\'s, or the certificate of another server)');
+  if (!cbData.equals(cbindInput))
+    return malformedRefusal(
+      "SCRAM channel binding check failed: the channel-binding data does not match this connection (a GS2 header other than the first message's, or the certificate of another server)",
+    );
   const r = attrs[1];
   if (r === undefined || !r.startsWith('r=')) return malformedRefusal('client-final-message: expected the nonce attribute "r=" after the channel binding');
   if (r.slice(2) !== nonce) return malformedRefusal('client-final-message: the nonce does not match the one of this exchange');
@@ -226,7 +242,9 @@ function parseClientFinal(msg: string, cbindInput: Buffer, nonce: string): Clien
 // --- helpers ----------------------------------------------------------------------
 
 function malformedRefusal(detail: string, hint?: string): ProxyRefusal {
-  return hint === undefined ? { code: '08P01', message: `malformed SCRAM message: ${detail}` } : { code: '08P01', message: `malformed SCRAM message: ${detail}`, hint };
+  return hint === undefined
+    ? { code: '08P01', message: `malformed SCRAM message: ${detail}` }
+    : { code: '08P01', message: `malformed SCRAM message: ${detail}`, hint };
 }
 
 /** printable = %x21-2B / %x2D-7E (printable ASCII except ","). */

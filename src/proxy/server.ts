@@ -142,7 +142,19 @@ export class ProxyServer {
   private readonly pools: PoolManager;
   private readonly names = new StatementNames();
   private readonly ctx: SessionContext;
-  private readonly counters = { protocolErrors: 0, authFailures: 0, held: 0, holdTimeouts: 0, retried: 0, failedInFlight: 0, accepted: 0, refusedLimit: 0, cancels: 0, cancelsForwarded: 0, cancelsRelayed: 0 };
+  private readonly counters = {
+    protocolErrors: 0,
+    authFailures: 0,
+    held: 0,
+    holdTimeouts: 0,
+    retried: 0,
+    failedInFlight: 0,
+    accepted: 0,
+    refusedLimit: 0,
+    cancels: 0,
+    cancelsForwarded: 0,
+    cancelsRelayed: 0,
+  };
   private nextProcessId = 1;
   private readonly offRouter: () => void;
   private lastGeneration: number;
@@ -153,7 +165,8 @@ export class ProxyServer {
     if (!(p.defaultPoolSize >= 1)) throw new RangeError(`proxy: defaultPoolSize must be at least 1, not ${p.defaultPoolSize}`);
     if (!(p.maxClientConnections >= 1)) throw new RangeError(`proxy: maxClientConnections must be at least 1, not ${p.maxClientConnections}`);
     const tag = o.cancelRouting?.selfTag;
-    if (tag !== undefined && !(Number.isInteger(tag) && tag >= 1 && tag <= CANCEL_TAG_MAX)) throw new RangeError(`proxy: cancelRouting.selfTag must be an integer from 1 to ${CANCEL_TAG_MAX}, not ${tag}`);
+    if (tag !== undefined && !(Number.isInteger(tag) && tag >= 1 && tag <= CANCEL_TAG_MAX))
+      throw new RangeError(`proxy: cancelRouting.selfTag must be an integer from 1 to ${CANCEL_TAG_MAX}, not ${tag}`);
     if (!(p.maxMessageBytes >= 10_000)) throw new RangeError(`proxy: maxMessageBytes must be at least 10000, not ${p.maxMessageBytes}`);
     const log = o.log ?? (() => {});
     this.pools = new PoolManager({
@@ -259,7 +272,13 @@ export class ProxyServer {
       this.counters.refusedLimit++;
       socket.on('error', () => {});
       socket.resume(); // accepted paused (pauseOnConnect): read to the peer's end so the socket closes
-      socket.end(errorResponse({ severity: 'FATAL', code: '53300', message: `sorry, too many clients already (maxClientConnections=${this.o.pool.maxClientConnections})` }));
+      socket.end(
+        errorResponse({
+          severity: 'FATAL',
+          code: '53300',
+          message: `sorry, too many clients already (maxClientConnections=${this.o.pool.maxClientConnections})`,
+        }),
+      );
       return;
     }
     this.counters.accepted++;
@@ -411,15 +430,29 @@ export function registerProxyMetrics(registry: Registry, proxy: ProxyServer): vo
         for (const p of stats().pools) this.inc({ node: p.node, database: p.database, role: p.role }, pick(p));
       },
     });
-  poolGauge('ogel_proxy_pool_size', 'Server connections a pool may hold (its tenant\'s poolSize, else defaultPoolSize).', (p) => p.size);
+  poolGauge('ogel_proxy_pool_size', "Server connections a pool may hold (its tenant's poolSize, else defaultPoolSize).", (p) => p.size);
   poolGauge('ogel_proxy_server_connections_active', 'Server connections in use by a client.', (p) => p.active);
   poolGauge('ogel_proxy_server_connections_idle', 'Idle pooled server connections.', (p) => p.idle);
   poolGauge('ogel_proxy_clients_waiting', 'Clients waiting for a server connection.', (p) => p.waiting);
   poolGauge('ogel_proxy_max_wait_seconds', 'Age of the oldest waiting client.', (p) => p.maxWaitMs / 1000);
   poolGauge('ogel_proxy_served_total', 'Transactions (or sessions) served by the pool.', (p) => p.served);
-  new Gauge({ name: 'ogel_proxy_clients', help: 'Client connections.', registers: [registry], collect() { this.set(stats().clients.total); } });
+  new Gauge({
+    name: 'ogel_proxy_clients',
+    help: 'Client connections.',
+    registers: [registry],
+    collect() {
+      this.set(stats().clients.total);
+    },
+  });
   const counter = (name: string, help: string, pick: (c: ProxyStats['counters']) => number) =>
-    new Gauge({ name, help, registers: [registry], collect() { this.set(pick(stats().counters)); } });
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(pick(stats().counters));
+      },
+    });
   counter('ogel_proxy_held_total', 'Transactions held for a primary (failover, switchover).', (c) => c.held);
   counter('ogel_proxy_hold_timeouts_total', 'Held transactions that failed after holdTimeoutMs.', (c) => c.holdTimeouts);
   counter('ogel_proxy_retried_total', 'Transactions run again on a new server after their server ended them unrun.', (c) => c.retried);

@@ -67,3 +67,13 @@ export type LinkState =
   | 'prelude-answered' // the prelude's ReadyForQuery came: endPrelude decides after the chunk
   | 'fence-check' // the server is asked whether its 25006 was a fence (askFence)
   | 'termination-check'; // a terminated backend: the cluster's doing or someone's? (termination-check.ts)
+
+// Session.tryLinkNow's answers.
+export const NOT_NOW = 0;
+export const LINKED = 1;
+export const SYNCING = 2;
+
+/** After the proxy ends a client connection, how long the peer has to close its side. */
+export const CLOSE_LINGER_MS = 5_000;
+/** Client bytes read and kept while waiting for a server before reading pauses (then at most one more chunk or message). */
+export const WAIT_READ_BYTES_MAX = 256 * 1024;

@@ -26,7 +26,17 @@
 import type net from 'node:net';
 import { Framer } from './protocol/framer.js';
 import { readShared } from './shared-read.js';
-import { AUTH_MESSAGE_BYTES_MAX, checkFrontendMessage, F_COPY_DATA, F_COPY_DONE, F_COPY_FAIL, F_FLUSH, F_SYNC, F_TERMINATE, STARTUP_PACKET_BYTES_MAX } from './protocol/frontend.js';
+import {
+  AUTH_MESSAGE_BYTES_MAX,
+  checkFrontendMessage,
+  F_COPY_DATA,
+  F_COPY_DONE,
+  F_COPY_FAIL,
+  F_FLUSH,
+  F_SYNC,
+  F_TERMINATE,
+  STARTUP_PACKET_BYTES_MAX,
+} from './protocol/frontend.js';
 import {
   B_BIND_COMPLETE,
   B_CLOSE_COMPLETE,
@@ -53,20 +63,38 @@ import {
 import { backendKeyData, errorResponse, parameterStatus, READY_IDLE, type ErrorSpec } from './protocol/write.js';
 import { TRACKED_PARAMS, type ServerConnection, type ServerHandler } from './server-conn.js';
 import type { ClaimedIdentity } from './types.js';
-import { isFakeKind, K_BIND, K_CLOSE, K_DESC_PORTAL, K_DESC_STMT, K_EXECUTE, K_FUNC, K_PARSE, K_QUERY, K_SWALLOW_CLOSE, K_SWALLOW_PARSE, K_SYNC } from './response-queue.js';
+import {
+  isFakeKind,
+  K_BIND,
+  K_CLOSE,
+  K_DESC_PORTAL,
+  K_DESC_STMT,
+  K_EXECUTE,
+  K_FUNC,
+  K_PARSE,
+  K_QUERY,
+  K_SWALLOW_CLOSE,
+  K_SWALLOW_PARSE,
+  K_SYNC,
+} from './response-queue.js';
 import { ClientLogin, isTerminate, type LoginHost } from './client-login.js';
 import { ServerAcquirer, type AcquireHost } from './server-acquire.js';
-import { firstBatchLength, isBeginTag, isPrecommitTag, keepsOpening, OPENING_ANSWERED, OPENING_BEGUN, OPENING_CANDIDATE, OPENING_NONE, RetryWindow } from './retry-window.js';
+import {
+  firstBatchLength,
+  isBeginTag,
+  isPrecommitTag,
+  keepsOpening,
+  OPENING_ANSWERED,
+  OPENING_BEGUN,
+  OPENING_CANDIDATE,
+  OPENING_NONE,
+  RetryWindow,
+} from './retry-window.js';
 import { describeTarget, lostTransaction } from './fence-check.js';
 import { OutSlice } from './out-slice.js';
 import { Requests } from './requests.js';
 import { Recovery } from './recovery.js';
-import type { LinkState, SessionContext } from './session-types.js';
-
-/** After the proxy ends a client connection, how long the peer has to close its side. */
-const CLOSE_LINGER_MS = 5_000;
-/** Client bytes read and kept while waiting for a server before reading pauses (then at most one more chunk or message). */
-const WAIT_READ_BYTES_MAX = 256 * 1024;
+import { CLOSE_LINGER_MS, LINKED, NOT_NOW, SYNCING, WAIT_READ_BYTES_MAX, type LinkState, type SessionContext } from './session-types.js';
 
 /** The client connection's phase; `link` says where a linking or ready session stands with a server. */
 type Phase = 'startup' | 'auth' | 'linking' | 'ready' | 'closed';
@@ -789,8 +817,3 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
     }
   }
 }
-
-// tryLinkNow's answers.
-const NOT_NOW = 0;
-const LINKED = 1;
-const SYNCING = 2;

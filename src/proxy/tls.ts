@@ -44,14 +44,22 @@ export interface LoadProxyTlsOptions {
  * Rejects with a ProxyTlsError naming the field and path when the configured
  * files are unreadable, not PEM, or do not belong together.
  */
-export async function loadProxyTls(tls: ProxyTlsConfig, dataDir: string, log: Logger, opts: LoadProxyTlsOptions = {}): Promise<SecureContextOptions | undefined> {
+export async function loadProxyTls(
+  tls: ProxyTlsConfig,
+  dataDir: string,
+  log: Logger,
+  opts: LoadProxyTlsOptions = {},
+): Promise<SecureContextOptions | undefined> {
   if (tls.mode === 'off') {
-    if (tls.certFile !== undefined) log({ level: 'warn', msg: 'proxy.tls.certFile and keyFile are set but proxy.tls.mode is off: TLS is not offered', certFile: tls.certFile });
+    if (tls.certFile !== undefined)
+      log({ level: 'warn', msg: 'proxy.tls.certFile and keyFile are set but proxy.tls.mode is off: TLS is not offered', certFile: tls.certFile });
     return undefined;
   }
   if (tls.certFile !== undefined || tls.keyFile !== undefined) {
     if (tls.certFile === undefined || tls.keyFile === undefined) {
-      throw new ProxyTlsError(`proxy.tls: ${tls.certFile === undefined ? 'keyFile is set without certFile' : 'certFile is set without keyFile'}; give both, or neither for a self-signed certificate`);
+      throw new ProxyTlsError(
+        `proxy.tls: ${tls.certFile === undefined ? 'keyFile is set without certFile' : 'certFile is set without keyFile'}; give both, or neither for a self-signed certificate`,
+      );
     }
     const cert = await readPem('proxy.tls.certFile', tls.certFile);
     const key = await readPem('proxy.tls.keyFile', tls.keyFile);
@@ -65,7 +73,9 @@ export async function loadProxyTls(tls: ProxyTlsConfig, dataDir: string, log: Lo
 /** The generated certificate of this node: reused when valid and naming every host, else (re)generated. */
 async function generatedTls(dataDir: string, log: Logger, opts: LoadProxyTlsOptions): Promise<SecureContextOptions> {
   const now = opts.now ?? (() => new Date());
-  const hosts = [...new Set(['localhost', '127.0.0.1', '::1', ...(opts.hosts ?? [])].map((h) => h.replace(/^\[|\]$/g, '').toLowerCase()).filter((h) => h !== ''))];
+  const hosts = [
+    ...new Set(['localhost', '127.0.0.1', '::1', ...(opts.hosts ?? [])].map((h) => h.replace(/^\[|\]$/g, '').toLowerCase()).filter((h) => h !== '')),
+  ];
   const dir = join(dataDir, GENERATED_TLS_DIR);
   const certPath = join(dir, GENERATED_CERT_FILE);
   const keyPath = join(dir, GENERATED_KEY_FILE);
@@ -155,7 +165,8 @@ interface PairNames {
 /** The certificate parses, the key parses, and they belong together (as TLS will need them). */
 function checkPair(m: { cert: string; key: string }, n: PairNames): void {
   const at = (field: string, path: string) => (path === '' ? field : `${field}: ${path}`);
-  if (!m.cert.includes('-----BEGIN CERTIFICATE-----')) throw new ProxyTlsError(`${at(n.certField, n.certPath)} holds no PEM certificate ("-----BEGIN CERTIFICATE-----")`);
+  if (!m.cert.includes('-----BEGIN CERTIFICATE-----'))
+    throw new ProxyTlsError(`${at(n.certField, n.certPath)} holds no PEM certificate ("-----BEGIN CERTIFICATE-----")`);
   try {
     new X509Certificate(m.cert);
   } catch (e) {

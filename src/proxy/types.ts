@@ -62,5 +62,7 @@ export interface ServerCredentials {
 }
 
 export function isRefusal(x: unknown): x is ProxyRefusal {
-  return typeof x === 'object' && x !== null && typeof (x as ProxyRefusal).code === 'string' && typeof (x as ProxyRefusal).message === 'string' && !('kind' in x);
+  return (
+    typeof x === 'object' && x !== null && typeof (x as ProxyRefusal).code === 'string' && typeof (x as ProxyRefusal).message === 'string' && !('kind' in x)
+  );
 }

@@ -61,7 +61,15 @@ export interface DaemonClusterOptions {
 const DEFAULT_HOST = '127.0.0.1';
 
 async function newNode(id: string, host: string): Promise<DaemonNode> {
-  return { id, host, raftPort: await freePort(host), apiPort: await freePort(host), proxyPort: await freePort(host), postgresPort: await freePort(host), log: [] };
+  return {
+    id,
+    host,
+    raftPort: await freePort(host),
+    apiPort: await freePort(host),
+    proxyPort: await freePort(host),
+    postgresPort: await freePort(host),
+    log: [],
+  };
 }
 
 function nodeYaml(n: DaemonNode): string {
@@ -135,9 +143,14 @@ export class DaemonCluster {
     };
     proc.stdout!.on('data', keep);
     proc.stderr!.on('data', keep);
-    await this.waitFor(async () => (await this.get(id, '/health')).status === 200, `${id} /health`, 10_000, () => {
-      if (proc.exitCode !== null) throw new Error(`${id} exited with ${proc.exitCode}:\n${n.log.slice(-20).join('\n')}`);
-    });
+    await this.waitFor(
+      async () => (await this.get(id, '/health')).status === 200,
+      `${id} /health`,
+      10_000,
+      () => {
+        if (proc.exitCode !== null) throw new Error(`${id} exited with ${proc.exitCode}:\n${n.log.slice(-20).join('\n')}`);
+      },
+    );
   }
 
   async startAll(): Promise<void> {

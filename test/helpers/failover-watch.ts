@@ -140,7 +140,15 @@ export class RecoveryWatch {
       const sentMs = this.clock();
       try {
         if (this.client === undefined) {
-          const c = new pg.Client({ host: this.socketDir, port: this.port, user: 'postgres', database: 'postgres', application_name: 'partition-watch', query_timeout: 2_000, connectionTimeoutMillis: 1_000 });
+          const c = new pg.Client({
+            host: this.socketDir,
+            port: this.port,
+            user: 'postgres',
+            database: 'postgres',
+            application_name: 'partition-watch',
+            query_timeout: 2_000,
+            connectionTimeoutMillis: 1_000,
+          });
           c.on('error', () => {});
           await c.connect();
           this.client = c;

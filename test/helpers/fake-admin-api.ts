@@ -63,7 +63,16 @@ export class FakeCluster {
   commitIndex = 120;
   members: Member[] = [];
   maintenance: { paused: boolean; reason: string | null } = { paused: false, reason: null };
-  postgres: Status['postgres'] = { generation: 0, primary: null, lease: null, nodes: {}, syncStandbys: [], syncQuorum: 0, failoverBlocked: null, replication: null };
+  postgres: Status['postgres'] = {
+    generation: 0,
+    primary: null,
+    lease: null,
+    nodes: {},
+    syncStandbys: [],
+    syncQuorum: 0,
+    failoverBlocked: null,
+    replication: null,
+  };
   history: HistoryEntry[] = [];
   tenants = new Map<string, Tenant>();
   transferDurationMs = 41;
@@ -234,10 +243,20 @@ export class FakeCluster {
     if (path === '/metrics') throw new HttpError(404, 'not_found', 'the fake serves no metrics');
     if (!path.startsWith('/v1/')) throw new HttpError(404, 'not_found', `no such path: ${path}`);
     if (authorization === undefined || authorization === '') {
-      throw new HttpError(401, 'unauthorized', 'missing bearer token', "send 'Authorization: Bearer <token>' (the api.token of the cluster config, or OGEL_TOKEN)");
+      throw new HttpError(
+        401,
+        'unauthorized',
+        'missing bearer token',
+        "send 'Authorization: Bearer <token>' (the api.token of the cluster config, or OGEL_TOKEN)",
+      );
     }
     if (authorization !== `Bearer ${this.token}`) {
-      throw new HttpError(401, 'unauthorized', 'wrong bearer token', "send 'Authorization: Bearer <token>' (the api.token of the cluster config, or OGEL_TOKEN)");
+      throw new HttpError(
+        401,
+        'unauthorized',
+        'wrong bearer token',
+        "send 'Authorization: Bearer <token>' (the api.token of the cluster config, or OGEL_TOKEN)",
+      );
     }
     const node = this.node(id);
     const stale = url.searchParams.get('stale');
@@ -254,7 +273,8 @@ export class FakeCluster {
       return body as Record<string, unknown>;
     };
     const onlyFields = (o: Record<string, unknown>, fields: string[]): void => {
-      for (const k of Object.keys(o)) if (!fields.includes(k)) throw new HttpError(400, 'invalid_body', `field '${k}': unknown field`, `allowed: ${fields.join(', ')}`);
+      for (const k of Object.keys(o))
+        if (!fields.includes(k)) throw new HttpError(400, 'invalid_body', `field '${k}': unknown field`, `allowed: ${fields.join(', ')}`);
     };
 
     if (path === '/v1/status') {
@@ -281,9 +301,11 @@ export class FakeCluster {
       if (method === 'GET') return [200, { members: this.statusBody(id, false).members }];
       const o = obj();
       onlyFields(o, ['id', 'raft', 'api', 'proxy', 'postgres']);
-      if (typeof o['id'] !== 'string' || o['id'] === '') throw new HttpError(400, 'invalid_body', `field 'id': expected a node id, got ${JSON.stringify(o['id'])}`);
+      if (typeof o['id'] !== 'string' || o['id'] === '')
+        throw new HttpError(400, 'invalid_body', `field 'id': expected a node id, got ${JSON.stringify(o['id'])}`);
       for (const f of ['raft', 'api', 'proxy', 'postgres']) {
-        if (typeof o[f] !== 'string' || !ADDRESS_RE.test(o[f])) throw new HttpError(400, 'invalid_body', `field '${f}': expected host:port, got ${JSON.stringify(o[f])}`);
+        if (typeof o[f] !== 'string' || !ADDRESS_RE.test(o[f]))
+          throw new HttpError(400, 'invalid_body', `field '${f}': expected host:port, got ${JSON.stringify(o[f])}`);
       }
       if (this.members.some((m) => m.id === o['id'])) throw new HttpError(409, 'conflict', `member ${String(o['id'])} already exists`);
       const m: Member = {
@@ -307,7 +329,8 @@ export class FakeCluster {
       allow('POST');
       const o = obj();
       onlyFields(o, ['reason']);
-      if (o['reason'] !== undefined && typeof o['reason'] !== 'string') throw new HttpError(400, 'invalid_body', `field 'reason': expected a string, got ${JSON.stringify(o['reason'])}`);
+      if (o['reason'] !== undefined && typeof o['reason'] !== 'string')
+        throw new HttpError(400, 'invalid_body', `field 'reason': expected a string, got ${JSON.stringify(o['reason'])}`);
       const reason = (o['reason'] as string | undefined) ?? null;
       this.setMaintenance(true, reason);
       return [200, { paused: true, reason }];
@@ -333,7 +356,8 @@ export class FakeCluster {
         throw new HttpError(400, 'invalid_body', `field 'to': ${JSON.stringify(to)} is not a member`, known());
       }
       if (to !== undefined && to === pg.primary) throw new HttpError(400, 'invalid_body', `field 'to': ${String(to)} is already the primary`, 'name a standby');
-      if (pg.primary === null) throw new HttpError(409, 'conflict', `there is no primary holding a lease in generation ${pg.generation}`, 'use ogel failover to promote a standby');
+      if (pg.primary === null)
+        throw new HttpError(409, 'conflict', `there is no primary holding a lease in generation ${pg.generation}`, 'use ogel failover to promote a standby');
       const target = (to as string | undefined) ?? null;
       if (o['scheduledAt'] === undefined) {
         const next = target ?? Object.keys(pg.nodes).find((id) => id !== pg.primary) ?? pg.primary;
@@ -341,10 +365,16 @@ export class FakeCluster {
         this.postgres = { ...pg, primary: next, generation: pg.generation + 1, scheduledSwitchover: null };
         return [200, { from, to: next, generation: pg.generation + 1, pauseMs: 120, stepDown: null }];
       }
-      if (typeof o['scheduledAt'] !== 'string') throw new HttpError(400, 'invalid_body', `field 'scheduledAt': expected a string, got ${JSON.stringify(o['scheduledAt'])}`);
+      if (typeof o['scheduledAt'] !== 'string')
+        throw new HttpError(400, 'invalid_body', `field 'scheduledAt': expected a string, got ${JSON.stringify(o['scheduledAt'])}`);
       const check = checkScheduledAt(o['scheduledAt'], Date.now());
       if (!check.ok) throw new HttpError(400, 'invalid_body', `field 'scheduledAt': ${check.message}`);
-      if (pg.scheduledSwitchover) throw new HttpError(409, 'conflict', `a switchover is already scheduled (notBeforeMs ${pg.scheduledSwitchover.notBeforeMs}); cancel it first (notBeforeMs: null)`);
+      if (pg.scheduledSwitchover)
+        throw new HttpError(
+          409,
+          'conflict',
+          `a switchover is already scheduled (notBeforeMs ${pg.scheduledSwitchover.notBeforeMs}); cancel it first (notBeforeMs: null)`,
+        );
       const at = new Date(check.notBeforeMs).toISOString();
       this.postgres = { ...pg, scheduledSwitchover: { to: target, notBeforeMs: check.notBeforeMs, requestedAtMs: Date.now(), at } };
       return [200, { scheduled: { to: target, at, notBeforeMs: check.notBeforeMs } }];
@@ -368,9 +398,15 @@ export class FakeCluster {
       onlyFields(o, ['name', 'password', 'limits']);
       const name = o['name'];
       if (typeof name !== 'string' || !TENANT_NAME_RE.test(name)) {
-        throw new HttpError(400, 'invalid_body', `field 'name': expected a lowercase identifier, got ${JSON.stringify(name)}`, 'use a-z, 0-9 and _, starting with a letter');
+        throw new HttpError(
+          400,
+          'invalid_body',
+          `field 'name': expected a lowercase identifier, got ${JSON.stringify(name)}`,
+          'use a-z, 0-9 and _, starting with a letter',
+        );
       }
-      if (o['password'] !== undefined && (typeof o['password'] !== 'string' || o['password'] === '')) throw new HttpError(400, 'invalid_body', "field 'password': expected a non-empty string");
+      if (o['password'] !== undefined && (typeof o['password'] !== 'string' || o['password'] === ''))
+        throw new HttpError(400, 'invalid_body', "field 'password': expected a non-empty string");
       const limits = (o['limits'] ?? {}) as Record<string, unknown>;
       const maxConnections = limits['maxConnections'] ?? 20;
       if (typeof maxConnections !== 'number' || !Number.isInteger(maxConnections) || maxConnections < 1) {
@@ -403,12 +439,17 @@ export class FakeCluster {
         const o = obj();
         onlyFields(o, ['limits']);
         const change = o['limits'];
-        if (typeof change !== 'object' || change === null || Array.isArray(change)) throw new HttpError(400, 'invalid_body', "field 'limits': expected an object");
+        if (typeof change !== 'object' || change === null || Array.isArray(change))
+          throw new HttpError(400, 'invalid_body', "field 'limits': expected an object");
         const l = change as Record<string, unknown>;
         onlyFields(l, ['poolSize', 'maxConnections', 'rateLimitPerSec']);
         const poolSize = l['poolSize'];
         if (poolSize !== undefined && poolSize !== null && (typeof poolSize !== 'number' || !Number.isInteger(poolSize) || poolSize < 1 || poolSize > 10_000)) {
-          throw new HttpError(400, 'invalid_body', `field 'limits.poolSize': expected an integer from 1 to 10000 (server connections per pool, or null for the proxy's defaultPoolSize), got ${JSON.stringify(poolSize)}`);
+          throw new HttpError(
+            400,
+            'invalid_body',
+            `field 'limits.poolSize': expected an integer from 1 to 10000 (server connections per pool, or null for the proxy's defaultPoolSize), got ${JSON.stringify(poolSize)}`,
+          );
         }
         const updated: Tenant = { ...t, limits: { ...t.limits, ...l } };
         this.tenants.set(name, updated);
@@ -449,9 +490,40 @@ function fakeProxyPools(node: string): ProxyPools {
     defaultPoolSize: 20,
     clients: { total: 7, maxClientConnections: 1000, byTenant: { acme: 7 } },
     pools: [
-      { node: 'n1', host: '127.0.0.1', port: 5432, generation: 3, primary: true, database: 'acme', role: 'acme', size: 5, active: 5, idle: 0, connecting: 0, waiting: 2, maxWaitMs: 12.6, served: 1042, waits: 9, waitMsTotal: 40, opened: 5, failedLogins: 0 },
+      {
+        node: 'n1',
+        host: '127.0.0.1',
+        port: 5432,
+        generation: 3,
+        primary: true,
+        database: 'acme',
+        role: 'acme',
+        size: 5,
+        active: 5,
+        idle: 0,
+        connecting: 0,
+        waiting: 2,
+        maxWaitMs: 12.6,
+        served: 1042,
+        waits: 9,
+        waitMsTotal: 40,
+        opened: 5,
+        failedLogins: 0,
+      },
     ],
-    counters: { held: 3, holdTimeouts: 0, retried: 1, failedInFlight: 2, cancels: 0, authFailures: 1, refusedLimit: 0, protocolErrors: 0, accepted: 9, cancelsForwarded: 0, cancelsRelayed: 0 },
+    counters: {
+      held: 3,
+      holdTimeouts: 0,
+      retried: 1,
+      failedInFlight: 2,
+      cancels: 0,
+      authFailures: 1,
+      refusedLimit: 0,
+      protocolErrors: 0,
+      accepted: 9,
+      cancelsForwarded: 0,
+      cancelsRelayed: 0,
+    },
     preparedStatements: 0,
   };
   return body;

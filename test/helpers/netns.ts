@@ -42,7 +42,7 @@ export function assertPrivateNetns(): void {
     throw new Error(`cannot tell whether this is a private network namespace (${(e as Error).message}); refusing to change iptables rules`);
   }
   if (netnsOf('self') === parent) {
-    throw new Error('refusing to change iptables rules in the caller\'s network namespace: run this under `unshare --net`');
+    throw new Error("refusing to change iptables rules in the caller's network namespace: run this under `unshare --net`");
   }
 }
 

@@ -28,7 +28,14 @@ export async function pgView<T extends PgView = PgView>(c: DaemonCluster): Promi
 
 /** How many standbys stream from `primary` (its pg_stat_replication), as the admin user. */
 export async function streamingStandbys(c: DaemonCluster, primary: string, password: string): Promise<number> {
-  const client = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(primary)!.postgresPort, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 5_000 });
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: c.nodes.get(primary)!.postgresPort,
+    user: 'postgres',
+    password,
+    database: 'postgres',
+    connectionTimeoutMillis: 5_000,
+  });
   client.on('error', () => {});
   await client.connect();
   try {

@@ -111,7 +111,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> 
     } catch (e) {
       lastErr = e;
     }
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+    if (performance.now() - t0 > timeoutMs)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
     await sleep(10);
   }
 }

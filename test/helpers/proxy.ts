@@ -16,7 +16,19 @@ export const CLIENT_PASSWORD = 'client-secret-pw';
 export const SERVER_PASSWORD = 'server-only-pw-0123';
 export const TENANT = 'app';
 
-const PASSTHROUGH = new Set(['application_name', 'client_encoding', 'DateStyle', 'TimeZone', 'extra_float_digits', 'IntervalStyle', 'search_path', 'standard_conforming_strings', 'lc_monetary', 'lc_numeric', 'lc_time']);
+const PASSTHROUGH = new Set([
+  'application_name',
+  'client_encoding',
+  'DateStyle',
+  'TimeZone',
+  'extra_float_digits',
+  'IntervalStyle',
+  'search_path',
+  'standard_conforming_strings',
+  'lc_monetary',
+  'lc_numeric',
+  'lc_time',
+]);
 
 /**
  * The test double for identity.ts: tenant "app" only; read-only by
@@ -28,7 +40,8 @@ export function testIdentity(maxClientConnections: number | null = null, poolSiz
   return (params: StartupParams): ClaimedIdentity | ProxyRefusal => {
     const user = params.get('user');
     const database = params.get('database');
-    if (user !== TENANT || database !== TENANT) return { code: '28000', message: `no such tenant for user ${JSON.stringify(user)} and database ${JSON.stringify(database)}` };
+    if (user !== TENANT || database !== TENANT)
+      return { code: '28000', message: `no such tenant for user ${JSON.stringify(user)} and database ${JSON.stringify(database)}` };
     const serverParams = new Map<string, string>();
     for (const [k, v] of params) {
       if (k === 'user' || k === 'database' || k === 'target_session_attrs') continue;
@@ -131,7 +144,11 @@ export async function startProxy(o: FixtureOptions = {}): Promise<ProxyFixture> 
 }
 
 /** Runs a client program (psql, pgbench) to its end; never through a shell. */
-export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { env: { ...process.env, PGCONNECT_TIMEOUT: '10', ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';

@@ -30,7 +30,8 @@ function cannotRun(s: RootScenario): string | undefined {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `needs ${tool} (apt-get install -y ${pkg})`;
   }
   const probe = spawnSync('unshare', [...s.namespaces, ...s.probe], { encoding: 'utf8', timeout: 10_000 });
-  if (probe.status !== 0) return `${s.probe.join(' ')} does not work under unshare ${s.namespaces.join(' ')} here: ${(probe.stderr || probe.error?.message || '').trim()}`;
+  if (probe.status !== 0)
+    return `${s.probe.join(' ')} does not work under unshare ${s.namespaces.join(' ')} here: ${(probe.stderr || probe.error?.message || '').trim()}`;
   return undefined;
 }
 
@@ -41,7 +42,11 @@ export async function runRootScenario(t: TestContext, s: RootScenario): Promise<
     t.skip(why);
     return undefined;
   }
-  const { code, stdout, stderr, timedOut } = await runProcessGroup('unshare', [...s.namespaces, process.execPath, resolve(s.script), ...(s.args ?? [])], s.timeoutMs);
+  const { code, stdout, stderr, timedOut } = await runProcessGroup(
+    'unshare',
+    [...s.namespaces, process.execPath, resolve(s.script), ...(s.args ?? [])],
+    s.timeoutMs,
+  );
   assert.equal(timedOut, false, `the scenario did not finish within ${s.timeoutMs} ms and was killed:\n${stderr.slice(-6_000)}`);
   assert.equal(code, 0, `the scenario failed:\n${stderr.slice(-6_000)}`);
   const line = stdout.trim().split('\n').at(-1) ?? '';

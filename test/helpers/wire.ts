@@ -154,7 +154,14 @@ export class FakeBackend {
           if (buf.length < len) return;
           buf = buf.subarray(len);
           started = true;
-          s.write(Buffer.concat([msg('R', Buffer.from([0, 0, 0, 0])), msg('S', Buffer.from('server_version\x0017.0\x00')), msg('K', Buffer.from([0, 0, 0, 7, 0, 0, 0, 9])), Z]));
+          s.write(
+            Buffer.concat([
+              msg('R', Buffer.from([0, 0, 0, 0])),
+              msg('S', Buffer.from('server_version\x0017.0\x00')),
+              msg('K', Buffer.from([0, 0, 0, 7, 0, 0, 0, 9])),
+              Z,
+            ]),
+          );
           continue;
         }
         if (buf.length < 5) return;
@@ -216,7 +223,17 @@ export class FakeBackend {
 
 export function identity(params: StartupParams): ClaimedIdentity | ProxyRefusal {
   if (params.get('user') !== 'app' || params.get('database') !== 'app') return { code: '28000', message: 'no such tenant' };
-  return { kind: 'tenant', tenantId: 't', role: 'app', database: 'app', verifier: VERIFIER, readOnly: false, serverParams: new Map(), maxClientConnections: null, poolSize: null };
+  return {
+    kind: 'tenant',
+    tenantId: 't',
+    role: 'app',
+    database: 'app',
+    verifier: VERIFIER,
+    readOnly: false,
+    serverParams: new Map(),
+    maxClientConnections: null,
+    poolSize: null,
+  };
 }
 
 export function startup(params: Record<string, string>): Buffer {
@@ -278,7 +295,11 @@ export async function connect(port: number): Promise<net.Socket> {
 }
 
 /** A client through startup and SCRAM, at ReadyForQuery. */
-export async function login(port: number, params: Record<string, string> = { user: 'app', database: 'app' }, password = PASSWORD): Promise<{ s: net.Socket; r: Reader }> {
+export async function login(
+  port: number,
+  params: Record<string, string> = { user: 'app', database: 'app' },
+  password = PASSWORD,
+): Promise<{ s: net.Socket; r: Reader }> {
   const s = await connect(port);
   const r = new Reader(s);
   s.write(startup(params));
@@ -330,4 +351,3 @@ export function split(bytes: Buffer, cuts: number[]): Buffer[] {
   if (prev < bytes.length) out.push(bytes.subarray(prev));
   return out;
 }
-

@@ -144,10 +144,23 @@ async function run(c: DaemonCluster, stoppers: (() => Promise<void>)[], placemen
     w.start();
     stoppers.push(() => w.stop());
   }
-  const oldWriter = new WriteLoop({ socketDir: socket(old).dir, port: socket(old).port, table: TABLE, firstId: 1, statementTimeoutMs: STATEMENT_TIMEOUT_MS, clientTimeoutMs: CLIENT_TIMEOUT_MS, intervalMs: WRITE_INTERVAL_MS, clock: now });
+  const oldWriter = new WriteLoop({
+    socketDir: socket(old).dir,
+    port: socket(old).port,
+    table: TABLE,
+    firstId: 1,
+    statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+    clientTimeoutMs: CLIENT_TIMEOUT_MS,
+    intervalMs: WRITE_INTERVAL_MS,
+    clock: now,
+  });
   oldWriter.start();
   stoppers.push(() => oldWriter.stop());
-  await c.waitFor(async () => oldWriter.attempts.filter((a) => a.outcome === 'acked').length >= WRITES_BEFORE_CUT, `${WRITES_BEFORE_CUT} writes acknowledged by ${old}`, 10_000);
+  await c.waitFor(
+    async () => oldWriter.attempts.filter((a) => a.outcome === 'acked').length >= WRITES_BEFORE_CUT,
+    `${WRITES_BEFORE_CUT} writes acknowledged by ${old}`,
+    10_000,
+  );
   await c.waitFor(async () => fsm.observations.some((x) => x.generation === g0), 'a linearizable read of the generation before the cut', 10_000);
 
   // ---- the cut
@@ -160,10 +173,23 @@ async function run(c: DaemonCluster, stoppers: (() => Promise<void>)[], placemen
   await c.waitFor(async () => fsm.newer(g0).length > 0, 'the state machine to promote a new primary', FAILOVER_TIMEOUT_MS);
   const newPrimary = fsm.newer(g0)[0]!.primary!;
   assert.notEqual(newPrimary, old, 'the new generation names a new primary');
-  const newWriter = new WriteLoop({ socketDir: socket(newPrimary).dir, port: socket(newPrimary).port, table: TABLE, firstId: NEW_PRIMARY_FIRST_ID, statementTimeoutMs: STATEMENT_TIMEOUT_MS, clientTimeoutMs: CLIENT_TIMEOUT_MS, intervalMs: WRITE_INTERVAL_MS, clock: now });
+  const newWriter = new WriteLoop({
+    socketDir: socket(newPrimary).dir,
+    port: socket(newPrimary).port,
+    table: TABLE,
+    firstId: NEW_PRIMARY_FIRST_ID,
+    statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+    clientTimeoutMs: CLIENT_TIMEOUT_MS,
+    intervalMs: WRITE_INTERVAL_MS,
+    clock: now,
+  });
   newWriter.start();
   stoppers.push(() => newWriter.stop());
-  await c.waitFor(async () => newWriter.attempts.some((a) => a.outcome === 'acked'), `a write acknowledged by the new primary ${newPrimary}`, FAILOVER_TIMEOUT_MS);
+  await c.waitFor(
+    async () => newWriter.attempts.some((a) => a.outcome === 'acked'),
+    `a write acknowledged by the new primary ${newPrimary}`,
+    FAILOVER_TIMEOUT_MS,
+  );
   phase(`new primary ${newPrimary} took a write`);
   // Not a readiness wait: the window in which the old primary must stay read-only.
   await sleep(HOLD_AFTER_PROMOTION_MS);
@@ -178,7 +204,12 @@ async function run(c: DaemonCluster, stoppers: (() => Promise<void>)[], placemen
   const byId = new Map(oldWriter.attempts.map((a) => [a.id, a]));
   const afterCut = oldWriter.attempts.filter((a) => a.startMs >= cutMs);
   // The old primary's side of the story, for whoever reads a failure (stderr is shown then).
-  process.stderr.write(`${old} after the cut: ${afterCut.slice(0, 8).map((a) => `#${a.id} ${rel(a.startMs, cutMs)}..${rel(a.endMs, cutMs)} ms ${a.outcome} ${a.detail ?? ''}`).join('\n')}\n`);
+  process.stderr.write(
+    `${old} after the cut: ${afterCut
+      .slice(0, 8)
+      .map((a) => `#${a.id} ${rel(a.startMs, cutMs)}..${rel(a.endMs, cutMs)} ms ${a.outcome} ${a.detail ?? ''}`)
+      .join('\n')}\n`,
+  );
   // A row on the old primary was committed before its attempt ended. An attempt
   // with an unknown outcome cannot be placed, row or not: a commit waiting for the
   // standbys is not visible yet, and becomes visible whenever the wait ends. It
@@ -267,7 +298,10 @@ async function waitForHealthyCluster(c: DaemonCluster): Promise<{ primary: strin
         const body = r.body as { stale?: boolean; leader?: string; postgres?: PgView } | undefined;
         if (r.status !== 200 || body?.stale !== false || !body.postgres || !body.leader) continue;
         const v = body.postgres;
-        const roles = Object.values(v.nodes).map((n) => n.reportedRole).sort().join(',');
+        const roles = Object.values(v.nodes)
+          .map((n) => n.reportedRole)
+          .sort()
+          .join(',');
         if (v.primary === null || roles !== 'primary,standby,standby') return false;
         found = { primary: v.primary, generation: v.generation, leader: body.leader };
         return true;
@@ -300,7 +334,9 @@ async function waitForWritableStreamingPrimary(socketDir: string, port: number):
     client.on('error', () => {});
     try {
       await client.connect();
-      const r = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming' AND sync_state IN ('quorum', 'sync')");
+      const r = await client.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming' AND sync_state IN ('quorum', 'sync')",
+      );
       if (r.rows[0]!.n === 2) {
         await client.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (id bigint PRIMARY KEY)`);
         return;
@@ -326,27 +362,33 @@ async function checkPeerConnectionsCarryNodeAddresses(c: DaemonCluster): Promise
   const raft = new Set([...c.nodes.values()].map((n) => `${n.host}:${n.raftPort}`));
   const api = new Set([...c.nodes.values()].map((n) => `${n.host}:${n.apiPort}`));
   let last = '';
-  await c.waitFor(
-    async () => {
-      const conns = establishedTcp();
-      const toRaft = conns.filter((x) => raft.has(`${x.remote.ip}:${x.remote.port}`));
-      const strays = toRaft.filter((x) => !hosts.has(x.local.ip) || x.local.ip === x.remote.ip);
-      assert.deepEqual(strays, [], 'Raft connections from an address that is not the dialling node\'s');
-      const pairs = new Set(toRaft.map((x) => `${x.local.ip}>${x.remote.ip}`));
-      // Followers talk only to the leader, so not every pair has a link; but every
-      // node has dialled, and every node has been dialled.
-      const dialled = (end: 'local' | 'remote') => new Set(toRaft.map((x) => x[end].ip)).size === hosts.size;
-      // 127.0.0.1 is this process (the test's own API calls); a daemon would use its address.
-      const toApi = conns.filter((x) => api.has(`${x.remote.ip}:${x.remote.port}`) && x.local.ip !== '127.0.0.1');
-      assert.deepEqual(toApi.filter((x) => !hosts.has(x.local.ip)), [], 'admin API connections from an unexpected address');
-      last = `raft pairs ${[...pairs].sort().join(' ')}; api from ${toApi.map((x) => x.local.ip).join(' ')}`;
-      return dialled('local') && dialled('remote') && toApi.length > 0;
-    },
-    'Raft links from and to every node, from node addresses, and agent calls to the leader from node addresses',
-    5_000,
-  ).catch((e: Error) => {
-    throw new Error(`${e.message} (${last})`);
-  });
+  await c
+    .waitFor(
+      async () => {
+        const conns = establishedTcp();
+        const toRaft = conns.filter((x) => raft.has(`${x.remote.ip}:${x.remote.port}`));
+        const strays = toRaft.filter((x) => !hosts.has(x.local.ip) || x.local.ip === x.remote.ip);
+        assert.deepEqual(strays, [], "Raft connections from an address that is not the dialling node's");
+        const pairs = new Set(toRaft.map((x) => `${x.local.ip}>${x.remote.ip}`));
+        // Followers talk only to the leader, so not every pair has a link; but every
+        // node has dialled, and every node has been dialled.
+        const dialled = (end: 'local' | 'remote') => new Set(toRaft.map((x) => x[end].ip)).size === hosts.size;
+        // 127.0.0.1 is this process (the test's own API calls); a daemon would use its address.
+        const toApi = conns.filter((x) => api.has(`${x.remote.ip}:${x.remote.port}`) && x.local.ip !== '127.0.0.1');
+        assert.deepEqual(
+          toApi.filter((x) => !hosts.has(x.local.ip)),
+          [],
+          'admin API connections from an unexpected address',
+        );
+        last = `raft pairs ${[...pairs].sort().join(' ')}; api from ${toApi.map((x) => x.local.ip).join(' ')}`;
+        return dialled('local') && dialled('remote') && toApi.length > 0;
+      },
+      'Raft links from and to every node, from node addresses, and agent calls to the leader from node addresses',
+      5_000,
+    )
+    .catch((e: Error) => {
+      throw new Error(`${e.message} (${last})`);
+    });
 }
 
 /** The rules cut what they should, and only that. */
@@ -383,7 +425,15 @@ async function ids(socketDir: string, port: number): Promise<number[]> {
  * WAL but not yet visible, and becomes visible when its wait ends.
  */
 async function assertReadOnly(socketDir: string, port: number, id: string): Promise<void> {
-  const client = new pg.Client({ host: socketDir, port, user: 'postgres', database: 'postgres', query_timeout: 5_000, statement_timeout: STATEMENT_TIMEOUT_MS, connectionTimeoutMillis: 2_000 });
+  const client = new pg.Client({
+    host: socketDir,
+    port,
+    user: 'postgres',
+    database: 'postgres',
+    query_timeout: 5_000,
+    statement_timeout: STATEMENT_TIMEOUT_MS,
+    connectionTimeoutMillis: 2_000,
+  });
   client.on('error', () => {});
   await client.connect();
   try {
@@ -391,7 +441,11 @@ async function assertReadOnly(socketDir: string, port: number, id: string): Prom
     assert.equal(r.rows[0]?.default_transaction_read_only, 'on', `${id} is not fenced`);
     const waiting = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
     assert.equal(waiting.rows[0]?.n, 0, `${id} has commits waiting for unreachable standbys`);
-    await assert.rejects(client.query(`INSERT INTO ${TABLE} (id) VALUES (-1)`), (e: Error & { code?: string }) => e.code === '25006', `${id} took a write while cut off`);
+    await assert.rejects(
+      client.query(`INSERT INTO ${TABLE} (id) VALUES (-1)`),
+      (e: Error & { code?: string }) => e.code === '25006',
+      `${id} took a write while cut off`,
+    );
   } finally {
     await client.end().catch(() => {});
   }

@@ -55,7 +55,15 @@ function bindHostsFile(): string {
 
 async function primaryClient(c: DaemonCluster, id: string, password: string): Promise<pg.Client> {
   const n = c.nodes.get(id)!;
-  const client = new pg.Client({ host: n.host, port: n.postgresPort, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 5_000, query_timeout: WRITE_TIMEOUT_MS });
+  const client = new pg.Client({
+    host: n.host,
+    port: n.postgresPort,
+    user: 'postgres',
+    password,
+    database: 'postgres',
+    connectionTimeoutMillis: 5_000,
+    query_timeout: WRITE_TIMEOUT_MS,
+  });
   client.on('error', () => {});
   await client.connect();
   return client;
@@ -94,13 +102,19 @@ async function withHosts(): Promise<void> {
       async () => {
         const leader = await c.waitForLeader(5_000).catch(() => undefined);
         if (leader === undefined) return false;
-        const s = (await c.get(leader, '/v1/status')).body as { postgres?: { primary: string | null; nodes: Record<string, { reportedRole: string }> } } | undefined;
+        const s = (await c.get(leader, '/v1/status')).body as
+          | { postgres?: { primary: string | null; nodes: Record<string, { reportedRole: string }> } }
+          | undefined;
         const p = s?.postgres?.primary ?? null;
         if (p === null || s?.postgres?.nodes[p]?.reportedRole !== 'primary') return false;
         const client = await primaryClient(c, p, password).catch(() => undefined);
         if (client === undefined) return false;
         try {
-          standbys = (await client.query<{ application_name: string; state: string; sync_state: string }>('SELECT application_name, state, sync_state FROM pg_stat_replication ORDER BY 1')).rows;
+          standbys = (
+            await client.query<{ application_name: string; state: string; sync_state: string }>(
+              'SELECT application_name, state, sync_state FROM pg_stat_replication ORDER BY 1',
+            )
+          ).rows;
         } finally {
           await client.end();
         }
@@ -112,7 +126,11 @@ async function withHosts(): Promise<void> {
     );
     const readyMs = Math.round(performance.now() - t0);
     assert.ok(primary !== undefined);
-    assert.deepEqual(standbys.map((r) => r.sync_state), ['quorum', 'quorum'], `quorum commit: ${JSON.stringify(standbys)}`);
+    assert.deepEqual(
+      standbys.map((r) => r.sync_state),
+      ['quorum', 'quorum'],
+      `quorum commit: ${JSON.stringify(standbys)}`,
+    );
     phase(`${primary} primary, standbys ${standbys.map((r) => r.application_name).join(', ')} streaming in the quorum`);
     const client = await primaryClient(c, primary, password);
     let writeMs: number;

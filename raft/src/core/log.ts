@@ -143,12 +143,7 @@ export class RaftLog {
    * last new entry, or undefined when the previous entry does not match.
    * `conflictIndex` is where our log changed (0 when every entry was already there).
    */
-  maybeAppend(
-    prevIndex: number,
-    prevTerm: number,
-    committed: number,
-    ents: Entry[],
-  ): { lastNew: number; conflictIndex: number } | undefined {
+  maybeAppend(prevIndex: number, prevTerm: number, committed: number, ents: Entry[]): { lastNew: number; conflictIndex: number } | undefined {
     if (!this.matchTerm(prevIndex, prevTerm)) return undefined;
     const lastNew = prevIndex + ents.length;
     const ci = this.findConflict(ents);

@@ -455,10 +455,7 @@ export class Raft {
         return;
       case MessageType.Vote:
       case MessageType.PreVote: {
-        const canVote =
-          this.vote === m.from ||
-          (this.vote === NONE && this.lead === NONE) ||
-          (m.type === MessageType.PreVote && m.term > this.term);
+        const canVote = this.vote === m.from || (this.vote === NONE && this.lead === NONE) || (m.type === MessageType.PreVote && m.term > this.term);
         const respType = m.type === MessageType.Vote ? MessageType.VoteResp : MessageType.PreVoteResp;
         // Rejoining, our empty log would call any candidate up to date: vote only
         // where nothing can have been committed yet (a new cluster).
@@ -590,7 +587,10 @@ export class Raft {
       const last = ents[ents.length - 1]!.index;
       if (pr.state === ProgressState.Replicate) {
         pr.optimisticUpdate(last);
-        pr.inflights.add(last, ents.reduce((n, e) => n + e.data.byteLength, 0));
+        pr.inflights.add(
+          last,
+          ents.reduce((n, e) => n + e.data.byteLength, 0),
+        );
       } else if (pr.state === ProgressState.Probe) {
         pr.probeSent = true;
       }
@@ -1005,8 +1005,7 @@ export class Raft {
     const chunk = m.snapshot;
     if (!chunk) return;
     const meta = chunk.meta;
-    const reply = (acked: number, reject = false) =>
-      this.send({ type: MessageType.SnapResp, to: m.from, index: meta.index, rejectHint: acked, reject });
+    const reply = (acked: number, reject = false) => this.send({ type: MessageType.SnapResp, to: m.from, index: meta.index, rejectHint: acked, reject });
     if (meta.index <= this.log.committed) {
       // We already have everything it holds: tell the leader our position instead.
       this.incomingSnapshot = undefined;

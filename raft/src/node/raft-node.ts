@@ -11,7 +11,18 @@ import { EventEmitter } from 'node:events';
 import { assert } from '../core/assert.js';
 import { DEFAULT_CONFIG, ProposalDroppedError, type RaftConfig } from '../core/raft.js';
 import { RawNode, type RaftStatus, type Ready } from '../core/raw-node.js';
-import { acknowledgesNothing, ConfChangeType, EntryType, NONE, StateRole, type Entry, type HardState, type Message, type NodeId, type Snapshot } from '../core/types.js';
+import {
+  acknowledgesNothing,
+  ConfChangeType,
+  EntryType,
+  NONE,
+  StateRole,
+  type Entry,
+  type HardState,
+  type Message,
+  type NodeId,
+  type Snapshot,
+} from '../core/types.js';
 import type { Storage } from '../storage/storage.js';
 import type { Transport, TransportStats } from '../transport/transport.js';
 import type { Logger } from '../transport/tcp-transport.js';
@@ -398,9 +409,9 @@ export class RaftNode<Result = unknown> extends EventEmitter {
     this.unsavedHardState = undefined;
     if (hs) {
       // Not fatal (Raft relearns a commit index), but worth a line: the disk refused a write.
-      await this.storage.save({ entries: [], hardState: hs, sync: false }).catch((e: Error) =>
-        this.log({ level: 'warn', msg: 'could not record the commit index on stop', error: e.message }),
-      );
+      await this.storage
+        .save({ entries: [], hardState: hs, sync: false })
+        .catch((e: Error) => this.log({ level: 'warn', msg: 'could not record the commit index on stop', error: e.message }));
     }
     this.failAll(new NodeStoppedError(reason));
     await this.transport.close();
@@ -488,13 +499,7 @@ export class RaftNode<Result = unknown> extends EventEmitter {
   }
 
   private hasInput(): boolean {
-    return (
-      this.pendingTicks > 0 ||
-      this.inbox.length > 0 ||
-      this.proposalQueue.length > 0 ||
-      this.readQueue.length > 0 ||
-      this.controlQueue.length > 0
-    );
+    return this.pendingTicks > 0 || this.inbox.length > 0 || this.proposalQueue.length > 0 || this.readQueue.length > 0 || this.controlQueue.length > 0;
   }
 
   private async runLoop(): Promise<void> {
@@ -593,7 +598,12 @@ export class RaftNode<Result = unknown> extends EventEmitter {
       // disk, and after the hook: what survives a restart must say "member" first.
       await this.onRejoined?.();
       this.rejoining = false;
-      this.log({ level: 'info', msg: 'rejoined: caught up with a leader; voting and acknowledging again', term: this.raw.raft.term, commitIndex: this.raw.raft.log.committed });
+      this.log({
+        level: 'info',
+        msg: 'rejoined: caught up with a leader; voting and acknowledging again',
+        term: this.raw.raft.term,
+        commitIndex: this.raw.raft.log.committed,
+      });
       this.emit('rejoined');
     }
     await this.maybeCompact();

@@ -42,13 +42,7 @@ const ID_BYTES_MAX = 255;
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
-export type FrameDropReason =
-  | 'badMac'
-  | 'unknownNode'
-  | 'wrongReceiver'
-  | 'wrongCluster'
-  | 'oversized'
-  | 'malformed';
+export type FrameDropReason = 'badMac' | 'unknownNode' | 'wrongReceiver' | 'wrongCluster' | 'oversized' | 'malformed';
 
 export interface FrameError {
   reason: 'oversized' | 'malformed';

@@ -498,7 +498,7 @@ export class TcpTransport implements Transport {
       } catch (err) {
         // Not reachable by remote input (open() and validation never throw); a bug here
         // must still not take the node down.
-        this.log({ level: 'error', msg: 'peer frame handling failed', remote, error: err instanceof Error ? err.stack ?? err.message : String(err) });
+        this.log({ level: 'error', msg: 'peer frame handling failed', remote, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
         socket.destroy();
       }
     });
@@ -539,7 +539,13 @@ export class TcpTransport implements Transport {
       try {
         h(m);
       } catch (err) {
-        this.log({ level: 'error', msg: 'message handler threw', from: m.from, type: m.type, error: err instanceof Error ? err.stack ?? err.message : String(err) });
+        this.log({
+          level: 'error',
+          msg: 'message handler threw',
+          from: m.from,
+          type: m.type,
+          error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+        });
       }
     }
   }

@@ -61,7 +61,11 @@ export class NodeCluster {
       id,
       storage,
       transport,
-      stateMachine: { apply: (data) => fsm.apply(JSON.parse(Buffer.from(data).toString('utf8'))), snapshot: () => fsm.snapshot(), restore: (d) => fsm.restore(d) },
+      stateMachine: {
+        apply: (data) => fsm.apply(JSON.parse(Buffer.from(data).toString('utf8'))),
+        snapshot: () => fsm.snapshot(),
+        restore: (d) => fsm.restore(d),
+      },
       tickMs: 10,
       electionTicks: 10,
       ...this.nodeOptions,

@@ -220,9 +220,10 @@ export class ProcessGroup {
  */
 export function installCleanup(cleanup: () => Promise<void>, lastResort: () => void): () => Promise<void> {
   let running: Promise<void> | undefined;
-  const once = (): Promise<void> => (running ??= cleanup().catch((e: unknown) => {
-    process.stderr.write(`cleanup failed: ${e instanceof Error ? e.message : String(e)}\n`);
-  }));
+  const once = (): Promise<void> =>
+    (running ??= cleanup().catch((e: unknown) => {
+      process.stderr.write(`cleanup failed: ${e instanceof Error ? e.message : String(e)}\n`);
+    }));
   const onSignal = (sig: NodeJS.Signals, code: number) => {
     process.stderr.write(`\n${sig}: stopping child processes and cleaning up...\n`);
     void once().finally(() => process.exit(code));
@@ -235,7 +236,12 @@ export function installCleanup(cleanup: () => Promise<void>, lastResort: () => v
 
 /** Whether `name` (or a path) is an executable file, searching PATH for bare names. */
 export function findExecutable(name: string): string | undefined {
-  const candidates = name.includes('/') ? [name] : (process.env['PATH'] ?? '').split(':').filter(Boolean).map((d) => path.join(d, name));
+  const candidates = name.includes('/')
+    ? [name]
+    : (process.env['PATH'] ?? '')
+        .split(':')
+        .filter(Boolean)
+        .map((d) => path.join(d, name));
   for (const c of candidates) {
     try {
       fs.accessSync(c, fs.constants.X_OK);

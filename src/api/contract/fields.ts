@@ -53,16 +53,14 @@ export function flag(): z.ZodBoolean {
 
 /** An integer in [min, max]; `what` says what it counts, in the message. */
 export function intIn(range: { min: number; max: number }, what?: string): z.ZodInt {
-  const error = (iss: { input?: unknown }): string => `expected an integer from ${range.min} to ${range.max}${what ? ` (${what})` : ''}, got ${describe(iss.input)}`;
+  const error = (iss: { input?: unknown }): string =>
+    `expected an integer from ${range.min} to ${range.max}${what ? ` (${what})` : ''}, got ${describe(iss.input)}`;
   return z.int({ error }).min(range.min, { error }).max(range.max, { error });
 }
 
 /** HOST:PORT with a port in 1..65535 (a bracketed IPv6 host is fine). */
 export function address(): z.ZodType<string> {
-  return withHint(
-    text().refine(isHostPort, { error: (iss) => `${describe(iss.input)} is not HOST:PORT` }),
-    ADDRESS_HINT,
-  );
+  return withHint(text().refine(isHostPort, { error: (iss) => `${describe(iss.input)} is not HOST:PORT` }), ADDRESS_HINT);
 }
 
 function isHostPort(v: string): boolean {

@@ -41,7 +41,10 @@ export function buildOpenApi(version: string): OpenApiDocument {
     const path = openApiPath(r.path);
     const params = [...r.path.matchAll(/:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
     const query = (r.query ?? []).map((q) => ({ name: q.name, in: 'query', required: false, description: q.description, schema: { type: 'string' } }));
-    const ok = r.response !== undefined ? { 'application/json': { schema: ref(r.response) } } : { [r.contentType ?? 'application/json']: { schema: r.contentType?.startsWith('text/') ? { type: 'string' } : {} } };
+    const ok =
+      r.response !== undefined
+        ? { 'application/json': { schema: ref(r.response) } }
+        : { [r.contentType ?? 'application/json']: { schema: r.contentType?.startsWith('text/') ? { type: 'string' } : {} } };
     const responses: Record<string, unknown> = {
       '200': { description: 'OK', content: ok },
       default: { description: 'an error', content: { 'application/json': { schema: ref(ErrorBody) } } },

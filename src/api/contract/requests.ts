@@ -14,7 +14,9 @@ const NODE_ID_HINT = 'a node id like n2';
 /** An optional node id; null counts as absent (clients send {"to": null} for "any"). */
 const optionalNode = (): z.ZodType<string | null | undefined> => withHint(text(), NODE_ID_HINT).nullish();
 
-export const TransferRequest = z.strictObject({ to: optionalNode() }).meta({ id: 'TransferRequest', description: 'to: the voter to hand leadership to; absent: the most caught-up one' });
+export const TransferRequest = z
+  .strictObject({ to: optionalNode() })
+  .meta({ id: 'TransferRequest', description: 'to: the voter to hand leadership to; absent: the most caught-up one' });
 export type TransferRequest = z.infer<typeof TransferRequest>;
 
 export const AddMemberRequest = z
@@ -120,11 +122,14 @@ export type TenantLimitsChange = SetTenantLimitsRequest['limits'];
  * versioned command formats and validates them itself (validateCommand), with
  * messages that name the field; a second copy of that schema here would drift.
  */
-export const InternalCommandRequest = z.looseObject({ v: z.int(), type: z.string() }).meta({ id: 'InternalCommandRequest', description: 'a state-machine command (fsm/commands.ts), validated by the state machine' });
+export const InternalCommandRequest = z
+  .looseObject({ v: z.int(), type: z.string() })
+  .meta({ id: 'InternalCommandRequest', description: 'a state-machine command (fsm/commands.ts), validated by the state machine' });
 /** The limits of a new tenant; absent ones get the defaults. */
 export type NewTenantLimits = NonNullable<CreateTenantRequest['limits']>;
 
-export const CreateBackupRequest = z
-  .strictObject({ kind: z.enum(['full', 'incremental', 'auto']).optional() })
-  .meta({ id: 'CreateBackupRequest', description: "kind: full, incremental (on the newest complete backup), or auto (the default: incremental when there is one to build on)" });
+export const CreateBackupRequest = z.strictObject({ kind: z.enum(['full', 'incremental', 'auto']).optional() }).meta({
+  id: 'CreateBackupRequest',
+  description: 'kind: full, incremental (on the newest complete backup), or auto (the default: incremental when there is one to build on)',
+});
 export type CreateBackupRequest = z.infer<typeof CreateBackupRequest>;

@@ -29,13 +29,26 @@ export interface RouteSpec {
   internal?: boolean;
 }
 
-const STALE = [{ name: 'stale', description: 'true: answer from this node\'s state without a ReadIndex barrier (may lag)' }];
+const STALE = [{ name: 'stale', description: "true: answer from this node's state without a ReadIndex barrier (may lag)" }];
 
 /** Keyed by "METHOD /path": the server registers routes by these keys. */
 export const ROUTES = {
-  'GET /health': { method: 'GET', path: '/health', auth: false, summary: "this node's Raft role and Postgres health (no token: load balancers)", response: R.Health },
+  'GET /health': {
+    method: 'GET',
+    path: '/health',
+    auth: false,
+    summary: "this node's Raft role and Postgres health (no token: load balancers)",
+    response: R.Health,
+  },
   'GET /leader': { method: 'GET', path: '/leader', auth: false, check: true, summary: '200 on the Raft leader, else 503', response: R.LeaderCheck },
-  'GET /primary': { method: 'GET', path: '/primary', auth: false, check: true, summary: '200 on the writable primary of the current generation, else 503', response: R.PrimaryCheck },
+  'GET /primary': {
+    method: 'GET',
+    path: '/primary',
+    auth: false,
+    check: true,
+    summary: '200 on the writable primary of the current generation, else 503',
+    response: R.PrimaryCheck,
+  },
   'GET /replica': {
     method: 'GET',
     path: '/replica',
@@ -47,12 +60,40 @@ export const ROUTES = {
   },
   'GET /metrics': { method: 'GET', path: '/metrics', auth: false, summary: 'Prometheus metrics', contentType: 'text/plain; version=0.0.4' },
   'GET /v1/openapi.json': { method: 'GET', path: '/v1/openapi.json', auth: false, summary: 'this document', contentType: 'application/json' },
-  'GET /v1/status': { method: 'GET', path: '/v1/status', auth: true, summary: 'the cluster: members, Raft progress, Postgres roles and lag, lease, maintenance', response: R.Status, query: STALE },
-  'POST /v1/leadership/transfer': { method: 'POST', path: '/v1/leadership/transfer', auth: true, summary: 'hand Raft leadership to another voter', request: Q.TransferRequest, response: R.TransferResult },
+  'GET /v1/status': {
+    method: 'GET',
+    path: '/v1/status',
+    auth: true,
+    summary: 'the cluster: members, Raft progress, Postgres roles and lag, lease, maintenance',
+    response: R.Status,
+    query: STALE,
+  },
+  'POST /v1/leadership/transfer': {
+    method: 'POST',
+    path: '/v1/leadership/transfer',
+    auth: true,
+    summary: 'hand Raft leadership to another voter',
+    request: Q.TransferRequest,
+    response: R.TransferResult,
+  },
   'GET /v1/members': { method: 'GET', path: '/v1/members', auth: true, summary: 'the members with their Raft progress', response: R.MembersResponse },
-  'POST /v1/members': { method: 'POST', path: '/v1/members', auth: true, summary: 'add a member: a learner first, promoted to voter once caught up', request: Q.AddMemberRequest, response: R.AddMemberResponse },
+  'POST /v1/members': {
+    method: 'POST',
+    path: '/v1/members',
+    auth: true,
+    summary: 'add a member: a learner first, promoted to voter once caught up',
+    request: Q.AddMemberRequest,
+    response: R.AddMemberResponse,
+  },
   'DELETE /v1/members/:id': { method: 'DELETE', path: '/v1/members/:id', auth: true, summary: 'remove a member', response: R.RemoveMemberResponse },
-  'POST /v1/pause': { method: 'POST', path: '/v1/pause', auth: true, summary: 'maintenance mode: no automatic failover', request: Q.PauseRequest, response: R.PauseResult },
+  'POST /v1/pause': {
+    method: 'POST',
+    path: '/v1/pause',
+    auth: true,
+    summary: 'maintenance mode: no automatic failover',
+    request: Q.PauseRequest,
+    response: R.PauseResult,
+  },
   'POST /v1/resume': { method: 'POST', path: '/v1/resume', auth: true, summary: 'leave maintenance mode', request: Q.EmptyRequest, response: R.PauseResult },
   'POST /v1/internal/commands': {
     method: 'POST',
@@ -72,7 +113,13 @@ export const ROUTES = {
     request: Q.StopReceiverRequest,
     response: R.StopReceiverResult,
   },
-  'GET /v1/proxy/pools': { method: 'GET', path: '/v1/proxy/pools', auth: true, summary: "this node's proxy: clients, pools and counters", response: R.ProxyPools },
+  'GET /v1/proxy/pools': {
+    method: 'GET',
+    path: '/v1/proxy/pools',
+    auth: true,
+    summary: "this node's proxy: clients, pools and counters",
+    response: R.ProxyPools,
+  },
   'GET /v1/internal/pg/replication': {
     method: 'GET',
     path: '/v1/internal/pg/replication',
@@ -99,8 +146,22 @@ export const ROUTES = {
     response: R.SwitchoverResponse,
   },
   'DELETE /v1/switchover': { method: 'DELETE', path: '/v1/switchover', auth: true, summary: 'cancel the scheduled switchover', response: R.CancelResult },
-  'POST /v1/failover': { method: 'POST', path: '/v1/failover', auth: true, summary: 'promote a standby without the old primary', request: Q.FailoverRequest, response: R.FailoverResult },
-  'POST /v1/nodes/:id/reinit': { method: 'POST', path: '/v1/nodes/:id/reinit', auth: true, summary: 're-clone a standby from the primary', request: Q.EmptyRequest, response: R.ReinitResult },
+  'POST /v1/failover': {
+    method: 'POST',
+    path: '/v1/failover',
+    auth: true,
+    summary: 'promote a standby without the old primary',
+    request: Q.FailoverRequest,
+    response: R.FailoverResult,
+  },
+  'POST /v1/nodes/:id/reinit': {
+    method: 'POST',
+    path: '/v1/nodes/:id/reinit',
+    auth: true,
+    summary: 're-clone a standby from the primary',
+    request: Q.EmptyRequest,
+    response: R.ReinitResult,
+  },
   'GET /v1/history': { method: 'GET', path: '/v1/history', auth: true, summary: 'promotions, oldest first', response: R.HistoryResponse },
   'GET /v1/config': { method: 'GET', path: '/v1/config', auth: true, summary: 'the cluster config, secrets redacted', response: R.ConfigResponse },
   'GET /v1/backups': { method: 'GET', path: '/v1/backups', auth: true, summary: 'the base backups in the index, oldest first', response: R.BackupsResponse },
@@ -123,8 +184,21 @@ export const ROUTES = {
     request: Q.CreateTenantRequest,
     response: R.CreateTenantResult,
   },
-  'PATCH /v1/tenants/:name': { method: 'PATCH', path: '/v1/tenants/:name', auth: true, summary: "change some of a tenant's limits", request: Q.SetTenantLimitsRequest, response: R.TenantResponse },
-  'DELETE /v1/tenants/:name': { method: 'DELETE', path: '/v1/tenants/:name', auth: true, summary: 'delete a tenant and drop its database', response: R.DeleteTenantResponse },
+  'PATCH /v1/tenants/:name': {
+    method: 'PATCH',
+    path: '/v1/tenants/:name',
+    auth: true,
+    summary: "change some of a tenant's limits",
+    request: Q.SetTenantLimitsRequest,
+    response: R.TenantResponse,
+  },
+  'DELETE /v1/tenants/:name': {
+    method: 'DELETE',
+    path: '/v1/tenants/:name',
+    auth: true,
+    summary: 'delete a tenant and drop its database',
+    response: R.DeleteTenantResponse,
+  },
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteKey = keyof typeof ROUTES;

@@ -63,12 +63,17 @@ export const backupCreate: CommandSpec = {
       while (backup.state === 'running') {
         await sleep(WAIT_POLL_MS);
         backup = (await client.backup(backup.id)).backup;
-        if (!args.bool('json') && backup.state === 'running') ctx.io.stderr(`backup ${backup.id}: running for ${Math.round((performance.now() - t0) / 1000)} s\n`);
+        if (!args.bool('json') && backup.state === 'running')
+          ctx.io.stderr(`backup ${backup.id}: running for ${Math.round((performance.now() - t0) / 1000)} s\n`);
       }
     }
     if (args.bool('json')) printJson(ctx, { backup });
     else ctx.io.stdout(renderTable(COLUMNS, backupRows([backup])));
-    if (backup.state === 'failed') throw new CliError(`backup ${backup.id} failed: ${backup.failureReason ?? 'no reason recorded'}`, "see the daemon's log on that node; the next backup is unaffected");
+    if (backup.state === 'failed')
+      throw new CliError(
+        `backup ${backup.id} failed: ${backup.failureReason ?? 'no reason recorded'}`,
+        "see the daemon's log on that node; the next backup is unaffected",
+      );
     return 0;
   },
 };

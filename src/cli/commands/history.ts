@@ -25,10 +25,8 @@ export const history: CommandSpec = {
       .sort((a, b) => a.generation - b.generation)
       .map((h) => [cell(h.generation), cell(h.node), cell(h.reason), cell(h.lsn), formatTime(h.atMs)]);
     ctx.io.stdout(
-      renderTable(
-        [{ header: 'Generation', align: 'right' }, { header: 'Node' }, { header: 'Reason' }, { header: 'LSN' }, { header: 'Time (UTC)' }],
-        rows,
-      ) + '\n',
+      renderTable([{ header: 'Generation', align: 'right' }, { header: 'Node' }, { header: 'Reason' }, { header: 'LSN' }, { header: 'Time (UTC)' }], rows) +
+        '\n',
     );
     return 0;
   },

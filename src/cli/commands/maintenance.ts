@@ -13,7 +13,10 @@ const WAIT_TARGETS_MAX = 64;
 
 /** The URL of a member's advertised API address; wildcard binds mean this host. */
 export function memberApiUrl(address: string, protocol: string): string {
-  const a = address.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:').replace(/^:::/, '[::1]:');
+  const a = address
+    .replace(/^0\.0\.0\.0:/, '127.0.0.1:')
+    .replace(/^\[::\]:/, '[::1]:')
+    .replace(/^:::/, '[::1]:');
   return `${protocol}//${a}`;
 }
 
@@ -81,7 +84,8 @@ async function finish(ctx: CommandContext, args: ParsedArgs, client: AdminClient
   if (!args.bool('json')) ctx.io.stdout(line + '\n');
   if (args.bool('wait')) {
     const r = await waitForMaintenance(client, want, args.timeoutMs());
-    if (!args.bool('json')) ctx.io.stdout(`All ${r.nodes.length} nodes (${r.nodes.join(', ')}) report maintenance mode ${want ? 'on' : 'off'} (waited ${r.elapsedMs} ms)\n`);
+    if (!args.bool('json'))
+      ctx.io.stdout(`All ${r.nodes.length} nodes (${r.nodes.join(', ')}) report maintenance mode ${want ? 'on' : 'off'} (waited ${r.elapsedMs} ms)\n`);
   }
   if (args.bool('json')) printJson(ctx, body);
   return 0;

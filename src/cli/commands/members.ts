@@ -52,7 +52,7 @@ export const membersList: CommandSpec = {
   },
 };
 
-const endpointFlag: FlagSpec = { ...API_FLAGS['api']!, help: 'admin API endpoints to talk to (here --api is the new member\'s address)' };
+const endpointFlag: FlagSpec = { ...API_FLAGS['api']!, help: "admin API endpoints to talk to (here --api is the new member's address)" };
 
 export const membersAdd: CommandSpec = {
   path: ['members', 'add'],

@@ -22,7 +22,7 @@ export const pools: CommandSpec = {
   positionals: { names: [], min: 0, max: 0 },
   api: true,
   details:
-    "Each node runs its own proxy with its own pools: this shows the proxy of the node that answers (the first --api endpoint that does).\n" +
+    'Each node runs its own proxy with its own pools: this shows the proxy of the node that answers (the first --api endpoint that does).\n' +
     'A pool is one (node, generation, database, user); pools of a past generation drain and go.',
   examples: ['ogel pools', 'ogel pools --api http://127.0.0.1:7102 --json'],
   async run(ctx, args) {
@@ -42,7 +42,19 @@ export const pools: CommandSpec = {
     else {
       const rows = [...r.pools]
         .sort((a, b) => a.database.localeCompare(b.database) || a.role.localeCompare(b.role) || b.generation - a.generation || a.node.localeCompare(b.node))
-        .map((p) => [cell(p.database), cell(p.role), `${p.node}${p.primary ? ' (primary)' : ''}`, cell(p.generation), cell(p.size), cell(p.active), cell(p.idle), cell(p.connecting), cell(p.waiting), cell(Math.round(p.maxWaitMs)), cell(p.served)]);
+        .map((p) => [
+          cell(p.database),
+          cell(p.role),
+          `${p.node}${p.primary ? ' (primary)' : ''}`,
+          cell(p.generation),
+          cell(p.size),
+          cell(p.active),
+          cell(p.idle),
+          cell(p.connecting),
+          cell(p.waiting),
+          cell(Math.round(p.maxWaitMs)),
+          cell(p.served),
+        ]);
       lines.push(
         renderTable(
           [

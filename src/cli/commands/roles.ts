@@ -42,7 +42,8 @@ export const switchover: CommandSpec = {
     const to = args.nonEmpty('to');
     const scheduled = args.string('scheduled');
     if (args.bool('cancel')) {
-      if (to !== undefined || scheduled !== undefined) throw new UsageError('--cancel takes neither --to nor --scheduled: it cancels the one scheduled switchover', args.command);
+      if (to !== undefined || scheduled !== undefined)
+        throw new UsageError('--cancel takes neither --to nor --scheduled: it cancels the one scheduled switchover', args.command);
       const r = await clientFor(ctx, args).cancelScheduledSwitchover();
       if (args.bool('json')) printJson(ctx, r);
       else ctx.io.stdout(r.cancelled ? 'scheduled switchover cancelled\n' : 'no switchover was scheduled; nothing to cancel\n');
@@ -62,7 +63,9 @@ export const switchover: CommandSpec = {
     if (args.bool('json')) printJson(ctx, r);
     else {
       const d = r.stepDown;
-      const phases = d ? ` (stop writes ${d.readOnlyMs} ms, drain ${d.drainMs} ms, catch-up ${d.catchUpMs} ms, clean shutdown ${d.shutdownMs} ms, release ${d.releaseMs} ms)` : '';
+      const phases = d
+        ? ` (stop writes ${d.readOnlyMs} ms, drain ${d.drainMs} ms, catch-up ${d.catchUpMs} ms, clean shutdown ${d.shutdownMs} ms, release ${d.releaseMs} ms)`
+        : '';
       ctx.io.stdout(`switchover ${r.from} -> ${r.to}: generation ${r.generation}, write pause ${r.pauseMs} ms${phases}\n`);
     }
     return 0;
@@ -81,7 +84,7 @@ export const failover: CommandSpec = {
   positionals: { names: [], min: 0, max: 0 },
   api: true,
   details: [
-    'Only when the primary\'s lease has lapsed: a live primary is never doubled (use',
+    "Only when the primary's lease has lapsed: a live primary is never doubled (use",
     'switchover for planned changes). Without --force it refuses when the old primary',
     'and a standby are both unreachable, because the latest acknowledged commit may',
     'exist only on that standby, and it refuses a --to node behind another standby.',
@@ -112,7 +115,8 @@ export const reinit: CommandSpec = {
   },
   positionals: { names: ['NODE'], min: 1, max: 1 },
   api: true,
-  details: 'The node\'s agent stops its Postgres, moves the data directory aside, takes a fresh\nbase backup from the primary and streams again. Refused for the primary.',
+  details:
+    "The node's agent stops its Postgres, moves the data directory aside, takes a fresh\nbase backup from the primary and streams again. Refused for the primary.",
   examples: ['ogel reinit n3', 'ogel reinit n3 --yes --json'],
   async run(ctx, args) {
     const node = args.positionals[0]!;

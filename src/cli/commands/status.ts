@@ -14,7 +14,7 @@ export const status: CommandSpec = {
   details:
     "Raft progress (lag, last contact) is the leader's view. Postgres role shows the role the\n" +
     "node reports, and the wanted one beside it when they differ. Lag is the primary's live\n" +
-    "pg_stat_replication; when it cannot be asked, lag comes from the LSNs the nodes report,\n" +
+    'pg_stat_replication; when it cannot be asked, lag comes from the LSNs the nodes report,\n' +
     "marked '~'. The lease's time left is the answering node's view. Columns show '-' until\n" +
     'the daemon reports that data.',
   examples: ['ogel status', 'ogel status --json', 'ogel status --stale --api http://127.0.0.1:8002'],

@@ -115,16 +115,24 @@ export const tenantsSetLimits: CommandSpec = {
   summary: "change a tenant's limits: pool size, client connections, rate",
   usage: 'tenants set-limits NAME [--pool-size N|default] [--max-connections N] [--rate-limit N] [flags]',
   flags: {
-    'pool-size': { type: 'string', value: 'N|default', help: `server connections per proxy pool, 1 to ${POOL_SIZE_MAX}; "default" for the proxy's defaultPoolSize` },
+    'pool-size': {
+      type: 'string',
+      value: 'N|default',
+      help: `server connections per proxy pool, 1 to ${POOL_SIZE_MAX}; "default" for the proxy's defaultPoolSize`,
+    },
     'max-connections': { type: 'string', value: 'N', help: `client connection limit, 1 to ${MAX_CONNECTIONS_MAX}` },
     'rate-limit': { type: 'string', value: 'N', help: `queries per second, 1 to ${RATE_LIMIT_MAX}` },
   },
   positionals: { names: ['NAME'], min: 1, max: 1 },
   api: true,
   details:
-    'Limits not given keep their value. A new pool size applies to the tenant\'s existing pools within a second: ' +
+    "Limits not given keep their value. A new pool size applies to the tenant's existing pools within a second: " +
     'a larger one opens connections as clients need them; a smaller one closes the extra server connections as their transactions end (none is cut).',
-  examples: ['ogel tenants set-limits acme --pool-size 5', 'ogel tenants set-limits acme --pool-size default', 'ogel tenants set-limits acme --max-connections 50 --rate-limit 1000 --json'],
+  examples: [
+    'ogel tenants set-limits acme --pool-size 5',
+    'ogel tenants set-limits acme --pool-size default',
+    'ogel tenants set-limits acme --max-connections 50 --rate-limit 1000 --json',
+  ],
   async run(ctx, args) {
     const name = tenantName(args.positionals[0], args.command);
     const limits: SetTenantLimitsRequest['limits'] = {};
@@ -140,7 +148,9 @@ export const tenantsSetLimits: CommandSpec = {
     if (args.bool('json')) printJson(ctx, r);
     else {
       const l = r.tenant.limits;
-      ctx.io.stdout(`Set limits of tenant ${r.tenant.name ?? name}: pool size ${poolSizeCell(r.tenant)}, max connections ${cell(l?.maxConnections)}, rate limit ${cell(l?.rateLimitPerSec)}/s\n`);
+      ctx.io.stdout(
+        `Set limits of tenant ${r.tenant.name ?? name}: pool size ${poolSizeCell(r.tenant)}, max connections ${cell(l?.maxConnections)}, rate limit ${cell(l?.rateLimitPerSec)}/s\n`,
+      );
     }
     return 0;
   },

@@ -142,7 +142,8 @@ export class LeaseKeeper {
         if (r.ok) {
           holder.renewalCommitted(seq);
           this.ctx.counters.leaseRenewalsOk++;
-          if (this.renewalFailures > 0) this.ctx.log({ level: 'info', msg: 'lease renewals succeed again', node: this.ctx.nodeId, after: this.renewalFailures });
+          if (this.renewalFailures > 0)
+            this.ctx.log({ level: 'info', msg: 'lease renewals succeed again', node: this.ctx.nodeId, after: this.renewalFailures });
           this.renewalFailures = 0;
         } else {
           this.renewalFailed(r.error.message);
@@ -158,7 +159,8 @@ export class LeaseKeeper {
   private renewalFailed(error: string): void {
     this.renewalFailures++;
     this.ctx.counters.leaseRenewalsFailed++;
-    if (this.renewalFailures === 1 || this.renewalFailures % 20 === 0) this.ctx.log({ level: 'warn', msg: 'lease renewal failed', node: this.ctx.nodeId, error, failures: this.renewalFailures });
+    if (this.renewalFailures === 1 || this.renewalFailures % 20 === 0)
+      this.ctx.log({ level: 'warn', msg: 'lease renewal failed', node: this.ctx.nodeId, error, failures: this.renewalFailures });
   }
 
   // ------------------------------------------------------------------ the fence
@@ -175,14 +177,16 @@ export class LeaseKeeper {
     const s = this.ctx.state();
     const holds = this.holdsLease(s);
     // UNSAFE (no-fence): a server once writable stays so whatever happens to its lease.
-    const writable = (holds && !this.holder!.mustFence() && this.steppingDownGeneration === undefined) || (this.fencedState === false && this.ctx.unsafe.has('no-fence'));
+    const writable =
+      (holds && !this.holder!.mustFence() && this.steppingDownGeneration === undefined) || (this.fencedState === false && this.ctx.unsafe.has('no-fence'));
     if (this.fencedState === !writable) return;
     const reason = !holds ? `not the primary of generation ${s.postgres.generation}` : 'lease about to lapse without a committed renewal';
     await this.ctx.serverLock.run(async () => {
       if (this.ctx.stopping() || !inst.isRunning()) return;
       // Decide again under the lock: the state may have moved while we waited.
       const holdsNow = this.holdsLease(this.ctx.state());
-      const wantWritable = (holdsNow && !this.holder!.mustFence() && this.steppingDownGeneration === undefined) || (this.fencedState === false && this.ctx.unsafe.has('no-fence'));
+      const wantWritable =
+        (holdsNow && !this.holder!.mustFence() && this.steppingDownGeneration === undefined) || (this.fencedState === false && this.ctx.unsafe.has('no-fence'));
       if (this.fencedState === !wantWritable) return;
       if (!wantWritable) {
         const t0 = this.ctx.now();
@@ -190,7 +194,14 @@ export class LeaseKeeper {
         this.fencedState = true;
         this.ctx.counters.fences++;
         if (this.fencedReasonLogged !== reason) {
-          this.ctx.log({ level: 'warn', msg: 'fenced postgres: read-only', node: this.ctx.nodeId, reason, terminated: r.terminated, ms: Math.round(this.ctx.now() - t0) });
+          this.ctx.log({
+            level: 'warn',
+            msg: 'fenced postgres: read-only',
+            node: this.ctx.nodeId,
+            reason,
+            terminated: r.terminated,
+            ms: Math.round(this.ctx.now() - t0),
+          });
           this.fencedReasonLogged = reason;
         }
       } else {
@@ -200,7 +211,8 @@ export class LeaseKeeper {
         if (this.markedGeneration !== this.holder!.generation) await this.markGeneration(inst, this.holder!.generation);
         await inst.setReadOnly(false);
         if (this.fencedState === true) this.ctx.counters.unfences++;
-        if (this.fencedState === true) this.ctx.log({ level: 'info', msg: 'lease valid: postgres writable again', node: this.ctx.nodeId, generation: this.holder!.generation });
+        if (this.fencedState === true)
+          this.ctx.log({ level: 'info', msg: 'lease valid: postgres writable again', node: this.ctx.nodeId, generation: this.holder!.generation });
         this.fencedState = false;
         this.fencedReasonLogged = null;
       }
@@ -305,6 +317,11 @@ export class LeaseKeeper {
     ].join(';\n');
     await inst.query(sql);
     this.markedGeneration = generation;
-    this.ctx.log({ level: 'info', msg: exists ? 'recorded the generation in ogel.generation' : 'created the ogel schema and set the admin password', node: this.ctx.nodeId, generation });
+    this.ctx.log({
+      level: 'info',
+      msg: exists ? 'recorded the generation in ogel.generation' : 'created the ogel schema and set the admin password',
+      node: this.ctx.nodeId,
+      generation,
+    });
   }
 }

@@ -157,10 +157,7 @@ describe('I5 property: a promotion the state machine accepts never overlaps a ho
             while (ei < events.length && events[ei]!.at <= x) events[ei++]!.run();
             const promotionAccepted = committedSeqMax === lastApplied;
             if (observer?.lapsed() && promotionAccepted) {
-              assert.ok(
-                holder.mustFence(),
-                `at ${x} ms the observer sees the lease lapsed but the holder has ${holder.remainingMs().toFixed(1)} ms left`,
-              );
+              assert.ok(holder.mustFence(), `at ${x} ms the observer sees the lease lapsed but the holder has ${holder.remainingMs().toFixed(1)} ms left`);
             }
           }
         },

@@ -16,7 +16,6 @@ export const DEFAULT_FENCE_TIMEOUT_MS = 10_000;
 /** Between checks while fencing: inside a switchover's write pause, so short (each check is a query or a fresh session). */
 const FENCE_POLL_MS = 2;
 
-
 /** What the fence needs of a server (PostgresInstance). */
 export interface FenceableServer extends Queryable {
   readonly socketTarget: SocketTarget;
@@ -106,7 +105,8 @@ async function closeToWrites(srv: FenceableServer, on: boolean, t0: number, time
   for (;;) {
     const seen = await freshSessionView(srv);
     if (seen.readOnly === want) return seen.nowTs;
-    if (performance.now() - t0 > timeoutMs) throw new PostgresStateError(`${what}: new sessions still show default_transaction_read_only != ${want} after ${timeoutMs} ms`);
+    if (performance.now() - t0 > timeoutMs)
+      throw new PostgresStateError(`${what}: new sessions still show default_transaction_read_only != ${want} after ${timeoutMs} ms`);
     await sleep(FENCE_POLL_MS);
   }
 }
@@ -125,7 +125,9 @@ async function terminateClients(srv: FenceableServer, t0: number, timeoutMs: num
     const left = await srv.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[])', [pids]);
     if ((left.rows[0]?.n ?? 0) === 0) break;
     if (performance.now() - t0 > timeoutMs) {
-      throw new PostgresStateError(`${what}: ${left.rows[0]?.n} terminated session(s) still running after ${timeoutMs} ms; the fence is not complete (stop() is the hard fence)`);
+      throw new PostgresStateError(
+        `${what}: ${left.rows[0]?.n} terminated session(s) still running after ${timeoutMs} ms; the fence is not complete (stop() is the hard fence)`,
+      );
     }
     await sleep(FENCE_POLL_MS);
   }

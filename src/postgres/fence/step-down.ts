@@ -60,10 +60,13 @@ export async function stepDownForSwitchover(
   opts: { catchUpTimeoutMs?: number; drainMaxMs?: number } = {},
 ): Promise<StepDownResult> {
   const s = ctx.state();
-  if (generation !== s.postgres.generation) throw new AgentError(`stale switchover request: generation ${generation}, the current generation is ${s.postgres.generation}`);
-  if (!keeper.holdsLease(s)) throw new AgentError(`${ctx.nodeId} does not hold the lease of generation ${generation}; the primary is ${s.postgres.primary ?? 'none'}`);
+  if (generation !== s.postgres.generation)
+    throw new AgentError(`stale switchover request: generation ${generation}, the current generation is ${s.postgres.generation}`);
+  if (!keeper.holdsLease(s))
+    throw new AgentError(`${ctx.nodeId} does not hold the lease of generation ${generation}; the primary is ${s.postgres.primary ?? 'none'}`);
   if (to === ctx.nodeId || !s.postgres.nodes.has(to)) throw new AgentError(`switchover target ${JSON.stringify(to)} is not another member`);
-  if (keeper.steppingDown !== undefined) throw new AgentError(`a switchover step-down of generation ${keeper.steppingDown} is already running on ${ctx.nodeId}`);
+  if (keeper.steppingDown !== undefined)
+    throw new AgentError(`a switchover step-down of generation ${keeper.steppingDown} is already running on ${ctx.nodeId}`);
   const inst = ctx.instance();
   if (!inst?.isRunning() || ctx.observed() !== 'primary') throw new AgentError(`postgres on ${ctx.nodeId} is not running as the primary`);
   const catchUpTimeoutMs = opts.catchUpTimeoutMs ?? SWITCHOVER_CATCH_UP_MS;
@@ -98,7 +101,18 @@ export async function stepDownForSwitchover(
       if (!r.ok) throw new AgentError(`switchover: lease.release refused: ${r.error.message}; ${ctx.nodeId} restarts as the primary`);
       const t6 = ctx.now();
       keeper.released(generation);
-      ctx.log({ level: 'info', msg: 'stepped down for a switchover', node: ctx.nodeId, to, generation, lastLsn: last, drainMs: Math.round(t2 - t1), undrained: left, terminated, shutdownMs: Math.round(t5 - t4) });
+      ctx.log({
+        level: 'info',
+        msg: 'stepped down for a switchover',
+        node: ctx.nodeId,
+        to,
+        generation,
+        lastLsn: last,
+        drainMs: Math.round(t2 - t1),
+        undrained: left,
+        terminated,
+        shutdownMs: Math.round(t5 - t4),
+      });
       return {
         generation,
         to,
@@ -147,7 +161,9 @@ async function waitForTargetFlush(ctx: AgentContext, inst: PostgresInstance, to:
     flushed = r.rows[0]?.flushed ?? flushed;
     if (r.rows[0]?.ok === true) return flushed;
     if (ctx.now() - t0 > timeoutMs) {
-      throw new AgentError(`switchover: ${to} has flushed ${r.rows[0] ? flushed : 'nothing (it is not streaming from ' + ctx.nodeId + ')'}, not ${lsn}, ${timeoutMs} ms after writes stopped; ${ctx.nodeId} stays the primary`);
+      throw new AgentError(
+        `switchover: ${to} has flushed ${r.rows[0] ? flushed : 'nothing (it is not streaming from ' + ctx.nodeId + ')'}, not ${lsn}, ${timeoutMs} ms after writes stopped; ${ctx.nodeId} stays the primary`,
+      );
     }
     await new Promise((res) => setTimeout(res, 2));
   }

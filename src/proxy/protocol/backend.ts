@@ -66,11 +66,16 @@ export function parseErrorFields(buf: Buffer, start: number, end: number): Error
     const e = cstringEnd(buf, at + 1, end);
     if (e < 0) break;
     const v = buf.toString('utf8', at + 1, e);
-    if (f === 0x56) out.severity = v; // V
-    else if (f === 0x53) localized = v; // S
-    else if (f === 0x43) out.code = v; // C
-    else if (f === 0x4d) out.message = v; // M
-    else if (f === 0x44) out.detail = v; // D
+    if (f === 0x56)
+      out.severity = v; // V
+    else if (f === 0x53)
+      localized = v; // S
+    else if (f === 0x43)
+      out.code = v; // C
+    else if (f === 0x4d)
+      out.message = v; // M
+    else if (f === 0x44)
+      out.detail = v; // D
     else if (f === 0x48) out.hint = v; // H
     at = e + 1;
   }

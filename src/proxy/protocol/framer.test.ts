@@ -26,17 +26,24 @@ function frames(f: Framer, chunks: Buffer[]): string[] {
 describe('framer', () => {
   it('yields the same messages however the stream is split', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.constantFrom('Q', 'd', 'S'), fc.uint8Array({ maxLength: 50 })), { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 10 }), (ms, cuts) => {
-        const all = Buffer.concat(ms.map(([t, b]) => msg(t, Buffer.from(b))));
-        const points = [...new Set(cuts.map((c) => c % (all.length + 1)))].sort((a, b) => a - b);
-        const chunks: Buffer[] = [];
-        let prev = 0;
-        for (const p of [...points, all.length]) {
-          chunks.push(all.subarray(prev, p));
-          prev = p;
-        }
-        assert.deepEqual(frames(new Framer(1000), chunks), ms.map(([t, b]) => msg(t, Buffer.from(b)).toString('hex')));
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom('Q', 'd', 'S'), fc.uint8Array({ maxLength: 50 })), { maxLength: 20 }),
+        fc.array(fc.nat(), { maxLength: 10 }),
+        (ms, cuts) => {
+          const all = Buffer.concat(ms.map(([t, b]) => msg(t, Buffer.from(b))));
+          const points = [...new Set(cuts.map((c) => c % (all.length + 1)))].sort((a, b) => a - b);
+          const chunks: Buffer[] = [];
+          let prev = 0;
+          for (const p of [...points, all.length]) {
+            chunks.push(all.subarray(prev, p));
+            prev = p;
+          }
+          assert.deepEqual(
+            frames(new Framer(1000), chunks),
+            ms.map(([t, b]) => msg(t, Buffer.from(b)).toString('hex')),
+          );
+        },
+      ),
     );
   });
 
@@ -63,23 +70,30 @@ describe('framer', () => {
 
   it('a volatile chunk (a reused read buffer): split messages are kept as copies, whatever is read next', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.constantFrom('D', 'C', 'Z'), fc.uint8Array({ maxLength: 60 })), { minLength: 1, maxLength: 12 }), fc.array(fc.nat(), { maxLength: 10 }), (ms, cuts) => {
-        const all = Buffer.concat(ms.map(([t, b]) => msg(t, Buffer.from(b))));
-        const points = [...new Set(cuts.map((c) => c % (all.length + 1)))].sort((a, b) => a - b);
-        const f = new Framer(1 << 20);
-        const reused = Buffer.alloc(all.length);
-        const out: string[] = [];
-        let from = 0;
-        for (const to of [...points, all.length]) {
-          if (to <= from) continue;
-          all.copy(reused, 0, from, to);
-          f.feed(reused.subarray(0, to - from), true);
-          while (f.next()) out.push(f.buf.subarray(f.start, f.end).toString('hex'));
-          reused.fill(0xee); // the next read overwrites the buffer
-          from = to;
-        }
-        assert.deepEqual(out, ms.map(([t, b]) => msg(t, Buffer.from(b)).toString('hex')));
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom('D', 'C', 'Z'), fc.uint8Array({ maxLength: 60 })), { minLength: 1, maxLength: 12 }),
+        fc.array(fc.nat(), { maxLength: 10 }),
+        (ms, cuts) => {
+          const all = Buffer.concat(ms.map(([t, b]) => msg(t, Buffer.from(b))));
+          const points = [...new Set(cuts.map((c) => c % (all.length + 1)))].sort((a, b) => a - b);
+          const f = new Framer(1 << 20);
+          const reused = Buffer.alloc(all.length);
+          const out: string[] = [];
+          let from = 0;
+          for (const to of [...points, all.length]) {
+            if (to <= from) continue;
+            all.copy(reused, 0, from, to);
+            f.feed(reused.subarray(0, to - from), true);
+            while (f.next()) out.push(f.buf.subarray(f.start, f.end).toString('hex'));
+            reused.fill(0xee); // the next read overwrites the buffer
+            from = to;
+          }
+          assert.deepEqual(
+            out,
+            ms.map(([t, b]) => msg(t, Buffer.from(b)).toString('hex')),
+          );
+        },
+      ),
     );
   });
 

@@ -62,7 +62,8 @@ export function parseStartupPacket(buf: Buffer, start: number, end: number): Sta
   if (len < 8) return { kind: 'invalid', code: '08P01', message: `invalid length of startup packet: ${len} bytes` };
   const code = buf.readInt32BE(start + 4);
   if (code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE) {
-    if (len !== 8) return { kind: 'invalid', code: '08P01', message: `invalid length ${len} of ${code === SSL_REQUEST_CODE ? 'SSLRequest' : 'GSSENCRequest'} (8 expected)` };
+    if (len !== 8)
+      return { kind: 'invalid', code: '08P01', message: `invalid length ${len} of ${code === SSL_REQUEST_CODE ? 'SSLRequest' : 'GSSENCRequest'} (8 expected)` };
     return { kind: code === SSL_REQUEST_CODE ? 'ssl' : 'gssenc' };
   }
   if (code === CANCEL_REQUEST_CODE) {
@@ -92,9 +93,11 @@ export function parseStartupPacket(buf: Buffer, start: number, end: number): Sta
     }
     const name = buf.toString('utf8', at, nameEnd);
     const valueEnd = buf.indexOf(0, nameEnd + 1);
-    if (valueEnd < 0 || valueEnd >= end) return { kind: 'invalid', code: '08P01', message: `invalid startup packet layout: the value of ${JSON.stringify(name)} is not terminated` };
+    if (valueEnd < 0 || valueEnd >= end)
+      return { kind: 'invalid', code: '08P01', message: `invalid startup packet layout: the value of ${JSON.stringify(name)} is not terminated` };
     const value = buf.toString('utf8', nameEnd + 1, valueEnd);
-    if (params.size + protocolOptions.length >= STARTUP_PARAMS_MAX) return { kind: 'invalid', code: '08P01', message: `startup packet has more than ${STARTUP_PARAMS_MAX} parameters` };
+    if (params.size + protocolOptions.length >= STARTUP_PARAMS_MAX)
+      return { kind: 'invalid', code: '08P01', message: `startup packet has more than ${STARTUP_PARAMS_MAX} parameters` };
     if (name.startsWith(PROTOCOL_OPTION_PREFIX)) protocolOptions.push(name);
     else params.set(name, value);
     at = valueEnd + 1;

@@ -22,7 +22,8 @@ export class ScramClient {
     const r = attrs.get('r');
     const s = attrs.get('s');
     const i = Number(attrs.get('i'));
-    if (!r || !s || !Number.isInteger(i) || i < 1 || i > 10_000_000) throw new Error(`SCRAM: malformed server-first-message ${JSON.stringify(serverFirst.slice(0, 200))}`);
+    if (!r || !s || !Number.isInteger(i) || i < 1 || i > 10_000_000)
+      throw new Error(`SCRAM: malformed server-first-message ${JSON.stringify(serverFirst.slice(0, 200))}`);
     if (!r.startsWith(this.nonce) || r.length === this.nonce.length) throw new Error('SCRAM: the server nonce does not extend the client nonce');
     const salted = pbkdf2Sync(this.password.normalize('NFKC'), Buffer.from(s, 'base64'), i, 32, 'sha256');
     const clientKey = createHmac('sha256', salted).update('Client Key').digest();
