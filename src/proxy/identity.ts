@@ -13,7 +13,7 @@
 import { isIP } from 'node:net';
 import type { Tenant } from '../../fsm/index.js';
 import type { ScramVerifier } from '../auth/scram.js';
-import type { Config } from '../config/index.js';
+import { hostPortOf, type Config } from '../config/index.js';
 import { passwordFailedRefusal } from './scram-server.js';
 import type { ClaimedIdentity, ProxyRefusal, ResolveIdentity, StartupParams } from './types.js';
 
@@ -69,12 +69,7 @@ export interface IdentityOptions {
 export function proxySniDomains(config: Pick<Config, 'nodes'>): string[] {
   const out = new Set<string>(['localhost']);
   for (const n of config.nodes) {
-    const i = n.proxy.lastIndexOf(':');
-    const host = n.proxy
-      .slice(0, i)
-      .replace(/^\[|\]$/g, '')
-      .toLowerCase()
-      .replace(/\.$/, '');
+    const host = hostPortOf(n.proxy, `${n.id}'s proxy address`).host.toLowerCase().replace(/\.$/, '');
     if (host !== '' && isIP(host) === 0) out.add(host);
   }
   return [...out];

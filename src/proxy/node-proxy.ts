@@ -7,7 +7,7 @@ import type { Registry } from 'prom-client';
 import type { ClusterState } from '../../fsm/index.js';
 import { adminPassword } from '../auth/passwords.js';
 import { makeScramVerifier } from '../auth/scram.js';
-import type { Config, NodeConfig } from '../config/index.js';
+import { hostPortOf, type Config, type NodeConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { serverCredentials } from './credentials.js';
 import { makeIdentityResolver, makePoolSizeLookup, proxySniDomains } from './identity.js';
@@ -26,15 +26,10 @@ export interface NodeProxyOptions {
   registry?: Registry | undefined;
 }
 
-function hostPort(s: string): { host: string; port: number } {
-  const i = s.lastIndexOf(':');
-  return { host: s.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(s.slice(i + 1)) };
-}
-
 /** Builds and starts the node's proxy on nodes[].proxy (or listenHost); rejects with the address when it cannot listen. */
 export async function startNodeProxy(o: NodeProxyOptions): Promise<{ proxy: ProxyServer; router: ClusterRouter }> {
   const { config, self } = o;
-  const addr = hostPort(self.proxy);
+  const addr = hostPortOf(self.proxy, `${self.id}'s proxy address`);
   const tlsOptions = await loadProxyTls(config.proxy.tls, o.dataDir, o.log, { hosts: [addr.host] });
   const router = new ClusterRouter({ state: o.state, maxReplicaLagBytes: config.proxy.maxReplicaLagBytes, selfId: self.id });
   const admin = { verifier: makeScramVerifier(adminPassword(config)) };
@@ -75,7 +70,7 @@ function cancelRoutingFor(config: Config, self: NodeConfig, state: () => Cluster
     peerOf: (tag) => {
       const node = config.nodes[tag - 1];
       if (node === undefined) return undefined;
-      return hostPort(state().members.get(node.id)?.addresses.proxy ?? node.proxy);
+      return hostPortOf(state().members.get(node.id)?.addresses.proxy ?? node.proxy, `${node.id}'s proxy address`);
     },
   };
 }

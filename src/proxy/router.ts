@@ -7,6 +7,7 @@
 // router says 'hold' and wakes held clients when the view changes.
 
 import type { ClusterState } from '../../fsm/index.js';
+import { parseHostPort } from '../config/index.js';
 import { parseLsn } from '../../fsm/index.js';
 
 export interface RouteTarget {
@@ -154,11 +155,6 @@ export class ClusterRouter implements Router {
     };
   }
 
-  /** Tells held clients to look again (the daemon may call it on every applied command). */
-  poke(): void {
-    this.current();
-  }
-
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
@@ -183,12 +179,10 @@ export class ClusterRouter implements Router {
   }
 }
 
+/** A membership record's postgres address; null (not routable) when it does not parse. */
 function addressOf(hostPort: string): { host: string; port: number } | null {
-  const i = hostPort.lastIndexOf(':');
-  if (i <= 0) return null;
-  const port = Number(hostPort.slice(i + 1));
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
-  return { host: hostPort.slice(0, i).replace(/^\[|\]$/g, ''), port };
+  const a = parseHostPort(hostPort);
+  return a.ok ? { host: a.host, port: a.port } : null;
 }
 
 /** The routing view of one state: pure, exported for tests. */

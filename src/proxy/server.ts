@@ -156,7 +156,6 @@ export class ProxyServer {
     cancelsRelayed: 0,
   };
   private nextProcessId = 1;
-  private readonly offRouter: () => void;
   private lastGeneration: number;
   private listening = false;
 
@@ -212,7 +211,6 @@ export class ProxyServer {
     };
     // Pools of a past generation: their servers may be fenced or have changed role.
     this.lastGeneration = o.router.generation();
-    this.offRouter = () => {};
     // Without TLS, client sockets read into one shared buffer (shared-read.ts): accepted paused, the session starts them.
     this.server = net.createServer({ noDelay: true, pauseOnConnect: this.ctx.sharedReads }, (socket) => this.accept(socket));
     this.server.on('error', (e) => log({ level: 'error', msg: 'proxy listener error', error: e.message }));
@@ -244,7 +242,6 @@ export class ProxyServer {
   /** Stops listening, ends every client session and closes every server connection. */
   async close(): Promise<void> {
     clearInterval(this.genTimer);
-    this.offRouter();
     const closed = this.listening ? new Promise<void>((r) => this.server.close(() => r())) : Promise.resolve();
     for (const s of [...this.sessions]) {
       s.close();
