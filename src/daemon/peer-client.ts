@@ -10,10 +10,11 @@
 import { request, type Dispatcher } from 'undici';
 import type { ClusterState } from '../../fsm/index.js';
 import type { Config } from '../config/index.js';
+import { memberAddress } from '../member-address.js';
 
 /** host:port of a node's admin API: its membership record, else the config file's. */
 export function apiAddressOf(state: ClusterState, config: Pick<Config, 'nodes'>, nodeId: string): string | undefined {
-  return state.members.get(nodeId)?.addresses.api ?? config.nodes.find((n) => n.id === nodeId)?.api;
+  return memberAddress(state, config, nodeId, 'api');
 }
 
 /** A call that did not get a 200 answer. `status` is the HTTP status when there was one. */

@@ -13,6 +13,7 @@ import type { PgStatus, PostgresInstance } from './instance.js';
 import { divergence, localWalEnd, upstreamTimeline } from './rejoin.js';
 import { REPLICATION_ROLE, slotNameFor } from './settings.js';
 import { readWalPositions, repointStandby, StandbyError, stopWalReceiver } from './standby.js';
+import { memberAddress } from '../member-address.js';
 
 /** Repoints in a row with no WAL receiver before a standby's Postgres is restarted (each waits up to 10 s). */
 const REPOINTS_BEFORE_RESTART = 3;
@@ -68,7 +69,7 @@ export class Follower {
       });
       this.receiverStoppedFor = undefined;
     }
-    const addrText = s.members.get(primary)?.addresses.postgres ?? this.ctx.config.nodes.find((n) => n.id === primary)?.postgres;
+    const addrText = memberAddress(s, this.ctx.config, primary, 'postgres');
     if (addrText === undefined) return;
     const addr = parseHostPort(addrText);
     if (!addr.ok) return;
@@ -287,7 +288,7 @@ export async function countAsStandby(ctx: AgentContext, s: ClusterState): Promis
 }
 
 function postgresAddress(ctx: AgentContext, s: ClusterState, node: string): { host: string; port: number } {
-  const text = s.members.get(node)?.addresses.postgres ?? ctx.config.nodes.find((n) => n.id === node)?.postgres;
+  const text = memberAddress(s, ctx.config, node, 'postgres');
   if (text === undefined) throw new AgentError(`no postgres address known for ${node}`);
   const addr = parseHostPort(text);
   if (!addr.ok) throw new AgentError(`${node}'s postgres address ${text}: ${addr.reason}`);

@@ -15,6 +15,7 @@ import { PostgresInstance } from './instance.js';
 import { assertReachable, isRoot } from './os-user.js';
 import { REPLICATION_ROLE, settingsFromConfig, slotNameFor } from './settings.js';
 import { createStandby } from './standby.js';
+import { memberAddress } from '../member-address.js';
 
 /** The data dir holds a Postgres cluster. */
 export function hasData(dataDir: string): boolean {
@@ -106,7 +107,7 @@ export async function cloneStandby(ctx: AgentContext, s: ClusterState): Promise<
     ctx.logWaiting(`waiting for ${primary} to report as primary before cloning from it`);
     return;
   }
-  const addrText = s.members.get(primary)?.addresses.postgres ?? ctx.config.nodes.find((n) => n.id === primary)?.postgres;
+  const addrText = memberAddress(s, ctx.config, primary, 'postgres');
   if (addrText === undefined) throw new AgentError(`no postgres address known for the primary ${primary}`);
   const addr = parseHostPort(addrText);
   if (!addr.ok) throw new AgentError(`the primary ${primary}'s postgres address ${addrText}: ${addr.reason}`);

@@ -15,6 +15,7 @@ import { ClusterRouter } from './router.js';
 import { mockScramVerifier, scramServerExchange } from './scram-server.js';
 import { CANCEL_TAG_MAX, ProxyServer, proxyPoolOptions, registerProxyMetrics, type ProxyServerOptions } from './server.js';
 import { loadProxyTls } from './tls.js';
+import { memberAddress } from '../member-address.js';
 
 export interface NodeProxyOptions {
   config: Config;
@@ -70,7 +71,7 @@ function cancelRoutingFor(config: Config, self: NodeConfig, state: () => Cluster
     peerOf: (tag) => {
       const node = config.nodes[tag - 1];
       if (node === undefined) return undefined;
-      return hostPortOf(state().members.get(node.id)?.addresses.proxy ?? node.proxy, `${node.id}'s proxy address`);
+      return hostPortOf(memberAddress(state(), config, node.id, 'proxy') ?? node.proxy, `${node.id}'s proxy address`);
     },
   };
 }
