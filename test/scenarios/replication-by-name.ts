@@ -112,7 +112,8 @@ async function withHosts(): Promise<void> {
         try {
           standbys = (
             await client.query<{ application_name: string; state: string; sync_state: string }>(
-              'SELECT application_name, state, sync_state FROM pg_stat_replication ORDER BY 1',
+              // A base backup's walsender (state 'backup', e.g. the scheduled first backup) is no standby.
+              "SELECT application_name, state, sync_state FROM pg_stat_replication WHERE state <> 'backup' ORDER BY 1",
             )
           ).rows;
         } finally {
