@@ -89,6 +89,8 @@ describe('WAL bounded by the volume', () => {
         `slot of ${down} lost after ${batches} batches (~${batches * 60} MB of WAL); pg_wal peaked at ${Math.round(walMaxBytes / MiB)} MB (bound ${Math.round(WAL_LIMIT_BYTES / MiB)} MB)`,
       );
 
+      // Under this write load an election may be under way; status from a leader, not a stale read.
+      await c.waitForLeader(30_000);
       const st = await c.cli(['status']);
       assert.equal(st.code, 0, st.stderr);
       assert.match(st.stdout, new RegExp(`WAL: ${down}'s replication slot was invalidated.*${down} is re-cloned when it returns`));

@@ -57,6 +57,7 @@ export class PartUploader extends EventEmitter implements ArchiveSink<UploadResu
   private readonly parts: UploadedPart[] = [];
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  private partHash = createHash('sha256');
   private uploading: Promise<void> = Promise.resolve();
   private failed: Error | undefined;
   private readonly partBytes: number;
@@ -119,36 +120,43 @@ export class PartUploader extends EventEmitter implements ArchiveSink<UploadResu
     if (this.listenerCount('error') > 0) this.emit('error', e);
   }
 
+  /**
+   * Appends to the part being filled, hashing as the bytes come (a part's
+   * sha256 in one call would hold the event loop, which Raft shares, for tens
+   * of milliseconds); a full part is cut and uploaded.
+   */
   private async collect(chunk: Buffer): Promise<void> {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    while (this.pendingBytes >= this.partBytes) {
-      const all = Buffer.concat(this.pending, this.pendingBytes);
-      const part = all.subarray(0, this.partBytes);
-      const rest = all.subarray(this.partBytes);
-      this.pending = rest.length > 0 ? [Buffer.from(rest)] : [];
-      this.pendingBytes = rest.length;
-      await this.startUpload(Buffer.from(part));
+    let off = 0;
+    while (off < chunk.length) {
+      const piece = chunk.subarray(off, off + (this.partBytes - this.pendingBytes));
+      this.pending.push(piece);
+      this.pendingBytes += piece.length;
+      this.partHash.update(piece);
+      off += piece.length;
+      if (this.pendingBytes === this.partBytes) await this.cutPart();
     }
   }
 
   private async flush(): Promise<void> {
-    if (this.pendingBytes > 0 || this.parts.length === 0) {
-      const last = Buffer.concat(this.pending, this.pendingBytes);
-      this.pending = [];
-      this.pendingBytes = 0;
-      await this.startUpload(last);
-    }
+    if (this.pendingBytes > 0 || this.parts.length === 0) await this.cutPart();
     await this.uploading;
   }
 
+  private async cutPart(): Promise<void> {
+    const data = Buffer.concat(this.pending, this.pendingBytes);
+    const sha256 = this.partHash.digest('hex');
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.partHash = createHash('sha256');
+    await this.startUpload(data, sha256);
+  }
+
   /** Waits for the previous upload (at most one in flight), then starts this one. */
-  private async startUpload(data: Buffer): Promise<void> {
+  private async startUpload(data: Buffer, sha256: string): Promise<void> {
     await this.uploading;
     if (this.failed) throw this.failed;
     const index = this.parts.length + this.inFlight;
     const key = `${this.o.keyPrefix}${String(index).padStart(5, '0')}`;
-    const sha256 = createHash('sha256').update(data).digest('hex');
     this.inFlight++;
     this.uploading = this.o.store.put(key, data, { sha256 }).then(
       (r) => {

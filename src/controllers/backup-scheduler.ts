@@ -11,6 +11,13 @@ import { backupId, decideBackup, type BackupKindRequest, type BackupSchedule } f
 import { sleep, type Controller, type ControllerContext } from './manager.js';
 
 const TICK_MS = 5_000;
+/**
+ * Scheduled backups wait this long after this node became leader: a backup
+ * reads every file and compresses it on a 2-core machine, and a cluster that is
+ * starting, or has just changed leader, is better left to settle. Measured on
+ * the leader's own monotonic clock. Operators' requests do not wait.
+ */
+export const SCHEDULE_GRACE_MS = 60_000;
 
 export class BackupRequestError extends Error {
   constructor(
@@ -28,6 +35,8 @@ export interface BackupSchedulerOptions {
   backupsPrefix: string;
   /** Scheduled backups on or off (operators' requests work either way). */
   scheduled: boolean;
+  /** Default SCHEDULE_GRACE_MS. */
+  graceMs?: number;
   nowMs?: () => number;
 }
 
@@ -44,9 +53,10 @@ export class BackupScheduler implements Controller {
 
   async run(ctx: ControllerContext): Promise<void> {
     this.active = true;
+    const since = performance.now();
     try {
       while (!ctx.signal.aborted) {
-        if (this.o.scheduled) {
+        if (this.o.scheduled && performance.now() - since >= (this.o.graceMs ?? SCHEDULE_GRACE_MS)) {
           const d = decideBackup(this.fsm.state, this.o.schedule, this.now());
           if (d.action === 'start') {
             try {

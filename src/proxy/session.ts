@@ -124,7 +124,8 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
   /** The client's requests: waiting, forwarded, and what the server (or the proxy) still owes them. */
   private readonly req: Requests;
   /** What a fence, a lost server or a rerun does to the transaction. */
-  private readonly rec: Recovery;
+  /** Made on first use (a lost server, a fence check): most sessions never need it, and an idle client's memory counts. */
+  private recovery: Recovery | undefined;
 
   /**
    * The server socket whose 'drain' this client's reading waits on (flushServer).
@@ -153,8 +154,19 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
       giveUpRetry: () => this.giveUpRetry(),
       close: () => this.close(),
     });
-    this.rec = new Recovery(
-      ctx,
+    this.attach(socket);
+    if (ctx.sharedReads && !readShared(socket, this.onSharedRead)) socket.resume();
+    this.login = new ClientLogin(ctx, this);
+  }
+
+  private get rec(): Recovery {
+    if (this.recovery === undefined) this.recovery = this.makeRecovery();
+    return this.recovery;
+  }
+
+  private makeRecovery(): Recovery {
+    return new Recovery(
+      this.ctx,
       {
         server: () => this.server,
         isClosed: () => this.phase === 'closed',
@@ -186,9 +198,6 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
       this.req,
       this.acq,
     );
-    this.attach(socket);
-    if (ctx.sharedReads && !readShared(socket, this.onSharedRead)) socket.resume();
-    this.login = new ClientLogin(ctx, this);
   }
 
   /** Client messages wait in `pending` (no server to run them yet, or a check runs first). */
