@@ -54,7 +54,7 @@ describe('backups through the daemons', () => {
   }
 
   it('takes a full backup and an incremental on demand from a standby, and restores them from the store alone', async () => {
-    const view = await waitHealthy(c, password, 'a primary and two streaming standbys');
+    const view = await waitHealthy(c, password, 'a primary and two streaming standbys', 120_000);
     const primary = view.primary!;
     await sql(primary, 'CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g');
 
