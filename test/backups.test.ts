@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { adminPassword } from '../src/auth/passwords.js';
-import { loadConfig } from '../src/config/index.js';
+import { loadConfig, objectStoreDir } from '../src/config/index.js';
+import { FsObjectStore } from '../src/object-store/index.js';
 import { PostgresInstance } from '../src/postgres/instance.js';
 import { DaemonCluster } from './helpers/daemons.js';
 import { waitHealthy } from './helpers/pg-health.js';
@@ -111,6 +112,42 @@ describe('backups through the daemons', () => {
     } finally {
       if (restored.isRunning()) await restored.stop('immediate', { timeoutMs: 10_000 });
     }
+  });
+
+  it('a backup whose daemon is killed mid-way is recorded as failed when that daemon returns, its objects are deleted, and the next backup succeeds', async () => {
+    const view = await waitHealthy(c, password, 'a primary and two streaming standbys', 120_000);
+    // Enough data that the backup takes a few seconds.
+    await sql(view.primary!, "CREATE TABLE big AS SELECT g AS id, md5(g::text) || repeat('x', 200) AS v FROM generate_series(1, 600000) g");
+    await sql(view.primary!, 'CHECKPOINT');
+    const started = await c.cli(['backup', 'create', '--full', '--json']);
+    assert.equal(started.code, 0, started.stderr);
+    const victim = (JSON.parse(started.stdout) as { backup: BackupJson }).backup;
+    assert.equal(victim.state, 'running');
+    const node = victim.node!;
+    await c.kill9(node);
+    await c.start(node);
+    await c.waitFor(async () => (await backups()).find((b) => b.id === victim.id)?.state === 'failed', `${victim.id} recorded as failed`, 90_000);
+    const failed = (await backups()).find((b) => b.id === victim.id)!;
+    if (failed.failureReason?.startsWith('interrupted') !== true) {
+      // The kill may have landed after the backup had finished; then this run proves nothing about it.
+      assert.fail(`the kill did not interrupt the backup (it ended: ${failed.state}, ${failed.failureReason ?? ''}); the test needs a longer backup`);
+    }
+    const store = new FsObjectStore({ dir: objectStoreDir(loadConfig(c.configPath)) });
+    try {
+      await c.waitFor(
+        async () => {
+          for await (const _ of store.list(`test/basebackups/${victim.id}/`)) return false;
+          return true;
+        },
+        `the objects of ${victim.id} deleted`,
+        30_000,
+      );
+    } finally {
+      await store.close();
+    }
+    const next = await c.cli(['backup', 'create', '--full', '--wait', '--json']);
+    assert.equal(next.code, 0, next.stderr);
+    assert.equal((JSON.parse(next.stdout) as { backup: BackupJson }).backup.state, 'complete');
   });
 
   it('refuses a second backup while one runs, and an incremental with nothing to build on names the fix', async () => {
