@@ -19,9 +19,8 @@ import { restoreChain } from '../src/backup/restore.js';
 import { takeBackup } from '../src/backup/take-backup.js';
 import type { BackupManifest } from '../src/backup/manifest.js';
 import { FsObjectStore, S3ObjectStore, type ObjectStore } from '../src/object-store/index.js';
-import { PostgresInstance } from '../src/postgres/instance.js';
 import { readReplicationPassword, REPLICATION_ROLE } from '../src/postgres/settings.js';
-import { freePort, makeTempPrimary, type TempPrimary } from '../test/helpers/postgres.js';
+import { makeTempPrimary, type TempPrimary, startCopy } from '../test/helpers/postgres.js';
 import { startS3rver, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY } from '../test/helpers/s3rver.js';
 import { round } from './bench/lib/stats.js';
 
@@ -47,17 +46,7 @@ function dirBytes(dir: string): number {
 async function timeRestoreToQuery(store: ObjectStore, chain: BackupManifest[], dir: string, owner: { uid: number; gid: number }): Promise<number> {
   const t0 = performance.now();
   await restoreChain(store, chain, dir, { owner });
-  const pg = new PostgresInstance({ dataDir: dir, port: await freePort() });
-  pg.writeConfig({
-    nodeId: 'r1',
-    listenAddresses: ['127.0.0.1'],
-    syncMode: 'async',
-    syncQuorum: 1,
-    peerNodeIds: [],
-    replicationHosts: ['127.0.0.1'],
-    parameters: { shared_buffers: '128MB', max_connections: 30 },
-  });
-  await pg.start({ timeoutMs: 120_000 });
+  const pg = await startCopy(dir, { parameters: { shared_buffers: '128MB', max_connections: 30 }, timeoutMs: 120_000 });
   await pg.query('SELECT count(*) FROM pgbench_branches');
   const s = seconds(t0);
   await pg.stop('immediate', { timeoutMs: 20_000 });

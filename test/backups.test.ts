@@ -12,10 +12,9 @@ import pg from 'pg';
 import { adminPassword } from '../src/auth/passwords.js';
 import { loadConfig, objectStoreDir } from '../src/config/index.js';
 import { FsObjectStore } from '../src/object-store/index.js';
-import { PostgresInstance } from '../src/postgres/instance.js';
 import { DaemonCluster } from './helpers/daemons.js';
 import { waitHealthy } from './helpers/pg-health.js';
-import { freePort } from './helpers/postgres.js';
+import { startCopy } from './helpers/postgres.js';
 
 interface BackupJson {
   id: string;
@@ -95,19 +94,9 @@ describe('backups through the daemons', () => {
     const restore = await c.cli(['restore', '--config', c.configPath, '--backup', 'latest', '--to-dir', dir, '--json']);
     assert.equal(restore.code, 0, restore.stderr);
     assert.deepEqual((JSON.parse(restore.stdout) as { chain: string[] }).chain, [full.id, inc.id]);
-    const restored = new PostgresInstance({ dataDir: dir, port: await freePort() });
+    // A free port (the source's is in use); the source's other settings, as a user would start it.
+    const restored = await startCopy(dir, { parameters: {} });
     try {
-      // A free port (the source's is in use); the source's other settings, as a user would start it.
-      restored.writeConfig({
-        nodeId: 'r1',
-        listenAddresses: ['127.0.0.1'],
-        syncMode: 'async',
-        syncQuorum: 1,
-        peerNodeIds: [],
-        replicationHosts: ['127.0.0.1'],
-        parameters: {},
-      });
-      await restored.start({ timeoutMs: 30_000 });
       assert.deepEqual((await restored.query('SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t')).rows[0], want);
     } finally {
       if (restored.isRunning()) await restored.stop('immediate', { timeoutMs: 10_000 });

@@ -11,9 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { FsObjectStore, S3ObjectStore, type ObjectStore } from '../object-store/index.js';
-import { PostgresInstance } from '../postgres/instance.js';
 import { readReplicationPassword, REPLICATION_ROLE } from '../postgres/settings.js';
-import { freePort, makeTempPrimary, type TempPrimary } from '../../test/helpers/postgres.js';
+import { makeTempPrimary, type TempPrimary, startCopy } from '../../test/helpers/postgres.js';
 import { startS3rver, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY } from '../../test/helpers/s3rver.js';
 import { BACKUP_MANIFEST_NAME, orderChain } from './manifest.js';
 import { restoreChain } from './restore.js';
@@ -22,21 +21,6 @@ import { takeBackup } from './take-backup.js';
 import { verifyBackupObjects } from './verify-objects.js';
 
 const DIGEST = `SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t`;
-
-async function startRestored(dir: string): Promise<PostgresInstance> {
-  const pg = new PostgresInstance({ dataDir: dir, port: await freePort() });
-  pg.writeConfig({
-    nodeId: 'r1',
-    listenAddresses: ['127.0.0.1'],
-    syncMode: 'async',
-    syncQuorum: 1,
-    peerNodeIds: [],
-    replicationHosts: ['127.0.0.1'],
-    parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false },
-  });
-  await pg.start({ timeoutMs: 30_000 });
-  return pg;
-}
 
 function flipByte(file: string, at: number): void {
   const fd = fs.openSync(file, 'r+');
@@ -82,7 +66,7 @@ async function backupRoundTrip(t: { diagnostic(m: string): void }, primary: Temp
   ] as const) {
     const dir = path.join(primary.root, `restore-${chain.length}`);
     await restoreChain(store, chain, dir, { owner: primary.pg.user, fsync: false });
-    const restored = await startRestored(dir);
+    const restored = await startCopy(dir);
     try {
       assert.deepEqual((await restored.query(DIGEST)).rows[0], want, `${which}: the data at the backup's end`);
     } finally {

@@ -9,10 +9,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { streamBaseBackup } from '../postgres/basebackup.js';
-import { PostgresInstance } from '../postgres/instance.js';
+import type { PostgresInstance } from '../postgres/instance.js';
 import { readReplicationPassword, REPLICATION_ROLE } from '../postgres/settings.js';
 import { TarExtractor, type TarStats } from '../postgres/tar-extract.js';
-import { freePort, makeTempPrimary } from '../../test/helpers/postgres.js';
+import { makeTempPrimary, startCopy } from '../../test/helpers/postgres.js';
 import { checkChain, combineBackups, CombineError } from './combine.js';
 import { BLCKSZ, encodeIncrementalFile, IncrementalFormatError, parseIncrementalHeader } from './incremental-file.js';
 
@@ -215,17 +215,7 @@ test('a real full + two PG17 incremental backups combine into a directory Postgr
     const out = path.join(primary.root, 'combined');
     const stats = await combineBackups(dirs, out, { owner, fsync: false });
     assert.ok(stats.filesReconstructed > 100, `reconstructed ${stats.filesReconstructed}`);
-    restored = new PostgresInstance({ dataDir: out, port: await freePort() });
-    restored.writeConfig({
-      nodeId: 'r1',
-      listenAddresses: ['127.0.0.1'],
-      syncMode: 'async',
-      syncQuorum: 1,
-      peerNodeIds: [],
-      replicationHosts: ['127.0.0.1'],
-      parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false },
-    });
-    await restored.start({ timeoutMs: 30_000 });
+    restored = await startCopy(out);
     assert.deepEqual((await restored.query(digest)).rows[0], want);
     assert.equal((await restored.query(`SELECT to_regclass('u') IS NULL AS gone`)).rows[0]?.gone, true);
     // The index agrees with the heap after the reconstruction (amcheck ships in the embedded package).

@@ -11,9 +11,9 @@ import { fileURLToPath } from 'node:url';
 
 import { configToYaml, localClusterConfig } from '../config/index.js';
 import { FsObjectStore } from '../object-store/index.js';
-import { PostgresInstance } from '../postgres/instance.js';
+import type { PostgresInstance } from '../postgres/instance.js';
 import { readReplicationPassword, REPLICATION_ROLE } from '../postgres/settings.js';
-import { freePort, makeTempPrimary } from '../../test/helpers/postgres.js';
+import { makeTempPrimary, startCopy } from '../../test/helpers/postgres.js';
 import { clusterPrefix } from './layout.js';
 import { takeBackup } from './take-backup.js';
 
@@ -65,17 +65,7 @@ test('ogel restore: lists the store, restores latest into a directory Postgres s
       /synchronous_standby_names = ''\nprimary_conninfo = ''\nprimary_slot_name = ''\nlisten_addresses = 'localhost'\nunix_socket_directories = '/,
       'a standalone copy: no standbys, no upstream, local only',
     );
-    restored = new PostgresInstance({ dataDir: dir, port: await freePort() });
-    restored.writeConfig({
-      nodeId: 'r1',
-      listenAddresses: ['127.0.0.1'],
-      syncMode: 'async',
-      syncQuorum: 1,
-      peerNodeIds: [],
-      replicationHosts: ['127.0.0.1'],
-      parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false },
-    });
-    await restored.start({ timeoutMs: 30_000 });
+    restored = await startCopy(dir);
     assert.deepEqual((await restored.query(`SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t`)).rows[0], want);
 
     const again = ogel(['restore', '--config', configPath, '--backup', 'b-one', '--to-dir', dir]);

@@ -41,6 +41,12 @@ export class Follower {
 
   constructor(private readonly ctx: AgentContext) {}
 
+  /** Asks the cluster to re-clone this node (pg.setRole recloning); the reconcile loop then does it. */
+  private async markRecloning(generation: number): Promise<void> {
+    const r = await this.ctx.proposeAndSync({ v: 1, type: 'pg.setRole', node: this.ctx.nodeId, role: 'recloning', generation, atMs: Date.now() });
+    if (!r.ok) throw new AgentError(`pg.setRole recloning for ${this.ctx.nodeId} refused: ${r.error.message}`);
+  }
+
   /**
    * A standby follows the primary of the current generation. After the failover
    * controller stopped our receiver for generation g, we do not stream again until
@@ -129,15 +135,7 @@ export class Follower {
         primary: s.postgres.primary,
         line: removed,
       });
-      const r = await this.ctx.proposeAndSync({
-        v: 1,
-        type: 'pg.setRole',
-        node: this.ctx.nodeId,
-        role: 'recloning',
-        generation: s.postgres.generation,
-        atMs: Date.now(),
-      });
-      if (!r.ok) throw new AgentError(`pg.setRole recloning for ${this.ctx.nodeId} refused: ${r.error.message}`);
+      await this.markRecloning(s.postgres.generation);
       return;
     }
     await this.restartIfNoReceiver(inst, err, logMark);
@@ -199,15 +197,7 @@ export class Follower {
           localTimeline: local.timeline,
           localEndLsn: local.endLsn,
         });
-        const r = await this.ctx.proposeAndSync({
-          v: 1,
-          type: 'pg.setRole',
-          node: this.ctx.nodeId,
-          role: 'recloning',
-          generation: s.postgres.generation,
-          atMs: Date.now(),
-        });
-        if (!r.ok) throw new AgentError(`pg.setRole recloning for ${this.ctx.nodeId} refused: ${r.error.message}`);
+        await this.markRecloning(s.postgres.generation);
         return;
       }
       await countAsStandby(this.ctx, s);

@@ -116,3 +116,26 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> 
     await sleep(10);
   }
 }
+
+/**
+ * Starts Postgres on a copy of a data directory (a restored backup, a combined
+ * chain) as a standalone server on a free port: asynchronous, local only.
+ * `parameters` replace the small test defaults. The caller stops it.
+ */
+export async function startCopy(
+  dataDir: string,
+  opts: { parameters?: Record<string, string | number | boolean>; timeoutMs?: number } = {},
+): Promise<PostgresInstance> {
+  const pg = new PostgresInstance({ dataDir, port: await freePort() });
+  pg.writeConfig({
+    nodeId: 'copy',
+    listenAddresses: ['127.0.0.1'],
+    syncMode: 'async',
+    syncQuorum: 1,
+    peerNodeIds: [],
+    replicationHosts: ['127.0.0.1'],
+    parameters: opts.parameters ?? { shared_buffers: '32MB', max_connections: 30, fsync: false },
+  });
+  await pg.start({ timeoutMs: opts.timeoutMs ?? 30_000 });
+  return pg;
+}
