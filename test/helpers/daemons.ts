@@ -4,6 +4,7 @@
 // given its own loopback address (partition tests cut nodes off by address).
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 export const CLI = resolve('dist/src/main.js');
 export const TOKEN = 'test-token-0123456789abcdef';
-const SECRET = 'test-cluster-secret-0123456789';
 
 export interface DaemonNode {
   id: string;
@@ -90,7 +90,14 @@ export class DaemonCluster {
     const c = new DaemonCluster(dir, join(dir, 'cluster.yml'));
     for (const id of ids) c.nodes.set(id, await newNode(id, opts.hosts?.[id] ?? DEFAULT_HOST));
     const nodesYaml = [...c.nodes.values()].map(nodeYaml).join('');
-    const yaml = `cluster:\n  name: test\n  secret: ${SECRET}\n  dataDir: ${join(dir, 'data')}\nnodes:\n${nodesYaml}raft:\n  tickMs: 20\napi:\n  token: ${TOKEN}\nlog:\n  level: info\n${extraYaml}`;
+    // A secret of its own: test clusters run side by side with the same node ids and
+    // cluster name, and a port a killed node of one cluster leaves behind can be
+    // handed to a node of another. Its peers keep dialling that port; with a shared
+    // secret their frames would be accepted, and a node could follow another
+    // cluster's leader (the suspected cause of a CI run in which a cluster's nodes
+    // never agreed on a leader while writes went through). The secret keeps them out.
+    const secret = randomBytes(16).toString('hex');
+    const yaml = `cluster:\n  name: test\n  secret: ${secret}\n  dataDir: ${join(dir, 'data')}\nnodes:\n${nodesYaml}raft:\n  tickMs: 20\napi:\n  token: ${TOKEN}\nlog:\n  level: info\n${extraYaml}`;
     await writeFile(c.configPath, yaml);
     return c;
   }
@@ -206,26 +213,42 @@ export class DaemonCluster {
     return { status: r.statusCode, body: text ? (JSON.parse(text) as unknown) : undefined };
   }
 
-  /** The leader every live node agrees on. */
+  /** The leader every live node agrees on. On a timeout the error says what each node last said. */
   async waitForLeader(timeoutMs = 10_000, not?: string): Promise<string> {
     let leader = '';
-    await this.waitFor(
-      async () => {
-        const seen = new Set<string>();
-        for (const [id, n] of this.nodes) {
-          if (!n.proc || n.proc.exitCode !== null || n.proc.signalCode !== null) continue;
-          const r = await this.get(id, '/v1/status?stale=true');
-          const l = (r.body as { leader?: string } | undefined)?.leader;
-          if (r.status !== 200 || !l) return false;
-          seen.add(l);
-        }
-        if (seen.size !== 1) return false;
-        leader = [...seen][0]!;
-        return leader !== not;
-      },
-      'an agreed leader',
-      timeoutMs,
-    );
+    const views = new Map<string, string>();
+    try {
+      await this.waitFor(
+        async () => {
+          const seen = new Set<string>();
+          let agreed = true;
+          for (const [id, n] of this.nodes) {
+            if (!n.proc || n.proc.exitCode !== null || n.proc.signalCode !== null) continue;
+            const r = await this.get(id, '/v1/status?stale=true');
+            const b = r.body as { leader?: string; term?: number; rejoining?: boolean } | undefined;
+            views.set(id, r.status === 200 ? `leader ${b?.leader ?? 'none'}, term ${b?.term}, rejoining ${b?.rejoining}` : `no answer (HTTP ${r.status})`);
+            const l = b?.leader;
+            if (r.status !== 200 || !l) agreed = false;
+            else seen.add(l);
+          }
+          if (!agreed || seen.size !== 1) return false;
+          leader = [...seen][0]!;
+          return leader !== not;
+        },
+        'an agreed leader',
+        timeoutMs,
+      );
+    } catch (e) {
+      const said = [...views].map(
+        ([id, v]) =>
+          `  ${id}: ${v}; last log lines:\n${this.nodes
+            .get(id)!
+            .log.slice(-8)
+            .map((l) => `    ${l}`)
+            .join('\n')}`,
+      );
+      throw new Error(`${(e as Error).message}${not ? ` other than ${not}` : ''}; what each node said last:\n${said.join('\n')}`);
+    }
     return leader;
   }
 
