@@ -43,6 +43,7 @@ export type {
   BackupRecordV1,
   BackupUpdate,
   BackupUpdateComplete,
+  BackupUpdateCompleteV5,
   BackupUpdateFailed,
   BackupUpdateV1,
   BackupVerify,
@@ -86,8 +87,15 @@ export { SCRAM_ITERATIONS, TENANT_LIMITS } from './commands/tenants.js';
  * or widen version 4. backup.delete keeps version 1: its new refusal (a backup
  * that is another's parent) cannot arise in a state that version 1 to 3 commands
  * reach, where every backup is full, so it means the same there.
+ *
+ * Version 5 changes backup.update 'complete': it carries the backup's exact
+ * startLsn, which replaces the estimate backup.record holds, and the end is
+ * checked against it. Checked against the estimate, a standby's backup could be
+ * refused (its end is its minimum recovery point, which may lie before the LSN
+ * it had replayed when the backup was recorded) and stay running forever. A
+ * version-4 update is read and applied as before. Migration 4 -> 5: none.
  */
-export const COMMAND_VERSION = 4;
+export const COMMAND_VERSION = 5;
 
 /** Command types added after version 1, and the version that added each: never read under an older version. */
 const TYPES_ADDED: Readonly<Partial<Record<CommandType, number>>> = { 'pg.scheduleSwitchover': 2, 'tenant.setLimits': 3, 'backup.verify': 4 };
@@ -97,7 +105,7 @@ const TYPES_ADDED: Readonly<Partial<Record<CommandType, number>>> = { 'pg.schedu
  * introduced the type or its current shape (backup.record and backup.update
  * have a version-1 shape, read under versions 1 to 3, and a version-4 shape).
  */
-const TYPE_VERSIONS: Readonly<Partial<Record<CommandType, number>>> = { ...TYPES_ADDED, 'backup.record': 4, 'backup.update': 4 };
+const TYPE_VERSIONS: Readonly<Partial<Record<CommandType, number>>> = { ...TYPES_ADDED, 'backup.record': 4, 'backup.update': 5 };
 
 /** The version a command of this type is written with: the version of its current shape. */
 export function commandVersionOf(type: CommandType): number {
@@ -117,6 +125,8 @@ const COMMAND_MIGRATIONS: readonly ((c: Record<string, unknown>) => Record<strin
   (c) => c,
   // 3 -> 4: older commands pass unchanged; version-1 backup.record and backup.update
   // keep their own parsers and handlers (see COMMAND_VERSION).
+  (c) => c,
+  // 4 -> 5: a version-4 backup.update keeps its version and its handler's rule.
   (c) => c,
 ];
 if (COMMAND_MIGRATIONS.length !== COMMAND_VERSION - 1) throw new Error('COMMAND_VERSION was bumped without its migration');

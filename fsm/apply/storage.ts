@@ -125,11 +125,24 @@ export const storageHandlers: { [T in StorageCommandType]: Handler<T> } = {
     if (c.state === 'failed') {
       return { state: { ...s, backups: mapWith(s.backups, c.id, { ...b, state: 'failed', failureReason: c.reason, finishedAtMs: c.atMs }) } };
     }
-    if (compareLsn(c.endLsn, b.startLsn) < 0) {
+    if (c.v === 4 && compareLsn(c.endLsn, b.startLsn) < 0) {
+      // Version 4 (frozen): the end against the estimate recorded at the start.
       return reject('invalid_value', `endLsn: ${c.endLsn} is before the backup's startLsn ${b.startLsn}; expected an LSN at or after it`, 'endLsn');
+    }
+    // Version 5: the exact start replaces the estimate (a standby's backup ends at its
+    // minimum recovery point, which may lie before the LSN it had replayed when the
+    // backup was recorded). An incremental still starts at or after its parent's end.
+    const parentEnd = c.v === 5 && b.parent !== null ? (s.backups.get(b.parent)?.endLsn ?? null) : null;
+    if (c.v === 5 && parentEnd !== null && compareLsn(c.startLsn, parentEnd) < 0) {
+      return reject(
+        'invalid_value',
+        `startLsn: ${c.startLsn} is before the end of the parent ${q(b.parent!)} (${parentEnd}); an incremental starts after its parent ends`,
+        'startLsn',
+      );
     }
     const next: Backup = {
       ...b,
+      ...(c.v === 5 ? { startLsn: c.startLsn } : {}),
       state: 'complete',
       endLsn: c.endLsn,
       tarBytes: c.tarBytes,

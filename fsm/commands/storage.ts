@@ -57,8 +57,14 @@ export interface BackupRecord extends Base<'backup.record', 4> {
   /** Where its objects go, e.g. `<cluster>/basebackups/<id>/`; shared with no other backup. */
   readonly prefix: string;
 }
-/** Version 4: finishes a running backup, complete with its end and sizes or failed with a reason. */
-export type BackupUpdate = BackupUpdateComplete | BackupUpdateFailed;
+/**
+ * Finishes a running backup: complete with its end and sizes, or failed with a
+ * reason. Version 5 (written now) completes with the exact start too, which
+ * replaces the estimate recorded at the start; version 4 (frozen) did not carry
+ * it and checked the end against the estimate.
+ */
+export type BackupUpdate = BackupUpdateComplete | BackupUpdateCompleteV5 | BackupUpdateFailed;
+/** Version 4 (frozen). */
 export interface BackupUpdateComplete extends Base<'backup.update', 4> {
   readonly id: string;
   readonly state: 'complete';
@@ -67,7 +73,18 @@ export interface BackupUpdateComplete extends Base<'backup.update', 4> {
   readonly storedBytes: number;
   readonly checksum: string;
 }
-export interface BackupUpdateFailed extends Base<'backup.update', 4> {
+export interface BackupUpdateCompleteV5 extends Base<'backup.update', 5> {
+  readonly id: string;
+  readonly state: 'complete';
+  /** The exact start (BASE_BACKUP's), from the backup's backup.json. */
+  readonly startLsn: Lsn;
+  readonly endLsn: Lsn;
+  readonly tarBytes: number;
+  readonly storedBytes: number;
+  readonly checksum: string;
+}
+/** The same in versions 4 and 5. */
+export interface BackupUpdateFailed extends Base<'backup.update', 4 | 5> {
   readonly id: string;
   readonly state: 'failed';
   readonly reason: string;
@@ -219,15 +236,19 @@ function backupRecord(x: unknown): BackupRecord {
 }
 
 function backupUpdate(x: unknown): BackupUpdate {
-  const state = fieldsOf(x, ['id', 'state', 'endLsn', 'tarBytes', 'storedBytes', 'checksum', 'reason']).oneOf('state', ['complete', 'failed'] as const);
+  const v = rawVersion(x) >= 5 ? 5 : 4;
+  const all = ['id', 'state', 'startLsn', 'endLsn', 'tarBytes', 'storedBytes', 'checksum', 'reason'];
+  const state = fieldsOf(x, all).oneOf('state', ['complete', 'failed'] as const);
   if (state === 'failed') {
     const f = fieldsOf(x, ['id', 'state', 'reason']);
-    return { v: 4, type: 'backup.update', atMs: f.timeMs('atMs'), id: f.id('id'), state, reason: f.text('reason', TEXT) };
+    return { v, type: 'backup.update', atMs: f.timeMs('atMs'), id: f.id('id'), state, reason: f.text('reason', TEXT) };
   }
-  const f = fieldsOf(x, ['id', 'state', 'endLsn', 'tarBytes', 'storedBytes', 'checksum']);
-  return {
-    v: 4,
-    type: 'backup.update',
+  const f = fieldsOf(
+    x,
+    v === 5 ? ['id', 'state', 'startLsn', 'endLsn', 'tarBytes', 'storedBytes', 'checksum'] : ['id', 'state', 'endLsn', 'tarBytes', 'storedBytes', 'checksum'],
+  );
+  const rest = {
+    type: 'backup.update' as const,
     atMs: f.timeMs('atMs'),
     id: f.id('id'),
     state,
@@ -236,6 +257,11 @@ function backupUpdate(x: unknown): BackupUpdate {
     storedBytes: f.int('storedBytes', 0, MAX_BYTES, 'bytes'),
     checksum: f.checksum('checksum'),
   };
+  if (v === 4) return { v, ...rest };
+  const startLsn = f.lsn('startLsn');
+  if (compareLsn(rest.endLsn, startLsn) < 0)
+    throw new FieldError(f.at('endLsn'), `${rest.endLsn} is before startLsn ${startLsn}; expected an LSN at or after it`);
+  return { v, ...rest, startLsn };
 }
 
 export const storageParsers: { [T in StorageCommandType]: Parser<T> } = {

@@ -454,6 +454,20 @@ test('backup.update (v4): failed records the reason; the end may not precede the
   expectReject(s, C.backupComplete(), 'invalid_transition', 'already "failed"', 'final');
 });
 
+test('backup.update (v5): the exact start replaces the estimate; the end is checked against it, and an incremental still starts after its parent ends', () => {
+  // Recorded with an estimate (0/2000028) above where the standby's backup really started and ended.
+  let s = run([C.backupRecord()], clusterOf3());
+  expectReject(s, C.backupComplete({ endLsn: '0/2000000' }), 'invalid_value', "before the backup's startLsn 0/2000028");
+  s = run([C.backupCompleteV5({ startLsn: '0/1FFFF00', endLsn: '0/2000000', atMs: 60 })], s);
+  const b = s.backups.get('b1')!;
+  assert.deepEqual([b.state, b.startLsn, b.endLsn], ['complete', '0/1FFFF00', '0/2000000']);
+  // An incremental on b1 (ends 0/2000000) whose exact start comes before that end is refused.
+  s = run([incremental('b2', 'b1', '0/3000000')], s);
+  expectReject(s, C.backupCompleteV5({ id: 'b2', startLsn: '0/1FFFFFF', endLsn: '0/3000100' }), 'invalid_value', 'before the end of the parent "b1"');
+  s = run([C.backupCompleteV5({ id: 'b2', startLsn: '0/2000000', endLsn: '0/2000000' })], s);
+  assert.equal(s.backups.get('b2')!.startLsn, '0/2000000');
+});
+
 test('backup.record (v4): an incremental needs a recorded, complete parent that did not fail verification', () => {
   let s = run([C.backupRecord()], clusterOf3());
   expectReject(s, incremental('b2', 'b9', '0/3000000'), 'unknown_backup', 'parent: no backup has id "b9"');

@@ -84,7 +84,8 @@ test('versions: each type is written with the version that introduced it; versio
   // other command stays version 1, so a version-1 node keeps applying them during a
   // rolling upgrade.
   // Version 4 added backup.verify and the current shapes of backup.record and backup.update.
-  const added: Record<string, number> = { 'pg.scheduleSwitchover': 2, 'tenant.setLimits': 3, 'backup.verify': 4, 'backup.record': 4, 'backup.update': 4 };
+  // Version 5: backup.update completes with the exact start.
+  const added: Record<string, number> = { 'pg.scheduleSwitchover': 2, 'tenant.setLimits': 3, 'backup.verify': 4, 'backup.record': 4, 'backup.update': 5 };
   for (const type of COMMAND_TYPES) assert.equal(commandVersionOf(type), added[type] ?? 1, type);
   assert.deepEqual(validateCommand({ ...C.memberRemove(), v: 4 }), C.memberRemove());
   assert.deepEqual(validateCommand({ ...C.tenantSetLimits(), v: 4 }), C.tenantSetLimits());
@@ -133,6 +134,14 @@ test('backup.record (v4): kind and parent agree; prefix; no state', () => {
   expectInvalid(C.backupRecord({ prefix: 'a//b/' }), 'prefix');
   expectInvalid(C.backupRecord({ state: 'complete' }), 'state', 'recorded when it starts');
   assert.ok(!isRejection(validateCommand(C.backupRecord({ prefix: 'c1/basebackups/b1' }))), 'a prefix without the trailing "/" is still a key');
+});
+
+test('backup.update (v5): complete needs its exact start, at or before its end; version 4 has no start', () => {
+  assert.ok(!isRejection(validateCommand(C.backupCompleteV5())));
+  expectInvalid(C.backupCompleteV5({ startLsn: undefined }), 'startLsn', 'missing');
+  expectInvalid(C.backupCompleteV5({ startLsn: '0/3000000' }), 'endLsn', 'before startLsn 0/3000000');
+  expectInvalid({ ...C.backupCompleteV5(), v: 4 }, 'startLsn', 'unknown field');
+  assert.equal((validateCommand({ ...C.backupFail(), v: 5 }) as { v: number }).v, 5);
 });
 
 test('backup.update (v4) and backup.verify: complete needs its end, sizes and checksum; failed a reason', () => {

@@ -209,10 +209,15 @@ const BUILDERS: Record<string, Builder> = {
       .sort();
     const id = running.length > 0 && r[0]! % 4 !== 0 ? pick(running, r[0]! >> 2) : existingOr(s.backups, BACKUPS, r[0]!);
     if (r[1]! % 4 === 0) return { id, state: 'failed', reason: 'connection to the node lost' };
-    const start = s.backups.get(id)?.startLsn ?? '0/0';
+    const estimate = s.backups.get(id)?.startLsn ?? '0/0';
+    // The exact start: mostly the estimate, now and then before it (a standby's
+    // backup), which for an incremental may fall before its parent's end (refused).
+    const back = r[6]! % 3 === 0 ? BigInt(r[6]! % 70_000) : 0n;
+    const start = formatLsn(parseLsn(estimate)! > back ? parseLsn(estimate)! - back : 0n);
     return {
       id,
       state: 'complete',
+      startLsn: start,
       endLsn: r[2]! % 9 === 0 ? '0/0' : formatLsn(parseLsn(start)! + BigInt(r[3]! % 100_000)),
       tarBytes: r[4]! * 1000,
       storedBytes: r[5]! * 300,

@@ -36,7 +36,16 @@ export interface BackupWorkerDeps {
   syncState: () => Promise<void>;
   log: Logger;
   nowMs?: () => number;
+  /** A backup that streams no byte for this long is aborted and failed. Default STALL_TIMEOUT_MS. */
+  stallTimeoutMs?: number;
 }
+
+/**
+ * Long enough for the fast checkpoint (or a standby's restartpoint) BASE_BACKUP
+ * starts with on a loaded node, which sends nothing meanwhile; short enough that
+ * a stuck backup does not hold the one-at-a-time schedule for long.
+ */
+export const STALL_TIMEOUT_MS = 10 * 60_000;
 
 /** Reads a finished backup's backup.json (an incremental's parent). */
 export async function readBackupManifest(store: ObjectStore, prefix: string): Promise<BackupManifest> {
@@ -44,11 +53,23 @@ export async function readBackupManifest(store: ObjectStore, prefix: string): Pr
   return parseBackupManifest((await readObject(store, { key })).toString('utf8'), key);
 }
 
+/** How often the worker looks at the state without being poked: retries of outcomes it could not record. */
+const POLL_MS = 10_000;
+
+/** A refusal by the state machine (definitive), as opposed to an outcome the proposer could not learn. */
+function isRefusal(e: unknown): boolean {
+  return e instanceof Error && e.message.startsWith('refused:');
+}
+
 export class BackupWorker {
   private readonly running = new Map<string, AbortController>();
   private readonly finishing = new Set<string>();
+  /** Outcomes not recorded yet (the leader was unreachable): proposed again on each poke until they land. */
+  private readonly unrecorded = new Map<string, Command>();
   private stopped = false;
   private ready = false;
+  private uploaded = 0;
+  private poll: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: BackupWorkerDeps) {}
 
@@ -70,13 +91,40 @@ export class BackupWorker {
     if (this.stopped) return;
     for (const b of this.mine()) this.fail(b, 'interrupted: the daemon running it stopped before it finished');
     this.ready = true;
+    this.poll = setInterval(() => this.poke(), POLL_MS);
+    this.poll.unref();
     this.poke();
   }
 
   /** Looks at the state for work; cheap, idempotent, called on every applied backup.* command and periodically. */
   poke(): void {
     if (this.stopped || !this.ready) return;
-    for (const b of this.mine()) if (!this.running.has(b.id) && !this.finishing.has(b.id)) this.start(b);
+    const mine = this.mine();
+    for (const id of this.unrecorded.keys()) if (!mine.some((b) => b.id === id)) this.unrecorded.delete(id);
+    for (const b of mine) {
+      if (this.running.has(b.id) || this.finishing.has(b.id)) continue;
+      const outcome = this.unrecorded.get(b.id);
+      if (outcome !== undefined) this.retryRecord(b, outcome);
+      else this.start(b);
+    }
+  }
+
+  /** Proposes an outcome again; a failure's objects are deleted once it lands. */
+  private retryRecord(b: Backup, outcome: Command): void {
+    this.finishing.add(b.id);
+    void (async () => {
+      try {
+        await this.d.propose(outcome);
+        this.unrecorded.delete(b.id);
+        this.d.log({ level: 'info', msg: 'recorded a backup outcome on retry', backup: b.id });
+        if (outcome.type === 'backup.update' && outcome.state === 'failed') await this.deleteObjects(b);
+      } catch (e) {
+        if (isRefusal(e)) this.unrecorded.delete(b.id);
+        this.d.log({ level: 'warn', msg: 'could not record a backup outcome yet', backup: b.id, error: (e as Error).message });
+      } finally {
+        this.finishing.delete(b.id);
+      }
+    })();
   }
 
   private mine(): Backup[] {
@@ -86,7 +134,13 @@ export class BackupWorker {
   /** Abandons running backups (their records are failed on the next start, and their objects deleted). */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.poll);
     for (const ac of this.running.values()) ac.abort('the daemon is stopping');
+  }
+
+  /** Stored bytes of the backups this worker completed (a metric). */
+  uploadedBytes(): number {
+    return this.uploaded;
   }
 
   isRunning(id: string): boolean {
@@ -102,6 +156,17 @@ export class BackupWorker {
 
   private async run(b: Backup, signal: AbortSignal): Promise<void> {
     let manifest: BackupManifest;
+    const stallMs = this.d.stallTimeoutMs ?? STALL_TIMEOUT_MS;
+    let lastProgress = performance.now();
+    const stall = new AbortController();
+    const watchdog = setInterval(
+      () => {
+        const idleMs = performance.now() - lastProgress;
+        if (idleMs >= stallMs) stall.abort(new Error(`no progress for ${Math.round(idleMs / 1000)} s (Postgres sent no backup data); abandoned`));
+      },
+      Math.min(5_000, stallMs),
+    );
+    watchdog.unref();
     try {
       const parent = b.parent === null ? undefined : this.d.state().backups.get(b.parent);
       if (b.parent !== null && parent === undefined) throw new Error(`its parent ${b.parent} is no longer in the index`);
@@ -115,26 +180,34 @@ export class BackupWorker {
         conn: this.d.conn(),
         node: this.d.nodeId,
         sourceRole: this.d.role(),
-        signal,
+        signal: AbortSignal.any([signal, stall.signal]),
+        onProgress: () => {
+          lastProgress = performance.now();
+        },
         ...(this.d.nowMs ? { nowMs: this.d.nowMs } : {}),
       });
     } catch (e) {
       if (this.stopped) return; // recorded as interrupted on the next start
-      this.fail(b, (e as Error).message);
+      this.fail(b, stall.signal.aborted ? (stall.signal.reason as Error).message : (e as Error).message);
       return;
+    } finally {
+      clearInterval(watchdog);
     }
+    const complete: Command = {
+      v: 5,
+      type: 'backup.update',
+      atMs: (this.d.nowMs ?? Date.now)(),
+      id: b.id,
+      state: 'complete',
+      startLsn: manifest.startLsn,
+      endLsn: manifest.endLsn,
+      tarBytes: manifest.tarBytes,
+      storedBytes: manifest.storedBytes,
+      checksum: `sha256:${manifest.tarSha256}`,
+    };
     try {
-      await this.d.propose({
-        v: 4,
-        type: 'backup.update',
-        atMs: (this.d.nowMs ?? Date.now)(),
-        id: b.id,
-        state: 'complete',
-        endLsn: manifest.endLsn,
-        tarBytes: manifest.tarBytes,
-        storedBytes: manifest.storedBytes,
-        checksum: `sha256:${manifest.tarSha256}`,
-      });
+      await this.d.propose(complete);
+      this.uploaded += manifest.storedBytes;
       this.d.log({
         level: 'info',
         msg: 'backup complete',
@@ -144,8 +217,14 @@ export class BackupWorker {
         tarBytes: manifest.tarBytes,
       });
     } catch (e) {
-      // The objects are whole; if the update is lost, the next start marks the record failed and deletes them.
-      this.d.log({ level: 'warn', msg: 'backup finished but could not be recorded as complete', backup: b.id, error: (e as Error).message });
+      if (isRefusal(e)) {
+        // Definitive: the index will not take it as it is, so it is not a backup.
+        this.fail(b, `its completion was refused: ${(e as Error).message}`);
+      } else {
+        // The objects are whole: record the completion when the leader answers again.
+        this.unrecorded.set(b.id, complete);
+        this.d.log({ level: 'warn', msg: 'backup finished, not recorded as complete yet; will retry', backup: b.id, error: (e as Error).message });
+      }
       return;
     }
     await this.verifyObjects(b.id, manifest);
@@ -175,17 +254,29 @@ export class BackupWorker {
   private fail(b: Backup, reason: string): void {
     this.finishing.add(b.id);
     this.d.log({ level: 'warn', msg: 'backup failed', backup: b.id, reason });
+    const failed: Command = { v: 5, type: 'backup.update', atMs: (this.d.nowMs ?? Date.now)(), id: b.id, state: 'failed', reason: reason.slice(0, 500) };
     void (async () => {
       try {
-        await this.d.propose({ v: 4, type: 'backup.update', atMs: (this.d.nowMs ?? Date.now)(), id: b.id, state: 'failed', reason: reason.slice(0, 500) });
-        await deletePrefix(this.d.store, b.prefix).catch((e: Error) =>
-          this.d.log({ level: 'warn', msg: "could not delete a failed backup's objects; the sweep will", backup: b.id, error: e.message }),
-        );
+        await this.d.propose(failed);
+        await this.deleteObjects(b);
       } catch (e) {
-        this.d.log({ level: 'warn', msg: 'could not record a backup failure; will retry', backup: b.id, error: (e as Error).message });
+        // Refused: the record is final already (failed by the leader, say). Otherwise retried on the next poke.
+        if (!isRefusal(e)) this.unrecorded.set(b.id, failed);
+        this.d.log({
+          level: 'warn',
+          msg: isRefusal(e) ? 'backup failure not recorded' : 'could not record a backup failure yet; will retry',
+          backup: b.id,
+          error: (e as Error).message,
+        });
       } finally {
         this.finishing.delete(b.id);
       }
     })();
+  }
+
+  private async deleteObjects(b: Backup): Promise<void> {
+    await deletePrefix(this.d.store, b.prefix).catch((e: Error) =>
+      this.d.log({ level: 'warn', msg: "could not delete a failed backup's objects; the sweep will", backup: b.id, error: e.message }),
+    );
   }
 }

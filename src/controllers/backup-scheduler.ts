@@ -19,6 +19,14 @@ const TICK_MS = 5_000;
  */
 export const SCHEDULE_GRACE_MS = 60_000;
 
+/**
+ * A running backup whose node the leader has not heard from for this long is
+ * failed: a node that never returns must not hold the one-at-a-time schedule.
+ * If the node was only cut off, its worker's late 'complete' is refused (the
+ * record is no longer running) and the sweep removes what it wrote.
+ */
+export const NODE_GONE_MS = 2 * 60_000;
+
 export class BackupRequestError extends Error {
   constructor(
     message: string,
@@ -37,6 +45,10 @@ export interface BackupSchedulerOptions {
   scheduled: boolean;
   /** Default SCHEDULE_GRACE_MS. */
   graceMs?: number;
+  /** How long ago the leader last heard from a node (Raft's view); null when unknown. */
+  nodeContactMs?: (node: string) => number | null;
+  /** Default NODE_GONE_MS. */
+  nodeGoneMs?: number;
   nowMs?: () => number;
 }
 
@@ -56,6 +68,8 @@ export class BackupScheduler implements Controller {
     const since = performance.now();
     try {
       while (!ctx.signal.aborted) {
+        // Judged only after a full period in office: a new leader's view of its peers starts empty.
+        if (performance.now() - since >= (this.o.nodeGoneMs ?? NODE_GONE_MS)) await this.abandonOnGoneNodes(ctx);
         if (this.o.scheduled && performance.now() - since >= (this.o.graceMs ?? SCHEDULE_GRACE_MS)) {
           const d = decideBackup(this.fsm.state, this.o.schedule, this.now());
           if (d.action === 'start') {
@@ -74,6 +88,22 @@ export class BackupScheduler implements Controller {
       }
     } finally {
       this.active = false;
+    }
+  }
+
+  private async abandonOnGoneNodes(ctx: ControllerContext): Promise<void> {
+    const goneMs = this.o.nodeGoneMs ?? NODE_GONE_MS;
+    for (const b of this.fsm.state.backups.values()) {
+      if (b.state !== 'running' || b.node === null) continue;
+      const quietMs = this.o.nodeContactMs?.(b.node) ?? null;
+      if (quietMs === null || quietMs < goneMs) continue;
+      const reason = `node ${b.node} has not been heard from for ${Math.round(quietMs / 1000)} s; the backup was abandoned`;
+      try {
+        await this.propose({ v: 5, type: 'backup.update', atMs: this.now(), id: b.id, state: 'failed', reason });
+        ctx.log({ level: 'warn', msg: 'backup abandoned: its node is gone', backup: b.id, node: b.node, quietMs });
+      } catch (e) {
+        ctx.log({ level: 'warn', msg: 'could not fail a backup whose node is gone', backup: b.id, error: (e as Error).message });
+      }
     }
   }
 

@@ -31,6 +31,8 @@ export function startBackups(o: {
   fsm: ClusterStateMachine;
   propose: (cmd: Command) => Promise<ApplyOk>;
   syncState: () => Promise<void>;
+  /** How long ago this node (as leader) last heard from another; null when unknown. */
+  nodeContactMs: (node: string) => number | null;
   log: Logger;
 }): DaemonBackups {
   const store = openObjectStore(o.config);
@@ -55,6 +57,7 @@ export function startBackups(o: {
     },
     scheduled: o.config.backups.scheduled,
     backupsPrefix: `${prefix}basebackups/`,
+    nodeContactMs: o.nodeContactMs,
   });
   let worker: BackupWorker | undefined;
   const startWorker = () => {

@@ -168,6 +168,7 @@ export class Daemon {
       fsm,
       propose: (cmd) => proposer.propose(cmd).then(okOrThrow),
       syncState: async () => void (await raft.read()),
+      nodeContactMs: (id) => (id === self.id ? 0 : (raft.status().peers.find((p) => p.id === id)?.lastContactMs ?? null)),
       log: withFields(log, { component: 'backups' }),
     });
     backupsRef = backups;
@@ -247,6 +248,7 @@ export class Daemon {
       peers,
       backups: { scheduler: backups.scheduler, storeDescription: backups.store.description, storeProblem: () => backups.problem() },
     });
+    metrics.setBackupView({ backups: () => fsm.state.backups, uploadedBytes: () => backups.worker?.uploadedBytes() ?? 0 });
     metrics.setPostgresView({
       nodeId: self.id,
       state: () => fsm.state,

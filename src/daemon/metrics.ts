@@ -9,6 +9,7 @@ import type { NodeStatus } from '../../raft/index.js';
 import type { ClusterState } from '../../fsm/index.js';
 import type { AgentCounters, AgentStatus } from '../postgres/agent.js';
 import type { ReplicationStats } from '../postgres/replication-stats.js';
+import { type BackupMetricsView, registerBackupMetrics } from './backup-metrics.js';
 
 /** The slice of a RaftNode the metrics read. */
 export interface RaftView {
@@ -48,6 +49,7 @@ export class DaemonMetrics {
   readonly apiRequests: Counter<'route' | 'status'>;
   private readonly switchoverPauseSeconds: Histogram;
   private pgView: PostgresMetricsView | undefined;
+  private backupView: BackupMetricsView | undefined;
 
   constructor(raft: RaftView) {
     const r = this.registry;
@@ -163,6 +165,12 @@ export class DaemonMetrics {
       registers: [r],
     });
     this.registerPostgres();
+    registerBackupMetrics(r, () => this.backupView);
+  }
+
+  /** Gives the backup metrics their source; until then they read as absent or 0. */
+  setBackupView(view: BackupMetricsView): void {
+    this.backupView = view;
   }
 
   /** Gives the Postgres metrics their source; until then they read as 0 (or absent, for labelled ones). */

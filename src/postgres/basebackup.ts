@@ -155,12 +155,16 @@ export async function takeBaseBackup(conn: ReplicationConn | pg.ClientConfig, ta
 }
 
 /** A replication connection's client config (`replication: 'database'` is passed through by pg but not declared by @types/pg). */
+const CONNECT_TIMEOUT_MS = 30_000;
+
 function replicationConfig(conn: ReplicationConn | pg.ClientConfig, applicationName: string): pg.ClientConfig {
   const config: pg.ClientConfig & { replication: 'database' } = {
     ...conn,
     database: (conn as pg.ClientConfig).database ?? 'postgres',
     replication: 'database',
     application_name: (conn as pg.ClientConfig).application_name ?? applicationName,
+    // A Postgres that takes the connection and never answers must not hold a backup forever.
+    connectionTimeoutMillis: (conn as pg.ClientConfig).connectionTimeoutMillis ?? CONNECT_TIMEOUT_MS,
   };
   return config;
 }
@@ -187,9 +191,17 @@ export async function streamBaseBackup<Result>(
   const client = new pg.Client(replicationConfig(conn, 'ogel-backup'));
   let clientError: Error | undefined;
   client.on('error', (e) => {
-    clientError = e;
+    clientError ??= e; // the first error says why (an abort, before the socket's own)
   });
+  // Until BASE_BACKUP runs, an abort closes the socket: connect, IDENTIFY_SYSTEM
+  // and UPLOAD_MANIFEST would otherwise wait on a server that never answers.
+  const abortEarly = () => {
+    clientError ??= new BaseBackupError(`backup aborted: ${String(opts.signal?.reason ?? 'signal')}`);
+    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  };
+  opts.signal?.addEventListener('abort', abortEarly, { once: true });
   try {
+    if (opts.signal?.aborted) throw new BaseBackupError('backup aborted before it started');
     await client.connect();
     const ident = await client.query<{ systemid: string }>('IDENTIFY_SYSTEM');
     const systemIdentifier = ident.rows[0]?.systemid;
@@ -198,7 +210,8 @@ export async function streamBaseBackup<Result>(
     if (opts.parentManifest !== undefined) await uploadManifest(client, opts.parentManifest);
     const command = new BaseBackupCommand<Result>(sink, { ...opts, incremental, systemIdentifier });
     const onAbort = () => command.abort(new BaseBackupError(`backup aborted: ${String(opts.signal?.reason ?? 'signal')}`));
-    if (opts.signal?.aborted) throw new BaseBackupError('backup aborted before it started');
+    opts.signal?.removeEventListener('abort', abortEarly);
+    if (opts.signal?.aborted) throw clientError ?? new BaseBackupError('backup aborted before it started');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       client.query(command);
@@ -210,6 +223,7 @@ export async function streamBaseBackup<Result>(
     sink.destroy(e as Error);
     throw clientError && !(e instanceof BaseBackupError) ? clientError : e;
   } finally {
+    opts.signal?.removeEventListener('abort', abortEarly);
     await client.end().catch(() => {});
   }
 }

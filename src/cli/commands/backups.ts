@@ -45,6 +45,7 @@ export const backupCreate: CommandSpec = {
     full: { type: 'boolean', help: 'a full backup (default: incremental when there is a complete backup to build on)' },
     incremental: { type: 'boolean', help: 'an incremental backup (PG17): only the pages changed since the newest backup' },
     wait: { type: 'boolean', help: 'wait until it is complete or failed, showing its state' },
+    'wait-timeout-s': { type: 'string', value: 'SECONDS', help: 'with --wait: give up waiting after this long (the backup goes on); default: no limit' },
   },
   positionals: { names: [], min: 0, max: 0 },
   api: true,
@@ -55,12 +56,18 @@ export const backupCreate: CommandSpec = {
   async run(ctx, args) {
     if (args.bool('full') && args.bool('incremental')) throw new UsageError('--full and --incremental contradict each other; give at most one', args.command);
     const kind = args.bool('full') ? 'full' : args.bool('incremental') ? 'incremental' : 'auto';
+    const waitLimitS = waitTimeoutS(args.string('wait-timeout-s'), args.command);
     const client = clientFor(ctx, args);
     let { backup } = await client.createBackup(kind);
     if (!args.bool('json')) ctx.io.stderr(`backup ${backup.id} (${backup.kind}) started on ${cell(backup.node)}\n`);
     if (args.bool('wait')) {
       const t0 = performance.now();
       while (backup.state === 'running') {
+        if (waitLimitS !== undefined && performance.now() - t0 >= waitLimitS * 1000)
+          throw new CliError(
+            `backup ${backup.id} is still running after ${waitLimitS} s of waiting`,
+            `it goes on without the CLI: follow it with 'ogel backup show ${backup.id}'`,
+          );
         await sleep(WAIT_POLL_MS);
         backup = (await client.backup(backup.id)).backup;
         if (!args.bool('json') && backup.state === 'running')
@@ -77,6 +84,13 @@ export const backupCreate: CommandSpec = {
     return 0;
   },
 };
+
+function waitTimeoutS(raw: string | undefined, command: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--wait-timeout-s: expected a number of seconds greater than 0, got ${JSON.stringify(raw)}`, command);
+  return n;
+}
 
 export const backupList: CommandSpec = {
   path: ['backup', 'list'],
