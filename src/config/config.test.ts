@@ -112,7 +112,7 @@ describe('config: valid files', () => {
         fs: {},
         s3: { region: 'us-east-1', prefix: '', forcePathStyle: false, connectTimeoutMs: 3000, requestTimeoutMs: 30000 },
       },
-      backups: { scheduled: true, fullEveryHours: 168, incrementalEveryHours: 6 },
+      backups: { scheduled: true, fullEveryHours: 168, incrementalEveryHours: 6, retention: { daily: 7, weekly: 4, monthly: 3, failed: 5 } },
       warnings: [],
     };
     assert.deepEqual(c, expected);
@@ -154,6 +154,7 @@ describe('config: valid files', () => {
       }
     };
     assert.deepEqual(c.storage, d.storage);
+    assert.deepEqual(c.backups, d.backups);
     walk({
       ...c,
       nodes: [{ ...c.nodes[0], listenHost: '::' }],
@@ -418,6 +419,32 @@ proxy: 12
     for (const v of ['1.5', 'true', '[1]']) {
       assert.match(failing(withNodes(three, `postgres:\n  volumeBytes: ${v}\n`)).message, /postgres\.volumeBytes: expected a size in bytes or with a unit/, v);
     }
+  });
+});
+
+describe('config: backups', () => {
+  test('retention: counts from 0, defaults for what is left out', () => {
+    const c = parseConfig(`${MINIMAL}backups:\n  retention:\n    daily: 0\n    monthly: 12\n`, 'c.yml', NO_ENV);
+    assert.deepEqual(c.backups.retention, { daily: 0, weekly: 4, monthly: 12, failed: 5 });
+  });
+
+  test('retention: bad values name the field, the value and the fix', () => {
+    const e = failing(`${MINIMAL}backups:\n  retention:\n    daily: -1\n    weekly: 1.5\n    monthly: 1000\n    failed: "3"\n    yearly: 2\n`);
+    assert.deepEqual(paths(e).sort(), [
+      'backups.retention.daily',
+      'backups.retention.failed',
+      'backups.retention.monthly',
+      'backups.retention.weekly',
+      'backups.retention.yearly',
+    ]);
+    assert.match(
+      e.message,
+      /backups\.retention\.daily: must be a count from 0 to 366, got -1; fix: use e\.g\. daily: 7 \(the newest backup of each of the last 7 days/,
+    );
+    assert.match(e.message, /backups\.retention\.weekly: expected an integer, got the number 1\.5/);
+    assert.match(e.message, /backups\.retention\.monthly: must be a count from 0 to 120, got 1000; fix: use e\.g\. monthly: 3/);
+    assert.match(e.message, /backups\.retention\.failed: expected an integer, got the string "3"; fix: remove the quotes/);
+    assert.match(e.message, /backups\.retention\.yearly: unknown field; fix: remove it; the fields here are daily, weekly, monthly, failed/);
   });
 });
 

@@ -6,6 +6,8 @@ export {
   DEFAULTS,
   MAX_NODES,
   MIN_SECRET_BYTES,
+  type BackupRetention,
+  type BackupsConfig,
   type Config,
   type ConfigDefaults,
   type LogLevel,

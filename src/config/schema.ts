@@ -12,7 +12,22 @@ export type PoolMode = 'transaction' | 'session';
 export type PostgresParameterValue = string | number | boolean;
 export type StorageBackend = 'fs' | 's3';
 
-/** When base backups are taken (where: storage). */
+/**
+ * Which backups are kept (docs/backups.md, Retention): grandfather-father-son over
+ * complete backups, plus whatever a kept backup needs (its incremental chain).
+ */
+export interface BackupRetention {
+  /** The newest backup of each of this many most recent days (UTC) that have one. */
+  daily: number;
+  /** The newest backup of each of this many most recent ISO weeks that have one. */
+  weekly: number;
+  /** The newest backup of each of this many most recent months (UTC) that have one. */
+  monthly: number;
+  /** Records of this many newest failed backups stay in the index (ogel status shows them); older ones are deleted. */
+  failed: number;
+}
+
+/** When base backups are taken (where: storage), and how long they are kept. */
 export interface BackupsConfig {
   /** Take backups on the schedule below (ogel backup create works either way). */
   scheduled: boolean;
@@ -20,6 +35,7 @@ export interface BackupsConfig {
   fullEveryHours: number;
   /** An incremental (PG17) when the newest backup is this old; 0: no scheduled incrementals. */
   incrementalEveryHours: number;
+  retention: BackupRetention;
 }
 
 /** Where snapshots (base backups), the WAL archive and branches are kept. */
@@ -171,7 +187,9 @@ export const DEFAULTS: ConfigDefaults = deepFreeze({
   },
   // Weekly fulls and incrementals every 6 hours: a restore reads at most one full
   // and 27 incrementals, and a day's changes cost a few incrementals' size.
-  backups: { scheduled: true, fullEveryHours: 168, incrementalEveryHours: 6 },
+  // A week of dailies, a month of weeklies, a quarter of monthlies. With weekly fulls
+  // that keeps a handful of chains (up to 28 backups each), well below the index's 1000.
+  backups: { scheduled: true, fullEveryHours: 168, incrementalEveryHours: 6, retention: { daily: 7, weekly: 4, monthly: 3, failed: 5 } },
   storage: {
     backend: 'fs',
     fs: {},
@@ -201,8 +219,7 @@ export interface IssueParams {
   addressHost?: string;
 }
 
-type Ctx = z.core.$RefinementCtx<string>;
-function problem(ctx: Ctx, message: string, params: IssueParams = {}): void {
+function problem<T>(ctx: z.core.$RefinementCtx<T>, message: string, params: IssueParams = {}): void {
   ctx.addIssue({ code: 'custom', message, params: { ...params } });
 }
 
@@ -409,6 +426,16 @@ const storageSchema = z.strictObject({
     .prefault({}),
 });
 
+/**
+ * How many of something to keep: an integer from 0 to max. Bounded because the
+ * backup index holds at most 1000 backups (fsm LIMITS.backups) and every kept
+ * incremental also keeps its chain; a bad value names the range and an example.
+ */
+const keepCount = (max: number, example: string) =>
+  z.int().superRefine((v, ctx) => {
+    if (v < 0 || v > max) problem(ctx, `must be a count from 0 to ${max}, got ${v}`, { hint: `use e.g. ${example}` });
+  });
+
 const backupsSchema = z.strictObject({
   scheduled: z.boolean().default(DEFAULTS.backups.scheduled),
   fullEveryHours: z
@@ -421,6 +448,16 @@ const backupsSchema = z.strictObject({
     .min(0)
     .max(24 * 366)
     .default(DEFAULTS.backups.incrementalEveryHours),
+  retention: z
+    .strictObject({
+      daily: keepCount(366, 'daily: 7 (the newest backup of each of the last 7 days that have one)').default(DEFAULTS.backups.retention.daily),
+      weekly: keepCount(260, 'weekly: 4 (the newest backup of each of the last 4 ISO weeks that have one)').default(DEFAULTS.backups.retention.weekly),
+      monthly: keepCount(120, 'monthly: 3 (the newest backup of each of the last 3 months that have one)').default(DEFAULTS.backups.retention.monthly),
+      failed: keepCount(100, 'failed: 5 (the records of the 5 newest failed backups, for ogel status; their objects are deleted either way)').default(
+        DEFAULTS.backups.retention.failed,
+      ),
+    })
+    .prefault({}),
 });
 
 /** Sections with a required field: validate.ts adds them as {} when absent, so
