@@ -28,13 +28,18 @@ function running(id: string, node: string): Backup {
   } as Backup;
 }
 
-async function runFor(quietMs: Record<string, number | null>, nodeGoneMs: number): Promise<Command[]> {
-  const state = { backups: new Map([['b1', running('b1', 'n2')]]), postgres: { primary: null, nodes: new Map() } } as unknown as ClusterState;
+async function runFor(quietMs: Record<string, number | null>, nodeGoneMs: number, backups: Backup[] = [running('b1', 'n2')], graceMs = 1e9): Promise<Command[]> {
+  const state = {
+    backups: new Map(backups.map((b) => [b.id, b])),
+    computes: new Map(),
+    postgres: { primary: null, nodes: new Map() },
+  } as unknown as ClusterState;
   const proposed: Command[] = [];
   const s = new BackupScheduler(
     { state } as unknown as ClusterStateMachine,
     async (cmd) => {
       proposed.push(cmd);
+      if (cmd.type === 'backup.delete') (state.backups as Map<string, Backup>).delete(cmd.id); // applied
       return { ok: true } as unknown as ApplyOk;
     },
     {
@@ -43,12 +48,14 @@ async function runFor(quietMs: Record<string, number | null>, nodeGoneMs: number
       scheduled: false,
       nodeContactMs: (n) => quietMs[n] ?? null,
       nodeGoneMs,
+      graceMs,
+      retention: { daily: 1, weekly: 0, monthly: 0, failed: 1 },
     },
   );
   const ac = new AbortController();
   const done = s.run({ signal: ac.signal, log: () => {} });
   // The first pass comes before a full period in office; wake it for a second one.
-  await sleep(nodeGoneMs + 20);
+  await sleep(Math.min(nodeGoneMs, 200) + 20);
   s.poke();
   await sleep(50);
   ac.abort();
@@ -69,4 +76,19 @@ test('a running backup on a node the leader has not heard from for nodeGoneMs is
 test('a running backup on a node heard from recently, or whose contact is unknown, is left running', async () => {
   assert.deepEqual(await runFor({ n2: 10 }, 30), []);
   assert.deepEqual(await runFor({}, 30), []);
+});
+
+test('after the grace period the leader retires what the retention policy does not keep, a child before its parent', async () => {
+  const DAY = 86_400_000;
+  const done = (id: string, day: number, parent: string | null = null): Backup =>
+    ({ ...running(id, 'n2'), kind: parent ? 'incremental' : 'full', parent, state: 'complete', endLsn: '0/2000000', atMs: day * DAY, finishedAtMs: day * DAY + 1 }) as Backup;
+  // daily: 1 keeps the newest (f3); f1 and its incremental i1 go, i1 first.
+  const proposed = await runFor({}, 1e9, [done('f1', 1), done('i1', 2, 'f1'), done('f3', 3)], 0);
+  assert.deepEqual(
+    proposed.map((c) => [c.type, (c as { id: string }).id]),
+    [
+      ['backup.delete', 'i1'],
+      ['backup.delete', 'f1'],
+    ],
+  );
 });

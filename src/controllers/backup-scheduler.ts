@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ApplyOk, ClusterStateMachine, Command } from '../../fsm/index.js';
 import { backupId, decideBackup, type BackupKindRequest, type BackupSchedule } from './backup-plan.js';
+import { planRetention, type RetentionPolicy } from './backup-retention.js';
 import { sleep, type Controller, type ControllerContext } from './manager.js';
 
 const TICK_MS = 5_000;
@@ -49,6 +50,8 @@ export interface BackupSchedulerOptions {
   nodeContactMs?: (node: string) => number | null;
   /** Default NODE_GONE_MS. */
   nodeGoneMs?: number;
+  /** Which backups the index keeps (backup-retention.ts); enforced after the grace period. */
+  retention: RetentionPolicy;
   nowMs?: () => number;
 }
 
@@ -70,6 +73,7 @@ export class BackupScheduler implements Controller {
       while (!ctx.signal.aborted) {
         // Judged only after a full period in office: a new leader's view of its peers starts empty.
         if (performance.now() - since >= (this.o.nodeGoneMs ?? NODE_GONE_MS)) await this.abandonOnGoneNodes(ctx);
+        if (performance.now() - since >= (this.o.graceMs ?? SCHEDULE_GRACE_MS)) await this.applyRetention(ctx);
         if (this.o.scheduled && performance.now() - since >= (this.o.graceMs ?? SCHEDULE_GRACE_MS)) {
           const d = decideBackup(this.fsm.state, this.o.schedule, this.now());
           if (d.action === 'start') {
@@ -88,6 +92,26 @@ export class BackupScheduler implements Controller {
       }
     } finally {
       this.active = false;
+    }
+  }
+
+  /**
+   * Forgets what the retention policy does not keep, in the plan's order (a child
+   * before its parent). The index forgets first; the daemon's sweep then deletes
+   * the objects of ids the index no longer has.
+   */
+  private async applyRetention(ctx: ControllerContext): Promise<void> {
+    const state = this.fsm.state;
+    const inUse = new Set([...state.computes.values()].map((k) => k.sourceSnapshot).filter((id): id is string => id !== null));
+    const plan = planRetention([...state.backups.values()], this.o.retention, this.now(), inUse);
+    for (const d of plan.delete) {
+      try {
+        await this.propose({ v: 1, type: 'backup.delete', atMs: this.now(), id: d.id });
+        ctx.log({ level: 'info', msg: 'backup retired by retention', backup: d.id, why: d.why });
+      } catch (e) {
+        ctx.log({ level: 'warn', msg: 'could not retire a backup', backup: d.id, why: d.why, error: (e as Error).message });
+        return; // the rest of the plan may depend on it; planned again next tick
+      }
     }
   }
 

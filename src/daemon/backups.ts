@@ -6,6 +6,7 @@
 import type { ApplyOk, ApplyResult, ClusterStateMachine, Command } from '../../fsm/index.js';
 import { replicationPassword } from '../auth/passwords.js';
 import { clusterPrefix } from '../backup/layout.js';
+import { sweepBackupObjects } from '../backup/sweep.js';
 import { BackupWorker } from '../backup/worker.js';
 import { hostPortOf, type Config, type NodeConfig } from '../config/index.js';
 import { BackupScheduler } from '../controllers/backup-scheduler.js';
@@ -22,8 +23,14 @@ export interface DaemonBackups {
   startWorker(): void;
   /** The store's startup check: null when it passed (or has not finished), else the one-line problem. */
   problem(): string | null;
+  /** On the leader: sweeps objects nothing in the index uses, soon (a backup was forgotten or failed). */
+  sweepSoon(): void;
   close(): Promise<void>;
 }
+
+const SWEEP_EVERY_MS = 10 * 60_000;
+/** After a delete or failure: long enough to gather a retention pass's deletes into one sweep. */
+const SWEEP_SOON_MS = 2_000;
 
 export function startBackups(o: {
   config: Config;
@@ -33,6 +40,8 @@ export function startBackups(o: {
   syncState: () => Promise<void>;
   /** How long ago this node (as leader) last heard from another; null when unknown. */
   nodeContactMs: (node: string) => number | null;
+  /** The sweep runs on the Raft leader only (one sweeper). */
+  isLeader: () => boolean;
   log: Logger;
 }): DaemonBackups {
   const store = openObjectStore(o.config);
@@ -58,6 +67,7 @@ export function startBackups(o: {
     scheduled: o.config.backups.scheduled,
     backupsPrefix: `${prefix}basebackups/`,
     nodeContactMs: o.nodeContactMs,
+    retention: o.config.backups.retention,
   });
   let worker: BackupWorker | undefined;
   const startWorker = () => {
@@ -82,15 +92,41 @@ export function startBackups(o: {
     });
     void worker.begin();
   };
+  // The sweep: on the leader, every SWEEP_EVERY_MS and soon after a backup is
+  // forgotten or failed. Objects go only after the index forgot them (sweep.ts).
+  let sweeping = false;
+  let sweepTimer: NodeJS.Timeout | undefined;
+  const sweep = async () => {
+    if (sweeping || !o.isLeader()) return;
+    sweeping = true;
+    try {
+      await sweepBackupObjects({ store, basebackupsPrefix: `${prefix}basebackups/`, index: () => o.fsm.state.backups, syncState: o.syncState, log: o.log });
+    } finally {
+      sweeping = false;
+    }
+  };
+  const sweepEvery = setInterval(() => void sweep(), SWEEP_EVERY_MS);
+  sweepEvery.unref();
+  const sweepSoon = () => {
+    if (sweepTimer !== undefined || !o.isLeader()) return;
+    sweepTimer = setTimeout(() => {
+      sweepTimer = undefined;
+      void sweep();
+    }, SWEEP_SOON_MS);
+    sweepTimer.unref();
+  };
   return {
     store,
     scheduler,
+    sweepSoon,
     get worker() {
       return worker;
     },
     startWorker,
     problem: () => problem,
     close: async () => {
+      clearInterval(sweepEvery);
+      clearTimeout(sweepTimer);
       await worker?.stop();
       await store.close();
     },

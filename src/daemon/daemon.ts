@@ -110,6 +110,7 @@ export class Daemon {
         if (e.result.ok && e.command?.type.startsWith('backup.')) {
           backupsRef?.worker?.poke();
           backupsRef?.scheduler.poke();
+          if (e.command?.type === 'backup.delete' || (e.command?.type === 'backup.update' && e.command.state === 'failed')) backupsRef?.sweepSoon();
         }
       },
       onRestored: (state) => {
@@ -169,6 +170,7 @@ export class Daemon {
       propose: (cmd) => proposer.propose(cmd).then(okOrThrow),
       syncState: async () => void (await raft.read()),
       nodeContactMs: (id) => (id === self.id ? 0 : (raft.status().peers.find((p) => p.id === id)?.lastContactMs ?? null)),
+      isLeader: () => raft.isLeader(),
       log: withFields(log, { component: 'backups' }),
     });
     backupsRef = backups;
