@@ -14,12 +14,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { FsObjectStore } from '../object-store/index.js';
+import { PostgresInstance } from '../postgres/instance.js';
 import { connectSocket } from '../postgres/query.js';
-import { readReplicationPassword, REPLICATION_ROLE } from '../postgres/settings.js';
-import { makeTempPrimary, makeTempRoot, type TempPrimary } from '../../test/helpers/postgres.js';
+import { readReplicationPassword, REPLICATION_ROLE, slotNameFor } from '../postgres/settings.js';
+import { createStandby, setAutoConf } from '../postgres/standby.js';
+import { freePort, makeTempPrimary, makeTempRoot, type TempPrimary } from '../../test/helpers/postgres.js';
 import { AmcheckQueryError, checkRelation, type Queryable, type RelationToCheck } from './amcheck.js';
 import type { BackupManifest } from './manifest.js';
+import { parsePgManifest } from './pg-manifest-check.js';
 import { restoreTest, type RestoreTestProgress } from './restore-test.js';
+import { readObject } from './store-io.js';
 import { takeBackup } from './take-backup.js';
 
 let primary: TempPrimary;
@@ -105,6 +109,45 @@ test('restoreTest: a real backup restores, starts and checks clean in every data
   assert.equal(checked, v.tables + v.indexes);
   assert.deepEqual([...stages], ['restore', 'start', 'check']);
   assert.deepEqual(fs.readdirSync(scratchParent), [], 'the scratch directory is removed');
+});
+
+test('restoreTest: a backup of a streaming standby that was fenced read-only restores as a writable copy and checks clean', async (t) => {
+  const dir = path.join(primary.root, 's1');
+  const upstream = { host: '127.0.0.1', port: primary.port, user: REPLICATION_ROLE, password: readReplicationPassword(primary.dataDir) };
+  await createStandby({
+    primary: upstream,
+    replicationUser: REPLICATION_ROLE,
+    slotName: slotNameFor('s1'),
+    targetDir: dir,
+    owner: primary.pg.user,
+    applicationName: 's1',
+    fsync: false,
+  });
+  // The fence as ALTER SYSTEM leaves it: the backup carries it.
+  setAutoConf(dir, { default_transaction_read_only: 'on' }, primary.pg.user);
+  const standby = new PostgresInstance({ dataDir: dir, port: await freePort() });
+  standby.writeConfig({
+    nodeId: 's1',
+    listenAddresses: ['127.0.0.1'],
+    syncMode: 'async',
+    syncQuorum: 1,
+    peerNodeIds: [],
+    replicationHosts: ['127.0.0.1'],
+    parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false },
+  });
+  try {
+    await standby.start({ timeoutMs: 30_000 });
+    const conn = { ...upstream, port: standby.port };
+    const b = await takeBackup({ store, clusterPrefix: 'c/', cluster: 'c', id: 'b-standby', conn, node: 's1', sourceRole: 'standby' });
+    const listed = parsePgManifest(await readObject(store, b.pgManifest), b.pgManifest.key).files;
+    t.diagnostic(`standby.signal ${listed.has('standby.signal') ? 'is' : 'is not'} in the standby's backup`);
+    const v = await restoreTest({ store, chain: [b], scratchParent, timeoutMs: 240_000 });
+    assert.ok(v.ok, JSON.stringify(v));
+    assert.equal(v.databases, 4);
+    assert.deepEqual(fs.readdirSync(scratchParent), []);
+  } finally {
+    await standby.stop('immediate', { timeoutMs: 10_000 });
+  }
 });
 
 test('restoreTest: a heap page damaged in the restored copy is named: the database, the table and its file', async (t) => {
