@@ -5,6 +5,10 @@
 // stream. An incremental backup restores its chain into scratch directories
 // beside the target and combines them (combine.ts); the scratch goes away.
 // A part whose bytes do not match is named and the restore refuses it.
+// Each extracted backup is then checked against its own backup_manifest, as
+// pg_verifybackup checks each input of pg_combinebackup (pg-manifest-check.ts):
+// the sha256s above prove the store gave back what was uploaded; this proves
+// what was uploaded is what Postgres sent, file by file.
 
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -17,6 +21,7 @@ import { TarExtractor } from '../postgres/tar-extract.js';
 import { isSocketFile } from '../postgres/basebackup.js';
 import { combineBackups } from './combine.js';
 import type { BackupManifest } from './manifest.js';
+import { checkDataDir, describeProblems, parsePgManifest, PgManifestError } from './pg-manifest-check.js';
 
 export class RestoreError extends Error {
   override name = 'RestoreError';
@@ -27,6 +32,8 @@ export interface RestoreOptions {
   fsync?: boolean | undefined;
   /** Bytes of parts fetched so far, of the total (progress display). */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** Abandons the restore (it rejects with the signal's reason and leaves the target empty). */
+  signal?: AbortSignal | undefined;
 }
 
 export interface RestoreStats {
@@ -78,6 +85,7 @@ async function restoreInto(
         await prepareEmpty(scratch[i]!, opts.owner);
         await extractBackup(store, m, scratch[i]!, { ...opts, fsync: false }, progress);
       }
+      opts.signal?.throwIfAborted();
       await combineBackups(scratch, target, { owner: opts.owner, fsync: opts.fsync });
     } finally {
       for (const d of scratch) await fsp.rm(d, { recursive: true, force: true });
@@ -120,9 +128,11 @@ async function extractBackup(store: ObjectStore, m: BackupManifest, dir: string,
     sink.destroy(e);
   });
   try {
+    opts.signal?.throwIfAborted();
     const parts = partsStream(store, m, progress);
-    if (m.compression === 'brotli') await pipeline(parts, zlib.createBrotliDecompress(), sink);
-    else await pipeline(parts, sink);
+    const signal = opts.signal === undefined ? {} : { signal: opts.signal };
+    if (m.compression === 'brotli') await pipeline(parts, zlib.createBrotliDecompress(), sink, signal);
+    else await pipeline(parts, sink, signal);
     await extractor.end();
   } catch (e) {
     extractor.destroy(e as Error);
@@ -143,6 +153,22 @@ async function extractBackup(store: ObjectStore, m: BackupManifest, dir: string,
     throw new RestoreError(`${m.pgManifest.key}: sha256 mismatch; the object is damaged`);
   await fsp.writeFile(path.join(dir, 'backup_manifest'), manifest, { mode: 0o600 });
   if (opts.owner) await fsp.chown(path.join(dir, 'backup_manifest'), opts.owner.uid, opts.owner.gid);
+  await checkExtracted(m, dir, manifest, opts.signal);
+}
+
+/** Checks one extracted backup against its own backup_manifest; throws a RestoreError naming the backup, the file and what differs. */
+async function checkExtracted(m: BackupManifest, dir: string, manifest: Buffer, signal: AbortSignal | undefined): Promise<void> {
+  let pgm: ReturnType<typeof parsePgManifest>;
+  try {
+    pgm = parsePgManifest(manifest, `backup ${m.id}: ${m.pgManifest.key}`);
+  } catch (e) {
+    if (e instanceof PgManifestError) throw new RestoreError(`${e.message}; the backup cannot be checked, and the restore refuses it`);
+    throw e;
+  }
+  // The socket lock files are listed but never extracted (basebackup.ts isSocketFile).
+  const r = await checkDataDir(dir, pgm, { ignore: isSocketFile, maxProblems: 5, signal });
+  if (!r.ok)
+    throw new RestoreError(`backup ${m.id}: the restored files do not match its backup_manifest: ${describeProblems(r.problems)}; the backup is damaged`);
 }
 
 /**
