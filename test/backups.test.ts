@@ -6,6 +6,7 @@
 // rows committed before the backup.
 
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -99,6 +100,9 @@ describe('backups through the daemons', () => {
     const restored = await startCopy(dir, { parameters: {} });
     try {
       assert.deepEqual((await restored.query('SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t')).rows[0], want);
+      // Taken from a standby, restored as a standalone primary: it takes writes.
+      assert.equal((await restored.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]!.r, false);
+      await restored.query('CREATE TABLE written_after_restore (x int)');
     } finally {
       if (restored.isRunning()) await restored.stop('immediate', { timeoutMs: 10_000 });
     }
@@ -156,5 +160,69 @@ describe('backups through the daemons', () => {
     assert.equal(second.code, 1);
     assert.match(second.stderr, /is still running on n\d; one runs at a time/);
     await c.waitFor(async () => (await backups()).every((b) => b.state !== 'running'), 'the full backup to finish', 60_000);
+  });
+
+  it('retention retires what the policy does not keep and the sweep deletes its objects; verify --restore-test passes, a flipped byte fails verify naming the object; delete forgets a backup and its objects go', {
+    timeout: 300_000,
+  }, async () => {
+    const storeDir = objectStoreDir(loadConfig(c.configPath));
+    const store = new FsObjectStore({ dir: storeDir });
+    const prefixes = async () => {
+      const ids = new Set<string>();
+      for await (const o of store.list('test/basebackups/')) ids.add(o.key.split('/')[2]!);
+      return [...ids].sort();
+    };
+    try {
+      // The default policy keeps the newest backup of each of the last 7 days: every backup
+      // here is from today, so only the newest complete one (with no chain) stays.
+      let complete: BackupJson[] = [];
+      await c.waitFor(
+        async () => {
+          complete = (await backups()).filter((b) => b.state === 'complete');
+          return complete.length === 1;
+        },
+        'retention to keep only the newest complete backup',
+        120_000,
+      );
+      const kept = complete[0]!;
+      await c.waitFor(async () => (await prefixes()).join() === kept.id, `the objects of retired backups swept (left: ${(await prefixes()).join()})`, 60_000);
+
+      const test = await c.cli(['backup', 'verify', kept.id, '--restore-test', '--json']);
+      assert.equal(test.code, 0, `${test.stdout}${test.stderr}`);
+      const verdict = JSON.parse(test.stdout) as {
+        verdict: { ok: boolean; kind: string; detail: string };
+        backup: { verification: { state: string; kind: string } };
+      };
+      assert.deepEqual([verdict.verdict.ok, verdict.verdict.kind], [true, 'restore'], verdict.verdict.detail);
+      assert.match(verdict.verdict.detail, /amcheck clean: \d+ databases, \d+ tables, \d+ indexes/);
+      assert.deepEqual([verdict.backup.verification.state, verdict.backup.verification.kind], ['verified', 'restore']);
+
+      // A flipped byte in one stored part.
+      const part = [] as string[];
+      for await (const o of store.list(`test/basebackups/${kept.id}/`)) if (o.key.includes('/base.tar')) part.push(o.key);
+      assert.ok(part.length > 0, 'the backup has parts');
+      const rec = JSON.parse(readFileSync(join(storeDir, 'objects', part[0]!), 'utf8')) as { blob: string };
+      const blob = join(storeDir, rec.blob);
+      const bytes = readFileSync(blob);
+      bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+      writeFileSync(blob, bytes);
+      const bad = await c.cli(['backup', 'verify', kept.id]);
+      assert.equal(bad.code, 1, bad.stdout);
+      assert.ok(bad.stdout.includes(part[0]!) && bad.stdout.includes('FAILED verification'), `the verdict names the damaged object: ${bad.stdout}${bad.stderr}`);
+      const shown = JSON.parse((await c.cli(['backup', 'show', kept.id, '--json'])).stdout) as { backup: { verification: { state: string } } };
+      assert.equal(shown.backup.verification.state, 'failed');
+      const st = await c.cli(['status']);
+      assert.match(st.stdout, new RegExp(`Backups: newest ${kept.id} \\(full, .*, FAILED verification: not used for restores\\)`), st.stdout);
+
+      const del = await c.cli(['backup', 'delete', kept.id, '--json']);
+      assert.equal(del.code, 0, del.stderr);
+      assert.ok(!(await backups()).some((b) => b.id === kept.id));
+      await c.waitFor(async () => (await prefixes()).length === 0, "the deleted backup's objects swept", 30_000);
+      const again = await c.cli(['backup', 'delete', kept.id]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /no backup/);
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -13,6 +13,7 @@ import { ApiError, checkBearer, readJsonBody, Router, sendError, sendJson, type 
 import {
   AddMemberRequest,
   CreateBackupRequest,
+  VerifyBackupRequest,
   CreateTenantRequest,
   EmptyRequest,
   FailoverRequest,
@@ -27,6 +28,7 @@ import {
   type ApplyResultBody,
   type Backup,
   type BackupsResponse,
+  type VerifyBackupResponse,
   type CancelResult,
   type ConfigBody,
   type CreateTenantResult,
@@ -71,6 +73,10 @@ export interface ApiBackend {
   getBackup(id: string): Promise<Backup | undefined>;
   /** `ogel backup create`: leader only (NotLeaderError elsewhere); resolves once the backup is recorded as running. */
   createBackup(kind: 'full' | 'incremental' | 'auto'): Promise<Backup>;
+  /** `ogel backup delete`: leader only; false when there is no such backup. */
+  deleteBackup(id: string): Promise<boolean>;
+  /** `ogel backup verify`: on this node (the store is shared); the verdict is recorded through the leader. */
+  verifyBackup(id: string, restoreTest: boolean): Promise<VerifyBackupResponse>;
   listTenants(): Promise<Tenant[]>;
   getTenant(name: string): Promise<Tenant | undefined>;
   createTenant(name: string, password: string | undefined, limits: NewTenantLimits): Promise<CreateTenantResult>;
@@ -298,6 +304,16 @@ export class ApiServer {
     this.on('POST /v1/backups', async (ctx) => {
       const body = parseBody(CreateBackupRequest, await readJsonBody(ctx.req));
       await this.write(ctx, body, async () => sendJson(ctx.res, 200, { backup: await b.createBackup(body.kind ?? 'auto') }));
+    });
+    this.on('DELETE /v1/backups/:id', async (ctx) => {
+      await this.write(ctx, undefined, async () => {
+        if (!(await b.deleteBackup(ctx.params.id!))) throw new ApiError(404, 'not_found', `no backup '${ctx.params.id}'`, "'ogel backup list' shows them");
+        sendJson(ctx.res, 200, { deleted: ctx.params.id });
+      });
+    });
+    this.on('POST /v1/backups/:id/verify', async (ctx) => {
+      const body = parseBody(VerifyBackupRequest, await readJsonBody(ctx.req));
+      sendJson(ctx.res, 200, await b.verifyBackup(ctx.params.id!, body.restoreTest ?? false));
     });
     this.on('GET /v1/tenants', async ({ res }) => sendJson(res, 200, { tenants: await b.listTenants() }));
     this.on('GET /v1/tenants/:name', async ({ res, params }) => {

@@ -226,4 +226,7 @@ export async function makeStandalone(dir: string, owner: { uid: number; gid: num
   ].join('\n');
   await fsp.appendFile(file, lines, { mode: 0o600 });
   if (owner) await fsp.chown(file, owner.uid, owner.gid);
+  // A backup of a standby carries its standby.signal: left in place, the copy would
+  // start in recovery with no upstream and never accept a write.
+  for (const signal of ['standby.signal', 'recovery.signal']) await fsp.rm(path.join(dir, signal), { force: true });
 }

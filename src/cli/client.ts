@@ -21,6 +21,8 @@ import type { z } from 'zod';
 import {
   AddMemberResponse,
   BackupResponse,
+  DeleteBackupResponse,
+  VerifyBackupResponse,
   BackupsResponse,
   CancelResult,
   ConfigResponse,
@@ -441,6 +443,15 @@ export class AdminClient {
   /** Not idempotent: a retry after a lost answer could start a second backup (one runs at a time, so it is refused). */
   async createBackup(kind: 'full' | 'incremental' | 'auto'): Promise<z.output<typeof BackupResponse>> {
     return this.call(BackupResponse, 'POST', '/v1/backups', { body: { kind } });
+  }
+
+  async deleteBackup(id: string): Promise<z.output<typeof DeleteBackupResponse>> {
+    return this.call(DeleteBackupResponse, 'DELETE', `/v1/backups/${encodeURIComponent(id)}`);
+  }
+
+  /** Answers when the verdict is in: a restore test can take minutes (timeoutMs). */
+  async verifyBackup(id: string, restoreTest: boolean, timeoutMs: number): Promise<z.output<typeof VerifyBackupResponse>> {
+    return this.call(VerifyBackupResponse, 'POST', `/v1/backups/${encodeURIComponent(id)}/verify`, { body: { restoreTest }, timeoutMs });
   }
 
   async tenants(): Promise<z.output<typeof TenantsResponse>> {

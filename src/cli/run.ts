@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { CliError, UsageError, parseCommandArgs, renderHelp, type CommandContext, type CommandSpec, type Io } from './args.js';
 import { describeClientError, isClientError } from './client.js';
-import { backupCreate, backupList, backupShow } from './commands/backups.js';
+import { backupCreate, backupDelete, backupList, backupShow, backupVerify } from './commands/backups.js';
 import { configShow } from './commands/config.js';
 import { history } from './commands/history.js';
 import { pools } from './commands/pools.js';
@@ -39,6 +39,8 @@ const COMMANDS: CommandSpec[] = [
   backupCreate,
   backupList,
   backupShow,
+  backupVerify,
+  backupDelete,
   configShow,
 ];
 

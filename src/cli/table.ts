@@ -162,7 +162,8 @@ export function describeBackups(status: Status, nowMs: number): string | null {
   if (b.newest === null) parts.push('none complete yet');
   else {
     const age = b.newest.finishedAtMs === null ? '' : `, ${formatMs(nowMs - b.newest.finishedAtMs)} ago`;
-    parts.push(`newest ${b.newest.id} (${b.newest.kind}${age}, ${b.newest.verification.state})`);
+    const verified = b.newest.verification.state === 'failed' ? 'FAILED verification: not used for restores' : b.newest.verification.state;
+    parts.push(`newest ${b.newest.id} (${b.newest.kind}${age}, ${verified})`);
   }
   if (b.running !== null) parts.push(`running ${b.running.id} on ${b.running.node ?? '?'}`);
   if (b.lastFailed !== null && (b.newest === null || (b.lastFailed.finishedAtMs ?? 0) > (b.newest.finishedAtMs ?? 0)))

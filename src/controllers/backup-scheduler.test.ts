@@ -28,7 +28,12 @@ function running(id: string, node: string): Backup {
   } as Backup;
 }
 
-async function runFor(quietMs: Record<string, number | null>, nodeGoneMs: number, backups: Backup[] = [running('b1', 'n2')], graceMs = 1e9): Promise<Command[]> {
+async function runFor(
+  quietMs: Record<string, number | null>,
+  nodeGoneMs: number,
+  backups: Backup[] = [running('b1', 'n2')],
+  graceMs = 1e9,
+): Promise<Command[]> {
   const state = {
     backups: new Map(backups.map((b) => [b.id, b])),
     computes: new Map(),
@@ -81,7 +86,15 @@ test('a running backup on a node heard from recently, or whose contact is unknow
 test('after the grace period the leader retires what the retention policy does not keep, a child before its parent', async () => {
   const DAY = 86_400_000;
   const done = (id: string, day: number, parent: string | null = null): Backup =>
-    ({ ...running(id, 'n2'), kind: parent ? 'incremental' : 'full', parent, state: 'complete', endLsn: '0/2000000', atMs: day * DAY, finishedAtMs: day * DAY + 1 }) as Backup;
+    ({
+      ...running(id, 'n2'),
+      kind: parent ? 'incremental' : 'full',
+      parent,
+      state: 'complete',
+      endLsn: '0/2000000',
+      atMs: day * DAY,
+      finishedAtMs: day * DAY + 1,
+    }) as Backup;
   // daily: 1 keeps the newest (f3); f1 and its incremental i1 go, i1 first.
   const proposed = await runFor({}, 1e9, [done('f1', 1), done('i1', 2, 'f1'), done('f3', 3)], 0);
   assert.deepEqual(

@@ -8,6 +8,7 @@ import { encodeCommand, isRejection, lsnDiffBytes, TENANT_LIMITS, validateComman
 import type { PostgresAgent } from '../postgres/agent.js';
 import { FailoverRequestError, type FailoverController } from '../controllers/failover.js';
 import type { TenantProvisioner } from '../controllers/tenant-provisioner.js';
+import { VerifyRequestError, type VerifyVerdict } from '../backup/verify-backup.js';
 import { BackupRequestError, type BackupScheduler } from '../controllers/backup-scheduler.js';
 import { makeScramVerifier, generatePassword } from '../auth/scram.js';
 import { redactConfig, type Config, type NodeConfig } from '../config/index.js';
@@ -67,6 +68,14 @@ const LOCAL_REPLICATION_TIMEOUT_MS = 400;
 const LOCAL_REPLICATION_MAX_AGE_MS = 250;
 
 /** Everything the backend works with, made before it (src/daemon/daemon.ts). */
+/** What the backend needs of the daemon's backups (src/daemon/backups.ts). */
+export interface BackendBackups {
+  scheduler: BackupScheduler;
+  storeDescription: string;
+  storeProblem: () => string | null;
+  verify: (id: string, opts: { restoreTest: boolean }) => Promise<VerifyVerdict>;
+}
+
 export interface DaemonBackendDeps {
   cfg: Config;
   self: NodeConfig;
@@ -91,7 +100,7 @@ export interface DaemonBackendDeps {
   /** Creates tenants' roles and databases on the primary (createTenant waits for it). */
   tenantProvisioner: TenantProvisioner;
   /** The leader's backup controller (ogel backup create) and where backups are stored. */
-  backups: { scheduler: BackupScheduler; storeDescription: string; storeProblem: () => string | null };
+  backups: BackendBackups;
   /** This backend's own calls to other daemons (the primary's replication figures). */
   peers: PeerClient;
 }
@@ -112,7 +121,7 @@ export class DaemonBackend implements ApiBackend {
   private readonly proxy: { stats(): ProxyStats };
   private readonly failoverController: FailoverController;
   private readonly tenantProvisioner: TenantProvisioner;
-  private readonly backups: { scheduler: BackupScheduler; storeDescription: string; storeProblem: () => string | null };
+  private readonly backups: BackendBackups;
   private readonly peers: PeerClient;
 
   constructor(d: DaemonBackendDeps) {
@@ -318,6 +327,39 @@ export class DaemonBackend implements ApiBackend {
     const b = this.fsm.state.backups.get(id);
     if (b === undefined) throw new Error(`backup ${id} was recorded but is not in the state`);
     return backupView(b);
+  }
+
+  /** Forgets a backup (the leader's sweep then deletes its objects); false when there is none. */
+  async deleteBackup(id: string): Promise<boolean> {
+    if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
+    const b = this.fsm.state.backups.get(id);
+    if (b === undefined) return false;
+    if (b.state === 'running') throw new ApiError(409, 'conflict', `backup ${id} is running on ${b.node ?? 'a node'}`, 'wait for it to end, then delete it');
+    await this.propose({ v: 1, type: 'backup.delete', id, atMs: Date.now() });
+    this.log({ level: 'info', msg: 'backup deleted by request', backup: id });
+    return true;
+  }
+
+  /** Verifies a complete backup on this node now and records the verdict. */
+  async verifyBackup(id: string, restoreTest: boolean): Promise<{ backup: Backup; verdict: VerifyVerdict }> {
+    let verdict: VerifyVerdict;
+    try {
+      verdict = await this.backups.verify(id, { restoreTest });
+    } catch (e) {
+      if (e instanceof VerifyRequestError)
+        throw new ApiError(e.status, e.status === 404 ? 'not_found' : 'conflict', e.message, "'ogel backup list' shows them");
+      if (e instanceof ApiError) throw e;
+      throw new ApiError(
+        503,
+        'unavailable',
+        `could not verify backup ${id}: ${(e as Error).message}`,
+        "check the object store ('ogel status' shows its problem) and retry",
+      );
+    }
+    await this.barrier(false);
+    const b = this.fsm.state.backups.get(id);
+    if (b === undefined) throw new ApiError(404, 'not_found', `backup ${id} was deleted while it was verified`);
+    return { backup: backupView(b), verdict };
   }
 
   async listTenants(): Promise<Tenant[]> {

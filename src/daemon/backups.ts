@@ -7,6 +7,8 @@ import type { ApplyOk, ApplyResult, ClusterStateMachine, Command } from '../../f
 import { replicationPassword } from '../auth/passwords.js';
 import { clusterPrefix } from '../backup/layout.js';
 import { sweepBackupObjects } from '../backup/sweep.js';
+import { verifyBackup, type VerifyVerdict } from '../backup/verify-backup.js';
+import type { BackendBackups } from './backend.js';
 import { BackupWorker } from '../backup/worker.js';
 import { hostPortOf, type Config, type NodeConfig } from '../config/index.js';
 import { BackupScheduler } from '../controllers/backup-scheduler.js';
@@ -25,6 +27,10 @@ export interface DaemonBackups {
   problem(): string | null;
   /** On the leader: sweeps objects nothing in the index uses, soon (a backup was forgotten or failed). */
   sweepSoon(): void;
+  /** Verifies a complete backup now, on this node, and records the verdict (verify-backup.ts). */
+  verify(id: string, opts: { restoreTest: boolean }): Promise<VerifyVerdict>;
+  /** What the API's backend uses. */
+  forBackend(): BackendBackups;
   close(): Promise<void>;
 }
 
@@ -42,6 +48,8 @@ export function startBackups(o: {
   nodeContactMs: (node: string) => number | null;
   /** The sweep runs on the Raft leader only (one sweeper). */
   isLeader: () => boolean;
+  /** This node's data directory: restore tests make their scratch directory in it. */
+  dataDir: string;
   log: Logger;
 }): DaemonBackups {
   const store = openObjectStore(o.config);
@@ -115,10 +123,14 @@ export function startBackups(o: {
     }, SWEEP_SOON_MS);
     sweepTimer.unref();
   };
+  const verify = (id: string, v: { restoreTest: boolean }) =>
+    verifyBackup({ store, index: () => o.fsm.state.backups, syncState: o.syncState, propose: o.propose, scratchParent: o.dataDir }, id, v);
   return {
     store,
     scheduler,
     sweepSoon,
+    verify,
+    forBackend: () => ({ scheduler, storeDescription: store.description, storeProblem: () => problem, verify }),
     get worker() {
       return worker;
     },

@@ -4,7 +4,7 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { RaftNode, LevelStorage, TcpTransport, type PeerAddress } from '../../raft/index.js';
-import { ClusterStateMachine, type ApplyResult, type ClusterState } from '../../fsm/index.js';
+import { ClusterStateMachine, type ApplyResult, type ClusterState, type Command } from '../../fsm/index.js';
 import { hostPortOf, type Config, type NodeConfig } from '../config/index.js';
 import { ApiServer } from '../api/server.js';
 import { ControllerManager } from '../controllers/manager.js';
@@ -107,11 +107,7 @@ export class Daemon {
         if (e.result.ok && (e.command?.type === 'member.add' || e.command?.type === 'member.remove')) syncPeers(e.state);
         // Roles, generation and lease live in pg.* and lease.* commands: let the agent react at once.
         if (e.result.ok && (e.command?.type.startsWith('pg.') || e.command?.type.startsWith('lease.'))) agentRef?.poke();
-        if (e.result.ok && e.command?.type.startsWith('backup.')) {
-          backupsRef?.worker?.poke();
-          backupsRef?.scheduler.poke();
-          if (e.command?.type === 'backup.delete' || (e.command?.type === 'backup.update' && e.command.state === 'failed')) backupsRef?.sweepSoon();
-        }
+        if (e.result.ok && e.command?.type.startsWith('backup.')) onBackupCommand(backupsRef, e.command);
       },
       onRestored: (state) => {
         leaseTracker.observe(state.postgres.lease);
@@ -171,6 +167,7 @@ export class Daemon {
       syncState: async () => void (await raft.read()),
       nodeContactMs: (id) => (id === self.id ? 0 : (raft.status().peers.find((p) => p.id === id)?.lastContactMs ?? null)),
       isLeader: () => raft.isLeader(),
+      dataDir,
       log: withFields(log, { component: 'backups' }),
     });
     backupsRef = backups;
@@ -248,7 +245,7 @@ export class Daemon {
       failoverController: failover,
       tenantProvisioner,
       peers,
-      backups: { scheduler: backups.scheduler, storeDescription: backups.store.description, storeProblem: () => backups.problem() },
+      backups: backups.forBackend(),
     });
     metrics.setBackupView({ backups: () => fsm.state.backups, uploadedBytes: () => backups.worker?.uploadedBytes() ?? 0 });
     metrics.setPostgresView({
@@ -306,6 +303,13 @@ export class Daemon {
     void this.transport;
     this.log({ level: 'info', msg: 'daemon stopped' });
   }
+}
+
+/** A backup.* command applied: the worker and scheduler look again; a forgotten or failed backup's objects are swept soon. */
+function onBackupCommand(b: DaemonBackups | undefined, cmd: Command): void {
+  b?.worker?.poke();
+  b?.scheduler.poke();
+  if (cmd.type === 'backup.delete' || (cmd.type === 'backup.update' && cmd.state === 'failed')) b?.sweepSoon();
 }
 
 /**

@@ -133,3 +133,10 @@ export const CreateBackupRequest = z.strictObject({ kind: z.enum(['full', 'incre
   description: 'kind: full, incremental (on the newest complete backup), or auto (the default: incremental when there is one to build on)',
 });
 export type CreateBackupRequest = z.infer<typeof CreateBackupRequest>;
+
+export const VerifyBackupRequest = z.strictObject({ restoreTest: z.boolean().optional() }).meta({
+  id: 'VerifyBackupRequest',
+  description:
+    'restoreTest: restore the backup (and its chain) into a scratch directory, start Postgres on it and run amcheck on every index and heap; default false: read every object back against its sha256',
+});
+export type VerifyBackupRequest = z.infer<typeof VerifyBackupRequest>;

@@ -361,3 +361,12 @@ export const BackupsResponse = open({ store: z.string(), backups: z.array(Backup
 export type BackupsResponse = z.infer<typeof BackupsResponse>;
 export const BackupResponse = open({ backup: Backup }).meta({ id: 'BackupResponse' });
 export type BackupResponse = z.infer<typeof BackupResponse>;
+export const DeleteBackupResponse = open({ deleted: z.string() }).meta({
+  id: 'DeleteBackupResponse',
+  description: 'forgotten by the index; the leader deletes its objects shortly after',
+});
+export const VerifyBackupResponse = open({
+  backup: Backup,
+  verdict: open({ ok: z.boolean(), kind: z.enum(['checksums', 'restore']), detail: z.string() }),
+}).meta({ id: 'VerifyBackupResponse', description: 'the verdict, also recorded in the index (backup.verification)' });
+export type VerifyBackupResponse = z.infer<typeof VerifyBackupResponse>;

@@ -174,6 +174,21 @@ export const ROUTES = {
     request: Q.CreateBackupRequest,
     response: R.BackupResponse,
   },
+  'DELETE /v1/backups/:id': {
+    method: 'DELETE',
+    path: '/v1/backups/:id',
+    auth: true,
+    summary: 'forget a backup (refused while it runs or while an incremental or a compute depends on it); its objects are deleted shortly after',
+    response: R.DeleteBackupResponse,
+  },
+  'POST /v1/backups/:id/verify': {
+    method: 'POST',
+    path: '/v1/backups/:id/verify',
+    auth: true,
+    summary: 'verify a complete backup now (answers with the verdict, which is also recorded; a restore test can take minutes)',
+    request: Q.VerifyBackupRequest,
+    response: R.VerifyBackupResponse,
+  },
   'GET /v1/tenants': { method: 'GET', path: '/v1/tenants', auth: true, summary: 'the tenants that are not deleted', response: R.TenantsResponse },
   'GET /v1/tenants/:name': { method: 'GET', path: '/v1/tenants/:name', auth: true, summary: 'one tenant', response: R.TenantResponse },
   'POST /v1/tenants': {

@@ -1,4 +1,4 @@
-// `ogel backup create|list|show`: base backups through the admin API. The
+// `ogel backup create|list|show|verify|delete`: base backups through the admin API. The
 // leader records a backup as running on a node (a streaming standby when there
 // is one) and that node's daemon streams it into the object store; --wait
 // follows it to the end. Restoring needs no daemon: `ogel restore`.
@@ -136,6 +136,62 @@ export const backupShow: CommandSpec = {
       `Verification: ${b.verification.state}${b.verification.kind ? ` (${b.verification.kind}, ${formatTime(b.verification.atMs)})` : ''}${b.verification.detail ? `: ${b.verification.detail}` : ''}`,
     ];
     ctx.io.stdout(lines.join('\n') + '\n');
+    return 0;
+  },
+};
+
+/** How long the CLI waits for a verdict: a restore test restores, starts Postgres and reads every relation. */
+const VERIFY_TIMEOUT_MS = 10 * 60_000;
+const RESTORE_TEST_TIMEOUT_MS = 35 * 60_000;
+
+export const backupVerify: CommandSpec = {
+  path: ['backup', 'verify'],
+  summary: 'verify a complete backup now and record the verdict',
+  usage: 'backup verify ID [--restore-test] [flags]',
+  flags: {
+    'restore-test': {
+      type: 'boolean',
+      help: 'restore it (with its chain) into a scratch directory, start Postgres on it and run amcheck on every index and heap (minutes)',
+    },
+  },
+  positionals: { names: ['ID'], min: 1, max: 1 },
+  api: true,
+  details:
+    'Without --restore-test: every object of the backup is read back and checked against its sha256 (the worker does this after each backup).\n' +
+    "With it: also every restored file against Postgres's backup_manifest, then amcheck. The node that answers does the work; the verdict is\n" +
+    "recorded in the index, shown by 'ogel backup list' and 'ogel status'. A backup that fails verification is never used for a restore.",
+  examples: ['ogel backup verify 20261207-193000-f-1a2b3c', 'ogel backup verify 20261207-193000-f-1a2b3c --restore-test --json'],
+  async run(ctx, args) {
+    const id = args.positionals[0];
+    if (id === undefined || id.trim() === '') throw new UsageError('missing ID', args.command);
+    const restoreTest = args.bool('restore-test');
+    if (!args.bool('json')) ctx.io.stderr(`verifying backup ${id}${restoreTest ? ' by a restore test (this takes a while)' : ''}...\n`);
+    const r = await clientFor(ctx, args).verifyBackup(id, restoreTest, restoreTest ? RESTORE_TEST_TIMEOUT_MS : VERIFY_TIMEOUT_MS);
+    if (args.bool('json')) printJson(ctx, r);
+    else ctx.io.stdout(`Backup ${id}: ${r.verdict.ok ? 'verified' : 'FAILED verification'} (${r.verdict.kind}): ${r.verdict.detail}\n`);
+    if (!r.verdict.ok)
+      throw new CliError(`backup ${id} failed verification`, 'it will not be used for a restore; take a new full backup (ogel backup create --full)');
+    return 0;
+  },
+};
+
+export const backupDelete: CommandSpec = {
+  path: ['backup', 'delete'],
+  summary: 'forget a backup and delete its objects',
+  usage: 'backup delete ID [flags]',
+  flags: {},
+  positionals: { names: ['ID'], min: 1, max: 1 },
+  api: true,
+  details:
+    'Refused while it runs, while an incremental is taken against it (delete a chain newest first), or while a compute starts from it.\n' +
+    'The index forgets it first; the leader deletes its objects shortly after. Retention (the backups.retention config) deletes old backups by itself.',
+  examples: ['ogel backup delete 20261207-193000-i-4d5e6f'],
+  async run(ctx, args) {
+    const id = args.positionals[0];
+    if (id === undefined || id.trim() === '') throw new UsageError('missing ID', args.command);
+    const r = await clientFor(ctx, args).deleteBackup(id);
+    if (args.bool('json')) printJson(ctx, r);
+    else ctx.io.stdout(`Backup ${r.deleted} deleted; its objects go shortly.\n`);
     return 0;
   },
 };
