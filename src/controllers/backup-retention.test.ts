@@ -126,7 +126,7 @@ test('chains: a kept incremental keeps every ancestor, even one that failed veri
   assert.deepEqual(why.get('f2'), ['backup b1 (and so b4) is built on it']);
   assert.match(
     plan.delete.find((d) => d.id === 'b2')!.why,
-    /^failed verification \(checksums: base\.tar\.br\.00003: sha256 mismatch; .*\); no kept backup is built on it$/,
+    /^failed verification \(checksums: base\.tar\.br\.00003: sha256 mismatch; .*\); no kept backup is built on it, and only the 0 newest failed backups are kept$/,
   );
   assert.deepEqual(ids(planRetention(applyDeletes(history, plan), { daily: 1, weekly: 0, monthly: 0, failed: 0 }, t)).delete, []);
 });
@@ -283,10 +283,13 @@ test('properties: a partition; deletes accepted in order; the newest, running, u
           assert.ok(kept.has(b.id), `${b.id}, the newest of its bucket`);
       }
       // The newest failed records are kept unless one would pin a chain nothing else keeps.
-      const failed = backups.filter((b) => b.state === 'failed').sort((a, b) => b.finishedAtMs! - a.finishedAtMs! || b.id.localeCompare(a.id));
+      // Complete backups that failed verification share the quota (and may also be kept as an ancestor).
+      const failed = backups
+        .filter((b) => b.state === 'failed' || (b.state === 'complete' && b.verification.state === 'failed'))
+        .sort((a, b) => b.finishedAtMs! - a.finishedAtMs! || b.id.localeCompare(a.id));
       failed.forEach((b, i) => {
         const wanted = i < policy.failed && (b.parent === null || kept.has(b.parent));
-        assert.equal(kept.has(b.id), wanted, `failed ${b.id} (${i + 1}. newest, parent ${b.parent}) kept: ${wanted}`);
+        if (wanted || b.state === 'failed') assert.equal(kept.has(b.id), wanted, `failed ${b.id} (${i + 1}. newest, parent ${b.parent}) kept: ${wanted}`);
       });
       const again = planRetention(left, policy, now + DAY, inUse);
       assert.deepEqual(again.delete, [], 'planning again after the deletes deletes nothing more');

@@ -10,11 +10,11 @@
 //     compute starts from (the FSM refuses to delete that one anyway);
 //   - every ancestor of a kept backup: an incremental restores only with its
 //     whole chain (and the FSM's I7 refuses to delete a parent before its children);
-//   - failed backups (no objects, a reason): the newest `failed` records, so
-//     ogel status can show why, unless the record is an incremental whose parent
-//     nothing else keeps (the record would pin a whole chain, I7, for a status line);
-//   - the rest is deleted, a backup that failed verification included, unless
-//     something kept is built on it.
+//   - failed backups (no objects, a reason) and complete ones that failed
+//     verification (never restored from; kept as evidence): the newest `failed`
+//     of them, so ogel status can show why, unless one is an incremental whose
+//     parent nothing else keeps (it would pin a whole chain, I7, for a status line);
+//   - the rest is deleted, unless something kept is built on it.
 // Days "that have a backup" rather than calendar days: a cluster whose backups
 // stopped for a month keeps its last week of them, not nothing.
 //
@@ -138,7 +138,7 @@ function deleteWhy(b: Backup, policy: RetentionPolicy, nowMs: number, unpinned: 
   const when = `${new Date(whenMs(b)).toISOString()}, ${ageDays} d ago`;
   if (b.state === 'failed') return `failed (${when}); ${unpinned ?? `only the ${policy.failed} newest failed records are kept`}`;
   if (b.verification.state === 'failed') {
-    return `failed verification (${b.verification.kind}: ${b.verification.detail}; ${when}); no kept backup is built on it`;
+    return `failed verification (${b.verification.kind}: ${b.verification.detail}; ${when}); no kept backup is built on it, and only the ${policy.failed} newest failed backups are kept`;
   }
   return (
     `finished ${when}: not the newest backup of any of the ${policy.daily} most recent days, ` +
@@ -152,6 +152,10 @@ function deleteWhy(b: Backup, policy: RetentionPolicy, nowMs: number, unpinned: 
  * only dates the reasons; the selection depends on the backups alone, so planning
  * again after the deletes are applied deletes nothing more.
  */
+function isFailedOrUnusable(b: Backup): boolean {
+  return b.state === 'failed' || (b.state === 'complete' && b.verification.state === 'failed');
+}
+
 export function planRetention(backups: readonly Backup[], policy: RetentionPolicy, nowMs: number, inUse: ReadonlySet<string> = new Set()): RetentionPlan {
   checkPolicy(policy);
   const byId = new Map(backups.map((b) => [b.id, b]));
@@ -182,13 +186,24 @@ export function planRetention(backups: readonly Backup[], policy: RetentionPolic
       keep(p.id, p.verification.state === 'failed' ? `failed verification (${p.verification.kind}: ${p.verification.detail}), but ${base}` : base);
     }
   }
-  // Failed records last, and only those that pin nothing: a failed incremental's
-  // parent link would otherwise keep a chain alive (I7) for the sake of a status line.
+  // Failed records (and complete backups that failed verification: never restored
+  // from, kept as evidence) last, and only those that pin nothing: a failed
+  // incremental's parent link would otherwise keep a chain alive (I7) for the sake
+  // of a status line.
+  // To a fixpoint: a failed incremental's parent may itself be kept only by this rule.
   const unpinned = new Map<string, string>();
-  for (const b of sorted.filter((x) => x.state === 'failed').slice(0, policy.failed)) {
-    if (b.parent === null || reasons.has(b.parent)) keep(b.id, `one of the ${policy.failed} newest failed backups (its record, for ogel status)`);
-    else unpinned.set(b.id, `its record would keep the chain of ${b.parent}, which nothing else keeps`);
+  const quota = sorted.filter(isFailedOrUnusable).slice(0, policy.failed);
+  const quotaKept = new Set<string>();
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const b of quota) {
+      if (quotaKept.has(b.id) || !(b.parent === null || reasons.has(b.parent))) continue;
+      keep(b.id, `one of the ${policy.failed} newest failed backups (its record, for ogel status)`);
+      quotaKept.add(b.id);
+      changed = true;
+    }
   }
+  for (const b of quota) if (!quotaKept.has(b.id)) unpinned.set(b.id, `its record would keep the chain of ${b.parent}, which nothing else keeps`);
 
   const memo = new Map<string, number>();
   const doomed = sorted.filter((b) => !reasons.has(b.id));
