@@ -35,6 +35,7 @@ export interface DaemonBackups {
 }
 
 const SWEEP_EVERY_MS = 10 * 60_000;
+const STORE_RECHECK_MS = 60_000;
 /** After a delete or failure: long enough to gather a retention pass's deletes into one sweep. */
 const SWEEP_SOON_MS = 2_000;
 
@@ -53,19 +54,32 @@ export function startBackups(o: {
   log: Logger;
 }): DaemonBackups {
   const store = openObjectStore(o.config);
+  // Checked at start and, while it fails, every STORE_RECHECK_MS: a store fixed
+  // (or a passing fault) clears the problem status shows.
   let problem: string | null = null;
-  void store.check().then(
-    () => o.log({ level: 'info', msg: 'object store ready', store: store.description }),
-    (e: Error) => {
-      problem = e.message;
-      o.log({
-        level: 'error',
-        msg: 'object store check failed: backups will fail until it is fixed; Postgres is served as usual',
-        store: store.description,
-        error: e.message,
-      });
-    },
-  );
+  let recheck: NodeJS.Timeout | undefined;
+  const checkStore = (): void => {
+    void store.check().then(
+      () => {
+        if (problem !== null || recheck === undefined) o.log({ level: 'info', msg: 'object store ready', store: store.description });
+        problem = null;
+      },
+      (e: Error) => {
+        if (problem !== e.message) {
+          o.log({
+            level: 'error',
+            msg: 'object store check failed: backups will fail until it is fixed; Postgres is served as usual',
+            store: store.description,
+            error: e.message,
+          });
+        }
+        problem = e.message;
+        recheck = setTimeout(checkStore, STORE_RECHECK_MS);
+        recheck.unref();
+      },
+    );
+  };
+  checkStore();
   const prefix = clusterPrefix(o.config);
   const scheduler = new BackupScheduler(o.fsm, o.propose, {
     schedule: {
@@ -138,6 +152,7 @@ export function startBackups(o: {
     problem: () => problem,
     close: async () => {
       clearInterval(sweepEvery);
+      clearTimeout(recheck);
       clearTimeout(sweepTimer);
       await worker?.stop();
       await store.close();

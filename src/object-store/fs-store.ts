@@ -59,7 +59,7 @@ export interface FsStoreOptions {
 }
 
 /** A concurrent delete may remove an empty parent between mkdir and rename: retry this often. */
-const COMMIT_ATTEMPTS_MAX = 3;
+const COMMIT_ATTEMPTS_MAX = 10;
 
 export class FsObjectStore implements ObjectStore {
   readonly description: string;

@@ -7,8 +7,13 @@ import { ObjectStoreError } from './errors.js';
 import { sha256Hex } from './hashing.js';
 import type { ObjectStore } from './types.js';
 
-/** Probe objects live under this prefix; a crash mid-probe leaves one tiny orphan there. */
-export const PROBE_PREFIX = 'ogel-probe/';
+/**
+ * Probe objects' keys start with this; a crash mid-probe leaves one tiny orphan.
+ * No folder of their own: in the fs store, a folder emptied by one node's delete
+ * is removed while another node on the same machine commits into it (seen: three
+ * daemons of one host probing the shared default store at once).
+ */
+export const PROBE_PREFIX = 'ogel-probe-';
 
 export async function probeStore(store: ObjectStore): Promise<void> {
   const key = `${PROBE_PREFIX}${randomUUID()}`;
