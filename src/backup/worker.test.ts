@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { ApplyOk, Backup, ClusterState, Command } from '../../fsm/index.js';
 import { FsObjectStore } from '../object-store/index.js';
+import { runningBackup } from '../../test/helpers/backup-fixture.js';
 import { BackupWorker } from './worker.js';
 
 async function silentServer(t: { after: (fn: () => Promise<void>) => void }): Promise<number> {
@@ -21,27 +22,6 @@ async function silentServer(t: { after: (fn: () => Promise<void>) => void }): Pr
     silent.close();
   });
   return (silent.address() as net.AddressInfo).port;
-}
-
-function runningBackup(): Backup {
-  return {
-    id: 'b1',
-    kind: 'full',
-    parent: null,
-    node: 'n1',
-    timeline: 1,
-    startLsn: '0/1000000',
-    endLsn: null,
-    tarBytes: null,
-    storedBytes: 0,
-    checksum: null,
-    prefix: 'c/basebackups/b1/',
-    state: 'running',
-    failureReason: null,
-    verification: { state: 'unverified', atMs: null, detail: null, kind: null },
-    atMs: 0,
-    finishedAtMs: null,
-  } as Backup;
 }
 
 test('a failure the leader could not take is proposed again on the next poke, not forgotten with the record left running', async (t) => {
@@ -76,7 +56,7 @@ test('a failure the leader could not take is proposed again on the next poke, no
     stallTimeoutMs: 200,
   });
   await worker.begin();
-  backups = new Map([['b1', runningBackup()]]);
+  backups = new Map([['b1', runningBackup('b1', 'n1')]]);
   worker.poke();
   while (attempts.length === 0) await new Promise((r) => setTimeout(r, 20));
   await new Promise((r) => setTimeout(r, 20));
@@ -95,7 +75,7 @@ test('a backup that streams nothing for stallTimeoutMs is aborted and recorded a
     await store.close();
     await rm(dir, { recursive: true, force: true });
   });
-  const b = runningBackup();
+  const b = runningBackup('b1', 'n1');
   let backups = new Map<string, Backup>();
   const proposed: Command[] = [];
   let failed: (cmd: Command) => void = () => {};

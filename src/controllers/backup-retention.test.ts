@@ -2,6 +2,7 @@
 // failed backups), through the state machine itself (every planned delete is
 // accepted), and as properties over random histories.
 
+import { fsmBackup } from '../../test/helpers/backup-fixture.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -13,27 +14,7 @@ const H = 3_600_000;
 const DAY = 24 * H;
 const POLICY: RetentionPolicy = { daily: 7, weekly: 4, monthly: 3, failed: 5 };
 
-function backup(id: string, o: Partial<Backup> = {}): Backup {
-  return {
-    id,
-    kind: o.parent ? 'incremental' : 'full',
-    parent: null,
-    node: 'n2',
-    timeline: 1,
-    startLsn: '0/1000000',
-    endLsn: '0/2000000',
-    tarBytes: 1,
-    storedBytes: 1,
-    checksum: 'sha256:00',
-    prefix: `c/basebackups/${id}/`,
-    state: 'complete',
-    failureReason: null,
-    verification: { state: 'verified', atMs: 0, detail: null, kind: 'checksums' },
-    atMs: (o.finishedAtMs ?? 0) - H,
-    finishedAtMs: 0,
-    ...o,
-  } as Backup;
-}
+const backup = (id: string, o: Partial<Backup> = {}): Backup => fsmBackup(id, { atMs: (o.finishedAtMs ?? 0) - H, ...o });
 
 const FAILED_VERIFICATION = { state: 'failed', atMs: 0, detail: 'base.tar.br.00003: sha256 mismatch', kind: 'checksums' } as const;
 

@@ -5,33 +5,13 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import type { ApplyOk, Backup, ClusterState, ClusterStateMachine, Command } from '../../fsm/index.js';
+import { fsmBackup, runningBackup } from '../../test/helpers/backup-fixture.js';
 import { BackupScheduler } from './backup-scheduler.js';
-
-function running(id: string, node: string): Backup {
-  return {
-    id,
-    kind: 'full',
-    parent: null,
-    node,
-    timeline: 1,
-    startLsn: '0/1000000',
-    endLsn: null,
-    tarBytes: null,
-    storedBytes: 0,
-    checksum: null,
-    prefix: `c/basebackups/${id}/`,
-    state: 'running',
-    failureReason: null,
-    verification: { state: 'unverified', atMs: null, detail: null, kind: null },
-    atMs: 0,
-    finishedAtMs: null,
-  } as Backup;
-}
 
 async function runFor(
   quietMs: Record<string, number | null>,
   nodeGoneMs: number,
-  backups: Backup[] = [running('b1', 'n2')],
+  backups: Backup[] = [runningBackup('b1', 'n2')],
   graceMs = 1e9,
 ): Promise<Command[]> {
   const state = {
@@ -85,16 +65,7 @@ test('a running backup on a node heard from recently, or whose contact is unknow
 
 test('after the grace period the leader retires what the retention policy does not keep, a child before its parent', async () => {
   const DAY = 86_400_000;
-  const done = (id: string, day: number, parent: string | null = null): Backup =>
-    ({
-      ...running(id, 'n2'),
-      kind: parent ? 'incremental' : 'full',
-      parent,
-      state: 'complete',
-      endLsn: '0/2000000',
-      atMs: day * DAY,
-      finishedAtMs: day * DAY + 1,
-    }) as Backup;
+  const done = (id: string, day: number, parent: string | null = null): Backup => fsmBackup(id, { parent, atMs: day * DAY, finishedAtMs: day * DAY + 1 });
   // daily: 1 keeps the newest (f3); f1 and its incremental i1 go, i1 first.
   const proposed = await runFor({}, 1e9, [done('f1', 1), done('i1', 2, 'f1'), done('f3', 3)], 0);
   assert.deepEqual(

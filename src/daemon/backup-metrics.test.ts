@@ -5,29 +5,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
 import type { Backup } from '../../fsm/index.js';
+import { fsmBackup } from '../../test/helpers/backup-fixture.js';
 import { registerBackupMetrics } from './backup-metrics.js';
 
-function b(id: string, o: Partial<Backup>): Backup {
-  return {
-    id,
-    kind: 'full',
-    parent: null,
-    node: 'n2',
-    timeline: 1,
-    startLsn: '0/1000000',
-    endLsn: '0/2000000',
-    tarBytes: 10,
-    storedBytes: 5,
-    checksum: 'sha256:00',
-    prefix: `c/basebackups/${id}/`,
-    state: 'complete',
-    failureReason: null,
-    verification: { state: 'verified', atMs: 1, detail: 'ok', kind: 'checksums' },
-    atMs: 0,
-    finishedAtMs: 0,
-    ...o,
-  } as Backup;
-}
+const b = (id: string, o: Partial<Backup>): Backup => fsmBackup(id, { storedBytes: 5, ...o });
 
 test('backup metrics: newest complete per kind, verification failures, running, uploaded bytes', async () => {
   const r = new Registry();
