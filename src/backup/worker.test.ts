@@ -24,7 +24,11 @@ async function silentServer(t: { after: (fn: () => Promise<void>) => void }): Pr
   return (silent.address() as net.AddressInfo).port;
 }
 
-test('a failure the leader could not take is proposed again on the next poke, not forgotten with the record left running', async (t) => {
+/** A worker on node n1 against a server that never answers, with a store in a temp dir removed after the test. */
+async function silentWorker(
+  t: { after: (fn: () => Promise<void>) => void },
+  o: { state: () => ReadonlyMap<string, Backup>; propose: (cmd: Command) => Promise<ApplyOk>; stallTimeoutMs: number },
+): Promise<BackupWorker> {
   const port = await silentServer(t);
   const dir = await mkdtemp(join(tmpdir(), 'ogel-worker-'));
   const store = new FsObjectStore({ dir });
@@ -32,15 +36,28 @@ test('a failure the leader could not take is proposed again on the next poke, no
     await store.close();
     await rm(dir, { recursive: true, force: true });
   });
+  return new BackupWorker({
+    nodeId: 'n1',
+    cluster: 'c',
+    clusterPrefix: 'c/',
+    state: () => ({ backups: o.state() }) as unknown as ClusterState,
+    propose: o.propose,
+    store,
+    conn: () => ({ host: '127.0.0.1', port, user: 'replicator', password: 'x' }),
+    role: () => 'standby',
+    syncState: async () => {},
+    log: () => {},
+    stallTimeoutMs: o.stallTimeoutMs,
+  });
+}
+
+test('a failure the leader could not take is proposed again on the next poke, not forgotten with the record left running', async (t) => {
   let backups = new Map<string, Backup>();
   const attempts: Command[] = [];
   let landed: () => void = () => {};
   const done = new Promise<void>((r) => (landed = r));
-  const worker = new BackupWorker({
-    nodeId: 'n1',
-    cluster: 'c',
-    clusterPrefix: 'c/',
-    state: () => ({ backups }) as unknown as ClusterState,
+  const worker = await silentWorker(t, {
+    state: () => backups,
     propose: async (cmd) => {
       attempts.push(cmd);
       if (attempts.length === 1) throw new Error('no leader answered within 5000 ms');
@@ -48,11 +65,6 @@ test('a failure the leader could not take is proposed again on the next poke, no
       landed();
       return { ok: true } as unknown as ApplyOk;
     },
-    store,
-    conn: () => ({ host: '127.0.0.1', port, user: 'replicator', password: 'x' }),
-    role: () => 'standby',
-    syncState: async () => {},
-    log: () => {},
     stallTimeoutMs: 200,
   });
   await worker.begin();
@@ -68,33 +80,18 @@ test('a failure the leader could not take is proposed again on the next poke, no
 });
 
 test('a backup that streams nothing for stallTimeoutMs is aborted and recorded as failed, saying so', async (t) => {
-  const port = await silentServer(t);
-  const dir = await mkdtemp(join(tmpdir(), 'ogel-worker-'));
-  const store = new FsObjectStore({ dir });
-  t.after(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
   const b = runningBackup('b1', 'n1');
   let backups = new Map<string, Backup>();
   const proposed: Command[] = [];
   let failed: (cmd: Command) => void = () => {};
   const failedCmd = new Promise<Command>((r) => (failed = r));
-  const worker = new BackupWorker({
-    nodeId: 'n1',
-    cluster: 'c',
-    clusterPrefix: 'c/',
-    state: () => ({ backups }) as unknown as ClusterState,
+  const worker = await silentWorker(t, {
+    state: () => backups,
     propose: async (cmd) => {
       proposed.push(cmd);
       if (cmd.type === 'backup.update') failed(cmd);
       return { ok: true } as unknown as ApplyOk;
     },
-    store,
-    conn: () => ({ host: '127.0.0.1', port, user: 'replicator', password: 'x' }),
-    role: () => 'standby',
-    syncState: async () => {},
-    log: () => {},
     stallTimeoutMs: 300,
   });
   await worker.begin();

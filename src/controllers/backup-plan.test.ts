@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Backup, ClusterState, PgNode } from '../../fsm/index.js';
+import { fsmBackup } from '../../test/helpers/backup-fixture.js';
 import { backupId, decideBackup, type BackupSchedule } from './backup-plan.js';
 
 const H = 3_600_000;
@@ -20,27 +21,8 @@ function pgNode(node: string, role: 'primary' | 'standby', timeline = 2): PgNode
   } as PgNode;
 }
 
-function backup(id: string, o: Partial<Backup> = {}): Backup {
-  return {
-    id,
-    kind: 'full',
-    parent: null,
-    node: 'n2',
-    timeline: 2,
-    startLsn: '0/1000000',
-    endLsn: '0/2000000',
-    tarBytes: 1,
-    storedBytes: 1,
-    checksum: 'sha256:00',
-    prefix: `c/basebackups/${id}/`,
-    state: 'complete',
-    failureReason: null,
-    verification: { state: 'unverified', atMs: null, detail: null, kind: null },
-    atMs: 0,
-    finishedAtMs: 0,
-    ...o,
-  } as Backup;
-}
+const backup = (id: string, o: Partial<Backup> = {}): Backup =>
+  fsmBackup(id, { timeline: 2, verification: { state: 'unverified', atMs: null, detail: null, kind: null }, ...o });
 
 function state(
   backups: Backup[],
