@@ -11,7 +11,9 @@ import { test } from 'node:test';
 import { CLI } from './helpers/daemons.js';
 import { freeBasePort } from './helpers/ports.js';
 
-test('ogel up prints a Postgres URL that psql accepts, and Ctrl-C stops everything', { timeout: 180_000 }, async (t) => {
+test('ogel up prints a Postgres URL that psql accepts, takes a backup into its directory with no configuration, and Ctrl-C stops everything', {
+  timeout: 360_000,
+}, async (t) => {
   if (spawnSync('psql', ['--version']).status !== 0) {
     t.skip('psql is not installed (Debian: postgresql-client); .ci/run installs it');
     return;
@@ -50,6 +52,22 @@ test('ogel up prints a Postgres URL that psql accepts, and Ctrl-C stops everythi
     assert.equal(psql.status, 0, psql.stderr);
     assert.equal(psql.stdout.trim(), 'psql ok|2');
     t.diagnostic(`ogel up: ${out.postgres.replace(/:[^:@/]+@/, ':***@')}`);
+
+    // No configuration: the leader's schedule takes the first backup into the state
+    // directory a minute after it took office, and ogel status shows it, verified.
+    const env = { ...process.env, OGEL_STATE_FILE: join(dir, 'state', 'cluster.json') };
+    const deadline = Date.now() + 150_000;
+    let line = '';
+    while (!/Backups: newest \S+ \(full, .*verified\)/.test(line)) {
+      if (Date.now() > deadline) assert.fail(`no verified backup within 150 s; last status line: ${line}`);
+      await new Promise((r) => setTimeout(r, 2_000));
+      const st = spawnSync(process.execPath, [CLI, 'status'], { encoding: 'utf8', env, timeout: 20_000 });
+      line = st.stdout.split('\n').find((l) => l.startsWith('Backups:')) ?? `(exit ${st.status}) ${st.stderr}`;
+      assert.doesNotMatch(line, /FAILED|not usable/, line);
+    }
+    const list = spawnSync(process.execPath, [CLI, 'backup', 'list', '--json'], { encoding: 'utf8', env, timeout: 20_000 });
+    const store = (JSON.parse(list.stdout) as { store: string }).store;
+    assert.ok(store.includes(join(dir, 'state')), `the store is in ogel up's directory: ${store}`);
   } finally {
     up.kill('SIGINT');
     const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))]);

@@ -59,7 +59,7 @@ export async function restoreChain(store: ObjectStore, chain: readonly BackupMan
   } catch (e) {
     // The target was empty: leave it so, and a retry starts clean.
     for (const name of await fsp.readdir(target).catch(() => [] as string[])) await fsp.rm(path.join(target, name), { recursive: true, force: true });
-    throw e;
+    throw diskFull(e, target, chain) ?? e;
   }
   return {
     backups: chain.length,
@@ -67,6 +67,22 @@ export async function restoreChain(store: ObjectStore, chain: readonly BackupMan
     tarBytes: chain.reduce((s, m) => s + m.tarBytes, 0),
     durationMs: Math.round(performance.now() - t0),
   };
+}
+
+/**
+ * A full disk (or quota) is the operator's to fix, not a bug: one line naming
+ * the target and roughly how much room the restore needs. Node's own message
+ * ("ENOSPC: no space left on device, write") names neither.
+ */
+function diskFull(e: unknown, target: string, chain: readonly BackupManifest[]): RestoreError | undefined {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return undefined;
+  const what = code === 'ENOSPC' ? 'no space left on device' : 'disk quota exceeded';
+  const needMb = Math.ceil(chain.reduce((s, m) => s + m.tarBytes, 0) / 1e6);
+  return new RestoreError(
+    `restore into ${target} failed: ${what} (${code}); the backup needs about ${needMb} MB there. The target was emptied: free space or choose a directory on a bigger disk, and retry`,
+    { cause: e },
+  );
 }
 
 async function restoreInto(
