@@ -112,7 +112,13 @@ describe('config: valid files', () => {
         fs: {},
         s3: { region: 'us-east-1', prefix: '', forcePathStyle: false, connectTimeoutMs: 3000, requestTimeoutMs: 30000 },
       },
-      backups: { scheduled: true, fullEveryHours: 168, incrementalEveryHours: 6, retention: { daily: 7, weekly: 4, monthly: 3, failed: 5 } },
+      backups: {
+        scheduled: true,
+        fullEveryHours: 168,
+        incrementalEveryHours: 6,
+        restoreTestEveryHours: 24,
+        retention: { daily: 7, weekly: 4, monthly: 3, failed: 5 },
+      },
       warnings: [],
     };
     assert.deepEqual(c, expected);

@@ -35,6 +35,8 @@ export interface BackupsConfig {
   fullEveryHours: number;
   /** An incremental (PG17) when the newest backup is this old; 0: no scheduled incrementals. */
   incrementalEveryHours: number;
+  /** The leader restore-tests the newest complete backup (amcheck) when its last restore test is this old; 0: never by itself. */
+  restoreTestEveryHours: number;
   retention: BackupRetention;
 }
 
@@ -189,7 +191,13 @@ export const DEFAULTS: ConfigDefaults = deepFreeze({
   // and 27 incrementals, and a day's changes cost a few incrementals' size.
   // A week of dailies, a month of weeklies, a quarter of monthlies. With weekly fulls
   // that keeps a handful of chains (up to 28 backups each), well below the index's 1000.
-  backups: { scheduled: true, fullEveryHours: 168, incrementalEveryHours: 6, retention: { daily: 7, weekly: 4, monthly: 3, failed: 5 } },
+  backups: {
+    scheduled: true,
+    fullEveryHours: 168,
+    incrementalEveryHours: 6,
+    restoreTestEveryHours: 24,
+    retention: { daily: 7, weekly: 4, monthly: 3, failed: 5 },
+  },
   storage: {
     backend: 'fs',
     fs: {},
@@ -448,6 +456,11 @@ const backupsSchema = z.strictObject({
     .min(0)
     .max(24 * 366)
     .default(DEFAULTS.backups.incrementalEveryHours),
+  restoreTestEveryHours: z
+    .number()
+    .min(0)
+    .max(24 * 366)
+    .default(DEFAULTS.backups.restoreTestEveryHours),
   retention: z
     .strictObject({
       daily: keepCount(366, 'daily: 7 (the newest backup of each of the last 7 days that have one)').default(DEFAULTS.backups.retention.daily),

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Backup, ClusterState, PgNode } from '../../fsm/index.js';
 import { fsmBackup } from '../../test/helpers/backup-fixture.js';
-import { backupId, decideBackup, type BackupSchedule } from './backup-plan.js';
+import { backupId, decideBackup, restoreTestDue, type BackupSchedule } from './backup-plan.js';
 
 const H = 3_600_000;
 const SCHEDULE: BackupSchedule = { fullEveryMs: 168 * H, incrementalEveryMs: 6 * H };
@@ -82,4 +82,20 @@ test("operators' requests: refused while one runs or with no primary; incrementa
 test('backup ids sort by time and say their kind', () => {
   assert.equal(backupId(Date.UTC(2026, 11, 7, 19, 30, 5), 'full', 'a1b2c3'), '20261207-193005-f-a1b2c3');
   assert.equal(backupId(Date.UTC(2026, 11, 7, 19, 30, 5), 'incremental', 'a1b2c3'), '20261207-193005-i-a1b2c3');
+});
+
+test('restoreTestDue: the newest usable backup once per period, whatever is newest then; never when off', () => {
+  const H = 3_600_000;
+  const restore = (atMs: number) => ({ state: 'verified', atMs, detail: 'ok', kind: 'restore' }) as const;
+  const older = backup('f1', { finishedAtMs: 1 * H });
+  const newer = backup('i1', { parent: 'f1', finishedAtMs: 5 * H });
+  assert.equal(restoreTestDue([older, newer], 24 * H, 6 * H), 'i1');
+  // f1 was restore-tested 2 h ago: nothing is due, though i1 is newer and untested.
+  assert.equal(restoreTestDue([backup('f1', { finishedAtMs: 1 * H, verification: restore(4 * H) }), newer], 24 * H, 6 * H), null);
+  assert.equal(restoreTestDue([backup('f1', { finishedAtMs: 1 * H, verification: restore(4 * H) }), newer], 24 * H, 29 * H), 'i1');
+  // A backup that failed verification is never the one tested; a running one neither.
+  const bad = backup('f2', { finishedAtMs: 9 * H, verification: { state: 'failed', atMs: 9 * H, detail: 'x', kind: 'checksums' } });
+  assert.equal(restoreTestDue([newer, bad, backup('r1', { state: 'running', finishedAtMs: null })], 24 * H, 10 * H), 'i1');
+  assert.equal(restoreTestDue([newer], 0, 10 * H), null);
+  assert.equal(restoreTestDue([], 24 * H, 10 * H), null);
 });

@@ -98,3 +98,19 @@ export function backupId(nowMs: number, kind: 'full' | 'incremental', suffix: st
   const t = new Date(nowMs).toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-').toLowerCase();
   return `${t}-${kind === 'full' ? 'f' : 'i'}-${suffix}`;
 }
+
+/**
+ * The backup to restore-test now, or null: the newest complete backup that did
+ * not fail verification, when no backup has passed or failed a restore test in
+ * the last `everyMs` (one test per period, of whatever is newest then; a new
+ * incremental every few hours must not mean a restore test every few hours).
+ */
+export function restoreTestDue(backups: Iterable<Backup>, everyMs: number, nowMs: number): string | null {
+  if (everyMs <= 0) return null;
+  let newest: Backup | undefined;
+  for (const b of backups) {
+    if (b.verification.kind === 'restore' && b.verification.atMs !== null && nowMs - b.verification.atMs < everyMs) return null;
+    if (b.state === 'complete' && b.verification.state !== 'failed' && (newest === undefined || (b.finishedAtMs ?? 0) > (newest.finishedAtMs ?? 0))) newest = b;
+  }
+  return newest?.id ?? null;
+}

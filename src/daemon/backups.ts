@@ -11,6 +11,7 @@ import { verifyBackup, type VerifyVerdict } from '../backup/verify-backup.js';
 import type { BackendBackups } from './backend.js';
 import { BackupWorker } from '../backup/worker.js';
 import { hostPortOf, type Config, type NodeConfig } from '../config/index.js';
+import { backupSource, restoreTestDue } from '../controllers/backup-plan.js';
 import { BackupScheduler } from '../controllers/backup-scheduler.js';
 import type { Logger } from '../log.js';
 import { openObjectStore, type ObjectStore } from '../object-store/index.js';
@@ -36,6 +37,8 @@ export interface DaemonBackups {
 
 const SWEEP_EVERY_MS = 10 * 60_000;
 const STORE_RECHECK_MS = 60_000;
+/** How often a node looks whether a periodic restore test is due (the first look comes this long after start). */
+const RESTORE_TEST_CHECK_MS = 10 * 60_000;
 /** After a delete or failure: long enough to gather a retention pass's deletes into one sweep. */
 const SWEEP_SOON_MS = 2_000;
 
@@ -139,6 +142,28 @@ export function startBackups(o: {
   };
   const verify = (id: string, v: { restoreTest: boolean }) =>
     verifyBackup({ store, index: () => o.fsm.state.backups, syncState: o.syncState, propose: o.propose, scratchParent: o.dataDir }, id, v);
+  // Periodic restore tests (backups.restoreTestEveryHours): run by the node a
+  // backup would be taken from (a streaming standby, lowest id), decided from the
+  // state alone; a rare double run at a role change only costs time.
+  const restoreTestEveryMs = o.config.backups.restoreTestEveryHours * 3_600_000;
+  let restoreTesting = false;
+  const maybeRestoreTest = async (): Promise<void> => {
+    if (restoreTestEveryMs <= 0 || restoreTesting || problem !== null || backupSource(o.fsm.state)?.node !== o.self.id) return;
+    const id = restoreTestDue(o.fsm.state.backups.values(), restoreTestEveryMs, Date.now());
+    if (id === null) return;
+    restoreTesting = true;
+    o.log({ level: 'info', msg: 'periodic restore test started', backup: id });
+    try {
+      const v = await verify(id, { restoreTest: true });
+      o.log({ level: v.ok ? 'info' : 'error', msg: v.ok ? 'periodic restore test passed' : 'periodic restore test FAILED', backup: id, detail: v.detail });
+    } catch (e) {
+      o.log({ level: 'warn', msg: 'periodic restore test could not run; it is tried again later', backup: id, error: (e as Error).message });
+    } finally {
+      restoreTesting = false;
+    }
+  };
+  const restoreTestEvery = setInterval(() => void maybeRestoreTest(), RESTORE_TEST_CHECK_MS);
+  restoreTestEvery.unref();
   return {
     store,
     scheduler,
@@ -152,6 +177,7 @@ export function startBackups(o: {
     problem: () => problem,
     close: async () => {
       clearInterval(sweepEvery);
+      clearInterval(restoreTestEvery);
       clearTimeout(recheck);
       clearTimeout(sweepTimer);
       await worker?.stop();
