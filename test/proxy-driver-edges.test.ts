@@ -201,4 +201,35 @@ describe('proxy with real drivers: edges that must behave as Postgres does', { t
     const again = await outcome(a.c.query({ name: 'a', text, values: [1] }));
     assert.ok(again === null || again.code === '0A000', `${again?.code} ${again?.message}`);
   });
+
+  it('startup settings drivers send (statement_timeout, options=-c ...) apply to that client only, in both pooling modes, as directly', {
+    timeout: 30_000,
+  }, async () => {
+    const settings = { statement_timeout: 1234, options: '-c lock_timeout=2s --default-transaction-isolation=repeatable\\ read' };
+    const show =
+      "SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt, current_setting('default_transaction_isolation') AS iso";
+    const d = await client({ ...directConfig(), ...settings });
+    const want = (await d.c.query(show)).rows[0] as unknown;
+    await d.c.end();
+    assert.deepEqual(want, { st: '1234ms', lt: '2s', iso: 'repeatable read' });
+    for (const [mode, proxy] of [
+      ['transaction', tx],
+      ['session', session],
+    ] as const) {
+      const a = await client({ ...proxy.clientConfig(), ...settings });
+      assert.deepEqual((await a.c.query(show)).rows[0], want, mode);
+      const e = await outcome(a.c.query('SELECT pg_sleep(3)'));
+      assert.equal(e?.code, '57014', `${mode}: the statement timeout cancels it, as directly (${e?.message})`);
+      // Another client of the same tenant (in transaction mode, on the same pooled server connection) runs with its own settings.
+      const b = await client(proxy.clientConfig());
+      assert.deepEqual((await b.c.query(show)).rows[0], { st: '0', lt: '0', iso: 'read committed' }, mode);
+      assert.deepEqual((await a.c.query(show)).rows[0], want, `${mode}: and the first client still with its own`);
+      await a.c.end();
+      await b.c.end();
+    }
+    // What would cross the line between roles, or the proxy's routing, is refused with the name.
+    const refused = await outcome(client({ ...tx.clientConfig(), options: '-c role=postgres' }));
+    assert.equal(refused?.code, '08P01');
+    assert.match(refused?.message ?? '', /"role" is not allowed through the proxy/);
+  });
 });

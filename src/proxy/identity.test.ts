@@ -120,20 +120,39 @@ describe('identity: tenant selection and isolation', () => {
     assert.deepEqual(d.sort(), ['db.example.com', 'localhost', 'other.example.com']);
   });
 
-  it('options other than endpoint=<tenant> and target_session_attrs=<value>, each once, are refused (08P01): -c tricks, --role, repeats', () => {
-    for (const options of [
-      '-c search_path=beta',
-      '-csearch_path=x',
-      '--role=beta',
-      'endpoint=acme -c role=beta',
-      '-c endpoint=acme',
-      'endpoint=acme endpoint=acme',
-      'endpoint=acme endpoint=beta',
-      'project=acme',
-      '-c target_session_attrs=read-only',
-      'target_session_attrs=read-only target_session_attrs=any',
-    ]) {
-      refusal(resolve(p({ user: 'acme', options }), undefined), '08P01', /only "endpoint=<tenant>" and "target_session_attrs=<value>"/);
+  it('options: -c name=value, -cname=value and --name=value of allowed settings pass through; role tricks, unknown words and repeats are refused (08P01)', () => {
+    const settings = (options: string) => [...claim(resolve(p({ user: 'acme', options }), undefined)).serverParams];
+    assert.deepEqual(settings('-c statement_timeout=5s'), [['statement_timeout', '5s']]);
+    assert.deepEqual(settings('endpoint=acme -cstatement_timeout=5s --lock-timeout=2s'), [
+      ['statement_timeout', '5s'],
+      ['lock_timeout', '2s'],
+    ]);
+    assert.deepEqual(settings('-c search_path=a,\\ b -c DEFAULT_TRANSACTION_ISOLATION=serializable'), [
+      ['search_path', 'a, b'],
+      ['default_transaction_isolation', 'serializable'],
+    ]);
+    // A startup parameter of the same name wins over -c, as in Postgres.
+    assert.deepEqual(
+      [...claim(resolve(p({ user: 'acme', statement_timeout: '9s', options: '-c statement_timeout=5s' }), undefined)).serverParams],
+      [['statement_timeout', '9s']],
+    );
+    for (const [options, why] of [
+      ['--role=beta', /"role" is not allowed through the proxy: it would act as another role/],
+      ['endpoint=acme -c role=beta', /"role" is not allowed/],
+      ['-c session_authorization=beta', /"session_authorization" is not allowed/],
+      ['-c default_transaction_read_only=off', /proxy decides where reads and writes go/],
+      ['-c idle_session_timeout=1s', /close pooled server connections/],
+      ['-c endpoint=acme', /unsupported setting in options "endpoint"/],
+      ['-c statement_timeout', /needs name=value/],
+      ['-c', /needs name=value/],
+      ['-c statement_timeout=1 -c statement_timeout=2', /statement_timeout is given twice/],
+      ['endpoint=acme endpoint=acme', /endpoint is given twice/],
+      ['endpoint=acme endpoint=beta', /endpoint is given twice/],
+      ['project=acme', /"project=acme" is not understood/],
+      ['-c target_session_attrs=read-only', /unsupported setting in options "target_session_attrs"/],
+      ['target_session_attrs=read-only target_session_attrs=any', /target_session_attrs is given twice/],
+    ] as const) {
+      refusal(resolve(p({ user: 'acme', options }), undefined), '08P01', why);
     }
     refusal(
       resolve(p({ user: 'acme', options: 'target_session_attrs=standbyish' }), undefined),
@@ -155,10 +174,12 @@ describe('identity: tenant selection and isolation', () => {
 
   it('unknown startup parameters are refused with their name; the allowlist passes through', () => {
     const r = refusal(resolve(p({ user: 'acme', role: 'beta' }), undefined), '08P01');
-    assert.match(r.message, /unsupported startup parameter "role"/);
+    assert.match(r.message, /startup parameter "role" is not allowed through the proxy/);
+    assert.match(r.hint ?? '', /target_session_attrs/);
     refusal(resolve(p({ user: 'acme', session_authorization: 'beta' }), undefined), '08P01', /"session_authorization"/);
-    refusal(resolve(p({ user: 'acme', statement_timeout: '5' }), undefined), '08P01', /"statement_timeout"/);
+    refusal(resolve(p({ user: 'acme', work_mem: '5MB' }), undefined), '08P01', /unsupported startup parameter "work_mem"/);
     refusal(resolve(p({ user: 'acme', User: 'beta' }), undefined), '08P01', /"User"/);
+    assert.deepEqual([...claim(resolve(p({ user: 'acme', statement_timeout: '5' }), undefined)).serverParams], [['statement_timeout', '5']]);
     const c = claim(
       resolve(p({ user: 'acme', application_name: 'app', client_encoding: 'UTF8', DateStyle: 'ISO', timezone: 'UTC', search_path: 'public' }), undefined),
     );
@@ -168,7 +189,7 @@ describe('identity: tenant selection and isolation', () => {
         ['application_name', 'app'],
         ['client_encoding', 'UTF8'],
         ['DateStyle', 'ISO'],
-        ['timezone', 'UTC'],
+        ['TimeZone', 'UTC'],
         ['search_path', 'public'],
       ],
     );

@@ -37,8 +37,46 @@ export const PASSTHROUGH_PARAMS: readonly string[] = [
   'lc_monetary',
   'lc_numeric',
   'lc_time',
+  // Session settings drivers and ORMs send at startup (node-postgres client
+  // options, JDBC and libpq `options=-c ...`). In transaction mode they are
+  // applied to whichever server connection runs the client's transaction.
+  'statement_timeout',
+  'lock_timeout',
+  'idle_in_transaction_session_timeout',
+  'default_transaction_isolation',
+  'bytea_output',
+  'client_min_messages',
 ];
-const PASSTHROUGH_LOWER = new Set(PASSTHROUGH_PARAMS.map((p) => p.toLowerCase()));
+/** Lower-case name -> the canonical spelling above (the tracked parameters' keys). */
+const PASSTHROUGH_LOWER = new Map(PASSTHROUGH_PARAMS.map((p) => [p.toLowerCase(), p]));
+
+/**
+ * Refused by name, with the reason: they would cross the isolation between
+ * tenants or the proxy's own guarantees. Anything else not listed above is
+ * refused as unsupported.
+ */
+const REFUSED_PARAMS: ReadonlyMap<string, string> = new Map([
+  ['role', 'it would act as another role than the one that logged in'],
+  ['session_authorization', 'it would act as another role than the one that logged in'],
+  ['default_transaction_read_only', 'the proxy decides where reads and writes go (use target_session_attrs)'],
+  ['transaction_read_only', 'the proxy decides where reads and writes go (use target_session_attrs)'],
+  ['idle_session_timeout', 'it would close pooled server connections that other clients share'],
+]);
+
+/** A startup parameter the proxy passes on (canonical name), or a refusal naming it. */
+function passthrough(name: string, where: string): string | ProxyRefusal {
+  const lower = name.toLowerCase();
+  const canonical = PASSTHROUGH_LOWER.get(lower);
+  if (canonical !== undefined) return canonical;
+  const why = REFUSED_PARAMS.get(lower);
+  return {
+    code: '08P01',
+    message: why
+      ? `${where} ${JSON.stringify(name.slice(0, 64))} is not allowed through the proxy: ${why}`
+      : `unsupported ${where} ${JSON.stringify(name.slice(0, 64))}`,
+    hint: `the proxy accepts user, database, target_session_attrs, options (endpoint=<tenant>, target_session_attrs=<value>, -c name=value), and ${PASSTHROUGH_PARAMS.join(', ')}`,
+  };
+}
 
 /** target_session_attrs values (libpq's) and whether they make the session read-only. */
 const SESSION_ATTRS: ReadonlyMap<string, boolean> = new Map([
@@ -185,7 +223,7 @@ function buildIndex(tenants: ReadonlyMap<string, Tenant>): TenantIndex {
   return { byName, byRole };
 }
 
-interface CheckedParams {
+export interface CheckedParams {
   user: string;
   database: string | null;
   endpoint: string | null;
@@ -193,8 +231,8 @@ interface CheckedParams {
   serverParams: Map<string, string>;
 }
 
-/** Parameter names and forms; nothing here depends on which tenants exist. */
-function checkParams(params: StartupParams): CheckedParams | ProxyRefusal {
+/** Parameter names and forms; nothing here depends on which tenants exist (the proxy tests' identity double uses it too). */
+export function checkParams(params: StartupParams): CheckedParams | ProxyRefusal {
   let user: string | null = null;
   let database: string | null = null;
   let endpoint: string | null = null;
@@ -213,6 +251,8 @@ function checkParams(params: StartupParams): CheckedParams | ProxyRefusal {
         if ('code' in o) return o;
         endpoint = o.endpoint;
         if (o.readOnly !== null) readOnly = o.readOnly;
+        // -c settings; a startup parameter of the same name (either order) wins, as in Postgres.
+        for (const [k, v] of o.settings) if (!serverParams.has(k)) serverParams.set(k, v);
         break;
       }
       case 'target_session_attrs': {
@@ -227,14 +267,11 @@ function checkParams(params: StartupParams): CheckedParams | ProxyRefusal {
       default:
         // Protocol options (_pq_.*) are the session's business (NegotiateProtocolVersion); never forwarded.
         if (name.startsWith('_pq_.')) break;
-        if (!PASSTHROUGH_LOWER.has(name.toLowerCase())) {
-          return {
-            code: '08P01',
-            message: `unsupported startup parameter ${JSON.stringify(name.slice(0, 64))}`,
-            hint: `the proxy accepts user, database, options (endpoint=<tenant> only), target_session_attrs, and ${PASSTHROUGH_PARAMS.join(', ')}`,
-          };
+        {
+          const canonical = passthrough(name, 'startup parameter');
+          if (typeof canonical !== 'string') return canonical;
+          serverParams.set(canonical, value);
         }
-        serverParams.set(name, value);
     }
   }
   if (user === null || user === '') return { code: '28000', message: 'no PostgreSQL user name specified in startup packet' };
@@ -258,26 +295,44 @@ function sessionAttrs(value: string, where: string): boolean | ProxyRefusal {
 }
 
 /**
- * The startup `options`, as words `endpoint=<tenant>` (Neon's form) and
- * `target_session_attrs=<value>`: libpq and most drivers can set `options`
- * (`?options=target_session_attrs%3Dread-only`) but not a startup parameter of
- * that name, since libpq keeps its own target_session_attrs to itself.
+ * The startup `options`: words `endpoint=<tenant>` (Neon's form) and
+ * `target_session_attrs=<value>` (libpq and most drivers can set `options` but
+ * not a startup parameter of that name), and settings as Postgres reads them,
+ * `-c name=value`, `-cname=value` or `--name=value`, each checked like a
+ * startup parameter. Words split on whitespace; a backslash escapes the next
+ * character (libpq's rule), so `-c search_path=a,\ b` keeps its space.
  */
-function parseOptions(value: string): { endpoint: string | null; readOnly: boolean | null } | ProxyRefusal {
-  const words = value.split(/[ \t\n\r\f\v]+/).filter((w) => w !== '');
+function parseOptions(value: string): { endpoint: string | null; readOnly: boolean | null; settings: Map<string, string> } | ProxyRefusal {
+  const words = optionWords(value);
   let endpoint: string | null = null;
   let readOnly: boolean | null = null;
+  const settings = new Map<string, string>();
   const seen = new Set<string>();
-  for (const w of words) {
+  const unsupported = (why: string): ProxyRefusal => ({
+    code: '08P01',
+    message: `unsupported startup options ${JSON.stringify(value.slice(0, 64))}: ${why}`,
+    hint: 'options accepts endpoint=<tenant>, target_session_attrs=<value> and -c name=value (or --name=value)',
+  });
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    let setting: string | undefined;
+    if (w === '-c') setting = words[++i];
+    else if (w.startsWith('-c')) setting = w.slice(2);
+    else if (w.startsWith('--')) setting = w.slice(2);
+    if (setting !== undefined || w === '-c') {
+      const eq = setting?.indexOf('=') ?? -1;
+      if (setting === undefined || eq <= 0) return unsupported(`${JSON.stringify(w)} needs name=value`);
+      // Postgres accepts dashes for underscores in --name=value.
+      const canonical = passthrough(setting.slice(0, eq).replaceAll('-', '_'), 'setting in options');
+      if (typeof canonical !== 'string') return canonical;
+      if (settings.has(canonical)) return unsupported(`${canonical} is given twice`);
+      settings.set(canonical, setting.slice(eq + 1));
+      continue;
+    }
     const m = /^(endpoint|target_session_attrs)=(.*)$/.exec(w);
     // A key given twice is refused rather than guessed at (the first, or the last?).
-    if (m === null || seen.has(m[1]!)) {
-      return {
-        code: '08P01',
-        message: `unsupported startup options ${JSON.stringify(value.slice(0, 64))}: only "endpoint=<tenant>" and "target_session_attrs=<value>" are accepted`,
-        hint: 'set session parameters with SET after connecting, not with -c in options',
-      };
-    }
+    if (m === null) return unsupported(`${JSON.stringify(w.slice(0, 64))} is not understood`);
+    if (seen.has(m[1]!)) return unsupported(`${m[1]} is given twice`);
     seen.add(m[1]!);
     if (m[1] === 'target_session_attrs') {
       const ro = sessionAttrs(m[2]!, 'target_session_attrs in options');
@@ -294,7 +349,28 @@ function parseOptions(value: string): { endpoint: string | null; readOnly: boole
     }
     endpoint = name;
   }
-  return { endpoint, readOnly };
+  return { endpoint, readOnly, settings };
+}
+
+/** Splits options on whitespace; a backslash makes the next character literal (libpq, pg_split_opts). */
+function optionWords(value: string): string[] {
+  const words: string[] = [];
+  let cur = '';
+  let inWord = false;
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i]!;
+    if (/\s/.test(ch)) {
+      if (inWord) words.push(cur);
+      cur = '';
+      inWord = false;
+      continue;
+    }
+    inWord = true;
+    if (ch === '\\' && i + 1 < value.length) cur += value[++i];
+    else cur += ch;
+  }
+  if (inWord) words.push(cur);
+  return words;
 }
 
 /** The tenant the SNI names: its first label when the rest is one of the proxy's domains. */

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { makeScramVerifier } from '../../src/auth/scram.js';
 import { ProxyServer, type ProxyPoolOptions, type ProxyServerOptions, type ProxyTlsOptions } from '../../src/proxy/server.js';
 import { StaticRouter, type Router } from '../../src/proxy/router.js';
+import { checkParams } from '../../src/proxy/identity.js';
 import { scramServerExchange } from '../../src/proxy/scram-server.js';
 import type { ClaimedIdentity, ProxyRefusal, StartupParams } from '../../src/proxy/types.js';
 import { makeTempPrimary, type TempPrimary } from './postgres.js';
@@ -15,20 +16,6 @@ import { makeTempPrimary, type TempPrimary } from './postgres.js';
 export const CLIENT_PASSWORD = 'client-secret-pw';
 export const SERVER_PASSWORD = 'server-only-pw-0123';
 export const TENANT = 'app';
-
-const PASSTHROUGH = new Set([
-  'application_name',
-  'client_encoding',
-  'DateStyle',
-  'TimeZone',
-  'extra_float_digits',
-  'IntervalStyle',
-  'search_path',
-  'standard_conforming_strings',
-  'lc_monetary',
-  'lc_numeric',
-  'lc_time',
-]);
 
 /**
  * The test double for identity.ts: tenant "app" only; read-only by
@@ -38,24 +25,19 @@ const PASSTHROUGH = new Set([
 export function testIdentity(maxClientConnections: number | null = null, poolSize: number | null | (() => number | null) = null) {
   const verifier = makeScramVerifier(CLIENT_PASSWORD, 4096);
   return (params: StartupParams): ClaimedIdentity | ProxyRefusal => {
-    const user = params.get('user');
-    const database = params.get('database');
+    // The real rules for parameter names and forms (identity.ts); only the tenant lookup is a double.
+    const checked = checkParams(params);
+    if ('code' in checked) return checked;
+    const { user, database, readOnly, serverParams } = checked;
     if (user !== TENANT || database !== TENANT)
       return { code: '28000', message: `no such tenant for user ${JSON.stringify(user)} and database ${JSON.stringify(database)}` };
-    const serverParams = new Map<string, string>();
-    for (const [k, v] of params) {
-      if (k === 'user' || k === 'database' || k === 'target_session_attrs') continue;
-      if (!PASSTHROUGH.has(k)) return { code: '08P01', message: `unsupported startup parameter ${JSON.stringify(k)}` };
-      serverParams.set(k, v);
-    }
-    const tsa = params.get('target_session_attrs');
     return {
       kind: 'tenant',
       tenantId: 't-app',
       role: TENANT,
       database: TENANT,
       verifier,
-      readOnly: tsa === 'read-only' || tsa === 'prefer-standby',
+      readOnly,
       serverParams,
       maxClientConnections,
       poolSize: typeof poolSize === 'function' ? poolSize() : poolSize,
