@@ -232,4 +232,30 @@ describe('proxy with real drivers: edges that must behave as Postgres does', { t
     assert.equal(refused?.code, '08P01');
     assert.match(refused?.message ?? '', /"role" is not allowed through the proxy/);
   });
+
+  it("a client's session settings (SET, set_config, RESET) follow it across pooled server connections and never reach another client (transaction mode)", {
+    timeout: 30_000,
+  }, async () => {
+    const show = "SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt, current_setting('search_path') AS sp";
+    const a = await client(tx.clientConfig());
+    const b = await client(tx.clientConfig());
+    // One server connection (pool size 1): a and b take turns on it.
+    await a.c.query("SET statement_timeout = '7s'");
+    await a.c.query('SET search_path = app_x, public');
+    assert.deepEqual((await b.c.query(show)).rows[0], { st: '0', lt: '0', sp: '"$user", public' }, 'nothing of a reaches b');
+    await b.c.query("SELECT set_config('lock_timeout', '4s', false)");
+    assert.deepEqual((await a.c.query(show)).rows[0], { st: '7s', lt: '0', sp: 'app_x, public' }, "a keeps its own, and not b's");
+    // A SET undone by its transaction's rollback is undone, as in Postgres.
+    await a.c.query("BEGIN; SET statement_timeout = '3s'; ROLLBACK");
+    assert.equal((await a.c.query(show)).rows[0].st, '7s');
+    await a.c.query('RESET statement_timeout');
+    assert.deepEqual((await a.c.query(show)).rows[0], { st: '0', lt: '0', sp: 'app_x, public' });
+    assert.deepEqual((await b.c.query(show)).rows[0], { st: '0', lt: '4s', sp: '"$user", public' });
+    // And with the extended protocol (a prepared statement that sets).
+    await b.c.query({ name: 'set-it', text: "SELECT set_config('statement_timeout', '2s', false)" });
+    assert.equal((await a.c.query(show)).rows[0].st, '0');
+    assert.equal((await b.c.query(show)).rows[0].st, '2s');
+    await a.c.end();
+    await b.c.end();
+  });
 });

@@ -66,6 +66,13 @@ export interface RequestsHost {
   close(): void;
 }
 
+/** Statements that may change a session setting: SET/RESET/DISCARD at a statement's start, or set_config(...). */
+const SESSION_SETTING_RE = /(?:^|;)\s*(?:set|reset|discard)\b|set_config\s*\(/i;
+
+function mentionsSessionSetting(buf: Buffer, start: number, end: number): boolean {
+  return SESSION_SETTING_RE.test(buf.toString('latin1', start, end));
+}
+
 export class Requests {
   /** Client messages waiting for a server (or for a check to finish). */
   pending: Buffer[] | null = null;
@@ -75,6 +82,13 @@ export class Requests {
   midBatch = false;
   /** After an error the proxy made up (or a lost server), client messages are dropped until Sync, as Postgres does. */
   discardUntilSync = false;
+  /**
+   * A statement of this client may have changed a session setting (SET, RESET,
+   * DISCARD, set_config): in transaction mode its server connection is read back
+   * before anyone else gets it (session.ts), so the settings follow this client
+   * and reach no other. A guess from the text: a false alarm costs one read.
+   */
+  maySetSession = false;
   private statements: ClientStatements | null = null;
   private readonly q = new ResponseQueue();
 
@@ -110,6 +124,7 @@ export class Requests {
     const rewrite = this.ctx.mode === 'transaction';
     switch (type) {
       case F_QUERY:
+        if (rewrite && !this.maySetSession) this.maySetSession = mentionsSessionSetting(buf, start + 5, end);
         this.push(K_QUERY);
         break;
       case F_SYNC:
@@ -123,6 +138,7 @@ export class Requests {
         return this.host.close();
       case F_PARSE:
         this.midBatch = true;
+        if (rewrite && !this.maySetSession) this.maySetSession = mentionsSessionSetting(buf, start + 5, end);
         if (rewrite && buf[start + 5] !== 0) return this.rewriteParse(buf, start, end);
         this.push(K_PARSE);
         break;

@@ -42,6 +42,21 @@ export class ServerAcquirer {
 
   want(name: string, value: string): void {
     this.wanted.set(name, value);
+    this.resign();
+  }
+
+  /**
+   * What this client's own statements left on its last server connection: it
+   * now wants exactly those session settings (the ones the server reports stay
+   * tracked through ParameterStatus).
+   */
+  adopt(session: ReadonlyMap<string, string>, reported: ReadonlyMap<string, string>): void {
+    for (const name of [...this.wanted.keys()]) if (!reported.has(name) && !session.has(name)) this.wanted.delete(name);
+    for (const [name, value] of session) if (!reported.has(name)) this.wanted.set(name, value);
+    this.resign();
+  }
+
+  private resign(): void {
     this.wantedSig = JSON.stringify([...this.wanted].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
   }
 

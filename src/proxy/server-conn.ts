@@ -59,7 +59,7 @@ export class ServerConnection {
   readonly framer = new Framer(SERVER_MESSAGE_BYTES_MAX);
   /** ParameterStatus values the server reported, kept current. */
   readonly reported = new Map<string, string>();
-  /** Tracked parameters not reported by the server (search_path, ...) as the proxy last set them. */
+  /** Session settings not reported by the server (search_path, statement_timeout, ...) as the proxy last set or read them. */
   readonly setByProxy = new Map<string, string>();
   /** Reported values right after login: a parameter that differs is "dirty" and reset for a client that did not ask for it. */
   initial: ReadonlyMap<string, string> = new Map();
@@ -146,16 +146,18 @@ export class ServerConnection {
 
   /**
    * The statements that bring this connection's tracked parameters to what a
-   * client wants: SET for each that differs, RESET for those another client
+   * client wants: set_config for each that differs, RESET for those another client
    * changed and this one did not ask for. Empty when nothing differs (the usual case).
    */
   paramSync(wanted: ReadonlyMap<string, string>): string {
     let sql = '';
     for (const [name, value] of wanted) {
       const have = this.reported.has(name) ? this.reported.get(name) : this.setByProxy.get(name);
-      if (have !== value) sql += `SET ${quoteIdent(name)} TO ${quoteLiteral(value)};`;
+      // set_config parses the value as a startup parameter is parsed: a list
+      // (search_path '"$user", public') stays a list, where SET ... TO 'a, b' would name one schema "a, b".
+      if (have !== value) sql += `SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false);`;
     }
-    for (const name of TRACKED_PARAMS) {
+    for (const name of new Set([...TRACKED_PARAMS, ...this.setByProxy.keys()])) {
       if (wanted.has(name)) continue;
       const dirty = this.reported.has(name) ? this.reported.get(name) !== this.initial.get(name) : this.setByProxy.has(name);
       if (dirty) sql += `RESET ${quoteIdent(name)};`;
@@ -163,14 +165,21 @@ export class ServerConnection {
     return sql;
   }
 
+  /**
+   * The session-level settings read back from the server (pg_settings, source
+   * 'session') after a client may have changed some: the truth for the ones the
+   * server does not report.
+   */
+  noteSessionSettings(session: ReadonlyMap<string, string>): void {
+    this.setByProxy.clear();
+    for (const [name, value] of session) if (!this.reported.has(name)) this.setByProxy.set(name, value);
+    this.paramsSig = null;
+  }
+
   /** Bookkeeping after a successful paramSync: the values not reported by the server. */
   noteSynced(wanted: ReadonlyMap<string, string>): void {
-    for (const name of TRACKED_PARAMS) {
-      if (this.initial.has(name) || this.reported.has(name)) continue;
-      const v = wanted.get(name);
-      if (v === undefined) this.setByProxy.delete(name);
-      else this.setByProxy.set(name, v);
-    }
+    for (const name of [...this.setByProxy.keys()]) if (!wanted.has(name)) this.setByProxy.delete(name);
+    for (const [name, v] of wanted) if (!this.initial.has(name) && !this.reported.has(name)) this.setByProxy.set(name, v);
   }
 
   /**

@@ -97,6 +97,9 @@ import { Recovery } from './recovery.js';
 import { CLOSE_LINGER_MS, LINKED, NOT_NOW, SYNCING, WAIT_READ_BYTES_MAX, type LinkState, type SessionContext } from './session-types.js';
 
 /** The client connection's phase; `link` says where a linking or ready session stands with a server. */
+/** The settings set at session level on a server connection (by SET, set_config or the proxy's own sync), one 'name=value' per row. */
+const SESSION_SETTINGS_SQL = "SELECT name || '=' || setting FROM pg_catalog.pg_settings WHERE source = 'session'";
+
 type Phase = 'startup' | 'auth' | 'linking' | 'ready' | 'closed';
 
 export class Session implements ServerHandler, LoginHost, AcquireHost {
@@ -135,6 +138,9 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
   private drainWaitOn: net.Socket | null = null;
   /** Handling a server chunk (a reused read buffer: what is kept past it is copied). */
   private inServerChunk = false;
+  /** A released server connection whose session settings are being read back (transaction mode); the next transaction waits for it. */
+  private readingBack: ServerConnection | null = null;
+  private acquireAfterReadBack = false;
   private readonly out = new OutSlice();
   private readonly toServer = new OutSlice();
 
@@ -658,6 +664,10 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
 
   private startAcquire(): void {
     this.to('acquiring');
+    if (this.readingBack !== null) {
+      this.acquireAfterReadBack = true; // the wanted settings are not known yet
+      return;
+    }
     // In ready, reading goes on while waiting (a queued transaction costs no
     // readStop/readStart) until the messages kept reach a bound; before ready,
     // nothing may be read until the welcome.
@@ -669,6 +679,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
 
   /** The hot path of transaction mode: an idle server of the current view, parameters in step. */
   private tryLinkNow(): number {
+    if (this.readingBack !== null) return NOT_NOW;
     const conn = this.acq.takeIdle();
     if (conn === null) return NOT_NOW;
     if (this.acq.inStep(conn)) {
@@ -746,9 +757,42 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
     this.flushClient();
     conn.socket.resume();
     if (conn.readOnlySeen) conn.close();
+    else if (this.req.maySetSession) this.readBack(conn);
     else conn.pool.release(conn);
     // Messages that arrived while the server was finishing wait for the next one.
     if (this.req.pending !== null && this.req.pending.length > 0 && !this.waiting) this.startAcquire();
+  }
+
+  /**
+   * This client may have changed session settings (requests.ts maySetSession):
+   * read what its connection now carries before anyone else gets it. The client
+   * then wants exactly those (they follow it to its next connections), and the
+   * connection is brought back to what the next client wants by its parameter
+   * sync. A failed read closes the connection: its state is unknown.
+   */
+  private readBack(conn: ServerConnection): void {
+    this.req.maySetSession = false;
+    this.readingBack = conn;
+    const session = new Map<string, string>();
+    conn.runInternal(
+      SESSION_SETTINGS_SQL,
+      (err) => {
+        this.readingBack = null;
+        if (err !== null || conn.closed) conn.close();
+        else {
+          conn.noteSessionSettings(session);
+          this.acq.adopt(session, conn.reported);
+          conn.pool.release(conn);
+        }
+        if (!this.acquireAfterReadBack) return;
+        this.acquireAfterReadBack = false;
+        if (this.phase !== 'closed') this.startAcquire();
+      },
+      (row) => {
+        const eq = row?.indexOf('=') ?? -1;
+        if (eq > 0) session.set(row!.slice(0, eq), row!.slice(eq + 1));
+      },
+    );
   }
 
   /** The startup link is done: parameters, our key, ReadyForQuery. */
