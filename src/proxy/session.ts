@@ -138,9 +138,12 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
   private drainWaitOn: net.Socket | null = null;
   /** Handling a server chunk (a reused read buffer: what is kept past it is copied). */
   private inServerChunk = false;
-  /** A released server connection whose session settings are being read back (transaction mode); the next transaction waits for it. */
-  private readingBack: ServerConnection | null = null;
-  private acquireAfterReadBack = false;
+  /**
+   * A released server connection whose session settings are being read back
+   * (transaction mode), and whether a transaction waits for the read. One field,
+   * made only meanwhile: an idle client's memory counts.
+   */
+  private readingBack: { conn: ServerConnection; acquireAfter: boolean } | null = null;
   private readonly out = new OutSlice();
   private readonly toServer = new OutSlice();
 
@@ -665,7 +668,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
   private startAcquire(): void {
     this.to('acquiring');
     if (this.readingBack !== null) {
-      this.acquireAfterReadBack = true; // the wanted settings are not known yet
+      this.readingBack.acquireAfter = true; // the wanted settings are not known yet
       return;
     }
     // In ready, reading goes on while waiting (a queued transaction costs no
@@ -772,7 +775,8 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
    */
   private readBack(conn: ServerConnection): void {
     this.req.maySetSession = false;
-    this.readingBack = conn;
+    const reading = { conn, acquireAfter: false };
+    this.readingBack = reading;
     const session = new Map<string, string>();
     conn.runInternal(
       SESSION_SETTINGS_SQL,
@@ -784,9 +788,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
           this.acq.adopt(session, conn.reported);
           conn.pool.release(conn);
         }
-        if (!this.acquireAfterReadBack) return;
-        this.acquireAfterReadBack = false;
-        if (this.phase !== 'closed') this.startAcquire();
+        if (reading.acquireAfter && this.phase !== 'closed') this.startAcquire();
       },
       (row) => {
         const eq = row?.indexOf('=') ?? -1;
