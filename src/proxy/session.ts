@@ -62,6 +62,7 @@ import {
 } from './protocol/backend.js';
 import { backendKeyData, errorResponse, parameterStatus, READY_IDLE, type ErrorSpec } from './protocol/write.js';
 import { TRACKED_PARAMS, type ServerConnection, type ServerHandler } from './server-conn.js';
+import { giveBackAtClose, readBackSettings } from './give-back.js';
 import type { ClaimedIdentity } from './types.js';
 import {
   isFakeKind,
@@ -97,9 +98,6 @@ import { Recovery } from './recovery.js';
 import { CLOSE_LINGER_MS, LINKED, NOT_NOW, SYNCING, WAIT_READ_BYTES_MAX, type LinkState, type SessionContext } from './session-types.js';
 
 /** The client connection's phase; `link` says where a linking or ready session stands with a server. */
-/** The settings set at session level on a server connection (by SET, set_config or the proxy's own sync), one 'name=value' per row. */
-const SESSION_SETTINGS_SQL = "SELECT name || '=' || setting FROM pg_catalog.pg_settings WHERE source = 'session'";
-
 type Phase = 'startup' | 'auth' | 'linking' | 'ready' | 'closed';
 
 export class Session implements ServerHandler, LoginHost, AcquireHost {
@@ -138,11 +136,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
   private drainWaitOn: net.Socket | null = null;
   /** Handling a server chunk (a reused read buffer: what is kept past it is copied). */
   private inServerChunk = false;
-  /**
-   * A released server connection whose session settings are being read back
-   * (transaction mode), and whether a transaction waits for the read. One field,
-   * made only meanwhile: an idle client's memory counts.
-   */
+  /** A released connection whose settings are read back (give-back.ts), and whether a transaction waits for it; made only meanwhile. */
   private readingBack: { conn: ServerConnection; acquireAfter: boolean } | null = null;
   private readonly out = new OutSlice();
   private readonly toServer = new OutSlice();
@@ -760,41 +754,18 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
     this.flushClient();
     conn.socket.resume();
     if (conn.readOnlySeen) conn.close();
-    else if (this.req.maySetSession) this.readBack(conn);
-    else conn.pool.release(conn);
+    else if (!this.req.maySetSession) conn.pool.release(conn);
+    else {
+      // This client may have changed session settings: read them back before anyone else gets the connection (give-back.ts).
+      const reading = { conn, acquireAfter: false };
+      [this.readingBack, this.req.maySetSession] = [reading, false];
+      readBackSettings(conn, this.acq, () => {
+        this.readingBack = null;
+        if (reading.acquireAfter && this.phase !== 'closed') this.startAcquire();
+      });
+    }
     // Messages that arrived while the server was finishing wait for the next one.
     if (this.req.pending !== null && this.req.pending.length > 0 && !this.waiting) this.startAcquire();
-  }
-
-  /**
-   * This client may have changed session settings (requests.ts maySetSession):
-   * read what its connection now carries before anyone else gets it. The client
-   * then wants exactly those (they follow it to its next connections), and the
-   * connection is brought back to what the next client wants by its parameter
-   * sync. A failed read closes the connection: its state is unknown.
-   */
-  private readBack(conn: ServerConnection): void {
-    this.req.maySetSession = false;
-    const reading = { conn, acquireAfter: false };
-    this.readingBack = reading;
-    const session = new Map<string, string>();
-    conn.runInternal(
-      SESSION_SETTINGS_SQL,
-      (err) => {
-        this.readingBack = null;
-        if (err !== null || conn.closed) conn.close();
-        else {
-          conn.noteSessionSettings(session);
-          this.acq.adopt(session, conn.reported);
-          conn.pool.release(conn);
-        }
-        if (reading.acquireAfter && this.phase !== 'closed') this.startAcquire();
-      },
-      (row) => {
-        const eq = row?.indexOf('=') ?? -1;
-        if (eq > 0) session.set(row!.slice(0, eq), row!.slice(eq + 1));
-      },
-    );
   }
 
   /** The startup link is done: parameters, our key, ReadyForQuery. */
@@ -845,22 +816,8 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
     this.req.pending = null;
     const conn = this.server;
     this.unlinkServer();
-    if (conn) {
-      const clean = this.req.empty && this.req.txStatus === TX_IDLE && !this.req.midBatch && !conn.closed;
-      // Paused while this client could not keep up: whoever uses it next must hear it.
-      if (clean) conn.socket.resume();
-      if (!clean) conn.close();
-      else if (this.ctx.mode === 'session') {
-        // The next client must not see this one's session state.
-        conn.runInternal('DISCARD ALL', (err) => {
-          if (err) return conn.close();
-          conn.prepared.clear();
-          conn.setByProxy.clear();
-          conn.paramsSig = null;
-          conn.pool.release(conn);
-        });
-      } else conn.pool.release(conn);
-    }
+    const clean = this.req.empty && this.req.txStatus === TX_IDLE && !this.req.midBatch;
+    if (conn) giveBackAtClose(conn, clean, this.ctx.mode, this.req.maySetSession, this.acq);
     if (this.key) this.ctx.unregister(this);
     if (this.admittedIn && this.identity) this.ctx.leave(this.identity);
     this.admittedIn = false;
