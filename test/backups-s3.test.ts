@@ -1,8 +1,9 @@
 // Backups through real daemons into a real S3-protocol server (s3rver on
 // loopback): the leader's schedule takes the first full backup by itself (a
 // minute after it took office, nothing requested), from a streaming standby,
-// and `ogel restore` from the bucket alone gives a directory Postgres starts on
-// with exactly the rows written before it.
+// then an incremental on it (incrementalEveryHours 0.01: 36 s), and `ogel
+// restore` from the bucket alone gives, for each, a directory Postgres starts
+// on with exactly the rows written before it.
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ interface BackupJson {
   state: string;
   node: string | null;
   failureReason: string | null;
+  atMs: number;
 }
 
 describe('scheduled backups through the daemons into S3 (s3rver)', () => {
@@ -33,7 +35,7 @@ describe('scheduled backups through the daemons into S3 (s3rver)', () => {
     const storage =
       `storage:\n  backend: s3\n  s3:\n    endpoint: ${s3.endpoint}\n    bucket: ${s3.bucket}\n    forcePathStyle: true\n` +
       `    accessKeyId: ${S3RVER_ACCESS_KEY_ID}\n    secretAccessKey: ${S3RVER_SECRET_ACCESS_KEY}\n`;
-    c = await DaemonCluster.create(['n1', 'n2', 'n3'], storage);
+    c = await DaemonCluster.create(['n1', 'n2', 'n3'], `${storage}backups:\n  incrementalEveryHours: 0.01\n`);
     password = adminPassword(loadConfig(c.configPath));
     await c.startAll();
   });
@@ -42,19 +44,13 @@ describe('scheduled backups through the daemons into S3 (s3rver)', () => {
     await s3?.stop();
   });
 
-  it('the schedule takes a full backup on its own from a standby; ogel restore from the bucket has every row', { timeout: 300_000 }, async () => {
+  it('the schedule takes a full backup, then an incremental, on its own from a standby; ogel restore of each from the bucket has every row', {
+    timeout: 360_000,
+  }, async () => {
     const view = await waitHealthy(c, password, 'a primary and two streaming standbys', 120_000);
     const primary = view.primary!;
-    const client = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(primary)!.postgresPort, user: 'postgres', password, database: 'postgres' });
-    client.on('error', () => {});
-    await client.connect();
-    let want: unknown;
-    try {
-      await client.query('CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 30000) g');
-      want = (await client.query('SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t')).rows[0];
-    } finally {
-      await client.end();
-    }
+    await sql(primary, 'CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 30000) g');
+    const want = (await sql(primary, 'SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t'))[0];
 
     // Nothing requested: the leader's schedule starts the first full backup a minute after it took office.
     let done: BackupJson | undefined;
@@ -80,14 +76,48 @@ describe('scheduled backups through the daemons into S3 (s3rver)', () => {
     assert.equal(listed.code, 0, listed.stderr);
     assert.ok(listed.stdout.includes(done!.id), `the bucket holds ${done!.id}: ${listed.stdout}`);
 
-    const dir = join(c.dir, 'restored-from-s3');
-    const restore = await c.cli(['restore', '--config', c.configPath, '--backup', done!.id, '--to-dir', dir, '--json']);
+    await restoreAndCompare(done!.id, 'restored-full', want);
+
+    // More rows, then the schedule's incremental on the full backup (36 s after it).
+    await sql(primary, 'INSERT INTO t SELECT g, md5(g::text) FROM generate_series(30001, 40000) g');
+    const want2 = (await sql(primary, 'SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t'))[0];
+    const insertedAtMs = Date.now(); // an incremental recorded after this has the rows (one comes every 36 s)
+    let inc: BackupJson | undefined;
+    await c.waitFor(
+      async () => {
+        const r = await c.cli(['backup', 'list', '--json']);
+        if (r.code !== 0) return false;
+        inc = (JSON.parse(r.stdout) as { backups: BackupJson[] }).backups.find(
+          (b) => b.kind === 'incremental' && b.state === 'complete' && b.atMs > insertedAtMs,
+        );
+        return inc !== undefined;
+      },
+      'a scheduled incremental to complete',
+      120_000,
+    );
+    await restoreAndCompare(inc!.id, 'restored-chain', want2);
+  });
+
+  async function sql(node: string, text: string): Promise<pg.QueryResultRow[]> {
+    const client = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(node)!.postgresPort, user: 'postgres', password, database: 'postgres' });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      return (await client.query(text)).rows;
+    } finally {
+      await client.end();
+    }
+  }
+
+  async function restoreAndCompare(id: string, name: string, want: unknown): Promise<void> {
+    const dir = join(c.dir, name);
+    const restore = await c.cli(['restore', '--config', c.configPath, '--backup', id, '--to-dir', dir, '--json']);
     assert.equal(restore.code, 0, restore.stderr);
     const restored = await startCopy(dir, { parameters: {} });
     try {
-      assert.deepEqual((await restored.query('SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t')).rows[0], want);
+      assert.deepEqual((await restored.query('SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t')).rows[0], want, `restore of ${id}`);
     } finally {
       if (restored.isRunning()) await restored.stop('immediate', { timeoutMs: 10_000 });
     }
-  });
+  }
 });
