@@ -83,18 +83,24 @@ describe('scheduled backups through the daemons into S3 (s3rver)', () => {
     const want2 = (await sql(primary, 'SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t'))[0];
     const insertedAtMs = Date.now(); // an incremental recorded after this has the rows (one comes every 36 s)
     let inc: BackupJson | undefined;
-    await c.waitFor(
-      async () => {
-        const r = await c.cli(['backup', 'list', '--json']);
-        if (r.code !== 0) return false;
-        inc = (JSON.parse(r.stdout) as { backups: BackupJson[] }).backups.find(
-          (b) => b.kind === 'incremental' && b.state === 'complete' && b.atMs > insertedAtMs,
-        );
-        return inc !== undefined;
-      },
-      'a scheduled incremental to complete',
-      120_000,
-    );
+    await c
+      .waitFor(
+        async () => {
+          const r = await c.cli(['backup', 'list', '--json']);
+          if (r.code !== 0) return false;
+          inc = (JSON.parse(r.stdout) as { backups: BackupJson[] }).backups.find(
+            (b) => b.kind === 'incremental' && b.state === 'complete' && b.atMs > insertedAtMs,
+          );
+          return inc !== undefined;
+        },
+        'a scheduled incremental to complete',
+        120_000,
+      )
+      .catch(async (e: Error) => {
+        const list = (await c.cli(['backup', 'list'])).stdout;
+        const logs = [...c.nodes.values()].flatMap((n) => n.log.filter((l) => /backup/i.test(l)).slice(-6));
+        throw new Error(`${e.message}\n${list}\n${logs.join('\n')}`);
+      });
     await restoreAndCompare(inc!.id, 'restored-chain', want2);
   });
 

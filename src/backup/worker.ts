@@ -36,6 +36,8 @@ export interface BackupWorkerDeps {
   syncState: () => Promise<void>;
   log: Logger;
   nowMs?: () => number;
+  /** Before an incremental of this node as a standby: a fresh checkpoint on the primary, replayed here (standby-checkpoint.ts). */
+  prepareStandbyIncremental?: (signal: AbortSignal) => Promise<void>;
   /** A backup that streams no byte for this long is aborted and failed. Default STALL_TIMEOUT_MS. */
   stallTimeoutMs?: number;
 }
@@ -171,6 +173,7 @@ export class BackupWorker {
       const parent = b.parent === null ? undefined : this.d.state().backups.get(b.parent);
       if (b.parent !== null && parent === undefined) throw new Error(`its parent ${b.parent} is no longer in the index`);
       const parentManifest = parent === undefined ? undefined : await readBackupManifest(this.d.store, parent.prefix);
+      if (parent !== undefined && this.d.role() === 'standby') await this.d.prepareStandbyIncremental?.(signal);
       manifest = await takeBackup({
         store: this.d.store,
         clusterPrefix: this.d.clusterPrefix,

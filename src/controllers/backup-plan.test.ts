@@ -99,3 +99,17 @@ test('restoreTestDue: the newest usable backup once per period, whatever is newe
   assert.equal(restoreTestDue([newer], 0, 10 * H), null);
   assert.equal(restoreTestDue([], 24 * H, 10 * H), null);
 });
+
+test('after a failed backup the schedule waits (at most its own period) before trying again; an operator does not', () => {
+  const M = 60_000;
+  const full = backup('f1', { finishedAtMs: 0 });
+  const failed = backup('i1', { kind: 'incremental', parent: 'f1', state: 'failed', finishedAtMs: 7 * H, failureReason: 'x' });
+  const sched = { fullEveryMs: 168 * H, incrementalEveryMs: 6 * H };
+  const d1 = decideBackup(state([full, failed]), sched, 7 * H + 5 * M);
+  assert.equal(d1.action, 'none');
+  assert.match(d1.why, /backup i1 failed 300 s ago; the next try waits 600 s/);
+  assert.equal(decideBackup(state([full, failed]), sched, 7 * H + 11 * M).action, 'start');
+  assert.equal(decideBackup(state([full, failed]), sched, 7 * H + 5 * M, 'incremental').action, 'start');
+  // A short schedule waits its own period, not 10 minutes.
+  assert.equal(decideBackup(state([full, failed]), { fullEveryMs: 168 * H, incrementalEveryMs: 36_000 }, 7 * H + 40_000).action, 'start');
+});

@@ -18,6 +18,9 @@ import { compareLsn, type Backup, type ClusterState } from '../../fsm/index.js';
 
 export type BackupKindRequest = 'full' | 'incremental' | 'auto';
 
+/** How long the schedule waits after a failed backup (at most the schedule's own period). */
+export const FAILURE_BACKOFF_MS = 10 * 60_000;
+
 export interface BackupSchedule {
   fullEveryMs: number;
   /** null: no scheduled incrementals. */
@@ -83,6 +86,23 @@ export function decideBackup(state: ClusterState, schedule: BackupSchedule, nowM
             why: `no complete backup on timeline ${src.timeline} to take an incremental against; take a full backup (ogel backup create --full)`,
           };
     return start('incremental', 'requested');
+  }
+  // After a failed attempt the schedule waits (an operator's request does not): a
+  // backup that fails at once must not be retried in a loop.
+  const lastFailed = [...state.backups.values()]
+    .filter((b) => b.state === 'failed')
+    .sort((a, b) => (a.finishedAtMs ?? 0) - (b.finishedAtMs ?? 0))
+    .at(-1);
+  const backoffMs = Math.min(FAILURE_BACKOFF_MS, schedule.incrementalEveryMs ?? schedule.fullEveryMs);
+  if (
+    lastFailed !== undefined &&
+    nowMs - (lastFailed.finishedAtMs ?? 0) < backoffMs &&
+    (newest === undefined || (lastFailed.finishedAtMs ?? 0) > (newest.finishedAtMs ?? 0))
+  ) {
+    return {
+      action: 'none',
+      why: `backup ${lastFailed.id} failed ${Math.round((nowMs - (lastFailed.finishedAtMs ?? 0)) / 1000)} s ago; the next try waits ${Math.round(backoffMs / 1000)} s`,
+    };
   }
   if (newestFull === undefined || newest === undefined) return start('full', `no complete full backup on timeline ${src.timeline}`);
   if (nowMs - (newestFull.finishedAtMs ?? 0) >= schedule.fullEveryMs)

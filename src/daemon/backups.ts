@@ -4,7 +4,8 @@
 // (a controller) and this node's backup worker (agent side).
 
 import type { ApplyOk, ApplyResult, ClusterStateMachine, Command } from '../../fsm/index.js';
-import { replicationPassword } from '../auth/passwords.js';
+import { adminPassword, replicationPassword } from '../auth/passwords.js';
+import { checkpointPrimaryForStandby } from '../backup/standby-checkpoint.js';
 import { clusterPrefix } from '../backup/layout.js';
 import { sweepBackupObjects } from '../backup/sweep.js';
 import { verifyBackup, type VerifyVerdict } from '../backup/verify-backup.js';
@@ -15,6 +16,7 @@ import { backupSource, restoreTestDue } from '../controllers/backup-plan.js';
 import { BackupScheduler } from '../controllers/backup-scheduler.js';
 import type { Logger } from '../log.js';
 import { openObjectStore, type ObjectStore } from '../object-store/index.js';
+import { DEFAULT_DATABASE, SUPERUSER } from '../postgres/query.js';
 import { REPLICATION_ROLE } from '../postgres/settings.js';
 
 export interface DaemonBackups {
@@ -112,6 +114,15 @@ export function startBackups(o: {
         password: replicationPassword(o.config),
       }),
       role: () => (o.fsm.state.postgres.primary === o.self.id ? 'primary' : 'standby'),
+      prepareStandbyIncremental: async (signal) => {
+        const primaryId = o.fsm.state.postgres.primary;
+        const addr = primaryId === null ? undefined : o.fsm.state.members.get(primaryId)?.addresses.postgres;
+        if (addr === undefined) throw new Error('no primary address to checkpoint for an incremental backup of a standby');
+        const p = hostPortOf(addr, `${primaryId}'s postgres address`);
+        const admin = { user: SUPERUSER, password: adminPassword(o.config), database: DEFAULT_DATABASE };
+        const local = { host: pgAddr.host === '0.0.0.0' || pgAddr.host === '::' ? '127.0.0.1' : pgAddr.host, port: pgAddr.port };
+        await checkpointPrimaryForStandby({ primary: { ...admin, host: p.host, port: p.port }, standby: { ...admin, ...local }, timeoutMs: 60_000, signal });
+      },
       syncState: o.syncState,
       log: o.log,
     });
