@@ -63,7 +63,8 @@ describe('WAL bounded by the volume', () => {
       const setting = await sql<{ setting: string }>(c, primary, password, "SELECT current_setting('max_slot_wal_keep_size') AS setting");
       assert.equal(setting[0]?.setting, '64MB', 'derived from postgres.volumeBytes');
 
-      assert.equal(await c.terminate(down), 0);
+      const code = await c.terminate(down);
+      assert.equal(code, 0, `${down} stops cleanly on SIGTERM; its last log lines:\n${c.nodes.get(down)!.log.slice(-15).join('\n')}`);
       await sql(c, primary, password, 'CREATE TABLE filler (id int, pad text)');
       let walMaxBytes = 0;
       let status: string | null = null;

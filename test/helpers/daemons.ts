@@ -173,8 +173,13 @@ export class DaemonCluster {
     await exited;
   }
 
-  /** SIGTERM, and wait for a clean exit. Returns the exit code. */
-  async terminate(id: string, timeoutMs = 10_000): Promise<number | null> {
+  /**
+   * SIGTERM, and wait for a clean exit. Returns the exit code (null: it was
+   * killed after timeoutMs). 30 s: a clean stop includes Postgres's shutdown
+   * checkpoint, which on 2 cores shared with another test's I/O was seen to take
+   * over 10 s; a hang still fails.
+   */
+  async terminate(id: string, timeoutMs = 30_000): Promise<number | null> {
     const proc = this.nodes.get(id)!.proc;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return proc?.exitCode ?? null;
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
