@@ -14,11 +14,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { FsObjectStore } from '../object-store/index.js';
-import { PostgresInstance } from '../postgres/instance.js';
 import { connectSocket } from '../postgres/query.js';
-import { readReplicationPassword, REPLICATION_ROLE, slotNameFor } from '../postgres/settings.js';
-import { createStandby, setAutoConf } from '../postgres/standby.js';
-import { freePort, makeTempPrimary, makeTempRoot, type TempPrimary } from '../../test/helpers/postgres.js';
+import { readReplicationPassword, REPLICATION_ROLE } from '../postgres/settings.js';
+import { setAutoConf } from '../postgres/standby.js';
+import { cloneTestStandby, makeTempPrimary, makeTempRoot, testStandbyInstance, type TempPrimary } from '../../test/helpers/postgres.js';
 import { AmcheckQueryError, checkRelation, type Queryable, type RelationToCheck } from './amcheck.js';
 import type { BackupManifest } from './manifest.js';
 import { parsePgManifest } from './pg-manifest-check.js';
@@ -112,29 +111,11 @@ test('restoreTest: a real backup restores, starts and checks clean in every data
 });
 
 test('restoreTest: a backup of a streaming standby that was fenced read-only restores as a writable copy and checks clean', async (t) => {
-  const dir = path.join(primary.root, 's1');
+  const dir = await cloneTestStandby(primary, 's1');
   const upstream = { host: '127.0.0.1', port: primary.port, user: REPLICATION_ROLE, password: readReplicationPassword(primary.dataDir) };
-  await createStandby({
-    primary: upstream,
-    replicationUser: REPLICATION_ROLE,
-    slotName: slotNameFor('s1'),
-    targetDir: dir,
-    owner: primary.pg.user,
-    applicationName: 's1',
-    fsync: false,
-  });
   // The fence as ALTER SYSTEM leaves it: the backup carries it.
   setAutoConf(dir, { default_transaction_read_only: 'on' }, primary.pg.user);
-  const standby = new PostgresInstance({ dataDir: dir, port: await freePort() });
-  standby.writeConfig({
-    nodeId: 's1',
-    listenAddresses: ['127.0.0.1'],
-    syncMode: 'async',
-    syncQuorum: 1,
-    peerNodeIds: [],
-    replicationHosts: ['127.0.0.1'],
-    parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false },
-  });
+  const standby = await testStandbyInstance(dir);
   try {
     await standby.start({ timeoutMs: 30_000 });
     const conn = { ...upstream, port: standby.port };

@@ -12,11 +12,11 @@ import { Readable } from 'node:stream';
 
 import { compareLsn } from '../../fsm/index.js';
 import { takeBaseBackup } from './basebackup.js';
-import { PostgresInstance } from './instance.js';
+import type { PostgresInstance } from './instance.js';
 import { readReplicationPassword, REPLICATION_ROLE } from './settings.js';
 import { configureStandby } from './standby.js';
 import { TarExtractor, TarFormatError, extractTar } from './tar-extract.js';
-import { freePort, makeTempPrimary, waitFor } from '../../test/helpers/postgres.js';
+import { makeTempPrimary, testStandbyInstance, waitFor } from '../../test/helpers/postgres.js';
 
 // ------------------------------------------------------------ fixtures
 
@@ -355,16 +355,7 @@ test('base backup of a primary with ~50 MB of data starts as a standby with the 
     assert.deepEqual(fs.readdirSync(aborted), []);
 
     configureStandby(target, { upstream: { ...conn, applicationName: 's1' }, owner: primary.pg.user });
-    standby = new PostgresInstance({ dataDir: target, port: await freePort() });
-    standby.writeConfig({
-      nodeId: 's1',
-      listenAddresses: ['127.0.0.1'],
-      syncMode: 'async',
-      syncQuorum: 1,
-      peerNodeIds: [],
-      replicationHosts: ['127.0.0.1'],
-      parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false },
-    });
+    standby = await testStandbyInstance(target);
     await standby.start({ timeoutMs: 15_000 });
     const sb = standby;
     assert.equal((await sb.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]?.r, true);

@@ -4,39 +4,17 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 
 import { compareLsn } from '../../fsm/index.js';
-import { PostgresInstance, PostgresStateError } from './instance.js';
+import { type PostgresInstance, PostgresStateError } from './instance.js';
 import { parseReplicationAnswer, replicationStats } from './replication-stats.js';
-import { readReplicationPassword, REPLICATION_ROLE, slotNameFor } from './settings.js';
-import { createStandby } from './standby.js';
-import { freePort, makeTempPrimary, waitFor } from '../../test/helpers/postgres.js';
+import { cloneTestStandby, makeTempPrimary, testStandbyInstance, waitFor } from '../../test/helpers/postgres.js';
 
 test('replicationStats: streaming quorum standby, lag while replay is paused, null on a standby', async (t) => {
   const primary = await makeTempPrimary({ nodeId: 'p1', peerNodeIds: ['s1'] });
   let standby: PostgresInstance | undefined;
   try {
-    const dir = join(primary.root, 's1');
-    await createStandby({
-      primary: { host: '127.0.0.1', port: primary.port, password: readReplicationPassword(primary.dataDir) },
-      replicationUser: REPLICATION_ROLE,
-      slotName: slotNameFor('s1'),
-      targetDir: dir,
-      owner: primary.pg.user,
-      applicationName: 's1',
-      fsync: false,
-    });
-    standby = new PostgresInstance({ dataDir: dir, port: await freePort() });
-    standby.writeConfig({
-      nodeId: 's1',
-      listenAddresses: ['127.0.0.1'],
-      syncMode: 'quorum',
-      syncQuorum: 1,
-      peerNodeIds: ['p1'],
-      replicationHosts: ['127.0.0.1'],
-      parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false },
-    });
+    standby = await testStandbyInstance(await cloneTestStandby(primary, 's1'), { syncMode: 'quorum', peerNodeIds: ['p1'] });
     await standby.start({ timeoutMs: 15_000 });
     const s = standby;
 

@@ -6,6 +6,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PostgresInstance, type InstanceSettings, type StopMode } from '../../src/postgres/instance.js';
+import { readReplicationPassword, REPLICATION_ROLE, slotNameFor } from '../../src/postgres/settings.js';
+import { createStandby } from '../../src/postgres/standby.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** An ephemeral TCP port that was free a moment ago (bind port 0, close). */
@@ -138,4 +140,37 @@ export async function startCopy(
   });
   await pg.start({ timeoutMs: opts.timeoutMs ?? 30_000 });
   return pg;
+}
+
+/** Clones a streaming standby of `primary` into <root>/<id> (createStandby: base backup, slot, standby.signal); not started. */
+export async function cloneTestStandby(primary: TempPrimary, id = 's1'): Promise<string> {
+  const dir = join(primary.root, id);
+  await createStandby({
+    primary: { host: '127.0.0.1', port: primary.port, user: REPLICATION_ROLE, password: readReplicationPassword(primary.dataDir) },
+    replicationUser: REPLICATION_ROLE,
+    slotName: slotNameFor(id),
+    targetDir: dir,
+    owner: primary.pg.user,
+    applicationName: id,
+    fsync: false,
+  });
+  return dir;
+}
+
+/** A test standby's instance on a free port with the small test settings (config written, not started). */
+export async function testStandbyInstance(
+  dir: string,
+  o: { nodeId?: string; syncMode?: 'async' | 'quorum'; peerNodeIds?: string[] } = {},
+): Promise<PostgresInstance> {
+  const standby = new PostgresInstance({ dataDir: dir, port: await freePort() });
+  standby.writeConfig({
+    nodeId: o.nodeId ?? 's1',
+    listenAddresses: ['127.0.0.1'],
+    syncMode: o.syncMode ?? 'async',
+    syncQuorum: 1,
+    peerNodeIds: o.peerNodeIds ?? [],
+    replicationHosts: ['127.0.0.1'],
+    parameters: { shared_buffers: '32MB', max_connections: 30, fsync: false },
+  });
+  return standby;
 }
