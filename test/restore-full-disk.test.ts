@@ -15,14 +15,10 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { clusterPrefix } from '../src/backup/layout.js';
-import { takeBackup } from '../src/backup/take-backup.js';
-import { configToYaml, localClusterConfig } from '../src/config/index.js';
-import { FsObjectStore } from '../src/object-store/index.js';
 import type { PostgresInstance } from '../src/postgres/instance.js';
-import { readReplicationPassword, REPLICATION_ROLE } from '../src/postgres/settings.js';
 import { makeTempPrimary, makeTempRoot, startCopy } from './helpers/postgres.js';
 import { runProcessGroup } from './helpers/process-group.js';
+import { restoreFixture } from './helpers/restore-fixture.js';
 
 const OGEL = fileURLToPath(new URL('../src/main.js', import.meta.url));
 const TMPFS_SIZE = '8m';
@@ -59,27 +55,13 @@ test('ogel restore onto a full disk fails in one line naming the target, leaves 
     return;
   }
   const primary = await makeTempPrimary({ nodeId: 'p1' });
-  const storeDir = path.join(primary.root, 'objects');
-  const config = localClusterConfig({ dataDir: path.join(primary.root, 'cluster'), secret: 's'.repeat(32), token: 't'.repeat(32) });
-  config.storage.fs.dir = storeDir;
-  const configPath = path.join(primary.root, 'cluster.yml');
-  fs.writeFileSync(configPath, configToYaml(config));
-  const store = new FsObjectStore({ dir: storeDir });
+  const { configPath, store, backup } = restoreFixture(primary);
   let restored: PostgresInstance | undefined;
   try {
     // ~30 MB of table: the data directory is several times the 8 MB tmpfs.
     await primary.pg.query(`CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 400000) g`);
     const want = (await primary.pg.query(DIGEST)).rows[0];
-    const conn = { host: '127.0.0.1', port: primary.port, user: REPLICATION_ROLE, password: readReplicationPassword(primary.dataDir) };
-    const b = await takeBackup({
-      store,
-      clusterPrefix: clusterPrefix(config),
-      cluster: config.cluster.name,
-      id: 'b-big',
-      conn,
-      node: 'n1',
-      sourceRole: 'primary',
-    });
+    const b = await backup('b-big');
     t.diagnostic(`backup ${b.id}: ${(b.tarBytes / 1e6).toFixed(1)} MB tar, ${(b.storedBytes / 1e6).toFixed(1)} MB stored`);
     assert.ok(b.tarBytes > 3 * 8 * 1024 * 1024, `the backup (${b.tarBytes} bytes) is much bigger than the tmpfs`);
 

@@ -9,13 +9,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { configToYaml, localClusterConfig } from '../config/index.js';
-import { FsObjectStore } from '../object-store/index.js';
 import type { PostgresInstance } from '../postgres/instance.js';
-import { readReplicationPassword, REPLICATION_ROLE } from '../postgres/settings.js';
 import { makeTempPrimary, startCopy } from '../../test/helpers/postgres.js';
-import { clusterPrefix } from './layout.js';
-import { takeBackup } from './take-backup.js';
+import { restoreFixture } from '../../test/helpers/restore-fixture.js';
 
 const OGEL = fileURLToPath(new URL('../main.js', import.meta.url));
 
@@ -26,17 +22,11 @@ function ogel(args: string[]): { code: number | null; stdout: string; stderr: st
 
 test('ogel restore: lists the store, restores latest into a directory Postgres starts on, and explains bad requests', async () => {
   const primary = await makeTempPrimary({ nodeId: 'p1' });
-  const storeDir = path.join(primary.root, 'objects');
-  const config = localClusterConfig({ dataDir: path.join(primary.root, 'cluster'), secret: 's'.repeat(32), token: 't'.repeat(32) });
-  config.storage.fs.dir = storeDir;
-  const configPath = path.join(primary.root, 'cluster.yml');
-  fs.writeFileSync(configPath, configToYaml(config));
-  const store = new FsObjectStore({ dir: storeDir });
+  const { configPath, store, backup } = restoreFixture(primary);
   let restored: PostgresInstance | undefined;
   try {
     await primary.pg.query(`CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g`);
-    const conn = { host: '127.0.0.1', port: primary.port, user: REPLICATION_ROLE, password: readReplicationPassword(primary.dataDir) };
-    await takeBackup({ store, clusterPrefix: clusterPrefix(config), cluster: config.cluster.name, id: 'b-one', conn, node: 'n1', sourceRole: 'primary' });
+    await backup('b-one');
     const want = (await primary.pg.query(`SELECT count(*)::int AS n, sum(hashtext(v))::text AS h FROM t`)).rows[0];
 
     const list = ogel(['restore', '--config', configPath, '--list', '--json']);
