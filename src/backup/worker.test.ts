@@ -70,10 +70,9 @@ test('a failure the leader could not take is proposed again on the next poke, no
   await worker.begin();
   backups = new Map([['b1', runningBackup('b1', 'n1')]]);
   worker.poke();
-  while (attempts.length === 0) await new Promise((r) => setTimeout(r, 20));
-  await new Promise((r) => setTimeout(r, 20));
-  worker.poke(); // what an applied command or the periodic poll does
-  await done;
+  // What applied commands or the periodic poll do: look again, until the failure lands.
+  const poking = setInterval(() => worker.poke(), 10);
+  await done.finally(() => clearInterval(poking));
   await worker.stop();
   assert.equal(attempts.length, 2);
   assert.deepEqual(attempts[1], attempts[0], 'the same failure, proposed again (the backup was not run again)');

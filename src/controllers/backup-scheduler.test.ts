@@ -24,7 +24,10 @@ async function runFor(
     { state } as unknown as ClusterStateMachine,
     async (cmd) => {
       proposed.push(cmd);
-      if (cmd.type === 'backup.delete') (state.backups as Map<string, Backup>).delete(cmd.id); // applied
+      // Applied, as the state machine would.
+      const index = state.backups as Map<string, Backup>;
+      if (cmd.type === 'backup.delete') index.delete(cmd.id);
+      if (cmd.type === 'backup.update' && cmd.state === 'failed') index.set(cmd.id, { ...index.get(cmd.id)!, state: 'failed' });
       return { ok: true } as unknown as ApplyOk;
     },
     {
@@ -35,14 +38,23 @@ async function runFor(
       nodeGoneMs,
       graceMs,
       retention: { daily: 1, weekly: 0, monthly: 0, failed: 1 },
+      onPass: () => passes++,
     },
   );
+  let passes = 0;
   const ac = new AbortController();
+  const started = performance.now();
   const done = s.run({ signal: ac.signal, log: () => {} });
-  // The first pass comes before a full period in office; wake it for a second one.
-  await sleep(Math.min(nodeGoneMs, 200) + 20);
-  s.poke();
-  await sleep(50);
+  // The first pass comes before a full period in office: wake it until two
+  // passes have run after the period (both rules are judged then).
+  const periodMs = Math.min(nodeGoneMs, graceMs);
+  let passesAfter = -1;
+  while (passesAfter < 0 || passes < passesAfter + 2) {
+    if (passesAfter < 0 && performance.now() - started > periodMs) passesAfter = passes;
+    if (performance.now() - started > 10_000) throw new Error(`the scheduler ran ${passes} passes in 10 s`);
+    s.poke();
+    await sleep(5);
+  }
   ac.abort();
   await done;
   return proposed;

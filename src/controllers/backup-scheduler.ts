@@ -52,6 +52,8 @@ export interface BackupSchedulerOptions {
   nodeGoneMs?: number;
   /** Which backups the index keeps (backup-retention.ts); enforced after the grace period. */
   retention: RetentionPolicy;
+  /** Called after each pass of the loop (tests wait for passes instead of sleeping). */
+  onPass?: () => void;
   nowMs?: () => number;
 }
 
@@ -85,6 +87,7 @@ export class BackupScheduler implements Controller {
             }
           }
         }
+        this.o.onPass?.();
         await new Promise<void>((resolve) => {
           this.wake = resolve;
           void sleep(TICK_MS, ctx.signal).then(resolve);
