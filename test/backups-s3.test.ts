@@ -3,15 +3,21 @@
 // minute after it took office, nothing requested), from a streaming standby,
 // then an incremental on it (incrementalEveryHours 0.01: 36 s), and `ogel
 // restore` from the bucket alone gives, for each, a directory Postgres starts
-// on with exactly the rows written before it.
+// on with exactly the rows written before it. Then the store goes down in the
+// middle of a backup (the daemons reach s3rver through a link the test cuts):
+// that backup fails, its parts are swept once the store is back, and the next
+// backup succeeds.
 
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { adminPassword } from '../src/auth/passwords.js';
 import { loadConfig } from '../src/config/index.js';
 import { DaemonCluster } from './helpers/daemons.js';
+import { FaultLink } from './helpers/fault-link.js';
 import { waitHealthy } from './helpers/pg-health.js';
 import { startCopy } from './helpers/postgres.js';
 import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, startS3rver, type S3rver } from './helpers/s3rver.js';
@@ -27,13 +33,15 @@ interface BackupJson {
 
 describe('scheduled backups through the daemons into S3 (s3rver)', () => {
   let s3: S3rver;
+  let link: FaultLink;
   let c: DaemonCluster;
   let password: string;
 
   before(async () => {
     s3 = await startS3rver();
+    link = await FaultLink.start(s3.port);
     const storage =
-      `storage:\n  backend: s3\n  s3:\n    endpoint: ${s3.endpoint}\n    bucket: ${s3.bucket}\n    forcePathStyle: true\n` +
+      `storage:\n  backend: s3\n  s3:\n    endpoint: ${link.endpoint}\n    bucket: ${s3.bucket}\n    forcePathStyle: true\n` +
       `    accessKeyId: ${S3RVER_ACCESS_KEY_ID}\n    secretAccessKey: ${S3RVER_SECRET_ACCESS_KEY}\n`;
     c = await DaemonCluster.create(['n1', 'n2', 'n3'], `${storage}backups:\n  incrementalEveryHours: 0.01\n`);
     password = adminPassword(loadConfig(c.configPath));
@@ -41,6 +49,7 @@ describe('scheduled backups through the daemons into S3 (s3rver)', () => {
   });
   after(async () => {
     await c?.destroy();
+    await link?.close();
     await s3?.stop();
   });
 
@@ -103,6 +112,84 @@ describe('scheduled backups through the daemons into S3 (s3rver)', () => {
       });
     await restoreAndCompare(inc!.id, 'restored-chain', want2);
   });
+
+  it('the store going down mid-backup fails that backup; its parts are swept once the store is back; the next backup succeeds', {
+    timeout: 300_000,
+  }, async () => {
+    const view = await waitHealthy(c, password, 'a primary and two streaming standbys', 120_000);
+    // About 40 MB of rows that compress about 2:1: the backup spans several 16 MB tar parts.
+    await sql(view.primary!, 'CREATE TABLE noise AS SELECT g, md5(random()::text) || md5(random()::text) AS v FROM generate_series(1, 350000) g');
+    link.throttle(4_000_000); // bytes/s towards the store: the backup takes seconds, not a blink
+    const id = await startFullBackup();
+    const parts = join(s3.dir, s3.bucket, 'test', 'basebackups', id);
+    await until(async () => objectsUnder(parts) > 0, `a first part of backup ${id} in the bucket`, 60_000);
+    link.cut();
+
+    const failed = await until(
+      async () => {
+        const b = await backup(id);
+        if (b.state === 'complete') assert.fail(`backup ${id} completed although the store went down during it`);
+        return b.state === 'failed' ? b : false;
+      },
+      `backup ${id} to be recorded as failed`,
+      120_000,
+    );
+    assert.match(failed.failureReason ?? '', /store|s3|ECONNRESET|socket|connect/i, `the reason names the store: ${failed.failureReason}`);
+    const left = objectsUnder(parts);
+    assert.ok(left > 0, 'with the store down, the parts it wrote are still there');
+
+    link.heal();
+    await until(async () => objectsUnder(parts) === 0, `the leader's sweep to delete the ${left} objects of failed backup ${id}`, 120_000);
+    const next = await startFullBackup();
+    const done = await until(
+      async () => {
+        const b = await backup(next);
+        return b.state === 'running' ? false : b;
+      },
+      `backup ${next} to end`,
+      180_000,
+    );
+    assert.equal(done.state, 'complete', `the backup after the outage: ${done.failureReason}`);
+    const verified = await c.cli(['backup', 'verify', next, '--json']);
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+  });
+
+  /** A full backup requested now, or (one runs at a time) the one the schedule is running, once it ends. */
+  async function startFullBackup(): Promise<string> {
+    return until(
+      async () => {
+        const r = await c.cli(['backup', 'create', '--full', '--json']);
+        if (r.code === 0) return (JSON.parse(r.stdout) as { backup: BackupJson }).backup.id;
+        assert.match(r.stderr, /running|one backup/i, `backup create: ${r.stderr}`);
+        return false;
+      },
+      'a full backup to start',
+      120_000,
+    );
+  }
+
+  async function backup(id: string): Promise<BackupJson> {
+    const r = await c.cli(['backup', 'show', id, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { backup: BackupJson }).backup;
+  }
+
+  /** Polls fn until it returns something other than false (each poll may spawn the CLI: not too often). */
+  async function until<T>(fn: () => Promise<T | false>, what: string, timeoutMs: number): Promise<T> {
+    const deadlineMs = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await fn();
+      if (r !== false) return r;
+      if (Date.now() > deadlineMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await sleep(100);
+    }
+  }
+
+  /** s3rver keeps object KEY as <dir>/<bucket>/KEY._S3rver_object (and sidecar files). */
+  function objectsUnder(dir: string): number {
+    if (!existsSync(dir)) return 0;
+    return readdirSync(dir, { recursive: true }).filter((f) => String(f).endsWith('._S3rver_object')).length;
+  }
 
   async function sql(node: string, text: string): Promise<pg.QueryResultRow[]> {
     const client = new pg.Client({ host: '127.0.0.1', port: c.nodes.get(node)!.postgresPort, user: 'postgres', password, database: 'postgres' });

@@ -43,6 +43,12 @@ const STORE_RECHECK_MS = 60_000;
 const RESTORE_TEST_CHECK_MS = 10 * 60_000;
 /** After a delete or failure: long enough to gather a retention pass's deletes into one sweep. */
 const SWEEP_SOON_MS = 2_000;
+/**
+ * After a sweep the store or the index stopped: sooner than SWEEP_EVERY_MS, so
+ * a failed backup's parts go soon after a store outage ends (the worker's own
+ * delete failed with the store down).
+ */
+const SWEEP_RETRY_MS = 30_000;
 
 export function startBackups(o: {
   config: Config;
@@ -136,21 +142,29 @@ export function startBackups(o: {
     if (sweeping || !o.isLeader()) return;
     sweeping = true;
     try {
-      await sweepBackupObjects({ store, basebackupsPrefix: `${prefix}basebackups/`, index: () => o.fsm.state.backups, syncState: o.syncState, log: o.log });
+      const r = await sweepBackupObjects({
+        store,
+        basebackupsPrefix: `${prefix}basebackups/`,
+        index: () => o.fsm.state.backups,
+        syncState: o.syncState,
+        log: o.log,
+      });
+      if (r.stopped !== null && r.stopped.reason !== 'aborted') sweepAfter(SWEEP_RETRY_MS);
     } finally {
       sweeping = false;
     }
   };
   const sweepEvery = setInterval(() => void sweep(), SWEEP_EVERY_MS);
   sweepEvery.unref();
-  const sweepSoon = () => {
+  const sweepAfter = (delayMs: number) => {
     if (sweepTimer !== undefined || !o.isLeader()) return;
     sweepTimer = setTimeout(() => {
       sweepTimer = undefined;
       void sweep();
-    }, SWEEP_SOON_MS);
+    }, delayMs);
     sweepTimer.unref();
   };
+  const sweepSoon = () => sweepAfter(SWEEP_SOON_MS);
   const verify = (id: string, v: { restoreTest: boolean }) =>
     verifyBackup({ store, index: () => o.fsm.state.backups, syncState: o.syncState, propose: o.propose, scratchParent: o.dataDir }, id, v);
   // Periodic restore tests (backups.restoreTestEveryHours): run by the node a
