@@ -123,6 +123,17 @@ describe('scheduled backups through the daemons into S3 (s3rver)', () => {
     const id = await startFullBackup();
     const parts = join(s3.dir, s3.bucket, 'test', 'basebackups', id);
     await until(async () => objectsUnder(parts) > 0, `a first part of backup ${id} in the bucket`, 60_000);
+    // While it streams, every node's API says how far it is (the backup's node from its worker, the others by asking it).
+    const running = await backup(id);
+    for (const node of c.nodes.keys()) {
+      const r = await c.get(node, `/v1/backups/${id}`);
+      const p = (r.body as { progress?: { node: string; tarBytes: number; totalBytes: number | null; elapsedMs: number } | null }).progress;
+      assert.ok(p, `${node} gives the progress of running backup ${id}: ${JSON.stringify(r.body)}`);
+      assert.equal(p.node, running.node);
+      assert.ok(p.tarBytes > 16 * 1024 * 1024 && p.totalBytes !== null && p.totalBytes >= p.tarBytes && p.elapsedMs > 0, JSON.stringify(p));
+    }
+    const shown = await c.cli(['backup', 'show', id]);
+    assert.match(shown.stdout, new RegExp(`Progress: backup ${id} on ${running.node}: [\\d.]+ of [\\d.]+ MB \\(\\d+%\\), [\\d.]+ MB/s`), shown.stdout);
     link.cut();
 
     const failed = await until(

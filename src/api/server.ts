@@ -27,6 +27,7 @@ import {
   buildOpenApi,
   type ApplyResultBody,
   type Backup,
+  type BackupProgress,
   type BackupsResponse,
   type VerifyBackupResponse,
   type CancelResult,
@@ -71,6 +72,10 @@ export interface ApiBackend {
   /** The backup index, oldest first, and where the objects are. */
   listBackups(): Promise<BackupsResponse>;
   getBackup(id: string): Promise<Backup | undefined>;
+  /** How far a running backup has streamed: asked of its node (null when it does not answer). */
+  backupProgress(b: Backup): Promise<BackupProgress | null>;
+  /** How far a backup running on this node has streamed; null when none by that id runs here. */
+  localBackupProgress(id: string): BackupProgress | null;
   /** `ogel backup create`: leader only (NotLeaderError elsewhere); resolves once the backup is recorded as running. */
   createBackup(kind: 'full' | 'incremental' | 'auto'): Promise<Backup>;
   /** `ogel backup delete`: leader only; false when there is no such backup. */
@@ -299,8 +304,9 @@ export class ApiServer {
     this.on('GET /v1/backups/:id', async ({ res, params }) => {
       const backup = await b.getBackup(params.id!);
       if (backup === undefined) throw new ApiError(404, 'not_found', `no backup '${params.id}'`, "'ogel backup list' shows them");
-      sendJson(res, 200, { backup });
+      sendJson(res, 200, { backup, progress: backup.state === 'running' ? await b.backupProgress(backup) : null });
     });
+    this.on('GET /v1/internal/backups/:id/progress', ({ res, params }) => sendJson(res, 200, { progress: b.localBackupProgress(params.id!) }));
     this.on('POST /v1/backups', async (ctx) => {
       const body = parseBody(CreateBackupRequest, await readJsonBody(ctx.req));
       await this.write(ctx, body, async () => sendJson(ctx.res, 200, { backup: await b.createBackup(body.kind ?? 'auto') }));

@@ -58,6 +58,16 @@ export async function readBackupManifest(store: ObjectStore, prefix: string): Pr
 /** How often the worker looks at the state without being poked: retries of outcomes it could not record. */
 const POLL_MS = 10_000;
 
+/** How far a backup running on this node has streamed: node-local and ephemeral, as pg_stat_progress_basebackup is. */
+export interface BackupProgress {
+  /** Tar bytes Postgres has sent so far. */
+  tarBytes: number;
+  /** Postgres's estimate of the whole (BASE_BACKUP PROGRESS), at least tarBytes; null before it is known. */
+  totalBytes: number | null;
+  /** Since this worker started streaming it. */
+  elapsedMs: number;
+}
+
 /** A refusal by the state machine (definitive), as opposed to an outcome the proposer could not learn. */
 function isRefusal(e: unknown): boolean {
   return e instanceof Error && e.message.startsWith('refused:');
@@ -65,6 +75,7 @@ function isRefusal(e: unknown): boolean {
 
 export class BackupWorker {
   private readonly running = new Map<string, AbortController>();
+  private readonly streamed = new Map<string, { tarBytes: number; totalBytes: number | null; t0Ms: number }>();
   private readonly finishing = new Set<string>();
   /** Outcomes not recorded yet (the leader was unreachable): proposed again on each poke until they land. */
   private readonly unrecorded = new Map<string, Command>();
@@ -149,11 +160,21 @@ export class BackupWorker {
     return this.running.has(id);
   }
 
+  /** How far backup `id` has streamed; null when it is not running on this node. */
+  progress(id: string): BackupProgress | null {
+    const p = this.streamed.get(id);
+    return p === undefined ? null : { tarBytes: p.tarBytes, totalBytes: p.totalBytes, elapsedMs: Math.round(performance.now() - p.t0Ms) };
+  }
+
   private start(b: Backup): void {
     const ac = new AbortController();
     this.running.set(b.id, ac);
     this.d.log({ level: 'info', msg: 'backup started', backup: b.id, kind: b.kind, parent: b.parent });
-    void this.run(b, ac.signal).finally(() => this.running.delete(b.id));
+    this.streamed.set(b.id, { tarBytes: 0, totalBytes: null, t0Ms: performance.now() });
+    void this.run(b, ac.signal).finally(() => {
+      this.running.delete(b.id);
+      this.streamed.delete(b.id);
+    });
   }
 
   private async run(b: Backup, signal: AbortSignal): Promise<void> {
@@ -184,8 +205,14 @@ export class BackupWorker {
         node: this.d.nodeId,
         sourceRole: this.d.role(),
         signal: AbortSignal.any([signal, stall.signal]),
-        onProgress: () => {
+        onProgress: (tarBytes, totalBytes) => {
           lastProgress = performance.now();
+          const p = this.streamed.get(b.id);
+          if (p !== undefined) {
+            p.tarBytes = tarBytes;
+            // Postgres's estimate leaves out the WAL it appends; past it, the total grows with the stream (as pg_basebackup shows it).
+            p.totalBytes = totalBytes === undefined ? p.totalBytes : Math.max(totalBytes, tarBytes);
+          }
         },
         ...(this.d.nowMs ? { nowMs: this.d.nowMs } : {}),
       });

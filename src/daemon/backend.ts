@@ -17,6 +17,7 @@ import type { ApiBackend } from '../api/server.js';
 import type {
   ApplyResultBody,
   Backup,
+  BackupProgress,
   BackupsResponse,
   BackupsSummary,
   CancelResult,
@@ -42,7 +43,7 @@ import type {
   TenantLimitsChange,
   TransferResult,
 } from '../api/contract/index.js';
-import { ROUTES } from '../api/contract/index.js';
+import { BackupProgressResponse, ROUTES } from '../api/contract/index.js';
 import type { Logger } from '../log.js';
 import type { DaemonMetrics } from './metrics.js';
 import { parseReplicationAnswer, type ReplicationAnswer, type ReplicationStats } from '../postgres/replication-stats.js';
@@ -74,7 +75,12 @@ export interface BackendBackups {
   storeDescription: string;
   storeProblem: () => string | null;
   verify: (id: string, opts: { restoreTest: boolean }) => Promise<VerifyVerdict>;
+  /** This node's worker's progress on a backup it runs (backup/worker.ts); null when it runs no such backup. */
+  progress: (id: string) => Omit<BackupProgress, 'node'> | null;
 }
+
+/** Bound on asking a backup's node how far it is: a poll of `backup show` must stay quick when that node is down. */
+const PROGRESS_FETCH_TIMEOUT_MS = 1_000;
 
 export interface DaemonBackendDeps {
   cfg: Config;
@@ -313,6 +319,21 @@ export class DaemonBackend implements ApiBackend {
     await this.barrier(false);
     const b = this.fsm.state.backups.get(id);
     return b && backupView(b);
+  }
+
+  async backupProgress(b: Backup): Promise<BackupProgress | null> {
+    if (b.node === null || b.node === this.nodeId) return this.localBackupProgress(b.id);
+    try {
+      const path = ROUTES['GET /v1/internal/backups/:id/progress'].path.replace(':id', encodeURIComponent(b.id));
+      return BackupProgressResponse.parse(await this.peers.call(b.node, { method: 'GET', path, timeoutMs: PROGRESS_FETCH_TIMEOUT_MS })).progress;
+    } catch {
+      return null; // the view says "progress unknown"; the backup's state is the index's
+    }
+  }
+
+  localBackupProgress(id: string): BackupProgress | null {
+    const p = this.backups.progress(id);
+    return p === null ? null : { node: this.nodeId, ...p };
   }
 
   async createBackup(kind: 'full' | 'incremental' | 'auto'): Promise<Backup> {

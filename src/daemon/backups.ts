@@ -194,7 +194,7 @@ export function startBackups(o: {
     scheduler,
     sweepSoon,
     verify,
-    forBackend: () => ({ scheduler, storeDescription: store.description, storeProblem: () => problem, verify }),
+    forBackend: () => ({ scheduler, storeDescription: store.description, storeProblem: () => problem, verify, progress: (id) => worker?.progress(id) ?? null }),
     get worker() {
       return worker;
     },

@@ -359,7 +359,22 @@ export const BackupsResponse = open({ store: z.string(), backups: z.array(Backup
   description: 'oldest first; store: where the objects are',
 });
 export type BackupsResponse = z.infer<typeof BackupsResponse>;
-export const BackupResponse = open({ backup: Backup }).meta({ id: 'BackupResponse' });
+/** How far a running backup has streamed, as its node sees it (node-local, not in the index). */
+export const BackupProgress = open({
+  node: nodeId,
+  tarBytes: z.number(),
+  totalBytes: z.number().nullable(),
+  elapsedMs: z.number(),
+}).meta({ id: 'BackupProgress', description: "tar bytes streamed so far, Postgres's estimate of the whole (null until known), time since it started" });
+export type BackupProgress = z.infer<typeof BackupProgress>;
+export const BackupResponse = open({
+  backup: Backup,
+  progress: BackupProgress.nullable().optional(),
+}).meta({ id: 'BackupResponse', description: "progress: while it runs, from its node's worker; null when that node did not answer" });
+export const BackupProgressResponse = open({ progress: BackupProgress.nullable() }).meta({
+  id: 'BackupProgressResponse',
+  description: 'null when the backup is not running on this node',
+});
 export type BackupResponse = z.infer<typeof BackupResponse>;
 export const DeleteBackupResponse = open({ deleted: z.string() }).meta({
   id: 'DeleteBackupResponse',

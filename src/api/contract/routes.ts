@@ -165,7 +165,21 @@ export const ROUTES = {
   'GET /v1/history': { method: 'GET', path: '/v1/history', auth: true, summary: 'promotions, oldest first', response: R.HistoryResponse },
   'GET /v1/config': { method: 'GET', path: '/v1/config', auth: true, summary: 'the cluster config, secrets redacted', response: R.ConfigResponse },
   'GET /v1/backups': { method: 'GET', path: '/v1/backups', auth: true, summary: 'the base backups in the index, oldest first', response: R.BackupsResponse },
-  'GET /v1/backups/:id': { method: 'GET', path: '/v1/backups/:id', auth: true, summary: 'one backup', response: R.BackupResponse },
+  'GET /v1/backups/:id': {
+    method: 'GET',
+    path: '/v1/backups/:id',
+    auth: true,
+    summary: 'one backup, and while it runs how far it has streamed',
+    response: R.BackupResponse,
+  },
+  'GET /v1/internal/backups/:id/progress': {
+    method: 'GET',
+    path: '/v1/internal/backups/:id/progress',
+    auth: true,
+    internal: true,
+    summary: 'how far a backup running on this node has streamed',
+    response: R.BackupProgressResponse,
+  },
   'POST /v1/backups': {
     method: 'POST',
     path: '/v1/backups',
