@@ -45,10 +45,15 @@ function dirBytes(dir: string): number {
 
 async function timeRestoreToQuery(store: ObjectStore, chain: BackupManifest[], dir: string, owner: { uid: number; gid: number }): Promise<number> {
   const t0 = performance.now();
-  await restoreChain(store, chain, dir, { owner });
+  const stats = await restoreChain(store, chain, dir, { owner });
+  const tStart = performance.now();
   const pg = await startCopy(dir, { parameters: { shared_buffers: '128MB', max_connections: 30 }, timeoutMs: 120_000 });
   await pg.query('SELECT count(*) FROM pgbench_branches');
   const s = seconds(t0);
+  const p = stats.phasesMs;
+  log(
+    `  restore of ${chain.length} backup(s): extract ${p.extract} ms, fsync ${p.fsync} ms, manifest check ${p.check} ms, combine ${p.combine} ms; Postgres start to first answer ${Math.round(seconds(tStart) * 1000)} ms`,
+  );
   await pg.stop('immediate', { timeoutMs: 20_000 });
   rmSync(dir, { recursive: true, force: true });
   return s;

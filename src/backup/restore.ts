@@ -20,6 +20,7 @@ import type { ObjectStore } from '../object-store/index.js';
 import { TarExtractor } from '../postgres/tar-extract.js';
 import { isSocketFile } from '../postgres/basebackup.js';
 import { combineBackups } from './combine.js';
+import { BROTLI_CHUNK_BYTES } from './part-uploader.js';
 import type { BackupManifest } from './manifest.js';
 import { checkDataDir, describeProblems, parsePgManifest, PgManifestError } from './pg-manifest-check.js';
 
@@ -41,6 +42,15 @@ export interface RestoreStats {
   storedBytes: number;
   tarBytes: number;
   durationMs: number;
+  /** Where the time went (ms, summed over the chain): streaming parts into files, fsync, the backup_manifest check, combining a chain. */
+  phasesMs: RestorePhases;
+}
+
+export interface RestorePhases {
+  extract: number;
+  fsync: number;
+  check: number;
+  combine: number;
 }
 
 /** Restores `chain` (oldest first; one full backup, then its incrementals) into `targetDir`, which must be missing or empty. */
@@ -54,8 +64,9 @@ export async function restoreChain(store: ObjectStore, chain: readonly BackupMan
     done += n;
     opts.onProgress?.(done, totalBytes);
   };
+  const phases: RestorePhases = { extract: 0, fsync: 0, check: 0, combine: 0 };
   try {
-    await restoreInto(store, chain, target, opts, progress);
+    await restoreInto(store, chain, target, opts, progress, phases);
   } catch (e) {
     // The target was empty: leave it so, and a retry starts clean.
     for (const name of await fsp.readdir(target).catch(() => [] as string[])) await fsp.rm(path.join(target, name), { recursive: true, force: true });
@@ -66,7 +77,18 @@ export async function restoreChain(store: ObjectStore, chain: readonly BackupMan
     storedBytes: totalBytes,
     tarBytes: chain.reduce((s, m) => s + m.tarBytes, 0),
     durationMs: Math.round(performance.now() - t0),
+    phasesMs: { extract: Math.round(phases.extract), fsync: Math.round(phases.fsync), check: Math.round(phases.check), combine: Math.round(phases.combine) },
   };
+}
+
+/** Adds the time `work` takes to phases[name]. */
+async function timed<T>(phases: RestorePhases, name: keyof RestorePhases, work: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  try {
+    return await work();
+  } finally {
+    phases[name] += performance.now() - t0;
+  }
 }
 
 /**
@@ -91,18 +113,19 @@ async function restoreInto(
   target: string,
   opts: RestoreOptions,
   progress: (n: number) => void,
+  phases: RestorePhases,
 ): Promise<void> {
   if (chain.length === 1) {
-    await extractBackup(store, chain[0]!, target, opts, progress);
+    await extractBackup(store, chain[0]!, target, opts, progress, phases);
   } else {
     const scratch = chain.map((m) => `${target}.restore-${m.id}`);
     try {
       for (const [i, m] of chain.entries()) {
         await prepareEmpty(scratch[i]!, opts.owner);
-        await extractBackup(store, m, scratch[i]!, { ...opts, fsync: false }, progress);
+        await extractBackup(store, m, scratch[i]!, { ...opts, fsync: false }, progress, phases);
       }
       opts.signal?.throwIfAborted();
-      await combineBackups(scratch, target, { owner: opts.owner, fsync: opts.fsync });
+      await timed(phases, 'combine', () => combineBackups(scratch, target, { owner: opts.owner, fsync: opts.fsync }));
     } finally {
       for (const d of scratch) await fsp.rm(d, { recursive: true, force: true });
     }
@@ -118,7 +141,14 @@ async function prepareEmpty(dir: string, owner: { uid: number; gid: number } | u
 }
 
 /** Streams one backup's parts through their checks and the decompressor into a TarExtractor at `dir`. */
-async function extractBackup(store: ObjectStore, m: BackupManifest, dir: string, opts: RestoreOptions, progress: (n: number) => void): Promise<void> {
+async function extractBackup(
+  store: ObjectStore,
+  m: BackupManifest,
+  dir: string,
+  opts: RestoreOptions,
+  progress: (n: number) => void,
+  phases: RestorePhases,
+): Promise<void> {
   const extractor = new TarExtractor(dir, { owner: opts.owner, fsync: opts.fsync ?? true, exclude: isSocketFile });
   const tarHash = createHash('sha256');
   let tarBytes = 0;
@@ -147,9 +177,11 @@ async function extractBackup(store: ObjectStore, m: BackupManifest, dir: string,
     opts.signal?.throwIfAborted();
     const parts = partsStream(store, m, progress);
     const signal = opts.signal === undefined ? {} : { signal: opts.signal };
-    if (m.compression === 'brotli') await pipeline(parts, zlib.createBrotliDecompress(), sink, signal);
-    else await pipeline(parts, sink, signal);
-    await extractor.end();
+    await timed(phases, 'extract', async () => {
+      if (m.compression === 'brotli') await pipeline(parts, zlib.createBrotliDecompress({ chunkSize: BROTLI_CHUNK_BYTES }), sink, signal);
+      else await pipeline(parts, sink, signal);
+    });
+    await timed(phases, 'fsync', () => extractor.end());
   } catch (e) {
     extractor.destroy(e as Error);
     await extractor.settle().catch(() => {});
@@ -169,7 +201,7 @@ async function extractBackup(store: ObjectStore, m: BackupManifest, dir: string,
     throw new RestoreError(`${m.pgManifest.key}: sha256 mismatch; the object is damaged`);
   await fsp.writeFile(path.join(dir, 'backup_manifest'), manifest, { mode: 0o600 });
   if (opts.owner) await fsp.chown(path.join(dir, 'backup_manifest'), opts.owner.uid, opts.owner.gid);
-  await checkExtracted(m, dir, manifest, opts.signal);
+  await timed(phases, 'check', () => checkExtracted(m, dir, manifest, opts.signal));
 }
 
 /** Checks one extracted backup against its own backup_manifest; throws a RestoreError naming the backup, the file and what differs. */
