@@ -2,6 +2,7 @@
 // PG17 full + two incremental backups taken over the replication protocol,
 // whose combination Postgres starts on with the primary's data.
 
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -128,6 +129,12 @@ test('combine: newest block wins, older incrementals fill below the newest trunc
     const label = fs.readFileSync(path.join(out, 'backup_label'), 'utf8');
     assert.match(label, /START WAL LOCATION: 0\/4000028/);
     assert.doesNotMatch(label, /INCREMENTAL FROM/);
+    // consume (a restore's scratch copies): files moved and patched in place, the same result byte for byte.
+    const moved = path.join(root, 'moved');
+    const movedStats = await combineBackups([full, inc1, inc2], moved, { fsync: false, consume: true });
+    assert.equal(movedStats.filesReconstructed, 1);
+    assert.deepEqual(treeOf(moved), treeOf(out));
+    assert.ok(!fs.existsSync(path.join(full, rel)), 'the full copy was moved, not copied');
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
@@ -160,6 +167,16 @@ test('combine refuses a broken chain: another cluster, a wrong parent, an increm
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+/** Every file under `dir`, relative path -> sha256 of its bytes. */
+function treeOf(dir: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const f of fs.readdirSync(dir, { recursive: true })) {
+    const p = path.join(dir, String(f));
+    if (fs.statSync(p).isFile()) files[String(f)] = createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+  }
+  return files;
+}
 
 async function backupInto(
   dir: string,
@@ -213,7 +230,7 @@ test('a real full + two PG17 incremental backups combine into a directory Postgr
     );
 
     const out = path.join(primary.root, 'combined');
-    const stats = await combineBackups(dirs, out, { owner, fsync: false });
+    const stats = await combineBackups(dirs, out, { owner, fsync: false, consume: true });
     assert.ok(stats.filesReconstructed > 100, `reconstructed ${stats.filesReconstructed}`);
     restored = await startCopy(out);
     assert.deepEqual((await restored.query(digest)).rows[0], want);

@@ -105,6 +105,14 @@ export interface CombineOptions {
   owner?: { uid: number; gid: number } | undefined;
   /** fsync every file and directory before resolving (default true). */
   fsync?: boolean | undefined;
+  /**
+   * The chain's directories are scratch copies the caller deletes afterwards:
+   * files are moved out of them (rename) rather than copied, and a rebuilt file
+   * whose walk ends at a full copy is that copy, moved, with only the other
+   * blocks written over it. A restore then writes what changed, not the whole
+   * database again. Default false: the chain is left as it was.
+   */
+  consume?: boolean | undefined;
 }
 
 export interface CombineStats {
@@ -185,7 +193,8 @@ class Combiner {
 
   private async copy(rel: string): Promise<void> {
     const to = path.join(this.target, rel);
-    await fsp.copyFile(path.join(this.newest, rel), to);
+    if (this.opts.consume === true) await fsp.rename(path.join(this.newest, rel), to);
+    else await fsp.copyFile(path.join(this.newest, rel), to);
     await fsp.chmod(to, 0o600);
     await this.own(to);
     await this.sync(to);
@@ -215,6 +224,7 @@ class Combiner {
         offset[b] = latest.header.headerBytes + i * BLCKSZ;
       });
       const trunc = latest.header.truncationBlockLength;
+      let base: { idx: number; name: string } | undefined; // the full copy the walk ended at
       for (let k = this.chain.length - 2; k >= 0; k--) {
         const full = path.join(this.chain[k]!, relDir, bare);
         const fullFh = await fsp.open(full, 'r').catch((e: NodeJS.ErrnoException) => {
@@ -223,6 +233,7 @@ class Combiner {
         });
         if (fullFh !== undefined) {
           const idx = sources.push({ fh: fullFh, name: full }) - 1;
+          base = { idx, name: full };
           const blocks = Math.floor((await fullFh.stat()).size / BLCKSZ);
           for (let b = 0; b < trunc && b < length; b++) {
             if (from[b] === -1 && b < blocks) {
@@ -246,7 +257,8 @@ class Combiner {
           }
         });
       }
-      await this.writeReconstructed(path.join(relDir, bare), length, from, offset, sources);
+      if (base !== undefined && this.opts.consume === true) await this.patchInPlace(path.join(relDir, bare), base, length, from, offset, sources);
+      else await this.writeReconstructed(path.join(relDir, bare), length, from, offset, sources);
       this.stats.filesReconstructed++;
     } finally {
       for (const s of sources) await s.fh.close().catch(() => {});
@@ -280,6 +292,53 @@ class Combiner {
       if (this.opts.owner) await out.chown(this.opts.owner.uid, this.opts.owner.gid);
       if (this.fsync) await out.sync();
       this.stats.bytesWritten += pos;
+    } finally {
+      await out.close();
+    }
+  }
+
+  /**
+   * consume: moves the full copy to the target and writes over it only the
+   * blocks that come from elsewhere (newer copies, or zero pages), then cuts it
+   * to `length` blocks. The result equals writeReconstructed's: every block
+   * whose source is the full copy sits at the same offset in it.
+   */
+  private async patchInPlace(
+    rel: string,
+    base: { idx: number; name: string },
+    length: number,
+    from: Int32Array,
+    offset: Float64Array,
+    sources: Source[],
+  ): Promise<void> {
+    const to = path.join(this.target, rel);
+    await fsp.rename(base.name, to);
+    const out = await fsp.open(to, 'r+');
+    const maxRunBlocks = 128; // 1 MiB reads
+    const buf = Buffer.alloc(maxRunBlocks * BLCKSZ);
+    try {
+      let b = 0;
+      while (b < length) {
+        const src = from[b]!;
+        let n = 1;
+        while (b + n < length && n < maxRunBlocks && from[b + n] === src && (src === -1 || offset[b + n] === offset[b]! + n * BLCKSZ)) n++;
+        const bytes = n * BLCKSZ;
+        if (src !== base.idx) {
+          if (src === -1) buf.fill(0, 0, bytes);
+          else {
+            const s = sources[src]!;
+            const { bytesRead } = await s.fh.read(buf, 0, bytes, offset[b]!);
+            if (bytesRead !== bytes) throw new CombineError(`${s.name}: read ${bytesRead} of ${bytes} bytes at offset ${offset[b]}; the file is truncated`);
+          }
+          await out.write(buf, 0, bytes, b * BLCKSZ);
+          this.stats.bytesWritten += bytes;
+        }
+        b += n;
+      }
+      await out.truncate(length * BLCKSZ);
+      await out.chmod(0o600);
+      if (this.opts.owner) await out.chown(this.opts.owner.uid, this.opts.owner.gid);
+      if (this.fsync) await out.sync();
     } finally {
       await out.close();
     }

@@ -125,7 +125,7 @@ async function restoreInto(
         await extractBackup(store, m, scratch[i]!, { ...opts, fsync: false }, progress, phases);
       }
       opts.signal?.throwIfAborted();
-      await timed(phases, 'combine', () => combineBackups(scratch, target, { owner: opts.owner, fsync: opts.fsync }));
+      await timed(phases, 'combine', () => combineBackups(scratch, target, { owner: opts.owner, fsync: opts.fsync, consume: true }));
     } finally {
       for (const d of scratch) await fsp.rm(d, { recursive: true, force: true });
     }
