@@ -16,41 +16,13 @@ import * as path from 'node:path';
 import { FsObjectStore } from '../object-store/index.js';
 import { readReplicationPassword, REPLICATION_ROLE } from '../postgres/settings.js';
 import { makeTempPrimary } from '../../test/helpers/postgres.js';
+import { checksumOf, manifestFor, reseal } from '../../test/helpers/pg-manifest.js';
 import { crc32c, crc32cHex } from './crc32c.js';
-import { checkDataDir, type ChecksumAlgorithm, describeProblems, parsePgManifest, PgManifestError } from './pg-manifest-check.js';
+import { checkDataDir, describeProblems, PG_VERIFYBACKUP_IGNORED, parsePgManifest, PgManifestError } from './pg-manifest-check.js';
 import { restoreChain, RestoreError } from './restore.js';
 import { readObject } from './store-io.js';
 import { takeBackup } from './take-backup.js';
-
-function checksumOf(alg: ChecksumAlgorithm, data: Buffer): string | undefined {
-  if (alg === 'NONE') return undefined;
-  if (alg === 'CRC32C') return crc32cHex(crc32c(data));
-  return createHash(alg.toLowerCase()).update(data).digest('hex');
-}
-
-/** Replaces the last line's Manifest-Checksum with the SHA-256 of everything above it, as Postgres writes it. */
-function seal(body: string): Buffer {
-  const sha = createHash('sha256').update(body).digest('hex');
-  return Buffer.from(`${body}"Manifest-Checksum": "${sha}"}\n`);
-}
-
-function reseal(manifest: Buffer): Buffer {
-  const text = manifest.toString('utf8');
-  const cut = text.lastIndexOf('\n', text.length - 2);
-  return seal(text.slice(0, cut + 1));
-}
-
-/** A manifest in Postgres's layout (one file per line) for `files`, with a valid Manifest-Checksum. */
-function manifestFor(files: Record<string, Buffer>, alg: ChecksumAlgorithm = 'CRC32C', sysid?: bigint): Buffer {
-  const lines = Object.entries(files).map(([p, data], i) => {
-    const sum = checksumOf(alg, data);
-    const tail = sum === undefined ? '' : `, "Checksum-Algorithm": "${alg}", "Checksum": "${sum}"`;
-    return `${i === 0 ? '' : ','}{ "Path": "${p}", "Size": ${data.length}, "Last-Modified": "2025-01-01 00:00:00 GMT"${tail} }`;
-  });
-  const head =
-    sysid === undefined ? '{ "PostgreSQL-Backup-Manifest-Version": 1,\n' : `{ "PostgreSQL-Backup-Manifest-Version": 2,\n"System-Identifier": ${sysid},\n`;
-  return seal(`${head}"Files": [\n${lines.join('\n')}\n],\n"WAL-Ranges": [\n{ "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000100" }\n],\n`);
-}
+import { verifyBackupObjects } from './verify-objects.js';
 
 function writeTree(root: string, files: Record<string, Buffer>): void {
   for (const [p, data] of Object.entries(files)) {
@@ -243,6 +215,11 @@ test('a real backup: CRC-32C in little-endian order; the restore checks it; flip
       [['missing', `.s.PGSQL.${primary.port}.lock`]],
     );
     assert.ok(r.checksummedBytes > 1e6);
+    // The same check on the archive as the store gives it back, with nothing written to disk (what the worker runs after each backup).
+    const v = await verifyBackupObjects(store, full);
+    assert.ok(v.ok, JSON.stringify(v));
+    const checked = [...m.files.keys()].filter((p) => !PG_VERIFYBACKUP_IGNORED.some((i) => p === i || p.startsWith(`${i}/`)));
+    assert.equal(v.files, checked.length);
 
     flipByte(path.join(dir, rel), 5000);
     fs.truncateSync(path.join(dir, 'PG_VERSION'), 2);
@@ -286,6 +263,13 @@ test('a real backup: CRC-32C in little-endian order; the restore checks it; flip
       return true;
     });
     assert.deepEqual(fs.readdirSync(target), []);
+    const refused = await verifyBackupObjects(store, await put(wrong));
+    assert.deepEqual(refused, {
+      ok: false,
+      detail: `the archive does not match its backup_manifest: "${rel}" has CRC32C checksum ${want}, the manifest says 00000000`,
+    });
+    const unreadable = await verifyBackupObjects(store, await put(damaged));
+    assert.ok(!unreadable.ok && /the manifest is damaged/.test(unreadable.detail), JSON.stringify(unreadable));
   } finally {
     await store.close();
     await primary.cleanup();

@@ -313,7 +313,7 @@ class DirCheck {
 }
 
 /** A running checksum in the manifest's spelling. */
-function newChecksum(alg: ChecksumAlgorithm): { update(b: Uint8Array): void; hex(): string } {
+export function newChecksum(alg: ChecksumAlgorithm): { update(b: Uint8Array): void; hex(): string } {
   if (alg === 'CRC32C') return new Crc32c();
   if (alg === 'NONE') throw new TypeError('no checksum to compute for algorithm NONE');
   const h = createHash(alg.toLowerCase());

@@ -224,7 +224,7 @@ async function checkExtracted(m: BackupManifest, dir: string, manifest: Buffer, 
  * by default) is read whole and checked against its sha256 before any of its
  * bytes go on: nothing unverified reaches the data directory.
  */
-function partsStream(store: ObjectStore, m: BackupManifest, progress: (n: number) => void): Readable {
+export function partsStream(store: ObjectStore, m: BackupManifest, progress: (n: number) => void, refuser = 'the restore'): Readable {
   async function* gen(): AsyncGenerator<Buffer> {
     for (const part of m.parts) {
       const got = await store.get(part.key);
@@ -241,7 +241,7 @@ function partsStream(store: ObjectStore, m: BackupManifest, progress: (n: number
       const sha = createHash('sha256').update(data).digest('hex');
       if (n !== part.bytes || sha !== part.sha256) {
         throw new RestoreError(
-          `${part.key}: ${n}${n > part.bytes ? '+' : ''} bytes with sha256 ${sha.slice(0, 12)}..., the manifest says ${part.bytes} bytes with sha256 ${part.sha256.slice(0, 12)}...; the object is damaged and the restore refuses it`,
+          `${part.key}: ${n}${n > part.bytes ? '+' : ''} bytes with sha256 ${sha.slice(0, 12)}..., the manifest says ${part.bytes} bytes with sha256 ${part.sha256.slice(0, 12)}...; the object is damaged and ${refuser} refuses it`,
         );
       }
       progress(n);

@@ -1,7 +1,8 @@
 // `ogel backup verify ID [--restore-test]`: checks one complete backup now and
 // records the verdict in the index (backup.verify). Without --restore-test:
-// every object read back against its sha256 (what the worker does after each
-// backup). With it: the backup's whole chain restored into a scratch directory,
+// every object read back against its sha256 and every file in the archive
+// against Postgres's backup_manifest (verify-objects.ts, what the worker does
+// after each backup). With it: the backup's whole chain restored into a scratch directory,
 // every file checked against Postgres's backup_manifest, Postgres started on it
 // and amcheck run on every index and heap (restore-test.ts). A store that cannot
 // be read gives no verdict: it is an error, and nothing is recorded.
@@ -10,7 +11,7 @@ import type { ApplyOk, Backup, Command } from '../../fsm/index.js';
 import type { ObjectStore } from '../object-store/index.js';
 import { orderChain, type BackupManifest } from './manifest.js';
 import { restoreTest } from './restore-test.js';
-import { verifyBackupObjects } from './verify-objects.js';
+import { describeObjectsVerdict, verifyBackupObjects } from './verify-objects.js';
 import { readBackupManifest } from './worker.js';
 
 export interface VerifyVerdict {
@@ -48,9 +49,7 @@ export async function verifyBackup(d: VerifyBackupDeps, id: string, opts: { rest
   let verdict: VerifyVerdict;
   if (!opts.restoreTest) {
     const v = await verifyBackupObjects(d.store, manifest);
-    verdict = v.ok
-      ? { ok: true, kind: 'checksums', detail: `${v.objects} objects, ${v.bytes} bytes read back and matched their sha256` }
-      : { ok: false, kind: 'checksums', detail: v.detail };
+    verdict = { ok: v.ok, kind: 'checksums', detail: describeObjectsVerdict(v) };
   } else {
     const chain = await chainOf(d, manifest);
     const v = await restoreTest({ store: d.store, chain, scratchParent: d.scratchParent });

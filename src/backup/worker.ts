@@ -18,7 +18,7 @@ import type { ReplicationConn } from '../postgres/basebackup.js';
 import { BACKUP_MANIFEST_NAME, parseBackupManifest, type BackupManifest } from './manifest.js';
 import { readObject } from './store-io.js';
 import { deletePrefix, takeBackup } from './take-backup.js';
-import { verifyBackupObjects } from './verify-objects.js';
+import { describeObjectsVerdict, verifyBackupObjects } from './verify-objects.js';
 
 export interface BackupWorkerDeps {
   nodeId: string;
@@ -260,11 +260,11 @@ export class BackupWorker {
     await this.verifyObjects(b.id, manifest);
   }
 
-  /** Reads the backup back and records the verdict (backup.verify, kind checksums). */
+  /** Reads the backup back, checks it whole (verify-objects.ts) and records the verdict (backup.verify, kind checksums). */
   private async verifyObjects(id: string, manifest: BackupManifest): Promise<void> {
     try {
       const v = await verifyBackupObjects(this.d.store, manifest);
-      const detail = v.ok ? `${v.objects} objects, ${v.bytes} bytes read back and matched their sha256` : v.detail;
+      const detail = describeObjectsVerdict(v);
       await this.d.propose({
         v: 4,
         type: 'backup.verify',
