@@ -41,6 +41,7 @@ import {
   type PgNode,
   type Tenant,
   type WalSegment,
+  POOL_MODES,
 } from './state.js';
 
 /**
@@ -50,8 +51,9 @@ import {
  * 4: backups[] in the backup index's shape (command version 4): kind, parent, node,
  *    tarBytes, storedBytes (was sizeBytes), prefix (was objectKey), failureReason,
  *    verification.
+ * 5: tenants[].limits.poolMode (tenant.setLimits, command version 6).
  */
-export const SNAPSHOT_FORMAT_VERSION = 4;
+export const SNAPSHOT_FORMAT_VERSION = 5;
 
 /**
  * SNAPSHOT_MIGRATIONS[i] turns a plain snapshot of format i + 1 into format i + 2.
@@ -69,7 +71,7 @@ const SNAPSHOT_MIGRATIONS: readonly ((s: Record<string, unknown>) => Record<stri
   (s) => {
     const tenants = s['tenants'];
     if (!Array.isArray(tenants)) return s;
-    return { ...s, format: 3, tenants: tenants.map(withDefaultPoolSize) };
+    return { ...s, format: 3, tenants: tenants.map((t) => withLimit(t, 'poolSize')) };
   },
   // 3 -> 4: every backup was recorded by version-1 commands, so it becomes what the
   // version-1 handlers now write: exactly what replaying its commands gives.
@@ -77,6 +79,13 @@ const SNAPSHOT_MIGRATIONS: readonly ((s: Record<string, unknown>) => Record<stri
     const backups = s['backups'];
     if (!Array.isArray(backups)) return s;
     return { ...s, format: 4, backups: backups.map(backupFromFormat3) };
+  },
+  // 4 -> 5: no pool mode could be set before the field existed: every tenant uses
+  // the proxy's (null), exactly what replaying its commands gives.
+  (s) => {
+    const tenants = s['tenants'];
+    if (!Array.isArray(tenants)) return s;
+    return { ...s, format: 5, tenants: tenants.map((t) => withLimit(t, 'poolMode')) };
   },
 ];
 
@@ -96,9 +105,10 @@ function backupFromFormat3(b: unknown): unknown {
   };
 }
 
-function withDefaultPoolSize(t: unknown): unknown {
+/** The tenant with limits[name] null (the default), a limit added by a later format. */
+function withLimit(t: unknown, name: 'poolSize' | 'poolMode'): unknown {
   if (!isPlainObject(t) || !isPlainObject(t['limits'])) return t;
-  return { ...t, limits: { ...t['limits'], poolSize: null } };
+  return { ...t, limits: { ...t['limits'], [name]: null } };
 }
 
 if (SNAPSHOT_MIGRATIONS.length !== SNAPSHOT_FORMAT_VERSION - 1) {
@@ -315,7 +325,7 @@ function readHistory(v: unknown, path: string): HistoryEntry {
 
 function readTenant(v: unknown, path: string): Tenant {
   const f = Fields.of(v, path, ['id', 'name', 'database', 'role', 'limits', 'state', 'placement', 'scram', 'createdAtMs', 'deletedAtMs']);
-  const l = f.obj('limits', ['maxConnections', 'rateLimitPerSec', 'poolSize']);
+  const l = f.obj('limits', ['maxConnections', 'rateLimitPerSec', 'poolSize', 'poolMode']);
   const s = f.obj('scram', ['iterations', 'salt', 'storedKey', 'serverKey']);
   return {
     id: f.id('id'),
@@ -327,6 +337,8 @@ function readTenant(v: unknown, path: string): Tenant {
       rateLimitPerSec: l.int('rateLimitPerSec', 1, NAT),
       // Required (null for the default): the format-2 migration adds it.
       poolSize: l.raw('poolSize', 'null or a pool size') === null ? null : l.int('poolSize', 1, NAT),
+      // Required too: the format-4 migration adds it.
+      poolMode: l.raw('poolMode', 'null or a pool mode') === null ? null : l.oneOf('poolMode', POOL_MODES),
     },
     state: f.oneOf('state', TENANT_STATES),
     placement: f.nullable('placement', (k) => f.id(k)),

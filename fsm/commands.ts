@@ -36,7 +36,17 @@ export type {
   PgSetRole,
   PgSyncStandbys,
 } from './commands/postgres.js';
-export type { TenantCreate, TenantCreateLimits, TenantDelete, TenantPlace, TenantPurge, TenantSetLimits, TenantSetState } from './commands/tenants.js';
+export type {
+  TenantCreate,
+  TenantCreateLimits,
+  TenantDelete,
+  TenantPlace,
+  TenantPurge,
+  TenantSetLimits,
+  TenantSetLimitsV3,
+  TenantSetLimitsV6,
+  TenantSetState,
+} from './commands/tenants.js';
 export type {
   BackupDelete,
   BackupRecord,
@@ -94,8 +104,13 @@ export { SCRAM_ITERATIONS, TENANT_LIMITS } from './commands/tenants.js';
  * refused (its end is its minimum recovery point, which may lie before the LSN
  * it had replayed when the backup was recorded) and stay running forever. A
  * version-4 update is read and applied as before. Migration 4 -> 5: none.
+ *
+ * Version 6 changes tenant.setLimits: it carries poolMode (the tenant's pooling
+ * mode, or null for the proxy's), with snapshot format 5. A version-3
+ * setLimits is read by its own field list and leaves poolMode as it is (every
+ * tenant's is null until a version-6 one sets it). Migration 5 -> 6: none.
  */
-export const COMMAND_VERSION = 5;
+export const COMMAND_VERSION = 6;
 
 /** Command types added after version 1, and the version that added each: never read under an older version. */
 const TYPES_ADDED: Readonly<Partial<Record<CommandType, number>>> = { 'pg.scheduleSwitchover': 2, 'tenant.setLimits': 3, 'backup.verify': 4 };
@@ -105,7 +120,7 @@ const TYPES_ADDED: Readonly<Partial<Record<CommandType, number>>> = { 'pg.schedu
  * introduced the type or its current shape (backup.record and backup.update
  * have a version-1 shape, read under versions 1 to 3, and a version-4 shape).
  */
-const TYPE_VERSIONS: Readonly<Partial<Record<CommandType, number>>> = { ...TYPES_ADDED, 'backup.record': 4, 'backup.update': 5 };
+const TYPE_VERSIONS: Readonly<Partial<Record<CommandType, number>>> = { ...TYPES_ADDED, 'backup.record': 4, 'backup.update': 5, 'tenant.setLimits': 6 };
 
 /** The version a command of this type is written with: the version of its current shape. */
 export function commandVersionOf(type: CommandType): number {
@@ -127,6 +142,8 @@ const COMMAND_MIGRATIONS: readonly ((c: Record<string, unknown>) => Record<strin
   // keep their own parsers and handlers (see COMMAND_VERSION).
   (c) => c,
   // 4 -> 5: a version-4 backup.update keeps its version and its handler's rule.
+  (c) => c,
+  // 5 -> 6: a version-3 tenant.setLimits keeps its version and its rule (poolMode unchanged).
   (c) => c,
 ];
 if (COMMAND_MIGRATIONS.length !== COMMAND_VERSION - 1) throw new Error('COMMAND_VERSION was bumped without its migration');

@@ -154,7 +154,16 @@ export interface TenantLimits {
    * created by tenant.create starts with null).
    */
   readonly poolSize: number | null;
+  /**
+   * How the proxy pools this tenant's clients, or null for the proxy's poolMode
+   * (set by tenant.setLimits version 6; null before). A client's startup
+   * options pool_mode=... still chooses for its own connection.
+   */
+  readonly poolMode: PoolMode | null;
 }
+
+export const POOL_MODES = ['session', 'transaction'] as const;
+export type PoolMode = (typeof POOL_MODES)[number];
 
 /** A SCRAM-SHA-256 verifier (RFC 7677), as Postgres stores it. Never a password. */
 export interface ScramVerifier {

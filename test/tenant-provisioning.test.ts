@@ -199,6 +199,50 @@ describe('tenant provisioning on the primary', () => {
     assert.equal((await attempt('delta', 'delta-password-123', 'delta')).message, 'connected');
   });
 
+  it("a tenant's pool mode (tenants set-limits --pool-mode session) gives each client its own server connection for its session", async () => {
+    await primary();
+    const created = await c.cli(['tenants', 'create', 'pinned', '--pool-size', '1', '--pool-mode', 'session', '--json']);
+    assert.equal(created.code, 0, created.stderr);
+    const { password, tenant } = JSON.parse(created.stdout) as { password: string; tenant: { limits: { poolMode: string | null; poolSize: number } } };
+    assert.deepEqual([tenant.limits.poolSize, tenant.limits.poolMode], [1, 'session']);
+    const port = c.nodes.get('n1')!.proxyPort;
+    const connect = async (options?: string) => {
+      const client = new pg.Client({
+        host: '127.0.0.1',
+        port,
+        user: 'pinned',
+        password,
+        database: 'pinned',
+        connectionTimeoutMillis: 10_000,
+        ...(options ? { options } : {}),
+      });
+      await client.connect();
+      return client;
+    };
+    // Connected first: a login takes the pool's one server connection for a moment.
+    const other = await connect('pool_mode=transaction');
+    const s = await connect();
+    try {
+      await s.query('CREATE TEMPORARY TABLE mine (n int)');
+      let answered = false;
+      const waiting = other.query<{ temp: string | null }>(`SELECT to_regclass('pg_temp.mine')::text AS temp`).then((r) => {
+        answered = true;
+        return r;
+      });
+      for (let i = 0; i < 5; i++) await s.query('INSERT INTO mine VALUES ($1)', [i]);
+      assert.equal(answered, false, "the session-mode client holds the tenant's only server connection");
+      assert.equal((await s.query<{ n: number }>('SELECT count(*)::int AS n FROM mine')).rows[0]!.n, 5);
+      await s.end();
+      assert.equal((await waiting).rows[0]!.temp, null, 'the next client gets the connection, without the temporary table');
+    } finally {
+      await s.end().catch(() => {});
+      await other.end();
+    }
+    const back = await c.cli(['tenants', 'set-limits', 'pinned', '--pool-mode', 'default', '--json']);
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal((JSON.parse(back.stdout) as { tenant: { limits: { poolMode: string | null } } }).tenant.limits.poolMode, null);
+  });
+
   it('read-only sessions (options=target_session_attrs=read-only) run on a standby within the lag bound, others on the primary', async () => {
     const p = await primary();
     const created = await c.cli(['tenants', 'create', 'epsilon', '--json']);

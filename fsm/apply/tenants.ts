@@ -6,7 +6,7 @@ import { LIMITS, mapWith, mapWithout, sortedValues, type Tenant, type TenantLimi
 import { findTenant, full, liveTenant, q, unknownMember, type Handler } from './shared.js';
 
 function sameLimits(a: TenantLimits, b: TenantLimits): boolean {
-  return a.maxConnections === b.maxConnections && a.rateLimitPerSec === b.rateLimitPerSec && a.poolSize === b.poolSize;
+  return a.maxConnections === b.maxConnections && a.rateLimitPerSec === b.rateLimitPerSec && a.poolSize === b.poolSize && a.poolMode === b.poolMode;
 }
 
 export const tenantHandlers: { [T in TenantCommandType]: Handler<T> } = {
@@ -34,7 +34,7 @@ export const tenantHandlers: { [T in TenantCommandType]: Handler<T> } = {
       database: c.database,
       role: c.role,
       // tenant.create (version 1) predates poolSize: the proxy's default until tenant.setLimits.
-      limits: { ...c.limits, poolSize: null },
+      limits: { ...c.limits, poolSize: null, poolMode: null },
       state: 'active',
       placement: null,
       scram: c.scram,
@@ -71,8 +71,10 @@ export const tenantHandlers: { [T in TenantCommandType]: Handler<T> } = {
   'tenant.setLimits': (s, c) => {
     const t = liveTenant(s, c.id);
     if (isRejection(t)) return t;
-    if (sameLimits(t.limits, c.limits)) return { state: s };
-    return { state: { ...s, tenants: mapWith(s.tenants, c.id, { ...t, limits: c.limits }) } };
+    // Version 3 predates poolMode: it leaves the tenant's as it is.
+    const limits = c.v === 3 ? { ...c.limits, poolMode: t.limits.poolMode } : c.limits;
+    if (sameLimits(t.limits, limits)) return { state: s };
+    return { state: { ...s, tenants: mapWith(s.tenants, c.id, { ...t, limits }) } };
   },
 
   'tenant.place': (s, c) => {

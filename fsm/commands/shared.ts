@@ -53,3 +53,8 @@ export function item<T>(read: (f: Fields, key: string) => T): (v: unknown, path:
     }
   };
 }
+
+/** The `v` a parser is called with; parseCommand has already checked it is an integer from 1 to COMMAND_VERSION. */
+export function rawVersion(x: unknown): number {
+  return (x as { v: number }).v;
+}

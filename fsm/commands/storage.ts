@@ -14,7 +14,7 @@ import {
   type ComputeState,
   type VerificationKind,
 } from '../state.js';
-import { MAX_TIMELINE, TEXT, base, fieldsOf, item, sortedDistinct, type Base, type ParserOf } from './shared.js';
+import { MAX_TIMELINE, TEXT, base, fieldsOf, item, rawVersion, sortedDistinct, type Base, type ParserOf } from './shared.js';
 
 // --- snapshot index -------------------------------------------------------------------
 
@@ -162,11 +162,6 @@ function walTimeline(f: Fields, name: string): number {
     throw new FieldError(f.at('timeline'), `${timeline} does not match the segment name ${JSON.stringify(name)}, which is on timeline ${fromName}`);
   }
   return timeline;
-}
-
-/** The `v` a parser is called with; parseCommand has already checked it is an integer from 1 to COMMAND_VERSION. */
-function rawVersion(x: unknown): number {
-  return (x as { v: number }).v;
 }
 
 function backupRecordV1(x: unknown): BackupRecordV1 {

@@ -1,11 +1,11 @@
 // Tenant commands: create, delete and purge, state, limits and placement (tenant.*).
 
 import { FieldError } from '../fields.js';
-import type { NodeId, ScramVerifier, TenantLimits } from '../state.js';
-import { base, fieldsOf, type Base, type ParserOf } from './shared.js';
+import { POOL_MODES, type NodeId, type ScramVerifier, type TenantLimits } from '../state.js';
+import { base, fieldsOf, rawVersion, type Base, type ParserOf } from './shared.js';
 
-/** The limits tenant.create sets; poolSize came later (tenant.setLimits) and starts null. */
-export type TenantCreateLimits = Omit<TenantLimits, 'poolSize'>;
+/** The limits tenant.create sets; poolSize and poolMode came later (tenant.setLimits) and start null. */
+export type TenantCreateLimits = Omit<TenantLimits, 'poolSize' | 'poolMode'>;
 
 export interface TenantCreate extends Base<'tenant.create'> {
   readonly id: string;
@@ -28,10 +28,16 @@ export interface TenantSetState extends Base<'tenant.setState'> {
   readonly state: 'active' | 'suspended';
 }
 /**
- * Replaces a live tenant's limits, all three given (poolSize null: the proxy's
- * default). Version 3 (see COMMAND_VERSION).
+ * Replaces a live tenant's limits. Version 6 (written now) gives all four
+ * (poolSize and poolMode null: the proxy's defaults); version 3 (frozen) gave
+ * the three before poolMode, which it leaves as it is (see COMMAND_VERSION).
  */
-export interface TenantSetLimits extends Base<'tenant.setLimits', 3> {
+export type TenantSetLimits = TenantSetLimitsV3 | TenantSetLimitsV6;
+export interface TenantSetLimitsV3 extends Base<'tenant.setLimits', 3> {
+  readonly id: string;
+  readonly limits: Omit<TenantLimits, 'poolMode'>;
+}
+export interface TenantSetLimitsV6 extends Base<'tenant.setLimits', 6> {
   readonly id: string;
   readonly limits: TenantLimits;
 }
@@ -89,25 +95,29 @@ export const tenantParsers: { [T in TenantCommandType]: Parser<T> } = {
     };
   },
   'tenant.setLimits': (x) => {
+    const v6 = rawVersion(x) >= 6;
     const f = fieldsOf(x, ['id', 'limits']);
-    const l = f.obj('limits', ['maxConnections', 'rateLimitPerSec', 'poolSize']);
+    const l = f.obj('limits', v6 ? ['maxConnections', 'rateLimitPerSec', 'poolSize', 'poolMode'] : ['maxConnections', 'rateLimitPerSec', 'poolSize']);
     // poolSize must be present, null or not: a missing one read as null would turn a
     // malformed command into "back to the default".
     const poolSize =
       l.raw('poolSize', `server connections per pool (${TENANT_LIMITS.poolSize.min}-${TENANT_LIMITS.poolSize.max}), or null for the proxy's default`) === null
         ? null
         : l.int('poolSize', TENANT_LIMITS.poolSize.min, TENANT_LIMITS.poolSize.max, "server connections per pool, or null for the proxy's default");
-    return {
-      v: 3,
-      type: 'tenant.setLimits',
+    const common = {
+      type: 'tenant.setLimits' as const,
       atMs: f.timeMs('atMs'),
       id: f.id('id'),
-      limits: {
-        maxConnections: l.int('maxConnections', TENANT_LIMITS.maxConnections.min, TENANT_LIMITS.maxConnections.max),
-        rateLimitPerSec: l.int('rateLimitPerSec', TENANT_LIMITS.rateLimitPerSec.min, TENANT_LIMITS.rateLimitPerSec.max, 'queries per second'),
-        poolSize,
-      },
     };
+    const limits = {
+      maxConnections: l.int('maxConnections', TENANT_LIMITS.maxConnections.min, TENANT_LIMITS.maxConnections.max),
+      rateLimitPerSec: l.int('rateLimitPerSec', TENANT_LIMITS.rateLimitPerSec.min, TENANT_LIMITS.rateLimitPerSec.max, 'queries per second'),
+      poolSize,
+    };
+    if (!v6) return { v: 3, ...common, limits };
+    // Present, null or not, for the same reason as poolSize.
+    const poolMode = l.raw('poolMode', `"session" or "transaction", or null for the proxy's poolMode`) === null ? null : l.oneOf('poolMode', POOL_MODES);
+    return { v: 6, ...common, limits: { ...limits, poolMode } };
   },
   'tenant.delete': (x) => {
     const f = fieldsOf(x, ['id']);

@@ -256,28 +256,38 @@ test('tenant.create: unique id, name, database and role among live tenants; name
   checkState(s);
 });
 
-test('tenant.setLimits: replaces all three limits of a live tenant; tenant.create starts with poolSize null', () => {
+test('tenant.setLimits: replaces all four limits of a live tenant; tenant.create starts with poolSize and poolMode null; version 3 keeps poolMode', () => {
   let s = run([C.tenantCreate()]);
   assert.deepEqual(
     s.tenants.get('t1')!.limits,
-    { maxConnections: 20, rateLimitPerSec: 500, poolSize: null },
-    'version-1 tenant.create keeps its meaning: the default pool size',
+    { maxConnections: 20, rateLimitPerSec: 500, poolSize: null, poolMode: null },
+    'version-1 tenant.create keeps its meaning: the default pool size and mode',
   );
-  s = ok(s, C.tenantSetLimits({ limits: { maxConnections: 40, rateLimitPerSec: 100, poolSize: 2 } })).state;
-  assert.deepEqual(s.tenants.get('t1')!.limits, { maxConnections: 40, rateLimitPerSec: 100, poolSize: 2 });
+  s = ok(s, C.tenantSetLimits({ limits: { maxConnections: 40, rateLimitPerSec: 100, poolSize: 2, poolMode: 'session' } })).state;
+  assert.deepEqual(s.tenants.get('t1')!.limits, { maxConnections: 40, rateLimitPerSec: 100, poolSize: 2, poolMode: 'session' });
   // The same limits again change nothing: the same state object.
-  const same = ok(s, C.tenantSetLimits({ limits: { maxConnections: 40, rateLimitPerSec: 100, poolSize: 2 } }));
+  const same = ok(s, C.tenantSetLimits({ limits: { maxConnections: 40, rateLimitPerSec: 100, poolSize: 2, poolMode: 'session' } }));
   assert.equal(same.state, s);
-  // null goes back to the proxy's default.
-  s = ok(s, C.tenantSetLimits({ limits: { maxConnections: 40, rateLimitPerSec: 100, poolSize: null } })).state;
+  // Version 3 predates poolMode: it sets the other three and leaves poolMode as it is.
+  s = ok(s, C.tenantSetLimitsV3({ limits: { maxConnections: 41, rateLimitPerSec: 100, poolSize: 3 } })).state;
+  assert.deepEqual(s.tenants.get('t1')!.limits, { maxConnections: 41, rateLimitPerSec: 100, poolSize: 3, poolMode: 'session' });
+  assert.equal(ok(s, C.tenantSetLimitsV3({ limits: { maxConnections: 41, rateLimitPerSec: 100, poolSize: 3 } })).state, s);
+  // null goes back to the proxy's defaults.
+  s = ok(s, C.tenantSetLimits({ limits: { maxConnections: 40, rateLimitPerSec: 100, poolSize: null, poolMode: null } })).state;
   assert.equal(s.tenants.get('t1')!.limits.poolSize, null);
+  assert.equal(s.tenants.get('t1')!.limits.poolMode, null);
   // Unknown or deleted tenants: rejected, state unchanged (expectReject checks the bytes).
   expectReject(s, C.tenantSetLimits({ id: 't9' }), 'unknown_tenant', '"t9"');
   const deleted = run([C.tenantDelete()], s);
   expectReject(deleted, C.tenantSetLimits(), 'tenant_deleted', '"t1"', 'deleted');
   // Survives a snapshot round trip.
-  const withPool = run([C.tenantSetLimits()], s);
-  assert.deepEqual(decodeSnapshot(encodeSnapshot(withPool)).tenants.get('t1')!.limits, { maxConnections: 20, rateLimitPerSec: 500, poolSize: 5 });
+  const withPool = run([C.tenantSetLimits({ limits: { maxConnections: 20, rateLimitPerSec: 500, poolSize: 5, poolMode: 'transaction' } })], s);
+  assert.deepEqual(decodeSnapshot(encodeSnapshot(withPool)).tenants.get('t1')!.limits, {
+    maxConnections: 20,
+    rateLimitPerSec: 500,
+    poolSize: 5,
+    poolMode: 'transaction',
+  });
 });
 
 test('tenant.delete / setState / place / purge', () => {

@@ -25,6 +25,10 @@ import {
   TENANT_SET_LIMITS_V3_HEX,
   SNAPSHOT_V4_BASE64,
   SNAPSHOT_V4_COMMANDS,
+  SNAPSHOT_V5_BASE64,
+  SNAPSHOT_V5_COMMANDS,
+  TENANT_SET_LIMITS_V6,
+  TENANT_SET_LIMITS_V6_HEX,
   BACKUP_RECORD_V4,
   BACKUP_RECORD_V4_HEX,
   BACKUP_COMPLETE_V4,
@@ -261,7 +265,7 @@ test('frozen v2 snapshot fixture decodes (and, while the format is 2, re-encodes
 test('frozen v3 snapshot fixture decodes (and, while the format is 3, re-encodes to the same bytes)', () => {
   const bytes = new Uint8Array(Buffer.from(SNAPSHOT_V3_BASE64, 'base64'));
   const s = decodeSnapshot(bytes);
-  assert.deepEqual(s.tenants.get('t1')!.limits, { maxConnections: 30, rateLimitPerSec: 500, poolSize: 8 });
+  assert.deepEqual(s.tenants.get('t1')!.limits, { maxConnections: 30, rateLimitPerSec: 500, poolSize: 8, poolMode: null });
   assert.equal(s.tenants.get('t0')!.limits.poolSize, null, 'a deleted tenant keeps the default');
   assert.deepEqual(toPlain(s), toPlain(run(SNAPSHOT_V3_COMMANDS)));
   if ((SNAPSHOT_FORMAT_VERSION as number) === 3) {
@@ -272,7 +276,7 @@ test('frozen v3 snapshot fixture decodes (and, while the format is 3, re-encodes
   // the migration gives the replay of its commands byte for byte.
   const plain = toPlain(run(SNAPSHOT_V3_COMMANDS));
   assert.equal(
-    hex(canonicalBytes({ ...plain, backups: backupsAsFormat3(plain.backups), format: 3 })),
+    hex(canonicalBytes({ ...plain, tenants: withoutPoolMode(plain.tenants), backups: backupsAsFormat3(plain.backups), format: 3 })),
     hex(bytes),
     'format 3 replays the fixture commands to exactly the frozen bytes',
   );
@@ -352,13 +356,13 @@ test('frozen v2 command fixture decodes; pg.scheduleSwitchover is written as ver
   if (commandVersionOf('pg.scheduleSwitchover') === 2) assert.equal(hex(encodeCommand(c)), SCHEDULE_SWITCHOVER_V2_HEX);
 });
 
-test('frozen v3 command fixture decodes; tenant.setLimits is written as version 3', () => {
+test('frozen v3 command fixture decodes as version 3 (tenant.setLimits is written as version 6 now)', () => {
   const bytes = new Uint8Array(Buffer.from(TENANT_SET_LIMITS_V3_HEX, 'hex'));
   const c = decodeCommand(bytes);
   assert.ok(!isRejection(c), JSON.stringify(c));
   assert.deepEqual(c, TENANT_SET_LIMITS_V3);
   assert.equal(c.v, 3);
-  assert.equal(commandVersionOf('tenant.setLimits'), 3);
+  assert.equal(commandVersionOf('tenant.setLimits'), 6, 'written as version 6 since poolMode; version 3 stays readable');
   assert.equal(hex(encodeCommand(c)), TENANT_SET_LIMITS_V3_HEX);
   // Written as v: 2 it is invalid, not an unknown type a version-2 build would skip.
   const asV2 = validateCommand({ ...TENANT_SET_LIMITS_V3, v: 2 });
@@ -385,10 +389,47 @@ test('frozen v4 snapshot fixture decodes (and, while the format is 4, re-encodes
   assert.deepEqual([s.backups.get('b3')!.kind, s.backups.get('b3')!.parent, s.backups.get('b3')!.failureReason], ['incremental', 'b2', 'n3 restarted']);
   assert.deepEqual([s.backups.get('b4')!.parent, s.backups.get('b4')!.state, s.backups.get('b1')!.node], ['b1', 'running', null]);
   assert.deepEqual(toPlain(s), toPlain(run(SNAPSHOT_V4_COMMANDS)));
-  if (SNAPSHOT_FORMAT_VERSION === 4) {
+  if ((SNAPSHOT_FORMAT_VERSION as number) === 4) {
     assert.equal(hex(encodeSnapshot(s)), hex(bytes), 'format 4 encodes this state to exactly the frozen bytes');
     assert.equal(hex(encodeSnapshot(run(SNAPSHOT_V4_COMMANDS))), hex(bytes), 'format 4 replays the fixture commands to exactly the frozen bytes');
   }
+  // Format 4 was exactly this build's encoding without limits.poolMode, which format 5 added.
+  const plain = toPlain(run(SNAPSHOT_V4_COMMANDS));
+  assert.equal(hex(canonicalBytes({ ...plain, tenants: withoutPoolMode(plain.tenants), format: 4 })), hex(bytes), 'format 4 replays to the frozen bytes');
+  assert.ok(
+    [...s.tenants.values()].every((t) => t.limits.poolMode === null),
+    'the format-4 migration sets limits.poolMode to null',
+  );
+});
+
+test('frozen v5 snapshot fixture decodes (and, while the format is 5, re-encodes to the same bytes); the v6 command fixture decodes', () => {
+  const bytes = new Uint8Array(Buffer.from(SNAPSHOT_V5_BASE64, 'base64'));
+  const s = decodeSnapshot(bytes);
+  assert.deepEqual(s.tenants.get('t1')!.limits, { maxConnections: 30, rateLimitPerSec: 500, poolSize: 8, poolMode: 'session' });
+  assert.deepEqual(toPlain(s), toPlain(run(SNAPSHOT_V5_COMMANDS)));
+  if ((SNAPSHOT_FORMAT_VERSION as number) === 5) {
+    assert.equal(hex(encodeSnapshot(s)), hex(bytes), 'format 5 encodes this state to exactly the frozen bytes');
+    assert.equal(hex(encodeSnapshot(run(SNAPSHOT_V5_COMMANDS))), hex(bytes), 'format 5 replays the fixture commands to exactly the frozen bytes');
+  }
+  const c = decodeCommand(new Uint8Array(Buffer.from(TENANT_SET_LIMITS_V6_HEX, 'hex')));
+  assert.deepEqual(c, TENANT_SET_LIMITS_V6);
+  assert.equal(hex(encodeCommand(TENANT_SET_LIMITS_V6)), TENANT_SET_LIMITS_V6_HEX);
+});
+
+test("a format-5 snapshot must carry limits.poolMode (null, 'session' or 'transaction'); a format-4 one gets null", () => {
+  const plain = {
+    ...toPlain(run([C.tenantCreate(), C.tenantSetLimits({ limits: { maxConnections: 20, rateLimitPerSec: 500, poolSize: 5, poolMode: 'session' } })])),
+    format: 5,
+  };
+  const t = plain.tenants[0]!;
+  assert.deepEqual(decodeSnapshot(pack(plain)).tenants.get('t1')!.limits.poolMode, 'session');
+  const { poolMode: _p, ...limitsWithout } = t.limits;
+  const cases: [unknown, RegExp][] = [
+    [{ ...plain, tenants: [{ ...t, limits: limitsWithout }] }, /tenants\[0\]\.limits\.poolMode: missing; expected null or a pool mode/],
+    [{ ...plain, tenants: [{ ...t, limits: { ...t.limits, poolMode: 'statement' } }] }, /tenants\[0\]\.limits\.poolMode: "statement"/],
+  ];
+  for (const [snap, re] of cases) assert.throws(() => decodeSnapshot(pack(snap)), re);
+  assert.equal(decodeSnapshot(pack({ ...plain, format: 4, tenants: [{ ...t, limits: limitsWithout }] })).tenants.get('t1')!.limits.poolMode, null);
 });
 
 test("a format-3 snapshot's backups migrate to the format-4 shape; a format-4 one must carry every field", () => {
@@ -447,10 +488,18 @@ test('a version-1 backup.record from the log decodes as version 1 and applies in
   );
 });
 
-/** A format-3 plain tenant list as format 1 and 2 wrote it: without limits.poolSize. */
+/** A plain tenant list as formats 1 and 2 wrote it: without limits.poolSize (format 3) and limits.poolMode (format 5). */
 function withoutPoolSize<T extends { limits: object }>(tenants: readonly T[]): unknown[] {
   return tenants.map((t) => {
-    const { poolSize: _addedInFormat3, ...limits } = t.limits as { poolSize?: unknown };
+    const { poolSize: _addedInFormat3, poolMode: _addedInFormat5, ...limits } = t.limits as { poolSize?: unknown; poolMode?: unknown };
+    return { ...t, limits };
+  });
+}
+
+/** A plain tenant list as formats 3 and 4 wrote it: without limits.poolMode (format 5). */
+function withoutPoolMode<T extends { limits: object }>(tenants: readonly T[]): unknown[] {
+  return tenants.map((t) => {
+    const { poolMode: _addedInFormat5, ...limits } = t.limits as { poolMode?: unknown };
     return { ...t, limits };
   });
 }

@@ -50,7 +50,8 @@ test('every builder in the helpers is a valid command, and every command type ha
     C.computeDelete(),
     C.maintenance(),
     C.tenantSetLimits(),
-    C.tenantSetLimits({ limits: { maxConnections: 1, rateLimitPerSec: 1, poolSize: null } }),
+    C.tenantSetLimits({ limits: { maxConnections: 1, rateLimitPerSec: 1, poolSize: null, poolMode: 'session' } }),
+    C.tenantSetLimitsV3(),
   ];
   for (const c of built) assert.deepEqual(validateCommand(c), c, c.type);
   assert.deepEqual(new Set(built.map((c) => c.type)), new Set(COMMAND_TYPES));
@@ -84,19 +85,20 @@ test('versions: each type is written with the version that introduced it; versio
   // other command stays version 1, so a version-1 node keeps applying them during a
   // rolling upgrade.
   // Version 4 added backup.verify and the current shapes of backup.record and backup.update.
-  // Version 5: backup.update completes with the exact start.
-  const added: Record<string, number> = { 'pg.scheduleSwitchover': 2, 'tenant.setLimits': 3, 'backup.verify': 4, 'backup.record': 4, 'backup.update': 5 };
+  // Version 5: backup.update completes with the exact start. Version 6: tenant.setLimits carries poolMode.
+  const added: Record<string, number> = { 'pg.scheduleSwitchover': 2, 'tenant.setLimits': 6, 'backup.verify': 4, 'backup.record': 4, 'backup.update': 5 };
   for (const type of COMMAND_TYPES) assert.equal(commandVersionOf(type), added[type] ?? 1, type);
   assert.deepEqual(validateCommand({ ...C.memberRemove(), v: 4 }), C.memberRemove());
-  assert.deepEqual(validateCommand({ ...C.tenantSetLimits(), v: 4 }), C.tenantSetLimits());
+  assert.deepEqual(validateCommand({ ...C.tenantSetLimitsV3(), v: 4 }), C.tenantSetLimitsV3(), 'versions 3 to 5 read the version-3 shape');
+  assert.deepEqual(validateCommand({ ...C.tenantSetLimits(), v: 6 }), C.tenantSetLimits());
   // A command labelled with a later known version means the same, and is normalized to the version of its type.
   assert.deepEqual(validateCommand({ ...C.memberRemove(), v: 2 }), C.memberRemove());
   assert.deepEqual(validateCommand({ ...C.memberRemove(), v: 3 }), C.memberRemove());
   assert.deepEqual(validateCommand({ ...C.tenantCreate(), v: 3 }), C.tenantCreate());
   assert.deepEqual(validateCommand({ ...C.scheduleSwitchover(), v: 3 }), C.scheduleSwitchover());
   // tenant.setLimits is never version 1 or 2, for the same reason.
-  expectInvalid({ ...C.tenantSetLimits(), v: 2 }, 'v', '2 is not valid', 'tenant.setLimits was added in command version 3');
-  expectInvalid({ ...C.tenantSetLimits(), v: 1 }, 'v', '1 is not valid', 'tenant.setLimits was added in command version 3');
+  expectInvalid({ ...C.tenantSetLimitsV3(), v: 2 }, 'v', '2 is not valid', 'tenant.setLimits was added in command version 3');
+  expectInvalid({ ...C.tenantSetLimitsV3(), v: 1 }, 'v', '1 is not valid', 'tenant.setLimits was added in command version 3');
   // pg.scheduleSwitchover is never version 1: a version-1 build would reject it as an
   // unknown type instead of stopping, and the replicas would diverge.
   expectInvalid({ ...C.scheduleSwitchover(), v: 1 }, 'v', '1 is not valid', 'pg.scheduleSwitchover was added in command version 2');
@@ -267,15 +269,29 @@ test('tenant.create: identifiers, reserved names, limits, SCRAM verifier only', 
   expectInvalid(C.tenantCreate({ scram: 'SCRAM-SHA-256$4096:...' }), 'scram', 'expected an object');
 });
 
-test('tenant.setLimits: all three limits required, poolSize an integer in range or null', () => {
-  const l = { maxConnections: 20, rateLimitPerSec: 500, poolSize: 5 };
+test('tenant.setLimits: all four limits required, poolSize an integer in range or null, poolMode session, transaction or null', () => {
+  const l = { maxConnections: 20, rateLimitPerSec: 500, poolSize: 5, poolMode: null };
   expectInvalid(C.tenantSetLimits({ limits: { ...l, poolSize: 0 } }), 'limits.poolSize', '0 is not valid', '1 to 10000', 'or null');
   expectInvalid(C.tenantSetLimits({ limits: { ...l, poolSize: 10_001 } }), 'limits.poolSize', '10001', '1 to 10000');
   expectInvalid(C.tenantSetLimits({ limits: { ...l, poolSize: 2.5 } }), 'limits.poolSize', '2.5');
   expectInvalid(C.tenantSetLimits({ limits: { ...l, poolSize: '5' } }), 'limits.poolSize', '"5"');
-  expectInvalid(C.tenantSetLimits({ limits: { maxConnections: 20, rateLimitPerSec: 500 } }), 'limits.poolSize', 'missing', "or null for the proxy's default");
+  expectInvalid(
+    C.tenantSetLimits({ limits: { maxConnections: 20, rateLimitPerSec: 500, poolMode: null } }),
+    'limits.poolSize',
+    'missing',
+    "or null for the proxy's default",
+  );
+  expectInvalid(C.tenantSetLimits({ limits: { ...l, poolMode: 'statement' } }), 'limits.poolMode', '"statement"', 'session', 'transaction');
+  expectInvalid(
+    C.tenantSetLimits({ limits: { maxConnections: 20, rateLimitPerSec: 500, poolSize: 5 } }),
+    'limits.poolMode',
+    'missing',
+    "or null for the proxy's poolMode",
+  );
+  // Version 3 (frozen) has no poolMode, and refuses one.
+  expectInvalid(C.tenantSetLimitsV3({ limits: { ...l, poolMode: 'session' } }), 'limits.poolMode', 'unknown field');
   expectInvalid(C.tenantSetLimits({ limits: { ...l, maxConnections: 0 } }), 'limits.maxConnections', '0', '1 to 10000');
-  expectInvalid(C.tenantSetLimits({ limits: { poolSize: 5, maxConnections: 20 } }), 'limits.rateLimitPerSec', 'missing');
+  expectInvalid(C.tenantSetLimits({ limits: { poolSize: 5, maxConnections: 20, poolMode: null } }), 'limits.rateLimitPerSec', 'missing');
   expectInvalid(C.tenantSetLimits({ limits: { ...l, burst: 3 } }), 'limits.burst', 'unknown field');
   expectInvalid(C.tenantSetLimits({ limits: null }), 'limits', 'expected an object');
   expectInvalid(C.tenantSetLimits({ id: 'T1' }), 'id', '"T1"');

@@ -160,7 +160,7 @@ export const SCHEDULE_SWITCHOVER_V2: Command = {
  */
 export const SNAPSHOT_V3_COMMANDS: Command[] = [
   ...SNAPSHOT_V2_COMMANDS,
-  C.tenantSetLimits({ id: 't1', limits: { maxConnections: 30, rateLimitPerSec: 500, poolSize: 8 }, atMs: 10_000 }),
+  C.tenantSetLimitsV3({ id: 't1', limits: { maxConnections: 30, rateLimitPerSec: 500, poolSize: 8 }, atMs: 10_000 }),
 ];
 
 /** encodeSnapshot after SNAPSHOT_V3_COMMANDS, written by snapshot format 3 (base64). */
@@ -331,3 +331,74 @@ export const BACKUP_VERIFY_V4: Command = {
   kind: 'restore',
   detail: 'recovery ended before 2/A0000100',
 };
+
+/** Format 5: a tenant's limits with poolMode (tenant.setLimits version 6). */
+export const SNAPSHOT_V5_COMMANDS: Command[] = [
+  ...SNAPSHOT_V4_COMMANDS,
+  C.tenantSetLimits({ id: 't1', limits: { maxConnections: 30, rateLimitPerSec: 500, poolSize: 8, poolMode: 'session' }, atMs: 12_000 }),
+];
+
+/** Version 6: tenant.setLimits with poolMode. */
+export const TENANT_SET_LIMITS_V6: Command = {
+  v: 6,
+  type: 'tenant.setLimits',
+  id: 't1',
+  limits: { maxConnections: 50, rateLimitPerSec: 1000, poolSize: null, poolMode: 'transaction' },
+  atMs: 1_763_720_000_000,
+};
+
+/** encodeSnapshot after SNAPSHOT_V5_COMMANDS, written by snapshot format 5 (base64). */
+export const SNAPSHOT_V5_BASE64 = [
+  'iKdiYWNrdXBzlN4AEKRhdE1zzROIqGNoZWNrc3Vt2UdzaGEyNTY6YWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFi',
+  'YWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYqZlbmRMc26pMC8yMDAwMTAwrWZhaWx1cmVSZWFzb27ArGZpbmlzaGVkQXRNc80T',
+  'iaJpZKJiMaRraW5kpGZ1bGykbm9kZcCmcGFyZW50wKZwcmVmaXizYmFja3Vwcy9iMS9iYXNlLnRhcqhzdGFydExzbqkwLzIwMDAw',
+  'Mjilc3RhdGWoY29tcGxldGWrc3RvcmVkQnl0ZXPOC1MrgKh0YXJCeXRlc8CodGltZWxpbmUBrHZlcmlmaWNhdGlvboSkYXRNc8Cm',
+  'ZGV0YWlswKRraW5kwKVzdGF0Zap1bnZlcmlmaWVk3gAQpGF0TXPNKvioY2hlY2tzdW3ZR3NoYTI1NjphYmFiYWJhYmFiYWJhYmFi',
+  'YWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFipmVuZExzbqkwLzUwMDAxMDCtZmFpbHVyZVJl',
+  'YXNvbsCsZmluaXNoZWRBdE1zzSr5omlkomIypGtpbmSkZnVsbKRub2Rlom4zpnBhcmVudMCmcHJlZml4smMxL2Jhc2ViYWNrdXBz',
+  'L2IyL6hzdGFydExzbqkwLzUwMDAwMjilc3RhdGWoY29tcGxldGWrc3RvcmVkQnl0ZXPOAmJaAKh0YXJCeXRlc84LUyuAqHRpbWVs',
+  'aW5lAax2ZXJpZmljYXRpb26EpGF0TXPNKvqmZGV0YWlsrTMgcGFydHMgbWF0Y2ika2luZKljaGVja3N1bXOlc3RhdGWodmVyaWZp',
+  'ZWTeABCkYXRNc80q+6hjaGVja3N1bcCmZW5kTHNuwK1mYWlsdXJlUmVhc29urG4zIHJlc3RhcnRlZKxmaW5pc2hlZEF0TXPNKvyi',
+  'aWSiYjOka2luZKtpbmNyZW1lbnRhbKRub2Rlom4zpnBhcmVudKJiMqZwcmVmaXiyYzEvYmFzZWJhY2t1cHMvYjMvqHN0YXJ0THNu',
+  'qTAvNjAwMDAyOKVzdGF0ZaZmYWlsZWSrc3RvcmVkQnl0ZXMAqHRhckJ5dGVzwKh0aW1lbGluZQGsdmVyaWZpY2F0aW9uhKRhdE1z',
+  'wKZkZXRhaWzApGtpbmTApXN0YXRlqnVudmVyaWZpZWTeABCkYXRNc80q/ahjaGVja3N1bcCmZW5kTHNuwK1mYWlsdXJlUmVhc29u',
+  'wKxmaW5pc2hlZEF0TXPAomlkomI0pGtpbmSraW5jcmVtZW50YWykbm9kZaJuMqZwYXJlbnSiYjGmcHJlZml4smMxL2Jhc2ViYWNr',
+  'dXBzL2I0L6hzdGFydExzbqkwLzcwMDAwMjilc3RhdGWncnVubmluZ6tzdG9yZWRCeXRlcwCodGFyQnl0ZXPAqHRpbWVsaW5lAax2',
+  'ZXJpZmljYXRpb26EpGF0TXPApmRldGFpbMCka2luZMClc3RhdGWqdW52ZXJpZmllZKhjb21wdXRlc5GJp2FkZHJlc3OtMTAuMC4x',
+  'LjU6NTQzMqhicmFuY2hPZsCrY3JlYXRlZEF0TXPNF3CiaWSiYzGubGFzdEFjdGl2aXR5TXPNGWSpc291cmNlTHNuqTAvMjAwMDEw',
+  'MK5zb3VyY2VTbmFwc2hvdKJiMaVzdGF0ZadydW5uaW5nqHRlbmFudElkonQxpmZvcm1hdAWrbWFpbnRlbmFuY2WDpGF0TXPNH0Cm',
+  'cGF1c2Vkw6ZyZWFzb26sdXBncmFkaW5nIG4zp21lbWJlcnOThKlhZGRlZEF0TXPNA+mpYWRkcmVzc2VzhKNhcGmtMTAuMC4wLjE6',
+  'ODA4MKhwb3N0Z3Jlc60xMC4wLjAuMTo1NDMypXByb3h5rTEwLjAuMC4xOjY0MzKkcmFmdK0xMC4wLjAuMTo3MDAwpmhlYWx0aIOm',
+  'ZGV0YWlstG5vIGhlYWx0aCByZXBvcnQgeWV0p2hlYWx0aHnCrHJlcG9ydGVkQXRNc80D6aJpZKJuMYSpYWRkZWRBdE1zzQPoqWFk',
+  'ZHJlc3Nlc4SjYXBprTEwLjAuMC4yOjgwODCocG9zdGdyZXOtMTAuMC4wLjI6NTQzMqVwcm94ea0xMC4wLjAuMjo2NDMypHJhZnSt',
+  'MTAuMC4wLjI6NzAwMKZoZWFsdGiDpmRldGFpbLRubyBoZWFsdGggcmVwb3J0IHlldKdoZWFsdGh5wqxyZXBvcnRlZEF0TXPNA+ii',
+  'aWSibjKEqWFkZGVkQXRNc80D6qlhZGRyZXNzZXOEo2Fwaa0xMC4wLjAuMzo4MDgwqHBvc3RncmVzrTEwLjAuMC4zOjU0MzKlcHJv',
+  'eHmtMTAuMC4wLjM6NjQzMqRyYWZ0rTEwLjAuMC4zOjcwMDCmaGVhbHRog6ZkZXRhaWytZGlzayA5MSUgZnVsbKdoZWFsdGh5wqxy',
+  'ZXBvcnRlZEF0TXPNB9SiaWSibjOocG9zdGdyZXOJr2ZhaWxvdmVyQmxvY2tlZIKkYXRNc80bWKZyZWFzb261bjEgYW5kIG4zIHVu',
+  'cmVhY2hhYmxlqmdlbmVyYXRpb24Cp2hpc3RvcnmShaRhdE1zzQfQqmdlbmVyYXRpb24Bo2xzbqkwLzMwMDAxNDikbm9kZaJuMaZy',
+  'ZWFzb26pYm9vdHN0cmFwhaRhdE1zzQu4qmdlbmVyYXRpb24Co2xzbqsxNi9CMzc0RDg0OKRub2Rlom4ypnJlYXNvbrBzd2l0Y2hv',
+  'dmVyIHRvIG4ypWxlYXNlhKpkdXJhdGlvbk1zzROIqmdlbmVyYXRpb24CpmhvbGRlcqJuMqpyZW5ld2FsU2VxAKVub2Rlc5OGo2xz',
+  'boOnZmx1c2hlZKMwLzCocmVjZWl2ZWSjMC8wqHJlcGxheWVkozAvMKRub2Rlom4xrHJlcG9ydGVkQXRNc8CscmVwb3J0ZWRSb2xl',
+  'pmFic2VudKRyb2xlpmZlbmNlZKh0aW1lbGluZQCGo2xzboOnZmx1c2hlZKsxNi9CMzc0RDg0OKhyZWNlaXZlZLFGRkZGRkZGRi9G',
+  'RkZGRkZGRqhyZXBsYXllZKkwLzMwMDAxMDCkbm9kZaJuMqxyZXBvcnRlZEF0TXPNB9OscmVwb3J0ZWRSb2xlp3N0YW5kYnmkcm9s',
+  'ZadwcmltYXJ5qHRpbWVsaW5lAYajbHNug6dmbHVzaGVkozAvMKhyZWNlaXZlZKMwLzCocmVwbGF5ZWSjMC8wpG5vZGWibjOscmVw',
+  'b3J0ZWRBdE1zwKxyZXBvcnRlZFJvbGWmYWJzZW50pHJvbGWmYWJzZW50qHRpbWVsaW5lAKdwcmltYXJ5om4ys3NjaGVkdWxlZFN3',
+  'aXRjaG92ZXKDq25vdEJlZm9yZU1zy0J5ql2z0AAArXJlcXVlc3RlZEF0TXPNIyiidG+ibjOqc3luY1F1b3J1bQGsc3luY1N0YW5k',
+  'YnlzkaJuM6d0ZW5hbnRzkoqrY3JlYXRlZEF0TXPND6GoZGF0YWJhc2WmZ2xvYmV4q2RlbGV0ZWRBdE1zzQ+jomlkonQwpmxpbWl0',
+  'c4SubWF4Q29ubmVjdGlvbnMUqHBvb2xNb2RlwKhwb29sU2l6ZcCvcmF0ZUxpbWl0UGVyU2VjzQH0pG5hbWWmZ2xvYmV4qXBsYWNl',
+  'bWVudMCkcm9sZaZnbG9iZXilc2NyYW2Eqml0ZXJhdGlvbnPNEACkc2FsdLhCd2NIQndjSEJ3Y0hCd2NIQndjSEJ3PT2pc2VydmVy',
+  'S2V52SxBZ0lDQWdJQ0FnSUNBZ0lDQWdJQ0FnSUNBZ0lDQWdJQ0FnSUNBZ0lDQWdJPalzdG9yZWRLZXnZLEFRRUJBUUVCQVFFQkFR',
+  'RUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUU9pXN0YXRlp2RlbGV0ZWSKq2NyZWF0ZWRBdE1zzQ+gqGRhdGFiYXNlp2FjbWVf',
+  'ZGKrZGVsZXRlZEF0TXPAomlkonQxpmxpbWl0c4SubWF4Q29ubmVjdGlvbnMeqHBvb2xNb2Rlp3Nlc3Npb26ocG9vbFNpemUIr3Jh',
+  'dGVMaW1pdFBlclNlY80B9KRuYW1lpGFjbWWpcGxhY2VtZW50om4ypHJvbGWqYWNtZV9vd25lcqVzY3JhbYSqaXRlcmF0aW9uc80Q',
+  'AKRzYWx0uEJ3Y0hCd2NIQndjSEJ3Y0hCd2NIQnc9PalzZXJ2ZXJLZXnZLEFnSUNBZ0lDQWdJQ0FnSUNBZ0lDQWdJQ0FnSUNBZ0lD',
+  'QWdJQ0FnSUNBZ0k9qXN0b3JlZEtledksQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRT2lc3RhdGWm',
+  'YWN0aXZlq3dhbFNlZ21lbnRzkYikYXRNc80TiqhjaGVja3N1bdlHc2hhMjU2OmNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2Rj',
+  'ZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2SmZW5kTHNuqTAvMzAwMDAwMKRuYW1luDAwMDAwMDAxMDAwMDAwMDAw',
+  'MDAwMDAwMqlvYmplY3RLZXm8d2FsLzAwMDAwMDAxMDAwMDAwMDAwMDAwMDAwMqlzaXplQnl0ZXPOAQAAAKhzdGFydExzbqkwLzIw',
+  'MDAwMDCodGltZWxpbmUB',
+].join('');
+
+/** TENANT_SET_LIMITS_V6 as encodeCommand writes it (hex). */
+export const TENANT_SET_LIMITS_V6_HEX =
+  '85a461744d73cb4279aa5e77200000a26964a27431a66c696d69747384ae6d6178436f6e6e656374696f6e7332a8706f6f6c4d6f6465ab7472616e73616374696f6ea8706f6f6c53697a65c0af726174654c696d6974506572536563cd03e8a474797065b074656e616e742e7365744c696d697473a17606';

@@ -150,7 +150,12 @@ const BUILDERS: Record<string, Builder> = {
   'tenant.setState': (s, r) => ({ id: existingOr(s.tenants, TENANTS, r[0]!), state: r[1]! % 2 ? 'active' : 'suspended' }),
   'tenant.setLimits': (s, r) => ({
     id: existingOr(s.tenants, TENANTS, r[0]!),
-    limits: { maxConnections: 1 + (r[1]! % 100), rateLimitPerSec: 1 + (r[2]! % 100_000), poolSize: r[3]! % 3 === 0 ? null : 1 + (r[4]! % 50) },
+    limits: {
+      maxConnections: 1 + (r[1]! % 100),
+      rateLimitPerSec: 1 + (r[2]! % 100_000),
+      poolSize: r[3]! % 3 === 0 ? null : 1 + (r[4]! % 50),
+      poolMode: r[5]! % 3 === 0 ? null : r[5]! % 3 === 1 ? 'session' : 'transaction',
+    },
   }),
   'tenant.place': (s, r) => ({ id: existingOr(s.tenants, TENANTS, r[0]!), node: r[1]! % 4 === 0 ? null : existingOr(s.members, MEMBERS, r[2]!) }),
   // Version 1 (frozen shapes), as logs written before version 4 hold them.

@@ -13,6 +13,7 @@ import {
   type Command,
   type CommandOf,
   type CommandType,
+  type TenantSetLimitsV3,
 } from '../commands.js';
 import { encodeSnapshot } from '../codec.js';
 import type { Rejection } from '../errors.js';
@@ -86,7 +87,13 @@ export const C = {
   tenantPurge: make('tenant.purge', { atMs: T0, id: 't1' }),
   tenantSetState: make('tenant.setState', { atMs: T0, id: 't1', state: 'suspended' }),
   tenantPlace: make('tenant.place', { atMs: T0, id: 't1', node: 'n1' }),
-  tenantSetLimits: make('tenant.setLimits', { atMs: T0, id: 't1', limits: { maxConnections: 20, rateLimitPerSec: 500, poolSize: 5 } }),
+  tenantSetLimits: make('tenant.setLimits', { atMs: T0, id: 't1', limits: { maxConnections: 20, rateLimitPerSec: 500, poolSize: 5, poolMode: null } }),
+  /** Version 3 (frozen): no poolMode, which it leaves as it is. */
+  tenantSetLimitsV3: makeShape<TenantSetLimitsV3>('tenant.setLimits', 3, {
+    atMs: T0,
+    id: 't1',
+    limits: { maxConnections: 20, rateLimitPerSec: 500, poolSize: 5 },
+  }),
   /** Version 1 (frozen shape): records a backup in any state. */
   backupRecordV1: makeShape<BackupRecordV1>('backup.record', 1, {
     atMs: T0,

@@ -34,7 +34,7 @@ const tenant: Tenant = {
   name: user,
   database: a.database!,
   role: user,
-  limits: { maxConnections: 100_000, rateLimitPerSec: 1_000_000, poolSize: null },
+  limits: { maxConnections: 100_000, rateLimitPerSec: 1_000_000, poolSize: null, poolMode: null },
   state: 'active',
   placement: null,
   scram: makeScramVerifier(password),

@@ -340,7 +340,11 @@ describe('ogel CLI', { concurrency: true }, () => {
     const cases: [string[], RegExp][] = [
       [['stauts'], /^ogel: unknown command 'stauts'; did you mean 'status'\?\n/],
       [['tenants', 'frobnicate'], /^ogel: tenants: unknown command 'ogel tenants frobnicate' \(commands: create, list, get, delete, set-limits\)\n/],
-      [['tenants', 'set-limits', 'acme'], /^ogel: tenants set-limits: nothing to change: give --pool-size, --max-connections or --rate-limit\n/],
+      [['tenants', 'set-limits', 'acme'], /^ogel: tenants set-limits: nothing to change: give --pool-size, --pool-mode, --max-connections or --rate-limit\n/],
+      [
+        ['tenants', 'set-limits', 'acme', '--pool-mode', 'statement'],
+        /^ogel: tenants set-limits: --pool-mode: expected session, transaction or default, got "statement"\n/,
+      ],
       [['tenants', 'set-limits', 'acme', '--pool-size', '0'], /^ogel: tenants set-limits: --pool-size: expected a whole number from 1 to 10000, got '0'\n/],
       [['tenants', 'set-limits', 'acme', '--pool-size', 'big'], /^ogel: tenants set-limits: --pool-size: expected a whole number from 1 to 10000, got 'big'\n/],
       [['tenants', 'set-limits', 'acme', '--rate-limit', '0'], /^ogel: tenants set-limits: --rate-limit: expected a whole number from 1 to 1000000, got '0'\n/],
@@ -459,8 +463,8 @@ describe('ogel CLI', { concurrency: true }, () => {
       assert.equal((JSON.parse(j.stdout) as { tenant: { name: string } }).tenant.name, 'beta');
       const list = await ogel(['tenants', 'list', ...auth(c)]);
       assert.equal(list.code, 0, list.stderr);
-      assert.match(list.stdout, /^\| Name +\| Database +\| Role +\| State +\| Max connections \| Pool size +\| Placement \| Created \(UTC\) +\|$/m);
-      assert.match(list.stdout, /^\| acme +\| acme +\| acme +\| active +\| +5 \| default \(20\) \| - +\| 2025-11-21 04:40:00Z \|$/m);
+      assert.match(list.stdout, /^\| Name +\| Database +\| Role +\| State +\| Max connections \| Pool size +\| Pool mode +\| Placement \| Created \(UTC\) +\|$/m);
+      assert.match(list.stdout, /^\| acme +\| acme +\| acme +\| active +\| +5 \| default \(20\) \| default +\| - +\| 2025-11-21 04:40:00Z \|$/m);
       const lj = await ogel(['tenants', 'list', '--json', ...auth(c)]);
       assert.deepEqual(JSON.parse(lj.stdout), { tenants: [...c.tenants.values()] });
       const missing = await ogel(['tenants', 'get', 'nope', ...auth(c)]);
@@ -474,14 +478,14 @@ describe('ogel CLI', { concurrency: true }, () => {
       assert.equal((await ogel(['tenants', 'create', 'acme', '--max-connections', '5', ...auth(c)])).code, 0);
       const set = await ogel(['tenants', 'set-limits', 'acme', '--pool-size', '3', ...auth(c)]);
       assert.equal(set.code, 0, set.stderr);
-      assert.equal(set.stdout, 'Set limits of tenant acme: pool size 3, max connections 5, rate limit 0/s\n');
+      assert.equal(set.stdout, 'Set limits of tenant acme: pool size 3, pool mode default, max connections 5, rate limit 0/s\n');
       const patches = () => c.requests.filter((q) => q.method === 'PATCH');
       assert.deepEqual(
         patches().map((q) => [q.url, q.body]),
         [['/v1/tenants/acme', { limits: { poolSize: 3 } }]],
       );
       const get = await ogel(['tenants', 'get', 'acme', ...auth(c)]);
-      assert.match(get.stdout, /^\| acme +\| acme +\| acme +\| active +\| +5 \| +3 \| - +\| 2025-11-21 04:40:00Z \|$/m);
+      assert.match(get.stdout, /^\| acme +\| acme +\| acme +\| active +\| +5 \| +3 \| default +\| - +\| 2025-11-21 04:40:00Z \|$/m);
 
       const back = await ogel([
         'tenants',
@@ -507,6 +511,19 @@ describe('ogel CLI', { concurrency: true }, () => {
       assert.deepEqual(patches()[2]?.body, { limits: { poolSize: 7 } }, 'created, then its limits set');
       assert.equal(c.tenants.get('beta')?.limits.poolSize, 7);
 
+      const mode = await ogel(['tenants', 'set-limits', 'acme', '--pool-mode', 'session', ...auth(c)]);
+      assert.equal(mode.code, 0, mode.stderr);
+      assert.deepEqual(patches()[3]?.body, { limits: { poolMode: 'session' } });
+      assert.match(mode.stdout, /pool mode session/);
+      assert.match((await ogel(['tenants', 'get', 'acme', ...auth(c)])).stdout, /^\| acme .*\| session +\| - +\|/m);
+      const modeBack = await ogel(['tenants', 'set-limits', 'acme', '--pool-mode', 'default', ...auth(c)]);
+      assert.equal(modeBack.code, 0, modeBack.stderr);
+      assert.deepEqual(patches()[4]?.body, { limits: { poolMode: null } });
+      const gamma = await ogel(['tenants', 'create', 'gamma', '--pool-mode', 'session', ...auth(c)]);
+      assert.equal(gamma.code, 0, gamma.stderr);
+      assert.match(gamma.stdout, /\nPool mode: session\n/);
+      assert.deepEqual(patches()[5]?.body, { limits: { poolMode: 'session' } });
+
       const missing = await ogel(['tenants', 'set-limits', 'nope', '--pool-size', '2', ...auth(c)]);
       assert.equal(missing.code, 1);
       assert.equal(missing.stderr, "ogel: no tenant named 'nope'\nhint: list tenants with 'ogel tenants list'\n");
@@ -516,7 +533,7 @@ describe('ogel CLI', { concurrency: true }, () => {
   test('help for tenants set-limits names every flag and shows examples', async () => {
     const h = await ogel(['tenants', 'set-limits', '--help']);
     assert.equal(h.code, 0);
-    assert.match(h.stdout, /Usage: ogel tenants set-limits NAME \[--pool-size N\|default\] \[--max-connections N\] \[--rate-limit N\]/);
+    assert.match(h.stdout, /Usage: ogel tenants set-limits NAME \[--pool-size N\|default\] \[--pool-mode MODE\|default\] \[--max-connections N\] \[--rate-limit N\]/);
     assert.match(h.stdout, /--pool-size N\|default/);
     assert.match(h.stdout, /none is cut/);
     assert.match(h.stdout, /Examples:\n(.|\n)*ogel tenants set-limits acme --pool-size default/);

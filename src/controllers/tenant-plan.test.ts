@@ -12,7 +12,7 @@ function tenant(name: string, id: string, state: TenantState = 'active', maxConn
     name,
     database: name,
     role: name,
-    limits: { maxConnections, rateLimitPerSec: 1, poolSize: null },
+    limits: { maxConnections, rateLimitPerSec: 1, poolSize: null, poolMode: null },
     state,
     placement: null,
     scram: makeScramVerifier('x', 4096),

@@ -385,13 +385,13 @@ export class DaemonBackend implements ApiBackend {
 
   async listTenants(): Promise<Tenant[]> {
     await this.barrier(false);
-    return [...this.fsm.state.tenants.values()].filter((t) => t.state !== 'deleted').map((t) => tenantView(t, this.cfg.proxy.defaultPoolSize));
+    return [...this.fsm.state.tenants.values()].filter((t) => t.state !== 'deleted').map((t) => tenantView(t, this.cfg.proxy));
   }
 
   async getTenant(name: string): Promise<Tenant | undefined> {
     await this.barrier(false);
     const t = this.findTenant(name);
-    return t && tenantView(t, this.cfg.proxy.defaultPoolSize);
+    return t && tenantView(t, this.cfg.proxy);
   }
 
   async createTenant(name: string, password: string | undefined, limits: NewTenantLimits): Promise<CreateTenantResult> {
@@ -419,7 +419,7 @@ export class DaemonBackend implements ApiBackend {
     // With TLS required, a URL without sslmode would be refused by the proxy: say it in the URL.
     const query = this.cfg.proxy.tls.mode === 'required' ? '?sslmode=require' : '';
     return {
-      tenant: tenantView(t, this.cfg.proxy.defaultPoolSize),
+      tenant: tenantView(t, this.cfg.proxy),
       password: pw,
       url: `postgresql://${name}:${encodeURIComponent(pw)}@${this.self.proxy}/${name}${query}`,
     };
@@ -453,12 +453,12 @@ export class DaemonBackend implements ApiBackend {
     if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
     const t = this.findTenant(name);
     if (!t) return undefined;
-    // tenant.setLimits replaces all three: the ones not asked for keep their value.
+    // tenant.setLimits replaces all four: the ones not asked for keep their value.
     const limits = { ...t.limits, ...change };
-    await this.propose({ v: 3, type: 'tenant.setLimits', id: t.id, limits, atMs: Date.now() });
+    await this.propose({ v: 6, type: 'tenant.setLimits', id: t.id, limits, atMs: Date.now() });
     this.log({ level: 'info', msg: 'tenant limits set', tenant: name, id: t.id, limits });
     const updated = this.fsm.state.tenants.get(t.id);
-    return updated && tenantView(updated, this.cfg.proxy.defaultPoolSize);
+    return updated && tenantView(updated, this.cfg.proxy);
   }
 
   async deleteTenant(name: string): Promise<boolean> {
@@ -679,7 +679,7 @@ function backupView(b: FsmBackup): Backup {
   return { ...b, verification: { ...b.verification } };
 }
 
-function tenantView(t: FsmTenant, defaultPoolSize: number): Tenant {
+function tenantView(t: FsmTenant, proxy: { defaultPoolSize: number; poolMode: string }): Tenant {
   // Never the SCRAM verifier: it is a password equivalent for offline guessing.
   return {
     id: t.id,
@@ -688,8 +688,9 @@ function tenantView(t: FsmTenant, defaultPoolSize: number): Tenant {
     role: t.role,
     state: t.state,
     limits: t.limits,
-    // What limits.poolSize null means here, so clients can show the size in effect.
-    defaultPoolSize,
+    // What limits.poolSize and poolMode null mean here, so clients can show what is in effect.
+    defaultPoolSize: proxy.defaultPoolSize,
+    defaultPoolMode: proxy.poolMode,
     placement: t.placement,
     createdAtMs: t.createdAtMs,
   };

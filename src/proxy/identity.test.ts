@@ -14,7 +14,7 @@ function tenant(name: string, state: TenantState = 'active', over: Partial<Tenan
     name,
     database: name,
     role: name,
-    limits: { maxConnections: 7, rateLimitPerSec: 100, poolSize: null },
+    limits: { maxConnections: 7, rateLimitPerSec: 100, poolSize: null, poolMode: null },
     state,
     placement: null,
     scram: makeScramVerifier(`${name}-pw`, 4096),
@@ -290,13 +290,25 @@ describe('identity: tenant selection and isolation', () => {
 });
 
 describe('identity: pool size', () => {
-  const sized = tenant('sized', 'active', { limits: { maxConnections: 7, rateLimitPerSec: 100, poolSize: 3 } });
+  const sized = tenant('sized', 'active', { limits: { maxConnections: 7, rateLimitPerSec: 100, poolSize: 3, poolMode: null } });
   let tenants = new Map([sized, acme, tenant('gone', 'deleted')].map((t) => [t.id, t]));
   const view = () => ({ tenants });
 
   it("a tenant's claim carries its limits.poolSize", () => {
     const c = claim(makeIdentityResolver(view, { verifier: adminVerifier })(p({ user: 'sized' }), undefined));
     assert.equal(c.poolSize, 3);
+  });
+
+  it("the pool mode: the client's options pool_mode, else the tenant's limits.poolMode, else null (the proxy's)", () => {
+    const resolve = makeIdentityResolver(view, { verifier: adminVerifier });
+    assert.equal(claim(resolve(p({ user: 'sized' }), undefined)).poolMode, null);
+    tenants = new Map(tenants).set(sized.id, { ...sized, limits: { ...sized.limits, poolMode: 'session' } });
+    assert.equal(claim(resolve(p({ user: 'sized' }), undefined)).poolMode, 'session');
+    assert.equal(claim(resolve(p({ user: 'sized', options: 'pool_mode=transaction' }), undefined)).poolMode, 'transaction');
+    assert.equal(claim(resolve(p({ user: 'acme', options: 'pool_mode=session endpoint=acme' }), undefined)).poolMode, 'session');
+    const bad = resolve(p({ user: 'acme', options: 'pool_mode=statement' }), undefined);
+    assert.ok('code' in bad && bad.code === '08P01' && /invalid pool_mode in options: "statement"/.test(bad.message), JSON.stringify(bad));
+    tenants = new Map(tenants).set(sized.id, sized);
   });
 
   it('the lookup follows the state: the live tenant with that database and role, else undefined', () => {

@@ -15,7 +15,7 @@ import type { Tenant } from '../../fsm/index.js';
 import type { ScramVerifier } from '../auth/scram.js';
 import { hostPortOf, type Config } from '../config/index.js';
 import { passwordFailedRefusal } from './scram-server.js';
-import type { ClaimedIdentity, ProxyRefusal, ResolveIdentity, StartupParams } from './types.js';
+import type { ClaimedIdentity, PoolMode, ProxyRefusal, ResolveIdentity, StartupParams } from './types.js';
 
 /** The cluster's superuser; it belongs to no tenant and may use any database. */
 export const ADMIN_USER = 'postgres';
@@ -74,7 +74,7 @@ function passthrough(name: string, where: string): string | ProxyRefusal {
     message: why
       ? `${where} ${JSON.stringify(name.slice(0, 64))} is not allowed through the proxy: ${why}`
       : `unsupported ${where} ${JSON.stringify(name.slice(0, 64))}`,
-    hint: `the proxy accepts user, database, target_session_attrs, options (endpoint=<tenant>, target_session_attrs=<value>, -c name=value), and ${PASSTHROUGH_PARAMS.join(', ')}`,
+    hint: `the proxy accepts user, database, target_session_attrs, options (endpoint=<tenant>, target_session_attrs=<value>, pool_mode=<mode>, -c name=value), and ${PASSTHROUGH_PARAMS.join(', ')}`,
   };
 }
 
@@ -164,6 +164,7 @@ export function makeIdentityResolver(
         database: checked.database ?? ADMIN_DEFAULT_DATABASE,
         verifier: admin.verifier,
         readOnly,
+        poolMode: checked.poolMode,
         serverParams,
         maxClientConnections: null,
         poolSize: null,
@@ -188,6 +189,8 @@ export function makeIdentityResolver(
       database: tenant.database,
       verifier: tenant.scram,
       readOnly,
+      // The client's own choice for this connection, else the tenant's.
+      poolMode: checked.poolMode ?? tenant.limits.poolMode,
       serverParams,
       maxClientConnections: tenant.limits.maxConnections,
       poolSize: tenant.limits.poolSize,
@@ -228,6 +231,8 @@ export interface CheckedParams {
   database: string | null;
   endpoint: string | null;
   readOnly: boolean;
+  /** options pool_mode=...: this connection's pooling mode; null: the tenant's, else the proxy's. */
+  poolMode: PoolMode | null;
   serverParams: Map<string, string>;
 }
 
@@ -237,6 +242,7 @@ export function checkParams(params: StartupParams): CheckedParams | ProxyRefusal
   let database: string | null = null;
   let endpoint: string | null = null;
   let readOnly = false;
+  let poolMode: PoolMode | null = null;
   const serverParams = new Map<string, string>();
   for (const [name, value] of params) {
     switch (name) {
@@ -250,6 +256,7 @@ export function checkParams(params: StartupParams): CheckedParams | ProxyRefusal
         const o = parseOptions(value);
         if ('code' in o) return o;
         endpoint = o.endpoint;
+        poolMode = o.poolMode;
         if (o.readOnly !== null) readOnly = o.readOnly;
         // -c settings; a startup parameter of the same name (either order) wins, as in Postgres.
         for (const [k, v] of o.settings) if (!serverParams.has(k)) serverParams.set(k, v);
@@ -275,7 +282,7 @@ export function checkParams(params: StartupParams): CheckedParams | ProxyRefusal
     }
   }
   if (user === null || user === '') return { code: '28000', message: 'no PostgreSQL user name specified in startup packet' };
-  return { user, database, endpoint, readOnly, serverParams };
+  return { user, database, endpoint, readOnly, poolMode, serverParams };
 }
 
 /**
@@ -302,16 +309,19 @@ function sessionAttrs(value: string, where: string): boolean | ProxyRefusal {
  * startup parameter. Words split on whitespace; a backslash escapes the next
  * character (libpq's rule), so `-c search_path=a,\ b` keeps its space.
  */
-function parseOptions(value: string): { endpoint: string | null; readOnly: boolean | null; settings: Map<string, string> } | ProxyRefusal {
+function parseOptions(
+  value: string,
+): { endpoint: string | null; readOnly: boolean | null; poolMode: PoolMode | null; settings: Map<string, string> } | ProxyRefusal {
   const words = optionWords(value);
   let endpoint: string | null = null;
   let readOnly: boolean | null = null;
+  let poolMode: PoolMode | null = null;
   const settings = new Map<string, string>();
   const seen = new Set<string>();
   const unsupported = (why: string): ProxyRefusal => ({
     code: '08P01',
     message: `unsupported startup options ${JSON.stringify(value.slice(0, 64))}: ${why}`,
-    hint: 'options accepts endpoint=<tenant>, target_session_attrs=<value> and -c name=value (or --name=value)',
+    hint: 'options accepts endpoint=<tenant>, target_session_attrs=<value>, pool_mode=session|transaction and -c name=value (or --name=value)',
   });
   for (let i = 0; i < words.length; i++) {
     const w = words[i]!;
@@ -329,7 +339,7 @@ function parseOptions(value: string): { endpoint: string | null; readOnly: boole
       settings.set(canonical, setting.slice(eq + 1));
       continue;
     }
-    const m = /^(endpoint|target_session_attrs)=(.*)$/.exec(w);
+    const m = /^(endpoint|target_session_attrs|pool_mode)=(.*)$/.exec(w);
     // A key given twice is refused rather than guessed at (the first, or the last?).
     if (m === null) return unsupported(`${JSON.stringify(w.slice(0, 64))} is not understood`);
     if (seen.has(m[1]!)) return unsupported(`${m[1]} is given twice`);
@@ -338,6 +348,16 @@ function parseOptions(value: string): { endpoint: string | null; readOnly: boole
       const ro = sessionAttrs(m[2]!, 'target_session_attrs in options');
       if (typeof ro !== 'boolean') return ro;
       readOnly = ro;
+      continue;
+    }
+    if (m[1] === 'pool_mode') {
+      if (m[2] !== 'session' && m[2] !== 'transaction')
+        return {
+          code: '08P01',
+          message: `invalid pool_mode in options: ${JSON.stringify(m[2]!.slice(0, 64))}`,
+          hint: 'pool_mode=session (a server connection for the whole session: LISTEN, temporary tables, advisory locks, session SET) or pool_mode=transaction',
+        };
+      poolMode = m[2];
       continue;
     }
     const name = m[2]!;
@@ -349,7 +369,7 @@ function parseOptions(value: string): { endpoint: string | null; readOnly: boole
     }
     endpoint = name;
   }
-  return { endpoint, readOnly, settings };
+  return { endpoint, readOnly, poolMode, settings };
 }
 
 /** Splits options on whitespace; a backslash makes the next character literal (libpq, pg_split_opts). */

@@ -16,13 +16,15 @@ import { ServerError, type ServerConnection } from './server-conn.js';
 import type { ServerAcquirer } from './server-acquire.js';
 import type { RouteTarget } from './router.js';
 import type { Requests } from './requests.js';
-import type { LinkState, SessionContext } from './session-types.js';
+import type { LinkState, PoolMode, SessionContext } from './session-types.js';
 
 /** What recovery needs of the session. */
 export interface RecoveryHost {
   /** The linked server, or null. */
   server(): ServerConnection | null;
   isClosed(): boolean;
+  /** The session's pooling mode. */
+  mode(): PoolMode;
   /** In the ready phase (not startup, auth, linking or closed). */
   isReady(): boolean;
   linkState(): LinkState;
@@ -231,16 +233,16 @@ export class Recovery {
     host.flushClient();
     const t = conn.target;
     const fatal = host.takeServerFatal();
-    if (this.ctx.mode === 'session' && host.isReady() && fatal !== null) {
+    if (host.mode() === 'session' && host.isReady() && fatal !== null) {
       // The server's FATAL went to the client as it came (serverChunk): the client's
       // session ends with the server's, without a second copy (which node-postgres
       // would give the next queued query and emit as one more error).
       return host.close();
     }
-    if (this.ctx.mode === 'session' || !host.isReady()) {
+    if (host.mode() === 'session' || !host.isReady()) {
       // The client's session was that server session: it ends too.
       return host.fatal(
-        fatal && this.ctx.mode === 'session'
+        fatal && host.mode() === 'session'
           ? { code: fatal.code || '08006', message: fatal.message }
           : { code: '08006', message: cause ?? `the server connection to ${t.node} (generation ${t.generation}) was lost${fatal ? `: ${fatal.message}` : ''}` },
       );

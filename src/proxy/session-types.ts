@@ -7,9 +7,9 @@ import type { StatementNames } from './prepared.js';
 import type { PoolManager } from './pool-manager.js';
 import type { RouteTarget, Router } from './router.js';
 import type { Session } from './session.js';
-import type { ClaimedIdentity, ProxyRefusal, ResolveIdentity, ScramServerExchange } from './types.js';
+import type { ClaimedIdentity, PoolMode, ProxyRefusal, ResolveIdentity, ScramServerExchange } from './types.js';
 
-export type PoolMode = 'session' | 'transaction';
+export type { PoolMode } from './types.js';
 
 /** What every session shares: the ProxyServer provides it. */
 export interface SessionContext {

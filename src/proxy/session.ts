@@ -63,7 +63,7 @@ import {
 import { backendKeyData, errorResponse, parameterStatus, READY_IDLE, type ErrorSpec } from './protocol/write.js';
 import { TRACKED_PARAMS, type ServerConnection, type ServerHandler } from './server-conn.js';
 import { giveBackAtClose, readBackSettings } from './give-back.js';
-import type { ClaimedIdentity } from './types.js';
+import type { ClaimedIdentity, PoolMode } from './types.js';
 import {
   isFakeKind,
   K_BIND,
@@ -108,6 +108,8 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
   /** Startup and authentication; dropped once authenticated. */
   private login: ClientLogin | null;
   identity: ClaimedIdentity | null = null;
+  /** Known once admitted (the client's options pool_mode, else its tenant's, else the proxy's); servers are used only after. */
+  private mode: PoolMode = 'transaction';
   private admittedIn = false;
   key: { processId: number; secretKey: number } | null = null;
 
@@ -124,15 +126,10 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
   private readonly window = new RetryWindow();
   /** The client's requests: waiting, forwarded, and what the server (or the proxy) still owes them. */
   private readonly req: Requests;
-  /** What a fence, a lost server or a rerun does to the transaction. */
-  /** Made on first use (a lost server, a fence check): most sessions never need it, and an idle client's memory counts. */
+  /** What a fence, a lost server or a rerun does to the transaction; made on first use (an idle client's memory counts). */
   private recovery: Recovery | undefined;
 
-  /**
-   * The server socket whose 'drain' this client's reading waits on (flushServer).
-   * A server lost meanwhile never drains: the wait is dropped with the link
-   * (unlinkServer), or the client would never be read again.
-   */
+  /** The server socket whose 'drain' this client's reading waits on (flushServer); dropped with the link (a lost server never drains). */
   private drainWaitOn: net.Socket | null = null;
   /** Handling a server chunk (a reused read buffer: what is kept past it is copied). */
   private inServerChunk = false;
@@ -173,6 +170,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
       {
         server: () => this.server,
         isClosed: () => this.phase === 'closed',
+        mode: () => this.mode,
         isReady: () => this.phase === 'ready',
         linkState: () => this.linkState,
         to: (next) => this.to(next),
@@ -266,6 +264,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
 
   admitted(identity: ClaimedIdentity): void {
     this.identity = identity;
+    this.mode = identity.poolMode ?? this.ctx.mode;
     this.admittedIn = true;
     for (const [k, v] of identity.serverParams) if (TRACKED_PARAMS.has(k)) this.acq.want(k, v);
   }
@@ -443,7 +442,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
           if (isFatal(e.severity)) {
             this.serverFatal = e;
             // Transaction mode: the session outlives its server; the close that follows says what happened.
-            if (this.ctx.mode === 'transaction') {
+            if (this.mode === 'transaction') {
               show = false;
               break;
             }
@@ -515,7 +514,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
       return;
     }
     if (client.writableNeedDrain) conn.socket.pause();
-    if (release && this.ctx.mode === 'transaction' && this.server === conn) this.releaseServer();
+    if (release && this.mode === 'transaction' && this.server === conn) this.releaseServer();
   }
 
   /**
@@ -555,8 +554,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
   // A lost server
 
   onServerClose(conn: ServerConnection): void {
-    if (conn !== this.server) return;
-    this.rec.serverLost(conn);
+    if (conn === this.server) this.rec.serverLost(conn);
   }
 
   /**
@@ -577,8 +575,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
       conn.close();
       return;
     }
-    const t = conn.target;
-    this.rec.serverLost(conn, `${describeTarget(t)} was replaced by the primary of generation ${generation} while this transaction ran there`);
+    this.rec.serverLost(conn, `${describeTarget(conn.target)} was replaced by the primary of generation ${generation} while this transaction ran there`);
     conn.close();
   }
 
@@ -637,8 +634,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
 
   private writeServer(b: Buffer): void {
     this.flushServer();
-    const s = this.server;
-    if (s && !s.closed) s.write(b);
+    if (this.server && !this.server.closed) this.server.write(b);
   }
 
   /**
@@ -704,7 +700,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
     conn.uses++;
     this.serverFatal = null;
     // A new retry window; a transaction that runs again keeps its fence state.
-    this.window.open(this.ctx.mode === 'transaction');
+    this.window.open(this.mode === 'transaction');
     if (this.phase === 'linking') return this.welcome(conn);
     const pending = this.req.pending;
     this.req.pending = null;
@@ -777,7 +773,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
     this.phase = 'ready';
     this.req.pending = null;
     this.socket.write(Buffer.concat(parts));
-    if (this.ctx.mode === 'transaction') this.releaseServer();
+    if (this.mode === 'transaction') this.releaseServer();
     this.socket.resume();
   }
 
@@ -817,7 +813,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
     const conn = this.server;
     this.unlinkServer();
     const clean = this.req.empty && this.req.txStatus === TX_IDLE && !this.req.midBatch;
-    if (conn) giveBackAtClose(conn, clean, this.ctx.mode, this.req.maySetSession, this.acq);
+    if (conn) giveBackAtClose(conn, clean, this.mode, this.req.maySetSession, this.acq);
     if (this.key) this.ctx.unregister(this);
     if (this.admittedIn && this.identity) this.ctx.leave(this.identity);
     this.admittedIn = false;

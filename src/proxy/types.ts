@@ -5,6 +5,9 @@
 
 import type { ScramVerifier } from '../auth/scram.js';
 
+/** Session: a server connection for the client's whole session; transaction: one per transaction (PgBouncer's pool_mode). */
+export type PoolMode = 'session' | 'transaction';
+
 /** Startup parameters as the client sent them (names as sent; values UTF-8). */
 export type StartupParams = ReadonlyMap<string, string>;
 
@@ -28,6 +31,8 @@ export interface ClaimedIdentity {
   verifier: ScramVerifier;
   /** Read-only session (target_session_attrs=read-only or prefer-standby): may use a standby, else the primary. */
   readOnly: boolean;
+  /** This session's pooling mode (options pool_mode, else the tenant's); null: the proxy's poolMode. */
+  poolMode: PoolMode | null;
   /** Startup parameters to send to the server (the allowlist only; options/target_session_attrs consumed). */
   serverParams: ReadonlyMap<string, string>;
   /** The tenant's client limit (maxConnections); null for admin. */

@@ -442,7 +442,10 @@ export class FakeCluster {
         if (typeof change !== 'object' || change === null || Array.isArray(change))
           throw new HttpError(400, 'invalid_body', "field 'limits': expected an object");
         const l = change as Record<string, unknown>;
-        onlyFields(l, ['poolSize', 'maxConnections', 'rateLimitPerSec']);
+        onlyFields(l, ['poolSize', 'poolMode', 'maxConnections', 'rateLimitPerSec']);
+        const poolMode = l['poolMode'];
+        if (poolMode !== undefined && poolMode !== null && poolMode !== 'session' && poolMode !== 'transaction')
+          throw new HttpError(400, 'invalid_body', `field 'limits.poolMode': ${JSON.stringify(poolMode)} is not a pool mode`);
         const poolSize = l['poolSize'];
         if (poolSize !== undefined && poolSize !== null && (typeof poolSize !== 'number' || !Number.isInteger(poolSize) || poolSize < 1 || poolSize > 10_000)) {
           throw new HttpError(

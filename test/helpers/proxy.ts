@@ -28,7 +28,7 @@ export function testIdentity(maxClientConnections: number | null = null, poolSiz
     // The real rules for parameter names and forms (identity.ts); only the tenant lookup is a double.
     const checked = checkParams(params);
     if ('code' in checked) return checked;
-    const { user, database, readOnly, serverParams } = checked;
+    const { user, database, readOnly, poolMode, serverParams } = checked;
     if (user !== TENANT || database !== TENANT)
       return { code: '28000', message: `no such tenant for user ${JSON.stringify(user)} and database ${JSON.stringify(database)}` };
     return {
@@ -38,6 +38,7 @@ export function testIdentity(maxClientConnections: number | null = null, poolSiz
       database: TENANT,
       verifier,
       readOnly,
+      poolMode,
       serverParams,
       maxClientConnections,
       poolSize: typeof poolSize === 'function' ? poolSize() : poolSize,

@@ -230,6 +230,7 @@ export function identity(params: StartupParams): ClaimedIdentity | ProxyRefusal 
     database: 'app',
     verifier: VERIFIER,
     readOnly: false,
+    poolMode: null,
     serverParams: new Map(),
     maxClientConnections: null,
     poolSize: null,

@@ -82,6 +82,11 @@ const poolSize = withHint(
   limitExample('poolSize', TENANT_LIMITS.poolSize),
 );
 
+const poolMode = withHint(
+  z.enum(['session', 'transaction'], { error: (iss) => `${describe(iss.input)} is not a pool mode` }),
+  'use "session" (a server connection per client session), "transaction" (per transaction), or null for the proxy\'s poolMode',
+);
+
 /** The tenant's name is also its database and role, so it must be a plain Postgres identifier. */
 export const TENANT_NAME_RE = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -104,10 +109,15 @@ export const SetTenantLimitsRequest = z
   .strictObject({
     limits: withHint(
       z
-        .strictObject({ poolSize: poolSize.nullable().optional(), maxConnections: maxConnections.optional(), rateLimitPerSec: rateLimitPerSec.optional() })
+        .strictObject({
+          poolSize: poolSize.nullable().optional(),
+          poolMode: poolMode.nullable().optional(),
+          maxConnections: maxConnections.optional(),
+          rateLimitPerSec: rateLimitPerSec.optional(),
+        })
         .refine((l) => Object.keys(l).length > 0, {
           error: 'changes nothing',
-          params: { hint: `give at least one of poolSize, maxConnections, rateLimitPerSec, e.g. ${LIMITS_CHANGE_EXAMPLE}` },
+          params: { hint: `give at least one of poolSize, poolMode, maxConnections, rateLimitPerSec, e.g. ${LIMITS_CHANGE_EXAMPLE}` },
         }),
       `send the limits to change, e.g. ${LIMITS_CHANGE_EXAMPLE}`,
     ),

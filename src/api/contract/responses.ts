@@ -161,9 +161,15 @@ export const HistoryEntry = open({ generation: z.number(), node: nodeId, reason:
 export type HistoryEntry = z.infer<typeof HistoryEntry>;
 export const HistoryResponse = open({ history: z.array(HistoryEntry) }).meta({ id: 'HistoryResponse' });
 
-export const TenantLimits = open({ maxConnections: z.number(), rateLimitPerSec: z.number(), poolSize: z.number().nullable() }).meta({
+export const TenantLimits = open({
+  maxConnections: z.number(),
+  rateLimitPerSec: z.number(),
+  poolSize: z.number().nullable(),
+  poolMode: z.enum(['session', 'transaction']).nullable().optional(),
+}).meta({
   id: 'TenantLimits',
-  description: "poolSize null: the proxy's defaultPoolSize",
+  description:
+    "poolSize null: the proxy's defaultPoolSize; poolMode null: the proxy's poolMode (a client's options pool_mode=... still chooses for its connection)",
 });
 export type TenantLimits = z.infer<typeof TenantLimits>;
 
@@ -177,6 +183,8 @@ export const Tenant = open({
   limits: TenantLimits,
   /** The size in effect when limits.poolSize is null. */
   defaultPoolSize: z.number().optional(),
+  /** The mode in effect when limits.poolMode is null. */
+  defaultPoolMode: z.string().optional(),
   placement: nodeId.nullable(),
   createdAtMs: z.number().nullable(),
 }).meta({ id: 'Tenant' });

@@ -23,6 +23,26 @@ function poolSizeFlag(args: { string(name: string): string | undefined; command:
   return parseIntStrict(raw, '--pool-size', 1, POOL_SIZE_MAX, args.command);
 }
 
+/** A tenant's pool mode as shown: its own, or "default (transaction)" with the proxy's. */
+export function poolModeCell(t: Tenant): string {
+  const own = t.limits?.poolMode;
+  if (typeof own === 'string') return own;
+  return t.defaultPoolMode === undefined ? 'default' : `default (${t.defaultPoolMode})`;
+}
+
+/** --pool-mode session|transaction, or "default" (null: back to the proxy's poolMode); undefined when not given. */
+function poolModeFlag(args: { string(name: string): string | undefined; command: string }): 'session' | 'transaction' | null | undefined {
+  const raw = args.string('pool-mode');
+  if (raw === undefined) return undefined;
+  const v = raw.trim();
+  if (v === 'default') return null;
+  if (v === 'session' || v === 'transaction') return v;
+  throw new UsageError(`--pool-mode: expected session, transaction or default, got ${JSON.stringify(raw)}`, args.command);
+}
+
+const POOL_MODE_HELP =
+  'session (a server connection for each client session: LISTEN, temporary tables, advisory locks, session SET) or transaction (one per transaction)';
+
 function tenantName(raw: string | undefined, command: string): string {
   if (raw === undefined || raw.trim() === '') throw new UsageError('missing NAME', command);
   return raw;
@@ -38,6 +58,7 @@ function tenantRows(tenants: Tenant[]): string[][] {
       cell(t.state),
       cell(t.limits?.maxConnections),
       poolSizeCell(t),
+      poolModeCell(t),
       cell(t.placement),
       formatTime(t.createdAtMs),
     ]);
@@ -50,6 +71,7 @@ const TENANT_COLUMNS = [
   { header: 'State' },
   { header: 'Max connections', align: 'right' as const },
   { header: 'Pool size', align: 'right' as const },
+  { header: 'Pool mode' },
   { header: 'Placement' },
   { header: 'Created (UTC)' },
 ];
@@ -57,7 +79,7 @@ const TENANT_COLUMNS = [
 export const tenantsCreate: CommandSpec = {
   path: ['tenants', 'create'],
   summary: 'create a tenant: a database and a role, reachable through the proxy',
-  usage: 'tenants create NAME [--password P] [--max-connections N] [--pool-size N] [flags]',
+  usage: 'tenants create NAME [--password P] [--max-connections N] [--pool-size N] [--pool-mode MODE] [flags]',
   flags: {
     password: {
       type: 'string',
@@ -66,12 +88,13 @@ export const tenantsCreate: CommandSpec = {
     },
     'max-connections': { type: 'string', value: 'N', help: `connection limit, 1 to ${MAX_CONNECTIONS_MAX}` },
     'pool-size': { type: 'string', value: 'N', help: `server connections per proxy pool, 1 to ${POOL_SIZE_MAX} (default: the proxy's defaultPoolSize)` },
+    'pool-mode': { type: 'string', value: 'MODE', help: `${POOL_MODE_HELP} (default: the proxy's poolMode)` },
   },
   positionals: { names: ['NAME'], min: 1, max: 1 },
   api: true,
   details:
     'The cluster stores only a SCRAM-SHA-256 verifier. A generated password is printed once.\n' +
-    "With --pool-size the tenant is created, then its limits are set (as 'ogel tenants set-limits' does).",
+    "With --pool-size or --pool-mode the tenant is created, then its limits are set (as 'ogel tenants set-limits' does).",
   examples: ['ogel tenants create acme', 'ogel tenants create acme --max-connections 20 --json', 'ogel tenants create acme --pool-size 5'],
   async run(ctx, args) {
     const name = tenantName(args.positionals[0], args.command);
@@ -79,20 +102,30 @@ export const tenantsCreate: CommandSpec = {
     if (password === '') throw new UsageError('--password needs a non-empty value (omit it to have one generated)', args.command);
     const maxConnections = args.int('max-connections', 1, MAX_CONNECTIONS_MAX);
     const poolSize = poolSizeFlag(args);
+    const poolMode = poolModeFlag(args);
+    const pooling: SetTenantLimitsRequest['limits'] = {};
+    if (poolSize !== undefined) pooling.poolSize = poolSize;
+    if (poolMode !== undefined) pooling.poolMode = poolMode;
     const req: CreateTenantRequest = { name };
     if (password !== undefined) req.password = password;
     if (maxConnections !== undefined) req.limits = { maxConnections };
     const client = clientFor(ctx, args);
     const r = await client.createTenant(req);
-    if (poolSize !== undefined) {
-      // tenant.create predates pool sizes (a version-1 command): set it right after.
+    if (Object.keys(pooling).length > 0) {
+      // tenant.create predates pool sizes and modes (a version-1 command): set them right after.
       try {
-        r.tenant = (await client.setTenantLimits(name, { limits: { poolSize } })).tenant;
+        r.tenant = (await client.setTenantLimits(name, { limits: pooling })).tenant;
       } catch (e) {
         const pw = r.password !== undefined && password === undefined ? ` Its generated password (shown once): ${r.password}` : '';
+        const flags = [
+          poolSize !== undefined ? `--pool-size ${poolSize ?? 'default'}` : '',
+          poolMode !== undefined ? `--pool-mode ${poolMode ?? 'default'}` : '',
+        ]
+          .filter((f) => f !== '')
+          .join(' ');
         throw new CliError(
-          `tenant ${name} was created, but setting its pool size failed: ${(e as Error).message}.${pw}`,
-          `set it with 'ogel tenants set-limits ${name} --pool-size ${poolSize ?? 'default'}'`,
+          `tenant ${name} was created, but setting its pooling failed: ${(e as Error).message}.${pw}`,
+          `set it with 'ogel tenants set-limits ${name} ${flags}'`,
         );
       }
     }
@@ -103,6 +136,7 @@ export const tenantsCreate: CommandSpec = {
     const t = r.tenant;
     const lines = [`Created tenant ${t.name ?? name} (database ${cell(t.database)}, role ${cell(t.role)})`];
     if (poolSize !== undefined) lines.push(`Pool size: ${poolSizeCell(t)}`);
+    if (poolMode !== undefined) lines.push(`Pool mode: ${poolModeCell(t)}`);
     if (r.password !== undefined && password === undefined) lines.push(`Password: ${r.password}   (shown once: only a SCRAM verifier is stored)`);
     if (r.url !== undefined) lines.push(`URL: ${r.url}`);
     ctx.io.stdout(lines.join('\n') + '\n');
@@ -112,14 +146,15 @@ export const tenantsCreate: CommandSpec = {
 
 export const tenantsSetLimits: CommandSpec = {
   path: ['tenants', 'set-limits'],
-  summary: "change a tenant's limits: pool size, client connections, rate",
-  usage: 'tenants set-limits NAME [--pool-size N|default] [--max-connections N] [--rate-limit N] [flags]',
+  summary: "change a tenant's limits: pool size and mode, client connections, rate",
+  usage: 'tenants set-limits NAME [--pool-size N|default] [--pool-mode MODE|default] [--max-connections N] [--rate-limit N] [flags]',
   flags: {
     'pool-size': {
       type: 'string',
       value: 'N|default',
       help: `server connections per proxy pool, 1 to ${POOL_SIZE_MAX}; "default" for the proxy's defaultPoolSize`,
     },
+    'pool-mode': { type: 'string', value: 'MODE|default', help: `${POOL_MODE_HELP}; "default" for the proxy's poolMode` },
     'max-connections': { type: 'string', value: 'N', help: `client connection limit, 1 to ${MAX_CONNECTIONS_MAX}` },
     'rate-limit': { type: 'string', value: 'N', help: `queries per second, 1 to ${RATE_LIMIT_MAX}` },
   },
@@ -127,10 +162,12 @@ export const tenantsSetLimits: CommandSpec = {
   api: true,
   details:
     "Limits not given keep their value. A new pool size applies to the tenant's existing pools within a second: " +
-    'a larger one opens connections as clients need them; a smaller one closes the extra server connections as their transactions end (none is cut).',
+    'a larger one opens connections as clients need them; a smaller one closes the extra server connections as their transactions end (none is cut).\n' +
+    'A new pool mode applies to connections made after it; a client can choose its own with the startup option pool_mode (options=pool_mode%3Dsession in a URL).',
   examples: [
     'ogel tenants set-limits acme --pool-size 5',
     'ogel tenants set-limits acme --pool-size default',
+    'ogel tenants set-limits acme --pool-mode session',
     'ogel tenants set-limits acme --max-connections 50 --rate-limit 1000 --json',
   ],
   async run(ctx, args) {
@@ -140,16 +177,19 @@ export const tenantsSetLimits: CommandSpec = {
     const maxConnections = args.int('max-connections', 1, MAX_CONNECTIONS_MAX);
     const rateLimitPerSec = args.int('rate-limit', 1, RATE_LIMIT_MAX);
     if (poolSize !== undefined) limits.poolSize = poolSize;
+    const poolMode = poolModeFlag(args);
+    if (poolMode !== undefined) limits.poolMode = poolMode;
     if (maxConnections !== undefined) limits.maxConnections = maxConnections;
     if (rateLimitPerSec !== undefined) limits.rateLimitPerSec = rateLimitPerSec;
-    if (Object.keys(limits).length === 0) throw new UsageError('nothing to change: give --pool-size, --max-connections or --rate-limit', args.command);
+    if (Object.keys(limits).length === 0)
+      throw new UsageError('nothing to change: give --pool-size, --pool-mode, --max-connections or --rate-limit', args.command);
     const client = clientFor(ctx, args);
     const r = await client.setTenantLimits(name, { limits });
     if (args.bool('json')) printJson(ctx, r);
     else {
       const l = r.tenant.limits;
       ctx.io.stdout(
-        `Set limits of tenant ${r.tenant.name ?? name}: pool size ${poolSizeCell(r.tenant)}, max connections ${cell(l?.maxConnections)}, rate limit ${cell(l?.rateLimitPerSec)}/s\n`,
+        `Set limits of tenant ${r.tenant.name ?? name}: pool size ${poolSizeCell(r.tenant)}, pool mode ${poolModeCell(r.tenant)}, max connections ${cell(l?.maxConnections)}, rate limit ${cell(l?.rateLimitPerSec)}/s\n`,
       );
     }
     return 0;
