@@ -85,6 +85,30 @@ describe('proxy: pool_mode per connection', { timeout: 120_000 }, () => {
     }
   });
 
+  it('in a session-mode proxy, a client that asks for transaction mode gets it: its named statements follow it across server connections', async () => {
+    const sessionProxy = await startProxy({ pg: fx.pg, pool: { mode: 'session' }, poolSize: 2 });
+    const t = new pg.Client(sessionProxy.clientConfig({ options: 'pool_mode=transaction' }));
+    const holder = new pg.Client(sessionProxy.clientConfig({ options: 'pool_mode=transaction' }));
+    try {
+      await t.connect();
+      await holder.connect();
+      const byName = { name: 'pid_of', text: 'SELECT pg_backend_pid() AS pid, $1::int AS n' };
+      const first = (await t.query<{ pid: number }>({ ...byName, values: [1] })).rows[0]!.pid;
+      // The holder's open block takes the connection t just used (the idle one last given back): t's next run is elsewhere.
+      await holder.query('BEGIN');
+      const held = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const second = await t.query<{ pid: number; n: number }>({ ...byName, values: [2] });
+      assert.equal(second.rows[0]!.n, 2);
+      assert.equal(held, first, 'the holder took the connection the statement was prepared on');
+      assert.notEqual(second.rows[0]!.pid, first, 'so the statement ran again on another server connection');
+      await holder.query('COMMIT');
+    } finally {
+      await t.end().catch(() => {});
+      await holder.end().catch(() => {});
+      await sessionProxy.cleanup();
+    }
+  });
+
   it('an unknown pool_mode is refused at startup, naming the value and the choices', async () => {
     const c = new pg.Client(fx.clientConfig({ options: 'pool_mode=statement' }));
     c.on('error', () => {});

@@ -164,4 +164,59 @@ describe('proxy in a daemon cluster', { timeout: 240_000 }, () => {
     // begun after is moved to the new primary by the proxy (docs/proxy.md, Failover).
     assert.deepEqual(blockErrors, []);
   });
+
+  it('session-mode clients: each session on the old primary ends once, with one error that names the switchover; no 25006', async () => {
+    const v = await healthy();
+    const from = v.primary!;
+    const to = ['n1', 'n2', 'n3'].find((n) => n !== from)!;
+    const via = ['n1', 'n2', 'n3'].find((n) => n !== from && n !== to)!;
+    const n = c.nodes.get(via)!;
+    const sessions = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const client = new pg.Client({ host: n.host, port: n.proxyPort, user: 'postgres', password, database: 'postgres', options: 'pool_mode=session' });
+        const events: string[] = [];
+        client.on('error', (e: Error & { code?: string }) => events.push(`event ${e.code ?? '-'}: ${e.message}`));
+        await client.connect();
+        return { client, events, errors: [] as { code: string | undefined; message: string }[], done: 0, ended: false };
+      }),
+    );
+    await sessions[0]!.client.query('CREATE TABLE IF NOT EXISTS session_loop (n bigserial PRIMARY KEY)');
+    let stop = false;
+    const loops = sessions.map(async (s) => {
+      while (!stop && !s.ended) {
+        try {
+          await s.client.query('INSERT INTO session_loop DEFAULT VALUES');
+          s.done++;
+        } catch (e) {
+          const err = e as Error & { code?: string };
+          s.errors.push({ code: err.code, message: err.message });
+          if (err.code !== '25006') s.ended = true; // the session is over: a driver's pool would reconnect
+        }
+      }
+    });
+    try {
+      await c.waitFor(async () => sessions.every((s) => s.done >= 20), 'session-mode writes before the switchover', 20_000);
+      const r = await c.cli(['switchover', '--to', to, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      await c.waitFor(async () => sessions.every((s) => s.ended), 'every session on the old primary to end', 30_000);
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+    }
+    for (const [i, s] of sessions.entries()) {
+      assert.equal(s.errors.length, 1, `session ${i}: one error, got ${JSON.stringify(s.errors)} and events ${JSON.stringify(s.events)}`);
+      assert.equal(s.errors[0]!.code, '57P01', JSON.stringify(s.errors));
+      assert.match(s.errors[0]!.message, new RegExp(`${from} \\(generation ${v.generation}\\).*switchover or failover`), s.errors[0]!.message);
+      await s.client.end().catch(() => {});
+    }
+    // A new session reaches the new primary.
+    const again = new pg.Client({ host: n.host, port: n.proxyPort, user: 'postgres', password, database: 'postgres', options: 'pool_mode=session' });
+    await again.connect();
+    try {
+      const r = await again.query<{ port: number }>('INSERT INTO session_loop DEFAULT VALUES RETURNING inet_server_port() AS port');
+      assert.equal(r.rows[0]!.port, c.nodes.get(to)!.postgresPort);
+    } finally {
+      await again.end();
+    }
+  });
 });

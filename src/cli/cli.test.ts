@@ -463,7 +463,10 @@ describe('ogel CLI', { concurrency: true }, () => {
       assert.equal((JSON.parse(j.stdout) as { tenant: { name: string } }).tenant.name, 'beta');
       const list = await ogel(['tenants', 'list', ...auth(c)]);
       assert.equal(list.code, 0, list.stderr);
-      assert.match(list.stdout, /^\| Name +\| Database +\| Role +\| State +\| Max connections \| Pool size +\| Pool mode +\| Placement \| Created \(UTC\) +\|$/m);
+      assert.match(
+        list.stdout,
+        /^\| Name +\| Database +\| Role +\| State +\| Max connections \| Pool size +\| Pool mode +\| Placement \| Created \(UTC\) +\|$/m,
+      );
       assert.match(list.stdout, /^\| acme +\| acme +\| acme +\| active +\| +5 \| default \(20\) \| default +\| - +\| 2025-11-21 04:40:00Z \|$/m);
       const lj = await ogel(['tenants', 'list', '--json', ...auth(c)]);
       assert.deepEqual(JSON.parse(lj.stdout), { tenants: [...c.tenants.values()] });
@@ -511,19 +514,6 @@ describe('ogel CLI', { concurrency: true }, () => {
       assert.deepEqual(patches()[2]?.body, { limits: { poolSize: 7 } }, 'created, then its limits set');
       assert.equal(c.tenants.get('beta')?.limits.poolSize, 7);
 
-      const mode = await ogel(['tenants', 'set-limits', 'acme', '--pool-mode', 'session', ...auth(c)]);
-      assert.equal(mode.code, 0, mode.stderr);
-      assert.deepEqual(patches()[3]?.body, { limits: { poolMode: 'session' } });
-      assert.match(mode.stdout, /pool mode session/);
-      assert.match((await ogel(['tenants', 'get', 'acme', ...auth(c)])).stdout, /^\| acme .*\| session +\| - +\|/m);
-      const modeBack = await ogel(['tenants', 'set-limits', 'acme', '--pool-mode', 'default', ...auth(c)]);
-      assert.equal(modeBack.code, 0, modeBack.stderr);
-      assert.deepEqual(patches()[4]?.body, { limits: { poolMode: null } });
-      const gamma = await ogel(['tenants', 'create', 'gamma', '--pool-mode', 'session', ...auth(c)]);
-      assert.equal(gamma.code, 0, gamma.stderr);
-      assert.match(gamma.stdout, /\nPool mode: session\n/);
-      assert.deepEqual(patches()[5]?.body, { limits: { poolMode: 'session' } });
-
       const missing = await ogel(['tenants', 'set-limits', 'nope', '--pool-size', '2', ...auth(c)]);
       assert.equal(missing.code, 1);
       assert.equal(missing.stderr, "ogel: no tenant named 'nope'\nhint: list tenants with 'ogel tenants list'\n");
@@ -533,7 +523,10 @@ describe('ogel CLI', { concurrency: true }, () => {
   test('help for tenants set-limits names every flag and shows examples', async () => {
     const h = await ogel(['tenants', 'set-limits', '--help']);
     assert.equal(h.code, 0);
-    assert.match(h.stdout, /Usage: ogel tenants set-limits NAME \[--pool-size N\|default\] \[--pool-mode MODE\|default\] \[--max-connections N\] \[--rate-limit N\]/);
+    assert.match(
+      h.stdout,
+      /Usage: ogel tenants set-limits NAME \[--pool-size N\|default\] \[--pool-mode MODE\|default\] \[--max-connections N\] \[--rate-limit N\]/,
+    );
     assert.match(h.stdout, /--pool-size N\|default/);
     assert.match(h.stdout, /none is cut/);
     assert.match(h.stdout, /Examples:\n(.|\n)*ogel tenants set-limits acme --pool-size default/);
@@ -647,6 +640,27 @@ describe('ogel CLI', { concurrency: true }, () => {
       const none = await ogel(['status'], { cwd: mkdtempSync(join(scratch, 'empty-')) });
       assert.equal(none.code, 1);
       assert.match(none.stderr, /^ogel: no admin API address: none given with --api or OGEL_API, and no local cluster state file\nhint: .*'ogel up'/);
+    });
+  });
+});
+
+describe('ogel CLI: tenants pool mode', () => {
+  test('set-limits --pool-mode session|default and create --pool-mode: PATCH with poolMode; list shows it', async () => {
+    await withCluster(async (c) => {
+      assert.equal((await ogel(['tenants', 'create', 'acme', ...auth(c)])).code, 0);
+      const patches = () => c.requests.filter((q) => q.method === 'PATCH');
+      const mode = await ogel(['tenants', 'set-limits', 'acme', '--pool-mode', 'session', ...auth(c)]);
+      assert.equal(mode.code, 0, mode.stderr);
+      assert.deepEqual(patches()[0]?.body, { limits: { poolMode: 'session' } });
+      assert.match(mode.stdout, /pool mode session/);
+      assert.match((await ogel(['tenants', 'get', 'acme', ...auth(c)])).stdout, /^\| acme .*\| session +\| - +\|/m);
+      const back = await ogel(['tenants', 'set-limits', 'acme', '--pool-mode', 'default', ...auth(c)]);
+      assert.equal(back.code, 0, back.stderr);
+      assert.deepEqual(patches()[1]?.body, { limits: { poolMode: null } });
+      const gamma = await ogel(['tenants', 'create', 'gamma', '--pool-mode', 'session', ...auth(c)]);
+      assert.equal(gamma.code, 0, gamma.stderr);
+      assert.match(gamma.stdout, /\nPool mode: session\n/);
+      assert.deepEqual(patches()[2]?.body, { limits: { poolMode: 'session' } });
     });
   });
 });

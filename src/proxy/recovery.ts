@@ -34,6 +34,8 @@ export interface RecoveryHost {
   waiting(): boolean;
   /** The FATAL the server sent before it went (cleared as taken). */
   takeServerFatal(): ErrorFields | null;
+  /** Writes an answer to the client (after what is being collected). */
+  writeClient(b: Buffer): void;
   unlinkServer(): void;
   linkServer(conn: ServerConnection): void;
   /** Gives the server back between transactions. */
@@ -59,6 +61,8 @@ export interface RecoveryHost {
 export class Recovery {
   /** The server was lost while the client was inside a transaction block with nothing in flight: its next request gets this error. */
   private lost: ErrorSpec | null = null;
+  /** Session mode: a 25006 from the primary, then its ReadyForQuery, held back while checkSessionFence asks whether the server is fenced. */
+  private refusal: Buffer[] | null = null;
 
   constructor(
     private readonly ctx: SessionContext,
@@ -234,9 +238,13 @@ export class Recovery {
     const t = conn.target;
     const fatal = host.takeServerFatal();
     if (host.mode() === 'session' && host.isReady() && fatal !== null) {
-      // The server's FATAL went to the client as it came (serverChunk): the client's
-      // session ends with the server's, without a second copy (which node-postgres
-      // would give the next queued query and emit as one more error).
+      this.refusal = null; // a refusal held back before the end: the end says it all
+      // A termination of the primary's session was held back (serverChunk): ogel's
+      // fence, or an operator's? One error either way.
+      if (ENDED_UNRUN_CODES.has(fatal.code) && t.primary) return this.endSession(conn, fatal);
+      // Other FATALs went to the client as they came: the client's session ends with
+      // the server's, without a second copy (which node-postgres would give the next
+      // queued query and emit as one more error).
       return host.close();
     }
     if (host.mode() === 'session' || !host.isReady()) {
@@ -294,6 +302,84 @@ export class Recovery {
     if (inBlock && !answered) this.lost = spec;
   }
 
+  // -------------------------------------------------------------------------
+  // Session mode and the fence (docs/proxy.md, Failover)
+
+  get refusalHeld(): boolean {
+    return this.refusal !== null;
+  }
+
+  /** Keeps a copy of a server message back (a 25006 from the primary, then its ReadyForQuery); true. */
+  holdRefusal(b: Buffer): boolean {
+    this.refusal ??= [];
+    this.refusal.push(Buffer.from(b));
+    return true;
+  }
+
+  /** The held messages, for the client now (something else followed them in the pipeline: no check). */
+  takeRefusal(): Buffer {
+    const b = Buffer.concat(this.refusal ?? []);
+    this.refusal = null;
+    return b;
+  }
+
+  /**
+   * Session mode: the primary refused a write as read-only, and the refusal waits
+   * with its ReadyForQuery. Is the server fenced for a switchover or failover? It
+   * is asked on a connection of its own (termination-check.ts), so the client's
+   * block stays as it is. Fenced: the session ends now, with one FATAL that says
+   * why, instead of a 25006 for every statement until the old primary ends its
+   * sessions. Not fenced (a read-only database or role): the client gets the
+   * refusal as it came.
+   */
+  checkSessionFence(conn: ServerConnection): void {
+    this.pauseFor('fence-check');
+    void terminationCause(conn.pool).then((by) => {
+      if (this.host.isClosed() || this.host.server() !== conn) return; // lost meanwhile: serverLost said it
+      if (by === 'cluster' || viewMoved(this.ctx.router, conn.target)) {
+        this.refusal = null;
+        this.host.unlinkServer();
+        conn.close();
+        return this.host.fatal(fencedSessionEnd(conn.target));
+      }
+      this.host.to('linked');
+      this.host.writeClient(this.takeRefusal());
+      this.resumeWaiting();
+    });
+  }
+
+  /** Session mode: the primary's server session was terminated. The cluster's doing ends the client's session with one FATAL naming it; an operator's with the server's own. */
+  private endSession(conn: ServerConnection, fatal: ErrorFields): void {
+    const t = conn.target;
+    this.pauseFor('termination-check');
+    void terminationCause(conn.pool).then((by) => {
+      if (this.host.isClosed()) return;
+      this.host.fatal(by === 'cluster' || viewMoved(this.ctx.router, t) ? fencedSessionEnd(t) : { code: fatal.code || '57P01', message: fatal.message });
+    });
+  }
+
+  /** The client's messages wait (as while acquiring) while a check runs. */
+  private pauseFor(state: 'fence-check' | 'termination-check'): void {
+    this.host.to(state);
+    this.req.pending ??= [];
+    this.host.pauseClient();
+  }
+
+  /** After a check: what the client sent meanwhile goes on, and it is read again. */
+  private resumeWaiting(): void {
+    const host = this.host;
+    if (host.waiting()) return; // a rerun took the waiting messages with it
+    const pending = this.req.pending ?? [];
+    this.req.pending = null;
+    for (const m of pending) {
+      if (!host.isReady()) return;
+      if (host.waiting()) this.req.pending!.push(m);
+      else host.clientMessage(m);
+    }
+    host.flushServer();
+    if (host.isReady()) host.resumeClient();
+  }
+
   /**
    * A backend terminated (57P01..57P03) while the view still names its server: a
    * fence or a shutdown the view does not show yet, or an operator's
@@ -304,24 +390,21 @@ export class Recovery {
   private checkTermination(conn: ServerConnection, fatal: ErrorFields): void {
     const host = this.host;
     const t = conn.target;
-    host.to('termination-check');
-    this.req.pending ??= [];
-    host.pauseClient();
+    this.pauseFor('termination-check');
     void terminationCause(conn.pool).then((by) => {
       if (host.isClosed()) return;
       host.to('idle');
       if (by === 'cluster' || viewMoved(this.ctx.router, t)) this.lostToCluster(t, fatal, undefined);
       else this.failLost(endedByServer(t, fatal));
-      if (host.waiting()) return; // a rerun took the waiting messages with it
-      const pending = this.req.pending ?? [];
-      this.req.pending = null;
-      for (const m of pending) {
-        if (!host.isReady()) return;
-        if (host.waiting()) this.req.pending!.push(m);
-        else host.clientMessage(m);
-      }
-      host.flushServer();
-      if (host.isReady()) host.resumeClient();
+      this.resumeWaiting();
     });
   }
+}
+
+/** How a session-mode client's session ends when its primary was fenced or stopped by the cluster. */
+function fencedSessionEnd(t: RouteTarget): ErrorSpec {
+  return {
+    code: '57P01',
+    message: `terminating connection: ${describeTarget(t)} was stopped for a switchover or failover, and this session was on it; reconnect to reach the new primary`,
+  };
 }

@@ -47,7 +47,7 @@ import {
 } from './response-queue.js';
 import type { RetryWindow } from './retry-window.js';
 import type { ServerConnection } from './server-conn.js';
-import type { SessionContext } from './session-types.js';
+import type { PoolMode, SessionContext } from './session-types.js';
 
 /** What the requests need of the session. */
 export interface RequestsHost {
@@ -64,6 +64,8 @@ export interface RequestsHost {
   /** No retry for this transaction any more. */
   giveUpRetry(): void;
   close(): void;
+  /** The session's pooling mode (known once it is admitted, before any request). */
+  mode(): PoolMode;
 }
 
 /** Statements that may change a session setting: SET/RESET/DISCARD at a statement's start, or set_config(...). */
@@ -111,6 +113,23 @@ export class Requests {
     return this.q.headKind();
   }
 
+  /**
+   * A message while no server is linked: undefined when it needs one (the first
+   * of a transaction), else the answer (null: none). As Postgres: a Sync with
+   * nothing open gets ReadyForQuery; Flush, and COPY messages outside COPY, are
+   * ignored; after a failed batch everything up to its Sync is dropped.
+   */
+  withoutServer(type: number): Buffer | null | undefined {
+    if (this.discardUntilSync) {
+      if (type !== F_SYNC) return null;
+      this.discardUntilSync = false;
+      return READY_IDLE;
+    }
+    if (type === F_SYNC) return READY_IDLE;
+    if (type === F_FLUSH || type === F_COPY_DATA || type === F_COPY_DONE || type === F_COPY_FAIL) return null;
+    return undefined;
+  }
+
   // -------------------------------------------------------------------------
   // Forwarding
 
@@ -121,7 +140,7 @@ export class Requests {
       if (type !== F_SYNC) return;
       this.discardUntilSync = false;
     }
-    const rewrite = this.ctx.mode === 'transaction';
+    const rewrite = this.host.mode() === 'transaction';
     switch (type) {
       case F_QUERY:
         if (rewrite && !this.maySetSession) this.maySetSession = mentionsSessionSetting(buf, start + 5, end);

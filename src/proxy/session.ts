@@ -26,17 +26,7 @@
 import type net from 'node:net';
 import { Framer } from './protocol/framer.js';
 import { readShared } from './shared-read.js';
-import {
-  AUTH_MESSAGE_BYTES_MAX,
-  checkFrontendMessage,
-  F_COPY_DATA,
-  F_COPY_DONE,
-  F_COPY_FAIL,
-  F_FLUSH,
-  F_SYNC,
-  F_TERMINATE,
-  STARTUP_PACKET_BYTES_MAX,
-} from './protocol/frontend.js';
+import { AUTH_MESSAGE_BYTES_MAX, checkFrontendMessage, F_TERMINATE, STARTUP_PACKET_BYTES_MAX } from './protocol/frontend.js';
 import {
   B_BIND_COMPLETE,
   B_CLOSE_COMPLETE,
@@ -91,7 +81,7 @@ import {
   OPENING_NONE,
   RetryWindow,
 } from './retry-window.js';
-import { describeTarget, lostTransaction } from './fence-check.js';
+import { describeTarget, ENDED_UNRUN_CODES, lostTransaction } from './fence-check.js';
 import { OutSlice } from './out-slice.js';
 import { Requests } from './requests.js';
 import { Recovery } from './recovery.js';
@@ -153,6 +143,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
       forwardRange: (buf, start, end) => this.forwardRange(buf, start, end),
       giveUpRetry: () => this.giveUpRetry(),
       close: () => this.close(),
+      mode: () => this.mode,
     });
     this.attach(socket);
     if (ctx.sharedReads && !readShared(socket, this.onSharedRead)) socket.resume();
@@ -175,6 +166,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
         linkState: () => this.linkState,
         to: (next) => this.to(next),
         waiting: () => this.waiting,
+        writeClient: (b) => this.writeClient(b),
         takeServerFatal: () => {
           const fatal = this.serverFatal;
           this.serverFatal = null;
@@ -327,20 +319,9 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
     }
     if (this.server === null) {
       if (type === F_TERMINATE) return this.close();
-      if (this.req.discardUntilSync) {
-        if (type !== F_SYNC) return;
-        this.req.discardUntilSync = false;
-        return this.writeClient(READY_IDLE);
-      }
-      switch (type) {
-        case F_SYNC: // with nothing open: Postgres answers ReadyForQuery
-          return this.writeClient(READY_IDLE);
-        case F_FLUSH: // nothing to flush
-        case F_COPY_DATA: // outside COPY: Postgres ignores them
-        case F_COPY_DONE:
-        case F_COPY_FAIL:
-          return;
-      }
+      const alone = this.req.withoutServer(type);
+      if (alone === null) return;
+      if (alone !== undefined) return this.writeClient(alone);
       // The first message of a transaction: find it a server. The usual case
       // (an idle connection whose parameters already match) links at once.
       const now = this.rec.lostTransaction ? NOT_NOW : this.tryLinkNow();
@@ -409,6 +390,16 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
             show = false;
             break;
           }
+          if (this.recovery?.refusalHeld === true) {
+            // The refused statement's ReadyForQuery: held with it, unless more of the pipeline follows.
+            checkFence = this.req.empty && this.rec.holdRefusal(f.buf.subarray(f.start, f.end));
+            if (checkFence) {
+              show = false;
+              break;
+            }
+            const held = this.rec.takeRefusal();
+            this.forwardToClient(held, 0, held.length);
+          }
           if (w.fenceSuspect && this.req.txStatus !== TX_IN_BLOCK && this.req.empty) {
             // Hold this answer back until we know whether the server is fenced (after this chunk:
             // the fence's termination may follow in it).
@@ -438,11 +429,14 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
             // A connection to the primary that refuses writes may sit on a fenced server: it is not pooled again.
             conn.readOnlySeen = true;
             if (w.isOpen && !this.identity!.readOnly && !w.fenceSettled) w.fenceSuspect = true;
+            // Session mode: held back with its ReadyForQuery while the fence is checked (recovery.ts checkSessionFence).
+            else if (this.mode === 'session' && !this.identity!.readOnly) show = !this.rec.holdRefusal(f.buf.subarray(f.start, f.end));
           }
           if (isFatal(e.severity)) {
             this.serverFatal = e;
             // Transaction mode: the session outlives its server; the close that follows says what happened.
-            if (this.mode === 'transaction') {
+            // Session mode: a termination on the primary waits for the check of who ended it (recovery.ts).
+            if (this.mode === 'transaction' || (ENDED_UNRUN_CODES.has(e.code) && conn.target.primary)) {
               show = false;
               break;
             }
@@ -511,6 +505,7 @@ export class Session implements ServerHandler, LoginHost, AcquireHost {
     if (checkFence) {
       // Terminated right after (a FATAL in this chunk): its close retries the batch. Else ask.
       if (this.serverFatal === null && w.isOpen) this.rec.checkFence(conn);
+      else if (this.serverFatal === null && this.recovery?.refusalHeld === true) this.rec.checkSessionFence(conn);
       return;
     }
     if (client.writableNeedDrain) conn.socket.pause();
