@@ -1,7 +1,8 @@
 // npm run bench:proxy -- [--seconds 10] [--scale 10] [--clients 1,16,64] [--idle-clients 5000] [--json]
 // Debian's pgbench against one Postgres 17 primary three ways in the same run:
 // directly, through PgBouncer 1.18 (transaction mode) and through the ogel proxy
-// (transaction mode, the same pool size), select-only (-S) and TPC-B-like, at
+// (transaction mode, the same pool size), select-only (-S), select-only with
+// named prepared statements (-S -M prepared) and TPC-B-like, at
 // each client count; then the proxy's memory per idle client (RSS growth over
 // N idle authenticated clients, divided by N), and PgBouncer's for comparison.
 // The JSON summary is printed last.
@@ -20,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const HELP = `Usage: npm run bench:proxy -- [--seconds N] [--scale N] [--clients 1,16,64] [--pool-size N] [--idle-clients N] [--json]
 
-pgbench (-S select-only, and TPC-B-like) against one Postgres 17 primary:
+pgbench (-S select-only, -S -M prepared, and TPC-B-like) against one Postgres 17 primary:
 directly, through PgBouncer (transaction mode) and through the ogel proxy
 (transaction mode), with the same pool size (default 20), N seconds per run
 (default 10), scale N (default 10). Then the memory per idle client of the
@@ -50,7 +51,10 @@ function need(cmd: string, pkg: string): void {
 }
 
 /** One pgbench run; latency from its per-transaction log (-l). */
-function pgbench(port: number, clients: number, seconds: number, selectOnly: boolean, dir: string): RunResult {
+/** select-only (-S) and TPC-B-like over the simple protocol, and select-only with -M prepared (named statements, extended protocol). */
+type Workload = 'select-only' | 'select-only-prepared' | 'tpcb-like';
+
+function pgbench(port: number, clients: number, seconds: number, workload: Workload, dir: string): RunResult {
   const logDir = mkdtempSync(join(dir, 'pgbench-log-'));
   const args = [
     '-h',
@@ -70,7 +74,8 @@ function pgbench(port: number, clients: number, seconds: number, selectOnly: boo
     '--log-prefix',
     join(logDir, 'tx'),
   ];
-  if (selectOnly) args.push('-S');
+  if (workload !== 'tpcb-like') args.push('-S');
+  if (workload === 'select-only-prepared') args.push('-M', 'prepared');
   args.push(DB);
   const r = spawnSync('pgbench', args, { encoding: 'utf8', env: { ...process.env, PGPASSWORD: PASSWORD }, timeout: (seconds + 60) * 1000 });
   if (r.status !== 0) throw new Error(`pgbench on port ${port} failed (${r.status ?? r.signal}): ${r.stderr.slice(-800)}`);
@@ -283,30 +288,44 @@ async function main(): Promise<number> {
     const ports: Record<Target, number> = { direct: primary.port, pgbouncer: bouncer.port, ogel: proxy.port };
 
     const results = [];
-    for (const workload of ['select-only', 'tpcb-like'] as const) {
+    for (const workload of ['select-only', 'select-only-prepared', 'tpcb-like'] as const) {
       for (const clients of clientCounts) {
-        const row: Record<Target, RunResult> = {} as Record<Target, RunResult>;
+        const row: Partial<Record<Target, RunResult>> = {};
         for (const target of ['direct', 'pgbouncer', 'ogel'] as const) {
           const pid = target === 'pgbouncer' ? bouncer.proc.pid! : target === 'ogel' ? proxy.proc.pid! : 0;
           const cpu0 = pid ? cpuOf(pid) : null;
-          row[target] = pgbench(ports[target], clients, seconds, workload === 'select-only', dir);
+          let result: RunResult;
+          try {
+            result = pgbench(ports[target], clients, seconds, workload, dir);
+          } catch (e) {
+            // PgBouncer before 1.21 has no protocol-level prepared statements in transaction mode:
+            // pgbench -M prepared fails there ("prepared statement ... does not exist"). Recorded as such.
+            if (target !== 'pgbouncer' || workload !== 'select-only-prepared') throw e;
+            log(`${workload} c=${clients} pgbouncer: failed (${(e as Error).message.split('\n').find((l) => /prepared statement/.test(l)) ?? 'see above'})`);
+            continue;
+          }
+          row[target] = result;
           // The middle process's CPU per transaction (user/system, us): what it takes from pgbench and Postgres on a shared machine.
           let cpu = '';
           if (cpu0) {
             const cpu1 = cpuOf(pid);
-            const n = Math.max(1, row[target].transactions);
+            const n = Math.max(1, result.transactions);
             cpu = `, cpu/tx user ${round((cpu1.user - cpu0.user) / n, 1)} us sys ${round((cpu1.sys - cpu0.sys) / n, 1)} us`;
           }
-          log(`${workload} c=${clients} ${target}: ${row[target].tps} tps, p99 ${row[target].p99_ms} ms${cpu}`);
+          log(`${workload} c=${clients} ${target}: ${result.tps} tps, p99 ${result.p99_ms} ms${cpu}`);
         }
+        const direct = row.direct!;
+        const ogel = row.ogel!;
+        const bouncerRow = row.pgbouncer;
         results.push({
           clients,
           workload,
-          direct: { tps: row.direct.tps, p99_ms: row.direct.p99_ms },
-          pgbouncer: { tps: row.pgbouncer.tps, p99_ms: row.pgbouncer.p99_ms },
-          ogel: { tps: row.ogel.tps, p99_ms: row.ogel.p99_ms },
-          ratio_vs_pgbouncer: round(row.ogel.tps / row.pgbouncer.tps, 2),
-          ratio_vs_direct: round(row.ogel.tps / row.direct.tps, 2),
+          direct: { tps: direct.tps, p99_ms: direct.p99_ms },
+          // null: PgBouncer could not run it (-M prepared in transaction mode before 1.21).
+          pgbouncer: bouncerRow ? { tps: bouncerRow.tps, p99_ms: bouncerRow.p99_ms } : null,
+          ogel: { tps: ogel.tps, p99_ms: ogel.p99_ms },
+          ratio_vs_pgbouncer: bouncerRow ? round(ogel.tps / bouncerRow.tps, 2) : null,
+          ratio_vs_direct: round(ogel.tps / direct.tps, 2),
         });
       }
     }
