@@ -29,6 +29,7 @@ import { Firewall } from './firewall.js';
 import { assertPrivateNetns, loopbackUp, processesInThisNetns } from './netns.js';
 import { SlowLinks } from './relay.js';
 import { writeReport } from './report.js';
+import { describeGap, gapTimeline, readNodeLog } from './gap-timeline.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface RunOptions {
@@ -217,6 +218,7 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
 
   // ---- the run
   const t0 = performance.now();
+  const wallAtZeroMs = Date.now();
   const clock = () => performance.now() - t0;
   const history = new HistoryRecorder({ clockMs: clock });
   const byAddress = new Map(IDS.map((id) => [HOSTS[id]!, id]));
@@ -297,7 +299,22 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
   summary.faults_planned = faultAccount.planned;
   summary.anomalies = [...report.anomalies, ...harnessAnomalies];
   summary.recovery_ms = recoveryMs;
-  summary.write_unavailable_ms = writeAvailability(events, WRITE_FS).longestGapMs;
+  const gap = writeAvailability(events, WRITE_FS);
+  summary.write_unavailable_ms = gap.longestGapMs;
+  // Where that time went (gap-timeline.ts): faults, the daemons' failover steps, what clients got.
+  const writeGap =
+    gap.fromMs === null || gap.toMs === null
+      ? null
+      : gapTimeline({
+          fromMs: gap.fromMs,
+          toMs: gap.toMs,
+          history: events,
+          writeFs: WRITE_FS,
+          faults: records,
+          logs: IDS.flatMap((id) => readNodeLog(join(dir, 'logs', `${id}.log`), id)),
+          wallAtZeroMs,
+        });
+  if (writeGap !== null) for (const line of describeGap(writeGap)) log(line);
   const results = {
     ...summary,
     recoveryBoundMs: o.recoveryTimeoutMs,
@@ -307,6 +324,7 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
     notes: Object.fromEntries(notes),
     partitionsBy: firewall.mode,
     faultsDetail: records,
+    writeGap,
     options,
   };
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
