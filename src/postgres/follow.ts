@@ -38,6 +38,15 @@ export class Follower {
   private receiverStoppedFor: { generation: number; renewalSeq: number } | undefined;
   /** Repoints in a row that ended with no WAL receiver (restartIfNoReceiver). */
   private failedRepoints = 0;
+  /**
+   * Aborted by a failover's fence request: a follow step holds the server lock
+   * while it talks to the primary (its slot, its timeline, the wait for
+   * streaming), and a primary that has just become unreachable would hold the
+   * fence behind it for the connect timeout and more. The leader then counts
+   * this standby as unreachable and, when the latest commit may be only here,
+   * refuses to fail over at all. The step gives way; it runs again later.
+   */
+  private preempt = new AbortController();
 
   constructor(private readonly ctx: AgentContext) {}
 
@@ -82,7 +91,9 @@ export class Follower {
     const r = st.walReceiver;
     if (r && r.senderPort === addr.port && (r.senderHost === addr.host || r.senderHost === undefined)) return;
     if (s.postgres.nodes.get(primary)?.reportedRole !== 'primary') return; // not promoted yet
+    const signal = this.preempt.signal; // taken before the lock: a fence asked meanwhile preempts this step too
     await this.ctx.serverLock.run(async () => {
+      signal.throwIfAborted();
       await countAsStandby(this.ctx, s);
       const mark = inst.logMark;
       let ms: number;
@@ -91,7 +102,7 @@ export class Follower {
           inst,
           { host: addr.host, port: addr.port, user: REPLICATION_ROLE, password: replicationPassword(this.ctx.config), applicationName: this.ctx.nodeId },
           slotNameFor(this.ctx.nodeId),
-          { timeoutMs: 10_000 },
+          { timeoutMs: 10_000, signal },
         ));
       } catch (err) {
         // Not streaming: the usual cause is WAL past the new timeline's fork point
@@ -182,10 +193,12 @@ export class Follower {
     if (primary === null || primary === this.ctx.nodeId || s.postgres.nodes.get(primary)?.reportedRole !== 'primary') return;
     const addr = postgresAddress(this.ctx, s, primary);
     const password = replicationPassword(this.ctx.config);
+    const signal = this.preempt.signal; // taken before the lock (see followPrimary)
     await this.ctx.serverLock.run(async () => {
+      signal.throwIfAborted();
       if (!inst.isRunning()) return;
       const local = await localWalEnd(inst, { timeoutMs: LOCAL_WAL_END_TIMEOUT_MS });
-      const upstream = await upstreamTimeline({ host: addr.host, port: addr.port, user: REPLICATION_ROLE, password });
+      const upstream = await upstreamTimeline({ host: addr.host, port: addr.port, user: REPLICATION_ROLE, password }, { signal });
       const verdict = divergence(local, upstream);
       if (verdict.diverged) {
         this.ctx.log({
@@ -208,7 +221,7 @@ export class Follower {
           inst,
           { host: addr.host, port: addr.port, user: REPLICATION_ROLE, password, applicationName: this.ctx.nodeId },
           slotNameFor(this.ctx.nodeId),
-          { timeoutMs: 10_000 },
+          { timeoutMs: 10_000, signal },
         ));
       } catch (err) {
         if (err instanceof StandbyError) await this.afterFailedRepoint(inst, err, mark, s);
@@ -242,6 +255,9 @@ export class Follower {
     }
     const inst = this.ctx.instance();
     if (!inst?.isRunning()) throw new AgentError(`postgres is not running on ${this.ctx.nodeId}`);
+    // A follow step talking to the (old) primary under the server lock gives way (see preempt).
+    this.preempt.abort(new AgentError(`a failover fence of generation ${generation} preempted this step; it runs again later`));
+    this.preempt = new AbortController();
     return this.ctx.serverLock.run(async () => {
       // The renewal the controller saw lapse (or ours, if newer): a later committed
       // one means the failover was called off.

@@ -96,7 +96,7 @@ export function divergence(local: LocalWalEnd, upstream: UpstreamTimeline): Dive
 }
 
 /** IDENTIFY_SYSTEM and TIMELINE_HISTORY on a replication connection to the upstream. */
-export async function upstreamTimeline(conn: ReplicationConn, opts: { timeoutMs?: number } = {}): Promise<UpstreamTimeline> {
+export async function upstreamTimeline(conn: ReplicationConn, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<UpstreamTimeline> {
   const client = await connectReplication(conn, opts);
   try {
     const id = (await client.query<{ systemid: string; timeline: string | number }>('IDENTIFY_SYSTEM')).rows[0];

@@ -159,10 +159,10 @@ export function primaryConninfo(u: UpstreamConn): string {
 export async function ensurePhysicalSlot(
   conn: ReplicationConn,
   slotName: string,
-  opts: { refuseActive?: boolean } = {},
+  opts: { refuseActive?: boolean; signal?: AbortSignal | undefined } = {},
 ): Promise<{ created: boolean; restartLsn: Lsn | undefined }> {
   assertSlotName(slotName);
-  const client = await connectReplication(conn);
+  const client = await connectReplication(conn, { signal: opts.signal });
   try {
     const look = async () =>
       (
@@ -199,6 +199,8 @@ export interface RepointOptions {
   /** Wait until the WAL receiver streams from the new upstream (default true). */
   wait?: boolean;
   timeoutMs?: number;
+  /** Abandons the repoint (the slot call to the upstream, or the wait): it rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -215,7 +217,14 @@ export async function repointStandby(
 ): Promise<{ ms: number }> {
   const t0 = performance.now();
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  if (slotName !== null) await ensurePhysicalSlot({ host: upstream.host, port: upstream.port, user: upstream.user, password: upstream.password }, slotName);
+  const signal = opts.signal;
+  try {
+    if (slotName !== null)
+      await ensurePhysicalSlot({ host: upstream.host, port: upstream.port, user: upstream.user, password: upstream.password }, slotName, { signal });
+  } catch (e) {
+    signal?.throwIfAborted(); // the abort's reason, not the connection's end
+    throw e;
+  }
   await instance.query(`ALTER SYSTEM SET primary_conninfo = ${quoteLiteral(primaryConninfo(upstream))}`);
   await instance.query(slotName === null ? 'ALTER SYSTEM RESET primary_slot_name' : `ALTER SYSTEM SET primary_slot_name = ${quoteLiteral(slotName)}`);
   await instance.query('SELECT pg_reload_conf()');
@@ -240,6 +249,7 @@ export async function repointStandby(
     if (performance.now() - t0 > timeoutMs) {
       throw new StandbyError(`repoint: ${instance.dataDir} is not streaming from ${upstream.host}:${upstream.port} ${timeoutMs} ms after the reload (${last})`);
     }
+    signal?.throwIfAborted();
     await sleep(POLL_MS);
   }
 }
@@ -296,8 +306,12 @@ function assertSlotName(name: string): void {
   if (!SLOT_NAME.test(name)) throw new StandbyError(`${JSON.stringify(name)} is not a replication slot name (1-63 of [a-z0-9_])`);
 }
 
-/** A replication=database connection (walsender protocol, simple queries only). */
-export async function connectReplication(conn: ReplicationConn, opts: { timeoutMs?: number } = {}): Promise<pg.Client> {
+/**
+ * A replication=database connection (walsender protocol, simple queries only).
+ * With `signal`, an abort ends the connection (connecting, or any query on it
+ * later): what waits on it rejects, and the caller's own step says why.
+ */
+export async function connectReplication(conn: ReplicationConn, opts: { timeoutMs?: number; signal?: AbortSignal | undefined } = {}): Promise<pg.Client> {
   const config: pg.ClientConfig & { replication: 'database' } = {
     host: conn.host,
     port: conn.port,
@@ -310,7 +324,33 @@ export async function connectReplication(conn: ReplicationConn, opts: { timeoutM
   };
   const client = new pg.Client(config);
   client.on('error', () => {}); // a dropped connection fails the pending query instead
-  await client.connect();
+  const signal = opts.signal;
+  if (signal === undefined) {
+    await client.connect();
+    return client;
+  }
+  signal.throwIfAborted();
+  // node-postgres's connect() settles only at its own timeout once the socket is
+  // ended: the abort wins the race, and the connection is ended behind it.
+  let onAbort = (): void => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      void client.end().catch(() => {});
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  const connecting = client.connect();
+  connecting.catch(() => {}); // settled later, after an abort
+  try {
+    await Promise.race([connecting, aborted]);
+  } catch (e) {
+    signal.removeEventListener('abort', onAbort);
+    throw e;
+  }
+  // Connected: an abort later ends the connection, which fails what waits on it.
+  client.once('end', () => signal.removeEventListener('abort', onAbort));
+  aborted.catch(() => {});
   return client;
 }
 
