@@ -4,7 +4,7 @@
 // crash halfway leaves no half-made data dir, and an agent restart resumes it.
 // It never initialises an empty database in place of one that was lost.
 
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ClusterState } from '../../fsm/index.js';
 import { replicationPassword } from '../auth/passwords.js';
@@ -30,6 +30,16 @@ export function clonedMarker(dataDir: string): string {
   return `${dataDir}.cloned`;
 }
 
+/** The generation a fresh clone was taken in (its marker), or null when there is no marker. */
+function readCloneGeneration(dataDir: string): number | null {
+  try {
+    const g = Number(readFileSync(clonedMarker(dataDir), 'utf8').trim());
+    return Number.isInteger(g) && g > 0 ? g : 0; // unreadable: 0, which no generation is, so the clone is taken again
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Re-clone (diverged, or `ogel reinit`): stop Postgres, keep the old data dir
  * as <dataDir>.previous (one copy, replaced each time: never guess with data,
@@ -51,8 +61,24 @@ export async function reclone(ctx: AgentContext, s: ClusterState): Promise<void>
   }
   if (!hasData(ctx.dataDir)) {
     await cloneStandby(ctx, s);
-    if (!hasData(ctx.dataDir)) return; // waiting for the primary (logged)
+    if (!hasData(ctx.dataDir)) return; // waiting for the primary, or cloning again (logged)
     ctx.counters.reclones++;
+  }
+  // A clone of an older generation (its setRole was refused, or the daemon stopped
+  // before it): its primary was replaced since, so it may hold WAL past the fork
+  // point (see cloneStandby). Never adopted: cloned again.
+  const clonedIn = readCloneGeneration(ctx.dataDir);
+  if (clonedIn !== null && clonedIn !== s.postgres.generation) {
+    rmSync(ctx.dataDir, { recursive: true, force: true });
+    rmSync(clonedMarker(ctx.dataDir), { force: true });
+    ctx.log({
+      level: 'warn',
+      msg: 'a clone from an older generation is discarded and taken again from the current primary',
+      node: ctx.nodeId,
+      clonedIn,
+      generation: s.postgres.generation,
+    });
+    return;
   }
   const r = await ctx.proposeAndSync({ v: 1, type: 'pg.setRole', node: ctx.nodeId, role: 'standby', generation: s.postgres.generation, atMs: Date.now() });
   if (!r.ok) throw new AgentError(`pg.setRole standby after the re-clone of ${ctx.nodeId} refused: ${r.error.message}`);
@@ -131,6 +157,24 @@ export async function cloneStandby(ctx: AgentContext, s: ClusterState): Promise<
     applicationName: ctx.nodeId,
     fsync: !ctx.noSync,
   });
+  // A clone from a primary that was replaced while it ran may hold that primary's
+  // WAL past the new timeline's fork point: commits the new primary never had.
+  // Adopted, it could follow nothing, or be promoted with them and lose the new
+  // generation's acknowledged commits (I4). Cloned again from the new primary.
+  const now = ctx.state().postgres;
+  if (now.generation !== s.postgres.generation || now.primary !== primary) {
+    rmSync(tmp, { recursive: true, force: true });
+    ctx.log({
+      level: 'warn',
+      msg: 'the primary changed while cloning: the clone is discarded and taken again from the current primary',
+      node: ctx.nodeId,
+      clonedFrom: primary,
+      generation: s.postgres.generation,
+      currentPrimary: now.primary,
+      currentGeneration: now.generation,
+    });
+    return;
+  }
   if (existsSync(ctx.dataDir)) rmSync(ctx.dataDir, { recursive: true, force: true });
   writeFileSync(clonedMarker(ctx.dataDir), `${s.postgres.generation}\n`);
   renameSync(tmp, ctx.dataDir);
