@@ -32,7 +32,10 @@ function configFor(primary: TempPrimary): Config {
         `  - id: n${i}\n    raft: 127.0.0.1:${7000 + i}\n    api: 127.0.0.1:${8000 + i}\n    proxy: 127.0.0.1:${6400 + i}\n    postgres: 127.0.0.1:${i === 1 ? primary.port : 5430 + i}\n`,
     )
     .join('');
-  return parseConfig(`cluster:\n  name: t\n  secret: ${'s'.repeat(32)}\n  dataDir: ${join(primary.root, 'nodes')}\nnodes:\n${nodes}api:\n  token: ${'t'.repeat(24)}\n`, 'test config');
+  return parseConfig(
+    `cluster:\n  name: t\n  secret: ${'s'.repeat(32)}\n  dataDir: ${join(primary.root, 'nodes')}\nnodes:\n${nodes}api:\n  token: ${'t'.repeat(24)}\n`,
+    'test config',
+  );
 }
 
 /** n1 the primary of generation 1 at the real primary's address, reporting as primary. */
