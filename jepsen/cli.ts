@@ -1,5 +1,5 @@
 // npm run jepsen -- --workload register|set|bank --nemesis NAME[,NAME] --time 60 --seed S [--json]
-// npm run jepsen:all [-- --time S --seed S]   (every workload against every nemesis, one run each)
+// npm run jepsen:all [-- --time S --seed S --seeds N]   (every workload against every nemesis and the combined cells, N seeds each)
 //
 // Needs root: the run creates a private network namespace (`unshare --net`), in
 // which it adds iptables rules and per-host cgroups. As root, this script runs
@@ -19,8 +19,39 @@ import { WORKLOAD_NAMES, type WorkloadName } from './workloads/index.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 
+/** Cells of the matrix that run several nemeses at once, with shorter quiet gaps: faults that overlap in time. */
+export const COMBINED_CELLS: readonly { nemeses: NemesisName[] }[] = [
+  { nemeses: ['partition-primary', 'pause-daemon', 'kill-host'] },
+  { nemeses: ['partition-leader', 'kill-daemon', 'slow-link'] },
+];
+const COMBINED_QUIET_MS = '500-1500';
+
+export interface MatrixCell {
+  workload: WorkloadName;
+  nemeses: NemesisName[];
+  seed: number;
+  /** Extra arguments for the run (the combined cells' quiet gaps). */
+  extra: string[];
+}
+
+/** The runs of the matrix, in order: per workload, per cell (single nemeses, then combined), per seed. */
+export function matrixCells(o: {
+  workloads: readonly WorkloadName[];
+  nemeses: readonly NemesisName[];
+  combined: boolean;
+  seed: number;
+  seeds: number;
+}): MatrixCell[] {
+  const cells: { nemeses: NemesisName[]; extra: string[] }[] = o.nemeses.map((n) => ({ nemeses: [n], extra: [] }));
+  if (o.combined) for (const c of COMBINED_CELLS) cells.push({ nemeses: [...c.nemeses], extra: ['--quiet-ms', COMBINED_QUIET_MS] });
+  const out: MatrixCell[] = [];
+  for (const workload of o.workloads)
+    for (const c of cells) for (let i = 0; i < o.seeds; i++) out.push({ workload, nemeses: c.nemeses, seed: (o.seed + i) % 2 ** 32, extra: c.extra });
+  return out;
+}
+
 const USAGE = `Usage: npm run jepsen -- --workload register|set|bank [--nemesis NAME[,NAME]] [--time 60] [--seed S] [--json]
-       npm run jepsen:all [-- --time S] [--seed S]
+       npm run jepsen:all [-- --time S] [--seed S] [--seeds N]
 
 Runs a real three-node cluster (127.0.0.11-13 in a private network namespace;
 needs root), a workload's clients through the proxies, and faults from a seeded
@@ -42,8 +73,11 @@ schedule; heals everything, checks the history, writes a run folder under
   --out DIR           where run folders go (default ${DEFAULT_RUN.outDir})
   --unsafe LIST       run the daemons with safety steps turned off, to show the
                       run catches it (expect INVALID): ${Object.keys(UNSAFE_SWITCHES).join(', ')}
-  --all               the matrix: every workload x every nemesis, one run each
-                      (--workload and --nemesis narrow it)`;
+  --all               the matrix: every workload x (every nemesis alone, then the
+                      combined cells: ${COMBINED_CELLS.map((c) => c.nemeses.join('+')).join(', ')},
+                      with quiet gaps of ${COMBINED_QUIET_MS}); --workload and --nemesis
+                      narrow it (a narrowed matrix has no combined cells)
+  --seeds N           with --all: N runs per cell, seeds S, S+1, ... (default 1)`;
 
 class UsageError extends Error {}
 
@@ -64,6 +98,8 @@ function range(name: string, v: string | undefined): [number, number] | undefine
 export interface Cli {
   all: boolean;
   json: boolean;
+  /** Runs per matrix cell (--all). */
+  seeds: number;
   run: RunOptions;
 }
 
@@ -86,6 +122,7 @@ export function parseCli(argv: readonly string[]): Cli | 'help' {
       out: { type: 'string' },
       unsafe: { type: 'string' },
       all: { type: 'boolean', default: false },
+      seeds: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: false,
@@ -120,9 +157,12 @@ export function parseCli(argv: readonly string[]): Cli | 'help' {
   }
   const concurrency = int('concurrency', v.concurrency, 1, 256);
   const rate = int('rate', v.rate, 1, 100_000);
+  const seeds = int('seeds', v.seeds, 1, 100);
+  if (seeds !== undefined && !v.all) throw new UsageError('--seeds runs each cell of the matrix several times: use it with --all');
   return {
     all: v.all!,
     json: v.json!,
+    seeds: seeds ?? 1,
     run: {
       ...DEFAULT_RUN,
       workload: (workload ?? 'set') as WorkloadName,
@@ -175,6 +215,7 @@ function dropOption(argv: readonly string[], name: string): string[] {
 interface MatrixRow {
   workload: string;
   nemesis: string;
+  seed?: number;
   valid: Summary['valid'] | undefined;
   ops: number | undefined;
   anomalies: number | undefined;
@@ -191,13 +232,13 @@ interface MatrixRow {
 export function matrixTable(rows: readonly MatrixRow[]): string {
   const cell = (v: unknown) => (v === undefined || v === null ? '-' : String(v));
   const lines = [
-    '| workload | nemesis | valid | ops | anomalies | faults (injected/planned) | longest write unavailability (ms) | recovery (ms) |',
-    '|---|---|---|---:|---:|---:|---:|---:|',
+    '| workload | nemesis | seed | valid | ops | anomalies | faults (injected/planned) | longest write unavailability (ms) | recovery (ms) |',
+    '|---|---|---:|---|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     const faults = r.faults === undefined || r.faults_planned === undefined ? '-' : `${r.faults}/${r.faults_planned}`;
     lines.push(
-      `| ${r.workload} | ${r.nemesis} | ${cell(r.valid)}${r.error ? ` (${r.error})` : ''} | ${cell(r.ops)} | ${cell(r.anomalies)} | ${faults} | ${cell(r.write_unavailable_ms)} | ${cell(r.recovery_ms)} |`,
+      `| ${r.workload} | ${r.nemesis} | ${cell(r.seed)} | ${cell(r.valid)}${r.error ? ` (${r.error})` : ''} | ${cell(r.ops)} | ${cell(r.anomalies)} | ${faults} | ${cell(r.write_unavailable_ms)} | ${cell(r.recovery_ms)} |`,
     );
   }
   return `${lines.join('\n')}\n`;
@@ -205,18 +246,36 @@ export function matrixTable(rows: readonly MatrixRow[]): string {
 
 /** The matrix: each run is this script again (its own namespace and cluster); the last line of each is its JSON. */
 async function runMatrix(c: Cli, argv: readonly string[]): Promise<number> {
-  const pass = ['workload', 'nemesis', 'seed'].reduce(
+  const pass = ['workload', 'nemesis', 'seed', 'seeds'].reduce(
     dropOption,
     argv.filter((a) => a !== '--all' && a !== '--json'),
   );
   // --workload / --nemesis narrow the matrix.
-  const workloads = argv.some((a) => a === '--workload' || a.startsWith('--workload=')) ? [c.run.workload] : WORKLOAD_NAMES;
-  const nemeses = c.run.nemeses.length > 0 ? c.run.nemeses : NEMESIS_NAMES;
+  const narrowed = argv.some((a) => a === '--nemesis' || a.startsWith('--nemesis='));
+  const cells = matrixCells({
+    workloads: argv.some((a) => a === '--workload' || a.startsWith('--workload=')) ? [c.run.workload] : WORKLOAD_NAMES,
+    nemeses: c.run.nemeses.length > 0 ? c.run.nemeses : NEMESIS_NAMES,
+    combined: !narrowed,
+    seed: c.run.seed,
+    seeds: c.seeds,
+  });
   const rows: MatrixRow[] = [];
   let allValid = true;
-  for (const workload of workloads) {
-    for (const n of nemeses) {
-      const args = [...pass, '--workload', workload, '--nemesis', n, '--json', '--seed', String(c.run.seed)];
+  for (const cell of cells) {
+    const { workload } = cell;
+    const n = cell.nemeses.join(',');
+    {
+      const args = [
+        ...(cell.extra.length > 0 ? dropOption(pass, 'quiet-ms') : pass),
+        ...cell.extra,
+        '--workload',
+        workload,
+        '--nemesis',
+        n,
+        '--json',
+        '--seed',
+        String(cell.seed),
+      ];
       const out = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
         const p = spawn(process.execPath, [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
         let stdout = '';
@@ -233,7 +292,8 @@ async function runMatrix(c: Cli, argv: readonly string[]): Promise<number> {
       allValid &&= s.valid === true;
       rows.push({
         workload,
-        nemesis: n,
+        nemesis: cell.nemeses.join('+'),
+        seed: cell.seed,
         valid: s.valid,
         ops: s.ops,
         anomalies: s.anomalies?.length,
@@ -244,11 +304,11 @@ async function runMatrix(c: Cli, argv: readonly string[]): Promise<number> {
         dir: s.dir,
         ...(s.error ? { error: s.error } : {}),
       });
-      process.stderr.write(`jepsen:all ${workload} / ${n}: ${String(s.valid)}\n`);
+      process.stderr.write(`jepsen:all ${workload} / ${n} / seed ${cell.seed}: ${String(s.valid)}\n`);
     }
   }
   if (!c.json) process.stdout.write(matrixTable(rows));
-  process.stdout.write(`${JSON.stringify({ valid: allValid, seed: c.run.seed, runs: rows })}\n`);
+  process.stdout.write(`${JSON.stringify({ valid: allValid, seed: c.run.seed, seeds: c.seeds, runs: rows })}\n`);
   return allValid ? 0 : 1;
 }
 

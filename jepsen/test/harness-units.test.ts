@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { matrixTable, parseCli } from '../cli.js';
+import { COMBINED_CELLS, matrixCells, matrixTable, parseCli } from '../cli.js';
 import { writeAvailability } from '../history/index.js';
 import { renderReport } from '../harness/report.js';
 import type { Summary } from '../harness/runner.js';
@@ -130,11 +130,35 @@ describe('command line', () => {
     assert.throws(() => parseCli(['--workload', 'set', '--unsafe', 'no-fsync']), /--unsafe: unknown switch "no-fsync"; known: keep-wal-receivers, no-fence/);
   });
 
+  it('the matrix: every cell with N seeds (S, S+1, ...); the combined cells run their nemeses together with short quiet gaps', () => {
+    const cells = matrixCells({ workloads: ['set', 'bank'], nemeses: ['kill-host', 'pause-daemon'], combined: true, seed: 7, seeds: 3 });
+    assert.equal(cells.length, 2 * (2 + COMBINED_CELLS.length) * 3);
+    assert.deepEqual(
+      cells.slice(0, 4).map((c) => [c.workload, c.nemeses.join('+'), c.seed]),
+      [
+        ['set', 'kill-host', 7],
+        ['set', 'kill-host', 8],
+        ['set', 'kill-host', 9],
+        ['set', 'pause-daemon', 7],
+      ],
+    );
+    const combined = cells.filter((c) => c.nemeses.length > 1);
+    assert.equal(combined.length, 2 * COMBINED_CELLS.length * 3);
+    for (const c of combined) assert.deepEqual(c.extra, ['--quiet-ms', '500-1500']);
+    for (const c of COMBINED_CELLS) for (const n of c.nemeses) assert.ok((NEMESIS_NAMES as readonly string[]).includes(n), n);
+    assert.equal(matrixCells({ workloads: ['set'], nemeses: ['kill-host'], combined: false, seed: 1, seeds: 1 }).length, 1, 'narrowed: no combined cells');
+    const c = parseCli(['--all', '--seeds', '3', '--seed', '5']);
+    assert.ok(c !== 'help' && c.seeds === 3 && c.run.seed === 5);
+    assert.throws(() => parseCli(['--workload', 'set', '--seeds', '3']), /use it with --all/);
+    assert.throws(() => parseCli(['--all', '--seeds', '0']), /--seeds: expected an integer in \[1, 100\]/);
+  });
+
   it('prints the matrix as a Markdown table, one row per run', () => {
     const t = matrixTable([
       {
         workload: 'set',
         nemesis: 'kill-host',
+        seed: 1,
         valid: true,
         ops: 4012,
         anomalies: 0,
@@ -170,10 +194,13 @@ describe('command line', () => {
         error: 'no JSON from the run (exit 1)',
       },
     ]).split('\n');
-    assert.equal(t[0], '| workload | nemesis | valid | ops | anomalies | faults (injected/planned) | longest write unavailability (ms) | recovery (ms) |');
-    assert.equal(t[2], '| set | kill-host | true | 4012 | 0 | 7/7 | 1480 | 2315 |');
-    assert.equal(t[3], '| set | wipe-node | unknown | 3000 | 1 | 5/7 | 1200 | 900 |');
-    assert.equal(t[4], '| bank | slow-link | unknown (no JSON from the run (exit 1)) | - | - | - | - | - |');
+    assert.equal(
+      t[0],
+      '| workload | nemesis | seed | valid | ops | anomalies | faults (injected/planned) | longest write unavailability (ms) | recovery (ms) |',
+    );
+    assert.equal(t[2], '| set | kill-host | 1 | true | 4012 | 0 | 7/7 | 1480 | 2315 |');
+    assert.equal(t[3], '| set | wipe-node | - | unknown | 3000 | 1 | 5/7 | 1200 | 900 |');
+    assert.equal(t[4], '| bank | slow-link | - | unknown (no JSON from the run (exit 1)) | - | - | - | - | - |');
   });
 
   it('passes unsafe switches to the run (none by default)', () => {
