@@ -265,33 +265,14 @@ class Combiner {
     }
   }
 
-  /** Writes the blocks in order, reading runs of consecutive blocks from one source in one read. */
+  /** Writes the rebuilt file as a new file, every block in order. */
   private async writeReconstructed(rel: string, length: number, from: Int32Array, offset: Float64Array, sources: Source[]): Promise<void> {
-    const to = path.join(this.target, rel);
-    const out = await fsp.open(to, 'wx', 0o600);
-    const maxRunBlocks = 128; // 1 MiB reads
-    const buf = Buffer.alloc(maxRunBlocks * BLCKSZ);
+    const out = await fsp.open(path.join(this.target, rel), 'wx', 0o600);
     try {
-      let b = 0;
-      let pos = 0;
-      while (b < length) {
-        const src = from[b]!;
-        let n = 1;
-        while (b + n < length && n < maxRunBlocks && from[b + n] === src && (src === -1 || offset[b + n] === offset[b]! + n * BLCKSZ)) n++;
-        const bytes = n * BLCKSZ;
-        if (src === -1) buf.fill(0, 0, bytes);
-        else {
-          const s = sources[src]!;
-          const { bytesRead } = await s.fh.read(buf, 0, bytes, offset[b]!);
-          if (bytesRead !== bytes) throw new CombineError(`${s.name}: read ${bytesRead} of ${bytes} bytes at offset ${offset[b]}; the file is truncated`);
-        }
-        await out.write(buf, 0, bytes, pos);
-        pos += bytes;
-        b += n;
-      }
+      const written = await writeBlocks(out, length, from, offset, sources, null);
       if (this.opts.owner) await out.chown(this.opts.owner.uid, this.opts.owner.gid);
       if (this.fsync) await out.sync();
-      this.stats.bytesWritten += pos;
+      this.stats.bytesWritten += written;
     } finally {
       await out.close();
     }
@@ -314,27 +295,8 @@ class Combiner {
     const to = path.join(this.target, rel);
     await fsp.rename(base.name, to);
     const out = await fsp.open(to, 'r+');
-    const maxRunBlocks = 128; // 1 MiB reads
-    const buf = Buffer.alloc(maxRunBlocks * BLCKSZ);
     try {
-      let b = 0;
-      while (b < length) {
-        const src = from[b]!;
-        let n = 1;
-        while (b + n < length && n < maxRunBlocks && from[b + n] === src && (src === -1 || offset[b + n] === offset[b]! + n * BLCKSZ)) n++;
-        const bytes = n * BLCKSZ;
-        if (src !== base.idx) {
-          if (src === -1) buf.fill(0, 0, bytes);
-          else {
-            const s = sources[src]!;
-            const { bytesRead } = await s.fh.read(buf, 0, bytes, offset[b]!);
-            if (bytesRead !== bytes) throw new CombineError(`${s.name}: read ${bytesRead} of ${bytes} bytes at offset ${offset[b]}; the file is truncated`);
-          }
-          await out.write(buf, 0, bytes, b * BLCKSZ);
-          this.stats.bytesWritten += bytes;
-        }
-        b += n;
-      }
+      this.stats.bytesWritten += await writeBlocks(out, length, from, offset, sources, base.idx);
       await out.truncate(length * BLCKSZ);
       await out.chmod(0o600);
       if (this.opts.owner) await out.chown(this.opts.owner.uid, this.opts.owner.gid);
@@ -364,6 +326,44 @@ class Combiner {
     for (const rel of [...this.dirsWritten].reverse()) await syncDir(path.join(this.target, rel));
     await syncDir(this.target);
   }
+}
+
+/**
+ * Writes blocks [0, length) of a rebuilt file into `out` at their offsets,
+ * reading runs of consecutive blocks from one source in one read (1 MiB at
+ * most); block b comes from sources[from[b]] at offset[b], or is a zero page
+ * (-1). Blocks whose source is `inPlace` are already there and are skipped.
+ * Returns the bytes written.
+ */
+async function writeBlocks(
+  out: fsp.FileHandle,
+  length: number,
+  from: Int32Array,
+  offset: Float64Array,
+  sources: readonly Source[],
+  inPlace: number | null,
+): Promise<number> {
+  const maxRunBlocks = 128;
+  const buf = Buffer.alloc(maxRunBlocks * BLCKSZ);
+  let written = 0;
+  for (let b = 0; b < length; ) {
+    const src = from[b]!;
+    let n = 1;
+    while (b + n < length && n < maxRunBlocks && from[b + n] === src && (src === -1 || offset[b + n] === offset[b]! + n * BLCKSZ)) n++;
+    const bytes = n * BLCKSZ;
+    if (src !== inPlace) {
+      if (src === -1) buf.fill(0, 0, bytes);
+      else {
+        const s = sources[src]!;
+        const { bytesRead } = await s.fh.read(buf, 0, bytes, offset[b]!);
+        if (bytesRead !== bytes) throw new CombineError(`${s.name}: read ${bytesRead} of ${bytes} bytes at offset ${offset[b]}; the file is truncated`);
+      }
+      await out.write(buf, 0, bytes, b * BLCKSZ);
+      written += bytes;
+    }
+    b += n;
+  }
+  return written;
 }
 
 async function syncDir(dir: string): Promise<void> {
