@@ -28,7 +28,10 @@ export interface ApplyOk {
   readonly generation: number;
   /** lease.renew: the lease's renewal sequence now. */
   readonly renewalSeq?: number;
-  /** wal.record: an identical segment was already recorded (nothing changed). */
+  /**
+   * wal.record: an identical segment was already recorded; wal.archived: a range
+   * already held the reported WAL; wal.history: already recorded. Nothing changed.
+   */
   readonly existed?: boolean;
   /** pg.scheduleSwitchover cancel: whether a scheduled switchover was removed (false: none was). */
   readonly cancelled?: boolean;

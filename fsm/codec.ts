@@ -19,8 +19,9 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { validateCommand, type Command } from './commands.js';
 import { InvariantError, SnapshotFormatError, UnsupportedVersionError, reject, type Rejection } from './errors.js';
-import { FieldError, Fields, isPlainObject, items } from './fields.js';
+import { FieldError, Fields, isPlainObject, items, show } from './fields.js';
 import { checkState } from './invariants.js';
+import { compareLsn } from './lsn.js';
 import {
   BACKUP_KINDS,
   BACKUP_STATES,
@@ -40,6 +41,8 @@ import {
   type Member,
   type PgNode,
   type Tenant,
+  type WalArchiveState,
+  type WalRange,
   type WalSegment,
   POOL_MODES,
 } from './state.js';
@@ -52,8 +55,10 @@ import {
  *    tarBytes, storedBytes (was sizeBytes), prefix (was objectKey), failureReason,
  *    verification.
  * 5: tenants[].limits.poolMode (tenant.setLimits, command version 6).
+ * 6: walArchive { ranges, historyTimelines } (wal.archived, wal.history,
+ *    wal.forget, command version 7).
  */
-export const SNAPSHOT_FORMAT_VERSION = 5;
+export const SNAPSHOT_FORMAT_VERSION = 6;
 
 /**
  * SNAPSHOT_MIGRATIONS[i] turns a plain snapshot of format i + 1 into format i + 2.
@@ -87,6 +92,9 @@ const SNAPSHOT_MIGRATIONS: readonly ((s: Record<string, unknown>) => Record<stri
     if (!Array.isArray(tenants)) return s;
     return { ...s, format: 5, tenants: tenants.map((t) => withLimit(t, 'poolMode')) };
   },
+  // 5 -> 6: nothing could be archived as ranges before the field existed: an empty
+  // index, exactly what replaying its commands gives (wal.record writes walSegments).
+  (s) => ({ ...s, format: 6, walArchive: { ranges: [], historyTimelines: [] } }),
 ];
 
 function backupFromFormat3(b: unknown): unknown {
@@ -175,6 +183,8 @@ export interface PlainState {
   readonly tenants: Tenant[];
   readonly backups: Backup[];
   readonly walSegments: WalSegment[];
+  /** Already plain: arrays in their order. */
+  readonly walArchive: WalArchiveState;
   readonly computes: Compute[];
   readonly maintenance: ClusterState['maintenance'];
 }
@@ -186,6 +196,7 @@ export function toPlain(s: ClusterState): PlainState {
     tenants: sortedValues(s.tenants),
     backups: sortedValues(s.backups),
     walSegments: sortedValues(s.walSegments),
+    walArchive: s.walArchive,
     computes: sortedValues(s.computes),
     maintenance: s.maintenance,
   };
@@ -251,7 +262,7 @@ function toMap<V>(list: V[], key: (v: V) => string, path: string): ReadonlyMap<s
 }
 
 function readState(v: unknown): ClusterState {
-  const f = Fields.of(v, '', ['format', 'members', 'postgres', 'tenants', 'backups', 'walSegments', 'computes', 'maintenance']);
+  const f = Fields.of(v, '', ['format', 'members', 'postgres', 'tenants', 'backups', 'walSegments', 'walArchive', 'computes', 'maintenance']);
   const pg = f.obj('postgres', ['nodes', 'primary', 'generation', 'lease', 'syncStandbys', 'syncQuorum', 'history', 'failoverBlocked', 'scheduledSwitchover']);
   const mt = f.obj('maintenance', ['paused', 'reason', 'atMs']);
   return {
@@ -288,6 +299,8 @@ function readState(v: unknown): ClusterState {
     tenants: toMap(items(f.array('tenants', LIMITS.tenants), 'tenants', readTenant), (t) => t.id, 'tenants'),
     backups: toMap(items(f.array('backups', LIMITS.backups), 'backups', readBackup), (b) => b.id, 'backups'),
     walSegments: toMap(items(f.array('walSegments', LIMITS.walSegments), 'walSegments', readWal), (w) => w.name, 'walSegments'),
+    // Required: the format-5 migration adds it.
+    walArchive: readWalArchive(f.obj('walArchive', ['ranges', 'historyTimelines'])),
     computes: toMap(items(f.array('computes', LIMITS.computes), 'computes', readCompute), (c) => c.id, 'computes'),
     maintenance: { paused: mt.bool('paused'), reason: mt.nullable('reason', (k) => mt.text(k, TEXT)), atMs: mt.nullable('atMs', (k) => mt.timeMs(k)) },
   };
@@ -412,6 +425,53 @@ function readWal(v: unknown, path: string): WalSegment {
     objectKey: f.objectKey('objectKey'),
     atMs: f.timeMs('atMs'),
   };
+}
+
+function readWalArchive(f: Fields): WalArchiveState {
+  const ranges = items(f.array('ranges', LIMITS.walRanges), f.at('ranges'), readWalRange);
+  // The order rule, named at the range that breaks it (checkState would only say "inconsistent").
+  for (let i = 1; i < ranges.length; i++) {
+    const [p, r] = [ranges[i - 1]!, ranges[i]!];
+    const at = `${f.at('ranges')}[${i}]`;
+    if (r.timeline < p.timeline) {
+      throw new FieldError(`${at}.timeline`, `${r.timeline} follows a range of timeline ${p.timeline}; expected ranges sorted by timeline, then startLsn`);
+    }
+    if (r.timeline === p.timeline && compareLsn(r.startLsn, p.endLsn) <= 0) {
+      throw new FieldError(
+        `${at}.startLsn`,
+        `${r.startLsn} is not after the end of the range before it on timeline ${r.timeline} (${p.startLsn} to ${p.endLsn}); expected ranges of a timeline sorted, apart, and merged where they touch`,
+      );
+    }
+  }
+  const historyTimelines = items(f.array('historyTimelines', LIMITS.walHistories), f.at('historyTimelines'), (x, path) => {
+    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 2 || x > 0xffffffff) {
+      throw new FieldError(path, `${show(x)} is not valid; expected a timeline from 2 to 4294967295 (timeline 1 has no history file)`);
+    }
+    return x;
+  });
+  for (let i = 1; i < historyTimelines.length; i++) {
+    if (historyTimelines[i]! <= historyTimelines[i - 1]!) {
+      throw new FieldError(
+        `${f.at('historyTimelines')}[${i}]`,
+        `${historyTimelines[i]} follows ${historyTimelines[i - 1]}; expected ascending, distinct timelines`,
+      );
+    }
+  }
+  return { ranges, historyTimelines };
+}
+
+function readWalRange(v: unknown, path: string): WalRange {
+  const f = Fields.of(v, path, ['timeline', 'startLsn', 'endLsn', 'startAtMs', 'endAtMs']);
+  const r: WalRange = {
+    timeline: f.int('timeline', 1, 0xffffffff),
+    startLsn: f.lsn('startLsn'),
+    endLsn: f.lsn('endLsn'),
+    startAtMs: f.timeMs('startAtMs'),
+    endAtMs: f.timeMs('endAtMs'),
+  };
+  if (compareLsn(r.endLsn, r.startLsn) < 0)
+    throw new FieldError(f.at('endLsn'), `${r.endLsn} is before startLsn ${r.startLsn}; expected an LSN at or after it`);
+  return r;
 }
 
 function readCompute(v: unknown, path: string): Compute {

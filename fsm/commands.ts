@@ -60,7 +60,10 @@ export type {
   ComputeCreate,
   ComputeDelete,
   ComputeUpdate,
+  WalArchived,
   WalDelete,
+  WalForget,
+  WalHistory,
   WalRecord,
 } from './commands/storage.js';
 export { LEASE_DURATION_MS } from './commands/postgres.js';
@@ -109,11 +112,25 @@ export { SCRAM_ITERATIONS, TENANT_LIMITS } from './commands/tenants.js';
  * mode, or null for the proxy's), with snapshot format 5. A version-3
  * setLimits is read by its own field list and leaves poolMode as it is (every
  * tenant's is null until a version-6 one sets it). Migration 5 -> 6: none.
+ *
+ * Version 7 adds three types for the continuous WAL archive, indexed as ranges per
+ * timeline (ClusterState.walArchive, snapshot format 6): wal.archived, wal.history
+ * and wal.forget. New types for the reason version 2 gives: a version-6 build
+ * must stop on them rather than reject what upgraded replicas apply. wal.record and
+ * wal.delete (one entry per segment) stay version 1, read and applied as before;
+ * nothing proposes them now. Migration 6 -> 7: none.
  */
-export const COMMAND_VERSION = 6;
+export const COMMAND_VERSION = 7;
 
 /** Command types added after version 1, and the version that added each: never read under an older version. */
-const TYPES_ADDED: Readonly<Partial<Record<CommandType, number>>> = { 'pg.scheduleSwitchover': 2, 'tenant.setLimits': 3, 'backup.verify': 4 };
+const TYPES_ADDED: Readonly<Partial<Record<CommandType, number>>> = {
+  'pg.scheduleSwitchover': 2,
+  'tenant.setLimits': 3,
+  'backup.verify': 4,
+  'wal.archived': 7,
+  'wal.history': 7,
+  'wal.forget': 7,
+};
 
 /**
  * The version each type is written with, where it is not 1: the version that
@@ -144,6 +161,8 @@ const COMMAND_MIGRATIONS: readonly ((c: Record<string, unknown>) => Record<strin
   // 4 -> 5: a version-4 backup.update keeps its version and its handler's rule.
   (c) => c,
   // 5 -> 6: a version-3 tenant.setLimits keeps its version and its rule (poolMode unchanged).
+  (c) => c,
+  // 6 -> 7: version 7 only added the wal.archived, wal.history and wal.forget types.
   (c) => c,
 ];
 if (COMMAND_MIGRATIONS.length !== COMMAND_VERSION - 1) throw new Error('COMMAND_VERSION was bumped without its migration');

@@ -3,7 +3,8 @@
 // corrupt state.
 //
 // checkStep runs after every successful apply and costs O(members), O(backups)
-// after a backup command; checkState is
+// after a backup command, O(WAL ranges) after wal.archived, wal.history or
+// wal.forget; checkState is
 // the full check, run on restore and by the tests after every step.
 
 import { invariant } from './errors.js';
@@ -112,6 +113,37 @@ export function checkBackups(s: ClusterState): void {
   }
 }
 
+/**
+ * The WAL archive's index (O(ranges + history files), both bounded): ranges sorted
+ * by (timeline, startLsn), each starting at or before its end, and those of one
+ * timeline neither overlapping nor touching (touching ones are merged, so a gap is
+ * always real); history files of timelines 2 and up, ascending and distinct.
+ */
+export function checkWalArchive(s: ClusterState): void {
+  const { ranges, historyTimelines } = s.walArchive;
+  invariant(ranges.length <= LIMITS.walRanges, () => `${ranges.length} WAL ranges (limit ${LIMITS.walRanges})`);
+  invariant(historyTimelines.length <= LIMITS.walHistories, () => `${historyTimelines.length} archived history files (limit ${LIMITS.walHistories})`);
+  for (let i = 0; i < ranges.length; i++) {
+    const r = ranges[i]!;
+    const at = () => `WAL range ${i} (timeline ${r.timeline}, ${r.startLsn} to ${r.endLsn})`;
+    invariant(Number.isSafeInteger(r.timeline) && r.timeline >= 1, () => `${at()} has an invalid timeline`);
+    invariant(compareLsn(r.startLsn, r.endLsn) <= 0, () => `${at()} ends before it starts`);
+    const p = ranges[i - 1];
+    if (p === undefined) continue;
+    invariant(p.timeline <= r.timeline, () => `${at()} follows a range of timeline ${p.timeline}: not sorted by timeline`);
+    invariant(
+      p.timeline < r.timeline || compareLsn(p.endLsn, r.startLsn) < 0,
+      () =>
+        `${at()} overlaps or touches the range before it (${p.startLsn} to ${p.endLsn}); ranges of one timeline are sorted, apart and merged when they touch`,
+    );
+  }
+  for (let i = 0; i < historyTimelines.length; i++) {
+    const t = historyTimelines[i]!;
+    invariant(Number.isSafeInteger(t) && t >= 2, () => `archived history file of timeline ${t}: timelines with a history file are 2 or more`);
+    invariant(i === 0 || historyTimelines[i - 1]! < t, 'archived history timelines are not ascending and distinct');
+  }
+}
+
 /** After a successful apply of `c`: cheap checks that relate the two states. */
 export function checkStep(prev: ClusterState, next: ClusterState, c: Command): void {
   const g0 = prev.postgres.generation;
@@ -127,6 +159,9 @@ export function checkStep(prev: ClusterState, next: ClusterState, c: Command): v
   invariant(next.computes.size <= LIMITS.computes, 'too many computes');
   // Bounded by LIMITS.backups, and only after a backup command.
   if (c.type.startsWith('backup.')) checkBackups(next);
+  // Bounded by LIMITS.walRanges and LIMITS.walHistories; only the archive's commands change it.
+  if (c.type === 'wal.archived' || c.type === 'wal.history' || c.type === 'wal.forget') checkWalArchive(next);
+  else invariant(next.walArchive === prev.walArchive, () => `${c.type} changed the WAL archive's index`);
 }
 
 /** Every invariant of a state (O(size)). */
@@ -152,6 +187,7 @@ export function checkState(s: ClusterState): void {
     }
   }
   checkBackups(s);
+  checkWalArchive(s);
   for (const [name, w] of s.walSegments) invariant(w.name === name, () => `WAL segment keyed ${name} has name ${w.name}`);
   for (const [id, c] of s.computes) {
     invariant(c.id === id, () => `compute keyed ${id} has id ${c.id}`);

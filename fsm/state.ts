@@ -8,7 +8,7 @@
 // iteration order depends on arrival order, so nothing that is stored or encoded may
 // depend on it: the snapshot codec sorts by id.
 
-import type { Lsn } from './lsn.js';
+import { compareLsn, type Lsn } from './lsn.js';
 
 export type NodeId = string;
 export type TenantId = string;
@@ -21,6 +21,10 @@ export const LIMITS = {
   tenants: 10_000, // including deleted ones until tenant.purge
   backups: 1_000,
   walSegments: 50_000,
+  /** Ranges of the continuous WAL archive (walArchive.ranges), over all timelines. */
+  walRanges: 1_000,
+  /** Timelines whose history file is archived (walArchive.historyTimelines). */
+  walHistories: 1_000,
   computes: 10_000,
   /** Promotion history keeps the newest entries only. */
   history: 1_000,
@@ -271,6 +275,48 @@ export interface WalSegment {
   readonly atMs: number;
 }
 
+/**
+ * A stretch of one timeline's WAL that is in the object store without a gap
+ * (the continuous archive). Every instant is the proposer's wall clock, carried
+ * as data (I2): apply never compares them with a clock.
+ */
+export interface WalRange {
+  /** 1..0xffffffff. */
+  readonly timeline: number;
+  /** The first archived byte. */
+  readonly startLsn: Lsn;
+  /** Archived up to here, exclusive; at or after startLsn (equal: nothing yet). */
+  readonly endLsn: Lsn;
+  /**
+   * When the range began: the atMs of the report whose start is the range's start
+   * (with merged ranges, the earlier-starting one's). wal.forget moving the start
+   * later leaves it as it was.
+   */
+  readonly startAtMs: number;
+  /** When endLsn was reached (the atMs of the report that last moved it): the newest restorable instant on this range. */
+  readonly endAtMs: number;
+}
+
+/**
+ * The index of the continuous WAL archive (snapshot format 6), kept small however
+ * long the cluster runs: ranges per timeline, not one entry per segment. Written
+ * by wal.archived, wal.history and wal.forget (command version 7).
+ */
+export interface WalArchiveState {
+  /**
+   * Sorted by (timeline, startLsn); ranges of one timeline never overlap or touch
+   * (touching ones are merged), so a gap in the archive shows as two ranges. At
+   * most LIMITS.walRanges.
+   */
+  readonly ranges: readonly WalRange[];
+  /**
+   * Timelines whose history file is archived, ascending, each at least 2 (timeline 1
+   * has none). A timeline > 1 is restorable only when its history is archived.
+   * At most LIMITS.walHistories.
+   */
+  readonly historyTimelines: readonly number[];
+}
+
 export const COMPUTE_STATES = ['starting', 'running', 'suspending', 'suspended', 'failed'] as const;
 export type ComputeState = (typeof COMPUTE_STATES)[number];
 
@@ -304,7 +350,9 @@ export interface ClusterState {
   readonly postgres: PostgresState;
   readonly tenants: ReadonlyMap<TenantId, Tenant>;
   readonly backups: ReadonlyMap<BackupId, Backup>;
+  /** One entry per segment (wal.record, wal.delete): kept for old logs; nothing proposes them now. */
   readonly walSegments: ReadonlyMap<string, WalSegment>;
+  readonly walArchive: WalArchiveState;
   readonly computes: ReadonlyMap<ComputeId, Compute>;
   readonly maintenance: Maintenance;
 }
@@ -326,9 +374,23 @@ export function initialState(): ClusterState {
     tenants: new Map(),
     backups: new Map(),
     walSegments: new Map(),
+    walArchive: { ranges: [], historyTimelines: [] },
     computes: new Map(),
     maintenance: { paused: false, reason: null, atMs: null },
   };
+}
+
+/** The archived WAL ranges of `timeline`, oldest first. */
+export function walRangesOf(s: ClusterState, timeline: number): readonly WalRange[] {
+  return s.walArchive.ranges.filter((r) => r.timeline === timeline);
+}
+
+/**
+ * The range of `timeline` holding all WAL from `fromLsn` up to `toLsn` (a restore
+ * from a backup starting at fromLsn can replay to toLsn without a gap), or undefined.
+ */
+export function walRangeCovering(s: ClusterState, timeline: number, fromLsn: Lsn, toLsn: Lsn): WalRange | undefined {
+  return s.walArchive.ranges.find((r) => r.timeline === timeline && compareLsn(r.startLsn, fromLsn) <= 0 && compareLsn(toLsn, r.endLsn) <= 0);
 }
 
 /** A copy of `m` with `key` set to `value` (the original is not touched). */

@@ -2,27 +2,14 @@
 // standbys, failover blocking and scheduled switchover (pg.*, lease.*).
 
 import type { PostgresCommandType } from '../commands/postgres.js';
-import { reject, type Rejection } from '../errors.js';
-import { LIMITS, mapWith, type ClusterState, type PgNode, type PgRole } from '../state.js';
-import { q, unknownMember, withPg, type Handler } from './shared.js';
+import { reject } from '../errors.js';
+import { LIMITS, mapWith, type PgNode, type PgRole } from '../state.js';
+import { checkGeneration, q, unknownMember, withPg, type Handler } from './shared.js';
 
 function setRole(nodes: ReadonlyMap<string, PgNode>, id: string, role: PgRole): ReadonlyMap<string, PgNode> {
   const n = nodes.get(id);
   if (n === undefined || n.role === role) return nodes;
   return mapWith(nodes, id, { ...n, role });
-}
-
-/** Exactly the current generation, for commands decided under it. */
-function checkGeneration(s: ClusterState, generation: number): Rejection | null {
-  const g = s.postgres.generation;
-  if (generation === g) return null;
-  return reject(
-    'stale_generation',
-    generation < g
-      ? `generation: ${generation} is stale; the current generation is ${g} (a promotion happened since this was decided: re-read the state)`
-      : `generation: ${generation} is ahead of the current generation ${g}; expected ${g}`,
-    'generation',
-  );
 }
 
 export const postgresHandlers: { [T in PostgresCommandType]: Handler<T> } = {

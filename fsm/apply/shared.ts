@@ -1,5 +1,6 @@
 // What the domains' handlers share: the step a handler returns, and the lookups and
-// rejections more than one domain makes. Imported by apply/{cluster,postgres,tenants,storage}.ts.
+// rejections more than one domain makes (the generation check: pg.*, lease.* and
+// wal.*). Imported by apply/{cluster,postgres,tenants,storage}.ts.
 
 import type { CommandOf, CommandType } from '../commands.js';
 import { isRejection, reject, type Rejection } from '../errors.js';
@@ -19,6 +20,19 @@ export const q = (s: string): string => JSON.stringify(s);
 
 export function withPg(s: ClusterState, pg: Partial<PostgresState>): ClusterState {
   return { ...s, postgres: { ...s.postgres, ...pg } };
+}
+
+/** Exactly the current generation, for commands decided under it. */
+export function checkGeneration(s: ClusterState, generation: number): Rejection | null {
+  const g = s.postgres.generation;
+  if (generation === g) return null;
+  return reject(
+    'stale_generation',
+    generation < g
+      ? `generation: ${generation} is stale; the current generation is ${g} (a promotion happened since this was decided: re-read the state)`
+      : `generation: ${generation} is ahead of the current generation ${g}; expected ${g}`,
+    'generation',
+  );
 }
 
 export function unknownMember(s: ClusterState, id: string, field: string): Rejection {

@@ -1,11 +1,11 @@
-// Storage handlers: the backup index (backup.*), archived WAL segments (wal.*) and
-// computes (compute.*).
+// Storage handlers: the backup index (backup.*), archived WAL (wal.*: the continuous
+// archive's ranges, and the per-segment records of older logs) and computes (compute.*).
 
-import type { StorageCommandType } from '../commands/storage.js';
+import type { StorageCommandType, WalArchived } from '../commands/storage.js';
 import { isRejection, reject } from '../errors.js';
 import { compareLsn } from '../lsn.js';
-import { LIMITS, UNVERIFIED, mapWith, mapWithout, sortedValues, type Backup, type ComputeState } from '../state.js';
-import { full, liveTenant, q, unknownMember, type Handler } from './shared.js';
+import { LIMITS, UNVERIFIED, mapWith, mapWithout, sortedValues, type Backup, type ComputeState, type WalRange } from '../state.js';
+import { checkGeneration, full, liveTenant, q, unknownMember, type Handler } from './shared.js';
 
 const COMPUTE_NEXT: Readonly<Record<ComputeState, readonly ComputeState[]>> = {
   starting: ['running', 'suspending', 'failed'],
@@ -14,6 +14,48 @@ const COMPUTE_NEXT: Readonly<Record<ComputeState, readonly ComputeState[]>> = {
   suspended: ['starting', 'failed'],
   failed: ['starting'],
 };
+
+/**
+ * wal.archived's effect on the ranges: [startLsn, endLsn] of its timeline added, or
+ * 'covered' when one range already holds it. The ranges of the timeline it overlaps
+ * or touches (start <= their end and end >= their start) are next to each other in
+ * the sorted list, and become one: the smallest start with the startAtMs of the
+ * range that starts there (a range already there wins a tie), the largest end with
+ * atMs if the report moved it, else the endAtMs it had. With none, a new range
+ * (startAtMs = endAtMs = atMs) goes where the order puts it.
+ */
+function withArchived(ranges: readonly WalRange[], c: WalArchived): readonly WalRange[] | 'covered' {
+  let first = -1;
+  let last = -1;
+  let at = ranges.length;
+  for (let i = 0; i < ranges.length; i++) {
+    const r = ranges[i]!;
+    if (r.timeline < c.timeline || (r.timeline === c.timeline && compareLsn(r.endLsn, c.startLsn) < 0)) continue;
+    if (r.timeline > c.timeline || compareLsn(r.startLsn, c.endLsn) > 0) {
+      at = i;
+      break;
+    }
+    if (first < 0) first = i;
+    last = i;
+  }
+  if (first < 0) {
+    const range: WalRange = { timeline: c.timeline, startLsn: c.startLsn, endLsn: c.endLsn, startAtMs: c.atMs, endAtMs: c.atMs };
+    return [...ranges.slice(0, at), range, ...ranges.slice(at)];
+  }
+  const a = ranges[first]!;
+  const b = ranges[last]!;
+  if (first === last && compareLsn(a.startLsn, c.startLsn) <= 0 && compareLsn(c.endLsn, a.endLsn) <= 0) return 'covered';
+  const earlier = compareLsn(c.startLsn, a.startLsn) < 0;
+  const later = compareLsn(c.endLsn, b.endLsn) > 0;
+  const merged: WalRange = {
+    timeline: c.timeline,
+    startLsn: earlier ? c.startLsn : a.startLsn,
+    endLsn: later ? c.endLsn : b.endLsn,
+    startAtMs: earlier ? c.atMs : a.startAtMs,
+    endAtMs: later ? c.atMs : b.endAtMs,
+  };
+  return [...ranges.slice(0, first), merged, ...ranges.slice(last + 1)];
+}
 
 export const storageHandlers: { [T in StorageCommandType]: Handler<T> } = {
   'backup.record': (s, c) => {
@@ -198,6 +240,41 @@ export const storageHandlers: { [T in StorageCommandType]: Handler<T> } = {
     const missing = c.names.find((n) => !s.walSegments.has(n));
     if (missing !== undefined) return reject('unknown_wal_segment', `names: segment ${missing} is not recorded; nothing was deleted`, 'names');
     return { state: { ...s, walSegments: mapWithout(s.walSegments, ...c.names) } };
+  },
+
+  'wal.archived': (s, c) => {
+    // A fenced old primary must not extend the index (I3): its WAL is of a history the cluster left.
+    const stale = checkGeneration(s, c.generation);
+    if (stale !== null) return stale;
+    const ranges = withArchived(s.walArchive.ranges, c);
+    if (ranges === 'covered') return { state: s, existed: true };
+    // Only a new range raises the count; retention (wal.forget) frees some.
+    if (ranges.length > LIMITS.walRanges) return full('WAL ranges', s.walArchive.ranges.length, LIMITS.walRanges);
+    return { state: { ...s, walArchive: { ...s.walArchive, ranges } }, existed: false };
+  },
+
+  'wal.history': (s, c) => {
+    const stale = checkGeneration(s, c.generation);
+    if (stale !== null) return stale;
+    const timelines = s.walArchive.historyTimelines;
+    if (timelines.includes(c.timeline)) return { state: s, existed: true };
+    if (timelines.length >= LIMITS.walHistories) return full('archived history files', timelines.length, LIMITS.walHistories);
+    const historyTimelines = [...timelines, c.timeline].sort((x, y) => x - y);
+    return { state: { ...s, walArchive: { ...s.walArchive, historyTimelines } }, existed: false };
+  },
+
+  'wal.forget': (s, c) => {
+    // Everything before the position (timeline, beforeLsn); later timelines whole.
+    const { ranges, historyTimelines } = s.walArchive;
+    const kept: WalRange[] = [];
+    for (const r of ranges) {
+      if (r.timeline > c.timeline || (r.timeline === c.timeline && compareLsn(r.startLsn, c.beforeLsn) >= 0)) kept.push(r);
+      // Straddling: starts at beforeLsn now; startAtMs stays (when the range began, not when its new start was archived).
+      else if (r.timeline === c.timeline && compareLsn(r.endLsn, c.beforeLsn) > 0) kept.push({ ...r, startLsn: c.beforeLsn });
+    }
+    const histories = historyTimelines.filter((t) => t >= c.timeline);
+    if (histories.length === historyTimelines.length && kept.length === ranges.length && kept.every((r, i) => r === ranges[i])) return { state: s };
+    return { state: { ...s, walArchive: { ranges: kept, historyTimelines: histories } } };
   },
 
   'compute.create': (s, c) => {

@@ -1,5 +1,5 @@
-// Storage commands: the snapshot index (backup.*), archived WAL segments (wal.*) and
-// computes (compute.*).
+// Storage commands: the snapshot index (backup.*), archived WAL (wal.*: the continuous
+// archive's ranges, and the per-segment records of older logs) and computes (compute.*).
 
 import { FieldError, WAL_NAME_RE, type Fields, items } from '../fields.js';
 import { compareLsn, type Lsn } from '../lsn.js';
@@ -14,7 +14,7 @@ import {
   type ComputeState,
   type VerificationKind,
 } from '../state.js';
-import { MAX_TIMELINE, TEXT, base, fieldsOf, item, rawVersion, sortedDistinct, type Base, type ParserOf } from './shared.js';
+import { MAX_TIMELINE, TEXT, base, fieldsOf, generation, item, rawVersion, sortedDistinct, type Base, type ParserOf } from './shared.js';
 
 // --- snapshot index -------------------------------------------------------------------
 
@@ -116,6 +116,51 @@ export interface WalDelete extends Base<'wal.delete'> {
   readonly names: readonly string[];
 }
 
+// The continuous WAL archive (walArchive), command version 7: new types, so that a
+// build without them stops on them instead of rejecting what upgraded nodes apply.
+
+/**
+ * Version 7: WAL of `timeline` from startLsn up to endLsn (exclusive) is in the
+ * object store. Proposed by the primary's archiver about once a second. Merged
+ * into a range of that timeline it overlaps or touches, otherwise a new range (a
+ * gap shows as two); a report already covered changes nothing (existed: true).
+ *
+ * Refused (stale_generation) unless `generation` is the current one: a fenced old
+ * primary still streaming must not extend the index with WAL of a history the
+ * cluster left. Report what is new (start at the end of the last report, or where
+ * streaming resumed), not the whole session: a report reaching back before a
+ * wal.forget position would bring the forgotten part back into the index.
+ */
+export interface WalArchived extends Base<'wal.archived', 7> {
+  readonly generation: number;
+  readonly timeline: number;
+  readonly startLsn: Lsn;
+  /** At or after startLsn. */
+  readonly endLsn: Lsn;
+}
+/**
+ * Version 7: the history file of `timeline` (2 or more; timeline 1 has none) is in
+ * the object store, which a restore onto that timeline needs. Idempotent (existed:
+ * true). Same generation rule as wal.archived.
+ */
+export interface WalHistory extends Base<'wal.history', 7> {
+  readonly generation: number;
+  readonly timeline: number;
+}
+/**
+ * Version 7: retention forgets all archived WAL before the position (timeline,
+ * beforeLsn): every range and history file of an older timeline, and the part of
+ * each range of `timeline` before beforeLsn (a range ending at or before it goes, a
+ * range straddling it now starts there, its startAtMs unchanged). Later timelines
+ * are kept whole. That is what a restore from a backup starting at that position
+ * (or later) no longer needs. The index is forgotten before the objects are
+ * deleted. No generation: the leader decides retention, not the primary.
+ */
+export interface WalForget extends Base<'wal.forget', 7> {
+  readonly timeline: number;
+  readonly beforeLsn: Lsn;
+}
+
 // --- computes -------------------------------------------------------------------------
 
 export interface ComputeCreate extends Base<'compute.create'> {
@@ -145,6 +190,9 @@ export type StorageCommand =
   | BackupDelete
   | WalRecord
   | WalDelete
+  | WalArchived
+  | WalHistory
+  | WalForget
   | ComputeCreate
   | ComputeUpdate
   | ComputeDelete;
@@ -298,6 +346,36 @@ export const storageParsers: { [T in StorageCommandType]: Parser<T> } = {
     const arr = f.array('names', LIMITS.walDeleteBatch);
     if (arr.length === 0) throw new FieldError(f.at('names'), `is empty; expected 1-${LIMITS.walDeleteBatch} segment names`);
     return { ...base(f, 'wal.delete'), names: sortedDistinct(items(arr, f.at('names'), walNameItem), f.at('names')) };
+  },
+  'wal.archived': (x) => {
+    const f = fieldsOf(x, ['generation', 'timeline', 'startLsn', 'endLsn']);
+    const c: WalArchived = {
+      v: 7,
+      type: 'wal.archived',
+      atMs: f.timeMs('atMs'),
+      generation: generation(f),
+      timeline: f.int('timeline', 1, MAX_TIMELINE),
+      startLsn: f.lsn('startLsn'),
+      endLsn: f.lsn('endLsn'),
+    };
+    if (compareLsn(c.endLsn, c.startLsn) < 0) {
+      throw new FieldError(f.at('endLsn'), `${c.endLsn} is before startLsn ${c.startLsn}; expected an LSN at or after it`);
+    }
+    return c;
+  },
+  'wal.history': (x) => {
+    const f = fieldsOf(x, ['generation', 'timeline']);
+    return {
+      v: 7,
+      type: 'wal.history',
+      atMs: f.timeMs('atMs'),
+      generation: generation(f),
+      timeline: f.int('timeline', 2, MAX_TIMELINE, '(timeline 1 has no history file)'),
+    };
+  },
+  'wal.forget': (x) => {
+    const f = fieldsOf(x, ['timeline', 'beforeLsn']);
+    return { v: 7, type: 'wal.forget', atMs: f.timeMs('atMs'), timeline: f.int('timeline', 1, MAX_TIMELINE), beforeLsn: f.lsn('beforeLsn') };
   },
   'compute.create': (x) => {
     const f = fieldsOf(x, ['id', 'tenantId', 'branchOf', 'sourceSnapshot', 'sourceLsn']);

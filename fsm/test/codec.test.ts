@@ -5,10 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Packr } from 'msgpackr';
 import { COMMAND_VERSION, commandVersionOf, validateCommand } from '../commands.js';
-import { SNAPSHOT_FORMAT_VERSION, canonicalBytes, decodeCommand, decodeSnapshot, encodeCommand, encodeSnapshot, toPlain } from '../codec.js';
+import { SNAPSHOT_FORMAT_VERSION, canonicalBytes, decodeCommand, decodeSnapshot, encodeCommand, encodeSnapshot, toPlain, type PlainState } from '../codec.js';
 import { InvariantError, SnapshotFormatError, UnsupportedVersionError, isRejection } from '../errors.js';
 import { ClusterStateMachine } from '../machine.js';
-import { UNVERIFIED, initialState, type Backup } from '../state.js';
+import { LIMITS, UNVERIFIED, initialState, type Backup, type ClusterState } from '../state.js';
 import { C, clusterOf3, hex, run } from './helpers.js';
 import {
   PROMOTE_V1,
@@ -37,6 +37,14 @@ import {
   BACKUP_FAIL_V4_HEX,
   BACKUP_VERIFY_V4,
   BACKUP_VERIFY_V4_HEX,
+  SNAPSHOT_V6_BASE64,
+  SNAPSHOT_V6_COMMANDS,
+  WAL_ARCHIVED_V7,
+  WAL_ARCHIVED_V7_HEX,
+  WAL_FORGET_V7,
+  WAL_FORGET_V7_HEX,
+  WAL_HISTORY_V7,
+  WAL_HISTORY_V7_HEX,
 } from './fixtures.js';
 
 const raw = new Packr({ useRecords: false });
@@ -225,7 +233,7 @@ test('frozen v1 snapshot fixture still decodes, through the migration to the cur
   assert.equal(hex(m.snapshot()), hex(encodeSnapshot(replayed)));
   // And format 1 was exactly this encoding minus the field format 2 added: the frozen
   // bytes are still reproduced from the fixture commands.
-  const plain = toPlain(replayed);
+  const plain = plainBeforeFormat6(replayed);
   const { scheduledSwitchover: _addedInFormat2, ...postgresV1 } = plain.postgres;
   assert.equal(
     hex(canonicalBytes({ ...plain, tenants: withoutPoolSize(plain.tenants), backups: backupsAsFormat3(plain.backups), postgres: postgresV1, format: 1 })),
@@ -250,7 +258,7 @@ test('frozen v2 snapshot fixture decodes (and, while the format is 2, re-encodes
     assert.equal(hex(encodeSnapshot(run(SNAPSHOT_V2_COMMANDS))), hex(bytes), 'format 2 replays the fixture commands to exactly the frozen bytes');
   }
   // Format 2 was exactly this build's encoding minus the field format 3 added.
-  const plain = toPlain(run(SNAPSHOT_V2_COMMANDS));
+  const plain = plainBeforeFormat6(run(SNAPSHOT_V2_COMMANDS));
   assert.equal(
     hex(canonicalBytes({ ...plain, tenants: withoutPoolSize(plain.tenants), backups: backupsAsFormat3(plain.backups), format: 2 })),
     hex(bytes),
@@ -274,7 +282,7 @@ test('frozen v3 snapshot fixture decodes (and, while the format is 3, re-encodes
   }
   // Format 3 was exactly this build's encoding with the backups in their format-3 shape;
   // the migration gives the replay of its commands byte for byte.
-  const plain = toPlain(run(SNAPSHOT_V3_COMMANDS));
+  const plain = plainBeforeFormat6(run(SNAPSHOT_V3_COMMANDS));
   assert.equal(
     hex(canonicalBytes({ ...plain, tenants: withoutPoolMode(plain.tenants), backups: backupsAsFormat3(plain.backups), format: 3 })),
     hex(bytes),
@@ -394,7 +402,7 @@ test('frozen v4 snapshot fixture decodes (and, while the format is 4, re-encodes
     assert.equal(hex(encodeSnapshot(run(SNAPSHOT_V4_COMMANDS))), hex(bytes), 'format 4 replays the fixture commands to exactly the frozen bytes');
   }
   // Format 4 was exactly this build's encoding without limits.poolMode, which format 5 added.
-  const plain = toPlain(run(SNAPSHOT_V4_COMMANDS));
+  const plain = plainBeforeFormat6(run(SNAPSHOT_V4_COMMANDS));
   assert.equal(hex(canonicalBytes({ ...plain, tenants: withoutPoolMode(plain.tenants), format: 4 })), hex(bytes), 'format 4 replays to the frozen bytes');
   assert.ok(
     [...s.tenants.values()].every((t) => t.limits.poolMode === null),
@@ -402,7 +410,7 @@ test('frozen v4 snapshot fixture decodes (and, while the format is 4, re-encodes
   );
 });
 
-test('frozen v5 snapshot fixture decodes (and, while the format is 5, re-encodes to the same bytes); the v6 command fixture decodes', () => {
+test('frozen v5 snapshot fixture decodes through the migration to format 6 (and, while the format is 5, re-encodes to the same bytes); the v6 command fixture decodes', () => {
   const bytes = new Uint8Array(Buffer.from(SNAPSHOT_V5_BASE64, 'base64'));
   const s = decodeSnapshot(bytes);
   assert.deepEqual(s.tenants.get('t1')!.limits, { maxConnections: 30, rateLimitPerSec: 500, poolSize: 8, poolMode: 'session' });
@@ -411,6 +419,13 @@ test('frozen v5 snapshot fixture decodes (and, while the format is 5, re-encodes
     assert.equal(hex(encodeSnapshot(s)), hex(bytes), 'format 5 encodes this state to exactly the frozen bytes');
     assert.equal(hex(encodeSnapshot(run(SNAPSHOT_V5_COMMANDS))), hex(bytes), 'format 5 replays the fixture commands to exactly the frozen bytes');
   }
+  // Format 5 was exactly this build's encoding without walArchive, which format 6 added;
+  // the migration gives an empty archive index, which is what the replay gives.
+  const plain = plainBeforeFormat6(run(SNAPSHOT_V5_COMMANDS));
+  assert.equal(hex(canonicalBytes({ ...plain, format: 5 })), hex(bytes), 'format 5 replays the fixture commands to exactly the frozen bytes');
+  assert.deepEqual(s.walArchive, { ranges: [], historyTimelines: [] }, 'the format-5 migration adds an empty walArchive');
+  assert.equal(s.walSegments.size, 1, 'the per-segment records stay as they were');
+  assert.equal(hex(encodeSnapshot(s)), hex(encodeSnapshot(run(SNAPSHOT_V5_COMMANDS))), 'a migrated format-5 snapshot equals a replay, byte for byte');
   const c = decodeCommand(new Uint8Array(Buffer.from(TENANT_SET_LIMITS_V6_HEX, 'hex')));
   assert.deepEqual(c, TENANT_SET_LIMITS_V6);
   assert.equal(hex(encodeCommand(TENANT_SET_LIMITS_V6)), TENANT_SET_LIMITS_V6_HEX);
@@ -430,6 +445,73 @@ test("a format-5 snapshot must carry limits.poolMode (null, 'session' or 'transa
   ];
   for (const [snap, re] of cases) assert.throws(() => decodeSnapshot(pack(snap)), re);
   assert.equal(decodeSnapshot(pack({ ...plain, format: 4, tenants: [{ ...t, limits: limitsWithout }] })).tenants.get('t1')!.limits.poolMode, null);
+});
+
+test('frozen v6 snapshot fixture decodes (and, while the format is 6, re-encodes to the same bytes); the v7 command fixtures decode', () => {
+  const bytes = new Uint8Array(Buffer.from(SNAPSHOT_V6_BASE64, 'base64'));
+  const s = decodeSnapshot(bytes);
+  assert.deepEqual(s.walArchive, {
+    ranges: [
+      { timeline: 1, startLsn: '0/2800000', endLsn: '0/3000148', startAtMs: 13_000, endAtMs: 13_000 },
+      { timeline: 2, startLsn: '0/3000148', endLsn: '0/6000000', startAtMs: 13_001, endAtMs: 13_002 },
+      { timeline: 2, startLsn: '0/7000000', endLsn: '0/7800000', startAtMs: 13_003, endAtMs: 13_003 },
+    ],
+    historyTimelines: [2],
+  });
+  assert.deepEqual(toPlain(s), toPlain(run(SNAPSHOT_V6_COMMANDS)));
+  if ((SNAPSHOT_FORMAT_VERSION as number) === 6) {
+    assert.equal(hex(encodeSnapshot(s)), hex(bytes), 'format 6 encodes this state to exactly the frozen bytes');
+    assert.equal(hex(encodeSnapshot(run(SNAPSHOT_V6_COMMANDS))), hex(bytes), 'format 6 replays the fixture commands to exactly the frozen bytes');
+  }
+  for (const [hexBytes, expected] of [
+    [WAL_ARCHIVED_V7_HEX, WAL_ARCHIVED_V7],
+    [WAL_HISTORY_V7_HEX, WAL_HISTORY_V7],
+    [WAL_FORGET_V7_HEX, WAL_FORGET_V7],
+  ] as const) {
+    const c = decodeCommand(new Uint8Array(Buffer.from(hexBytes, 'hex')));
+    assert.deepEqual(c, expected);
+    assert.equal(commandVersionOf(expected.type), 7);
+    assert.equal(hex(encodeCommand(expected)), hexBytes);
+    // A version-6 build stops on them (v above its COMMAND_VERSION); labelled 6, they are invalid, not an unknown type it would skip.
+    const asV6 = decodeCommand(pack({ ...expected, v: 6 }));
+    assert.ok(isRejection(asV6));
+    assert.match(asV6.error.message, new RegExp(`${expected.type.replace('.', '\\.')} was added in command version 7`));
+  }
+});
+
+test('a format-6 snapshot must carry walArchive, every range field valid, ranges sorted and apart; a format-5 one gets an empty index', () => {
+  const plain = { ...toPlain(run(SNAPSHOT_V6_COMMANDS)), format: 6 };
+  const w = plain.walArchive;
+  const [r0, r1, r2] = [w.ranges[0]!, w.ranges[1]!, w.ranges[2]!];
+  const { walArchive: _w, ...withoutArchive } = plain;
+  const { endAtMs: _e, ...r0WithoutEnd } = r0;
+  const withRanges = (ranges: unknown[]) => ({ ...plain, walArchive: { ...w, ranges } });
+  const cases: [unknown, RegExp][] = [
+    [withoutArchive, /walArchive: missing; expected an object with ranges, historyTimelines/],
+    [{ ...plain, walArchive: { ranges: [] } }, /walArchive\.historyTimelines: missing/],
+    [{ ...plain, walArchive: { ...w, extra: 1 } }, /walArchive\.extra: unknown field/],
+    [withRanges([r0WithoutEnd, r1, r2]), /walArchive\.ranges\[0\]\.endAtMs: missing/],
+    [withRanges([{ ...r0, timeline: 0 }, r1, r2]), /walArchive\.ranges\[0\]\.timeline: 0 is not valid/],
+    [withRanges([{ ...r0, startLsn: 'x/1' }, r1, r2]), /walArchive\.ranges\[0\]\.startLsn: "x\/1" is not valid; expected a Postgres LSN/],
+    [withRanges([{ ...r0, endLsn: '0/1' }, r1, r2]), /walArchive\.ranges\[0\]\.endLsn: 0\/1 is before startLsn 0\/2800000/],
+    [withRanges([{ ...r0, startAtMs: -1 }, r1, r2]), /walArchive\.ranges\[0\]\.startAtMs: -1 is not valid/],
+    [withRanges([r1, r0, r2]), /walArchive\.ranges\[1\]\.timeline: 1 follows a range of timeline 2; expected ranges sorted by timeline/],
+    [withRanges([r0, r2, r1]), /walArchive\.ranges\[2\]\.startLsn: 0\/3000148 is not after the end of the range before it on timeline 2/],
+    // Touching is not allowed either: touching ranges are one.
+    [withRanges([r0, { ...r1, endLsn: '0/7000000' }, r2]), /walArchive\.ranges\[2\]\.startLsn: 0\/7000000 is not after the end/],
+    [{ ...plain, walArchive: { ...w, historyTimelines: [1] } }, /walArchive\.historyTimelines\[0\]: 1 is not valid; expected a timeline from 2/],
+    [{ ...plain, walArchive: { ...w, historyTimelines: [3, 2] } }, /walArchive\.historyTimelines\[1\]: 2 follows 3; expected ascending, distinct/],
+    [{ ...plain, walArchive: { ...w, historyTimelines: [2, 2] } }, /walArchive\.historyTimelines\[1\]: 2 follows 2/],
+    [withRanges(Array.from({ length: LIMITS.walRanges + 1 }, () => r0)), /walArchive\.ranges: has 1001 items; at most 1000/],
+  ];
+  for (const [snap, re] of cases)
+    assert.throws(
+      () => decodeSnapshot(pack(snap)),
+      (e: unknown) => e instanceof SnapshotFormatError && re.test(e.message),
+      String(re),
+    );
+  // Format 5 had no walArchive: the migration adds an empty one.
+  assert.deepEqual(decodeSnapshot(pack({ ...withoutArchive, format: 5 })).walArchive, { ranges: [], historyTimelines: [] });
 });
 
 test("a format-3 snapshot's backups migrate to the format-4 shape; a format-4 one must carry every field", () => {
@@ -487,6 +569,12 @@ test('a version-1 backup.record from the log decodes as version 1 and applies in
     ['full', null, null, 5, null, 'backups/b1/base.tar', 'unverified'],
   );
 });
+
+/** The plain state as formats 1 to 5 wrote it: without walArchive (format 6). */
+function plainBeforeFormat6(s: ClusterState): Omit<PlainState, 'walArchive'> {
+  const { walArchive: _addedInFormat6, ...rest } = toPlain(s);
+  return rest;
+}
 
 /** A plain tenant list as formats 1 and 2 wrote it: without limits.poolSize (format 3) and limits.poolMode (format 5). */
 function withoutPoolSize<T extends { limits: object }>(tenants: readonly T[]): unknown[] {

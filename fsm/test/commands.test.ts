@@ -45,6 +45,10 @@ test('every builder in the helpers is a valid command, and every command type ha
     C.backupDelete(),
     C.walRecord(),
     C.walDelete(),
+    C.walArchived(),
+    C.walArchived({ startLsn: '0/5000000', endLsn: '0/5000000' }),
+    C.walHistory(),
+    C.walForget(),
     C.computeCreate(),
     C.computeUpdate(),
     C.computeDelete(),
@@ -86,7 +90,17 @@ test('versions: each type is written with the version that introduced it; versio
   // rolling upgrade.
   // Version 4 added backup.verify and the current shapes of backup.record and backup.update.
   // Version 5: backup.update completes with the exact start. Version 6: tenant.setLimits carries poolMode.
-  const added: Record<string, number> = { 'pg.scheduleSwitchover': 2, 'tenant.setLimits': 6, 'backup.verify': 4, 'backup.record': 4, 'backup.update': 5 };
+  // Version 7 added wal.archived, wal.history and wal.forget.
+  const added: Record<string, number> = {
+    'pg.scheduleSwitchover': 2,
+    'tenant.setLimits': 6,
+    'backup.verify': 4,
+    'backup.record': 4,
+    'backup.update': 5,
+    'wal.archived': 7,
+    'wal.history': 7,
+    'wal.forget': 7,
+  };
   for (const type of COMMAND_TYPES) assert.equal(commandVersionOf(type), added[type] ?? 1, type);
   assert.deepEqual(validateCommand({ ...C.memberRemove(), v: 4 }), C.memberRemove());
   assert.deepEqual(validateCommand({ ...C.tenantSetLimitsV3(), v: 4 }), C.tenantSetLimitsV3(), 'versions 3 to 5 read the version-3 shape');
@@ -328,6 +342,30 @@ test('backup.record / update / delete, wal.record / delete', () => {
   expectInvalid(C.walDelete({ names: [] }), 'names', 'is empty');
   expectInvalid(C.walDelete({ names: ['x'] }), 'names[0]', '"x"');
   assert.ok(!isRejection(validateCommand(C.walRecord({ name: '000000010000000000000002.partial' }))));
+});
+
+test('wal.archived / wal.history / wal.forget (v7): generation, timeline, LSNs in order; history only for timelines 2 and up', () => {
+  expectInvalid(C.walArchived({ generation: undefined }), 'generation', 'missing', 'fencing token');
+  expectInvalid(C.walArchived({ generation: -1 }), 'generation', '-1 is not valid');
+  expectInvalid(C.walArchived({ timeline: 0 }), 'timeline', '0 is not valid', '1 to 4294967295');
+  expectInvalid(C.walArchived({ timeline: 2 ** 32 }), 'timeline', '4294967296');
+  expectInvalid(C.walArchived({ startLsn: '0/XYZ' }), 'startLsn', '"0/XYZ"', 'Postgres LSN');
+  expectInvalid(C.walArchived({ endLsn: 3 }), 'endLsn', '3 is not valid');
+  expectInvalid(C.walArchived({ endLsn: '0/2FFFFFF' }), 'endLsn', '0/2FFFFFF is before startLsn 0/3000000', 'at or after it');
+  expectInvalid(C.walArchived({ name: '000000010000000000000003' }), 'name', 'unknown field', 'generation, timeline, startLsn, endLsn');
+  expectInvalid(C.walHistory({ timeline: 1 }), 'timeline', '1 is not valid', '2 to 4294967295', 'timeline 1 has no history file');
+  expectInvalid(C.walHistory({ timeline: '2' }), 'timeline', '"2"');
+  expectInvalid(C.walHistory({ generation: 1.5 }), 'generation', '1.5');
+  expectInvalid(C.walForget({ beforeLsn: null }), 'beforeLsn', 'null');
+  expectInvalid(C.walForget({ timeline: 0 }), 'timeline', '0');
+  expectInvalid(C.walForget({ generation: 1 }), 'generation', 'unknown field', 'timeline, beforeLsn');
+  // LSNs are normalized; v 7 is the only version these types have.
+  assert.deepEqual(
+    validateCommand(C.walArchived({ startLsn: '0/0300000a', endLsn: '0/0500000B' })),
+    C.walArchived({ startLsn: '0/300000A', endLsn: '0/500000B' }),
+  );
+  assert.deepEqual(validateCommand(C.walForget({ beforeLsn: '00000000/04000000' })), C.walForget());
+  for (const v of [1, 6]) expectInvalid({ ...C.walForget(), v }, 'v', `${v} is not valid`, 'wal.forget was added in command version 7');
 });
 
 test('compute.create / update / delete, maintenance.set', () => {

@@ -402,3 +402,97 @@ export const SNAPSHOT_V5_BASE64 = [
 /** TENANT_SET_LIMITS_V6 as encodeCommand writes it (hex). */
 export const TENANT_SET_LIMITS_V6_HEX =
   '85a461744d73cb4279aa5e77200000a26964a27431a66c696d69747384ae6d6178436f6e6e656374696f6e7332a8706f6f6c4d6f6465ab7472616e73616374696f6ea8706f6f6c53697a65c0af726174654c696d6974506572536563cd03e8a474797065b074656e616e742e7365744c696d697473a17606';
+
+/**
+ * Format 6: the continuous WAL archive's index (command version 7): ranges of two
+ * timelines, one merged from touching reports, one gap, a history file, and one
+ * range trimmed by retention.
+ */
+export const SNAPSHOT_V6_COMMANDS: Command[] = [
+  ...SNAPSHOT_V5_COMMANDS,
+  C.walArchived({ generation: 2, timeline: 1, startLsn: '0/2000000', endLsn: '0/3000148', atMs: 13_000 }),
+  C.walArchived({ generation: 2, timeline: 2, startLsn: '0/3000148', endLsn: '0/5000000', atMs: 13_001 }),
+  C.walArchived({ generation: 2, timeline: 2, startLsn: '0/5000000', endLsn: '0/6000000', atMs: 13_002 }),
+  C.walArchived({ generation: 2, timeline: 2, startLsn: '0/7000000', endLsn: '0/7800000', atMs: 13_003 }),
+  C.walHistory({ generation: 2, timeline: 2, atMs: 13_004 }),
+  C.walForget({ timeline: 1, beforeLsn: '0/2800000', atMs: 13_005 }),
+];
+
+/** Version 7: the three commands of the continuous archive. */
+export const WAL_ARCHIVED_V7: Command = {
+  v: 7,
+  type: 'wal.archived',
+  generation: 3,
+  timeline: 2,
+  startLsn: '16/B374D848',
+  endLsn: '16/B5000000',
+  atMs: 1_763_730_000_000,
+};
+export const WAL_HISTORY_V7: Command = { v: 7, type: 'wal.history', generation: 3, timeline: 2, atMs: 1_763_730_000_001 };
+export const WAL_FORGET_V7: Command = { v: 7, type: 'wal.forget', timeline: 1, beforeLsn: '0/2800000', atMs: 1_763_730_000_002 };
+
+/** encodeSnapshot after SNAPSHOT_V6_COMMANDS, written by snapshot format 6 (base64). */
+export const SNAPSHOT_V6_BASE64 = [
+  'iadiYWNrdXBzlN4AEKRhdE1zzROIqGNoZWNrc3Vt2UdzaGEyNTY6YWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFi',
+  'YWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYqZlbmRMc26pMC8yMDAwMTAwrWZhaWx1cmVSZWFzb27ArGZpbmlzaGVkQXRNc80T',
+  'iaJpZKJiMaRraW5kpGZ1bGykbm9kZcCmcGFyZW50wKZwcmVmaXizYmFja3Vwcy9iMS9iYXNlLnRhcqhzdGFydExzbqkwLzIwMDAw',
+  'Mjilc3RhdGWoY29tcGxldGWrc3RvcmVkQnl0ZXPOC1MrgKh0YXJCeXRlc8CodGltZWxpbmUBrHZlcmlmaWNhdGlvboSkYXRNc8Cm',
+  'ZGV0YWlswKRraW5kwKVzdGF0Zap1bnZlcmlmaWVk3gAQpGF0TXPNKvioY2hlY2tzdW3ZR3NoYTI1NjphYmFiYWJhYmFiYWJhYmFi',
+  'YWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFiYWJhYmFipmVuZExzbqkwLzUwMDAxMDCtZmFpbHVyZVJl',
+  'YXNvbsCsZmluaXNoZWRBdE1zzSr5omlkomIypGtpbmSkZnVsbKRub2Rlom4zpnBhcmVudMCmcHJlZml4smMxL2Jhc2ViYWNrdXBz',
+  'L2IyL6hzdGFydExzbqkwLzUwMDAwMjilc3RhdGWoY29tcGxldGWrc3RvcmVkQnl0ZXPOAmJaAKh0YXJCeXRlc84LUyuAqHRpbWVs',
+  'aW5lAax2ZXJpZmljYXRpb26EpGF0TXPNKvqmZGV0YWlsrTMgcGFydHMgbWF0Y2ika2luZKljaGVja3N1bXOlc3RhdGWodmVyaWZp',
+  'ZWTeABCkYXRNc80q+6hjaGVja3N1bcCmZW5kTHNuwK1mYWlsdXJlUmVhc29urG4zIHJlc3RhcnRlZKxmaW5pc2hlZEF0TXPNKvyi',
+  'aWSiYjOka2luZKtpbmNyZW1lbnRhbKRub2Rlom4zpnBhcmVudKJiMqZwcmVmaXiyYzEvYmFzZWJhY2t1cHMvYjMvqHN0YXJ0THNu',
+  'qTAvNjAwMDAyOKVzdGF0ZaZmYWlsZWSrc3RvcmVkQnl0ZXMAqHRhckJ5dGVzwKh0aW1lbGluZQGsdmVyaWZpY2F0aW9uhKRhdE1z',
+  'wKZkZXRhaWzApGtpbmTApXN0YXRlqnVudmVyaWZpZWTeABCkYXRNc80q/ahjaGVja3N1bcCmZW5kTHNuwK1mYWlsdXJlUmVhc29u',
+  'wKxmaW5pc2hlZEF0TXPAomlkomI0pGtpbmSraW5jcmVtZW50YWykbm9kZaJuMqZwYXJlbnSiYjGmcHJlZml4smMxL2Jhc2ViYWNr',
+  'dXBzL2I0L6hzdGFydExzbqkwLzcwMDAwMjilc3RhdGWncnVubmluZ6tzdG9yZWRCeXRlcwCodGFyQnl0ZXPAqHRpbWVsaW5lAax2',
+  'ZXJpZmljYXRpb26EpGF0TXPApmRldGFpbMCka2luZMClc3RhdGWqdW52ZXJpZmllZKhjb21wdXRlc5GJp2FkZHJlc3OtMTAuMC4x',
+  'LjU6NTQzMqhicmFuY2hPZsCrY3JlYXRlZEF0TXPNF3CiaWSiYzGubGFzdEFjdGl2aXR5TXPNGWSpc291cmNlTHNuqTAvMjAwMDEw',
+  'MK5zb3VyY2VTbmFwc2hvdKJiMaVzdGF0ZadydW5uaW5nqHRlbmFudElkonQxpmZvcm1hdAarbWFpbnRlbmFuY2WDpGF0TXPNH0Cm',
+  'cGF1c2Vkw6ZyZWFzb26sdXBncmFkaW5nIG4zp21lbWJlcnOThKlhZGRlZEF0TXPNA+mpYWRkcmVzc2VzhKNhcGmtMTAuMC4wLjE6',
+  'ODA4MKhwb3N0Z3Jlc60xMC4wLjAuMTo1NDMypXByb3h5rTEwLjAuMC4xOjY0MzKkcmFmdK0xMC4wLjAuMTo3MDAwpmhlYWx0aIOm',
+  'ZGV0YWlstG5vIGhlYWx0aCByZXBvcnQgeWV0p2hlYWx0aHnCrHJlcG9ydGVkQXRNc80D6aJpZKJuMYSpYWRkZWRBdE1zzQPoqWFk',
+  'ZHJlc3Nlc4SjYXBprTEwLjAuMC4yOjgwODCocG9zdGdyZXOtMTAuMC4wLjI6NTQzMqVwcm94ea0xMC4wLjAuMjo2NDMypHJhZnSt',
+  'MTAuMC4wLjI6NzAwMKZoZWFsdGiDpmRldGFpbLRubyBoZWFsdGggcmVwb3J0IHlldKdoZWFsdGh5wqxyZXBvcnRlZEF0TXPNA+ii',
+  'aWSibjKEqWFkZGVkQXRNc80D6qlhZGRyZXNzZXOEo2Fwaa0xMC4wLjAuMzo4MDgwqHBvc3RncmVzrTEwLjAuMC4zOjU0MzKlcHJv',
+  'eHmtMTAuMC4wLjM6NjQzMqRyYWZ0rTEwLjAuMC4zOjcwMDCmaGVhbHRog6ZkZXRhaWytZGlzayA5MSUgZnVsbKdoZWFsdGh5wqxy',
+  'ZXBvcnRlZEF0TXPNB9SiaWSibjOocG9zdGdyZXOJr2ZhaWxvdmVyQmxvY2tlZIKkYXRNc80bWKZyZWFzb261bjEgYW5kIG4zIHVu',
+  'cmVhY2hhYmxlqmdlbmVyYXRpb24Cp2hpc3RvcnmShaRhdE1zzQfQqmdlbmVyYXRpb24Bo2xzbqkwLzMwMDAxNDikbm9kZaJuMaZy',
+  'ZWFzb26pYm9vdHN0cmFwhaRhdE1zzQu4qmdlbmVyYXRpb24Co2xzbqsxNi9CMzc0RDg0OKRub2Rlom4ypnJlYXNvbrBzd2l0Y2hv',
+  'dmVyIHRvIG4ypWxlYXNlhKpkdXJhdGlvbk1zzROIqmdlbmVyYXRpb24CpmhvbGRlcqJuMqpyZW5ld2FsU2VxAKVub2Rlc5OGo2xz',
+  'boOnZmx1c2hlZKMwLzCocmVjZWl2ZWSjMC8wqHJlcGxheWVkozAvMKRub2Rlom4xrHJlcG9ydGVkQXRNc8CscmVwb3J0ZWRSb2xl',
+  'pmFic2VudKRyb2xlpmZlbmNlZKh0aW1lbGluZQCGo2xzboOnZmx1c2hlZKsxNi9CMzc0RDg0OKhyZWNlaXZlZLFGRkZGRkZGRi9G',
+  'RkZGRkZGRqhyZXBsYXllZKkwLzMwMDAxMDCkbm9kZaJuMqxyZXBvcnRlZEF0TXPNB9OscmVwb3J0ZWRSb2xlp3N0YW5kYnmkcm9s',
+  'ZadwcmltYXJ5qHRpbWVsaW5lAYajbHNug6dmbHVzaGVkozAvMKhyZWNlaXZlZKMwLzCocmVwbGF5ZWSjMC8wpG5vZGWibjOscmVw',
+  'b3J0ZWRBdE1zwKxyZXBvcnRlZFJvbGWmYWJzZW50pHJvbGWmYWJzZW50qHRpbWVsaW5lAKdwcmltYXJ5om4ys3NjaGVkdWxlZFN3',
+  'aXRjaG92ZXKDq25vdEJlZm9yZU1zy0J5ql2z0AAArXJlcXVlc3RlZEF0TXPNIyiidG+ibjOqc3luY1F1b3J1bQGsc3luY1N0YW5k',
+  'YnlzkaJuM6d0ZW5hbnRzkoqrY3JlYXRlZEF0TXPND6GoZGF0YWJhc2WmZ2xvYmV4q2RlbGV0ZWRBdE1zzQ+jomlkonQwpmxpbWl0',
+  'c4SubWF4Q29ubmVjdGlvbnMUqHBvb2xNb2RlwKhwb29sU2l6ZcCvcmF0ZUxpbWl0UGVyU2VjzQH0pG5hbWWmZ2xvYmV4qXBsYWNl',
+  'bWVudMCkcm9sZaZnbG9iZXilc2NyYW2Eqml0ZXJhdGlvbnPNEACkc2FsdLhCd2NIQndjSEJ3Y0hCd2NIQndjSEJ3PT2pc2VydmVy',
+  'S2V52SxBZ0lDQWdJQ0FnSUNBZ0lDQWdJQ0FnSUNBZ0lDQWdJQ0FnSUNBZ0lDQWdJPalzdG9yZWRLZXnZLEFRRUJBUUVCQVFFQkFR',
+  'RUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUU9pXN0YXRlp2RlbGV0ZWSKq2NyZWF0ZWRBdE1zzQ+gqGRhdGFiYXNlp2FjbWVf',
+  'ZGKrZGVsZXRlZEF0TXPAomlkonQxpmxpbWl0c4SubWF4Q29ubmVjdGlvbnMeqHBvb2xNb2Rlp3Nlc3Npb26ocG9vbFNpemUIr3Jh',
+  'dGVMaW1pdFBlclNlY80B9KRuYW1lpGFjbWWpcGxhY2VtZW50om4ypHJvbGWqYWNtZV9vd25lcqVzY3JhbYSqaXRlcmF0aW9uc80Q',
+  'AKRzYWx0uEJ3Y0hCd2NIQndjSEJ3Y0hCd2NIQnc9PalzZXJ2ZXJLZXnZLEFnSUNBZ0lDQWdJQ0FnSUNBZ0lDQWdJQ0FnSUNBZ0lD',
+  'QWdJQ0FnSUNBZ0k9qXN0b3JlZEtledksQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRT2lc3RhdGWm',
+  'YWN0aXZlqndhbEFyY2hpdmWCsGhpc3RvcnlUaW1lbGluZXORAqZyYW5nZXOThadlbmRBdE1zzTLIpmVuZExzbqkwLzMwMDAxNDip',
+  'c3RhcnRBdE1zzTLIqHN0YXJ0THNuqTAvMjgwMDAwMKh0aW1lbGluZQGFp2VuZEF0TXPNMsqmZW5kTHNuqTAvNjAwMDAwMKlzdGFy',
+  'dEF0TXPNMsmoc3RhcnRMc26pMC8zMDAwMTQ4qHRpbWVsaW5lAoWnZW5kQXRNc80yy6ZlbmRMc26pMC83ODAwMDAwqXN0YXJ0QXRN',
+  'c80yy6hzdGFydExzbqkwLzcwMDAwMDCodGltZWxpbmUCq3dhbFNlZ21lbnRzkYikYXRNc80TiqhjaGVja3N1bdlHc2hhMjU2OmNk',
+  'Y2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2SmZW5kTHNuqTAvMzAw',
+  'MDAwMKRuYW1luDAwMDAwMDAxMDAwMDAwMDAwMDAwMDAwMqlvYmplY3RLZXm8d2FsLzAwMDAwMDAxMDAwMDAwMDAwMDAwMDAwMqlz',
+  'aXplQnl0ZXPOAQAAAKhzdGFydExzbqkwLzIwMDAwMDCodGltZWxpbmUB',
+].join('');
+
+/** WAL_ARCHIVED_V7 as encodeCommand writes it (hex). */
+export const WAL_ARCHIVED_V7_HEX =
+  '87a461744d73cb4279aa6800880000a6656e644c736eab31362f4235303030303030aa67656e65726174696f6e03a873746172744c736eab31362f4233373444383438a874696d656c696e6502a474797065ac77616c2e6172636869766564a17607';
+
+/** WAL_HISTORY_V7 as encodeCommand writes it (hex). */
+export const WAL_HISTORY_V7_HEX = '85a461744d73cb4279aa6800881000aa67656e65726174696f6e03a874696d656c696e6502a474797065ab77616c2e686973746f7279a17607';
+
+/** WAL_FORGET_V7 as encodeCommand writes it (hex). */
+export const WAL_FORGET_V7_HEX =
+  '85a461744d73cb4279aa6800882000a96265666f72654c736ea9302f32383030303030a874696d656c696e6501a474797065aa77616c2e666f72676574a17607';

@@ -263,6 +263,36 @@ const BUILDERS: Record<string, Builder> = {
     const names = keys(s.walSegments).filter((_, i) => ((r[0]! >> i) & 1) === 1);
     return { names: names.length > 0 && r[1]! % 7 !== 0 ? names : [walName(1, 1 + (r[2]! % 6))] };
   },
+  // The continuous archive: mostly what is new since a range's end (the primary's next
+  // report), sometimes overlapping it or leaving a gap, or anywhere, or a retry of a
+  // whole range; now and then a stale generation (a fenced old primary) or an end
+  // before the start (malformed).
+  'wal.archived': (s, r) => {
+    const timeline = 1 + (r[0]! % 3);
+    const mine = s.walArchive.ranges.filter((x) => x.timeline === timeline);
+    // A retry of a report already applied (covered: existed).
+    if (mine.length > 0 && r[1]! % 8 === 1) {
+      const x = pick(mine, r[2]!);
+      return { generation: generation(s, r[4]!), timeline, startLsn: x.startLsn, endLsn: x.endLsn };
+    }
+    const ends = mine.map((x) => parseLsn(x.endLsn)!);
+    const at = ends.length > 0 && r[1]! % 4 !== 0 ? pick(ends, r[2]!) : BigInt(r[2]! % 64) * 0x100000n;
+    const shifted = at + pick([0n, 0n, 0n, 0x10000n, -0x10000n], r[3]!);
+    const start = shifted < 0n ? 0n : shifted;
+    const end = r[6]! % 23 === 0 ? (start > 0n ? start - 1n : 0n) : start + BigInt(r[5]! % 0x200000);
+    return { generation: generation(s, r[4]!), timeline, startLsn: formatLsn(start), endLsn: formatLsn(end) };
+  },
+  'wal.history': (s, r) => ({ generation: generation(s, r[0]!), timeline: 2 + (r[1]! % 3) }),
+  // Retention: mostly a position inside an existing range (trims it, drops older timelines), else anywhere.
+  'wal.forget': (s, r) => {
+    const ranges = s.walArchive.ranges;
+    if (ranges.length > 0 && r[0]! % 3 !== 0) {
+      const x = pick(ranges, r[1]!);
+      const [a, b] = [parseLsn(x.startLsn)!, parseLsn(x.endLsn)!];
+      return { timeline: x.timeline, beforeLsn: formatLsn(b > a ? a + (BigInt(r[2]!) % (b - a)) : a) };
+    }
+    return { timeline: 1 + (r[1]! % 3), beforeLsn: formatLsn(BigInt(r[2]! % 64) * 0x100000n) };
+  },
   'compute.create': (s, r) => {
     const branch = r[1]! % 4 === 0;
     const tenant = existingOr(s.tenants, TENANTS, r[2]!);
@@ -330,6 +360,9 @@ const KINDS: string[] = [
   'tenant.setState',
   'tenant.delete',
   'tenant.purge',
+  'wal.archived',
+  'wal.archived',
+  'wal.archived',
 ];
 
 const JUNK_VALUES: unknown[] = [null, -1, 'x', {}, [], 1.5, '\ud800', 'a'.repeat(2000), true, 2 ** 53];
@@ -348,6 +381,7 @@ function redirect(s: ClusterState, type: string, r: number): string {
   if (family === 'compute' && type !== 'compute.create' && s.computes.size === 0) return 'compute.create';
   if (family === 'backup' && !type.startsWith('backup.record') && s.backups.size === 0) return 'backup.record';
   if (type === 'wal.delete' && s.walSegments.size === 0) return 'wal.record';
+  if (type === 'wal.forget' && s.walArchive.ranges.length === 0) return 'wal.archived';
   return type;
 }
 

@@ -161,6 +161,10 @@ export const C = {
     objectKey: 'wal/000000010000000000000002',
   }),
   walDelete: make('wal.delete', { atMs: T0, names: ['000000010000000000000002'] }),
+  /** Version 7: the continuous archive (generation 1: the primary of clusterOf3). */
+  walArchived: make('wal.archived', { atMs: T0, generation: 1, timeline: 1, startLsn: '0/3000000', endLsn: '0/5000000' }),
+  walHistory: make('wal.history', { atMs: T0, generation: 1, timeline: 2 }),
+  walForget: make('wal.forget', { atMs: T0, timeline: 1, beforeLsn: '0/4000000' }),
   computeCreate: make('compute.create', { atMs: T0, id: 'c1', tenantId: 't1', branchOf: null, sourceSnapshot: null, sourceLsn: null }),
   computeUpdate: make('compute.update', { atMs: T0, id: 'c1', state: 'running', address: '10.0.1.5:5432' }),
   computeDelete: make('compute.delete', { atMs: T0, id: 'c1' }),
