@@ -22,6 +22,14 @@ export class ProgressLine {
     this.write(describeProgress(this.what, doneBytes, totalBytes, (now - this.t0) / 1000));
   }
 
+  /** A free-form line (same pacing): work whose total is not in bytes. */
+  note(line: string): void {
+    const now = performance.now();
+    if (now - this.lastMs < this.intervalMs) return;
+    this.lastMs = now;
+    this.write(line);
+  }
+
   done(message: string): void {
     if (this.tty) this.out.write('\r\x1b[K');
     this.out.write(`${message}\n`);

@@ -7,7 +7,10 @@
 import { userInfo } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
-import { isObjectStoreError, openObjectStore } from '../object-store/index.js';
+import { formatLsn } from '../../fsm/lsn.js';
+import { isObjectStoreError, openObjectStore, type ObjectStore } from '../object-store/index.js';
+import { describeWindows, readArchiveView, restoreWindows, runPitrCommand, wantsPitr, windowJson } from '../archive/pitr-command.js';
+import { listRestorePoints } from '../archive/restore-points.js';
 import { DEFAULT_POSTGRES_USER, ensurePostgresUser, isRoot } from '../postgres/os-user.js';
 import { BackupManifestError, orderChain, type BackupManifest } from './manifest.js';
 import { ProgressLine } from './progress.js';
@@ -17,6 +20,8 @@ import { CombineError } from './combine.js';
 import { DamagedObjectError, listBackupManifests } from './store-io.js';
 
 const HELP = `Usage: ogel restore --backup ID|latest --to-dir DIR [--config FILE] [--json]
+       ogel restore --target-time T | --target-lsn L | --target-name N | --latest
+                    [--timeline N] --to-dir DIR [--config FILE] [--json]
 
 Restores a base backup from the cluster's object store into DIR, a new or
 empty directory, as a plain Postgres data directory: start it with
@@ -25,10 +30,24 @@ the backup. An incremental backup restores its whole chain, combined. Only the
 object store is read: no daemon needs to run, so this works when the cluster
 is gone.
 
+With a target, it restores to a point in time: the newest backup before the
+target, then the archived WAL replayed up to the target and no further
+(Postgres stops there and promotes onto a new timeline), then stops cleanly.
+A target the archive cannot reach (before the oldest backup, past the end of
+the archive, in a gap) is refused before any work, naming what is restorable.
+
 Options:
   --backup ID     the backup to restore, or 'latest' (the newest finished one);
                   'ogel restore --list' shows them
-  --list          list the backups in the store and exit
+  --target-time T an ISO 8601 time with an offset: 2026-12-08T14:02:00Z,
+                  '2026-12-08 15:02:00.25+01:00'; every transaction committed
+                  at or before T is in the copy, none after it
+  --target-lsn L  a WAL position as Postgres prints it (0/3000148)
+  --target-name N a restore point made with 'ogel restore-point create N'
+  --latest        everything the archive holds
+  --timeline N    follow timeline N (default: the newest in the archive; a
+                  restore point's own timeline for --target-name)
+  --list          list the backups, restore points and restorable windows, and exit
   --to-dir DIR    where to write the data directory (must be missing or empty)
   --config FILE   the cluster config naming the object store; env OGEL_CONFIG
   --json          print the result as JSON on stdout (progress stays on stderr)
@@ -39,7 +58,8 @@ As root, the files are given to the OS user ogel runs Postgres as
 
 Examples:
   ogel restore --config cluster.yml --list
-  ogel restore --config cluster.yml --backup latest --to-dir /srv/pg-restored`;
+  ogel restore --config cluster.yml --backup latest --to-dir /srv/pg-restored
+  ogel restore --config cluster.yml --target-time 2026-12-08T14:01:59Z --to-dir /srv/before-the-drop`;
 
 export async function runRestoreCommand(argv: string[]): Promise<number> {
   const argSpec = {
@@ -49,6 +69,11 @@ export async function runRestoreCommand(argv: string[]): Promise<number> {
       'to-dir': { type: 'string' },
       config: { type: 'string' },
       list: { type: 'boolean', default: false },
+      'target-time': { type: 'string' },
+      'target-lsn': { type: 'string' },
+      'target-name': { type: 'string' },
+      latest: { type: 'boolean', default: false },
+      timeline: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -68,7 +93,13 @@ export async function runRestoreCommand(argv: string[]): Promise<number> {
   }
   const configPath = values.config ?? process.env['OGEL_CONFIG'];
   if (!configPath) return usage('--config (or OGEL_CONFIG) is required: it names the object store');
-  if (!values.list && (values.backup === undefined || values['to-dir'] === undefined)) return usage('--backup and --to-dir are required (or --list)');
+  const pitr = wantsPitr(values);
+  if (pitr && values.backup !== undefined)
+    return usage('--backup restores a backup as it ended; with a target (--target-*, --latest) the backup is chosen for you: give one or the other');
+  if (values.timeline !== undefined && !pitr) return usage('--timeline goes with a target (--target-time, --target-lsn, --target-name or --latest)');
+  if (!values.list && ((values.backup === undefined && !pitr) || values['to-dir'] === undefined)) {
+    return usage('--to-dir is required, with --backup or a target (--target-time, --target-lsn, --target-name, --latest); or --list');
+  }
   let config: Config;
   try {
     config = loadConfig(configPath);
@@ -81,8 +112,9 @@ export async function runRestoreCommand(argv: string[]): Promise<number> {
   }
   const store = openObjectStore(config);
   try {
+    if (values.list) return await printList(store, clusterPrefix(config), values.json);
+    if (pitr) return await runPitrCommand({ store, clusterPrefix: clusterPrefix(config), args: values, toDir: values['to-dir']!, json: values.json });
     const backups = await listBackupManifests(store, clusterPrefix(config));
-    if (values.list) return printList(backups, values.json, store.description);
     const chosen = values.backup === 'latest' ? backups.at(-1) : backups.find((b) => b.id === values.backup);
     if (chosen === undefined) {
       const known = backups
@@ -139,15 +171,38 @@ function usage(message: string): number {
   return 2;
 }
 
-function printList(backups: BackupManifest[], json: boolean, where: string): number {
+async function printList(store: ObjectStore, prefix: string, json: boolean): Promise<number> {
+  const where = store.description;
+  const view = await readArchiveView(store, prefix);
+  const backups = view.backups;
+  const points = await listRestorePoints(store, prefix);
+  const { timeline, windows, problem } = restoreWindows(view);
   if (json) {
-    process.stdout.write(`${JSON.stringify({ store: where, backups: backups.map(({ parts: _parts, ...b }) => b) }, null, 2)}\n`);
+    const restorePoints = points.map((p) => ({ name: p.name, lsn: formatLsn(p.lsn), timeline: p.timeline, at: new Date(p.atMs).toISOString() }));
+    process.stdout.write(
+      `${JSON.stringify({ store: where, backups: backups.map(({ parts: _parts, ...b }) => b), restorePoints, timeline, restorable: windows.map(windowJson), problem }, null, 2)}\n`,
+    );
     return 0;
   }
   if (backups.length === 0) {
     process.stdout.write(`No finished backups in ${where}.\n`);
     return 0;
   }
+  printBackups(backups, where);
+  process.stdout.write(
+    windows.length === 0
+      ? `Nothing restorable on timeline ${timeline}${problem ? `: ${problem}` : ''}.\n`
+      : `Restorable on timeline ${timeline}:\n${describeWindows(windows).join('\n')}\n`,
+  );
+  if (points.length > 0) {
+    process.stdout.write(
+      `Restore points:\n${points.map((p) => `  ${p.name.padEnd(24)} ${new Date(p.atMs).toISOString()}  LSN ${formatLsn(p.lsn)}  tl ${p.timeline}`).join('\n')}\n`,
+    );
+  }
+  return 0;
+}
+
+function printBackups(backups: BackupManifest[], where: string): void {
   process.stdout.write(`Backups in ${where} (oldest first):\n`);
   for (const b of backups) {
     const when = new Date(b.finishedAtMs).toISOString();
@@ -155,5 +210,4 @@ function printList(backups: BackupManifest[], json: boolean, where: string): num
       `  ${b.id.padEnd(24)} ${b.kind.padEnd(11)} ${when}  end ${b.endLsn.padEnd(12)} tl ${b.timeline}  ${(b.storedBytes / 1e6).toFixed(1)} MB${b.parent ? `  parent ${b.parent}` : ''}\n`,
     );
   }
-  return 0;
 }

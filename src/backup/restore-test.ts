@@ -173,7 +173,7 @@ function describe(e: unknown): string {
 }
 
 /** A TCP port that was free a moment ago. The copy listens on no TCP address; the port only names its socket, in the scratch directory. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();

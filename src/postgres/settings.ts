@@ -56,11 +56,22 @@ function assertNodeId(nodeId: string): void {
  */
 export function slotNameFor(nodeId: string): string {
   assertNodeId(nodeId);
+  if (nodeId === 'wal-archive')
+    throw new PostgresSettingsError(`node id "wal-archive" is reserved: its slot name would be the WAL archive's (${ARCHIVE_SLOT})`);
   return `ogel_${nodeId.replace(/-/g, '_')}`;
 }
 
+/**
+ * The WAL archive's slot on every node (src/daemon/archive.ts): on the primary
+ * it holds the WAL the archiver has not stored yet; on a standby, advanced only
+ * as far as the archive reaches, it keeps that WAL for the day it is promoted.
+ * Not a member's slot: nodeIdForSlot never maps it to a node.
+ */
+export const ARCHIVE_SLOT = 'ogel_wal_archive';
+
 /** The node id a slot name belongs to, or undefined for a slot ogel did not name. */
 export function nodeIdForSlot(slot: string): string | undefined {
+  if (slot === ARCHIVE_SLOT) return undefined;
   const m = /^ogel_([a-z][a-z0-9_]*)$/.exec(slot);
   if (!m) return undefined;
   const id = m[1]!.replace(/_/g, '-');
