@@ -53,9 +53,15 @@ export function addObject(cat: WalCatalog, clusterPrefix: string, key: string, b
     return;
   }
   let segs = cat.timelines.get(o.timeline);
-  if (!segs) cat.timelines.set(o.timeline, (segs = new Map()));
+  if (!segs) {
+    segs = new Map();
+    cat.timelines.set(o.timeline, segs);
+  }
   let s = segs.get(parsed.segno);
-  if (!s) segs.set(parsed.segno, (s = { timeline: o.timeline, segno: parsed.segno, name: o.segment, full: null, parts: [] }));
+  if (!s) {
+    s = { timeline: o.timeline, segno: parsed.segno, name: o.segment, full: null, parts: [] };
+    segs.set(parsed.segno, s);
+  }
   if (o.kind === 'full') {
     if (s.full === null || o.atMs > s.full.atMs) s.full = o;
   } else {

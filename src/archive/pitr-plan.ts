@@ -105,7 +105,7 @@ export function pathSpans(catalog: WalCatalog, path: readonly PathEntry[]): WalS
   const pieces: WalSpan[] = [];
   for (const e of path) {
     for (const s of timelineSpans(catalog, e.timeline)) {
-      const start = s.startLsn > e.beginLsn ? s.startLsn : e.beginLsn;
+      const start = bigMax(s.startLsn, e.beginLsn);
       const end = e.endLsn !== null && s.endLsn > e.endLsn ? e.endLsn : s.endLsn;
       if (start < end) pieces.push({ startLsn: start, endLsn: end, endAtMs: s.endAtMs });
     }
@@ -245,6 +245,10 @@ function refusal(t: PitrTarget, windows: readonly RestoreWindow[], nowMs: number
   else if (t.kind === 'time' ? t.atMs < oldest.fromAtMs : t.kind !== 'latest' && t.lsn < oldest.fromLsn) why = 'it is before the end of the oldest backup';
   else why = 'it falls in a gap of the archive';
   return `cannot restore to ${what}: ${why}. Restorable: ${windows.map(describeWindow).join('; ')}`;
+}
+
+function bigMax(a: bigint, b: bigint): bigint {
+  return a >= b ? a : b;
 }
 
 export function iso(ms: number): string {
