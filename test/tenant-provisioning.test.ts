@@ -41,7 +41,7 @@ describe('tenant provisioning on the primary', () => {
             'postgres',
             adminPassword(config),
             'postgres',
-            "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'",
+            "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming' AND application_name <> 'ogel-wal-archive'",
           );
           return rows[0]?.n === 2;
         } catch {

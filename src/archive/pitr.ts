@@ -24,6 +24,7 @@ import type { Logger } from '../log.js';
 import type { ObjectStore } from '../object-store/index.js';
 import type { PgBinaries } from '../postgres/binaries.js';
 import { PostgresInstance } from '../postgres/instance.js';
+import { connectSocket } from '../postgres/query.js';
 import { ensurePostgresUser, type OsUser } from '../postgres/os-user.js';
 import { makeStandalone, restoreChain, type RestoreStats } from '../backup/restore.js';
 import { freePort } from '../backup/restore-test.js';
@@ -107,9 +108,13 @@ export async function runPitr(opts: PitrOptions): Promise<PitrResult> {
     if (outcome.kind !== 'promoted') throw new PitrError('replay did not finish');
     await spool.stop();
     if (spool.error) throw new PitrError(`WAL could not be fetched from the archive: ${spool.error.message}`);
-    const row = (
-      await pg.query<{ lsn: string; tli: number }>('SELECT pg_current_wal_lsn()::text AS lsn, (SELECT timeline_id FROM pg_control_checkpoint())::int AS tli')
-    ).rows[0]!;
+    const client = await connectSocket(pg.socketTarget, { timeoutMs: 10_000 });
+    let row: { lsn: string; tli: number };
+    try {
+      row = (await client.query<{ lsn: string; tli: number }>('SELECT pg_current_wal_lsn()::text AS lsn, (SELECT timeline_id FROM pg_control_checkpoint())::int AS tli')).rows[0]!;
+    } finally {
+      await client.end().catch(() => {});
+    }
     const log = outcome.notes.join('\n');
     await pg.stop('fast');
     await removeReplayBlock(target);
@@ -180,12 +185,22 @@ async function replayOnce(opts: PitrOptions, dir: string, user: OsUser, owner: O
       throw new PitrError(`Postgres stopped during replay${why}: ${fatal.join(' | ') || lines.slice(-5).join(' | ')}`);
     }
     opts.onProgress?.({ stage: 'replay', segmentsRequested: spool.requested, segmentsPlanned: plan.segments.length, fetchedWalBytes: spool.walBytes });
-    const inRecovery = await pg
-      .query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r', [], { timeoutMs: 2000 })
-      .then((r) => r.rows[0]!.r)
-      .catch(() => true);
+    const inRecovery = await stillRecovering(pg);
     if (!inRecovery) return { kind: 'promoted', pg, spool, notes };
     if (performance.now() > deadline) throw new PitrError(`replay did not reach the target within ${opts.timeoutMs} ms`);
+  }
+}
+
+/** One short connection per look (the instance's pool would queue behind attempts made while it starts). */
+async function stillRecovering(pg: PostgresInstance): Promise<boolean> {
+  let client: Awaited<ReturnType<typeof connectSocket>> | undefined;
+  try {
+    client = await connectSocket(pg.socketTarget, { timeoutMs: 2000 });
+    return (await client.query<{ r: boolean }>({ text: 'SELECT pg_is_in_recovery() AS r', query_timeout: 2000 } as never)).rows[0]!.r;
+  } catch {
+    return true;
+  } finally {
+    await client?.end().catch(() => {});
   }
 }
 

@@ -14,7 +14,9 @@ import { BackupWorker } from '../backup/worker.js';
 import { hostPortOf, type Config, type NodeConfig } from '../config/index.js';
 import { backupSource, restoreTestDue } from '../controllers/backup-plan.js';
 import { BackupScheduler } from '../controllers/backup-scheduler.js';
-import type { Logger } from '../log.js';
+import { withFields, type Logger } from '../log.js';
+import type { PostgresAgent } from '../postgres/agent.js';
+import { startArchive, type DaemonArchive } from './archive.js';
 import { openObjectStore, type ObjectStore } from '../object-store/index.js';
 import { DEFAULT_DATABASE, SUPERUSER } from '../postgres/query.js';
 import { REPLICATION_ROLE } from '../postgres/settings.js';
@@ -24,8 +26,10 @@ export interface DaemonBackups {
   scheduler: BackupScheduler;
   /** Undefined until startWorker(), and when Postgres is not supervised on this node. */
   readonly worker: BackupWorker | undefined;
-  /** Starts this node's backup worker (once its Postgres is supervised). */
+  /** Starts this node's backup worker and WAL archive (once its Postgres is supervised). */
   startWorker(): void;
+  /** The WAL archive on this node (src/daemon/archive.ts); undefined until startWorker(). */
+  readonly archive: DaemonArchive | undefined;
   /** The store's startup check: null when it passed (or has not finished), else the one-line problem. */
   problem(): string | null;
   /** On the leader: sweeps objects nothing in the index uses, soon (a backup was forgotten or failed). */
@@ -62,6 +66,8 @@ export function startBackups(o: {
   isLeader: () => boolean;
   /** This node's data directory: restore tests make their scratch directory in it. */
   dataDir: string;
+  /** This node's Postgres agent (the WAL archive streams from its Postgres). */
+  agent: () => PostgresAgent | undefined;
   log: Logger;
 }): DaemonBackups {
   const store = openObjectStore(o.config);
@@ -103,9 +109,25 @@ export function startBackups(o: {
     retention: o.config.backups.retention,
   });
   let worker: BackupWorker | undefined;
+  let archive: DaemonArchive | undefined;
   const startWorker = () => {
     if (worker !== undefined) return;
     const pgAddr = hostPortOf(o.self.postgres, `${o.self.id}'s postgres address`);
+    archive = startArchive({
+      selfId: o.self.id,
+      clusterPrefix: prefix,
+      fsm: o.fsm,
+      propose: o.propose,
+      store,
+      agent: o.agent,
+      conn: () => ({
+        host: pgAddr.host === '0.0.0.0' || pgAddr.host === '::' ? '127.0.0.1' : pgAddr.host,
+        port: pgAddr.port,
+        user: REPLICATION_ROLE,
+        password: replicationPassword(o.config),
+      }),
+      log: withFields(o.log, { component: 'archive' }),
+    });
     worker = new BackupWorker({
       nodeId: o.self.id,
       cluster: o.config.cluster.name,
@@ -198,6 +220,9 @@ export function startBackups(o: {
     get worker() {
       return worker;
     },
+    get archive() {
+      return archive;
+    },
     startWorker,
     problem: () => problem,
     close: async () => {
@@ -205,6 +230,7 @@ export function startBackups(o: {
       clearInterval(restoreTestEvery);
       clearTimeout(recheck);
       clearTimeout(sweepTimer);
+      await archive?.close();
       await worker?.stop();
       await store.close();
     },

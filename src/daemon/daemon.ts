@@ -168,6 +168,7 @@ export class Daemon {
       nodeContactMs: (id) => (id === self.id ? 0 : (raft.status().peers.find((p) => p.id === id)?.lastContactMs ?? null)),
       isLeader: () => raft.isLeader(),
       dataDir,
+      agent: () => agentRef,
       log: withFields(log, { component: 'backups' }),
     });
     backupsRef = backups;

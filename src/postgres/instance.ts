@@ -596,6 +596,9 @@ export class PostgresInstance extends EventEmitter {
     if (run.exit) return run.exit;
     const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS[mode];
     this.stopping = mode;
+    // A clean shutdown waits until every WAL sender's client confirms what it was sent:
+    // listeners that stream WAL from here (the archive) let go now, or it waits on them.
+    this.emit('stopping', mode);
     // A smart shutdown waits for every session, including our pool's.
     const pool = this.sql.drop();
     if (pool && mode === 'smart') await Promise.race([pool, sleep(Math.min(1000, timeoutMs))]);

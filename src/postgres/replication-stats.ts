@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { normalizeLsn, type Lsn } from '../../fsm/index.js';
 import type { PostgresInstance } from './instance.js';
+import { ARCHIVE_APPLICATION_NAME } from './settings.js';
 
 /** One walsender serving a standby, as the primary sees it. */
 export interface StandbyReplication {
@@ -103,7 +104,7 @@ export async function replicationStats(instance: Pick<PostgresInstance, 'query'>
             EXTRACT(EPOCH FROM r.flush_lag)::float8 AS flush_lag_s,
             EXTRACT(EPOCH FROM r.replay_lag)::float8 AS replay_lag_s
        FROM cur CROSS JOIN slots
-       LEFT JOIN pg_stat_replication r ON NOT cur.in_recovery AND r.state <> 'backup'
+       LEFT JOIN pg_stat_replication r ON NOT cur.in_recovery AND r.state <> 'backup' AND r.application_name <> '${ARCHIVE_APPLICATION_NAME}'
       ORDER BY r.application_name, r.state = 'streaming' DESC`,
     [],
     { timeoutMs },

@@ -68,6 +68,8 @@ export function slotNameFor(nodeId: string): string {
  * Not a member's slot: nodeIdForSlot never maps it to a node.
  */
 export const ARCHIVE_SLOT = 'ogel_wal_archive';
+/** The archiver's application_name in pg_stat_replication: a WAL sender that is not a standby. */
+export const ARCHIVE_APPLICATION_NAME = 'ogel-wal-archive';
 
 /** The node id a slot name belongs to, or undefined for a slot ogel did not name. */
 export function nodeIdForSlot(slot: string): string | undefined {

@@ -335,7 +335,7 @@ async function waitForWritableStreamingPrimary(socketDir: string, port: number):
     try {
       await client.connect();
       const r = await client.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming' AND sync_state IN ('quorum', 'sync')",
+        "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming' AND application_name <> 'ogel-wal-archive' AND sync_state IN ('quorum', 'sync')",
       );
       if (r.rows[0]!.n === 2) {
         await client.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (id bigint PRIMARY KEY)`);

@@ -113,7 +113,7 @@ async function withHosts(): Promise<void> {
           standbys = (
             await client.query<{ application_name: string; state: string; sync_state: string }>(
               // A base backup's walsender (state 'backup', e.g. the scheduled first backup) is no standby.
-              "SELECT application_name, state, sync_state FROM pg_stat_replication WHERE state <> 'backup' ORDER BY 1",
+              "SELECT application_name, state, sync_state FROM pg_stat_replication WHERE state <> 'backup' AND application_name <> 'ogel-wal-archive' ORDER BY 1",
             )
           ).rows;
         } finally {

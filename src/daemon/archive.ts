@@ -1,0 +1,310 @@
+// The daemon's continuous WAL archive (agent side; docs/pitr.md):
+//
+//   - On every node, the archive's replication slot (ARCHIVE_SLOT) exists in
+//     the local Postgres. A standby advances it only as far as the index says
+//     the archive reaches, so a standby promoted tomorrow still holds every
+//     byte the archive lacks (I6), within max_slot_wal_keep_size.
+//   - On the primary (the index names this node and its Postgres is one),
+//     the archiver streams the local WAL through that slot
+//     (START_REPLICATION, wal-stream.ts) into the store (archiver.ts), and
+//     reports what is stored to the index (wal.archived, about once a second,
+//     with the generation it is primary at: a fenced old primary's reports are
+//     refused). It resumes where the index says the archive ends, on that
+//     timeline, and follows the server's history to the current timeline,
+//     archiving each history file: a failover leaves no gap.
+//   - WAL the server no longer has (it went before it was archived) is a gap:
+//     logged, counted, and the archive starts again where the slot begins; the
+//     index then shows two ranges and the backup plan takes a full backup.
+
+import { formatLsn, parseLsn, type ApplyOk, type ClusterStateMachine, type Command, type WalRange } from '../../fsm/index.js';
+import { ArchiveConflictError, TimelineArchiver, type Archived } from '../archive/archiver.js';
+import { historyKey } from '../archive/layout.js';
+import { parseHistory, segmentOf, segmentStart, WAL_SEGMENT_BYTES } from '../archive/segments.js';
+import {
+  advanceSlot,
+  ensurePhysicalSlot,
+  identifySystem,
+  openReplicationClient,
+  timelineHistory,
+  walSegmentBytes,
+  WalStream,
+  WalStreamError,
+  type WalConnOptions,
+} from '../archive/wal-stream.js';
+import { createHash } from 'node:crypto';
+import type { Logger } from '../log.js';
+import type { ObjectStore } from '../object-store/index.js';
+import type { PostgresAgent } from '../postgres/agent.js';
+import { ARCHIVE_APPLICATION_NAME, ARCHIVE_SLOT } from '../postgres/settings.js';
+
+const TICK_MS = 500;
+const REPORT_EVERY_MS = 1000;
+const SLOT_ADVANCE_EVERY_MS = 5000;
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 10_000;
+
+export type ArchiveState = 'off' | 'standby' | 'starting' | 'archiving' | 'retrying' | 'conflict';
+
+export interface ArchiveStatus {
+  state: ArchiveState;
+  timeline: number | null;
+  /** Stored up to here on this node's stream (the index may lag by a report). */
+  archivedLsn: string | null;
+  /** How long the oldest WAL received but not stored has waited. */
+  lagMs: number | null;
+  lastError: string | null;
+  /** WAL the server no longer had when the archive asked for it, since this daemon started. */
+  gaps: number;
+  conflicts: number;
+  uploadedObjects: number;
+  uploadedBytes: number;
+}
+
+export interface DaemonArchive {
+  status(): ArchiveStatus;
+  close(): Promise<void>;
+}
+
+export interface ArchiveOptions {
+  selfId: string;
+  clusterPrefix: string;
+  fsm: ClusterStateMachine;
+  propose: (cmd: Command) => Promise<ApplyOk>;
+  store: ObjectStore;
+  agent: () => PostgresAgent | undefined;
+  /** The replication connection to this node's own Postgres. */
+  conn: () => Omit<WalConnOptions, 'signal'>;
+  log: Logger;
+}
+
+/** Where the archive resumes: the end of its newest range (highest timeline, then position). */
+export function resumePoint(ranges: readonly WalRange[]): { timeline: number; lsn: bigint } | null {
+  let best: WalRange | undefined;
+  for (const r of ranges) {
+    if (best === undefined || r.timeline > best.timeline || (r.timeline === best.timeline && parseLsn(r.endLsn)! > parseLsn(best.endLsn)!)) best = r;
+  }
+  return best === undefined ? null : { timeline: best.timeline, lsn: parseLsn(best.endLsn)! };
+}
+
+export function startArchive(o: ArchiveOptions): DaemonArchive {
+  const st: ArchiveStatus = { state: 'off', timeline: null, archivedLsn: null, lagMs: null, lastError: null, gaps: 0, conflicts: 0, uploadedObjects: 0, uploadedBytes: 0 };
+  let session: { abort: AbortController; done: Promise<void>; archiver: () => TimelineArchiver | undefined } | undefined;
+  let retryAtMs = 0;
+  let retryMs = RETRY_MIN_MS;
+  let lastSlotAdvanceMs = 0;
+  let closed = false;
+  let busy = false;
+
+  const amPrimary = (): boolean => {
+    const a = o.agent();
+    return a !== undefined && o.fsm.state.postgres.primary === o.selfId && a.agentStatus().observed === 'primary' && a.agentStatus().running;
+  };
+
+  const tick = async (): Promise<void> => {
+    if (busy || closed) return;
+    busy = true;
+    try {
+      const inst = o.agent()?.postgres;
+      if (!inst?.isRunning()) {
+        if (session) await stopSession();
+        st.state = 'off';
+        return;
+      }
+      await ensurePhysicalSlot(inst, ARCHIVE_SLOT);
+      if (amPrimary()) {
+        if (session === undefined && Date.now() >= retryAtMs) startSession();
+        return;
+      }
+      if (session) await stopSession();
+      st.state = 'standby';
+      st.lagMs = null;
+      if (Date.now() - lastSlotAdvanceMs >= SLOT_ADVANCE_EVERY_MS) {
+        lastSlotAdvanceMs = Date.now();
+        const at = resumePoint(o.fsm.state.walArchive.ranges);
+        // Never past what the archive holds (the server also caps it at what this standby replayed), and never backwards (the server refuses, loudly).
+        const r = await inst.query<{ l: string | null }>('SELECT restart_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1', [ARCHIVE_SLOT]);
+        const slotAt = parseLsn(r.rows[0]?.l ?? '');
+        if (at !== null && slotAt !== null && segmentStart(segmentOf(at.lsn)) > slotAt) await advanceSlot(inst, ARCHIVE_SLOT, segmentStart(segmentOf(at.lsn)));
+      }
+    } catch (e) {
+      // The next tick tries again: a Postgres restarting, a clone in progress.
+      o.log({ level: 'debug', msg: 'archive slot upkeep failed', error: (e as Error).message });
+    } finally {
+      busy = false;
+    }
+  };
+
+  const stopSession = async (): Promise<void> => {
+    const s = session;
+    if (!s) return;
+    s.abort.abort(new Error('this node is no longer the primary'));
+    await s.done;
+  };
+
+  const startSession = (): void => {
+    const abort = new AbortController();
+    let current: TimelineArchiver | undefined;
+    st.state = 'starting';
+    // A clean stop of Postgres (a switchover, a re-clone, the daemon stopping) waits for
+    // this stream to confirm everything it was sent: let go at once. The WAL not stored
+    // stays in the slots (here, and on the standby that takes over) and is archived from there.
+    const inst = o.agent()?.postgres;
+    const onStopping = () => abort.abort(new Error('Postgres is stopping'));
+    inst?.once('stopping', onStopping);
+    const done = runSession(abort.signal, (a) => (current = a))
+      .then(() => {
+        retryMs = RETRY_MIN_MS;
+      })
+      .catch((e: unknown) => {
+        if (abort.signal.aborted) return;
+        const err = e as Error;
+        st.lastError = err.message;
+        if (err instanceof ArchiveConflictError) {
+          st.conflicts++;
+          st.state = 'conflict';
+          o.log({ level: 'error', msg: 'WAL archive CONFLICT: archiving stopped; the archived copy is kept', error: err.message });
+          retryMs = RETRY_MAX_MS * 6;
+        } else {
+          st.state = 'retrying';
+          o.log({ level: 'warn', msg: 'WAL archiving stopped; it resumes from the last stored position', error: err.message, retryInMs: retryMs });
+        }
+        retryAtMs = Date.now() + retryMs;
+        retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
+      })
+      .finally(() => {
+        inst?.off('stopping', onStopping);
+        session = undefined;
+        current = undefined;
+      });
+    session = { abort, done, archiver: () => current };
+  };
+
+  const runSession = async (signal: AbortSignal, setArchiver: (a: TimelineArchiver) => void): Promise<void> => {
+    const generation = o.fsm.state.postgres.generation;
+    const conn = { ...o.conn(), signal };
+    const client = await openReplicationClient(conn);
+    let sys: Awaited<ReturnType<typeof identifySystem>>;
+    let start: { timeline: number; lsn: bigint };
+    try {
+      const segBytes = await walSegmentBytes(client);
+      if (segBytes !== WAL_SEGMENT_BYTES) throw new Error(`the server's wal_segment_size is ${segBytes} bytes; the archive handles ${WAL_SEGMENT_BYTES}-byte segments only`);
+      sys = await identifySystem(client);
+      start = await startPoint(client, sys.timeline, signal);
+    } finally {
+      await client.end().catch(() => {});
+    }
+    st.state = 'archiving';
+    st.lastError = null;
+    for (;;) {
+      signal.throwIfAborted();
+      if (start.timeline >= 2) await archiveHistory(start.timeline, generation, signal);
+      const stream = await openStream(start, conn);
+      if (stream === 'gap') {
+        start = await afterGap(sys.timeline, signal);
+        continue;
+      }
+      st.timeline = start.timeline;
+      let reportedEnd = start.lsn;
+      let lastReportMs = 0;
+      let pending: Archived | undefined;
+      const report = async (a: Archived, force: boolean) => {
+        pending = a;
+        if (!force && Date.now() - lastReportMs < REPORT_EVERY_MS) return;
+        lastReportMs = Date.now();
+        const from = reportedEnd;
+        pending = undefined;
+        // Only what is new since the last report: a report reaching back could undo a retention trim.
+        await o.propose({ v: 7, type: 'wal.archived', atMs: a.atMs, generation, timeline: a.timeline, startLsn: formatLsn(from), endLsn: formatLsn(a.endLsn) } as Command);
+        reportedEnd = a.endLsn;
+      };
+      const archiver = new TimelineArchiver({
+        store: o.store,
+        clusterPrefix: o.clusterPrefix,
+        timeline: start.timeline,
+        startLsn: start.lsn,
+        logger: o.log,
+        onArchived: (a) => {
+          st.archivedLsn = formatLsn(a.endLsn);
+          st.uploadedObjects = archiver.stats.objects;
+          st.uploadedBytes = archiver.stats.storedBytes;
+          void report(a, false).catch((e: Error) => o.log({ level: 'warn', msg: 'could not record archived WAL in the index', error: e.message }));
+        },
+      });
+      setArchiver(archiver);
+      const outcome = await archiver.run(stream, (lsn) => stream.confirm(lsn)).finally(() => stream.close());
+      if (pending) await report(pending, true);
+      if (outcome.kind === 'closed') return;
+      o.log({ level: 'info', msg: 'WAL archive: timeline ended, following the next', timeline: start.timeline, next: outcome.nextTimeline, at: formatLsn(outcome.nextStartLsn) });
+      start = { timeline: outcome.nextTimeline, lsn: segmentStart(segmentOf(outcome.nextStartLsn)) };
+    }
+  };
+
+  /** Where to resume: the index's end (within the server's history), else where the slot begins. */
+  const startPoint = async (client: Awaited<ReturnType<typeof openReplicationClient>>, current: number, signal: AbortSignal): Promise<{ timeline: number; lsn: bigint }> => {
+    const at = resumePoint(o.fsm.state.walArchive.ranges);
+    if (at === null || at.timeline > current) return slotStart(current, signal);
+    let lsn = at.lsn;
+    if (at.timeline < current) {
+      // WAL archived past the point this server's history left that timeline was never part of it.
+      const h = parseHistory((await timelineHistory(client, current)).content.toString('utf8'));
+      const sw = h.find((e) => e.timeline === at.timeline)?.switchLsn;
+      if (sw === undefined) return slotStart(current, signal);
+      if (sw < lsn) lsn = sw;
+    }
+    return { timeline: at.timeline, lsn: segmentStart(segmentOf(lsn)) };
+  };
+
+  const slotStart = async (timeline: number, _signal: AbortSignal): Promise<{ timeline: number; lsn: bigint }> => {
+    const inst = o.agent()?.postgres;
+    if (!inst) throw new Error('Postgres is not running here');
+    const r = await inst.query<{ l: string | null }>('SELECT restart_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1', [ARCHIVE_SLOT]);
+    const l = parseLsn(r.rows[0]?.l ?? '');
+    if (l === null) throw new Error(`the archive's replication slot ${ARCHIVE_SLOT} has no WAL reserved`);
+    return { timeline, lsn: segmentStart(segmentOf(l)) };
+  };
+
+  const afterGap = async (timeline: number, signal: AbortSignal): Promise<{ timeline: number; lsn: bigint }> => {
+    st.gaps++;
+    const at = await slotStart(timeline, signal);
+    o.log({
+      level: 'error',
+      msg: 'WAL archive GAP: the server no longer has WAL the archive lacks; archiving starts again where the slot begins, and a full backup is due',
+      timeline,
+      resumeAt: formatLsn(at.lsn),
+    });
+    return at;
+  };
+
+  const openStream = async (start: { timeline: number; lsn: bigint }, conn: WalConnOptions): Promise<WalStream | 'gap'> => {
+    try {
+      return await WalStream.open({ ...conn, slot: ARCHIVE_SLOT, timeline: start.timeline, startLsn: start.lsn, applicationName: ARCHIVE_APPLICATION_NAME });
+    } catch (e) {
+      if (e instanceof WalStreamError && e.reason === 'wal-removed') return 'gap';
+      throw e;
+    }
+  };
+
+  const archiveHistory = async (timeline: number, generation: number, signal: AbortSignal): Promise<void> => {
+    if (o.fsm.state.walArchive.historyTimelines.includes(timeline)) return;
+    const client = await openReplicationClient({ ...o.conn(), signal });
+    try {
+      const h = await timelineHistory(client, timeline);
+      await o.store.putIfAbsent(historyKey(o.clusterPrefix, timeline), h.content, createHash('sha256').update(h.content).digest('hex'));
+    } finally {
+      await client.end().catch(() => {});
+    }
+    await o.propose({ v: 7, type: 'wal.history', atMs: Date.now(), generation, timeline } as Command);
+    o.log({ level: 'info', msg: 'WAL archive: history file stored', timeline });
+  };
+
+  const timer = setInterval(() => void tick(), TICK_MS);
+  timer.unref();
+  return {
+    status: () => ({ ...st, lagMs: session?.archiver()?.lagMs() ?? (st.state === 'archiving' ? 0 : null) }),
+    close: async () => {
+      closed = true;
+      clearInterval(timer);
+      await stopSession();
+    },
+  };
+}
