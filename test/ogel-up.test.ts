@@ -45,10 +45,14 @@ test('ogel up prints a Postgres URL that psql accepts, takes a backup into its d
       void exited.then((code) => reject(new Error(`ogel up exited with ${code}; stderr:\n${stderr.slice(-3000)}`)));
     });
     assert.ok(out.postgres, `a Postgres URL: ${stdout.slice(0, 2000)}`);
-    const psql = spawnSync('psql', [out.postgres, '-XAtc', "SELECT 'psql ok', count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name <> 'ogel-wal-archive'"], {
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const psql = spawnSync(
+      'psql',
+      [out.postgres, '-XAtc', "SELECT 'psql ok', count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name <> 'ogel-wal-archive'"],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
     assert.equal(psql.status, 0, psql.stderr);
     assert.equal(psql.stdout.trim(), 'psql ok|2');
     t.diagnostic(`ogel up: ${out.postgres.replace(/:[^:@/]+@/, ':***@')}`);

@@ -107,10 +107,26 @@ describe('point-in-time restore through the daemons', () => {
       assert.deepEqual(latest.ids, range(1, 30));
 
       // Refusals come before any work and name the restorable window.
-      const early = await c.cli(['restore', '--config', c.configPath, '--target-time', new Date(backupDoneMs - 3_600_000).toISOString(), '--to-dir', join(c.dir, 'early')]);
+      const early = await c.cli([
+        'restore',
+        '--config',
+        c.configPath,
+        '--target-time',
+        new Date(backupDoneMs - 3_600_000).toISOString(),
+        '--to-dir',
+        join(c.dir, 'early'),
+      ]);
       assert.equal(early.code, 1);
       assert.match(early.stderr, /before the end of the oldest backup\. Restorable: from .* on timeline \d+/);
-      const future = await c.cli(['restore', '--config', c.configPath, '--target-time', new Date(Date.now() + 3_600_000).toISOString(), '--to-dir', join(c.dir, 'future')]);
+      const future = await c.cli([
+        'restore',
+        '--config',
+        c.configPath,
+        '--target-time',
+        new Date(Date.now() + 3_600_000).toISOString(),
+        '--to-dir',
+        join(c.dir, 'future'),
+      ]);
       assert.equal(future.code, 1);
       assert.match(future.stderr, /it is in the future\. Restorable: from /);
       const badLsn = await c.cli(['restore', '--config', c.configPath, '--target-lsn', 'FF/0', '--to-dir', join(c.dir, 'far')]);

@@ -113,7 +113,9 @@ async function waitHealthy(c: DaemonCluster): Promise<void> {
     async () => {
       const client = await connect(c, primary!, adminPassword(loadConfig(c.configPath)));
       try {
-        const r = await client.query("SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming' AND application_name <> 'ogel-wal-archive' AND sync_state = 'quorum'");
+        const r = await client.query(
+          "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming' AND application_name <> 'ogel-wal-archive' AND sync_state = 'quorum'",
+        );
         return r.rows[0].n === 2;
       } finally {
         await client.end();
@@ -313,7 +315,9 @@ describe('automatic failover guards on real Postgres nodes', () => {
           async () => {
             const client = await connect(c, old, password);
             try {
-              const r = await client.query("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming' AND application_name <> 'ogel-wal-archive'");
+              const r = await client.query(
+                "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming' AND application_name <> 'ogel-wal-archive'",
+              );
               return r.rows.length === 1 && r.rows[0].application_name === survivor;
             } finally {
               await client.end();

@@ -53,7 +53,9 @@ describe('proxy in a daemon cluster', { timeout: 240_000 }, () => {
             return false;
           const client = await proxyClient('n1');
           try {
-            const r = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming' AND application_name <> 'ogel-wal-archive'");
+            const r = await client.query<{ n: number }>(
+              "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming' AND application_name <> 'ogel-wal-archive'",
+            );
             return r.rows[0]?.n === 2;
           } finally {
             await client.end();

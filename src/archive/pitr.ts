@@ -111,7 +111,11 @@ export async function runPitr(opts: PitrOptions): Promise<PitrResult> {
     const client = await connectSocket(pg.socketTarget, { timeoutMs: 10_000 });
     let row: { lsn: string; tli: number };
     try {
-      row = (await client.query<{ lsn: string; tli: number }>('SELECT pg_current_wal_lsn()::text AS lsn, (SELECT timeline_id FROM pg_control_checkpoint())::int AS tli')).rows[0]!;
+      row = (
+        await client.query<{ lsn: string; tli: number }>(
+          'SELECT pg_current_wal_lsn()::text AS lsn, (SELECT timeline_id FROM pg_control_checkpoint())::int AS tli',
+        )
+      ).rows[0]!;
     } finally {
       await client.end().catch(() => {});
     }
@@ -161,10 +165,12 @@ async function replayOnce(opts: PitrOptions, dir: string, user: OsUser, owner: O
   });
   await fsp.rm(path.join(dir, SPOOL_DIR_NAME), { recursive: true, force: true });
   await spool.start();
-  await writeReplayBlock(dir, owner, replaySettings(plan, spool.restoreCommand, withTarget));
+  const port = await freePort();
+  // The copy keeps its source's port in ogel.conf: ours must be the one the instance below talks to.
+  await writeReplayBlock(dir, owner, { ...replaySettings(plan, spool.restoreCommand, withTarget), port: String(port) });
   await fsp.writeFile(path.join(dir, 'recovery.signal'), '', { mode: 0o600 });
   if (owner) await fsp.chown(path.join(dir, 'recovery.signal'), owner.uid, owner.gid);
-  const pg = new PostgresInstance({ dataDir: dir, port: await freePort(), user, binaries: opts.binaries, logger: opts.logger });
+  const pg = new PostgresInstance({ dataDir: dir, port, user, binaries: opts.binaries, logger: opts.logger });
   // A long replay logs a line per segment: keep the lines that say where it stopped, past the log ring.
   const notes: string[] = [];
   pg.on('log', (line: string) => {

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Backup, ClusterState, PgNode } from '../../fsm/index.js';
+import type { Backup, ClusterState, PgNode, WalRange } from '../../fsm/index.js';
 import { fsmBackup } from '../../test/helpers/backup-fixture.js';
 import { backupId, decideBackup, restoreTestDue, type BackupSchedule } from './backup-plan.js';
 
@@ -28,9 +28,36 @@ function state(
   backups: Backup[],
   nodes: PgNode[] = [pgNode('n1', 'primary'), pgNode('n2', 'standby'), pgNode('n3', 'standby')],
   primary: string | null = 'n1',
+  ranges: WalRange[] = [],
 ): ClusterState {
-  return { backups: new Map(backups.map((b) => [b.id, b])), postgres: { primary, nodes: new Map(nodes.map((n) => [n.node, n])) } } as unknown as ClusterState;
+  return {
+    backups: new Map(backups.map((b) => [b.id, b])),
+    postgres: { primary, nodes: new Map(nodes.map((n) => [n.node, n])) },
+    walArchive: { ranges, historyTimelines: [] },
+  } as unknown as ClusterState;
 }
+
+const range = (timeline: number, startLsn: string, endLsn: string): WalRange => ({ timeline, startLsn, endLsn, startAtMs: 0, endAtMs: 0 });
+
+test('a gap in the WAL archive after every backup makes a full backup due at once (I6), and only then', () => {
+  const f = backup('f1', { finishedAtMs: 0, startLsn: '0/1000000', endLsn: '0/2000000' });
+  const nodes = [pgNode('n1', 'primary'), pgNode('n2', 'standby'), pgNode('n3', 'standby')];
+  assert.deepEqual(decideBackup(state([f], nodes, 'n1', [range(2, '0/1000000', '0/9000000')]), SCHEDULE, 1 * H), { action: 'none', why: 'nothing is due' });
+  // The archive lags a second behind a backup that just ended: not a gap.
+  assert.equal(decideBackup(state([f], nodes, 'n1', [range(2, '0/1000000', '0/1800000')]), SCHEDULE, 1 * H).action, 'none');
+  const gap = decideBackup(state([f], nodes, 'n1', [range(2, '0/1000000', '0/3000000'), range(2, '0/7000000', '0/9000000')]), SCHEDULE, 1 * H);
+  assert.ok(
+    gap.action === 'start' && gap.kind === 'full' && /gap after every complete backup \(it restarted at 0\/7000000 on timeline 2\)/.test(gap.why),
+    JSON.stringify(gap),
+  );
+  // A backup on the old timeline stays usable across a failover without a gap on the new one.
+  const old = backup('f0', { timeline: 1, startLsn: '0/1000000', endLsn: '0/2000000' });
+  const across = state([old, backup('f1', { finishedAtMs: 0, startLsn: '0/6000000', endLsn: '0/6800000' })], nodes, 'n1', [
+    range(1, '0/1000000', '0/5000000'),
+    range(2, '0/5000000', '0/9000000'),
+  ]);
+  assert.equal(decideBackup(across, SCHEDULE, 1 * H).action, 'none');
+});
 
 test("a full backup first, from the lowest streaming standby on the primary's timeline", () => {
   const d = decideBackup(state([]), SCHEDULE, 10 * H);

@@ -105,12 +105,39 @@ export function decideBackup(state: ClusterState, schedule: BackupSchedule, nowM
     };
   }
   if (newestFull === undefined || newest === undefined) return start('full', `no complete full backup on timeline ${src.timeline}`);
+  const gap = archiveGapAfterBackups(state, done);
+  if (gap !== null) return start('full', gap);
   if (nowMs - (newestFull.finishedAtMs ?? 0) >= schedule.fullEveryMs)
     return start('full', `the newest full backup (${newestFull.id}) is older than ${Math.round(schedule.fullEveryMs / 3_600_000)} h`);
   if (schedule.incrementalEveryMs !== null && nowMs - (newest.finishedAtMs ?? 0) >= schedule.incrementalEveryMs) {
     return start('incremental', `the newest backup (${newest.id}) is older than ${Math.round(schedule.incrementalEveryMs / 60_000)} min`);
   }
   return { action: 'none', why: 'nothing is due' };
+}
+
+/**
+ * Why a full backup is due because of the WAL archive (I6: a gap is closed by
+ * a new full backup), or null. Point-in-time restore needs a backup whose end
+ * lies in the archive's newest contiguous range R (the newest timeline's last
+ * range): on R's timeline, one ending at or after R starts; on an earlier
+ * timeline, one ending inside a range of its timeline, when R's timeline has
+ * no gap of its own. A backup ending past R's end is fine: the archive is
+ * only a second behind and catches up.
+ */
+export function archiveGapAfterBackups(state: ClusterState, done: readonly Backup[]): string | null {
+  const ranges = state.walArchive.ranges;
+  if (ranges.length === 0) return null;
+  let r = ranges[0]!;
+  for (const x of ranges) if (x.timeline > r.timeline || (x.timeline === r.timeline && compareLsn(x.endLsn, r.endLsn) > 0)) r = x;
+  const onR = ranges.filter((x) => x.timeline === r.timeline).length;
+  const usable = done.some((b) => {
+    if (b.endLsn === null) return false;
+    if (b.timeline === r.timeline) return compareLsn(b.endLsn, r.startLsn) >= 0;
+    if (b.timeline > r.timeline || onR > 1) return false;
+    return ranges.some((x) => x.timeline === b.timeline && compareLsn(x.startLsn, b.endLsn!) <= 0 && compareLsn(b.endLsn!, x.endLsn) <= 0);
+  });
+  if (usable) return null;
+  return `the WAL archive has a gap after every complete backup (it restarted at ${r.startLsn} on timeline ${r.timeline}): a full backup makes the time since restorable`;
 }
 
 /** A backup id from the leader's clock: sortable, readable, unique with the suffix. */

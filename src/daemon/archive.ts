@@ -87,7 +87,17 @@ export function resumePoint(ranges: readonly WalRange[]): { timeline: number; ls
 }
 
 export function startArchive(o: ArchiveOptions): DaemonArchive {
-  const st: ArchiveStatus = { state: 'off', timeline: null, archivedLsn: null, lagMs: null, lastError: null, gaps: 0, conflicts: 0, uploadedObjects: 0, uploadedBytes: 0 };
+  const st: ArchiveStatus = {
+    state: 'off',
+    timeline: null,
+    archivedLsn: null,
+    lagMs: null,
+    lastError: null,
+    gaps: 0,
+    conflicts: 0,
+    uploadedObjects: 0,
+    uploadedBytes: 0,
+  };
   let session: { abort: AbortController; done: Promise<void>; archiver: () => TimelineArchiver | undefined } | undefined;
   let retryAtMs = 0;
   let retryMs = RETRY_MIN_MS;
@@ -187,7 +197,8 @@ export function startArchive(o: ArchiveOptions): DaemonArchive {
     let start: { timeline: number; lsn: bigint };
     try {
       const segBytes = await walSegmentBytes(client);
-      if (segBytes !== WAL_SEGMENT_BYTES) throw new Error(`the server's wal_segment_size is ${segBytes} bytes; the archive handles ${WAL_SEGMENT_BYTES}-byte segments only`);
+      if (segBytes !== WAL_SEGMENT_BYTES)
+        throw new Error(`the server's wal_segment_size is ${segBytes} bytes; the archive handles ${WAL_SEGMENT_BYTES}-byte segments only`);
       sys = await identifySystem(client);
       start = await startPoint(client, sys.timeline, signal);
     } finally {
@@ -214,7 +225,15 @@ export function startArchive(o: ArchiveOptions): DaemonArchive {
         const from = reportedEnd;
         pending = undefined;
         // Only what is new since the last report: a report reaching back could undo a retention trim.
-        await o.propose({ v: 7, type: 'wal.archived', atMs: a.atMs, generation, timeline: a.timeline, startLsn: formatLsn(from), endLsn: formatLsn(a.endLsn) } as Command);
+        await o.propose({
+          v: 7,
+          type: 'wal.archived',
+          atMs: a.atMs,
+          generation,
+          timeline: a.timeline,
+          startLsn: formatLsn(from),
+          endLsn: formatLsn(a.endLsn),
+        } as Command);
         reportedEnd = a.endLsn;
       };
       const archiver = new TimelineArchiver({
@@ -234,13 +253,23 @@ export function startArchive(o: ArchiveOptions): DaemonArchive {
       const outcome = await archiver.run(stream, (lsn) => stream.confirm(lsn)).finally(() => stream.close());
       if (pending) await report(pending, true);
       if (outcome.kind === 'closed') return;
-      o.log({ level: 'info', msg: 'WAL archive: timeline ended, following the next', timeline: start.timeline, next: outcome.nextTimeline, at: formatLsn(outcome.nextStartLsn) });
+      o.log({
+        level: 'info',
+        msg: 'WAL archive: timeline ended, following the next',
+        timeline: start.timeline,
+        next: outcome.nextTimeline,
+        at: formatLsn(outcome.nextStartLsn),
+      });
       start = { timeline: outcome.nextTimeline, lsn: segmentStart(segmentOf(outcome.nextStartLsn)) };
     }
   };
 
   /** Where to resume: the index's end (within the server's history), else where the slot begins. */
-  const startPoint = async (client: Awaited<ReturnType<typeof openReplicationClient>>, current: number, signal: AbortSignal): Promise<{ timeline: number; lsn: bigint }> => {
+  const startPoint = async (
+    client: Awaited<ReturnType<typeof openReplicationClient>>,
+    current: number,
+    signal: AbortSignal,
+  ): Promise<{ timeline: number; lsn: bigint }> => {
     const at = resumePoint(o.fsm.state.walArchive.ranges);
     if (at === null || at.timeline > current) return slotStart(current, signal);
     let lsn = at.lsn;

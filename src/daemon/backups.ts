@@ -17,6 +17,7 @@ import { BackupScheduler } from '../controllers/backup-scheduler.js';
 import { withFields, type Logger } from '../log.js';
 import type { PostgresAgent } from '../postgres/agent.js';
 import { startArchive, type DaemonArchive } from './archive.js';
+import { sweepWal } from '../archive/retention.js';
 import { openObjectStore, type ObjectStore } from '../object-store/index.js';
 import { DEFAULT_DATABASE, SUPERUSER } from '../postgres/query.js';
 import { REPLICATION_ROLE } from '../postgres/settings.js';
@@ -172,6 +173,11 @@ export function startBackups(o: {
         log: o.log,
       });
       if (r.stopped !== null && r.stopped.reason !== 'aborted') sweepAfter(SWEEP_RETRY_MS);
+      // Then the WAL no retained backup needs (I7).
+      await sweepWal({ store, clusterPrefix: prefix, state: () => o.fsm.state, propose: o.propose, syncState: o.syncState, log: o.log }).catch((e: Error) => {
+        o.log({ level: 'warn', msg: 'WAL retention could not run; it is tried again later', error: e.message });
+        sweepAfter(SWEEP_RETRY_MS);
+      });
     } finally {
       sweeping = false;
     }

@@ -39,7 +39,9 @@ export async function streamingStandbys(c: DaemonCluster, primary: string, passw
   client.on('error', () => {});
   await client.connect();
   try {
-    const r = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming' AND application_name <> 'ogel-wal-archive'");
+    const r = await client.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming' AND application_name <> 'ogel-wal-archive'",
+    );
     return r.rows[0]?.n ?? 0;
   } finally {
     await client.end();
