@@ -7,26 +7,31 @@
 // what is restorable.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { formatLsn, parseLsn } from '../fsm/lsn.js';
-import { readCatalog } from '../src/archive/catalog.js';
+import { readArchiveView } from '../src/archive/pitr-command.js';
 import { pathSpans, timelinePath } from '../src/archive/pitr-plan.js';
 import { adminPassword } from '../src/auth/passwords.js';
 import { loadConfig, objectStoreDir } from '../src/config/index.js';
 import { FsObjectStore } from '../src/object-store/index.js';
 import { DaemonCluster } from './helpers/daemons.js';
-import { waitHealthy } from './helpers/pg-health.js';
+import { pgView, waitHealthy } from './helpers/pg-health.js';
 import { startCopy } from './helpers/postgres.js';
 
 describe('point-in-time restore through the daemons', () => {
   let c: DaemonCluster;
   let password: string;
   let store: FsObjectStore;
+  /** Every committed row: its id, the instant and WAL insert position right after its commit. */
+  const rows: { id: number; atMs: number; lsn: string }[] = [];
 
   before(async () => {
-    c = await DaemonCluster.create(['n1', 'n2', 'n3']);
+    // No scheduled backups: a full backup taken on its own after the failover (a new timeline), and the
+    // retention that follows it on the same day, would move the restore window while the test looks at it.
+    c = await DaemonCluster.create(['n1', 'n2', 'n3'], 'backups:\n  scheduled: false\n');
     const config = loadConfig(c.configPath);
     password = adminPassword(config);
     store = new FsObjectStore({ dir: objectStoreDir(config) });
@@ -47,15 +52,17 @@ describe('point-in-time restore through the daemons', () => {
   /** Waits until the store's archive holds WAL up to `lsn` on the newest timeline. */
   async function archivedTo(lsn: string, timeline: number): Promise<void> {
     const want = parseLsn(lsn)!;
-    await c.waitFor(
-      async () => {
-        const cat = await readCatalog(store, 'test/');
-        const path = timelinePath(timeline, new Map());
-        if (typeof path === 'string') return false;
-        return pathSpans(cat, path).some((s) => s.endLsn >= want);
-      },
-      `the archive to reach ${lsn}`,
-      30_000,
+    await waitOrShowArchiveLogs(c, () =>
+      c.waitFor(
+        async () => {
+          const view = await readArchiveView(store, 'test/');
+          const path = timelinePath(timeline, view.histories);
+          if (typeof path === 'string') return false;
+          return pathSpans(view.catalog, path).some((s) => s.endLsn >= want);
+        },
+        `the archive to reach ${lsn} on timeline ${timeline}`,
+        30_000,
+      ),
     );
   }
 
@@ -136,11 +143,87 @@ describe('point-in-time restore through the daemons', () => {
       assert.equal(list.code, 0, list.stderr);
       assert.match(list.stdout, /Restorable on timeline \d+:\n {2}from /);
       assert.ok(formatLsn(parseLsn(committed[0]!.lsn)!));
+      rows.push(...committed);
     } finally {
       await primary.end();
     }
   });
+
+  it('restores across a failover: before, at and after the promotion, with no gap in the archive', async () => {
+    const before = await waitHealthy(c, password, 'a primary and two streaming standbys', 60_000);
+    const old = before.primary!;
+    const writeRows = async (id: string, from: number, to: number) => {
+      const client = await connect(id);
+      try {
+        for (let i = from; i <= to; i++) {
+          await client.query('INSERT INTO pitr (id) VALUES ($1)', [i]);
+          const lsn = (await client.query<{ l: string }>('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0]!.l;
+          rows.push({ id: i, atMs: Date.now(), lsn });
+          await new Promise((r) => setTimeout(r, 80));
+        }
+      } finally {
+        await client.end();
+      }
+    };
+    await writeRows(old, 31, 40);
+    // The primary's daemon and its Postgres die at once: every acknowledged row is on a quorum standby.
+    const pgDir = join(c.dir, 'data', old, 'pg');
+    const postmasterPid = Number(readFileSync(join(pgDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    c.nodes.get(old)!.proc!.kill('SIGKILL');
+    process.kill(postmasterPid, 'SIGKILL');
+    let promoted = '';
+    await c.waitFor(
+      async () => {
+        const v = await pgView(c).catch(() => null);
+        if (!v || v.primary === null || v.primary === old || v.nodes[v.primary]?.reportedRole !== 'primary') return false;
+        promoted = v.primary;
+        return (await c.get(promoted, '/primary', null)).status === 200;
+      },
+      'a new primary',
+      60_000,
+    );
+    await writeRows(promoted, 41, 50);
+    const client = await connect(promoted);
+    const tl = Number.parseInt((await client.query<{ f: string }>('SELECT pg_walfile_name(pg_current_wal_lsn()) AS f')).rows[0]!.f.slice(0, 8), 16);
+    await client.end();
+    assert.ok(tl >= 2, `the new primary writes timeline ${tl}`);
+    await archivedTo(rows.at(-1)!.lsn, tl);
+
+    // One window from the backup to the end: the failover left no gap.
+    const list = await c.cli(['restore', '--config', c.configPath, '--list', '--json']);
+    const restorable = (JSON.parse(list.stdout) as { restorable: unknown[]; timeline: number }).restorable;
+    assert.equal(restorable.length, 1, list.stdout);
+
+    const atRow = (id: number) => new Date(rows.find((r) => r.id === id)!.atMs + 40).toISOString();
+    assert.deepEqual((await restoreAndCount(['--target-time', atRow(35)], 'fo-before')).ids, range(1, 35), 'before the promotion');
+    assert.deepEqual(
+      (await restoreAndCount(['--target-time', atRow(40)], 'fo-at')).ids,
+      range(1, 40),
+      'at the promotion: every row the old primary acknowledged',
+    );
+    assert.deepEqual((await restoreAndCount(['--target-time', atRow(45)], 'fo-after')).ids, range(1, 45), 'after the promotion');
+    assert.deepEqual((await restoreAndCount(['--target-lsn', rows.find((r) => r.id === 47)!.lsn], 'fo-lsn')).ids, range(1, 47));
+    const latest = await restoreAndCount(['--latest'], 'fo-latest');
+    assert.deepEqual(latest.ids, range(1, 50));
+    assert.equal(latest.out['timeline'], tl, 'followed the new timeline');
+    await c.start(old);
+  });
 });
+
+/** On failure, the archive's log lines of every node: what it did instead. */
+async function waitOrShowArchiveLogs(c: DaemonCluster, wait: () => Promise<void>): Promise<void> {
+  try {
+    await wait();
+  } catch (e) {
+    const lines = [...c.nodes].flatMap(([id, n]) =>
+      n.log
+        .filter((l) => /archive|"level":"error"/i.test(l))
+        .slice(-15)
+        .map((l) => `${id}: ${l.slice(0, 400)}`),
+    );
+    throw new Error(`${(e as Error).message}\n${lines.join('\n')}`);
+  }
+}
 
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);

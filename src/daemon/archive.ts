@@ -121,6 +121,7 @@ export function startArchive(o: ArchiveOptions): DaemonArchive {
         return;
       }
       await ensurePhysicalSlot(inst, ARCHIVE_SLOT);
+      await renewLostSlot(o, inst, session !== undefined);
       if (amPrimary()) {
         if (session === undefined && Date.now() >= retryAtMs) startSession();
         return;
@@ -130,11 +131,7 @@ export function startArchive(o: ArchiveOptions): DaemonArchive {
       st.lagMs = null;
       if (Date.now() - lastSlotAdvanceMs >= SLOT_ADVANCE_EVERY_MS) {
         lastSlotAdvanceMs = Date.now();
-        const at = resumePoint(o.fsm.state.walArchive.ranges);
-        // Never past what the archive holds (the server also caps it at what this standby replayed), and never backwards (the server refuses, loudly).
-        const r = await inst.query<{ l: string | null }>('SELECT restart_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1', [ARCHIVE_SLOT]);
-        const slotAt = parseLsn(r.rows[0]?.l ?? '');
-        if (at !== null && slotAt !== null && segmentStart(segmentOf(at.lsn)) > slotAt) await advanceSlot(inst, ARCHIVE_SLOT, segmentStart(segmentOf(at.lsn)));
+        await advanceStandbySlot(o, inst);
       }
     } catch (e) {
       // The next tick tries again: a Postgres restarting, a clone in progress.
@@ -200,7 +197,7 @@ export function startArchive(o: ArchiveOptions): DaemonArchive {
       if (segBytes !== WAL_SEGMENT_BYTES)
         throw new Error(`the server's wal_segment_size is ${segBytes} bytes; the archive handles ${WAL_SEGMENT_BYTES}-byte segments only`);
       sys = await identifySystem(client);
-      start = await startPoint(client, sys.timeline, signal);
+      start = await startPoint(o, client, sys.timeline);
     } finally {
       await client.end().catch(() => {});
     }
@@ -208,10 +205,10 @@ export function startArchive(o: ArchiveOptions): DaemonArchive {
     st.lastError = null;
     for (;;) {
       signal.throwIfAborted();
-      if (start.timeline >= 2) await archiveHistory(start.timeline, generation, signal);
+      if (start.timeline >= 2) await archiveHistory(o, start.timeline, generation, signal);
       const stream = await openStream(start, conn);
       if (stream === 'gap') {
-        start = await afterGap(sys.timeline, signal);
+        start = await afterGap(o, st, sys.timeline);
         continue;
       }
       st.timeline = start.timeline;
@@ -264,68 +261,6 @@ export function startArchive(o: ArchiveOptions): DaemonArchive {
     }
   };
 
-  /** Where to resume: the index's end (within the server's history), else where the slot begins. */
-  const startPoint = async (
-    client: Awaited<ReturnType<typeof openReplicationClient>>,
-    current: number,
-    signal: AbortSignal,
-  ): Promise<{ timeline: number; lsn: bigint }> => {
-    const at = resumePoint(o.fsm.state.walArchive.ranges);
-    if (at === null || at.timeline > current) return slotStart(current, signal);
-    let lsn = at.lsn;
-    if (at.timeline < current) {
-      // WAL archived past the point this server's history left that timeline was never part of it.
-      const h = parseHistory((await timelineHistory(client, current)).content.toString('utf8'));
-      const sw = h.find((e) => e.timeline === at.timeline)?.switchLsn;
-      if (sw === undefined) return slotStart(current, signal);
-      if (sw < lsn) lsn = sw;
-    }
-    return { timeline: at.timeline, lsn: segmentStart(segmentOf(lsn)) };
-  };
-
-  const slotStart = async (timeline: number, _signal: AbortSignal): Promise<{ timeline: number; lsn: bigint }> => {
-    const inst = o.agent()?.postgres;
-    if (!inst) throw new Error('Postgres is not running here');
-    const r = await inst.query<{ l: string | null }>('SELECT restart_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1', [ARCHIVE_SLOT]);
-    const l = parseLsn(r.rows[0]?.l ?? '');
-    if (l === null) throw new Error(`the archive's replication slot ${ARCHIVE_SLOT} has no WAL reserved`);
-    return { timeline, lsn: segmentStart(segmentOf(l)) };
-  };
-
-  const afterGap = async (timeline: number, signal: AbortSignal): Promise<{ timeline: number; lsn: bigint }> => {
-    st.gaps++;
-    const at = await slotStart(timeline, signal);
-    o.log({
-      level: 'error',
-      msg: 'WAL archive GAP: the server no longer has WAL the archive lacks; archiving starts again where the slot begins, and a full backup is due',
-      timeline,
-      resumeAt: formatLsn(at.lsn),
-    });
-    return at;
-  };
-
-  const openStream = async (start: { timeline: number; lsn: bigint }, conn: WalConnOptions): Promise<WalStream | 'gap'> => {
-    try {
-      return await WalStream.open({ ...conn, slot: ARCHIVE_SLOT, timeline: start.timeline, startLsn: start.lsn, applicationName: ARCHIVE_APPLICATION_NAME });
-    } catch (e) {
-      if (e instanceof WalStreamError && e.reason === 'wal-removed') return 'gap';
-      throw e;
-    }
-  };
-
-  const archiveHistory = async (timeline: number, generation: number, signal: AbortSignal): Promise<void> => {
-    if (o.fsm.state.walArchive.historyTimelines.includes(timeline)) return;
-    const client = await openReplicationClient({ ...o.conn(), signal });
-    try {
-      const h = await timelineHistory(client, timeline);
-      await o.store.putIfAbsent(historyKey(o.clusterPrefix, timeline), h.content, createHash('sha256').update(h.content).digest('hex'));
-    } finally {
-      await client.end().catch(() => {});
-    }
-    await o.propose({ v: 7, type: 'wal.history', atMs: Date.now(), generation, timeline } as Command);
-    o.log({ level: 'info', msg: 'WAL archive: history file stored', timeline });
-  };
-
   const timer = setInterval(() => void tick(), TICK_MS);
   timer.unref();
   return {
@@ -336,4 +271,96 @@ export function startArchive(o: ArchiveOptions): DaemonArchive {
       await stopSession();
     },
   };
+}
+
+/** Where to resume: the index's end (within the server's history), else where the slot begins. */
+async function startPoint(
+  o: ArchiveOptions,
+  client: Awaited<ReturnType<typeof openReplicationClient>>,
+  current: number,
+): Promise<{ timeline: number; lsn: bigint }> {
+  const at = resumePoint(o.fsm.state.walArchive.ranges);
+  if (at === null || at.timeline > current) return slotStart(o, current);
+  let lsn = at.lsn;
+  if (at.timeline < current) {
+    // WAL archived past the point this server's history left that timeline was never part of it.
+    const h = parseHistory((await timelineHistory(client, current)).content.toString('utf8'));
+    const sw = h.find((e) => e.timeline === at.timeline)?.switchLsn;
+    if (sw === undefined) return slotStart(o, current);
+    if (sw < lsn) lsn = sw;
+  }
+  return { timeline: at.timeline, lsn: segmentStart(segmentOf(lsn)) };
+}
+
+async function slotStart(o: ArchiveOptions, timeline: number): Promise<{ timeline: number; lsn: bigint }> {
+  const inst = o.agent()?.postgres;
+  if (!inst) throw new Error('Postgres is not running here');
+  const r = await inst.query<{ l: string | null }>('SELECT restart_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1', [ARCHIVE_SLOT]);
+  const l = parseLsn(r.rows[0]?.l ?? '');
+  if (l === null) throw new Error(`the archive's replication slot ${ARCHIVE_SLOT} has no WAL reserved`);
+  return { timeline, lsn: segmentStart(segmentOf(l)) };
+}
+
+async function afterGap(o: ArchiveOptions, st: ArchiveStatus, timeline: number): Promise<{ timeline: number; lsn: bigint }> {
+  st.gaps++;
+  const at = await slotStart(o, timeline);
+  o.log({
+    level: 'error',
+    msg: 'WAL archive GAP: the server no longer has WAL the archive lacks; archiving starts again where the slot begins, and a full backup is due',
+    timeline,
+    resumeAt: formatLsn(at.lsn),
+  });
+  return at;
+}
+
+async function openStream(start: { timeline: number; lsn: bigint }, conn: WalConnOptions): Promise<WalStream | 'gap'> {
+  try {
+    return await WalStream.open({ ...conn, slot: ARCHIVE_SLOT, timeline: start.timeline, startLsn: start.lsn, applicationName: ARCHIVE_APPLICATION_NAME });
+  } catch (e) {
+    if (e instanceof WalStreamError && e.reason === 'wal-removed') return 'gap';
+    throw e;
+  }
+}
+
+async function archiveHistory(o: ArchiveOptions, timeline: number, generation: number, signal: AbortSignal): Promise<void> {
+  if (o.fsm.state.walArchive.historyTimelines.includes(timeline)) return;
+  const client = await openReplicationClient({ ...o.conn(), signal });
+  try {
+    const h = await timelineHistory(client, timeline);
+    await o.store.putIfAbsent(historyKey(o.clusterPrefix, timeline), h.content, createHash('sha256').update(h.content).digest('hex'));
+  } finally {
+    await client.end().catch(() => {});
+  }
+  await o.propose({ v: 7, type: 'wal.history', atMs: Date.now(), generation, timeline } as Command);
+  o.log({ level: 'info', msg: 'WAL archive: history file stored', timeline });
+}
+
+/** A standby's archive slot follows the index: never past what the archive holds (the server also caps it at what was replayed), and never backwards (the server refuses, loudly). */
+async function advanceStandbySlot(o: ArchiveOptions, inst: NonNullable<PostgresAgent['postgres']>): Promise<void> {
+  const at = resumePoint(o.fsm.state.walArchive.ranges);
+  const r = await inst.query<{ l: string | null }>('SELECT restart_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1', [ARCHIVE_SLOT]);
+  const slotAt = parseLsn(r.rows[0]?.l ?? '');
+  if (at !== null && slotAt !== null && segmentStart(segmentOf(at.lsn)) > slotAt) await advanceSlot(inst, ARCHIVE_SLOT, segmentStart(segmentOf(at.lsn)));
+}
+
+/**
+ * A slot that went past max_slot_wal_keep_size is invalidated: Postgres let the
+ * WAL go (rather than fill the disk) and refuses to stream from the slot. The WAL
+ * is gone; a new slot keeps what is here now, and the stream that follows hits
+ * the gap (wal-removed) and goes on from the new slot's start.
+ */
+async function renewLostSlot(o: ArchiveOptions, inst: NonNullable<PostgresAgent['postgres']>, streaming: boolean): Promise<void> {
+  if (streaming) return;
+  const r = await inst.query<{ wal_status: string | null; active: boolean }>('SELECT wal_status, active FROM pg_replication_slots WHERE slot_name = $1', [
+    ARCHIVE_SLOT,
+  ]);
+  const row = r.rows[0];
+  if (row === undefined || row.wal_status !== 'lost' || row.active) return;
+  o.log({
+    level: 'error',
+    msg: "the archive's replication slot lost WAL the archive did not have (past max_slot_wal_keep_size): it is made again; the archive has a gap, and a full backup closes it",
+    slot: ARCHIVE_SLOT,
+  });
+  await inst.query('SELECT pg_drop_replication_slot($1)', [ARCHIVE_SLOT]);
+  await ensurePhysicalSlot(inst, ARCHIVE_SLOT);
 }
