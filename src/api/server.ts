@@ -14,6 +14,7 @@ import {
   AddMemberRequest,
   CreateBackupRequest,
   VerifyBackupRequest,
+  CreateRestorePointRequest,
   CreateTenantRequest,
   EmptyRequest,
   FailoverRequest,
@@ -44,6 +45,8 @@ import {
   type ProxyPools,
   type ReinitResult,
   type ReplicationAnswerBody,
+  type RestorePoint,
+  type RestorePointsResponse,
   type RouteKey,
   type ScheduleResult,
   type Status,
@@ -82,6 +85,10 @@ export interface ApiBackend {
   deleteBackup(id: string): Promise<boolean>;
   /** `ogel backup verify`: on this node (the store is shared); the verdict is recorded through the leader. */
   verifyBackup(id: string, restoreTest: boolean): Promise<VerifyBackupResponse>;
+  /** `ogel restore-point create`: leader only (NotLeaderError elsewhere); 409 for a name already recorded. */
+  createRestorePoint(name: string): Promise<RestorePoint>;
+  /** The restore points recorded in the object store, oldest first. */
+  listRestorePoints(): Promise<RestorePointsResponse>;
   listTenants(): Promise<Tenant[]>;
   getTenant(name: string): Promise<Tenant | undefined>;
   createTenant(name: string, password: string | undefined, limits: NewTenantLimits): Promise<CreateTenantResult>;
@@ -320,6 +327,11 @@ export class ApiServer {
     this.on('POST /v1/backups/:id/verify', async (ctx) => {
       const body = parseBody(VerifyBackupRequest, await readJsonBody(ctx.req));
       sendJson(ctx.res, 200, await b.verifyBackup(ctx.params.id!, body.restoreTest ?? false));
+    });
+    this.on('GET /v1/restore-points', async ({ res }) => sendJson(res, 200, await b.listRestorePoints()));
+    this.on('POST /v1/restore-points', async (ctx) => {
+      const body = parseBody(CreateRestorePointRequest, await readJsonBody(ctx.req));
+      await this.write(ctx, body, async () => sendJson(ctx.res, 200, { restorePoint: await b.createRestorePoint(body.name) }));
     });
     this.on('GET /v1/tenants', async ({ res }) => sendJson(res, 200, { tenants: await b.listTenants() }));
     this.on('GET /v1/tenants/:name', async ({ res, params }) => {

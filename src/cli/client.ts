@@ -35,6 +35,8 @@ import {
   ProxyPools,
   ReinitResult,
   RemoveMemberResponse,
+  RestorePointResponse,
+  RestorePointsResponse,
   ScheduleResult,
   Status,
   SwitchoverResult,
@@ -452,6 +454,15 @@ export class AdminClient {
   /** Answers when the verdict is in: a restore test can take minutes (timeoutMs). */
   async verifyBackup(id: string, restoreTest: boolean, timeoutMs: number): Promise<z.output<typeof VerifyBackupResponse>> {
     return this.call(VerifyBackupResponse, 'POST', `/v1/backups/${encodeURIComponent(id)}/verify`, { body: { restoreTest }, timeoutMs });
+  }
+
+  /** Not idempotent: after a lost answer a retry would find the name taken (409) whether or not the first one made it. */
+  async createRestorePoint(name: string): Promise<RestorePointResponse> {
+    return this.call(RestorePointResponse, 'POST', '/v1/restore-points', { body: { name } });
+  }
+
+  async restorePoints(): Promise<RestorePointsResponse> {
+    return this.call(RestorePointsResponse, 'GET', '/v1/restore-points');
   }
 
   async tenants(): Promise<z.output<typeof TenantsResponse>> {

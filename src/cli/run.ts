@@ -12,6 +12,7 @@ import { configShow } from './commands/config.js';
 import { history } from './commands/history.js';
 import { pools } from './commands/pools.js';
 import { pause, resume } from './commands/maintenance.js';
+import { restorePointCreate, restorePointList } from './commands/restore-points.js';
 import { membersAdd, membersList, membersRemove } from './commands/members.js';
 import { failover, reinit, switchover } from './commands/roles.js';
 import { status } from './commands/status.js';
@@ -41,6 +42,8 @@ const COMMANDS: CommandSpec[] = [
   backupShow,
   backupVerify,
   backupDelete,
+  restorePointCreate,
+  restorePointList,
   configShow,
 ];
 
@@ -61,6 +64,7 @@ const GROUP_SUMMARIES: Record<string, string> = {
   tenants: 'create, list, get, delete tenants, or set their limits',
   config: "show the cluster's effective configuration",
   backup: 'take, list or show base backups (restore: ogel restore)',
+  'restore-point': 'create or list named restore points (restore to one: ogel restore --target-name)',
 };
 
 function topCommands(external: ExternalCommands): string[] {

@@ -171,6 +171,42 @@ export function describeBackups(status: Status, nowMs: number): string | null {
   return `Backups: ${parts.join('; ')}`;
 }
 
+/**
+ * One line on the WAL archive: the restore window (or why there is none) and
+ * the primary's archiver: its lag, or RETRYING / CONFLICT with the error.
+ */
+export function describeArchive(status: Status): string | null {
+  const a = status.archive;
+  if (a === undefined) return null;
+  const w = a.window;
+  let text =
+    w !== null
+      ? `restorable ${formatIsoSeconds(w.fromAtMs)} .. ${formatIsoSeconds(w.toAtMs)} (timeline ${w.timeline})`
+      : `nothing restorable yet (${a.reason ?? 'no reason given'})`;
+  const live = a.live;
+  if (live === null) text += `, archiver state unknown (${a.liveError ?? 'not asked'})`;
+  else if (live.state === 'conflict') text = `CONFLICT on ${live.node}: archiving stopped (${live.lastError ?? 'no error recorded'}); ${text}`;
+  else if (live.state === 'retrying') text = `RETRYING on ${live.node} (${live.lastError ?? 'no error recorded'}); ${text}`;
+  else if (live.state === 'archiving') text += `, lag ${formatMs(live.lagMs)}`;
+  else text += `, not archiving on ${live.node} (${live.state})`;
+  if (live !== null && live.gaps > 0) text += `; ${live.gaps} GAP${live.gaps === 1 ? '' : 'S'} on ${live.node} since its daemon started`;
+  if (a.timelineRanges > 1) text += `; GAP in the archive: ${a.timelineRanges} ranges on timeline ${a.timeline}`;
+  if (a.note !== null) text += `; ${a.note}`;
+  return `Archive: ${text}`;
+}
+
+/** The alarm on the archive's replication slot on the primary: WAL not yet archived is (about to be) freed. */
+function archiveSlotAlarm(status: Status): string | null {
+  const live = status.archive?.live;
+  const w = live?.slot?.walStatus;
+  if (live === undefined || live === null) return null;
+  if (w === 'lost')
+    return `WAL: the archive's replication slot on ${live.node} was invalidated (past max_slot_wal_keep_size): WAL it had not archived was freed; the archive has a gap, and a full backup is due`;
+  if (w === 'unreserved')
+    return `WAL: the archive's replication slot on ${live.node} is past max_slot_wal_keep_size: WAL it has not archived is freed at the next checkpoint unless the archive catches up`;
+  return null;
+}
+
 export function renderStatusTable(status: Status, nowMs: number = Date.now()): string {
   const lines: string[] = [];
   lines.push(`Cluster: ${status.cluster}   Leader: ${status.leader ?? 'none'}   Term: ${status.term}   (answered by ${status.node})`);
@@ -191,6 +227,10 @@ export function renderStatusTable(status: Status, nowMs: number = Date.now()): s
   }
   const backups = describeBackups(status, nowMs);
   if (backups !== null) lines.push(backups);
+  const archive = describeArchive(status);
+  if (archive !== null) lines.push(archive);
+  const slotAlarm = archiveSlotAlarm(status);
+  if (slotAlarm !== null) lines.push(slotAlarm);
   const blocked = describeBlocked(status.postgres.failoverBlocked);
   if (blocked !== null) lines.push(`Automatic failover BLOCKED: ${blocked}`);
   const scheduled = status.postgres.scheduledSwitchover;

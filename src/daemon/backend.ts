@@ -32,6 +32,8 @@ import type {
   NewTenantLimits,
   PauseResult,
   ProxyPools,
+  RestorePoint,
+  RestorePointsResponse,
   ProxyStats,
   ReinitResult,
   ScheduleResult,
@@ -46,7 +48,10 @@ import type {
 import { BackupProgressResponse, ROUTES } from '../api/contract/index.js';
 import type { Logger } from '../log.js';
 import type { DaemonMetrics } from './metrics.js';
-import { parseReplicationAnswer, type ReplicationAnswer, type ReplicationStats } from '../postgres/replication-stats.js';
+import { parseReplicationAnswer, type ArchiveReport, type ReplicationAnswer, type ReplicationStats } from '../postgres/replication-stats.js';
+import type { ObjectStore } from '../object-store/index.js';
+import { archiveStatusView } from './archive-status.js';
+import { createRestorePoint, listRestorePointsView, primaryRestorePointMaker, type RestorePointDeps } from './restore-points-api.js';
 import type { ProposeCommand } from './propose-on-leader.js';
 import { apiAddressOf, type PeerClient } from './peer-client.js';
 import type { LeaseTracker } from './lease-tracker.js';
@@ -79,6 +84,16 @@ export interface BackendBackups {
   progress: (id: string) => Omit<BackupProgress, 'node'> | null;
 }
 
+/** What the backend needs of the WAL archive: this node's archiver, and the store restore points are recorded in. */
+export interface BackendArchive {
+  /** This node's WAL archiver (src/daemon/archive.ts); null until it started, and when Postgres is not supervised here. */
+  status(): ArchiveReport | null;
+  store: ObjectStore;
+  clusterPrefix: string;
+  /** Runs pg_create_restore_point on the primary; default: a superuser connection over TCP (restore-points-api.ts). */
+  makeRestorePoint?: RestorePointDeps['make'];
+}
+
 /** Bound on asking a backup's node how far it is: a poll of `backup show` must stay quick when that node is down. */
 const PROGRESS_FETCH_TIMEOUT_MS = 1_000;
 
@@ -105,8 +120,8 @@ export interface DaemonBackendDeps {
   failoverController: FailoverController;
   /** Creates tenants' roles and databases on the primary (createTenant waits for it). */
   tenantProvisioner: TenantProvisioner;
-  /** The leader's backup controller (ogel backup create) and where backups are stored. */
-  backups: BackendBackups;
+  /** The leader's backup controller (ogel backup create) and where backups are stored; the WAL archive. */
+  backups: BackendBackups & { archive: BackendArchive };
   /** This backend's own calls to other daemons (the primary's replication figures). */
   peers: PeerClient;
 }
@@ -129,6 +144,10 @@ export class DaemonBackend implements ApiBackend {
   private readonly tenantProvisioner: TenantProvisioner;
   private readonly backups: BackendBackups;
   private readonly peers: PeerClient;
+  private readonly archive: BackendArchive;
+  private readonly restorePoints: RestorePointDeps;
+  /** Restore points are made one at a time (on the leader), so a name is recorded before the next request checks it. */
+  private restorePointQueue: Promise<unknown> = Promise.resolve();
 
   constructor(d: DaemonBackendDeps) {
     this.cfg = d.cfg;
@@ -145,6 +164,14 @@ export class DaemonBackend implements ApiBackend {
     this.tenantProvisioner = d.tenantProvisioner;
     this.backups = d.backups;
     this.peers = d.peers;
+    this.archive = d.backups.archive;
+    this.restorePoints = {
+      state: () => d.fsm.state,
+      store: this.archive.store,
+      storeDescription: d.backups.storeDescription,
+      clusterPrefix: this.archive.clusterPrefix,
+      make: this.archive.makeRestorePoint ?? primaryRestorePointMaker(d.cfg),
+    };
     this.nodeId = d.self.id;
     const agent = d.agent;
     this.replication = new LiveReplication({
@@ -221,6 +248,7 @@ export class DaemonBackend implements ApiBackend {
       postgres: postgresStatusView({ pg, live: figures, leaseRemainingMs: this.leaseTracker.remainingMs(pg.lease) }),
       maintenance: { paused: s.maintenance.paused, reason: s.maintenance.reason },
       backups: this.backupsSummary(),
+      archive: archiveStatusView(s, figures),
     };
   }
 
@@ -381,6 +409,20 @@ export class DaemonBackend implements ApiBackend {
     const b = this.fsm.state.backups.get(id);
     if (b === undefined) throw new ApiError(404, 'not_found', `backup ${id} was deleted while it was verified`);
     return { backup: backupView(b), verdict };
+  }
+
+  /** `ogel restore-point create`: leader only (a follower forwards it), one at a time. */
+  async createRestorePoint(name: string): Promise<RestorePoint> {
+    if (!this.raft.isLeader()) throw new NotLeaderError(this.raft.leaderId());
+    const run = this.restorePointQueue.then(() => createRestorePoint(this.restorePoints, name));
+    this.restorePointQueue = run.catch(() => {});
+    const rp = await run;
+    this.log({ level: 'info', msg: 'restore point created', name: rp.name, lsn: rp.lsn, timeline: rp.timeline });
+    return rp;
+  }
+
+  listRestorePoints(): Promise<RestorePointsResponse> {
+    return listRestorePointsView(this.restorePoints);
   }
 
   async listTenants(): Promise<Tenant[]> {
@@ -648,6 +690,7 @@ export class DaemonBackend implements ApiBackend {
       standbys: stats?.standbys ?? [],
       slots: stats?.slots ?? [],
       measuredAtMs: Date.now(),
+      archive: this.archive.status(),
     };
   }
 

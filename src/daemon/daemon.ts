@@ -17,11 +17,12 @@ import { LeaderProposer } from './proposer.js';
 import { localAddressFor, peerDispatcher } from '../net/bind.js';
 import { AgentRpcClient } from './agent-rpc-client.js';
 import { okOrThrow, startBackups, type DaemonBackups } from './backups.js';
+import { clusterPrefix } from '../backup/layout.js';
 import { apiAddressOf, PeerClient } from './peer-client.js';
 import type { Agent as HttpAgent } from 'undici';
 import type { Logger } from '../log.js';
 import { withFields } from '../log.js';
-import { DaemonBackend } from './backend.js';
+import { DaemonBackend, type DaemonBackendDeps } from './backend.js';
 import { proposeOnLeader } from './propose-on-leader.js';
 import { DaemonMetrics } from './metrics.js';
 import { LeaseTracker } from './lease-tracker.js';
@@ -246,9 +247,9 @@ export class Daemon {
       failoverController: failover,
       tenantProvisioner,
       peers,
-      backups: backups.forBackend(),
+      backups: backendBackups(backups, config),
     });
-    metrics.setBackupView({ backups: () => fsm.state.backups, uploadedBytes: () => backups.worker?.uploadedBytes() ?? 0 });
+    wireStoreMetrics(metrics, fsm, self.id, backups, backend);
     metrics.setPostgresView({
       nodeId: self.id,
       state: () => fsm.state,
@@ -304,6 +305,21 @@ export class Daemon {
     void this.transport;
     this.log({ level: 'info', msg: 'daemon stopped' });
   }
+}
+
+/** What the API's backend uses of the backups and the WAL archive. */
+function backendBackups(backups: DaemonBackups, config: Config): DaemonBackendDeps['backups'] {
+  return { ...backups.forBackend(), archive: { status: () => backups.archive?.status() ?? null, store: backups.store, clusterPrefix: clusterPrefix(config) } };
+}
+
+/** The backup and WAL archive metrics' sources: the index, this node's worker and archiver, and (on the primary) its slots. */
+function wireStoreMetrics(metrics: DaemonMetrics, fsm: ClusterStateMachine, selfId: string, backups: DaemonBackups, backend: DaemonBackend): void {
+  metrics.setBackupView({ backups: () => fsm.state.backups, uploadedBytes: () => backups.worker?.uploadedBytes() ?? 0 });
+  metrics.setArchiveView({
+    state: () => fsm.state,
+    archive: () => backups.archive?.status() ?? null,
+    slots: async () => (fsm.state.postgres.primary === selfId ? ((await backend.replication.read())?.slots ?? null) : null),
+  });
 }
 
 /** A backup.* command applied: the worker and scheduler look again; a forgotten or failed backup's objects are swept soon. */

@@ -9,6 +9,7 @@ import type { NodeStatus } from '../../raft/index.js';
 import type { ClusterState } from '../../fsm/index.js';
 import type { AgentCounters, AgentStatus } from '../postgres/agent.js';
 import type { ReplicationStats } from '../postgres/replication-stats.js';
+import { type ArchiveMetricsView, registerArchiveMetrics } from './archive-metrics.js';
 import { type BackupMetricsView, registerBackupMetrics } from './backup-metrics.js';
 
 /** The slice of a RaftNode the metrics read. */
@@ -50,6 +51,7 @@ export class DaemonMetrics {
   private readonly switchoverPauseSeconds: Histogram;
   private pgView: PostgresMetricsView | undefined;
   private backupView: BackupMetricsView | undefined;
+  private archiveView: ArchiveMetricsView | undefined;
 
   constructor(raft: RaftView) {
     const r = this.registry;
@@ -166,6 +168,12 @@ export class DaemonMetrics {
     });
     this.registerPostgres();
     registerBackupMetrics(r, () => this.backupView);
+    registerArchiveMetrics(r, () => this.archiveView);
+  }
+
+  /** Gives the WAL archive metrics their source; until then they read as absent or 0. */
+  setArchiveView(view: ArchiveMetricsView): void {
+    this.archiveView = view;
   }
 
   /** Gives the backup metrics their source; until then they read as absent or 0. */

@@ -176,7 +176,35 @@ export interface ReplicationAnswer {
   slots: SlotStatus[];
   /** The answering daemon's wall clock: for display only, never compared across machines. */
   measuredAtMs: number;
+  /** The answering node's WAL archiver (src/daemon/archive.ts); absent from a daemon that predates it, null before it started. */
+  archive?: ArchiveReport | null;
 }
+
+/** What a node's WAL archiver reports of itself (the daemon's ArchiveStatus). */
+export interface ArchiveReport {
+  /** off, standby, starting, archiving, retrying or conflict. */
+  state: string;
+  timeline: number | null;
+  archivedLsn: Lsn | null;
+  lagMs: number | null;
+  lastError: string | null;
+  gaps: number;
+  conflicts: number;
+  uploadedObjects: number;
+  uploadedBytes: number;
+}
+
+const archiveSchema = z.object({
+  state: z.string().min(1).max(40),
+  timeline: z.number().int().positive().nullable(),
+  archivedLsn: lsnSchema.nullable(),
+  lagMs: z.number().nonnegative().nullable(),
+  lastError: z.string().max(10_000).nullable(),
+  gaps: z.number().int().nonnegative(),
+  conflicts: z.number().int().nonnegative(),
+  uploadedObjects: z.number().int().nonnegative(),
+  uploadedBytes: z.number().nonnegative(),
+});
 
 const answerSchema = z.object({
   node: z.string().min(1),
@@ -188,6 +216,7 @@ const answerSchema = z.object({
     .max(1_000)
     .default([]),
   measuredAtMs: z.number(),
+  archive: archiveSchema.nullable().optional(),
 });
 
 /** The answer from another daemon, checked: never trust another node's bytes. Throws with the first problem found. */

@@ -7,7 +7,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { checkScheduledAt } from '../../src/controllers/switchover-schedule.js';
-import type { HistoryEntry, Member, ProxyPools, Status, Tenant } from '../../src/api/contract/index.js';
+import { restorePointProblem } from '../../src/archive/pitr-target.js';
+import type { HistoryEntry, Member, ProxyPools, RestorePoint, Status, Tenant } from '../../src/api/contract/index.js';
 
 const BODY_BYTES_MAX = 1024 * 1024;
 const ADDRESS_RE = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
@@ -75,6 +76,9 @@ export class FakeCluster {
   };
   history: HistoryEntry[] = [];
   tenants = new Map<string, Tenant>();
+  /** Status's archive section; absent (as from an older daemon) until a test sets it. */
+  archive: Status['archive'];
+  restorePoints: RestorePoint[] = [];
   transferDurationMs = 41;
   private readonly timers = new Set<NodeJS.Timeout>();
 
@@ -168,6 +172,7 @@ export class FakeCluster {
       })),
       postgres: this.postgres,
       maintenance: stale ? { ...this.node(id).maintenance } : { ...this.maintenance },
+      ...(this.archive !== undefined ? { archive: this.archive } : {}),
     };
   }
 
@@ -390,6 +395,34 @@ export class FakeCluster {
     if (path === '/v1/config') {
       allow('GET');
       return [200, { cluster: { name: this.name }, api: { token: '<redacted>' }, nodes: this.members.map((m) => ({ id: m.id, ...m.addresses })) }];
+    }
+    if (path === '/v1/restore-points') {
+      allow('GET', 'POST');
+      if (method === 'GET') return [200, { store: 'fs store at /srv/ogel (storage.fs.dir)', restorePoints: this.restorePoints }];
+      const o = obj();
+      onlyFields(o, ['name']);
+      const name = o['name'];
+      if (typeof name !== 'string') throw new HttpError(400, 'invalid_body', `field 'name': expected a string, got ${JSON.stringify(name)}`);
+      const problem = restorePointProblem(name);
+      if (problem !== null) throw new HttpError(400, 'invalid_body', `field 'name': ${problem}`, 'e.g. {"name": "before-migration-42"}');
+      const taken = this.restorePoints.find((p) => p.name === name);
+      if (taken)
+        throw new HttpError(
+          409,
+          'conflict',
+          `field 'name': restore point "${name}" already exists (made ${taken.at} at LSN ${taken.lsn} on timeline ${taken.timeline})`,
+          'pick another name',
+        );
+      const atMs = Date.parse('2026-12-08T04:00:12Z') + this.restorePoints.length * 1000;
+      const p: RestorePoint = {
+        name,
+        lsn: `0/${(0x3000148 + this.restorePoints.length * 0x100).toString(16).toUpperCase()}`,
+        timeline: 2,
+        atMs,
+        at: new Date(atMs).toISOString(),
+      };
+      this.restorePoints.push(p);
+      return [200, { restorePoint: p }];
     }
     if (path === '/v1/tenants') {
       allow('GET', 'POST');

@@ -5,6 +5,7 @@
 
 import { z } from 'zod';
 import { TENANT_LIMITS } from '../../../fsm/index.js';
+import { restorePointProblem } from '../../archive/pitr-target.js';
 import { SCHEDULED_AT_HINT } from '../../controllers/switchover-schedule.js';
 import { address, describe, flag, intIn, nonEmptyText, text, withHint } from './fields.js';
 
@@ -150,3 +151,13 @@ export const VerifyBackupRequest = z.strictObject({ restoreTest: z.boolean().opt
     'restoreTest: restore the backup (and its chain) into a scratch directory, start Postgres on it and run amcheck on every index and heap; default false: read every object back against its sha256',
 });
 export type VerifyBackupRequest = z.infer<typeof VerifyBackupRequest>;
+
+export const CreateRestorePointRequest = z
+  .strictObject({
+    name: withHint(
+      text().refine((v) => restorePointProblem(v) === null, { error: (iss) => restorePointProblem(String(iss.input)) ?? 'not a usable restore point name' }),
+      'e.g. {"name": "before-migration-42"}: 1 to 63 letters, digits, ., _ and -, starting with a letter or digit',
+    ),
+  })
+  .meta({ id: 'CreateRestorePointRequest', description: "name: what 'ogel restore --target-name NAME' will stop at; it must not be recorded already" });
+export type CreateRestorePointRequest = z.infer<typeof CreateRestorePointRequest>;

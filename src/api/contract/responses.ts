@@ -141,6 +141,8 @@ export const Status = open({
   maintenance: Maintenance,
   /** Absent from older daemons. */
   backups: z.lazy(() => BackupsSummary).optional(),
+  /** The continuous WAL archive: the restore window and the primary's archiver. Absent from older daemons. */
+  archive: z.lazy(() => ArchiveSummary).optional(),
 }).meta({ id: 'Status' });
 export type Status = z.infer<typeof Status>;
 
@@ -288,6 +290,11 @@ export const ReplicationAnswer = open({
   standbys: z.array(open({ standby: nodeId, state: z.string(), syncState: z.string(), lagBytes: z.number().nullable(), lagSeconds: z.number().nullable() })),
   slots: z.array(open({ slot: z.string(), active: z.boolean(), walStatus: z.string().nullable(), safeWalBytes: z.number().nullable() })),
   measuredAtMs: z.number(),
+  /** This node's WAL archiver; absent from older daemons. */
+  archive: z
+    .lazy(() => ArchiveReport)
+    .nullable()
+    .optional(),
 }).meta({ id: 'ReplicationAnswer' });
 
 /** POST /v1/internal/commands: the state machine's result (fsm/errors.ts); a rejection is an answer, not an HTTP error. */
@@ -393,3 +400,79 @@ export const VerifyBackupResponse = open({
   verdict: open({ ok: z.boolean(), kind: z.enum(['checksums', 'restore']), detail: z.string() }),
 }).meta({ id: 'VerifyBackupResponse', description: 'the verdict, also recorded in the index (backup.verification)' });
 export type VerifyBackupResponse = z.infer<typeof VerifyBackupResponse>;
+
+/** One node's WAL archiver (src/daemon/archive.ts): what it streams, and its failures since its daemon started. */
+export const ArchiveReport = open({
+  state: z.string(),
+  timeline: z.number().nullable(),
+  archivedLsn: lsn.nullable(),
+  lagMs: z.number().nullable(),
+  lastError: z.string().nullable(),
+  gaps: z.number(),
+  conflicts: z.number(),
+  uploadedObjects: z.number(),
+  uploadedBytes: z.number(),
+}).meta({
+  id: 'ArchiveReport',
+  description:
+    "state: archiving (streaming the primary's WAL into the store), retrying (it stopped on an error and resumes from the last stored position), conflict (the store holds different bytes for WAL it was about to store: archiving stopped), starting, standby or off; lagMs: how long the oldest WAL received but not stored has waited; gaps and conflicts since the daemon started",
+});
+export type ArchiveReport = z.infer<typeof ArchiveReport>;
+
+/** The primary's archiver as status shows it, with the archive's replication slot there. */
+export const ArchiveLive = ArchiveReport.extend({
+  node: nodeId,
+  slot: open({ slot: z.string(), walStatus: z.string().nullable(), safeWalBytes: z.number().nullable(), active: z.boolean() }).nullable(),
+  measuredAtMs: z.number(),
+}).meta({
+  id: 'ArchiveLive',
+  description:
+    "slot: the archive's replication slot on the primary; walStatus unreserved or lost means WAL not yet archived is (about to be) freed: a gap in the archive",
+});
+export type ArchiveLive = z.infer<typeof ArchiveLive>;
+
+export const RestoreWindow = open({
+  backup: z.string(),
+  timeline: z.number(),
+  fromLsn: lsn,
+  fromAtMs: z.number(),
+  fromAt: z.string(),
+  toLsn: lsn,
+  toAtMs: z.number(),
+  toAt: z.string(),
+}).meta({
+  id: 'RestoreWindow',
+  description: 'from the end of the backup it starts from to the end of the archived WAL after it, on one timeline; fromAt and toAt: the instants as ISO 8601',
+});
+export type RestoreWindow = z.infer<typeof RestoreWindow>;
+
+/** Status: what is restorable (from the index, the same on every node) and the primary's archiver (asked of its daemon). */
+export const ArchiveSummary = open({
+  timeline: z.number().nullable(),
+  window: RestoreWindow.nullable(),
+  reason: z.string().nullable(),
+  note: z.string().nullable(),
+  ranges: z.number(),
+  timelineRanges: z.number(),
+  live: ArchiveLive.nullable(),
+  liveError: z.string().nullable(),
+}).meta({
+  id: 'ArchiveSummary',
+  description:
+    "window: the restore window on the newest timeline (null, with reason, when nothing is restorable); note: a gap beside it; ranges: the archive's ranges over all timelines, timelineRanges: on the newest (more than one: a gap); live: the primary's archiver, null with liveError when it could not be asked",
+});
+export type ArchiveSummary = z.infer<typeof ArchiveSummary>;
+
+/** A named restore point (pg_create_restore_point on the primary), as recorded in the object store. */
+export const RestorePoint = open({ name: z.string(), lsn, timeline: z.number(), atMs: z.number(), at: z.string() }).meta({
+  id: 'RestorePoint',
+  description: "where the restore point landed: its LSN, its timeline, and the primary's clock when it was made (atMs, and at as ISO 8601)",
+});
+export type RestorePoint = z.infer<typeof RestorePoint>;
+export const RestorePointResponse = open({ restorePoint: RestorePoint }).meta({ id: 'RestorePointResponse' });
+export type RestorePointResponse = z.infer<typeof RestorePointResponse>;
+export const RestorePointsResponse = open({ store: z.string(), restorePoints: z.array(RestorePoint) }).meta({
+  id: 'RestorePointsResponse',
+  description: 'oldest first; store: where they are recorded',
+});
+export type RestorePointsResponse = z.infer<typeof RestorePointsResponse>;

@@ -203,6 +203,21 @@ export const ROUTES = {
     request: Q.VerifyBackupRequest,
     response: R.VerifyBackupResponse,
   },
+  'GET /v1/restore-points': {
+    method: 'GET',
+    path: '/v1/restore-points',
+    auth: true,
+    summary: "the named restore points recorded in the object store, oldest first (targets of 'ogel restore --target-name')",
+    response: R.RestorePointsResponse,
+  },
+  'POST /v1/restore-points': {
+    method: 'POST',
+    path: '/v1/restore-points',
+    auth: true,
+    summary: 'make a named restore point on the primary (pg_create_restore_point) and record it in the object store; 409 for a name already recorded',
+    request: Q.CreateRestorePointRequest,
+    response: R.RestorePointResponse,
+  },
   'GET /v1/tenants': { method: 'GET', path: '/v1/tenants', auth: true, summary: 'the tenants that are not deleted', response: R.TenantsResponse },
   'GET /v1/tenants/:name': { method: 'GET', path: '/v1/tenants/:name', auth: true, summary: 'one tenant', response: R.TenantResponse },
   'POST /v1/tenants': {

@@ -16,7 +16,9 @@ export const status: CommandSpec = {
     "node reports, and the wanted one beside it when they differ. Lag is the primary's live\n" +
     'pg_stat_replication; when it cannot be asked, lag comes from the LSNs the nodes report,\n' +
     "marked '~'. The lease's time left is the answering node's view. Columns show '-' until\n" +
-    'the daemon reports that data.',
+    'the daemon reports that data. The Archive line shows what a point-in-time restore can reach\n' +
+    "(from the cluster's index) and the primary's WAL archiver: its lag, or RETRYING or CONFLICT\n" +
+    'with the error; a WAL line warns when WAL the archive lacks is about to be freed.',
   examples: ['ogel status', 'ogel status --json', 'ogel status --stale --api http://127.0.0.1:8002'],
   async run(ctx, args) {
     const client = clientFor(ctx, args);
