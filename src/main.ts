@@ -13,7 +13,7 @@ const EXTERNAL: ExternalCommands = {
   },
   restore: {
     summary: 'restore a base backup from the object store into a plain data directory (no daemon needed)',
-    load: async () => ({ run: (await import('./backup/restore-command.js')).runRestoreCommand }),
+    load: async () => ({ run: (await import('./archive/restore-command.js')).runRestoreCommand }),
   },
   daemon: {
     summary: 'run one node: ogel daemon --config cluster.yml --node n1',

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { formatLsn, parseLsn } from '../fsm/lsn.js';
+import { formatLsn, parseLsn } from '../fsm/index.js';
 import { readArchiveView } from '../src/archive/pitr-command.js';
 import { pathSpans, timelinePath } from '../src/archive/pitr-plan.js';
 import { adminPassword } from '../src/auth/passwords.js';

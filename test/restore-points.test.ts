@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { RestorePoint, Status } from '../src/api/contract/index.js';
 import { adminPassword } from '../src/auth/passwords.js';
 import { loadConfig } from '../src/config/index.js';
-import { parseLsn } from '../fsm/lsn.js';
+import { parseLsn } from '../fsm/index.js';
 import { DaemonCluster } from './helpers/daemons.js';
 import { waitHealthy } from './helpers/pg-health.js';
 

@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { formatLsn } from '../../fsm/lsn.js';
+import { formatLsn } from '../../fsm/index.js';
 import type { Logger } from '../log.js';
 import { isObjectStoreError, type ObjectStore } from '../object-store/index.js';
 import { fullSegmentKey, partKey, segmentKeyPrefix } from './layout.js';

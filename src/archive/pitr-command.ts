@@ -3,7 +3,7 @@
 // restore`, it reads only the object store: the backups, the WAL archive's
 // listing, its history files and the recorded restore points.
 
-import { formatLsn } from '../../fsm/lsn.js';
+import { formatLsn } from '../../fsm/index.js';
 import type { ObjectStore } from '../object-store/index.js';
 import { listBackupManifests, readObject } from '../backup/store-io.js';
 import type { BackupManifest } from '../backup/manifest.js';

@@ -11,7 +11,7 @@
 // before then) to the end of the contiguous archive that follows it, and the
 // instant every commit up to that end is known to be archived by (layout.ts).
 
-import { formatLsn, parseLsn } from '../../fsm/lsn.js';
+import { formatLsn, parseLsn } from '../../fsm/index.js';
 import type { BackupManifest } from '../backup/manifest.js';
 import { orderChain } from '../backup/manifest.js';
 import { pushSpan, timelineSpans, type WalCatalog, type WalSpan } from './catalog.js';

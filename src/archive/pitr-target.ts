@@ -3,7 +3,7 @@
 // rejects JavaScript's toISOString() form ('...Z'), so a time is handed to it
 // as 'YYYY-MM-DD HH:MM:SS.ffffff+00' (storage-facts.md, section 6).
 
-import { parseLsn } from '../../fsm/lsn.js';
+import { parseLsn } from '../../fsm/index.js';
 
 const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6}))?)?\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)$/;
 

@@ -19,7 +19,7 @@
 
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { formatLsn } from '../../fsm/lsn.js';
+import { formatLsn } from '../../fsm/index.js';
 import type { Logger } from '../log.js';
 import type { ObjectStore } from '../object-store/index.js';
 import type { PgBinaries } from '../postgres/binaries.js';

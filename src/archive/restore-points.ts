@@ -7,7 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { formatLsn, normalizeLsn, parseLsn } from '../../fsm/lsn.js';
+import { formatLsn, normalizeLsn, parseLsn } from '../../fsm/index.js';
 import { isObjectStoreError, type ObjectStore } from '../object-store/index.js';
 import { DamagedObjectError, readObject } from '../backup/store-io.js';
 

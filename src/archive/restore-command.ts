@@ -7,17 +7,17 @@
 import { userInfo } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
-import { formatLsn } from '../../fsm/lsn.js';
+import { formatLsn } from '../../fsm/index.js';
 import { isObjectStoreError, openObjectStore, type ObjectStore } from '../object-store/index.js';
-import { describeWindows, readArchiveView, restoreWindows, runPitrCommand, wantsPitr, windowJson } from '../archive/pitr-command.js';
-import { listRestorePoints } from '../archive/restore-points.js';
+import { describeWindows, readArchiveView, restoreWindows, runPitrCommand, wantsPitr, windowJson } from './pitr-command.js';
+import { listRestorePoints } from './restore-points.js';
 import { DEFAULT_POSTGRES_USER, ensurePostgresUser, isRoot } from '../postgres/os-user.js';
-import { BackupManifestError, orderChain, type BackupManifest } from './manifest.js';
-import { ProgressLine } from './progress.js';
-import { clusterPrefix } from './layout.js';
-import { makeStandalone, restoreChain, RestoreError } from './restore.js';
-import { CombineError } from './combine.js';
-import { DamagedObjectError, listBackupManifests } from './store-io.js';
+import { BackupManifestError, orderChain, type BackupManifest } from '../backup/manifest.js';
+import { ProgressLine } from '../backup/progress.js';
+import { clusterPrefix } from '../backup/layout.js';
+import { makeStandalone, restoreChain, RestoreError } from '../backup/restore.js';
+import { CombineError } from '../backup/combine.js';
+import { DamagedObjectError, listBackupManifests } from '../backup/store-io.js';
 
 const HELP = `Usage: ogel restore --backup ID|latest --to-dir DIR [--config FILE] [--json]
        ogel restore --target-time T | --target-lsn L | --target-name N | --latest
