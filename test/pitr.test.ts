@@ -20,6 +20,7 @@ import { FsObjectStore } from '../src/object-store/index.js';
 import { DaemonCluster } from './helpers/daemons.js';
 import { pgView, waitHealthy } from './helpers/pg-health.js';
 import { startCopy } from './helpers/postgres.js';
+import { waitOrShowArchiveLogs } from './helpers/archive-logs.js';
 
 describe('point-in-time restore through the daemons', () => {
   let c: DaemonCluster;
@@ -80,7 +81,7 @@ describe('point-in-time restore through the daemons', () => {
     }
   }
 
-  it('restores exactly to a time, an LSN and the latest, and refuses what the archive cannot reach', async () => {
+  it('restores exactly to a time, an LSN, a restore point and the latest, and refuses what the archive cannot reach', async () => {
     const view = await waitHealthy(c, password, 'a primary and two streaming standbys', 120_000);
     const primary = await connect(view.primary!);
     try {
@@ -93,6 +94,10 @@ describe('point-in-time restore through the daemons', () => {
       // instant and the WAL insert position (the next row's records all come after it).
       const committed: { id: number; atMs: number; lsn: string }[] = [];
       for (let id = 1; id <= 30; id++) {
+        if (id === 26) {
+          const rp = await c.cli(['restore-point', 'create', 'after-25', '--json']);
+          assert.equal(rp.code, 0, rp.stderr);
+        }
         await primary.query('INSERT INTO pitr (id) VALUES ($1)', [id]);
         const lsn = (await primary.query<{ l: string }>('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0]!.l;
         committed.push({ id, atMs: Date.now(), lsn });
@@ -109,6 +114,12 @@ describe('point-in-time restore through the daemons', () => {
 
       const byLsn = await restoreAndCount(['--target-lsn', committed[19]!.lsn], 'by-lsn');
       assert.deepEqual(byLsn.ids, range(1, 20), 'every row committed at or before the LSN, none after');
+
+      const byName = await restoreAndCount(['--target-name', 'after-25'], 'by-name');
+      assert.deepEqual(byName.ids, range(1, 25), 'every row committed before the restore point, none after');
+      const unknown = await c.cli(['restore', '--config', c.configPath, '--target-name', 'never-made', '--to-dir', join(c.dir, 'never')]);
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /no restore point "never-made" is recorded/);
 
       const latest = await restoreAndCount(['--latest'], 'latest');
       assert.deepEqual(latest.ids, range(1, 30));
@@ -209,21 +220,6 @@ describe('point-in-time restore through the daemons', () => {
     await c.start(old);
   });
 });
-
-/** On failure, the archive's log lines of every node: what it did instead. */
-async function waitOrShowArchiveLogs(c: DaemonCluster, wait: () => Promise<void>): Promise<void> {
-  try {
-    await wait();
-  } catch (e) {
-    const lines = [...c.nodes].flatMap(([id, n]) =>
-      n.log
-        .filter((l) => /archive|"level":"error"/i.test(l))
-        .slice(-15)
-        .map((l) => `${id}: ${l.slice(0, 400)}`),
-    );
-    throw new Error(`${(e as Error).message}\n${lines.join('\n')}`);
-  }
-}
 
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -52,6 +52,8 @@ export interface PitrOptions {
   onProgress?: ((p: PitrProgress) => void) | undefined;
   /** Replay (and everything) must finish within this (default 6 hours). */
   timeoutMs?: number | undefined;
+  /** Runs on the promoted copy, as the superuser, before it stops (disaster recovery sets the new cluster's passwords). */
+  afterPromote?: ((client: Awaited<ReturnType<typeof connectSocket>>) => Promise<void>) | undefined;
 }
 
 export interface PitrResult {
@@ -116,6 +118,7 @@ export async function runPitr(opts: PitrOptions): Promise<PitrResult> {
           'SELECT pg_current_wal_lsn()::text AS lsn, (SELECT timeline_id FROM pg_control_checkpoint())::int AS tli',
         )
       ).rows[0]!;
+      await opts.afterPromote?.(client);
     } finally {
       await client.end().catch(() => {});
     }

@@ -259,17 +259,32 @@ export function partsStream(store: ObjectStore, m: BackupManifest, progress: (n:
  * last, so these lines win. The port stays the source's; pass -p to change it.
  * The socket goes into the restored directory, as ogel does for its nodes.
  */
+const STANDALONE_START = "# Written by 'ogel restore': a standalone copy, not a member of the cluster it came from.";
+const STANDALONE_END = "# End of the lines written by 'ogel restore'.";
+
+/** Takes makeStandalone's lines out again: the copy becomes a cluster's first primary (disaster recovery), whose settings ogel writes. */
+export async function undoStandalone(dir: string): Promise<void> {
+  const file = path.join(dir, 'postgresql.auto.conf');
+  const text = await fsp.readFile(file, 'utf8');
+  const start = text.indexOf(STANDALONE_START);
+  if (start < 0) return;
+  const end = text.indexOf(STANDALONE_END, start);
+  if (end < 0) throw new RestoreError(`${file}: the restore's standalone settings have no end line; it was edited`);
+  await fsp.writeFile(file, text.slice(0, start) + text.slice(end + STANDALONE_END.length + 1));
+}
+
 export async function makeStandalone(dir: string, owner: { uid: number; gid: number } | undefined): Promise<void> {
   const file = path.join(dir, 'postgresql.auto.conf');
   const lines = [
     '',
-    "# Written by 'ogel restore': a standalone copy, not a member of the cluster it came from.",
+    STANDALONE_START,
     "synchronous_standby_names = ''",
     "primary_conninfo = ''",
     "primary_slot_name = ''",
     "listen_addresses = 'localhost'",
     // The source's socket directory was its own data directory; this one's is.
     `unix_socket_directories = '${path.resolve(dir).replace(/'/g, "''")}'`,
+    STANDALONE_END,
     '',
   ].join('\n');
   await fsp.appendFile(file, lines, { mode: 0o600 });

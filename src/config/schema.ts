@@ -152,8 +152,19 @@ export interface Config {
   };
   storage: StorageConfig;
   backups: BackupsConfig;
+  /** Disaster recovery: the first primary is restored from another cluster's object store instead of initdb (docs/disaster-recovery.md). */
+  restoreFrom?: RestoreFromConfig | undefined;
   /** Not errors, but worth a line in the log (even node count, async replication, ...). */
   warnings: string[];
+}
+
+export interface RestoreFromConfig {
+  /** The lost cluster's config file: it names the object store to restore from and the cluster's name in it. */
+  config: string;
+  /** At most one target; none: the latest archived. Same forms as ogel restore's --target-*. */
+  targetTime?: string | undefined;
+  targetLsn?: string | undefined;
+  targetName?: string | undefined;
 }
 
 /** Every field that has a default, with that default. */
@@ -489,6 +500,14 @@ export const configSchema = z.strictObject({
   proxy: proxySchema.prefault({}),
   storage: storageSchema.prefault({}),
   backups: backupsSchema.prefault({}),
+  restoreFrom: z
+    .strictObject({
+      config: pathText,
+      targetTime: z.string().min(1).optional(),
+      targetLsn: z.string().min(1).optional(),
+      targetName: z.string().min(1).optional(),
+    })
+    .optional(),
 });
 
 // The hand-written Config above is the documented contract; this fails to

@@ -247,7 +247,17 @@ export function startArchive(o: ArchiveOptions): DaemonArchive {
         },
       });
       setArchiver(archiver);
-      const outcome = await archiver.run(stream, (lsn) => stream.confirm(lsn)).finally(() => stream.close());
+      let outcome: Awaited<ReturnType<TimelineArchiver['run']>>;
+      try {
+        outcome = await archiver.run(stream, (lsn) => stream.confirm(lsn)).finally(() => stream.close());
+      } catch (e) {
+        // The server says "already removed" once streaming has begun, not when it starts.
+        if (e instanceof WalStreamError && e.reason === 'wal-removed' && archiver.position === start.lsn) {
+          start = await afterGap(o, st, sys.timeline);
+          continue;
+        }
+        throw e;
+      }
       if (pending) await report(pending, true);
       if (outcome.kind === 'closed') return;
       o.log({

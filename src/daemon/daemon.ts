@@ -13,6 +13,9 @@ import { BootstrapPrimaryController } from '../controllers/bootstrap-primary.js'
 import { FailoverController } from '../controllers/failover.js';
 import { TenantProvisioner } from '../controllers/tenant-provisioner.js';
 import { PostgresAgent } from '../postgres/agent.js';
+import { restoreForBootstrap } from '../archive/bootstrap-restore.js';
+import { resolvePostgresBinaries } from '../postgres/binaries.js';
+import { ensurePostgresUser } from '../postgres/os-user.js';
 import { LeaderProposer } from './proposer.js';
 import { localAddressFor, peerDispatcher } from '../net/bind.js';
 import { AgentRpcClient } from './agent-rpc-client.js';
@@ -202,6 +205,18 @@ export class Daemon {
           await raft.read();
         },
         log: withFields(log, { component: 'agent' }),
+        ...(config.restoreFrom === undefined
+          ? {}
+          : {
+              bootstrapRestore: (dir: string) =>
+                restoreForBootstrap({
+                  config,
+                  dir,
+                  user: ensurePostgresUser(),
+                  binaries: resolvePostgresBinaries(config.postgres.binDir),
+                  log: withFields(log, { component: 'restore' }),
+                }),
+            }),
       });
       agent.start();
       agentRef = agent;

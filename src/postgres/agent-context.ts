@@ -89,4 +89,6 @@ export interface AgentContext {
   osUser(): OsUser;
   /** Logs `why` once, until the agent waits for something else. */
   logWaiting(why: string): void;
+  /** Disaster recovery: fills the bootstrap primary's data directory from another cluster's store instead of initdb. */
+  readonly bootstrapRestore: ((dir: string) => Promise<void>) | undefined;
 }

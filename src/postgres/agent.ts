@@ -104,6 +104,11 @@ export interface PostgresAgentOptions {
   slotCheckIntervalMs?: number;
   /** Safety steps turned off on purpose (unsafe-switches.ts): for showing that the jepsen suite catches their absence. */
   unsafe?: ReadonlySet<UnsafeSwitch>;
+  /**
+   * Disaster recovery (config restoreFrom): fills the bootstrap primary's new
+   * data directory from another cluster's object store instead of initdb.
+   */
+  bootstrapRestore?: (dir: string) => Promise<void>;
 }
 
 export class PostgresAgent {
@@ -158,7 +163,10 @@ export class PostgresAgent {
   /** Following the primary as a standby, and the failover's receiver stop. */
   private readonly follower: Follower;
 
+  private readonly bootstrapRestore: ((dir: string) => Promise<void>) | undefined;
+
   constructor(opts: PostgresAgentOptions) {
+    this.bootstrapRestore = opts.bootstrapRestore;
     this.config = opts.config;
     this.nodeId = opts.nodeId;
     this.dataDir = opts.dataDir;
@@ -210,6 +218,7 @@ export class PostgresAgent {
       binaries: () => (this.binaries ??= resolvePostgresBinaries(this.config.postgres.binDir)),
       osUser: () => (this.user ??= ensurePostgresUser()),
       logWaiting: (why) => this.logWaiting(why),
+      bootstrapRestore: this.bootstrapRestore,
     };
   }
 

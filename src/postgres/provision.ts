@@ -106,17 +106,27 @@ export async function bootstrapPrimary(ctx: AgentContext, s: ClusterState): Prom
   rmSync(tmp, { recursive: true, force: true });
   const binaries = ctx.binaries();
   const user = ctx.osUser();
-  ctx.log({ level: 'info', msg: 'bootstrapping the first primary (initdb)', node: ctx.nodeId, dataDir: ctx.dataDir });
-  await PostgresInstance.initPrimary({
-    dataDir: tmp,
-    port: ctx.port,
-    binaries,
-    user,
-    logger: ctx.log,
-    settings: settingsFromConfig(ctx.config, ctx.nodeId, ctx.dataDir),
-    replicationPassword: replicationPassword(ctx.config),
-    noSync: ctx.noSync,
-  });
+  if (ctx.bootstrapRestore !== undefined) {
+    ctx.log({
+      level: 'info',
+      msg: "bootstrapping the first primary from another cluster's object store (restoreFrom)",
+      node: ctx.nodeId,
+      dataDir: ctx.dataDir,
+    });
+    await ctx.bootstrapRestore(tmp);
+  } else {
+    ctx.log({ level: 'info', msg: 'bootstrapping the first primary (initdb)', node: ctx.nodeId, dataDir: ctx.dataDir });
+    await PostgresInstance.initPrimary({
+      dataDir: tmp,
+      port: ctx.port,
+      binaries,
+      user,
+      logger: ctx.log,
+      settings: settingsFromConfig(ctx.config, ctx.nodeId, ctx.dataDir),
+      replicationPassword: replicationPassword(ctx.config),
+      noSync: ctx.noSync,
+    });
+  }
   if (existsSync(ctx.dataDir)) rmSync(ctx.dataDir, { recursive: true, force: true }); // empty (checked by the caller)
   renameSync(tmp, ctx.dataDir);
   const inst = ctx.newInstance(ctx.dataDir);
