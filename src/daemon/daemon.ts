@@ -205,18 +205,7 @@ export class Daemon {
           await raft.read();
         },
         log: withFields(log, { component: 'agent' }),
-        ...(config.restoreFrom === undefined
-          ? {}
-          : {
-              bootstrapRestore: (dir: string) =>
-                restoreForBootstrap({
-                  config,
-                  dir,
-                  user: ensurePostgresUser(),
-                  binaries: resolvePostgresBinaries(config.postgres.binDir),
-                  log: withFields(log, { component: 'restore' }),
-                }),
-            }),
+        ...bootstrapRestoreOption(config, log),
       });
       agent.start();
       agentRef = agent;
@@ -375,4 +364,19 @@ async function openRaftStorage(o: DaemonOptions, dataDir: string): Promise<{ sto
     throw e;
   }
   return { storage, rejoin, rejoining };
+}
+
+/** Disaster recovery (config restoreFrom): the agent's bootstrap fills the first primary from the lost cluster's store. */
+function bootstrapRestoreOption(config: Config, log: Logger): { bootstrapRestore?: (dir: string) => Promise<void> } {
+  if (config.restoreFrom === undefined) return {};
+  return {
+    bootstrapRestore: (dir) =>
+      restoreForBootstrap({
+        config,
+        dir,
+        user: ensurePostgresUser(),
+        binaries: resolvePostgresBinaries(config.postgres.binDir),
+        log: withFields(log, { component: 'restore' }),
+      }),
+  };
 }
