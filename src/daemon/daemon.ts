@@ -140,7 +140,6 @@ export class Daemon {
       throw e;
     }
     if (rejoining) rejoin.followUntilRejoined(raft, log);
-
     // HTTP calls to other nodes' admin APIs leave from this node's own address,
     // like the Raft transport's connections, so a partition of this node's address
     // cuts both (src/net/bind.ts). One pool for every caller; closed on stop.
@@ -201,9 +200,7 @@ export class Daemon {
         state: () => fsm.state,
         rejoining: () => raft.isRejoining(),
         propose: (cmd) => proposer.propose(cmd),
-        syncState: async () => {
-          await raft.read();
-        },
+        syncState: async () => void (await raft.read()),
         log: withFields(log, { component: 'agent' }),
         ...bootstrapRestoreOption(config, log),
       });
