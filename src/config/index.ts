@@ -14,6 +14,7 @@ export {
   type NodeConfig,
   type PoolMode,
   type PostgresParameterValue,
+  type RestoreFromConfig,
   type StorageBackend,
   type StorageConfig,
   type SyncMode,

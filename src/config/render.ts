@@ -101,6 +101,7 @@ export function configToYaml(c: Config, opts: { comment?: string } = {}): string
     proxy: c.proxy,
     storage: c.storage,
     backups: c.backups,
+    ...(c.restoreFrom === undefined ? {} : { restoreFrom: c.restoreFrom }),
   });
   const header =
     opts.comment === undefined

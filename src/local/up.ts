@@ -12,7 +12,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { request } from 'undici';
 import { AdminClient, renderStatusTable } from '../cli/index.js';
 import type { Status } from '../cli/types.js';
-import { configToYaml, ConfigError, loadConfig, localClusterConfig, type Config } from '../config/index.js';
+import { configToYaml, ConfigError, loadConfig, localClusterConfig, type Config, type RestoreFromConfig } from '../config/index.js';
 import { pidAlive } from '../postgres/instance.js';
 import { onStopSignals } from '../stop-signals.js';
 import { chooseDataDir, postgresPreflight } from './preflight.js';
@@ -20,6 +20,7 @@ import { adminPassword } from '../auth/passwords.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const HELP = `Usage: ogel up [--dir DIR] [--nodes N] [--base-port PORT] [--json]
+       ogel up --restore-from CONFIG [--target-time T | --target-lsn L | --target-name N] [--dir DIR] ...
 
 Starts a local OgelBase cluster: N daemons (default 3) on 127.0.0.1, with their
 config and data under DIR (default ./.ogel). Prints the status table, the admin
@@ -32,6 +33,13 @@ Options:
   --base-port PORT  ports of a new cluster: raft PORT+1.., api PORT+101..,
                     proxy PORT+201.., postgres PORT+301.. (default 7000)
   --json            print the cluster's status as JSON once it is up
+  --restore-from CONFIG
+                    disaster recovery: a NEW cluster whose first primary is
+                    restored from the object store that CONFIG (the lost
+                    cluster's config file) names, to the end of its WAL archive
+                    or to --target-time/--target-lsn/--target-name (as in
+                    'ogel restore'); the other nodes clone it. The lost
+                    cluster's objects are only read (docs/disaster-recovery.md)
   -h, --help        this text
 
 Then, in another terminal: ogel status, ogel transfer-leadership, ogel tenants create NAME`;
@@ -40,6 +48,8 @@ const READY_TIMEOUT_MS = 30_000;
 /** initdb, two base backups and the first lease renewal: seconds here. */
 const PG_READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
+/** A first primary restored from a store (--restore-from): the restore and its replay. */
+const RESTORE_READY_TIMEOUT_MS = 30 * 60_000;
 /** A daemon that dies is restarted, but not more often than this in a minute. */
 const RESTARTS_PER_MINUTE_MAX = 5;
 
@@ -50,6 +60,60 @@ interface Child {
   restarts: number[];
 }
 
+/** The cluster in DIR, or a new one (with --restore-from, a disaster recovery's); a number is the exit code of a problem already printed. */
+function configFor(dir: string, a: Parameters<typeof restoreFromArgs>[0], nodes: number, basePort: number, progress: (msg: string) => void): Config | number {
+  const configPath = join(dir, 'cluster.yml');
+  const restoreFrom = restoreFromArgs(a);
+  if (typeof restoreFrom === 'string') {
+    process.stderr.write(`ogel up: ${restoreFrom}\n`);
+    return 2;
+  }
+  if (restoreFrom !== undefined && existsSync(configPath)) {
+    process.stderr.write(`ogel up: --restore-from builds a new cluster, but ${dir} already holds one (${configPath}); give another --dir\n`);
+    return 2;
+  }
+  let config: Config;
+  try {
+    if (existsSync(configPath)) {
+      config = loadConfig(configPath);
+      progress(`resuming the cluster in ${dir} (${config.nodes.length} nodes)`);
+    } else {
+      mkdirSync(dir, { recursive: true, mode: 0o711 }); // traversable by the Postgres user, not listable
+      const data = chooseDataDir(dir);
+      if (data.relocated) progress(data.relocated);
+      config = localClusterConfig({
+        dataDir: data.dataDir,
+        basePort,
+        nodes,
+        secret: randomBytes(24).toString('hex'),
+        token: randomBytes(24).toString('hex'),
+      });
+      if (restoreFrom !== undefined) config = { ...config, restoreFrom };
+      writeFileSync(configPath, configToYaml(config, { comment: 'Written by `ogel up`. Edit it, then run `ogel up` again.' }), { mode: 0o600 });
+      progress(`created a new ${nodes}-node cluster in ${dir}`);
+    }
+  } catch (e) {
+    process.stderr.write(`${e instanceof ConfigError ? e.message : `ogel up: ${(e as Error).message}`}\n`);
+    return 2;
+  }
+  return config;
+}
+
+/** --restore-from and its target as the config's restoreFrom; a string is the problem. */
+function restoreFromArgs(a: {
+  'restore-from'?: string;
+  'target-time'?: string;
+  'target-lsn'?: string;
+  'target-name'?: string;
+}): RestoreFromConfig | string | undefined {
+  const targets = (['target-time', 'target-lsn', 'target-name'] as const).filter((k) => a[k] !== undefined);
+  if (a['restore-from'] === undefined) return targets.length > 0 ? `--${targets[0]} goes with --restore-from` : undefined;
+  if (targets.length > 1) return `give one target, not ${targets.map((k) => `--${k}`).join(' and ')}`;
+  const from = resolve(a['restore-from']);
+  if (!existsSync(from)) return `--restore-from ${a['restore-from']}: no such file; give the lost cluster's config file (it names the object store)`;
+  return { config: from, targetTime: a['target-time'], targetLsn: a['target-lsn'], targetName: a['target-name'] };
+}
+
 export async function runUp(argv: string[]): Promise<number> {
   const argSpec = {
     args: argv,
@@ -58,6 +122,10 @@ export async function runUp(argv: string[]): Promise<number> {
       nodes: { type: 'string' },
       'base-port': { type: 'string' },
       json: { type: 'boolean', default: false },
+      'restore-from': { type: 'string' },
+      'target-time': { type: 'string' },
+      'target-lsn': { type: 'string' },
+      'target-name': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -89,29 +157,9 @@ export async function runUp(argv: string[]): Promise<number> {
 
   // Config: reuse the cluster in DIR, or create one.
   const configPath = join(dir, 'cluster.yml');
-  let config: Config;
-  try {
-    if (existsSync(configPath)) {
-      config = loadConfig(configPath);
-      progress(`resuming the cluster in ${dir} (${config.nodes.length} nodes)`);
-    } else {
-      mkdirSync(dir, { recursive: true, mode: 0o711 }); // traversable by the Postgres user, not listable
-      const data = chooseDataDir(dir);
-      if (data.relocated) progress(data.relocated);
-      config = localClusterConfig({
-        dataDir: data.dataDir,
-        basePort,
-        nodes,
-        secret: randomBytes(24).toString('hex'),
-        token: randomBytes(24).toString('hex'),
-      });
-      writeFileSync(configPath, configToYaml(config, { comment: 'Written by `ogel up`. Edit it, then run `ogel up` again.' }), { mode: 0o600 });
-      progress(`created a new ${nodes}-node cluster in ${dir}`);
-    }
-  } catch (e) {
-    process.stderr.write(`${e instanceof ConfigError ? e.message : `ogel up: ${(e as Error).message}`}\n`);
-    return 2;
-  }
+  const got = configFor(dir, a, nodes, basePort, progress);
+  if (typeof got === 'number') return got;
+  const config = got;
   // Fail now, in one line, rather than after waiting for a primary that cannot start.
   const cannot = postgresPreflight(config);
   if (cannot !== undefined) {
@@ -228,7 +276,9 @@ export async function runUp(argv: string[]): Promise<number> {
   progress('waiting for Postgres: the first primary initialises, the standbys clone it...');
   let pgUrl: string | undefined;
   let primaryUrl: string | undefined;
-  const pgDeadline = Date.now() + PG_READY_TIMEOUT_MS;
+  // A restore from a store takes as long as the data and the WAL to replay: give it time, and say so.
+  const pgDeadline = Date.now() + (config.restoreFrom === undefined ? PG_READY_TIMEOUT_MS : RESTORE_READY_TIMEOUT_MS);
+  if (config.restoreFrom !== undefined) progress(`restoring the first primary from the store of ${config.restoreFrom.config} (see ${join(dir, 'logs')})`);
   while (!interrupted && pgUrl === undefined && Date.now() < pgDeadline) {
     try {
       const s = await client.request<Status & { postgres: { primary: string | null; nodes?: Record<string, { reportedRole?: string }> } }>('GET', '/v1/status');
