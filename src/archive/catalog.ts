@@ -4,7 +4,7 @@
 
 import type { ObjectStore } from '../object-store/index.js';
 import { parseWalKey, walPrefix, type WalObject } from './layout.js';
-import { parseWalFileName, segmentStart } from './segments.js';
+import { parseWalFileName, segmentStart, WAL_SEGMENT_BYTES } from './segments.js';
 
 export type FullObject = Extract<WalObject, { kind: 'full' }>;
 export type PartObject = Extract<WalObject, { kind: 'part' }>;
@@ -78,25 +78,12 @@ export interface WalSpan {
 
 /** The byte intervals (offsets in the segment) one segment's objects cover, merged, with the arrival time of each interval's end. */
 export function segmentCoverage(s: SegmentObjects): { start: number; end: number; endAtMs: number }[] {
-  const pieces = s.parts.map((p) => ({ start: p.startOffset, end: p.endOffset, atMs: p.atMs }));
-  if (s.full) pieces.push({ start: 0, end: 16 * 1024 * 1024, atMs: s.full.atMs });
-  pieces.sort((a, b) => a.start - b.start || b.end - a.end);
-  const out: { start: number; end: number; endAtMs: number }[] = [];
-  for (const p of pieces) {
-    const last = out[out.length - 1];
-    if (last && p.start <= last.end) {
-      // An object's instant speaks of its own end only (see endAtMs in layout.ts).
-      if (p.end > last.end) {
-        last.end = p.end;
-        last.endAtMs = p.atMs;
-      } else if (p.end === last.end) {
-        last.endAtMs = Math.max(last.endAtMs, p.atMs);
-      }
-    } else {
-      out.push({ start: p.start, end: p.end, endAtMs: p.atMs });
-    }
-  }
-  return out;
+  const pieces: WalSpan[] = s.parts.map((p) => ({ startLsn: BigInt(p.startOffset), endLsn: BigInt(p.endOffset), endAtMs: p.atMs }));
+  if (s.full) pieces.push({ startLsn: 0n, endLsn: BigInt(WAL_SEGMENT_BYTES), endAtMs: s.full.atMs });
+  pieces.sort((a, b) => (a.startLsn < b.startLsn ? -1 : a.startLsn > b.startLsn ? 1 : a.endLsn > b.endLsn ? -1 : 1));
+  const out: WalSpan[] = [];
+  for (const p of pieces) pushSpan(out, p);
+  return out.map((c) => ({ start: Number(c.startLsn), end: Number(c.endLsn), endAtMs: c.endAtMs }));
 }
 
 /** Contiguous spans of one timeline's archived WAL, in LSN order. */
@@ -114,6 +101,7 @@ export function timelineSpans(cat: WalCatalog, timeline: number): WalSpan[] {
 export function pushSpan(out: WalSpan[], span: WalSpan): void {
   const last = out[out.length - 1];
   if (last && span.startLsn <= last.endLsn) {
+    // An object's instant speaks of its own end only (see atMs in layout.ts).
     if (span.endLsn > last.endLsn) {
       last.endLsn = span.endLsn;
       last.endAtMs = span.endAtMs;

@@ -36,6 +36,7 @@ import type { Logger } from '../log.js';
 import type { ObjectStore } from '../object-store/index.js';
 import type { PostgresAgent } from '../postgres/agent.js';
 import { ARCHIVE_APPLICATION_NAME, ARCHIVE_SLOT } from '../postgres/settings.js';
+import type { ArchiveReport } from '../postgres/replication-stats.js';
 
 const TICK_MS = 500;
 const REPORT_EVERY_MS = 1000;
@@ -45,19 +46,9 @@ const RETRY_MAX_MS = 10_000;
 
 export type ArchiveState = 'off' | 'standby' | 'starting' | 'archiving' | 'retrying' | 'conflict';
 
-export interface ArchiveStatus {
+/** What this node's archiver reports of itself (the shape the primary's daemon answers with, ArchiveReport). */
+export interface ArchiveStatus extends ArchiveReport {
   state: ArchiveState;
-  timeline: number | null;
-  /** Stored up to here on this node's stream (the index may lag by a report). */
-  archivedLsn: string | null;
-  /** How long the oldest WAL received but not stored has waited. */
-  lagMs: number | null;
-  lastError: string | null;
-  /** WAL the server no longer had when the archive asked for it, since this daemon started. */
-  gaps: number;
-  conflicts: number;
-  uploadedObjects: number;
-  uploadedBytes: number;
 }
 
 export interface DaemonArchive {
@@ -240,6 +231,8 @@ export function startArchive(o: ArchiveOptions): DaemonArchive {
         startLsn: start.lsn,
         logger: o.log,
         onArchived: (a) => {
+          // Storing works again: the next failure starts its backoff from the minimum.
+          retryMs = RETRY_MIN_MS;
           st.archivedLsn = formatLsn(a.endLsn);
           st.uploadedObjects = archiver.stats.objects;
           st.uploadedBytes = archiver.stats.storedBytes;

@@ -185,9 +185,12 @@ export interface ArchiveReport {
   /** off, standby, starting, archiving, retrying or conflict. */
   state: string;
   timeline: number | null;
+  /** Stored up to here on the archiver's stream (the index may lag by a report). */
   archivedLsn: Lsn | null;
+  /** How long the oldest WAL received but not stored has waited. */
   lagMs: number | null;
   lastError: string | null;
+  /** WAL the server no longer had when the archive asked for it, since the daemon started. */
   gaps: number;
   conflicts: number;
   uploadedObjects: number;
