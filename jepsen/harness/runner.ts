@@ -113,6 +113,8 @@ export interface ArchiveSummary {
   store: 'fs' | 's3';
   /** From the flush position read to the archive holding it in one span; null if it never did. */
   caught_up_ms: number | null;
+  /** The final primary's timeline (above 1: the archive was followed across failovers). */
+  timeline: number;
   /** Archived spans along the final timeline's path (1 when there is no gap). */
   spans: number;
   archived_to: string | null;
@@ -400,6 +402,7 @@ function judge(j: Judge): void {
           valid: a.caughtUp && !report.anomalies.some((x) => x.type === 'archive-gap'),
           store: j.storeKind,
           caught_up_ms: a.caughtUp ? a.waitedMs : null,
+          timeline: a.timeline,
           spans: a.spans.length,
           archived_to: a.archivedToLsn,
           flush_lsn: a.flushLsn,

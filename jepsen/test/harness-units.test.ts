@@ -166,7 +166,7 @@ describe('command line', () => {
         faults_planned: 7,
         recovery_ms: 2315,
         write_unavailable_ms: 1480,
-        archive: { valid: true, store: 'fs', caught_up_ms: 412, spans: 1, archived_to: '0/5A3B2C8', flush_lsn: '0/5A3B2C8' },
+        archive: { valid: true, store: 'fs', caught_up_ms: 412, timeline: 1, spans: 1, archived_to: '0/5A3B2C8', flush_lsn: '0/5A3B2C8' },
         dir: '/x',
       },
       {
@@ -179,7 +179,7 @@ describe('command line', () => {
         faults_planned: 7,
         recovery_ms: 900,
         write_unavailable_ms: 1200,
-        archive: { valid: false, store: 's3', caught_up_ms: null, spans: 2, archived_to: '0/4000000', flush_lsn: '0/5A3B2C8' },
+        archive: { valid: false, store: 's3', caught_up_ms: null, timeline: 3, spans: 2, archived_to: '0/4000000', flush_lsn: '0/5A3B2C8' },
         dir: '/y',
       },
       {
