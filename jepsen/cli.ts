@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { inPrivateNetns, isRoot, missingTools, reexecInNetns } from './harness/env.js';
-import { DEFAULT_RUN, run, type RunOptions, type Summary } from './harness/runner.js';
+import { DEFAULT_RUN, run, type ArchiveSummary, type RunOptions, type Summary } from './harness/runner.js';
 import { NEMESIS_NAMES, parseNemeses, type NemesisName } from './nemesis/index.js';
 import { DEFAULT_SCHEDULE } from './nemesis/scheduler.js';
 import { parseUnsafeSwitches, UNSAFE_SWITCHES, type UnsafeSwitch } from '../src/postgres/unsafe-switches.js';
@@ -191,10 +191,19 @@ function hardLimitMs(o: RunOptions): number {
   return o.timeS * 1000 + o.recoveryTimeoutMs + 5 * 60_000;
 }
 
+/** The archive checker's verdict in a few words: "caught up in 812 ms (1 span to 0/5A3B2C8)", "2 spans (gap)", "behind". */
+export function describeArchive(a: ArchiveSummary | null | undefined): string {
+  if (a === null || a === undefined) return '-';
+  const spans = `${a.spans} span${a.spans === 1 ? '' : 's'}`;
+  if (a.valid) return `caught up in ${a.caught_up_ms} ms (${spans} to ${a.archived_to})`;
+  const what = [a.spans > 1 ? 'GAP' : '', a.caught_up_ms === null ? `BEHIND: ${a.archived_to ?? 'nothing'} of ${a.flush_lsn}` : ''].filter(Boolean);
+  return `${what.join(', ')} (${spans})`;
+}
+
 function printSummary(s: Summary, json: boolean): void {
   if (!json) {
     process.stdout.write(
-      `${s.valid === true ? 'VALID' : s.valid === false ? 'INVALID' : 'UNKNOWN'}: ${s.workload} / ${s.nemesis.join(',') || 'none'} / seed ${s.seed}: ${s.ops} ops (${s.ok} ok, ${s.fail} fail, ${s.info} info), ${s.faults}/${s.faults_planned} faults injected/planned, ${s.anomalies.length} anomalies, recovery ${s.recovery_ms ?? '-'} ms, longest write unavailability ${s.write_unavailable_ms ?? '-'} ms${s.unsafe ? ` (UNSAFE: ${s.unsafe.join(',')})` : ''}\n`,
+      `${s.valid === true ? 'VALID' : s.valid === false ? 'INVALID' : 'UNKNOWN'}: ${s.workload} / ${s.nemesis.join(',') || 'none'} / seed ${s.seed}: ${s.ops} ops (${s.ok} ok, ${s.fail} fail, ${s.info} info), ${s.faults}/${s.faults_planned} faults injected/planned, ${s.anomalies.length} anomalies, recovery ${s.recovery_ms ?? '-'} ms, longest write unavailability ${s.write_unavailable_ms ?? '-'} ms, archive ${describeArchive(s.archive)}${s.unsafe ? ` (UNSAFE: ${s.unsafe.join(',')})` : ''}\n`,
     );
     process.stdout.write(`run folder: ${s.dir} (report.html)\n`);
   }
@@ -224,6 +233,8 @@ interface MatrixRow {
   faults_planned: number | undefined;
   recovery_ms: number | null | undefined;
   write_unavailable_ms: number | null | undefined;
+  /** The archive checker's part (undefined: the run gave none). */
+  archive?: ArchiveSummary | null | undefined;
   dir: string | undefined;
   error?: string;
 }
@@ -232,13 +243,13 @@ interface MatrixRow {
 export function matrixTable(rows: readonly MatrixRow[]): string {
   const cell = (v: unknown) => (v === undefined || v === null ? '-' : String(v));
   const lines = [
-    '| workload | nemesis | seed | valid | ops | anomalies | faults (injected/planned) | longest write unavailability (ms) | recovery (ms) |',
-    '|---|---|---:|---|---:|---:|---:|---:|---:|',
+    '| workload | nemesis | seed | valid | ops | anomalies | faults (injected/planned) | longest write unavailability (ms) | recovery (ms) | WAL archive |',
+    '|---|---|---:|---|---:|---:|---:|---:|---:|---|',
   ];
   for (const r of rows) {
     const faults = r.faults === undefined || r.faults_planned === undefined ? '-' : `${r.faults}/${r.faults_planned}`;
     lines.push(
-      `| ${r.workload} | ${r.nemesis} | ${cell(r.seed)} | ${cell(r.valid)}${r.error ? ` (${r.error})` : ''} | ${cell(r.ops)} | ${cell(r.anomalies)} | ${faults} | ${cell(r.write_unavailable_ms)} | ${cell(r.recovery_ms)} |`,
+      `| ${r.workload} | ${r.nemesis} | ${cell(r.seed)} | ${cell(r.valid)}${r.error ? ` (${r.error})` : ''} | ${cell(r.ops)} | ${cell(r.anomalies)} | ${faults} | ${cell(r.write_unavailable_ms)} | ${cell(r.recovery_ms)} | ${describeArchive(r.archive)} |`,
     );
   }
   return `${lines.join('\n')}\n`;
@@ -301,6 +312,7 @@ async function runMatrix(c: Cli, argv: readonly string[]): Promise<number> {
         faults_planned: s.faults_planned,
         recovery_ms: s.recovery_ms,
         write_unavailable_ms: s.write_unavailable_ms,
+        archive: s.archive,
         dir: s.dir,
         ...(s.error ? { error: s.error } : {}),
       });

@@ -1,6 +1,7 @@
 // One entry point for a run: pair the history, run the workload's checker and
-// the one-writer checker (every workload's writes may carry a generation), merge
-// the verdicts. Produces the `valid` and `anomalies` parts of a run's JSON.
+// the one-writer checker (every workload's writes may carry a generation), and,
+// when the harness observed the WAL archive after the run, the archive checker
+// (archive.ts); merge the verdicts. Produces the `valid` and `anomalies` parts of a run's JSON.
 //
 // A malformed history (HistoryError) is a harness bug, not a database anomaly:
 // it yields valid 'unknown' with one 'malformed-history' anomaly naming the
@@ -10,6 +11,7 @@
 import { HistoryError } from '../history/errors.js';
 import { countOperations, pairHistory, type HistoryCounts, type PairOptions } from '../history/pair.js';
 import type { History } from '../history/types.js';
+import { checkArchive, type ArchiveObservation, type ArchiveStats } from './archive.js';
 import { checkBank, type BankOptions, type BankStats } from './bank.js';
 import { checkOneWriter, type OneWriterOptions, type OneWriterStats } from './one-writer.js';
 import { checkRegister, type RegisterOptions, type RegisterStats } from './register.js';
@@ -27,6 +29,8 @@ export interface CheckOptions {
   /** false: skip the one-writer checker. */
   oneWriter?: OneWriterOptions | false;
   pair?: PairOptions;
+  /** The WAL archive as the harness saw it after the final heal: judged by the archive checker. */
+  archive?: ArchiveObservation;
 }
 
 export interface CheckStats {
@@ -36,6 +40,7 @@ export interface CheckStats {
   set?: SetStats;
   bank?: BankStats;
   oneWriter?: OneWriterStats;
+  archive?: ArchiveStats;
   /** Wall-clock time the check took. */
   checkMs: number;
 }
@@ -62,6 +67,9 @@ export function check(workload: Workload, history: History, opts: CheckOptions =
   const started = performance.now();
   const stats: CheckStats = { history: { ops: 0, ok: 0, fail: 0, info: 0 }, checkMs: 0 };
   const results: CheckerResult<unknown>[] = [];
+  // Independent of the history: judged even when the history is malformed.
+  const archive = opts.archive === undefined ? undefined : checkArchive(opts.archive);
+  if (archive !== undefined) stats.archive = archive.stats;
   try {
     const ops = pairHistory(history, opts.pair);
     stats.history = countOperations(ops);
@@ -99,8 +107,13 @@ export function check(workload: Workload, history: History, opts: CheckOptions =
     if (!(e instanceof HistoryError)) throw e;
     stats.history = countEvents(history);
     stats.checkMs = performance.now() - started;
-    return { valid: 'unknown', anomalies: [{ type: 'malformed-history', index: e.index, message: e.message }], stats };
+    return {
+      valid: mergeValidity(['unknown', archive?.valid ?? true]),
+      anomalies: [{ type: 'malformed-history', index: e.index, message: e.message }, ...(archive?.anomalies ?? [])],
+      stats,
+    };
   }
+  if (archive !== undefined) results.push(archive);
   stats.checkMs = performance.now() - started;
   return {
     valid: mergeValidity(results.map((r) => r.valid)),

@@ -5,3 +5,4 @@ export { checkBank, type BankOptions, type BankStats } from './bank.js';
 export { checkOneWriter, type OneWriterOptions, type OneWriterStats } from './one-writer.js';
 export { searchLinearization, type WglBudget, type WglModel, type WglOp, type WglOutcome } from './wgl.js';
 export * from './types.js';
+export { checkArchive, type ArchiveObservation, type ArchiveStats } from './archive.js';

@@ -4,6 +4,7 @@
 
 import type { Operation } from '../history/pair.js';
 import type { CompletionType, Json, Key } from '../history/types.js';
+import type { ArchiveBehindAnomaly, ArchiveGapAnomaly } from './archive.js';
 
 /** As in Jepsen: false (an anomaly was proven) beats 'unknown' (could not decide) beats true. */
 export type Validity = true | false | 'unknown';
@@ -18,7 +19,7 @@ export function mergeValidity(values: readonly Validity[]): Validity {
 export type Scalar = string | number | null;
 export type Element = string | number;
 
-export type CheckerName = 'register' | 'set' | 'bank' | 'one-writer' | 'history';
+export type CheckerName = 'register' | 'set' | 'bank' | 'one-writer' | 'archive' | 'history';
 
 /** An operation as reported in an anomaly: small, JSON-safe (never-completed ops have completeMs null). */
 export interface OpRef {
@@ -225,7 +226,9 @@ export type Anomaly =
   | GenerationNodeMismatchAnomaly
   | MissingGenerationAnomaly
   | UnknownAnomaly
-  | MalformedHistoryAnomaly;
+  | MalformedHistoryAnomaly
+  | ArchiveGapAnomaly
+  | ArchiveBehindAnomaly;
 
 export type AnomalyType = Anomaly['type'];
 

@@ -50,6 +50,8 @@ export interface ClusterOptions {
   cgroups: HostCgroups | undefined;
   /** libfaketime path: start every daemon under it, each with its own offset file. */
   faketimeLib?: string;
+  /** The storage: section of the config ('' or absent: the default fs store). */
+  storageYaml?: string;
   /** For the harness's own log. */
   log: (msg: string) => void;
 }
@@ -72,6 +74,8 @@ export interface StatusView {
     nodes: Record<string, PgNodeView>;
     failoverBlocked: unknown;
   };
+  /** The WAL archive: the primary's archiver (live) or why it is not known. */
+  archive?: { live: unknown; liveError: string | null };
 }
 
 export class JepsenCluster {
@@ -91,7 +95,7 @@ export class JepsenCluster {
   }
 
   static async create(o: ClusterOptions): Promise<JepsenCluster> {
-    const c = await DaemonCluster.create([...IDS], `postgres:\n  leaseMs: ${o.leaseMs}\n`, { hosts: HOSTS });
+    const c = await DaemonCluster.create([...IDS], `postgres:\n  leaseMs: ${o.leaseMs}\n${o.storageYaml ?? ''}`, { hosts: HOSTS });
     const jc = new JepsenCluster(c, o);
     if (o.faketimeLib !== undefined) for (const id of IDS) jc.setClockOffset(id, 0);
     return jc;

@@ -7,6 +7,7 @@
 //   history.jsonl   every operation: invoke, then ok / fail / info (jepsen/history)
 //   faults.json     every fault: what, when (the history's clock), its healing
 //   results.json    the verdict, anomalies, counts, timings, the options to replay it
+//                   (and `archive`: the WAL archive checker's view of the store)
 //   report.html     a timeline of operations and faults, and a latency plot
 //   logs/<id>.log   each daemon's output (its Postgres's lines included), all restarts
 //   logs/harness.log  what the harness did, when
@@ -15,11 +16,12 @@ import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { seededRandom } from '../../raft/sim/prng.js';
-import { check, mergeValidity, type CheckReport } from '../checkers/index.js';
+import { formatLsn } from '../../fsm/index.js';
+import { check, mergeValidity, type CheckOptions, type CheckReport } from '../checkers/index.js';
 import { HistoryRecorder, writeAvailability } from '../history/index.js';
 import type { UnsafeSwitch } from '../../src/postgres/unsafe-switches.js';
 import { nemesis, type Nemesis, type NemesisContext, type NemesisName } from '../nemesis/index.js';
-import { DEFAULT_SCHEDULE, FaultRunner, planFaults, type FaultRecord, type ScheduleOptions } from '../nemesis/scheduler.js';
+import { DEFAULT_SCHEDULE, FaultRunner, planFaults, type FaultRecord, type PlannedFault, type ScheduleOptions } from '../nemesis/scheduler.js';
 import { accountFaults, faultsVerdict } from '../nemesis/accounting.js';
 import { makeWorkload, type WorkloadName } from '../workloads/index.js';
 import { HostCgroups } from './cgroups.js';
@@ -28,6 +30,12 @@ import { findFaketimeLib, HOSTS, IDS, JepsenCluster } from './cluster.js';
 import { Firewall } from './firewall.js';
 import { assertPrivateNetns, loopbackUp, processesInThisNetns } from './netns.js';
 import { SlowLinks } from './relay.js';
+import { fsRunStore, s3RunStore, type RunStore } from './store.js';
+import { archiveStart, awaitArchive } from './archive-watch.js';
+import { clusterPrefix } from '../../src/backup/layout.js';
+import { loadConfig } from '../../src/config/index.js';
+import type { ArchiveObservation } from '../checkers/archive.js';
+import type { History } from '../history/types.js';
 import { writeReport } from './report.js';
 import { describeGap, gapTimeline, readNodeLog } from './gap-timeline.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -49,6 +57,8 @@ export interface RunOptions {
   verbose: boolean;
   /** Safety steps turned off in the daemons on purpose (src/postgres/unsafe-switches.ts): the run should then find anomalies. */
   unsafe: UnsafeSwitch[];
+  /** Bound on the WAL archive catching up after the recovery (the archive checker). */
+  archiveCatchUpMs: number;
 }
 
 export const DEFAULT_RUN: Omit<RunOptions, 'workload' | 'nemeses' | 'seed'> = {
@@ -60,6 +70,7 @@ export const DEFAULT_RUN: Omit<RunOptions, 'workload' | 'nemeses' | 'seed'> = {
   schedule: DEFAULT_SCHEDULE,
   verbose: true,
   unsafe: [],
+  archiveCatchUpMs: 30_000,
 };
 
 /** The operations that write, for write_unavailable_ms. */
@@ -69,6 +80,8 @@ const SETUP_TIMEOUT_MS = 60_000;
 const FINAL_OPS_TIMEOUT_MS = 30_000;
 const CONNECT_TIMEOUT_MS = 2_000;
 const CLEANUP_WAIT_MS = 10_000;
+/** Bound on the archive's first upload showing in the store before the workload starts. */
+const ARCHIVE_START_TIMEOUT_MS = 15_000;
 
 /** The line printed last (and results.json's head). */
 export interface Summary {
@@ -87,10 +100,25 @@ export interface Summary {
   recovery_ms: number | null;
   /** The longest stretch of the workload with no write acknowledged (history/availability.ts). */
   write_unavailable_ms: number | null;
+  /** The WAL archive after the run (checkers/archive.ts); null when it could not be judged. */
+  archive: ArchiveSummary | null;
   /** Present when the daemons ran with unsafe switches. */
   unsafe?: UnsafeSwitch[];
   dir: string;
   error?: string;
+}
+
+export interface ArchiveSummary {
+  valid: boolean;
+  store: 'fs' | 's3';
+  /** From the flush position read to the archive holding it in one span; null if it never did. */
+  caught_up_ms: number | null;
+  /** The final primary's timeline (above 1: the archive was followed across failovers). */
+  timeline: number;
+  /** Archived spans along the final timeline's path (1 when there is no gap). */
+  spans: number;
+  archived_to: string | null;
+  flush_lsn: string;
 }
 
 function runDirName(o: RunOptions): string {
@@ -122,6 +150,7 @@ export async function run(o: RunOptions): Promise<Summary> {
     anomalies: [],
     recovery_ms: null,
     write_unavailable_ms: null,
+    archive: null,
     dir,
     ...(o.unsafe.length > 0 ? { unsafe: o.unsafe } : {}),
   };
@@ -148,7 +177,7 @@ export async function run(o: RunOptions): Promise<Summary> {
 async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summary: Summary, cleanups: (() => Promise<void>)[]): Promise<void> {
   const workload = makeWorkload(o.workload);
   const nemeses = new Map<NemesisName, Nemesis>(o.nemeses.map((n) => [n, nemesis(n)]));
-  const needs = (k: 'fakeClock' | 'relays') => [...nemeses.values()].some((n) => n.needs?.[k] === true);
+  const needs = (k: 'fakeClock' | 'relays' | 'store') => [...nemeses.values()].some((n) => n.needs?.[k] === true);
   const concurrency = o.concurrency ?? workload.defaultConcurrency;
   const rate = o.rate ?? workload.defaultRate;
   const plan = planFaults(o.seed, o.nemeses, o.timeS * 1000, o.schedule);
@@ -177,17 +206,21 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
   // Connection marks before any daemon runs (see firewall.ts); the addresses are known before the cluster is made.
   const firewall = new Firewall(new Map(IDS.map((id) => [id, { id, host: HOSTS[id]!, postgresPort: 0 }])), cgroups);
   await firewall.markConnections();
+  const store: RunStore = needs('store') ? await s3RunStore() : fsRunStore();
+  cleanups.push(() => store.close());
   const cluster = await JepsenCluster.create({
     logDir: join(dir, 'logs'),
     leaseMs: o.leaseMs,
     unsafe: o.unsafe,
     cgroups,
+    storageYaml: store.configYaml,
     log,
     ...(faketimeLib !== undefined ? { faketimeLib } : {}),
   });
   cleanups.push(async () => {
     log('stopping the cluster');
     await cluster.destroy();
+    await store.close(); // s3rver is a process of this namespace too
     await waitNoProcessesLeft(log);
   });
   firewall.setPostgresPorts(new Map(IDS.map((id) => [id, cluster.node(id).postgresPort])));
@@ -205,7 +238,7 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
     cleanups.push(() => slowLinks!.close());
   }
   log(
-    `run folder ${dir}; partitions by ${firewall.mode}; workload ${o.workload} (${concurrency} clients, ${rate} ops/s); nemeses ${o.nemeses.join(',') || 'none'}; ${plan.length} faults planned`,
+    `run folder ${dir}; partitions by ${firewall.mode}; object store ${store.description}; workload ${o.workload} (${concurrency} clients, ${rate} ops/s); nemeses ${o.nemeses.join(',') || 'none'}; ${plan.length} faults planned`,
   );
 
   // ---- a healthy cluster, the workload's tables
@@ -215,6 +248,10 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
   const setupMs = await cluster.waitHealthy(SETUP_TIMEOUT_MS);
   log(`cluster healthy (${Math.round(setupMs)} ms after the probe table)`);
   await setupWorkload(cluster, workload, log);
+  const archiveStore = store.reader(cluster.c.dir);
+  const prefix = clusterPrefix(loadConfig(cluster.c.configPath));
+  const archiveFrom = await archiveStart(archiveStore, prefix, ARCHIVE_START_TIMEOUT_MS);
+  log(archiveFrom === null ? 'the WAL archive shows nothing yet' : `the WAL archive begins at ${formatLsn(archiveFrom)}`);
 
   // ---- the run
   const t0 = performance.now();
@@ -239,7 +276,7 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
     { concurrency, rate, opTimeoutMs: o.opTimeoutMs, connectTimeoutMs: CONNECT_TIMEOUT_MS, seed: o.seed },
     runCtx,
   );
-  const nctx: NemesisContext = { cluster, firewall, slowLinks, log };
+  const nctx: NemesisContext = { cluster, firewall, slowLinks, storeLink: store.link, log };
   const faults = new FaultRunner(plan, nemeses, nctx, clock);
   clients.start();
   faults.start();
@@ -248,7 +285,7 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
 
   // ---- heal everything, then judge recovery
   await faults.stop();
-  await healEverything(cluster, firewall, slowLinks, log);
+  await healEverything(cluster, firewall, slowLinks, store, log);
   const healedMs = clock();
   log('healed; stopping clients');
   await clients.stop();
@@ -271,26 +308,84 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
   const events = history.snapshot();
   await history.writeJsonl(join(dir, 'history.jsonl'));
 
+  // ---- the WAL archive: caught up with no gap (checkers/archive.ts), bounded
+  const archive = await awaitArchive(cluster, {
+    store: archiveStore,
+    prefix,
+    storeLabel: store.kind,
+    startLsn: archiveFrom,
+    boundMs: o.archiveCatchUpMs,
+    log,
+  });
+  if (typeof archive === 'string') log(`archive: not judged: ${archive}`);
+
   // ---- the verdict
+  judge({
+    o,
+    dir,
+    log,
+    summary,
+    workload: workload.name,
+    checkOptions: workload.checkOptions(),
+    events,
+    records: faults.faults,
+    plan,
+    harnessAnomalies,
+    recoveryMs,
+    archive,
+    storeKind: store.kind,
+    wallAtZeroMs,
+    runMs: clock(),
+    concurrency,
+    extra: { clients: clients.stats, notes: Object.fromEntries(notes), partitionsBy: firewall.mode, objectStore: store.description, options },
+  });
+}
+
+interface Judge {
+  o: RunOptions;
+  dir: string;
+  log: (m: string) => void;
+  summary: Summary;
+  workload: WorkloadName;
+  checkOptions: CheckOptions;
+  events: History;
+  records: FaultRecord[];
+  plan: PlannedFault[];
+  harnessAnomalies: unknown[];
+  recoveryMs: number | null;
+  archive: ArchiveObservation | string;
+  storeKind: RunStore['kind'];
+  wallAtZeroMs: number;
+  runMs: number;
+  concurrency: number;
+  /** More of results.json. */
+  extra: Record<string, unknown>;
+}
+
+/** Checks the history and the archive, compares faults with the plan, fills the summary, writes faults.json, results.json and report.html. */
+function judge(j: Judge): void {
+  const { o, dir, log, summary, events, records, harnessAnomalies } = j;
+  const archive = typeof j.archive === 'string' ? undefined : j.archive;
   let report: CheckReport;
   try {
-    report = check(workload.name, events, workload.checkOptions());
+    report = check(j.workload, events, { ...j.checkOptions, ...(archive !== undefined ? { archive } : {}) });
   } catch (e) {
     throw new Error(`the checker failed: ${(e as Error).stack ?? (e as Error).message}`);
   }
-  const records: FaultRecord[] = faults.faults;
   writeFileSync(join(dir, 'faults.json'), `${JSON.stringify(records, null, 2)}\n`);
   // not-recovered and final-read-failed are proven failures of the cluster: false.
   const harnessFailed = harnessAnomalies.length > 0;
   // Planned vs injected: a run that did not inject its planned faults did not test
   // what it claims; nothing was proven wrong, so 'unknown' (nemesis/accounting.ts).
-  const faultAccount = accountFaults(o.nemeses, plan, records);
+  const faultAccount = accountFaults(o.nemeses, j.plan, records);
   const faultCheck = faultsVerdict(faultAccount);
   if (faultCheck.anomaly !== undefined) {
     harnessAnomalies.push(faultCheck.anomaly);
     log(faultCheck.anomaly.message);
   }
-  summary.valid = mergeValidity([report.valid, faultCheck.valid, !harnessFailed]);
+  // An archive that could not be looked at was not shown to be fine: 'unknown'.
+  if (typeof j.archive === 'string') harnessAnomalies.push({ type: 'archive-not-judged', message: `the WAL archive was not judged: ${j.archive}` });
+  summary.valid = mergeValidity([report.valid, faultCheck.valid, !harnessFailed, typeof j.archive === 'string' ? 'unknown' : true]);
   summary.ops = report.stats.history.ops;
   summary.ok = report.stats.history.ok;
   summary.fail = report.stats.history.fail;
@@ -298,7 +393,20 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
   summary.faults = faultAccount.injected;
   summary.faults_planned = faultAccount.planned;
   summary.anomalies = [...report.anomalies, ...harnessAnomalies];
-  summary.recovery_ms = recoveryMs;
+  summary.recovery_ms = j.recoveryMs;
+  const a = report.stats.archive;
+  summary.archive =
+    a === undefined
+      ? null
+      : {
+          valid: a.caughtUp && !report.anomalies.some((x) => x.type === 'archive-gap'),
+          store: j.storeKind,
+          caught_up_ms: a.caughtUp ? a.waitedMs : null,
+          timeline: a.timeline,
+          spans: a.spans.length,
+          archived_to: a.archivedToLsn,
+          flush_lsn: a.flushLsn,
+        };
   const gap = writeAvailability(events, WRITE_FS);
   summary.write_unavailable_ms = gap.longestGapMs;
   // Where that time went (gap-timeline.ts): faults, the daemons' failover steps, what clients got.
@@ -312,23 +420,20 @@ async function runIn(o: RunOptions, dir: string, log: (m: string) => void, summa
           writeFs: WRITE_FS,
           faults: records,
           logs: IDS.flatMap((id) => readNodeLog(join(dir, 'logs', `${id}.log`), id)),
-          wallAtZeroMs,
+          wallAtZeroMs: j.wallAtZeroMs,
         });
   if (writeGap !== null) for (const line of describeGap(writeGap)) log(line);
   const results = {
     ...summary,
     recoveryBoundMs: o.recoveryTimeoutMs,
     checker: report.stats,
-    clients: clients.stats,
     faultsByNemesis: faultAccount.byNemesis,
-    notes: Object.fromEntries(notes),
-    partitionsBy: firewall.mode,
     faultsDetail: records,
     writeGap,
-    options,
+    ...j.extra,
   };
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  writeReport(join(dir, 'report.html'), { summary, events, faults: records, runMs: clock(), concurrency });
+  writeReport(join(dir, 'report.html'), { summary, events, faults: records, runMs: j.runMs, concurrency: j.concurrency });
   log(
     `checked: valid ${String(summary.valid)}, ${summary.anomalies.length} anomalies, ${summary.ops} ops (${summary.ok} ok, ${summary.fail} fail, ${summary.info} info), ${summary.faults}/${summary.faults_planned} faults injected/planned`,
   );
@@ -354,8 +459,15 @@ async function setupWorkload(cluster: JepsenCluster, workload: ReturnType<typeof
   }
 }
 
-/** Undoes every fault whatever the nemeses did or failed to do: rules, delays, clocks, paused and dead daemons. */
-async function healEverything(cluster: JepsenCluster, firewall: Firewall, slowLinks: SlowLinks | undefined, log: (m: string) => void): Promise<void> {
+/** Undoes every fault whatever the nemeses did or failed to do: the store link, rules, delays, clocks, paused and dead daemons. */
+async function healEverything(
+  cluster: JepsenCluster,
+  firewall: Firewall,
+  slowLinks: SlowLinks | undefined,
+  store: RunStore,
+  log: (m: string) => void,
+): Promise<void> {
+  store.link?.open();
   const r = await firewall.healAll();
   if (r.droppedPackets > 0) log(`final heal removed rules that had dropped ${r.droppedPackets} packets`);
   slowLinks?.clearDelays();

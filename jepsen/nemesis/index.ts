@@ -7,6 +7,7 @@ import { partitionLeader, partitionPrimary } from './partition-isolate.js';
 import { partitionOneway } from './partition-oneway.js';
 import { partitionRing } from './partition-ring.js';
 import { slowLink } from './slow-link.js';
+import { storeDown, storeSlow } from './store.js';
 import { transferStorm } from './transfer-storm.js';
 import { wipeNode } from './wipe-node.js';
 import { NEMESIS_NAMES, type Nemesis, type NemesisName } from './types.js';
@@ -27,6 +28,8 @@ const ALL: Readonly<Record<NemesisName, Nemesis>> = {
   'transfer-storm': transferStorm,
   'slow-link': slowLink,
   'wipe-node': wipeNode,
+  'store-down': storeDown,
+  'store-slow': storeSlow,
 };
 
 export function isNemesisName(s: string): s is NemesisName {

@@ -8,6 +8,7 @@ import type { JepsenCluster } from '../harness/cluster.js';
 import type { Firewall } from '../harness/firewall.js';
 import type { Json } from '../history/index.js';
 import type { SlowLinks } from '../harness/relay.js';
+import type { StoreLink } from '../harness/store-link.js';
 
 export const NEMESIS_NAMES = [
   'partition-halves',
@@ -23,6 +24,8 @@ export const NEMESIS_NAMES = [
   'transfer-storm',
   'slow-link',
   'wipe-node',
+  'store-down',
+  'store-slow',
 ] as const;
 
 export type NemesisName = (typeof NEMESIS_NAMES)[number];
@@ -32,6 +35,8 @@ export interface NemesisContext {
   firewall: Firewall;
   /** Present when slow-link is among the run's nemeses (the relays must be in place from the start). */
   slowLinks: SlowLinks | undefined;
+  /** Present when a store nemesis is in the run: the link between the daemons and the object store (s3rver). */
+  storeLink: StoreLink | undefined;
   log: (msg: string) => void;
 }
 
@@ -45,7 +50,7 @@ export interface ActiveFault {
 export interface Nemesis {
   readonly name: NemesisName;
   /** What the cluster must be started with for this nemesis to work. */
-  readonly needs?: { fakeClock?: boolean; relays?: boolean };
+  readonly needs?: { fakeClock?: boolean; relays?: boolean; store?: boolean };
   /** Injects one fault, or undefined when it cannot now (no primary known, say): the scheduler skips it. */
   start(ctx: NemesisContext, rng: Prng): Promise<ActiveFault | undefined>;
 }

@@ -166,6 +166,7 @@ describe('command line', () => {
         faults_planned: 7,
         recovery_ms: 2315,
         write_unavailable_ms: 1480,
+        archive: { valid: true, store: 'fs', caught_up_ms: 412, timeline: 1, spans: 1, archived_to: '0/5A3B2C8', flush_lsn: '0/5A3B2C8' },
         dir: '/x',
       },
       {
@@ -178,6 +179,7 @@ describe('command line', () => {
         faults_planned: 7,
         recovery_ms: 900,
         write_unavailable_ms: 1200,
+        archive: { valid: false, store: 's3', caught_up_ms: null, timeline: 3, spans: 2, archived_to: '0/4000000', flush_lsn: '0/5A3B2C8' },
         dir: '/y',
       },
       {
@@ -196,11 +198,11 @@ describe('command line', () => {
     ]).split('\n');
     assert.equal(
       t[0],
-      '| workload | nemesis | seed | valid | ops | anomalies | faults (injected/planned) | longest write unavailability (ms) | recovery (ms) |',
+      '| workload | nemesis | seed | valid | ops | anomalies | faults (injected/planned) | longest write unavailability (ms) | recovery (ms) | WAL archive |',
     );
-    assert.equal(t[2], '| set | kill-host | 1 | true | 4012 | 0 | 7/7 | 1480 | 2315 |');
-    assert.equal(t[3], '| set | wipe-node | - | unknown | 3000 | 1 | 5/7 | 1200 | 900 |');
-    assert.equal(t[4], '| bank | slow-link | - | unknown (no JSON from the run (exit 1)) | - | - | - | - | - |');
+    assert.equal(t[2], '| set | kill-host | 1 | true | 4012 | 0 | 7/7 | 1480 | 2315 | caught up in 412 ms (1 span to 0/5A3B2C8) |');
+    assert.equal(t[3], '| set | wipe-node | - | unknown | 3000 | 1 | 5/7 | 1200 | 900 | GAP, BEHIND: 0/4000000 of 0/5A3B2C8 (2 spans) |');
+    assert.equal(t[4], '| bank | slow-link | - | unknown (no JSON from the run (exit 1)) | - | - | - | - | - | - |');
   });
 
   it('passes unsafe switches to the run (none by default)', () => {
@@ -213,7 +215,7 @@ describe('command line', () => {
 
   it('knows every nemesis the issue names', () => {
     const issue =
-      'partition-halves, partition-leader, partition-primary, partition-ring, partition-oneway, kill-daemon, kill-postgres, kill-host, pause-daemon, clock-skew, transfer-storm, slow-link';
+      'partition-halves, partition-leader, partition-primary, partition-ring, partition-oneway, kill-daemon, kill-postgres, kill-host, pause-daemon, clock-skew, transfer-storm, slow-link, store-down, store-slow';
     assert.deepEqual(parseNemeses(issue.replace(/ /g, '')), issue.split(', '));
   });
 
@@ -248,6 +250,7 @@ describe('report', () => {
       anomalies: [],
       recovery_ms: 12,
       write_unavailable_ms: 895,
+      archive: null,
       dir: '/tmp/x',
     };
     const html = renderReport({
