@@ -41,7 +41,7 @@ test('ogel restore: lists the store, restores latest into a directory Postgres s
     assert.match(missing.stderr, /^ogel restore: no backup 'nope' in fs store at .* \(newest: b-one\)\nhint: 'ogel restore --list' shows them\n$/);
     const usage = ogel(['restore', '--config', configPath, '--backup', 'latest']);
     assert.equal(usage.code, 2);
-    assert.match(usage.stderr, /--backup and --to-dir are required/);
+    assert.match(usage.stderr, /--to-dir is required, with --backup or a target/);
 
     const dir = path.join(primary.root, 'restored');
     const r = ogel(['restore', '--config', configPath, '--backup', 'latest', '--to-dir', dir, '--json']);
