@@ -36,8 +36,8 @@ export interface BackupWorkerDeps {
   syncState: () => Promise<void>;
   log: Logger;
   nowMs?: () => number;
-  /** Before an incremental of this node as a standby: a fresh checkpoint on the primary, replayed here (standby-checkpoint.ts). */
-  prepareStandbyIncremental?: (signal: AbortSignal) => Promise<void>;
+  /** Before a backup of this node as a standby: a fresh checkpoint on the primary, replayed here (standby-checkpoint.ts). */
+  prepareStandbyBackup?: (signal: AbortSignal) => Promise<void>;
   /** A backup that streams no byte for this long is aborted and failed. Default STALL_TIMEOUT_MS. */
   stallTimeoutMs?: number;
 }
@@ -194,7 +194,15 @@ export class BackupWorker {
       const parent = b.parent === null ? undefined : this.d.state().backups.get(b.parent);
       if (b.parent !== null && parent === undefined) throw new Error(`its parent ${b.parent} is no longer in the index`);
       const parentManifest = parent === undefined ? undefined : await readBackupManifest(this.d.store, parent.prefix);
-      if (parent !== undefined && this.d.role() === 'standby') await this.d.prepareStandbyIncremental?.(signal);
+      if (this.d.role() === 'standby') {
+        // A standby's backup starts at its newest restartpoint: a fresh one bounds the WAL every restore
+        // of it replays (hundreds of MB under load otherwise). An incremental needs it (standby-checkpoint.ts);
+        // a full backup goes on without it when the primary cannot be asked.
+        await this.d.prepareStandbyBackup?.(signal).catch((e: Error) => {
+          if (parent !== undefined) throw e;
+          this.d.log({ level: 'warn', msg: 'full backup of a standby: no fresh checkpoint from the primary; the backup starts at an older restartpoint', backup: b.id, error: e.message });
+        });
+      }
       manifest = await takeBackup({
         store: this.d.store,
         clusterPrefix: this.d.clusterPrefix,

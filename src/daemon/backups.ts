@@ -143,10 +143,10 @@ export function startBackups(o: {
         password: replicationPassword(o.config),
       }),
       role: () => (o.fsm.state.postgres.primary === o.self.id ? 'primary' : 'standby'),
-      prepareStandbyIncremental: async (signal) => {
+      prepareStandbyBackup: async (signal) => {
         const primaryId = o.fsm.state.postgres.primary;
         const addr = primaryId === null ? undefined : o.fsm.state.members.get(primaryId)?.addresses.postgres;
-        if (addr === undefined) throw new Error('no primary address to checkpoint for an incremental backup of a standby');
+        if (addr === undefined) throw new Error('no primary address to checkpoint for a backup of a standby');
         const p = hostPortOf(addr, `${primaryId}'s postgres address`);
         const admin = { user: SUPERUSER, password: adminPassword(o.config), database: DEFAULT_DATABASE };
         const local = { host: pgAddr.host === '0.0.0.0' || pgAddr.host === '::' ? '127.0.0.1' : pgAddr.host, port: pgAddr.port };
