@@ -16,12 +16,15 @@
 //   - whole-cluster loss: a ~1 GB pgbench database, a full backup, a few
 //     hundred MB of WAL, then writers recording each acknowledged row id while
 //     every daemon and every Postgres process is killed with -9 at once; then
-//     `ogel restore --latest` from the store alone and Postgres started on it.
-//     There is no cluster rebuild command yet, so this is a single-node
-//     rebuild. Acknowledged rows missing from it are lost;
-//   - replay speed: WAL bytes over the replay phase of that restore (Postgres
-//     replaying what the spool fetched, with its start, promotion and stop),
-//     beside fetching and decompressing the same segments from the store alone.
+//     a new 3-node cluster whose config has restoreFrom (the lost cluster's
+//     config): its first primary is restored from the lost store to the end of
+//     the archive, the others clone it. Timed from its daemons' start until a
+//     writable primary and both standbys streaming; the parts come from the
+//     restoring node's log. Acknowledged rows missing on its primary are lost;
+//   - replay speed: WAL bytes over the replay phase of that first primary's
+//     restore (Postgres replaying what the spool fetched, with its start,
+//     promotion and stop; from the same log line), beside fetching and
+//     decompressing the same number of segments from the store alone.
 // Progress on stderr; one JSON line last on stdout.
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -50,11 +53,12 @@ const HELP = `Usage: npm run bench:pitr -- [--scale N] [--wal-mb MB] [--lag-seco
 Measures the WAL archive and point-in-time restore through three real ogel
 daemons: archive lag under pgbench load (fs store and S3 via s3rver), the
 exactness of 10 restores to random times and LSNs, the loss of the whole
-cluster under writes (kill -9 of every daemon and Postgres, rebuild from the
-store alone) and the replay speed of that rebuild. --scale: the pgbench scale
-of the database lost (default 70, about 1 GB); --wal-mb: WAL written between its
-full backup and the loss (default 300); --lag-seconds: each lag run (default
-20). See the header of scripts/bench-pitr.ts. Needs pgbench.`;
+cluster under writes (kill -9 of every daemon and Postgres, then a new 3-node
+cluster with restoreFrom, rebuilt from the store alone) and the replay speed
+of that rebuild. --scale: the pgbench scale of the database lost (default 70,
+about 1 GB); --wal-mb: WAL written between its full backup and the loss
+(default 300); --lag-seconds: each lag run (default 20). See the header of
+scripts/bench-pitr.ts. Needs pgbench.`;
 
 const PROBE_EVERY_MS = 50;
 const WATCH_EVERY_MS = 20;
@@ -509,21 +513,17 @@ async function writeWal(client: pg.Client, fromLsn: bigint, walMb: number, scale
   }
 }
 
-async function disaster(ctx: Ctx, scale: number, walMb: number) {
+/** The lost cluster's database: a pgbench load, a full backup, `walMb` MB of WAL after it, all archived. */
+async function prepareLoss(ctx: Ctx, scale: number, walMb: number): Promise<{ dbBytes: number; tli: number; backupSource: string; backupBehindMb: number }> {
   const client = await connect(ctx);
-  let dbBytes: number;
-  let fromLsn: bigint;
-  let tli: number;
-  let backupSource = '';
-  let backupBehindMb = 0;
   try {
     log(`loss: pgbench -i -s ${scale}`);
     const initS = await pgbenchInit(ctx, scale);
-    dbBytes = Number((await one<{ n: string }>(client, `SELECT pg_database_size('postgres') AS n`)).n);
+    const dbBytes = Number((await one<{ n: string }>(client, `SELECT pg_database_size('postgres') AS n`)).n);
     log(`loss: ${(dbBytes / 1e6).toFixed(0)} MB loaded in ${initS.toFixed(1)} s; a full backup`);
     await client.query('CREATE TABLE dr_rows (id int PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())');
-    tli = await timelineOf(client);
-    fromLsn = await insertLsn(client);
+    const tli = await timelineOf(client);
+    const fromLsn = await insertLsn(client);
     const t0 = performance.now();
     const made = await ctx.c.cli(['backup', 'create', '--full', '--wait', '--wait-timeout-s', '600', '--json']);
     if (made.code !== 0) throw new Error(`ogel backup create failed: ${made.stderr.slice(-500)}`);
@@ -531,8 +531,8 @@ async function disaster(ctx: Ctx, scale: number, walMb: number) {
       backups: { startLsn: string; node: string; sourceRole: string }[];
     };
     const b = listed.backups.at(-1)!;
-    backupSource = `${b.node} (${b.sourceRole})`;
-    backupBehindMb = Number(fromLsn - parseLsn(b.startLsn)!) / 1e6;
+    const backupSource = `${b.node} (${b.sourceRole})`;
+    const backupBehindMb = Number(fromLsn - parseLsn(b.startLsn)!) / 1e6;
     log(
       `loss: full backup in ${seconds(t0).toFixed(1)} s, taken on ${backupSource}; it starts at ${b.startLsn}, ${backupBehindMb.toFixed(0)} MB of WAL before the primary's position when it was asked for (${formatLsn(fromLsn)})`,
     );
@@ -542,9 +542,86 @@ async function disaster(ctx: Ctx, scale: number, walMb: number) {
     log(`loss: ${written.toFixed(0)} MB of WAL since the backup began, in ${seconds(t1).toFixed(1)} s`);
     const caught = await waitArchived(ctx, tli, await insertLsn(client), 300_000);
     log(`loss: archive caught up ${Math.round(caught)} ms later; pgbench TPC-B and 2 writers recording acknowledged ids, then kill -9 of everything`);
+    return { dbBytes, tli, backupSource, backupBehindMb };
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+const DR_RESTORING = 'disaster recovery: restoring the first primary from the lost cluster';
+const DR_RESTORED = 'disaster recovery: the first primary is restored';
+
+/** The restoring node's log line (bootstrap-restore.ts), as JSON. */
+interface DrLine {
+  time: string;
+  msg: string;
+  window?: string;
+  backup?: string;
+  walBytes?: number;
+  durationMs?: number;
+  phasesMs?: { restore: number; replay: number };
+}
+
+/**
+ * Picks the two disaster-recovery lines out of the rebuilt cluster's daemon
+ * logs while it starts (each node keeps only its last 2,000 lines).
+ */
+function watchDrLines(c: DaemonCluster): { lines: Map<string, { node: string; line: DrLine }>; stop: () => void } {
+  const lines = new Map<string, { node: string; line: DrLine }>();
+  const scan = () => {
+    for (const [id, n] of c.nodes) {
+      for (const text of n.log) {
+        if (!text.includes('disaster recovery: ')) continue;
+        try {
+          const line = JSON.parse(text) as DrLine;
+          if ((line.msg === DR_RESTORING || line.msg === DR_RESTORED) && !lines.has(line.msg)) lines.set(line.msg, { node: id, line });
+        } catch {
+          // not a JSON line
+        }
+      }
+    }
+  };
+  const timer = setInterval(scan, 200);
+  return {
+    lines,
+    stop: () => {
+      clearInterval(timer);
+      scan();
+    },
+  };
+}
+
+/**
+ * The new cluster (config restoreFrom: the lost cluster's config, scheduled
+ * backups off as in the lost one), from its daemons' start until it is healthy:
+ * a writable primary and both standbys streaming. Returns its context, the
+ * time and the restoring node's two lines.
+ */
+async function rebuildCluster(lost: Ctx): Promise<{ ctx: Ctx; s: number; startMs: number; restoring?: DrLine; restored?: DrLine; node?: string }> {
+  const c = await DaemonCluster.create(['n1', 'n2', 'n3'], `restoreFrom:\n  config: ${lost.c.configPath}\n${NO_SCHEDULE}`);
+  const watch = watchDrLines(c);
+  try {
+    const config = loadConfig(c.configPath);
+    const password = adminPassword(config);
+    const startMs = Date.now();
+    const t0 = performance.now();
+    await c.startAll();
+    const view = await waitHealthy(c, password, 'the rebuilt cluster: a primary and two streaming standbys', 900_000);
+    const s = seconds(t0);
+    watch.stop();
+    const primary = view.primary!;
+    const ctx: Ctx = { c, password, store: openObjectStore(config), prefix: clusterPrefix(config), primary, port: c.nodes.get(primary)!.postgresPort };
+    const restored = watch.lines.get(DR_RESTORED);
+    return { ctx, s, startMs, restoring: watch.lines.get(DR_RESTORING)?.line, restored: restored?.line, node: restored?.node };
+  } catch (e) {
+    watch.stop();
+    await c.destroy().catch(() => {});
+    throw e;
+  }
+}
+
+async function disaster(ctx: Ctx, scale: number, walMb: number) {
+  const { dbBytes, tli, backupSource, backupBehindMb } = await prepareLoss(ctx, scale, walMb);
   const bench = pgbench(ctx, ['-n', '-c', '2', '-j', '1', '-T', '600']);
   const writers = ackedWriters(ctx, 2);
   await sleep(8_000);
@@ -556,43 +633,92 @@ async function disaster(ctx: Ctx, scale: number, walMb: number) {
 
   const list = await ctx.c.cli(['restore', '--config', ctx.c.configPath, '--list']);
   log(`loss: the store holds:\n${list.stdout.trimEnd()}`);
-  const dir = join(ctx.c.dir, 'rebuilt');
-  const restored = await ogelRestore(ctx, ['--latest'], dir);
-  const copy = await queryCopy<{ id: number }>(dir, 'SELECT id FROM dr_rows');
-  const have = new Set(copy.rows.map((r) => r.id));
+  log(`loss: a new 3-node cluster with restoreFrom: ${ctx.c.configPath}`);
+  const rebuilt = await rebuildCluster(ctx);
+  let have: Set<number>;
+  try {
+    const client = await connect(rebuilt.ctx);
+    try {
+      have = new Set((await client.query<{ id: number }>('SELECT id FROM dr_rows')).rows.map((r) => r.id));
+    } finally {
+      await client.end().catch(() => {});
+    }
+  } finally {
+    await stopCluster(rebuilt.ctx);
+  }
   const lost = [...writers.acked].filter(([id]) => !have.has(id));
   const oldestLostAck = Math.min(...lost.map(([, at]) => at));
-  const o = restored.out;
-  const replayMbS = o.walBytes / 1e6 / (o.phasesMs.replay / 1000);
-  log(
-    `loss: restore ${restored.s.toFixed(1)} s (backup ${(o.phasesMs.restore / 1000).toFixed(1)} s, replay of ${o.walSegments} segments ${(o.phasesMs.replay / 1000).toFixed(1)} s = ${replayMbS.toFixed(0)} MB/s), Postgres to its first answer ${copy.startS.toFixed(1)} s; ${lost.length} of ${writers.acked.size} acknowledged rows lost`,
-  );
-  log(`loss: restored ${o.chain.join(' + ')}, window ${o.window.fromLsn} - ${o.window.toLsn}`);
-  const fetch = await fetchRate(ctx, tli, parseLsn(o.window.toLsn)!, o.walSegments);
-  log(`replay reference: fetching and decompressing ${fetch.segments} segments from the store alone: ${fetch.mbS.toFixed(0)} MB/s`);
-  rmSync(dir, { recursive: true, force: true });
+  const parts = await rebuildParts(ctx, tli, rebuilt);
+  log(`loss: rebuilt in ${rebuilt.s.toFixed(1)} s; ${lost.length} of ${writers.acked.size} acknowledged rows lost`);
   return {
     dr: {
       acked_rows: writers.acked.size,
       lost_rows: lost.length,
       lost_window_ms: lost.length === 0 ? 0 : Math.max(0, killMs - oldestLostAck),
-      rebuild_s: round(restored.s + copy.startS, 2),
-      rebuild: 'single node: ogel restore --latest into a directory, then Postgres started on it (there is no cluster rebuild command yet)',
-      restore_s: round(restored.s, 2),
-      start_s: round(copy.startS, 2),
+      rebuild_s: round(rebuilt.s, 2),
+      rebuild:
+        "3 nodes: a new cluster with restoreFrom (the lost cluster's config), timed from its daemons' start until a writable primary and both standbys streaming",
+      rebuild_node: rebuilt.node ?? null,
+      rebuild_parts_s: parts?.parts ?? null,
       unacked_rows_present: [...have].filter((id) => !writers.acked.has(id)).length,
       db_bytes: dbBytes,
       backup_source: backupSource,
       backup_start_behind_request_mb: round(backupBehindMb, 1),
       scale,
     },
-    replay_mb_s: round(replayMbS, 1),
+    replay_mb_s: parts ? round(parts.replayMbS, 1) : null,
+    replay: parts?.replay ?? null,
+  };
+}
+
+/**
+ * The rebuild's parts, from the restoring node's two lines: until the restore
+ * began (daemons' start, leader, bootstrap decision), the backup's restore,
+ * the replay, the rest of the restore (settings, passwords), and from the
+ * restored primary to healthy (its start, both clones, streaming). Then the
+ * replay speed, beside fetching the same number of segments from the store.
+ */
+async function rebuildParts(lostCtx: Ctx, tli: number, rebuilt: Awaited<ReturnType<typeof rebuildCluster>>) {
+  const r = rebuilt.restored;
+  const began = rebuilt.restoring;
+  if (!r || !began || r.walBytes === undefined || r.phasesMs === undefined || r.durationMs === undefined) {
+    log(
+      `loss: WARNING: no disaster-recovery lines with walBytes and phasesMs in the logs (restoring: ${JSON.stringify(began)}, restored: ${JSON.stringify(r)})`,
+    );
+    return null;
+  }
+  const sinceStart = (line: DrLine) => (Date.parse(line.time) - rebuilt.startMs) / 1000;
+  const beganS = sinceStart(began);
+  const restoredS = sinceStart(r);
+  const replayMbS = r.walBytes / 1e6 / (r.phasesMs.replay / 1000);
+  const walSegments = Math.ceil(r.walBytes / WAL_SEGMENT_BYTES);
+  log(
+    `loss: ${rebuilt.node} began restoring ${beganS.toFixed(1)} s after the start; backup ${(r.phasesMs.restore / 1000).toFixed(1)} s, replay of ${walSegments} segments ${(r.phasesMs.replay / 1000).toFixed(1)} s = ${replayMbS.toFixed(0)} MB/s; restored ${restoredS.toFixed(1)} s after the start; then its start, the clones and streaming ${(rebuilt.s - restoredS).toFixed(1)} s`,
+  );
+  log(`loss: restored ${r.backup}, window ${began.window}`);
+  const toLsn = parseLsn(/\(LSN ([0-9A-F]+\/[0-9A-F]+)\) on timeline \d+$/.exec(began.window ?? '')?.[1] ?? '');
+  let fetchMbS: number | null = null;
+  if (toLsn === undefined || toLsn === null) log(`loss: WARNING: no end LSN in the restore window ${JSON.stringify(began.window)}`);
+  else {
+    const fetch = await fetchRate(lostCtx, tli, toLsn, walSegments);
+    fetchMbS = fetch.mbS;
+    log(`replay reference: fetching and decompressing ${fetch.segments} segments from the store alone: ${fetch.mbS.toFixed(0)} MB/s`);
+  }
+  return {
+    replayMbS,
+    parts: {
+      to_restore_start: round(beganS, 2),
+      restore_backup: round(r.phasesMs.restore / 1000, 2),
+      replay: round(r.phasesMs.replay / 1000, 2),
+      restore_other: round(restoredS - beganS - (r.phasesMs.restore + r.phasesMs.replay) / 1000, 2),
+      restored_to_healthy: round(rebuilt.s - restoredS, 2),
+    },
     replay: {
-      wal_bytes: o.walBytes,
-      wal_segments: o.walSegments,
-      replay_s: round(o.phasesMs.replay / 1000, 2),
-      note: 'the replay phase of ogel restore: Postgres replaying from the spool, with its start, promotion and clean stop',
-      reference_store_fetch_mb_s: round(fetch.mbS, 1),
+      wal_bytes: r.walBytes,
+      wal_segments: walSegments,
+      replay_s: round(r.phasesMs.replay / 1000, 2),
+      note: "the replay phase of the rebuilt cluster's first primary restore: Postgres replaying from the spool, with its start, promotion and clean stop",
+      reference_store_fetch_mb_s: fetchMbS === null ? null : round(fetchMbS, 1),
     },
   };
 }

@@ -107,7 +107,9 @@ export async function restoreForBootstrap(o: { config: Config; dir: string; user
       lastCommitAt: result.lastCommitAt,
       timeline: result.newTimeline,
       lsn: result.lsn,
+      walBytes: result.walBytes,
       durationMs: result.durationMs,
+      phasesMs: result.phasesMs,
     });
   } finally {
     await store.close();

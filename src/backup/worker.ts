@@ -200,7 +200,12 @@ export class BackupWorker {
         // a full backup goes on without it when the primary cannot be asked.
         await this.d.prepareStandbyBackup?.(signal).catch((e: Error) => {
           if (parent !== undefined) throw e;
-          this.d.log({ level: 'warn', msg: 'full backup of a standby: no fresh checkpoint from the primary; the backup starts at an older restartpoint', backup: b.id, error: e.message });
+          this.d.log({
+            level: 'warn',
+            msg: 'full backup of a standby: no fresh checkpoint from the primary; the backup starts at an older restartpoint',
+            backup: b.id,
+            error: e.message,
+          });
         });
       }
       manifest = await takeBackup({
