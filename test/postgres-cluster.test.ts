@@ -74,7 +74,9 @@ describe('ogel daemons supervise real Postgres nodes', () => {
       const gen = await client.query('SELECT generation FROM ogel.generation');
       assert.equal(Number(gen.rows[0].generation), 1);
       // A base backup's walsender (state 'backup': the schedule's first backup) is no standby.
-      const sync = await client.query("SELECT application_name, sync_state FROM pg_stat_replication WHERE state <> 'backup' AND application_name <> 'ogel-wal-archive' ORDER BY 1");
+      const sync = await client.query(
+        "SELECT application_name, sync_state FROM pg_stat_replication WHERE state <> 'backup' AND application_name <> 'ogel-wal-archive' ORDER BY 1",
+      );
       assert.deepEqual(
         sync.rows.map((r: { sync_state: string }) => r.sync_state),
         ['quorum', 'quorum'],
