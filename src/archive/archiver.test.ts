@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Backup, ClusterState, WalRange } from '../../fsm/index.js';
 import { FsObjectStore } from '../object-store/index.js';
-import { ArchiveConflictError, TimelineArchiver, type ArchiveEvent, type Archived } from './archiver.js';
+import { ArchiveConflictError, INSTANT_MARGIN_MS, TimelineArchiver, type ArchiveEvent, type Archived } from './archiver.js';
 import { readCatalog, timelineSpans } from './catalog.js';
 import { fullSegmentKey } from './layout.js';
 import { beforeCut, walCut } from './retention.js';
@@ -58,7 +58,9 @@ describe('TimelineArchiver', () => {
     assert.equal(seg3.parts.length, 0, 'and its parts are gone');
     const seg4 = cat.timelines.get(1)!.get(4n)!;
     assert.ok(seg4.parts.length > 0 && seg4.full === null, 'the segment being filled is in parts');
-    assert.deepEqual(timelineSpans(cat, 1), [{ startLsn: start, endLsn: start + BigInt(WAL_SEGMENT_BYTES * 1.5), endAtMs: 1000 + chunks.length - 1 }]);
+    assert.deepEqual(timelineSpans(cat, 1), [
+      { startLsn: start, endLsn: start + BigInt(WAL_SEGMENT_BYTES * 1.5), endAtMs: 1000 + chunks.length - 1 - INSTANT_MARGIN_MS },
+    ]);
     // What comes back is what went in.
     assert.ok((await fetchSegment(s, seg3)).data.equals(wal(start, WAL_SEGMENT_BYTES)));
     const half = await fetchSegment(s, seg4);

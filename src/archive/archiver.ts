@@ -34,6 +34,12 @@ const brotliDecompress = promisify(zlib.brotliDecompress);
 export const WAL_BROTLI = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: WAL_SEGMENT_BYTES } };
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 200;
+/**
+ * A commit's timestamp is taken before its record is written and flushed: a
+ * commit stamped just before a sample's send time can lie past the flush end
+ * that sample reports. Instants claimed for the archive stay this far behind.
+ */
+export const INSTANT_MARGIN_MS = 100;
 export const DEFAULT_MAX_PARTS_PER_SEGMENT = 32;
 
 export class ArchiveConflictError extends Error {
@@ -181,9 +187,9 @@ export class TimelineArchiver {
    */
   private instantFor(end: bigint): number {
     while (this.samples.length > 0 && this.samples[0]!.walEnd <= end) {
-      this.lastInstantMs = Math.max(this.lastInstantMs, this.samples.shift()!.atMs);
+      this.lastInstantMs = Math.max(this.lastInstantMs, this.samples.shift()!.atMs - INSTANT_MARGIN_MS);
     }
-    return this.lastInstantMs;
+    return Math.max(0, this.lastInstantMs);
   }
 
   private enqueue(op: () => Promise<void>): void {

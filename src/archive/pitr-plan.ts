@@ -15,7 +15,7 @@ import { formatLsn, parseLsn } from '../../fsm/index.js';
 import type { BackupManifest } from '../backup/manifest.js';
 import { orderChain } from '../backup/manifest.js';
 import { pushSpan, timelineSpans, type WalCatalog, type WalSpan } from './catalog.js';
-import { parseHistory, segmentOf, walFileName } from './segments.js';
+import { parseHistory, segmentOf, segmentOffset, walFileName } from './segments.js';
 
 export type PitrTarget =
   | { kind: 'time'; atMs: number /** As Postgres takes it: 'YYYY-MM-DD HH:MM:SS.mmm+00'. */; pgText: string }
@@ -44,6 +44,13 @@ export interface PlannedSegment {
   timeline: number;
   segno: bigint;
   name: string;
+  /**
+   * Set when the path leaves this segment's timeline inside it and the next
+   * timeline's copy is not archived: the bytes from here on are zeroed. An old
+   * primary may have archived WAL past the switch point that no standby had;
+   * zeros read as the end of WAL, as Postgres's own .partial rename intends.
+   */
+  cutOffset?: number;
 }
 
 export interface PitrPlan {
@@ -217,7 +224,8 @@ export function plannedSegments(catalog: WalCatalog, path: readonly PathEntry[],
       const e = path[i]!;
       if (segmentOf(e.beginLsn) > segno || (e.endLsn !== null && segmentOf(e.endLsn) < segno)) continue;
       if (!catalog.timelines.get(e.timeline)?.has(segno)) continue;
-      out.push({ timeline: e.timeline, segno, name: walFileName(e.timeline, segno) });
+      const cut = e.endLsn !== null && segmentOf(e.endLsn) === segno ? segmentOffset(e.endLsn) : undefined;
+      out.push({ timeline: e.timeline, segno, name: walFileName(e.timeline, segno), ...(cut === undefined ? {} : { cutOffset: cut }) });
       break;
     }
   }

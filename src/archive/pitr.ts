@@ -101,7 +101,13 @@ export async function runPitr(opts: PitrOptions): Promise<PitrResult> {
     spool = outcome.spool;
     if (outcome.kind === 'target-past-end') {
       await spool.stop();
-      // Every commit archived is at or before the target: replay it all.
+      // Every commit archived is at or before the target, but only if replay read all of it:
+      // a failed fetch also ends WAL early, and replaying "everything" then would pass the target.
+      if (spool.error !== undefined || spool.requested < opts.plan.segments.length) {
+        throw new PitrError(
+          `replay ended before the target${spool.error ? `: WAL could not be fetched from the archive (${spool.error.message})` : `, at segment ${spool.requested} of ${opts.plan.segments.length} planned`}; nothing was restored`,
+        );
+      }
       replayedToEnd = true;
       outcome = await replayOnce(opts, target, user, owner, false);
       pg = outcome.pg;
@@ -109,7 +115,15 @@ export async function runPitr(opts: PitrOptions): Promise<PitrResult> {
     }
     if (outcome.kind !== 'promoted') throw new PitrError('replay did not finish');
     await spool.stop();
-    if (spool.error) throw new PitrError(`WAL could not be fetched from the archive: ${spool.error.message}`);
+    // A fetch that failed past what replay asked for did not matter (the spool reads ahead).
+    if (spool.failedWithinReplay) throw new PitrError(`WAL could not be fetched from the archive: ${spool.error!.message}`);
+    // With no target, replay must have read every planned segment: a shorter replay promoted early.
+    const toEnd = replayedToEnd || opts.plan.target.kind === 'latest';
+    if (toEnd && spool.requested < opts.plan.segments.length) {
+      throw new PitrError(
+        `replay ended at segment ${spool.requested} of ${opts.plan.segments.length} planned, before the end of the archive; nothing was restored`,
+      );
+    }
     const client = await connectSocket(pg.socketTarget, { timeoutMs: 10_000 });
     let row: { lsn: string; tli: number };
     try {

@@ -6,9 +6,10 @@
 
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import type { ObjectStore } from '../object-store/index.js';
+import { isObjectStoreError, type ObjectStore } from '../object-store/index.js';
 import { readObject } from '../backup/store-io.js';
-import { segmentCoverage, type SegmentObjects } from './catalog.js';
+import { addObject, segmentCoverage, type SegmentObjects, type WalCatalog } from './catalog.js';
+import { segmentKeyPrefix } from './layout.js';
 import { WAL_SEGMENT_BYTES } from './segments.js';
 
 const brotliDecompress = promisify(zlib.brotliDecompress);
@@ -22,6 +23,29 @@ export interface FetchedSegment {
   /** Bytes of real WAL (from offset 0): the rest is zeros. */
   coveredBytes: number;
   storedBytes: number;
+}
+
+/**
+ * fetchSegment, and once more from a fresh listing when an object is gone: a
+ * restore of a live cluster lists the archive, then the archiver completes the
+ * segment (its parts are deleted for the whole copy) or merges its parts.
+ */
+export async function fetchSegmentFresh(store: ObjectStore, seg: SegmentObjects): Promise<FetchedSegment> {
+  try {
+    return await fetchSegment(store, seg);
+  } catch (e) {
+    if (!isObjectStoreError(e, 'not-found')) throw e;
+    const any = seg.full?.key ?? seg.parts[0]?.key;
+    if (any === undefined) throw e;
+    // <cluster prefix>wal/<TLI>/<segment>...: the last 'wal/' in the key is the layout's.
+    const clusterPrefix = any.slice(0, any.lastIndexOf('wal/'));
+    const cat: WalCatalog = { timelines: new Map(), histories: new Map(), unrecognized: [] };
+    for await (const o of store.list(segmentKeyPrefix(clusterPrefix, seg.timeline, seg.segno))) addObject(cat, clusterPrefix, o.key, o.bytes);
+    const fresh = cat.timelines.get(seg.timeline)?.get(seg.segno);
+    if (fresh === undefined) throw e;
+    fresh.parts.sort((a, b) => a.startOffset - b.startOffset || b.endOffset - a.endOffset);
+    return fetchSegment(store, fresh);
+  }
 }
 
 export async function fetchSegment(store: ObjectStore, seg: SegmentObjects): Promise<FetchedSegment> {

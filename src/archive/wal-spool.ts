@@ -23,7 +23,7 @@ import type { ObjectStore } from '../object-store/index.js';
 import { readObject } from '../backup/store-io.js';
 import type { WalCatalog } from './catalog.js';
 import type { PlannedSegment } from './pitr-plan.js';
-import { fetchSegment } from './segment-fetch.js';
+import { fetchSegmentFresh } from './segment-fetch.js';
 import { historyFileName } from './segments.js';
 
 export const SPOOL_DIR_NAME = 'ogel_wal_spool';
@@ -59,6 +59,11 @@ export interface SpoolOptions {
 export class WalSpool {
   private readonly index: Map<string, number>;
   private requestedIdx = -1;
+  /** Planned segments replay asked for whose files are still here; one goes once replay asks for a later one after it. */
+  private readonly asked = new Set<number>();
+  /** The planned segment whose fetch failed (its position), when one did. */
+  errorIndex: number | undefined;
+  private fetching = -1;
   private requestedOffset = 0;
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
@@ -91,6 +96,7 @@ export class WalSpool {
     for (const s of this.opts.segments) await this.write(`${s.name}.pending`, '');
     this.running = this.fetchAll().catch((e: unknown) => {
       this.error = e instanceof Error ? e : new Error(String(e));
+      this.errorIndex = this.fetching;
       return this.releaseWaiters();
     });
   }
@@ -99,6 +105,12 @@ export class WalSpool {
   async stop(): Promise<void> {
     this.abort.abort();
     await this.running;
+    await this.readRequests().catch(() => {});
+  }
+
+  /** Whether the fetch that failed (if one did) was of a segment replay asked for or would have needed: one past the furthest it asked for is not. */
+  get failedWithinReplay(): boolean {
+    return this.error !== undefined && (this.errorIndex ?? -1) <= this.requestedIdx;
   }
 
   /** How many planned segments replay asked for (the furthest one's position + 1). */
@@ -116,9 +128,11 @@ export class WalSpool {
       }
       if (this.abort.signal.aborted) return;
       const s = this.opts.segments[i]!;
+      this.fetching = i;
       const objects = this.opts.catalog.timelines.get(s.timeline)?.get(s.segno);
       if (!objects) throw new Error(`segment ${s.name} was planned but is not in the catalog`);
-      const got = await fetchSegment(this.opts.store, objects);
+      const got = await fetchSegmentFresh(this.opts.store, objects);
+      if (s.cutOffset !== undefined) got.data.fill(0, s.cutOffset);
       const tmp = path.join(this.opts.dir, `${s.name}.tmp`);
       await fsp.writeFile(tmp, got.data, { mode: 0o600 });
       await this.own(tmp);
@@ -148,14 +162,19 @@ export class WalSpool {
     } finally {
       await fh.close();
     }
-    const before = this.requestedIdx;
     for (const name of text.split('\n')) {
-      const i = this.index.get(name);
-      if (i !== undefined && i > this.requestedIdx) this.requestedIdx = i;
-    }
-    // Replay asked for a later segment: the ones before the previous request are done with.
-    for (let i = Math.max(0, before - 1); i < this.requestedIdx - 1; i++) {
-      await fsp.rm(path.join(this.opts.dir, this.opts.segments[i]!.name), { force: true });
+      const j = this.index.get(name);
+      if (j === undefined) continue;
+      if (j > this.requestedIdx) this.requestedIdx = j;
+      // Consumed: a segment asked for earlier than a later one (Postgres copied it before asking
+      // for the next). Postgres may ask for a segment after a later one (the checkpoint record's
+      // before the redo point's), so one not asked for yet stays until it is.
+      for (const i of this.asked) {
+        if (i >= j) continue;
+        this.asked.delete(i);
+        await fsp.rm(path.join(this.opts.dir, this.opts.segments[i]!.name), { force: true });
+      }
+      this.asked.add(j);
     }
   }
 

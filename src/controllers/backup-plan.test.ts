@@ -57,6 +57,9 @@ test('a gap in the WAL archive after every backup makes a full backup due at onc
     range(2, '0/5000000', '0/9000000'),
   ]);
   assert.equal(decideBackup(across, SCHEDULE, 1 * H).action, 'none');
+  // A failover with a gap: the old timeline's range stops short of where the new one begins.
+  const gapAtFailover = state([old], nodes, 'n1', [range(1, '0/1000000', '0/3000000'), range(2, '0/7000000', '0/9000000')]);
+  assert.equal(decideBackup(gapAtFailover, SCHEDULE, 1 * H).action, 'start');
 });
 
 test("a full backup first, from the lowest streaming standby on the primary's timeline", () => {

@@ -134,7 +134,11 @@ export function archiveGapAfterBackups(state: ClusterState, done: readonly Backu
     if (b.endLsn === null) return false;
     if (b.timeline === r.timeline) return compareLsn(b.endLsn, r.startLsn) >= 0;
     if (b.timeline > r.timeline || onR > 1) return false;
-    return ranges.some((x) => x.timeline === b.timeline && compareLsn(x.startLsn, b.endLsn!) <= 0 && compareLsn(b.endLsn!, x.endLsn) <= 0);
+    // Its range must also reach where R begins (R starts at the switch segment when the failover left no gap).
+    return ranges.some(
+      (x) =>
+        x.timeline === b.timeline && compareLsn(x.startLsn, b.endLsn!) <= 0 && compareLsn(b.endLsn!, x.endLsn) <= 0 && compareLsn(x.endLsn, r.startLsn) >= 0,
+    );
   });
   if (usable) return null;
   return `the WAL archive has a gap after every complete backup (it restarted at ${r.startLsn} on timeline ${r.timeline}): a full backup makes the time since restorable`;

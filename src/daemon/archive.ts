@@ -183,12 +183,14 @@ export function startArchive(o: ArchiveOptions): DaemonArchive {
     const client = await openReplicationClient(conn);
     let sys: Awaited<ReturnType<typeof identifySystem>>;
     let start: { timeline: number; lsn: bigint };
+    let begin = 0n;
     try {
       const segBytes = await walSegmentBytes(client);
       if (segBytes !== WAL_SEGMENT_BYTES)
         throw new Error(`the server's wal_segment_size is ${segBytes} bytes; the archive handles ${WAL_SEGMENT_BYTES}-byte segments only`);
       sys = await identifySystem(client);
-      start = await startPoint(o, client, sys.timeline);
+      begin = sys.timeline >= 2 ? (parseHistory((await timelineHistory(client, sys.timeline)).content.toString('utf8')).at(-1)?.switchLsn ?? 0n) : 0n;
+      start = await startPoint(o, client, sys.timeline, begin);
     } finally {
       await client.end().catch(() => {});
     }
@@ -197,33 +199,15 @@ export function startArchive(o: ArchiveOptions): DaemonArchive {
     for (;;) {
       signal.throwIfAborted();
       if (start.timeline >= 2) await archiveHistory(o, start.timeline, generation, signal);
-      const stream = await openStream(start, conn);
-      if (stream === 'gap') {
-        start = await afterGap(o, st, sys.timeline);
+      const opened = await openStream(start, conn);
+      if (opened === 'gap') {
+        start = await afterGap(o, st, sys.timeline, begin, start);
         continue;
       }
       st.timeline = start.timeline;
-      let reportedEnd = start.lsn;
-      let lastReportMs = 0;
-      let pending: Archived | undefined;
-      const report = async (a: Archived, force: boolean) => {
-        pending = a;
-        if (!force && Date.now() - lastReportMs < REPORT_EVERY_MS) return;
-        lastReportMs = Date.now();
-        const from = reportedEnd;
-        pending = undefined;
-        // Only what is new since the last report: a report reaching back could undo a retention trim.
-        await o.propose({
-          v: 7,
-          type: 'wal.archived',
-          atMs: a.atMs,
-          generation,
-          timeline: a.timeline,
-          startLsn: formatLsn(from),
-          endLsn: formatLsn(a.endLsn),
-        } as Command);
-        reportedEnd = a.endLsn;
-      };
+      // The slot lets WAL go only once the index has it: a restart resumes from the index's end.
+      let stream: WalStream | undefined;
+      const reporter = new IndexReporter(o, generation, start.lsn, (lsn) => stream?.confirm(lsn));
       const archiver = new TimelineArchiver({
         store: o.store,
         clusterPrefix: o.clusterPrefix,
@@ -236,22 +220,27 @@ export function startArchive(o: ArchiveOptions): DaemonArchive {
           st.archivedLsn = formatLsn(a.endLsn);
           st.uploadedObjects = archiver.stats.objects;
           st.uploadedBytes = archiver.stats.storedBytes;
-          void report(a, false).catch((e: Error) => o.log({ level: 'warn', msg: 'could not record archived WAL in the index', error: e.message }));
+          reporter.stored(a);
         },
       });
       setArchiver(archiver);
       let outcome: Awaited<ReturnType<TimelineArchiver['run']>>;
       try {
-        outcome = await archiver.run(stream, (lsn) => stream.confirm(lsn)).finally(() => stream.close());
+        stream = opened;
+        outcome = await archiver
+          .run(opened, () => {})
+          .finally(async () => {
+            await reporter.close();
+            await opened.close();
+          });
       } catch (e) {
         // The server says "already removed" once streaming has begun, not when it starts.
         if (e instanceof WalStreamError && e.reason === 'wal-removed' && archiver.position === start.lsn) {
-          start = await afterGap(o, st, sys.timeline);
+          start = await afterGap(o, st, sys.timeline, begin, start);
           continue;
         }
         throw e;
       }
-      if (pending) await report(pending, true);
       if (outcome.kind === 'closed') return;
       o.log({
         level: 'info',
@@ -281,32 +270,48 @@ async function startPoint(
   o: ArchiveOptions,
   client: Awaited<ReturnType<typeof openReplicationClient>>,
   current: number,
+  begin: bigint,
 ): Promise<{ timeline: number; lsn: bigint }> {
   const at = resumePoint(o.fsm.state.walArchive.ranges);
-  if (at === null || at.timeline > current) return slotStart(o, current);
+  if (at === null || at.timeline > current) return slotStart(o, current, begin);
   let lsn = at.lsn;
   if (at.timeline < current) {
     // WAL archived past the point this server's history left that timeline was never part of it.
     const h = parseHistory((await timelineHistory(client, current)).content.toString('utf8'));
     const sw = h.find((e) => e.timeline === at.timeline)?.switchLsn;
-    if (sw === undefined) return slotStart(o, current);
+    if (sw === undefined) return slotStart(o, current, begin);
     if (sw < lsn) lsn = sw;
   }
   return { timeline: at.timeline, lsn: segmentStart(segmentOf(lsn)) };
 }
 
-async function slotStart(o: ArchiveOptions, timeline: number): Promise<{ timeline: number; lsn: bigint }> {
+/**
+ * Where the slot begins, on the current timeline: a slot made again right after
+ * a promotion reserves from the last restartpoint, which can lie before this
+ * timeline began, and the server has no file of this timeline for that segment.
+ */
+async function slotStart(o: ArchiveOptions, timeline: number, begin: bigint): Promise<{ timeline: number; lsn: bigint }> {
   const inst = o.agent()?.postgres;
   if (!inst) throw new Error('Postgres is not running here');
   const r = await inst.query<{ l: string | null }>('SELECT restart_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1', [ARCHIVE_SLOT]);
   const l = parseLsn(r.rows[0]?.l ?? '');
   if (l === null) throw new Error(`the archive's replication slot ${ARCHIVE_SLOT} has no WAL reserved`);
-  return { timeline, lsn: segmentStart(segmentOf(l)) };
+  return { timeline, lsn: segmentStart(segmentOf(l > begin ? l : begin)) };
 }
 
-async function afterGap(o: ArchiveOptions, st: ArchiveStatus, timeline: number): Promise<{ timeline: number; lsn: bigint }> {
+async function afterGap(
+  o: ArchiveOptions,
+  st: ArchiveStatus,
+  timeline: number,
+  begin: bigint,
+  failed: { timeline: number; lsn: bigint },
+): Promise<{ timeline: number; lsn: bigint }> {
+  const at = await slotStart(o, timeline, begin);
+  // The same start again would fail the same way at once: let the session's backoff take it.
+  if (at.timeline === failed.timeline && at.lsn === failed.lsn) {
+    throw new Error(`the server no longer has WAL from ${formatLsn(at.lsn)} on timeline ${timeline}, where the archive slot begins`);
+  }
   st.gaps++;
-  const at = await slotStart(o, timeline);
   o.log({
     level: 'error',
     msg: 'WAL archive GAP: the server no longer has WAL the archive lacks; archiving starts again where the slot begins, and a full backup is due',
@@ -366,4 +371,73 @@ async function renewLostSlot(o: ArchiveOptions, inst: NonNullable<PostgresAgent[
   });
   await inst.query('SELECT pg_drop_replication_slot($1)', [ARCHIVE_SLOT]);
   await ensurePhysicalSlot(inst, ARCHIVE_SLOT);
+}
+
+/**
+ * Tells the index what is stored (wal.archived, about once a second and once
+ * more at the end), and only then confirms it to the server: the slot keeps
+ * WAL until the index has it, so a restart that resumes from the index's end
+ * never finds it gone. Each report covers only what is new since the last
+ * one: a report reaching back could undo a retention trim. A refused or failed
+ * report is kept and sent again.
+ */
+class IndexReporter {
+  private reportedEnd: bigint;
+  private pending: Archived | undefined;
+  private lastMs = 0;
+  private busy: Promise<void> | undefined;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly o: ArchiveOptions,
+    private readonly generation: number,
+    start: bigint,
+    private readonly confirm: (lsn: bigint) => void,
+  ) {
+    this.reportedEnd = start;
+    this.timer = setInterval(() => void this.flush(), REPORT_EVERY_MS);
+  }
+
+  stored(a: Archived): void {
+    this.pending = a;
+    if (Date.now() - this.lastMs >= REPORT_EVERY_MS) void this.flush();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.busy;
+    await this.flush();
+  }
+
+  private flush(): Promise<void> {
+    if (this.busy !== undefined) return this.busy;
+    const a = this.pending;
+    if (a === undefined) return Promise.resolve();
+    this.lastMs = Date.now();
+    this.busy = (async () => {
+      try {
+        await this.o.propose({
+          v: 7,
+          type: 'wal.archived',
+          atMs: a.atMs,
+          generation: this.generation,
+          timeline: a.timeline,
+          startLsn: formatLsn(this.reportedEnd),
+          endLsn: formatLsn(a.endLsn),
+        } as Command);
+        this.reportedEnd = a.endLsn;
+        if (this.pending === a) this.pending = undefined;
+        try {
+          this.confirm(a.endLsn);
+        } catch {
+          // the stream is closed: the next session's stream confirms from the index's end
+        }
+      } catch (e) {
+        this.o.log({ level: 'warn', msg: 'could not record archived WAL in the index; it is tried again', error: (e as Error).message });
+      } finally {
+        this.busy = undefined;
+      }
+    })();
+    return this.busy;
+  }
 }
