@@ -154,6 +154,19 @@ describe('planRestore', () => {
     assert.equal(r.plan.window.toLsn, 6n * SEG + 100n);
   });
 
+  it("zeroes the old timeline's switch segment past the switch point when it stands in for the new one's", () => {
+    const switchLsn = 5n * SEG + 500n;
+    // Timeline 2 has segment 6 but not its own copy of the switch segment 5.
+    const k2: [string, number][] = [...keys.filter(([k]) => !k.includes('00000006')), [partKey(P, 2, 6n, 0, 100, 15_000), 1], [historyKey(P, 2), 1]];
+    const histories = new Map([[2, `1\t0/${(switchLsn & 0xffffffffn).toString(16).toUpperCase()}\tno recovery target specified\n`]]);
+    const r = planRestore({ backups: [b1, b2], catalog: catalog(k2), histories, target: { kind: 'latest' }, nowMs: now });
+    assert.ok(r.ok, !r.ok ? r.reason : '');
+    const seg5 = r.plan.segments.find((x) => x.segno === 5n)!;
+    assert.equal(seg5.timeline, 1);
+    assert.equal(seg5.cutOffset, 500, 'bytes past the switch point were never part of timeline 2');
+    assert.equal(r.plan.segments.find((x) => x.segno === 4n)!.cutOffset, undefined);
+  });
+
   it('refuses a timeline whose history is not archived', () => {
     const r = planRestore({ backups: [b1], catalog: catalog(keys), histories: new Map(), target: { kind: 'latest' }, timeline: 3, nowMs: now });
     assert.equal(r.ok, false);
