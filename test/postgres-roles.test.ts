@@ -258,6 +258,19 @@ describe('role changes: switchover, rejoin, re-clone, reinit', () => {
       await query(primary, 'SELECT pg_switch_wal()');
       await query(primary, 'CHECKPOINT');
     }
+    // The WAL archive's slot keeps WAL until it is archived (I6): once it has moved on,
+    // a checkpoint recycles what the standby would need.
+    const end = (await query<{ l: string }>(primary, 'SELECT pg_current_wal_lsn()::text AS l'))[0]!.l;
+    await c.waitFor(
+      async () =>
+        (
+          await query<{ ok: boolean }>(primary, "SELECT restart_lsn >= $1::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = 'ogel_wal_archive'", [end])
+        )[0]?.ok === true,
+      'the WAL archive to pass the writes',
+      30_000,
+    );
+    await query(primary, 'SELECT pg_switch_wal()');
+    await query(primary, 'CHECKPOINT');
     const mark = c.nodes.get(standby)!.log.length;
     await c.start(standby);
     await c
