@@ -78,9 +78,16 @@ describe('a gap in the WAL archive', () => {
       await waitOrShowArchiveLogs(c, () =>
         c.waitFor(async () => c.nodes.get(view.primary!)!.log.some((l) => l.includes('WAL archive GAP')), 'the archive to report the gap', 60_000),
       );
-      // Shown: the index holds two ranges for the timeline (status), until the full backup below closes the gap.
-      const st = await c.cli(['status', '--json']);
-      assert.ok(((JSON.parse(st.stdout) as { archive?: { timelineRanges?: number } }).archive?.timelineRanges ?? 0) >= 2, st.stdout);
+      // Shown: the index holds two ranges for the timeline (status) once the archive's first report after the
+      // gap is in, until the full backup below closes the gap.
+      await c.waitFor(
+        async () => {
+          const st = await c.cli(['status', '--json']);
+          return ((JSON.parse(st.stdout) as { archive?: { timelineRanges?: number } }).archive?.timelineRanges ?? 0) >= 2;
+        },
+        'status to show the gap (two ranges on the timeline)',
+        30_000,
+      );
       // Closed by itself: a full backup the scheduler takes for the gap, after which the time since is restorable.
       const first = (JSON.parse(made.stdout) as { backup: { id: string } }).backup.id;
       await waitOrShowArchiveLogs(c, () => c.waitFor(async () => (await backups()).some((b) => b.id !== first), 'a full backup to close the gap', 240_000));
