@@ -117,9 +117,11 @@ describe('scheduled backups through the daemons into S3 (s3rver)', () => {
     timeout: 300_000,
   }, async () => {
     const view = await waitHealthy(c, password, 'a primary and two streaming standbys', 120_000);
-    // About 40 MB of rows that compress about 2:1: the backup spans several 16 MB tar parts.
-    await sql(view.primary!, 'CREATE TABLE noise AS SELECT g, md5(random()::text) || md5(random()::text) AS v FROM generate_series(1, 350000) g');
-    link.throttle(4_000_000); // bytes/s towards the store: the backup takes seconds, not a blink
+    // About 57 MB of rows that compress about 2:1: the backup spans two 16 MiB parts of its own data
+    // (a standby's backup starts at a fresh checkpoint, so the WAL of this load is not in it).
+    await sql(view.primary!, 'CREATE TABLE noise AS SELECT g, md5(random()::text) || md5(random()::text) AS v FROM generate_series(1, 500000) g');
+    // Bytes/s towards the store: the backup takes many seconds, not a blink; the WAL archive shares the link.
+    link.throttle(1_500_000);
     const id = await startFullBackup();
     const parts = join(s3.dir, s3.bucket, 'test', 'basebackups', id);
     await until(async () => objectsUnder(parts) > 0, `a first part of backup ${id} in the bucket`, 60_000);
