@@ -24,7 +24,7 @@ interface HistoryEntry {
 
 const IDS = ['n1', 'n2', 'n3'];
 /** Far enough ahead for the CLI round trip and the checks before it (and, in the last test, a kill and an election). */
-const AHEAD_MS = 3_000;
+const AHEAD_MS = 6_000;
 
 describe('scheduled switchover', () => {
   let c: DaemonCluster;
